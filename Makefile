@@ -1,0 +1,37 @@
+# The two commands a new user needs:  `make demo`  and  `make test`.
+# Both create .venv and install tradekit (editable, with the dev extra) when missing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.tradekit-installed
+
+.PHONY: demo test test-fast bench venv clean help
+
+help:
+	@echo "make demo   - run a paper-trading day on the bundled NSE data (no account needed)"
+	@echo "make test   - run the whole test suite (installs chromium for browser tests when possible)"
+	@echo "make bench  - run the benchmarks and print figures"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tradekit demo
+
+test: $(STAMP)
+	@scripts/ensure-system-deps
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not browser and not notebook and not slow"
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,153 @@
+"""The ``tradekit`` command line. Errors are one clear line and a non-zero exit, not a traceback."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from tradekit import __version__
+from tradekit.errors import TradekitError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="tradekit: research-to-live trading for NSE/BSE.")
+audit_app = typer.Typer(no_args_is_help=True, help="Verify and export the tamper-evident audit trail.")
+config_app = typer.Typer(no_args_is_help=True, help="Check configuration files.")
+app.add_typer(audit_app, name="audit")
+app.add_typer(config_app, name="config")
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TRADEKIT_CONFIG or config/default.yaml)")
+
+
+def _cfg(path: Optional[Path], overrides: dict | None = None):
+    from tradekit.config import load_config
+
+    return load_config(path, overrides)
+
+
+def _journal(cfg, db: Optional[Path]):
+    from tradekit.store import Journal, make_engine, sqlite_url
+
+    if db is not None:
+        if not db.exists():
+            raise TradekitError(f"{db}: no such journal file")
+        return Journal(make_engine(sqlite_url(db)))
+    return Journal(make_engine(cfg.store_url()))
+
+
+@app.command()
+def version() -> None:
+    """Print tradekit's version."""
+    typer.echo(f"tradekit {__version__}")
+
+
+@config_app.command("check")
+def config_check(config: Optional[Path] = ConfigOpt) -> None:
+    """Validate a config file and print the effective settings that matter."""
+    cfg = _cfg(config)
+    typer.echo(f"OK: {cfg.source}")
+    typer.echo(f"  mode: {cfg.mode}   approval: {cfg.approval.mode}   data_dir: {cfg.data_dir}")
+    typer.echo(f"  store: {cfg.store_url()}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = typer.Option(None, "--db", help="a journal file (default: the config's store)"),
+    expect_anchor: Optional[str] = typer.Option(None, "--anchor", help="an anchor hash from an earlier report that must be in the chain"),
+) -> None:
+    """Check the hash chain; name the first event that was altered, inserted or removed."""
+    from tradekit.store import verify
+
+    cfg = _cfg(config) if db is None else None
+    res = verify(_journal(cfg, db), expect_anchor=expect_anchor)
+    typer.echo(str(res))
+    if not res.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Path = typer.Option(..., "--out", "-o", help="output file (.csv or .jsonl)"),
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = typer.Option(None, "--db", help="a journal file (default: the config's store)"),
+    fmt: Optional[str] = typer.Option(None, "--format", help="csv or jsonl (default: from the file suffix)"),
+) -> None:
+    """Write the journal as CSV or JSONL for a compliance reviewer."""
+    from tradekit.store import export
+
+    cfg = _cfg(config) if db is None else None
+    try:
+        n = export(_journal(cfg, db), out, fmt=fmt)
+    except ValueError as e:
+        raise TradekitError(str(e)) from None
+    typer.echo(f"wrote {n} events to {out}")
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    day: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD (default: the last event's day)"),
+    config: Optional[Path] = ConfigOpt,
+    db: Optional[Path] = typer.Option(None, "--db"),
+) -> None:
+    """Print a day's anchor hash: the hash of its last event."""
+    cfg = _cfg(config) if db is None else None
+    j = _journal(cfg, db)
+    if day is None:
+        seq, h = j.tail()
+        typer.echo(f"{seq} {h}")
+        return
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        raise TradekitError(f"--date: {day!r} is not a date (YYYY-MM-DD)") from None
+    a = j.anchor(d)
+    if a is None:
+        raise TradekitError(f"no events on {d}")
+    typer.echo(f"{a[0]} {a[1]}")
+
+
+@app.command()
+def demo(
+    config: Optional[Path] = ConfigOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="folder for the demo's journal and report"),
+) -> None:
+    """Run a paper-trading demo on bundled real NSE data (no account needed)."""
+    from tradekit.demo import run_demo
+
+    cfg = _cfg(config)
+    result = run_demo(cfg, out)
+    typer.echo(result.summary())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning tradekit errors into one line on stderr."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except TradekitError as e:
+        typer.echo(f"error: {e}", err=True)
+        return 2
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as e:  # click usage errors and the like
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Exit):
+            return e.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

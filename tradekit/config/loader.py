@@ -1,0 +1,173 @@
+"""Load and validate YAML config files. Every error names the file, the field and the problem."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError as PydanticValidationError
+
+from tradekit.config.schema import TradekitConfig
+from tradekit.errors import ConfigError
+
+ENV_CONFIG = "TRADEKIT_CONFIG"
+_SECRET_WORDS = ("secret", "password", "access_token", "api_key", "request_token", "totp", "token")
+_SECRET_ALLOW = {"tag_prefix", "token_file", "api_key_env", "api_secret_env", "access_token_env", "token_env"}
+
+
+def project_root() -> Path:
+    """The repository root when tradekit runs from a checkout (config/ sits beside tradekit/)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def default_config_path() -> Path:
+    """``$TRADEKIT_CONFIG``, else ./config/tradekit.yaml, else the project's config/default.yaml."""
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    for candidate in (Path.cwd() / "config" / "tradekit.yaml", project_root() / "config" / "tradekit.yaml"):
+        if candidate.exists():
+            return candidate
+    return project_root() / "config" / "default.yaml"
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(path)) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", file=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"the top level must be a mapping of settings, a {type(data).__name__} was found", file=str(path))
+    return data
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _load_layers(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError("extends loops back to itself", file=str(path), field="extends")
+    data = _read_yaml(path)
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise ConfigError("must be a file path", file=str(path), field="extends")
+    base = _load_layers((path.parent / base_name), (*seen, path))
+    return _deep_merge(base, data)
+
+
+def _find_secrets(data: Any, prefix: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            dotted = f"{prefix}.{k}" if prefix else str(k)
+            kl = str(k).lower()
+            if kl not in _SECRET_ALLOW and any(w in kl for w in _SECRET_WORDS) and isinstance(v, (str, int)) and v not in ("", None):
+                found.append(dotted)
+            found += _find_secrets(v, dotted)
+    return found
+
+
+def _resolve_paths(data: dict, base: Path) -> dict:
+    for key in ("data_dir",):
+        if key in data and isinstance(data[key], str):
+            p = Path(data[key]).expanduser()
+            data[key] = str(p if p.is_absolute() else (base / p).resolve())
+    return data
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(x) for x in loc if not (isinstance(x, str) and x.startswith("function-"))) or "(top level)"
+
+
+def _explain(err: dict, data: dict) -> tuple[str, str]:
+    loc = tuple(err.get("loc", ()))
+    field = _field_path(loc)
+    typ = err.get("type", "")
+    if typ == "extra_forbidden":
+        parent: Any = data
+        for part in loc[:-1]:
+            parent = parent.get(part, {}) if isinstance(parent, dict) else {}
+        from tradekit.config import schema
+
+        model = schema.TradekitConfig
+        for part in loc[:-1]:
+            f = model.model_fields.get(str(part))
+            model = getattr(f, "annotation", None) if f else None
+            if not (isinstance(model, type) and issubclass(model, schema.Section)):
+                model = None
+                break
+        known = list(model.model_fields) if model else []
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        msg = "unknown field" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+        if known:
+            msg += f"; allowed: {', '.join(k for k in known if k != 'source')}"
+        return field, msg
+    if typ == "missing":
+        return field, "required field is missing"
+    msg = err.get("msg", "invalid value")
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    given = err.get("input")
+    if typ not in ("model_type",) and not isinstance(given, (dict, list)) and given is not None:
+        msg += f" (given: {given!r})"
+    return field, msg
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> TradekitConfig:
+    """Load, layer (``extends:``), check for secrets, and validate a config file.
+
+    ``overrides`` is a nested dict applied on top (CLI flags such as ``--mode``).
+    """
+    path = Path(path) if path is not None else default_config_path()
+    data = _load_layers(path)
+    if overrides:
+        data = _deep_merge(data, overrides)
+    secrets = _find_secrets(data)
+    if secrets:
+        raise ConfigError(
+            "secrets are not allowed in config files; put them in the environment or the secrets file "
+            "(see README, 'Secrets')",
+            file=str(path),
+            field=secrets[0],
+        )
+    data = _resolve_paths(data, path.resolve().parent)
+    try:
+        cfg = TradekitConfig.model_validate(data)
+    except PydanticValidationError as e:
+        errors = e.errors()
+        field, msg = _explain(errors[0], data)
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise ConfigError(msg + more, file=str(path), field=field) from None
+    return cfg.model_copy(update={"source": str(path.resolve())})
+
+
+def config_hash(cfg: TradekitConfig) -> str:
+    """A stable hash of the effective config (for run manifests)."""
+    blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()

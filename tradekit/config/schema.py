@@ -1,0 +1,98 @@
+"""Config schema. Every section forbids unknown fields, so a typo is an error, not a silent default.
+
+Later capabilities add their own section models here; ``TradekitConfig`` is the root.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class AccountConfig(Section):
+    name: str = Field("paper", min_length=1, description="a label for the account (reports, tags)")
+    capital: Decimal = Field(Decimal("1000000"), gt=0, description="starting cash in rupees (paper)")
+
+
+class StoreConfig(Section):
+    url: str | None = Field(None, description="SQLAlchemy URL; default sqlite file under data_dir")
+    durability: Literal["sync", "batch"] = "sync"
+    batch_size: int = Field(2000, ge=1)
+    synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
+
+
+class OrdersConfig(Section):
+    tag_prefix: str = Field("TK", pattern=r"^[A-Za-z]{1,4}$")
+    market_protection: Decimal = Field(Decimal("-1"), description="-1 = automatic, or 1-100 percent")
+    algo_id: str | None = None
+
+    @field_validator("market_protection")
+    @classmethod
+    def _mp(cls, v: Decimal) -> Decimal:
+        if not (v == -1 or 0 < v <= 100):
+            raise ValueError("must be -1 (automatic) or a percent above 0 and at most 100 (0 is rejected by Kite since 2026-04-01)")
+        return v
+
+
+class ApprovalConfig(Section):
+    mode: Literal["manual", "auto"] = "auto"
+    ttl_seconds: int = Field(300, gt=0)
+    price_drift_pct: Decimal = Field(Decimal("1.0"), ge=0, description="warn/re-confirm above this drift at approval")
+    strategies: dict[str, Literal["manual", "auto"]] = Field(default_factory=dict)
+    approver: str | None = Field(None, description="name recorded on approvals; default: the OS user")
+    allow_auto_in_live: bool = False
+
+
+class LiveConfig(Section):
+    allowed: bool = Field(False, description="second switch for live trading, next to mode: live")
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: str | None = None
+
+
+class TradekitConfig(Section):
+    mode: Literal["paper", "live"] = "paper"
+    data_dir: Path = Path("var")
+    secrets_file: Path = Path("~/.config/tradekit/secrets.env")
+    account: AccountConfig = Field(default_factory=AccountConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    orders: OrdersConfig = Field(default_factory=OrdersConfig)
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    # set by the loader, not by YAML
+    source: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _live_needs_two_switches(self) -> "TradekitConfig":
+        if self.mode == "live" and not self.live.allowed:
+            raise ValueError(
+                "mode is live but live.allowed is false: live trading needs both `mode: live` and `live: {allowed: true}`"
+            )
+        if self.mode == "live" and self.approval.mode == "auto" and not self.approval.allow_auto_in_live:
+            raise ValueError(
+                "approval.mode is auto in live mode: set approval.allow_auto_in_live: true to let orders go out unattended"
+            )
+        return self
+
+    @property
+    def is_live(self) -> bool:
+        return self.mode == "live"
+
+    def store_url(self) -> str:
+        from tradekit.store.db import sqlite_url
+
+        return self.store.url or sqlite_url(self.data_dir / "tradekit.db")
+
+    def approval_mode_for(self, strategy: str) -> str:
+        return self.approval.strategies.get(strategy, self.approval.mode)

@@ -1,0 +1,116 @@
+"""Enums of the domain. Values are Kite Connect's strings, so they cross the wire unchanged."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class StrEnum(str, Enum):
+    def __str__(self) -> str:  # "NSE", not "Exchange.NSE"
+        return self.value
+
+    @classmethod
+    def parse(cls, value: object, field: str | None = None):
+        """Parse a user-supplied value (case-insensitive), raising a ValidationError naming ``field``."""
+        from tradekit.errors import ValidationError
+
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            v = value.strip()
+            for member in cls:
+                if member.value.upper() == v.upper() or member.name.upper() == v.upper().replace("-", "_"):
+                    return member
+        allowed = ", ".join(m.value for m in cls)
+        raise ValidationError(f"{value!r} is not one of {allowed}", field=field or cls.__name__.lower())
+
+
+class Exchange(StrEnum):
+    NSE = "NSE"
+    BSE = "BSE"
+    NFO = "NFO"
+    BFO = "BFO"
+    CDS = "CDS"
+    BCD = "BCD"
+    MCX = "MCX"
+    NCO = "NCO"
+
+
+class Segment(StrEnum):
+    """The instrument dump's ``segment`` column."""
+
+    NSE = "NSE"
+    BSE = "BSE"
+    NFO_FUT = "NFO-FUT"
+    NFO_OPT = "NFO-OPT"
+    BFO_FUT = "BFO-FUT"
+    BFO_OPT = "BFO-OPT"
+    CDS_FUT = "CDS-FUT"
+    CDS_OPT = "CDS-OPT"
+    BCD_FUT = "BCD-FUT"
+    BCD_OPT = "BCD-OPT"
+    MCX_FUT = "MCX-FUT"
+    MCX_OPT = "MCX-OPT"
+    NCO_FUT = "NCO-FUT"
+    NCO_OPT = "NCO-OPT"
+    INDICES = "INDICES"
+
+
+class InstrumentType(StrEnum):
+    EQ = "EQ"
+    FUT = "FUT"
+    CE = "CE"
+    PE = "PE"
+
+
+class Side(StrEnum):
+    """Kite's ``transaction_type``."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    SL = "SL"  # stop-loss limit: trigger_price and price
+    SLM = "SL-M"  # stop-loss market: trigger_price only
+
+
+class Product(StrEnum):
+    CNC = "CNC"  # equity delivery
+    MIS = "MIS"  # intraday, squared off by the broker at its cut-off
+    NRML = "NRML"  # F&O / commodity carry-forward
+    MTF = "MTF"  # margin trading facility
+
+
+class Validity(StrEnum):
+    DAY = "DAY"
+    IOC = "IOC"
+    TTL = "TTL"  # Kite's own: validity_ttl minutes
+
+
+class Variety(StrEnum):
+    REGULAR = "regular"
+    AMO = "amo"
+    CO = "co"
+    ICEBERG = "iceberg"
+    AUCTION = "auction"
+
+
+class ApprovalMode(StrEnum):
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+class TradingMode(StrEnum):
+    PAPER = "paper"
+    LIVE = "live"

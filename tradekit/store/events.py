@@ -1,0 +1,38 @@
+"""Journal event types. Every state change is one of these, appended to the journal."""
+
+from __future__ import annotations
+
+
+class EventType:
+    SESSION_STARTED = "session.started"
+    SESSION_ENDED = "session.ended"
+    DAY_ROLLED = "day.rolled"
+
+    SIGNAL_RECEIVED = "signal.received"
+    SIGNAL_REJECTED = "signal.rejected"  # malformed, duplicate or expired
+
+    ORDER_CREATED = "order.created"
+    RISK_DECISION = "risk.decision"
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_GRANTED = "approval.granted"
+    APPROVAL_REJECTED = "approval.rejected"
+    APPROVAL_EXPIRED = "approval.expired"
+    ORDER_SUBMITTED = "order.submitted"
+    ORDER_UPDATE = "order.update"  # a broker status (ack, open, trigger pending, complete, ...)
+    ORDER_UNKNOWN = "order.unknown"  # ambiguous outcome; to be resolved by tag
+    ORDER_MODIFY_REQUESTED = "order.modify_requested"
+    ORDER_MODIFIED = "order.modified"
+    ORDER_CANCEL_REQUESTED = "order.cancel_requested"
+    FILL = "fill"
+
+    POSITION_ADJUSTED = "position.adjusted"  # corporate action, settlement, square-off note
+    MARK = "mark"  # end-of-interval marks for P&L (batched)
+    CASH = "cash"  # deposits, withdrawals, dividends
+
+    LIMIT_BREACH = "risk.limit_breach"
+    TRADING_STATE = "risk.trading_state"  # ACTIVE / REDUCING / HALTED
+    KILL_SWITCH = "risk.kill_switch"
+    RECONCILIATION = "broker.reconciliation"
+    BROKER_ERROR = "broker.error"
+    ALERT = "alert"
+    NOTE = "note"

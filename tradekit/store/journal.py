@@ -1,0 +1,282 @@
+"""The append-only event journal and its audit hash chain.
+
+Each event is ``(seq, ts, recorded_at, type, payload, prev_hash, hash)`` where
+
+    hash = SHA-256( prev_hash ‖ canonical_json([seq, ts, recorded_at, type, payload]) )
+
+and the first event's ``prev_hash`` is 64 zeros. Editing, inserting, deleting or reordering
+any event breaks the chain at that event; ``tradekit audit verify`` names it. A one-row
+``journal_tail`` table holds the last seq and hash; appends update it in the same
+transaction, so concurrent writers (a session and a dashboard kernel) can never fork the
+chain, and deleting events from the end is detected against it (and against the day's anchor
+hash printed in the report).
+
+Durability: ``append`` commits before it returns (write-ahead: an order is journaled before
+it is sent). In ``batch`` mode (fast replays) events are buffered and written in one
+transaction by ``flush`` — every ``batch_size`` events, on ``flush()``, and on ``close()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from tradekit.clock import IST, Clock, RealClock
+from tradekit.errors import StoreError
+
+GENESIS = "0" * 64
+
+metadata = MetaData()
+events_table = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("ts", String(40), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("type", String(64), nullable=False, index=True),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+tail_table = Table(
+    "journal_tail",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("writers", BigInteger, nullable=False),
+)
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, Decimal):
+        return str(o)
+    if isinstance(o, datetime):
+        return o.isoformat()
+    if isinstance(o, date):
+        return o.isoformat()
+    if isinstance(o, Enum):
+        return o.value
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    if hasattr(o, "as_dict"):
+        return o.as_dict()
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    raise TypeError(f"{type(o).__name__} is not JSON-serialisable in a journal payload")
+
+
+def canonical(obj: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, Decimals and datetimes as strings."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_default, ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, seq: int, ts: str, recorded_at: str, type_: str, payload_json: str) -> str:
+    body = canonical([seq, ts, recorded_at, type_, json.loads(payload_json)])
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    ts: str  # session time (IST, ISO 8601)
+    recorded_at: str  # wall time (UTC, ISO 8601)
+    type: str
+    payload: dict
+    prev_hash: str
+    hash: str
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromisoformat(self.ts)
+
+    @property
+    def day(self) -> date:
+        return self.time.astimezone(IST).date()
+
+
+class Journal:
+    """Append-only, hash-chained event log on a SQLAlchemy engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock | None = None,
+        durability: str = "sync",
+        batch_size: int = 2000,
+    ):
+        if durability not in ("sync", "batch"):
+            raise StoreError(f"durability must be 'sync' or 'batch', {durability!r} was received")
+        self.engine = engine
+        self.clock = clock or RealClock()
+        self.durability = durability
+        self.batch_size = batch_size
+        self._lock = threading.RLock()
+        self._buffer: list[dict] = []
+        self._listeners: list = []
+        try:
+            metadata.create_all(engine)
+            with engine.begin() as conn:
+                row = conn.execute(select(tail_table).where(tail_table.c.id == 1)).first()
+                if row is None:
+                    last = conn.execute(
+                        select(events_table.c.seq, events_table.c.hash).order_by(events_table.c.seq.desc()).limit(1)
+                    ).first()
+                    seq, h = (last.seq, last.hash) if last else (0, GENESIS)
+                    conn.execute(insert(tail_table).values(id=1, seq=seq, hash=h, writers=1))
+                    self.writer_id = 1
+                else:
+                    self.writer_id = row.writers + 1
+                    conn.execute(update(tail_table).where(tail_table.c.id == 1).values(writers=self.writer_id))
+                tail = conn.execute(select(tail_table).where(tail_table.c.id == 1)).one()
+        except OperationalError as e:
+            raise StoreError(f"cannot open the journal: {e.orig}") from e
+        self._seq = tail.seq
+        self._hash = tail.hash
+
+    # -- writing -----------------------------------------------------------------------------
+    def subscribe(self, fn) -> None:
+        """Call ``fn(event)`` after each event is appended (in-process listeners)."""
+        self._listeners.append(fn)
+
+    def append(self, type_: str, payload: dict | None = None, *, ts: datetime | None = None) -> Event:
+        """Append one event; in ``sync`` mode it is committed when this returns."""
+        payload = payload or {}
+        ts_dt = ts or self.clock.now()
+        ts_s = ts_dt.astimezone(IST).isoformat()
+        rec = datetime.now(timezone.utc).isoformat()
+        payload_json = canonical(payload)
+        with self._lock:
+            if self.durability == "sync":
+                ev = self._commit_one(ts_s, rec, type_, payload_json)
+            else:
+                seq = self._seq + 1
+                h = chain_hash(self._hash, seq, ts_s, rec, type_, payload_json)
+                row = dict(seq=seq, ts=ts_s, recorded_at=rec, type=type_, payload=payload_json, prev_hash=self._hash, hash=h)
+                self._buffer.append(row)
+                self._seq, self._hash = seq, h
+                ev = Event(seq, ts_s, rec, type_, json.loads(payload_json), row["prev_hash"], h)
+                if len(self._buffer) >= self.batch_size:
+                    self._flush_locked()
+        for fn in self._listeners:
+            fn(ev)
+        return ev
+
+    def _commit_one(self, ts_s: str, rec: str, type_: str, payload_json: str) -> Event:
+        for _attempt in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    tail = conn.execute(select(tail_table).where(tail_table.c.id == 1).with_for_update()).one()
+                    seq = tail.seq + 1
+                    h = chain_hash(tail.hash, seq, ts_s, rec, type_, payload_json)
+                    conn.execute(
+                        insert(events_table).values(
+                            seq=seq, ts=ts_s, recorded_at=rec, type=type_, payload=payload_json, prev_hash=tail.hash, hash=h
+                        )
+                    )
+                    conn.execute(update(tail_table).where(tail_table.c.id == 1).values(seq=seq, hash=h))
+                self._seq, self._hash = seq, h
+                return Event(seq, ts_s, rec, type_, json.loads(payload_json), tail.hash, h)
+            except IntegrityError:
+                continue  # another writer took this seq: re-read the tail and retry
+            except OperationalError as e:
+                raise StoreError(f"cannot append to the journal: {e.orig}") from e
+        raise StoreError("cannot append to the journal: the tail kept moving (too much write contention)")
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._buffer:
+            return
+        rows = self._buffer
+        try:
+            with self.engine.begin() as conn:
+                tail = conn.execute(select(tail_table).where(tail_table.c.id == 1).with_for_update()).one()
+                if tail.seq != rows[0]["seq"] - 1 or tail.hash != rows[0]["prev_hash"]:
+                    # Another writer appended meanwhile: re-chain the buffered events after it.
+                    prev, seq = tail.hash, tail.seq
+                    for r in rows:
+                        seq += 1
+                        r["seq"], r["prev_hash"] = seq, prev
+                        r["hash"] = prev = chain_hash(prev, seq, r["ts"], r["recorded_at"], r["type"], r["payload"])
+                conn.execute(insert(events_table), rows)
+                conn.execute(update(tail_table).where(tail_table.c.id == 1).values(seq=rows[-1]["seq"], hash=rows[-1]["hash"]))
+        except OperationalError as e:
+            raise StoreError(f"cannot write the journal: {e.orig}") from e
+        self._seq, self._hash = rows[-1]["seq"], rows[-1]["hash"]
+        self._buffer = []
+
+    def close(self) -> None:
+        self.flush()
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    @property
+    def last_hash(self) -> str:
+        return self._hash
+
+    def events(self, *, after: int = 0, types: tuple[str, ...] | None = None, chunk: int = 5000) -> Iterator[Event]:
+        """Iterate committed events in sequence order (buffered ones are flushed first)."""
+        self.flush()
+        last = after
+        while True:
+            q = select(events_table).where(events_table.c.seq > last).order_by(events_table.c.seq).limit(chunk)
+            if types:
+                q = q.where(events_table.c.type.in_(types))
+            with self.engine.connect().execution_options(readonly=True) as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for r in rows:
+                yield Event(r.seq, r.ts, r.recorded_at, r.type, json.loads(r.payload), r.prev_hash, r.hash)
+            last = rows[-1].seq
+
+    def count(self) -> int:
+        self.flush()
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            return conn.execute(select(func.count()).select_from(events_table)).scalar_one()
+
+    def tail(self) -> tuple[int, str]:
+        """The committed (seq, hash) of the last event, as the tail row records it."""
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            row = conn.execute(select(tail_table).where(tail_table.c.id == 1)).one()
+        return row.seq, row.hash
+
+    def anchor(self, day: date) -> tuple[int, str] | None:
+        """The day's anchor: (seq, hash) of the last event whose session time falls on ``day`` (IST)."""
+        last = None
+        for ev in self.events():
+            if ev.day == day:
+                last = (ev.seq, ev.hash)
+            elif ev.day > day and last is not None:
+                break
+        return last

@@ -1,0 +1,284 @@
+"""The book: current state (orders, positions, cash) as a pure function of the journal.
+
+The order-management core never changes state directly: it appends an event and applies it
+to the book through :meth:`Book.apply`. Rebuilding after a crash replays the same events
+through the same method, so the rebuilt state equals the state before the crash by
+construction (and ``tests/unit/store/test_rebuild.py`` checks it, killing a real writer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from tradekit.errors import IllegalTransition, StoreError
+from tradekit.model.charges import Charges
+from tradekit.model.enums import Exchange, Product, Side
+from tradekit.model.money import ZERO, dec
+from tradekit.model.order import Order, OrderRequest, OrderStatus
+from tradekit.model.position import Position, position_key
+from tradekit.store.events import EventType as E
+from tradekit.store.journal import Event
+
+
+@dataclass
+class Book:
+    orders: dict[str, Order] = field(default_factory=dict)
+    positions: dict[str, Position] = field(default_factory=dict)
+    starting_cash: Decimal = ZERO
+    cash: Decimal = ZERO  # settled + unsettled cash after trades and charges
+    charges_total: Charges = field(default_factory=Charges)
+    trading_state: str = "ACTIVE"
+    last_seq: int = 0
+    by_broker_id: dict[str, str] = field(default_factory=dict)
+    signals: set[str] = field(default_factory=set)
+    fills: int = 0
+    trade_ids: set[str] = field(default_factory=set)
+
+    # -- queries -------------------------------------------------------------------------------
+    def order(self, client_order_id: str) -> Order:
+        try:
+            return self.orders[client_order_id]
+        except KeyError:
+            raise KeyError(f"no order {client_order_id!r} in the book") from None
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if not o.status.is_terminal]
+
+    def position(self, strategy: str, exchange, tradingsymbol: str, product) -> Position | None:
+        return self.positions.get(position_key(strategy, exchange, tradingsymbol, product))
+
+    def net_quantity(self, exchange, tradingsymbol: str, product=None) -> int:
+        ex = str(exchange)
+        return sum(
+            p.quantity for p in self.positions.values()
+            if str(p.exchange) == ex and p.tradingsymbol == tradingsymbol and (product is None or str(p.product) == str(product))
+        )
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return sum((p.realized_pnl for p in self.positions.values()), ZERO)
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return sum((p.unrealized_pnl for p in self.positions.values()), ZERO)
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return self.realized_pnl + self.unrealized_pnl - self.charges_total.total + sum(
+            (p.dividends for p in self.positions.values()), ZERO
+        )
+
+    def mark(self, exchange, tradingsymbol: str, price) -> None:
+        ex = str(exchange)
+        for p in self.positions.values():
+            if str(p.exchange) == ex and p.tradingsymbol == tradingsymbol:
+                p.mark(price)
+
+    def snapshot(self) -> dict:
+        """A comparable picture of the state (used by the rebuild tests and reports)."""
+        return {
+            "orders": {
+                cid: (o.status.value, o.filled_quantity, str(o.average_price), o.broker_order_id, o.request.quantity,
+                      None if o.request.price is None else str(o.request.price), o.modifications)
+                for cid, o in sorted(self.orders.items())
+            },
+            "positions": {
+                k: (p.quantity, str(p.open_value), str(p.realized_pnl), str(p.charges.total), p.overnight_quantity)
+                for k, p in sorted(self.positions.items())
+            },
+            "cash": str(self.cash),
+            "trading_state": self.trading_state,
+        }
+
+    # -- applying events -----------------------------------------------------------------------
+    def apply(self, ev: Event) -> None:
+        handler = _HANDLERS.get(ev.type)
+        if handler is not None:
+            try:
+                handler(self, ev.payload, ev.time)
+            except (IllegalTransition, KeyError, ValueError) as e:
+                raise StoreError(f"event {ev.seq} ({ev.type}) cannot be applied: {e}") from e
+        self.last_seq = ev.seq
+
+    @classmethod
+    def rebuild(cls, events: Iterable[Event]) -> "Book":
+        book = cls()
+        for ev in events:
+            book.apply(ev)
+        return book
+
+
+def _session_started(b: Book, p: dict, ts: datetime) -> None:
+    if "capital" in p and b.starting_cash == ZERO and not b.orders:
+        b.starting_cash = b.cash = dec(p["capital"], "capital")
+
+
+def _cash(b: Book, p: dict, ts: datetime) -> None:
+    b.cash += dec(p["amount"], "amount")
+
+
+def _signal(b: Book, p: dict, ts: datetime) -> None:
+    if p.get("signal_id"):
+        b.signals.add(p["signal_id"])
+
+
+def _order_created(b: Book, p: dict, ts: datetime) -> None:
+    cid = p["client_order_id"]
+    if cid in b.orders:
+        raise IllegalTransition(f"order {cid} already exists")
+    b.orders[cid] = Order(
+        client_order_id=cid,
+        request=OrderRequest.from_dict(p["request"]),
+        strategy=p.get("strategy", ""),
+        created_at=ts,
+        updated_at=ts,
+        signal_id=p.get("signal_id"),
+        approval_mode=p.get("approval_mode"),
+    )
+
+
+def _risk(b: Book, p: dict, ts: datetime) -> None:
+    cid = p.get("client_order_id")
+    if cid and not p.get("allowed", True):
+        b.order(cid).transition(OrderStatus.DENIED, ts, p.get("reason") or "denied by the risk gate")
+
+
+def _approval_requested(b: Book, p: dict, ts: datetime) -> None:
+    b.order(p["client_order_id"]).transition(OrderStatus.PENDING_APPROVAL, ts)
+
+
+def _approval_granted(b: Book, p: dict, ts: datetime) -> None:
+    o = b.order(p["client_order_id"])
+    changes = p.get("changes") or {}
+    if changes:
+        o.request = o.request.with_changes(**{k: v for k, v in changes.items() if v is not None})
+    o.transition(OrderStatus.APPROVED, ts, p.get("reason"))
+
+
+def _approval_rejected(b: Book, p: dict, ts: datetime) -> None:
+    b.order(p["client_order_id"]).transition(OrderStatus.APPROVAL_REJECTED, ts, p.get("reason"))
+
+
+def _approval_expired(b: Book, p: dict, ts: datetime) -> None:
+    b.order(p["client_order_id"]).transition(OrderStatus.EXPIRED, ts, p.get("reason") or "approval TTL passed")
+
+
+def _submitted(b: Book, p: dict, ts: datetime) -> None:
+    b.order(p["client_order_id"]).transition(OrderStatus.SUBMITTED, ts)
+
+
+def _unknown(b: Book, p: dict, ts: datetime) -> None:
+    b.order(p["client_order_id"]).transition(OrderStatus.UNKNOWN, ts, p.get("reason"))
+
+
+def _update(b: Book, p: dict, ts: datetime) -> None:
+    o = b.order(p["client_order_id"])
+    o.apply_broker_update(
+        p["status"],
+        filled_quantity=p.get("filled_quantity"),
+        broker_order_id=p.get("broker_order_id"),
+        exchange_order_id=p.get("exchange_order_id"),
+        message=p.get("message"),
+        ts=ts,
+    )
+    if o.broker_order_id:
+        b.by_broker_id[o.broker_order_id] = o.client_order_id
+
+
+def _modified(b: Book, p: dict, ts: datetime) -> None:
+    b.order(p["client_order_id"]).apply_modify(
+        quantity=p.get("quantity"), price=p.get("price"), trigger_price=p.get("trigger_price"), order_type=p.get("order_type")
+    )
+
+
+def _fill(b: Book, p: dict, ts: datetime) -> None:
+    tid = p.get("trade_id")
+    if tid and tid in b.trade_ids:
+        raise IllegalTransition(f"trade {tid} was already booked")
+    qty = int(p["quantity"])
+    price = dec(p["price"], "price")
+    side = Side(p["side"])
+    charges = Charges.from_dict(p.get("charges"))
+    cid = p.get("client_order_id")
+    strategy = p.get("strategy", "")
+    if cid and cid in b.orders:
+        o = b.orders[cid]
+        o.apply_fill(qty, price, ts)
+        strategy = strategy or o.strategy
+    key = position_key(strategy, p["exchange"], p["tradingsymbol"], p["product"])
+    pos = b.positions.get(key)
+    if pos is None:
+        pos = b.positions[key] = Position(
+            strategy=strategy, exchange=Exchange(p["exchange"]), tradingsymbol=p["tradingsymbol"],
+            product=Product(p["product"]), multiplier=int(p.get("multiplier", 1)),
+        )
+    pos.apply_fill(side, qty, price, charges)
+    m = pos.multiplier
+    b.cash += (-price * qty * m if side is Side.BUY else price * qty * m) - charges.total
+    b.charges_total = b.charges_total + charges
+    b.fills += 1
+    if tid:
+        b.trade_ids.add(tid)
+
+
+def _position_adjusted(b: Book, p: dict, ts: datetime) -> None:
+    kind = p["kind"]
+    targets = [
+        pos for pos in b.positions.values()
+        if str(pos.exchange) == p.get("exchange", str(pos.exchange)) and pos.tradingsymbol == p.get("tradingsymbol", pos.tradingsymbol)
+    ]
+    for pos in targets:
+        if kind == "split":
+            pos.apply_split(dec(p["ratio"], "ratio"))
+        elif kind == "bonus":
+            pos.apply_bonus(int(p["new"]), int(p["held"]))
+        elif kind == "dividend":
+            amount = pos.apply_dividend(dec(p["per_share"], "per_share"))
+            b.cash += amount
+        elif kind == "charges":
+            ch = Charges.from_dict(p.get("charges"))
+            pos.add_charges(ch)
+            b.charges_total = b.charges_total + ch
+            b.cash -= ch.total
+        else:
+            raise ValueError(f"unknown position adjustment {kind!r}")
+
+
+def _day_rolled(b: Book, p: dict, ts: datetime) -> None:
+    for pos in b.positions.values():
+        pos.roll_day()
+
+
+def _mark(b: Book, p: dict, ts: datetime) -> None:
+    for key, price in (p.get("prices") or {}).items():
+        ex, _, sym = key.partition(":")
+        b.mark(ex, sym, price)
+
+
+def _trading_state(b: Book, p: dict, ts: datetime) -> None:
+    b.trading_state = p["state"]
+
+
+_HANDLERS = {
+    E.SESSION_STARTED: _session_started,
+    E.CASH: _cash,
+    E.SIGNAL_RECEIVED: _signal,
+    E.ORDER_CREATED: _order_created,
+    E.RISK_DECISION: _risk,
+    E.APPROVAL_REQUESTED: _approval_requested,
+    E.APPROVAL_GRANTED: _approval_granted,
+    E.APPROVAL_REJECTED: _approval_rejected,
+    E.APPROVAL_EXPIRED: _approval_expired,
+    E.ORDER_SUBMITTED: _submitted,
+    E.ORDER_UNKNOWN: _unknown,
+    E.ORDER_UPDATE: _update,
+    E.ORDER_MODIFIED: _modified,
+    E.FILL: _fill,
+    E.POSITION_ADJUSTED: _position_adjusted,
+    E.DAY_ROLLED: _day_rolled,
+    E.MARK: _mark,
+    E.TRADING_STATE: _trading_state,
+}
