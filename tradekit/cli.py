@@ -125,7 +125,9 @@ def demo(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning tradekit errors into one line on stderr."""
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        if isinstance(rv, int):  # click returns Exit codes instead of raising when not standalone
+            return rv
     except TradekitError as e:
         typer.echo(f"error: {e}", err=True)
         return 2

@@ -71,7 +71,7 @@ def _load_layers(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     path = path.resolve()
     if path in seen:
         raise ConfigError("extends loops back to itself", file=str(path), field="extends")
-    data = _read_yaml(path)
+    data = _resolve_paths(_read_yaml(path), path.parent)
     base_name = data.pop("extends", None)
     if base_name is None:
         return data
@@ -156,7 +156,6 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             file=str(path),
             field=secrets[0],
         )
-    data = _resolve_paths(data, path.resolve().parent)
     try:
         cfg = TradekitConfig.model_validate(data)
     except PydanticValidationError as e:

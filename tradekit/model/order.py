@@ -271,7 +271,7 @@ class Order:
     broker_order_id: str | None = None
     exchange_order_id: str | None = None
     filled_quantity: int = 0
-    average_price: Decimal = ZERO
+    filled_value: Decimal = ZERO  # Σ fill quantity × price, exact
     cancelled_quantity: int = 0
     broker_status: str | None = None  # the raw status string last seen from the broker
     broker_filled_quantity: int = 0
@@ -284,6 +284,10 @@ class Order:
     @property
     def quantity(self) -> int:
         return self.request.quantity
+
+    @property
+    def average_price(self) -> Decimal:
+        return self.filled_value / self.filled_quantity if self.filled_quantity else ZERO
 
     @property
     def pending_quantity(self) -> int:
@@ -343,7 +347,7 @@ class Order:
                 target = S.PENDING_CANCEL  # the cancel is still in flight
             if target is not self.status and target not in TRANSITIONS[self.status]:
                 raise IllegalTransition(f"order {self.client_order_id}: {self.status.value} cannot take a fill")
-        self.average_price = (self.average_price * self.filled_quantity + price * quantity) / new_filled
+        self.filled_value += price * quantity
         self.filled_quantity = new_filled
         self.broker_filled_quantity = max(self.broker_filled_quantity, new_filled)
         if target is not None and target is not self.status:
@@ -421,8 +425,9 @@ class Order:
             )
         changes: dict = {}
         if quantity is not None:
-            if quantity < max(self.filled_quantity, 1):
-                raise IllegalTransition(f"order {self.client_order_id}: new quantity {quantity} is below the {self.filled_quantity} already filled")
+            done = max(self.filled_quantity, self.broker_filled_quantity)
+            if quantity < max(done, 1):
+                raise IllegalTransition(f"order {self.client_order_id}: new quantity {quantity} is below the {done} already filled")
             changes["quantity"] = quantity
         if order_type is not None:
             changes["order_type"] = order_type

@@ -19,6 +19,9 @@ from tradekit.model.enums import Exchange, Product, Side
 from tradekit.model.money import ZERO, dec
 
 
+_FINE = Decimal("1e-10")
+
+
 def position_key(strategy: str, exchange: Exchange | str, tradingsymbol: str, product: Product | str) -> str:
     return f"{strategy}|{exchange}|{tradingsymbol}|{product}"
 
@@ -117,7 +120,8 @@ class Position:
         else:
             closed = min(abs(f), abs(q))
             sgn = 1 if q > 0 else -1
-            removed = self.open_value * closed / abs(q)
+            # quantised so every later sum stays exact (28 significant digits hold ₹1e17 at 1e-10)
+            removed = (self.open_value * closed / abs(q)).quantize(_FINE)
             realized = (price * closed * sgn - removed) * m
             self.realized_pnl += realized
             self.quantity = q - sgn * closed
@@ -163,7 +167,7 @@ class Position:
         if new_q != new_q.to_integral_value():
             # Fractional entitlements are paid in cash by the company; keep whole shares only.
             whole = int(new_q)
-            frac_cost = self.open_value * (new_q - whole) / new_q if new_q else ZERO
+            frac_cost = (self.open_value * (new_q - whole) / new_q).quantize(_FINE) if new_q else ZERO
             self.open_value -= frac_cost
             new_q = Decimal(whole)
         self.quantity = int(new_q)

@@ -81,7 +81,7 @@ class Book:
         """A comparable picture of the state (used by the rebuild tests and reports)."""
         return {
             "orders": {
-                cid: (o.status.value, o.filled_quantity, str(o.average_price), o.broker_order_id, o.request.quantity,
+                cid: (o.status.value, o.filled_quantity, str(o.filled_value), o.broker_order_id, o.request.quantity,
                       None if o.request.price is None else str(o.request.price), o.modifications)
                 for cid, o in sorted(self.orders.items())
             },

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tradekit.errors import ValidationError
+from tradekit.model import Charges, dec, fmt_inr, paise, rupee
+
+money = st.decimals(min_value=Decimal("-1e9"), max_value=Decimal("1e9"), places=6, allow_nan=False, allow_infinity=False)
+
+
+@pytest.mark.parametrize("x, p, r", [("0.005", "0.01", "0"), ("0.0049999", "0.00", "0"), ("25.4963", "25.50", "25"),
+                                     ("8.4959", "8.50", "8"), ("2.5", "2.50", "3"), ("-2.5", "-2.50", "-3"), ("198.53", "198.53", "199")])
+def test_half_up_rounding_like_the_contract_note(x, p, r):
+    assert paise(x) == Decimal(p)
+    assert rupee(x) == Decimal(r)
+
+
+@given(money)
+def test_paise_is_within_half_a_paisa_and_idempotent(x):
+    p = paise(x)
+    assert abs(p - x) <= Decimal("0.005")
+    assert paise(p) == p
+    assert p.as_tuple().exponent == -2
+
+
+@given(money)
+def test_rupee_of_paise_is_what_the_calculator_does(x):
+    assert abs(rupee(paise(x)) - x) <= Decimal("0.505")
+
+
+@given(st.floats(min_value=-1e7, max_value=1e7, allow_nan=False))
+def test_floats_convert_through_their_shortest_repr(f):
+    assert dec(f) == Decimal(repr(f))
+
+
+@pytest.mark.parametrize("bad", [float("inf"), "abc", None, True, [1]])
+def test_non_numbers_are_refused_with_the_field(bad):
+    with pytest.raises(ValidationError) as e:
+        dec(bad, "price")
+    assert e.value.field == "price"
+
+
+def test_indian_grouping():
+    assert fmt_inr(Decimal("12345678.5")) == "1,23,45,678.50"
+    assert fmt_inr(100000) == "1,00,000.00"
+    assert fmt_inr(-1234.567) == "-1,234.57"
+    assert fmt_inr(999) == "999.00"
+
+
+def test_charges_add_and_total():
+    a = Charges(brokerage=Decimal("20"), stt=Decimal("51"), gst=Decimal("3.6"))
+    b = Charges(brokerage=Decimal("20"), exchange_txn=Decimal("15.29"))
+    c = a + b
+    assert c.brokerage == 40 and c.total == Decimal("109.89")
+    assert Charges.from_dict(c.as_dict()) == c

@@ -1,0 +1,49 @@
+"""Packaging: environment.yml installs what pyproject.toml declares; notebooks carry no outputs."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req, 1)[0].strip().lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject():
+    pp = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    deps = pp["project"]["dependencies"] + pp["project"]["optional-dependencies"]["dev"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    editable = [p for p in pip if p.startswith("-e ")]
+    listed = [p for p in pip if not p.startswith("-e ")]
+    assert editable == ["-e .[dev]"]
+    assert {_name(d): d.replace(" ", "") for d in deps} == {_name(d): d.replace(" ", "") for d in listed}
+    extras = re.findall(r"\[(.*?)\]", editable[0])[0].split(",")
+    assert set(extras) <= set(pp["project"]["optional-dependencies"])
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_readme_opens_with_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    head = text[: text.find("\n## ", 10) if "\n## " in text[10:] else len(text)]
+    assert "make demo" in head and "make test" in head
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "dashboards").glob("*.ipynb")),
+                         ids=lambda p: p.name)
+def test_committed_notebooks_carry_no_outputs(nb):
+    book = nbformat.read(nb, as_version=4)
+    for cell in book.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{nb.name}: a code cell has outputs"
+            assert cell.execution_count is None, f"{nb.name}: a code cell has an execution count"
+    assert book.metadata.get("kernelspec", {}).get("name") == "python3"
