@@ -1,0 +1,143 @@
+"""The Broker protocol: what the order-management core needs from a broker.
+
+Two implementations: :class:`tradekit.brokers.paper.PaperBroker` (a simulated exchange) and
+:class:`tradekit.brokers.kite.KiteBroker` (the official ``kiteconnect`` client). Paper and live
+differ only in which one sits behind the OMS.
+
+Contract
+--------
+================================  =========  ===============================================
+method                            required   notes
+================================  =========  ===============================================
+``place_order(cid, request)``     yes        returns the broker order id. Raises
+                                             ``BrokerRejected`` (synchronous refusal),
+                                             ``AuthExpired``, ``BrokerUnavailable`` (known not
+                                             to have been placed) or ``AmbiguousOrderState``
+                                             (may have been placed: look it up by tag).
+``modify_order(boid, request)``   yes        the new request (quantity/price/trigger/type)
+``cancel_order(boid, variety)``   yes
+``orders()``                      yes        today's order book as ``BrokerOrder`` rows
+``trades()``                      yes        today's trades as ``BrokerTrade`` rows
+``positions()`` / ``holdings()``  yes        ``BrokerPosition`` / ``BrokerHolding`` rows
+``funds()``                       yes        ``Funds``
+``find_by_tag(tag)``              yes        the order whose tag is our client order id
+``subscribe(listener)``           yes        push order updates and trades to the OMS
+================================  =========  ===============================================
+
+Order updates and trades reach the OMS through ``BrokerListener.on_order_update`` and
+``on_trade``; they may arrive on another thread and in any order (a trade before the status
+that announces it), and the OMS copes with both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from tradekit.model.enums import Exchange, OrderType, Product, Side, Variety
+from tradekit.model.money import ZERO
+from tradekit.model.order import OrderRequest
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrder:
+    """One row of the broker's order book (Kite's order object, normalised)."""
+
+    broker_order_id: str
+    tag: str | None
+    status: str  # the broker's own string, e.g. "OPEN", "TRIGGER PENDING", "COMPLETE"
+    exchange: Exchange
+    tradingsymbol: str
+    side: Side
+    quantity: int
+    filled_quantity: int = 0
+    pending_quantity: int = 0
+    cancelled_quantity: int = 0
+    average_price: Decimal = ZERO
+    order_type: OrderType = OrderType.MARKET
+    product: Product = Product.MIS
+    variety: Variety = Variety.REGULAR
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    timestamp: datetime | None = None
+    exchange_order_id: str | None = None
+    status_message: str | None = None
+    parent_order_id: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerTrade:
+    trade_id: str
+    broker_order_id: str
+    exchange: Exchange
+    tradingsymbol: str
+    side: Side
+    quantity: int
+    price: Decimal
+    timestamp: datetime
+    product: Product = Product.MIS
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    exchange: Exchange
+    tradingsymbol: str
+    product: Product
+    quantity: int
+    average_price: Decimal = ZERO
+    overnight_quantity: int = 0
+    realised: Decimal = ZERO
+    day_buy_quantity: int = 0
+    day_sell_quantity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerHolding:
+    exchange: Exchange
+    tradingsymbol: str
+    quantity: int  # settled
+    t1_quantity: int = 0
+    average_price: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class Funds:
+    available: Decimal
+    utilised: Decimal = ZERO
+    cash: Decimal = ZERO
+
+
+@runtime_checkable
+class BrokerListener(Protocol):
+    def on_order_update(self, order: BrokerOrder) -> None: ...
+
+    def on_trade(self, trade: BrokerTrade) -> None: ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    name: str
+
+    def subscribe(self, listener: BrokerListener) -> None: ...
+
+    def place_order(self, client_order_id: str, request: OrderRequest) -> str: ...
+
+    def modify_order(self, broker_order_id: str, request: OrderRequest) -> None: ...
+
+    def cancel_order(self, broker_order_id: str, variety: Variety = Variety.REGULAR) -> None: ...
+
+    def orders(self) -> list[BrokerOrder]: ...
+
+    def trades(self) -> list[BrokerTrade]: ...
+
+    def positions(self) -> list[BrokerPosition]: ...
+
+    def holdings(self) -> list[BrokerHolding]: ...
+
+    def funds(self) -> Funds: ...
+
+    def find_by_tag(self, tag: str) -> BrokerOrder | None: ...
