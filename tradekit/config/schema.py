@@ -5,11 +5,14 @@ Later capabilities add their own section models here; ``TradekitConfig`` is the 
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tradekit.brokers.paper.config import PaperConfig
 
 
 class Section(BaseModel):
@@ -50,6 +53,19 @@ class ApprovalConfig(Section):
     allow_auto_in_live: bool = False
 
 
+class ExecutionConfig(Section):
+    square_off_time: str | None = Field(
+        "15:15", pattern=r"^\d{2}:\d{2}$",
+        description="tradekit closes MIS positions itself at this IST time, before the broker's cut-off (null: leave it to the broker)",
+    )
+    unknown_max_lookups: int = Field(3, ge=1, description="lookups by tag before an UNKNOWN order counts as not placed")
+    charges_as_of: date | None = Field(
+        None, description="price every fill at the rates in force on this date (for replays of days before 2020-07-01); "
+        "default: each fill's own trade date",
+    )
+    unknown_grace_seconds: float = Field(30.0, ge=0)
+
+
 class LiveConfig(Section):
     allowed: bool = Field(False, description="second switch for live trading, next to mode: live")
 
@@ -68,6 +84,8 @@ class TradekitConfig(Section):
     orders: OrdersConfig = Field(default_factory=OrdersConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    paper: PaperConfig = Field(default_factory=PaperConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     # set by the loader, not by YAML
@@ -90,9 +108,10 @@ class TradekitConfig(Section):
         return self.mode == "live"
 
     def store_url(self) -> str:
+        """The journal: ``store.url`` or ``<data_dir>/<mode>.db`` — paper and live never share a journal."""
         from tradekit.store.db import sqlite_url
 
-        return self.store.url or sqlite_url(self.data_dir / "tradekit.db")
+        return self.store.url or sqlite_url(self.data_dir / f"{self.mode}.db")
 
     def approval_mode_for(self, strategy: str) -> str:
         return self.approval.strategies.get(strategy, self.approval.mode)

@@ -30,7 +30,7 @@ def dec(value: object, field: str = "value") -> Decimal:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationError(f"{value!r} is not a finite number", field=field)
-        return Decimal(repr(value))
+        return Decimal(float.__repr__(value))  # numpy 2 scalars repr as "np.float64(...)"
     if isinstance(value, str):
         try:
             d = Decimal(value.strip().replace(",", ""))

@@ -141,6 +141,10 @@ def _check_tag(tag: str | None) -> None:
         raise ValidationError(f"{tag!r} must be 1-{MAX_TAG_LENGTH} letters or digits (Kite's tag rule)", field="tag")
 
 
+_ENUM_FIELDS = (("exchange", Exchange), ("side", Side), ("order_type", OrderType), ("product", Product),
+                ("validity", Validity), ("variety", Variety))
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """What to send. Validated on construction; errors name the field."""
@@ -164,12 +168,10 @@ class OrderRequest:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "exchange", Exchange.parse(self.exchange, "exchange"))
-        set_(self, "side", Side.parse(self.side, "side"))
-        set_(self, "order_type", OrderType.parse(self.order_type, "order_type"))
-        set_(self, "product", Product.parse(self.product, "product"))
-        set_(self, "validity", Validity.parse(self.validity, "validity"))
-        set_(self, "variety", Variety.parse(self.variety, "variety"))
+        for name, enum in _ENUM_FIELDS:
+            v = getattr(self, name)
+            if v.__class__ is not enum:
+                set_(self, name, enum.parse(v, name))
         if not isinstance(self.tradingsymbol, str) or not self.tradingsymbol.strip():
             raise ValidationError("must be a non-empty symbol", field="tradingsymbol")
         if isinstance(self.quantity, bool) or not isinstance(self.quantity, int):
@@ -254,7 +256,18 @@ class OrderRequest:
 
     @classmethod
     def from_dict(cls, d: dict) -> "OrderRequest":
+        """Inverse of :meth:`to_dict` (validated like any construction)."""
         kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for name, enum in _ENUM_FIELDS:  # journal values are exact enum values: direct lookup
+            v = kw.get(name)
+            if isinstance(v, str):
+                member = enum._value2member_map_.get(v)
+                if member is not None:
+                    kw[name] = member
+        for name in ("price", "trigger_price", "market_protection"):
+            v = kw.get(name)
+            if isinstance(v, str):
+                kw[name] = Decimal(v)
         return cls(**kw)
 
 
@@ -279,6 +292,8 @@ class Order:
     modifications: int = 0
     signal_id: str | None = None
     approval_mode: str | None = None
+    reference_price: Decimal | None = None  # the price when proposed (for drift and slippage)
+    source: str = "signal"
     history: list = field(default_factory=list, repr=False)
 
     @property
@@ -323,8 +338,11 @@ class Order:
         if reason:
             self.status_message = reason
 
-    def apply_fill(self, quantity: int, price: Decimal, ts: datetime | None = None) -> None:
-        """Book an execution. Quantity never goes past the order's quantity."""
+    def check_fill(self, quantity: int) -> OrderStatus | None:
+        """Raise IllegalTransition if a fill of ``quantity`` cannot be booked; changes nothing.
+
+        Returns the state the order would move to (``None``: it stays final).
+        """
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
             raise IllegalTransition(f"order {self.client_order_id}: fill quantity must be positive, {quantity!r} was received")
         if self.status in (S.DENIED, S.APPROVAL_REJECTED, S.REJECTED) or self.status.is_local:
@@ -339,14 +357,20 @@ class Order:
                 f"order {self.client_order_id} is {self.status.value} with {self.broker_filled_quantity} filled at the broker; "
                 f"a fill taking it to {new_filled} is not possible"
             )
+        if self.status.is_terminal:
+            return None
+        target = S.FILLED if new_filled == self.request.quantity else S.PARTIALLY_FILLED
+        if self.status is S.PENDING_CANCEL and target is S.PARTIALLY_FILLED:
+            target = S.PENDING_CANCEL  # the cancel is still in flight
+        if target is not self.status and target not in TRANSITIONS[self.status]:
+            raise IllegalTransition(f"order {self.client_order_id}: {self.status.value} cannot take a fill")
+        return target
+
+    def apply_fill(self, quantity: int, price: Decimal, ts: datetime | None = None) -> None:
+        """Book an execution. Quantity never goes past the order's quantity."""
+        target = self.check_fill(quantity)
+        new_filled = self.filled_quantity + quantity
         price = dec(price, "price")
-        target = None
-        if not self.status.is_terminal:
-            target = S.FILLED if new_filled == self.request.quantity else S.PARTIALLY_FILLED
-            if self.status is S.PENDING_CANCEL and target is S.PARTIALLY_FILLED:
-                target = S.PENDING_CANCEL  # the cancel is still in flight
-            if target is not self.status and target not in TRANSITIONS[self.status]:
-                raise IllegalTransition(f"order {self.client_order_id}: {self.status.value} cannot take a fill")
         self.filled_value += price * quantity
         self.filled_quantity = new_filled
         self.broker_filled_quantity = max(self.broker_filled_quantity, new_filled)
@@ -355,6 +379,27 @@ class Order:
             self.status = target
         if ts is not None:
             self.updated_at = ts
+
+    def check_broker_update(self, status: str, filled_quantity: int | None = None) -> OrderStatus:
+        """What ``apply_broker_update`` would do, without changing anything (raises the same errors)."""
+        q = self.request.quantity
+        bf = self.broker_filled_quantity if filled_quantity is None else int(filled_quantity)
+        target = map_broker_status(status, bf, q)
+        if self.status.is_terminal:
+            if target is self.status and bf == max(self.broker_filled_quantity, self.filled_quantity):
+                return self.status
+            raise IllegalTransition(f"order {self.client_order_id} is {self.status.value}, a final state; update {status!r} ignored")
+        if bf < 0 or bf > q:
+            raise IllegalTransition(f"order {self.client_order_id}: broker filled_quantity {bf} is outside 0..{q}")
+        if bf < self.broker_filled_quantity:
+            raise IllegalTransition(f"order {self.client_order_id}: stale update ({bf} filled < {self.broker_filled_quantity} already known)")
+        if target is None:
+            target = self.status
+        if target is S.OPEN and self.filled_quantity > 0:
+            target = S.PARTIALLY_FILLED
+        if target is not self.status and target not in TRANSITIONS[self.status]:
+            raise IllegalTransition(f"order {self.client_order_id}: {self.status.value} -> {target.value} ({status}) is not allowed")
+        return target
 
     def apply_broker_update(
         self,

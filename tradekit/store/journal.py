@@ -2,7 +2,7 @@
 
 Each event is ``(seq, ts, recorded_at, type, payload, prev_hash, hash)`` where
 
-    hash = SHA-256( prev_hash ‖ canonical_json([seq, ts, recorded_at, type, payload]) )
+    hash = SHA-256( prev_hash ⏎ seq ⏎ ts ⏎ recorded_at ⏎ type ⏎ canonical_json(payload) )
 
 and the first event's ``prev_hash`` is 64 zeros. Editing, inserting, deleting or reordering
 any event breaks the chain at that event; ``tradekit audit verify`` names it. A one-row
@@ -21,6 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
+
+import orjson
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -71,11 +74,25 @@ tail_table = Table(
 )
 
 
+_rec_cache: list = [0, ""]
+
+
+def _recorded_at() -> str:
+    """Wall time (UTC, ISO 8601, millisecond resolution), formatted once per millisecond."""
+    ms = time.time_ns() // 1_000_000
+    if ms != _rec_cache[0]:
+        _rec_cache[0] = ms
+        _rec_cache[1] = datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+    return _rec_cache[1]
+
+
 def _default(o: Any) -> Any:
     if isinstance(o, Decimal):
         return str(o)
     if isinstance(o, datetime):
         return o.isoformat()
+    if isinstance(o, float):
+        return repr(o)
     if isinstance(o, date):
         return o.isoformat()
     if isinstance(o, Enum):
@@ -89,14 +106,21 @@ def _default(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON-serialisable in a journal payload")
 
 
+_ORJSON_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
 def canonical(obj: Any) -> str:
-    """Deterministic JSON: sorted keys, no whitespace, Decimals and datetimes as strings."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_default, ensure_ascii=False)
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8, Decimals and datetimes as strings.
+
+    The hash chain covers this stored text, so verification never re-serialises a payload.
+    """
+    return orjson.dumps(obj, default=_default, option=_ORJSON_OPTS).decode("utf-8")
 
 
 def chain_hash(prev_hash: str, seq: int, ts: str, recorded_at: str, type_: str, payload_json: str) -> str:
-    body = canonical([seq, ts, recorded_at, type_, json.loads(payload_json)])
-    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+    """SHA-256 over the previous hash and this event's fields, the payload as its stored canonical text."""
+    body = f"{prev_hash}\n{seq}\n{ts}\n{recorded_at}\n{type_}\n{payload_json}"
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +162,8 @@ class Journal:
         self._lock = threading.RLock()
         self._buffer: list[dict] = []
         self._listeners: list = []
+        # a simulated clock hands out its ISO string directly (it is already IST)
+        self._clock_iso = getattr(self.clock, "now_iso", None)
         try:
             metadata.create_all(engine)
             with engine.begin() as conn:
@@ -166,9 +192,11 @@ class Journal:
     def append(self, type_: str, payload: dict | None = None, *, ts: datetime | None = None) -> Event:
         """Append one event; in ``sync`` mode it is committed when this returns."""
         payload = payload or {}
-        ts_dt = ts or self.clock.now()
-        ts_s = ts_dt.astimezone(IST).isoformat()
-        rec = datetime.now(timezone.utc).isoformat()
+        if ts is None and self._clock_iso is not None:
+            ts_s = self._clock_iso()
+        else:
+            ts_s = (ts or self.clock.now()).astimezone(IST).isoformat()
+        rec = _recorded_at()
         payload_json = canonical(payload)
         with self._lock:
             if self.durability == "sync":
@@ -179,7 +207,7 @@ class Journal:
                 row = dict(seq=seq, ts=ts_s, recorded_at=rec, type=type_, payload=payload_json, prev_hash=self._hash, hash=h)
                 self._buffer.append(row)
                 self._seq, self._hash = seq, h
-                ev = Event(seq, ts_s, rec, type_, json.loads(payload_json), row["prev_hash"], h)
+                ev = Event(seq, ts_s, rec, type_, orjson.loads(payload_json), row["prev_hash"], h)
                 if len(self._buffer) >= self.batch_size:
                     self._flush_locked()
         for fn in self._listeners:
@@ -200,7 +228,7 @@ class Journal:
                     )
                     conn.execute(update(tail_table).where(tail_table.c.id == 1).values(seq=seq, hash=h))
                 self._seq, self._hash = seq, h
-                return Event(seq, ts_s, rec, type_, json.loads(payload_json), tail.hash, h)
+                return Event(seq, ts_s, rec, type_, orjson.loads(payload_json), tail.hash, h)
             except IntegrityError:
                 continue  # another writer took this seq: re-read the tail and retry
             except OperationalError as e:
@@ -257,7 +285,7 @@ class Journal:
             if not rows:
                 return
             for r in rows:
-                yield Event(r.seq, r.ts, r.recorded_at, r.type, json.loads(r.payload), r.prev_hash, r.hash)
+                yield Event(r.seq, r.ts, r.recorded_at, r.type, orjson.loads(r.payload), r.prev_hash, r.hash)
             last = rows[-1].seq
 
     def count(self) -> int:

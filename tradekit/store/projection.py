@@ -26,6 +26,7 @@ from tradekit.store.journal import Event
 @dataclass
 class Book:
     orders: dict[str, Order] = field(default_factory=dict)
+    open: dict[str, Order] = field(default_factory=dict)  # orders not in a final state
     positions: dict[str, Position] = field(default_factory=dict)
     starting_cash: Decimal = ZERO
     cash: Decimal = ZERO  # settled + unsettled cash after trades and charges
@@ -45,7 +46,7 @@ class Book:
             raise KeyError(f"no order {client_order_id!r} in the book") from None
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if not o.status.is_terminal]
+        return list(self.open.values())
 
     def position(self, strategy: str, exchange, tradingsymbol: str, product) -> Position | None:
         return self.positions.get(position_key(strategy, exchange, tradingsymbol, product))
@@ -101,6 +102,14 @@ class Book:
                 handler(self, ev.payload, ev.time)
             except (IllegalTransition, KeyError, ValueError) as e:
                 raise StoreError(f"event {ev.seq} ({ev.type}) cannot be applied: {e}") from e
+            cid = ev.payload.get("client_order_id")
+            if cid is not None:
+                o = self.orders.get(cid)
+                if o is not None:
+                    if o.status.is_terminal:
+                        self.open.pop(cid, None)
+                    else:
+                        self.open[cid] = o
         self.last_seq = ev.seq
 
     @classmethod
@@ -137,6 +146,8 @@ def _order_created(b: Book, p: dict, ts: datetime) -> None:
         updated_at=ts,
         signal_id=p.get("signal_id"),
         approval_mode=p.get("approval_mode"),
+        reference_price=dec(p["reference_price"], "reference_price") if p.get("reference_price") else None,
+        source=p.get("source", "signal"),
     )
 
 

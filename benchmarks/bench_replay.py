@@ -1,0 +1,112 @@
+"""Full pipeline speed: bars → SMA(10/30) signals → risk gate → OMS → paper fills → positions → journal.
+
+Baseline in the same run: backtrader (Cerebro, runonce) on the same bars and strategy, fixed
+quantity, market orders filled at the next bar's open, commission. Each measurement runs in a
+fresh subprocess (so peak RSS is that run's own) and is repeated; medians are reported.
+The trades of our replay are compared with vectorbt's run of the same strategy
+(``tradekit.research.parity``) and must be identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+QTY = 10
+FAST, SLOW = 10, 30
+
+
+def _ours(n: int) -> dict:
+    import resource
+    import tempfile
+
+    from benchmarks.data import KEY, benchmark_bars
+    from tradekit.config import load_config
+    from tradekit.execution.replay import run_replay
+    from tradekit.session import Session
+    from tradekit.strategies import SmaCrossover
+    from tradekit.model.enums import Product
+
+    bars = benchmark_bars(n)
+    cfg = load_config(overrides={"execution": {"charges_as_of": "2026-11-20", "square_off_time": None},
+                                 "paper": {"slippage": {"model": "none"}, "latency_ms": 0, "participation": 0,
+                                           "rms_square_off": False}})
+    d = tempfile.mkdtemp()
+    t0 = time.perf_counter()
+    s = Session.for_replay(cfg, f"{d}/bench.db", bars.index[0].to_pydatetime())
+    r = run_replay(s, {KEY: bars}, strategies=[SmaCrossover(FAST, SLOW, QTY, product=Product.CNC)], square_off=False)
+    elapsed = time.perf_counter() - t0
+    events = s.journal.count()
+    trades = [(f.get("fill_time"), f["side"], f["quantity"], f["price"])
+              for f in (e.payload for e in s.journal.events(types=("fill",)))]
+    return {"bars": len(bars), "seconds": elapsed, "bars_per_s": len(bars) / elapsed, "orders": r.orders, "fills": r.fills,
+            "events": events, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "trades_digest": hashlib.sha256(repr(trades).encode()).hexdigest(), "n_trades": len(trades)}
+
+
+def _backtrader(n: int) -> dict:
+    import resource
+
+    import backtrader as bt
+
+    from benchmarks.data import benchmark_bars
+
+    bars = benchmark_bars(n)
+    df = bars.copy()
+    df.index = df.index.tz_localize(None)
+
+    class Sma(bt.Strategy):
+        def __init__(self):
+            self.cross = bt.ind.CrossOver(bt.ind.SMA(period=FAST), bt.ind.SMA(period=SLOW))
+
+        def next(self):
+            if self.cross[0] > 0 and not self.position:
+                self.buy(size=QTY)
+            elif self.cross[0] < 0 and self.position:
+                self.sell(size=QTY)
+
+    t0 = time.perf_counter()
+    cerebro = bt.Cerebro(runonce=True)  # the defaults: preload, standard observers
+    cerebro.adddata(bt.feeds.PandasData(dataname=df, timeframe=bt.TimeFrame.Minutes))
+    cerebro.addstrategy(Sma)
+    cerebro.broker.setcash(1_000_000)
+    cerebro.broker.setcommission(commission=0.0003)
+    res = cerebro.run()
+    elapsed = time.perf_counter() - t0
+    return {"bars": len(bars), "seconds": elapsed, "bars_per_s": len(bars) / elapsed,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "value": cerebro.broker.getvalue(), "orders": len(res[0]._orders) if hasattr(res[0], "_orders") else None}
+
+
+def _child(which: str, n: int) -> dict:
+    code = f"import json,sys; from benchmarks.bench_replay import _{which} as f; print(json.dumps(f({n})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(n: int = 94_000, repeats: int = 3) -> dict:
+    ours = [_child("ours", n) for _ in range(repeats)]
+    base = [_child("backtrader", n) for _ in range(repeats)]
+    med = lambda rows, k: statistics.median(r[k] for r in rows)  # noqa: E731
+    o_bps, b_bps = med(ours, "bars_per_s"), med(base, "bars_per_s")
+    result = {
+        "bars": ours[0]["bars"], "repeats": repeats,
+        "tradekit_bars_per_s": round(o_bps), "tradekit_seconds": round(med(ours, "seconds"), 3),
+        "tradekit_peak_rss_mb": round(med(ours, "peak_rss_mb"), 1), "tradekit_orders": ours[0]["orders"],
+        "tradekit_fills": ours[0]["fills"], "journal_events": ours[0]["events"],
+        "backtrader_bars_per_s": round(b_bps), "backtrader_seconds": round(med(base, "seconds"), 3),
+        "backtrader_peak_rss_mb": round(med(base, "peak_rss_mb"), 1),
+        "ratio_vs_backtrader": round(o_bps / b_bps, 2),
+        "deterministic": len({r["trades_digest"] for r in ours}) == 1,
+    }
+    return result
+
+
+if __name__ == "__main__":
+    r = run(int(sys.argv[1]) if len(sys.argv) > 1 else 94_000)
+    for k, v in r.items():
+        print(f"{k:>26}: {v}")

@@ -1,0 +1,416 @@
+"""The paper broker: a simulated exchange plus a broker's RMS and books, behind the Broker protocol.
+
+It keeps its *own* account (cash, margin, positions, holdings) the way Zerodha does, so the
+OMS's book can be reconciled against it exactly as against the live broker. Rejects carry the
+exchange/broker-style messages a trader sees in Kite.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from tradekit.brokers.base import BrokerHolding, BrokerListener, BrokerOrder, BrokerPosition, BrokerTrade, Funds
+from tradekit.brokers.paper.config import PaperConfig
+from tradekit.brokers.paper.exchange import (
+    CANCELLED,
+    COMPLETE,
+    REJECTED,
+    SCALE,
+    SimExchange,
+    SimOrder,
+    SimTrade,
+    to_units,
+)
+from tradekit.clock import Clock, dt_to_ns
+from tradekit.errors import BrokerRejected, MarketRuleError
+from tradekit.execution.margin import MarginModel
+from tradekit.model.charges import Charges
+from tradekit.model.enums import Exchange, OrderType, Product, Side, Validity, Variety
+from tradekit.model.instrument import Instrument
+from tradekit.model.money import ZERO, dec
+from tradekit.model.order import MAX_MODIFICATIONS, OrderRequest
+from tradekit.model.position import Position
+
+log = logging.getLogger(__name__)
+
+MSG_NO_PROTECTION = ("Market orders without market protection are not allowed via API. "
+                     "Please set market protection or use a Limit order.")
+
+
+@dataclass
+class _Holding:
+    quantity: int = 0  # settled
+    t1: int = 0  # bought on the previous session, settling today
+    today: int = 0  # CNC bought today (becomes t1 at the day's end)
+    cost: Decimal = ZERO
+
+
+class PaperBroker:
+    """Implements :class:`tradekit.brokers.base.Broker` over a :class:`SimExchange`.
+
+    Parameters
+    ----------
+    clock: the session clock (simulated in replays).
+    instruments: an object with ``get(exchange, tradingsymbol) -> Instrument`` raising
+        ``MarketRuleError`` for an unknown symbol.
+    capital: starting cash in rupees.
+    charges: ``fn(instrument, product, side, quantity, price, trade_date, brokerage_so_far) -> Charges``
+        to debit the ledger per trade (``None``: no charges).
+    bands: ``fn(key) -> (lower, upper) | None``; default: ``band_pct`` around the previous close.
+    """
+
+    name = "paper"
+
+    def __init__(self, clock: Clock, instruments, *, capital: Decimal | int = 1_000_000, config: PaperConfig | None = None,
+                 charges: Callable[..., Charges] | None = None, bands: Callable[[str], tuple | None] | None = None,
+                 mis_cutoff: Callable[[Instrument, date], datetime | None] | None = None):
+        self.clock = clock
+        self.instruments = instruments
+        self.config = config or PaperConfig()
+        self.exchange = SimExchange(self.config)
+        self.exchange.on_update = self._on_update
+        self.exchange.on_trade = self._on_trade
+        self.margin = MarginModel(self.config.margin)
+        self.charges_fn = charges
+        self.bands_fn = bands
+        self.mis_cutoff = mis_cutoff
+        self.cash = dec(capital, "capital")
+        self.charges_paid = Charges()
+        self._listeners: list[BrokerListener] = []
+        self._orders: dict[str, SimOrder] = {}
+        self._by_tag: dict[str, str] = {}
+        self._trades: list[BrokerTrade] = []
+        self._positions: dict[tuple, Position] = {}
+        self._holdings: dict[tuple, _Holding] = {}
+        self._blocked: dict[str, Decimal] = {}  # order id -> margin blocked now
+        self._day_trades: list[tuple] = []  # charged per contract note at the day's end
+        self._prev_close: dict[str, float] = {}
+        self._seq = 0
+        self._lock = threading.RLock()
+        self.reject_all: str | None = None  # fault injection: reject every order with this message
+
+    # -- Broker protocol -------------------------------------------------------------------------
+    def subscribe(self, listener: BrokerListener) -> None:
+        self._listeners.append(listener)
+
+    def place_order(self, client_order_id: str, request: OrderRequest) -> str:
+        with self._lock:
+            now = self.clock.now()
+            if request.variety not in (Variety.REGULAR, Variety.AMO, Variety.ICEBERG):
+                raise BrokerRejected(f"variety {request.variety.value} is not supported by the paper broker",
+                                     broker_message="Invalid variety", code=400)
+            if request.is_market and (request.market_protection is None or request.market_protection == 0):
+                raise BrokerRejected(MSG_NO_PROTECTION, broker_message=MSG_NO_PROTECTION, code=400)
+            try:
+                inst = self.instruments.get(request.exchange, request.tradingsymbol)
+            except MarketRuleError as e:
+                raise BrokerRejected(str(e), broker_message="Invalid `tradingsymbol`.", code=400) from None
+            self._seq += 1
+            oid = f"{260000000000000 + self._seq}"
+            tick_units = max(1, to_units(inst.tick_size))
+            order = SimOrder(oid, request.tag or client_order_id, request, inst.key, now, 0, tick_units)
+            self._orders[oid] = order
+            if order.tag:
+                self._by_tag[order.tag] = oid
+            reason = self._rms_reject(order, inst, request, now)
+            if reason:
+                order.history.append((now, "PUT ORDER REQ RECEIVED", None))
+                order.set_status(REJECTED, now, reason)
+                self._notify_order(order)
+                return oid
+            self._blocked[oid] = self._order_margin(inst, request)
+            self.exchange.accept(order, now)
+            return oid
+
+    def modify_order(self, broker_order_id: str, request: OrderRequest) -> None:
+        with self._lock:
+            order = self._get(broker_order_id)
+            if order.is_final:
+                raise BrokerRejected(f"Order cannot be modified as it is being processed or is {order.status.lower()}.",
+                                     broker_message=f"Order is {order.status}", code=400)
+            if order.modifications >= MAX_MODIFICATIONS:
+                raise BrokerRejected("Maximum allowed order modifications exceeded.",
+                                     broker_message="Maximum allowed order modifications exceeded.", code=400)
+            if request.quantity < order.filled:
+                raise BrokerRejected("Quantity cannot be less than the filled quantity.", code=400)
+            inst = self.instruments.get(request.exchange, request.tradingsymbol)
+            reason = self._price_reject(inst, request)
+            if reason:
+                raise BrokerRejected(reason, broker_message=reason, code=400)
+            self.exchange.modify(order, request, self.clock.now())
+            self._blocked[broker_order_id] = self._order_margin(inst, request, order.remaining) if not order.is_final else ZERO
+
+    def cancel_order(self, broker_order_id: str, variety: Variety = Variety.REGULAR) -> None:
+        with self._lock:
+            order = self._get(broker_order_id)
+            if order.is_final:
+                raise BrokerRejected(f"Order cannot be cancelled as it is {order.status.lower()}.",
+                                     broker_message=f"Order is {order.status}", code=400)
+            self.exchange.cancel(order, self.clock.now())
+
+    def orders(self) -> list[BrokerOrder]:
+        with self._lock:
+            return [self._row(o) for o in self._orders.values()]
+
+    def order_history(self, broker_order_id: str) -> list[tuple]:
+        return list(self._get(broker_order_id).history)
+
+    def trades(self) -> list[BrokerTrade]:
+        with self._lock:
+            return list(self._trades)
+
+    def positions(self) -> list[BrokerPosition]:
+        with self._lock:
+            return [BrokerPosition(p.exchange, p.tradingsymbol, p.product, p.quantity, p.average_price, p.overnight_quantity,
+                                   p.realized_pnl, p.day_buy_quantity, p.day_sell_quantity)
+                    for p in self._positions.values()]
+
+    def holdings(self) -> list[BrokerHolding]:
+        with self._lock:
+            out = []
+            for (ex, sym), h in self._holdings.items():
+                q = h.quantity
+                if q or h.t1:
+                    avg = h.cost / (q + h.t1) if (q + h.t1) else ZERO
+                    out.append(BrokerHolding(Exchange(ex), sym, q, h.t1, avg))
+            return out
+
+    def funds(self) -> Funds:
+        with self._lock:
+            used = self.utilised()
+            return Funds(available=self.cash - used, utilised=used, cash=self.cash)
+
+    def find_by_tag(self, tag: str) -> BrokerOrder | None:
+        with self._lock:
+            oid = self._by_tag.get(tag)
+            return self._row(self._orders[oid]) if oid else None
+
+    # -- market data and the trading day ----------------------------------------------------------
+    def on_bar(self, key: str, start: datetime | int, end: datetime | int, o: float, h: float, l: float, c: float, v: int) -> None:
+        """One bar of market data; ``start``/``end`` as datetimes or ns since the epoch."""
+        if not isinstance(start, int):
+            start, end = dt_to_ns(start), dt_to_ns(end)
+        with self._lock:
+            self.exchange.on_bar(key, start, end, o, h, l, c, v)
+
+    def on_tick(self, key: str, ts: datetime, price: float, volume: int | None = None) -> None:
+        with self._lock:
+            self.exchange.on_tick(key, ts, price, volume)
+
+    def set_previous_close(self, key: str, price: float) -> None:
+        self._prev_close[key] = price
+
+    def last_price(self, key: str) -> float | None:
+        return self.exchange.last_price.get(key)
+
+    def square_off_mis(self, reason: str = "RMS auto square-off") -> int:
+        """The broker's own MIS square-off at its cut-off: cancel MIS orders, close MIS positions."""
+        with self._lock:
+            now = self.clock.now()
+            n = 0
+            for o in list(self.exchange.resting()):
+                if o.request.product is Product.MIS:
+                    self.exchange.cancel(o, now, reason)
+            for p in list(self._positions.values()):
+                if p.product is Product.MIS and p.quantity != 0:
+                    side = Side.SELL if p.quantity > 0 else Side.BUY
+                    req = OrderRequest(p.exchange, p.tradingsymbol, side, abs(p.quantity), OrderType.MARKET, Product.MIS,
+                                       market_protection=Decimal(-1))
+                    self.place_order(f"RMSSQ{self._seq + 1}", req.with_changes(tag=None))
+                    fee = self.config.rms_square_off_fee
+                    self.cash -= fee * Decimal("1.18")  # ₹50 + 18 % GST per order
+                    n += 1
+            return n
+
+    def debit_charges(self) -> Charges:
+        """Debit the day's contract-note charges from the ledger (Zerodha does this after the close)."""
+        total = Charges()
+        if self.charges_fn is not None:
+            for trade in self._day_trades:
+                total = total + self.charges_fn(*trade)
+        self._day_trades = []
+        self.cash -= total.total
+        self.charges_paid = self.charges_paid + total
+        return total
+
+    def end_of_day(self, day: date) -> None:
+        """Exchange closes: DAY orders lapse (CANCELLED); charges debited; today's CNC buys become T1; T1 settles."""
+        with self._lock:
+            now = self.clock.now()
+            self.debit_charges()
+            for o in list(self.exchange.resting()):
+                self.exchange.cancel(o, now, "Order cancelled by the exchange at the end of the day")
+            for h in self._holdings.values():
+                h.quantity += h.t1
+                h.t1, h.today = h.today, 0
+            for key, p in list(self._positions.items()):
+                p.roll_day()
+                if p.product is Product.CNC or p.quantity == 0:
+                    del self._positions[key]  # delivery trades live on in holdings
+            for key, px in self.exchange.last_price.items():
+                self._prev_close[key] = px
+
+    def utilised(self) -> Decimal:
+        pm = sum((self.margin.position_margin(self._inst(p), p.product, p.quantity, p.average_price)
+                  for p in self._positions.values()), ZERO)
+        # MIS/NRML positions were bought on margin: add back what the ledger spent on them
+        spent = sum((p.open_value * p.multiplier for p in self._positions.values() if p.product is not Product.CNC), ZERO)
+        return sum(self._blocked.values(), ZERO) + pm - spent
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _inst(self, p) -> Instrument | None:
+        try:
+            return self.instruments.get(p.exchange, p.tradingsymbol)
+        except MarketRuleError:
+            return None
+
+    def _get(self, oid: str) -> SimOrder:
+        try:
+            return self._orders[oid]
+        except KeyError:
+            raise BrokerRejected(f"Order {oid} not found.", broker_message="Invalid order_id", code=400) from None
+
+    def _ref_price(self, inst: Instrument, request: OrderRequest) -> Decimal:
+        if request.price is not None:
+            return request.price
+        if request.trigger_price is not None:
+            return request.trigger_price
+        lp = self.exchange.last_price.get(inst.key)
+        return dec(lp, "last_price") if lp is not None else ZERO
+
+    def _order_margin(self, inst: Instrument, request: OrderRequest, qty: int | None = None) -> Decimal:
+        q = request.quantity if qty is None else qty
+        return self.margin.required(inst, request.product, request.side, q, self._ref_price(inst, request))
+
+    def _band(self, key: str) -> tuple[Decimal, Decimal] | None:
+        if self.bands_fn is not None:
+            b = self.bands_fn(key)
+            if b is not None:
+                return b
+        prev = self._prev_close.get(key)
+        if prev is None:
+            return None
+        pct = self.config.band_pct / 100
+        p = dec(prev, "previous close")
+        return (p * (1 - pct)).quantize(Decimal("0.05")), (p * (1 + pct)).quantize(Decimal("0.05"))
+
+    def _price_reject(self, inst: Instrument, request: OrderRequest) -> str | None:
+        tick = inst.tick_size
+        for name in ("price", "trigger_price"):
+            px = getattr(request, name)
+            if px is not None and tick > 0 and (px % tick) != 0:
+                return (f"Tick size for this script is {tick}. Kindly enter {name.replace('_', ' ')} "
+                        f"in the multiple of tick size for this script")
+        band = self._band(inst.key)
+        if band is not None:
+            lo, hi = band
+            for px in (request.price, request.trigger_price):
+                if px is None:
+                    continue
+                if px < lo:
+                    return (f"Your order price is lower than the current lower circuit limit of {lo}. "
+                            f"Place an order within the daily range.")
+                if px > hi:
+                    return (f"Your order price is higher than the current upper circuit limit of {hi}. "
+                            f"Place an order within the daily range.")
+        return None
+
+    def _rms_reject(self, order: SimOrder, inst: Instrument, request: OrderRequest, now: datetime) -> str | None:
+        if self.reject_all:
+            return self.reject_all
+        if inst.is_index:
+            return f"{inst.key} is an index and cannot be traded."
+        if inst.lot_size > 1 and request.quantity % inst.lot_size:
+            return f"Quantity should be a multiple of lot size ({inst.lot_size})."
+        if inst.freeze_quantity and request.quantity > inst.freeze_quantity and request.variety is not Variety.ICEBERG:
+            return (f"Quantity exceeds the freeze limit of {inst.freeze_quantity} for {inst.tradingsymbol}. "
+                    f"Place a smaller order, or use autoslice or an iceberg order.")
+        if request.order_type is OrderType.SLM and inst.is_option:
+            return "SL-M orders are not allowed for options. Place an SL order instead."
+        if request.product is Product.CNC and inst.is_derivative:
+            return "CNC is for equity delivery; use NRML or MIS for derivatives."
+        reason = self._price_reject(inst, request)
+        if reason:
+            return reason
+        if request.product is Product.MIS and self.mis_cutoff is not None:
+            cut = self.mis_cutoff(inst, now.date())
+            if cut is not None and now >= cut:
+                return "MIS orders are blocked after the intraday square-off time. Place a CNC/NRML order."
+        if request.product is Product.CNC and request.side is Side.SELL:
+            h = self._holdings.get((inst.exchange.value, inst.tradingsymbol), _Holding())
+            pending = sum(o.remaining for o in self.exchange.resting(inst.key)
+                          if o.request.product is Product.CNC and o.request.side is Side.SELL)
+            have = h.quantity + h.t1 + h.today  # settled + T1 (BTST) + bought today
+            if request.quantity + pending > have:
+                return (f"Insufficient holdings to sell {request.quantity} {inst.tradingsymbol}: "
+                        f"{have - pending} available (CNC does not allow short selling).")
+        if self.config.reject_on_funds:
+            need = self._order_margin(inst, request)
+            avail = self.cash - self.utilised()
+            if need > avail:
+                return (f"Insufficient funds. Required margin is {need:.2f} but available margin is {avail:.2f}. "
+                        f"Check the orderbook for open orders.")
+        return None
+
+    def _on_update(self, order: SimOrder) -> None:
+        if order.is_final or order.remaining == 0:
+            self._blocked.pop(order.order_id, None)
+        elif order.order_id in self._blocked:
+            inst = self.instruments.get(order.request.exchange, order.request.tradingsymbol)
+            self._blocked[order.order_id] = self._order_margin(inst, order.request, order.remaining)
+        self._notify_order(order)
+
+    def _notify_order(self, order: SimOrder) -> None:
+        row = self._row(order)
+        for listener in self._listeners:
+            listener.on_order_update(row)
+
+    def _on_trade(self, t: SimTrade) -> None:
+        req = t.order.request
+        inst = self.instruments.get(req.exchange, req.tradingsymbol)
+        key = (req.exchange.value, req.tradingsymbol, req.product.value)
+        pos = self._positions.get(key)
+        if pos is None:
+            pos = self._positions[key] = Position("", req.exchange, req.tradingsymbol, req.product, multiplier=inst.multiplier)
+        pos.apply_fill(req.side, t.quantity, t.price)
+        value = t.price * t.quantity * inst.multiplier
+        self.cash += value if req.side is Side.SELL else -value
+        self._day_trades.append((inst, req.product, req.side, t.quantity, t.price, t.timestamp.date(), t.order.order_id))
+        if req.product is Product.CNC:
+            h = self._holdings.setdefault((req.exchange.value, req.tradingsymbol), _Holding())
+            if req.side is Side.BUY:
+                h.today += t.quantity
+                h.cost += value
+            else:
+                # sell from settled holdings first, then T1 (BTST), then today's buys
+                q = t.quantity
+                tot = h.quantity + h.t1 + h.today
+                if tot:
+                    h.cost -= h.cost * min(q, tot) / tot
+                for attr in ("quantity", "t1", "today"):
+                    take = min(q, getattr(h, attr))
+                    setattr(h, attr, getattr(h, attr) - take)
+                    q -= take
+        trade = BrokerTrade(t.trade_id, t.order.order_id, req.exchange, req.tradingsymbol, req.side, t.quantity, t.price,
+                            t.timestamp, req.product, t.order.tag)
+        self._trades.append(trade)
+        for listener in self._listeners:
+            listener.on_trade(trade)
+
+    def _row(self, o: SimOrder) -> BrokerOrder:
+        req = o.request
+        final = o.status in (COMPLETE, CANCELLED, REJECTED)
+        return BrokerOrder(
+            broker_order_id=o.order_id, tag=o.tag, status=o.status, exchange=req.exchange, tradingsymbol=req.tradingsymbol,
+            side=req.side, quantity=req.quantity, filled_quantity=o.filled,
+            pending_quantity=0 if final else o.remaining,
+            cancelled_quantity=o.remaining if o.status == CANCELLED else 0,
+            average_price=o.average_price, order_type=req.order_type, product=req.product, variety=req.variety,
+            price=req.price, trigger_price=req.trigger_price, timestamp=o.updated_at or o.placed_at,
+            exchange_order_id=o.exchange_order_id, status_message=o.message,
+        )

@@ -1,0 +1,62 @@
+"""Paper broker settings: fill model, slippage, latency, margins, seeded randomness."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlippageConfig(_Section):
+    """How far a fill lands from the reference price, always against the trader.
+
+    - ``none``: fill at the reference price (bar open, trigger, tick price).
+    - ``fixed_bps``: ``bps`` basis points.
+    - ``spread``: half of an assumed spread of ``spread_ticks`` ticks (liquid NSE stocks: 1-2).
+    - ``volume_impact``: ``bps`` + ``impact_bps`` × √(quantity / bar volume) — a square-root
+      impact law; bigger orders relative to the bar's volume pay more.
+    ``noise_bps`` adds seeded uniform noise in [0, noise_bps] on top (reproducible by ``seed``).
+    Limit orders never fill beyond their limit price.
+    """
+
+    model: Literal["none", "fixed_bps", "spread", "volume_impact"] = "fixed_bps"
+    bps: float = Field(2.0, ge=0)
+    spread_ticks: float = Field(1.0, ge=0)
+    impact_bps: float = Field(50.0, ge=0)
+    noise_bps: float = Field(0.0, ge=0)
+
+
+class MarginConfig(_Section):
+    """A simple, documented margin model (not Zerodha's SPAN/VaR engine).
+
+    Equity: CNC buys block the full order value; MIS blocks ``mis_pct`` % of it (20 % = 5×,
+    Zerodha's usual intraday leverage on liquid stocks). F&O: futures and option writing block
+    a SPAN-like ``futures_pct`` / ``option_sell_pct`` % of contract value; option buys pay the
+    premium in full. Margin for an open order is blocked at placement and released exactly
+    when the order fills (it moves to the position) or is cancelled.
+    """
+
+    mis_pct: Decimal = Field(Decimal("20"), gt=0, le=100)
+    futures_pct: Decimal = Field(Decimal("12"), gt=0, le=100)
+    option_sell_pct: Decimal = Field(Decimal("15"), gt=0, le=100)
+    currency_pct: Decimal = Field(Decimal("3"), gt=0, le=100)
+    commodity_pct: Decimal = Field(Decimal("10"), gt=0, le=100)
+
+
+class PaperConfig(_Section):
+    latency_ms: int = Field(50, ge=0, description="order travel time to the simulated exchange")
+    participation: float = Field(
+        0.10, ge=0, le=1, description="max share of a bar's volume one order may take per bar (0 = no cap)"
+    )
+    band_pct: Decimal = Field(Decimal("20"), gt=0, description="price band around the previous close when none is known")
+    seed: int = 42
+    slippage: SlippageConfig = Field(default_factory=SlippageConfig)
+    margin: MarginConfig = Field(default_factory=MarginConfig)
+    rms_square_off: bool = Field(True, description="the broker squares off MIS at its cut-off (₹50 + GST per order)")
+    rms_square_off_fee: Decimal = Field(Decimal("50"), ge=0)
+    reject_on_funds: bool = True

@@ -1,0 +1,360 @@
+"""A simulated exchange: resting orders matched against replayed bars or ticks.
+
+Fill rules (documented for traders, tested in ``tests/unit/paper``):
+
+- An order reaches the exchange ``latency_ms`` after it is placed and can only fill against
+  market data that comes *after* it arrived: on bars, the first bar that ends after the
+  arrival (an order placed at a bar's close fills in the next bar, never in the bar that
+  produced the signal); on ticks, the first tick at or after the arrival.
+- On a bar the reference price of a fill is the bar's open (the first trade after arrival
+  that a bar reveals); on a tick it is the tick's price.
+- MARKET: fills at the reference price plus slippage (always against the trader).
+- LIMIT: fills only when price trades *through* the limit (a bar's low below a buy limit,
+  high above a sell limit; a tick strictly beyond it): at the open if the bar opens on the
+  right side of the limit, else at the limit. Never beyond the limit.
+- SL / SL-M: wait in TRIGGER PENDING until price reaches the trigger (high ≥ trigger for a
+  buy, low ≤ trigger for a sell; a gap through the trigger triggers at the open); then SL-M
+  fills like a market order at the trigger (or the open after a gap), SL like a limit order.
+- A bar lets one instrument trade at most ``participation`` × its volume across all orders;
+  the rest waits for later bars (partial fills). A bar with zero volume in a series that
+  has volume is a minute without trades: nothing fills. Series without volume (indices)
+  have no cap.
+- IOC orders get one chance (their first eligible bar or tick); the rest is cancelled.
+- Prices land on the instrument's tick grid, rounded against the trader.
+
+Randomness (slippage noise) comes from one ``random.Random(seed)``, so a replay with the
+same inputs and seed gives the same fills.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from tradekit.brokers.paper.config import PaperConfig
+from tradekit.clock import dt_to_ns, ns_to_dt
+from tradekit.model.enums import OrderType, Side, Validity
+from tradekit.model.order import OrderRequest
+
+SCALE = 10_000  # prices are handled as integers of 0.0001 rupee (currency ticks are 0.0025)
+
+# Kite's status strings
+PUT_REQ = "PUT ORDER REQ RECEIVED"
+VALIDATION = "VALIDATION PENDING"
+OPEN_PENDING = "OPEN PENDING"
+OPEN = "OPEN"
+TRIGGER_PENDING = "TRIGGER PENDING"
+COMPLETE = "COMPLETE"
+CANCELLED = "CANCELLED"
+REJECTED = "REJECTED"
+MODIFY_VALIDATION = "MODIFY VALIDATION PENDING"
+MODIFY_PENDING = "MODIFY PENDING"
+MODIFIED = "MODIFIED"
+CANCEL_PENDING = "CANCEL PENDING"
+FINAL = frozenset({COMPLETE, CANCELLED, REJECTED})
+
+
+def to_units(price: float | Decimal) -> int:
+    return int(round(float(price) * SCALE))
+
+
+def units_to_decimal(units: int) -> Decimal:
+    return Decimal(units) / SCALE
+
+
+@dataclass(slots=True)
+class SimOrder:
+    order_id: str
+    tag: str | None
+    request: OrderRequest
+    key: str
+    placed_at: datetime
+    arrival_ns: int
+    tick_units: int
+    status: str = PUT_REQ
+    filled: int = 0
+    filled_value_units: int = 0  # Σ qty × price in 0.0001 rupee
+    triggered: bool = False
+    message: str | None = None
+    modifications: int = 0
+    exchange_order_id: str | None = None
+    exchange_timestamp: datetime | None = None
+    updated_at: datetime | None = None
+    history: list = field(default_factory=list)
+    chances: int = 0  # eligible bars/ticks seen (IOC gets one)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> int:
+        return self.request.quantity - self.filled
+
+    @property
+    def arrival(self) -> datetime:
+        return ns_to_dt(self.arrival_ns)
+
+    @property
+    def average_price(self) -> Decimal:
+        if not self.filled:
+            return Decimal(0)
+        return (Decimal(self.filled_value_units) / self.filled / SCALE).quantize(Decimal("0.0001"))
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+    def set_status(self, status: str, ts: datetime, message: str | None = None) -> None:
+        self.status = status
+        self.updated_at = ts
+        if message is not None:
+            self.message = message
+        self.history.append((ts, status, message))
+
+
+@dataclass(frozen=True, slots=True)
+class SimTrade:
+    trade_id: str
+    order: SimOrder
+    quantity: int
+    price: Decimal
+    timestamp: datetime
+
+
+class SimExchange:
+    """Matching core shared by the paper broker and the Kite-compatible sandbox server."""
+
+    def __init__(self, config: PaperConfig | None = None):
+        self.config = config or PaperConfig()
+        self.rng = random.Random(self.config.seed)
+        self._resting: dict[str, list[SimOrder]] = defaultdict(list)
+        self._volume_keys: set[str] = set()
+        self._trade_seq = 0
+        self._exch_seq = 0
+        self.last_price: dict[str, float] = {}
+        self.on_update: Callable[[SimOrder], None] = lambda o: None
+        self.on_trade: Callable[[SimTrade], None] = lambda t: None
+        self._latency_ns = int(self.config.latency_ms) * 1_000_000
+
+    # -- order entry -----------------------------------------------------------------------------
+    def accept(self, order: SimOrder, now: datetime) -> None:
+        """Put a validated order on the book (the broker did the RMS checks)."""
+        order.arrival_ns = dt_to_ns(now) + self._latency_ns
+        for st in (PUT_REQ, VALIDATION, OPEN_PENDING):
+            order.history.append((now, st, None))
+        self._exch_seq += 1
+        order.exchange_order_id = f"{1100000000000000 + self._exch_seq}"
+        order.exchange_timestamp = order.arrival
+        status = TRIGGER_PENDING if order.request.order_type in (OrderType.SL, OrderType.SLM) else OPEN
+        order.set_status(status, now)
+        self._resting[order.key].append(order)
+        self.on_update(order)
+
+    def cancel(self, order: SimOrder, now: datetime, message: str | None = None) -> None:
+        if order.is_final:
+            return
+        order.history.append((now, CANCEL_PENDING, None))
+        order.set_status(CANCELLED, now, message)
+        self._remove(order)
+        self.on_update(order)
+
+    def modify(self, order: SimOrder, request: OrderRequest, now: datetime) -> None:
+        for st in (MODIFY_VALIDATION, MODIFY_PENDING, MODIFIED):
+            order.history.append((now, st, None))
+        order.request = request
+        order.modifications += 1
+        order.arrival_ns = dt_to_ns(now) + self._latency_ns  # a modified order loses its place
+        if request.order_type in (OrderType.SL, OrderType.SLM) and not order.triggered:
+            order.set_status(TRIGGER_PENDING, now)
+        else:
+            order.set_status(OPEN, now)
+        if order.remaining <= 0:
+            order.set_status(COMPLETE, now)
+            self._remove(order)
+        self.on_update(order)
+
+    def _remove(self, order: SimOrder) -> None:
+        lst = self._resting.get(order.key)
+        if lst and order in lst:
+            lst.remove(order)
+
+    def resting(self, key: str | None = None) -> list[SimOrder]:
+        if key is not None:
+            return list(self._resting.get(key, ()))
+        return [o for lst in self._resting.values() for o in lst]
+
+    def has_resting(self, key: str) -> bool:
+        return bool(self._resting.get(key))
+
+    # -- market data -------------------------------------------------------------------------------
+    def on_bar(self, key: str, start_ns: int, end_ns: int, o: float, h: float, l: float, c: float, v: int) -> None:
+        """Match resting orders of ``key`` against one bar (times in ns since the epoch), then remember its close."""
+        if v > 0:
+            self._volume_keys.add(key)
+        orders = self._resting.get(key)
+        if orders:
+            self._match_bar(key, orders, start_ns, end_ns, o, h, l, v)
+        self.last_price[key] = c
+
+    def on_tick(self, key: str, ts: datetime | int, price: float, volume: int | None = None) -> None:
+        orders = self._resting.get(key)
+        if orders:
+            self._match_tick(key, orders, ts if isinstance(ts, int) else dt_to_ns(ts), price, volume)
+        self.last_price[key] = price
+
+    def _budget(self, key: str, v: int) -> float:
+        p = self.config.participation
+        if p <= 0:
+            return math.inf
+        if v > 0:
+            return math.floor(p * v)
+        return 0 if key in self._volume_keys else math.inf
+
+    def _match_bar(self, key: str, orders: list[SimOrder], start_ns: int, end_ns: int,
+                   o: float, h: float, l: float, v: int) -> None:
+        budget = self._budget(key, v)
+        ou, hu, lu = to_units(o), to_units(h), to_units(l)
+        for order in list(orders):
+            if order.arrival_ns >= end_ns or order.is_final:
+                continue
+            order.chances += 1
+            req = order.request
+            buy = req.side is Side.BUY
+            ot = req.order_type
+            ts = ns_to_dt(max(start_ns, order.arrival_ns))
+            if ot in (OrderType.SL, OrderType.SLM) and not order.triggered:
+                tu = to_units(req.trigger_price)
+                if (buy and hu >= tu) or (not buy and lu <= tu):
+                    order.triggered = True
+                    ref = max(ou, tu) if buy else min(ou, tu)
+                    order.set_status(OPEN, ts)
+                    self.on_update(order)  # triggered: TRIGGER PENDING -> OPEN
+                    if ot is OrderType.SLM:
+                        budget = self._fill_market(order, ref, ts, budget, v)
+                    else:
+                        lim = to_units(req.price)
+                        if (buy and ref <= lim) or (not buy and ref >= lim):
+                            budget = self._fill_limit(order, ref, lim, ts, budget, v)
+                else:
+                    self._ioc_expire(order, ts)
+                    continue
+            elif ot is OrderType.MARKET or (ot is OrderType.SLM and order.triggered):
+                budget = self._fill_market(order, ou, ts, budget, v)
+            else:  # LIMIT, or a triggered SL resting as a limit
+                lim = to_units(req.price)
+                if buy:
+                    if ou <= lim:
+                        budget = self._fill_limit(order, ou, lim, ts, budget, v)
+                    elif lu < lim:
+                        budget = self._fill_limit(order, lim, lim, ts, budget, v)
+                else:
+                    if ou >= lim:
+                        budget = self._fill_limit(order, ou, lim, ts, budget, v)
+                    elif hu > lim:
+                        budget = self._fill_limit(order, lim, lim, ts, budget, v)
+            self._ioc_expire(order, ts)
+
+    def _match_tick(self, key: str, orders: list[SimOrder], ts_ns: int, price: float, volume: int | None) -> None:
+        budget = math.inf if not volume or self.config.participation <= 0 else math.floor(self.config.participation * volume)
+        pu = to_units(price)
+        ts = ns_to_dt(ts_ns)
+        for order in list(orders):
+            if order.arrival_ns > ts_ns or order.is_final:
+                continue
+            order.chances += 1
+            req = order.request
+            buy = req.side is Side.BUY
+            ot = req.order_type
+            if ot in (OrderType.SL, OrderType.SLM) and not order.triggered:
+                tu = to_units(req.trigger_price)
+                if (buy and pu >= tu) or (not buy and pu <= tu):
+                    order.triggered = True
+                    order.set_status(OPEN, ts)
+                    self.on_update(order)
+                else:
+                    self._ioc_expire(order, ts)
+                    continue
+            if ot in (OrderType.MARKET, OrderType.SLM):
+                budget = self._fill_market(order, pu, ts, budget, volume or 0)
+            else:
+                lim = to_units(req.price)
+                if (buy and pu < lim) or (not buy and pu > lim):
+                    budget = self._fill_limit(order, pu, lim, ts, budget, volume or 0)
+            self._ioc_expire(order, ts)
+
+    def _ioc_expire(self, order: SimOrder, ts: datetime) -> None:
+        if order.request.validity is Validity.IOC and not order.is_final and order.chances >= 1:
+            order.set_status(CANCELLED, ts, "IOC order cancelled: not fully filled at once")
+            self._remove(order)
+            self.on_update(order)
+
+    # -- fills -------------------------------------------------------------------------------------
+    def _slip_units(self, order: SimOrder, ref_units: int, qty: int, v: int) -> int:
+        cfg = self.config.slippage
+        ref = ref_units / SCALE
+        if cfg.model == "none":
+            bps = 0.0
+        elif cfg.model == "fixed_bps":
+            bps = cfg.bps
+        elif cfg.model == "spread":
+            return int(round(cfg.spread_ticks * order.tick_units / 2)) + self._noise(ref)
+        else:  # volume_impact
+            bps = cfg.bps + (cfg.impact_bps * math.sqrt(qty / v) if v > 0 else 0.0)
+        return int(round(ref * bps / 1e4 * SCALE)) + self._noise(ref)
+
+    def _noise(self, ref: float) -> int:
+        nb = self.config.slippage.noise_bps
+        if nb <= 0:
+            return 0
+        return int(round(ref * self.rng.uniform(0, nb) / 1e4 * SCALE))
+
+    def _round(self, units: int, tick: int, buy: bool) -> int:
+        if tick <= 1:
+            return units
+        return -(-units // tick) * tick if buy else (units // tick) * tick
+
+    def _take(self, order: SimOrder, budget: float) -> int:
+        return int(min(order.remaining, budget))
+
+    def _fill_market(self, order: SimOrder, ref_units: int, ts: datetime, budget: float, v: int) -> float:
+        qty = self._take(order, budget)
+        if qty <= 0:
+            return budget
+        buy = order.request.side is Side.BUY
+        slip = self._slip_units(order, ref_units, qty, v)
+        px = ref_units + slip if buy else ref_units - slip
+        prot = order.request.market_protection
+        if prot is not None and prot > 0:  # never beyond the market-protection collar
+            cap = int(round(ref_units * float(prot) / 100))
+            px = min(px, ref_units + cap) if buy else max(px, ref_units - cap)
+        px = self._round(px, order.tick_units, buy)
+        self._book_fill(order, qty, px, ts)
+        return budget - qty
+
+    def _fill_limit(self, order: SimOrder, ref_units: int, lim_units: int, ts: datetime, budget: float, v: int) -> float:
+        qty = self._take(order, budget)
+        if qty <= 0:
+            return budget
+        buy = order.request.side is Side.BUY
+        slip = self._slip_units(order, ref_units, qty, v) if ref_units != lim_units else 0
+        px = min(ref_units + slip, lim_units) if buy else max(ref_units - slip, lim_units)
+        px = self._round(px, order.tick_units, buy)
+        px = min(px, lim_units) if buy else max(px, lim_units)
+        self._book_fill(order, qty, px, ts)
+        return budget - qty
+
+    def _book_fill(self, order: SimOrder, qty: int, px_units: int, ts: datetime) -> None:
+        order.filled += qty
+        order.filled_value_units += qty * px_units
+        self._trade_seq += 1
+        trade = SimTrade(f"{50000000 + self._trade_seq}", order, qty, units_to_decimal(px_units), ts)
+        if order.remaining == 0:
+            order.set_status(COMPLETE, ts)
+            self._remove(order)
+        else:
+            order.updated_at = ts
+        self.on_trade(trade)
+        self.on_update(order)

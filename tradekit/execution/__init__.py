@@ -1,0 +1,1 @@
+"""Order management: the OMS (one submit path), the account and margin, costs, replay."""

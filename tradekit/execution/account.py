@@ -1,0 +1,85 @@
+"""The OMS-side account: available funds and margin, derived from the book.
+
+Derived, not accumulated: margin for working orders is recomputed from the orders that are
+working now, so it returns to exactly zero when nothing is open and the book is flat.
+Funds model (documented, deliberately simple):
+
+    available = cash                                   (capital ± trade values − charges)
+              + value spent on open MIS/NRML positions  (they are carried on margin, not cash)
+              − margin of open MIS/NRML positions
+              − margin of working orders
+              + unrealised losses of MIS/NRML positions (M2M losses reduce what can be used)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tradekit.errors import MarketRuleError
+from tradekit.execution.margin import MarginModel
+from tradekit.model.enums import Product
+from tradekit.model.money import ZERO, dec
+from tradekit.model.order import OrderRequest, OrderStatus
+from tradekit.store.projection import Book
+
+_AT_BROKER = {OrderStatus.SUBMITTED, OrderStatus.UNKNOWN, OrderStatus.ACCEPTED, OrderStatus.OPEN, OrderStatus.TRIGGER_PENDING,
+              OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_MODIFY, OrderStatus.PENDING_CANCEL}
+
+
+class Account:
+    def __init__(self, book: Book, margin: MarginModel | None = None, instruments=None, prices: dict | None = None):
+        self.book = book
+        self.margin = margin or MarginModel()
+        self.instruments = instruments
+        self.prices: dict[str, Decimal] = prices if prices is not None else {}
+
+    def _inst(self, exchange, symbol):
+        if self.instruments is None:
+            return None
+        try:
+            return self.instruments.get(exchange, symbol)
+        except MarketRuleError:
+            return None
+
+    def ref_price(self, request: OrderRequest) -> Decimal:
+        if request.price is not None:
+            return request.price
+        if request.trigger_price is not None:
+            return request.trigger_price
+        return self.prices.get(request.key, ZERO)
+
+    def required_margin(self, request: OrderRequest, price: Decimal | None = None, quantity: int | None = None) -> Decimal:
+        px = dec(price, "price") if price is not None else self.ref_price(request)
+        q = request.quantity if quantity is None else quantity
+        return self.margin.required(self._inst(request.exchange, request.tradingsymbol), request.product, request.side, q, px)
+
+    def order_margin(self) -> Decimal:
+        total = ZERO
+        for o in self.book.open.values():
+            if o.status in _AT_BROKER:
+                pending = o.request.quantity - max(o.filled_quantity, o.broker_filled_quantity)
+                if pending > 0:
+                    total += self.required_margin(o.request, quantity=pending)
+        return total
+
+    def position_margin(self) -> Decimal:
+        return sum((self.margin.position_margin(self._inst(p.exchange, p.tradingsymbol), p.product, p.quantity, p.average_price)
+                    for p in self.book.positions.values() if p.quantity), ZERO)
+
+    def blocked(self) -> Decimal:
+        return self.order_margin() + self.position_margin()
+
+    def available(self) -> Decimal:
+        carried = ZERO
+        m2m_loss = ZERO
+        for p in self.book.positions.values():
+            if p.quantity and p.product is not Product.CNC:
+                carried += p.open_value * p.multiplier
+                u = p.unrealized_pnl
+                if u < 0:
+                    m2m_loss += u
+        return self.book.cash + carried - self.blocked() + m2m_loss
+
+    def summary(self) -> dict:
+        return {"cash": self.book.cash, "order_margin": self.order_margin(), "position_margin": self.position_margin(),
+                "available": self.available()}

@@ -1,0 +1,506 @@
+"""The order-management core: one ``submit()`` path for every order, paper or live.
+
+Every change is a journal event applied to the :class:`~tradekit.store.projection.Book`; the
+OMS never mutates state directly. Order of operations for a new order::
+
+    ORDER_CREATED → RiskGate.check → RISK_DECISION ─ denied ─► DENIED
+                                        ├─ manual ─► APPROVAL_REQUESTED  (a person decides later)
+                                        └─ auto ───► APPROVAL_GRANTED → ORDER_SUBMITTED → broker.place_order
+
+``ORDER_SUBMITTED`` is committed *before* the broker is called (write-ahead). A placement whose
+outcome is unknown (timeout, dropped connection, 5xx) becomes UNKNOWN and is resolved by
+looking the client order id up as the broker's ``tag`` — never by sending the order again.
+Cancels, flatten and square-off are never queued for approval.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Callable
+
+from tradekit.brokers.base import Broker, BrokerOrder, BrokerTrade
+from tradekit.clock import Clock
+from tradekit.errors import (
+    AmbiguousOrderState,
+    AuthExpired,
+    BrokerError,
+    BrokerRejected,
+    BrokerUnavailable,
+    IllegalTransition,
+    MarketRuleError,
+    TradingHalted,
+    ValidationError,
+)
+from tradekit.execution.account import Account
+from tradekit.model.charges import Charges
+from tradekit.model.enums import OrderType, Product, Side, TradingMode
+from tradekit.model.money import ZERO, dec
+from tradekit.model.order import ClientOrderIdGenerator, Order, OrderRequest, OrderStatus
+from tradekit.risk.base import PassThroughGate, RiskContext, RiskDecision, RiskGate
+from tradekit.store.events import EventType as E
+from tradekit.store.journal import Event, Journal
+from tradekit.store.projection import Book
+
+log = logging.getLogger(__name__)
+
+NEVER_QUEUED = frozenset({"square_off", "kill_switch", "breaker", "flatten", "rms"})
+EXTERNAL_STRATEGY = "EXTERNAL"
+
+
+@dataclass
+class ApprovalOutcome:
+    client_order_id: str
+    status: OrderStatus
+    ok: bool
+    messages: list[str] = field(default_factory=list)
+    decision: RiskDecision | None = None
+
+
+ChargesFn = Callable[..., Charges]
+
+
+class OrderManager:
+    """The OMS. Construct through :class:`tradekit.session.Session` in normal use."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        book: Book,
+        broker: Broker,
+        clock: Clock,
+        gate: RiskGate | None = None,
+        instruments=None,
+        account: Account | None = None,
+        charges: ChargesFn | None = None,
+        mode: TradingMode | str = TradingMode.PAPER,
+        tag_prefix: str = "TK",
+        market_protection: Decimal = Decimal(-1),
+        algo_id: str | None = None,
+        approval_for: Callable[[str], str] | None = None,
+        approval_ttl_seconds: int = 300,
+        allow_auto_in_live: bool = False,
+        price_drift_pct: Decimal = Decimal("1.0"),
+        approver: str | None = None,
+        unknown_max_lookups: int = 3,
+        unknown_grace_seconds: float = 30.0,
+    ):
+        self.journal = journal
+        self.book = book
+        self.broker = broker
+        self.clock = clock
+        self.gate: RiskGate = gate or PassThroughGate()
+        self.instruments = instruments
+        self.account = account or Account(book, instruments=instruments)
+        self.charges = charges
+        self.mode = TradingMode(mode)
+        self.ids = ClientOrderIdGenerator(tag_prefix, journal.writer_id)
+        self.market_protection = market_protection
+        self.algo_id = algo_id
+        self.approval_for = approval_for or (lambda strategy: "auto")
+        self.approval_ttl = approval_ttl_seconds
+        self.allow_auto_in_live = allow_auto_in_live
+        self.price_drift_pct = dec(price_drift_pct, "price_drift_pct")
+        self.default_approver = approver or _os_user()
+        self.unknown_max_lookups = unknown_max_lookups
+        self.unknown_grace = timedelta(seconds=unknown_grace_seconds)
+        self.prices = self.account.prices  # last prices, shared with the account
+        self._lock = threading.RLock()
+        self._unknown: dict[str, tuple[datetime, int]] = {}
+        self._halt_reason: str | None = None
+        self.listeners: list[Callable[[Event], None]] = []
+        broker.subscribe(self)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def _emit(self, type_: str, payload: dict) -> Event:
+        ev = self.journal.append(type_, payload)
+        self.book.apply(ev)
+        for fn in self.listeners:
+            fn(ev)
+        return ev
+
+    def _instrument(self, exchange, symbol):
+        if self.instruments is None:
+            return None
+        try:
+            return self.instruments.get(exchange, symbol)
+        except MarketRuleError:
+            return None
+
+    def mark(self, key: str, price) -> None:
+        """Record a last traded price (used for margin of market orders, P&L and risk)."""
+        self.prices[key] = dec(price, "price")
+
+    def block_new_orders(self, reason: str | None) -> None:
+        """Refuse new orders (reconciliation mismatch, lost session) until called with None."""
+        self._halt_reason = reason
+
+    # -- the one entry point -----------------------------------------------------------------------
+    def submit(
+        self,
+        request: OrderRequest,
+        *,
+        strategy: str,
+        signal_id: str | None = None,
+        approval: str | None = None,
+        source: str = "signal",
+        reference_price=None,
+        meta: dict | None = None,
+    ) -> Order:
+        """Create an order and send it through the gate (and a person, in manual mode) to the broker."""
+        with self._lock:
+            reducing_action = source in NEVER_QUEUED
+            if self._halt_reason and not reducing_action:
+                raise TradingHalted(f"new orders are refused: {self._halt_reason}")
+            now = self.clock.now()
+            cid = self.ids.next(now.date())
+            changes: dict = {"tag": cid}
+            if request.is_market and (request.market_protection is None or request.market_protection == 0):
+                changes["market_protection"] = self.market_protection
+            request = request.with_changes(**changes)
+            mode = "auto" if reducing_action else (approval or self.approval_for(strategy))
+            if mode not in ("auto", "manual"):
+                raise ValidationError(f"must be 'auto' or 'manual', {mode!r} was received", field="approval")
+            if mode == "auto" and self.mode is TradingMode.LIVE and not self.allow_auto_in_live and not reducing_action:
+                mode = "manual"  # live orders wait for a person unless the config says otherwise
+            ref = reference_price if reference_price is not None else self.prices.get(request.key)
+            payload = {"client_order_id": cid, "strategy": strategy, "request": request.to_dict(), "signal_id": signal_id,
+                       "approval_mode": mode, "source": source, "mode": self.mode.value,
+                       "reference_price": None if ref is None else str(ref)}
+            if self.algo_id:
+                payload["algo_id"] = self.algo_id
+            if meta:
+                payload["meta"] = meta
+            self._emit(E.ORDER_CREATED, payload)
+            order = self.book.orders[cid]
+            decision = self._check(order, source, mode)
+            self._emit(E.RISK_DECISION, {"client_order_id": cid, **decision.to_dict()})
+            if not decision.allowed:
+                return order
+            if mode == "manual":
+                expires = now + timedelta(seconds=self.approval_ttl)
+                self._emit(E.APPROVAL_REQUESTED, {"client_order_id": cid, "ttl_seconds": self.approval_ttl,
+                                                  "expires_at": expires.isoformat(), "price_at_proposal": payload["reference_price"]})
+                return order
+            self._emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto-policy", "auto": True,
+                                            "reason": f"{self.mode.value} auto-approval ({source})"})
+            self._send(order)
+            return order
+
+    def _check(self, order: Order, source: str, mode: str) -> RiskDecision:
+        req = order.request
+        ctx = RiskContext(now=self.clock.now(), book=self.book, account=self.account,
+                          instrument=self._instrument(req.exchange, req.tradingsymbol), last_price=self.prices.get(req.key),
+                          reduce_only=self.reduces_exposure(req), source=source, approval_mode=mode)
+        try:
+            return self.gate.check(order, ctx)
+        except Exception as e:  # a broken check must deny, never let an order through silently
+            log.exception("risk gate failed on %s", order.client_order_id)
+            from tradekit.risk.base import CheckResult
+
+            return RiskDecision(False, (CheckResult("GATE_ERROR", False, f"risk gate error: {e}"),))
+
+    def reduces_exposure(self, request: OrderRequest) -> bool:
+        """True when the order only brings the account's net position in this symbol towards zero."""
+        net = self.book.net_quantity(request.exchange, request.tradingsymbol, request.product)
+        pending = 0
+        for o in self.book.open.values():
+            r = o.request
+            if o.status.is_working and r.key == request.key and r.product is request.product:
+                pending += (r.quantity - o.filled_quantity) * r.side.sign
+        signed = request.quantity * request.side.sign
+        if net == 0:
+            return False
+        # every working order on the same side counts as already sent
+        after = net + pending * (1 if (pending > 0) == (signed > 0) else 0) + signed
+        return (net > 0 and signed < 0 and after >= 0) or (net < 0 and signed > 0 and after <= 0)
+
+    def _send(self, order: Order) -> None:
+        cid = order.client_order_id
+        self._emit(E.ORDER_SUBMITTED, {"client_order_id": cid, "broker": getattr(self.broker, "name", "broker")})
+        try:
+            boid = self.broker.place_order(cid, order.request)
+        except BrokerRejected as e:
+            self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "REJECTED", "message": e.broker_message or str(e)})
+            return
+        except AmbiguousOrderState as e:
+            self._emit(E.ORDER_UNKNOWN, {"client_order_id": cid, "reason": str(e)})
+            self._unknown[cid] = (self.clock.now(), 0)
+            self.resolve_unknown(cid)
+            return
+        except AuthExpired as e:
+            self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "REJECTED", "message": f"not placed: {e}"})
+            self.block_new_orders(str(e))
+            raise
+        except BrokerUnavailable as e:  # known not to have reached the broker
+            self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "REJECTED",
+                                        "message": f"not placed, broker unavailable: {e}"})
+            return
+        if order.status is OrderStatus.SUBMITTED:  # the broker acknowledged; its status updates follow
+            self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "PUT ORDER REQ RECEIVED", "broker_order_id": boid})
+        elif order.broker_order_id is None and boid:
+            self.book.by_broker_id[boid] = cid
+
+    # -- approvals ---------------------------------------------------------------------------------
+    def approve(self, client_order_id: str, *, by: str | None = None, reason: str = "", changes: dict | None = None,
+                confirm_drift: bool = False) -> ApprovalOutcome:
+        """A person approves (optionally modifying quantity/price). Price drift and risk are re-checked.
+
+        Idempotent: approving an order that is no longer pending reports its state and does nothing.
+        """
+        with self._lock:
+            order = self.book.order(client_order_id)
+            by = by or self.default_approver
+            if order.status is not OrderStatus.PENDING_APPROVAL:
+                return ApprovalOutcome(client_order_id, order.status, order.status is OrderStatus.APPROVED or order.status.is_working
+                                       or order.status is OrderStatus.FILLED, [f"order is {order.status.value}; nothing to approve"])
+            if self._expired(order):
+                self._emit(E.APPROVAL_EXPIRED, {"client_order_id": client_order_id, "reason": "approval TTL passed before approval"})
+                return ApprovalOutcome(client_order_id, order.status, False, ["proposal expired; it cannot be approved"])
+            msgs: list[str] = []
+            new_req = order.request
+            clean: dict = {}
+            if changes:
+                for k in ("quantity", "price", "trigger_price"):
+                    if changes.get(k) is not None:
+                        clean[k] = int(changes[k]) if k == "quantity" else dec(changes[k], k)
+                if clean:
+                    new_req = order.request.with_changes(**clean)  # validates
+                    msgs.append("modified: " + ", ".join(f"{k} {getattr(order.request, k)} → {v}" for k, v in clean.items()))
+            drift = self._drift(order)
+            if drift is not None and abs(drift) > self.price_drift_pct:
+                msg = f"price moved {drift:+.2f} % since the proposal (limit {self.price_drift_pct} %)"
+                if not confirm_drift:
+                    return ApprovalOutcome(client_order_id, order.status, False, msgs + [msg + "; confirm to approve anyway"])
+                msgs.append(msg + "; approved anyway")
+            probe = Order(order.client_order_id, new_req, order.strategy, status=OrderStatus.CREATED)
+            decision = self._check(probe, "manual", "manual")
+            if not decision.allowed:
+                self._emit(E.RISK_DECISION, {"client_order_id": client_order_id, **decision.to_dict(), "at": "approval"})
+                return ApprovalOutcome(client_order_id, self.book.order(client_order_id).status, False,
+                                       msgs + [f"risk gate now denies it: {decision.reason}"], decision)
+            changed_checks = [c.message for c in decision.checks if c.message and not c.ok]
+            self._emit(E.APPROVAL_GRANTED, {"client_order_id": client_order_id, "by": by, "auto": False, "reason": reason,
+                                            "changes": {k: str(v) if isinstance(v, Decimal) else v for k, v in clean.items()},
+                                            "drift_pct": None if drift is None else f"{drift:.4f}"})
+            self._send(order)
+            return ApprovalOutcome(client_order_id, order.status, True, msgs + changed_checks, decision)
+
+    def reject(self, client_order_id: str, *, by: str | None = None, reason: str = "") -> ApprovalOutcome:
+        with self._lock:
+            order = self.book.order(client_order_id)
+            if order.status is not OrderStatus.PENDING_APPROVAL:
+                return ApprovalOutcome(client_order_id, order.status, order.status is OrderStatus.APPROVAL_REJECTED,
+                                       [f"order is {order.status.value}; nothing to reject"])
+            if not reason.strip():
+                raise ValidationError("a reason is required to reject a proposal", field="reason")
+            self._emit(E.APPROVAL_REJECTED, {"client_order_id": client_order_id, "by": by or self.default_approver, "reason": reason})
+            return ApprovalOutcome(client_order_id, order.status, True)
+
+    def expire_stale(self) -> list[str]:
+        """Expire pending proposals whose TTL has passed; return their ids."""
+        with self._lock:
+            out = []
+            for o in list(self.book.open.values()):
+                if o.status is OrderStatus.PENDING_APPROVAL and self._expired(o):
+                    self._emit(E.APPROVAL_EXPIRED, {"client_order_id": o.client_order_id, "reason": "approval TTL passed"})
+                    out.append(o.client_order_id)
+            return out
+
+    def _expired(self, order: Order) -> bool:
+        ttl = timedelta(seconds=self.approval_ttl)
+        return order.created_at is not None and self.clock.now() >= order.created_at + ttl
+
+    def _drift(self, order: Order) -> Decimal | None:
+        """Signed % move of the last price since the proposal, positive = worse for the trader."""
+        created = order.reference_price
+        now_px = self.prices.get(order.request.key)
+        if created is None or now_px is None or created == 0:
+            return None
+        d = (now_px - created) / created * 100
+        return d if order.side is Side.BUY else -d
+
+    # -- changes to working orders -------------------------------------------------------------------
+    def modify(self, client_order_id: str, *, quantity: int | None = None, price=None, trigger_price=None,
+               order_type: OrderType | str | None = None) -> Order:
+        with self._lock:
+            order = self.book.order(client_order_id)
+            if not order.status.is_working or order.broker_order_id is None:
+                raise IllegalTransition(f"order {client_order_id} is {order.status.value}; only a working order can be modified")
+            changes = {k: v for k, v in (("quantity", quantity), ("price", price), ("trigger_price", trigger_price),
+                                         ("order_type", order_type)) if v is not None}
+            new_req = order.request.with_changes(**changes)
+            if not self.reduces_exposure(new_req) and new_req.quantity > order.request.quantity:
+                decision = self._check(Order(client_order_id, new_req, order.strategy), "manual", "auto")
+                if not decision.allowed:
+                    raise BrokerRejected(f"modification denied by the risk gate: {decision.reason}")
+            self._emit(E.ORDER_MODIFY_REQUESTED, {"client_order_id": client_order_id,
+                                                  **{k: str(v) for k, v in changes.items()}})
+            try:
+                self.broker.modify_order(order.broker_order_id, new_req)
+            except BrokerError as e:
+                self._emit(E.BROKER_ERROR, {"client_order_id": client_order_id, "action": "modify", "message": str(e)})
+                raise
+            self._emit(E.ORDER_MODIFIED, {"client_order_id": client_order_id, "quantity": new_req.quantity,
+                                          "price": None if new_req.price is None else str(new_req.price),
+                                          "trigger_price": None if new_req.trigger_price is None else str(new_req.trigger_price),
+                                          "order_type": new_req.order_type.value})
+            return order
+
+    def cancel(self, client_order_id: str, *, reason: str = "", source: str = "manual") -> Order:
+        """Cancel: never blocked. A pending proposal is withdrawn; a working order is cancelled at the broker."""
+        with self._lock:
+            order = self.book.order(client_order_id)
+            if order.status is OrderStatus.PENDING_APPROVAL:
+                self._emit(E.APPROVAL_REJECTED, {"client_order_id": client_order_id, "by": source, "reason": reason or "withdrawn"})
+                return order
+            if order.status.is_terminal:
+                return order
+            if order.status is OrderStatus.UNKNOWN or order.broker_order_id is None:
+                self.resolve_unknown(client_order_id)
+                if order.broker_order_id is None:
+                    raise AmbiguousOrderState(f"order {client_order_id} is not yet known at the broker; cancel again once resolved")
+            self._emit(E.ORDER_CANCEL_REQUESTED, {"client_order_id": client_order_id, "reason": reason, "source": source})
+            try:
+                self.broker.cancel_order(order.broker_order_id, order.request.variety)
+            except BrokerRejected as e:
+                self._emit(E.BROKER_ERROR, {"client_order_id": client_order_id, "action": "cancel", "message": str(e)})
+            return order
+
+    def cancel_all(self, *, reason: str, source: str = "manual", strategy: str | None = None) -> list[str]:
+        with self._lock:
+            done = []
+            for o in list(self.book.open.values()):
+                if strategy is not None and o.strategy != strategy:
+                    continue
+                if o.status is OrderStatus.PENDING_APPROVAL or o.status.is_working:
+                    try:
+                        self.cancel(o.client_order_id, reason=reason, source=source)
+                        done.append(o.client_order_id)
+                    except BrokerError as e:
+                        log.warning("cancel of %s failed: %s", o.client_order_id, e)
+            return done
+
+    def flatten(self, strategy: str | None = None, *, reason: str, source: str = "flatten",
+                product: Product | None = None) -> list[Order]:
+        """Cancel open orders and close every open position (of one strategy, or all) at market."""
+        with self._lock:
+            self.cancel_all(reason=reason, source=source, strategy=strategy)
+            out = []
+            for p in list(self.book.positions.values()):
+                if p.quantity == 0 or (strategy is not None and p.strategy != strategy) or (product is not None and p.product is not product):
+                    continue
+                side = Side.SELL if p.quantity > 0 else Side.BUY
+                req = OrderRequest(p.exchange, p.tradingsymbol, side, abs(p.quantity), OrderType.MARKET, p.product)
+                out.append(self.submit(req, strategy=p.strategy, source=source, meta={"reason": reason}))
+            return out
+
+    # -- unknown outcomes ----------------------------------------------------------------------------
+    def resolve_unknown(self, client_order_id: str | None = None) -> dict[str, str]:
+        """Look UNKNOWN orders up at the broker by tag; never resend. Returns cid → outcome."""
+        with self._lock:
+            out = {}
+            ids = [client_order_id] if client_order_id else list(self._unknown)
+            for cid in ids:
+                if cid not in self._unknown:
+                    continue
+                first, lookups = self._unknown[cid]
+                try:
+                    row = self.broker.find_by_tag(cid)
+                except BrokerError as e:
+                    out[cid] = f"lookup failed: {e}"
+                    continue
+                if row is not None:
+                    self.on_order_update(row)
+                    for t in self.broker.trades():
+                        if t.broker_order_id == row.broker_order_id:
+                            self.on_trade(t)
+                    self._unknown.pop(cid, None)
+                    out[cid] = f"found: {row.status}"
+                    continue
+                lookups += 1
+                self._unknown[cid] = (first, lookups)
+                if lookups >= self.unknown_max_lookups and self.clock.now() - first >= self.unknown_grace:
+                    self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "REJECTED",
+                                                "message": f"not found at the broker after {lookups} lookups by tag: treated as not placed (never resent)"})
+                    self._unknown.pop(cid, None)
+                    out[cid] = "not placed"
+                else:
+                    out[cid] = "still unknown"
+            return out
+
+    @property
+    def unknown_orders(self) -> list[str]:
+        return list(self._unknown)
+
+    # -- broker callbacks ----------------------------------------------------------------------------
+    def _cid_for(self, tag: str | None, broker_order_id: str | None) -> str | None:
+        if tag and tag in self.book.orders:
+            return tag
+        if broker_order_id:
+            return self.book.by_broker_id.get(broker_order_id)
+        return None
+
+    def on_order_update(self, row: BrokerOrder) -> None:
+        with self._lock:
+            cid = self._cid_for(row.tag, row.broker_order_id)
+            if cid is None:
+                self._emit(E.RECONCILIATION, {"kind": "external_order", "broker_order_id": row.broker_order_id,
+                                              "tag": row.tag, "status": row.status, "tradingsymbol": row.tradingsymbol,
+                                              "side": row.side.value, "quantity": row.quantity})
+                return
+            order = self.book.orders[cid]
+            try:
+                target = order.check_broker_update(row.status, row.filled_quantity)
+            except IllegalTransition as e:
+                self._emit(E.NOTE, {"kind": "update_ignored", "client_order_id": cid, "status": row.status, "why": str(e)})
+                return
+            unchanged = (target is order.status and row.filled_quantity == order.broker_filled_quantity
+                         and (row.broker_order_id == order.broker_order_id) and row.status == order.broker_status)
+            if unchanged:
+                return
+            if order.status.is_terminal:  # a repeat of the final state: nothing to journal
+                return
+            self._unknown.pop(cid, None)
+            self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": row.status, "filled_quantity": row.filled_quantity,
+                                        "broker_order_id": row.broker_order_id, "exchange_order_id": row.exchange_order_id,
+                                        "message": row.status_message})
+
+    def on_trade(self, t: BrokerTrade) -> None:
+        with self._lock:
+            if t.trade_id in self.book.trade_ids:
+                return  # already booked (a resolution lookup, a reconnect replay)
+            cid = self._cid_for(t.tag, t.broker_order_id)
+            strategy = EXTERNAL_STRATEGY
+            if cid is not None:
+                strategy = self.book.orders[cid].strategy
+            inst = self._instrument(t.exchange, t.tradingsymbol)
+            charges = Charges()
+            if self.charges is not None and inst is not None:
+                charges = self.charges(inst, t.product, t.side, t.quantity, t.price, t.timestamp.date(),
+                                       t.broker_order_id or cid)
+            payload = {"client_order_id": cid, "trade_id": t.trade_id, "broker_order_id": t.broker_order_id,
+                       "quantity": t.quantity, "price": str(t.price), "side": t.side.value, "exchange": t.exchange.value,
+                       "tradingsymbol": t.tradingsymbol, "product": t.product.value, "strategy": strategy,
+                       "multiplier": inst.multiplier if inst is not None else 1,
+                       "charges": charges.as_dict(with_total=False), "fill_time": t.timestamp.isoformat()}
+            if cid is not None:
+                try:
+                    self.book.orders[cid].check_fill(t.quantity)
+                except IllegalTransition as e:  # record why instead of journaling what the book would refuse
+                    self._emit(E.NOTE, {"kind": "fill_refused", "trade_id": t.trade_id, "client_order_id": cid, "why": str(e)})
+                    return
+            self._emit(E.FILL, payload)
+            self.prices[f"{t.exchange.value}:{t.tradingsymbol}"] = t.price
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown-user"

@@ -1,0 +1,242 @@
+"""Replay recorded days through a paper session: the backtest at live parity.
+
+The loop is event-driven and the same objects run it as a live day (session, gate, OMS,
+paper broker, journal); only the clock is simulated. Per minute:
+
+1. time events due before the bar starts: tradekit's own MIS square-off, the broker's cut-off;
+2. the clock moves to the bar's start and the paper exchange matches resting orders against
+   the bar of every instrument that has one (orders sent earlier fill here, never earlier);
+3. the clock moves to the bar's end; signals stamped at or before it are submitted.
+
+Hot loops use numpy arrays and floats; money becomes Decimal at the order/fill edge.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tradekit.clock import IST, dt_to_ns, ns_to_dt
+from tradekit.errors import TradekitError, TradingHalted
+from tradekit.model.enums import Product
+from tradekit.model.signal import Signal
+from tradekit.store.events import EventType as E
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReplayResult:
+    session: object
+    start: datetime | None
+    end: datetime | None
+    bars: int
+    days: list[date]
+    signals: int
+    orders: int
+    fills: int
+    elapsed: float
+    rejected_signals: list[tuple[str, str]] = field(default_factory=list)
+    data: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def bars_per_second(self) -> float:
+        return self.bars / self.elapsed if self.elapsed > 0 else float("inf")
+
+    def summary(self) -> str:
+        b = self.session.book
+        from tradekit.model.money import fmt_inr
+
+        return (f"replayed {self.bars:,} bars over {len(self.days)} session(s) in {self.elapsed:.2f}s "
+                f"({self.bars_per_second:,.0f} bars/s): {self.signals} signals, {self.orders} orders, {self.fills} fills; "
+                f"realized ₹{fmt_inr(b.realized_pnl)}, charges ₹{fmt_inr(b.charges_total.total)}, net ₹{fmt_inr(b.net_pnl)}")
+
+
+_IST_OFFSET_NS = 19_800 * 1_000_000_000
+_DAY_NS = 86_400 * 1_000_000_000
+_NEVER = 2**62
+
+
+def _day_from_no(n: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=n)
+
+
+def run_replay(
+    session,
+    data: Mapping[str, pd.DataFrame],
+    *,
+    signals: Iterable[Signal] = (),
+    strategies: Iterable = (),
+    start=None,
+    end=None,
+    bar: timedelta = timedelta(minutes=1),
+    progress: bool = False,
+    square_off: bool = True,
+) -> ReplayResult:
+    """Replay bars (``{"NSE:RELIANCE": DataFrame, ...}``) through ``session``.
+
+    ``signals`` are submitted at the first bar end at or after their ``signal_time``;
+    ``strategies`` (objects with ``signals(bars, key)``) add theirs. Returns counts and timing;
+    the state is in ``session.book`` and the journal.
+    """
+    t0 = _time.perf_counter()
+    frames = {}
+    for key, df in data.items():
+        if start is not None or end is not None:
+            idx = df.index
+            lo = pd.Timestamp(start).tz_localize(IST) if start is not None and pd.Timestamp(start).tz is None else (pd.Timestamp(start) if start is not None else None)
+            hi = pd.Timestamp(end).tz_localize(IST) if end is not None and pd.Timestamp(end).tz is None else (pd.Timestamp(end) if end is not None else None)
+            if hi is not None and hi == hi.normalize():
+                hi = hi + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+            mask = np.ones(len(df), dtype=bool)
+            if lo is not None:
+                mask &= idx >= lo
+            if hi is not None:
+                mask &= idx <= hi
+            df = df[mask]
+        if len(df):
+            frames[key] = df
+    if not frames:
+        raise TradekitError("no bars to replay in the given range")
+
+    costs = getattr(session, "charges", None)
+    if costs is not None and hasattr(costs, "check_day"):
+        for df in frames.values():  # fail before the first bar, not on the first fill
+            for d in {df.index[0].date(), df.index[-1].date()}:
+                try:
+                    costs.check_day(d)
+                except TradekitError as e:
+                    raise TradekitError(f"{e}; to replay these days, price them at another day's rates with "
+                                        f"`execution.charges_as_of: YYYY-MM-DD` in the config") from None
+    all_signals = list(signals)
+    for strat in strategies:
+        for key, df in frames.items():
+            all_signals.extend(strat.signals(df, key))
+    all_signals.sort(key=lambda s: (s.signal_time, -s.priority))
+
+    keys = list(frames)
+    starts = np.concatenate([frames[k].index.asi8 for k in keys])
+    kidx = np.concatenate([np.full(len(frames[k]), i, dtype=np.int32) for i, k in enumerate(keys)])
+    opens = np.concatenate([frames[k]["open"].to_numpy(dtype="float64") for k in keys])
+    highs = np.concatenate([frames[k]["high"].to_numpy(dtype="float64") for k in keys])
+    lows = np.concatenate([frames[k]["low"].to_numpy(dtype="float64") for k in keys])
+    closes = np.concatenate([frames[k]["close"].to_numpy(dtype="float64") for k in keys])
+    vols = np.concatenate([frames[k]["volume"].to_numpy(dtype="int64") for k in keys])
+    order = np.argsort(starts, kind="stable")
+    starts, kidx, opens, highs, lows, closes, vols = (a[order] for a in (starts, kidx, opens, highs, lows, closes, vols))
+    n = len(starts)
+    uniq, first_pos = np.unique(starts, return_index=True)
+    group_end = np.append(first_pos[1:], n)
+    bar_ns = int(bar.total_seconds() * 1e9)
+    day_no = (uniq + _IST_OFFSET_NS) // _DAY_NS  # IST calendar day of each bar start
+
+    clock = session.clock
+    broker = session.broker
+    oms = session.oms
+    # single-threaded replay: call the simulated exchange directly (the broker's lock guards live threads)
+    on_bar = broker.exchange.on_bar if hasattr(broker, "exchange") else broker.on_bar
+    last_close: dict[str, float] = {}
+    rejected: list[tuple[str, str]] = []
+    days: list[date] = []
+    sig_i, n_sig = 0, len(all_signals)
+    sig_ns = [dt_to_ns(s.signal_time) for s in all_signals]
+    submitted = 0
+    bar_pbar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar_pbar = tqdm(total=n, unit="bar", desc="replay", mininterval=0.5)
+
+    cur_day_no = None
+    cur_day = None
+    sq_ns = cut_ns = _NEVER
+    orders_before = len(session.book.orders)
+    fills_before = session.book.fills
+    keys_l = keys
+    kidx_l = kidx.tolist()
+    opens_l, highs_l, lows_l, closes_l, vols_l = opens.tolist(), highs.tolist(), lows.tolist(), closes.tolist(), vols.tolist()
+
+    def end_day(day):
+        prices = {k: last_close[k] for k in keys if k in last_close}
+        for k, px in prices.items():
+            oms.mark(k, px)
+        session._emit(E.MARK, {"day": day.isoformat(), "prices": {k: f"{v:.4f}" for k, v in prices.items()}})
+        if hasattr(broker, "end_of_day"):
+            broker.end_of_day(day)
+
+    rms = hasattr(broker, "square_off_mis") and getattr(getattr(broker, "config", None), "rms_square_off", False)
+    for g in range(len(uniq)):
+        s_ns = int(uniq[g])
+        if day_no[g] != cur_day_no:
+            day = _day_from_no(int(day_no[g]))
+            if cur_day is not None:
+                clock.set_ns(max(clock.ns, s_ns))
+                end_day(cur_day)
+                session._emit(E.DAY_ROLLED, {"day": day.isoformat()})
+            cur_day_no, cur_day = day_no[g], day
+            days.append(day)
+            sq = session.square_off_time(day) if square_off else None
+            cut = session.mis_cutoff(None, day) if square_off else None
+            sq_ns = dt_to_ns(sq) if sq is not None else _NEVER
+            cut_ns = dt_to_ns(cut) if cut is not None else _NEVER
+        if s_ns >= sq_ns:
+            clock.set_ns(max(sq_ns, clock.ns))
+            _mark_all(oms, last_close)
+            oms.flatten(product=Product.MIS, reason="tradekit MIS square-off", source="square_off")
+            sq_ns = _NEVER
+        if s_ns >= cut_ns:
+            clock.set_ns(max(cut_ns, clock.ns))
+            if rms:
+                broker.square_off_mis()
+            cut_ns = _NEVER
+        clock.set_ns(s_ns)
+        e_ns = s_ns + bar_ns
+        for j in range(first_pos[g], group_end[g]):
+            key = keys_l[kidx_l[j]]
+            c = closes_l[j]
+            on_bar(key, s_ns, e_ns, opens_l[j], highs_l[j], lows_l[j], c, vols_l[j])
+            last_close[key] = c
+        clock.set_ns(e_ns)
+        while sig_i < n_sig and sig_ns[sig_i] <= e_ns:
+            sig = all_signals[sig_i]
+            sig_i += 1
+            now = clock.now()
+            if sig.expires_at is not None and sig.expires_at < now:
+                rejected.append((sig.signal_id, "expired"))
+                session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": "expired before it could be sent"})
+                continue
+            px = last_close.get(sig.key)
+            if px is not None:
+                oms.mark(sig.key, px)
+            try:
+                session._emit(E.SIGNAL_RECEIVED, {"signal_id": sig.signal_id, "strategy": sig.strategy, "key": sig.key,
+                                                  "side": sig.side.value, "quantity": sig.quantity,
+                                                  "reference_price": None if sig.reference_price is None else str(sig.reference_price)})
+                session.submit_signal(sig)
+                submitted += 1
+            except (TradekitError, TradingHalted) as e:
+                rejected.append((sig.signal_id, str(e)))
+                session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": str(e)})
+        if bar_pbar is not None and (g & 1023) == 0:
+            bar_pbar.update(int(group_end[g]) - bar_pbar.n)
+    if cur_day is not None:
+        end_day(cur_day)
+    session.journal.flush()
+    if bar_pbar is not None:
+        bar_pbar.update(n - bar_pbar.n)
+        bar_pbar.close()
+    elapsed = _time.perf_counter() - t0
+    return ReplayResult(session, ns_to_dt(int(uniq[0])), ns_to_dt(int(uniq[-1]) + bar_ns), n, days, submitted,
+                        len(session.book.orders) - orders_before, session.book.fills - fills_before, elapsed, rejected, frames)
+
+
+def _mark_all(oms, last_close: dict) -> None:
+    for k, px in last_close.items():
+        oms.mark(k, px)

@@ -1,0 +1,224 @@
+"""The Session: everything wired from config. The one object a notebook or dashboard holds.
+
+    from tradekit.session import Session
+    s = Session.from_config()                 # paper, config/default.yaml
+    s.submit_signal(signal)                   # gate → approval → broker
+    s.book.positions, s.account.available()   # state, rebuilt from the journal on start
+
+Paper and live differ only in ``broker``. A replay drives the same session with a simulated
+clock (:mod:`tradekit.execution.replay`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time
+from decimal import ROUND_FLOOR, Decimal
+from pathlib import Path
+
+from tradekit.clock import IST, Clock, RealClock
+from tradekit.config import TradekitConfig, load_config
+from tradekit.errors import ConfigError, ValidationError
+from tradekit.execution.account import Account
+from tradekit.execution.margin import MarginModel
+from tradekit.execution.oms import OrderManager
+from tradekit.model.enums import OrderType, Product, TradingMode
+from tradekit.model.money import dec
+from tradekit.model.order import Order, OrderRequest
+from tradekit.model.signal import Signal
+from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url
+
+log = logging.getLogger(__name__)
+
+
+class Session:
+    """Build with :meth:`from_config`. Attributes: ``config, clock, journal, book, instruments,
+    calendar, broker, gate, account, oms``."""
+
+    def __init__(self, config: TradekitConfig, *, clock: Clock | None = None, journal: Journal | None = None,
+                 broker=None, instruments=None, calendar=None, gate=None, mode: str | None = None):
+        self.config = config
+        self.mode = TradingMode(mode or config.mode)
+        self._cutoffs: dict = {}
+        if self.mode is TradingMode.LIVE and not (config.mode == "live" and config.live.allowed):
+            raise ConfigError("live mode needs `mode: live` and `live: {allowed: true}` in the config",
+                              file=config.source, field="mode")
+        self.clock = clock or RealClock()
+        self.journal = journal or Journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
+                                          clock=self.clock, durability=config.store.durability, batch_size=config.store.batch_size)
+        self.book = Book.rebuild(self.journal.events())
+        self.instruments = instruments if instruments is not None else _default_instruments()
+        self.calendar = calendar if calendar is not None else _default_calendar(config)
+        self.charges = _default_charges(config)
+        self.broker = broker if broker is not None else self._make_broker()
+        self.gate = gate if gate is not None else _default_gate(config, self)
+        self.account = Account(self.book, MarginModel(config.paper.margin), self.instruments)
+        self.oms = OrderManager(
+            journal=self.journal, book=self.book, broker=self.broker, clock=self.clock, gate=self.gate,
+            instruments=self.instruments, account=self.account, charges=self.charges, mode=self.mode,
+            tag_prefix=config.orders.tag_prefix, market_protection=config.orders.market_protection,
+            algo_id=config.orders.algo_id, approval_for=config.approval_mode_for,
+            approval_ttl_seconds=config.approval.ttl_seconds, allow_auto_in_live=config.approval.allow_auto_in_live,
+            price_drift_pct=config.approval.price_drift_pct, approver=config.approval.approver,
+            unknown_max_lookups=config.execution.unknown_max_lookups,
+            unknown_grace_seconds=config.execution.unknown_grace_seconds,
+        )
+        if not any(True for _ in self.journal.events(types=(E.SESSION_STARTED,))):
+            self._emit(E.SESSION_STARTED, {"mode": self.mode.value, "capital": str(config.account.capital),
+                                           "account": config.account.name})
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: TradekitConfig | str | Path | None = None, **kw) -> "Session":
+        cfg = config if isinstance(config, TradekitConfig) else load_config(config)
+        return cls(cfg, **kw)
+
+    @classmethod
+    def for_replay(cls, config: TradekitConfig, journal_path: str | Path, start: datetime, **kw) -> "Session":
+        """A paper session on a simulated clock with its own fresh journal (batched writes)."""
+        from tradekit.clock import SimClock
+
+        clock = SimClock(start)
+        path = Path(journal_path)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        journal = Journal(make_engine(sqlite_url(path), synchronous="OFF"), clock=clock, durability="batch",
+                          batch_size=config.store.batch_size)
+        return cls(config, clock=clock, journal=journal, mode="paper", **kw)
+
+    def _make_broker(self):
+        if self.mode is TradingMode.PAPER:
+            from tradekit.brokers.paper import PaperBroker
+
+            # the broker keeps its own ledger, charged per contract note like Zerodha's
+            return PaperBroker(self.clock, self.instruments, capital=self.config.account.capital, config=self.config.paper,
+                               charges=_default_charges(self.config), mis_cutoff=self.mis_cutoff)
+        from tradekit.brokers.kite import make_live_broker  # imported only for live
+
+        return make_live_broker(self)
+
+    def _emit(self, type_: str, payload: dict):
+        ev = self.journal.append(type_, payload)
+        self.book.apply(ev)
+        return ev
+
+    # -- orders ------------------------------------------------------------------------------------
+    def submit(self, request: OrderRequest, *, strategy: str = "manual", **kw) -> Order:
+        return self.oms.submit(request, strategy=strategy, **kw)
+
+    def order_for_signal(self, signal: Signal) -> OrderRequest:
+        """Turn a signal into an order request, applying its sizing rule when it has no quantity."""
+        qty = signal.quantity
+        inst = self.instruments.get(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
+        lot = inst.lot_size if inst is not None else 1
+        if qty is None:
+            qty = self._size(signal, lot)
+        return OrderRequest(signal.exchange, signal.tradingsymbol, signal.side, qty, signal.order_type, signal.product,
+                            price=signal.price, trigger_price=signal.trigger_price)
+
+    def _size(self, signal: Signal, lot: int) -> int:
+        rule = (signal.sizing or {}).get("rule")
+        value = dec((signal.sizing or {}).get("value", 0), "sizing.value")
+        price = signal.price or signal.reference_price or self.oms.prices.get(signal.key)
+        if not price:
+            raise ValidationError("needs a price (limit, reference_price or a last price) to size the order", field="sizing")
+        capital = self.book.starting_cash + self.book.net_pnl
+        if rule == "fixed_value":
+            budget = value
+        elif rule == "capital_pct":
+            budget = capital * value / 100
+        elif rule == "risk_pct":
+            stop = (signal.sizing or {}).get("stop")
+            if stop is None:
+                raise ValidationError("risk_pct sizing needs a stop price", field="sizing.stop")
+            per_unit = abs(price - dec(stop, "sizing.stop"))
+            if per_unit == 0:
+                raise ValidationError("stop equals the price: risk per unit is zero", field="sizing.stop")
+            units = (capital * value / 100 / per_unit).to_integral_value(ROUND_FLOOR)
+            return _lots(int(units), lot, signal)
+        else:
+            raise ValidationError(f"unknown sizing rule {rule!r} (fixed_value, capital_pct, risk_pct)", field="sizing.rule")
+        return _lots(int((budget / price).to_integral_value(ROUND_FLOOR)), lot, signal)
+
+    def submit_signal(self, signal: Signal, route: str | None = None) -> Order:
+        """The sink for the signal pipeline: size, then submit through the one path."""
+        if signal.reference_price is not None and signal.key not in self.oms.prices:
+            self.oms.mark(signal.key, signal.reference_price)
+        req = self.order_for_signal(signal)
+        return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
+                               reference_price=signal.reference_price)
+
+    # -- market data and the day --------------------------------------------------------------------
+    def mis_cutoff(self, instrument, day: date) -> datetime | None:
+        """The broker's MIS square-off cut-off for this instrument's segment on ``day`` (cached per day)."""
+        seg = getattr(instrument, "segment", None)
+        key = (day, str(seg) if seg is not None else "EQ")
+        hit = self._cutoffs.get(key)
+        if hit is not None:
+            return hit
+        cut = datetime.combine(day, time(15, 20), IST)
+        if self.calendar is not None:
+            try:
+                cut = self.calendar.mis_cutoff(day, instrument) if instrument is not None else self.calendar.mis_cutoff(day)
+            except Exception as e:  # outside the calendar's tables: the equity cut-off
+                log.debug("no MIS cut-off from the calendar for %s: %s", key, e)
+        self._cutoffs[key] = cut
+        return cut
+
+    def square_off_time(self, day: date) -> datetime | None:
+        t = self.config.execution.square_off_time
+        if t is None:
+            return None
+        hh, mm = map(int, t.split(":"))
+        return datetime.combine(day, time(hh, mm), IST)
+
+    def kill(self, reason: str, by: str = "notebook") -> list:
+        """The manual kill switch: halt, cancel everything, flatten everything."""
+        from tradekit.risk import killswitch as ks  # noqa: F401  (the gate owns the state when present)
+
+        self._emit(E.KILL_SWITCH, {"action": "trip", "reason": reason, "by": by})
+        self._emit(E.TRADING_STATE, {"state": "HALTED", "previous": self.book.trading_state, "cause": "kill_switch",
+                                     "by": by, "reason": reason})
+        return self.oms.flatten(reason=reason, source="kill_switch")
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def _lots(units: int, lot: int, signal: Signal) -> int:
+    q = (units // lot) * lot
+    if q <= 0:
+        raise ValidationError(f"{signal.tradingsymbol}: the sizing rule gives less than one lot ({lot})", field="sizing")
+    return q
+
+
+def _default_instruments():
+    try:
+        from tradekit.market.instruments import InstrumentStore
+    except ImportError:  # pragma: no cover - the market package is part of tradekit
+        return None
+    return InstrumentStore.bundled()
+
+
+def _default_calendar(config: TradekitConfig):
+    try:
+        from tradekit.market.calendar import MarketCalendar
+    except ImportError:  # pragma: no cover
+        return None
+    return MarketCalendar("NSE", getattr(config, "market", None))
+
+
+def _default_charges(config: TradekitConfig):
+    from tradekit.execution.costs import FillCosts
+
+    return FillCosts(as_of=config.execution.charges_as_of)
+
+
+def _default_gate(config: TradekitConfig, session: "Session"):
+    try:
+        from tradekit.risk.gate import PreTradeGate
+    except ImportError:
+        from tradekit.risk.base import PassThroughGate
+
+        return PassThroughGate()
+    return PreTradeGate.from_config(config, session) if hasattr(PreTradeGate, "from_config") else PreTradeGate(getattr(config, "risk", None))
