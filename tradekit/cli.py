@@ -122,6 +122,9 @@ def demo(
     typer.echo(result.summary())
 
 
+app.command("charges")(__import__("tradekit.market.cli", fromlist=["charges"]).charges)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning tradekit errors into one line on stderr."""
     try:

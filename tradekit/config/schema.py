@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradekit.brokers.paper.config import PaperConfig
+from tradekit.market.config import MarketConfig
 
 
 class Section(BaseModel):
@@ -85,6 +86,7 @@ class TradekitConfig(Section):
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
     paper: PaperConfig = Field(default_factory=PaperConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

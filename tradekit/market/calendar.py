@@ -1,0 +1,911 @@
+"""Trading days and session phases for NSE/BSE, in IST.
+
+Trading days come from three sources, each with its own source note:
+
+* ``data/holidays.yaml``: complete weekday holiday lists for 2025 and 2026 (NSE/BSE
+  circulars); for those years this list wins;
+* exchange_calendars' ``XBOM`` calendar for other years from 2010-10-18 (it matches NSE's
+  own lists for the years tradekit ships data for; india.md §1.4). Under pandas 3 that
+  library ignores its weekend sessions, so those are never taken from it;
+* ``data/special_sessions.yaml``: Muhurat hours, Budget weekends, DR-site test days.
+
+A config file (:class:`~tradekit.market.config.MarketConfig`) adds years, closures and
+special sessions. Phases (pre-open, normal market, closing auction, post-close) come from
+dated regimes in ``data/sessions.yaml``, so a replay of 2016 and a live day of 2026 each
+get their own timetable. Dates outside the tables are refused with a :class:`DataError`.
+
+Markets: ``equity`` (NSE/BSE cash), ``fno`` (equity derivatives), ``currency`` (CDS/BCD)
+and ``commodity`` (MCX). Every time is IST.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from tradekit.clock import IST, to_ist
+from tradekit.errors import DataError, MarketRuleError
+from tradekit.market._tables import load_csv_rows, load_yaml, parse_date, parse_time, parse_windows
+from tradekit.market.config import MARKETS, MarketConfig, SpecialSessionConfig
+from tradekit.model.enums import Exchange, InstrumentType, Segment, StrEnum
+from tradekit.model.instrument import Instrument
+
+CALENDAR_START = date(2010, 10, 18)
+"""First day the calendar answers for (the equity pre-open and 09:15-15:30 hours start)."""
+
+_NEW_YORK = ZoneInfo("America/New_York")
+_INDEX_UNDERLYINGS = frozenset(
+    {"NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "NIFTYNXT50", "SENSEX", "BANKEX", "SENSEX50"}
+)
+
+
+class Market(StrEnum):
+    """The timetables tradekit knows: each has its own phases and square-off time."""
+
+    EQUITY = "equity"  # NSE/BSE cash
+    FNO = "fno"  # NSE/BSE equity and index derivatives
+    CURRENCY = "currency"  # CDS/BCD
+    COMMODITY = "commodity"  # MCX
+
+
+class Phase(StrEnum):
+    """What the market is doing at a moment."""
+
+    CLOSED = "closed"
+    BREAK = "break"  # between two phases of a session day (e.g. a DR-site switch)
+    BLOCK_DEAL = "block-deal"  # block-deal window with no other phase running
+    PRE_OPEN = "pre-open"  # order entry, modification, cancellation
+    PRE_OPEN_MATCHING = "pre-open-matching"
+    PRE_OPEN_BUFFER = "pre-open-buffer"
+    NORMAL = "normal"  # continuous trading
+    CLOSING_AUCTION_REFERENCE = "closing-auction-reference"  # CAS reference price
+    CLOSING_AUCTION = "closing-auction"  # CAS order entry
+    CLOSING_AUCTION_MATCHING = "closing-auction-matching"
+    POST_CLOSE = "post-close"  # closing session: orders at the closing price
+
+    @property
+    def accepts_orders(self) -> bool:
+        """Orders can be entered at the exchange in this phase."""
+        return self in (Phase.PRE_OPEN, Phase.NORMAL, Phase.CLOSING_AUCTION, Phase.POST_CLOSE)
+
+
+_EXCHANGE_MARKET = {
+    Exchange.NSE: Market.EQUITY,
+    Exchange.BSE: Market.EQUITY,
+    Exchange.NFO: Market.FNO,
+    Exchange.BFO: Market.FNO,
+    Exchange.CDS: Market.CURRENCY,
+    Exchange.BCD: Market.CURRENCY,
+    Exchange.MCX: Market.COMMODITY,
+    Exchange.NCO: Market.COMMODITY,
+}
+
+
+def market_of(x: Market | Exchange | Segment | Instrument | str) -> Market:
+    """The timetable of an exchange, a dump segment, an instrument or a market name."""
+    if isinstance(x, Market):
+        return x
+    if isinstance(x, Instrument):
+        return _EXCHANGE_MARKET[x.exchange]
+    if isinstance(x, Exchange):
+        return _EXCHANGE_MARKET[x]
+    if isinstance(x, Segment):
+        return (
+            Market.EQUITY
+            if x is Segment.INDICES
+            else _EXCHANGE_MARKET[Exchange(x.value.split("-")[0])]
+        )
+    if isinstance(x, str):
+        s = x.strip()
+        for m in Market:
+            if s.lower() == m.value:
+                return m
+        for e in Exchange:
+            if s.upper() == e.value:
+                return _EXCHANGE_MARKET[e]
+    raise MarketRuleError(
+        f"{x!r} is not a market (equity, fno, currency, commodity) or an exchange", field="market"
+    )
+
+
+# -- value types -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Holiday:
+    """A weekday on which a market does not hold its regular session."""
+
+    date: date
+    name: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseWindow:
+    """One phase between two IST datetimes (end exclusive)."""
+
+    phase: Phase
+    start: datetime
+    end: datetime
+
+    def __contains__(self, ts: datetime) -> bool:
+        return self.start <= ts < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialSession:
+    """A session outside the regular weekday pattern (Muhurat, Budget weekend, DR test)."""
+
+    date: date
+    kind: str
+    source: str
+    markets: dict[str, object]  # market -> "regular" | {phase: [(start, end), ...]}
+    trade_modification_end: time | None = None
+    band_cap_pct: object = None
+    mis_cutoff: dict[str, time] = field(default_factory=dict)
+    unverified: bool = False
+
+    def trades(self, market: Market) -> bool:
+        return market.value in self.markets
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimes:
+    """The timetable of one market on one day.
+
+    ``windows`` are the phases in time order (they do not overlap); ``block_deals`` run
+    beside them. ``open``/``close`` are the start of the first and the end of the last
+    normal-market window.
+    """
+
+    day: date
+    market: Market
+    windows: tuple[PhaseWindow, ...]
+    block_deals: tuple[PhaseWindow, ...] = ()
+    trade_modification_end: datetime | None = None
+    special: SpecialSession | None = None
+    source: str = ""
+
+    @property
+    def normal(self) -> tuple[PhaseWindow, ...]:
+        return tuple(w for w in self.windows if w.phase is Phase.NORMAL)
+
+    @property
+    def open(self) -> datetime:
+        return self.normal[0].start
+
+    @property
+    def close(self) -> datetime:
+        return self.normal[-1].end
+
+    @property
+    def first_start(self) -> datetime:
+        return min([self.windows[0].start, *(b.start for b in self.block_deals)])
+
+    @property
+    def last_end(self) -> datetime:
+        return self.windows[-1].end
+
+    def window(self, phase: Phase) -> PhaseWindow | None:
+        """The first window of ``phase`` that day, if any."""
+        return next((w for w in self.windows if w.phase is phase), None)
+
+    def phase_at(self, ts: datetime) -> Phase:
+        ts = to_ist(ts)
+        for w in self.windows:
+            if ts in w:
+                return w.phase
+        for b in self.block_deals:
+            if ts in b:
+                return Phase.BLOCK_DEAL
+        if self.windows[0].start <= ts < self.last_end:
+            return Phase.BREAK
+        return Phase.CLOSED
+
+
+@dataclass(frozen=True, slots=True)
+class AmoWindow:
+    """When Zerodha takes after-market orders for the session of ``for_day``."""
+
+    market: Market
+    opens: datetime
+    closes: datetime
+    sent_at: datetime
+    for_day: date
+
+    def __contains__(self, ts: datetime) -> bool:
+        return self.opens <= to_ist(ts) < self.closes
+
+
+# -- bundled tables ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Regime:
+    start: date
+    source: str
+    phases: tuple[tuple[Phase, time, time], ...]
+    cas_phases: tuple[tuple[Phase, time, time], ...] | None
+    pre_open: tuple[tuple[Phase, time, time], ...]
+    us_dst_phases: tuple[tuple[Phase, time, time], ...] | None
+    block_deals: tuple[tuple[time, time], ...]
+    trade_modification_end: time | None
+    holiday_evening_from: time | None
+
+
+def _phase_list(raw: object, where: str) -> tuple[tuple[Phase, time, time], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: expected a map of phase -> HH:MM-HH:MM")
+    out = []
+    for name, value in raw.items():
+        try:
+            phase = Phase(name)
+        except ValueError:
+            raise DataError(f"{where}: unknown phase {name!r}") from None
+        out += [(phase, s, e) for s, e in parse_windows(value, f"{where}.{name}")]
+    return tuple(sorted(out, key=lambda p: p[1]))
+
+
+@lru_cache(maxsize=1)
+def _regimes() -> dict[Market, list[_Regime]]:
+    raw = load_yaml("sessions.yaml")
+    out: dict[Market, list[_Regime]] = {}
+    for m in Market:
+        rows = []
+        for i, r in enumerate(raw[m.value]):
+            where = f"sessions.yaml:{m.value}[{i}]"
+            rows.append(
+                _Regime(
+                    start=parse_date(r["from"], where),
+                    source=str(r.get("source", "")),
+                    phases=_phase_list(r.get("phases"), where),
+                    cas_phases=_phase_list(r["cas_phases"], where) if "cas_phases" in r else None,
+                    pre_open=_phase_list(r.get("pre_open"), where),
+                    us_dst_phases=_phase_list(r["us_dst_phases"], where)
+                    if "us_dst_phases" in r
+                    else None,
+                    block_deals=tuple(parse_windows(r["block_deals"], where))
+                    if r.get("block_deals")
+                    else (),
+                    trade_modification_end=parse_time(r["trade_modification_end"], where)
+                    if r.get("trade_modification_end")
+                    else None,
+                    holiday_evening_from=parse_time(r["holiday_evening_from"], where)
+                    if r.get("holiday_evening_from")
+                    else None,
+                )
+            )
+        rows.sort(key=lambda r: r.start)
+        out[m] = rows
+    return out
+
+
+@lru_cache(maxsize=1)
+def _broker_times() -> dict:
+    z = load_yaml("sessions.yaml")["zerodha"]
+    mis = {
+        m: parse_time(z["mis_cutoff"][m], f"sessions.yaml:zerodha.mis_cutoff.{m}")
+        for m in ("equity", "fno", "currency")
+    }
+    mis["commodity_before_close_minutes"] = int(z["mis_cutoff"]["commodity_before_close_minutes"])
+    amo = {}
+    for m in MARKETS:
+        a = z["amo"][m]
+        where = f"sessions.yaml:zerodha.amo.{m}"
+        amo[m] = {
+            "open": None if a["open"] == "close" else parse_time(a["open"], where),
+            "close": parse_time(a["close"], where),
+            "sent": parse_time(a["sent"], where),
+        }
+    return {"mis": mis, "amo": amo}
+
+
+def _special_from_table(raw: dict, where: str) -> SpecialSession:
+    d = parse_date(raw["date"], where)
+    markets: dict[str, object] = {}
+    if raw.get("unverified"):
+        markets = {m: None for m in raw.get("markets", MARKETS)}
+    for m in MARKETS:
+        v = raw.get(m)
+        if v is None:
+            continue
+        markets[m] = "regular" if v == "regular" else _phase_list(v, f"{where}.{m}")
+    return SpecialSession(
+        date=d,
+        kind=str(raw.get("kind", "other")),
+        source=str(raw.get("source", "")),
+        markets=markets,
+        trade_modification_end=parse_time(raw["trade_modification_end"], where)
+        if raw.get("trade_modification_end")
+        else None,
+        band_cap_pct=raw.get("band_cap_pct"),
+        unverified=bool(raw.get("unverified", False)),
+    )
+
+
+def _special_from_config(c: SpecialSessionConfig) -> SpecialSession:
+    where = f"market.special_sessions[{c.date}]"
+    markets: dict[str, object] = {}
+    for m in MARKETS:
+        v = getattr(c, m)
+        if v:
+            markets[m] = "regular" if v == "regular" else _phase_list(v, f"{where}.{m}")
+    return SpecialSession(
+        date=c.date,
+        kind=c.kind,
+        source=c.source or "config",
+        markets=markets,
+        trade_modification_end=c.trade_modification_end,
+        band_cap_pct=c.band_cap_pct,
+        mis_cutoff={k: v for k, v in c.mis_cutoff.items()},
+    )
+
+
+@lru_cache(maxsize=1)
+def _library_sessions() -> tuple[date, date, frozenset[date]]:
+    """exchange_calendars XBOM sessions (imported lazily: it pulls in pandas)."""
+    import warnings
+
+    import exchange_calendars as xcals
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas deprecation noise from inside the library
+        cal = xcals.get_calendar("XBOM")
+        days = frozenset(ts.date() for ts in cal.sessions)
+    return cal.first_session.date(), cal.last_session.date(), days
+
+
+@lru_cache(maxsize=1)
+def default_cas_symbols() -> frozenset[str]:
+    """Stocks with derivatives per the bundled F&O lot table of 2026-08-18 (indices excluded)."""
+    rows = load_csv_rows("nse_fo_lot_sizes_2026-08-18.csv")
+    return frozenset(r["underlying"].strip().upper() for r in rows) - _INDEX_UNDERLYINGS
+
+
+CAS_START = date(2026, 8, 3)
+"""Go-live of the closing auction session for stocks with derivatives (NSE/CMTR/75479)."""
+
+
+def _combine(d: date, t: time) -> datetime:
+    return datetime.combine(d, t, tzinfo=IST)
+
+
+def _us_on_daylight_time(d: date) -> bool:
+    return bool(datetime(d.year, d.month, d.day, 12, tzinfo=_NEW_YORK).dst())
+
+
+# -- the calendar ------------------------------------------------------------------------
+
+
+class MarketCalendar:
+    """Trading days, phases, square-off and AMO times of one exchange family (NSE or BSE).
+
+    Parameters
+    ----------
+    exchange
+        ``NSE`` or ``BSE`` (their holiday lists are the same in every year covered); the
+        derivative, currency and commodity timetables hang off it.
+    config
+        Overrides and additions (:class:`~tradekit.market.config.MarketConfig`).
+
+    Examples
+    --------
+    >>> from tradekit.clock import ist
+    >>> cal = MarketCalendar()
+    >>> cal.is_trading_day(date(2025, 10, 22))
+    False
+    >>> cal.next_open(ist(2025, 10, 20, 16, 0)).isoformat()   # Muhurat hour on the 21st
+    '2025-10-21T13:45:00+05:30'
+    """
+
+    def __init__(self, exchange: Exchange | str = Exchange.NSE, config: MarketConfig | None = None):
+        self.exchange = Exchange.parse(exchange, "exchange")
+        if self.exchange not in (Exchange.NSE, Exchange.BSE):
+            raise MarketRuleError(
+                f"{self.exchange}: the calendar is per NSE or BSE", field="exchange"
+            )
+        self.config = config or MarketConfig()
+        self._st_cache: dict[tuple, SessionTimes] = {}
+        self._build()
+
+    # -- construction
+
+    def _build(self) -> None:
+        raw = load_yaml("holidays.yaml")
+        table: dict[int, dict[date, Holiday]] = {}
+        for year, entry in raw["years"].items():
+            src = str(entry.get("source", "holidays.yaml"))
+            table[int(year)] = {
+                (d := parse_date(h["date"], f"holidays.yaml:{year}")): Holiday(
+                    d, str(h["name"]), src
+                )
+                for h in entry["holidays"]
+            }
+        for year, days in self.config.holidays.items():
+            table[int(year)] = {
+                d: Holiday(d, "holiday (config)", "config: market.holidays") for d in days
+            }
+        lib_first, lib_last, lib_days = _library_sessions()
+        end = lib_last
+        while end.year + 1 in table:
+            end = date(end.year + 1, 12, 31)
+        self.first_day, self.last_day = max(CALENDAR_START, lib_first), end
+
+        holidays: dict[date, Holiday] = {}
+        d = self.first_day
+        one = timedelta(days=1)
+        while d <= end:
+            if d.weekday() < 5:
+                if d.year in table:
+                    if d in table[d.year]:
+                        holidays[d] = table[d.year][d]
+                elif d not in lib_days:
+                    holidays[d] = Holiday(d, "holiday", "exchange_calendars XBOM")
+            d += one
+        for d in self.config.extra_holidays:
+            if self.first_day <= d <= end and d.weekday() < 5:
+                holidays[d] = Holiday(d, "holiday (config)", "config: market.extra_holidays")
+        self._holidays = holidays
+
+        currency_only: dict[date, Holiday] = {}
+        for h in raw.get("currency_only", []) or []:
+            d = parse_date(h["date"], "holidays.yaml:currency_only")
+            currency_only[d] = Holiday(d, str(h["name"]), str(h.get("source", "")))
+        self._currency_only = currency_only
+
+        specials: dict[date, SpecialSession] = {}
+        for i, s in enumerate(load_yaml("special_sessions.yaml")["sessions"]):
+            sp = _special_from_table(s, f"special_sessions.yaml[{i}]")
+            specials[sp.date] = sp
+        for c in self.config.special_sessions:
+            if c.cancelled:
+                specials.pop(c.date, None)
+            else:
+                specials[c.date] = _special_from_config(c)
+        self._specials = specials
+
+        self._days: dict[Market, list[date]] = {}
+        for m in Market:
+            days = []
+            d = self.first_day
+            while d <= end:
+                if self._trades(d, m):
+                    days.append(d)
+                d += one
+            self._days[m] = days
+        self._day_sets = {m: frozenset(v) for m, v in self._days.items()}
+
+    def _trades(self, d: date, m: Market) -> bool:
+        sp = self._specials.get(d)
+        if sp is not None:
+            return sp.trades(m)
+        if d.weekday() >= 5:
+            return False
+        if d in self._holidays:
+            return m is Market.COMMODITY and self.config.mcx_evening_on_equity_holidays
+        return not (m is Market.CURRENCY and d in self._currency_only)
+
+    def _check(self, d: date) -> date:
+        if isinstance(d, datetime):
+            d = to_ist(d).date()
+        if not isinstance(d, date):
+            raise MarketRuleError(f"{d!r} is not a date", field="date")
+        if not self.first_day <= d <= self.last_day:
+            raise DataError(
+                f"{self.exchange}: {d.isoformat()} is outside the calendar tables "
+                f"({self.first_day.isoformat()}..{self.last_day.isoformat()}); add the year's holidays "
+                "under market.holidays in the config"
+            )
+        return d
+
+    # -- days
+
+    def is_trading_day(self, d: date, market: Market | str = Market.EQUITY) -> bool:
+        """True when ``market`` holds a session on ``d`` (regular or special)."""
+        return self._check(d) in self._day_sets[market_of(market)]
+
+    def is_holiday(self, d: date, market: Market | str = Market.EQUITY) -> bool:
+        """True for a weekday without the regular session (a Muhurat day is a holiday too)."""
+        d, m = self._check(d), market_of(market)
+        if d.weekday() >= 5:
+            return False
+        return d in self._holidays or (m is Market.CURRENCY and d in self._currency_only)
+
+    def holiday(self, d: date, market: Market | str = Market.EQUITY) -> Holiday | None:
+        """The holiday on ``d`` with its name and source, if any."""
+        d, m = self._check(d), market_of(market)
+        h = self._holidays.get(d)
+        if h is None and m is Market.CURRENCY:
+            h = self._currency_only.get(d)
+        return h
+
+    def holidays(
+        self, start: date, end: date, market: Market | str = Market.EQUITY
+    ) -> list[Holiday]:
+        """Weekday holidays between ``start`` and ``end`` (inclusive)."""
+        self._check(start), self._check(end)
+        m = market_of(market)
+        out = [h for d, h in self._holidays.items() if start <= d <= end]
+        if m is Market.CURRENCY:
+            out += [
+                h
+                for d, h in self._currency_only.items()
+                if start <= d <= end and d not in self._holidays
+            ]
+        return sorted(out, key=lambda h: h.date)
+
+    def special_session(self, d: date) -> SpecialSession | None:
+        """The special session on ``d`` (Muhurat, Budget weekend, DR test), if any."""
+        return self._specials.get(self._check(d))
+
+    def special_sessions(self, start: date, end: date) -> list[SpecialSession]:
+        return [s for d, s in sorted(self._specials.items()) if start <= d <= end]
+
+    def sessions(self, start: date, end: date, market: Market | str = Market.EQUITY) -> list[date]:
+        """Trading days from ``start`` to ``end`` inclusive."""
+        start, end = self._check(start), self._check(end)
+        days = self._days[market_of(market)]
+        return days[bisect.bisect_left(days, start) : bisect.bisect_right(days, end)]
+
+    def next_trading_day(self, d: date, market: Market | str = Market.EQUITY) -> date:
+        """The first trading day after ``d``."""
+        d, days = self._check(d), self._days[market_of(market)]
+        i = bisect.bisect_right(days, d)
+        if i >= len(days):
+            raise DataError(
+                f"{self.exchange}: no trading day after {d} in the calendar tables (they end {self.last_day})"
+            )
+        return days[i]
+
+    def previous_trading_day(self, d: date, market: Market | str = Market.EQUITY) -> date:
+        """The last trading day before ``d``."""
+        d, days = self._check(d), self._days[market_of(market)]
+        i = bisect.bisect_left(days, d)
+        if i == 0:
+            raise DataError(
+                f"{self.exchange}: no trading day before {d} in the calendar tables (they start {self.first_day})"
+            )
+        return days[i - 1]
+
+    # -- phases
+
+    def _regime(self, m: Market, d: date) -> _Regime:
+        rows = _regimes()[m]
+        i = bisect.bisect_right([r.start for r in rows], d) - 1
+        if i < 0:
+            raise DataError(f"{m}: no session timetable before {rows[0].start}")
+        return rows[i]
+
+    def session_times(
+        self,
+        d: date,
+        market: Market | str = Market.EQUITY,
+        *,
+        cas: bool = False,
+        pre_open: bool = True,
+    ) -> SessionTimes:
+        """The phases of ``market`` on trading day ``d``.
+
+        Parameters
+        ----------
+        cas
+            Equity only: the stock is in the closing auction session (a stock with
+            derivatives, from 2026-08-03). See :meth:`is_cas_stock`.
+        pre_open
+            Whether the instrument has a pre-open call auction (every stock; for F&O only
+            near-month futures from 2025-12-08). See :meth:`session_times_for`.
+
+        Raises
+        ------
+        MarketRuleError
+            ``d`` is not a trading day of ``market``.
+        DataError
+            ``d`` is outside the tables, or a special session's timings are not known.
+        """
+        d, m = self._check(d), market_of(market)
+        key = (d, m, bool(cas) and m is Market.EQUITY, bool(pre_open))
+        hit = self._st_cache.get(key)
+        if hit is None:
+            hit = self._st_cache[key] = self._session_times(*key)
+        return hit
+
+    def _session_times(self, d: date, m: Market, cas: bool, pre_open: bool) -> SessionTimes:
+        if d not in self._day_sets[m]:
+            h = self.holiday(d, m)
+            why = f"holiday: {h.name}" if h else "weekend"
+            raise MarketRuleError(
+                f"{self.exchange} {m}: {d.isoformat()} is not a trading day ({why})", field="date"
+            )
+        regime = self._regime(m, d)
+        sp = self._specials.get(d)
+        tme = regime.trade_modification_end
+        block_deals = [(s, e) for s, e in regime.block_deals]
+        source = regime.source
+        spec = sp.markets.get(m.value) if sp else "regular"
+        if sp is not None and spec is None:
+            raise DataError(
+                f"{self.exchange}: the {sp.kind} session of {d.isoformat()} has no verified timings; "
+                f"set them under market.special_sessions in the config (source: {sp.source})"
+            )
+        if spec == "regular":
+            phases = list(
+                regime.cas_phases if cas and regime.cas_phases is not None else regime.phases
+            )
+            if (
+                m is Market.COMMODITY
+                and regime.us_dst_phases is not None
+                and _us_on_daylight_time(d)
+            ):
+                phases = list(regime.us_dst_phases)
+            if pre_open:
+                phases = list(regime.pre_open) + phases
+            if (
+                m is Market.COMMODITY
+                and d in self._holidays
+                and sp is None
+                and regime.holiday_evening_from
+            ):
+                phases = [
+                    (p, max(s, regime.holiday_evening_from), e)
+                    for p, s, e in phases
+                    if e > regime.holiday_evening_from
+                ]
+                source += "; equity holiday: evening session only"
+        else:
+            phases = [(p, s, e) for p, s, e in spec if p is not Phase.BLOCK_DEAL]  # type: ignore[union-attr]
+            block_deals = [(s, e) for p, s, e in spec if p is Phase.BLOCK_DEAL]  # type: ignore[union-attr]
+            if m is Market.FNO and not pre_open:
+                phases = [
+                    p
+                    for p in phases
+                    if p[0] not in (Phase.PRE_OPEN, Phase.PRE_OPEN_MATCHING, Phase.PRE_OPEN_BUFFER)
+                ]
+        if sp is not None:
+            tme = sp.trade_modification_end or tme
+            source = f"{sp.kind} session: {sp.source}"
+        phases.sort(key=lambda p: p[1])
+        windows = tuple(PhaseWindow(p, _combine(d, s), _combine(d, e)) for p, s, e in phases)
+        for a, b in pairwise(windows):
+            if b.start < a.end:
+                raise DataError(f"{m} {d}: phases {a.phase} and {b.phase} overlap")
+        if not any(w.phase is Phase.NORMAL for w in windows):
+            raise DataError(f"{m} {d}: the timetable has no normal market")
+        return SessionTimes(
+            day=d,
+            market=m,
+            windows=windows,
+            block_deals=tuple(
+                PhaseWindow(Phase.BLOCK_DEAL, _combine(d, s), _combine(d, e))
+                for s, e in block_deals
+            ),
+            trade_modification_end=_combine(d, tme) if tme else None,
+            special=sp,
+            source=source,
+        )
+
+    def is_cas_stock(self, instrument: Instrument | str, d: date) -> bool:
+        """True when the stock trades in the closing auction session on ``d``.
+
+        CAS covers stocks with derivatives from 2026-08-03 (NSE and BSE cash). The list is
+        ``config.cas_symbols`` or, by default, the stock underlyings of the bundled F&O lot
+        table of 2026-08-18.
+        """
+        if d < CAS_START:
+            return False
+        if isinstance(instrument, Instrument):
+            if instrument.exchange not in (Exchange.NSE, Exchange.BSE) or instrument.is_index:
+                return False
+            symbol = instrument.tradingsymbol
+        else:
+            symbol = instrument
+        symbols = (
+            frozenset(self.config.cas_symbols)
+            if self.config.cas_symbols is not None
+            else default_cas_symbols()
+        )
+        return symbol.strip().upper() in symbols
+
+    def session_times_for(
+        self, instrument: Instrument, d: date, *, futures_expiries: Iterable[date] | None = None
+    ) -> SessionTimes:
+        """:meth:`session_times` with ``cas`` and ``pre_open`` worked out for ``instrument``.
+
+        F&O pre-open covers current-month futures, and next-month futures in the last 5
+        trading days before the current expiry; never options. Give the underlying's futures
+        expiries (``InstrumentStore.futures_expiries``) to decide that; without them every
+        future is taken to have a pre-open.
+        """
+        m = market_of(instrument)
+        if instrument.is_index:
+            raise MarketRuleError(f"{instrument.key}: an index is not traded", field="instrument")
+        if m is Market.EQUITY:
+            return self.session_times(d, m, cas=self.is_cas_stock(instrument, d), pre_open=True)
+        if m is Market.FNO:
+            return self.session_times(
+                d, m, pre_open=self.fno_pre_open(instrument, d, futures_expiries)
+            )
+        return self.session_times(d, m)
+
+    def fno_pre_open(
+        self, instrument: Instrument, d: date, futures_expiries: Iterable[date] | None = None
+    ) -> bool:
+        """Whether an F&O contract takes part in the futures pre-open on ``d``."""
+        if instrument.instrument_type is not InstrumentType.FUT:
+            return False
+        if futures_expiries is None or instrument.expiry is None:
+            return True
+        live = sorted(e for e in set(futures_expiries) if e >= d)
+        if not live or instrument.expiry == live[0]:
+            return True
+        if len(live) > 1 and instrument.expiry == live[1]:
+            return len(self.sessions(d, live[0], Market.FNO)) <= 5
+        return False
+
+    def phase_at(
+        self,
+        ts: datetime,
+        market: Market | str = Market.EQUITY,
+        *,
+        cas: bool = False,
+        pre_open: bool = True,
+    ) -> Phase:
+        """The phase of ``market`` at ``ts`` (CLOSED on a non-trading day)."""
+        ts = to_ist(ts)
+        m = market_of(market)
+        if not self.is_trading_day(ts.date(), m):
+            return Phase.CLOSED
+        return self.session_times(ts.date(), m, cas=cas, pre_open=pre_open).phase_at(ts)
+
+    def is_open(
+        self, ts: datetime, market: Market | str = Market.EQUITY, *, cas: bool = False
+    ) -> bool:
+        """True during the normal (continuous) market."""
+        return self.phase_at(ts, market, cas=cas) is Phase.NORMAL
+
+    def next_open(
+        self,
+        ts: datetime,
+        market: Market | str = Market.EQUITY,
+        *,
+        phase: Phase = Phase.NORMAL,
+        cas: bool = False,
+        pre_open: bool = True,
+    ) -> datetime:
+        """The next start of ``phase`` (default: the normal market) strictly after ``ts``."""
+        ts = to_ist(ts)
+        m = market_of(market)
+        d = self._check(ts.date())
+        while True:
+            if d in self._day_sets[m]:
+                for w in self.session_times(d, m, cas=cas, pre_open=pre_open).windows:
+                    if w.phase is phase and w.start > ts:
+                        return w.start
+            d = self.next_trading_day(d, m)
+
+    def next_close(
+        self, ts: datetime, market: Market | str = Market.EQUITY, *, cas: bool = False
+    ) -> datetime:
+        """The next end of the normal market strictly after ``ts``."""
+        ts = to_ist(ts)
+        m = market_of(market)
+        d = self._check(ts.date())
+        while True:
+            if d in self._day_sets[m]:
+                st = self.session_times(d, m, cas=cas)
+                if st.close > ts:
+                    return st.close
+            d = self.next_trading_day(d, m)
+
+    def time_to_close(
+        self, ts: datetime, market: Market | str = Market.EQUITY, *, cas: bool = False
+    ) -> timedelta | None:
+        """Time from ``ts`` to the day's close (end of its last normal-market window).
+
+        ``None`` on a non-trading day or after the close.
+        """
+        ts = to_ist(ts)
+        m = market_of(market)
+        if not self.is_trading_day(ts.date(), m):
+            return None
+        close = self.session_times(ts.date(), m, cas=cas).close
+        return close - ts if ts < close else None
+
+    # -- broker times
+
+    def mis_cutoff(
+        self, d: date, market: Market | str = Market.EQUITY, *, cas: bool = False
+    ) -> datetime:
+        """Zerodha's MIS auto square-off time on trading day ``d``.
+
+        After it, new MIS orders are refused. Regular days use Zerodha's published times
+        (equity 15:20, F&O 15:25, currency 16:45, MCX 25 minutes before the close) unless
+        ``config.mis_cutoffs`` overrides them. For a special session with its own hours the
+        times are not published: ``mis_cutoff`` of the session in the config wins, else the
+        regular distance from the close is kept (e.g. 10 minutes for equity).
+        """
+        m = market_of(market)
+        st = self.session_times(d, m, cas=cas)
+        c = self.config.mis_cutoffs
+        if st.special is not None and m.value in st.special.mis_cutoff:
+            return _combine(st.day, st.special.mis_cutoff[m.value])
+        if m is Market.COMMODITY:
+            minutes = c.commodity_before_close_minutes
+            if minutes is None:
+                minutes = _broker_times()["mis"]["commodity_before_close_minutes"]
+            return st.close - timedelta(minutes=minutes)
+        table = _broker_times()["mis"][m.value]
+        regular = {"equity": c.equity, "fno": c.fno, "currency": c.currency}[m.value] or table
+        if m is Market.EQUITY and cas and self._regime(m, st.day).cas_phases is not None:
+            regular = c.equity_cas or regular
+        special_hours = st.special is not None and st.special.markets.get(m.value) != "regular"
+        if not special_hours:
+            return _combine(st.day, regular)
+        reg = self._regime(m, st.day)
+        reg_close = max(
+            e
+            for p, s, e in (reg.cas_phases if cas and reg.cas_phases else reg.phases)
+            if p is Phase.NORMAL
+        )
+        gap = _combine(st.day, reg_close) - _combine(st.day, regular)
+        return max(st.close - gap, st.open)
+
+    def amo_window(self, ts: datetime, market: Market | str = Market.EQUITY) -> AmoWindow:
+        """The after-market-order window that contains ``ts``, or the next one.
+
+        A window runs from the AMO start after one session (equity 16:00, F&O 15:45,
+        currency 17:00, MCX its close) to the AMO cut-off before the next (08:58, 09:10,
+        08:59, 08:58), across weekends and holidays.
+        """
+        ts = to_ist(ts)
+        m = market_of(market)
+        t = _broker_times()["amo"][m.value]
+        d = self._check(ts.date())
+        if d not in self._day_sets[m] or _combine(d, t["close"]) <= ts:
+            d = self.next_trading_day(d, m)
+        prev = self.previous_trading_day(d, m)
+        prev_st = self.session_times(prev, m)
+        opens = (
+            prev_st.last_end
+            if t["open"] is None
+            else max(_combine(prev, t["open"]), prev_st.last_end)
+        )
+        return AmoWindow(
+            market=m,
+            opens=opens,
+            closes=_combine(d, t["close"]),
+            sent_at=_combine(d, t["sent"]),
+            for_day=d,
+        )
+
+    def accepts_amo(self, ts: datetime, market: Market | str = Market.EQUITY) -> bool:
+        """True when Zerodha takes an after-market order at ``ts``."""
+        return ts in self.amo_window(ts, market)
+
+    def __repr__(self) -> str:
+        return f"MarketCalendar({self.exchange}, {self.first_day}..{self.last_day})"
+
+
+_DEFAULT: dict[Exchange, MarketCalendar] = {}
+
+
+def get_calendar(
+    exchange: Exchange | str = Exchange.NSE, config: MarketConfig | None = None
+) -> MarketCalendar:
+    """A calendar for ``exchange``; the default-config one is built once and reused."""
+    ex = Exchange.parse(exchange, "exchange")
+    if ex in (Exchange.NFO, Exchange.CDS):
+        ex = Exchange.NSE
+    elif ex in (Exchange.BFO, Exchange.BCD):
+        ex = Exchange.BSE
+    if config is not None:
+        return MarketCalendar(ex, config)
+    if ex not in _DEFAULT:
+        _DEFAULT[ex] = MarketCalendar(ex)
+    return _DEFAULT[ex]
