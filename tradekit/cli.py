@@ -17,6 +17,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="Verify and export the tamper
 config_app = typer.Typer(no_args_is_help=True, help="Check configuration files.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
+app.add_typer(__import__("tradekit.signals.cli", fromlist=["app"]).app, name="signals")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TRADEKIT_CONFIG or config/default.yaml)")
 

@@ -62,6 +62,7 @@ class Session:
             price_drift_pct=config.approval.price_drift_pct, approver=config.approval.approver,
             unknown_max_lookups=config.execution.unknown_max_lookups,
             unknown_grace_seconds=config.execution.unknown_grace_seconds,
+            mis_entry_cutoff=self.mis_entry_cutoff,
         )
         if not any(True for _ in self.journal.events(types=(E.SESSION_STARTED,))):
             self._emit(E.SESSION_STARTED, {"mode": self.mode.value, "capital": str(config.account.capital),
@@ -114,7 +115,8 @@ class Session:
         if qty is None:
             qty = self._size(signal, lot)
         return OrderRequest(signal.exchange, signal.tradingsymbol, signal.side, qty, signal.order_type, signal.product,
-                            price=signal.price, trigger_price=signal.trigger_price)
+                            price=signal.price, trigger_price=signal.trigger_price,
+                            validity=signal.meta.get("validity", "DAY"))
 
     def _size(self, signal: Signal, lot: int) -> int:
         rule = (signal.sizing or {}).get("rule")
@@ -164,6 +166,11 @@ class Session:
                 log.debug("no MIS cut-off from the calendar for %s: %s", key, e)
         self._cutoffs[key] = cut
         return cut
+
+    def mis_entry_cutoff(self, instrument, day: date) -> datetime | None:
+        """No new MIS exposure after this: tradekit's own square-off or the broker's cut-off, whichever is first."""
+        times = [t for t in (self.square_off_time(day), self.mis_cutoff(instrument, day)) if t is not None]
+        return min(times) if times else None
 
     def square_off_time(self, day: date) -> datetime | None:
         t = self.config.execution.square_off_time

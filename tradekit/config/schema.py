@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
+from tradekit.signals.config import SignalsConfig
 
 
 class Section(BaseModel):
@@ -87,6 +88,7 @@ class TradekitConfig(Section):
     live: LiveConfig = Field(default_factory=LiveConfig)
     paper: PaperConfig = Field(default_factory=PaperConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
+    signals: SignalsConfig = Field(default_factory=SignalsConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

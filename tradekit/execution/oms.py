@@ -89,6 +89,7 @@ class OrderManager:
         approver: str | None = None,
         unknown_max_lookups: int = 3,
         unknown_grace_seconds: float = 30.0,
+        mis_entry_cutoff: Callable | None = None,
     ):
         self.journal = journal
         self.book = book
@@ -107,6 +108,7 @@ class OrderManager:
         self.allow_auto_in_live = allow_auto_in_live
         self.price_drift_pct = dec(price_drift_pct, "price_drift_pct")
         self.default_approver = approver or _os_user()
+        self.mis_entry_cutoff = mis_entry_cutoff  # (instrument, day) -> datetime: no new MIS exposure after it
         self.unknown_max_lookups = unknown_max_lookups
         self.unknown_grace = timedelta(seconds=unknown_grace_seconds)
         self.prices = self.account.prices  # last prices, shared with the account
@@ -194,9 +196,14 @@ class OrderManager:
 
     def _check(self, order: Order, source: str, mode: str) -> RiskDecision:
         req = order.request
-        ctx = RiskContext(now=self.clock.now(), book=self.book, account=self.account,
-                          instrument=self._instrument(req.exchange, req.tradingsymbol), last_price=self.prices.get(req.key),
+        now = self.clock.now()
+        inst = self._instrument(req.exchange, req.tradingsymbol)
+        ctx = RiskContext(now=now, book=self.book, account=self.account, instrument=inst, last_price=self.prices.get(req.key),
                           reduce_only=self.reduces_exposure(req), source=source, approval_mode=mode)
+        if req.product is Product.MIS and self.mis_entry_cutoff is not None:
+            cut = self.mis_entry_cutoff(inst, now.date())
+            if cut is not None:
+                ctx.extra["mis_cutoff"] = cut
         try:
             return self.gate.check(order, ctx)
         except Exception as e:  # a broken check must deny, never let an order through silently
@@ -229,6 +236,8 @@ class OrderManager:
             self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "REJECTED", "message": e.broker_message or str(e)})
             return
         except AmbiguousOrderState as e:
+            if order.status is not OrderStatus.SUBMITTED:
+                return  # an update for it already arrived (order stream beat the HTTP reply): the outcome is known
             self._emit(E.ORDER_UNKNOWN, {"client_order_id": cid, "reason": str(e)})
             self._unknown[cid] = (self.clock.now(), 0)
             self.resolve_unknown(cid)

@@ -27,6 +27,7 @@ from tradekit.clock import IST, dt_to_ns, ns_to_dt
 from tradekit.errors import TradekitError, TradingHalted
 from tradekit.model.enums import Product
 from tradekit.model.signal import Signal
+from tradekit.signals.schema import signal_to_dict
 from tradekit.store.events import EventType as E
 
 log = logging.getLogger(__name__)
@@ -216,9 +217,7 @@ def run_replay(
             if px is not None:
                 oms.mark(sig.key, px)
             try:
-                session._emit(E.SIGNAL_RECEIVED, {"signal_id": sig.signal_id, "strategy": sig.strategy, "key": sig.key,
-                                                  "side": sig.side.value, "quantity": sig.quantity,
-                                                  "reference_price": None if sig.reference_price is None else str(sig.reference_price)})
+                session._emit(E.SIGNAL_RECEIVED, {**signal_to_dict(sig), "route": "auto", "source": "replay"})
                 session.submit_signal(sig)
                 submitted += 1
             except (TradekitError, TradingHalted) as e:

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tradekit.model.enums import Exchange, OrderType, Product, Side
+from tradekit.model.money import dec
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,17 @@ class Signal:
     sizing: dict | None = None  # e.g. {"rule": "risk_pct", "value": 0.5}
     reference_price: Decimal | None = None  # the price the strategy saw (for slippage analytics)
     meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name, enum in (("exchange", Exchange), ("side", Side), ("order_type", OrderType), ("product", Product)):
+            v = getattr(self, name)
+            if v.__class__ is not enum:
+                set_(self, name, enum.parse(v, name))
+        for name in ("price", "trigger_price", "reference_price"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, Decimal):
+                set_(self, name, dec(v, name))
 
     @property
     def key(self) -> str:

@@ -1,0 +1,86 @@
+"""The ``signals:`` config section: the inbox folder, the HTTP endpoint, the default TTL.
+
+Its base mirrors ``tradekit.config.schema.Section`` (unknown fields refused, frozen) but does
+not import it: ``config/schema.py`` imports this module, and the reverse import would be a
+cycle.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class SignalsConfig(BaseModel):
+    """Signal ingestion settings.
+
+    Attributes
+    ----------
+    inbox : Path or None
+        Folder a strategy engine drops ``*.json`` / ``*.jsonl`` files into. A relative path is
+        relative to ``data_dir``; None means ``<data_dir>/signals``.
+    inbox_enabled : bool
+        Watch the inbox folder.
+    poll_interval_seconds : float
+        How often the inbox is scanned.
+    settle_seconds : float
+        A file is taken only once it has not changed for this long (a guard for writers that
+        do not use the write-then-rename convention).
+    max_file_bytes : int
+        Larger inbox files are rejected unread.
+    http_enabled : bool
+        Serve ``POST /signals``.
+    http_host, http_port : str, int
+        Where to listen; loopback only unless ``http_allow_remote`` is true. Port 0 picks a
+        free port.
+    http_max_body_bytes : int
+        Larger request bodies get HTTP 413.
+    http_allow_remote : bool
+        Allow a non-loopback ``http_host`` (put TLS in front of it yourself).
+    default_ttl_seconds : int or None
+        Expiry for signals that give neither ``expires_at`` nor ``ttl_seconds``, counted from
+        ``signal_time``; None means such signals never expire.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    inbox: Path | None = Field(None, description="inbox folder; relative to data_dir; default <data_dir>/signals")
+    inbox_enabled: bool = True
+    poll_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    settle_seconds: float = Field(1.0, ge=0, le=600)
+    max_file_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    http_enabled: bool = False
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8765, ge=0, le=65535)
+    http_max_body_bytes: int = Field(1024 * 1024, gt=0)
+    http_allow_remote: bool = False
+    default_ttl_seconds: int | None = Field(300, gt=0)
+
+    @model_validator(mode="after")
+    def _loopback(self) -> "SignalsConfig":
+        if not self.http_allow_remote and not is_loopback(self.http_host):
+            raise ValueError(
+                f"http_host {self.http_host!r} is not a loopback address; the signal endpoint listens on "
+                "127.0.0.1 unless http_allow_remote is true"
+            )
+        return self
+
+    def inbox_path(self, data_dir: str | Path) -> Path:
+        """The inbox folder, resolved against ``data_dir``."""
+        base = Path(data_dir).expanduser()
+        if self.inbox is None:
+            return base / "signals"
+        p = Path(self.inbox).expanduser()
+        return p if p.is_absolute() else base / p

@@ -1,0 +1,290 @@
+"""From parsed signals to proposals: dedupe, expiry, priority, routing, and the journal.
+
+For each batch, in this order:
+
+1. malformed records are journaled as ``signal.rejected`` (reason ``malformed``);
+2. a signal whose idempotency key was seen before (in this batch, or ever in the journal)
+   is journaled as rejected (``duplicate``); the first copy in input order wins;
+3. a signal past its expiry is rejected (``expired``); one that gives no expiry gets the
+   configured default TTL counted from its ``signal_time``;
+4. the rest are ordered by priority (higher first), then ``signal_time``, then input order;
+   each is journaled as ``signal.received`` (the full signal plus its ``route``) and then
+   handed to ``sink(signal, route)``.
+
+The journal is the dedupe memory: keys are read back from ``signal.received`` events when the
+pipeline starts and again before each batch (another process may share the journal), so a
+signal re-sent after a restart, or a file re-read after a crash, makes no second proposal.
+A key is spent once its ``signal.received`` is written, even if the sink then refuses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from tradekit.clock import Clock
+from tradekit.errors import TradekitError
+from tradekit.model.signal import Signal
+from tradekit.signals.config import SignalsConfig
+from tradekit.signals.schema import RecordError, SignalIn, parse_batch, signal_to_dict, validate_record
+from tradekit.store.events import EventType
+
+if TYPE_CHECKING:
+    from tradekit.config.schema import TradekitConfig
+    from tradekit.store.journal import Journal
+
+log = logging.getLogger(__name__)
+
+AUTO, MANUAL = "auto", "manual"
+MALFORMED, DUPLICATE, EXPIRED, REFUSED = "malformed", "duplicate", "expired", "refused"
+_MAX_RAW_CHARS = 4000  # a rejected record is kept in the journal up to this size
+
+Sink = Callable[[Signal, str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A signal that was journaled as received and handed to the sink."""
+
+    signal: Signal
+    route: str | None  # "auto" or "manual"; None when only validated (inbox without a pipeline)
+    result: Any = None  # what the sink returned (e.g. the order it created)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record that makes no proposal. ``reason``: malformed, duplicate, expired or refused."""
+
+    reason: str
+    message: str
+    signal_id: str | None = None
+    index: int | None = None
+    errors: tuple[RecordError, ...] = ()
+
+    def to_dict(self) -> dict:
+        d = {"reason": self.reason, "message": self.message, "signal_id": self.signal_id, "index": self.index}
+        if self.errors:
+            d["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return d
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What happened to one batch (a file, an HTTP body, a notebook call)."""
+
+    source: str
+    accepted: list[Routed] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    records: int = 0
+
+    @property
+    def accepted_ids(self) -> list[str]:
+        return [r.signal.signal_id for r in self.accepted]
+
+    def ids(self, reason: str) -> list[str]:
+        return [r.signal_id for r in self.rejected if r.reason == reason and r.signal_id]
+
+    @property
+    def errors(self) -> list[RecordError]:
+        """Every per-field problem of the malformed records."""
+        return [e for r in self.rejected if r.reason == MALFORMED for e in r.errors]
+
+    @property
+    def usable(self) -> bool:
+        """At least one record was well-formed (whatever then became of it)."""
+        return any(r.reason != MALFORMED for r in self.rejected) or bool(self.accepted)
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "records": self.records,
+            "accepted": [{"signal_id": r.signal.signal_id, "route": r.route} for r in self.accepted],
+            "duplicates": self.ids(DUPLICATE),
+            "expired": self.ids(EXPIRED),
+            "refused": [r.to_dict() for r in self.rejected if r.reason == REFUSED],
+            "errors": [
+                {"index": e.index, "field": e.field, "message": e.message, "idempotency_key": e.key} for e in self.errors
+            ],
+        }
+
+
+def _safe_raw(raw: Any) -> Any:
+    # Journal payloads must be JSON; a rejected record is kept for the audit, trimmed if huge.
+    try:
+        text = json.dumps(raw, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = json.dumps(repr(raw), ensure_ascii=False)
+    if len(text) > _MAX_RAW_CHARS:
+        return text[:_MAX_RAW_CHARS] + "…"
+    return json.loads(text)
+
+
+class SignalPipeline:
+    """Dedupe, expire, order, journal and route signals; thread-safe.
+
+    Parameters
+    ----------
+    journal : Journal
+        Where ``signal.received`` / ``signal.rejected`` go, and the memory of keys seen.
+    config : TradekitConfig, optional
+        Gives the routing (``approval_mode_for``, ``approval.allow_auto_in_live``, ``mode``)
+        and, once wired, the ``signals`` section. Without it every signal routes to manual.
+    sink : callable, optional
+        ``sink(signal, route)``, called for each accepted signal in priority order (the
+        session passes ``Session.submit_signal``). Exceptions it raises are journaled as a
+        ``refused`` rejection; the rest of the batch goes on.
+    clock : Clock, optional
+        "Now" for expiry; defaults to the journal's clock.
+    settings : SignalsConfig, optional
+        Defaults to ``config.signals`` when present, else ``SignalsConfig()``.
+    emit : callable, optional
+        ``emit(type, payload)`` writes an event; default ``journal.append``. A session passes
+        the method that appends *and* applies the event to its Book.
+    """
+
+    def __init__(
+        self,
+        journal: "Journal",
+        config: "TradekitConfig | None" = None,
+        *,
+        sink: Sink | None = None,
+        clock: Clock | None = None,
+        settings: SignalsConfig | None = None,
+        emit: Callable[[str, dict], Any] | None = None,
+    ):
+        self.journal = journal
+        self._emit = emit or journal.append
+        self.config = config
+        self.sink = sink
+        self.clock = clock or journal.clock
+        self.settings = settings or getattr(config, "signals", None) or SignalsConfig()
+        self._lock = threading.RLock()  # re-entrant: a sink may submit follow-up signals
+        self._seen: set[str] = set()
+        self._scanned = 0
+        self._catch_up()
+
+    # -- queries ---------------------------------------------------------------------------------
+    def seen(self, signal_id: str) -> bool:
+        """True when a signal with this key was received (now or in an earlier run)."""
+        with self._lock:
+            return signal_id in self._seen
+
+    def route_for(self, strategy: str) -> str:
+        """``"auto"`` or ``"manual"`` for a strategy, with live mode's rule applied.
+
+        In live mode a strategy configured for auto approval goes to manual unless
+        ``approval.allow_auto_in_live`` is true.
+        """
+        cfg = self.config
+        if cfg is None:
+            return MANUAL  # no config, no unattended orders
+        mode = str(cfg.approval_mode_for(strategy))
+        if mode != AUTO:
+            return MANUAL
+        if cfg.mode == "live" and not cfg.approval.allow_auto_in_live:
+            return MANUAL
+        return AUTO
+
+    # -- feeding ---------------------------------------------------------------------------------
+    def ingest(self, data: Any, *, source: str = "api", fmt: str = "auto") -> IngestReport:
+        """Parse raw input (text, bytes, a dict or a list) and :meth:`submit` what is valid.
+
+        Malformed records are journaled as rejected and listed in the report with their fields.
+        """
+        batch = parse_batch(data, fmt=fmt)  # type: ignore[arg-type]
+        return self._process(batch.accepted, batch.errors, source, batch.records)
+
+    def submit(self, signals: Iterable[Signal | SignalIn | dict], *, source: str = "api") -> IngestReport:
+        """Feed signals built in Python (``Signal``, ``SignalIn`` or raw dicts)."""
+        accepted: list[Signal] = []
+        errors: list[RecordError] = []
+        n = 0
+        for i, s in enumerate(signals):
+            n += 1
+            if isinstance(s, Signal):
+                accepted.append(s)
+            elif isinstance(s, SignalIn):
+                accepted.append(s.to_signal())
+            else:
+                sig, errs = validate_record(s, i)
+                if sig is not None:
+                    accepted.append(sig)
+                errors.extend(errs)
+        return self._process(accepted, errors, source, n)
+
+    # -- internals -------------------------------------------------------------------------------
+    def _catch_up(self) -> None:
+        last = self._scanned
+        for ev in self.journal.events(after=self._scanned, types=(EventType.SIGNAL_RECEIVED,)):
+            sid = ev.payload.get("signal_id")
+            if sid:
+                self._seen.add(sid)
+            last = ev.seq
+        self._scanned = last
+
+    def _reject(self, report: IngestReport, rej: Rejection, extra: dict | None = None) -> None:
+        payload = {"reason": rej.reason, "message": rej.message, "signal_id": rej.signal_id,
+                   "index": rej.index, "source": report.source, **(extra or {})}
+        if rej.errors:
+            payload["errors"] = [{"field": e.field, "message": e.message} for e in rej.errors]
+        self._emit(EventType.SIGNAL_REJECTED, payload)
+        report.rejected.append(rej)
+
+    def _process(self, signals: list[Signal], errors: list[RecordError], source: str, records: int) -> IngestReport:
+        report = IngestReport(source=source, records=records)
+        with self._lock:
+            self._catch_up()
+            by_index: dict[int | None, list[RecordError]] = {}
+            for e in errors:
+                by_index.setdefault(e.index, []).append(e)
+            for index, errs in by_index.items():
+                first = errs[0]
+                msg = "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in errs)
+                self._reject(report, Rejection(MALFORMED, msg, first.key, index, tuple(errs)), {"raw": _safe_raw(first.raw)})
+                log.warning("signal rejected (%s, %s): %s", source, "file" if index is None else f"record {index}", msg)
+
+            now = self.clock.now()
+            ttl = self.settings.default_ttl_seconds
+            fresh: list[tuple[int, Signal]] = []
+            batch_keys: set[str] = set()
+            for n, s in enumerate(signals):
+                ctx = {"strategy": s.strategy, "instrument": s.key}
+                if s.signal_id in self._seen or s.signal_id in batch_keys:
+                    self._reject(report, Rejection(DUPLICATE, "this idempotency_key was already received", s.signal_id), ctx)
+                    continue
+                batch_keys.add(s.signal_id)
+                if s.expires_at is None and ttl is not None and s.signal_time is not None:
+                    s = dataclasses.replace(s, expires_at=s.signal_time + timedelta(seconds=ttl))
+                if s.expires_at is not None and now >= s.expires_at:
+                    msg = f"expired at {s.expires_at.isoformat()} (now {now.isoformat()})"
+                    self._reject(report, Rejection(EXPIRED, msg, s.signal_id), ctx)
+                    log.info("signal %s expired before it was taken: %s", s.signal_id, msg)
+                    continue
+                fresh.append((n, s))
+
+            # Higher priority first, then the older signal, then input order (stable).
+            fresh.sort(key=lambda t: (-t[1].priority, t[1].signal_time or now, t[0]))
+            for _, s in fresh:
+                route = self.route_for(s.strategy)
+                self._emit(EventType.SIGNAL_RECEIVED, {**signal_to_dict(s), "route": route, "source": source})
+                self._seen.add(s.signal_id)
+                result = None
+                if self.sink is not None:
+                    try:
+                        result = self.sink(s, route)
+                    except Exception as e:  # the rest of the batch must go on
+                        if not isinstance(e, TradekitError):
+                            log.exception("signal %s: the sink failed", s.signal_id)
+                        else:
+                            log.warning("signal %s refused: %s", s.signal_id, e)
+                        self._reject(report, Rejection(REFUSED, f"{type(e).__name__}: {e}", s.signal_id),
+                                     {"strategy": s.strategy, "route": route})
+                        continue
+                report.accepted.append(Routed(s, route, result))
+        return report
