@@ -64,6 +64,9 @@ class Session:
             unknown_grace_seconds=config.execution.unknown_grace_seconds,
             mis_entry_cutoff=self.mis_entry_cutoff,
         )
+        self._foreign_after = self.book.last_seq  # everything before start is already in the book
+        self._applied_foreign: set[int] = set()
+        self._handlers: dict[str, list] = {E.APPROVAL_DECISION: [self._on_decision], E.CONTROL: [self._on_control]}
         if not any(True for _ in self.journal.events(types=(E.SESSION_STARTED,))):
             self._emit(E.SESSION_STARTED, {"mode": self.mode.value, "capital": str(config.account.capital),
                                            "account": config.account.name})
@@ -187,6 +190,62 @@ class Session:
         self._emit(E.TRADING_STATE, {"state": "HALTED", "previous": self.book.trading_state, "cause": "kill_switch",
                                      "by": by, "reason": reason})
         return self.oms.flatten(reason=reason, source="kill_switch")
+
+    # -- requests from other processes (dashboards, the CLI) -------------------------------------------
+    def on_foreign(self, type_: str, handler) -> None:
+        """Call ``handler(event)`` for events of ``type_`` appended by another process."""
+        self._handlers.setdefault(type_, []).append(handler)
+
+    def poll(self) -> list:
+        """Apply events other processes appended to the journal and act on requests among them.
+
+        A dashboard kernel or ``tradekit kill`` cannot reach this process's broker, so they write
+        requests (``approval.decision``, ``control``, ``risk.kill_switch``) to the journal; the
+        session that owns the broker picks them up here (call it every ~50-100 ms when live).
+        Returns the foreign events applied.
+        """
+        own = self.journal.own_seqs
+        out = []
+        for ev in list(self.journal.events(after=self._foreign_after)):
+            self._foreign_after = ev.seq
+            if ev.seq in own:
+                own.discard(ev.seq)
+                continue
+            if ev.seq <= self.book.last_seq and ev.seq in self._applied_foreign:
+                continue
+            self.book.apply(ev)
+            self._applied_foreign.add(ev.seq)
+            out.append(ev)
+            for h in self._handlers.get(ev.type, ()):
+                try:
+                    h(ev)
+                except Exception as e:  # one bad request must not stop the session
+                    log.exception("handling %s (seq %s) failed", ev.type, ev.seq)
+                    self._emit(E.NOTE, {"kind": "request_failed", "seq": ev.seq, "type": ev.type, "why": str(e)})
+        return out
+
+    def _on_decision(self, ev) -> None:
+        p = ev.payload
+        cid, by, reason = p["client_order_id"], p.get("by") or "unknown", p.get("reason", "")
+        if p.get("decision") == "approve":
+            out = self.oms.approve(cid, by=by, reason=reason, changes=p.get("changes"), confirm_drift=bool(p.get("confirm_drift")))
+        else:
+            out = self.oms.reject(cid, by=by, reason=reason or "rejected")
+        if not out.ok:
+            self._emit(E.NOTE, {"kind": "decision_outcome", "client_order_id": cid, "decision_seq": ev.seq,
+                                "status": out.status.value, "messages": out.messages})
+
+    def _on_control(self, ev) -> None:
+        p = ev.payload
+        action = p.get("action")
+        if action == "cancel":
+            self.oms.cancel(p["client_order_id"], reason=p.get("reason", ""), source=p.get("by", "dashboard"))
+        elif action == "cancel_all":
+            self.oms.cancel_all(reason=p.get("reason", ""), source=p.get("by", "dashboard"))
+        elif action == "flatten":
+            self.oms.flatten(p.get("strategy"), reason=p.get("reason", "flatten"), source="flatten")
+        else:
+            raise ValueError(f"unknown control action {action!r}")
 
     def close(self) -> None:
         self.journal.close()

@@ -7,105 +7,90 @@ A malformed file is rejected with a message naming the file, the row and the pro
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from tradekit.clock import IST
+from tradekit.data._io import (
+    check_increasing,
+    clip_range,
+    first_row_where,
+    numeric,
+    read_table,
+    take_timestamps,
+)
 from tradekit.errors import DataError
+
+log = logging.getLogger(__name__)
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 COLUMNS = ("open", "high", "low", "close", "volume")
+_EXPECTED = "timestamp,open,high,low,close,volume"
 
 
 def sample_path(symbol: str, timeframe: str = "1min") -> Path:
-    """Path of a bundled sample file, e.g. ``sample_path("RELIANCE", "1min")``."""
-    p = SAMPLE_DIR / f"NSE_{symbol}_{timeframe}.csv.gz"
+    """Path of a bundled sample file, e.g. ``sample_path("RELIANCE", "1min")``.
+
+    ``symbol`` may carry its exchange (``"NSE:RELIANCE"``); ``timeframe`` is ``1min``, ``1d``
+    or ``ticks_1s``.
+    """
+    exchange, _, sym = symbol.rpartition(":")
+    p = SAMPLE_DIR / f"{exchange or 'NSE'}_{sym}_{timeframe}.csv.gz"
     if not p.exists():
-        have = ", ".join(sample_symbols(timeframe))
-        raise DataError(f"no bundled {timeframe} bars for {symbol}; bundled: {have}")
+        have = ", ".join(sample_symbols(timeframe)) or "none"
+        raise DataError(f"no bundled {timeframe} data for {symbol}; bundled: {have}")
     return p
 
 
 def sample_symbols(timeframe: str = "1min") -> list[str]:
+    """Symbols with a bundled sample of ``timeframe`` (``1min``, ``1d``, ``ticks_1s``)."""
     suffix = f"_{timeframe}.csv.gz"
     return sorted(p.name[4 : -len(suffix)] for p in SAMPLE_DIR.glob(f"NSE_*{suffix}"))
 
 
 def load_bars(path: str | Path, *, start=None, end=None) -> pd.DataFrame:
-    """Load bars indexed by an IST DatetimeIndex, with float OHLC and integer volume."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    try:
-        if path.suffix == ".parquet":
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(path)
-    except Exception as e:  # pandas raises many kinds for a broken file
-        raise DataError(f"{path}: cannot read bars: {e}") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    missing = [c for c in ("timestamp", *COLUMNS) if c not in df.columns and not (c == "timestamp" and isinstance(df.index, pd.DatetimeIndex))]
+    """Load bars indexed by an IST DatetimeIndex, with float OHLC and integer volume.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV (plain or ``.gz``) or Parquet with ``timestamp,open,high,low,close,volume``.
+    start, end : date, datetime or str, optional
+        Keep bars with ``start <= timestamp <= end``; a date-only ``end`` includes that day.
+
+    Raises
+    ------
+    DataError
+        The file is missing or malformed; the message names the file, the row and the problem.
+    """
+    path, df, first = read_table(path, "bars")
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if "timestamp" not in df.columns and not isinstance(df.index, pd.DatetimeIndex):
+        missing.insert(0, "timestamp")
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected timestamp,open,high,low,close,volume")
-    if "timestamp" in df.columns:
-        try:
-            ts = pd.to_datetime(df["timestamp"], format="ISO8601")
-        except (ValueError, TypeError) as e:
-            bad = _first_bad_timestamp(df["timestamp"])
-            raise DataError(f"{path}: row {bad}: timestamp is not ISO 8601 ({e})") from None
-        df = df.drop(columns=["timestamp"])
-        df.index = ts
-    if df.index.tz is None:
-        raise DataError(f"{path}: timestamps carry no timezone offset; write them as ISO 8601 with +05:30")
-    df.index = df.index.tz_convert(IST)
-    df.index.name = "timestamp"
-    for c in COLUMNS:
-        col = pd.to_numeric(df[c], errors="coerce")
-        if col.isna().any():
-            row = int(col.isna().to_numpy().nonzero()[0][0]) + 2
-            raise DataError(f"{path}: row {row}: {c} is not a number")
-        df[c] = col
-    df = df[list(COLUMNS)]
-    if not df.index.is_monotonic_increasing or df.index.has_duplicates:
-        pos = _first_non_increasing(df.index)
-        raise DataError(f"{path}: row {pos + 2}: timestamps must be strictly increasing ({df.index[pos]})")
-    bad = (df["high"] < df[["open", "close", "low"]].max(axis=1)) | (df["low"] > df[["open", "close"]].min(axis=1))
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected {_EXPECTED}")
+    df = take_timestamps(df, path, first, _EXPECTED)
+    out = pd.DataFrame({c: numeric(df, c, path, first) for c in COLUMNS}, index=df.index)
+    check_increasing(out.index, path, first, strict=True)
+    o, h, lo, c = (out[k].to_numpy() for k in ("open", "high", "low", "close"))
+    bad = (h < np.maximum.reduce([o, c, lo])) | (lo > np.minimum(o, c))
     if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(f"{path}: row {i + 2}: high/low do not contain open/close ({df.index[i]})")
-    if (df[["open", "high", "low", "close"]] <= 0).any().any():
-        i = int((df[["open", "high", "low", "close"]] <= 0).any(axis=1).to_numpy().nonzero()[0][0])
-        raise DataError(f"{path}: row {i + 2}: prices must be positive")
-    if (df["volume"] < 0).any():
-        i = int((df["volume"] < 0).to_numpy().nonzero()[0][0])
-        raise DataError(f"{path}: row {i + 2}: volume is negative")
-    df["volume"] = df["volume"].astype("int64")
-    if start is not None:
-        df = df[df.index >= pd.Timestamp(start, tz=IST) if pd.Timestamp(start).tz is None else df.index >= pd.Timestamp(start)]
-    if end is not None:
-        e = pd.Timestamp(end)
-        e = e.tz_localize(IST) if e.tz is None else e
-        if e == e.normalize():
-            e = e + pd.Timedelta(days=1)
-            df = df[df.index < e]
-        else:
-            df = df[df.index <= e]
-    return df
-
-
-def _first_bad_timestamp(s: pd.Series) -> int:
-    for i, v in enumerate(s):
-        try:
-            pd.Timestamp(v)
-        except (ValueError, TypeError):
-            return i + 2
-    return 2
-
-
-def _first_non_increasing(idx: pd.DatetimeIndex) -> int:
-    vals = idx.asi8
-    for i in range(1, len(vals)):
-        if vals[i] <= vals[i - 1]:
-            return i
-    return 0
+        i = first_row_where(bad)
+        raise DataError(
+            f"{path}: row {i + first}: high/low do not contain open/close "
+            f"(o={o[i]} h={h[i]} l={lo[i]} c={c[i]} at {out.index[i].isoformat()})"
+        )
+    nonpos = (np.minimum.reduce([o, h, lo, c]) <= 0)
+    if nonpos.any():
+        raise DataError(f"{path}: row {first_row_where(nonpos) + first}: prices must be positive")
+    v = out["volume"].to_numpy()
+    if (v < 0).any():
+        raise DataError(f"{path}: row {first_row_where(v < 0) + first}: volume is negative")
+    if (v != np.floor(v)).any():
+        raise DataError(f"{path}: row {first_row_where(v != np.floor(v)) + first}: volume is not a whole number")
+    out["volume"] = out["volume"].astype("int64")
+    out = clip_range(out, start, end)
+    log.debug("loaded %d bars from %s", len(out), path)
+    return out

@@ -14,6 +14,7 @@ class EventType:
     ORDER_CREATED = "order.created"
     RISK_DECISION = "risk.decision"
     APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_DECISION = "approval.decision"  # a person's decision, written by a dashboard; the session acts on it
     APPROVAL_GRANTED = "approval.granted"
     APPROVAL_REJECTED = "approval.rejected"
     APPROVAL_EXPIRED = "approval.expired"
@@ -32,6 +33,7 @@ class EventType:
     LIMIT_BREACH = "risk.limit_breach"
     TRADING_STATE = "risk.trading_state"  # ACTIVE / REDUCING / HALTED
     KILL_SWITCH = "risk.kill_switch"
+    CONTROL = "control"  # a request from another process (cancel, flatten) for the running session
     RECONCILIATION = "broker.reconciliation"
     BROKER_ERROR = "broker.error"
     ALERT = "alert"

@@ -162,6 +162,7 @@ class Journal:
         self._lock = threading.RLock()
         self._buffer: list[dict] = []
         self._listeners: list = []
+        self.own_seqs: set[int] = set()  # seqs this writer appended (sync mode), to tell others' events apart
         # a simulated clock hands out its ISO string directly (it is already IST)
         self._clock_iso = getattr(self.clock, "now_iso", None)
         try:
@@ -228,6 +229,7 @@ class Journal:
                     )
                     conn.execute(update(tail_table).where(tail_table.c.id == 1).values(seq=seq, hash=h))
                 self._seq, self._hash = seq, h
+                self.own_seqs.add(seq)
                 return Event(seq, ts_s, rec, type_, orjson.loads(payload_json), tail.hash, h)
             except IntegrityError:
                 continue  # another writer took this seq: re-read the tail and retry
@@ -258,6 +260,7 @@ class Journal:
         except OperationalError as e:
             raise StoreError(f"cannot write the journal: {e.orig}") from e
         self._seq, self._hash = rows[-1]["seq"], rows[-1]["hash"]
+        self.own_seqs.update(r["seq"] for r in rows)
         self._buffer = []
 
     def close(self) -> None:

@@ -35,6 +35,7 @@ class Book:
     last_seq: int = 0
     by_broker_id: dict[str, str] = field(default_factory=dict)
     signals: set[str] = field(default_factory=set)
+    decisions: dict[str, dict] = field(default_factory=dict)  # cid -> last decision written by a person
     fills: int = 0
     trade_ids: set[str] = field(default_factory=set)
 
@@ -269,6 +270,10 @@ def _mark(b: Book, p: dict, ts: datetime) -> None:
         b.mark(ex, sym, price)
 
 
+def _decision(b: Book, p: dict, ts: datetime) -> None:
+    b.decisions[p["client_order_id"]] = {**p, "at": ts.isoformat()}
+
+
 def _trading_state(b: Book, p: dict, ts: datetime) -> None:
     b.trading_state = p["state"]
 
@@ -292,4 +297,5 @@ _HANDLERS = {
     E.DAY_ROLLED: _day_rolled,
     E.MARK: _mark,
     E.TRADING_STATE: _trading_state,
+    E.APPROVAL_DECISION: _decision,
 }

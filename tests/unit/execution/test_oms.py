@@ -243,3 +243,26 @@ def test_sizing_rules(session):
     with pytest.raises(ValidationError) as e:
         session.order_for_signal(Signal("k3", "s1", "NSE", "INFY", "BUY", None, sizing={"rule": "magic"}))
     assert e.value.field == "sizing.rule"
+
+
+def test_a_decision_written_by_another_process_is_executed_by_the_session(tmp_path):
+    """The dashboard path: a second writer appends a person's decision; the session owning the broker acts."""
+    from tradekit.store import Journal, make_engine, sqlite_url
+
+    cfg_over = {"approval": {"mode": "manual"}, "store": {"durability": "sync"}}
+    s = make_session(tmp_path, **cfg_over)
+    s.journal.durability = "sync"  # a live-like session: every event committed at once
+    step(s, KEY, 0, 1500, 1501, 1499, 1500)
+    o = s.submit(mkt(), strategy="s1")
+    s.journal.flush()
+    dash = Journal(make_engine(sqlite_url(tmp_path / "j.db")))  # the dashboard's own connection
+    dash.append("approval.decision", {"client_order_id": o.client_order_id, "decision": "approve", "by": "asha",
+                                      "reason": "ok from the dashboard"})
+    applied = s.poll()
+    assert [e.type for e in applied] == ["approval.decision"]
+    assert o.status is S.OPEN and len(s.broker.orders()) == 1
+    assert s.book.decisions[o.client_order_id]["by"] == "asha"
+    assert s.poll() == []  # nothing twice
+    dash.append("control", {"action": "cancel", "client_order_id": o.client_order_id, "by": "asha"})
+    s.poll()
+    assert o.status is S.CANCELLED
