@@ -126,6 +126,22 @@ def demo(
 app.command("charges")(__import__("tradekit.market.cli", fromlist=["charges"]).charges)
 
 
+@app.command()
+def paper(
+    day: str = typer.Option(..., "--date", help="a bundled trading day, YYYY-MM-DD (e.g. 2016-08-17)"),
+    symbols: str = typer.Option("RELIANCE", "--symbols", help="comma-separated bundled symbols"),
+    speed: Optional[float] = typer.Option(60.0, "--speed", help="simulated minutes per wall minute; 0 = as fast as possible"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
+    http: bool = typer.Option(False, "--http", help="also accept signals on the loopback HTTP endpoint"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Run a paper session on a recorded day, paced, taking signals from the inbox and decisions from the dashboard."""
+    from tradekit.runs.live import paper_command
+
+    res = paper_command(day, symbols, speed or None, strategy, config, http)
+    typer.echo(res.summary())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning tradekit errors into one line on stderr."""
     try:

@@ -66,7 +66,8 @@ class Session:
         )
         self._foreign_after = self.book.last_seq  # everything before start is already in the book
         self._applied_foreign: set[int] = set()
-        self._handlers: dict[str, list] = {E.APPROVAL_DECISION: [self._on_decision], E.CONTROL: [self._on_control]}
+        self._handlers: dict[str, list] = {E.APPROVAL_DECISION: [self._on_decision], E.CONTROL: [self._on_control],
+                                           E.KILL_SWITCH: [self._on_kill_request]}
         if not any(True for _ in self.journal.events(types=(E.SESSION_STARTED,))):
             self._emit(E.SESSION_STARTED, {"mode": self.mode.value, "capital": str(config.account.capital),
                                            "account": config.account.name})
@@ -124,7 +125,7 @@ class Session:
     def _size(self, signal: Signal, lot: int) -> int:
         rule = (signal.sizing or {}).get("rule")
         value = dec((signal.sizing or {}).get("value", 0), "sizing.value")
-        price = signal.price or signal.reference_price or self.oms.prices.get(signal.key)
+        price = signal.price or signal.reference_price or self.oms.last_price(signal.key)
         if not price:
             raise ValidationError("needs a price (limit, reference_price or a last price) to size the order", field="sizing")
         capital = self.book.starting_cash + self.book.net_pnl
@@ -234,6 +235,19 @@ class Session:
         if not out.ok:
             self._emit(E.NOTE, {"kind": "decision_outcome", "client_order_id": cid, "decision_seq": ev.seq,
                                 "status": out.status.value, "messages": out.messages})
+
+    def _on_kill_request(self, ev) -> None:
+        """A kill switch tripped by another process (CLI, dashboard): cancel everything, flatten."""
+        p = ev.payload
+        if p.get("action") != "trip":
+            return
+        if self.book.trading_state != "HALTED":
+            self._emit(E.TRADING_STATE, {"state": "HALTED", "previous": self.book.trading_state, "cause": "kill_switch",
+                                         "by": p.get("by", "unknown"), "reason": p.get("reason", "")})
+        if p.get("flatten", True):
+            self.oms.flatten(reason=p.get("reason", "kill switch"), source="kill_switch")
+        else:
+            self.oms.cancel_all(reason=p.get("reason", "kill switch"), source="kill_switch")
 
     def _on_control(self, ev) -> None:
         p = ev.payload

@@ -32,6 +32,7 @@ class Account:
         self.margin = margin or MarginModel()
         self.instruments = instruments
         self.prices: dict[str, Decimal] = prices if prices is not None else {}
+        self.price_of = self.prices.get  # replaced by the OMS with its freshest source
 
     def _inst(self, exchange, symbol):
         if self.instruments is None:
@@ -46,7 +47,7 @@ class Account:
             return request.price
         if request.trigger_price is not None:
             return request.trigger_price
-        return self.prices.get(request.key, ZERO)
+        return self.price_of(request.key) or ZERO
 
     def required_margin(self, request: OrderRequest, price: Decimal | None = None, quantity: int | None = None) -> Decimal:
         px = dec(price, "price") if price is not None else self.ref_price(request)

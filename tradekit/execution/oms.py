@@ -112,6 +112,7 @@ class OrderManager:
         self.unknown_max_lookups = unknown_max_lookups
         self.unknown_grace = timedelta(seconds=unknown_grace_seconds)
         self.prices = self.account.prices  # last prices, shared with the account
+        self.account.price_of = self.last_price
         self._lock = threading.RLock()
         self._unknown: dict[str, tuple[datetime, int]] = {}
         self._halt_reason: str | None = None
@@ -137,6 +138,17 @@ class OrderManager:
     def mark(self, key: str, price) -> None:
         """Record a last traded price (used for margin of market orders, P&L and risk)."""
         self.prices[key] = dec(price, "price")
+
+    def last_price(self, key: str) -> Decimal | None:
+        """The freshest last price: the broker's market data when it has some, else the last mark."""
+        lp = getattr(self.broker, "last_price", None)
+        if lp is not None:
+            v = lp(key)
+            if v is not None:
+                px = dec(v, "last_price")
+                self.prices[key] = px
+                return px
+        return self.prices.get(key)
 
     def block_new_orders(self, reason: str | None) -> None:
         """Refuse new orders (reconciliation mismatch, lost session) until called with None."""
@@ -170,7 +182,7 @@ class OrderManager:
                 raise ValidationError(f"must be 'auto' or 'manual', {mode!r} was received", field="approval")
             if mode == "auto" and self.mode is TradingMode.LIVE and not self.allow_auto_in_live and not reducing_action:
                 mode = "manual"  # live orders wait for a person unless the config says otherwise
-            ref = reference_price if reference_price is not None else self.prices.get(request.key)
+            ref = reference_price if reference_price is not None else self.last_price(request.key)
             payload = {"client_order_id": cid, "strategy": strategy, "request": request.to_dict(), "signal_id": signal_id,
                        "approval_mode": mode, "source": source, "mode": self.mode.value,
                        "reference_price": None if ref is None else str(ref)}
@@ -198,7 +210,7 @@ class OrderManager:
         req = order.request
         now = self.clock.now()
         inst = self._instrument(req.exchange, req.tradingsymbol)
-        ctx = RiskContext(now=now, book=self.book, account=self.account, instrument=inst, last_price=self.prices.get(req.key),
+        ctx = RiskContext(now=now, book=self.book, account=self.account, instrument=inst, last_price=self.last_price(req.key),
                           reduce_only=self.reduces_exposure(req), source=source, approval_mode=mode)
         if req.product is Product.MIS and self.mis_entry_cutoff is not None:
             cut = self.mis_entry_cutoff(inst, now.date())
@@ -328,7 +340,7 @@ class OrderManager:
     def _drift(self, order: Order) -> Decimal | None:
         """Signed % move of the last price since the proposal, positive = worse for the trader."""
         created = order.reference_price
-        now_px = self.prices.get(order.request.key)
+        now_px = self.last_price(order.request.key)
         if created is None or now_px is None or created == 0:
             return None
         d = (now_px - created) / created * 100

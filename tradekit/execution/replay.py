@@ -46,6 +46,7 @@ class ReplayResult:
     elapsed: float
     rejected_signals: list[tuple[str, str]] = field(default_factory=list)
     data: dict = field(default_factory=dict, repr=False)
+    stopped: bool = False  # ended early (kill switch, stop request)
 
     @property
     def bars_per_second(self) -> float:
@@ -80,12 +81,14 @@ def run_replay(
     bar: timedelta = timedelta(minutes=1),
     progress: bool = False,
     square_off: bool = True,
+    pace=None,
 ) -> ReplayResult:
     """Replay bars (``{"NSE:RELIANCE": DataFrame, ...}``) through ``session``.
 
     ``signals`` are submitted at the first bar end at or after their ``signal_time``;
-    ``strategies`` (objects with ``signals(bars, key)``) add theirs. Returns counts and timing;
-    the state is in ``session.book`` and the journal.
+    ``strategies`` (objects with ``signals(bars, key)``) add theirs. ``pace(bar_end_ns) -> bool``
+    is called after each minute (a live-paced runner waits and polls there); returning False
+    stops the replay. Returns counts and timing; the state is in ``session.book`` and the journal.
     """
     t0 = _time.perf_counter()
     frames = {}
@@ -157,6 +160,7 @@ def run_replay(
 
     cur_day_no = None
     cur_day = None
+    stopped = False
     sq_ns = cut_ns = _NEVER
     orders_before = len(session.book.orders)
     fills_before = session.book.fills
@@ -225,6 +229,9 @@ def run_replay(
                 session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": str(e)})
         if bar_pbar is not None and (g & 1023) == 0:
             bar_pbar.update(int(group_end[g]) - bar_pbar.n)
+        if pace is not None and not pace(e_ns):
+            stopped = True
+            break
     if cur_day is not None:
         end_day(cur_day)
     session.journal.flush()
@@ -232,8 +239,10 @@ def run_replay(
         bar_pbar.update(n - bar_pbar.n)
         bar_pbar.close()
     elapsed = _time.perf_counter() - t0
-    return ReplayResult(session, ns_to_dt(int(uniq[0])), ns_to_dt(int(uniq[-1]) + bar_ns), n, days, submitted,
-                        len(session.book.orders) - orders_before, session.book.fills - fills_before, elapsed, rejected, frames)
+    res = ReplayResult(session, ns_to_dt(int(uniq[0])), ns_to_dt(int(uniq[-1]) + bar_ns), n, days, submitted,
+                       len(session.book.orders) - orders_before, session.book.fills - fills_before, elapsed, rejected, frames)
+    res.stopped = stopped
+    return res
 
 
 def _mark_all(oms, last_close: dict) -> None:
