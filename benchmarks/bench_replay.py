@@ -43,9 +43,18 @@ def _ours(n: int) -> dict:
     events = s.journal.count()
     trades = [(f.get("fill_time"), f["side"], f["quantity"], f["price"])
               for f in (e.payload for e in s.journal.events(types=("fill",)))]
+    # the same strategy in vectorbt (next-bar open, same charges): the trades must be identical
+    from tradekit.research.parity import compare, replay_trades, vectorbt_run
+    from tradekit.execution.costs import FillCosts
+
+    inst = s.instruments.get("NSE", KEY.split(":")[1])
+    v = vectorbt_run(bars, SmaCrossover(FAST, SLOW, QTY, product=Product.CNC), inst, costs=FillCosts(as_of=cfg.execution.charges_as_of))
+    cmp = compare(v.trades, replay_trades(s))
+    identical = bool((cmp["reason"] == "same").all())
     return {"bars": len(bars), "seconds": elapsed, "bars_per_s": len(bars) / elapsed, "orders": r.orders, "fills": r.fills,
             "events": events, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "trades_digest": hashlib.sha256(repr(trades).encode()).hexdigest(), "n_trades": len(trades)}
+            "trades_digest": hashlib.sha256(repr(trades).encode()).hexdigest(), "n_trades": len(trades),
+            "identical_to_vectorbt": identical, "vectorbt_net_pnl": round(v.net_pnl, 2), "net_pnl": float(s.book.net_pnl)}
 
 
 def _backtrader(n: int) -> dict:
@@ -102,6 +111,8 @@ def run(n: int = 94_000, repeats: int = 3) -> dict:
         "backtrader_peak_rss_mb": round(med(base, "peak_rss_mb"), 1),
         "ratio_vs_backtrader": round(o_bps / b_bps, 2),
         "deterministic": len({r["trades_digest"] for r in ours}) == 1,
+        "trades_identical_to_vectorbt": all(r["identical_to_vectorbt"] for r in ours),
+        "net_pnl": ours[0]["net_pnl"], "vectorbt_net_pnl": ours[0]["vectorbt_net_pnl"],
     }
     return result
 

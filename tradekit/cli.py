@@ -142,6 +142,28 @@ def paper(
     typer.echo(res.summary())
 
 
+@app.command()
+def replay(
+    data: str = typer.Option(..., "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path"),
+    signals: Optional[str] = typer.Option(None, "--signals", help="a signal file in the published schema (JSON/JSONL)"),
+    start: Optional[str] = typer.Option(None, "--from", help="first day, YYYY-MM-DD"),
+    end: Optional[str] = typer.Option(None, "--to", help="last day, YYYY-MM-DD"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
+    out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Replay recorded days through the paper broker fast, then write the session report."""
+    from tradekit.execution.replay_cli import replay_command
+
+    res, errors, out_dir, paths = replay_command(data, signals, start, end, strategy, str(out) if out else None, config)
+    for e in errors:
+        typer.echo(f"signal record {e.index}: {e.field}: {e.message}", err=True)
+    typer.echo(res.summary())
+    typer.echo(f"journal: {out_dir / 'journal.db'}")
+    if "html" in paths:
+        typer.echo(f"report: {paths['html']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning tradekit errors into one line on stderr."""
     try:

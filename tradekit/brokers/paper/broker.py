@@ -90,6 +90,7 @@ class PaperBroker:
         self._blocked: dict[str, Decimal] = {}  # order id -> margin blocked now
         self._day_trades: list[tuple] = []  # charged per contract note at the day's end
         self._prev_close: dict[str, float] = {}
+        self._ticks: dict[tuple, Decimal] = {}
         self._seq = 0
         self._lock = threading.RLock()
         self.reject_all: str | None = None  # fault injection: reject every order with this message
@@ -112,7 +113,7 @@ class PaperBroker:
                 raise BrokerRejected(str(e), broker_message="Invalid `tradingsymbol`.", code=400) from None
             self._seq += 1
             oid = f"{260000000000000 + self._seq}"
-            tick_units = max(1, to_units(inst.tick_size))
+            tick_units = max(1, to_units(self._tick(inst, request, now.date())))
             order = SimOrder(oid, request.tag or client_order_id, request, inst.key, now, 0, tick_units)
             self._orders[oid] = order
             if order.tag:
@@ -299,8 +300,28 @@ class PaperBroker:
         p = dec(prev, "previous close")
         return (p * (1 - pct)).quantize(Decimal("0.05")), (p * (1 + pct)).quantize(Decimal("0.05"))
 
+    def _tick(self, inst: Instrument, request: OrderRequest | None, day: date) -> Decimal:
+        """The tick in force on ``day``: the dump's value, or NSE's dated price-band table for rule-based rows."""
+        k = (inst.key, day)
+        t = self._ticks.get(k)
+        if t is None:
+            if not inst.meta.get("tick_rule"):
+                t = inst.tick_size
+            else:
+                from tradekit.market.rules import tick_size_for
+
+                ref = self._prev_close.get(inst.key) or self.exchange.last_price.get(inst.key)
+                if ref is None and request is not None:
+                    ref = request.price or request.trigger_price
+                try:
+                    t = tick_size_for(inst, price=ref, on_date=day, reference_price=ref)
+                except MarketRuleError:
+                    t = inst.tick_size
+            self._ticks[k] = t
+        return t
+
     def _price_reject(self, inst: Instrument, request: OrderRequest) -> str | None:
-        tick = inst.tick_size
+        tick = self._tick(inst, request, self.clock.now().date())
         for name in ("price", "trigger_price"):
             px = getattr(request, name)
             if px is not None and tick > 0 and (px % tick) != 0:
