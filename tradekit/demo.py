@@ -1,97 +1,67 @@
-"""The demo: a small paper flow through the journal on bundled real NSE bars.
+"""The demo: a whole paper-trading day on bundled real NSE bars, no account needed.
 
-An SMA(10/30) crossover on RELIANCE's 1-minute bars of 2016-08-16 emits signals; each becomes
-an order that is created, auto-approved, submitted, acknowledged and filled at the *next*
-bar's open; every step is a journal event; the audit chain is verified at the end and the
-day's anchor hash printed.
+Five NIFTY stocks' 1-minute bars of 2016-08-17 are replayed through a paper session: an
+SMA(10/30) crossover emits signals, every order passes the risk gate and goes to the paper
+broker (next-bar fills, exact Zerodha charges — priced at the rates of ``CHARGES_AS_OF``, since
+the day predates the 2020 rate tables), MIS positions are squared off at 15:15, every step is
+journaled, the audit chain is verified and the session report is written.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from tradekit.clock import SimClock
 from tradekit.config.schema import TradekitConfig
 from tradekit.data.bars import load_bars, sample_path
-from tradekit.model.money import fmt_inr
-from tradekit.model.order import ClientOrderIdGenerator, OrderRequest
-from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url, verify
 
-DEMO_SYMBOL = "RELIANCE"
-DEMO_DAY = "2016-08-16"
+DEMO_DAY = "2016-08-17"
+DEMO_SYMBOLS = ("RELIANCE", "INFY", "TCS", "HDFCBANK", "SBIN")
+CHARGES_AS_OF = "2026-11-20"
 
 
 @dataclass
 class DemoResult:
     out_dir: Path
     journal_path: Path
-    orders: int
-    fills: int
-    realized: str
-    events: int
+    report_path: Path | None
+    summary_line: str
     verified: str
     anchor: str
 
     def summary(self) -> str:
-        return (
-            f"demo day {DEMO_DAY} {DEMO_SYMBOL}: {self.orders} orders, {self.fills} fills, realized P&L ₹{self.realized}\n"
-            f"journal: {self.journal_path} ({self.events} events)\n"
-            f"audit: {self.verified}\n"
-            f"anchor: {self.anchor}"
-        )
+        lines = [f"paper day {DEMO_DAY} ({', '.join(DEMO_SYMBOLS)}): {self.summary_line}",
+                 f"journal: {self.journal_path}", f"audit:   {self.verified}", f"anchor:  {self.anchor}"]
+        if self.report_path:
+            lines.append(f"report:  {self.report_path}")
+        return "\n".join(lines)
 
 
 def run_demo(cfg: TradekitConfig, out: Path | None = None, *, quantity: int = 10) -> DemoResult:
-    out = Path(out) if out else cfg.data_dir / "demo" / DEMO_DAY
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    db = out / "journal.db"
-    bars = load_bars(sample_path(DEMO_SYMBOL, "1min"), start=DEMO_DAY, end=DEMO_DAY)
-    clock = SimClock(bars.index[0].to_pydatetime())
-    journal = Journal(make_engine(sqlite_url(db)), clock=clock)
-    book = Book()
-    ids = ClientOrderIdGenerator(cfg.orders.tag_prefix, journal.writer_id)
+    from tradekit.execution.replay import run_replay
+    from tradekit.monitoring.report import build_session_report
+    from tradekit.session import Session
+    from tradekit.store import verify
+    from tradekit.strategies import SmaCrossover
 
-    def emit(type_: str, payload: dict) -> None:
-        book.apply(journal.append(type_, payload))
+    if cfg.execution.charges_as_of is None:
+        cfg = cfg.model_copy(update={"execution": cfg.execution.model_copy(update={"charges_as_of": _d(CHARGES_AS_OF)})})
+    out = Path(out) if out else cfg.data_dir.parent / "runs" / f"demo-{DEMO_DAY}"
+    out.mkdir(parents=True, exist_ok=True)
+    data = {f"NSE:{s}": load_bars(sample_path(s, "1min"), start=DEMO_DAY, end=DEMO_DAY) for s in DEMO_SYMBOLS}
+    first = min(df.index[0] for df in data.values()).to_pydatetime()
+    session = Session.for_replay(cfg, out / "journal.db", first)
+    res = run_replay(session, data, strategies=[SmaCrossover(10, 30, quantity)])
+    rep = build_session_report(session.journal, book=session.book, bars=data, title=f"Paper trading day {DEMO_DAY}")
+    rep.notes.append(f"Charges are priced at Zerodha's rates in force on {cfg.execution.charges_as_of}: the day "
+                     f"predates the rate tables (2020-07-01).")
+    paths = rep.save(out)
+    v = verify(session.journal)
+    session.close()
+    return DemoResult(out, out / "journal.db", paths.get("html"), res.summary(), str(v), v.last_hash)
 
-    emit(E.SESSION_STARTED, {"mode": "paper", "capital": str(cfg.account.capital), "day": DEMO_DAY})
-    fast = bars["close"].rolling(10).mean()
-    slow = bars["close"].rolling(30).mean()
-    above = (fast > slow).to_numpy()
-    times = [t.to_pydatetime() for t in bars.index]
-    opens = bars["open"].to_numpy()
-    position = 0
-    for i in range(30, len(bars) - 1):
-        clock.set(times[i])
-        if above[i] == above[i - 1]:
-            continue
-        target = quantity if above[i] else -quantity
-        delta = target - position
-        if delta == 0:
-            continue
-        side = "BUY" if delta > 0 else "SELL"
-        cid = ids.next(times[i].date())
-        req = OrderRequest("NSE", DEMO_SYMBOL, side, abs(delta), "MARKET", "MIS", market_protection=cfg.orders.market_protection, tag=cid)
-        emit(E.SIGNAL_RECEIVED, {"signal_id": f"sma-{i}", "strategy": "sma_10_30", "side": side, "close": str(bars["close"].iloc[i])})
-        emit(E.ORDER_CREATED, {"client_order_id": cid, "strategy": "sma_10_30", "request": req.to_dict(), "signal_id": f"sma-{i}", "approval_mode": "auto"})
-        emit(E.RISK_DECISION, {"client_order_id": cid, "allowed": True, "checks": []})
-        emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto-policy", "reason": "paper auto-approval"})
-        emit(E.ORDER_SUBMITTED, {"client_order_id": cid, "broker": "paper"})
-        clock.set(times[i + 1])
-        emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "OPEN", "broker_order_id": f"P{i:06d}", "filled_quantity": 0})
-        price = f"{opens[i + 1]:.2f}"
-        emit(E.FILL, {"client_order_id": cid, "trade_id": f"T{i:06d}", "quantity": abs(delta), "price": price, "side": side,
-                      "exchange": "NSE", "tradingsymbol": DEMO_SYMBOL, "product": "MIS", "strategy": "sma_10_30"})
-        emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "COMPLETE", "filled_quantity": abs(delta)})
-        position = target
-    emit(E.SESSION_ENDED, {"day": DEMO_DAY})
-    journal.close()
-    rebuilt = Book.rebuild(journal.events())
-    assert rebuilt.snapshot() == book.snapshot(), "journal rebuild differs from live state"
-    res = verify(journal)
-    return DemoResult(out, db, len(book.orders), book.fills, fmt_inr(book.realized_pnl), journal.count(), str(res), res.last_hash)
+
+def _d(s: str):
+    from datetime import date
+
+    return date.fromisoformat(s)
