@@ -32,13 +32,12 @@ def test_config_check_ok_and_bad(tmp_path, capsys, paper_config):
 def test_demo_then_audit_verify_export_and_tamper(tmp_path, capsys, paper_config):
     out_dir = tmp_path / "demo"
     code, out, _ = run(["demo", "-c", paper_config.source, "--out", str(out_dir)], capsys)
-    assert code == 0 and "audit:   OK" in out
+    assert code == 0 and "audit:   OK" in out and "report:" in out and (out_dir / "report.html").exists()
     db = out_dir / "journal.db"
     code, out, _ = run(["audit", "verify", "--db", str(db)], capsys)
     assert code == 0 and out.startswith("OK:")
     code, out, _ = run(["audit", "export", "--db", str(db), "-o", str(tmp_path / "x.csv")], capsys)
     assert code == 0 and (tmp_path / "x.csv").exists()
-    assert "report:" in out and (out_dir / "report.html").exists()
     code, out, _ = run(["audit", "anchor", "--db", str(db), "--date", "2016-08-17"], capsys)
     assert code == 0 and len(out.split()[1]) == 64
     c = sqlite3.connect(db)
