@@ -183,6 +183,21 @@ class Session:
         hh, mm = map(int, t.split(":"))
         return datetime.combine(day, time(hh, mm), IST)
 
+    def corporate_action(self, kind: str, exchange: str, tradingsymbol: str, **params) -> None:
+        """Apply a split (``ratio``), bonus (``new``, ``held``) or cash dividend (``per_share``) on its ex-date.
+
+        Quantities and average prices of every position in the symbol change as the exchange
+        adjusts them (india.md §8); the paper broker's own books change the same way. Replays
+        of *adjusted* data (the bundled daily bars) must not apply the event again.
+        """
+        if kind not in ("split", "bonus", "dividend"):
+            raise ValidationError(f"{kind!r} is not split, bonus or dividend", field="kind")
+        payload = {"kind": kind, "exchange": str(exchange).upper(), "tradingsymbol": tradingsymbol, **{
+            k: str(v) for k, v in params.items()}}
+        self._emit(E.POSITION_ADJUSTED, payload)
+        if hasattr(self.broker, "apply_corporate_action"):
+            self.broker.apply_corporate_action(kind, str(exchange).upper(), tradingsymbol, **params)
+
     def kill(self, reason: str, by: str = "notebook") -> list:
         """The manual kill switch: halt, cancel everything, flatten everything."""
         from tradekit.risk import killswitch as ks  # noqa: F401  (the gate owns the state when present)

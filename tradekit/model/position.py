@@ -39,6 +39,7 @@ class Position:
     charges: Charges = NO_CHARGES
     last_price: Decimal | None = None
     overnight_quantity: int = 0  # carried in from the previous session
+    t1_quantity: int = 0  # CNC shares bought on the previous session, settling today (T+1)
     buy_quantity: int = 0
     buy_value: Decimal = ZERO
     sell_quantity: int = 0
@@ -141,8 +142,21 @@ class Position:
     def add_charges(self, charges: Charges) -> None:
         self.charges = self.charges + charges
 
+    @property
+    def settled_quantity(self) -> int:
+        """CNC shares in the demat account (T+1 settled); for other products, 0."""
+        if self.product is not Product.CNC or self.quantity <= 0:
+            return 0
+        today = max(0, self.day_buy_quantity - self.day_sell_quantity)
+        return max(0, self.quantity - self.t1_quantity - today)
+
     def roll_day(self) -> None:
-        """Start a new session: today's net becomes tomorrow's overnight quantity."""
+        """Start a new session: today's net becomes tomorrow's overnight quantity.
+
+        CNC: yesterday's T1 shares settle, and today's net buys become T1 (T+1 settlement).
+        """
+        if self.product is Product.CNC:
+            self.t1_quantity = min(max(self.quantity, 0), max(0, self.day_buy_quantity - self.day_sell_quantity))
         self.overnight_quantity = self.quantity
         self.day_buy_quantity = self.day_sell_quantity = 0
         self.day_buy_value = self.day_sell_value = ZERO
@@ -172,5 +186,6 @@ class Position:
             new_q = Decimal(whole)
         self.quantity = int(new_q)
         self.overnight_quantity = int(Decimal(self.overnight_quantity) * factor)
+        self.t1_quantity = int(Decimal(self.t1_quantity) * factor)
         if self.last_price is not None:
             self.last_price = self.last_price / factor

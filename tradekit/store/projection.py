@@ -73,6 +73,24 @@ class Book:
             (p.dividends for p in self.positions.values()), ZERO
         )
 
+    def holdings(self) -> list[dict]:
+        """CNC holdings per instrument (all strategies): settled and T1 quantity, average price."""
+        out: dict[str, dict] = {}
+        for p in self.positions.values():
+            if p.product is not Product.CNC or p.quantity <= 0:
+                continue
+            h = out.setdefault(p.instrument_key, {"exchange": str(p.exchange), "tradingsymbol": p.tradingsymbol,
+                                                  "quantity": 0, "settled": 0, "t1": 0, "today": 0, "cost": ZERO})
+            today = max(0, p.day_buy_quantity - p.day_sell_quantity)
+            h["quantity"] += p.quantity
+            h["settled"] += p.settled_quantity
+            h["t1"] += p.t1_quantity
+            h["today"] += min(today, p.quantity)
+            h["cost"] += p.open_value
+        for h in out.values():
+            h["average_price"] = h.pop("cost") / h["quantity"]
+        return list(out.values())
+
     def mark(self, exchange, tradingsymbol: str, price) -> None:
         ex = str(exchange)
         for p in self.positions.values():
@@ -88,7 +106,7 @@ class Book:
                 for cid, o in sorted(self.orders.items())
             },
             "positions": {
-                k: (p.quantity, str(p.open_value), str(p.realized_pnl), str(p.charges.total), p.overnight_quantity)
+                k: (p.quantity, str(p.open_value), str(p.realized_pnl), str(p.charges.total), p.overnight_quantity, p.t1_quantity)
                 for k, p in sorted(self.positions.items())
             },
             "cash": str(self.cash),

@@ -266,3 +266,30 @@ def test_a_decision_written_by_another_process_is_executed_by_the_session(tmp_pa
     dash.append("control", {"action": "cancel", "client_order_id": o.client_order_id, "by": "asha"})
     s.poll()
     assert o.status is S.CANCELLED
+
+
+def test_cnc_buys_settle_t_plus_one_into_holdings(session):
+    from tradekit.store import EventType as E
+
+    step(session, KEY, 0, 1500, 1501, 1499, 1500)
+    session.submit(mkt(qty=10, product="CNC"), strategy="s1")
+    step(session, KEY, 1, 1500, 1501, 1499, 1500)
+    h = session.book.holdings()[0]
+    assert (h["quantity"], h["settled"], h["t1"], h["today"]) == (10, 0, 0, 10)
+    session._emit(E.DAY_ROLLED, {"day": "2026-11-23"})
+    h = session.book.holdings()[0]
+    assert (h["settled"], h["t1"], h["today"]) == (0, 10, 0)  # T1: sellable (BTST), not yet in demat
+    session._emit(E.DAY_ROLLED, {"day": "2026-11-24"})
+    assert session.book.holdings()[0]["settled"] == 10
+
+
+def test_bonus_adjusts_book_and_broker_alike(session):
+    step(session, KEY, 0, 2800, 2801, 2799, 2800)
+    session.submit(mkt(qty=10, product="CNC"), strategy="s1")
+    step(session, KEY, 1, 2800, 2801, 2799, 2800)
+    session.corporate_action("bonus", "NSE", "INFY", new=1, held=1)
+    pos = session.book.position("s1", "NSE", "INFY", "CNC")
+    assert pos.quantity == 20 and pos.average_price == Decimal("1400")
+    assert [p.quantity for p in session.broker.positions()] == [20]
+    session.journal.flush()
+    assert Book.rebuild(session.journal.events()).snapshot() == session.book.snapshot()

@@ -256,6 +256,23 @@ class PaperBroker:
             for key, px in self.exchange.last_price.items():
                 self._prev_close[key] = px
 
+    def apply_corporate_action(self, kind: str, exchange: str, tradingsymbol: str, **params) -> None:
+        """The broker's side of a split/bonus/dividend: positions, holdings and (for dividends) cash."""
+        with self._lock:
+            for (ex, sym, _prod), p in self._positions.items():
+                if ex == exchange and sym == tradingsymbol:
+                    if kind == "split":
+                        p.apply_split(dec(params["ratio"], "ratio"))
+                    elif kind == "bonus":
+                        p.apply_bonus(int(params["new"]), int(params["held"]))
+            h = self._holdings.get((exchange, tradingsymbol))
+            if h is not None:
+                if kind in ("split", "bonus"):
+                    f = dec(params["ratio"], "ratio") if kind == "split" else Decimal(int(params["new"]) + int(params["held"])) / int(params["held"])
+                    h.quantity, h.t1, h.today = (int(Decimal(x) * f) for x in (h.quantity, h.t1, h.today))
+                elif kind == "dividend":
+                    self.cash += dec(params["per_share"], "per_share") * (h.quantity + h.t1)
+
     def utilised(self) -> Decimal:
         pm = sum((self.margin.position_margin(self._inst(p), p.product, p.quantity, p.average_price)
                   for p in self._positions.values()), ZERO)
