@@ -40,6 +40,7 @@ def _ours(n: int) -> dict:
     s = Session.for_replay(cfg, f"{d}/bench.db", bars.index[0].to_pydatetime())
     r = run_replay(s, {KEY: bars}, strategies=[SmaCrossover(FAST, SLOW, QTY, product=Product.CNC)], square_off=False)
     elapsed = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before vectorbt is imported below
     events = s.journal.count()
     trades = [(f.get("fill_time"), f["side"], f["quantity"], f["price"])
               for f in (e.payload for e in s.journal.events(types=("fill",)))]
@@ -52,7 +53,7 @@ def _ours(n: int) -> dict:
     cmp = compare(v.trades, replay_trades(s))
     identical = bool((cmp["reason"] == "same").all())
     return {"bars": len(bars), "seconds": elapsed, "bars_per_s": len(bars) / elapsed, "orders": r.orders, "fills": r.fills,
-            "events": events, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "events": events, "peak_rss_mb": peak_mb,
             "trades_digest": hashlib.sha256(repr(trades).encode()).hexdigest(), "n_trades": len(trades),
             "identical_to_vectorbt": identical, "vectorbt_net_pnl": round(v.net_pnl, 2), "net_pnl": float(s.book.net_pnl)}
 

@@ -19,6 +19,8 @@ RUPEE = Decimal("1")
 
 def dec(value: object, field: str = "value") -> Decimal:
     """Convert ``value`` to an exact Decimal or raise a ValidationError naming ``field``."""
+    if value.__class__ is Decimal and value.is_finite():  # the hot path
+        return value
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValidationError(f"{value} is not a finite number", field=field)
@@ -49,7 +51,9 @@ def dec(value: object, field: str = "value") -> Decimal:
 
 def paise(x: Decimal | int | str) -> Decimal:
     """Round half-up to 0.01 (the contract note's paisa)."""
-    return dec(x).quantize(PAISA, rounding=ROUND_HALF_UP)
+    if x.__class__ is not Decimal:
+        x = dec(x)
+    return x.quantize(PAISA, rounding=ROUND_HALF_UP)
 
 
 def rupee(x: Decimal | int | str) -> Decimal:
