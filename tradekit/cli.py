@@ -163,6 +163,8 @@ def replay(
     if "html" in paths:
         typer.echo(f"report: {paths['html']}")
 
+__import__("tradekit.brokers.kite.cli", fromlist=["register"]).register(app)  # tradekit kite ..., tradekit kite-sim
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning tradekit errors into one line on stderr."""

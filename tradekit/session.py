@@ -276,7 +276,42 @@ class Session:
         else:
             raise ValueError(f"unknown control action {action!r}")
 
+    # -- live lifecycle ----------------------------------------------------------------------------
+    def start(self, *, reconcile_every: float | None = None) -> "Session":
+        """Live: refuse orders until logged in, start the order-update stream, reconcile now and every N s.
+
+        Paper needs nothing here. The session refuses new orders while a reconciliation
+        mismatch is unresolved (the reconciler names it) or the broker session is gone.
+        """
+        if self.mode is not TradingMode.LIVE:
+            return self
+        from tradekit.brokers.kite.reconcile import Reconciler
+
+        if not getattr(self.broker, "logged_in", True):
+            self.oms.block_new_orders(self.broker.session_status())
+            return self
+        self.broker.start_updates()
+        interval = self.config.kite.reconcile_interval_seconds if reconcile_every is None else reconcile_every
+        self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
+                                     interval=interval)
+        self.reconciler.run_once()
+        if interval:
+            self.reconciler.start()
+        return self
+
+    def after_login(self) -> None:
+        """A new broker login: lift the lost-session block and reconcile again."""
+        self.oms.block_new_orders(None)
+        rec = getattr(self, "reconciler", None)
+        if rec is not None:
+            rec.run_once()
+
     def close(self) -> None:
+        rec = getattr(self, "reconciler", None)
+        if rec is not None:
+            rec.stop()
+        if self.mode is TradingMode.LIVE and hasattr(self.broker, "close"):
+            self.broker.close()
         self.journal.close()
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
 from tradekit.signals.config import SignalsConfig
@@ -89,6 +90,7 @@ class TradekitConfig(Section):
     paper: PaperConfig = Field(default_factory=PaperConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     signals: SignalsConfig = Field(default_factory=SignalsConfig)
+    kite: KiteConfig = Field(default_factory=KiteConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from tradekit.brokers.base import BrokerHolding, BrokerListener, BrokerOrder, BrokerPosition, BrokerTrade, Funds
 from tradekit.brokers.paper.config import PaperConfig
@@ -305,7 +305,10 @@ class PaperBroker:
         q = request.quantity if qty is None else qty
         return self.margin.required(inst, request.product, request.side, q, self._ref_price(inst, request))
 
-    def _band(self, key: str) -> tuple[Decimal, Decimal] | None:
+    def _band(self, inst: Instrument) -> tuple[Decimal, Decimal] | None:
+        """The day's price band: from ``bands`` when given, else ``band_pct`` around the previous close,
+        with the limits on the tick grid inside the band (lower rounded up, upper rounded down)."""
+        key = inst.key
         if self.bands_fn is not None:
             b = self.bands_fn(key)
             if b is not None:
@@ -315,7 +318,10 @@ class PaperBroker:
             return None
         pct = self.config.band_pct / 100
         p = dec(prev, "previous close")
-        return (p * (1 - pct)).quantize(Decimal("0.05")), (p * (1 + pct)).quantize(Decimal("0.05"))
+        tick = self._tick(inst, None, self.clock.now().date()) or Decimal("0.05")
+        lo = (p * (1 - pct) / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+        hi = (p * (1 + pct) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+        return lo, hi
 
     def _tick(self, inst: Instrument, request: OrderRequest | None, day: date) -> Decimal:
         """The tick in force on ``day``: the dump's value, or NSE's dated price-band table for rule-based rows."""
@@ -344,7 +350,7 @@ class PaperBroker:
             if px is not None and tick > 0 and (px % tick) != 0:
                 return (f"Tick size for this script is {tick}. Kindly enter {name.replace('_', ' ')} "
                         f"in the multiple of tick size for this script")
-        band = self._band(inst.key)
+        band = self._band(inst)
         if band is not None:
             lo, hi = band
             for px in (request.price, request.trigger_price):
