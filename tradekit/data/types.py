@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Iterator, NamedTuple, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,18 +21,18 @@ class Bar:
     volume: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class DepthLevel:
+class DepthLevel(NamedTuple):
     price: float
     quantity: int
     orders: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(NamedTuple):
     """One market-data update (a Kite ticker packet, or a row of a tick file).
 
-    Fields a mode does not carry are ``None`` (an LTP packet has only the price).
+    Fields a mode does not carry are ``None`` (an LTP packet has only the price). A
+    ``NamedTuple`` rather than a dataclass: a ticker delivers thousands a second and a tuple
+    is built about six times faster, with the same attribute access and immutability.
     """
 
     key: str | None  # "NSE:INFY" when known; Kite packets carry only the token
