@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.tradekit-installed
 .PHONY: demo test test-fast bench venv clean help
 
 help:
-	@echo "make demo   - run a paper-trading day on the bundled NSE data (no account needed)"
+	@echo "make demo   - run a whole paper-trading day (papermill chain) on bundled NSE data, no account needed"
 	@echo "make test   - run the whole test suite (installs chromium for browser tests when possible)"
 	@echo "make bench  - run the benchmarks and print figures"
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tradekit demo
+	$(BIN)/tradekit run day --date 2016-08-17 -c config/demo.yaml
 
 test: $(STAMP)
 	@scripts/ensure-system-deps

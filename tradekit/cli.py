@@ -165,6 +165,8 @@ def replay(
 
 __import__("tradekit.brokers.kite.cli", fromlist=["register"]).register(app)  # tradekit kite ..., tradekit kite-sim
 
+__import__("tradekit.runs.cli", fromlist=["register"]).register(app)  # tradekit run day, tradekit schedule
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning tradekit errors into one line on stderr."""

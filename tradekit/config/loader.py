@@ -17,7 +17,8 @@ from tradekit.errors import ConfigError
 
 ENV_CONFIG = "TRADEKIT_CONFIG"
 _SECRET_WORDS = ("secret", "password", "access_token", "api_key", "request_token", "totp", "token")
-_SECRET_ALLOW = {"tag_prefix", "token_file", "api_key_env", "api_secret_env", "access_token_env", "token_env"}
+_SECRET_ALLOW = {"tag_prefix", "token_file", "api_key_env", "api_secret_env", "access_token_env", "token_env",
+                 "secrets_file"}  # names of places, not secrets
 
 
 def project_root() -> Path:

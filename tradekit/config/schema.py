@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
+from tradekit.runs.config import RunsConfig
 from tradekit.signals.config import SignalsConfig
 
 
@@ -91,6 +92,7 @@ class TradekitConfig(Section):
     market: MarketConfig = Field(default_factory=MarketConfig)
     signals: SignalsConfig = Field(default_factory=SignalsConfig)
     kite: KiteConfig = Field(default_factory=KiteConfig)
+    runs: RunsConfig = Field(default_factory=RunsConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

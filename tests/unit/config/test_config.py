@@ -158,3 +158,8 @@ def test_secret_values_are_redacted_from_tradekit_logs(tmp_path, caplog):
         assert "tok_0123456789abcdef" not in caplog.text and "***" in caplog.text
     finally:
         logging.getLogger("tradekit").removeFilter(flt)
+
+
+def test_secrets_file_is_a_path_not_a_secret(tmp_path):
+    cfg = load_config(write(tmp_path, "secrets_file: ~/.config/tradekit/secrets.env\n"))
+    assert str(cfg.secrets_file).endswith("secrets.env")

@@ -1,0 +1,37 @@
+"""The helpers notebooks call: the run log with secrets redacted, the clean stop."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tradekit.runs.notebook import read_stage, start_notebook, stop_here, write_stage
+
+
+def test_the_run_log_redacts_secrets_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("KITE_API_SECRET", "sekret-1234567890")
+    run = start_notebook(tmp_path / "run")
+    logging.getLogger("tradekit.runs.test").warning("oops, the secret is sekret-1234567890")
+    for h in logging.getLogger("tradekit").handlers:
+        h.flush()
+    text = (run / "run.log").read_text()
+    assert "oops, the secret is ***" in text and "sekret-1234567890" not in text
+    start_notebook(run)  # a second call replaces the handlers instead of doubling them
+    assert sum(getattr(h, "_tradekit_run", False) for h in logging.getLogger("tradekit").handlers) == 2
+    for h in [h for h in logging.getLogger("tradekit").handlers if getattr(h, "_tradekit_run", False)]:
+        logging.getLogger("tradekit").removeHandler(h)
+        h.close()
+    logging.getLogger("tradekit").setLevel(logging.NOTSET)
+
+
+def test_stop_here_is_the_clean_exit_papermill_accepts(capsys):
+    with pytest.raises(SystemExit) as e:
+        stop_here("not a trading day: closed")
+    assert type(e.value) is SystemExit and e.value.code == 0  # a subclass would count as a failure
+
+
+def test_stage_files_round_trip(tmp_path):
+    write_stage(tmp_path, "session", {"halted": False, "n": 3})
+    assert read_stage(tmp_path, "session") == {"halted": False, "n": 3}
+    assert read_stage(tmp_path, "eod") is None

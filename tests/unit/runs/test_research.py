@@ -1,0 +1,111 @@
+"""Research: vectorbt under the paper session's rules, our charges, and the hand-off to the session."""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradekit.data import load_bars, sample_path
+from tradekit.model.charges import COMPONENTS
+from tradekit.runs.day import journal_path, run_paper_day
+from tradekit.runs.research import (
+    backtest,
+    choose,
+    execution_targets,
+    export_signals,
+    fill_prices,
+    run_research,
+    session_rules,
+    signal_record,
+    sweep_table,
+)
+from tradekit.signals import parse_batch
+from tradekit.store import Journal, make_engine, sqlite_url
+from tradekit.strategies import SmaCrossover
+
+from .conftest import DAY
+
+
+def test_a_target_is_executed_at_the_next_bars_open_and_flat_from_the_square_off():
+    bars = load_bars(sample_path("RELIANCE"), start=DAY, end="2016-08-18")
+    strat = SmaCrossover(5, 20, 10)
+    tgt = execution_targets(bars["close"], strat, time(15, 15))
+    first_day = bars.index.date == bars.index[0].date()
+    raw = strat.target_positions(bars["close"].to_numpy()[first_day])
+    held = tgt[first_day]
+    minutes = bars.index[first_day].hour * 60 + bars.index[first_day].minute
+    before = minutes < 15 * 60 + 15
+    assert held[0] == 0 and (held[1:][before[1:]] == raw[:-1][before[1:]]).all()
+    assert (held[~before] == 0).all()
+    second = tgt[~first_day]
+    assert second[0] == 0  # each day starts flat and sees only its own bars
+
+
+def test_fills_carry_the_slippage_on_the_tick_grid_against_the_trader():
+    o = np.array([1022.15, 1000.0])
+    assert fill_prices(o, bps=2, tick=0.05, buy=True).tolist() == [1022.4, 1000.2]
+    assert fill_prices(o, bps=2, tick=0.05, buy=False).tolist() == [1021.9, 999.8]
+    assert fill_prices(o, bps=0, tick=0.05, buy=True).tolist() == [1022.15, 1000.0]
+
+
+def test_charges_are_priced_per_order_into_the_days_contract_note():
+    bars = {"NSE:INFY": load_bars(sample_path("INFY"), start=DAY, end=DAY)}
+    bt = backtest(bars, [(10, 30)], quantity=10, charges_as_of="2026-11-20")
+    o = bt.orders
+    assert len(o) and (o["charges"] > 0).all() and set(o["side"]) == {"BUY", "SELL"}
+    total = sum(o["charges"], Decimal(0))
+    parts = sum((sum(o[c], Decimal(0)) for c in COMPONENTS), Decimal(0))
+    assert total == parts
+    t = sweep_table(bt)
+    assert t.loc[0, "net_pnl"] == pytest.approx(t.loc[0, "gross_pnl"] - t.loc[0, "charges"], abs=0.011)
+
+
+def test_the_researched_trades_are_the_paper_sessions_fills(demo_cfg, tmp_path):
+    """The hand-off at parity: research's orders for the exported day are the session's fills, and the
+    research's net P&L after charges is the session's, to the paisa."""
+    rules = session_rules(demo_cfg)
+    res = run_research("RELIANCE,INFY", DAY, DAY, fast=(5, 10), slow=(20, 30), export_day=DAY, out_dir=tmp_path,
+                       **rules)
+    day = run_paper_day(demo_cfg, DAY, symbols="RELIANCE,INFY", signals_path=res.signals_path, out_dir=tmp_path / "day",
+                        echo=None)
+    j = Journal(make_engine(sqlite_url(journal_path(tmp_path / "day"))))
+    fills = sorted((e.payload["fill_time"][:16], "NSE:" + e.payload["tradingsymbol"], e.payload["side"],
+                    e.payload["quantity"], Decimal(e.payload["price"])) for e in j.events(types=("fill",)))
+    ours = sorted((t.isoformat()[:16], k, s, q, Decimal(f"{p:.2f}"))
+                  for t, k, s, q, p in zip(res.orders["time"], res.orders["key"], res.orders["side"],
+                                           res.orders["quantity"], res.orders["price"]))
+    assert fills and fills == ours
+    row = res.sweep[(res.sweep["fast"] == res.chosen[0]) & (res.sweep["slow"] == res.chosen[1])].iloc[0]
+    assert Decimal(str(row["net_pnl"])) == day.pnl["net"].quantize(Decimal("0.01"))
+    assert Decimal(str(row["charges"])) == day.pnl["charges"]
+
+
+def test_exported_signals_are_in_the_published_schema(tmp_path):
+    bars = load_bars(sample_path("TCS"), start=DAY, end=DAY)
+    sigs = SmaCrossover(10, 30, 5).signals(bars, "NSE:TCS")
+    path = export_signals(sigs, tmp_path / "s.jsonl")
+    batch = parse_batch(path.read_bytes())
+    assert not batch.errors and [s.signal_id for s in batch.accepted] == [s.signal_id for s in sigs]
+    back = batch.accepted[0]
+    assert (back.side, back.quantity, back.reference_price, back.signal_time) == (
+        sigs[0].side, sigs[0].quantity, sigs[0].reference_price, sigs[0].signal_time)
+    rec = signal_record(sigs[0])
+    assert set(rec) <= set(json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0]))
+    assert "signal_id" not in rec and rec["idempotency_key"] == sigs[0].signal_id
+
+
+def test_the_sweep_chooses_the_best_net_and_draws_its_heatmap(tmp_path):
+    res = run_research("SBIN", DAY, "2016-08-18", fast=(5, 10), slow=(10, 20), charges_as_of="2026-11-20",
+                       export_day=None, out_dir=tmp_path)
+    assert list(zip(res.sweep["fast"], res.sweep["slow"])) == [(5, 10), (5, 20), (10, 20)]  # fast < slow only
+    best = res.sweep.sort_values("net_pnl", ascending=False).iloc[0]
+    assert res.chosen == (int(best["fast"]), int(best["slow"]))
+    assert choose(pd.DataFrame({"fast": [1, 2], "slow": [3, 4], "net_pnl": [5.0, 5.0]})) == (1, 3)
+    assert res.heatmap.axes and (tmp_path / "heatmap.png").exists() and (tmp_path / "sweep.csv").exists()
+    assert res.signals_path is None and res.handoff_command() == "—"
+    assert len(res.equity) == sum(len(b) for b in res.bars.values()) // len(res.bars)

@@ -1,0 +1,137 @@
+"""``tradekit run day`` and ``tradekit schedule``: the daily chain from a terminal or a scheduler.
+
+Registered on the main app with one line in :mod:`tradekit.cli`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TRADEKIT_CONFIG or config/default.yaml)")
+OutOpt = typer.Option(None, "--out", help="folder of run folders (default: runs)")
+ModeOpt = typer.Option(None, "--mode", help="paper or live (default: the config's mode)")
+
+run_app = typer.Typer(no_args_is_help=True, help="Run the day's notebooks (premarket, session, eod) with papermill.")
+
+
+def _root(out: Optional[Path], cfg) -> Path:
+    from tradekit.runs.config import runs_settings
+
+    return out if out is not None else runs_settings(cfg).root
+
+
+@run_app.command("day")
+def run_day_cmd(
+    day: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD (default: today, IST)"),
+    mode: Optional[str] = ModeOpt,
+    config: Optional[Path] = ConfigOpt,
+    out: Optional[Path] = OutOpt,
+    symbols: Optional[str] = typer.Option(None, "--symbols", help="paper: bundled symbols, e.g. RELIANCE,INFY,TCS"),
+    strategy: Optional[str] = typer.Option(None, "--strategy",
+                                           help="paper: sma:FAST:SLOW[:QTY[:PRODUCT]], or none"),
+    signals: Optional[Path] = typer.Option(None, "--signals", help="a signal file for the day (the research export)"),
+    kill_at: Optional[str] = typer.Option(None, "--kill-at", help="paper drill: trip the kill switch at HH:MM"),
+    timeout: Optional[int] = typer.Option(None, "--timeout", help="per-cell timeout in seconds (paper default 900)"),
+) -> None:
+    """Run premarket → session → eod for a day into runs/<date>/ and print the report's path.
+
+    Stops at the first failing notebook with its error; a holiday ends cleanly after premarket.
+    Exit status: 0 done (or holiday, or halted by the kill switch), 1 a notebook failed.
+    """
+    from tradekit.config import load_config
+    from tradekit.runs.chain import run_day
+
+    cfg = load_config(config)
+    res = run_day(day, mode, cfg, _root(out, cfg), symbols=symbols, strategy=strategy, signals=signals,
+                  kill_at=kill_at, execution_timeout=timeout if timeout is not None else -1, echo=typer.echo)
+    if not res.ok:
+        typer.echo(f"error: {res.message}", err=True)
+        typer.echo(f"the executed notebooks and manifest are in {res.run_dir}", err=True)
+        raise typer.Exit(1)
+
+
+@run_app.command("research")
+def run_research_cmd(
+    symbols: str = typer.Option("RELIANCE,INFY,TCS", "--symbols", help="bundled symbols, comma-separated"),
+    start: str = typer.Option("2016-08-16", "--start", help="first day of the backtest"),
+    end: str = typer.Option("2016-09-09", "--end", help="last day of the backtest"),
+    fast: str = typer.Option("5,10,15,20", "--fast", help="fast SMA lengths to sweep"),
+    slow: str = typer.Option("20,30,45,60", "--slow", help="slow SMA lengths to sweep"),
+    quantity: int = typer.Option(10, "--quantity", help="shares per signal"),
+    export_day: Optional[str] = typer.Option(None, "--export-day", help="day whose signals are exported"),
+    config: Optional[Path] = ConfigOpt,
+    out: Optional[Path] = OutOpt,
+) -> None:
+    """Run the research notebook into runs/research/<day>/: sweep, heatmap, and the signal hand-off."""
+    from tradekit.config import load_config
+    from tradekit.errors import ValidationError
+    from tradekit.runs.chain import run_research_notebook
+
+    def ints(text: str, name: str) -> list[int]:
+        try:
+            return [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise ValidationError(f"{text!r} is not a comma-separated list of whole numbers", field=name) from None
+
+    cfg = load_config(config)
+    params = {"symbols": symbols, "start": start, "end": end, "fast": ints(fast, "--fast"),
+              "slow": ints(slow, "--slow"), "quantity": quantity, "export_day": export_day or ""}
+    res = run_research_notebook(cfg, _root(out, cfg), parameters=params, echo=typer.echo)
+    if not res.ok:
+        typer.echo(f"error: {res.message}", err=True)
+        raise typer.Exit(1)
+
+
+def schedule(
+    at: Optional[str] = typer.Option(None, "--at", help="start time, IST HH:MM (default 08:45)"),
+    mode: Optional[str] = ModeOpt,
+    config: Optional[Path] = ConfigOpt,
+    out: Optional[Path] = OutOpt,
+    once: bool = typer.Option(False, "--once", help="one pass (report missed days, run today if due) and exit"),
+    print_cron: bool = typer.Option(False, "--print-cron", help="print a crontab entry instead of running"),
+) -> None:
+    """Run the daily chain at a set time on trading days only; report missed runs.
+
+    Resident loop by default (one scheduler per runs folder, one run at a time); use
+    --print-cron to let cron start it, or --once from any other scheduler.
+    """
+    from tradekit.config import load_config
+    from tradekit.runs.chain import run_day
+    from tradekit.runs.config import runs_settings
+    from tradekit.runs.schedule import Scheduler, cron_lines, parse_hhmm
+
+    cfg = load_config(config)
+    when = parse_hhmm(at or runs_settings(cfg).schedule_at)
+    root = _root(out, cfg)
+    if print_cron:
+        typer.echo(cron_lines(at=when, config=cfg.source, out_root=root, mode=mode))
+        return
+
+    def run(d):
+        return run_day(d, mode, cfg, root, echo=typer.echo)
+
+    sch = Scheduler(run, root, when, calendar=_calendar(cfg), echo=typer.echo)
+    if once:
+        done = sch.tick()
+        if not done:
+            nxt = sch.next_run()
+            typer.echo(f"nothing due now; next run {nxt:%Y-%m-%d %H:%M} IST")
+        if any(e.outcome == "failed" for e in done):
+            raise typer.Exit(1)
+        return
+    sch.run_forever()
+
+
+def _calendar(cfg):
+    from tradekit.market.calendar import MarketCalendar
+
+    return MarketCalendar("NSE", getattr(cfg, "market", None))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run`` (``run day``) and ``schedule`` to the main CLI."""
+    app.add_typer(run_app, name="run")
+    app.command("schedule")(schedule)

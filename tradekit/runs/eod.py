@@ -1,0 +1,263 @@
+"""The end-of-day stage: the day's report, the audit anchor, and the files a reviewer keeps.
+
+:func:`run_eod` builds the :class:`~tradekit.monitoring.report.SessionReport` of the day from
+the journal (orders, fills, positions, P&L gross and net, charges by component, equity curve
+and drawdown, signal → fill slippage, the anchor hash), adds the risk section (limits used
+against allowed, breaches and state changes) and a "Run" section (mode, config hash, seed,
+input hashes, the charges date), verifies the hash chain, and writes into the run folder:
+
+- ``report.html`` (self-contained) and ``report/`` (figures as PNG, tables as CSV);
+- ``journal.jsonl``, the day's events for a compliance reviewer;
+- ``eod.json``, the numbers the chain puts in the manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from tradekit.errors import StoreError, TradekitError
+from tradekit.model.money import fmt_inr, paise
+from tradekit.runs.day import as_date, day_bars, journal_path, journal_url, parse_symbols
+from tradekit.runs.manifest import results_digest
+
+log = logging.getLogger(__name__)
+
+REPORT_HTML = "report.html"
+REPORT_DIR = "report"
+JOURNAL_EXPORT = "journal.jsonl"
+
+
+@dataclass(repr=False)
+class EodReport:
+    """The end-of-day outcome: the report, the audit result and the files written."""
+
+    day: date
+    mode: str
+    report: object  # SessionReport
+    verified: object  # VerifyResult
+    anchor: tuple[int, str] | None
+    digest: str
+    journal: str = ""
+    risk: object | None = None  # RiskReport, when the risk package could build one
+    paths: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.verified.ok)
+
+    def summary(self) -> pd.DataFrame:
+        """The report's summary table (P&L gross and net, charges, drawdown, counts)."""
+        return self.report.summary
+
+    def anchor_text(self) -> str:
+        if self.anchor is None:
+            return f"no events on {self.day}: no anchor"
+        return (f"audit anchor for {self.day}: event {self.anchor[0]}, hash {self.anchor[1]} "
+                f"({'chain verified' if self.ok else 'CHAIN BROKEN: ' + self.verified.message}); "
+                f"check later with: tradekit audit verify --db {self.journal or '<journal>'} --anchor {self.anchor[1]}")
+
+    def risk_tables(self) -> dict[str, pd.DataFrame]:
+        """Limits used vs allowed, breaches and state changes (empty when not available)."""
+        for sec in self.report.sections:
+            if "risk limit" in sec.title.lower():
+                return dict(sec.tables)
+        return {"Risk decisions and breaches": self.report.risk_events}
+
+    def files(self) -> pd.DataFrame:
+        """The files this stage wrote into the run folder."""
+        return pd.DataFrame(sorted(self.paths.items()), columns=["what", "path"]).set_index("what")
+
+    def raise_for_audit(self) -> None:
+        """Raise :class:`~tradekit.errors.StoreError` when the hash chain does not verify."""
+        if not self.ok:
+            raise StoreError(f"the journal's hash chain does not verify: {self.verified}")
+
+    def to_dict(self) -> dict:
+        b = self.report.book
+        pnl = {"realized": b.realized_pnl, "unrealized": b.unrealized_pnl, "gross": b.realized_pnl + b.unrealized_pnl,
+               "charges": b.charges_total.total, "net": b.net_pnl}
+        return {
+            "day": self.day.isoformat(), "mode": self.mode, "verified": self.ok, "verify": str(self.verified),
+            "anchor": list(self.anchor) if self.anchor else None, "digest": self.digest,
+            "orders": len(self.report.orders), "fills": len(self.report.fills),
+            "pnl": {k: str(paise(v)) for k, v in pnl.items()},
+            "max_drawdown": str(self.report.max_drawdown.get("amount")),
+            "breaches": 0 if self.risk is None else len(self.risk.breaches),
+            "paths": self.paths, "notes": self.notes,
+        }
+
+    def _repr_html_(self) -> str:
+        return self.report._repr_html_()
+
+    def __repr__(self) -> str:
+        return f"<EodReport {self.day} {self.mode}: net ₹{fmt_inr(self.report.book.net_pnl)}, {self.anchor_text()}>"
+
+
+def _bars_for(keys: list[str], d: date) -> dict:
+    syms = sorted({k.rpartition(":")[2] for k in keys})
+    out = {}
+    for s in syms:
+        try:
+            data, _ = day_bars([s], d)
+        except TradekitError:
+            continue  # the report marks such a position at its last fill and says so
+        out.update(data)
+    return out
+
+
+def _risk_section(cfg, rep, d: date, capital):
+    """The risk report of the day (limits used vs allowed, breaches, VaR) and its report section."""
+    from tradekit.monitoring.report import ReportSection
+    from tradekit.risk.config import RiskConfig
+    from tradekit.risk.gate import PreTradeGate
+    from tradekit.risk.report import build_risk_report
+    from tradekit.store import Book
+
+    gate = PreTradeGate(getattr(cfg, "risk", None) or RiskConfig(), capital=capital)
+    gate.start_day(Book(), d)
+    if hasattr(gate, "_new_day"):  # count the day's orders as a restarted gate would
+        gate._new_day(d, rep.book)
+    eq = rep.equity
+    if len(eq):  # walk the day's P&L so the loss and drawdown limits show their worst point
+        for v in eq["pnl"].to_numpy():
+            gate.day.observe(d, float(v))
+    risk = build_risk_report(gate, rep.book, events=rep.events, day=d)
+    limits = risk.limits.copy()
+    if len(eq):
+        worst_loss = max(0.0, -float(eq["pnl"].min()))
+        worst_dd = float((eq["pnl"].cummax().clip(lower=0) - eq["pnl"]).max())
+        # the gate's rows for the loss limits; the day's worst point is what a breaker would have seen
+        worst = {"daily loss": worst_loss, "drawdown from peak": worst_dd}
+        limits["worst_today"] = [round(worst[n], 2) if n in worst else None for n in limits["limit"]]
+    text = (f"Limits used at the close (worst point of the day where noted), against the risk config; "
+            f"trading state at the close: {risk.state}.")
+    tables = {"Limits used": limits, "Breaches and kill switch": risk.breaches, "Trading state changes": risk.states,
+              "Value at risk (open positions at the close)": risk.var, "Stress": risk.stress}
+    return risk, ReportSection("Risk limits used and breaches", tables, text=text + (
+        " " + " ".join(risk.notes) if risk.notes else ""))
+
+
+def _run_section(cfg, d: date, mode: str, run_dir: Path, digest: str):
+    from tradekit.config import config_hash
+    from tradekit.monitoring.report import ReportSection
+    from tradekit.runs.notebook import read_stage
+
+    session = read_stage(run_dir, "session") or {}
+    rows = [("mode", mode), ("config", str(cfg.source or "defaults")), ("config hash", config_hash(cfg)),
+            ("paper seed", str(cfg.paper.seed) if mode == "paper" else "—"),
+            ("charges priced as of", str(cfg.execution.charges_as_of or "each fill's own trade date")),
+            ("session ended", session.get("stop_reason", "—")), ("results digest", digest)]
+    for name, f in sorted((session.get("inputs") or {}).items()):
+        rows.append((f"input {name}", f"{Path(f['path']).name} sha256 {f['sha256'][:16]}…"))
+    return ReportSection("Run", {"": pd.DataFrame(rows, columns=["item", "value"]).set_index("item")})
+
+
+def _export_day(journal, path: Path, d: date) -> int:
+    import json
+
+    n = 0
+    with path.open("w", encoding="utf-8") as f:
+        for ev in journal.events():
+            if ev.day != d:
+                continue
+            f.write(json.dumps({"seq": ev.seq, "ts": ev.ts, "recorded_at": ev.recorded_at, "type": ev.type,
+                                "payload": ev.payload, "prev_hash": ev.prev_hash, "hash": ev.hash},
+                               sort_keys=True, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_dir: str | Path = ".",
+            figures: bool = True) -> EodReport:
+    """Build, verify and write the day's report; write ``<out_dir>/eod.json``.
+
+    Parameters
+    ----------
+    cfg : TradekitConfig
+    day : date or ISO str
+    mode : "paper" or "live", optional
+        Paper reads ``<out_dir>/journal.db``; live reads the config's journal. Default: config's mode.
+    symbols : str or list, optional
+        Extra bundled symbols to load bars for (paper); traded symbols are always loaded.
+    out_dir : path
+        The run folder.
+    figures : bool
+        Draw the figures (off only for speed in tests that need numbers).
+
+    Raises
+    ------
+    TradekitError
+        A paper run folder without a journal (the session stage did not run).
+    """
+    from tradekit.monitoring.report import build_session_report
+    from tradekit.runs.notebook import write_stage
+    from tradekit.store import Journal, export, make_engine, verify
+
+    d = as_date(day)
+    mode = (mode or cfg.mode).strip().lower()
+    run_dir = Path(out_dir)
+    if mode == "paper" and not journal_path(run_dir).exists():
+        raise TradekitError(f"no paper session in {run_dir.resolve()}: {journal_path(run_dir).name} is missing "
+                            "(run the session notebook first)")
+    journal = Journal(make_engine(journal_url(cfg, mode, run_dir)))
+    try:
+        events = list(journal.events())
+        keys = sorted({f"{e.payload.get('exchange', 'NSE')}:{e.payload['tradingsymbol']}" for e in events
+                       if e.type == "fill" and e.payload.get("tradingsymbol")})
+        if symbols:
+            keys += [f"NSE:{s}" for s in parse_symbols(symbols)]
+        bars = _bars_for(keys, d) if mode == "paper" else None
+        asof = cfg.execution.charges_as_of
+        title = f"tradekit {mode} day {d:%Y-%m-%d}"
+        if asof is not None and asof != d:
+            title += f" (charges at the rates of {asof})"  # said at the top, not only in the notes
+        rep = build_session_report(journal, events=events, bars=bars, day=d, figures=figures, title=title)
+        notes = []
+        if asof is not None and asof != d:
+            n = (f"Charges are priced at the Zerodha/exchange rates in force on {asof} (execution.charges_as_of), "
+                 f"not at {d}'s: the bundled rate tables start 2020-07-01.")
+            rep.notes.insert(0, n)
+            notes.append(n)
+        day_events = [e for e in events if e.day == d]
+        digest = results_digest(day_events)
+        risk = None
+        if not any("risk limit" in s.title.lower() for s in rep.sections):
+            try:
+                risk, section = _risk_section(cfg, rep, d, cfg.account.capital)
+                rep.add_section(section)
+            except Exception as e:  # noqa: BLE001 - the rest of the report still matters
+                log.exception("the risk section could not be built")
+                n = f"Risk limits section not available: {type(e).__name__}: {e}"
+                rep.notes.append(n)
+                notes.append(n)
+        rep.add_section(_run_section(cfg, d, mode, run_dir, digest))
+        res = verify(journal)
+        if not res.ok:
+            rep.notes.insert(0, f"THE JOURNAL'S HASH CHAIN DOES NOT VERIFY: {res}")
+        paths = {}
+        folder = run_dir / REPORT_DIR
+        saved = rep.save(folder)
+        shutil.copyfile(saved["html"], run_dir / REPORT_HTML)
+        paths["report_html"] = REPORT_HTML
+        paths["report_dir"] = REPORT_DIR
+        exp = run_dir / JOURNAL_EXPORT
+        if mode == "paper":
+            export(journal, exp)
+        else:
+            _export_day(journal, exp, d)
+        paths["journal_export"] = JOURNAL_EXPORT
+        jpath = str(journal_path(run_dir).resolve()) if mode == "paper" else str(cfg.store_url())
+        out = EodReport(d, mode, rep, res, rep.anchor, digest, jpath, risk, paths, notes)
+        write_stage(run_dir, "eod", out.to_dict())
+        log.info("eod %s: net ₹%s, %s", d, fmt_inr(rep.book.net_pnl), out.anchor_text())
+        return out
+    finally:
+        journal.close()
+
