@@ -63,3 +63,16 @@ def test_broker_ledger_reconciles_with_the_book(tmp_path):
            {(p.tradingsymbol, p.quantity) for p in s.book.positions.values() if p.quantity}
     assert all(o.status in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.DENIED)
                for o in s.book.orders.values())
+
+
+def test_daily_bars_replay_with_cnc_positions_carried_and_settled(tmp_path):
+    cfg = load_config(overrides={"execution": {"square_off_time": None}})
+    bars = load_bars(sample_path("RELIANCE", "1d"), start="2023-01-01", end="2023-12-31")
+    s = Session.for_replay(cfg, tmp_path / "j.db", bars.index[0].to_pydatetime())
+    from datetime import timedelta
+
+    r = run_replay(s, {"NSE:RELIANCE": bars}, strategies=[SmaCrossover(5, 20, 10, product="CNC", bar=timedelta(days=1))])
+    assert r.bars == len(bars) and len(r.days) == len(bars) and r.fills > 4
+    assert all(f.payload["product"] == "CNC" for f in s.journal.events(types=("fill",)))
+    assert s.book.charges_total.dp > 0  # delivery sells pay DP
+    assert Book.rebuild(s.journal.events()).snapshot() == s.book.snapshot()

@@ -78,7 +78,7 @@ def run_replay(
     strategies: Iterable = (),
     start=None,
     end=None,
-    bar: timedelta = timedelta(minutes=1),
+    bar: timedelta | None = None,
     progress: bool = False,
     square_off: bool = True,
     pace=None,
@@ -110,6 +110,13 @@ def run_replay(
     if not frames:
         raise TradekitError("no bars to replay in the given range")
 
+    if bar is None:  # from the data: 1-minute, N-minute or daily bars
+        from tradekit.data.resample import infer_interval
+
+        bar = min(infer_interval(df) for df in frames.values()).to_pytimedelta()
+    daily = bar >= timedelta(days=1)
+    if daily:
+        square_off = False  # daily bars carry no intraday clock: no MIS square-off within them
     costs = getattr(session, "charges", None)
     if costs is not None and hasattr(costs, "check_day"):
         for df in frames.values():  # fail before the first bar, not on the first fill
@@ -181,7 +188,7 @@ def run_replay(
         s_ns = int(uniq[g])
         if day_no[g] != cur_day_no:
             day = _day_from_no(int(day_no[g]))
-            if cur_day is not None:
+            if cur_day is not None and not daily:
                 clock.set_ns(max(clock.ns, s_ns))
                 end_day(cur_day)
                 session._emit(E.DAY_ROLLED, {"day": day.isoformat()})
@@ -209,6 +216,9 @@ def run_replay(
             on_bar(key, s_ns, e_ns, opens_l[j], highs_l[j], lows_l[j], c, vols_l[j])
             last_close[key] = c
         clock.set_ns(e_ns)
+        if daily:  # the day closes before its signals go out: they rest for the next open
+            end_day(cur_day)
+            session._emit(E.DAY_ROLLED, {"after": cur_day.isoformat()})
         while sig_i < n_sig and sig_ns[sig_i] <= e_ns:
             sig = all_signals[sig_i]
             sig_i += 1
@@ -232,7 +242,7 @@ def run_replay(
         if pace is not None and not pace(e_ns):
             stopped = True
             break
-    if cur_day is not None:
+    if cur_day is not None and not daily:
         end_day(cur_day)
     session.journal.flush()
     if bar_pbar is not None:
