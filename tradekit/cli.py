@@ -167,6 +167,8 @@ __import__("tradekit.brokers.kite.cli", fromlist=["register"]).register(app)  # 
 
 __import__("tradekit.runs.cli", fromlist=["register"]).register(app)  # tradekit run day, tradekit schedule
 
+__import__("tradekit.ui.cli", fromlist=["register"]).register(app)  # tradekit serve
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning tradekit errors into one line on stderr."""

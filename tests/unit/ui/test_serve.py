@@ -1,0 +1,93 @@
+"""``tradekit serve`` without starting Voila: loopback, token out of argv, culling, config handed to the kernels."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import tradekit.ui.cli as cli
+from tradekit.cli import main
+from tradekit.errors import TradekitError
+
+
+class FakeProc:
+    pid = 999_999
+
+    def __init__(self, cmd, **kw):
+        self.cmd, self.kw = cmd, kw
+        FakeProc.last = self
+
+    def poll(self):
+        return None
+
+    def wait(self, timeout=None):
+        return 0
+
+
+@pytest.fixture
+def fake_voila(monkeypatch):
+    monkeypatch.setattr(cli.subprocess, "Popen", FakeProc)
+    monkeypatch.setattr(cli, "_wait_port", lambda port, proc, timeout: None)
+    monkeypatch.setattr(cli.os, "killpg", lambda pid, sig: None)
+    return FakeProc
+
+
+def test_voila_runs_on_loopback_with_a_token_hidden_cells_and_culling(paper_config, fake_voila, monkeypatch):
+    monkeypatch.setenv("TRADEKIT_DASHBOARD_TOKEN", "s3cret-token-value")
+    monkeypatch.setenv("KITE_API_SECRET", "kite-secret")
+    srv = cli.serve(paper_config, port=8899)
+    cmd, kw = fake_voila.last.cmd, fake_voila.last.kw
+    assert cmd[1:3] == ["-m", "voila"] and cmd[3].endswith("dashboards")
+    for flag in ("--no-browser", "--port=8899", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--token",
+                 "--Voila.config_file_paths=config", "--strip_sources=True", "--show_tracebacks=False",
+                 "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=600"):
+        assert flag in cmd
+    assert not any("s3cret" in a for a in cmd)
+    env = kw["env"]
+    assert env["JUPYTER_TOKEN"] == "s3cret-token-value"
+    assert env["TRADEKIT_CONFIG"] == paper_config.source
+    assert "KITE_API_SECRET" not in env and "TRADEKIT_DASHBOARD_TOKEN" not in env
+    assert kw["start_new_session"] is True and kw["cwd"] == cli.project_root()
+    assert not srv.token_generated
+    assert srv.url("pnl") == "http://127.0.0.1:8899/voila/render/pnl.ipynb?token=s3cret-token-value"
+    assert srv.url("approval", token=False) == "http://127.0.0.1:8899/voila/render/approval.ipynb"
+
+
+def test_without_a_token_secret_one_is_generated_and_printed_once(paper_config, fake_voila, capsys, monkeypatch):
+    monkeypatch.setattr(cli.signal, "signal", lambda *a: None)
+    assert main(["serve", "-c", paper_config.source, "--port", "8898"]) == 0
+    out = capsys.readouterr().out
+    token = fake_voila.last.kw["env"]["JUPYTER_TOKEN"]
+    assert len(token) >= 24 and out.count(token) == 2  # the two URLs, nowhere else
+    assert "approval.ipynb?token=" in out and "pnl.ipynb?token=" in out
+    assert "TRADEKIT_DASHBOARD_TOKEN" in out
+
+
+def test_a_configured_token_is_never_printed(paper_config, fake_voila, capsys, monkeypatch):
+    monkeypatch.setattr(cli.signal, "signal", lambda *a: None)
+    monkeypatch.setenv("TRADEKIT_DASHBOARD_TOKEN", "configured-token-123")
+    assert main(["serve", "-c", paper_config.source]) == 0
+    out = capsys.readouterr().out
+    assert "configured-token-123" not in out and "?token=<your TRADEKIT_DASHBOARD_TOKEN>" in out
+
+
+def test_a_missing_dashboard_folder_is_a_clear_error(paper_config, fake_voila, tmp_path):
+    with pytest.raises(TradekitError, match="approval.ipynb"):
+        cli.serve(paper_config, dashboards=tmp_path)
+
+
+def test_the_voila_config_file_keeps_production_settings(project_root):
+    conf = json.loads((project_root / "config" / "voila.json").read_text())
+    assert conf["VoilaConfiguration"]["strip_sources"] is True
+    assert conf["VoilaConfiguration"]["show_tracebacks"] is False
+    assert conf["Voila"]["ip"] == "127.0.0.1" and conf["Voila"]["port_retries"] == 0
+    assert conf["MappingKernelManager"]["cull_idle_timeout"] > 0
+
+
+def test_free_port_is_bindable():
+    import socket
+
+    p = cli.free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", p))

@@ -1,0 +1,613 @@
+"""The approval dashboard: a card per pending proposal, the kill switch, the trading state.
+
+Built from :class:`~tradekit.execution.approval.ApprovalQueue`; shown by
+``dashboards/approval.ipynb``. Every widget a test or a person needs has a stable CSS class
+(``tk-card-<order id>``, ``tk-approve-<order id>``, ``tk-kill``, ...). Handlers disable their
+buttons first, never raise (an exception in a widget callback vanishes under Voila), and
+show what went wrong on the card.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from datetime import datetime
+
+import ipywidgets as w
+from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle
+
+from tradekit.clock import IST
+from tradekit.execution.approval import (
+    EXPIRED,
+    RESEND_AFTER,
+    SESSION_SILENT_AFTER,
+    ApprovalQueue,
+    BulkSummary,
+    Proposal,
+)
+from tradekit.store.events import EventType as E
+from tradekit.ui._common import STYLE, RefreshLoop, css_name, error_panel, esc, hhmmss, inr, set_if_changed, table
+
+log = logging.getLogger(__name__)
+
+_OUTCOMES = (E.APPROVAL_GRANTED, E.APPROVAL_REJECTED, E.APPROVAL_EXPIRED)
+
+
+class _Shared:
+    """Layout and style models shared by every card of a view.
+
+    Each ipywidget carries a layout and a style model of its own unless given one; a card would
+    cost ~45 models (and as many messages to the browser). Sharing the ones no card changes
+    brings that to ~15, so a new card shows up sooner.
+    """
+
+    def __init__(self) -> None:
+        self.html_style = HTMLStyle()
+        self.text_style = TextStyle(description_width="initial")
+        self.button_style = w.ButtonStyle()
+        self.plain = w.Layout()
+        self.button = w.Layout(width="auto")
+        self.qty = w.Layout(width="110px")
+        self.price = w.Layout(width="140px")
+        self.reason = w.Layout(width="260px")
+
+
+def _button(text: str, css: str, shared: _Shared, style: str = "", tooltip: str = "", *,
+            own_layout: bool = False) -> w.Button:
+    layout = w.Layout(width="auto") if own_layout else shared.button
+    b = w.Button(description=text, button_style=style, tooltip=tooltip or text, layout=layout,
+                 style=shared.button_style)
+    b.add_class(css)
+    return b
+
+
+class Card:
+    """One proposal's card. Built and updated by :class:`ApprovalView`."""
+
+    def __init__(self, view: "ApprovalView", p: Proposal):
+        self.view = view
+        sh = view.shared
+        self.cid = cid = p.client_order_id
+        self.state = p.state
+        self.details = w.HTML(layout=sh.plain, style=sh.html_style)  # title, signal, money, gate
+        self.ttl = w.HTML(layout=sh.plain, style=sh.html_style)
+        self.ttl.add_class(f"tk-ttl-{cid}")
+        self.status = w.HTML(layout=sh.plain, style=sh.html_style)
+        self.status.add_class("tk-status")
+        self.status.add_class(f"tk-status-{cid}")
+        self.qty = w.Text(value=str(p.quantity), description="Qty", continuous_update=True, layout=sh.qty,
+                          style=sh.text_style)
+        self.qty.add_class(f"tk-qty-{cid}")
+        self.price = w.Text(value="" if p.price is None else str(p.price), description="Price", continuous_update=True,
+                            disabled=p.price is None, placeholder="market" if p.price is None else "",
+                            layout=sh.price, style=sh.text_style)
+        self.price.add_class(f"tk-price-{cid}")
+        self.reason = w.Text(value="", placeholder="reason (required to reject)", continuous_update=True,
+                             layout=sh.reason, style=sh.text_style)
+        self.reason.add_class(f"tk-reason-{cid}")
+        self.approve = _button("Approve", f"tk-approve-{cid}", sh, "success")
+        self.reject = _button("Reject", f"tk-reject-{cid}", sh, "danger")
+        self.confirm = _button("Approve anyway", f"tk-confirm-{cid}", sh, "warning",
+                               "the price moved more than allowed since the proposal: approve at the current price",
+                               own_layout=True)
+        self.confirm.layout.display = "none"
+        self.approve.on_click(lambda _b: self.view._on_approve(self))
+        self.reject.on_click(lambda _b: self.view._on_reject(self))
+        self.confirm.on_click(lambda _b: self.view._on_approve(self, confirm_drift=True))
+        self.qty.observe(self._on_edit, names="value")
+        self.price.observe(self._on_edit, names="value")
+        self.controls = w.HBox([self.qty, self.price, self.reason, self.approve, self.confirm, self.reject])
+        self.controls.add_class("tk-bar")
+        self.row = w.HBox([self.ttl, self.status], layout=sh.plain)
+        self.box = w.VBox([self.details, self.row, self.controls], layout=sh.plain)
+        self.box.add_class("tk-card")
+        self.box.add_class(f"tk-card-{cid}")
+        if p.signal_id:
+            self.box.add_class(f"tk-sig-{css_name(p.signal_id)}")
+        self.proposal = p
+        self.local_note: str | None = None  # what the last click did, until the session answers
+        self.local_error = False
+        self.render(p, force=True)
+
+    def close(self) -> None:
+        """Close this card's widgets (not the shared layouts and styles)."""
+        for wid in (self.details, self.ttl, self.status, self.qty, self.price, self.reason, self.approve, self.reject,
+                    self.confirm, self.controls, self.row, self.box):
+            wid.close()
+
+    # -- what the person typed -------------------------------------------------------------------
+    def changes(self) -> dict:
+        p = self.proposal
+        out = {}
+        if self.qty.value.strip() and self.qty.value.strip() != str(p.quantity):
+            out["quantity"] = self.qty.value.strip()
+        if p.price is not None and self.price.value.strip() and self.price.value.strip() != str(p.price):
+            out["price"] = self.price.value.strip()
+        return out
+
+    def _on_edit(self, _change) -> None:
+        try:
+            self._label_approve()
+        except Exception:  # noqa: BLE001 - a label must never break typing
+            log.exception("card %s: label update failed", self.cid)
+
+    def _label_approve(self) -> None:
+        ch = self.changes()
+        if ch:
+            parts = [f"qty {ch['quantity']}" if "quantity" in ch else "", f"@ {ch['price']}" if "price" in ch else ""]
+            set_if_changed(self.approve, description="Approve modified (" + ", ".join(x for x in parts if x) + ")")
+        else:
+            set_if_changed(self.approve, description="Approve")
+
+    # -- state -----------------------------------------------------------------------------------
+    def lock(self, note: str) -> None:
+        for b in (self.approve, self.reject, self.confirm):
+            b.disabled = True
+        self.local_note, self.local_error = note, False
+        self._status(f"SENDING — {note}", "sending")
+
+    def fail(self, message: str) -> None:
+        self.local_note, self.local_error = message, True
+        self._status(f"ERROR — {message}", "error")
+        self._enable(self.proposal.is_pending and self.proposal.awaiting is None)
+
+    def _enable(self, on: bool) -> None:
+        for b in (self.approve, self.reject, self.confirm):
+            set_if_changed(b, disabled=not on)
+        for t in (self.qty, self.reason):
+            set_if_changed(t, disabled=not on)
+        set_if_changed(self.price, disabled=not on or self.proposal.price is None)
+
+    def _status(self, text: str, kind: str) -> None:
+        set_if_changed(self.status, value=f'<span class="tk-status tk-status-{kind}">{esc(text)}</span>')
+
+    def render(self, p: Proposal, *, force: bool = False) -> None:
+        """Bring the card up to date with ``p`` (only changed traits are sent)."""
+        old = self.proposal
+        self.proposal = p
+        if force or p != old:
+            set_if_changed(self.details, value=_title_html(p) + _details_html(p))
+        if p.state != self.state:
+            self.state = p.state
+            self.local_note, self.local_error = None, False
+        self.render_ttl()
+        self._render_status()
+
+    def render_ttl(self) -> None:
+        p = self.proposal
+        if not p.is_pending:
+            set_if_changed(self.ttl, value="")
+            return
+        left = p.ttl_left(self.view.queue.now())
+        if left is None:
+            text = "no expiry"
+        elif left > 0:
+            m, s = divmod(int(left), 60)
+            text = f"TTL {m}:{s:02d} left (expires {hhmmss(p.expires_at)})"
+        else:
+            text = f"TTL passed at {hhmmss(p.expires_at)}: the session will expire it"
+        set_if_changed(self.ttl, value=f'<span class="tk-meta">{esc(text)}</span>&nbsp;&nbsp;')
+
+    def _render_status(self) -> None:
+        p = self.proposal
+        if p.is_pending:
+            self.box.remove_class("tk-decided")
+            if p.awaiting is not None:
+                a = p.awaiting
+                age = a["age"]
+                if age < SESSION_SILENT_AFTER:
+                    self._status(f"SENT {a['decision']} by {a['by']} — waiting for the session", "sending")
+                else:
+                    self._status(f"SENT {a['decision']} by {a['by']} — no answer for {int(age)} s: is the paper/live "
+                                 "session running?", "error")
+                self._enable(age >= RESEND_AFTER)
+            elif self.local_error:
+                self._status(f"ERROR — {self.local_note}", "error")
+                self._enable(True)
+            else:
+                if p.messages:
+                    self._status("PENDING — the session says: " + "; ".join(p.messages), "warn")
+                else:
+                    self._status("PENDING", "pending")
+                self._enable(True)
+            drift = any("confirm to approve anyway" in m for m in p.messages)
+            set_if_changed(self.confirm.layout, display=None if drift else "none")
+            return
+        self.box.add_class("tk-decided")
+        self._enable(False)
+        set_if_changed(self.confirm.layout, display="none")
+        set_if_changed(self.controls.layout, display="none")
+        self._status(_outcome_text(p), p.state)
+
+
+def _title_html(p: Proposal) -> str:
+    mode = "auto-policy" if p.auto else p.approval_mode
+    return (f'<div class="tk-title">{esc(p.title)}</div>'
+            f'<div class="tk-meta">{esc(p.strategy)} · {esc(p.client_order_id)} · {esc(p.source)} · approval: '
+            f'{esc(mode)} · proposed {hhmmss(p.created_at)}</div>')
+
+
+def _details_html(p: Proposal) -> str:
+    parts = []
+    s = p.signal
+    if s:
+        bits = [f"<b>signal</b> {esc(s.get('signal_id'))}", f"at {hhmmss(_dt(s.get('signal_time')))}"]
+        for k in ("confidence", "priority", "reference_price", "tag"):
+            if s.get(k) not in (None, "", 0) or (k == "priority" and s.get(k)):
+                bits.append(f"{k.replace('_', ' ')} {esc(s.get(k))}")
+        parts.append(" · ".join(bits))
+    else:
+        parts.append(f'<span class="tk-meta">no signal ({esc(p.source)})</span>')
+    money = [f"<b>value</b> {inr(p.value)}", f"<b>margin needed</b> {inr(p.margin)}"]
+    if p.expected_charges is not None:
+        money.append(f"<b>charges</b> entry {inr(p.expected_charges.total)}, round trip ≈ {inr(p.round_trip_charges)}")
+    money.append(f"<b>price when proposed</b> {inr(p.price_at_proposal)}")
+    if p.last_price is not None:
+        d = p.drift_pct
+        money.append(f"last {inr(p.last_price)}" + ("" if d is None else f" ({d:+.2f} %)"))
+    parts.append(" · ".join(money))
+    if p.charges_note:
+        parts.append(f'<span class="tk-meta">{esc(p.charges_note)}</span>')
+    rows = [{"check": c.get("code"), "": "✓" if c.get("ok") else "✗", "result": c.get("message") or _value_limit(c)}
+            for c in p.checks]
+    gate = table(rows, ["check", "", "result"], css="tk-gate", empty="no gate results journaled")
+    verdict = "passed" if p.gate_allowed else ("DENIED: " + p.gate_reason if p.gate_allowed is False else "unknown")
+    parts.append(f"<details><summary><b>risk gate</b> {esc(verdict)} ({len(p.checks)} checks)</summary>"
+                 f"{gate}</details>")
+    if p.recheck is not None:
+        parts.append(f'<div class="tk-fail">re-checked at approval: {esc(p.recheck.get("reason"))}</div>')
+    return "".join(f"<div>{x}</div>" for x in parts)
+
+
+def _value_limit(c: dict) -> str:
+    v, lim = c.get("value"), c.get("limit")
+    if v is None:
+        return ""
+    fmt = (lambda x: f"{x:,.2f}".rstrip("0").rstrip(".")) if isinstance(v, float) else str
+    return fmt(v) if lim is None else f"{fmt(v)} (limit {fmt(lim)})"
+
+
+def _outcome_text(p: Proposal) -> str:
+    who = "auto-approval policy" if p.auto else (p.decided_by or "?")
+    when = hhmmss(p.decided_at)
+    if p.state in ("approved", "modified"):
+        ch = ""
+        if p.changes:
+            ch = " (" + ", ".join(f"{k} → {v}" for k, v in p.changes.items()) + ")"
+        tail = f" → {p.order_status}"
+        if p.broker_order_id:
+            tail += f", broker order {p.broker_order_id}"
+        if p.filled_quantity:
+            tail += f", filled {p.filled_quantity} @ {inr(p.average_price)}"
+        if p.drift_at_approval is not None and p.drift_at_approval != 0:
+            tail += f" · the price had moved {p.drift_at_approval:+.2f} % since the proposal"
+        return f"{p.state.upper()}{ch} by {who} at {when}{tail}"
+    if p.state == "rejected":
+        return f"REJECTED by {who} at {when}: {p.decision_reason or ''}"
+    if p.state == EXPIRED:
+        return f"EXPIRED at {when}: {p.decision_reason or 'TTL passed'} — it cannot be approved"
+    if p.state == "denied":
+        return f"DENIED by the risk gate: {p.decision_reason or p.gate_reason}"
+    return f"{p.state.upper()} ({p.order_status})"
+
+
+def _dt(s):
+    try:
+        return datetime.fromisoformat(s) if s else None
+    except (TypeError, ValueError):
+        return None
+
+
+class ApprovalView(RefreshLoop):
+    """The approval dashboard.
+
+    Parameters
+    ----------
+    queue : ApprovalQueue
+        The read/write service over the session's journal.
+    interval : float
+        Seconds between journal polls while :meth:`start` runs (a poll costs one query when
+        nothing changed).
+    keep_decided : int
+        Decided cards kept on the page, newest first.
+
+    Examples
+    --------
+    >>> view = ApprovalView.from_config()     # doctest: +SKIP
+    >>> view.start(); view.widget             # doctest: +SKIP
+    """
+
+    def __init__(self, queue: ApprovalQueue, *, interval: float = 0.1, keep_decided: int = 10):
+        self.queue = queue
+        self.shared = _Shared()
+        self.interval = interval
+        self.keep_decided = keep_decided
+        self.cards: dict[str, Card] = {}
+        self._activity: deque[str] = deque(maxlen=12)
+        self._bulk: BulkSummary | None = None
+        self._kill_armed = False
+
+        self.state = w.HTML()
+        self.state.add_class("tk-trading-state")
+        self.count = w.HTML()
+        self.count.add_class("tk-pending-count")
+        self.info = w.HTML()
+        self.info.add_class("tk-info")
+        self.error = w.HTML()
+        self.error.add_class("tk-view-error")
+
+        self.kill_reason = w.Text(placeholder="why (required)", continuous_update=True, layout=w.Layout(width="220px"))
+        self.kill_reason.add_class("tk-kill-reason")
+        self.kill_btn = _button("Kill switch", "tk-kill", self.shared, "danger",
+                                "HALT trading, cancel open orders, flatten positions")
+        self.kill_confirm = _button("Confirm: HALT, cancel all, flatten", "tk-kill-confirm", self.shared, "danger",
+                                    own_layout=True)
+        self.kill_cancel = _button("Keep trading", "tk-kill-cancel", self.shared, own_layout=True)
+        self.kill_confirm.layout.display = self.kill_cancel.layout.display = "none"
+        self.kill_btn.on_click(lambda _b: self._on_kill())
+        self.kill_confirm.on_click(lambda _b: self._on_kill_confirm())
+        self.kill_cancel.on_click(lambda _b: self._disarm_kill())
+
+        self.bulk_btn = _button("Approve all…", "tk-bulk", self.shared, "", "show a per-order summary first")
+        self.bulk_summary = w.HTML()
+        self.bulk_summary.add_class("tk-bulk-summary")
+        self.bulk_confirm = _button("Confirm approve", "tk-bulk-confirm", self.shared, "success", own_layout=True)
+        self.bulk_cancel = _button("Cancel", "tk-bulk-cancel", self.shared, own_layout=True)
+        self.bulk_confirm.layout.display = self.bulk_cancel.layout.display = "none"
+        self.bulk_btn.on_click(lambda _b: self._on_bulk())
+        self.bulk_confirm.on_click(lambda _b: self._on_bulk_confirm())
+        self.bulk_cancel.on_click(lambda _b: self._close_bulk())
+
+        self.pending_box = w.VBox()
+        self.pending_box.add_class("tk-pending")
+        self.decided_box = w.VBox()
+        self.decided_box.add_class("tk-decided-list")
+        self.activity = w.HTML()
+        self.activity.add_class("tk-activity")
+
+        top = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>Approval queue</h3>"), self.state, self.count,
+                      self.kill_reason, self.kill_btn, self.kill_confirm, self.kill_cancel])
+        top.add_class("tk-bar")
+        bulk = w.HBox([self.bulk_btn, self.bulk_confirm, self.bulk_cancel])
+        bulk.add_class("tk-bar")
+        self.widget = w.VBox([w.HTML(STYLE), top, self.info, self.error, bulk, self.bulk_summary,
+                              w.HTML("<h4>Pending</h4>"), self.pending_box,
+                              w.HTML("<h4>Recent decisions</h4>"), self.decided_box,
+                              w.HTML("<h4>Activity on this page</h4>"), self.activity])
+        self.widget.add_class("tk-root")
+        self.widget.add_class("tk-approval")
+        self.refresh(force=True)
+
+    @classmethod
+    def from_config(cls, config=None, **kw):
+        """Build from the config (``$TRADEKIT_CONFIG`` by default); a broken setup shows an error panel."""
+        try:
+            return cls(ApprovalQueue.from_config(config), **kw)
+        except Exception as e:  # noqa: BLE001 - the page must say what is wrong, not stay blank
+            log.exception("approval dashboard could not start")
+            return _Broken("Approval queue", f"{type(e).__name__}: {e}")
+
+    # -- refresh ---------------------------------------------------------------------------------
+    def refresh(self, *, force: bool = False) -> bool:
+        """Read new journal events and update the page; True when anything changed."""
+        q = self.queue
+        events = q.refresh()
+        changed = {ev.payload.get("client_order_id") for ev in events} - {None}
+        decided_events = {ev.payload.get("client_order_id") for ev in events if ev.type in _OUTCOMES
+                          or (ev.type == E.RISK_DECISION and not ev.payload.get("allowed", True))}
+        pending = q.pending_ids()
+        pending_set = set(pending)
+        for cid in pending:
+            self._guarded(cid, self._update_pending, cid, cid in changed)
+        for cid in sorted(changed - pending_set):
+            self._guarded(cid, self._update_other, cid, cid in decided_events)
+        if force and not any(not c.proposal.is_pending for c in self.cards.values()):
+            for p in q.decided(self.keep_decided):
+                if p.client_order_id not in self.cards:
+                    self.cards[p.client_order_id] = Card(self, p)
+        if events or force:
+            self._layout(pending)
+            self._header()
+        set_if_changed(self.info, value=self._info_html())
+        return bool(events)
+
+    def _guarded(self, cid: str, fn, *args) -> None:
+        # one proposal that cannot be shown must not stop the others from updating
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001
+            log.exception("card %s could not be updated", cid)
+            self.show_error(f"{cid}: {type(e).__name__}: {e}")
+
+    def _update_pending(self, cid: str, changed: bool) -> None:
+        card = self.cards.get(cid)
+        if card is None:
+            self.cards[cid] = Card(self, self.queue.proposal(cid))
+        elif changed or card.proposal.awaiting is not None:
+            card.render(self.queue.proposal(cid))
+        else:
+            card.render_ttl()
+
+    def _update_other(self, cid: str, decided: bool) -> None:
+        card = self.cards.get(cid)
+        if card is not None:
+            was_pending = card.proposal.is_pending
+            card.render(self.queue.proposal(cid))
+            if was_pending and not card.proposal.is_pending:
+                self._log(f"{hhmmss(datetime.now(IST))} {cid}: {_outcome_text(card.proposal)}")
+        elif decided:  # decided elsewhere (another tab, an auto-approval policy, expiry)
+            self.cards[cid] = Card(self, self.queue.proposal(cid))
+
+    def _layout(self, pending: list[str]) -> None:
+        decided = [c for c in self.cards.values() if not c.proposal.is_pending]
+        decided.sort(key=lambda c: c.proposal.decided_seq or 0, reverse=True)
+        keep = decided[: self.keep_decided]
+        for c in decided[self.keep_decided:]:
+            self.cards.pop(c.cid, None)
+            c.close()
+        pend = tuple(self.cards[c].box for c in pending if c in self.cards)
+        if self.pending_box.children != pend:
+            self.pending_box.children = pend
+        dec = tuple(c.box for c in keep)
+        if self.decided_box.children != dec:
+            self.decided_box.children = dec
+        n = len(pending)
+        set_if_changed(self.count, value=f'<span class="tk-badge">{n} pending</span>')
+        set_if_changed(self.bulk_btn, disabled=n == 0)
+
+    def _header(self) -> None:
+        q = self.queue
+        st = q.trading_state
+        extra = ""
+        if q.kills and st == "HALTED":
+            k = q.kills[-1]
+            extra = f" — kill switch by {k.get('by')}: {k.get('reason')}"
+        set_if_changed(self.state, value=f'<span class="tk-badge tk-state-{esc(st)}">{esc(st)}{esc(extra)}</span>')
+        set_if_changed(self.kill_btn, disabled=st == "HALTED" and not self._kill_armed)
+
+    def _info_html(self) -> str:
+        q = self.queue
+        mode = getattr(q.config, "mode", "?")
+        return (f'<span class="tk-meta">{esc(mode)} · approver <b>{esc(q.approver)}</b> · session clock '
+                f'{hhmmss(q.now())} · journal seq {q.seq} · page updated {hhmmss(datetime.now(IST))}</span>')
+
+    def show_error(self, message: str) -> None:
+        set_if_changed(self.error, value=f'<div class="tk-error">{esc(message)}</div>')
+
+    def _log(self, line: str) -> None:
+        self._activity.appendleft(line)
+        set_if_changed(self.activity, value="<br>".join(esc(x) for x in self._activity))
+
+    # -- handlers (each disables first, never raises) ------------------------------------------------
+    def _on_approve(self, card: Card, *, confirm_drift: bool = False) -> None:
+        card.lock("approve")
+        try:
+            ch = card.changes()
+            r = self.queue.approve(card.cid, reason=card.reason.value.strip(), confirm_drift=confirm_drift,
+                                   changes=ch or None)
+            self._after(card, r, "approve" + (" (modified)" if ch else "") + (" anyway" if confirm_drift else ""))
+        except Exception as e:  # noqa: BLE001 - show it on the card
+            log.exception("approve %s failed", card.cid)
+            card.fail(f"{type(e).__name__}: {e}")
+
+    def _on_reject(self, card: Card) -> None:
+        card.lock("reject")
+        try:
+            reason = card.reason.value.strip()
+            if not reason:
+                card.fail("type a reason to reject (it is recorded in the audit trail)")
+                return
+            r = self.queue.reject(card.cid, reason)
+            self._after(card, r, f"reject ({reason})")
+        except Exception as e:  # noqa: BLE001
+            log.exception("reject %s failed", card.cid)
+            card.fail(f"{type(e).__name__}: {e}")
+
+    def _after(self, card: Card, r, what: str) -> None:
+        if r.written or r.duplicate:
+            if r.written:
+                self._log(f"{hhmmss(datetime.now(IST))} {card.cid}: {what} sent by {self.queue.approver} (seq {r.seq})")
+            card.render(self.queue.proposal(card.cid))
+        else:
+            card.fail(r.message)
+            card.render(self.queue.proposal(card.cid))
+
+    def _on_kill(self) -> None:
+        self.kill_btn.disabled = True
+        try:
+            if not self.kill_reason.value.strip():
+                self.show_error("kill switch: type why first (it is recorded in the audit trail)")
+                self.kill_btn.disabled = False
+                return
+            self._kill_armed = True
+            self.kill_confirm.layout.display = self.kill_cancel.layout.display = None
+        except Exception as e:  # noqa: BLE001
+            log.exception("kill switch arming failed")
+            self.show_error(f"kill switch: {e}")
+            self.kill_btn.disabled = False
+
+    def _on_kill_confirm(self) -> None:
+        self.kill_confirm.disabled = True
+        try:
+            r = self.queue.kill(self.kill_reason.value)
+            self._log(f"{hhmmss(datetime.now(IST))} KILL SWITCH by {self.queue.approver}: {self.kill_reason.value} "
+                      f"(seq {r.seq})")
+            self.show_error("")
+        except Exception as e:  # noqa: BLE001
+            log.exception("kill switch failed")
+            self.show_error(f"kill switch FAILED: {type(e).__name__}: {e} — use `tradekit kill --reason ...`")
+        finally:
+            self._disarm_kill()
+            self.refresh(force=True)
+
+    def _disarm_kill(self) -> None:
+        self._kill_armed = False
+        self.kill_confirm.disabled = False
+        self.kill_confirm.layout.display = self.kill_cancel.layout.display = "none"
+        self._header()
+
+    def _on_bulk(self) -> None:
+        self.bulk_btn.disabled = True
+        try:
+            s = self.queue.bulk_approve_summary()
+            self._bulk = s
+            rows = [{"order": ln.client_order_id, "proposal": ln.title, "value": ln.value, "margin": ln.margin,
+                     "charges": ln.charges, "TTL left": "—" if ln.ttl_left is None else f"{max(0, int(ln.ttl_left))} s",
+                     "warnings": "; ".join(ln.warnings)} for ln in s.lines]
+            tot = (f"<b>{len(s.lines)} orders</b>: value {inr(s.total_value)} · margin {inr(s.total_margin)} "
+                   f"(available {inr(s.available)}) · charges {inr(s.total_charges)}")
+            warn = "".join(f'<div class="tk-warn">⚠ {esc(x)}</div>' for x in s.warnings)
+            set_if_changed(self.bulk_summary, value=table(rows, list(rows[0]) if rows else [], css="tk-bulk-table",
+                                                          money=("value", "margin", "charges")) + tot + warn)
+            self.bulk_confirm.description = f"Confirm approve {len(s.lines)}"
+            self.bulk_confirm.disabled = not s.lines
+            self.bulk_confirm.layout.display = self.bulk_cancel.layout.display = None
+        except Exception as e:  # noqa: BLE001
+            log.exception("bulk summary failed")
+            self.show_error(f"bulk approve: {type(e).__name__}: {e}")
+            self.bulk_btn.disabled = False
+
+    def _on_bulk_confirm(self) -> None:
+        self.bulk_confirm.disabled = True
+        try:
+            if self._bulk is None:
+                return
+            receipts = self.queue.bulk_approve(self._bulk)
+            sent = sum(1 for r in receipts if r.written)
+            self._log(f"{hhmmss(datetime.now(IST))} bulk approve: {sent} sent, {len(receipts) - sent} skipped")
+            for r in receipts:
+                card = self.cards.get(r.client_order_id)
+                if card is not None and not r.written and not r.duplicate:
+                    card.fail(r.message)
+        except Exception as e:  # noqa: BLE001
+            log.exception("bulk approve failed")
+            self.show_error(f"bulk approve: {type(e).__name__}: {e}")
+        finally:
+            self._close_bulk()
+            self.refresh(force=True)
+
+    def _close_bulk(self) -> None:
+        self._bulk = None
+        self.bulk_summary.value = ""
+        self.bulk_confirm.layout.display = self.bulk_cancel.layout.display = "none"
+        self.bulk_btn.disabled = not self.queue.pending_ids()
+
+
+class _Broken:
+    """Stands in for a view that could not be built: shows the error, does nothing else."""
+
+    def __init__(self, title: str, message: str):
+        self.widget = error_panel(f"{title}: not available", message)
+        self.error = message
+
+    def start(self):
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def refresh(self, **_kw) -> bool:
+        return False
+
+
+__all__ = ["ApprovalView", "Card"]

@@ -1,0 +1,233 @@
+"""``tradekit serve``: the Voila dashboards on 127.0.0.1, behind a token, cells hidden.
+
+Voila serves ``dashboards/`` (the approval queue and the P&L page). Each browser tab gets its
+own kernel, which reads the journal named by the config the session uses (passed to the
+kernels as ``TRADEKIT_CONFIG``), so the dashboards and a running ``tradekit paper`` session
+share one store. The token is the ``TRADEKIT_DASHBOARD_TOKEN`` secret (environment or secrets
+file); when it is unset a random one is generated and printed once, in the URL. It reaches
+Voila through ``JUPYTER_TOKEN``, never through the command line (argv is visible to every
+user of the machine) or a log. Broker credentials are removed from the server's environment:
+a dashboard writes requests to the journal and never talks to a broker.
+
+Registered on the main CLI with one line in :mod:`tradekit.cli`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Optional
+
+import typer
+
+from tradekit.errors import TradekitError
+
+TOKEN_SECRET = "TRADEKIT_DASHBOARD_TOKEN"
+DASHBOARDS = ("approval", "pnl")
+# Kept out of the server's (and so the kernels') environment: dashboards never hold broker keys.
+_DROP_ENV_PREFIXES = ("KITE_",)
+_DROP_ENV = {"TRADEKIT_SIGNAL_TOKEN", "TRADEKIT_ALERT_WEBHOOK", "TRADEKIT_TELEGRAM_TOKEN", TOKEN_SECRET}
+
+
+def project_root() -> Path:
+    """The folder holding ``dashboards/`` and ``config/voila.json`` (the checkout tradekit runs from)."""
+    from tradekit.config.loader import project_root as root
+
+    return root()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def voila_command(dashboards: Path, *, port: int, show_tracebacks: bool = False, cull_interval: int = 60,
+                  cull_idle_timeout: int = 600, execute_timeout: int = 120) -> list[str]:
+    """The Voila argv (no secrets in it: the token comes from ``JUPYTER_TOKEN``)."""
+    return [
+        sys.executable, "-m", "voila", str(dashboards),
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",
+        "--Voila.config_file_paths=config",
+        "--token",
+        "--strip_sources=True",
+        f"--show_tracebacks={bool(show_tracebacks)}",
+        f"--VoilaExecutor.timeout={int(execute_timeout)}",
+        # Voila leaks a kernel per closed tab (voila-dashboards/voila#1458): cull idle ones
+        f"--MappingKernelManager.cull_interval={int(cull_interval)}",
+        f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
+    ]
+
+
+class DashboardServer:
+    """A Voila server started by :func:`serve`; :meth:`stop` ends it and its kernels."""
+
+    def __init__(self, proc: subprocess.Popen, port: int, token: str, generated: bool, config_path: Path):
+        self.proc = proc
+        self.port = port
+        self.token = token
+        self.token_generated = generated
+        self.config_path = config_path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, dashboard: str = "approval", *, token: bool = True) -> str:
+        """The page of one dashboard, with ``?token=`` when ``token`` is true."""
+        u = f"{self.base_url}/voila/render/{dashboard}.ipynb"
+        return f"{u}?token={self.token}" if token else u
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the server's process group (Voila shuts its kernels down), then SIGKILL if needed."""
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                return self.proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+        return self.proc.poll()
+
+    def wait(self) -> int:
+        return self.proc.wait()
+
+    def __enter__(self) -> "DashboardServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    # Poll the socket, not a page: every page load starts a kernel and runs the notebook.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TradekitError(f"Voila exited with code {proc.returncode} before listening on 127.0.0.1:{port}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TradekitError(f"Voila did not listen on 127.0.0.1:{port} within {timeout:g} s")
+
+
+def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, token: str | None = None,
+          show_tracebacks: bool = False, cull_interval: int = 60, cull_idle_timeout: int = 600,
+          ready_timeout: float = 60.0, stdout: IO | int | None = None, stderr: IO | int | None = None,
+          env: dict | None = None) -> DashboardServer:
+    """Start Voila on 127.0.0.1 for the dashboards and return once it listens.
+
+    Parameters
+    ----------
+    config : path or TradekitConfig, optional
+        The config the session runs with (default ``$TRADEKIT_CONFIG`` or
+        ``config/default.yaml``); its path is handed to the kernels.
+    port : int
+        0 picks a free port.
+    token : str, optional
+        Default: the ``TRADEKIT_DASHBOARD_TOKEN`` secret, else a random one
+        (:attr:`DashboardServer.token_generated` is then true).
+    show_tracebacks : bool
+        Show Python tracebacks in the page (tests only: they leak internals).
+    cull_interval, cull_idle_timeout : int
+        Seconds: how often idle kernels are looked for, and how long idle before culled.
+    stdout, stderr, env
+        Passed to the server process (``env`` is added to the cleaned environment).
+    """
+    from tradekit.config import TradekitConfig, load_config
+    from tradekit.config.secrets import Secrets
+
+    cfg = config if isinstance(config, TradekitConfig) else load_config(config)
+    if not cfg.source:
+        raise TradekitError("serve needs a config loaded from a file (the kernels load it by path)")
+    cfg_path = Path(cfg.source).resolve()
+    root = project_root()
+    folder = Path(dashboards) if dashboards is not None else root / "dashboards"
+    missing = [d for d in DASHBOARDS if not (folder / f"{d}.ipynb").exists()]
+    if missing:
+        raise TradekitError(f"{folder}: no {', '.join(m + '.ipynb' for m in missing)} (run from a tradekit checkout)")
+    generated = False
+    if token is None:
+        token = Secrets.load(cfg.secrets_file).get(TOKEN_SECRET)
+    if not token:
+        token, generated = secrets.token_urlsafe(24), True
+    port = port or free_port()
+    child_env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.startswith(_DROP_ENV_PREFIXES)}
+    child_env.update({"JUPYTER_TOKEN": token, "TRADEKIT_CONFIG": str(cfg_path), "JUPYTER_PLATFORM_DIRS": "1",
+                      "PYTHONUNBUFFERED": "1"})
+    child_env.update(env or {})
+    cmd = voila_command(folder.resolve(), port=port, show_tracebacks=show_tracebacks, cull_interval=cull_interval,
+                        cull_idle_timeout=cull_idle_timeout)
+    # its own process group, so stop() ends Voila and every kernel it started
+    proc = subprocess.Popen(cmd, cwd=root, env=child_env, stdout=stdout, stderr=stderr, start_new_session=True)
+    server = DashboardServer(proc, port, token, generated, cfg_path)
+    try:
+        _wait_port(port, proc, ready_timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TRADEKIT_CONFIG or config/default.yaml)")
+
+
+def serve_command(
+    config: Optional[Path] = ConfigOpt,
+    port: int = typer.Option(8866, "--port", "-p", help="port on 127.0.0.1 (0: any free port)"),
+    cull_idle: int = typer.Option(600, "--cull-idle", help="seconds before an idle dashboard kernel is shut down"),
+    show_tracebacks: bool = typer.Option(False, "--show-tracebacks",
+                                         help="show Python tracebacks in the page (debugging)"),
+) -> None:
+    """Serve the approval and P&L dashboards (Voila) on 127.0.0.1 with a token, next to a running session."""
+    from tradekit.config import load_config
+
+    cfg = load_config(config)
+    server = serve(cfg, port=port, cull_idle_timeout=cull_idle, show_tracebacks=show_tracebacks)
+
+    def _term(_sig, _frame):  # a service manager's SIGTERM stops Voila and its kernels too
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
+    typer.echo(f"dashboards for {server.config_path} ({cfg.mode}; journal {cfg.store_url()})")
+    for name, label in (("approval", "approval queue"), ("pnl", "P&L and risk")):
+        typer.echo(f"  {label:<15} {server.url(name, token=server.token_generated)}")
+    if server.token_generated:
+        typer.echo(f"  (a new token for this run only; set {TOKEN_SECRET} in the environment or the secrets file "
+                   "to keep one)")
+    else:
+        typer.echo(f"  open with ?token=<your {TOKEN_SECRET}>")
+    typer.echo("Ctrl-C stops the dashboards (the session keeps running).")
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        server.stop()
+    if code:
+        raise TradekitError(f"Voila stopped with exit code {code}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the main CLI."""
+    app.command("serve")(serve_command)
