@@ -130,7 +130,7 @@ app.command("charges")(__import__("tradekit.market.cli", fromlist=["charges"]).c
 def paper(
     day: str = typer.Option(..., "--date", help="a bundled trading day, YYYY-MM-DD (e.g. 2016-08-17)"),
     symbols: str = typer.Option("RELIANCE", "--symbols", help="comma-separated bundled symbols"),
-    speed: Optional[float] = typer.Option(60.0, "--speed", help="simulated minutes per wall minute; 0 = as fast as possible"),
+    speed: Optional[float] = typer.Option(5.0, "--speed", help="simulated minutes per wall minute (approval TTLs run on this clock); 0 = as fast as possible"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
     http: bool = typer.Option(False, "--http", help="also accept signals on the loopback HTTP endpoint"),
     config: Optional[Path] = ConfigOpt,

@@ -232,6 +232,8 @@ class Session:
             self.book.apply(ev)
             self._applied_foreign.add(ev.seq)
             out.append(ev)
+        # act only once the whole batch is in the book (a kill request arrives with its HALTED state)
+        for ev in out:
             for h in self._handlers.get(ev.type, ()):
                 try:
                     h(ev)

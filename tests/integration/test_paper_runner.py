@@ -76,6 +76,7 @@ def test_kill_switch_from_the_cli_halts_flattens_and_stops_the_run(tmp_path, cap
     assert s.book.net_quantity("NSE", "INFY") == 0
     assert runner.minutes < 140
     assert [e.payload["by"] for e in s.journal.events(types=("risk.kill_switch",))] == ["ops"]
+    assert [e.payload["state"] for e in s.journal.events(types=("risk.trading_state",))] == ["HALTED"]  # once
 
 
 def test_paced_mode_follows_the_wall_clock(tmp_path):

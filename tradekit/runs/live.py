@@ -60,8 +60,24 @@ class PaperSessionRunner:
         wall0 = time.monotonic()
         sim0: list[int] = []
 
+        marks: dict[str, float] = {}
+
+        def publish_marks() -> None:
+            # other processes (the P&L dashboard, approval cards) see prices only through the journal
+            ex = getattr(self.session.broker, "exchange", None)
+            if ex is None:
+                return
+            changed = {k: v for k, v in ex.last_price.items() if marks.get(k) != v}
+            if changed:
+                marks.update(changed)
+                for k, v in changed.items():
+                    self.session.oms.mark(k, v)
+                self.session._emit("mark", {"prices": {k: f"{v:.4f}" for k, v in changed.items()}})
+
         def pace(e_ns: int) -> bool:
             self.minutes += 1
+            if self.speed is not None:
+                publish_marks()
             if self.on_minute is not None:
                 self.on_minute(e_ns)
             if not sim0:
@@ -140,7 +156,7 @@ def parse_strategy(spec: str):
 def paper_command(
     day: str,
     symbols: str = "RELIANCE",
-    speed: float | None = 60.0,
+    speed: float | None = 5.0,
     strategy: str | None = None,
     config=None,
     http: bool = False,
