@@ -169,6 +169,8 @@ __import__("tradekit.runs.cli", fromlist=["register"]).register(app)  # tradekit
 
 __import__("tradekit.ui.cli", fromlist=["register"]).register(app)  # tradekit serve
 
+__import__("tradekit.risk.cli", fromlist=["register"]).register(app)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning tradekit errors into one line on stderr."""

@@ -51,7 +51,13 @@ class Session:
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
         self.broker = broker if broker is not None else self._make_broker()
-        self.gate = gate if gate is not None else _default_gate(config, self)
+        self.risk = None
+        if gate is None:  # the configured gate with its breakers, kill switch and dynamic limits
+            from tradekit.risk.manager import RiskManager
+
+            self.risk = RiskManager.from_config(config, emit=self._emit, clock=self.clock, session=self)
+            gate = self.risk.gate
+        self.gate = gate
         self.account = Account(self.book, MarginModel(config.paper.margin), self.instruments)
         self.oms = OrderManager(
             journal=self.journal, book=self.book, broker=self.broker, clock=self.clock, gate=self.gate,
@@ -64,6 +70,11 @@ class Session:
             unknown_grace_seconds=config.execution.unknown_grace_seconds,
             mis_entry_cutoff=self.mis_entry_cutoff,
         )
+        if self.risk is not None:
+            self.risk.attach(executor=self.oms)
+            self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
+            self.risk.start_day(self.book, self.clock.now().date())
+            self.oms.listeners.append(self._risk_event)
         self._foreign_after = self.book.last_seq  # everything before start is already in the book
         self._applied_foreign: set[int] = set()
         self._handlers: dict[str, list] = {E.APPROVAL_DECISION: [self._on_decision], E.CONTROL: [self._on_control],
@@ -105,7 +116,12 @@ class Session:
     def _emit(self, type_: str, payload: dict):
         ev = self.journal.append(type_, payload)
         self.book.apply(ev)
+        self._risk_event(ev)
         return ev
+
+    def _risk_event(self, ev) -> None:
+        if self.risk is not None:
+            self.risk.on_event(ev, self.book)
 
     # -- orders ------------------------------------------------------------------------------------
     def submit(self, request: OrderRequest, *, strategy: str = "manual", **kw) -> Order:
@@ -198,14 +214,21 @@ class Session:
         if hasattr(self.broker, "apply_corporate_action"):
             self.broker.apply_corporate_action(kind, str(exchange).upper(), tradingsymbol, **params)
 
-    def kill(self, reason: str, by: str = "notebook") -> list:
-        """The manual kill switch: halt, cancel everything, flatten everything."""
-        from tradekit.risk import killswitch as ks  # noqa: F401  (the gate owns the state when present)
-
-        self._emit(E.KILL_SWITCH, {"action": "trip", "reason": reason, "by": by})
+    def kill(self, reason: str, by: str = "notebook", *, flatten: bool = True):
+        """The manual kill switch: HALTED, cancel every open order, flatten every position."""
+        if self.risk is not None:
+            return self.risk.kill(reason, by, flatten=flatten)
+        self._emit(E.KILL_SWITCH, {"action": "trip", "reason": reason, "by": by, "flatten": flatten})
         self._emit(E.TRADING_STATE, {"state": "HALTED", "previous": self.book.trading_state, "cause": "kill_switch",
                                      "by": by, "reason": reason})
-        return self.oms.flatten(reason=reason, source="kill_switch")
+        return self.oms.flatten(reason=reason, source="kill_switch") if flatten else \
+            self.oms.cancel_all(reason=reason, source="kill_switch")
+
+    def unlock(self, reason: str, by: str = "notebook"):
+        """A deliberate unlock after the cool-off (raises TradingHalted inside it)."""
+        if self.risk is None:
+            raise ValidationError("no risk manager: nothing to unlock", field="risk")
+        return self.risk.unlock(reason, by)
 
     # -- requests from other processes (dashboards, the CLI) -------------------------------------------
     def on_foreign(self, type_: str, handler) -> None:
@@ -234,6 +257,7 @@ class Session:
             out.append(ev)
         # act only once the whole batch is in the book (a kill request arrives with its HALTED state)
         for ev in out:
+            self._risk_event(ev)
             for h in self._handlers.get(ev.type, ()):
                 try:
                     h(ev)
@@ -258,9 +282,11 @@ class Session:
         p = ev.payload
         if p.get("action") != "trip":
             return
-        if self.book.trading_state != "HALTED":
+        if self.book.trading_state != "HALTED":  # journal the state, so the book and the dashboards see it
             self._emit(E.TRADING_STATE, {"state": "HALTED", "previous": self.book.trading_state, "cause": "kill_switch",
                                          "by": p.get("by", "unknown"), "reason": p.get("reason", "")})
+        if self.risk is not None:
+            return  # the risk manager already cancelled and flattened (on_event)
         if p.get("flatten", True):
             self.oms.flatten(reason=p.get("reason", "kill switch"), source="kill_switch")
         else:
@@ -346,11 +372,3 @@ def _default_charges(config: TradekitConfig):
     return FillCosts(as_of=config.execution.charges_as_of)
 
 
-def _default_gate(config: TradekitConfig, session: "Session"):
-    try:
-        from tradekit.risk.gate import PreTradeGate
-    except ImportError:
-        from tradekit.risk.base import PassThroughGate
-
-        return PassThroughGate()
-    return PreTradeGate.from_config(config, session) if hasattr(PreTradeGate, "from_config") else PreTradeGate(getattr(config, "risk", None))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from tradekit.config.schema import TradekitConfig
@@ -120,7 +121,7 @@ def _explain(err: dict, data: dict) -> tuple[str, str]:
         for part in loc[:-1]:
             f = model.model_fields.get(str(part))
             model = getattr(f, "annotation", None) if f else None
-            if not (isinstance(model, type) and issubclass(model, schema.Section)):
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 model = None
                 break
         known = list(model.model_fields) if model else []

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
+from tradekit.risk.config import RiskConfig
 from tradekit.runs.config import RunsConfig
 from tradekit.signals.config import SignalsConfig
 
@@ -93,6 +94,7 @@ class TradekitConfig(Section):
     signals: SignalsConfig = Field(default_factory=SignalsConfig)
     kite: KiteConfig = Field(default_factory=KiteConfig)
     runs: RunsConfig = Field(default_factory=RunsConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

@@ -18,6 +18,7 @@ import time as _time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -82,13 +83,15 @@ def run_replay(
     progress: bool = False,
     square_off: bool = True,
     pace=None,
+    risk_marks: bool = True,
 ) -> ReplayResult:
     """Replay bars (``{"NSE:RELIANCE": DataFrame, ...}``) through ``session``.
 
     ``signals`` are submitted at the first bar end at or after their ``signal_time``;
     ``strategies`` (objects with ``signals(bars, key)``) add theirs. ``pace(bar_end_ns) -> bool``
     is called after each minute (a live-paced runner waits and polls there); returning False
-    stops the replay. Returns counts and timing; the state is in ``session.book`` and the journal.
+    stops the replay. ``risk_marks`` marks open positions every bar and lets the risk manager's
+    loss and drawdown breakers look at them (a crash between fills trips them at once). Returns counts and timing; the state is in ``session.book`` and the journal.
     """
     t0 = _time.perf_counter()
     frames = {}
@@ -184,6 +187,8 @@ def run_replay(
             broker.end_of_day(day)
 
     rms = hasattr(broker, "square_off_mis") and getattr(getattr(broker, "config", None), "rms_square_off", False)
+    book = session.book
+    risk = getattr(session, "risk", None) if risk_marks else None
     for g in range(len(uniq)):
         s_ns = int(uniq[g])
         if day_no[g] != cur_day_no:
@@ -216,6 +221,16 @@ def run_replay(
             on_bar(key, s_ns, e_ns, opens_l[j], highs_l[j], lows_l[j], c, vols_l[j])
             last_close[key] = c
         clock.set_ns(e_ns)
+        if risk is not None and book.positions:
+            marked = False
+            for p in book.positions.values():
+                if p.quantity:
+                    px = last_close.get(f"{p.exchange}:{p.tradingsymbol}")
+                    if px is not None:
+                        p.last_price = Decimal(float.__repr__(px))
+                        marked = True
+            if marked:
+                risk.on_marks(book, clock.now())
         if daily:  # the day closes before its signals go out: they rest for the next open
             end_day(cur_day)
             session._emit(E.DAY_ROLLED, {"after": cur_day.isoformat()})

@@ -51,6 +51,8 @@ class PaperSessionRunner:
     def _service(self) -> None:
         s = self.session
         s.poll()
+        if s.risk is not None:
+            s.risk.poll(s.clock.now(), s.book)
         if self.inbox is not None:
             self.inbox.poll()
         s.oms.expire_stale()

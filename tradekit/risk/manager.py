@@ -1,0 +1,212 @@
+"""RiskManager: the one risk object a session holds (gate, breakers, kill switch, dynamic limits).
+
+Wiring (what the session/OMS does)::
+
+    risk = RiskManager.from_config(cfg, emit=session.emit, clock=clock)
+    risk.restore(journal.events(types=(E.TRADING_STATE,)))     # state and cool-off survive restarts
+    risk.attach(executor=oms)                                    # cancel_all / flatten
+    risk.start_day(book, day)                                    # P&L baseline for the day
+    oms = OrderManager(..., gate=risk.gate)                      # every order: risk.gate.check
+    # after each event is applied to the book (own or polled from the journal):
+    risk.on_event(ev, book)
+    # market data and time:
+    risk.on_tick("NSE:RELIANCE", 2450.5, now); risk.on_index("NIFTY 50", level, prev_close, now)
+    risk.poll(now, book, market_open=cal.is_open(now))           # every ~1 s
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Iterable
+
+from tradekit.risk.base import TradingState
+from tradekit.risk.breakers import BreakerAction, CircuitBreakers
+from tradekit.risk.config import RiskConfig, RiskLists, load_lists
+from tradekit.risk.gate import PreTradeGate
+from tradekit.risk.killswitch import Emit, KillSwitch, RiskExecutor
+from tradekit.risk.sizing import DynamicLimits, Regime
+from tradekit.store.events import EventType as E
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tradekit.clock import Clock
+    from tradekit.risk.var import VarModel
+    from tradekit.store.journal import Event
+    from tradekit.store.projection import Book
+
+log = logging.getLogger(__name__)
+
+
+class RiskManager:
+    """Gate + breakers + kill switch + dynamic limits, built from one config.
+
+    Parameters
+    ----------
+    config
+        The ``risk`` section.
+    capital
+        Rupees for percent limits when the book has no starting cash.
+    executor, emit, clock
+        See :class:`~tradekit.risk.killswitch.KillSwitch`.
+    act_on_external_kill
+        Cancel and flatten when a kill request written by another process (``tradekit kill``)
+        arrives through :meth:`on_event`; turn off if the session acts on those itself.
+    """
+
+    def __init__(self, config: RiskConfig | None = None, *, capital: float | None = None,
+                 executor: RiskExecutor | None = None, emit: Emit | None = None, clock: "Clock | None" = None,
+                 lists: RiskLists | None = None, var_model: "VarModel | None" = None, algo_id: str | None = None,
+                 base_dir=None, calendar=None, act_on_external_kill: bool = True) -> None:
+        self.config = config or RiskConfig()
+        if lists is None:
+            lists = load_lists(self.config, base_dir)
+        self.gate = PreTradeGate(self.config, capital=capital, lists=lists, var_model=var_model, algo_id=algo_id,
+                                 calendar=calendar)
+        self.breakers = CircuitBreakers(self.gate, self.config.breakers)
+        self.kill_switch = KillSwitch(self.gate, executor=executor, emit=emit, clock=clock)
+        self.dynamic = DynamicLimits(self.config.sizing)
+        self.act_on_external_kill = act_on_external_kill  # False if the session handles foreign kill requests itself
+        self._realized: dict[str, float] = {}
+        self.actions: list[BreakerAction] = []  # every action applied, for reports
+
+    @classmethod
+    def from_config(cls, cfg, **kw) -> "RiskManager":
+        """Build from a ``TradekitConfig`` (its ``risk`` section, capital and algo ID)."""
+        from pathlib import Path
+
+        risk = getattr(cfg, "risk", None) or RiskConfig()
+        session = kw.pop("session", None)
+        if session is not None and getattr(session, "calendar", None) is not None:
+            kw.setdefault("calendar", session.calendar)
+        kw.setdefault("capital", float(cfg.account.capital))
+        kw.setdefault("algo_id", getattr(cfg.orders, "algo_id", None))
+        if getattr(cfg, "source", None):
+            kw.setdefault("base_dir", Path(cfg.source).parent)
+        return cls(risk, **kw)
+
+    def attach(self, executor: RiskExecutor | None = None, emit: Emit | None = None) -> None:
+        self.kill_switch.attach(executor, emit)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def restore(self, events: Iterable["Event"]) -> None:
+        """Adopt the journal's trading state and last trip time (call once at start)."""
+        self.kill_switch.restore(events)
+
+    def start_day(self, book: "Book", day: date, regime: Regime | None = None) -> None:
+        """Fix the day's P&L baseline, reset the loss streak, apply the volatility regime."""
+        self.gate.start_day(book, day)
+        self.dynamic.reset_day()
+        if regime is not None:
+            self.dynamic.set_regime(regime)
+        self.gate.set_scale(self.dynamic.scale, self.dynamic.reason)
+        self._realized = {k: float(p.realized_pnl) for k, p in book.positions.items()}
+
+    @property
+    def state(self) -> TradingState:
+        return self.gate.state
+
+    def use_var_model(self, symbols: Iterable[str], *, end=None) -> "VarModel":
+        """Build the pre-trade VaR model from bundled daily data up to ``end`` (a replay passes
+        the day before it trades: no look-ahead) and hand it to the gate."""
+        from tradekit.risk.var import VarModel
+
+        vm = VarModel.from_settings(self.config.var, symbols, end=end)
+        self.gate.var_model = vm
+        self.gate._var_cache = None
+        return vm
+
+    # -- observation -------------------------------------------------------------------------
+    def _apply(self, actions: list[BreakerAction], now: datetime) -> list[BreakerAction]:
+        for a in actions:
+            self.actions.append(a)
+            self.kill_switch.apply(a, now=now)
+        return actions
+
+    def on_event(self, ev: "Event", book: "Book") -> list[BreakerAction]:
+        """Feed every journal event *after* it was applied to ``book``: own events and those
+        polled from other writers (a ``tradekit kill`` from the CLI arrives this way)."""
+        t, p = ev.type, ev.payload
+        if t in (E.KILL_SWITCH, E.TRADING_STATE):
+            if p.get("origin") != self.kill_switch.origin:
+                self._external(ev, book)
+            return []
+        if t == E.DAY_ROLLED:
+            self.start_day(book, ev.day)
+            return []
+        if t == E.FILL:
+            self._trade_result(p, book)
+        actions = self._apply(self.breakers.observe(ev, book), ev.time)
+        if t in (E.MARK, E.FILL):
+            self.gate.warm(book)  # the next order's check finds the book already summarised
+        return actions
+
+    def _external(self, ev: "Event", book: "Book") -> None:
+        p = ev.payload
+        ks = self.kill_switch
+        if ev.type == E.TRADING_STATE:
+            new = TradingState(p["state"])
+            if new.rank > self.gate.state.rank:
+                ks._mark_trip(ev.time, p.get("by", "?"), p.get("cause", "?"))
+            elif new.rank < self.gate.state.rank:
+                self.breakers.rearm()
+            self.gate.restore_state(new.value, p.get("cause", "journal"), p.get("reason", ""))
+            return
+        if p.get("action") == "trip" and self.act_on_external_kill:
+            log.warning("kill switch tripped from outside by %s: %s", p.get("by"), p.get("reason"))
+            self.gate.restore_state(TradingState.HALTED.value, "kill_switch", p.get("reason", ""))
+            ks._mark_trip(ev.time, p.get("by", "?"), "kill_switch")
+            ks._execute(cancel=True, flatten=bool(p.get("flatten", True)), reason=f"kill switch: {p.get('reason', '')}",
+                        source="kill_switch")
+
+    def _trade_result(self, p: dict, book: "Book") -> None:
+        # A fill that realises P&L closes (part of) a trade: it feeds the loss streak.
+        from tradekit.model.position import position_key
+
+        key = position_key(p.get("strategy", ""), p["exchange"], p["tradingsymbol"], p["product"])
+        pos = book.positions.get(key)
+        if pos is None:
+            return
+        now = float(pos.realized_pnl)
+        delta = now - self._realized.get(key, 0.0)
+        self._realized[key] = now
+        if abs(delta) > 1e-9:
+            before = self.dynamic.scale
+            after = self.dynamic.record_trade(delta)
+            if after != before:
+                self.gate.set_scale(after, self.dynamic.reason)
+
+    def on_tick(self, key: str, price: float, now: datetime) -> list[BreakerAction]:
+        return self._apply(self.breakers.on_price(key, price, now), now)
+
+    def on_index(self, name: str, level: float, previous_close: float, now: datetime) -> list[BreakerAction]:
+        return self._apply(self.breakers.on_index(name, level, previous_close, now), now)
+
+    def on_marks(self, book: "Book", now: datetime) -> list[BreakerAction]:
+        """Check loss and drawdown after marks were applied to the book some other way."""
+        return self._apply(self.breakers.on_book(book, now), now)
+
+    def poll(self, now: datetime, book: "Book | None" = None, *, market_open: bool = True) -> list[BreakerAction]:
+        out = self.breakers.poll(now, market_open=market_open)
+        if book is not None:
+            out += self.breakers.on_book(book, now)
+        return self._apply(out, now)
+
+    def report(self, book: "Book", *, events: Iterable["Event"] | None = None, day: date | None = None, **kw):
+        """The daily risk report (:class:`~tradekit.risk.report.RiskReport`): limits used vs
+        allowed, breaches and state changes (from ``events``, e.g. ``journal.events()``),
+        VaR/ES by three methods, components, stress."""
+        from tradekit.risk.report import build_risk_report
+
+        return build_risk_report(self, book, events=events, day=day, **kw)
+
+    # -- commands ----------------------------------------------------------------------------
+    def kill(self, reason: str, by: str = "user", *, flatten: bool = True) -> dict:
+        """The manual kill switch (notebook call, dashboard button)."""
+        return self.kill_switch.trip(reason, by, flatten=flatten)
+
+    def unlock(self, reason: str, by: str, *, to: str = "ACTIVE") -> dict | None:
+        """Deliberate unlock after the cool-off; breakers are re-armed from the current state."""
+        change = self.kill_switch.unlock(reason, by, to=to)
+        if change is not None:
+            self.breakers.rearm()
+        return change

@@ -1,0 +1,180 @@
+"""Dynamic limits: volatility-based sizing, a volatility regime, loss-streak tightening.
+
+Sizing puts a fixed share of capital at risk per trade: with a stop ``k × ATR`` away (or
+``k × daily σ × price`` for realised volatility), quantity = risk ₹ / stop distance, rounded
+down to a lot and capped by a value limit.
+
+Regime (documented, deliberately simple): the 20-day realised volatility of NIFTY 50 divided
+by the median of that same 20-day figure over the last 250 days. At or above 1.5 the regime is
+HIGH and limits and risk per trade are multiplied by ``high_vol_scale`` (0.5). The median is
+robust to the spike itself, and the ratio adapts to the market's own normal level.
+
+Loss streak: after ``loss_streak`` consecutive losing closed trades (3) limits are multiplied
+by ``loss_streak_scale`` (0.5) until a winning trade or the next day. Scales multiply and
+never go below ``min_scale``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tradekit.risk.config import SizingSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+
+def atr(bars: pd.DataFrame, period: int = 14) -> pd.Series:
+    """Average true range with Wilder's smoothing (``high``, ``low``, ``close`` columns)."""
+    import pandas as pd
+
+    h, lo, c = bars["high"].astype(float), bars["low"].astype(float), bars["close"].astype(float)
+    prev = c.shift(1)
+    tr = pd.concat([h - lo, (h - prev).abs(), (lo - prev).abs()], axis=1).max(axis=1)
+    tr.iloc[0] = h.iloc[0] - lo.iloc[0]
+    return tr.ewm(alpha=1.0 / period, adjust=False, min_periods=period).mean()
+
+
+def realized_vol(closes: pd.Series, lookback: int = 20, *, annualize: bool = False) -> float:
+    """Standard deviation of the last ``lookback`` daily log returns (× √252 if annualised)."""
+    import numpy as np
+
+    r = np.log(closes.astype(float)).diff().dropna().iloc[-lookback:]
+    if len(r) < 2:
+        return float("nan")
+    v = float(r.std(ddof=1))
+    return v * math.sqrt(252) if annualize else v
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    quantity: int
+    stop_distance: float  # rupees per unit
+    risk: float  # rupees at risk at the stop
+    basis: str  # how the stop distance was found
+
+    def __str__(self) -> str:
+        return f"{self.quantity} units: stop {self.stop_distance:.2f} away ({self.basis}), ₹{self.risk:,.0f} at risk"
+
+
+def size_for_risk(capital: float, risk_pct: float, stop_distance: float, *, price: float | None = None, lot_size: int = 1,
+                  max_value: float | None = None, scale: float = 1.0, basis: str = "") -> SizeResult:
+    """Quantity that loses ``risk_pct`` % of capital (× ``scale``) if the stop is hit,
+    rounded down to a whole lot and capped so quantity × price ≤ ``max_value``."""
+    if stop_distance <= 0 or not math.isfinite(stop_distance):
+        return SizeResult(0, stop_distance, 0.0, basis or "no stop distance")
+    budget = capital * risk_pct / 100.0 * scale
+    q = int(budget / stop_distance)
+    if max_value is not None and price:
+        q = min(q, int(max_value / price))
+    lot = max(int(lot_size), 1)
+    q = q // lot * lot
+    return SizeResult(q, stop_distance, q * stop_distance, basis)
+
+
+def atr_size(bars: pd.DataFrame, capital: float, settings: SizingSettings | None = None, *, lot_size: int = 1,
+             max_value: float | None = None, scale: float = 1.0) -> SizeResult:
+    """Size a trade on ``bars`` (daily or intraday) with an ATR stop."""
+    s = settings or SizingSettings()
+    a = float(atr(bars, s.atr_period).iloc[-1])
+    price = float(bars["close"].iloc[-1])
+    return size_for_risk(capital, s.risk_per_trade_pct, s.atr_multiple * a, price=price, lot_size=lot_size,
+                         max_value=max_value, scale=scale, basis=f"{s.atr_multiple:g}×ATR({s.atr_period}) = {s.atr_multiple * a:.2f}")
+
+
+def vol_size(closes: pd.Series, capital: float, settings: SizingSettings | None = None, *, lot_size: int = 1,
+             max_value: float | None = None, scale: float = 1.0) -> SizeResult:
+    """Size a trade with a stop of ``atr_multiple`` daily standard deviations."""
+    s = settings or SizingSettings()
+    sd = realized_vol(closes, s.vol_lookback)
+    price = float(closes.iloc[-1])
+    dist = s.atr_multiple * sd * price
+    return size_for_risk(capital, s.risk_per_trade_pct, dist, price=price, lot_size=lot_size, max_value=max_value,
+                         scale=scale, basis=f"{s.atr_multiple:g}×σ({s.vol_lookback}d) = {dist:.2f}")
+
+
+def position_size(data, capital: float, settings: SizingSettings | None = None, **kw) -> SizeResult:
+    """Size by the configured method: ``data`` is OHLC bars (atr) or closes/bars (realized_vol)."""
+    import pandas as pd
+
+    s = settings or SizingSettings()
+    if s.method == "atr":
+        return atr_size(data, capital, s, **kw)
+    closes = data["close"] if isinstance(data, pd.DataFrame) else data
+    return vol_size(closes, capital, s, **kw)
+
+
+@dataclass(frozen=True)
+class Regime:
+    name: str  # "HIGH" or "NORMAL"
+    ratio: float
+    short_vol: float  # annualised
+    normal_vol: float  # annualised median of the short vol
+
+    def __str__(self) -> str:
+        return (f"{self.name} volatility: {self.short_vol:.1%} vs a normal {self.normal_vol:.1%} "
+                f"(ratio {self.ratio:.2f})")
+
+
+def vol_regime(index_closes: pd.Series, settings: SizingSettings | None = None) -> Regime:
+    """The volatility regime from an index's daily closes (see the module docstring)."""
+    import numpy as np
+
+    s = settings or SizingSettings()
+    r = np.log(index_closes.astype(float)).diff().dropna()
+    roll = r.rolling(s.regime_short).std(ddof=1) * math.sqrt(252)
+    roll = roll.dropna()
+    if roll.empty:
+        return Regime("NORMAL", 1.0, float("nan"), float("nan"))
+    short = float(roll.iloc[-1])
+    normal = float(roll.iloc[-s.regime_long:].median())
+    ratio = short / normal if normal > 0 else 1.0
+    return Regime("HIGH" if ratio >= s.high_vol_ratio else "NORMAL", ratio, short, normal)
+
+
+class DynamicLimits:
+    """The factor applied to limits now: regime × loss streak, floored at ``min_scale``.
+
+    Feed it :meth:`set_regime` at the start of a day and :meth:`record_trade` with each
+    closed trade's P&L; hand :attr:`scale` to ``PreTradeGate.set_scale``.
+    """
+
+    def __init__(self, settings: SizingSettings | None = None) -> None:
+        self.cfg = settings or SizingSettings()
+        self.regime: Regime | None = None
+        self.streak = 0  # consecutive losing trades
+
+    def set_regime(self, regime: Regime) -> float:
+        self.regime = regime
+        return self.scale
+
+    def record_trade(self, pnl: float) -> float:
+        if pnl < 0:
+            self.streak += 1
+        elif pnl > 0:
+            self.streak = 0
+        return self.scale
+
+    def reset_day(self) -> None:
+        self.streak = 0
+
+    @property
+    def scale(self) -> float:
+        c = self.cfg
+        s = 1.0
+        if self.regime is not None and self.regime.name == "HIGH":
+            s *= c.high_vol_scale
+        if self.streak >= c.loss_streak:
+            s *= c.loss_streak_scale
+        return max(s, c.min_scale)
+
+    @property
+    def reason(self) -> str:
+        parts = []
+        if self.regime is not None and self.regime.name == "HIGH":
+            parts.append(f"high-volatility regime (×{self.cfg.high_vol_scale:g})")
+        if self.streak >= self.cfg.loss_streak:
+            parts.append(f"{self.streak} losing trades in a row (×{self.cfg.loss_streak_scale:g})")
+        return "; ".join(parts) or "normal"

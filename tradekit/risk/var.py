@@ -1,0 +1,407 @@
+"""Portfolio risk: VaR and expected shortfall, component VaR, correlation, stress scenarios.
+
+Conventions
+-----------
+- Positions are linear exposures in rupees (quantity × price × multiplier, signed); options
+  are treated delta-one at their premium, which understates their risk (stated in reports).
+- Returns are simple daily close-to-close returns of the bundled (or given) daily bars.
+- VaR and ES are positive rupee losses at ``confidence`` over ``horizon_days``.
+  Historical: the empirical quantile of the portfolio P&L over overlapping ``h``-day returns.
+  Parametric (variance-covariance): ``z · sqrt(wᵀΣw) · sqrt(h)`` (mean ignored, the usual
+  short-horizon convention); ES = ``σ · φ(z) / (1 − c)``. Monte Carlo: multivariate normal
+  draws with the sample covariance, seeded.
+- Component VaR is the Euler split of the parametric VaR: ``wᵢ (Σw)ᵢ / σ · z√h``; the
+  components add up to the total, by symbol and by strategy.
+- No look-ahead: :func:`daily_returns` takes ``end`` and a replay passes the day before it
+  trades.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from tradekit.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tradekit.risk.config import VarSettings
+    from tradekit.store.projection import Book
+
+_N = NormalDist()
+
+
+# -- data --------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def _closes(symbol: str) -> pd.Series:
+    from tradekit.data import load_bars, sample_path
+
+    bars = load_bars(sample_path(symbol, "1d"))
+    s = bars["close"].astype(float)
+    s.index = s.index.tz_localize(None).normalize()
+    s.name = symbol
+    return s
+
+
+def bundled_symbols() -> list[str]:
+    from tradekit.data import sample_symbols
+
+    return sample_symbols("1d")
+
+
+def closes(symbols: Iterable[str], *, start=None, end=None) -> pd.DataFrame:
+    """Daily closes of ``symbols`` from the bundled data, one column each (missing ones skipped)."""
+    cols = []
+    for s in dict.fromkeys(symbols):
+        try:
+            cols.append(_closes(s))
+        except DataError:
+            continue
+    if not cols:
+        return pd.DataFrame()
+    df = pd.concat(cols, axis=1).sort_index()
+    if start is not None:
+        df = df[df.index >= pd.Timestamp(start)]
+    if end is not None:
+        df = df[df.index <= pd.Timestamp(end)]
+    return df
+
+
+def daily_returns(symbols: Iterable[str] | None = None, *, end=None, lookback: int = 250,
+                  prices: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Simple daily returns, the last ``lookback`` rows up to ``end`` (inclusive).
+
+    ``prices`` (a DataFrame of closes) replaces the bundled data. Rows where any symbol is
+    missing are dropped, so every method sees the same days.
+    """
+    px = prices if prices is not None else closes(symbols if symbols is not None else bundled_symbols(), end=end)
+    if px.empty:
+        return px
+    if end is not None and prices is not None:
+        px = px[px.index <= pd.Timestamp(end)]
+    r = px.pct_change(fill_method=None).iloc[1:].dropna(how="all", axis=1).dropna()
+    return r.iloc[-lookback:]
+
+
+# -- exposures ---------------------------------------------------------------------------------
+
+def exposures_from_book(book: "Book", prices: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """One row per open position: strategy, symbol, key, quantity, price, exposure (₹, signed)."""
+    rows = []
+    for p in book.positions.values():
+        if not p.quantity:
+            continue
+        key = f"{p.exchange}:{p.tradingsymbol}"
+        if prices and (key in prices or p.tradingsymbol in prices):
+            px = float(prices.get(key, prices.get(p.tradingsymbol)))
+        else:
+            px = float(p.last_price if p.last_price is not None else p.average_price)
+        rows.append({"strategy": p.strategy, "symbol": p.tradingsymbol, "key": key, "product": str(p.product),
+                     "quantity": p.quantity, "price": px, "exposure": px * p.quantity * p.multiplier})
+    return pd.DataFrame(rows, columns=["strategy", "symbol", "key", "product", "quantity", "price", "exposure"])
+
+
+def _by_symbol(exposures) -> pd.Series:
+    if isinstance(exposures, pd.DataFrame):
+        return exposures.groupby("symbol")["exposure"].sum()
+    if isinstance(exposures, Mapping):
+        s: dict[str, float] = {}
+        for k, v in exposures.items():
+            sym = str(k).partition(":")[2] or str(k)
+            s[sym] = s.get(sym, 0.0) + float(v)
+        return pd.Series(s, dtype=float)
+    return pd.Series(exposures, dtype=float)
+
+
+# -- VaR ---------------------------------------------------------------------------------------
+
+@dataclass
+class VarResult:
+    """One VaR/ES figure. ``pnl`` holds the scenario P&Ls (historical, Monte Carlo)."""
+
+    method: str
+    confidence: float
+    horizon_days: int
+    var: float
+    es: float
+    exposure: float = 0.0
+    uncovered: list[str] = field(default_factory=list)  # symbols with no returns (left out)
+    pnl: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "confidence": self.confidence, "horizon_days": self.horizon_days,
+                "var": round(self.var, 2), "es": round(self.es, 2), "exposure": round(self.exposure, 2),
+                "uncovered": list(self.uncovered)}
+
+
+def var_es(pnl: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Empirical VaR and ES (positive losses) of P&L scenarios."""
+    pnl = np.asarray(pnl, dtype=float)
+    if pnl.size == 0:
+        return 0.0, 0.0
+    q = float(np.quantile(pnl, 1.0 - confidence, method="linear"))
+    tail = pnl[pnl <= q]
+    es = -float(tail.mean()) if tail.size else -q
+    return -q, es
+
+
+def _align(exposures, returns: pd.DataFrame) -> tuple[pd.Series, list[str]]:
+    w = _by_symbol(exposures)
+    w = w[w != 0]
+    uncovered = [s for s in w.index if s not in returns.columns]
+    return w[[s for s in w.index if s in returns.columns]], uncovered
+
+
+def _horizon_returns(returns: pd.DataFrame, h: int) -> pd.DataFrame:
+    if h == 1:
+        return returns
+    lr = np.log1p(returns)
+    return np.expm1(lr.rolling(h).sum()).dropna()
+
+
+def historical_var(exposures, returns: pd.DataFrame, confidence: float = 0.99, horizon_days: int = 1) -> VarResult:
+    """Historical-simulation VaR/ES: today's exposures revalued with each past (h-day) return."""
+    w, unc = _align(exposures, returns)
+    r = _horizon_returns(returns[w.index], horizon_days)
+    pnl = r.to_numpy() @ w.to_numpy() if len(w) else np.zeros(0)
+    v, es = var_es(pnl, confidence)
+    return VarResult("historical", confidence, horizon_days, v, es, float(w.abs().sum()), unc, pnl)
+
+
+def parametric_var(exposures, returns: pd.DataFrame | None = None, confidence: float = 0.99, horizon_days: int = 1,
+                   *, cov: pd.DataFrame | None = None) -> VarResult:
+    """Variance-covariance VaR/ES under normal returns (``cov`` given, or from ``returns``)."""
+    if cov is None:
+        if returns is None:
+            raise ValueError("parametric_var needs returns or cov")
+        cov = returns.cov()
+    w, unc = _align(exposures, cov)
+    if not len(w):
+        return VarResult("parametric", confidence, horizon_days, 0.0, 0.0, 0.0, unc)
+    c = cov.loc[w.index, w.index].to_numpy()
+    sigma = math.sqrt(max(float(w.to_numpy() @ c @ w.to_numpy()), 0.0)) * math.sqrt(horizon_days)
+    z = _N.inv_cdf(confidence)
+    es = sigma * _N.pdf(z) / (1.0 - confidence)
+    return VarResult("parametric", confidence, horizon_days, z * sigma, es, float(w.abs().sum()), unc)
+
+
+def monte_carlo_var(exposures, returns: pd.DataFrame, confidence: float = 0.99, horizon_days: int = 1,
+                    *, paths: int = 20_000, seed: int = 7) -> VarResult:
+    """Monte Carlo VaR/ES: multivariate normal h-day returns with the sample covariance."""
+    w, unc = _align(exposures, returns)
+    if not len(w):
+        return VarResult("monte_carlo", confidence, horizon_days, 0.0, 0.0, 0.0, unc, np.zeros(0))
+    c = returns[w.index].cov().to_numpy() * horizon_days
+    rng = np.random.default_rng(seed)
+    sims = rng.multivariate_normal(np.zeros(len(w)), c, size=paths, method="cholesky" if _pd(c) else "eigh")
+    pnl = sims @ w.to_numpy()
+    v, es = var_es(pnl, confidence)
+    return VarResult("monte_carlo", confidence, horizon_days, v, es, float(w.abs().sum()), unc, pnl)
+
+
+def _pd(c: np.ndarray) -> bool:
+    try:
+        np.linalg.cholesky(c)
+        return True
+    except np.linalg.LinAlgError:
+        return False
+
+
+METHODS = {"historical": historical_var, "parametric": parametric_var, "monte_carlo": monte_carlo_var}
+
+
+def portfolio_var(exposures, returns: pd.DataFrame, method: str = "historical", confidence: float = 0.99,
+                  horizon_days: int = 1, **kw) -> VarResult:
+    """VaR/ES by ``method`` ("historical", "parametric" or "monte_carlo")."""
+    try:
+        fn = METHODS[method]
+    except KeyError:
+        raise ValueError(f"VaR method must be one of {', '.join(METHODS)}, {method!r} was received") from None
+    if method != "monte_carlo":
+        kw.pop("paths", None)
+        kw.pop("seed", None)
+    return fn(exposures, returns, confidence, horizon_days, **kw)
+
+
+def component_var(positions: pd.DataFrame, returns: pd.DataFrame, confidence: float = 0.99,
+                  horizon_days: int = 1) -> pd.DataFrame:
+    """Euler (parametric) component VaR per position row; sums to the portfolio VaR.
+
+    ``positions`` has ``strategy``, ``symbol`` and ``exposure`` columns (see
+    :func:`exposures_from_book`). Returns the rows with a ``component_var`` column; group it
+    by ``symbol`` or ``strategy``.
+    """
+    pos = positions[positions["symbol"].isin(returns.columns) & (positions["exposure"] != 0)].copy()
+    if pos.empty:
+        pos["component_var"] = []
+        return pos
+    w_sym = pos.groupby("symbol")["exposure"].sum()
+    cov = returns[w_sym.index].cov()
+    sw = cov.to_numpy() @ w_sym.to_numpy()
+    sigma = math.sqrt(max(float(w_sym.to_numpy() @ sw), 0.0))
+    z = _N.inv_cdf(confidence) * math.sqrt(horizon_days)
+    marginal = pd.Series(sw / sigma if sigma else 0.0, index=w_sym.index)  # d sigma / d w_i
+    pos["component_var"] = pos["exposure"] * pos["symbol"].map(marginal) * z
+    return pos
+
+
+def correlation(returns: pd.DataFrame) -> pd.DataFrame:
+    """Pearson correlation matrix of the returns."""
+    return returns.corr()
+
+
+# -- stress ------------------------------------------------------------------------------------
+
+def stress_gap(exposures, pct: float) -> float:
+    """P&L (₹) if every price gaps by ``pct`` percent at once (−5 → a 5 % fall)."""
+    return float(_by_symbol(exposures).sum()) * pct / 100.0
+
+
+def worst_day(index: str = "NIFTY50", *, start=None, end=None) -> tuple[date, float]:
+    """The largest close-to-close fall of ``index`` in the bundled data, as (day, return)."""
+    s = _closes(index)
+    r = s.pct_change(fill_method=None).dropna()
+    if start is not None:
+        r = r[r.index >= pd.Timestamp(start)]
+    if end is not None:
+        r = r[r.index <= pd.Timestamp(end)]
+    if r.empty:
+        raise DataError(f"no {index} returns between {start} and {end}")
+    d = r.idxmin()
+    return d.date(), float(r.loc[d])
+
+
+def default_crash_day() -> date:
+    """The worst NIFTY 50 day inside the bundled stock data (2024-06-04, −5.9 %, election results).
+
+    2020-03-23 (−13.0 %) is worse but lies before the stock files start (2020-10-01).
+    """
+    stocks = closes([s for s in bundled_symbols() if s != "NIFTY50"])
+    return worst_day("NIFTY50", start=stocks.index[0] + pd.Timedelta(days=1) if not stocks.empty else None)[0]
+
+
+def day_returns(day: date, symbols: Iterable[str], *, index: str = "NIFTY50") -> pd.DataFrame:
+    """Each symbol's real return on ``day``; a symbol without data that day takes the index's
+    return (beta-one proxy), flagged in ``proxy``."""
+    syms = list(dict.fromkeys(symbols))
+    ts = pd.Timestamp(day)
+    idx_r = None
+    try:
+        ic = _closes(index)
+        if ts in ic.index:
+            i = ic.index.get_loc(ts)
+            idx_r = float(ic.iloc[i] / ic.iloc[i - 1] - 1.0) if i > 0 else None
+    except DataError:
+        pass
+    rows = []
+    for s in syms:
+        r, proxy = None, False
+        try:
+            c = _closes(s)
+            if ts in c.index:
+                i = c.index.get_loc(ts)
+                if i > 0:
+                    r = float(c.iloc[i] / c.iloc[i - 1] - 1.0)
+        except DataError:
+            pass
+        if r is None:
+            r, proxy = idx_r, True
+        rows.append({"symbol": s, "return": r, "proxy": proxy})
+    return pd.DataFrame(rows).set_index("symbol") if rows else pd.DataFrame(columns=["return", "proxy"])
+
+
+def stress_replay(exposures, day: date, *, index: str = "NIFTY50") -> tuple[float, pd.DataFrame]:
+    """P&L (₹) of today's exposures if ``day``'s real moves happened again."""
+    w = _by_symbol(exposures)
+    w = w[w != 0]
+    if w.empty:
+        return 0.0, pd.DataFrame(columns=["exposure", "return", "proxy", "pnl"])
+    r = day_returns(day, w.index, index=index)
+    out = r.assign(exposure=w)
+    out["pnl"] = out["exposure"] * out["return"].fillna(0.0)
+    return float(out["pnl"].sum()), out[["exposure", "return", "proxy", "pnl"]]
+
+
+def crash_path(day: date, symbols: Iterable[str]) -> list[dict[str, float]]:
+    """Marks that replay ``day`` for a breaker: previous close, open, low, close per symbol.
+
+    The low comes before the close, the adverse order for a long book; a daily bar cannot say
+    more (the bundled minute data does not cover the crash days).
+    """
+    from tradekit.data import load_bars, sample_path
+
+    ts = pd.Timestamp(day)
+    points: list[dict[str, float]] = [{}, {}, {}, {}]
+    for s in dict.fromkeys(symbols):
+        try:
+            b = load_bars(sample_path(s, "1d"))
+        except DataError:
+            continue
+        b.index = b.index.tz_localize(None).normalize()
+        if ts not in b.index:
+            continue
+        i = b.index.get_loc(ts)
+        if i == 0:
+            continue
+        row = b.iloc[i]
+        for n, v in enumerate((b["close"].iloc[i - 1], row["open"], row["low"], row["close"])):
+            points[n][s] = float(v)
+    return points
+
+
+# -- the pre-trade model -----------------------------------------------------------------------
+
+class VarModel:
+    """Parametric VaR with a fixed covariance, fast enough for the pre-trade gate.
+
+    The gate keeps ``wᵀΣw`` and ``Σw`` for the current book and prices an order's change
+    ``δ`` in symbol ``i`` in O(1): ``wᵀΣw + 2δ(Σw)ᵢ + δ²Σᵢᵢ``.
+    """
+
+    def __init__(self, symbols: list[str], cov: np.ndarray, confidence: float = 0.99, horizon_days: int = 1):
+        self.symbols = list(symbols)
+        self.index = {s: i for i, s in enumerate(self.symbols)}
+        self.cov_np = np.asarray(cov, dtype=float)
+        self.cov = self.cov_np.tolist()  # scalar access from Python lists is cheaper than numpy
+        self.cols = [np.ascontiguousarray(self.cov_np[:, i]) for i in range(len(self.symbols))]
+        self.confidence = confidence
+        self.horizon_days = horizon_days
+        self.scale = _N.inv_cdf(confidence) * math.sqrt(horizon_days)
+
+    @classmethod
+    def from_returns(cls, returns: pd.DataFrame, confidence: float = 0.99, horizon_days: int = 1) -> "VarModel":
+        c = returns.cov()
+        return cls(list(c.columns), c.to_numpy(), confidence, horizon_days)
+
+    @classmethod
+    def from_settings(cls, settings: "VarSettings", symbols: Iterable[str] | None = None, *, end=None) -> "VarModel":
+        """Build from the bundled daily data up to ``end`` (pass the day before a replayed day)."""
+        r = daily_returns(symbols, end=end, lookback=settings.lookback_days)
+        if r.empty or len(r) < 20:
+            return cls([], np.zeros((0, 0)), settings.confidence, settings.horizon_days)
+        return cls.from_returns(r, settings.confidence, settings.horizon_days)
+
+    def _w(self, values: Mapping[str, float]) -> np.ndarray:
+        w = np.zeros(len(self.symbols))
+        for k, v in values.items():
+            i = self.index.get(k.partition(":")[2] or k)
+            if i is not None:
+                w[i] += v
+        return w
+
+    def prepare(self, values: Mapping[str, float], *, as_array: bool = False) -> tuple[float, "np.ndarray | list"]:
+        """(wᵀΣw, Σw) for exposures ``values`` keyed by symbol or ``EXCHANGE:SYMBOL``."""
+        w = self._w(values)
+        sw = self.cov_np @ w if len(w) else w
+        return float(w @ sw), (sw.copy() if as_array else sw.tolist())
+
+    def var_of(self, values: Mapping[str, float]) -> float:
+        wsw, _ = self.prepare(values)
+        return self.scale * math.sqrt(max(wsw, 0.0))
