@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,6 @@ audit_app = typer.Typer(no_args_is_help=True, help="Verify and export the tamper
 config_app = typer.Typer(no_args_is_help=True, help="Check configuration files.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
-app.add_typer(__import__("tradekit.signals.cli", fromlist=["app"]).app, name="signals")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TRADEKIT_CONFIG or config/default.yaml)")
 
@@ -123,9 +123,6 @@ def demo(
     typer.echo(result.summary())
 
 
-app.command("charges")(__import__("tradekit.market.cli", fromlist=["charges"]).charges)
-
-
 @app.command()
 def paper(
     day: str = typer.Option(..., "--date", help="a bundled trading day, YYYY-MM-DD (e.g. 2016-08-17)"),
@@ -163,13 +160,22 @@ def replay(
     if "html" in paths:
         typer.echo(f"report: {paths['html']}")
 
-__import__("tradekit.brokers.kite.cli", fromlist=["register"]).register(app)  # tradekit kite ..., tradekit kite-sim
 
-__import__("tradekit.runs.cli", fromlist=["register"]).register(app)  # tradekit run day, tradekit schedule
+def _register_capabilities() -> None:
+    """Each capability keeps its commands in its own module; they are attached here, in one place."""
+    from tradekit.market.cli import charges
+    from tradekit.signals.cli import app as signals_app
 
-__import__("tradekit.ui.cli", fromlist=["register"]).register(app)  # tradekit serve
+    app.command("charges")(charges)
+    app.add_typer(signals_app, name="signals")
+    for module in ("tradekit.brokers.kite.cli",  # kite login|logout|status, kite-sim
+                   "tradekit.risk.cli",  # kill, unlock
+                   "tradekit.runs.cli",  # run day, run research, schedule
+                   "tradekit.ui.cli"):  # serve
+        importlib.import_module(module).register(app)
 
-__import__("tradekit.risk.cli", fromlist=["register"]).register(app)
+
+_register_capabilities()
 
 
 def main(argv: list[str] | None = None) -> int:
