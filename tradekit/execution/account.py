@@ -33,6 +33,7 @@ class Account:
         self.instruments = instruments
         self.prices: dict[str, Decimal] = prices if prices is not None else {}
         self.price_of = self.prices.get  # replaced by the OMS with its freshest source
+        self._cache: tuple | None = None
 
     def _inst(self, exchange, symbol):
         if self.instruments is None:
@@ -63,23 +64,37 @@ class Account:
                     total += self.required_margin(o.request, quantity=pending)
         return total
 
+    def _position_sums(self) -> tuple[Decimal, Decimal, list]:
+        """(position margin, value carried on margin, open MIS/NRML positions), cached until a position changes."""
+        v = self.book.positions_version
+        if self._cache is not None and self._cache[0] == v:
+            return self._cache[1]
+        pm = carried = ZERO
+        margined = []
+        for p in self.book.positions.values():
+            if not p.quantity:
+                continue
+            pm += self.margin.position_margin(self._inst(p.exchange, p.tradingsymbol), p.product, p.quantity, p.average_price)
+            if p.product is not Product.CNC:
+                carried += p.open_value * p.multiplier
+                margined.append(p)
+        self._cache = (v, (pm, carried, margined))
+        return pm, carried, margined
+
     def position_margin(self) -> Decimal:
-        return sum((self.margin.position_margin(self._inst(p.exchange, p.tradingsymbol), p.product, p.quantity, p.average_price)
-                    for p in self.book.positions.values() if p.quantity), ZERO)
+        return self._position_sums()[0]
 
     def blocked(self) -> Decimal:
         return self.order_margin() + self.position_margin()
 
     def available(self) -> Decimal:
-        carried = ZERO
+        pm, carried, margined = self._position_sums()
         m2m_loss = ZERO
-        for p in self.book.positions.values():
-            if p.quantity and p.product is not Product.CNC:
-                carried += p.open_value * p.multiplier
-                u = p.unrealized_pnl
-                if u < 0:
-                    m2m_loss += u
-        return self.book.cash + carried - self.blocked() + m2m_loss
+        for p in margined:  # marks move every tick: not cached
+            u = p.unrealized_pnl
+            if u < 0:
+                m2m_loss += u
+        return self.book.cash + carried - self.order_margin() - pm + m2m_loss
 
     def summary(self) -> dict:
         return {"cash": self.book.cash, "order_margin": self.order_margin(), "position_margin": self.position_margin(),

@@ -192,7 +192,7 @@ class OrderManager:
                 payload["meta"] = meta
             self._emit(E.ORDER_CREATED, payload)
             order = self.book.orders[cid]
-            decision = self._check(order, source, mode)
+            decision = self._check_paced(order, source, mode)
             self._emit(E.RISK_DECISION, {"client_order_id": cid, **decision.to_dict()})
             if not decision.allowed:
                 return order
@@ -223,6 +223,24 @@ class OrderManager:
             from tradekit.risk.base import CheckResult
 
             return RiskDecision(False, (CheckResult("GATE_ERROR", False, f"risk gate error: {e}"),))
+
+    MAX_RATE_WAIT = 2.0  # seconds the governor may hold one order before it is denied
+
+    def _check_paced(self, order: Order, source: str, mode: str) -> RiskDecision:
+        """Check; when only the order-rate governor says no, wait its ``retry_after`` and check again.
+
+        The governor paces orders under the per-second limit rather than refusing them; a
+        simulated clock is advanced instead of sleeping. Waits beyond ``MAX_RATE_WAIT`` deny.
+        """
+        waited = 0.0
+        while True:
+            decision = self._check(order, source, mode)
+            if decision.allowed or decision.retry_after is None or decision.codes != ["RATE"]:
+                return decision
+            if waited + decision.retry_after > self.MAX_RATE_WAIT:
+                return decision
+            self.clock.sleep(decision.retry_after)
+            waited += decision.retry_after
 
     def reduces_exposure(self, request: OrderRequest) -> bool:
         """True when the order only brings the account's net position in this symbol towards zero."""

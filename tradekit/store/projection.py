@@ -38,6 +38,7 @@ class Book:
     decisions: dict[str, dict] = field(default_factory=dict)  # cid -> last decision written by a person
     fills: int = 0
     trade_ids: set[str] = field(default_factory=set)
+    positions_version: int = 0  # bumped by every event that changes a position's quantity or cost
 
     # -- queries -------------------------------------------------------------------------------
     def order(self, client_order_id: str) -> Order:
@@ -121,6 +122,8 @@ class Book:
                 handler(self, ev.payload, ev.time)
             except (IllegalTransition, KeyError, ValueError) as e:
                 raise StoreError(f"event {ev.seq} ({ev.type}) cannot be applied: {e}") from e
+            if ev.type in _POSITION_EVENTS:
+                self.positions_version += 1
             cid = ev.payload.get("client_order_id")
             if cid is not None:
                 o = self.orders.get(cid)
@@ -295,6 +298,8 @@ def _decision(b: Book, p: dict, ts: datetime) -> None:
 def _trading_state(b: Book, p: dict, ts: datetime) -> None:
     b.trading_state = p["state"]
 
+
+_POSITION_EVENTS = frozenset({E.FILL, E.POSITION_ADJUSTED, E.DAY_ROLLED})
 
 _HANDLERS = {
     E.SESSION_STARTED: _session_started,

@@ -293,3 +293,24 @@ def test_bonus_adjusts_book_and_broker_alike(session):
     assert [p.quantity for p in session.broker.positions()] == [20]
     session.journal.flush()
     assert Book.rebuild(session.journal.events()).snapshot() == session.book.snapshot()
+
+
+def test_the_order_rate_governor_paces_a_burst_instead_of_refusing_it(tmp_path):
+    from tradekit.session import Session
+    from tradekit.config import load_config
+    from .conftest import T0
+
+    cfg = load_config(overrides={"paper": {"latency_ms": 0, "participation": 0, "slippage": {"model": "none"}},
+                                 "risk": {"compliance": {"max_orders_per_second": 2}}})
+    s = Session.for_replay(cfg, tmp_path / "j.db", T0)  # the real gate
+    step(s, KEY, 0, 1500, 1501, 1499, 1500)
+    t0 = s.clock.now()
+    orders = [s.submit(OrderRequest("NSE", "INFY", "BUY", 1, "LIMIT", "MIS", price=Decimal("1480")), strategy="s1")
+              for _ in range(6)]
+    assert all(o.status is S.OPEN for o in orders)  # none refused for rate
+    sent = [e.ts for e in s.journal.events(types=("order.submitted",))]
+    assert (s.clock.now() - t0).total_seconds() >= 2.0  # six orders at 2/s take at least two more seconds
+    per_second = {}
+    for t in sent:
+        per_second[t[:19]] = per_second.get(t[:19], 0) + 1
+    assert max(per_second.values()) <= 2
