@@ -35,7 +35,8 @@ class Account:
         self.price_of = self.prices.get  # replaced by the OMS with its freshest source
         self._cache: tuple | None = None
 
-    def _inst(self, exchange, symbol):
+    def instrument(self, exchange, symbol):
+        """The instrument, or None when unknown (the caller decides what that means)."""
         if self.instruments is None:
             return None
         try:
@@ -53,7 +54,7 @@ class Account:
     def required_margin(self, request: OrderRequest, price: Decimal | None = None, quantity: int | None = None) -> Decimal:
         px = dec(price, "price") if price is not None else self.ref_price(request)
         q = request.quantity if quantity is None else quantity
-        return self.margin.required(self._inst(request.exchange, request.tradingsymbol), request.product, request.side, q, px)
+        return self.margin.required(self.instrument(request.exchange, request.tradingsymbol), request.product, request.side, q, px)
 
     def order_margin(self) -> Decimal:
         total = ZERO
@@ -74,7 +75,7 @@ class Account:
         for p in self.book.positions.values():
             if not p.quantity:
                 continue
-            pm += self.margin.position_margin(self._inst(p.exchange, p.tradingsymbol), p.product, p.quantity, p.average_price)
+            pm += self.margin.position_margin(self.instrument(p.exchange, p.tradingsymbol), p.product, p.quantity, p.average_price)
             if p.product is not Product.CNC:
                 carried += p.open_value * p.multiplier
                 margined.append(p)

@@ -47,6 +47,7 @@ from tradekit.model.charges import Charges
 from tradekit.model.money import ZERO, dec, fmt_inr, paise
 from tradekit.model.order import OrderRequest, OrderStatus
 from tradekit.store.events import EventType as E
+from tradekit.store.follower import JournalFollower
 from tradekit.store.journal import Event, Journal
 from tradekit.store.projection import Book
 
@@ -241,7 +242,7 @@ def _inr(x: Decimal | None) -> str:
 
 
 # -- the service ---------------------------------------------------------------------------------
-class ApprovalQueue:
+class ApprovalQueue(JournalFollower):
     """Read pending proposals from a journal and write people's decisions to it.
 
     Parameters
@@ -286,25 +287,8 @@ class ApprovalQueue:
         self._rate = 1.0
         self.refresh()
 
-    @classmethod
-    def from_config(cls, config: "TradekitConfig | str | None" = None, **kw) -> "ApprovalQueue":
-        """Open the config's store (``$TRADEKIT_CONFIG`` or ``config/default.yaml`` by default)."""
-        from tradekit.config import TradekitConfig, load_config
-        from tradekit.store import make_engine
-
-        cfg = config if isinstance(config, TradekitConfig) else load_config(config)
-        return cls(Journal(make_engine(cfg.store_url())), cfg, **kw)
 
     # -- reading ---------------------------------------------------------------------------------
-    def refresh(self) -> list[Event]:
-        """Apply events appended since the last call; return them (cheap when nothing changed)."""
-        tail_seq, _ = self.journal.tail()
-        if tail_seq <= self.seq:
-            return []
-        new = list(self.journal.events(after=self.seq))
-        for ev in new:
-            self._apply(ev)
-        return new
 
     def _apply(self, ev: Event) -> None:
         self.seq = ev.seq

@@ -128,12 +128,7 @@ class OrderManager:
         return ev
 
     def _instrument(self, exchange, symbol):
-        if self.instruments is None:
-            return None
-        try:
-            return self.instruments.get(exchange, symbol)
-        except MarketRuleError:
-            return None
+        return self.account.instrument(exchange, symbol)
 
     def mark(self, key: str, price) -> None:
         """Record a last traded price (used for margin of market orders, P&L and risk)."""
@@ -190,20 +185,23 @@ class OrderManager:
                 payload["algo_id"] = self.algo_id
             if meta:
                 payload["meta"] = meta
-            self._emit(E.ORDER_CREATED, payload)
-            order = self.book.orders[cid]
-            decision = self._check_paced(order, source, mode)
-            self._emit(E.RISK_DECISION, {"client_order_id": cid, **decision.to_dict()})
-            if not decision.allowed:
-                return order
-            if mode == "manual":
-                expires = now + timedelta(seconds=self.approval_ttl)
-                self._emit(E.APPROVAL_REQUESTED, {"client_order_id": cid, "ttl_seconds": self.approval_ttl,
-                                                  "expires_at": expires.isoformat(), "price_at_proposal": payload["reference_price"]})
-                return order
-            self._emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto-policy", "auto": True,
-                                            "reason": f"{self.mode.value} auto-approval ({source})"})
-            self._send(order)
+            with self.journal.transaction():  # one commit, durable before the broker is called
+                self._emit(E.ORDER_CREATED, payload)
+                order = self.book.orders[cid]
+                decision = self._check_paced(order, source, mode)
+                self._emit(E.RISK_DECISION, {"client_order_id": cid, **decision.to_dict()})
+                if not decision.allowed:
+                    return order
+                if mode == "manual":
+                    expires = now + timedelta(seconds=self.approval_ttl)
+                    self._emit(E.APPROVAL_REQUESTED, {"client_order_id": cid, "ttl_seconds": self.approval_ttl,
+                                                      "expires_at": expires.isoformat(),
+                                                      "price_at_proposal": payload["reference_price"]})
+                    return order
+                self._emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto-policy", "auto": True,
+                                                "reason": f"{self.mode.value} auto-approval ({source})"})
+                self._emit_submitted(order)
+            self._place(order)
             return order
 
     def _check(self, order: Order, source: str, mode: str) -> RiskDecision:
@@ -257,9 +255,17 @@ class OrderManager:
         after = net + pending * (1 if (pending > 0) == (signed > 0) else 0) + signed
         return (net > 0 and signed < 0 and after >= 0) or (net < 0 and signed > 0 and after <= 0)
 
+    def _emit_submitted(self, order: Order) -> None:
+        self._emit(E.ORDER_SUBMITTED, {"client_order_id": order.client_order_id,
+                                       "broker": getattr(self.broker, "name", "broker")})
+
     def _send(self, order: Order) -> None:
+        self._emit_submitted(order)
+        self._place(order)
+
+    def _place(self, order: Order) -> None:
+        """Call the broker; ORDER_SUBMITTED is already durable (write-ahead)."""
         cid = order.client_order_id
-        self._emit(E.ORDER_SUBMITTED, {"client_order_id": cid, "broker": getattr(self.broker, "name", "broker")})
         try:
             boid = self.broker.place_order(cid, order.request)
         except BrokerRejected as e:
@@ -324,10 +330,13 @@ class OrderManager:
                 return ApprovalOutcome(client_order_id, self.book.order(client_order_id).status, False,
                                        msgs + [f"risk gate now denies it: {decision.reason}"], decision)
             changed_checks = [c.message for c in decision.checks if c.message and not c.ok]
-            self._emit(E.APPROVAL_GRANTED, {"client_order_id": client_order_id, "by": by, "auto": False, "reason": reason,
-                                            "changes": {k: str(v) if isinstance(v, Decimal) else v for k, v in clean.items()},
-                                            "drift_pct": None if drift is None else f"{drift:.4f}"})
-            self._send(order)
+            with self.journal.transaction():
+                self._emit(E.APPROVAL_GRANTED, {"client_order_id": client_order_id, "by": by, "auto": False,
+                                                "reason": reason,
+                                                "changes": {k: str(v) if isinstance(v, Decimal) else v for k, v in clean.items()},
+                                                "drift_pct": None if drift is None else f"{drift:.4f}"})
+                self._emit_submitted(order)
+            self._place(order)
             return ApprovalOutcome(client_order_id, order.status, True, msgs + changed_checks, decision)
 
     def reject(self, client_order_id: str, *, by: str | None = None, reason: str = "") -> ApprovalOutcome:

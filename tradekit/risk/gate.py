@@ -30,6 +30,7 @@ each position's last price, so no event is missed). Decimals appear only in mess
 
 from __future__ import annotations
 
+from tradekit.model.money import fmt_inr
 import logging
 import re
 from collections import deque
@@ -97,19 +98,11 @@ _OK_STATE = _OK["STATE"]
 
 
 def rs(x: float | Decimal) -> str:
-    """Rupees with Indian grouping: 1234567.8 -> '₹12,34,567.80'."""
-    v = float(x)
-    whole, _, frac = f"{abs(v):.2f}".partition(".")
-    if len(whole) > 3:
-        head, tail = whole[:-3], whole[-3:]
-        groups = []
-        while len(head) > 2:
-            groups.insert(0, head[-2:])
-            head = head[:-2]
-        if head:
-            groups.insert(0, head)
-        whole = ",".join(groups + [tail])
-    return f"{'-' if v < 0 and (whole.strip('0,') or frac.strip('0')) else ''}₹{whole}.{frac}"
+    """Rupees with Indian grouping: 1234567.8 -> '₹12,34,567.80' (no sign on a zero)."""
+    s = fmt_inr(x)
+    if s.startswith("-"):
+        return f"-₹{s[1:]}" if s.strip("-0.,") else f"₹{s[1:]}"
+    return f"₹{s}"
 
 
 def _pct(x: float) -> str:

@@ -25,6 +25,7 @@ import time
 
 import orjson
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -236,6 +237,25 @@ class Journal:
             except OperationalError as e:
                 raise StoreError(f"cannot append to the journal: {e.orig}") from e
         raise StoreError("cannot append to the journal: the tail kept moving (too much write contention)")
+
+    @contextmanager
+    def transaction(self):
+        """Appends inside the block are committed together, in one transaction, when it ends.
+
+        For events that belong together (an order created, its risk decision, its approval and
+        its submission): one commit instead of four, and still durable before the block's
+        caller goes on (e.g. calls the broker). Nested blocks join the outer one.
+        """
+        with self._lock:
+            if self.durability == "batch":
+                yield self
+                return
+            self.durability = "batch"
+            try:
+                yield self
+            finally:
+                self.durability = "sync"
+                self._flush_locked()
 
     def flush(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from tradekit.clock import IST
 from tradekit.errors import TradekitError
 from tradekit.model.money import ZERO, dec, paise
 from tradekit.store.events import EventType as E
+from tradekit.store.follower import JournalFollower
 from tradekit.store.journal import Event, Journal
 from tradekit.store.projection import Book
 from tradekit.ui._common import STYLE, RefreshLoop, esc, hhmmss, inr, set_if_changed, table
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 _EQUITY_EVENTS = (E.FILL, E.MARK, E.CASH, E.POSITION_ADJUSTED, E.SESSION_STARTED)
 
 
-class PnlModel:
+class PnlModel(JournalFollower):
     """The numbers behind the P&L page, followed incrementally from a journal.
 
     Parameters
@@ -55,22 +56,7 @@ class PnlModel:
         self._day: date | None = None
         self.refresh()
 
-    @classmethod
-    def from_config(cls, config=None, **kw) -> "PnlModel":
-        from tradekit.config import TradekitConfig, load_config
-        from tradekit.store import make_engine
 
-        cfg = config if isinstance(config, TradekitConfig) else load_config(config)
-        return cls(Journal(make_engine(cfg.store_url())), cfg, **kw)
-
-    def refresh(self) -> list[Event]:
-        tail, _ = self.journal.tail()
-        if tail <= self.seq:
-            return []
-        new = list(self.journal.events(after=self.seq))
-        for ev in new:
-            self._apply(ev)
-        return new
 
     def _apply(self, ev: Event) -> None:
         self.seq = ev.seq
