@@ -147,12 +147,16 @@ def replay(
     end: Optional[str] = typer.Option(None, "--to", help="last day, YYYY-MM-DD"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
     out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report"),
+    timeframe: str = typer.Option("1min", "--timeframe", help="bundled bars: 1min or 1d"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Replay recorded days through the paper broker fast, then write the session report."""
     from tradekit.execution.replay_cli import replay_command
 
-    res, errors, out_dir, paths = replay_command(data, signals, start, end, strategy, str(out) if out else None, config)
+    if timeframe not in ("1min", "1d"):
+        raise TradekitError(f"--timeframe: {timeframe!r} is not 1min or 1d")
+    res, errors, out_dir, paths = replay_command(data, signals, start, end, strategy, str(out) if out else None, config,
+                                                 timeframe=timeframe)
     for e in errors:
         typer.echo(f"signal record {e.index}: {e.field}: {e.message}", err=True)
     typer.echo(res.summary())

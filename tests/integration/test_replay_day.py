@@ -76,3 +76,28 @@ def test_daily_bars_replay_with_cnc_positions_carried_and_settled(tmp_path):
     assert all(f.payload["product"] == "CNC" for f in s.journal.events(types=("fill",)))
     assert s.book.charges_total.dp > 0  # delivery sells pay DP
     assert Book.rebuild(s.journal.events()).snapshot() == s.book.snapshot()
+
+
+def test_a_replayed_crash_day_trips_the_breaker_and_flattens_the_paper_book(tmp_path):
+    """2024-06-04 (election results; NIFTY −5.9 %, PSU banks −15 %) through a real session and paper broker."""
+    from datetime import datetime, time as dtime
+
+    from tradekit.clock import IST
+    from tradekit.model import Signal
+
+    names = ["SBIN", "NTPC", "POWERGRID", "LT", "ICICIBANK", "AXISBANK", "RELIANCE", "TATASTEEL"]
+    data = {f"NSE:{n}": load_bars(sample_path(n, "1d"), start="2024-05-29", end="2024-06-07") for n in names}
+    cfg = load_config()
+    s = Session.for_replay(cfg, tmp_path / "j.db", data["NSE:SBIN"].index[0].to_pydatetime())
+    buy_at = datetime.combine(data["NSE:SBIN"].index[1].date(), dtime(23, 59), IST)  # after 2024-05-30's close
+    signals = [Signal(f"buy-{n}", "positional", "NSE", n, "BUY", int(110_000 // float(data[f"NSE:{n}"]["close"].iloc[1])),
+                      product="CNC", signal_time=buy_at) for n in names]
+    run_replay(s, data, signals=signals)
+    breaches = [e.payload for e in s.journal.events(types=("risk.limit_breach",))]
+    states = [(e.ts[:10], e.payload["state"]) for e in s.journal.events(types=("risk.trading_state",))]
+    assert breaches and breaches[0]["trigger"] in ("daily_loss", "drawdown")
+    assert ("2024-06-04", "HALTED") in states  # tripped by the crash day's close
+    flatten = [o for o in s.book.orders.values() if o.source == "breaker"]
+    assert len(flatten) == len(names) and all(o.status.value == "FILLED" for o in flatten)
+    assert all(p.quantity == 0 for p in s.book.positions.values())  # flattened at the next open
+    assert min(o.updated_at for o in flatten).date().isoformat() == "2024-06-05"

@@ -420,11 +420,15 @@ class OrderManager:
                 self._emit(E.BROKER_ERROR, {"client_order_id": client_order_id, "action": "cancel", "message": str(e)})
             return order
 
-    def cancel_all(self, *, reason: str, source: str = "manual", strategy: str | None = None) -> list[str]:
+    def cancel_all(self, *, reason: str, source: str = "manual", strategy: str | None = None,
+                   keep_reducing: bool = False) -> list[str]:
+        """Cancel open orders (and withdraw proposals). ``keep_reducing`` spares square-off/flatten orders in flight."""
         with self._lock:
             done = []
             for o in list(self.book.open.values()):
                 if strategy is not None and o.strategy != strategy:
+                    continue
+                if keep_reducing and o.source in NEVER_QUEUED:
                     continue
                 if o.status is OrderStatus.PENDING_APPROVAL or o.status.is_working:
                     try:
@@ -438,13 +442,22 @@ class OrderManager:
                 product: Product | None = None) -> list[Order]:
         """Cancel open orders and close every open position (of one strategy, or all) at market."""
         with self._lock:
-            self.cancel_all(reason=reason, source=source, strategy=strategy)
+            self.cancel_all(reason=reason, source=source, strategy=strategy, keep_reducing=True)
+            in_flight: dict[tuple, int] = {}  # closing quantity already on its way, per position
+            for o in self.book.open.values():
+                if o.source in NEVER_QUEUED and o.status.is_working:
+                    r = o.request
+                    k = (o.strategy, r.key, r.product)
+                    in_flight[k] = in_flight.get(k, 0) + (r.quantity - o.filled_quantity) * r.side.sign
             out = []
             for p in list(self.book.positions.values()):
                 if p.quantity == 0 or (strategy is not None and p.strategy != strategy) or (product is not None and p.product is not product):
                     continue
-                side = Side.SELL if p.quantity > 0 else Side.BUY
-                req = OrderRequest(p.exchange, p.tradingsymbol, side, abs(p.quantity), OrderType.MARKET, p.product)
+                rest = p.quantity + in_flight.get((p.strategy, p.instrument_key, p.product), 0)
+                if rest == 0 or (rest > 0) != (p.quantity > 0):
+                    continue  # already being closed
+                side = Side.SELL if rest > 0 else Side.BUY
+                req = OrderRequest(p.exchange, p.tradingsymbol, side, abs(rest), OrderType.MARKET, p.product)
                 out.append(self.submit(req, strategy=p.strategy, source=source, meta={"reason": reason}))
             return out
 

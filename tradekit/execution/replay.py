@@ -64,6 +64,7 @@ class ReplayResult:
 
 _IST_OFFSET_NS = 19_800 * 1_000_000_000
 _DAY_NS = 86_400 * 1_000_000_000
+_CLOSE_NS = (15 * 3600 + 30 * 60) * 1_000_000_000  # 15:30 IST after a daily bar's 00:00 label
 _NEVER = 2**62
 
 
@@ -179,12 +180,14 @@ def run_replay(
     opens_l, highs_l, lows_l, closes_l, vols_l = opens.tolist(), highs.tolist(), lows.tolist(), closes.tolist(), vols.tolist()
 
     def end_day(day):
+        # the exchange closes first; then the closing marks: a breaker tripped by them sends its
+        # flatten orders after the close, and they rest for the next open like after-market orders
+        if hasattr(broker, "end_of_day"):
+            broker.end_of_day(day)
         prices = {k: last_close[k] for k in keys if k in last_close}
         for k, px in prices.items():
             oms.mark(k, px)
         session._emit(E.MARK, {"day": day.isoformat(), "prices": {k: f"{v:.4f}" for k, v in prices.items()}})
-        if hasattr(broker, "end_of_day"):
-            broker.end_of_day(day)
 
     rms = hasattr(broker, "square_off_mis") and getattr(getattr(broker, "config", None), "rms_square_off", False)
     book = session.book
@@ -194,8 +197,8 @@ def run_replay(
         if day_no[g] != cur_day_no:
             day = _day_from_no(int(day_no[g]))
             if cur_day is not None and not daily:
+                end_day(cur_day)  # the clock still reads the previous day's last bar end
                 clock.set_ns(max(clock.ns, s_ns))
-                end_day(cur_day)
                 session._emit(E.DAY_ROLLED, {"day": day.isoformat()})
             cur_day_no, cur_day = day_no[g], day
             days.append(day)
@@ -213,15 +216,20 @@ def run_replay(
             if rms:
                 broker.square_off_mis()
             cut_ns = _NEVER
-        clock.set_ns(s_ns)
+        clock.set_ns(max(s_ns, clock.ns))  # the rate governor may have paced orders past the bar's start
         e_ns = s_ns + bar_ns
         for j in range(first_pos[g], group_end[g]):
             key = keys_l[kidx_l[j]]
             c = closes_l[j]
             on_bar(key, s_ns, e_ns, opens_l[j], highs_l[j], lows_l[j], c, vols_l[j])
             last_close[key] = c
-        clock.set_ns(e_ns)
-        if risk is not None and book.positions:
+        if daily:  # the day closes (at 15:30) before its signals go out: they rest for the next open
+            clock.set_ns(max(s_ns + _CLOSE_NS, clock.ns))
+            end_day(cur_day)
+            clock.set_ns(max(e_ns, clock.ns))
+            session._emit(E.DAY_ROLLED, {"day": _day_from_no(int(day_no[g]) + 1).isoformat()})
+        clock.set_ns(max(e_ns, clock.ns))
+        if risk is not None and book.positions and not daily:
             marked = False
             for p in book.positions.values():
                 if p.quantity:
@@ -231,9 +239,6 @@ def run_replay(
                         marked = True
             if marked:
                 risk.on_marks(book, clock.now())
-        if daily:  # the day closes before its signals go out: they rest for the next open
-            end_day(cur_day)
-            session._emit(E.DAY_ROLLED, {"after": cur_day.isoformat()})
         while sig_i < n_sig and sig_ns[sig_i] <= e_ns:
             sig = all_signals[sig_i]
             sig_i += 1

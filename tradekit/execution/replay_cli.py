@@ -11,7 +11,7 @@ from tradekit.errors import DataError, ValidationError
 _NAME = re.compile(r"^(?P<ex>[A-Z]+)_(?P<sym>.+?)_(?P<tf>\w+?)\.(csv|parquet)(\.gz)?$")
 
 
-def resolve_data(spec: str, start: date | None, end: date | None) -> dict:
+def resolve_data(spec: str, start: date | None, end: date | None, timeframe: str = "1min") -> dict:
     """``RELIANCE,INFY`` (bundled), paths named ``NSE_SYM_1min.csv``, or ``NSE:SYM=path``, comma-separated."""
     from tradekit.data import load_bars, sample_path
 
@@ -32,7 +32,7 @@ def resolve_data(spec: str, start: date | None, end: date | None) -> dict:
             out[f"{m['ex']}:{m['sym']}"] = load_bars(p, start=start, end=end)
         else:
             ex, _, sym = item.upper().rpartition(":")
-            out[f"{ex or 'NSE'}:{sym}"] = load_bars(sample_path(sym, "1min"), start=start, end=end)
+            out[f"{ex or 'NSE'}:{sym}"] = load_bars(sample_path(sym, timeframe), start=start, end=end)
     out = {k: v for k, v in out.items() if len(v)}
     if not out:
         raise DataError(f"no bars for {spec} between {start} and {end}")
@@ -51,7 +51,7 @@ def load_signal_file(path: str | Path):
 
 
 def replay_command(data: str, signals: str | None, start: str | None, end: str | None, strategy: str | None,
-                   out: str | None, config=None, progress: bool = True, report: bool = True):
+                   out: str | None, config=None, progress: bool = True, report: bool = True, timeframe: str = "1min"):
     from tradekit.config import load_config
     from tradekit.monitoring.report import build_session_report
     from tradekit.runs.live import parse_strategy
@@ -70,7 +70,7 @@ def replay_command(data: str, signals: str | None, start: str | None, end: str |
     if d0 and d1 and d1 < d0:
         raise ValidationError(f"--to {d1} is before --from {d0}", field="--to")
     cfg = load_config(config)
-    frames = resolve_data(data, d0, d1)
+    frames = resolve_data(data, d0, d1, timeframe)
     sigs, errors = ([], [])
     if signals:
         sigs, errors = load_signal_file(signals)
@@ -81,7 +81,16 @@ def replay_command(data: str, signals: str | None, start: str | None, end: str |
     out_dir = Path(out) if out else cfg.data_dir.parent / "runs" / f"replay-{first.date()}-{last.date()}"
     out_dir.mkdir(parents=True, exist_ok=True)
     s = Session.for_replay(cfg, out_dir / "journal.db", first.to_pydatetime())
-    res = run_replay(s, frames, signals=sigs, strategies=[parse_strategy(strategy)] if strategy else [], progress=progress)
+    strategies = []
+    if strategy:
+        strat = parse_strategy(strategy)
+        if timeframe == "1d":
+            from dataclasses import replace
+            from datetime import timedelta
+
+            strat = replace(strat, bar=timedelta(days=1))
+        strategies = [strat]
+    res = run_replay(s, frames, signals=sigs, strategies=strategies, progress=progress)
     paths = {}
     if report:
         rep = build_session_report(s.journal, book=s.book, bars=frames,
