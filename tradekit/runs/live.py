@@ -184,7 +184,18 @@ def paper_command(
         if len(bars):
             data[f"NSE:{sym}"] = bars
     if not data:
-        raise ValidationError(f"no bundled 1-minute bars for {symbols} on {d}", field="--date")
+        from tradekit.market.calendar import MarketCalendar
+
+        cal = MarketCalendar("NSE", cfg.market)
+        if not cal.is_trading_day(d):
+            h = cal.holiday(d)
+            if h is None:
+                why = "not an NSE trading day"
+            else:
+                why = "an NSE holiday" + (f" ({h.name})" if h.name and h.name.lower() != "holiday" else "")
+            raise ValidationError(f"{d} ({d:%A}) is {why}: nothing traded", field="--date")
+        raise ValidationError(f"no bundled 1-minute bars for {symbols} on {d} (bundled: 2016-08-16..2016-09-09 "
+                              f"for the stocks)", field="--date")
     first = min(df.index[0] for df in data.values()).to_pydatetime()
     session = Session.from_config(cfg, clock=SimClock(first), mode="paper")
     pipeline = SignalPipeline(session.journal, cfg, sink=session.submit_signal, emit=session._emit, clock=session.clock)
