@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR
 from pathlib import Path
 
 from tradekit.clock import IST, Clock, RealClock
@@ -22,7 +22,7 @@ from tradekit.errors import ConfigError, ValidationError
 from tradekit.execution.account import Account
 from tradekit.execution.margin import MarginModel
 from tradekit.execution.oms import OrderManager
-from tradekit.model.enums import OrderType, Product, TradingMode
+from tradekit.model.enums import TradingMode
 from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
 from tradekit.model.signal import Signal

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tradekit.brokers.paper.config import MarginConfig
-from tradekit.model.enums import Exchange, InstrumentType, Product, Side
+from tradekit.model.enums import Exchange, Product, Side
 from tradekit.model.instrument import Instrument
 
 _HUNDRED = Decimal(100)

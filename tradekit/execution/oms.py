@@ -32,14 +32,13 @@ from tradekit.errors import (
     BrokerRejected,
     BrokerUnavailable,
     IllegalTransition,
-    MarketRuleError,
     TradingHalted,
     ValidationError,
 )
 from tradekit.execution.account import Account
 from tradekit.model.charges import Charges
 from tradekit.model.enums import OrderType, Product, Side, TradingMode
-from tradekit.model.money import ZERO, dec
+from tradekit.model.money import dec
 from tradekit.model.order import ClientOrderIdGenerator, Order, OrderRequest, OrderStatus
 from tradekit.risk.base import PassThroughGate, RiskContext, RiskDecision, RiskGate
 from tradekit.store.events import EventType as E

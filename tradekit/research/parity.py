@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tradekit.execution.costs import FillCosts
-from tradekit.model.enums import Product, Side
+from tradekit.model.enums import Side
 from tradekit.strategies.sma import SmaCrossover
 
 

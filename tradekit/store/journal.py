@@ -19,7 +19,6 @@ transaction by ``flush`` — every ``batch_size`` events, on ``flush()``, and on
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 

@@ -20,7 +20,6 @@ from tradekit.brokers.paper.exchange import (
     CANCELLED,
     COMPLETE,
     REJECTED,
-    SCALE,
     SimExchange,
     SimOrder,
     SimTrade,
@@ -30,7 +29,7 @@ from tradekit.clock import Clock, dt_to_ns
 from tradekit.errors import BrokerRejected, MarketRuleError
 from tradekit.execution.margin import MarginModel
 from tradekit.model.charges import Charges
-from tradekit.model.enums import Exchange, OrderType, Product, Side, Validity, Variety
+from tradekit.model.enums import Exchange, OrderType, Product, Side, Variety
 from tradekit.model.instrument import Instrument
 from tradekit.model.money import ZERO, dec
 from tradekit.model.order import MAX_MODIFICATIONS, OrderRequest
