@@ -82,6 +82,27 @@ class Session:
         if not any(True for _ in self.journal.events(types=(E.SESSION_STARTED,))):
             self._emit(E.SESSION_STARTED, {"mode": self.mode.value, "capital": str(config.account.capital),
                                            "account": config.account.name})
+        elif self.mode is TradingMode.PAPER and broker is None:
+            self._resume_paper_account()
+
+    def _resume_paper_account(self) -> None:
+        """A paper journal opened again (a new process, maybe a new day): roll the days that passed
+        (T+1 settlement), then give the paper broker the account the journal recorded."""
+        last = None
+        for ev in self.journal.events(types=(E.FILL, E.DAY_ROLLED, E.SESSION_STARTED)):
+            last = ev.day
+        today = self.clock.now().date()
+        if last is not None and last < today:
+            sessions = 1
+            if self.calendar is not None:
+                try:
+                    sessions = max(1, len(self.calendar.sessions(last, today)) - 1)
+                except Exception:  # outside the calendar's tables: one roll
+                    sessions = 1
+            for _ in range(min(sessions, 2)):  # two rolls settle everything (T+1)
+                self._emit(E.DAY_ROLLED, {"day": today.isoformat(), "resumed_after": last.isoformat()})
+        if hasattr(self.broker, "restore"):
+            self.broker.restore(self.book)
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod

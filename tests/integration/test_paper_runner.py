@@ -87,3 +87,33 @@ def test_paced_mode_follows_the_wall_clock(tmp_path):
     runner.join(30)
     assert 1.5 < time.monotonic() - t0 < 10
     assert runner.result.bars == 21
+
+
+def test_a_paper_account_carries_cnc_holdings_to_the_next_day_in_a_new_process(tmp_path):
+    from datetime import datetime
+    from decimal import Decimal
+
+    from tradekit.clock import IST
+    from tradekit.model import OrderRequest
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(f"extends: {load_config().source}\ndata_dir: {tmp_path / 'var'}\n"
+                        "execution:\n  charges_as_of: 2026-11-20\n")
+    cfg = load_config(cfg_file)
+    day1 = load_bars(sample_path("INFY"), start="2016-08-17", end="2016-08-17")
+    s1 = Session.from_config(cfg, clock=SimClock(day1.index[0].to_pydatetime()), mode="paper")
+    PaperSessionRunner(s1, {"NSE:INFY": day1}, end="2016-08-17 09:20").run()
+    s1.submit(OrderRequest("NSE", "INFY", "BUY", 10, "MARKET", "CNC"), strategy="swing")
+    PaperSessionRunner(s1, {"NSE:INFY": load_bars(sample_path("INFY"), start="2016-08-17 09:22", end="2016-08-17")}).run()
+    assert s1.book.position("swing", "NSE", "INFY", "CNC").quantity == 10
+    cash1 = s1.book.cash
+    s1.close()
+    # the next morning, a new process on the same journal
+    day2 = load_bars(sample_path("INFY"), start="2016-08-18", end="2016-08-18")
+    s2 = Session.from_config(cfg, clock=SimClock(day2.index[0].to_pydatetime()), mode="paper")
+    assert s2.book.holdings()[0]["t1"] == 10 and s2.broker.cash == cash1
+    PaperSessionRunner(s2, {"NSE:INFY": day2}, end="2016-08-18 09:20").run()
+    o = s2.submit(OrderRequest("NSE", "INFY", "SELL", 10, "MARKET", "CNC"), strategy="swing")
+    PaperSessionRunner(s2, {"NSE:INFY": load_bars(sample_path("INFY"), start="2016-08-18 09:22", end="2016-08-18")}).run()
+    assert o.status.value == "FILLED"  # yesterday's shares (T1) could be sold: BTST
+    assert s2.book.position("swing", "NSE", "INFY", "CNC").quantity == 0

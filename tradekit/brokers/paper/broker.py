@@ -255,6 +255,32 @@ class PaperBroker:
             for key, px in self.exchange.last_price.items():
                 self._prev_close[key] = px
 
+    def restore(self, book) -> None:
+        """Start from the account a journal recorded (a new process on a later day): cash, CNC
+        holdings (settled and T1) and carried NRML/MTF positions. The paper fills were the OMS's
+        fills, so the book is the paper account's history."""
+        with self._lock:
+            # order and trade ids continue after the journal's, so a resumed account never reuses one
+            for boid in book.by_broker_id:
+                if boid.isdigit():
+                    self._seq = max(self._seq, int(boid) - 260000000000000)
+            for tid in book.trade_ids:
+                if tid.isdigit():
+                    self.exchange._trade_seq = max(self.exchange._trade_seq, int(tid) - 50000000)
+            self.cash = book.cash
+            for h in book.holdings():
+                self._holdings[(h["exchange"], h["tradingsymbol"])] = _Holding(
+                    quantity=h["settled"], t1=h["t1"], today=h["today"], cost=h["average_price"] * h["quantity"])
+            for p in book.positions.values():
+                if p.quantity and p.product is not Product.CNC:
+                    k = (str(p.exchange), p.tradingsymbol, p.product.value)
+                    mine = self._positions.get(k)
+                    if mine is None:
+                        mine = self._positions[k] = Position("", p.exchange, p.tradingsymbol, p.product, multiplier=p.multiplier)
+                    mine.quantity += p.quantity
+                    mine.open_value += p.open_value
+                    mine.overnight_quantity += p.quantity
+
     def apply_corporate_action(self, kind: str, exchange: str, tradingsymbol: str, **params) -> None:
         """The broker's side of a split/bonus/dividend: positions, holdings and (for dividends) cash."""
         with self._lock:
