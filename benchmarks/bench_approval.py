@@ -25,11 +25,12 @@ Run: ``.venv/bin/python -m benchmarks.bench_approval`` (about a minute).
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from benchmarks._stats import latency_stats
 
 N_CLICKS = 50
 N_DROPS = 20
@@ -38,16 +39,12 @@ BATCH = 10
 TARGET_P95_MS = 250.0
 
 
-def _pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    k = min(len(s) - 1, max(0, int(round(p / 100 * (len(s) - 1)))))
-    return s[k]
+def _latency(xs: list[float]) -> dict:
+    return latency_stats(xs, (50, 95), 1)
 
 
-def _stats(xs: list[float]) -> dict:
-    ms = [x * 1000 for x in xs]
-    return {"n": len(ms), "p50_ms": round(_pct(ms, 50), 1), "p95_ms": round(_pct(ms, 95), 1),
-            "mean_ms": round(statistics.fmean(ms), 1), "max_ms": round(max(ms), 1)}
+
+
 
 
 def _open_page(browser, url: str):
@@ -177,6 +174,7 @@ class KiteDesk:
         from tradekit.config.secrets import Secrets
         from tradekit.session import Session
         from tradekit.signals import Inbox, SignalPipeline
+        from tradekit.ui.harness import watch_placements
 
         logging.getLogger("tornado.access").setLevel(logging.ERROR)
         self.folder = Path(folder)
@@ -201,15 +199,7 @@ class KiteDesk:
         self.broker.complete_login(token)
         self.placed: dict[str, float] = {}
         self.placed_wall: dict[str, float] = {}
-        place = self.broker.place_order
-
-        def timed(cid, request):
-            out = place(cid, request)
-            self.placed.setdefault(cid, time.perf_counter())
-            self.placed_wall.setdefault(cid, time.time())
-            return out
-
-        self.broker.place_order = timed
+        watch_placements(self.broker, self.placed, self.placed_wall)
         self.session = Session(self.cfg, broker=self.broker, mode="paper")
         self.key = "NSE:RELIANCE"
         self.session.oms.mark(self.key, self.price())
@@ -307,16 +297,16 @@ def run(n_clicks: int = N_CLICKS, n_drops: int = N_DROPS, kite: bool = True) -> 
         ctx, page = _open_page(browser, srv.url("approval"))
         signal_to_card(page, desk, 2, "warm")  # the first renders pay for lazy imports
         legs = signal_to_card(page, desk, n_drops, "fast")
-        out["signal_to_card"] = _stats(legs["to_card"])
-        out["signal_to_proposal_journaled"] = _stats(legs["to_journal"])
+        out["signal_to_card"] = _latency(legs["to_card"])
+        out["signal_to_proposal_journaled"] = _latency(legs["to_journal"])
         desk.runner.inbox.settle_seconds = 1.0  # the shipped default, for writers that do not rename
-        out["signal_to_card_settle_1s"] = _stats(signal_to_card(page, desk, N_DROPS_DEFAULT, "settle")["to_card"])
+        out["signal_to_card_settle_1s"] = _latency(signal_to_card(page, desk, N_DROPS_DEFAULT, "settle")["to_card"])
         desk.runner.inbox.settle_seconds = 0.0
         legs = approve_clicks(page, desk, n_clicks)
-        out["approve_to_broker"] = _stats(legs["click_to_broker"])
-        out["approve_call_to_broker"] = _stats(legs["call_to_broker"])
-        out["approve_to_decision_journaled"] = _stats(legs["click_to_journal"])
-        out["approve_to_outcome_shown"] = _stats(legs["call_to_shown"])
+        out["approve_to_broker"] = _latency(legs["click_to_broker"])
+        out["approve_call_to_broker"] = _latency(legs["call_to_broker"])
+        out["approve_to_decision_journaled"] = _latency(legs["click_to_journal"])
+        out["approve_to_outcome_shown"] = _latency(legs["call_to_shown"])
         out["target_p95_ms"] = TARGET_P95_MS
         out["meets_target"] = out["approve_to_broker"]["p95_ms"] <= TARGET_P95_MS
         ctx.close()
@@ -330,10 +320,10 @@ def run(n_clicks: int = N_CLICKS, n_drops: int = N_DROPS, kite: bool = True) -> 
                 kctx, kpage = _open_page(browser, ksrv.url("approval"))
                 signal_to_card(kpage, kd, 2, "kwarm")
                 kl = approve_clicks(kpage, kd, n_clicks)
-                out["kite_approve_to_broker"] = _stats(kl["click_to_broker"])
-                out["kite_approve_call_to_broker"] = _stats(kl["call_to_broker"])
-                out["kite_approve_to_decision_journaled"] = _stats(kl["click_to_journal"])
-                out["kite_approve_to_outcome_shown"] = _stats(kl["call_to_shown"])
+                out["kite_approve_to_broker"] = _latency(kl["click_to_broker"])
+                out["kite_approve_call_to_broker"] = _latency(kl["call_to_broker"])
+                out["kite_approve_to_decision_journaled"] = _latency(kl["click_to_journal"])
+                out["kite_approve_to_outcome_shown"] = _latency(kl["call_to_shown"])
                 out["kite_server_orders"] = len(kd.sim.app.placements)
                 kctx.close()
             finally:

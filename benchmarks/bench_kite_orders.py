@@ -16,24 +16,21 @@ Run: ``.venv/bin/python benchmarks/bench_kite_orders.py``.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._stats import latency_stats
+
 N = 1000
 
 
-def _pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    k = min(len(s) - 1, max(0, int(round(p / 100 * (len(s) - 1)))))
-    return s[k]
-
-
 def _stats(xs: list[float]) -> dict:
-    ms = [x * 1000 for x in xs]
-    return {"n": len(ms), "p50_ms": round(_pct(ms, 50), 3), "p99_ms": round(_pct(ms, 99), 3),
-            "mean_ms": round(statistics.fmean(ms), 3), "max_ms": round(max(ms), 3)}
+    return latency_stats(xs, (50, 99), 3)
+
+
+
+
 
 
 def run(n: int = N) -> dict:

@@ -62,6 +62,19 @@ def write_signal(folder: Path, name: str, records) -> Path:
     return final
 
 
+def watch_placements(broker, placed: dict, placed_wall: dict) -> None:
+    """Record when ``broker`` accepted each order (perf_counter and wall time), by client order id."""
+    place = broker.place_order
+
+    def timed(cid, request):
+        out = place(cid, request)
+        placed.setdefault(cid, time.perf_counter())
+        placed_wall.setdefault(cid, time.time())
+        return out
+
+    broker.place_order = timed
+
+
 class PaperDesk:
     """A paced paper session on a bundled day, with manual approvals and a fast inbox.
 
@@ -129,15 +142,7 @@ class PaperDesk:
         return self
 
     def _watch_broker(self, session) -> None:
-        place = session.broker.place_order
-
-        def timed(cid, request):
-            out = place(cid, request)
-            self.placed.setdefault(cid, time.perf_counter())
-            self.placed_wall.setdefault(cid, time.time())
-            return out
-
-        session.broker.place_order = timed
+        watch_placements(session.broker, self.placed, self.placed_wall)
 
     def price(self) -> float:
         """The close of the bar the session is at (a sensible reference price)."""
