@@ -10,6 +10,7 @@ journaled, the audit chain is verified and the session report is written.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from tradekit.config.schema import TradekitConfig
@@ -45,7 +46,8 @@ def run_demo(cfg: TradekitConfig, out: Path | None = None, *, quantity: int = 10
     from tradekit.strategies import SmaCrossover
 
     if cfg.execution.charges_as_of is None:
-        cfg = cfg.model_copy(update={"execution": cfg.execution.model_copy(update={"charges_as_of": _d(CHARGES_AS_OF)})})
+        as_of = date.fromisoformat(CHARGES_AS_OF)
+        cfg = cfg.model_copy(update={"execution": cfg.execution.model_copy(update={"charges_as_of": as_of})})
     out = Path(out) if out else cfg.data_dir.parent / "runs" / f"demo-{DEMO_DAY}"
     out.mkdir(parents=True, exist_ok=True)
     data = {f"NSE:{s}": load_bars(sample_path(s, "1min"), start=DEMO_DAY, end=DEMO_DAY) for s in DEMO_SYMBOLS}
@@ -60,8 +62,3 @@ def run_demo(cfg: TradekitConfig, out: Path | None = None, *, quantity: int = 10
     session.close()
     return DemoResult(out, out / "journal.db", paths.get("html"), res.summary(), str(v), v.last_hash)
 
-
-def _d(s: str):
-    from datetime import date
-
-    return date.fromisoformat(s)

@@ -207,7 +207,6 @@ def run_replay(
             cut_ns = dt_to_ns(cut) if cut is not None else _NEVER
         if s_ns >= sq_ns:
             clock.set_ns(max(sq_ns, clock.ns))
-            _mark_all(oms, last_close)
             oms.flatten(product=Product.MIS, reason="tradekit MIS square-off", source="square_off")
             sq_ns = _NEVER
         if s_ns >= cut_ns:
@@ -246,9 +245,6 @@ def run_replay(
                 rejected.append((sig.signal_id, "expired"))
                 session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": "expired before it could be sent"})
                 continue
-            px = last_close.get(sig.key)
-            if px is not None:
-                oms.mark(sig.key, px)
             try:
                 session._emit(E.SIGNAL_RECEIVED, {**signal_to_dict(sig), "route": "auto", "source": "replay"})
                 session.submit_signal(sig)
@@ -273,7 +269,3 @@ def run_replay(
     res.stopped = stopped
     return res
 
-
-def _mark_all(oms, last_close: dict) -> None:
-    for k, px in last_close.items():
-        oms.mark(k, px)

@@ -72,8 +72,6 @@ class PaperSessionRunner:
             changed = {k: v for k, v in ex.last_price.items() if marks.get(k) != v}
             if changed:
                 marks.update(changed)
-                for k, v in changed.items():
-                    self.session.oms.mark(k, v)
                 self.session._emit("mark", {"prices": {k: f"{v:.4f}" for k, v in changed.items()}})
 
         def pace(e_ns: int) -> bool:
