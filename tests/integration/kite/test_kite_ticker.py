@@ -112,6 +112,20 @@ def test_a_refused_handshake_is_retried(broker, sim):
         s.stop()
 
 
+def test_the_ticker_child_has_no_secret_on_its_command_line(stream, broker):
+    """``ps`` shows every user's command lines: the key and the token go down a pipe instead."""
+    import os
+
+    assert wait_for(lambda: stream.connected)
+    pid = stream._proc.pid
+    cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode()
+    environ = open(f"/proc/{pid}/environ", "rb").read().decode(errors="replace")
+    for secret in (broker.api_key, broker.kite.access_token):
+        assert secret not in cmdline
+        assert secret not in environ
+    assert "tickerproc" in cmdline and os.getpid() != pid
+
+
 def test_order_updates_move_the_oms_and_resolve_an_unknown_order(broker, sim, journal):
     """The update stream resolves an UNKNOWN order when the tag lookup itself failed."""
     from tradekit.execution.oms import OrderManager

@@ -34,7 +34,8 @@ class KiteStream:
     Parameters
     ----------
     api_key, access_token, url
-        The app key, the session's access token (handed to the child on stdin), the ticker root.
+        The app key and the session's access token (both handed to the child on stdin, never on
+        its command line), the ticker root.
     on_ticks
         ``fn(list[Tick])`` for every binary frame with packets.
     on_order
@@ -79,10 +80,11 @@ class KiteStream:
         return self
 
     def _spawn(self) -> None:
-        cmd = [self.python, "-m", "tradekit.brokers.kite.tickerproc", self.api_key, self.url,
+        # the key and the token go down the pipe, never on the command line (``ps`` shows that)
+        cmd = [self.python, "-m", "tradekit.brokers.kite.tickerproc", self.url,
                str(self.reconnect_max_delay), str(self.reconnect_max_tries)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
-        proc.stdin.write((self._token + "\n").encode())
+        proc.stdin.write((json.dumps({"api_key": self.api_key, "access_token": self._token}) + "\n").encode())
         groups: dict[str, list[int]] = {}
         for tok, mode in self.wanted.items():
             groups.setdefault(mode, []).append(tok)
