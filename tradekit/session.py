@@ -27,6 +27,7 @@ from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
 from tradekit.model.signal import Signal
 from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url
+from tradekit.store.lease import default_owner
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,27 @@ class Session:
             raise ConfigError("live mode needs `mode: live` and `live: {allowed: true}` in the config",
                               file=config.source, field="mode")
         self.clock = clock or RealClock()
-        self.journal = journal or Journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
-                                          clock=self.clock, durability=config.store.durability, batch_size=config.store.batch_size)
+        # the session owns its journal: one writer per journal (a second session is refused, naming this one)
+        self.journal = journal or self._owned_journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
+                                                      durability=config.store.durability, batch_size=config.store.batch_size)
+        try:
+            self._build(config, broker, instruments, calendar, gate)
+        except BaseException:
+            if journal is None:
+                self.journal.lease.release()  # give the lease back
+            raise
+
+    def _owned_journal(self, engine, **kw) -> Journal:
+        from tradekit.store.lease import JournalLease
+
+        lease = JournalLease.acquire(engine, owner=f"{default_owner()} ({self.mode.value} session)")
+        try:
+            return Journal(engine, clock=self.clock, lease=lease, **kw)
+        except BaseException:
+            lease.release()
+            raise
+
+    def _build(self, config: TradekitConfig, broker, instruments, calendar, gate) -> None:
         self.book = Book.rebuild(self.journal.events())
         self.instruments = instruments if instruments is not None else _default_instruments()
         self.calendar = calendar if calendar is not None else _default_calendar(config)
@@ -106,9 +126,28 @@ class Session:
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: TradekitConfig | str | Path | None = None, **kw) -> "Session":
+    def from_config(cls, config: TradekitConfig | str | Path | None = None, *, view: bool | None = None,
+                    **kw) -> "Session | SessionView":
+        """The session of a config. When another process's session owns the journal, a notebook
+        gets a read-only :class:`~tradekit.session_view.SessionView` of it (the book, the account,
+        and requests — approve, reject, cancel, flatten, kill — that the owner acts on); nothing
+        of its own is written: no day roll, no session start, no broker. ``view=True`` always
+        opens the view; ``view=False`` (and a caller that brings its own ``clock``, ``broker`` or
+        ``journal``, i.e. one that runs a session) gets :class:`~tradekit.store.lease.JournalLeased`
+        naming the owner instead."""
+        from tradekit.session_view import SessionView
+        from tradekit.store.lease import JournalLeased
+
         cfg = config if isinstance(config, TradekitConfig) else load_config(config)
-        return cls(cfg, **kw)
+        if view:
+            return SessionView(cfg)
+        try:
+            return cls(cfg, **kw)
+        except JournalLeased as e:
+            if view is False or any(k in kw for k in ("clock", "broker", "journal")):
+                raise
+            log.warning("%s: opening a read-only desk view", e)
+            return SessionView(cfg, holder=e.holder)
 
     @classmethod
     def for_replay(cls, config: TradekitConfig, journal_path: str | Path, start: datetime, **kw) -> "Session":
@@ -116,12 +155,23 @@ class Session:
         from tradekit.clock import SimClock
 
         clock = SimClock(start)
+        from tradekit.store.lease import JournalLease, JournalLeased, current_holder
+
         path = Path(journal_path)
+        if path.exists():  # never wipe a journal a running session owns
+            holder = current_holder(make_engine(sqlite_url(path)))
+            if holder is not None:
+                raise JournalLeased(f"{path} is in use by {holder.describe()}; a replay needs its own journal", holder)
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-        journal = Journal(make_engine(sqlite_url(path), synchronous="OFF"), clock=clock, durability="batch",
-                          batch_size=config.store.batch_size)
-        return cls(config, clock=clock, journal=journal, mode="paper", **kw)
+        engine = make_engine(sqlite_url(path), synchronous="OFF")
+        lease = JournalLease.acquire(engine, owner=f"{default_owner()} (replay)")
+        try:
+            journal = Journal(engine, clock=clock, durability="batch", batch_size=config.store.batch_size, lease=lease)
+            return cls(config, clock=clock, journal=journal, mode="paper", **kw)
+        except BaseException:
+            lease.release()
+            raise
 
     def _make_broker(self):
         if self.mode is TradingMode.PAPER:
