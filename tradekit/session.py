@@ -45,6 +45,7 @@ class Session:
             raise ConfigError("live mode needs `mode: live` and `live: {allowed: true}` in the config",
                               file=config.source, field="mode")
         self.clock = clock or RealClock()
+        self.anchor_listeners: list = []  # fn(anchor) for every anchor published (an alert channel)
         # the session owns its journal: one writer per journal (a second session is refused, naming this one)
         self.journal = journal or self._owned_journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
                                                       durability=config.store.durability, batch_size=config.store.batch_size)
@@ -390,6 +391,9 @@ class Session:
             self.oms.block_new_orders(self.broker.session_status())
             return self
         self.broker.start_updates()
+        pub = self.anchors()
+        if pub is not None:  # live: anchors leave the database every few minutes
+            pub.start()
         interval = self.config.kite.reconcile_interval_seconds if reconcile_every is None else reconcile_every
         self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
                                      interval=interval)
@@ -405,10 +409,31 @@ class Session:
         if rec is not None:
             rec.run_once()
 
+    def anchors(self):
+        """The :class:`~tradekit.store.audit.AnchorPublisher` of the journal this session owns (None otherwise)."""
+        pub = getattr(self, "_anchor_pub", None)
+        if pub is None and self.journal.lease is not None:
+            from tradekit.store.audit import AnchorLog, AnchorPublisher, anchor_log_path
+
+            url = self.journal.engine.url.render_as_string(hide_password=True)
+            path = anchor_log_path(url, self.config.data_dir, self.config.store.anchor_log)
+            pub = self._anchor_pub = AnchorPublisher(
+                self.journal, AnchorLog(path), interval=self.config.store.anchor_interval_seconds,
+                name=self.journal.engine.url.render_as_string(hide_password=True), listeners=self.anchor_listeners,
+                today=lambda: self.clock.now().astimezone(IST).date())
+        return pub
+
     def close(self) -> None:
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.stop()
+        pub = self.anchors() if self.journal.lease is not None and self.journal.lease.held else None
+        if pub is not None:  # the session's end anchors its journal outside the database
+            pub.stop()
+            try:
+                pub.publish("session_end")
+            except Exception:  # the anchor log unwritable must not lose the journal's close
+                log.exception("publishing the session's last anchor failed")
         if self.mode is TradingMode.LIVE and hasattr(self.broker, "close"):
             self.broker.close()
         self.journal.close()

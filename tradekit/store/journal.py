@@ -45,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from tradekit.clock import IST, Clock, RealClock
 from tradekit.errors import StoreError
@@ -202,8 +202,8 @@ class Journal:
                 tail = conn.execute(select(tail_table).where(tail_table.c.id == 1)).first()
                 if conn.in_transaction():
                     conn.rollback()
-        except OperationalError as e:
-            raise StoreError(f"cannot read the journal: {e.orig}") from e
+        except SQLAlchemyError as e:  # not a database, no such table, no server
+            raise StoreError(f"cannot read the journal: {getattr(e, 'orig', None) or e}") from e
         if tail is None:
             raise StoreError("not a tradekit journal (no journal_tail record)")
         self.writer_id = tail.writers
