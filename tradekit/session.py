@@ -381,33 +381,46 @@ class Session:
         """Live: refuse orders until logged in, start the order-update stream, reconcile now and every N s.
 
         Paper needs nothing here. The session refuses new orders while a reconciliation
-        mismatch is unresolved (the reconciler names it) or the broker session is gone.
+        mismatch is unresolved (the reconciler names it) or the broker session is gone. The
+        token file is watched: a ``tradekit kite login`` from another process reaches this
+        session (:meth:`after_login`) and lifts the block.
         """
         if self.mode is not TradingMode.LIVE:
             return self
-        from tradekit.brokers.kite.reconcile import Reconciler
-
-        if not getattr(self.broker, "logged_in", True):
-            self.oms.block_new_orders(self.broker.session_status())
-            return self
-        self.broker.start_updates()
+        self._reconcile_every = reconcile_every
+        self._started = True
+        watch = getattr(self.broker, "watch_tokens", None)
+        if watch is not None:
+            watch(self.after_login)
         pub = self.anchors()
         if pub is not None:  # live: anchors leave the database every few minutes
             pub.start()
-        interval = self.config.kite.reconcile_interval_seconds if reconcile_every is None else reconcile_every
+        if not getattr(self.broker, "logged_in", True):
+            self.oms.block_new_orders(self.broker.session_status())
+            return self
+        self._go_live()
+        return self
+
+    def _go_live(self) -> None:
+        from tradekit.brokers.kite.reconcile import Reconciler
+
+        self.broker.start_updates()
+        every = getattr(self, "_reconcile_every", None)
+        interval = self.config.kite.reconcile_interval_seconds if every is None else every
         self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
                                      interval=interval)
         self.reconciler.run_once()
         if interval:
             self.reconciler.start()
-        return self
 
     def after_login(self) -> None:
-        """A new broker login: lift the lost-session block and reconcile again."""
+        """A new broker login: lift the lost-session block, start what waited for it, reconcile again."""
         self.oms.block_new_orders(None)
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.run_once()
+        elif getattr(self, "_started", False):
+            self._go_live()
 
     def anchors(self):
         """The :class:`~tradekit.store.audit.AnchorPublisher` of the journal this session owns (None otherwise)."""
