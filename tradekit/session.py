@@ -160,7 +160,11 @@ class Session:
 
         path = Path(journal_path)
         if path.exists():  # never wipe a journal a running session owns
-            holder = current_holder(make_engine(sqlite_url(path)))
+            probe = make_engine(sqlite_url(path))
+            try:
+                holder = current_holder(probe)
+            finally:
+                probe.dispose()
             if holder is not None:
                 raise JournalLeased(f"{path} is in use by {holder.describe()}; a replay needs its own journal", holder)
         for suffix in ("", "-wal", "-shm"):

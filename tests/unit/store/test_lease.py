@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from tradekit.clock import RealClock
 from tradekit.session import Session
 from tradekit.session_view import SessionView
 from tradekit.store import Book, EventType as E, Journal, make_engine
@@ -82,6 +83,8 @@ def test_a_second_session_is_refused_naming_the_owner(paper_config, owner):
     assert e.value.holder.pid == owner.pid
     with pytest.raises(JournalLeased, match=f"pid {owner.pid}"):
         Session(paper_config)  # built directly: the same refusal
+    with pytest.raises(JournalLeased, match=f"pid {owner.pid}"):
+        Session.from_config(paper_config, clock=RealClock(), mode="paper")  # how `tradekit paper` builds one
 
 
 def test_a_notebook_on_a_running_sessions_config_gets_a_read_only_desk_view(paper_config, owner):
@@ -192,3 +195,11 @@ def test_a_fill_journaled_twice_never_stops_the_journal_loading(paper_config):
         assert s.book.net_quantity("NSE", "INFY") == 10
     finally:
         s.close()
+
+
+def test_a_second_tradekit_paper_on_the_journal_is_one_line_naming_the_owner(paper_config, owner):
+    r = subprocess.run([sys.executable, "-m", "tradekit", "paper", "--date", "2016-08-17", "--speed", "0",
+                        "-c", paper_config.source], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "in use by" in r.stderr and f"pid {owner.pid}" in r.stderr
+    assert "Traceback" not in r.stderr
