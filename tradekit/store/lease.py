@@ -231,7 +231,8 @@ def current_holder(engine: Engine, *, stale_after: float = STALE_AFTER_SECONDS, 
     if info is None:
         return None
     now = time.time() if now is None else now
-    if info.os_lock and not (probe or _OsLock(engine)).busy():
+    os_lock = probe or _OsLock(engine)
+    if info.os_lock and (info.host == socket.gethostname() or os_lock.is_pg) and not os_lock.busy():
         return None  # the owner's OS lock is gone: it died
     if now - info.heartbeat > stale_after:
         return None  # alive perhaps, but silent: a new session may take over (and fence it out)
@@ -286,7 +287,9 @@ class JournalLease:
                 prev = None if row is None or row.released else LeaseInfo(
                     row.owner, row.host, row.pid, row.since, row.heartbeat, row.epoch, bool(row.os_lock))
                 if prev is not None:
-                    dead = got_os and prev.os_lock  # its OS lock was free: the owner is gone
+                    # its OS lock was free: the owner is gone (a lock file on a network share says
+                    # nothing about another host, so there only the heartbeat counts)
+                    dead = got_os and prev.os_lock and (prev.host == self.host or self._os.is_pg)
                     stale = now - prev.heartbeat > self.stale_after
                     if not (dead or stale):
                         raise JournalLeased(f"{self._name()} is in use by {prev.describe(now)}; open it read-only "

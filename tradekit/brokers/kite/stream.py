@@ -45,17 +45,21 @@ class KiteStream:
     keys
         ``instrument_token -> "EXCH:SYMBOL"`` for ``Tick.key``.
     watchdog_seconds
-        Restart the child after this long without any message.
+        Restart the child after this long without any message (a child that has not opened its
+        first connection yet gets ``startup_seconds``: starting Python and the Kite client on a
+        busy machine can take longer than a live connection may stay silent).
     """
 
     def __init__(self, api_key: str, access_token: str, url: str, *, on_ticks: Callable | None = None,
                  on_order: Callable[[dict], None] | None = None, on_event: Callable[[str, dict], None] | None = None,
                  keys: Mapping[int, str] | None = None, watchdog_seconds: float = 10.0, reconnect_max_delay: int = 5,
-                 reconnect_max_tries: int = 300, python: str | None = None):
+                 reconnect_max_tries: int = 300, python: str | None = None, startup_seconds: float = 15.0):
         self.api_key, self._token, self.url = api_key, access_token, url
         self.on_ticks, self.on_order, self.on_event = on_ticks, on_order, on_event
         self.keys: dict[int, str] = dict(keys or {})
         self.watchdog_seconds = watchdog_seconds
+        self.startup_seconds = max(startup_seconds, watchdog_seconds)
+        self._child_opened = False
         self.reconnect_max_delay, self.reconnect_max_tries = reconnect_max_delay, reconnect_max_tries
         self.python = python or sys.executable
         self.wanted: dict[int, str] = {}
@@ -95,6 +99,7 @@ class KiteStream:
             self._proc = proc
             self.last_message = time.monotonic()
             self.connected = False
+            self._child_opened = False
         threading.Thread(target=self._read, args=(proc,), name="kite-ticker-reader", daemon=True).start()
 
     def stop(self) -> None:
@@ -143,8 +148,10 @@ class KiteStream:
                 continue
             if proc.poll() is not None:
                 self.restart(f"the ticker process ended (exit {proc.returncode})")
-            elif time.monotonic() - last > self.watchdog_seconds:
+            elif self._child_opened and time.monotonic() - last > self.watchdog_seconds:
                 self.restart(f"no message for {self.watchdog_seconds:g} s (silent connection)")
+            elif not self._child_opened and time.monotonic() - last > self.startup_seconds:
+                self.restart(f"the ticker process did not connect within {self.startup_seconds:g} s")
 
     # -- subscriptions ----------------------------------------------------------------------------
     def _send(self, msg: dict) -> None:
@@ -221,6 +228,7 @@ class KiteStream:
             name = info.pop("event", "?")
             if name == "open":
                 self.connected = True
+                self._child_opened = True
                 self.opens += 1
             elif name in ("close", "error", "noreconnect"):
                 self.connected = False
