@@ -207,7 +207,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     path = Path(path) if path is not None else default_config_path()
     try:
         data = _load_layers(path)
-    except (ValueError, TypeError, RecursionError) as e:  # a path with a NUL byte, an odd extends:, ...
+    except (ValueError, TypeError, RecursionError, RuntimeError) as e:  # a NUL byte in a path, `~nosuchuser`, ...
         raise ConfigError(_one_line(f"cannot be loaded: {e}"), file=str(path)) from None
     if overrides:
         data = _deep_merge(data, overrides)
@@ -221,6 +221,8 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         )
     try:
         cfg = TradekitConfig.model_validate(data)
+    except (RuntimeError, TypeError, RecursionError) as e:  # a validator meeting input no schema foresaw
+        raise ConfigError(_one_line(f"cannot be validated: {e}"), file=str(path)) from None
     except PydanticValidationError as e:
         errors = e.errors()
         field, msg = _explain(errors[0], data)
