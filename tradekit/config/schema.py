@@ -35,7 +35,7 @@ class StoreConfig(Section):
     batch_size: int = Field(2000, ge=1)
     synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
     anchor_interval_seconds: float = Field(
-        300, ge=0, description="live: publish the journal's anchor (seq, hash, time) to the anchor log this often; "
+        300, ge=0, le=86400, description="live: publish the journal's anchor (seq, hash, time) to the anchor log this often; "
         "0 = only at the end of each day and session")
     anchor_log: Path | None = Field(None, description="the append-only anchor log (JSONL) outside the database; "
                                     "default <data_dir>/anchors/<journal>.jsonl; relative to data_dir")
