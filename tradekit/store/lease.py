@@ -211,6 +211,19 @@ class _OsLock:
                 self._conn = None
 
 
+def _pid_gone(info: LeaseInfo) -> bool:
+    """True when the owner ran on this host and its process no longer exists."""
+    if info.host != socket.gethostname():
+        return False
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: it exists (another user's)
+        return False
+    return False
+
+
 def _read(conn: Connection) -> LeaseInfo | None:
     try:
         row = conn.execute(select(lease_table).where(lease_table.c.id == 1)).first()
@@ -234,6 +247,8 @@ def current_holder(engine: Engine, *, stale_after: float = STALE_AFTER_SECONDS, 
     os_lock = probe or _OsLock(engine)
     if info.os_lock and (info.host == socket.gethostname() or os_lock.is_pg) and not os_lock.busy():
         return None  # the owner's OS lock is gone: it died
+    if _pid_gone(info):
+        return None  # its process is gone
     if now - info.heartbeat > stale_after:
         return None  # alive perhaps, but silent: a new session may take over (and fence it out)
     return info
@@ -289,7 +304,7 @@ class JournalLease:
                 if prev is not None:
                     # its OS lock was free: the owner is gone (a lock file on a network share says
                     # nothing about another host, so there only the heartbeat counts)
-                    dead = got_os and prev.os_lock and (prev.host == self.host or self._os.is_pg)
+                    dead = (got_os and prev.os_lock and (prev.host == self.host or self._os.is_pg)) or _pid_gone(prev)
                     stale = now - prev.heartbeat > self.stale_after
                     if not (dead or stale):
                         raise JournalLeased(f"{self._name()} is in use by {prev.describe(now)}; open it read-only "

@@ -203,3 +203,23 @@ def test_a_second_tradekit_paper_on_the_journal_is_one_line_naming_the_owner(pap
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "in use by" in r.stderr and f"pid {owner.pid}" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_lease_row_of_a_process_that_is_gone_is_taken_over_at_once(tmp_path):
+    """An owner without the OS lock (it took a hung owner's lease over) that died: its pid is gone."""
+    from sqlalchemy import update
+
+    from tradekit.store.lease import lease_table
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'j.db'}")
+    first = JournalLease.acquire(eng, owner="first")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    with eng.begin() as c:  # the row now says: pid `gone` owns it, heartbeat fresh, without the OS lock
+        c.execute(update(lease_table).values(pid=int(gone), os_lock=False, heartbeat=time.time()))
+    first._stop.set()
+    first._os.release()
+    assert current_holder(eng) is None
+    nxt = JournalLease.acquire(eng, owner="next")
+    assert nxt.took_over.pid == int(gone)
+    nxt.release()
