@@ -315,8 +315,8 @@ def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, 
         symbols = _signal_symbols(Path(sig_src)) or None  # replay what the signal file trades
     sym_list = symbols if symbols is not None else settings.symbols
     sym_text = ",".join(sym_list) if isinstance(sym_list, (list, tuple)) else str(sym_list)
-    if strategy is None:
-        strategy = None if sig_src else settings.strategy
+    if strategy is None:  # the settings' strategy is a paper default: live signals come from the inbox
+        strategy = None if (sig_src or mode == "live") else settings.strategy
     strategy = "" if strategy in (None, "", "none", "None") else strategy
 
     with run_lock(root, f"run day {d} {mode}"):
