@@ -169,7 +169,7 @@ class SandboxClock:
         with self._lock:
             self._base, self._wall, self.speed, self.day = at, time.monotonic(), max(0.0, speed), day
             self._synced = self._wall
-        return self.now()
+        return self._now()
 
     def now(self) -> datetime:
         if time.monotonic() - self._synced >= self.resync_seconds:
@@ -177,6 +177,9 @@ class SandboxClock:
                 self.sync()
             except ConnectionError:  # keep running on the last reading; the next call tries again
                 self._synced = time.monotonic()
+        return self._now()
+
+    def _now(self) -> datetime:
         with self._lock:
             t = self._base + timedelta(seconds=(time.monotonic() - self._wall) * self.speed)
             if self._last is not None and t < self._last:
