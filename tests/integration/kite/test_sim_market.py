@@ -309,3 +309,45 @@ def test_a_held_placement_lands_only_after_the_hold(make_sim):
     assert sim.app.count_by_tag("LATE1") == 1
     bad = requests.post(f"{sim.url}/sim/faults/hold", json={"seconds": -1}, timeout=5)
     assert bad.status_code == 400 and "seconds" in bad.json()["message"]
+
+
+def _node_kiteconnect() -> str | None:
+    """``node`` if it can load the npm ``kiteconnect`` package (from NODE_PATH or a node_modules), else None."""
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        return None
+    ok = subprocess.run([node, "-e", "require('kiteconnect')"], capture_output=True, cwd=Path(__file__).parent)
+    return node if ok.returncode == 0 else None
+
+
+def test_the_official_nodejs_client_quotes_and_ticks(make_sim):
+    """Optional: runs when ``node`` and the npm ``kiteconnect`` package are there (e.g. NODE_PATH=...)."""
+    import os
+
+    node = _node_kiteconnect()
+    if node is None:
+        pytest.skip("node or the npm kiteconnect package is not installed")
+    sim = make_sim()
+    sim.step(1)
+    env = {**os.environ, "ROOT": sim.url, "WS": sim.ws_url, "API_KEY": sim.api_key, "ACCESS_TOKEN": sim.login(),
+           "TOKENS": f"{INFY},{NIFTY}", "LISTEN_MS": "2000"}
+    out = subprocess.run([node, str(Path(__file__).with_name("node_client_check.js"))], capture_output=True, text=True,
+                         env=env, timeout=60, cwd=Path(__file__).parent)
+    data = json.loads(out.stdout)
+    assert "error" not in data, data
+    close = float(load_bars(SAMPLE_DIR / "NSE_ITC_1d.csv.gz")["close"].iloc[-1])
+    assert data["ltp"]["NSE:ITC"]["last_price"] == close
+    assert data["ltp"]["NSE:INFY"]["last_price"] == sim.market.get("NSE:INFY").last
+    assert len(data["quote"]["NSE:INFY"]["depth"]["buy"]) == 5
+    by = {}
+    for t in data["ticks"]:
+        by.setdefault(t["instrument_token"], []).append(t)
+    assert data["connected"] and set(by) == {INFY, NIFTY}
+    assert min(t["received_at"] for t in data["ticks"]) - data["connected_at"] < 1000  # snapshot within 1 s
+    nifty = [t for t in by[NIFTY] if t["mode"] == "full"][-1]
+    assert nifty["tradable"] is False and nifty["last_price"] == sim.market.get("NSE:NIFTY 50").last
+    assert nifty["ohlc"]["close"] == sim.market.get("NSE:NIFTY 50").prev_close
+    infy = [t for t in by[INFY] if t["mode"] == "full"][-1]
+    assert infy["volume_traded"] == sim.market.get("NSE:INFY").volume and len(infy["depth"]["buy"]) == 5
