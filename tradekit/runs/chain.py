@@ -250,7 +250,7 @@ def run_day(
     if sandbox is not None:
         with _sandbox_env(sandbox.root):
             return _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, signals, symbols, strategy,
-                            kill_at, progress_every, echo)
+                            kill_at, progress_every, echo, sandbox)
     return _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, signals, symbols, strategy,
                     kill_at, progress_every, echo)
 
@@ -300,7 +300,7 @@ def _sandbox_env(root: str):
 
 
 def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, signals, symbols, strategy, kill_at,
-             progress_every, echo) -> ChainResult:
+             progress_every, echo, sandbox=None) -> ChainResult:
     from tradekit.config import config_hash, load_config
 
     root = Path(out_root)
@@ -332,6 +332,9 @@ def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, 
             man.config = {"source": cfg.source, "effective": CONFIG_NAME, "hash": config_hash(cfg),
                           "effective_hash": config_hash(run_cfg), "file_sha256": file_sha256(run_dir / CONFIG_NAME)}
             man.seed = cfg.paper.seed
+            if sandbox is not None:  # a rehearsal: say against what, on which replayed clock
+                man.inputs["sandbox"] = {"root": sandbox.root, "day": sandbox.day.isoformat(), "speed": sandbox.speed,
+                                         "clock_at_start": sandbox.now().isoformat()}
             if archived is not None:
                 man.outputs["previous_run"] = str(archived.relative_to(run_dir))
             sig_param = ""

@@ -106,6 +106,8 @@ def test_a_rehearsed_live_day_runs_on_the_sandboxes_day_and_clock(tmp_path):
         started, ended = session["started_at"], session["ended_at"]
         assert "2026-12-07T09:14" <= started < "2026-12-07T15:30" <= ended < "2026-12-07T15:45", (started, ended)
         assert session["minutes"] > 0
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["inputs"]["sandbox"]["root"] == sim.url and manifest["inputs"]["sandbox"]["day"] == "2026-12-07"
         assert sim.market.finished  # the session ran to the sandbox's close, on its replayed clock
     finally:
         sim.stop()
