@@ -12,8 +12,11 @@ address), and it runs on asyncio, so a slow response or a held socket (fault inj
 costs a timer, not a thread. The API logic itself (:mod:`.app`) knows nothing of tornado.
 
 Orders are backed by the paper broker (:class:`~tradekit.brokers.paper.PaperBroker`): they
-fill against one real recorded session replayed as today (:mod:`.market`), stepped by a test
-(:meth:`KiteSimServer.step`) or by a thread at ``speed``.
+fill against one real recorded session replayed as today, tick by tick along each bar's path
+(:mod:`.market`, :mod:`.paths`), stepped by a test (:meth:`KiteSimServer.step`,
+:meth:`KiteSimServer.tick_step`) or by a thread at ``speed``. Access tokens are issued and
+expire on the replayed clock. The sandbox's own endpoints (``GET /sim/clock``, the fault and
+market switches) are under ``/sim/`` (:mod:`.admin`).
 """
 
 from __future__ import annotations
