@@ -14,7 +14,7 @@ from __future__ import annotations
 import getpass
 import logging
 
-from tradekit.clock import RealClock
+from tradekit.clock import default_clock
 from tradekit.config import TradekitConfig
 from tradekit.errors import ValidationError
 from tradekit.store import Book, EventType as E, Journal, make_engine
@@ -36,7 +36,7 @@ class SessionView:
 
         self.config = config
         self.mode = TradingMode(config.mode)
-        self.clock = RealClock()
+        self.clock = default_clock()
         self.journal = Journal(make_engine(config.store_url()), clock=self.clock)  # no lease: requests only
         self.holder = holder or current_holder(self.journal.engine)
         self.book = Book.rebuild(self.journal.events())
