@@ -63,7 +63,9 @@ def test_ticks_in_every_mode_and_order_updates(stream, sim, kite):
     by = {t.key: t for t in stream.ticks}
     assert by["NSE:INFY"].mode == "full" and len(by["NSE:INFY"].bids) == 5
     assert by["NSE:SBIN"].mode == "ltp" and by["NSE:NIFTY 50"].tradable is False
-    assert by["NSE:INFY"].last_price == sim.market.get("NSE:INFY").last
+    # the sandbox ticks along the bar's path: its last tick reaches the bar's close
+    assert wait_for(lambda: [t for t in stream.ticks if t.key == "NSE:INFY"][-1].last_price
+                    == sim.market.get("NSE:INFY").last)
     oid = kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY", quantity=2,
                            product="MIS", order_type="MARKET", market_protection=-1, tag="WS1")
     sim.step(1)
