@@ -367,10 +367,14 @@ class JournalLease:
         if n != 1:
             self._lose()
 
-    def _lose(self) -> None:
-        holder = None
-        with self.engine.connect() as conn:
+    def _lose(self, conn: Connection | None = None) -> None:
+        if conn is not None:  # inside the append's own transaction: read with it (a second one would wait for it)
             holder = _read(conn)
+        else:
+            with self.engine.connect().execution_options(readonly=True) as c:
+                holder = _read(c)
+                if c.in_transaction():
+                    c.rollback()
         who = holder.describe() if holder is not None else "another session"
         self.lost = f"this session's lease on {self._name()} was taken over by {who}: it must not write any more"
         self.epoch = None
@@ -384,7 +388,7 @@ class JournalLease:
             raise LeaseLost(self.lost or f"{self._name()}: this session released its lease; it cannot write")
         epoch = conn.execute(select(lease_table.c.epoch).where(lease_table.c.id == 1)).scalar()
         if epoch != self.epoch:
-            self._lose()
+            self._lose(conn)
 
     def release(self) -> None:
         """Give the lease up (the session closed); the next session takes it without waiting."""
