@@ -74,7 +74,8 @@ class Session:
 
         # every price (ticker, quote polls, paper bars) reaches the OMS, risk and journal through the hub
         self.market = MarketDataHub(config.market_data, clock=self.clock, emit=self._emit, risk=self.risk, book=self.book,
-                                    calendar=self.calendar, lock=getattr(self.oms, "_lock", None))
+                                    calendar=self.calendar, lock=getattr(self.oms, "_lock", None),
+                                    prices=self.oms.prices)
         self.oms.no_price_reason = self.market.no_price_reason
         if self.risk is not None:
             self.risk.attach(executor=self.oms)

@@ -88,11 +88,16 @@ class MarketDataHub:
         The session's lock (see the module docstring).
     monotonic
         Wall seconds for socket silence and polling intervals (a test passes a fake).
+    prices
+        A dict the hub keeps at the latest accepted price per key (the OMS's last prices: a
+        broker without market data of its own, e.g. paper before its first bar, still prices
+        orders from the hub).
     """
 
     def __init__(self, config: MarketDataConfig | None = None, *, clock: Clock | None = None,
                  emit: Callable[[str, dict], object] | None = None, risk=None, book=None, tick_store=None,
-                 calendar=None, lock=None, monotonic: Callable[[], float] = _time.monotonic) -> None:
+                 calendar=None, lock=None, monotonic: Callable[[], float] = _time.monotonic,
+                 prices: dict | None = None) -> None:
         self.cfg = config or MarketDataConfig()
         self.clock = clock or RealClock()
         self.emit = emit
@@ -102,6 +107,7 @@ class MarketDataHub:
         self.calendar = calendar
         self.session_lock = lock if lock is not None else nullcontext()
         self.monotonic = monotonic
+        self.prices = prices
         self.indices = dict(self.cfg.indices)
         self.checker = QualityChecker(self.cfg.quality, is_index=lambda k: k in self.indices)
         self.listeners: list[Callable[[Tick], None]] = []
@@ -310,7 +316,10 @@ class MarketDataHub:
 
     def on_heartbeat(self, source: str = "kite") -> None:
         """A packet without prices (Kite's 1-byte heartbeat): the connection is alive."""
-        self._packet(self.clock.now(), source)
+        now = self.clock.now()
+        with self._lock:
+            back = self._packet(now, source)
+        self._to_risk([], now, [], back)
 
     def _packet(self, now: datetime, source: str) -> bool:
         """Returns True when the primary source came back after a failover."""
@@ -359,7 +368,10 @@ class MarketDataHub:
                 st.accept(t)
                 b = t.bids[0].price if t.bids else None
                 a = t.asks[0].price if t.asks else None
-                self.quotes[key] = Quote(key, _dec(t.last_price), _dec(b) if b else None, _dec(a) if a else None,
+                px = _dec(t.last_price)
+                if self.prices is not None:
+                    self.prices[key] = px
+                self.quotes[key] = Quote(key, px, _dec(b) if b else None, _dec(a) if a else None,
                                          t.bids, t.asks, t.ts or t.last_trade_time, now, source, t.volume,
                                          st.prev_close, t)
                 m = self._marked.get(key)
