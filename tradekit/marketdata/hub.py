@@ -111,7 +111,7 @@ class MarketDataHub:
         self.indices = dict(self.cfg.indices)
         self.checker = QualityChecker(self.cfg.quality, is_index=lambda k: k in self.indices)
         self.listeners: list[Callable[[Tick], None]] = []
-        self.quotes: dict[str, Quote] = {}
+        self.quotes: dict[str, tuple[Tick, datetime, str]] = {}  # key -> (accepted tick, received, source)
         self.state: dict[str, KeyState] = {}
         self.wanted: dict[str, set[str]] = {}
         self.findings: list[Finding] = []
@@ -122,6 +122,7 @@ class MarketDataHub:
         self._by_token: dict[int, str] = {tok: k for k, tok in self.indices.items()}
         self._marked: dict[str, tuple[float, float]] = {}  # key -> (price, clock seconds) of the last journaled mark
         self._dirty: dict[str, float] = {}  # key -> price not journaled yet
+        self._flushed_at: float | None = None  # clock seconds of the last mark event
         # the live source (set by attach_source)
         self.source = None
         self.source_name: str | None = None
@@ -242,11 +243,22 @@ class MarketDataHub:
     # -- prices out -------------------------------------------------------------------------------
     def quote(self, key: str) -> Quote | None:
         with self._lock:
-            return self.quotes.get(self._norm(key))
+            key = self._norm(key)
+            raw = self.quotes.get(key)
+            if raw is None:
+                return None
+            t, received, source = raw
+            st = self.state.get(key)
+        b = t.bids[0].price if t.bids else None
+        a = t.asks[0].price if t.asks else None
+        return Quote(key, _dec(t.last_price), _dec(b) if b else None, _dec(a) if a else None, t.bids, t.asks,
+                     t.ts or t.last_trade_time, received, source, t.volume, st.prev_close if st else None, t)
 
     def last_price(self, key: str) -> Decimal | None:
-        q = self.quote(key)
-        return None if q is None else q.last_price
+        raw = self.quotes.get(key)
+        if raw is None:
+            raw = self.quotes.get(self._norm(key))
+        return None if raw is None else _dec(raw[0].last_price)
 
     def best_bid(self, key: str) -> Decimal | None:
         q = self.quote(key)
@@ -270,7 +282,7 @@ class MarketDataHub:
             while True:
                 q = self.quotes.get(key)
                 if q is not None:
-                    return q.last_price
+                    return _dec(q[0].last_price)
                 left = end - _time.monotonic()
                 if not self.live or left <= 0:
                     return None
@@ -344,6 +356,7 @@ class MarketDataHub:
         accepted: list[Tick] = []
         found: list[Finding] = []
         check = source not in RECORDED
+        quotes, prices = self.quotes, self.prices
         with self._lock:
             back = self._packet(now, source)
             for t in ticks:
@@ -366,14 +379,9 @@ class MarketDataHub:
                     if not ok:
                         continue
                 st.accept(t)
-                b = t.bids[0].price if t.bids else None
-                a = t.asks[0].price if t.asks else None
-                px = _dec(t.last_price)
-                if self.prices is not None:
-                    self.prices[key] = px
-                self.quotes[key] = Quote(key, px, _dec(b) if b else None, _dec(a) if a else None,
-                                         t.bids, t.asks, t.ts or t.last_trade_time, now, source, t.volume,
-                                         st.prev_close, t)
+                if prices is not None:
+                    prices[key] = _dec(t.last_price)
+                quotes[key] = (t, now, source)
                 m = self._marked.get(key)
                 if m is None or m[0] != t.last_price:
                     self._dirty[key] = t.last_price
@@ -408,7 +416,11 @@ class MarketDataHub:
                 self._note(f.payload())
             if risk is not None:
                 risk.on_packet(now)
-                held = {p.instrument_key for p in book.positions.values() if p.quantity} if book is not None else set()
+                held: dict[str, list] = {}
+                if book is not None:
+                    for p in book.positions.values():
+                        if p.quantity:
+                            held.setdefault(p.instrument_key, []).append(p)
                 moved = False
                 for t in accepted:
                     key = t.key
@@ -418,16 +430,17 @@ class MarketDataHub:
                             risk.on_index(key.partition(":")[2], t.last_price, st.prev_close, now)
                         continue
                     risk.on_tick(key, t.last_price, now)
-                    if key in held:
-                        ex, _, sym = key.partition(":")
-                        book.mark(ex, sym, _dec(t.last_price))
+                    pos = held.get(key)
+                    if pos:
+                        px = _dec(t.last_price)
+                        for p in pos:  # in memory; the journaled mark follows (throttled)
+                            p.mark(px)
                         moved = True
                     if key in self._stale_keys:
                         self._stale_keys.discard(key)
                         risk.breakers.on_instrument_fresh(key)
                 if moved:
                     risk.on_marks(book, now)
-            self._flush_marks(now)
 
     # -- marks ------------------------------------------------------------------------------------
     def _flush_marks(self, now: datetime, *, force: bool = False) -> dict[str, float]:
@@ -435,6 +448,8 @@ class MarketDataHub:
         if self.emit is None or not self._dirty:
             return {}
         t = now.timestamp()
+        if not force and self._flushed_at is not None and t - self._flushed_at < self.cfg.mark_batch_seconds:
+            return {}
         iv = self.cfg.mark_interval_seconds
         with self._lock:
             due = {k: px for k, px in self._dirty.items()
@@ -443,6 +458,7 @@ class MarketDataHub:
                 del self._dirty[k]
                 self._marked[k] = (px, t)
         if due:
+            self._flushed_at = t
             self.counts["marks"] += len(due)
             self.emit(E.MARK, {"prices": {k: f"{v:.4f}" for k, v in sorted(due.items())}, "source": "hub", "fed": True})
         return due
@@ -497,7 +513,7 @@ class MarketDataHub:
         held = ({p.instrument_key for p in self.book.positions.values() if p.quantity}
                 if self.book is not None else set())
         with self._lock:
-            items = [(k, q.exchange_time) for k, q in self.quotes.items() if k in self.wanted]
+            items = [(k, q[0].ts or q[0].last_trade_time) for k, q in self.quotes.items() if k in self.wanted]
         for key, ts in items:
             if ts is None:
                 continue

@@ -97,13 +97,17 @@ def test_marks_are_journaled_on_change_and_at_most_every_interval(session):
     h = hub_for(session, mark_interval_seconds=5)
     clock = session.clock
     h.on_ticks([tick("NSE:INFY", 1500.0, T0), tick("NSE:SBIN", 800.0, T0)], "kite")
+    assert not marks(session)  # the journal write is the session loop's (poll), not the ticker thread's
+    h.poll()
     assert marks(session)[-1]["prices"] == {"NSE:INFY": "1500.0000", "NSE:SBIN": "800.0000"}
     n = len(marks(session))
     clock.advance(1)
     h.on_ticks([tick("NSE:INFY", 1501.0, clock.now())], "kite")  # changed, but within 5 s
+    h.poll()
     assert len(marks(session)) == n
     clock.advance(5)
     h.on_ticks([tick("NSE:SBIN", 800.0, clock.now())], "kite")  # unchanged: no mark for SBIN
+    h.poll()
     assert marks(session)[-1]["prices"] == {"NSE:INFY": "1501.0000"}
     clock.advance(10)
     h.on_ticks([tick("NSE:INFY", 1501.0, clock.now())], "kite")
@@ -122,6 +126,7 @@ def test_journaled_marks_rebuild_the_unrealised_pnl(tmp_path):
     assert s.book.positions
     s.clock.advance(60)
     s.market.on_ticks([tick("NSE:INFY", 1490.0, s.clock.now())], "paper")
+    s.market.poll()
     live = s.book.unrealized_pnl
     assert live < 0
     assert Book.rebuild(s.journal.events()).unrealized_pnl == live
@@ -185,8 +190,8 @@ def test_mark_to_market_daily_loss_trips_from_ticks(tmp_path):
         px -= 2.5
         h.on_ticks([tick("NSE:INFY", px, s.clock.now())], "kite")
     assert s.book.trading_state == "HALTED"
-    breach = [ev.payload for ev in s.journal.events(types=(E.LIMIT_BREACH,))][0]
-    assert breach["trigger"] == "daily_loss"
+    breach = [ev.payload for ev in s.journal.events(types=(E.LIMIT_BREACH,))]
+    assert breach[0]["trigger"] == "daily_loss"
     assert 1440 <= px <= 1452  # within a few ticks of the limit (100 shares, ₹5,000 + charges)
     s.close()
 
