@@ -135,6 +135,7 @@ class MarketDataHub:
         self.failover = False
         self.failover_since: datetime | None = None
         self._last_poll_mono = 0.0
+        self._poll_offset = 0
         self.poller: Callable[[list[str]], list[Tick]] | None = None
         self.backfiller: Callable[[str, datetime, datetime], object] | None = None
         self.gaps: list[dict] = []
@@ -538,10 +539,17 @@ class MarketDataHub:
         log.warning("market data: %s ticker silent for %.1f s; polling quotes", self.source_name, silent)
 
     def _poll_quotes(self) -> None:
+        n = self.cfg.failover_max_instruments
         with self._lock:
-            keys = sorted(self.wanted)[: self.cfg.failover_max_instruments]
-        if not keys:
+            every = sorted(self.wanted)
+        if not every:
             return
+        if len(every) > n:  # more than one request's worth: take turns, one chunk per poll
+            start = self._poll_offset % len(every)
+            keys = (every[start:] + every[:start])[:n]
+            self._poll_offset = start + n
+        else:
+            keys = every
         try:
             ticks = self.poller(keys)
         except Exception as e:
