@@ -415,6 +415,13 @@ class MarketDataHub:
                 self.counts[f.what] = self.counts.get(f.what, 0) + 1
                 self.findings.append(f)
                 self._note(f.payload())
+            if self._stale_keys:
+                for t in accepted:
+                    if t.key in self._stale_keys:
+                        self._stale_keys.discard(t.key)
+                        self._note({"kind": "market_data", "event": "instrument_fresh", "key": t.key})
+                        if risk is not None:
+                            risk.breakers.on_instrument_fresh(t.key)
             if risk is not None:
                 risk.on_packet(now)
                 held: dict[str, list] = {}
@@ -437,9 +444,6 @@ class MarketDataHub:
                         for p in pos:  # in memory; the journaled mark follows (throttled)
                             p.mark(px)
                         moved = True
-                    if key in self._stale_keys:
-                        self._stale_keys.discard(key)
-                        risk.breakers.on_instrument_fresh(key)
                 if moved:
                     risk.on_marks(book, now)
 
@@ -501,22 +505,31 @@ class MarketDataHub:
             self._flush_marks(now)
 
     def _check_stale(self, now: datetime) -> None:
-        """A subscribed instrument without an update (exchange time, full mode) while its market is open."""
+        """A subscribed instrument without an update (exchange time, full mode) while its segment is open."""
         if self.cfg.mode != "full" or not self.live:  # recorded bars: a minute without a trade has no bar
             return
-        if self.calendar is not None:
-            try:
-                if not self.calendar.is_open(now):
-                    return
-            except Exception:  # outside the calendar's tables: judge anyway
-                pass
+        open_: dict[str, bool] = {}
+
+        def is_open(key: str) -> bool:
+            ex = key.partition(":")[0]
+            hit = open_.get(ex)
+            if hit is None:
+                hit = True
+                if self.calendar is not None:
+                    try:
+                        hit = bool(self.calendar.is_open(now, ex))  # the exchange's own timetable (MCX, CDS...)
+                    except Exception:  # outside the calendar's tables: judge anyway
+                        hit = True
+                open_[ex] = hit
+            return hit
+
         lim = self.cfg.stale_instrument_seconds
         held = ({p.instrument_key for p in self.book.positions.values() if p.quantity}
                 if self.book is not None else set())
         with self._lock:
             items = [(k, q[0].ts or q[0].last_trade_time) for k, q in self.quotes.items() if k in self.wanted]
         for key, ts in items:
-            if ts is None:
+            if ts is None or not is_open(key):
                 continue
             gap = (now - ts).total_seconds()
             if gap >= lim and key not in self._stale_keys:
