@@ -416,8 +416,10 @@ class MarketDataHub:
                 self.findings.append(f)
                 self._note(f.payload())
             if self._stale_keys:
+                lim = self.cfg.stale_instrument_seconds
                 for t in accepted:
-                    if t.key in self._stale_keys:
+                    ts = t.ts or t.last_trade_time
+                    if t.key in self._stale_keys and (ts is None or (now - ts).total_seconds() < lim):
                         self._stale_keys.discard(t.key)
                         self._note({"kind": "market_data", "event": "instrument_fresh", "key": t.key})
                         if risk is not None:

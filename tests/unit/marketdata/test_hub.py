@@ -173,7 +173,11 @@ def test_a_held_instrument_without_updates_while_open_trips_stale_feed(tmp_path)
         h.on_ticks([tick("NSE:SBIN", 800 + i * 0.05, s.clock.now()), tick("NSE:INFY", 1500.0, T0)], "kite")
         h.poll()
     assert s.book.trading_state == "REDUCING"
-    assert notes(s, kind="market_data", event="instrument_stale")[0]["key"] == "NSE:INFY"
+    assert [n["key"] for n in notes(s, kind="market_data", event="instrument_stale")] == ["NSE:INFY"]  # once
+    assert len([ev for ev in s.journal.events(types=(E.LIMIT_BREACH,))]) == 1
+    s.clock.advance(1)
+    h.on_ticks([tick("NSE:INFY", 1500.5, s.clock.now())], "kite")  # a new exchange time: fresh again
+    assert [n["key"] for n in notes(s, kind="market_data", event="instrument_fresh")] == ["NSE:INFY"]
     s.close()
 
 
