@@ -23,7 +23,6 @@ import logging
 import threading
 import time as _time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -105,7 +104,8 @@ class MarketDataHub:
         self.book = book
         self.tick_store = tick_store
         self.calendar = calendar
-        self.session_lock = lock if lock is not None else nullcontext()
+        self.session_lock = lock if lock is not None else threading.RLock()
+        self._backlog: list[tuple[list[Tick], datetime, list[Finding], bool]] = []  # waiting for the session lock
         self.monotonic = monotonic
         self.prices = prices
         self.indices = dict(self.cfg.indices)
@@ -407,47 +407,69 @@ class MarketDataHub:
         return accepted
 
     def _to_risk(self, accepted: list[Tick], now: datetime, found: list[Finding], back: bool) -> None:
+        """The session side of a packet, under the session's lock. The ticker's reader thread
+        never waits for it: while the session holds it (an order placement waiting on Kite),
+        packets queue up and the next packet or :meth:`poll` that gets the lock works them off
+        in order (the quotes themselves were updated at once)."""
+        lock = self.session_lock
+        if not lock.acquire(blocking=False):
+            with self._lock:
+                self._backlog.append((accepted, now, found, back))
+            return
+        try:
+            self._drain_backlog()
+            self._session_side(accepted, now, found, back)
+        finally:
+            lock.release()
+
+    def _drain_backlog(self) -> None:
+        while self._backlog:
+            with self._lock:
+                batch, self._backlog = self._backlog, []
+            for item in batch:
+                self._session_side(*item)
+
+    def _session_side(self, accepted: list[Tick], now: datetime, found: list[Finding], back: bool) -> None:
         risk, book = self.risk, self.book
-        with self.session_lock:
-            if back:
-                self._end_failover(now)
-            for f in found:
-                self.counts[f.what] = self.counts.get(f.what, 0) + 1
-                self.findings.append(f)
-                self._note(f.payload())
-            if self._stale_keys:
-                lim = self.cfg.stale_instrument_seconds
-                for t in accepted:
-                    ts = t.ts or t.last_trade_time
-                    if t.key in self._stale_keys and (ts is None or (now - ts).total_seconds() < lim):
-                        self._stale_keys.discard(t.key)
-                        self._note({"kind": "market_data", "event": "instrument_fresh", "key": t.key})
-                        if risk is not None:
-                            risk.breakers.on_instrument_fresh(t.key)
-            if risk is not None:
-                risk.on_packet(now)
-                held: dict[str, list] = {}
-                if book is not None:
-                    for p in book.positions.values():
-                        if p.quantity:
-                            held.setdefault(p.instrument_key, []).append(p)
-                moved = False
-                for t in accepted:
-                    key = t.key
-                    if key in self.indices:
-                        st = self.state[key]
-                        if st.prev_close:
-                            risk.on_index(key.partition(":")[2], t.last_price, st.prev_close, now)
-                        continue
-                    risk.on_tick(key, t.last_price, now)
-                    pos = held.get(key)
-                    if pos:
-                        px = _dec(t.last_price)
-                        for p in pos:  # in memory; the journaled mark follows (throttled)
-                            p.mark(px)
-                        moved = True
-                if moved:
-                    risk.on_marks(book, now)
+        if back:
+            self._end_failover(now)
+        for f in found:
+            self.counts[f.what] = self.counts.get(f.what, 0) + 1
+            self.findings.append(f)
+            self._note(f.payload())
+        if self._stale_keys:
+            lim = self.cfg.stale_instrument_seconds
+            for t in accepted:
+                ts = t.ts or t.last_trade_time
+                if t.key in self._stale_keys and (ts is None or (now - ts).total_seconds() < lim):
+                    self._stale_keys.discard(t.key)
+                    self._note({"kind": "market_data", "event": "instrument_fresh", "key": t.key})
+                    if risk is not None:
+                        risk.breakers.on_instrument_fresh(t.key)
+        if risk is not None:
+            risk.on_packet(now)
+            held: dict[str, list] = {}
+            if book is not None:
+                for p in book.positions.values():
+                    if p.quantity:
+                        held.setdefault(p.instrument_key, []).append(p)
+            moved = False
+            for t in accepted:
+                key = t.key
+                if key in self.indices:
+                    st = self.state[key]
+                    if st.prev_close:
+                        risk.on_index(key.partition(":")[2], t.last_price, st.prev_close, now)
+                    continue
+                risk.on_tick(key, t.last_price, now)
+                pos = held.get(key)
+                if pos:
+                    px = _dec(t.last_price)
+                    for p in pos:  # in memory; the journaled mark follows (throttled)
+                        p.mark(px)
+                    moved = True
+            if moved:
+                risk.on_marks(book, now)
 
     # -- marks ------------------------------------------------------------------------------------
     def _flush_marks(self, now: datetime, *, force: bool = False) -> dict[str, float]:
@@ -499,6 +521,7 @@ class MarketDataHub:
                 if st.quarantined is not None:
                     found += self.checker.expire(key, st, mono)
         with self.session_lock:
+            self._drain_backlog()
             for f in found:
                 self.counts[f.what] = self.counts.get(f.what, 0) + 1
                 self.findings.append(f)

@@ -315,3 +315,30 @@ def test_config_errors_name_the_field():
         MarketDataConfig.model_validate({"failover_poll_seconds": 0.2})
     with pytest.raises(ValidationError, match="mark_throttle"):
         MarketDataConfig.model_validate({"mark_throttle": 1})
+
+
+def test_the_ticker_thread_never_waits_for_a_busy_session(session):
+    import threading
+
+    h = session.market
+    h.on_ticks([tick("NSE:INFY", 1500.0, T0)], "kite")
+    held, release = threading.Event(), threading.Event()
+
+    def busy():  # the session placing an order while Kite is slow
+        with session.oms._lock:
+            held.set()
+            release.wait(5)
+
+    th = threading.Thread(target=busy)
+    th.start()
+    held.wait(5)
+    t0 = __import__("time").perf_counter()
+    session.clock.advance(40)
+    h.on_ticks([tick("NSE:INFY", 1501.0, session.clock.now())], "kite")
+    assert __import__("time").perf_counter() - t0 < 0.5
+    assert h.last_price("NSE:INFY") == Decimal("1501.0")  # the quote is there at once
+    release.set()
+    th.join()
+    h.poll()  # the session side catches up in order: the packet counted for the stale-feed clock
+    session.risk.poll(session.clock.now(), session.book)
+    assert session.book.trading_state == "ACTIVE"
