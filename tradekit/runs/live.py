@@ -69,6 +69,7 @@ class PaperSessionRunner:
 
         bars = self._bars_by_end()
         market = getattr(self.session, "market", None)
+        cum: dict[str, list] = {}
 
         def feed(e_ns: int) -> None:
             # every bar is a packet into the session's market-data hub, changed or not: marks
@@ -78,8 +79,14 @@ class PaperSessionRunner:
             due = bars.get(e_ns)
             if due:
                 ts = ns_to_dt(e_ns)
-                market.on_ticks([Tick(k, ts, c, None, "quote", open=o, high=h, low=lo, volume=v)
-                                 for k, o, h, lo, c, v in due], "paper")
+                ticks = []
+                for k, o, h, lo, c, v in due:  # a tick carries the day's volume so far, as Kite's do
+                    day = cum.setdefault(k, [ts.date(), 0])
+                    if day[0] != ts.date():
+                        day[:] = [ts.date(), 0]
+                    day[1] += v
+                    ticks.append(Tick(k, ts, c, None, "quote", last_quantity=v, volume=day[1]))
+                market.on_ticks(ticks, "paper")
 
         def pace(e_ns: int) -> bool:
             self.minutes += 1
