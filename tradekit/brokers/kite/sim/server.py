@@ -212,7 +212,8 @@ class KiteSimServer:
             if s.static:  # no bars will come: the broker knows its price from the start
                 self.broker.on_tick(s.key, self.market.now, s.last)
         self.app = KiteSimApp(self.broker, self.market, self.instruments, api_key=self.api_key, api_secret=api_secret,
-                              redirect_url=redirect_url, postback_url=postback_url, limits=limits, charges=charges)
+                              redirect_url=redirect_url, postback_url=postback_url, limits=limits, charges=charges,
+                              wall_clock=self.market.clock.now)  # a login on the replayed day lasts until 06:00 after it
         self.app._opening_cash = Decimal(capital)
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
