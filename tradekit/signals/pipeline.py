@@ -362,7 +362,7 @@ class SignalPipeline:
         try:
             return self.sink(s, route)  # type: ignore[misc]
         except TradingHalted as e:
-            if self.settings.when_blocked == PARKED:
+            if self.settings.when_blocked == "park":
                 self._emit(EventType.SIGNAL_PARKED, {"signal_id": s.signal_id, "reason": str(e), "route": route,
                                                      "source": source, "signal": signal_to_dict(s),
                                                      "expires_at": None if s.expires_at is None else s.expires_at.isoformat()})
