@@ -191,10 +191,22 @@ class Session:
             if inbox is not None:
                 self._guard(inbox.poll)  # files stay in processing/ while the journal is down
             return
-        for step in (self.poll, None if inbox is None else inbox.poll, self.oms.expire_stale, self.oms.resolve_unknown,
-                     None if pipeline is None else pipeline.retry_parked):
+        for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
+                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve):
             if step is not None and not self._guard(step):
                 return
+
+    def _resolve(self) -> None:
+        """Resolve orders of unknown outcome; when that ends the only reason reconciliation blocked
+        new orders, reconcile at once instead of at the next interval (the block lasts no longer)."""
+        self.oms.resolve_unknown()
+        rec = getattr(self, "reconciler", None)
+        last = getattr(rec, "last", None)
+        if last is None or last.ok:
+            return
+        waiting = {d.key for d in last.differences if d.kind == "unknown_order"}
+        if waiting and len(waiting) == len(last.differences) and not waiting & set(self.oms.unknown_orders):
+            rec.run_once()
 
     def _guard(self, fn) -> bool:
         try:
