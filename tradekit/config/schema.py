@@ -74,7 +74,7 @@ class ExecutionConfig(Section):
         None, description="price every fill at the rates in force on this date (for replays of days before 2020-07-01); "
         "default: each fill's own trade date",
     )
-    unknown_grace_seconds: float = Field(30.0, ge=0, description="at least this long between the first lookup by tag "
+    unknown_grace_seconds: float = Field(30.0, ge=0, description="at least this long between the start of a resolution "
                                          "and concluding an order not placed")
     placement_timeout_seconds: float | None = Field(
         None, ge=0, description="the longest a placement request can be on its way (null: derived from the broker — "
