@@ -419,8 +419,7 @@ class Journal:
         In ``batch`` durability (fast replays) the block only groups appends into the buffer.
         """
         if self.durability == "batch":
-            with self._lock:
-                yield self
+            yield self  # no lock held across the block: a sink may take the OMS's lock inside it
             return
         tx: _Tx | None = getattr(self._tx, "state", None)
         if tx is not None:
