@@ -126,7 +126,7 @@ class IngestReport:
     @property
     def usable(self) -> bool:
         """At least one record was well-formed (whatever then became of it)."""
-        return any(r.reason != MALFORMED for r in self.rejected) or bool(self.accepted)
+        return any(r.reason != MALFORMED for r in self.rejected) or bool(self.accepted) or bool(self.parked)
 
     def to_dict(self) -> dict:
         return {
