@@ -150,6 +150,7 @@ class Session:
         try:
             self._emit(E.NOTE, {"kind": "journal_available", "unavailable_since": down["since"].isoformat(),
                                 "reason": down["reason"]})
+            self.journal.flush()  # batch durability: the probe (and what waited) must reach the disk
         except JournalUnavailable:
             return False
         if down.get("stale_book"):

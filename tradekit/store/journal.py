@@ -474,7 +474,10 @@ class Journal:
         if not self._buffer:
             return
         rows = self._buffer
-        self._write(rows)
+        try:
+            self._write(rows)  # on failure the buffer stays, to be written (re-chained) by the next flush
+        except JournalUnavailable as e:
+            self._raise_failure(e)
         self._buffer = []
 
     def close(self) -> None:
