@@ -130,6 +130,9 @@ def compare(book, orders: list[BrokerOrder], trades: list[BrokerTrade], position
                 and placed_before <= o.updated_at <= fetched_at)
 
     in_flux = {(str(o.request.exchange), o.request.tradingsymbol) for o in book.orders.values() if moved(o)}
+    traded: dict[str, int] = defaultdict(int)  # the broker's own trade book, per broker order id
+    for t in trades:
+        traded[t.broker_order_id] += t.quantity
     rep = ReconcileReport(checked_at or datetime.now(), orders=len(orders), trades=len(trades), positions=len(positions),
                           holdings=len(holdings), funds=funds)
     diffs = rep.differences
@@ -151,6 +154,8 @@ def compare(book, orders: list[BrokerOrder], trades: list[BrokerTrade], position
             continue
         if moved(o):
             continue  # the book moved on while the broker's rows were fetched: next cycle
+        if row.filled_quantity < o.filled_quantity == traded.get(row.broker_order_id, 0):
+            continue  # the order row predates the broker's own trade book (fetched after it), which agrees with ours
         want = map_broker_status(row.status, row.filled_quantity, row.quantity)
         if want is not None and want is not o.status:
             diffs.append(Difference("status", cid, o.status.value, row.status,
