@@ -189,9 +189,7 @@ class Session:
         orders of unknown outcome, parked signals. A journal write failure halts new orders (and is
         retried here every cycle) instead of ending the run."""
         if not self.check_journal():
-            if inbox is not None:
-                self._guard(inbox.poll)  # files stay in processing/ while the journal is down
-            return
+            return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
                      None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve):
             if step is not None and not self._guard(step):

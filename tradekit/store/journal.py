@@ -376,8 +376,9 @@ class Journal:
                 pass  # journaled when possible: the wait was logged
 
     def _failed(self, why: str, *, locked: bool = False, dropped: int = 0) -> JournalUnavailable:
+        # once per outage (and per new reason), not once per retry
+        (log.debug if why == self.last_failure else log.error)("cannot write the journal: %s", why)
         self.last_failure = why
-        log.error("cannot write the journal: %s", why)
         return JournalUnavailable(f"cannot write the journal: {why}", dropped=dropped, locked=locked)
 
     @staticmethod
