@@ -156,7 +156,7 @@ class Session:
         if down.get("stale_book"):
             self._resync_book()
         self.journal_down = None
-        if str(self.oms._halt_reason or "").startswith(self.JOURNAL_BLOCK):
+        if str(self.oms.blocked_reason or "").startswith(self.JOURNAL_BLOCK):
             self.oms.block_new_orders(None)
         log.warning("the journal can be written again (down since %s): orders resume", down["since"])
         rec = getattr(self, "reconciler", None)
@@ -178,7 +178,7 @@ class Session:
         pending = self.oms.pending_resolutions()
         return {
             "trading_state": self.trading_state,
-            "blocked": self.oms._halt_reason,
+            "blocked": self.oms.blocked_reason,
             "journal": ("unavailable since " + down["since"].isoformat() + ": " + down["reason"]) if down else
                        (f"locked by another process for {self.journal_lock_wait:.1f} s" if self.journal_lock_wait else "ok"),
             "pending_resolutions": [p.describe() for p in pending.values()],

@@ -180,6 +180,11 @@ class OrderManager:
                 return px
         return self.prices.get(key)
 
+    @property
+    def blocked_reason(self) -> str | None:
+        """Why new orders are refused now (None: they are not)."""
+        return self._halt_reason
+
     def block_new_orders(self, reason: str | None) -> None:
         """Refuse new orders (reconciliation mismatch, lost session) until called with None."""
         self._halt_reason = reason
