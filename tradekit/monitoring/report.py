@@ -809,7 +809,7 @@ def _fmt_cell(v, col: str) -> tuple[str, bool, bool]:
         if math.isinf(f):
             return ("∞" if f > 0 else "-∞"), True, f < 0
         c = col.lower()
-        if any(w in c for w in ("pct", "ratio", "rate", "return")):
+        if any(w in c for w in ("pct", "frac", "ratio", "rate", "return")):  # fractions: 0.0344 is 3.44 %
             return f"{f:.2%}", True, f < 0
         if "bps" in c or c.endswith("_s") or "_s_" in c:
             return f"{f:,.1f}", True, f < 0

@@ -136,6 +136,10 @@ def _risk_section(cfg, rep, d: date, capital):
         # the gate's rows for the loss limits; the day's worst point is what a breaker would have seen
         worst = {"daily loss": worst_loss, "drawdown from peak": worst_dd}
         limits["worst_today"] = [round(worst[n], 2) if n in worst else None for n in limits["limit"]]
+        limits["worst_frac"] = [w / a if w is not None and a else None for w, a in zip(limits["worst_today"], limits["allowed"])]
+        # a limit reached at the day's worst point is a breach even if the close recovered
+        limits["status"] = ["BREACH" if any(f is not None and not pd.isna(f) and f >= 1 for f in (u, w)) else "ok"
+                            for u, w in zip(limits["used_frac"], limits["worst_frac"])]
     text = (f"Limits used at the close (worst point of the day where noted), against the risk config; "
             f"trading state at the close: {risk.state}.")
     tables = {"Limits used": limits, "Breaches and kill switch": risk.breaches, "Trading state changes": risk.states,
