@@ -3,12 +3,17 @@
 Signals are computed from closes only (vectorised), and each is stamped at the *end* of the
 bar that produced it, so no signal can use a price it could not have seen; the paper broker
 then fills it on a later bar.
+
+An intraday (MIS) strategy is flat at the end of every session: tradekit's square-off (or the
+broker's) closes the position, so the strategy's state restarts flat each IST day. Without
+that reset a multi-day replay would send the next day's "sell back" of a position the
+square-off had already closed, which is a short entry for a long-only strategy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -30,7 +35,11 @@ class SmaCrossover:
     long_short: bool = False
     name: str = ""
     bar: timedelta = timedelta(minutes=1)
-    flat_at_session_end: bool = False  # reset the state each session (intraday strategies)
+    #: Restart flat each session (the square-off closed the position). None: for MIS only.
+    flat_at_session_end: bool | None = None
+    #: With a session reset: no signal from a bar ending at or after this IST time (the
+    #: session's square-off time; the square-off, not the strategy, closes the position).
+    session_end: time | None = None
 
     @property
     def strategy(self) -> str:
@@ -58,12 +67,46 @@ class SmaCrossover:
         tgt = pd.Series(state).ffill().fillna(0.0).to_numpy()
         return (tgt * self.quantity).astype("int64")
 
+    @property
+    def resets_each_session(self) -> bool:
+        if self.flat_at_session_end is None:
+            return Product(self.product) is Product.MIS
+        return bool(self.flat_at_session_end)
+
+    def trade_deltas(self, bars: pd.DataFrame) -> np.ndarray:
+        """The quantity to trade after each bar (target after it minus target before it).
+
+        With a session reset the target is computed per IST day from that day's bars, each
+        day starts flat, and nothing is traded from ``session_end`` on (the square-off closes
+        what is open).
+        """
+        close = bars["close"].to_numpy()
+        if not self.resets_each_session:
+            return np.diff(np.concatenate([[0], self.target_positions(close)]))
+        idx = bars.index
+        out = np.zeros(len(close), dtype="int64")
+        if not len(close):
+            return out
+        ends = idx + pd.Timedelta(self.bar)
+        days = np.asarray(idx.normalize())
+        live = np.ones(len(close), dtype=bool)
+        if self.session_end is not None:
+            live = np.asarray(ends.hour * 60 + ends.minute < self.session_end.hour * 60 + self.session_end.minute)
+            live |= np.asarray(ends.normalize() > idx.normalize())  # a daily bar ends the next day
+        bounds = np.flatnonzero(np.r_[True, days[1:] != days[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            m = np.flatnonzero(live[a:b]) + a
+            if not len(m):
+                continue
+            tgt = self.target_positions(close[m])
+            out[m] = np.diff(np.concatenate([[0], tgt]))
+        return out
+
     def signals(self, bars: pd.DataFrame, key: str) -> list[Signal]:
         """One signal per change of the target position, stamped at the bar's end."""
         exchange, _, symbol = key.partition(":")
         ex = Exchange(exchange)
-        tgt = self.target_positions(bars["close"].to_numpy())
-        delta = np.diff(np.concatenate([[0], tgt]))
+        delta = self.trade_deltas(bars)
         idx = np.nonzero(delta)[0]
         closes = bars["close"].to_numpy()
         starts = bars.index
