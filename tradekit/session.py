@@ -51,6 +51,8 @@ class Session:
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
         self.broker = broker if broker is not None else self._make_broker()
+        if hasattr(self.broker, "on_fee"):  # a broker's fee outside a fill (RMS square-off) reaches the journal
+            self.broker.on_fee = lambda payload: self._emit(E.POSITION_ADJUSTED, payload)
         self.risk = None
         if gate is None:  # the configured gate with its breakers, kill switch and dynamic limits
             from tradekit.risk.manager import RiskManager
