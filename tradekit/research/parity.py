@@ -56,7 +56,7 @@ def vectorbt_run(bars: pd.DataFrame, strategy: SmaCrossover, instrument, *, capi
     fees = np.zeros(len(bars))
     charges = []
     for i, r in enumerate(plan.itertuples()):
-        c = costs(instrument, strategy.product, Side(r.side), int(r.quantity), Decimal(str(r.price)), r.time.date(),
+        c = costs(instrument, strategy.trade_product, Side(r.side), int(r.quantity), Decimal(str(r.price)), r.time.date(),
                   f"vbt-{i}")
         fees[r.bar] += float(c.total)
         charges.append(c.total)

@@ -31,7 +31,9 @@ class SmaCrossover:
     fast: int = 10
     slow: int = 30
     quantity: int = 1
-    product: Product = Product.MIS
+    #: None: MIS on intraday bars, CNC (delivery) on daily bars. MIS on daily bars is refused: an
+    #: intraday product held for months would be charged (and margined) as if squared off each day.
+    product: Product | str | None = None
     long_short: bool = False
     name: str = ""
     bar: timedelta = timedelta(minutes=1)
@@ -40,6 +42,30 @@ class SmaCrossover:
     #: With a session reset: no signal from a bar ending at or after this IST time (the
     #: session's square-off time; the square-off, not the strategy, closes the position).
     session_end: time | None = None
+
+    def __post_init__(self) -> None:
+        from tradekit.errors import ValidationError
+
+        if self.product is not None:
+            try:
+                object.__setattr__(self, "product", Product(str(self.product).upper()))
+            except ValueError:
+                raise ValidationError(f"{self.product!r} is not a product (CNC, MIS, NRML, MTF)", field="product") from None
+        if self.daily and self.product is Product.MIS:
+            raise ValidationError("MIS is intraday (squared off the same day) and cannot run on daily bars, which "
+                                  "hold positions across days: use CNC (delivery), e.g. sma:FAST:SLOW:QTY:CNC",
+                                  field="product")
+
+    @property
+    def daily(self) -> bool:
+        return self.bar >= timedelta(days=1)
+
+    @property
+    def trade_product(self) -> Product:
+        """The product of the orders: as given, else MIS on intraday bars and CNC on daily bars."""
+        if self.product is not None:
+            return self.product
+        return Product.CNC if self.daily else Product.MIS
 
     @property
     def strategy(self) -> str:
@@ -70,7 +96,7 @@ class SmaCrossover:
     @property
     def resets_each_session(self) -> bool:
         if self.flat_at_session_end is None:
-            return Product(self.product) is Product.MIS
+            return self.trade_product is Product.MIS
         return bool(self.flat_at_session_end)
 
     def trade_deltas(self, bars: pd.DataFrame) -> np.ndarray:
@@ -118,6 +144,6 @@ class SmaCrossover:
                 signal_id=f"{self.strategy}-{symbol}-{starts[i].strftime('%Y%m%d%H%M')}",
                 strategy=self.strategy, exchange=ex, tradingsymbol=symbol,
                 side=Side.BUY if d > 0 else Side.SELL, quantity=abs(d), order_type=OrderType.MARKET,
-                product=self.product, signal_time=ts, reference_price=dec(float(closes[i]), "close"),
+                product=self.trade_product, signal_time=ts, reference_price=dec(float(closes[i]), "close"),
             ))
         return out
