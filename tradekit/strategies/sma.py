@@ -102,23 +102,32 @@ class SmaCrossover:
     def trade_deltas(self, bars: pd.DataFrame) -> np.ndarray:
         """The quantity to trade after each bar (target after it minus target before it).
 
+        **Close rule** (intraday bars): no trade is signalled on a session's last bar, whose
+        order could only reach the next session (a DAY order lapses at the close; Kite refuses
+        regular orders after it). Without a session reset the change is signalled at the end of
+        the next session's first bar instead; with one, it is dropped (the day ends flat).
+
         With a session reset the target is computed per IST day from that day's bars, each
         day starts flat, and nothing is traded from ``session_end`` on (the square-off closes
         what is open).
         """
         close = bars["close"].to_numpy()
-        if not self.resets_each_session:
-            return np.diff(np.concatenate([[0], self.target_positions(close)]))
         idx = bars.index
-        out = np.zeros(len(close), dtype="int64")
         if not len(close):
-            return out
-        ends = idx + pd.Timedelta(self.bar)
+            return np.zeros(0, dtype="int64")
         days = np.asarray(idx.normalize())
-        live = np.ones(len(close), dtype=bool)
+        last = np.r_[days[1:] != days[:-1], True]  # each session's last bar
+        if not self.resets_each_session:
+            tgt = self.target_positions(close)
+            if not self.daily:
+                for i in np.flatnonzero(last):  # carry the position over the close unchanged
+                    tgt[i] = tgt[i - 1] if i > 0 else 0
+            return np.diff(np.concatenate([[0], tgt]))
+        out = np.zeros(len(close), dtype="int64")
+        ends = idx + pd.Timedelta(self.bar)
+        live = ~last if not self.daily else np.ones(len(close), dtype=bool)
         if self.session_end is not None:
-            live = np.asarray(ends.hour * 60 + ends.minute < self.session_end.hour * 60 + self.session_end.minute)
-            live |= np.asarray(ends.normalize() > idx.normalize())  # a daily bar ends the next day
+            live &= np.asarray(ends.hour * 60 + ends.minute < self.session_end.hour * 60 + self.session_end.minute)
         bounds = np.flatnonzero(np.r_[True, days[1:] != days[:-1], True])
         for a, b in zip(bounds[:-1], bounds[1:]):
             m = np.flatnonzero(live[a:b]) + a
