@@ -14,7 +14,6 @@ input hashes, the charges date), verifies the hash chain, and writes into the ru
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from tradekit.errors import StoreError, TradekitError
-from tradekit.model.money import fmt_inr, paise
+from tradekit.model.money import dec, fmt_inr, paise
 from tradekit.runs.day import as_date, day_bars, journal_path, journal_url, parse_symbols
 from tradekit.runs.manifest import results_digest
 
@@ -88,7 +87,7 @@ class EodReport:
             "anchor": list(self.anchor) if self.anchor else None, "digest": self.digest,
             "orders": len(self.report.orders), "fills": len(self.report.fills),
             "pnl": {k: str(paise(v)) for k, v in pnl.items()},
-            "max_drawdown": str(self.report.max_drawdown.get("amount")),
+            "max_drawdown": str(paise(dec(self.report.max_drawdown.get("amount") or 0, "max_drawdown"))),
             "breaches": 0 if self.risk is None else len(self.risk.breaches),
             "paths": self.paths, "notes": self.notes,
         }
@@ -247,8 +246,7 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
             rep.notes.insert(0, f"THE JOURNAL'S HASH CHAIN DOES NOT VERIFY: {res}")
         paths = {}
         folder = run_dir / REPORT_DIR
-        saved = rep.save(folder)
-        shutil.copyfile(saved["html"], run_dir / REPORT_HTML)
+        rep.save(folder, html=run_dir / REPORT_HTML)  # the report once, beside the notebooks
         paths["report_html"] = REPORT_HTML
         paths["report_dir"] = REPORT_DIR
         exp = run_dir / JOURNAL_EXPORT
