@@ -199,7 +199,7 @@ def build_risk_report(risk, book: "Book", *, events: Iterable["Event"] | None = 
     """
     gate = getattr(risk, "gate", risk)
     settings = settings or gate.config.var
-    notes: list[str] = []
+    notes: list[str] = [risk.regime_note] if getattr(risk, "regime_note", "") else []
     capital = gate.capital_for(book)
     limits = limits_table(gate.usage(book))
     breaches, states = _events_table(events or [], day)
