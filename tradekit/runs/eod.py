@@ -44,6 +44,7 @@ class EodReport:
     digest: str
     journal: str = ""
     risk: object | None = None  # RiskReport, when the risk package could build one
+    contract_note: object | None = None  # live: ContractNoteCheck against Kite's virtual contract note
     paths: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -90,6 +91,8 @@ class EodReport:
             "max_drawdown": str(paise(dec(self.report.max_drawdown.get("amount") or 0, "max_drawdown"))),
             "breaches": 0 if self.risk is None else len(self.risk.breaches),
             "paths": self.paths, "notes": self.notes,
+            "contract_note": None if self.contract_note is None else {
+                "ok": self.contract_note.ok, "summary": self.contract_note.summary()},
         }
 
     def _repr_html_(self) -> str:
@@ -162,6 +165,34 @@ def _run_section(cfg, d: date, mode: str, run_dir: Path, digest: str):
     return ReportSection("Run", {"": pd.DataFrame(rows, columns=["item", "value"]).set_index("item")})
 
 
+def _contract_note(cfg, journal, events, d: date, broker=None):
+    """Live: the day's booked charges against Kite's virtual contract note, journaled, and its
+    report section. ``broker``: a logged-in KiteBroker (default: one from the config)."""
+    from tradekit.brokers.kite.contract_note import ContractNoteCheck, journal_check, reconcile_contract_note
+    from tradekit.monitoring.report import ReportSection
+
+    session = None
+    try:
+        if broker is None:
+            from tradekit.session import Session
+
+            session = Session.from_config(cfg, mode="live", journal=journal)
+            broker = session.broker
+        if not getattr(broker, "logged_in", True):
+            check = ContractNoteCheck(d, 0, pd.DataFrame(), error="the Kite session is not logged in (tradekit kite login)")
+        else:
+            check = reconcile_contract_note(broker, events, d)
+    except TradekitError as e:
+        check = ContractNoteCheck(d, 0, pd.DataFrame(), error=str(e))
+    finally:
+        if session is not None and hasattr(session.broker, "close"):
+            session.broker.close()
+    journal_check(journal, check)
+    tables = {"Per contract note and component": check.table} if len(check.table) else {}
+    return check, ReportSection("Charges against Kite's contract note", tables,
+                                text=check.summary() + " " + " ".join(check.notes))
+
+
 def _export_day(journal, path: Path, d: date) -> int:
     import json
 
@@ -178,7 +209,7 @@ def _export_day(journal, path: Path, d: date) -> int:
 
 
 def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_dir: str | Path = ".",
-            figures: bool = True) -> EodReport:
+            figures: bool = True, broker=None) -> EodReport:
     """Build, verify and write the day's report; write ``<out_dir>/eod.json``.
 
     Parameters
@@ -193,6 +224,9 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
         The run folder.
     figures : bool
         Draw the figures (off only for speed in tests that need numbers).
+    broker : KiteBroker, optional
+        Live: the logged-in broker whose virtual contract note the day's charges are checked
+        against (default: one built from the config).
 
     Raises
     ------
@@ -212,6 +246,11 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
     journal = Journal(make_engine(journal_url(cfg, mode, run_dir)))
     try:
         events = list(journal.events())
+        note_check = note_section = None
+        if mode == "live":  # before the anchor: the check is one of the day's events
+            note_check, note_section = _contract_note(cfg, journal, events, d, broker)
+            journal.flush()
+            events = list(journal.events())
         keys = sorted({f"{e.payload.get('exchange', 'NSE')}:{e.payload['tradingsymbol']}" for e in events
                        if e.type == "fill" and e.payload.get("tradingsymbol")})
         if symbols:
@@ -240,6 +279,11 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
                 n = f"Risk limits section not available: {type(e).__name__}: {e}"
                 rep.notes.append(n)
                 notes.append(n)
+        if note_section is not None:
+            rep.add_section(note_section)
+            if not note_check.ok:
+                rep.notes.insert(0, note_check.summary())
+                notes.append(note_check.summary())
         rep.add_section(_run_section(cfg, d, mode, run_dir, digest))
         res = verify(journal)
         if not res.ok:
@@ -256,7 +300,7 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
             _export_day(journal, exp, d)
         paths["journal_export"] = JOURNAL_EXPORT
         jpath = str(journal_path(run_dir).resolve()) if mode == "paper" else str(cfg.store_url())
-        out = EodReport(d, mode, rep, res, rep.anchor, digest, jpath, risk, paths, notes)
+        out = EodReport(d, mode, rep, res, rep.anchor, digest, jpath, risk, note_check, paths, notes)
         write_stage(run_dir, "eod", out.to_dict())
         log.info("eod %s: net ₹%s, %s", d, fmt_inr(rep.book.net_pnl), out.anchor_text())
         return out
