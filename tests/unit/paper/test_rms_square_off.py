@@ -72,3 +72,16 @@ def test_square_off_order_is_not_refused_by_the_cut_off(tmp_path):
     # the broker still refuses a trader's MIS order after the cut-off
     oid = b.place_order("C2", OrderRequest("NSE", "SBIN", "BUY", 10, "MARKET", "MIS", market_protection=Decimal(-1)))
     assert b._orders[oid].status == "REJECTED"
+
+
+def test_a_thin_stock_is_squared_off_in_full_by_the_close(tmp_path):
+    """Bars too thin for the square-off (participation cap): what is left fills at the close."""
+    cfg = load_config(overrides={"execution": {"charges_as_of": "2026-11-20"}, "paper": {"participation": 0.0002}})
+    data = {"NSE:SBIN": load_bars(sample_path("SBIN"), start="2016-08-17", end="2016-08-18")}
+    s = Session.for_replay(cfg, tmp_path / "j.db", data["NSE:SBIN"].index[0].to_pydatetime())
+    run_replay(s, data, strategies=[SmaCrossover(10, 30, 1000)])
+    rms = [o for o in s.broker._orders.values() if o.tag.startswith("RMSSQ")]
+    assert rms and all(o.status == "COMPLETE" for o in rms)
+    assert s.book.net_quantity("NSE", "SBIN") == 0
+    assert s.broker.cash == s.book.cash
+    assert Book.rebuild(s.journal.events()).snapshot() == s.book.snapshot()

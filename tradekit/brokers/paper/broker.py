@@ -96,6 +96,7 @@ class PaperBroker:
         #: ``fn(payload)`` for a charge the broker debits outside a fill (the RMS square-off fee), so the
         #: session journals it and the book pays what the ledger paid
         self.on_fee: Callable[[dict], None] | None = None
+        self._rms_orders: set[str] = set()  # the broker's own square-off orders
 
     # -- Broker protocol -------------------------------------------------------------------------
     def subscribe(self, listener: BrokerListener) -> None:
@@ -229,6 +230,7 @@ class PaperBroker:
                     req = OrderRequest(p.exchange, p.tradingsymbol, side, abs(p.quantity), OrderType.MARKET, Product.MIS,
                                        market_protection=Decimal(-1))
                     oid = self._place(f"RMSSQ{self._seq + 1}", req.with_changes(tag=None), rms=True)
+                    self._rms_orders.add(oid)
                     fee = self._square_off_fee(now.date())
                     self.cash -= fee.total
                     self.charges_paid = self.charges_paid + fee
@@ -239,6 +241,15 @@ class PaperBroker:
                                      "broker_order_id": oid})
                     n += 1
             return n
+
+    def _complete_square_off(self, now: datetime) -> None:
+        """The RMS square-off does not stop at the close: what thin bars (the participation cap)
+        left of it fills at the last traded price, so no MIS position is carried overnight."""
+        for o in list(self.exchange.resting()):
+            if o.order_id in self._rms_orders and o.remaining > 0:
+                last = self.exchange.last_price.get(o.key)
+                if last is not None:
+                    self.exchange._book_fill(o, o.remaining, to_units(last), now)
 
     def _square_off_fee(self, day: date) -> Charges:
         """The RMS square-off fee per order (``rms_square_off_fee``, Zerodha ₹50) plus GST at the day's rate."""
@@ -267,6 +278,7 @@ class PaperBroker:
         """Exchange closes: DAY orders lapse (CANCELLED); charges debited; today's CNC buys become T1; T1 settles."""
         with self._lock:
             now = self.clock.now()
+            self._complete_square_off(now)
             self.debit_charges()
             for o in list(self.exchange.resting()):
                 self.exchange.cancel(o, now, "Order cancelled by the exchange at the end of the day")
