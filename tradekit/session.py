@@ -58,6 +58,8 @@ class Session:
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
         self.broker = broker if broker is not None else self._make_broker()
+        if hasattr(self.broker, "on_fee"):  # a broker's fee outside a fill (RMS square-off) reaches the journal
+            self.broker.on_fee = lambda payload: self._emit(E.POSITION_ADJUSTED, payload)
         self.risk = None
         if gate is None:  # the configured gate with its breakers, kill switch and dynamic limits
             from tradekit.risk.manager import RiskManager
@@ -307,13 +309,17 @@ class Session:
         elif rule == "capital_pct":
             budget = capital * value / 100
         elif rule == "risk_pct":
-            stop = (signal.sizing or {}).get("stop")
-            if stop is None:
+            stop = (signal.sizing or {}).get("stop") or signal.trigger_price
+            if stop is not None:
+                per_unit = abs(price - dec(stop, "sizing.stop"))
+            elif self.risk is not None:  # no stop: risk.sizing.method measures one (ATR or realised vol)
+                per_unit = dec(round(self.risk.stop_distance(signal.tradingsymbol, float(price), self.clock.now().date())[0], 4))
+            else:
                 raise ValidationError("risk_pct sizing needs a stop price", field="sizing.stop")
-            per_unit = abs(price - dec(stop, "sizing.stop"))
             if per_unit == 0:
                 raise ValidationError("stop equals the price: risk per unit is zero", field="sizing.stop")
-            units = (capital * value / 100 / per_unit).to_integral_value(ROUND_FLOOR)
+            scale = dec(self.risk.gate.scale if self.risk is not None else 1.0, "scale")  # regime / loss streak
+            units = (capital * value / 100 * scale / per_unit).to_integral_value(ROUND_FLOOR)
             return _lots(int(units), lot, signal)
         else:
             raise ValidationError(f"unknown sizing rule {rule!r} (fixed_value, capital_pct, risk_pct)", field="sizing.rule")

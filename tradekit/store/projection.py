@@ -278,12 +278,16 @@ def _position_adjusted(b: Book, p: dict, ts: datetime) -> None:
             amount = pos.apply_dividend(dec(p["per_share"], "per_share"))
             b.cash += amount
         elif kind == "charges":
-            ch = Charges.from_dict(p.get("charges"))
-            pos.add_charges(ch)
-            b.charges_total = b.charges_total + ch
-            b.cash -= ch.total
+            break  # once, below
         else:
             raise ValueError(f"unknown position adjustment {kind!r}")
+    if kind == "charges":  # a charge outside a fill (an RMS square-off fee): paid once, by the open position
+        ch = Charges.from_dict(p.get("charges"))
+        held = [pos for pos in targets if pos.quantity and str(pos.product) == p.get("product", str(pos.product))]
+        if held or targets:
+            (held or targets)[0].add_charges(ch)
+        b.charges_total = b.charges_total + ch
+        b.cash -= ch.total
 
 
 def _day_rolled(b: Book, p: dict, ts: datetime) -> None:
