@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -52,6 +53,11 @@ class SignalsConfig(BaseModel):
     default_ttl_seconds : int or None
         Expiry for signals that give neither ``expires_at`` nor ``ttl_seconds``, counted from
         ``signal_time``; None means such signals never expire.
+    when_blocked : "park" or "refuse"
+        A signal that arrives while new orders are blocked (a reconciliation difference being
+        resolved, a lost broker session, the journal unavailable): ``park`` keeps it, with its
+        TTL, and tries it again once trading resumes (refused as expired if its TTL runs out
+        first); ``refuse`` refuses it at once. The receipt lists it under ``parked`` or ``refused``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -67,6 +73,7 @@ class SignalsConfig(BaseModel):
     http_max_body_bytes: int = Field(1024 * 1024, gt=0)
     http_allow_remote: bool = False
     default_ttl_seconds: int | None = Field(300, gt=0)
+    when_blocked: Literal["park", "refuse"] = "park"
 
     @model_validator(mode="after")
     def _loopback(self) -> "SignalsConfig":

@@ -41,6 +41,7 @@ class Book:
     decisions: dict[str, dict] = field(default_factory=dict)  # cid -> last decision written by a person
     fills: int = 0
     trade_ids: set[str] = field(default_factory=set)
+    not_placed: set[str] = field(default_factory=set)  # concluded not placed by lookup (adopted if they turn up)
     positions_version: int = 0  # bumped by every event that changes a position's quantity or cost
     anomalies: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, type, why) set aside by rebuild
 
@@ -223,6 +224,9 @@ def _unknown(b: Book, p: dict, ts: datetime) -> None:
 
 def _update(b: Book, p: dict, ts: datetime) -> None:
     o = b.order(p["client_order_id"])
+    if p.get("adopted_late"):
+        o.reopen_late(ts)
+        b.not_placed.discard(o.client_order_id)
     o.apply_broker_update(
         p["status"],
         filled_quantity=p.get("filled_quantity"),
@@ -233,6 +237,8 @@ def _update(b: Book, p: dict, ts: datetime) -> None:
     )
     if o.broker_order_id:
         b.by_broker_id[o.broker_order_id] = o.client_order_id
+    if p.get("concluded") == "not_placed":
+        b.not_placed.add(o.client_order_id)
 
 
 def _modified(b: Book, p: dict, ts: datetime) -> None:
@@ -286,12 +292,16 @@ def _position_adjusted(b: Book, p: dict, ts: datetime) -> None:
             amount = pos.apply_dividend(dec(p["per_share"], "per_share"))
             b.cash += amount
         elif kind == "charges":
-            ch = Charges.from_dict(p.get("charges"))
-            pos.add_charges(ch)
-            b.charges_total = b.charges_total + ch
-            b.cash -= ch.total
+            break  # once, below
         else:
             raise ValueError(f"unknown position adjustment {kind!r}")
+    if kind == "charges":  # a charge outside a fill (an RMS square-off fee): paid once, by the open position
+        ch = Charges.from_dict(p.get("charges"))
+        held = [pos for pos in targets if pos.quantity and str(pos.product) == p.get("product", str(pos.product))]
+        if held or targets:
+            (held or targets)[0].add_charges(ch)
+        b.charges_total = b.charges_total + ch
+        b.cash -= ch.total
 
 
 def _day_rolled(b: Book, p: dict, ts: datetime) -> None:
