@@ -259,9 +259,53 @@ def test_a_failing_pipeline_leaves_the_file_for_a_retry(inbox_dir):
             raise StoreError("cannot append to the journal: disk I/O error")
         return parse_only(data, source=source, fmt=fmt)
 
-    inbox = Inbox(inbox_dir, flaky, settle_seconds=0)
+    inbox = Inbox(inbox_dir, flaky, settle_seconds=0, poll_interval=0.0)  # no back-off wait
     drop(inbox_dir, "r.json", record("a"))
     (r,) = inbox.poll()
     assert r.status == "error" and "StoreError" in r.reason and r.path.parent.name == "processing"
     (r,) = inbox.poll()
     assert r.status == "processed" and r.accepted_ids == ["a"] and len(calls) == 2
+
+
+def test_a_file_that_keeps_failing_goes_to_rejected_with_a_reason(inbox_dir):
+    from tradekit.errors import StoreError
+
+    calls = []
+
+    def broken(data, *, source, fmt):
+        calls.append(source)
+        raise StoreError("cannot append to the journal: disk I/O error")
+
+    inbox = Inbox(inbox_dir, broken, settle_seconds=0, poll_interval=0.0, max_attempts=3)
+    drop(inbox_dir, "r.json", record("a"))
+    statuses = [r.status for _ in range(5) for r in inbox.poll()]
+    assert statuses == ["error", "error", "rejected"] and len(calls) == 3
+    (moved,) = (inbox_dir / "rejected").glob("*__r.json")
+    reason = moved.with_name(moved.name + ".reason.txt").read_text()
+    assert "after 3 tries" in reason and "StoreError" in reason
+    assert not any((inbox_dir / "processing").iterdir())  # no attempts file left behind
+
+
+def test_a_failed_file_waits_before_it_is_tried_again(inbox_dir):
+    from tradekit.errors import StoreError
+
+    def broken(data, *, source, fmt):
+        raise StoreError("journal locked")
+
+    inbox = Inbox(inbox_dir, broken, settle_seconds=0, poll_interval=30.0)
+    drop(inbox_dir, "r.json", record("a"))
+    assert [r.status for r in inbox.poll()] == ["error"]
+    assert inbox.poll() == []  # backing off: not retried at once, every poll
+
+
+def test_an_adversarial_file_is_rejected_not_retried(inbox_dir, sim_journal):
+    from tradekit.signals import SignalPipeline
+
+    inbox = Inbox(inbox_dir, SignalPipeline(sim_journal), settle_seconds=0)
+    (inbox_dir / "junk.json").write_text('[' * 5000 + ']' * 5000)
+    (r,) = inbox.poll()
+    assert r.status == "rejected" and "nested deeper" in r.reason
+    (inbox_dir / "big.json").write_text("[" + ",".join("0" * 1) * 0 + ",".join(["0"] * 20000) + "]")
+    (r,) = inbox.poll()
+    assert r.status == "rejected" and "max_records_per_batch" in r.reason
+    assert inbox.poll() == [] and not any((inbox_dir / "processing").iterdir())
