@@ -1,0 +1,138 @@
+"""The daily-loss check's worst case: what the day would lose if the market moved against it now.
+
+The old check compared only the loss so far with the limit, so an order allowed just below the
+limit could carry the day well past it (issue 13: +20 % on a steady fall, +26 % with a large
+order just before the limit, +264 % with one −12 % bar). The gate now allows an entry only if
+
+    loss so far + open exposure's loss + this order's worst case  <=  limit
+
+where, with ``p`` = ``risk.loss.adverse_move_pct``:
+
+- **this order's worst case** is its stop distance × quantity when it carries a stop
+  (``RiskContext.extra["stop"]``, or the ``sizing.stop`` of the signal that made it), else
+  ``p`` % of its value; with a VaR model that knows the symbol, the order's own VaR when that
+  is larger than ``p`` %;
+- **open exposure's loss** (``risk.loss.include_open_positions``) is ``p`` % of each open
+  position, each counted against its holder, including orders already working (a working buy
+  and sell on one symbol count as whichever side is worse).
+
+What it cannot prevent
+----------------------
+The bound holds for moves up to ``p`` % and for stops that fill at their price. A gap through
+a stop (the market opens beyond it), a move larger than ``p`` % (a −12 % bar with ``p`` = 1 %
+costs twelve times what was budgeted), slippage on exits, and losses on positions after the
+limit is reached (the daily-loss breaker then flattens; what the flatten costs is on top) all
+take the day past the limit. Raise ``adverse_move_pct`` to budget for larger bars; it also
+shrinks how much can be open at once (positions × ``p`` % must fit under the limit).
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+
+def order_worst_case(*, q: int, price: float, mult: float, stop: Any, adverse_pct: float,
+                     var_pct: float | None = None) -> tuple[float, str]:
+    """(rupees, how) this order can lose: by its stop if it has one, else the adverse move (or its VaR)."""
+    if stop is not None:
+        try:
+            s = float(stop)
+        except (TypeError, ValueError):
+            s = math.nan
+        if math.isfinite(s) and s > 0:
+            return abs(price - s) * q * mult, f"stop {s:,.2f}"
+    value = abs(q * price * mult)
+    pct, how = adverse_pct, f"{adverse_pct:g} % adverse move"
+    if var_pct is not None and var_pct > pct:
+        pct, how = var_pct, f"its VaR, {var_pct:.2f} % of value"
+    return value * pct / 100.0, how
+
+
+def open_exposure(summary, open_orders: dict, skip_key: str | None = None) -> dict[str, tuple[float, float, float]]:
+    """Per key ``EXCHANGE:SYMBOL``: (position value, value of working buys, of working sells), rupees.
+
+    ``skip_key`` leaves nothing out; it is here so the caller can add the new order to its key.
+    """
+    out: dict[str, list[float]] = {}
+    for k, v in summary.value.items():
+        if v:
+            out[k] = [v, 0.0, 0.0]
+    for o in open_orders.values():
+        r = o.request
+        left = o.pending_quantity
+        if left <= 0:
+            continue
+        k = f"{r.exchange.value}:{r.tradingsymbol}"
+        px = summary.price.get(k)
+        if r.price is not None:
+            px = float(r.price)
+        elif r.trigger_price is not None:
+            px = float(r.trigger_price)
+        if px is None:
+            continue
+        row = out.setdefault(k, [0.0, 0.0, 0.0])
+        val = left * px * _mult(summary, k)
+        if r.side.value == "BUY":
+            row[1] += val
+        else:
+            row[2] += val
+    return {k: (a, b, c) for k, (a, b, c) in out.items()}
+
+
+def _mult(summary, key: str) -> float:
+    for row in summary.rows:
+        if row[0] == key:
+            return float(row[3] or 1)
+    return 1.0
+
+
+def worst_exposure(position: float, buys: float, sells: float) -> float:
+    """The largest absolute exposure a key can reach as its working orders fill."""
+    return max(abs(position + buys), abs(position - sells), abs(position))
+
+
+def headroom(*, loss_so_far: float, limit: float, summary, open_orders: dict, key: str, signed_value: float,
+             q: int, price: float, mult: float, stop: Any, adverse_pct: float, include_positions: bool,
+             var_pct: float | None = None) -> tuple[bool, float, dict]:
+    """(allowed, total, parts): the daily-loss check with the new order's worst case.
+
+    ``signed_value`` is the order's value, positive for a buy.
+    """
+    exp = open_exposure(summary, open_orders) if include_positions else {}
+    others = 0.0
+    for k, (pos, b, s) in exp.items():
+        if k != key:
+            others += worst_exposure(pos, b, s)
+    others *= adverse_pct / 100.0
+    pos, b, s = exp.get(key, (0.0, 0.0, 0.0))
+    if stop is not None:
+        same_key = worst_exposure(pos, b, s) * adverse_pct / 100.0
+        order_loss, how = order_worst_case(q=q, price=price, mult=mult, stop=stop, adverse_pct=adverse_pct,
+                                           var_pct=var_pct)
+        if how.startswith("stop"):
+            exposure_loss = others + same_key
+        else:  # the stop was unusable: the order counts with its key under the adverse move
+            stop = None
+    if stop is None:
+        before = worst_exposure(pos, b, s)
+        after = worst_exposure(pos, b + max(signed_value, 0.0), s + max(-signed_value, 0.0))
+        pct = adverse_pct
+        how = f"{adverse_pct:g} % adverse move"
+        if var_pct is not None and var_pct > pct:
+            pct, how = var_pct, f"its VaR, {var_pct:.2f} % of value"
+        exposure_loss = others + before * adverse_pct / 100.0
+        order_loss = max(after - before, 0.0) * pct / 100.0
+    total = loss_so_far + exposure_loss + order_loss
+    return total <= limit * (1 + 1e-12), total, {"loss": loss_so_far, "open": exposure_loss, "order": order_loss,
+                                                   "how": how}
+
+
+def stop_of(order, ctx, signal_stops: dict) -> Decimal | float | None:
+    """The protective stop of an order: ``ctx.extra["stop"]``, else its signal's ``sizing.stop``."""
+    extra = ctx.extra
+    st = extra.get("stop") if extra else None
+    if st is None and order.signal_id:
+        st = signal_stops.get(order.signal_id)
+    return st
