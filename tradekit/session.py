@@ -27,6 +27,7 @@ from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
 from tradekit.model.signal import Signal
 from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url
+from tradekit.store.journal import JournalUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,14 @@ class Session:
                               file=config.source, field="mode")
         self.clock = clock or RealClock()
         self.journal = journal or Journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
-                                          clock=self.clock, durability=config.store.durability, batch_size=config.store.batch_size)
+                                          clock=self.clock, durability=config.store.durability, batch_size=config.store.batch_size,
+                                          lock_warn_seconds=config.store.lock_warn_seconds,
+                                          lock_timeout_seconds=config.store.lock_timeout_seconds)
         self.book = Book.rebuild(self.journal.events())
+        self.journal_down: dict | None = None  # {"since", "reason", "stale_book"} while the journal cannot be written
+        self.journal_lock_wait: float | None = None  # seconds, while a lock wait past store.lock_warn_seconds goes on
+        self.journal.on_failure(self._on_journal_failure)
+        self.journal.on_lock_wait(self._on_lock_wait)
         self.instruments = instruments if instruments is not None else _default_instruments()
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
@@ -68,6 +75,8 @@ class Session:
             price_drift_pct=config.approval.price_drift_pct, approver=config.approval.approver,
             unknown_max_lookups=config.execution.unknown_max_lookups,
             unknown_grace_seconds=config.execution.unknown_grace_seconds,
+            placement_timeout_seconds=self._placement_timeout(),
+            broker_processing_seconds=config.execution.broker_processing_seconds,
             mis_entry_cutoff=self.mis_entry_cutoff,
         )
         if self.risk is not None:
@@ -77,6 +86,7 @@ class Session:
             self.oms.listeners.append(self._risk_event)
         self._foreign_after = self.book.last_seq  # everything before start is already in the book
         self._applied_foreign: set[int] = set()
+        self._rebuilt_upto = 0
         self._handlers: dict[str, list] = {E.APPROVAL_DECISION: [self._on_decision], E.CONTROL: [self._on_control],
                                            E.KILL_SWITCH: [self._on_kill_request]}
         if not any(True for _ in self.journal.events(types=(E.SESSION_STARTED,))):
@@ -84,6 +94,114 @@ class Session:
                                            "account": config.account.name})
         elif self.mode is TradingMode.PAPER and broker is None:
             self._resume_paper_account()
+
+    def _placement_timeout(self) -> float:
+        """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
+        derived from the broker's client (rate-limit wait + request timeout × (1 + retries after a 429))."""
+        pt = self.config.execution.placement_timeout_seconds
+        if pt is not None:
+            return float(pt)
+        bc = getattr(self.broker, "config", None)
+        timeout = getattr(bc, "timeout_seconds", None)
+        if timeout is None:
+            return 0.0  # the paper broker answers in-process
+        rl = getattr(bc, "rate_limits", None)
+        retries = int(getattr(rl, "retries_on_429", 0) or 0)
+        return float(getattr(rl, "max_wait_seconds", 0.0) or 0.0) + float(timeout) * (1 + retries)
+
+    # -- journal failures ------------------------------------------------------------------------------
+    JOURNAL_BLOCK = "journal unavailable"
+
+    def _on_journal_failure(self, err: JournalUnavailable) -> None:
+        """The journal could not be written: stop placing orders; undo in memory what was not committed."""
+        first = self.journal_down is None
+        if first:
+            self.journal_down = {"since": self.clock.now(), "reason": str(err), "stale_book": False}
+            log.error("HALTED (%s): %s; new orders are refused until the journal can be written again", self.JOURNAL_BLOCK, err)
+        else:
+            self.journal_down["reason"] = str(err)
+        if err.dropped:
+            self.journal_down["stale_book"] = True
+            self._resync_book()
+        self.oms.block_new_orders(f"{self.JOURNAL_BLOCK}: {err}")
+
+    def _on_lock_wait(self, seconds: float | None) -> None:
+        self.journal_lock_wait = seconds
+        if seconds is not None:
+            log.warning("the journal is locked by another process (%.1f s): orders and signals wait", seconds)
+
+    def _resync_book(self) -> None:
+        """Make the book what the journal committed (after a transaction was dropped), in place."""
+        try:
+            fresh = Book.rebuild(self.journal.events())
+        except Exception as e:  # cannot even read: try again when the journal is back
+            log.error("cannot re-read the journal to undo uncommitted events: %s", e)
+            return
+        self.book.__dict__.update(fresh.__dict__)
+        self._rebuilt_upto = self.book.last_seq  # foreign events up to here are in the book; poll still acts on them
+        if self.journal_down is not None:
+            self.journal_down["stale_book"] = False
+
+    def check_journal(self) -> bool:
+        """While the journal is down, try a write; when it goes through, lift the block. True when writable."""
+        down = self.journal_down
+        if down is None:
+            return True
+        try:
+            self._emit(E.NOTE, {"kind": "journal_available", "unavailable_since": down["since"].isoformat(),
+                                "reason": down["reason"]})
+        except JournalUnavailable:
+            return False
+        if down.get("stale_book"):
+            self._resync_book()
+        self.journal_down = None
+        if str(self.oms._halt_reason or "").startswith(self.JOURNAL_BLOCK):
+            self.oms.block_new_orders(None)
+        log.warning("the journal can be written again (down since %s): orders resume", down["since"])
+        rec = getattr(self, "reconciler", None)
+        if rec is not None:
+            try:
+                rec.run_once()
+            except Exception:
+                log.exception("reconciliation after the journal came back failed")
+        return True
+
+    @property
+    def trading_state(self) -> str:
+        """ACTIVE / REDUCING / HALTED, including the in-memory halt while the journal cannot be written."""
+        return "HALTED" if self.journal_down is not None else self.book.trading_state
+
+    def status(self) -> dict:
+        """What the session is doing now: trading state, why new orders are blocked, pending resolutions, journal."""
+        down = self.journal_down
+        pending = self.oms.pending_resolutions()
+        return {
+            "trading_state": self.trading_state,
+            "blocked": self.oms._halt_reason,
+            "journal": ("unavailable since " + down["since"].isoformat() + ": " + down["reason"]) if down else
+                       (f"locked by another process for {self.journal_lock_wait:.1f} s" if self.journal_lock_wait else "ok"),
+            "pending_resolutions": [p.describe() for p in pending.values()],
+        }
+
+    def service(self, *, inbox=None, pipeline=None) -> None:
+        """One cycle of a running session: requests from other processes, inbox files, proposal TTLs,
+        orders of unknown outcome, parked signals. A journal write failure halts new orders (and is
+        retried here every cycle) instead of ending the run."""
+        if not self.check_journal():
+            if inbox is not None:
+                self._guard(inbox.poll)  # files stay in processing/ while the journal is down
+            return
+        for step in (self.poll, None if inbox is None else inbox.poll, self.oms.expire_stale, self.oms.resolve_unknown,
+                     None if pipeline is None else pipeline.retry_parked):
+            if step is not None and not self._guard(step):
+                return
+
+    def _guard(self, fn) -> bool:
+        try:
+            fn()
+            return True
+        except JournalUnavailable:
+            return False  # the session is halted by _on_journal_failure; the next cycle retries
 
     def _resume_paper_account(self) -> None:
         """A paper journal opened again (a new process, maybe a new day): roll the days that passed
@@ -276,7 +394,8 @@ class Session:
                 continue
             if ev.seq <= self.book.last_seq and ev.seq in self._applied_foreign:
                 continue
-            self.book.apply(ev)
+            if ev.seq > self._rebuilt_upto:
+                self.book.apply(ev)
             self._applied_foreign.add(ev.seq)
             out.append(ev)
         # act only once the whole batch is in the book (a kill request arrives with its HALTED state)
@@ -352,8 +471,10 @@ class Session:
         return self
 
     def after_login(self) -> None:
-        """A new broker login: lift the lost-session block and reconcile again."""
-        self.oms.block_new_orders(None)
+        """A new broker login: lift the lost-session block, resume resolving orders of unknown outcome, reconcile."""
+        if self.journal_down is None:
+            self.oms.block_new_orders(None)
+        self.oms.resolve_unknown()
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.run_once()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -68,6 +69,11 @@ class SignalsConfig(BaseModel):
     inbox_max_attempts : int
         Times an inbox file is tried when the journal cannot record it (backing off between
         tries); then it goes to ``rejected/`` with a reason file. Drop it again to retry.
+    when_blocked : "park" or "refuse"
+        A signal that arrives while new orders are blocked (a reconciliation difference being
+        resolved, a lost broker session, the journal unavailable): ``park`` keeps it, with its
+        TTL, and tries it again once trading resumes (refused as expired if its TTL runs out
+        first); ``refuse`` refuses it at once. The receipt lists it under ``parked`` or ``refused``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -89,6 +95,7 @@ class SignalsConfig(BaseModel):
     max_string_chars: int = Field(4096, ge=64, le=10_000_000)
     max_rejected_events: int = Field(20, ge=0, le=100_000)
     inbox_max_attempts: int = Field(5, ge=1, le=1000)
+    when_blocked: Literal["park", "refuse"] = "park"
 
     @model_validator(mode="after")
     def _loopback(self) -> "SignalsConfig":

@@ -11,13 +11,24 @@ For each batch, in this order:
 3. a signal past its expiry is rejected (``expired``); one that gives no expiry gets the
    configured default TTL counted from its ``signal_time``;
 4. the rest are ordered by priority (higher first), then ``signal_time``, then input order;
-   each is journaled as ``signal.received`` (the full signal plus its ``route``) and then
-   handed to ``sink(signal, route)``.
+   each is journaled as ``signal.received`` (the full signal plus its ``route``) and handed
+   to ``sink(signal, route)`` *in one journal transaction*: the signal, its dedupe key and the
+   order the sink makes (its creation, risk decision, approval and submission) are committed
+   together or not at all. A crash or a journal failure before the commit leaves the key
+   unspent, so the file (still in ``processing/``) or the HTTP retry brings the signal again;
+   the broker is called only after the commit.
 
 The journal is the dedupe memory: keys are read back from ``signal.received`` events when the
 pipeline starts and again before each batch (another process may share the journal), so a
 signal re-sent after a restart, or a file re-read after a crash, makes no second proposal.
-A key is spent once its ``signal.received`` is written, even if the sink then refuses it.
+A key is spent once its ``signal.received`` is committed, even if the sink then refuses it.
+
+While new orders are blocked (the sink raises :class:`~tradekit.errors.TradingHalted`: a
+reconciliation difference being resolved, a lost broker session, the journal unavailable),
+``signals.when_blocked`` decides: ``park`` (default) journals ``signal.parked`` and tries the
+signal again on :meth:`SignalPipeline.retry_parked` once trading resumes, unless its TTL ran
+out first (then ``signal.unparked`` with outcome ``expired``); ``refuse`` refuses it. Parked
+signals survive a restart (rebuilt from the journal). The receipt lists them under ``parked``.
 """
 
 from __future__ import annotations
@@ -31,11 +42,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from tradekit.clock import Clock
-from tradekit.errors import TradekitError
+from tradekit.errors import TradekitError, TradingHalted
 from tradekit.model.signal import Signal
 from tradekit.signals.config import SignalsConfig
 from tradekit.signals.limits import Limits, safe_raw
-from tradekit.signals.schema import RecordError, SignalIn, parse_batch, signal_to_dict, validate_record
+from tradekit.signals.schema import RecordError, SignalIn, parse_batch, signal_from_dict, signal_to_dict, validate_record
 from tradekit.store.events import EventType
 
 if TYPE_CHECKING:
@@ -46,6 +57,7 @@ log = logging.getLogger(__name__)
 
 AUTO, MANUAL = "auto", "manual"
 MALFORMED, DUPLICATE, EXPIRED, REFUSED = "malformed", "duplicate", "expired", "refused"
+PARKED = "parked"
 _MAX_RAW_CHARS = 4000  # a rejected record is kept in the journal up to this size
 
 Sink = Callable[[Signal, str], Any]
@@ -77,6 +89,21 @@ class Rejection:
         return d
 
 
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A signal received while new orders were blocked, waiting (with its TTL) for trading to resume."""
+
+    signal: Signal
+    route: str | None
+    reason: str
+    source: str
+
+    def to_dict(self) -> dict:
+        exp = self.signal.expires_at
+        return {"signal_id": self.signal.signal_id, "reason": self.reason,
+                "expires_at": None if exp is None else exp.isoformat()}
+
+
 @dataclass(slots=True)
 class IngestReport:
     """What happened to one batch (a file, an HTTP body, a notebook call)."""
@@ -86,6 +113,7 @@ class IngestReport:
     rejected: list[Rejection] = field(default_factory=list)
     records: int = 0
     too_many: bool = False  # over signals.max_records_per_batch: refused whole (HTTP 413)
+    parked: list[Parked] = field(default_factory=list)
 
     @property
     def accepted_ids(self) -> list[str]:
@@ -113,6 +141,7 @@ class IngestReport:
             "duplicates": self.ids(DUPLICATE),
             "expired": self.ids(EXPIRED),
             "refused": [r.to_dict() for r in self.rejected if r.reason == REFUSED],
+            "parked": [p.to_dict() for p in self.parked],
             "errors": [
                 {"index": e.index, "field": e.field, "message": e.message, "idempotency_key": e.key} for e in self.errors
             ],
@@ -166,6 +195,7 @@ class SignalPipeline:
         self.limits = Limits.from_settings(self.settings)
         self._lock = threading.RLock()  # re-entrant: a sink may submit follow-up signals
         self._seen: set[str] = set()
+        self._parked: dict[str, Parked] = {}
         self._scanned = 0
         self._catch_up()
 
@@ -225,13 +255,82 @@ class SignalPipeline:
                 errors.extend(errs)
         return self._process(accepted, errors, source, n)
 
+    @property
+    def parked(self) -> list[Parked]:
+        """Signals waiting for trading to resume (priority order)."""
+        with self._lock:
+            return sorted(self._parked.values(), key=lambda p: (-p.signal.priority, p.signal.signal_time or self.clock.now()))
+
+    def retry_parked(self) -> IngestReport:
+        """Try parked signals again (call it each cycle; cheap when none is parked).
+
+        A signal whose TTL ran out is refused as ``expired``; one the sink takes is journaled
+        ``signal.unparked`` (outcome ``taken``) in the same transaction as its order; one still
+        blocked stays parked.
+        """
+        report = IngestReport(source="parked")
+        with self._lock:
+            self._catch_up()
+            if not self._parked or self.sink is None:
+                return report
+            for p in self.parked:
+                s = p.signal
+                now = self.clock.now()
+                if s.expires_at is not None and now >= s.expires_at:
+                    msg = f"expired at {s.expires_at.isoformat()} while parked ({p.reason})"
+                    with self.journal.transaction():
+                        self._emit(EventType.SIGNAL_UNPARKED, {"signal_id": s.signal_id, "outcome": EXPIRED, "message": msg})
+                        self._reject(report, Rejection(EXPIRED, msg, s.signal_id), {"strategy": s.strategy, "parked": True})
+                    self._parked.pop(s.signal_id, None)
+                    log.info("parked signal %s expired: %s", s.signal_id, msg)
+                    continue
+                committed: list[bool] = []
+                blocked = False
+                result = None
+                try:
+                    with self.journal.transaction():
+                        self.journal.after_commit(lambda: committed.append(True))
+                        try:
+                            result = self.sink(s, p.route)
+                        except TradingHalted:
+                            blocked = True  # still blocked: nothing journaled, it stays parked
+                        except Exception as e:
+                            self._emit(EventType.SIGNAL_UNPARKED, {"signal_id": s.signal_id, "outcome": REFUSED,
+                                                                   "message": f"{type(e).__name__}: {e}"})
+                            self._refuse(report, s, p.route, e)
+                            result = _REFUSED
+                        else:
+                            self._emit(EventType.SIGNAL_UNPARKED, {"signal_id": s.signal_id, "outcome": "taken",
+                                                                   "client_order_id": getattr(result, "client_order_id", None)})
+                except Exception:
+                    if not committed or blocked:
+                        raise  # nothing committed: still parked
+                    log.exception("parked signal %s: the work after its commit failed", s.signal_id)
+                if blocked:
+                    break  # the rest are blocked too
+                self._parked.pop(s.signal_id, None)
+                if result is not _REFUSED:
+                    report.accepted.append(Routed(s, p.route, result))
+        return report
+
     # -- internals -------------------------------------------------------------------------------
     def _catch_up(self) -> None:
         last = self._scanned
-        for ev in self.journal.events(after=self._scanned, types=(EventType.SIGNAL_RECEIVED,)):
+        for ev in self.journal.events(after=self._scanned, types=(
+                EventType.SIGNAL_RECEIVED, EventType.SIGNAL_PARKED, EventType.SIGNAL_UNPARKED)):
             sid = ev.payload.get("signal_id")
-            if sid:
-                self._seen.add(sid)
+            if ev.type == EventType.SIGNAL_RECEIVED:
+                if sid:
+                    self._seen.add(sid)
+            elif ev.type == EventType.SIGNAL_PARKED and sid and sid not in self._parked:
+                try:
+                    sig = signal_from_dict(ev.payload["signal"])
+                except Exception as e:  # an unreadable record must not stop the pipeline
+                    log.error("parked signal %s cannot be read back from seq %s: %s", sid, ev.seq, e)
+                    continue
+                self._parked[sid] = Parked(sig, ev.payload.get("route"), ev.payload.get("reason", ""), ev.payload.get("source", ""))
+            elif ev.type == EventType.SIGNAL_UNPARKED and sid:
+                self._parked.pop(sid, None)
             last = ev.seq
         self._scanned = last
 
@@ -242,6 +341,51 @@ class SignalPipeline:
             payload["errors"] = [{"field": e.field, "message": e.message} for e in rej.errors]
         self._emit(EventType.SIGNAL_REJECTED, payload)
         report.rejected.append(rej)
+
+    def _take(self, report: IngestReport, s: Signal, route: str, source: str) -> None:
+        """Journal one signal and hand it to the sink, in one transaction (see the module docstring)."""
+        committed: list[bool] = []
+        res = None
+        try:
+            with self.journal.transaction():
+                self.journal.after_commit(lambda: committed.append(True))  # runs first after the commit
+                self._emit(EventType.SIGNAL_RECEIVED, {**signal_to_dict(s), "route": route, "source": source})
+                if self.sink is not None:
+                    res = self._hand_over(report, s, route, source)
+        except Exception:
+            if not committed:
+                raise  # nothing was committed: the key is not spent, the signal comes again
+            # committed (signal, key, order); the broker call after it failed — the order's events say how
+            log.exception("signal %s: the work after its commit failed", s.signal_id)
+        self._seen.add(s.signal_id)
+        if isinstance(res, Parked):
+            self._parked[s.signal_id] = res
+            report.parked.append(res)
+        elif res is not _REFUSED:
+            report.accepted.append(Routed(s, route, res))
+
+    def _hand_over(self, report: IngestReport, s: Signal, route: str, source: str) -> Any:
+        """The sink's result, a :class:`Parked`, or ``_REFUSED`` (journaled); inside the signal's transaction."""
+        try:
+            return self.sink(s, route)  # type: ignore[misc]
+        except TradingHalted as e:
+            if self.settings.when_blocked == "park":
+                self._emit(EventType.SIGNAL_PARKED, {"signal_id": s.signal_id, "reason": str(e), "route": route,
+                                                     "source": source, "signal": signal_to_dict(s),
+                                                     "expires_at": None if s.expires_at is None else s.expires_at.isoformat()})
+                log.warning("signal %s parked while new orders are blocked: %s", s.signal_id, e)
+                return Parked(s, route, str(e), source)
+            self._refuse(report, s, route, e)
+        except Exception as e:  # the rest of the batch must go on
+            self._refuse(report, s, route, e)
+        return _REFUSED
+
+    def _refuse(self, report: IngestReport, s: Signal, route: str, e: Exception) -> None:
+        if not isinstance(e, TradekitError):
+            log.exception("signal %s: the sink failed", s.signal_id)
+        else:
+            log.warning("signal %s refused: %s", s.signal_id, e)
+        self._reject(report, Rejection(REFUSED, f"{type(e).__name__}: {e}", s.signal_id), {"strategy": s.strategy, "route": route})
 
     def _process(self, signals: list[Signal], errors: list[RecordError], source: str, records: int) -> IngestReport:
         report = IngestReport(source=source, records=records)
@@ -298,20 +442,8 @@ class SignalPipeline:
             # Higher priority first, then the older signal, then input order (stable).
             fresh.sort(key=lambda t: (-t[1].priority, t[1].signal_time or now, t[0]))
             for _, s in fresh:
-                route = self.route_for(s.strategy)
-                self._emit(EventType.SIGNAL_RECEIVED, {**signal_to_dict(s), "route": route, "source": source})
-                self._seen.add(s.signal_id)
-                result = None
-                if self.sink is not None:
-                    try:
-                        result = self.sink(s, route)
-                    except Exception as e:  # the rest of the batch must go on
-                        if not isinstance(e, TradekitError):
-                            log.exception("signal %s: the sink failed", s.signal_id)
-                        else:
-                            log.warning("signal %s refused: %s", s.signal_id, e)
-                        self._reject(report, Rejection(REFUSED, f"{type(e).__name__}: {e}", s.signal_id),
-                                     {"strategy": s.strategy, "route": route})
-                        continue
-                report.accepted.append(Routed(s, route, result))
+                self._take(report, s, self.route_for(s.strategy), source)
         return report
+
+
+_REFUSED = object()

@@ -38,6 +38,7 @@ class Book:
     decisions: dict[str, dict] = field(default_factory=dict)  # cid -> last decision written by a person
     fills: int = 0
     trade_ids: set[str] = field(default_factory=set)
+    not_placed: set[str] = field(default_factory=set)  # concluded not placed by lookup (adopted if they turn up)
     positions_version: int = 0  # bumped by every event that changes a position's quantity or cost
 
     # -- queries -------------------------------------------------------------------------------
@@ -209,6 +210,9 @@ def _unknown(b: Book, p: dict, ts: datetime) -> None:
 
 def _update(b: Book, p: dict, ts: datetime) -> None:
     o = b.order(p["client_order_id"])
+    if p.get("adopted_late"):
+        o.reopen_late(ts)
+        b.not_placed.discard(o.client_order_id)
     o.apply_broker_update(
         p["status"],
         filled_quantity=p.get("filled_quantity"),
@@ -219,6 +223,8 @@ def _update(b: Book, p: dict, ts: datetime) -> None:
     )
     if o.broker_order_id:
         b.by_broker_id[o.broker_order_id] = o.client_order_id
+    if p.get("concluded") == "not_placed":
+        b.not_placed.add(o.client_order_id)
 
 
 def _modified(b: Book, p: dict, ts: datetime) -> None:

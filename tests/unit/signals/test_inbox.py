@@ -130,11 +130,13 @@ def test_a_file_left_in_processing_is_read_again_and_dedupe_makes_it_safe(inbox_
 
 
 def _crash_after_first_signal(inbox_dir: str, db: str) -> None:
-    # Runs in a child process: the sink dies (like a killed process) after the first signal.
+    # Runs in a child process: the sink journals the first signal's order, then the process dies
+    # (like a kill -9) before the signal's transaction commits.
     from tradekit.clock import SimClock
     from tradekit.store import Journal, make_engine, sqlite_url
 
     def die(signal, route):
+        journal.append("order.created", {"client_order_id": "TK1", "signal_id": signal.signal_id})
         os._exit(3)
 
     journal = Journal(make_engine(sqlite_url(db)), clock=SimClock(T0))
@@ -151,12 +153,15 @@ def test_a_real_crash_mid_file_loses_nothing_and_repeats_nothing(inbox_dir, open
     child.join(20)
     assert child.exitcode == 3
     assert len(data_files(inbox_dir / "processing")) == 1  # left mid-file, its lock died with the process
+    journal = open_journal()
+    # the signal, its key and its order commit together: the kill left none of them
+    assert list(journal.events()) == []
     sink = Recorder()
-    pipeline = SignalPipeline(open_journal(), TradekitConfig(), sink=sink)
+    pipeline = SignalPipeline(journal, TradekitConfig(), sink=sink)
     (r,) = Inbox(inbox_dir, pipeline, settle_seconds=0).poll()
-    assert r.status == "processed" and r.report.ids("duplicate") == ["a"] and sink.ids == ["b", "c"]
+    assert r.status == "processed" and r.report.ids("duplicate") == [] and sink.ids == ["a", "b", "c"]
     received = [e.payload["signal_id"] for e in pipeline.journal.events(types=(EventType.SIGNAL_RECEIVED,))]
-    assert received == ["a", "b", "c"]  # each exactly once across the crash
+    assert received == ["a", "b", "c"]  # each exactly once across the crash, none lost
 
 
 def test_a_file_in_flight_in_another_poller_is_not_taken(inbox_dir):
