@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tradekit.clock import IST, Clock, RealClock
+from tradekit.errors import StoreError
 from tradekit.signals.config import SignalsConfig
 from tradekit.signals.limits import DEFAULT_LIMITS, Limits
 from tradekit.signals.pipeline import IngestReport, Rejection, Routed
@@ -62,9 +63,9 @@ class IngestResult:
     """What became of one file.
 
     ``status`` is ``processed``, ``rejected`` (no usable record, too large, too many records,
-    or the pipeline failed ``max_attempts`` times; see ``reason``) or ``error`` (the pipeline
-    failed, e.g. the journal was unavailable: the file stays in ``processing/`` and is tried
-    again after a back-off, at most ``max_attempts`` times in all).
+    or the handler failed on it ``max_attempts`` times; see ``reason``) or ``error`` (the
+    journal was unavailable: the file stays in ``processing/`` and is read again next poll; or
+    the handler failed: tried again after a back-off, at most ``max_attempts`` times).
     """
 
     name: str  # as dropped
@@ -139,10 +140,12 @@ class Inbox:
     poll_interval : float
         Default interval of :meth:`watch`.
     max_attempts : int
-        Tries of a file whose batch the pipeline could not record (the journal failed); the
+        Tries of a file whose handler failed on it (anything but the journal being down); the
         wait between tries doubles from ``poll_interval`` up to a minute. Then the file goes to
         ``rejected/`` with the error in its reason file; drop it again to retry (signals
-        already recorded are dropped as duplicates).
+        already recorded are dropped as duplicates). While the journal cannot be written
+        (:class:`~tradekit.errors.StoreError`) a file is not the culprit: it waits in
+        ``processing/`` and is read again on every poll, logged once.
     limits : Limits, optional
         Bounds for :func:`parse_only` when there is no pipeline (a pipeline has its own).
     """
@@ -181,6 +184,7 @@ class Inbox:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._first_poll = True
+        self._store_failed: set[str] = set()  # files waiting for the journal (logged once each)
 
     @classmethod
     def from_settings(cls, settings: SignalsConfig, data_dir: str | Path, pipeline: Any = None) -> "Inbox":
@@ -280,8 +284,16 @@ class Inbox:
             fmt = "jsonl" if path.suffix.lower() == ".jsonl" else "auto"
             try:
                 report = self._handler(data, source=f"inbox:{name}", fmt=fmt)
+            except StoreError as e:
+                # The journal is down (disk full, locked): not the file's fault. It stays in
+                # processing/ and is read again on every poll until the journal takes it.
+                if path.name not in self._store_failed:
+                    log.warning("inbox: %s waits in processing/ until the journal can be written (%s)", name, e)
+                    self._store_failed.add(path.name)
+                return IngestResult(name, path, "error", None, f"{type(e).__name__}: {e}")
             except Exception as e:
                 return self._failed(path, name, f"{type(e).__name__}: {e}")
+            self._store_failed.discard(path.name)
             if report.usable:
                 return self._finish(path, name, report, None)
             if getattr(report, "too_many", False):

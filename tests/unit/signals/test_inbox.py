@@ -264,7 +264,7 @@ def test_a_failing_pipeline_leaves_the_file_for_a_retry(inbox_dir):
             raise StoreError("cannot append to the journal: disk I/O error")
         return parse_only(data, source=source, fmt=fmt)
 
-    inbox = Inbox(inbox_dir, flaky, settle_seconds=0, poll_interval=0.0)  # no back-off wait
+    inbox = Inbox(inbox_dir, flaky, settle_seconds=0)
     drop(inbox_dir, "r.json", record("a"))
     (r,) = inbox.poll()
     assert r.status == "error" and "StoreError" in r.reason and r.path.parent.name == "processing"
@@ -273,13 +273,11 @@ def test_a_failing_pipeline_leaves_the_file_for_a_retry(inbox_dir):
 
 
 def test_a_file_that_keeps_failing_goes_to_rejected_with_a_reason(inbox_dir):
-    from tradekit.errors import StoreError
-
     calls = []
 
     def broken(data, *, source, fmt):
         calls.append(source)
-        raise StoreError("cannot append to the journal: disk I/O error")
+        raise KeyError("a handler bug this file trips")
 
     inbox = Inbox(inbox_dir, broken, settle_seconds=0, poll_interval=0.0, max_attempts=3)
     drop(inbox_dir, "r.json", record("a"))
@@ -287,15 +285,13 @@ def test_a_file_that_keeps_failing_goes_to_rejected_with_a_reason(inbox_dir):
     assert statuses == ["error", "error", "rejected"] and len(calls) == 3
     (moved,) = (inbox_dir / "rejected").glob("*__r.json")
     reason = moved.with_name(moved.name + ".reason.txt").read_text()
-    assert "after 3 tries" in reason and "StoreError" in reason
+    assert "after 3 tries" in reason and "KeyError" in reason
     assert not any((inbox_dir / "processing").iterdir())  # no attempts file left behind
 
 
 def test_a_failed_file_waits_before_it_is_tried_again(inbox_dir):
-    from tradekit.errors import StoreError
-
     def broken(data, *, source, fmt):
-        raise StoreError("journal locked")
+        raise ValueError("a handler bug")
 
     inbox = Inbox(inbox_dir, broken, settle_seconds=0, poll_interval=30.0)
     drop(inbox_dir, "r.json", record("a"))
@@ -314,3 +310,23 @@ def test_an_adversarial_file_is_rejected_not_retried(inbox_dir, sim_journal):
     (r,) = inbox.poll()
     assert r.status == "rejected" and "max_records_per_batch" in r.reason
     assert inbox.poll() == [] and not any((inbox_dir / "processing").iterdir())
+
+
+def test_a_journal_outage_keeps_the_file_in_processing_however_long(inbox_dir):
+    from tradekit.errors import StoreError
+
+    down = [True]
+
+    def journal(data, *, source, fmt):
+        if down[0]:
+            raise StoreError("database or disk is full")
+        return parse_only(data, source=source, fmt=fmt)
+
+    inbox = Inbox(inbox_dir, journal, settle_seconds=0, max_attempts=2)
+    drop(inbox_dir, "r.json", record("a"))
+    for _ in range(6):  # never rejected for the journal's fault, retried every poll (no back-off)
+        (r,) = inbox.poll()
+        assert r.status == "error" and r.path.parent.name == "processing"
+    down[0] = False
+    (r,) = inbox.poll()
+    assert r.status == "processed" and r.accepted_ids == ["a"]
