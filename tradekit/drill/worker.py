@@ -100,20 +100,12 @@ def run(d: Path, root: str, fsize: int | None = None) -> int:
         return 3
     (d / f"ready.{os.getpid()}").write_text(str(os.getpid()))
     stop = d / "stop"
-    last_resolve = 0.0
     while not stop.exists():
-        try:
-            inbox.poll()
-        except Exception:
-            log.exception("inbox poll failed")
-        now = time.monotonic()
-        if now - last_resolve > 0.5:
-            last_resolve = now
-            try:
-                session.oms.resolve_unknown()
-            except Exception as e:
-                log.warning("resolve_unknown: %s: %s", type(e).__name__, e)
-        time.sleep(0.05)
+        try:  # requests, the inbox, proposal TTLs, orders of unknown outcome, parked signals
+            session.service(inbox=inbox, pipeline=pipeline)
+        except Exception:  # the drill counts what this costs; the loop goes on
+            log.exception("service cycle failed")
+        time.sleep(cfg.signals.poll_interval_seconds)
     session.close()
     return 0
 

@@ -129,8 +129,8 @@ class IngestReport:
 
     @property
     def usable(self) -> bool:
-        """At least one record was well-formed (whatever then became of it)."""
-        return any(r.reason != MALFORMED for r in self.rejected) or bool(self.accepted)
+        """At least one record was well-formed (whatever then became of it, parked included)."""
+        return any(r.reason != MALFORMED for r in self.rejected) or bool(self.accepted) or bool(self.parked)
 
     def to_dict(self) -> dict:
         return {

@@ -330,3 +330,15 @@ def test_a_journal_outage_keeps_the_file_in_processing_however_long(inbox_dir):
     down[0] = False
     (r,) = inbox.poll()
     assert r.status == "processed" and r.accepted_ids == ["a"]
+
+
+def test_a_file_whose_signals_were_all_parked_is_processed_not_rejected(inbox_dir, sim_journal):
+    from tests.unit.signals.helpers import Recorder
+    from tradekit.config import TradekitConfig
+    from tradekit.signals.pipeline import SignalPipeline
+
+    p = SignalPipeline(sim_journal, TradekitConfig(), sink=Recorder(fail_on={"a"}))  # new orders blocked
+    inbox = Inbox(inbox_dir, p, settle_seconds=0)
+    drop(inbox_dir, "r.json", record("a"))
+    (r,) = inbox.poll()
+    assert r.status == "processed" and r.path.parent.name == "processed"
