@@ -94,6 +94,9 @@ class Drill:
         self.fig = Figures()
         self._n = 0
         self._stop_stepping = threading.Event()
+        # The 30 s hold blocks new orders until its outcome is known (the placement window): late
+        # in the run, so the storm before it meets a session that places orders.
+        self._long_at = (7 * kills) // 8
 
     # -- the sandbox and the processes ------------------------------------------------------------
     def _start_sim(self):
@@ -202,7 +205,7 @@ class Drill:
     def _cycle(self, i: int) -> None:
         k = self.kills
         f = self.sim.faults
-        special = {max(2, k // 8): "hold_long", k // 4: "token", k // 2: "two_sessions", (2 * k) // 3: "full_disk",
+        special = {self._long_at: "hold_long", k // 4: "token", k // 2: "two_sessions", (2 * k) // 3: "full_disk",
                    (3 * k) // 4: "locked_journal"}.get(i)
         r = i % 8
         if r == 1:
@@ -217,6 +220,9 @@ class Drill:
             f.add("status", ORDER_PLACE, 1, status=500, when="before")
         elif r == 6:
             f.add("drop", ORDER_PLACE, 1, when="before")
+        elif r == 7:  # the order book and the positions the reconciler reads fail too
+            f.add("status", r"^GET /(orders|portfolio/positions)$", 1, status=503, error_type="NetworkException")
+            f.add("drop", r"^GET /orders$", 1, when="before")
         if special == "hold_long":
             f.add("slow", ORDER_PLACE, 1, delay=self.long_hold, when="before")
         for _ in range(self.rng.randint(0, 2)):
@@ -401,7 +407,7 @@ class Drill:
             stepper.start()
             armed_long = time.monotonic()
             for i in range(self.kills):
-                if i == max(2, self.kills // 8):
+                if i == self._long_at:
                     armed_long = time.monotonic()
                 self._cycle(i)
                 if (i + 1) % 25 == 0:
