@@ -410,6 +410,8 @@ class Drill:
                 if i == self._long_at:
                     armed_long = time.monotonic()
                 self._cycle(i)
+                if i == 9 and not any(self.dir.glob("ready.*")):
+                    raise RuntimeError(f"no trading process started in 10 tries; see {self.dir / 'workers.log'}")
                 if (i + 1) % 25 == 0:
                     self.echo(f"  {i + 1} kills, {len(self.sent)} signals sent, "
                               f"{len(self.sim.app.placements)} placements, {len(self.sim.faults.log)} faults fired")
