@@ -41,7 +41,7 @@ from typing import IO, Any
 from tradekit.clock import IST, Clock, RealClock
 from tradekit.errors import StoreError
 from tradekit.signals.config import SignalsConfig
-from tradekit.signals.limits import DEFAULT_LIMITS, Limits
+from tradekit.signals.limits import Limits
 from tradekit.signals.pipeline import IngestReport, Rejection, Routed
 from tradekit.signals.schema import parse_batch
 
@@ -81,7 +81,7 @@ class IngestResult:
 
 def parse_only(data: Any, *, source: str, fmt: str = "auto", limits: Limits | None = None) -> IngestReport:
     """An inbox handler that validates without journaling or routing (``route`` is None)."""
-    batch = parse_batch(data, fmt=fmt, limits=limits or DEFAULT_LIMITS)  # type: ignore[arg-type]
+    batch = parse_batch(data, fmt=fmt, limits=limits or Limits())  # type: ignore[arg-type]
     report = IngestReport(source=source, records=batch.records, too_many=batch.too_many)
     report.accepted = [Routed(s, None) for s in batch.accepted]  # type: ignore[arg-type]
     by_index: dict[int | None, list] = {}
@@ -166,7 +166,7 @@ class Inbox:
             raise ValueError("max_attempts must be at least 1")
         self.folder = Path(folder).expanduser()
         if pipeline is None:
-            lim = limits or DEFAULT_LIMITS
+            lim = limits or Limits()
             self._handler: Handler = lambda data, **kw: parse_only(data, limits=lim, **kw)  # noqa: E731
         elif hasattr(pipeline, "ingest"):
             self._handler = pipeline.ingest

@@ -62,7 +62,10 @@ class Limits:
                    max_int_digits=s.max_int_digits, max_string_chars=s.max_string_chars)
 
 
-DEFAULT_LIMITS = Limits()
+# For files a user hands over on purpose (research output read back, ``tradekit signals check``,
+# a paper day's signal file): the same bounds per record, any number of records. Ingestion from
+# the inbox and the HTTP endpoint uses the ``signals:`` settings (1,000 records per batch).
+DEFAULT_LIMITS = Limits(max_records=10_000_000)
 
 
 class Oversize:

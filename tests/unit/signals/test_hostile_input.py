@@ -242,3 +242,9 @@ def test_http_a_60kb_body_of_zeros_is_413_at_once_and_stalls_nobody(server, sim_
     assert status == 413 and "max_records_per_batch" in ans["error"]
     assert took < 2.0 and out["other"][0] == 202 and out["other"][1] < 2.0
     assert len(list(sim_journal.events(types=(EventType.SIGNAL_REJECTED,)))) == 1
+
+
+def test_a_trusted_file_of_many_records_is_read_but_ingestion_caps_a_batch(sim_journal):
+    text = json.dumps([record(f"m{i}") for i in range(1500)])
+    assert len(parse_batch(text).accepted) == 1500  # a research day's file read back, `signals check`
+    assert SignalPipeline(sim_journal).ingest(text).too_many  # the inbox and HTTP: signals.max_records_per_batch
