@@ -50,42 +50,29 @@ def order_worst_case(*, q: int, price: float, mult: float, stop: Any, adverse_pc
     return value * pct / 100.0, how
 
 
-def open_exposure(summary, open_orders: dict, skip_key: str | None = None) -> dict[str, tuple[float, float, float]]:
-    """Per key ``EXCHANGE:SYMBOL``: (position value, value of working buys, of working sells), rupees.
-
-    ``skip_key`` leaves nothing out; it is here so the caller can add the new order to its key.
-    """
+def working_orders(summary, open_orders: dict) -> dict[str, list[float]]:
+    """Per key ``EXCHANGE:SYMBOL``: [value of working buys, of working sells], rupees."""
     out: dict[str, list[float]] = {}
-    for k, v in summary.value.items():
-        if v:
-            out[k] = [v, 0.0, 0.0]
+    mults: dict[str, float] | None = None
     for o in open_orders.values():
         r = o.request
         left = o.pending_quantity
         if left <= 0:
             continue
         k = f"{r.exchange.value}:{r.tradingsymbol}"
-        px = summary.price.get(k)
         if r.price is not None:
             px = float(r.price)
         elif r.trigger_price is not None:
             px = float(r.trigger_price)
+        else:
+            px = summary.price.get(k)
         if px is None:
             continue
-        row = out.setdefault(k, [0.0, 0.0, 0.0])
-        val = left * px * _mult(summary, k)
-        if r.side.value == "BUY":
-            row[1] += val
-        else:
-            row[2] += val
-    return {k: (a, b, c) for k, (a, b, c) in out.items()}
-
-
-def _mult(summary, key: str) -> float:
-    for row in summary.rows:
-        if row[0] == key:
-            return float(row[3] or 1)
-    return 1.0
+        if mults is None:
+            mults = {row[0]: float(row[3] or 1) for row in summary.rows}
+        row = out.setdefault(k, [0.0, 0.0])
+        row[0 if r.side.value == "BUY" else 1] += left * px * mults.get(k, 1.0)
+    return out
 
 
 def worst_exposure(position: float, buys: float, sells: float) -> float:
@@ -93,36 +80,53 @@ def worst_exposure(position: float, buys: float, sells: float) -> float:
     return max(abs(position + buys), abs(position - sells), abs(position))
 
 
+class _Gross:
+    """Σ |position value| over the book, recomputed only when the summary changes."""
+
+    __slots__ = ("key", "total")
+
+    def __init__(self) -> None:
+        self.key = None
+        self.total = 0.0
+
+    def of(self, summary) -> float:
+        key = (id(summary), summary.version, summary.book_id)
+        if key != self.key:
+            self.key = key
+            self.total = sum(abs(v) for v in summary.value.values())
+        return self.total
+
+
+_GROSS = _Gross()
+
+
 def headroom(*, loss_so_far: float, limit: float, summary, open_orders: dict, key: str, signed_value: float,
              q: int, price: float, mult: float, stop: Any, adverse_pct: float, include_positions: bool,
              var_pct: float | None = None) -> tuple[bool, float, dict]:
     """(allowed, total, parts): the daily-loss check with the new order's worst case.
 
-    ``signed_value`` is the order's value, positive for a buy.
+    ``signed_value`` is the order's value, positive for a buy. Costs O(working orders): the
+    book's gross is cached per summary version.
     """
-    exp = open_exposure(summary, open_orders) if include_positions else {}
-    others = 0.0
-    for k, (pos, b, s) in exp.items():
-        if k != key:
-            others += worst_exposure(pos, b, s)
-    others *= adverse_pct / 100.0
-    pos, b, s = exp.get(key, (0.0, 0.0, 0.0))
-    if stop is not None:
-        same_key = worst_exposure(pos, b, s) * adverse_pct / 100.0
-        order_loss, how = order_worst_case(q=q, price=price, mult=mult, stop=stop, adverse_pct=adverse_pct,
-                                           var_pct=var_pct)
-        if how.startswith("stop"):
-            exposure_loss = others + same_key
-        else:  # the stop was unusable: the order counts with its key under the adverse move
-            stop = None
-    if stop is None:
-        before = worst_exposure(pos, b, s)
+    if include_positions:
+        working = working_orders(summary, open_orders)
+        value = summary.value
+        total_worst = _GROSS.of(summary)
+        for k, (b, s) in working.items():
+            v = value.get(k, 0.0)
+            total_worst += worst_exposure(v, b, s) - abs(v)
+        pos = value.get(key, 0.0)
+        b, s = working.get(key, (0.0, 0.0))
+    else:
+        total_worst = pos = b = s = 0.0
+    before = worst_exposure(pos, b, s)
+    exposure_loss = total_worst * adverse_pct / 100.0
+    order_loss, how = order_worst_case(q=q, price=price, mult=mult, stop=stop, adverse_pct=adverse_pct,
+                                       var_pct=var_pct)
+    if not how.startswith("stop"):
+        # no usable stop: the order counts with its key, so an order that reduces or flips is fair
         after = worst_exposure(pos, b + max(signed_value, 0.0), s + max(-signed_value, 0.0))
-        pct = adverse_pct
-        how = f"{adverse_pct:g} % adverse move"
-        if var_pct is not None and var_pct > pct:
-            pct, how = var_pct, f"its VaR, {var_pct:.2f} % of value"
-        exposure_loss = others + before * adverse_pct / 100.0
+        pct = adverse_pct if var_pct is None or var_pct <= adverse_pct else var_pct
         order_loss = max(after - before, 0.0) * pct / 100.0
     total = loss_so_far + exposure_loss + order_loss
     return total <= limit * (1 + 1e-12), total, {"loss": loss_so_far, "open": exposure_loss, "order": order_loss,
