@@ -50,28 +50,42 @@ def order_worst_case(*, q: int, price: float, mult: float, stop: Any, adverse_pc
     return value * pct / 100.0, how
 
 
+# id(request) -> (key, 0 buy / 1 sell, rupees per unit or None, the request: held so its id is not reused)
+_UNIT: dict[int, tuple] = {}
+
+
 def working_orders(summary, open_orders: dict) -> dict[str, list[float]]:
-    """Per key ``EXCHANGE:SYMBOL``: [value of working buys, of working sells], rupees."""
+    """Per key ``EXCHANGE:SYMBOL``: [value of working buys, of working sells], rupees.
+
+    Requests are immutable (a modify replaces the request), so each one's key, side and
+    rupees per unit are worked out once.
+    """
     out: dict[str, list[float]] = {}
-    mults: dict[str, float] | None = None
+    unit_of = _UNIT
     for o in open_orders.values():
         r = o.request
+        u = unit_of.get(id(r))
+        if u is None or u[3] is not r or u[2] is None:
+            k = f"{r.exchange.value}:{r.tradingsymbol}"
+            px = float(r.price) if r.price is not None else (
+                float(r.trigger_price) if r.trigger_price is not None else summary.price.get(k))
+            mult = 1.0
+            for row in summary.rows:
+                if row[0] == k:
+                    mult = float(row[3] or 1)
+                    break
+            u = (k, 0 if r.side.value == "BUY" else 1, None if px is None else px * mult, r)
+            if len(unit_of) > 100_000:
+                unit_of.clear()
+            unit_of[id(r)] = u
+            if u[2] is None:
+                continue
         left = o.pending_quantity
-        if left <= 0:
-            continue
-        k = f"{r.exchange.value}:{r.tradingsymbol}"
-        if r.price is not None:
-            px = float(r.price)
-        elif r.trigger_price is not None:
-            px = float(r.trigger_price)
-        else:
-            px = summary.price.get(k)
-        if px is None:
-            continue
-        if mults is None:
-            mults = {row[0]: float(row[3] or 1) for row in summary.rows}
-        row = out.setdefault(k, [0.0, 0.0])
-        row[0 if r.side.value == "BUY" else 1] += left * px * mults.get(k, 1.0)
+        if left > 0:
+            row = out.get(u[0])
+            if row is None:
+                row = out[u[0]] = [0.0, 0.0]
+            row[u[1]] += left * u[2]
     return out
 
 
@@ -100,6 +114,37 @@ class _Gross:
 _GROSS = _Gross()
 
 
+class _Base:
+    """(working orders per key, Σ worst exposure over the book), recomputed when the book moved."""
+
+    __slots__ = ("key", "working", "total")
+
+    def __init__(self) -> None:
+        self.key = None
+        self.working: dict = {}
+        self.total = 0.0
+
+    def of(self, summary, open_orders: dict) -> tuple[dict, float]:
+        key = (id(summary), summary.version, summary.seq, id(open_orders), len(open_orders))
+        if key != self.key:
+            working = working_orders(summary, open_orders)
+            value = summary.value
+            total = _GROSS.of(summary)
+            for k, (b, s) in working.items():
+                v = value.get(k, 0.0)
+                av = v if v >= 0 else -v
+                w = v + b
+                x = s - v
+                w = w if w >= 0 else -w
+                x = x if x >= 0 else -x
+                total += (w if w > x else x) - av if (w > av or x > av) else 0.0
+            self.key, self.working, self.total = key, working, total
+        return self.working, self.total
+
+
+_BASE = _Base()
+
+
 def headroom(*, loss_so_far: float, limit: float, summary, open_orders: dict, key: str, signed_value: float,
              q: int, price: float, mult: float, stop: Any, adverse_pct: float, include_positions: bool,
              var_pct: float | None = None) -> tuple[bool, float, dict]:
@@ -109,13 +154,8 @@ def headroom(*, loss_so_far: float, limit: float, summary, open_orders: dict, ke
     book's gross is cached per summary version.
     """
     if include_positions:
-        working = working_orders(summary, open_orders)
-        value = summary.value
-        total_worst = _GROSS.of(summary)
-        for k, (b, s) in working.items():
-            v = value.get(k, 0.0)
-            total_worst += worst_exposure(v, b, s) - abs(v)
-        pos = value.get(key, 0.0)
+        working, total_worst = _BASE.of(summary, open_orders)
+        pos = summary.value.get(key, 0.0)
         b, s = working.get(key, (0.0, 0.0))
     else:
         total_worst = pos = b = s = 0.0
