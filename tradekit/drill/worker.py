@@ -58,8 +58,11 @@ def config(d: Path, root: str):
         "execution": {"unknown_max_lookups": 3, "unknown_grace_seconds": 0},
         "signals": {"inbox": str(d / "inbox"), "settle_seconds": 0, "poll_interval_seconds": 0.1,
                     "default_ttl_seconds": None},
+        # The storm injects broker errors and rejects on purpose: the bursts that would trip a
+        # breaker (and end the day's trading in the first minute) are tested on their own elsewhere.
         "risk": {"product": {"mis_cutoff": False}, "money": {"fat_finger_pct": None},
-                 "compliance": {"max_orders_per_second": 9.0}},
+                 "compliance": {"max_orders_per_second": 9.0},
+                 "breakers": {"reject_burst": 100_000, "broker_error_burst": 100_000, "stale_feed_seconds": 86_400}},
         "kite": kite_config(root).model_dump(mode="json"),
     })
 
