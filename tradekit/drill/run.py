@@ -73,11 +73,22 @@ class Figures:
         return "\n".join(f"  {k:<26}{v:>8}" for k, v in rows)
 
 
+def _parked(events) -> set[str]:
+    """Signals parked (received while new orders were blocked) and not yet taken or expired."""
+    out: set[str] = set()
+    for e in events:
+        if e.type == "signal.parked":
+            out.add(e.payload.get("signal_id"))
+        elif e.type == "signal.unparked":
+            out.discard(e.payload.get("signal_id"))
+    return out
+
+
 class Drill:
     """One drill run. ``kills`` kill -9s; ``long_hold`` is the 30 s held request (shorter in tests)."""
 
     def __init__(self, kills: int = 200, *, seed: int | None = None, long_hold: float = 30.0, short_hold: float = 3.0,
-                 workdir: str | Path | None = None, echo: Callable[[str], None] = print, settle_timeout: float = 90.0):
+                 workdir: str | Path | None = None, echo: Callable[[str], None] = print, settle_timeout: float = 150.0):
         if kills < 10:
             raise ValueError("kills must be at least 10 (the fault storm needs room)")
         self.kills = kills
@@ -111,8 +122,11 @@ class Drill:
         self.sim.step(1)
 
     def _stepper(self) -> None:
-        while not self._stop_stepping.wait(1.0):
-            if not self.sim.market.finished:
+        # one replayed minute per tick, slow enough that the day (375 minutes) outlasts the drill
+        # (about 3 s per kill); never past 15:00, after which the sandbox would refuse new orders
+        every = max(1.0, self.kills * 3.5 / 330)
+        while not self._stop_stepping.wait(every):
+            if not self.sim.market.finished and self.sim.market.now.strftime("%H:%M") < "15:00":
                 try:
                     self.sim.step(1)
                 except Exception:  # pragma: no cover - the replay ended between check and step
@@ -304,12 +318,13 @@ class Drill:
         while time.monotonic() < end:
             time.sleep(1.0)
             try:
-                book, _ = self._book()
+                book, events = self._book()
             except Exception:
                 continue
             in_flight = sum(1 for o in book.orders.values() if o.status.value in IN_FLIGHT)
-            state = (len(book.orders), in_flight, len(self.sim.app.placements), tuple(self._inbox_left()))
-            if in_flight == 0 and not state[3] and state == last:
+            parked = len(_parked(events))
+            state = (len(book.orders), in_flight, len(self.sim.app.placements), tuple(self._inbox_left()), parked)
+            if in_flight == 0 and not state[3] and not parked and state == last:
                 stable_since = stable_since or time.monotonic()
                 if time.monotonic() - stable_since >= 3.0:
                     break
@@ -345,6 +360,7 @@ class Drill:
         fig.signals_sent = len(sent)
         fig.accepted = len(received & sent)
         lost = sorted(s for s in sent if s not in received and s not in rejected)
+        still_parked = _parked(events)
         lost += sorted(s for s in sent & received if s not in orders_of and rejected.get(s) != "refused")
         fig.refused = sum(1 for s in sent if rejected.get(s) == "refused")
         fig.lost = len(lost)
@@ -384,6 +400,9 @@ class Drill:
                        "duplicated_signals": dict(list(dup_signals.items())[:50]), "stuck_orders": stuck[:50],
                        "orphan_broker_orders": orphans[:50], "mismatched_orders": mism[:50],
                        "mismatched_positions": pos_mism, "inbox_left": self._inbox_left()[:50],
+                       "still_parked_at_the_end (in lost)": sorted(still_parked & sent)[:50],
+                       "parked_at_some_point": len({e.payload.get("signal_id") for e in events
+                                                    if e.type == "signal.parked"}),
                        "workdir": str(self.dir)}
 
     # -- the whole drill ---------------------------------------------------------------------------
