@@ -142,7 +142,6 @@ def test_accepted_orders_never_take_the_loss_past_the_limit_under_the_adverse_mo
     g = gate(adverse=adverse)
     g.start_day(b.book, NOW.date())
     prices = [100.0, 250.0, 1000.0]
-    stops: dict[str, float] = {}  # symbol -> stop of an accepted order with one (checked per order)
     for orders, moves in path:
         for i, side, qty, stop_pct in orders:
             sym, px = SYMS[i], round(prices[i], 2)
