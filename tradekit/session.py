@@ -150,12 +150,13 @@ class Session:
         try:
             self._emit(E.NOTE, {"kind": "journal_available", "unavailable_since": down["since"].isoformat(),
                                 "reason": down["reason"]})
+            self.journal.flush()  # batch durability: the probe (and what waited) must reach the disk
         except JournalUnavailable:
             return False
         if down.get("stale_book"):
             self._resync_book()
         self.journal_down = None
-        if str(self.oms._halt_reason or "").startswith(self.JOURNAL_BLOCK):
+        if str(self.oms.blocked_reason or "").startswith(self.JOURNAL_BLOCK):
             self.oms.block_new_orders(None)
         log.warning("the journal can be written again (down since %s): orders resume", down["since"])
         rec = getattr(self, "reconciler", None)
@@ -177,7 +178,7 @@ class Session:
         pending = self.oms.pending_resolutions()
         return {
             "trading_state": self.trading_state,
-            "blocked": self.oms._halt_reason,
+            "blocked": self.oms.blocked_reason,
             "journal": ("unavailable since " + down["since"].isoformat() + ": " + down["reason"]) if down else
                        (f"locked by another process for {self.journal_lock_wait:.1f} s" if self.journal_lock_wait else "ok"),
             "pending_resolutions": [p.describe() for p in pending.values()],
@@ -188,13 +189,23 @@ class Session:
         orders of unknown outcome, parked signals. A journal write failure halts new orders (and is
         retried here every cycle) instead of ending the run."""
         if not self.check_journal():
-            if inbox is not None:
-                self._guard(inbox.poll)  # files stay in processing/ while the journal is down
-            return
-        for step in (self.poll, None if inbox is None else inbox.poll, self.oms.expire_stale, self.oms.resolve_unknown,
-                     None if pipeline is None else pipeline.retry_parked):
+            return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
+        for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
+                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve):
             if step is not None and not self._guard(step):
                 return
+
+    def _resolve(self) -> None:
+        """Resolve orders of unknown outcome; when that ends the only reason reconciliation blocked
+        new orders, reconcile at once instead of at the next interval (the block lasts no longer)."""
+        self.oms.resolve_unknown()
+        rec = getattr(self, "reconciler", None)
+        last = getattr(rec, "last", None)
+        if last is None or last.ok:
+            return
+        waiting = {d.key for d in last.differences if d.kind == "unknown_order"}
+        if waiting and len(waiting) == len(last.differences) and not waiting & set(self.oms.unknown_orders):
+            rec.run_once()
 
     def _guard(self, fn) -> bool:
         try:

@@ -74,11 +74,12 @@ class ExecutionConfig(Section):
         None, description="price every fill at the rates in force on this date (for replays of days before 2020-07-01); "
         "default: each fill's own trade date",
     )
-    unknown_grace_seconds: float = Field(30.0, ge=0, description="at least this long between the first lookup by tag "
+    unknown_grace_seconds: float = Field(30.0, ge=0, description="at least this long between the start of a resolution "
                                          "and concluding an order not placed")
     placement_timeout_seconds: float | None = Field(
-        None, ge=0, description="the longest a placement request can be on its way (null: derived from the broker — "
-        "kite.timeout_seconds × (1 + kite.rate_limits.retries_on_429) live, 0 on paper)")
+        None, ge=0, description="the longest a placement can take from its journaling to its last byte sent (null: derived "
+        "from the broker — kite.rate_limits.max_wait_seconds + kite.timeout_seconds × (1 + kite.rate_limits.retries_on_429) "
+        "live, 0 on paper)")
     broker_processing_seconds: float = Field(
         15.0, ge=0, description="how long the broker may hold a request before acting on it; an order of unknown outcome "
         "is not concluded 'not placed' before sent + placement timeout + this window")

@@ -164,11 +164,26 @@ def _parked(j) -> set[str]:
     return out
 
 
-def tally(sim, journal_url: str, keys: list[str], inbox: Path, kite_config) -> DrillResult:
-    """Count what became of every signal written and every order (see the module docstring)."""
+def _reconcile(book, kite_config, data_dir: Path):
+    """The book against the sandbox, from outside the session (no sync: what the journal holds)."""
     from tradekit.brokers.kite.broker import KiteBroker
     from tradekit.brokers.kite.reconcile import Reconciler
     from tradekit.config.secrets import Secrets
+
+    broker = KiteBroker(kite_config.model_copy(update={"timeout_seconds": 30.0}), Secrets.load(None), data_dir=data_dir)
+    try:
+        for _ in range(3):  # a busy machine can time a fetch out: that is not a mismatch
+            rep = Reconciler(broker, book).run_once()
+            if not any(d.kind == "unavailable" for d in rep.differences):
+                break
+            time.sleep(1)
+    finally:
+        broker.close()
+    return rep
+
+
+def tally(sim, journal_url: str, keys: list[str], inbox: Path, kite_config) -> DrillResult:
+    """Count what became of every signal written and every order (see the module docstring)."""
     from tradekit.store.events import EventType as E
 
     res = DrillResult(signals_written=len(keys))
@@ -201,15 +216,7 @@ def tally(sim, journal_url: str, keys: list[str], inbox: Path, kite_config) -> D
     res.duplicated = len(dup_tags) + len(dup_orders) + len(dup_keys)
     stranded = [o.client_order_id for o in book.orders.values() if o.status.value in ("SUBMITTED", "UNKNOWN")]
     res.stranded = len(stranded)
-    broker = KiteBroker(kite_config.model_copy(update={"timeout_seconds": 30.0}), Secrets.load(None), data_dir=inbox.parent)
-    try:
-        for _ in range(3):  # a busy machine can time a fetch out: that is not a mismatch
-            rep = Reconciler(broker, book).run_once()
-            if not any(d.kind == "unavailable" for d in rep.differences):
-                break
-            time.sleep(1)
-    finally:
-        broker.close()
+    rep = _reconcile(book, kite_config, inbox.parent)
     res.mismatched = len(rep.differences)
     res.details = {"lost": lost[:20], "duplicated_tags": dup_tags[:20], "duplicated_orders": dup_orders[:20],
                    "duplicated_keys": dup_keys[:20], "stranded": stranded[:20],
@@ -275,7 +282,15 @@ def run_crash_drill(work: str | Path, *, kills: int = 10, seed: int = 13, rate: 
         time.sleep(2)
         while time.monotonic() < end and not _quiet(work, cfg.store_url()):
             time.sleep(0.5)
-        time.sleep(2 * cfg.signals.poll_interval_seconds + 1)
+        stepping.set()  # the market stops; what is open at market fills now, and the session books it
+        sim.step(2)
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            time.sleep(1 + cfg.kite.reconcile_interval_seconds)
+            j, book = _journal_book(cfg.store_url())
+            j.engine.dispose()
+            if _reconcile(book, cfg.kite, cfg.data_dir).ok:
+                break
         p.send_signal(_signal.SIGTERM)
         try:
             p.wait(30)

@@ -17,7 +17,7 @@ a crash between the journal and the broker's reply) is looked up until it is fou
 its *deadline* has passed with no trace of it::
 
     deadline = max(submitted + placement timeout, unknown at) + broker processing window
-               (and at least unknown_max_lookups lookups, unknown_grace_seconds after the first)
+               (and at least unknown_grace_seconds after resolution began; unknown_max_lookups lookups)
 
 so a request the broker holds before acting on it is never concluded "not placed" while it can
 still land. The set is rebuilt from the book (that is, the journal) on start and every cycle,
@@ -179,6 +179,11 @@ class OrderManager:
                 self.prices[key] = px
                 return px
         return self.prices.get(key)
+
+    @property
+    def blocked_reason(self) -> str | None:
+        """Why new orders are refused now (None: they are not)."""
+        return self._halt_reason
 
     def block_new_orders(self, reason: str | None) -> None:
         """Refuse new orders (reconciliation mismatch, lost session) until called with None."""
@@ -520,7 +525,7 @@ class OrderManager:
         now = self.clock.now()
         submitted = self._since(order, OrderStatus.SUBMITTED) or order.updated_at or now
         unknown_at = self._since(order, OrderStatus.UNKNOWN) or submitted
-        deadline = max(submitted + self.placement_timeout, unknown_at) + self.broker_processing
+        deadline = max(max(submitted + self.placement_timeout, unknown_at) + self.broker_processing, now + self.unknown_grace)
         p = self._pending[cid] = PendingResolution(cid, submitted, deadline)
         return p
 
@@ -536,7 +541,7 @@ class OrderManager:
         Without an id: every SUBMITTED/UNKNOWN order in the book that is not being placed right
         now (so also those stranded by a crash or a journal failure). An order is concluded
         "not placed" only once its deadline has passed, with at least ``unknown_max_lookups``
-        lookups and ``unknown_grace_seconds`` since the first, and the last lookup after it.
+        lookups, the last one after the deadline.
         """
         with self._lock:
             out = {}
@@ -569,8 +574,7 @@ class OrderManager:
                     continue
                 p.lookups += 1
                 p.first_lookup = p.first_lookup or now
-                if (now >= p.deadline and p.lookups >= self.unknown_max_lookups
-                        and now - p.first_lookup >= self.unknown_grace):
+                if now >= p.deadline and p.lookups >= self.unknown_max_lookups:
                     self._emit(E.ORDER_UPDATE, {
                         "client_order_id": cid, "status": "REJECTED", "concluded": "not_placed",
                         "message": (f"not found at the broker by tag after {p.lookups} lookups, the last after the deadline "

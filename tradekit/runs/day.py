@@ -279,7 +279,7 @@ class _Progress:
     def line(self, now: datetime) -> str:
         b = self.session.book
         state = getattr(self.session, "trading_state", b.trading_state)
-        blocked = getattr(getattr(self.session, "oms", None), "_halt_reason", None)
+        blocked = getattr(getattr(self.session, "oms", None), "blocked_reason", None)
         return (f"{now:%H:%M}  {self.n:>4}/{self.total} min  orders {len(b.orders):>3}  open {len(b.open):>2}  "
                 f"fills {b.fills:>3}  net ₹{fmt_inr(b.net_pnl)}  [{state}]" + (f"  blocked: {blocked}" if blocked else ""))
 

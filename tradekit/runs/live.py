@@ -53,6 +53,9 @@ class PaperSessionRunner:
         s.poll()
         if s.risk is not None:
             s.risk.poll(s.clock.now(), s.book)
+        retry = getattr(self.pipeline, "retry_parked", None)
+        if retry is not None:
+            retry()  # signals parked while new orders were blocked
         if self.inbox is not None:
             self.inbox.poll()
         s.oms.expire_stale()

@@ -352,11 +352,12 @@ class SignalPipeline:
                 self._emit(EventType.SIGNAL_RECEIVED, {**signal_to_dict(s), "route": route, "source": source})
                 if self.sink is not None:
                     res = self._hand_over(report, s, route, source)
-        except Exception:
+        except Exception as e:
             if not committed:
                 raise  # nothing was committed: the key is not spent, the signal comes again
             # committed (signal, key, order); the broker call after it failed — the order's events say how
-            log.exception("signal %s: the work after its commit failed", s.signal_id)
+            (log.warning if isinstance(e, TradekitError) else log.exception)(
+                "signal %s: taken, but the work after its commit failed: %s", s.signal_id, e)
         self._seen.add(s.signal_id)
         if isinstance(res, Parked):
             self._parked[s.signal_id] = res

@@ -376,8 +376,9 @@ class Journal:
                 pass  # journaled when possible: the wait was logged
 
     def _failed(self, why: str, *, locked: bool = False, dropped: int = 0) -> JournalUnavailable:
+        # once per outage (and per new reason), not once per retry
+        (log.debug if why == self.last_failure else log.error)("cannot write the journal: %s", why)
         self.last_failure = why
-        log.error("cannot write the journal: %s", why)
         return JournalUnavailable(f"cannot write the journal: {why}", dropped=dropped, locked=locked)
 
     @staticmethod
@@ -419,8 +420,7 @@ class Journal:
         In ``batch`` durability (fast replays) the block only groups appends into the buffer.
         """
         if self.durability == "batch":
-            with self._lock:
-                yield self
+            yield self  # no lock held across the block: a sink may take the OMS's lock inside it
             return
         tx: _Tx | None = getattr(self._tx, "state", None)
         if tx is not None:
@@ -475,7 +475,10 @@ class Journal:
         if not self._buffer:
             return
         rows = self._buffer
-        self._write(rows)
+        try:
+            self._write(rows)  # on failure the buffer stays, to be written (re-chained) by the next flush
+        except JournalUnavailable as e:
+            self._raise_failure(e)
         self._buffer = []
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ def test_a_blocked_signal_is_parked_and_taken_when_trading_resumes(sim_journal, 
     p = SignalPipeline(sim_journal, TradekitConfig(), sink=sink)
     rep = p.ingest([record("a", priority=1), record("b")])
     assert rep.accepted == [] and [x.signal.signal_id for x in rep.parked] == ["a", "b"]
+    assert rep.usable  # a file of parked signals goes to processed/, not rejected/
     receipt = rep.to_dict()
     assert [x["signal_id"] for x in receipt["parked"]] == ["a", "b"] and receipt["refused"] == []
     assert "halted" in receipt["parked"][0]["reason"] and receipt["parked"][0]["expires_at"]

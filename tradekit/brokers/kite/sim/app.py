@@ -653,13 +653,12 @@ class KiteSimApp:
             out.append(snap)
         return out
 
-    def _trade_json(self, t: BrokerTrade) -> dict:
+    def _exchange_ids(self) -> dict[str, str | None]:
+        return {r.broker_order_id: r.exchange_order_id for r in self.broker.orders()}
+
+    def _trade_json(self, t: BrokerTrade, eids: dict[str, str | None] | None = None) -> dict:
         meta = self._meta.get(t.broker_order_id)
-        row_eid = None
-        for r in self.broker.orders():
-            if r.broker_order_id == t.broker_order_id:
-                row_eid = r.exchange_order_id
-                break
+        row_eid = (eids if eids is not None else self._exchange_ids()).get(t.broker_order_id)
         return {
             "trade_id": t.trade_id, "order_id": t.broker_order_id, "exchange": t.exchange.value,
             "tradingsymbol": t.tradingsymbol,
@@ -670,11 +669,13 @@ class KiteSimApp:
         }
 
     def r_trades(self, **_):
-        return [self._trade_json(t) for t in self.broker.trades()]
+        eids = self._exchange_ids()  # once, not per trade: the trade book stays fast on a long day
+        return [self._trade_json(t, eids) for t in self.broker.trades()]
 
     def r_order_trades(self, order_id, **_):
         self._row(order_id)
-        return [self._trade_json(t) for t in self.broker.trades() if t.broker_order_id == order_id]
+        eids = self._exchange_ids()
+        return [self._trade_json(t, eids) for t in self.broker.trades() if t.broker_order_id == order_id]
 
     # -- portfolio ------------------------------------------------------------------------------------
     def _last(self, key: str) -> tuple[float, float]:
