@@ -55,7 +55,10 @@ def config(d: Path, root: str):
     return load_config(overrides={
         "mode": "live", "live": {"allowed": True}, "data_dir": str(d / "var"),
         "approval": {"mode": "auto", "allow_auto_in_live": True},
-        "execution": {"unknown_max_lookups": 3, "unknown_grace_seconds": 0},
+        # An order of unknown outcome blocks new orders until it is found or its window has passed
+        # (sent + placement timeout + broker processing): short windows keep the drill's blocks short.
+        "execution": {"unknown_max_lookups": 3, "unknown_grace_seconds": 0, "placement_timeout_seconds": 4.0,
+                      "broker_processing_seconds": 6.0},
         "signals": {"inbox": str(d / "inbox"), "settle_seconds": 0, "poll_interval_seconds": 0.1,
                     "default_ttl_seconds": None},
         # The storm injects broker errors and rejects on purpose: the bursts that would trip a
