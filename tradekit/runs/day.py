@@ -510,15 +510,17 @@ def run_realtime(
 
     Each cycle (:meth:`Session.service`) applies requests from other processes (approvals,
     cancels, the kill switch), takes inbox files, expires proposals past their TTL, resolves
-    orders of unknown outcome and retries parked signals; a journal that cannot be written
-    halts new orders until it can (the run goes on). At ``execution.square_off_time`` it
-    flattens MIS positions.
+    orders of unknown outcome and retries parked signals; then it runs the market-data hub's
+    timed work (subscriptions, failover, marks) and the risk manager's (stale feed, loss on the
+    latest marks). A journal that cannot be written halts new orders until it can (the run goes
+    on). At ``execution.square_off_time`` it flattens MIS positions.
     Returns ``(why it ended, minutes run)``.
     """
     from tradekit.model.enums import Product
 
     clock = session.clock
     sleep = sleep or clock.sleep
+    market = getattr(session, "market", None)
     close = until
     if close is None:
         close = session.calendar.session_times(day).close if session.calendar is not None else datetime.combine(
@@ -535,6 +537,11 @@ def run_realtime(
         if stop is not None and stop():
             return "stopped on request", progress.n
         session.service(inbox=inbox, pipeline=pipeline)
+        if session.journal_down is None:
+            if market is not None:  # subscriptions follow the book; ticker silence -> quote polling; due marks
+                session._guard(lambda: market.poll(now))
+            if session.risk is not None:  # stale feed (no packet), unresolved mismatches, loss on the latest marks
+                session._guard(lambda: session.risk.poll(now, session.book, market_open=_market_open(session, now)))
         if sq is not None and not squared and now >= sq and session.journal_down is None:
             squared = session._guard(lambda: session.oms.flatten(product=Product.MIS, reason="tradekit MIS square-off",
                                                                  source="square_off"))
@@ -548,6 +555,16 @@ def run_realtime(
         if now >= close:
             return "the close", progress.n
         sleep(poll_interval)
+
+
+def _market_open(session, now: datetime) -> bool:
+    cal = session.calendar
+    if cal is None:
+        return True
+    try:
+        return cal.is_open(now)
+    except Exception:  # outside the calendar's tables
+        return True
 
 
 def run_live_day(
