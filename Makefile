@@ -5,12 +5,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tradekit-installed
 
-.PHONY: demo test test-fast bench venv clean help
+.PHONY: demo test test-fast bench drill venv clean help
 
 help:
 	@echo "make demo   - run a whole paper-trading day (papermill chain) on bundled NSE data, no account needed"
 	@echo "make test   - run the whole test suite (installs chromium for browser tests when possible)"
 	@echo "make bench  - run the benchmarks and print figures"
+	@echo "make drill  - kill -9 a live session on the Kite sandbox 200 times under a fault storm; print lost/duplicated/stranded/mismatched"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+drill: $(STAMP)
+	$(BIN)/python scripts/drill.py $(DRILL_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

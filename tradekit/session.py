@@ -388,6 +388,9 @@ class Session:
         if signal.reference_price is not None and self.market.last_price(signal.key) is None:
             self.oms.mark(signal.key, signal.reference_price)
         req = self.order_for_signal(signal)
+        note = getattr(self.gate, "note_signal_stop", None)
+        if note is not None and (signal.sizing or {}).get("stop") is not None:
+            note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
                                reference_price=signal.reference_price)
 

@@ -2,7 +2,10 @@
 
 For each batch, in this order:
 
-1. malformed records are journaled as ``signal.rejected`` (reason ``malformed``);
+1. malformed records are journaled as ``signal.rejected`` (reason ``malformed``), one event
+   each for the first ``signals.max_rejected_events``, then one summary event for the rest
+   (a batch of junk must not flood the journal); a batch over
+   ``signals.max_records_per_batch`` is one rejection and no record of it is read;
 2. a signal whose idempotency key was seen before (in this batch, or ever in the journal)
    is journaled as rejected (``duplicate``); the first copy in input order wins;
 3. a signal past its expiry is rejected (``expired``); one that gives no expiry gets the
@@ -31,7 +34,6 @@ signals survive a restart (rebuilt from the journal). The receipt lists them und
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -43,6 +45,7 @@ from tradekit.clock import Clock
 from tradekit.errors import TradekitError, TradingHalted
 from tradekit.model.signal import Signal
 from tradekit.signals.config import SignalsConfig
+from tradekit.signals.limits import Limits, safe_raw
 from tradekit.signals.schema import RecordError, SignalIn, parse_batch, signal_from_dict, signal_to_dict, validate_record
 from tradekit.store.events import EventType
 
@@ -109,6 +112,7 @@ class IngestReport:
     accepted: list[Routed] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     records: int = 0
+    too_many: bool = False  # over signals.max_records_per_batch: refused whole (HTTP 413)
     parked: list[Parked] = field(default_factory=list)
 
     @property
@@ -125,13 +129,14 @@ class IngestReport:
 
     @property
     def usable(self) -> bool:
-        """At least one record was well-formed (whatever then became of it)."""
+        """At least one record was well-formed (whatever then became of it, parked included)."""
         return any(r.reason != MALFORMED for r in self.rejected) or bool(self.accepted) or bool(self.parked)
 
     def to_dict(self) -> dict:
         return {
             "source": self.source,
             "records": self.records,
+            "too_many": self.too_many,
             "accepted": [{"signal_id": r.signal.signal_id, "route": r.route} for r in self.accepted],
             "duplicates": self.ids(DUPLICATE),
             "expired": self.ids(EXPIRED),
@@ -144,14 +149,8 @@ class IngestReport:
 
 
 def _safe_raw(raw: Any) -> Any:
-    # Journal payloads must be JSON; a rejected record is kept for the audit, trimmed if huge.
-    try:
-        text = json.dumps(raw, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = json.dumps(repr(raw), ensure_ascii=False)
-    if len(text) > _MAX_RAW_CHARS:
-        return text[:_MAX_RAW_CHARS] + "…"
-    return json.loads(text)
+    # Journal payloads must be JSON the journal's encoder takes (64-bit ints, bounded nesting).
+    return safe_raw(raw, _MAX_RAW_CHARS)
 
 
 class SignalPipeline:
@@ -193,6 +192,7 @@ class SignalPipeline:
         self.sink = sink
         self.clock = clock or journal.clock
         self.settings = settings or getattr(config, "signals", None) or SignalsConfig()
+        self.limits = Limits.from_settings(self.settings)
         self._lock = threading.RLock()  # re-entrant: a sink may submit follow-up signals
         self._seen: set[str] = set()
         self._parked: dict[str, Parked] = {}
@@ -227,8 +227,10 @@ class SignalPipeline:
 
         Malformed records are journaled as rejected and listed in the report with their fields.
         """
-        batch = parse_batch(data, fmt=fmt)  # type: ignore[arg-type]
-        return self._process(batch.accepted, batch.errors, source, batch.records)
+        batch = parse_batch(data, fmt=fmt, limits=self.limits)  # type: ignore[arg-type]
+        report = self._process(batch.accepted, batch.errors, source, batch.records)
+        report.too_many = batch.too_many
+        return report
 
     def submit(self, signals: Iterable[Signal | SignalIn | dict], *, source: str = "api") -> IngestReport:
         """Feed signals built in Python (``Signal``, ``SignalIn`` or raw dicts)."""
@@ -237,12 +239,17 @@ class SignalPipeline:
         n = 0
         for i, s in enumerate(signals):
             n += 1
+            if n > self.limits.max_records:
+                report = self._process([], [RecordError(None, None, f"over {self.limits.max_records:,} records per batch "
+                                                        "(signals.max_records_per_batch); split the batch")], source, n)
+                report.too_many = True
+                return report
             if isinstance(s, Signal):
                 accepted.append(s)
             elif isinstance(s, SignalIn):
                 accepted.append(s.to_signal())
             else:
-                sig, errs = validate_record(s, i)
+                sig, errs = validate_record(s, i, self.limits)
                 if sig is not None:
                     accepted.append(sig)
                 errors.extend(errs)
@@ -388,11 +395,27 @@ class SignalPipeline:
             by_index: dict[int | None, list[RecordError]] = {}
             for e in errors:
                 by_index.setdefault(e.index, []).append(e)
+            cap = self.settings.max_rejected_events
+            rest: list[Rejection] = []
             for index, errs in by_index.items():
                 first = errs[0]
                 msg = "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in errs)
-                self._reject(report, Rejection(MALFORMED, msg, first.key, index, tuple(errs)), {"raw": _safe_raw(first.raw)})
-                log.warning("signal rejected (%s, %s): %s", source, "file" if index is None else f"record {index}", msg)
+                rej = Rejection(MALFORMED, msg, first.key, index, tuple(errs))
+                if len(report.rejected) < cap:
+                    self._reject(report, rej, {"raw": _safe_raw(first.raw)})
+                    log.warning("signal rejected (%s, %s): %s", source, "file" if index is None else f"record {index}", msg)
+                else:
+                    rest.append(rej)
+            if rest:
+                # One event for the rest: a body of junk must not become thousands of events.
+                indices = [r.index for r in rest]
+                self._emit(EventType.SIGNAL_REJECTED, {
+                    "reason": MALFORMED, "source": source, "count": len(rest), "signal_id": None, "index": None,
+                    "message": f"{len(rest):,} more malformed records (signals.max_rejected_events={cap})",
+                    "indices": indices[:100], "samples": [r.message[:200] for r in rest[:5]],
+                })
+                report.rejected.extend(rest)
+                log.warning("signal batch %s: %d more malformed records journaled as one summary", source, len(rest))
 
             now = self.clock.now()
             ttl = self.settings.default_ttl_seconds
@@ -405,7 +428,11 @@ class SignalPipeline:
                     continue
                 batch_keys.add(s.signal_id)
                 if s.expires_at is None and ttl is not None and s.signal_time is not None:
-                    s = dataclasses.replace(s, expires_at=s.signal_time + timedelta(seconds=ttl))
+                    try:
+                        s = dataclasses.replace(s, expires_at=s.signal_time + timedelta(seconds=ttl))
+                    except OverflowError:
+                        self._reject(report, Rejection(MALFORMED, "signal_time: too far in the future", s.signal_id), ctx)
+                        continue
                 if s.expires_at is not None and now >= s.expires_at:
                     msg = f"expired at {s.expires_at.isoformat()} (now {now.isoformat()})"
                     self._reject(report, Rejection(EXPIRED, msg, s.signal_id), ctx)
