@@ -141,28 +141,42 @@ def paper(
 
 @app.command()
 def replay(
-    data: str = typer.Option(..., "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path"),
+    data: Optional[str] = typer.Option(None, "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path; with --ticks: the symbols to replay (default all)"),
     signals: Optional[str] = typer.Option(None, "--signals", help="a signal file in the published schema (JSON/JSONL)"),
     start: Optional[str] = typer.Option(None, "--from", help="first day, YYYY-MM-DD"),
     end: Optional[str] = typer.Option(None, "--to", help="last day, YYYY-MM-DD"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
-    out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report"),
+    out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report (an earlier run there moves to previous/N)"),
     timeframe: str = typer.Option("1min", "--timeframe", help="bundled bars: 1min or 1d"),
+    ticks: bool = typer.Option(False, "--ticks", help="replay a day recorded in the tick store, at tick level"),
+    day: Optional[str] = typer.Option(None, "--date", help="with --ticks: the recorded day, YYYY-MM-DD"),
+    store: Optional[Path] = typer.Option(None, "--store", help="with --ticks: the tick store folder (default: tick_store.dir)"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Replay recorded days through the paper broker fast, then write the session report."""
+    """Replay recorded days through the paper broker fast, then write the session report.
+
+    Exits 1 when signals were given and every one was rejected or malformed."""
     from tradekit.execution.replay_cli import replay_command
 
     if timeframe not in ("1min", "1d"):
         raise TradekitError(f"--timeframe: {timeframe!r} is not 1min or 1d")
     res, errors, out_dir, paths = replay_command(data, signals, start, end, strategy, str(out) if out else None, config,
-                                                 timeframe=timeframe)
+                                                 timeframe=timeframe, ticks=ticks, day=day,
+                                                 store=str(store) if store else None)
     for e in errors:
         typer.echo(f"signal record {e.index}: {e.field}: {e.message}", err=True)
+    for sid, why in res.rejected_signals:
+        typer.echo(f"signal {sid} rejected: {why}", err=True)
     typer.echo(res.summary())
     typer.echo(f"journal: {out_dir / 'journal.db'}")
     if "html" in paths:
         typer.echo(f"report: {paths['html']}")
+    if res.previous_run is not None:
+        typer.echo(f"the earlier run in this folder was kept in {res.previous_run}")
+    if res.all_rejected:
+        typer.echo(f"error: every signal was rejected ({len(res.rejected_signals)} rejected, {res.malformed} malformed)",
+                   err=True)
+        raise typer.Exit(1)
 
 
 def _register_capabilities() -> None:

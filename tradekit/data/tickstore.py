@@ -291,13 +291,18 @@ class TickStore:
         ints = {pa.int64(): pd.Int64Dtype()}
         return self.read_table(day, keys).to_pandas(types_mapper=ints.get)
 
-    def iter_ticks(self, day: date | str, keys: Iterable[str] | None = None) -> Iterator[Tick]:
-        """A day's ticks as :class:`Tick` objects, in exchange-time order."""
+    def iter_ticks(self, day: date | str, keys: Iterable[str] | None = None, *, fill_ts: bool = False) -> Iterator[Tick]:
+        """A day's ticks as :class:`Tick` objects, in exchange-time order.
+
+        ``fill_ts``: a tick recorded without an exchange time gets its arrival time as ``ts``
+        (a replay needs a time for every tick).
+        """
         t = self.read_table(day, keys)
         if t.num_rows == 0:
             return
         cols = {name: t[name].to_pylist() for name in ("key", *_PLAIN)}
-        ts_ns = t["ts"].cast(pa.int64()).to_pylist()
+        ts_col = pc.coalesce(t["ts"], t["received"]) if fill_ts else t["ts"]
+        ts_ns = ts_col.cast(pa.int64()).to_pylist()
         ltt_ns = t["last_trade_time"].cast(pa.int64()).to_pylist()
         bids, asks = t["bids"].to_pylist(), t["asks"].to_pylist()
 
