@@ -1,6 +1,8 @@
 """``python -m tradekit`` is the ``tradekit`` command."""
 
+import sys
+
 from tradekit.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

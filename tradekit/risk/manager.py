@@ -178,6 +178,14 @@ class RiskManager:
     def on_tick(self, key: str, price: float, now: datetime) -> list[BreakerAction]:
         return self._apply(self.breakers.on_price(key, price, now), now)
 
+    def on_packet(self, now: datetime) -> None:
+        """A market-data packet arrived (whatever its prices): the stale-feed clock restarts."""
+        self.breakers.on_packet(now)
+
+    def on_stale(self, key: str, gap: float, limit: float, now: datetime) -> list[BreakerAction]:
+        """A held instrument had no update for ``gap`` s while its market was open (the hub says so)."""
+        return self._apply(self.breakers.on_instrument_stale(key, gap, limit, now), now)
+
     def on_index(self, name: str, level: float, previous_close: float, now: datetime) -> list[BreakerAction]:
         return self._apply(self.breakers.on_index(name, level, previous_close, now), now)
 
