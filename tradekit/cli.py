@@ -125,18 +125,24 @@ def demo(
 
 @app.command()
 def paper(
-    day: str = typer.Option(..., "--date", help="a bundled trading day, YYYY-MM-DD (e.g. 2016-08-17)"),
-    symbols: str = typer.Option("RELIANCE", "--symbols", help="comma-separated bundled symbols"),
+    day: Optional[str] = typer.Option(None, "--date", help="a bundled trading day, YYYY-MM-DD (e.g. 2016-08-17); with --feed kite: today (the default)"),
+    symbols: str = typer.Option("RELIANCE", "--symbols", help="comma-separated symbols (bundled ones for recorded days; subscribed on the ticker with --feed kite)"),
     speed: Optional[float] = typer.Option(5.0, "--speed", help="simulated minutes per wall minute (approval TTLs run on this clock); 0 = as fast as possible"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS (recorded days)"),
     http: bool = typer.Option(False, "--http", help="also accept signals on the loopback HTTP endpoint"),
+    feed: str = typer.Option("recorded", "--feed", help="recorded (bundled bars) or kite (today's live Kite ticks; needs `tradekit kite login`, never sends an order to Kite)"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Run a paper session on a recorded day, paced, taking signals from the inbox and decisions from the dashboard."""
+    """Run a paper session, on a recorded day (paced) or on live Kite ticks, taking signals from the inbox and decisions from the dashboard."""
     from tradekit.runs.live import paper_command
 
-    res = paper_command(day, symbols, speed or None, strategy, config, http)
-    typer.echo(res.summary())
+    res = paper_command(day, symbols, speed or None, strategy, config, http, feed=feed)
+    if hasattr(res, "summary"):
+        typer.echo(res.summary())
+    else:  # a session on live data: the day's outcome
+        p = res.pnl
+        typer.echo(f"paper on live data {res.day}: ended at {res.ended_at:%H:%M:%S} ({res.stop_reason}); "
+                   f"{p['fills']} fills, realized ₹{p['realized']:.2f}, charges ₹{p['charges']:.2f}, net ₹{p['net']:.2f}")
 
 
 @app.command()

@@ -457,10 +457,11 @@ class TickStore:
             self._locked = False
 
 
-def open_tick_store(cfg) -> TickStore | None:
+def open_tick_store(cfg, clock=None) -> TickStore | None:
     """The configured tick store (``tick_store:`` in the config), or None when it is disabled.
 
-    ``dir`` is relative to ``data_dir`` unless absolute.
+    ``dir`` is relative to ``data_dir`` unless absolute; ``clock`` (a :class:`~tradekit.clock.Clock`)
+    stamps arrivals (default: the wall clock).
     """
     tcfg = cfg.tick_store
     if not tcfg.enabled:
@@ -468,8 +469,13 @@ def open_tick_store(cfg) -> TickStore | None:
     root = Path(tcfg.dir).expanduser()
     if not root.is_absolute():
         root = Path(cfg.data_dir) / root
+    kw = {}
+    if clock is not None:
+        from tradekit.clock import dt_to_ns
+
+        kw["clock"] = lambda: dt_to_ns(clock.now())
     return TickStore(root, retention_days=tcfg.retention_days, flush_every=tcfg.flush_seconds,
-                     max_buffer=tcfg.max_buffer, compact_at=tcfg.compact_parts)
+                     max_buffer=tcfg.max_buffer, compact_at=tcfg.compact_parts, **kw)
 
 
 def _alive(pid: int) -> bool:

@@ -357,6 +357,14 @@ def run_tick_replay(
 
     clock, broker, oms, book = session.clock, session.broker, session.oms, session.book
     on_tick = broker.exchange.on_tick if hasattr(broker, "exchange") else broker.on_tick
+    hub = getattr(session, "market", None)
+    if hub is not None:  # the price path of a live day: hub -> paper broker, OMS prices, risk, marks
+        hub.add_listener(on_tick)
+
+        def feed(t):
+            hub.on_ticks([t], "replay")
+    else:
+        feed = on_tick
     rms = hasattr(broker, "square_off_mis") and getattr(getattr(broker, "config", None), "rms_square_off", False)
     risk = getattr(session, "risk", None)
     orders_before, fills_before = len(book.orders), book.fills
@@ -441,13 +449,15 @@ def run_tick_replay(
             mark_positions()  # once a minute, like a bar replay
         minute = m
         clock.set_ns(max(ns, clock.ns))
-        on_tick(t)
+        feed(t)
         last[t.key] = t.last_price
         if pbar is not None and (i & 4095) == 0:
             pbar.update(i - pbar.n)
     send_signals_until(_day_end_ns(cur_day))  # the day's last signals rest until the exchange lapses them
     mark_positions()
     end_day(cur_day)
+    if hub is not None:
+        hub.listeners.remove(on_tick)
     session.journal.flush()
     if pbar is not None:
         pbar.update(len(ticks) - pbar.n)

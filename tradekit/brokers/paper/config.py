@@ -54,6 +54,11 @@ class MarginConfig(_Section):
 
 
 class PaperConfig(_Section):
+    """The paper broker. ``feed``: where a paper day's prices come from — ``recorded`` (bundled
+    or recorded bars, the default) or ``kite`` (today's live Kite ticks: needs a Kite login for
+    the ticker, never sends an order to Kite; fills on the ticks, which the tick store records)."""
+
+    feed: Literal["recorded", "kite"] = "recorded"
     latency_ms: int = Field(50, ge=0, description="order travel time to the simulated exchange")
     participation: float = Field(
         0.10, ge=0, le=1, description="max share of a bar's volume one order may take per bar (0 = no cap)"
