@@ -151,3 +151,19 @@ def test_paper_on_live_without_a_login_is_one_clear_error(sim, tmp_path, monkeyp
     with pytest.raises(TradekitError, match="needs a Kite login"):
         run_paper_live_day(cfg, session=s, echo=None)
     s.close()
+
+
+def test_a_live_session_records_every_tick_it_accepts(sim, tmp_path):
+    from tests.integration.kite.test_kite_marketdata import live_session, step
+    from tradekit.data.tickstore import TickStore
+
+    s = live_session(sim, tmp_path, market_data={"watchlist": ["NSE:INFY", "NSE:SBIN"]})
+    try:
+        step(sim, s, 3)
+        accepted = s.market.counts["accepted"]
+    finally:
+        s.close()  # flushes the store's buffer
+    store = TickStore(tmp_path / "var" / "ticks")
+    assert store.days() == [TRADING_DAY]
+    assert set(store.keys(TRADING_DAY)) >= {"NSE:INFY", "NSE:SBIN"}
+    assert len(store.read(TRADING_DAY)) == accepted
