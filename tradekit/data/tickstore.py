@@ -8,8 +8,8 @@ Layout under ``root``::
         c-000000000016.parquet  a compaction: every part up to seq 16, merged
 
 Writes are cheap: :meth:`TickStore.append` only extends an in-memory buffer; every
-``flush_every`` seconds (or ``max_buffer`` ticks) the buffer becomes one part per
-instrument. A part is written to a ``.tmp`` file, fsynced and renamed into place, so a
+``flush_every`` seconds (a writer thread) or at ``max_buffer`` ticks the buffer becomes one
+part per instrument. A part is written to a ``.tmp`` file, fsynced and renamed into place, so a
 reader never sees half a Parquet file and a crash loses at most the unflushed buffer. When
 an instrument's day holds ``compact_at`` parts they are merged into one ``c-`` file (same
 atomic rename) covering every part up to its seq; readers use the newest compaction plus the
@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
+from itertools import accumulate, chain
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -85,12 +86,6 @@ _PLAIN = ("last_price", "instrument_token", "mode", "tradable", "last_quantity",
           "buy_quantity", "sell_quantity", "open", "high", "low", "close", "change", "oi", "oi_day_high", "oi_day_low")
 
 
-def _ns(ts: datetime | None) -> int | None:
-    if ts is None:
-        return None
-    if ts.tzinfo is None:
-        raise ValidationError(f"naive datetime {ts!r} in a tick; ticks need timezone-aware times", field="tick.ts")
-    return (int(ts.timestamp()) * 1_000_000_000) + ts.microsecond * 1000
 
 
 def _dt(ns: int | None) -> datetime | None:
@@ -99,8 +94,6 @@ def _dt(ns: int | None) -> datetime | None:
     return datetime.fromtimestamp(ns // 1_000_000_000, IST).replace(microsecond=(ns // 1000) % 1_000_000)
 
 
-def _day_of(ns: int) -> date:
-    return date(1970, 1, 1) + timedelta(days=(ns + _IST_OFFSET_NS) // _DAY_NS)
 
 
 def _as_day(day: date | str) -> date:
@@ -114,16 +107,8 @@ def _as_day(day: date | str) -> date:
         raise ValidationError(f"{day!r} is not a date (YYYY-MM-DD)", field="day") from None
 
 
-def _key_of(t: Tick) -> str:
-    if t.key:
-        return t.key
-    if t.instrument_token is not None:
-        return f"token:{t.instrument_token}"
-    raise ValidationError("a tick needs a key or an instrument_token to be stored", field="tick.key")
 
 
-def _depth(levels) -> list | None:
-    return [(float(lv[0]), int(lv[1]), int(lv[2]) if len(lv) > 2 else 0) for lv in levels] if levels else []
 
 
 class TickStore:
@@ -144,10 +129,15 @@ class TickStore:
     clock : callable
         Receive time in ns since the epoch (default ``time.time_ns``), for ticks without an
         exchange timestamp and for the arrival order.
+    background : bool
+        Flush every ``flush_every`` seconds from a writer thread started by the first append,
+        so :meth:`append` never waits on the disk (a full buffer still flushes at once).
+        ``False``: :meth:`append` flushes itself when the time has come.
     """
 
     def __init__(self, root: str | Path, *, retention_days: int | None = None, flush_every: float = 1.0,
-                 max_buffer: int = 200_000, compact_at: int = 64, clock: Callable[[], int] = time.time_ns):
+                 max_buffer: int = 200_000, compact_at: int = 64, clock: Callable[[], int] = time.time_ns,
+                 background: bool = True):
         if retention_days is not None and retention_days < 1:
             raise ValidationError(f"retention_days must be at least 1 (or None to keep every day), {retention_days!r} was given",
                                   field="retention_days")
@@ -174,6 +164,9 @@ class TickStore:
         self._closed = False
         self._lockfile = self.root / ".lock"
         self._locked = False
+        self.background = background and self.flush_every > 0
+        self._writer: threading.Thread | None = None
+        self._stop = threading.Event()
 
     # -- writing -----------------------------------------------------------------------------------
     def append(self, ticks: Iterable[Tick]) -> None:
@@ -181,13 +174,41 @@ class TickStore:
         if self._closed:
             raise DataError(f"tick store {self.root} is closed")
         now = self._clock()
-        rows = [(now, t) for t in ticks]
+        rows = []
+        for t in ticks:
+            ts = t.ts
+            if ts is not None and ts.tzinfo is None:
+                raise ValidationError(f"naive datetime {ts!r} in a tick; ticks need timezone-aware times", field="tick.ts")
+            if t.key is None and t.instrument_token is None:
+                raise ValidationError("a tick needs a key or an instrument_token to be stored", field="tick.key")
+            rows.append((now, t))
         with self._lock:
             self._buf.extend(rows)
             self.appended += len(rows)
-            due = len(self._buf) >= self.max_buffer or time.monotonic() - self._last_flush >= self.flush_every
-        if due:
+            full = len(self._buf) >= self.max_buffer
+            due = full or time.monotonic() - self._last_flush >= self.flush_every
+        if not due:
+            return
+        if self.background and not full:
+            self._start_writer()  # the writer thread flushes on its timer: the caller (a ticker) never waits on disk
+        else:
             self.flush()
+
+    def _start_writer(self) -> None:
+        if self._writer is not None:
+            return
+        with self._lock:
+            if self._writer is not None:
+                return
+            self._writer = threading.Thread(target=self._write_loop, name="tradekit-tick-store", daemon=True)
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        while not self._stop.wait(self.flush_every):
+            try:
+                self.flush()
+            except Exception:  # a full disk must not kill the session; the next flush tries again
+                log.exception("tick store flush failed (%d ticks buffered)", self.buffered)
 
     def __call__(self, ticks: Iterable[Tick]) -> None:  # usable directly as an ``on_ticks`` callback
         self.append(ticks)
@@ -202,19 +223,26 @@ class TickStore:
                 return 0
             if not self._locked:
                 self._take_lock()
-            groups: dict[tuple[date, str], list] = {}
+            groups: dict[str, tuple[list, list, list]] = {}  # key -> (received, seq, ticks), arrival order
+            seq = self._row_seq
             for recv, t in buf:
-                self._row_seq += 1
-                ts = _ns(t.ts)
-                groups.setdefault((_day_of(ts if ts is not None else recv), _key_of(t)), []).append(
-                    (recv, ts, self._row_seq, t))
-            for (day, key), rows in groups.items():
-                folder = self._folder(day, key)
-                folder.mkdir(parents=True, exist_ok=True)
-                seq = self._take_seq(folder)
-                self._write_atomic(_to_table(key, rows), folder / f"p-{seq:012d}.parquet")
-                if self.compact_at and seq - self._covered(folder) >= self.compact_at:
-                    self._compact(folder)
+                seq += 1
+                k = t.key or f"token:{t.instrument_token}"
+                g = groups.get(k)
+                if g is None:
+                    g = groups[k] = ([], [], [])
+                g[0].append(recv)
+                g[1].append(seq)
+                g[2].append(t)
+            self._row_seq = seq
+            for key, (recvs, seqs, ticks) in groups.items():
+                for day, table in _by_day(_to_table(key, recvs, seqs, ticks)):
+                    folder = self._folder(day, key)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    n = self._take_seq(folder)
+                    self._write_atomic(table, folder / f"p-{n:012d}.parquet")
+                    if self.compact_at and n - self._covered(folder) >= self.compact_at:
+                        self._compact(folder)
             self.written += len(buf)
             return len(buf)
 
@@ -222,6 +250,9 @@ class TickStore:
         """Flush what is buffered; later appends are refused."""
         if self._closed:
             return
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join()
         try:
             self.flush()
         finally:
@@ -304,10 +335,7 @@ class TickStore:
         ts_col = pc.coalesce(t["ts"], t["received"]) if fill_ts else t["ts"]
         ts_ns = ts_col.cast(pa.int64()).to_pylist()
         ltt_ns = t["last_trade_time"].cast(pa.int64()).to_pylist()
-        bids, asks = t["bids"].to_pylist(), t["asks"].to_pylist()
-
-        def levels(lst):
-            return tuple(DepthLevel(lv["price"], lv["quantity"], lv["orders"]) for lv in lst) if lst else ()
+        bids, asks = _levels(t["bids"]), _levels(t["asks"])
 
         key_col = cols["key"]
         for i in range(t.num_rows):
@@ -319,7 +347,7 @@ class TickStore:
                 buy_quantity=cols["buy_quantity"][i], sell_quantity=cols["sell_quantity"][i], open=cols["open"][i],
                 high=cols["high"][i], low=cols["low"][i], close=cols["close"][i], change=cols["change"][i],
                 last_trade_time=_dt(ltt_ns[i]), oi=cols["oi"][i], oi_day_high=cols["oi_day_high"][i],
-                oi_day_low=cols["oi_day_low"][i], bids=levels(bids[i]), asks=levels(asks[i]),
+                oi_day_low=cols["oi_day_low"][i], bids=bids[i], asks=asks[i],
             )
 
     def query(self, sql: str):
@@ -488,20 +516,65 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _to_table(key: str, rows: list) -> pa.Table:
-    """One instrument's buffered rows ``(received ns, ts ns, seq, Tick)`` as an Arrow table."""
-    ticks = [r[3] for r in rows]
+def _levels(col) -> list[tuple[DepthLevel, ...]]:
+    """A ``list<struct>`` depth column as tuples of :class:`DepthLevel`, one per row."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    offs = arr.offsets.to_pylist()
+    base = offs[0]
+    flat = arr.flatten()
+    lv = list(map(DepthLevel, flat.field("price").to_pylist(), flat.field("quantity").to_pylist(),
+                  flat.field("orders").to_pylist()))
+    return [tuple(lv[offs[i] - base:offs[i + 1] - base]) for i in range(len(offs) - 1)]
+
+
+def _depth_array(col) -> pa.Array:
+    """A column of depth tuples as ``list<struct<price, quantity, orders>>``, built from flat arrays."""
+    offsets = list(accumulate(map(len, col), initial=0))
+    flat = list(chain.from_iterable(col))
+    cols = list(zip(*flat)) if flat else [(), (), ()]
+    if len(cols) == 3 and len(cols[0]) == len(flat):
+        px, qty, orders = cols
+    else:  # plain (price, quantity) pairs
+        px = [float(lv[0]) for lv in flat]
+        qty = [int(lv[1]) for lv in flat]
+        orders = [int(lv[2]) if len(lv) > 2 else 0 for lv in flat]
+    values = pa.StructArray.from_arrays(
+        [pa.array(px, pa.float64()), pa.array(qty, pa.int64()), pa.array(orders, pa.int64())],
+        fields=list(_LEVEL))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=pa.list_(_LEVEL))
+
+
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def _to_table(key: str, recvs: list[int], seqs: list[int], ticks: list[Tick]) -> pa.Table:
+    """One instrument's buffered ticks as an Arrow table (in arrival order)."""
     cols = dict(zip(_TICK_FIELDS, zip(*ticks)))
-    n = len(rows)
+    n = len(ticks)
     arrays = {
         "key": pa.array([key] * n, pa.string()),
-        "ts": pa.array([r[1] for r in rows], pa.int64()).cast(_TS),
-        "received": pa.array([r[0] for r in rows], pa.int64()).cast(_TS),
-        "seq": pa.array([r[2] for r in rows], pa.int64()),
-        "last_trade_time": pa.array([_ns(x) for x in cols["last_trade_time"]], pa.int64()).cast(_TS),
-        "bids": pa.array([_depth(x) for x in cols["bids"]], SCHEMA.field("bids").type),
-        "asks": pa.array([_depth(x) for x in cols["asks"]], SCHEMA.field("asks").type),
+        "ts": pa.array(cols["ts"], _UTC_US).cast(_TS),
+        "received": pa.array(recvs, pa.int64()).cast(_TS),
+        "seq": pa.array(seqs, pa.int64()),
+        "last_trade_time": pa.array(cols["last_trade_time"], _UTC_US).cast(_TS),
+        "bids": _depth_array(cols["bids"]),
+        "asks": _depth_array(cols["asks"]),
     }
     for name in _PLAIN:
         arrays[name] = pa.array(cols[name], SCHEMA.field(name).type)
     return pa.table([arrays[f.name] for f in SCHEMA], schema=SCHEMA)
+
+
+def _by_day(table: pa.Table) -> list[tuple[date, pa.Table]]:
+    """Split a table by the IST day of each tick (its exchange time, else its arrival)."""
+    import numpy as np
+
+    eff = pc.coalesce(table["ts"], table["received"]).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    day_no = (eff + _IST_OFFSET_NS) // _DAY_NS
+    first = int(day_no[0])
+    if (day_no == first).all():
+        return [(date(1970, 1, 1) + timedelta(days=first), table)]
+    out = []
+    for d in np.unique(day_no):
+        out.append((date(1970, 1, 1) + timedelta(days=int(d)), table.filter(pa.array(day_no == d))))
+    return out

@@ -69,6 +69,17 @@ def test_ticks_without_an_exchange_time_are_dated_by_arrival(tmp_path):
 
 
 def test_flush_every_and_max_buffer_are_honoured(tmp_path):
+    import time
+
+    bg = TickStore(tmp_path / "bg", flush_every=0.05)
+    bg.append([full("NSE:INFY", 1, 1500)])
+    bg.append([full("NSE:INFY", 2, 1500)])  # the writer thread starts; the caller does not write
+    deadline = time.time() + 10
+    while bg.written < 2 and time.time() < deadline:
+        bg.append([])
+        time.sleep(0.02)
+    assert bg.written == 2 and len(TickStore(tmp_path / "bg").read(DAY)) == 2
+    bg.close()
     s = TickStore(tmp_path / "a", flush_every=3600, max_buffer=5)
     s.append([full("NSE:INFY", i, 1500) for i in range(4)])
     assert s.written == 0
