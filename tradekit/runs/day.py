@@ -639,7 +639,7 @@ def run_session(cfg, day: date | str, mode: str, *, symbols=None, signals_path=N
                                   "strategies run on recorded days", field="strategy")
         from tradekit.runs.live import run_paper_live_day
 
-        run = run_paper_live_day(cfg, day, symbols=[f"NSE:{x}" for x in parse_symbols(symbols)] if symbols else (), out_dir=out_dir,
+        run = run_paper_live_day(paper_config(cfg, out_dir), day, symbols=[f"NSE:{x}" for x in parse_symbols(symbols)] if symbols else (), out_dir=out_dir,
                                  echo=echo)
     elif mode == "paper":
         run = run_paper_day(cfg, day, symbols=symbols, signals_path=signals_path or None, strategy=strategy or None,

@@ -167,3 +167,32 @@ def test_a_live_session_records_every_tick_it_accepts(sim, tmp_path):
     assert store.days() == [TRADING_DAY]
     assert set(store.keys(TRADING_DAY)) >= {"NSE:INFY", "NSE:SBIN"}
     assert len(store.read(TRADING_DAY)) == accepted
+
+
+@pytest.mark.parametrize("logged_in", [True, False])
+def test_premarket_checks_a_paper_day_on_kite_data(sim, tmp_path, monkeypatch, logged_in):
+    from datetime import datetime
+
+    from tradekit.brokers.kite.broker import KiteBroker
+    from tradekit.clock import IST
+    from tradekit.config import load_config
+    from tradekit.runs.premarket import PremarketCheck, _paper_live_checks
+
+    var = tmp_path / "var"
+    if logged_in:
+        b = KiteBroker(kite_config(sim), secrets(), data_dir=var)
+        b.complete_login(request_token(sim))
+        b.close()
+    monkeypatch.setenv("KITE_API_KEY", "simkey")
+    monkeypatch.delenv("KITE_ACCESS_TOKEN", raising=False)
+    cfg = load_config(overrides={"data_dir": str(var), "secrets_file": str(tmp_path / "none.env"),
+                                 "kite": {"root": sim.url, "login_url": sim.login_url, "ticker_url": sim.ws_url},
+                                 "paper": {"feed": "kite"}})
+    today = datetime.now(IST).date()
+    chk = PremarketCheck(today, "paper", True, "")
+    _paper_live_checks(chk, cfg, today, tmp_path / "run")
+    rows = {r.check: (r.status, r.detail) for r in chk.checks.itertuples()}
+    assert rows["market data"][0] == ("ok" if logged_in else "fail"), rows
+    assert ("no order is sent to Kite" if logged_in else "needs a Kite login") in rows["market data"][1]
+    assert rows["paper account"][0] == "ok" and "recording ticks to" in rows["tick store"][1]
+    assert chk.ok == logged_in
