@@ -350,18 +350,7 @@ class Session:
             self.oms.block_new_orders(self.broker.session_status())
             return self
         self.broker.start_updates()
-        if hasattr(self.broker, "feed"):  # the ticker feeds the market-data hub
-            from tradekit.marketdata.kite import attach_kite
-
-            attach_kite(self.broker, self.market)
-            if self.market.tick_store is None:  # every live tick recorded (tick_store: in the config)
-                from tradekit.data.tickstore import open_tick_store
-
-                self.market.tick_store = self._tick_store = open_tick_store(self.config, self.clock)
-                if self._tick_store is not None:
-                    self._tick_store.prune(self.clock.now().date())
-        self.market.want_defaults()
-        self.market.follow_book()
+        self._attach_market()
         interval = self.config.kite.reconcile_interval_seconds if reconcile_every is None else reconcile_every
         self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
                                      interval=interval)
@@ -370,9 +359,27 @@ class Session:
             self.reconciler.start()
         return self
 
+    def _attach_market(self) -> None:
+        """Live: the broker's ticker feeds the market-data hub (once), with the watchlist, the
+        indices and the book's instruments subscribed."""
+        if hasattr(self.broker, "feed") and getattr(self.broker, "market", None) is None:
+            from tradekit.marketdata.kite import attach_kite
+
+            attach_kite(self.broker, self.market)
+        if self.market.tick_store is None:  # every live tick recorded (tick_store: in the config)
+            from tradekit.data.tickstore import open_tick_store
+
+            self.market.tick_store = self._tick_store = open_tick_store(self.config, self.clock)
+            if self._tick_store is not None:
+                self._tick_store.prune(self.clock.now().date())
+        self.market.want_defaults()
+        self.market.follow_book()
+
     def after_login(self) -> None:
-        """A new broker login: lift the lost-session block and reconcile again."""
+        """A new broker login: lift the lost-session block, start the market data if it was not, reconcile again."""
         self.oms.block_new_orders(None)
+        if self.mode is TradingMode.LIVE and getattr(self.broker, "logged_in", False):
+            self._attach_market()
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.run_once()

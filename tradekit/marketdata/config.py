@@ -48,6 +48,9 @@ class MarketDataConfig(_Section):
         ``quote`` or ``ltp``.
     mark_interval_seconds : float
         Journal at most one mark per instrument per this many seconds, and only on a price change.
+    mark_batch_seconds : float
+        The due marks of all instruments go into one ``mark`` event at most this often (one
+        journal commit, not one per ticker frame).
     quote_wait_seconds : float
         A MARKET signal without a reference price waits this long for a first quote.
     stale_instrument_seconds : float
@@ -67,6 +70,7 @@ class MarketDataConfig(_Section):
     indices: dict[str, int] = Field(default_factory=lambda: {"NSE:NIFTY 50": 256265, "BSE:SENSEX": 265})
     mode: Literal["ltp", "quote", "full"] = "full"
     mark_interval_seconds: float = Field(5.0, ge=0)
+    mark_batch_seconds: float = Field(1.0, ge=0)
     quote_wait_seconds: float = Field(2.0, ge=0)
     stale_instrument_seconds: float = Field(120.0, gt=0)
     failover_after_seconds: float = Field(3.0, gt=0)

@@ -23,7 +23,6 @@ import logging
 import threading
 import time as _time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -105,13 +104,14 @@ class MarketDataHub:
         self.book = book
         self.tick_store = tick_store
         self.calendar = calendar
-        self.session_lock = lock if lock is not None else nullcontext()
+        self.session_lock = lock if lock is not None else threading.RLock()
+        self._backlog: list[tuple[list[Tick], datetime, list[Finding], bool]] = []  # waiting for the session lock
         self.monotonic = monotonic
         self.prices = prices
         self.indices = dict(self.cfg.indices)
         self.checker = QualityChecker(self.cfg.quality, is_index=lambda k: k in self.indices)
         self.listeners: list[Callable[[Tick], None]] = []
-        self.quotes: dict[str, Quote] = {}
+        self.quotes: dict[str, tuple[Tick, datetime, str]] = {}  # key -> (accepted tick, received, source)
         self.state: dict[str, KeyState] = {}
         self.wanted: dict[str, set[str]] = {}
         self.findings: list[Finding] = []
@@ -122,6 +122,7 @@ class MarketDataHub:
         self._by_token: dict[int, str] = {tok: k for k, tok in self.indices.items()}
         self._marked: dict[str, tuple[float, float]] = {}  # key -> (price, clock seconds) of the last journaled mark
         self._dirty: dict[str, float] = {}  # key -> price not journaled yet
+        self._flushed_at: float | None = None  # clock seconds of the last mark event
         # the live source (set by attach_source)
         self.source = None
         self.source_name: str | None = None
@@ -134,6 +135,7 @@ class MarketDataHub:
         self.failover = False
         self.failover_since: datetime | None = None
         self._last_poll_mono = 0.0
+        self._poll_offset = 0
         self.poller: Callable[[list[str]], list[Tick]] | None = None
         self.backfiller: Callable[[str, datetime, datetime], object] | None = None
         self.gaps: list[dict] = []
@@ -242,11 +244,22 @@ class MarketDataHub:
     # -- prices out -------------------------------------------------------------------------------
     def quote(self, key: str) -> Quote | None:
         with self._lock:
-            return self.quotes.get(self._norm(key))
+            key = self._norm(key)
+            raw = self.quotes.get(key)
+            if raw is None:
+                return None
+            t, received, source = raw
+            st = self.state.get(key)
+        b = t.bids[0].price if t.bids else None
+        a = t.asks[0].price if t.asks else None
+        return Quote(key, _dec(t.last_price), _dec(b) if b else None, _dec(a) if a else None, t.bids, t.asks,
+                     t.ts or t.last_trade_time, received, source, t.volume, st.prev_close if st else None, t)
 
     def last_price(self, key: str) -> Decimal | None:
-        q = self.quote(key)
-        return None if q is None else q.last_price
+        raw = self.quotes.get(key)
+        if raw is None:
+            raw = self.quotes.get(self._norm(key))
+        return None if raw is None else _dec(raw[0].last_price)
 
     def best_bid(self, key: str) -> Decimal | None:
         q = self.quote(key)
@@ -270,7 +283,7 @@ class MarketDataHub:
             while True:
                 q = self.quotes.get(key)
                 if q is not None:
-                    return q.last_price
+                    return _dec(q[0].last_price)
                 left = end - _time.monotonic()
                 if not self.live or left <= 0:
                     return None
@@ -344,6 +357,7 @@ class MarketDataHub:
         accepted: list[Tick] = []
         found: list[Finding] = []
         check = source not in RECORDED
+        quotes, prices = self.quotes, self.prices
         with self._lock:
             back = self._packet(now, source)
             for t in ticks:
@@ -366,14 +380,9 @@ class MarketDataHub:
                     if not ok:
                         continue
                 st.accept(t)
-                b = t.bids[0].price if t.bids else None
-                a = t.asks[0].price if t.asks else None
-                px = _dec(t.last_price)
-                if self.prices is not None:
-                    self.prices[key] = px
-                self.quotes[key] = Quote(key, px, _dec(b) if b else None, _dec(a) if a else None,
-                                         t.bids, t.asks, t.ts or t.last_trade_time, now, source, t.volume,
-                                         st.prev_close, t)
+                if prices is not None:
+                    prices[key] = _dec(t.last_price)
+                quotes[key] = (t, now, source)
                 m = self._marked.get(key)
                 if m is None or m[0] != t.last_price:
                     self._dirty[key] = t.last_price
@@ -398,36 +407,69 @@ class MarketDataHub:
         return accepted
 
     def _to_risk(self, accepted: list[Tick], now: datetime, found: list[Finding], back: bool) -> None:
+        """The session side of a packet, under the session's lock. The ticker's reader thread
+        never waits for it: while the session holds it (an order placement waiting on Kite),
+        packets queue up and the next packet or :meth:`poll` that gets the lock works them off
+        in order (the quotes themselves were updated at once)."""
+        lock = self.session_lock
+        if not lock.acquire(blocking=False):
+            with self._lock:
+                self._backlog.append((accepted, now, found, back))
+            return
+        try:
+            self._drain_backlog()
+            self._session_side(accepted, now, found, back)
+        finally:
+            lock.release()
+
+    def _drain_backlog(self) -> None:
+        while self._backlog:
+            with self._lock:
+                batch, self._backlog = self._backlog, []
+            for item in batch:
+                self._session_side(*item)
+
+    def _session_side(self, accepted: list[Tick], now: datetime, found: list[Finding], back: bool) -> None:
         risk, book = self.risk, self.book
-        with self.session_lock:
-            if back:
-                self._end_failover(now)
-            for f in found:
-                self.counts[f.what] = self.counts.get(f.what, 0) + 1
-                self.findings.append(f)
-                self._note(f.payload())
-            if risk is not None:
-                risk.on_packet(now)
-                held = {p.instrument_key for p in book.positions.values() if p.quantity} if book is not None else set()
-                moved = False
-                for t in accepted:
-                    key = t.key
-                    if key in self.indices:
-                        st = self.state[key]
-                        if st.prev_close:
-                            risk.on_index(key.partition(":")[2], t.last_price, st.prev_close, now)
-                        continue
-                    risk.on_tick(key, t.last_price, now)
-                    if key in held:
-                        ex, _, sym = key.partition(":")
-                        book.mark(ex, sym, _dec(t.last_price))
-                        moved = True
-                    if key in self._stale_keys:
-                        self._stale_keys.discard(key)
-                        risk.breakers.on_instrument_fresh(key)
-                if moved:
-                    risk.on_marks(book, now)
-            self._flush_marks(now)
+        if back:
+            self._end_failover(now)
+        for f in found:
+            self.counts[f.what] = self.counts.get(f.what, 0) + 1
+            self.findings.append(f)
+            self._note(f.payload())
+        if self._stale_keys:
+            lim = self.cfg.stale_instrument_seconds
+            for t in accepted:
+                ts = t.ts or t.last_trade_time
+                if t.key in self._stale_keys and (ts is None or (now - ts).total_seconds() < lim):
+                    self._stale_keys.discard(t.key)
+                    self._note({"kind": "market_data", "event": "instrument_fresh", "key": t.key})
+                    if risk is not None:
+                        risk.breakers.on_instrument_fresh(t.key)
+        if risk is not None:
+            risk.on_packet(now)
+            held: dict[str, list] = {}
+            if book is not None:
+                for p in book.positions.values():
+                    if p.quantity:
+                        held.setdefault(p.instrument_key, []).append(p)
+            moved = False
+            for t in accepted:
+                key = t.key
+                if key in self.indices:
+                    st = self.state[key]
+                    if st.prev_close:
+                        risk.on_index(key.partition(":")[2], t.last_price, st.prev_close, now)
+                    continue
+                risk.on_tick(key, t.last_price, now)
+                pos = held.get(key)
+                if pos:
+                    px = _dec(t.last_price)
+                    for p in pos:  # in memory; the journaled mark follows (throttled)
+                        p.mark(px)
+                    moved = True
+            if moved:
+                risk.on_marks(book, now)
 
     # -- marks ------------------------------------------------------------------------------------
     def _flush_marks(self, now: datetime, *, force: bool = False) -> dict[str, float]:
@@ -435,6 +477,8 @@ class MarketDataHub:
         if self.emit is None or not self._dirty:
             return {}
         t = now.timestamp()
+        if not force and self._flushed_at is not None and t - self._flushed_at < self.cfg.mark_batch_seconds:
+            return {}
         iv = self.cfg.mark_interval_seconds
         with self._lock:
             due = {k: px for k, px in self._dirty.items()
@@ -443,6 +487,7 @@ class MarketDataHub:
                 del self._dirty[k]
                 self._marked[k] = (px, t)
         if due:
+            self._flushed_at = t
             self.counts["marks"] += len(due)
             self.emit(E.MARK, {"prices": {k: f"{v:.4f}" for k, v in sorted(due.items())}, "source": "hub", "fed": True})
         return due
@@ -476,6 +521,7 @@ class MarketDataHub:
                 if st.quarantined is not None:
                     found += self.checker.expire(key, st, mono)
         with self.session_lock:
+            self._drain_backlog()
             for f in found:
                 self.counts[f.what] = self.counts.get(f.what, 0) + 1
                 self.findings.append(f)
@@ -484,22 +530,31 @@ class MarketDataHub:
             self._flush_marks(now)
 
     def _check_stale(self, now: datetime) -> None:
-        """A subscribed instrument without an update (exchange time, full mode) while its market is open."""
+        """A subscribed instrument without an update (exchange time, full mode) while its segment is open."""
         if self.cfg.mode != "full" or not self.live:  # recorded bars: a minute without a trade has no bar
             return
-        if self.calendar is not None:
-            try:
-                if not self.calendar.is_open(now):
-                    return
-            except Exception:  # outside the calendar's tables: judge anyway
-                pass
+        open_: dict[str, bool] = {}
+
+        def is_open(key: str) -> bool:
+            ex = key.partition(":")[0]
+            hit = open_.get(ex)
+            if hit is None:
+                hit = True
+                if self.calendar is not None:
+                    try:
+                        hit = bool(self.calendar.is_open(now, ex))  # the exchange's own timetable (MCX, CDS...)
+                    except Exception:  # outside the calendar's tables: judge anyway
+                        hit = True
+                open_[ex] = hit
+            return hit
+
         lim = self.cfg.stale_instrument_seconds
         held = ({p.instrument_key for p in self.book.positions.values() if p.quantity}
                 if self.book is not None else set())
         with self._lock:
-            items = [(k, q.exchange_time) for k, q in self.quotes.items() if k in self.wanted]
+            items = [(k, q[0].ts or q[0].last_trade_time) for k, q in self.quotes.items() if k in self.wanted]
         for key, ts in items:
-            if ts is None:
+            if ts is None or not is_open(key):
                 continue
             gap = (now - ts).total_seconds()
             if gap >= lim and key not in self._stale_keys:
@@ -522,10 +577,17 @@ class MarketDataHub:
         log.warning("market data: %s ticker silent for %.1f s; polling quotes", self.source_name, silent)
 
     def _poll_quotes(self) -> None:
+        n = self.cfg.failover_max_instruments
         with self._lock:
-            keys = sorted(self.wanted)[: self.cfg.failover_max_instruments]
-        if not keys:
+            every = sorted(self.wanted)
+        if not every:
             return
+        if len(every) > n:  # more than one request's worth: take turns, one chunk per poll
+            start = self._poll_offset % len(every)
+            keys = (every[start:] + every[:start])[:n]
+            self._poll_offset = start + n
+        else:
+            keys = every
         try:
             ticks = self.poller(keys)
         except Exception as e:

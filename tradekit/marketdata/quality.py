@@ -80,7 +80,7 @@ class QualityChecker:
 
     def _jump_limit(self, st: KeyState) -> float:
         c = self.cfg
-        lim = c.jump_min_pct / 100
+        lim = math.log1p(c.jump_min_pct / 100)  # log space: the same limit up and down
         if st.n >= c.jump_min_ticks and st.var > 0:
             lim = max(lim, c.jump_sigmas * math.sqrt(st.var))
         return lim

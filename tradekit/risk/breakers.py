@@ -184,11 +184,15 @@ class CircuitBreakers:
         self.gate.day.rearm_peak()
 
     # -- P&L ---------------------------------------------------------------------------------
-    def on_book(self, book: "Book", now: datetime) -> list[BreakerAction]:
-        """Check daily loss and drawdown against the book's current marks."""
+    def on_book(self, book: "Book", now: datetime, *, marked: bool = False) -> list[BreakerAction]:
+        """Check daily loss and drawdown against the book's current marks. ``marked``: prices
+        were set on the book's positions in memory (no journal event moved ``book.last_seq``),
+        so the gate's summary, cached per journal sequence, must look at them again."""
         from tradekit.risk.gate import rs
 
         g = self.gate
+        if marked:
+            g.summary.seq = None
         g.summary.refresh(book)
         pnl = g.day.observe(now.date(), g.summary.total_pnl)
         cap = g.capital_for(book)

@@ -191,7 +191,7 @@ class RiskManager:
 
     def on_marks(self, book: "Book", now: datetime) -> list[BreakerAction]:
         """Check loss and drawdown after marks were applied to the book some other way."""
-        return self._apply(self.breakers.on_book(book, now), now)
+        return self._apply(self.breakers.on_book(book, now, marked=True), now)
 
     def poll(self, now: datetime, book: "Book | None" = None, *, market_open: bool = True) -> list[BreakerAction]:
         out = self.breakers.poll(now, market_open=market_open)

@@ -97,13 +97,17 @@ def test_marks_are_journaled_on_change_and_at_most_every_interval(session):
     h = hub_for(session, mark_interval_seconds=5)
     clock = session.clock
     h.on_ticks([tick("NSE:INFY", 1500.0, T0), tick("NSE:SBIN", 800.0, T0)], "kite")
+    assert not marks(session)  # the journal write is the session loop's (poll), not the ticker thread's
+    h.poll()
     assert marks(session)[-1]["prices"] == {"NSE:INFY": "1500.0000", "NSE:SBIN": "800.0000"}
     n = len(marks(session))
     clock.advance(1)
     h.on_ticks([tick("NSE:INFY", 1501.0, clock.now())], "kite")  # changed, but within 5 s
+    h.poll()
     assert len(marks(session)) == n
     clock.advance(5)
     h.on_ticks([tick("NSE:SBIN", 800.0, clock.now())], "kite")  # unchanged: no mark for SBIN
+    h.poll()
     assert marks(session)[-1]["prices"] == {"NSE:INFY": "1501.0000"}
     clock.advance(10)
     h.on_ticks([tick("NSE:INFY", 1501.0, clock.now())], "kite")
@@ -122,6 +126,7 @@ def test_journaled_marks_rebuild_the_unrealised_pnl(tmp_path):
     assert s.book.positions
     s.clock.advance(60)
     s.market.on_ticks([tick("NSE:INFY", 1490.0, s.clock.now())], "paper")
+    s.market.poll()
     live = s.book.unrealized_pnl
     assert live < 0
     assert Book.rebuild(s.journal.events()).unrealized_pnl == live
@@ -168,7 +173,11 @@ def test_a_held_instrument_without_updates_while_open_trips_stale_feed(tmp_path)
         h.on_ticks([tick("NSE:SBIN", 800 + i * 0.05, s.clock.now()), tick("NSE:INFY", 1500.0, T0)], "kite")
         h.poll()
     assert s.book.trading_state == "REDUCING"
-    assert notes(s, kind="market_data", event="instrument_stale")[0]["key"] == "NSE:INFY"
+    assert [n["key"] for n in notes(s, kind="market_data", event="instrument_stale")] == ["NSE:INFY"]  # once
+    assert len([ev for ev in s.journal.events(types=(E.LIMIT_BREACH,))]) == 1
+    s.clock.advance(1)
+    h.on_ticks([tick("NSE:INFY", 1500.5, s.clock.now())], "kite")  # a new exchange time: fresh again
+    assert [n["key"] for n in notes(s, kind="market_data", event="instrument_fresh")] == ["NSE:INFY"]
     s.close()
 
 
@@ -185,8 +194,8 @@ def test_mark_to_market_daily_loss_trips_from_ticks(tmp_path):
         px -= 2.5
         h.on_ticks([tick("NSE:INFY", px, s.clock.now())], "kite")
     assert s.book.trading_state == "HALTED"
-    breach = [ev.payload for ev in s.journal.events(types=(E.LIMIT_BREACH,))][0]
-    assert breach["trigger"] == "daily_loss"
+    breach = [ev.payload for ev in s.journal.events(types=(E.LIMIT_BREACH,))]
+    assert breach[0]["trigger"] == "daily_loss"
     assert 1440 <= px <= 1452  # within a few ticks of the limit (100 shares, ₹5,000 + charges)
     s.close()
 
@@ -306,3 +315,30 @@ def test_config_errors_name_the_field():
         MarketDataConfig.model_validate({"failover_poll_seconds": 0.2})
     with pytest.raises(ValidationError, match="mark_throttle"):
         MarketDataConfig.model_validate({"mark_throttle": 1})
+
+
+def test_the_ticker_thread_never_waits_for_a_busy_session(session):
+    import threading
+
+    h = session.market
+    h.on_ticks([tick("NSE:INFY", 1500.0, T0)], "kite")
+    held, release = threading.Event(), threading.Event()
+
+    def busy():  # the session placing an order while Kite is slow
+        with session.oms._lock:
+            held.set()
+            release.wait(5)
+
+    th = threading.Thread(target=busy)
+    th.start()
+    held.wait(5)
+    t0 = __import__("time").perf_counter()
+    session.clock.advance(40)
+    h.on_ticks([tick("NSE:INFY", 1501.0, session.clock.now())], "kite")
+    assert __import__("time").perf_counter() - t0 < 0.5
+    assert h.last_price("NSE:INFY") == Decimal("1501.0")  # the quote is there at once
+    release.set()
+    th.join()
+    h.poll()  # the session side catches up in order: the packet counted for the stale-feed clock
+    session.risk.poll(session.clock.now(), session.book)
+    assert session.book.trading_state == "ACTIVE"
