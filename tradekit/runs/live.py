@@ -306,25 +306,39 @@ def kite_market_source(session) -> KiteMarketSource:
     return KiteMarketSource(kite)
 
 
-def attach_paper_to_live(session, source, *, tick_store=None, keys=()) -> None:
+def attach_paper_to_live(session, source, *, tick_store=None, keys=()):
     """Make ``session``'s paper broker trade on live ticks: ``source`` (a :class:`KiteMarketSource`)
     feeds the session's market-data hub, the paper broker listens to the hub (the same prices the
     OMS, the gate, the risk manager and the dashboards see) and the hub records every accepted
     tick in ``tick_store``. ``keys`` are subscribed besides the watchlist and the book's
-    instruments; the full mode carries the depth the paper fills walk."""
+    instruments; the full mode carries the depth the paper fills walk.
+
+    The ticker's thread never waits for a busy session: ticks queue, in order, and are matched
+    under the session's lock by whoever gets it first — the ticker thread on the next packet, or
+    the session loop through the returned ``drain()``. Returns ``drain``.
+    """
+    from collections import deque
+
     from tradekit.marketdata.kite import attach_kite
 
     hub = session.market
     broker = session.broker
-    lock = getattr(session.oms, "_lock", None)
+    lock = getattr(session.oms, "_lock", None) or threading.RLock()
+    pending: deque = deque()
+
+    def drain() -> None:
+        with lock:  # the OMS's lock before the broker's, as an order from the OMS takes them
+            while pending:
+                broker.on_tick(pending.popleft())
 
     def fill_on(tick) -> None:
-        # the OMS's lock first, as an order from the OMS takes it before the broker's: no lock-order inversion
-        if lock is None:
-            broker.on_tick(tick)
-            return
-        with lock:
-            broker.on_tick(tick)
+        pending.append(tick)
+        if lock.acquire(blocking=False):
+            try:
+                while pending:
+                    broker.on_tick(pending.popleft())
+            finally:
+                lock.release()
 
     hub.add_listener(fill_on)
     if tick_store is not None:
@@ -334,6 +348,7 @@ def attach_paper_to_live(session, source, *, tick_store=None, keys=()) -> None:
     if keys:
         hub.want(list(keys), "paper")
     hub.follow_book()
+    return drain
 
 
 def run_paper_live_day(cfg, day=None, *, symbols=(), http: bool = False, session=None, source=None, out_dir=".",
@@ -379,7 +394,7 @@ def run_paper_live_day(cfg, day=None, *, symbols=(), http: bool = False, session
             if gone:
                 log.info("tick store: deleted %d day(s) past retention", len(gone))
         src = source or kite_market_source(s)
-        attach_paper_to_live(s, src, tick_store=store, keys=symbols)
+        drain = attach_paper_to_live(s, src, tick_store=store, keys=symbols)
         since = s.book.last_seq
         pipeline = SignalPipeline(s.journal, s.config, sink=s.submit_signal, emit=s._emit, clock=s.clock)
         sc = s.config.signals
@@ -391,6 +406,7 @@ def run_paper_live_day(cfg, day=None, *, symbols=(), http: bool = False, session
         cut_done = []
 
         def duties() -> bool:
+            drain()  # ticks that arrived while the session was busy
             # the paper broker's own RMS square-off at its cut-off, as in a replay (the live loop has no broker duty)
             if rms and cut is not None and not cut_done and s.clock.now() >= cut:
                 with s.oms._lock:
@@ -401,6 +417,7 @@ def run_paper_live_day(cfg, day=None, *, symbols=(), http: bool = False, session
         started = s.clock.now()
         reason, minutes = run_realtime(s, d, inbox=inbox, until=until, poll_interval=poll_interval, echo=echo,
                                        stop=duties, sleep=sleep or _t.sleep)
+        drain()
         if reason == "the close":
             with s.oms._lock:
                 s.broker.end_of_day(d)  # DAY orders lapse, the day's charges are debited
