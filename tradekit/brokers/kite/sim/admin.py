@@ -22,6 +22,7 @@ faults. Bodies are JSON (or form fields); answers use Kite's envelope
 ``POST /sim/faults/delay``  ``{seconds, times, route}``: process at once, answer after the delay
 ``POST /sim/faults/clear``  disarm every fault and resume the ticker
 ``POST /sim/step``          ``{minutes: 1}``: release whole minutes now (a stepped sandbox)
+``POST /sim/speed``         ``{speed}``: minutes of market per real minute from now on (0 stops)
 ==========================  ================================================================
 """
 
@@ -144,6 +145,9 @@ def _admin(server, method: str, path: str, data: dict):
     if path == "/sim/faults/clear":
         faults.clear()
         return {"cleared": True}
+    if path == "/sim/speed":
+        market.set_speed(_num(data, "speed"))
+        return market.clock_info()
     if path == "/sim/step":
         n = _whole(data, "minutes", 1)
         out = server.step(n)

@@ -101,6 +101,12 @@ class MarketClock:
             self._cap = cap
             self._free = free
 
+    def set_speed(self, speed: float) -> None:
+        """Run on at ``speed`` from where the clock is now."""
+        now = self.now()
+        with self._lock:
+            self._at, self._wall, self.speed = now, _time.monotonic(), speed
+
     def sleep(self, seconds: float) -> None:  # the Clock protocol; nothing in the server sleeps on it
         _time.sleep(max(0.0, seconds))
 
@@ -522,7 +528,7 @@ class SimMarket:
         def loop():
             while not self._stop.is_set() and not self.finished:
                 with self._lock:
-                    if self.finished:
+                    if self.finished or self.speed <= 0:
                         break
                     due = self._tick_time(self.m, self.j)
                 wait = (due - self.clock.raw_now()).total_seconds() / self.speed
@@ -537,6 +543,17 @@ class SimMarket:
 
         self._runner = threading.Thread(target=loop, name="kite-sim-market", daemon=True)
         self._runner.start()
+
+    def set_speed(self, speed: float) -> None:
+        """Change the replay's speed from now on (0 stops it: the market then moves only when stepped)."""
+        if not 0 <= speed <= 100_000:
+            raise ValueError(f"speed: {speed!r} is outside 0..100000")
+        with self._lock:
+            self.clock.set_speed(speed)
+            self.speed = speed
+        if speed > 0 and (self._runner is None or not self._runner.is_alive()):
+            self._runner = None
+            self.run()
 
     def stop(self) -> None:
         self._stop.set()

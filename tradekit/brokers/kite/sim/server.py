@@ -12,8 +12,11 @@ address), and it runs on asyncio, so a slow response or a held socket (fault inj
 costs a timer, not a thread. The API logic itself (:mod:`.app`) knows nothing of tornado.
 
 Orders are backed by the paper broker (:class:`~tradekit.brokers.paper.PaperBroker`): they
-fill against one real recorded session replayed as today (:mod:`.market`), stepped by a test
-(:meth:`KiteSimServer.step`) or by a thread at ``speed``.
+fill against one real recorded session replayed as today, tick by tick along each bar's path
+(:mod:`.market`, :mod:`.paths`), stepped by a test (:meth:`KiteSimServer.step`,
+:meth:`KiteSimServer.tick_step`) or by a thread at ``speed``. Access tokens are issued and
+expire on the replayed clock. The sandbox's own endpoints (``GET /sim/clock``, the fault and
+market switches) are under ``/sim/`` (:mod:`.admin`).
 """
 
 from __future__ import annotations
@@ -212,7 +215,8 @@ class KiteSimServer:
             if s.static:  # no bars will come: the broker knows its price from the start
                 self.broker.on_tick(s.key, self.market.now, s.last)
         self.app = KiteSimApp(self.broker, self.market, self.instruments, api_key=self.api_key, api_secret=api_secret,
-                              redirect_url=redirect_url, postback_url=postback_url, limits=limits, charges=charges)
+                              redirect_url=redirect_url, postback_url=postback_url, limits=limits, charges=charges,
+                              wall_clock=self.market.clock.now)  # a login on the replayed day lasts until 06:00 after it
         self.app._opening_cash = Decimal(capital)
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None

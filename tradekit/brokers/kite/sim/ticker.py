@@ -65,14 +65,13 @@ class TickerHub:
         if packets:
             self._send(c, encode_frame(packets), True, "data")
 
-    def _broadcast_step(self, released) -> None:
-        moved = list({id(r.series): r.series for r in released}.values())
+    def _broadcast_step(self, ticks: dict) -> None:
         for c in list(self.clients):
             packets = []
-            for s in moved:
-                mode = c.subs.get(s.token)
+            for tok, tick in ticks.items():
+                mode = c.subs.get(tok)
                 if mode is not None:
-                    packets.append(encode_packet(self.market.tick(s, mode), mode))
+                    packets.append(encode_packet(tick, mode))
             if packets:
                 self._send(c, encode_frame(packets), True, "data")
 
@@ -97,7 +96,18 @@ class TickerHub:
 
     # -- from any thread --------------------------------------------------------------------------
     def on_step(self, released) -> None:
-        self.call(lambda: self._broadcast_step(released))
+        # The state is read now, in the market's thread, before the next tick moves it on;
+        # the event loop only encodes and sends.
+        wanted = set()
+        for c in list(self.clients):
+            wanted.update(c.subs)
+        ticks = {}
+        for r in released:
+            s = r.series
+            if s.token in wanted:
+                ticks[s.token] = self.market.tick(s, "full")
+        if ticks:
+            self.call(lambda: self._broadcast_step(ticks))
 
     def on_order(self, update: dict) -> None:
         self.call(lambda: self._order(update))
