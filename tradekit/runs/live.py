@@ -199,7 +199,7 @@ def paper_command(
     if feed not in ("recorded", "kite"):
         raise ValidationError(f"{feed!r} is not recorded or kite", field="--feed")
     cfg = load_config(config)
-    if feed == "kite" or cfg.paper.feed == "kite" and day is None:
+    if feed == "kite" or (cfg.paper.feed == "kite" and day is None):  # the config picks live data unless a day is named
         if strategy:
             raise ValidationError("on live data signals come from the inbox or the HTTP endpoint; bundled strategies "
                                   "run on recorded days", field="--strategy")
