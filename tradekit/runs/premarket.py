@@ -378,7 +378,9 @@ def _secrets_check(chk: PremarketCheck, cfg, *, needed: bool) -> bool:
 def _paper_live_checks(chk: PremarketCheck, cfg, d: date, out_dir: Path) -> None:
     """``paper.feed: kite``: a paper account on today's live ticks needs today and a Kite login
     (for the ticker only: no order is ever sent to Kite)."""
-    today = datetime.now(IST).date()
+    from tradekit.clock import default_clock
+
+    today = default_clock().now().date()  # a rehearsal's today is the sandbox's replayed day
     if d != today:
         chk.add("date", FAIL, f"paper on live data runs today ({today}), not {d}")
         return
