@@ -140,44 +140,64 @@ def demo(
 
 @app.command()
 def paper(
-    day: str = typer.Option(..., "--date", help="a bundled trading day, YYYY-MM-DD (e.g. 2016-08-17)"),
-    symbols: str = typer.Option("RELIANCE", "--symbols", help="comma-separated bundled symbols"),
+    day: Optional[str] = typer.Option(None, "--date", help="a bundled trading day, YYYY-MM-DD (e.g. 2016-08-17); with --feed kite: today (the default)"),
+    symbols: str = typer.Option("RELIANCE", "--symbols", help="comma-separated symbols (bundled ones for recorded days; subscribed on the ticker with --feed kite)"),
     speed: Optional[float] = typer.Option(5.0, "--speed", help="simulated minutes per wall minute (approval TTLs run on this clock); 0 = as fast as possible"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS (recorded days)"),
     http: bool = typer.Option(False, "--http", help="also accept signals on the loopback HTTP endpoint"),
+    feed: str = typer.Option("recorded", "--feed", help="recorded (bundled bars) or kite (today's live Kite ticks; needs `tradekit kite login`, never sends an order to Kite)"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Run a paper session on a recorded day, paced, taking signals from the inbox and decisions from the dashboard."""
+    """Run a paper session, on a recorded day (paced) or on live Kite ticks, taking signals from the inbox and decisions from the dashboard."""
     from tradekit.runs.live import paper_command
 
-    res = paper_command(day, symbols, speed or None, strategy, config, http)
-    typer.echo(res.summary())
+    res = paper_command(day, symbols, speed or None, strategy, config, http, feed=feed)
+    if hasattr(res, "summary"):
+        typer.echo(res.summary())
+    else:  # a session on live data: the day's outcome
+        p = res.pnl
+        typer.echo(f"paper on live data {res.day}: ended at {res.ended_at:%H:%M:%S} ({res.stop_reason}); "
+                   f"{p['fills']} fills, realized ₹{p['realized']:.2f}, charges ₹{p['charges']:.2f}, net ₹{p['net']:.2f}")
 
 
 @app.command()
 def replay(
-    data: str = typer.Option(..., "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path"),
+    data: Optional[str] = typer.Option(None, "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path; with --ticks: the symbols to replay (default all)"),
     signals: Optional[str] = typer.Option(None, "--signals", help="a signal file in the published schema (JSON/JSONL)"),
     start: Optional[str] = typer.Option(None, "--from", help="first day, YYYY-MM-DD"),
     end: Optional[str] = typer.Option(None, "--to", help="last day, YYYY-MM-DD"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
-    out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report"),
+    out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report (an earlier run there moves to previous/N)"),
     timeframe: str = typer.Option("1min", "--timeframe", help="bundled bars: 1min or 1d"),
+    ticks: bool = typer.Option(False, "--ticks", help="replay a day recorded in the tick store, at tick level"),
+    day: Optional[str] = typer.Option(None, "--date", help="with --ticks: the recorded day, YYYY-MM-DD"),
+    store: Optional[Path] = typer.Option(None, "--store", help="with --ticks: the tick store folder (default: tick_store.dir)"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Replay recorded days through the paper broker fast, then write the session report."""
+    """Replay recorded days through the paper broker fast, then write the session report.
+
+    Exits 1 when signals were given and every one was rejected or malformed."""
     from tradekit.execution.replay_cli import replay_command
 
     if timeframe not in ("1min", "1d"):
         raise TradekitError(f"--timeframe: {timeframe!r} is not 1min or 1d")
     res, errors, out_dir, paths = replay_command(data, signals, start, end, strategy, str(out) if out else None, config,
-                                                 timeframe=timeframe)
+                                                 timeframe=timeframe, ticks=ticks, day=day,
+                                                 store=str(store) if store else None)
     for e in errors:
         typer.echo(f"signal record {e.index}: {e.field}: {e.message}", err=True)
+    for sid, why in res.rejected_signals:
+        typer.echo(f"signal {sid} rejected: {why}", err=True)
     typer.echo(res.summary())
     typer.echo(f"journal: {out_dir / 'journal.db'}")
     if "html" in paths:
         typer.echo(f"report: {paths['html']}")
+    if res.previous_run is not None:
+        typer.echo(f"the earlier run in this folder was kept in {res.previous_run}")
+    if res.all_rejected:
+        typer.echo(f"error: every signal was rejected ({len(res.rejected_signals)} rejected, {res.malformed} malformed)",
+                   err=True)
+        raise typer.Exit(1)
 
 
 def _register_capabilities() -> None:

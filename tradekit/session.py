@@ -574,6 +574,12 @@ class Session:
             from tradekit.marketdata.kite import attach_kite
 
             attach_kite(self.broker, self.market)
+        if self.market.tick_store is None:  # every live tick recorded (tick_store: in the config)
+            from tradekit.data.tickstore import open_tick_store
+
+            self.market.tick_store = self._tick_store = open_tick_store(self.config, self.clock)
+            if self._tick_store is not None:
+                self._tick_store.prune(self.clock.now().date())
         self.market.want_defaults()
         self.market.follow_book()
 
@@ -623,6 +629,9 @@ class Session:
                 log.exception("publishing the session's last anchor failed")
         if self.mode is TradingMode.LIVE and hasattr(self.broker, "close"):
             self.broker.close()
+        store = getattr(self, "_tick_store", None)
+        if store is not None:
+            store.close()  # the buffered ticks
         self.journal.close()
 
 

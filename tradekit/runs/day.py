@@ -634,7 +634,15 @@ def run_session(cfg, day: date | str, mode: str, *, symbols=None, signals_path=N
     from tradekit.runs.notebook import write_stage
 
     mode = (mode or cfg.mode).strip().lower()
-    if mode == "paper":
+    if mode == "paper" and cfg.paper.feed == "kite":  # paper trading on today's live Kite ticks
+        if strategy:
+            raise ValidationError("with paper.feed: kite signals come from the inbox or the HTTP endpoint; bundled "
+                                  "strategies run on recorded days", field="strategy")
+        from tradekit.runs.live import run_paper_live_day
+
+        run = run_paper_live_day(paper_config(cfg, out_dir), day, symbols=[f"NSE:{x}" for x in parse_symbols(symbols)] if symbols else (), out_dir=out_dir,
+                                 echo=echo)
+    elif mode == "paper":
         run = run_paper_day(cfg, day, symbols=symbols, signals_path=signals_path or None, strategy=strategy or None,
                             out_dir=out_dir, speed=speed, kill_at=kill_at, progress_every=progress_every, echo=echo)
     elif mode == "live":

@@ -26,6 +26,7 @@ from tradekit.brokers.paper.exchange import (
     to_units,
 )
 from tradekit.clock import Clock, dt_to_ns
+from tradekit.data.types import Tick
 from tradekit.errors import BrokerRejected, MarketRuleError
 from tradekit.execution.margin import MarginModel
 from tradekit.model.charges import Charges
@@ -206,9 +207,29 @@ class PaperBroker:
         with self._lock:
             self.exchange.on_bar(key, start, end, o, h, l, c, v)
 
-    def on_tick(self, key: str, ts: datetime, price: float, volume: int | None = None) -> None:
+    def on_tick(self, tick: Tick | str, ts: datetime | None = None, price: float | None = None,
+                volume: int | None = None) -> None:
+        """One tick of market data (tick mode, see :mod:`tradekit.brokers.paper.exchange`): market
+        orders take the displayed depth, limits fill on trades through them. A tick without an
+        exchange time counts at the clock's now; one without a key is ignored (its instrument is
+        unknown). ``on_tick(key, ts, price[, volume])`` is a last-price tick, ``volume`` the
+        quantity it traded."""
+        if not isinstance(tick, Tick):
+            if price is None:
+                raise TypeError("on_tick(key, ts, price): price is required")
+            cum = None
+            if volume is not None:  # the exchange follows Kite's cumulative day volume
+                cum = self.exchange._cum_volume.get(tick, 0) + int(volume)
+            tick = Tick(tick, ts, float(price), mode="ltp", volume=cum)
+        if tick.key is None:
+            return
         with self._lock:
-            self.exchange.on_tick(key, ts, price, volume)
+            self.exchange.on_tick(tick, None if tick.ts is not None else dt_to_ns(self.clock.now()))
+
+    def on_ticks(self, ticks) -> None:
+        """Several ticks in order (a ticker frame)."""
+        for t in ticks:
+            self.on_tick(t)
 
     def set_previous_close(self, key: str, price: float) -> None:
         self._prev_close[key] = price
