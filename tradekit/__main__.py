@@ -1,6 +1,8 @@
-"""``python -m tradekit`` is the ``tradekit`` command."""
+"""``python -m tradekit`` is the ``tradekit`` command (same exit status)."""
+
+import sys
 
 from tradekit.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -182,32 +182,94 @@ def _register_capabilities() -> None:
 _register_capabilities()
 
 
+def _plain_help(t: typer.Typer) -> None:
+    """Plain click help everywhere: typer's rich help prints ``<bool>`` after every flag, which
+    reads as if ``--once`` took a value, and boxes that do not survive a pipe or a narrow terminal."""
+    t.rich_markup_mode = None
+    for g in t.registered_groups:
+        _plain_help(g.typer_instance)
+
+
+_plain_help(app)
+
+
+def _click_exceptions() -> list:
+    """The click exception modules in play: typer >= 0.20 carries its own copy of click
+    (``typer._click``), older typer uses plain ``click``; either may raise."""
+    mods = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mods.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return mods
+
+
+def _of(mods: list, name: str) -> tuple:
+    return tuple(getattr(m, name) for m in mods if hasattr(m, name))
+
+
+def _command_path(argv: list[str]) -> str:
+    """``tradekit run day`` for ``["run", "day", "--bad"]``: the command the arguments name (for
+    usage errors click raises without a context, e.g. an option given without its value)."""
+    from typer.main import get_command
+
+    cmd, path = get_command(app), ["tradekit"]
+    for a in argv:
+        sub = getattr(cmd, "commands", {}).get(a)
+        if sub is None:
+            break
+        cmd, path = sub, [*path, a]
+    return " ".join(path)
+
+
+def usage_line(e: BaseException, argv: list[str] | None = None) -> str:
+    """One line for a command-line usage mistake: the command, what is wrong, where the help is."""
+    ctx = getattr(e, "ctx", None)
+    path = getattr(ctx, "command_path", None) or _command_path(list(sys.argv[1:] if argv is None else argv))
+    cmd = getattr(ctx, "command", None)
+    if hasattr(cmd, "list_commands") and (type(e).__name__ == "NoArgsIsHelpError"
+                                          or str(getattr(e, "message", "")).lower().startswith("missing command")):
+        # a group named without its command (click's message for this is the whole help page)
+        names = [n for n in cmd.list_commands(ctx) if not getattr(cmd.get_command(ctx, n), "hidden", False)]
+        text = f"missing command: {path} COMMAND, one of: {', '.join(names)}"
+    else:
+        text = e.format_message() if hasattr(e, "format_message") else str(e)
+    text = " ".join(text.split())  # one line even when the message spans several
+    return f"error: {path}: {text} (see '{path} --help')"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning tradekit errors into one line on stderr."""
+    """Entry point: run the app; tradekit errors and usage mistakes become one line on stderr.
+
+    Exit status: 0 done, 1 what the command reports as failed, 2 an error or a usage mistake,
+    130 interrupted.
+    """
+    mods = _click_exceptions()
+    usage, click_errors = _of(mods, "UsageError"), _of(mods, "ClickException")
+    exits = tuple({typer.Exit, *_of(mods, "Exit")})
+    aborts = tuple({typer.Abort, *_of(mods, "Abort")})
     try:
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=argv, prog_name="tradekit", standalone_mode=False)
         if isinstance(rv, int):  # click returns Exit codes instead of raising when not standalone
             return rv
     except TradekitError as e:
         typer.echo(f"error: {e}", err=True)
         return 2
-    except typer.Exit as e:
-        return e.exit_code
-    except typer.Abort:
+    except exits as e:
+        return getattr(e, "exit_code", 0)
+    except aborts:
         typer.echo("aborted", err=True)
         return 130
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Exit):
-            return e.exit_code
-        raise
+    except usage as e:
+        typer.echo(usage_line(e, argv), err=True)
+        return 2
+    except click_errors as e:  # e.g. a file option that cannot be opened
+        typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+        return e.exit_code or 1
     return 0
 
 
