@@ -46,8 +46,20 @@ def version() -> None:
 
 @config_app.command("check")
 def config_check(config: Optional[Path] = ConfigOpt) -> None:
-    """Validate a config file and print the effective settings that matter."""
-    cfg = _cfg(config)
+    """Validate a config file: list every problem (file, field, what is wrong), or print the
+    effective settings that matter. Exit status 2 when there is a problem."""
+    from tradekit.errors import ConfigError
+
+    try:
+        cfg = _cfg(config)
+    except ConfigError as e:
+        problems = getattr(e, "problems", None) or []
+        if len(problems) < 2:
+            raise
+        typer.echo(f"error: {e.file}: {len(problems)} problems", err=True)
+        for field, msg in problems:
+            typer.echo(f"  {field}: {msg}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"OK: {cfg.source}")
     typer.echo(f"  mode: {cfg.mode}   approval: {cfg.approval.mode}   data_dir: {cfg.data_dir}")
     typer.echo(f"  store: {cfg.store_url()}")
@@ -142,15 +154,22 @@ def paper(
 @app.command()
 def replay(
     data: str = typer.Option(..., "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path"),
-    signals: Optional[str] = typer.Option(None, "--signals", help="a signal file in the published schema (JSON/JSONL)"),
+    signals: Optional[str] = typer.Option(None, "--signals",
+                                          help="a signal file in the published schema (JSON/JSONL); "
+                                               "this or --strategy is required"),
     start: Optional[str] = typer.Option(None, "--from", help="first day, YYYY-MM-DD"),
     end: Optional[str] = typer.Option(None, "--to", help="last day, YYYY-MM-DD"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
+    strategy: Optional[str] = typer.Option(None, "--strategy",
+                                           help="built-in signals, e.g. sma:10:30:10:MIS; this or --signals is required"),
     out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report"),
     timeframe: str = typer.Option("1min", "--timeframe", help="bundled bars: 1min or 1d"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Replay recorded days through the paper broker fast, then write the session report."""
+    """Replay recorded days through the paper broker fast, then write the session report.
+
+    Needs a source of orders: --signals FILE, --strategy SPEC, or both. Bars before 2020-07-01
+    (the bundled 2016 days) need a config with execution.charges_as_of, e.g. -c config/demo.yaml.
+    """
     from tradekit.execution.replay_cli import replay_command
 
     if timeframe not in ("1min", "1d"):

@@ -143,4 +143,4 @@ def test_flags_do_not_look_like_they_take_a_value(capsys):
     code, out, _ = run(["schedule", "--help"], capsys)
     assert code == 0
     line = next(x for x in out.splitlines() if x.strip().startswith("--once"))
-    assert "<bool>" not in out.lower() and line.split()[1] == "one", line  # the flag, then its help
+    assert "<bool>" not in out.lower() and line.split()[1] == "a", line  # the flag, then its help

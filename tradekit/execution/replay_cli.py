@@ -6,7 +6,7 @@ import re
 from datetime import date
 from pathlib import Path
 
-from tradekit.errors import DataError, ValidationError
+from tradekit.errors import ConfigError, DataError, ValidationError
 
 _NAME = re.compile(r"^(?P<ex>[A-Z]+)_(?P<sym>.+?)_(?P<tf>\w+?)\.(csv|parquet)(\.gz)?$")
 
@@ -39,6 +39,33 @@ def resolve_data(spec: str, start: date | None, end: date | None, timeframe: str
     return out
 
 
+REQUIRED_SOURCE = "give one of --signals FILE or --strategy sma:FAST:SLOW[:QTY[:PRODUCT]] (one is required)"
+
+
+def check_charges_dates(cfg, first: date) -> None:
+    """Bars older than the charges tables need ``execution.charges_as_of``: say so before any work,
+    naming a config that works (``config/demo.yaml`` prices the bundled 2016 days)."""
+    import os
+
+    from tradekit.config.loader import project_root
+    from tradekit.market.charges import RateTable
+
+    if cfg.execution.charges_as_of:
+        return
+    since = RateTable.bundled().first_date
+    if first >= since:
+        return
+    demo = project_root() / "config" / "demo.yaml"
+    try:
+        shown = os.path.relpath(demo)
+    except ValueError:
+        shown = str(demo)
+    shown = shown if not shown.startswith("..") else str(demo)
+    raise ConfigError(f"the bars start {first}, before the charges tables ({since}); replay them with "
+                      f"-c {shown} (prices them at later rates) or set execution.charges_as_of: YYYY-MM-DD",
+                      file=str(cfg.source) if cfg.source else None, field="execution.charges_as_of")
+
+
 def load_signal_file(path: str | Path):
     """Signals in the published schema (JSON object, list, or JSON Lines). Bad records are reported."""
     from tradekit.signals import parse_batch
@@ -66,6 +93,8 @@ def replay_command(data: str, signals: str | None, start: str | None, end: str |
         except ValueError:
             raise ValidationError(f"{s!r} is not a date (YYYY-MM-DD)", field=name) from None
 
+    if not signals and not strategy:
+        raise ValidationError(REQUIRED_SOURCE, field="--signals/--strategy")
     d0, d1 = day(start, "--from"), day(end, "--to")
     if d0 and d1 and d1 < d0:
         raise ValidationError(f"--to {d1} is before --from {d0}", field="--to")
@@ -75,9 +104,11 @@ def replay_command(data: str, signals: str | None, start: str | None, end: str |
     if signals:
         sigs, errors = load_signal_file(signals)
     if not sigs and not strategy:
-        raise ValidationError("give --signals FILE or --strategy sma:FAST:SLOW[:QTY[:PRODUCT]]", field="--signals")
+        first_bad = f": record {errors[0].index}: {errors[0].field}: {errors[0].message}" if errors else ""
+        raise DataError(f"{signals}: no valid signals ({len(errors)} bad records){first_bad}")
     first = min(df.index[0] for df in frames.values())
     last = max(df.index[-1] for df in frames.values())
+    check_charges_dates(cfg, first.date())
     out_dir = Path(out) if out else cfg.data_dir.parent / "runs" / f"replay-{first.date()}-{last.date()}"
     out_dir.mkdir(parents=True, exist_ok=True)
     s = Session.for_replay(cfg, out_dir / "journal.db", first.to_pydatetime())
