@@ -45,6 +45,7 @@ CONFIG_NAME = "config.yaml"
 SIGNALS_NAME = "signals.jsonl"
 LOCK_NAME = ".tradekit-run.lock"
 PREVIOUS = "previous"
+KEPT_JOURNALS = "journals"  # tradekit.runs.eod.KEPT_JOURNALS (not imported: eod pulls pandas)
 KERNEL = "python3"
 
 
@@ -102,7 +103,8 @@ def run_lock(root: str | Path, what: str = "tradekit run", *, name: str = LOCK_N
 # -- the run folder ---------------------------------------------------------------------------------------
 def _archive_previous(run_dir: Path) -> Path | None:
     """Move an earlier run's files into ``previous/<n>/``; return that folder (None if nothing to move)."""
-    entries = [p for p in run_dir.iterdir() if p.name != PREVIOUS] if run_dir.exists() else []
+    # journals/ stays: each run's own journal, named by the command its report prints (eod.keep_journal)
+    entries = [p for p in run_dir.iterdir() if p.name not in (PREVIOUS, KEPT_JOURNALS)] if run_dir.exists() else []
     if not entries:
         return None
     prev = run_dir / PREVIOUS
