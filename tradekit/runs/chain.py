@@ -498,7 +498,9 @@ def _file_log(run_dir: Path) -> logging.Handler:
 
     h = logging.FileHandler(run_dir / LOG_NAME, encoding="utf-8")
     h.setLevel(logging.INFO)
-    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from tradekit.logfmt import ist_formatter
+
+    h.setFormatter(ist_formatter())
     try:
         from tradekit.config.secrets import RedactingFilter, Secrets
 

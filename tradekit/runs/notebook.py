@@ -17,10 +17,11 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
+from tradekit.logfmt import LOG_FORMAT, ist_formatter
 from tradekit.runs.manifest import read_json, write_json
 
 LOG_NAME = "run.log"
-_FMT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_FMT = LOG_FORMAT
 
 
 def start_notebook(run_dir: str | Path = ".", *, secrets_file: str | Path | None = None) -> Path:
@@ -47,7 +48,7 @@ def start_notebook(run_dir: str | Path = ".", *, secrets_file: str | Path | None
     sh = logging.StreamHandler(sys.stderr)
     sh.setLevel(logging.WARNING)
     for h in (fh, sh):
-        h.setFormatter(logging.Formatter(_FMT))
+        h.setFormatter(ist_formatter(_FMT))
         h.addFilter(flt)
         h._tradekit_run = True  # type: ignore[attr-defined]
         logger.addHandler(h)

@@ -86,7 +86,11 @@ def kite_sim(
             raise TradekitError(f"{name}: {s!r} is not a date (YYYY-MM-DD)") from None
 
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from tradekit.logfmt import ist_formatter
+
+        console = logging.StreamHandler()
+        console.setFormatter(ist_formatter())
+        logging.basicConfig(level=logging.INFO, handlers=[console])
     sim = KiteSimServer(
         host, port, api_key=api_key, api_secret=api_secret, data_dir=data,
         symbols=[s.strip() for s in symbols.split(",")] if symbols else None,
