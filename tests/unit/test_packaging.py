@@ -47,3 +47,21 @@ def test_committed_notebooks_carry_no_outputs(nb):
             assert cell.outputs == [], f"{nb.name}: a code cell has outputs"
             assert cell.execution_count is None, f"{nb.name}: a code cell has an execution count"
     assert book.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+def test_architecture_page_names_only_what_exists():
+    """docs/ARCHITECTURE.md: every package and file it names exists; no absolute paths (issue 14 item 16)."""
+    import importlib
+
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    assert not re.search(r"(^|[\s`(])/(work|home|tmp|Users)/", text), "an absolute path"
+    rows = [ln for ln in text.splitlines() if ln.startswith("| `tradekit.")]
+    assert len(rows) >= 10
+    for row in rows:
+        pkg = re.match(r"\| `(tradekit(?:\.\w+)?)`", row).group(1)
+        importlib.import_module(pkg)
+        folder = ROOT / Path(*pkg.split("."))
+        for name in re.findall(r"`([\w./]+\.(?:py|json))`", row):
+            paths = [ROOT / name, ROOT / "tradekit" / name] if "/" in name else [folder / name]
+            assert any(p.exists() for p in paths), f"{pkg}: {name} does not exist"
+        assert not re.search(r"\balgos?\b|\balerts?\b", row, re.I), row  # none in the code
