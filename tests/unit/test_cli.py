@@ -86,6 +86,8 @@ USAGE_MISTAKES = [
     (["audit", "fix"], "tradekit audit", "fix"),
     # bad option value
     (["serve", "--port", "abc"], "tradekit serve", "--port"),
+    (["serve", "--port", "99999"], "tradekit serve", "--port"),
+    (["kite-sim", "--port", "-1"], "tradekit kite-sim", "--port"),
     (["run", "day", "--timeout", "soon"], "tradekit run day", "--timeout"),
     (["kite-sim", "--speed", "fast"], "tradekit kite-sim", "--speed"),
     (["run", "research", "--quantity", "ten"], "tradekit run research", "--quantity"),

@@ -94,3 +94,10 @@ def test_schedule_help_shows_flags_as_flags(capsys):
     for flag in ("--once", "--print-cron"):
         line = next(x for x in out.splitlines() if x.strip().startswith(flag))
         assert line.split()[1] == "a", line  # "--once  a flag: ...", no value placeholder
+
+
+def test_replay_with_a_bad_strategy_makes_no_folder(tmp_path, capsys):
+    out = tmp_path / "r"
+    code, _, err = run(["replay", "--data", "RELIANCE", "--from", "2016-08-17", "--to", "2016-08-17",
+                        "--strategy", "bogus", "-c", str(ROOT / "config" / "demo.yaml"), "--out", str(out)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--strategy" in err and not out.exists()

@@ -110,11 +110,11 @@ def replay_command(data: str, signals: str | None, start: str | None, end: str |
     last = max(df.index[-1] for df in frames.values())
     check_charges_dates(cfg, first.date())
     out_dir = Path(out) if out else cfg.data_dir.parent / "runs" / f"replay-{first.date()}-{last.date()}"
+    strat = parse_strategy(strategy) if strategy else None  # a bad spec is refused before any folder is made
     out_dir.mkdir(parents=True, exist_ok=True)
     s = Session.for_replay(cfg, out_dir / "journal.db", first.to_pydatetime())
     strategies = []
-    if strategy:
-        strat = parse_strategy(strategy)
+    if strat is not None:
         if timeframe == "1d":
             from dataclasses import replace
             from datetime import timedelta

@@ -213,8 +213,9 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TR
 
 def serve_command(
     config: Optional[Path] = ConfigOpt,
-    port: int = typer.Option(8866, "--port", "-p", help="port on 127.0.0.1 (0: any free port)"),
-    cull_idle: int = typer.Option(600, "--cull-idle", help="seconds before an idle dashboard kernel is shut down"),
+    port: int = typer.Option(8866, "--port", "-p", min=0, max=65535, help="port on 127.0.0.1 (0: any free port)"),
+    cull_idle: int = typer.Option(600, "--cull-idle", min=1,
+                                  help="seconds before an idle dashboard kernel is shut down"),
     show_tracebacks: bool = typer.Option(False, "--show-tracebacks",
                                          help="show Python tracebacks in the page (debugging)"),
 ) -> None:
