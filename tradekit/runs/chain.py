@@ -485,6 +485,8 @@ def _collect(man: Manifest, run_dir: Path) -> None:
             man.outputs[name] = rel
     eod = read_json(run_dir / "eod.json")
     ses = read_json(run_dir / "session.json")
+    if eod and (eod.get("paths") or {}).get("journal"):
+        man.outputs["journal_kept"] = eod["paths"]["journal"]  # the run's own journal, which the report names
     if eod:
         man.results = {k: eod.get(k) for k in ("orders", "fills", "pnl", "max_drawdown", "breaches", "anchor",
                                                 "verified", "digest")}
