@@ -198,6 +198,7 @@ def keep_journal(run_dir: Path) -> Path:
     con, out = sqlite3.connect(src), sqlite3.connect(dest)
     try:
         con.backup(out)
+        out.execute("PRAGMA journal_mode=DELETE")  # a closed file: no -wal/-shm beside it when read later
     finally:
         out.close()
         con.close()

@@ -120,6 +120,7 @@ def test_the_printed_audit_command_verifies_the_day_even_after_a_rerun(demo_cfg,
         assert eod.verify_command() == " ".join(cmd) and " ".join(cmd) in eod.anchor_text()
         commands.append(cmd)
     assert commands[0][4] != commands[1][4]  # each run its own journal
+    assert sorted(p.name for p in (run_dir / "journals").iterdir()) == ["run-1.db", "run-2.db"]  # no -wal/-shm
     for cmd in commands:  # both, after the second run: exactly as printed
         capsys.readouterr()
         assert main(cmd[1:]) == 0
