@@ -15,7 +15,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 class ISTFormatter(logging.Formatter):
     """``%(asctime)s`` as an ISO time in IST with its +05:30 offset (milliseconds)."""
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging API
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         t = datetime.fromtimestamp(record.created, IST)
         return t.strftime(datefmt) if datefmt else t.isoformat(timespec="milliseconds")
 
