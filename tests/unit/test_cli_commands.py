@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from tradekit.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
