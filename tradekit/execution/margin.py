@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tradekit.brokers.paper.config import MarginConfig
+from pydantic import BaseModel, ConfigDict, Field
+
 from tradekit.model.enums import Exchange, Product, Side
 from tradekit.model.instrument import Instrument
 
@@ -13,8 +14,27 @@ _COMMODITY = {Exchange.MCX, Exchange.NCO}
 _CURRENCY = {Exchange.CDS, Exchange.BCD}
 
 
+class MarginConfig(BaseModel):
+    """A simple, documented margin model (not Zerodha's SPAN/VaR engine).
+
+    Equity: CNC buys block the full order value; MIS blocks ``mis_pct`` % of it (20 % = 5×,
+    Zerodha's usual intraday leverage on liquid stocks). F&O: futures and option writing block
+    a SPAN-like ``futures_pct`` / ``option_sell_pct`` % of contract value; option buys pay the
+    premium in full. Margin for an open order is blocked at placement and released exactly
+    when the order fills (it moves to the position) or is cancelled.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mis_pct: Decimal = Field(Decimal("20"), gt=0, le=100)
+    futures_pct: Decimal = Field(Decimal("12"), gt=0, le=100)
+    option_sell_pct: Decimal = Field(Decimal("15"), gt=0, le=100)
+    currency_pct: Decimal = Field(Decimal("3"), gt=0, le=100)
+    commodity_pct: Decimal = Field(Decimal("10"), gt=0, le=100)
+
+
 class MarginModel:
-    """Margin per unit of exposure (see :class:`~tradekit.brokers.paper.config.MarginConfig`)."""
+    """Margin per unit of exposure (see :class:`MarginConfig`)."""
 
     def __init__(self, config: MarginConfig | None = None):
         self.c = config or MarginConfig()

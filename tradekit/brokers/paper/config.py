@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tradekit.execution.margin import MarginConfig  # the OMS and the paper RMS share one margin model
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -29,23 +31,6 @@ class SlippageConfig(_Section):
     spread_ticks: float = Field(1.0, ge=0)
     impact_bps: float = Field(50.0, ge=0)
     noise_bps: float = Field(0.0, ge=0)
-
-
-class MarginConfig(_Section):
-    """A simple, documented margin model (not Zerodha's SPAN/VaR engine).
-
-    Equity: CNC buys block the full order value; MIS blocks ``mis_pct`` % of it (20 % = 5×,
-    Zerodha's usual intraday leverage on liquid stocks). F&O: futures and option writing block
-    a SPAN-like ``futures_pct`` / ``option_sell_pct`` % of contract value; option buys pay the
-    premium in full. Margin for an open order is blocked at placement and released exactly
-    when the order fills (it moves to the position) or is cancelled.
-    """
-
-    mis_pct: Decimal = Field(Decimal("20"), gt=0, le=100)
-    futures_pct: Decimal = Field(Decimal("12"), gt=0, le=100)
-    option_sell_pct: Decimal = Field(Decimal("15"), gt=0, le=100)
-    currency_pct: Decimal = Field(Decimal("3"), gt=0, le=100)
-    commodity_pct: Decimal = Field(Decimal("10"), gt=0, le=100)
 
 
 class PaperConfig(_Section):
