@@ -233,7 +233,7 @@ def _command_path(argv: list[str]) -> str:
     usage errors click raises without a context, e.g. an option given without its value)."""
     from typer.main import get_command
 
-    cmd, path = get_command(app), ["tradekit"]
+    cmd, path = (get_command(app) if isinstance(app, typer.Typer) else app), ["tradekit"]
     for a in argv:
         sub = getattr(cmd, "commands", {}).get(a)
         if sub is None:

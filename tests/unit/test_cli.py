@@ -135,10 +135,10 @@ def test_plain_click_usage_errors_are_one_line_too(capsys, monkeypatch):
 
     monkeypatch.setattr(cli, "app", group)
     for args, names in ((["kill"], "--reason"), (["nope"], "nope"), (["kill", "--reason", "x", "--bad"], "--bad"),
-                        ([], "missing command")):
+                        ([], "missing command"), (["kill", "--reason"], "requires an argument")):
         code, out, err = run(args, capsys)
         assert code == 2 and err.count("\n") == 1 and names in err, (args, err)
-        assert err.startswith("error: tradekit")
+        assert err.startswith("error: tradekit") and "--help" in err
 
 
 def test_flags_do_not_look_like_they_take_a_value(capsys):
