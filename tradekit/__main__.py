@@ -2,6 +2,8 @@
 
 import sys
 
+import sys
+
 from tradekit.cli import main
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ timezone is IST (Asia/Kolkata, UTC+05:30, no DST).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -116,3 +117,96 @@ def dt_to_ns(ts: datetime) -> int:
 def _to_ns(ts: datetime) -> int:
     d = ts - _EPOCH
     return (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1000
+
+
+SANDBOX_CLOCK_ENV = "TRADEKIT_SANDBOX_CLOCK"
+
+
+class SandboxClock:
+    """The Kite sandbox's replayed clock, for rehearsing a live day (``run day --rehearse``).
+
+    Reads ``GET {root}/sim/clock`` (the replayed day, time and speed of ``tradekit kite-sim``)
+    and runs on from there at the sandbox's speed (minutes of market per real minute),
+    re-reading it every ``resync_seconds`` of real time. ``now()`` never goes backwards.
+    ``sleep(s)`` waits ``s`` seconds of replayed time (``s / speed`` real seconds, at least
+    ``min_sleep``; a sandbox at speed 0 moves only when stepped, so then it waits ``s`` real
+    seconds and re-reads the clock).
+
+    Raises
+    ------
+    ConnectionError
+        The sandbox does not answer ``/sim/clock`` when the clock is made.
+    """
+
+    def __init__(self, root: str, *, resync_seconds: float = 5.0, timeout: float = 3.0, min_sleep: float = 0.05,
+                 fetch=None):
+        self.root = root.rstrip("/")
+        self.resync_seconds = resync_seconds
+        self.timeout = timeout
+        self.min_sleep = min_sleep
+        self._fetch = fetch or self._http
+        self._lock = threading.Lock()
+        self._last: datetime | None = None
+        self.speed = 0.0
+        self.day: date | None = None
+        self.sync()
+
+    def _http(self) -> dict:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.root}/sim/clock", timeout=self.timeout) as r:
+            return json.loads(r.read())["data"]
+
+    def sync(self) -> datetime:
+        """Re-read the sandbox's clock now."""
+        try:
+            info = self._fetch()
+            at = to_ist(datetime.fromisoformat(info["time"]))
+            speed, day = float(info["speed"]), date.fromisoformat(info["day"])
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            raise ConnectionError(f"the Kite sandbox's clock at {self.root}/sim/clock is unreadable: {e}") from e
+        with self._lock:
+            self._base, self._wall, self.speed, self.day = at, time.monotonic(), max(0.0, speed), day
+            self._synced = self._wall
+        return self._now()
+
+    def now(self) -> datetime:
+        if time.monotonic() - self._synced >= self.resync_seconds:
+            try:
+                self.sync()
+            except ConnectionError:  # keep running on the last reading; the next call tries again
+                self._synced = time.monotonic()
+        return self._now()
+
+    def _now(self) -> datetime:
+        with self._lock:
+            t = self._base + timedelta(seconds=(time.monotonic() - self._wall) * self.speed)
+            if self._last is not None and t < self._last:
+                t = self._last
+            self._last = t
+            return t
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        real = seconds / self.speed if self.speed > 0 else seconds
+        time.sleep(max(self.min_sleep, real))
+
+
+_default_clocks: dict[str, SandboxClock] = {}
+
+
+def default_clock() -> Clock:
+    """The clock of a live session: real time, or the sandbox's replayed clock in a rehearsal.
+
+    ``tradekit run day --rehearse`` sets ``$TRADEKIT_SANDBOX_CLOCK`` to the sandbox's root for
+    the day's notebooks; every part of one process then shares one :class:`SandboxClock`.
+    """
+    root = os.environ.get(SANDBOX_CLOCK_ENV, "").strip()
+    if not root:
+        return RealClock()
+    c = _default_clocks.get(root)
+    if c is None:
+        c = _default_clocks[root] = SandboxClock(root)
+    return c

@@ -16,7 +16,7 @@ from datetime import date, datetime, time
 from decimal import ROUND_FLOOR
 from pathlib import Path
 
-from tradekit.clock import IST, Clock, RealClock
+from tradekit.clock import IST, Clock, default_clock
 from tradekit.config import TradekitConfig, load_config
 from tradekit.errors import ConfigError, ValidationError
 from tradekit.execution.account import Account
@@ -43,7 +43,7 @@ class Session:
         if self.mode is TradingMode.LIVE and not (config.mode == "live" and config.live.allowed):
             raise ConfigError("live mode needs `mode: live` and `live: {allowed: true}` in the config",
                               file=config.source, field="mode")
-        self.clock = clock or RealClock()
+        self.clock = clock or default_clock()  # real time; the sandbox's replayed clock in a rehearsal
         self.journal = journal or Journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
                                           clock=self.clock, durability=config.store.durability, batch_size=config.store.batch_size)
         self.book = Book.rebuild(self.journal.events())

@@ -190,6 +190,7 @@ def run_day(
     execution_timeout: int | None = -1,
     progress_every: int | None = None,
     echo: Callable[[str], None] | None = print,
+    rehearse: bool = False,
 ) -> ChainResult:
     """Run the day's notebooks with papermill and write ``<out_root>/<day>/``.
 
@@ -216,6 +217,11 @@ def run_day(
         Per-cell timeout in seconds; -1 (default): the ``runs`` setting for paper, none for live.
     progress_every : int, optional
         Session progress line every N minutes (default: the ``runs`` setting).
+    rehearse : bool
+        A live day against ``tradekit kite-sim``: the configured Kite root must be on
+        loopback; the day and the session's clock are the sandbox's replayed ones
+        (:class:`~tradekit.clock.SandboxClock`, through ``$TRADEKIT_SANDBOX_CLOCK`` for the
+        notebooks).
 
     Returns
     -------
@@ -223,17 +229,82 @@ def run_day(
         Also when a notebook failed (``outcome == "failed"``); raises only when the run
         cannot start (config errors, the lock is held).
     """
-    from tradekit.config import config_hash, load_config
+    from tradekit.config import load_config
     from tradekit.runs.config import runs_settings
 
     cfg = config if hasattr(config, "model_dump") else load_config(config, overrides)
     if overrides and hasattr(config, "model_dump"):
         raise TradekitError("pass overrides with a config path, not with a loaded config")
     settings = runs_settings(cfg)
+    sandbox = None
+    if rehearse:
+        if mode is not None and mode.strip().lower() != "live":
+            raise TradekitError(f"--rehearse: a rehearsal is a live day against the sandbox, not --mode {mode}")
+        sandbox = rehearsal_clock(cfg)
+        mode = "live"
+        if day is not None and as_date(day) != sandbox.day:
+            raise TradekitError(f"--date: the sandbox replays {sandbox.day}, not {as_date(day)}")
+        day = sandbox.day
     d = as_date(day) if day is not None else datetime.now(IST).date()
     mode = (mode or cfg.mode).strip().lower()
     if mode not in ("paper", "live"):
         raise TradekitError(f"--mode: {mode!r} is not paper or live")
+    if sandbox is not None:
+        with _sandbox_env(sandbox.root):
+            return _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, signals, symbols, strategy,
+                            kill_at, progress_every, echo, sandbox)
+    return _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, signals, symbols, strategy,
+                    kill_at, progress_every, echo)
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is this machine (127.0.0.0/8, ::1 or localhost)."""
+    import ipaddress
+    import urllib.parse
+
+    host = urllib.parse.urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def rehearsal_clock(cfg):
+    """The sandbox's replayed clock for ``--rehearse``; refuses a Kite root off loopback."""
+    from tradekit.brokers.kite.config import KiteConfig
+    from tradekit.clock import SandboxClock
+
+    kite = getattr(cfg, "kite", None) or KiteConfig()
+    if not is_loopback_url(kite.root):
+        raise TradekitError(f"--rehearse: kite.root {kite.root} is not on loopback; rehearse against tradekit kite-sim "
+                            "(kite: {root: http://127.0.0.1:PORT})")
+    try:
+        return SandboxClock(kite.root)
+    except ConnectionError as e:
+        raise TradekitError(f"--rehearse: {e}; is tradekit kite-sim running there?") from None
+
+
+@contextmanager
+def _sandbox_env(root: str):
+    from tradekit.clock import SANDBOX_CLOCK_ENV
+
+    old = os.environ.get(SANDBOX_CLOCK_ENV)
+    os.environ[SANDBOX_CLOCK_ENV] = root  # the notebooks' kernels inherit it
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(SANDBOX_CLOCK_ENV, None)
+        else:
+            os.environ[SANDBOX_CLOCK_ENV] = old
+
+
+def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, signals, symbols, strategy, kill_at,
+             progress_every, echo, sandbox=None) -> ChainResult:
+    from tradekit.config import config_hash, load_config
+
     root = Path(out_root)
     nb_dir = Path(notebook_dir) if notebook_dir is not None else notebooks_dir()
     missing = [n for n in NOTEBOOKS if not (nb_dir / f"{n}.ipynb").exists()]
@@ -246,8 +317,8 @@ def run_day(
         symbols = _signal_symbols(Path(sig_src)) or None  # replay what the signal file trades
     sym_list = symbols if symbols is not None else settings.symbols
     sym_text = ",".join(sym_list) if isinstance(sym_list, (list, tuple)) else str(sym_list)
-    if strategy is None:
-        strategy = None if sig_src else settings.strategy
+    if strategy is None:  # the settings' strategy is a paper default: live signals come from the inbox
+        strategy = None if (sig_src or mode == "live") else settings.strategy
     strategy = "" if strategy in (None, "", "none", "None") else strategy
 
     with run_lock(root, f"run day {d} {mode}"):
@@ -263,6 +334,9 @@ def run_day(
             man.config = {"source": cfg.source, "effective": CONFIG_NAME, "hash": config_hash(cfg),
                           "effective_hash": config_hash(run_cfg), "file_sha256": file_sha256(run_dir / CONFIG_NAME)}
             man.seed = cfg.paper.seed
+            if sandbox is not None:  # a rehearsal: say against what, on which replayed clock
+                man.inputs["sandbox"] = {"root": sandbox.root, "day": sandbox.day.isoformat(), "speed": sandbox.speed,
+                                         "clock_at_start": sandbox.now().isoformat()}
             if archived is not None:
                 man.outputs["previous_run"] = str(archived.relative_to(run_dir))
             sig_param = ""

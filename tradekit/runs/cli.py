@@ -35,6 +35,8 @@ def run_day_cmd(
     signals: Optional[Path] = typer.Option(None, "--signals", help="a signal file for the day (the research export)"),
     kill_at: Optional[str] = typer.Option(None, "--kill-at", help="paper drill: trip the kill switch at HH:MM"),
     timeout: Optional[int] = typer.Option(None, "--timeout", help="per-cell timeout in seconds (paper default 900)"),
+    rehearse: bool = typer.Option(False, "--rehearse", help="live day against tradekit kite-sim (kite.root on loopback): "
+                                                            "the day and clock are the sandbox's replayed ones"),
 ) -> None:
     """Run premarket → session → eod for a day into runs/<date>/ and print the report's path.
 
@@ -46,7 +48,8 @@ def run_day_cmd(
 
     cfg = load_config(config)
     res = run_day(day, mode, cfg, _root(out, cfg), symbols=symbols, strategy=strategy, signals=signals,
-                  kill_at=kill_at, execution_timeout=timeout if timeout is not None else -1, echo=typer.echo)
+                  kill_at=kill_at, execution_timeout=timeout if timeout is not None else -1, echo=typer.echo,
+                  rehearse=rehearse)
     if not res.ok:
         typer.echo(f"error: {res.message}", err=True)
         typer.echo(f"the executed notebooks and manifest are in {res.run_dir}", err=True)

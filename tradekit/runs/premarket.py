@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -374,7 +374,9 @@ def _secrets_check(chk: PremarketCheck, cfg, *, needed: bool) -> bool:
 
 
 def _live_checks(chk: PremarketCheck, cfg, d: date) -> None:
-    today = datetime.now(IST).date()
+    from tradekit.clock import default_clock
+
+    today = default_clock().now().date()  # a rehearsal's today is the sandbox's replayed day
     if d != today:
         chk.add("date", FAIL, f"a live day is today ({today}), not {d}")
         return

@@ -6,7 +6,7 @@ Registered in ``tradekit/cli.py`` with one line: ``register(app)``.
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Optional
 
@@ -72,6 +72,9 @@ def kite_sim(
     capital: float = typer.Option(10_000_000, "--capital", help="the sandbox account's cash in rupees"),
     postback_url: Optional[str] = typer.Option(None, "--postback-url", help="where to POST order postbacks"),
     redirect_url: Optional[str] = typer.Option(None, "--redirect-url", help="where the login page redirects (default: a page showing the token)"),
+    ticks_per_bar: int = typer.Option(6, "--ticks-per-bar", help="ticks per replayed 1-minute bar, 1-60 (4+ pass through O, H, L, C)"),
+    start: Optional[str] = typer.Option(None, "--start", help="time of day the replayed clock starts at, HH:MM (default: a minute before the first bar)"),
+    drift: Optional[list[str]] = typer.Option(None, "--drift", help="SYMBOL=PCT: its replayed prices move PCT %% per minute (e.g. NSE:INFY=-0.5); repeatable"),
 ) -> None:
     """Serve a Kite Connect-compatible sandbox backed by the paper exchange (official client works unchanged)."""
     import logging
@@ -86,6 +89,29 @@ def kite_sim(
         except ValueError:
             raise TradekitError(f"{name}: {s!r} is not a date (YYYY-MM-DD)") from None
 
+    from tradekit.brokers.kite.sim.paths import check_ticks_per_bar
+
+    try:
+        check_ticks_per_bar(ticks_per_bar)
+    except ValueError as e:
+        raise TradekitError(f"--ticks-per-bar: {e}") from None
+    if speed < 0:
+        raise TradekitError(f"--speed: {speed:g} is negative")
+    start_t = None
+    if start is not None:
+        try:
+            start_t = datetime.strptime(start, "%H:%M").time()
+        except ValueError:
+            raise TradekitError(f"--start: {start!r} is not a time of day (HH:MM)") from None
+    drifts = []
+    for item in drift or []:
+        key, sep, pct = item.rpartition("=")
+        try:
+            drifts.append((key if ":" in key else f"NSE:{key}", float(pct)))
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            raise TradekitError(f"--drift: {item!r} is not SYMBOL=PCT (e.g. NSE:INFY=-0.5)")
     if not logging.getLogger().handlers:
         from tradekit.logfmt import ist_formatter
 
@@ -96,13 +122,20 @@ def kite_sim(
         host, port, api_key=api_key, api_secret=api_secret, data_dir=data,
         symbols=[s.strip() for s in symbols.split(",")] if symbols else None,
         source_day=_d(source_day, "--source-day"), trade_date=_d(trade_date, "--date"), speed=speed,
-        capital=int(capital), postback_url=postback_url, redirect_url=redirect_url,
+        capital=int(capital), postback_url=postback_url, redirect_url=redirect_url, ticks_per_bar=ticks_per_bar,
+        start=start_t,
     )
+    for key, pct in drifts:
+        try:
+            sim.market.set_drift(key, pct)
+        except (KeyError, ValueError) as e:
+            raise TradekitError(f"--drift: {e.args[0] if e.args else e}") from None
     key_src = "--api-key" if api_key else ("$KITE_API_KEY" if os.environ.get("KITE_API_KEY") else "default")
     typer.echo(f"Kite sandbox: REST {sim.url}  ticker {sim.ws_url}  login {sim.login_url}?api_key={sim.shown_api_key}&v=3")
     typer.echo(f"  api_key {sim.shown_api_key} ({key_src}); replaying {len(sim.market.series)} instruments on "
                f"{sim.market.trade_date} at {speed:g}x; Ctrl-C to stop")
     typer.echo(f"  config: kite: {{root: {sim.url}, login_url: {sim.login_url}, ticker_url: {sim.ws_url}}}")
+    typer.echo(f"  replayed clock: GET {sim.url}/sim/clock; switches: POST {sim.url}/sim/... (see tradekit/brokers/kite/sim/admin.py)")
     sim.serve_forever()
 
 

@@ -298,9 +298,8 @@ class KiteSimApp:
             self._postbacks.put(None)
 
     def _on_step(self, released) -> None:
-        for s, start, end in released:
-            o, h, lo, c, v = self.market.bar(s, s.i - 1)
-            self.broker.on_bar(s.key, start, end, o, h, lo, c, v)
+        for r in released:  # each tick's segment of the path: fills agree with the published ticks
+            self.broker.on_bar(r.series.key, r.start, r.end, r.o, r.h, r.l, r.c, r.v)
         self._check_gtts()
         self.flush()
 

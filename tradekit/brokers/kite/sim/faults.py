@@ -9,14 +9,23 @@ Kinds:
 
 - ``status``: answer ``status`` with an error envelope (``error_type``), or with a *success*
   envelope when ``body="success"`` (the client's 5xx-with-success trap);
-- ``slow``: wait ``delay`` seconds before answering (with ``when="after"`` the work is done
-  first, so a client that times out has placed the order anyway);
+- ``slow``: wait ``delay`` seconds. ``when="before"`` *holds the request before processing it*
+  (:meth:`Faults.hold`: an order lands at the broker only after the delay, even if the client
+  gave up meanwhile); ``when="after"`` does the work first and delays only the answer
+  (:meth:`Faults.delay_response`: a client that times out has placed the order anyway);
 - ``drop``: close the connection without an answer;
 - ``no_content_type``: answer without a Content-Type header (the client's KeyError trap);
 - ``no_error_type``: an error envelope without ``error_type`` (the client's TypeError trap).
 
 Ticker faults: refuse the next N handshakes (403), go silent for N seconds (no ticks and no
-heartbeats while the socket stays open), and drop every connection (clean close or abort).
+heartbeats while the socket stays open), pause market data until resumed (:meth:`Faults.pause_ticker`:
+no tick packets, the socket stays open; heartbeats go on by default, as Kite keeps sending its
+1-byte heartbeat when it has nothing else to send, so only a tick-staleness watchdog notices;
+``heartbeats=False`` stops them too; order updates keep flowing), and drop every connection
+(clean close or abort).
+
+The same switches are reachable over HTTP (``/sim/...``, see :mod:`.admin`) for a sandbox
+running in another process.
 """
 
 from __future__ import annotations
@@ -60,6 +69,8 @@ class Faults:
         self._plan: list[Fault] = []
         self.ticker_refusals = 0
         self.ticker_silent_until = 0.0
+        self.ticker_paused = False
+        self.ticker_paused_heartbeats = False
         self.log: list[tuple[str, str, str]] = []  # (kind, method, path) of every fault fired
 
     def add(self, kind: str, route: str = r".*", times: int = 1, **kw) -> Fault:
@@ -85,6 +96,7 @@ class Faults:
             self._plan.clear()
             self.ticker_refusals = 0
             self.ticker_silent_until = 0.0
+            self.ticker_paused = self.ticker_paused_heartbeats = False
 
     @property
     def pending(self) -> int:
@@ -102,6 +114,14 @@ class Faults:
 
     def slow(self, delay: float, times: int = 1, route: str = r".*", when: str = "before") -> Fault:
         return self.add("slow", route, times, delay=delay, when=when)
+
+    def hold(self, seconds: float, times: int = 1, route: str = ORDER_PLACE) -> Fault:
+        """Hold the next ``times`` matching requests ``seconds`` *before processing them* (default: placements)."""
+        return self.add("slow", route, times, delay=float(seconds), when="before")
+
+    def delay_response(self, seconds: float, times: int = 1, route: str = ORDER_PLACE) -> Fault:
+        """Process the next ``times`` matching requests at once, then answer ``seconds`` later."""
+        return self.add("slow", route, times, delay=float(seconds), when="after")
 
     def drop(self, times: int = 1, route: str = r".*", when: str = "after") -> Fault:
         return self.add("drop", route, times, when=when)
@@ -129,3 +149,15 @@ class Faults:
     @property
     def ticker_silent(self) -> bool:
         return time.monotonic() < self.ticker_silent_until
+
+    def pause_ticker(self, heartbeats: bool = True) -> None:
+        """Stop sending market data (snapshots and ticks) until :meth:`resume_ticker`; the sockets stay open.
+
+        The market keeps moving meanwhile, so the first ticks after the resume show the jump.
+        ``heartbeats=False`` stops the 1-byte heartbeats too.
+        """
+        self.ticker_paused_heartbeats = not heartbeats
+        self.ticker_paused = True
+
+    def resume_ticker(self) -> None:
+        self.ticker_paused = self.ticker_paused_heartbeats = False

@@ -1,13 +1,27 @@
-"""The sandbox's market: one real recorded session replayed minute by minute as "today".
+"""The sandbox's market: one real recorded session replayed tick by tick as "today".
 
 Bars come from 1-minute files (``NSE_<SYMBOL>_1min.csv[.gz]``; default: tradekit's bundled
 sample of real NSE data). One session of each file is replayed on ``trade_date`` (default:
 today in IST) at its own times of day; the file's earlier sessions become the preceding
 weekdays, so historical candles and the replay form one timeline.
 
-``step()`` releases the next minute's bars: the paper exchange matches resting orders against
-them, quotes move, and the ticker sends ticks. The replay can be stepped by a test or run by
-a thread at ``speed`` minutes of market per real minute.
+Every other instrument of the master is priced too, at its last close (the last daily bar of
+``NSE_<SYMBOL>_1d.csv``, else the last minute of its 1-minute file): it answers quotes, LTP,
+OHLC and ticker snapshots but does not move unless moved (:meth:`SimMarket.move`). SENSEX
+is not in the sample data; when the master lacks it, the sandbox lists ``BSE:SENSEX`` (token
+265, as at Kite) and derives it from NIFTY 50 at a fixed ratio (:data:`SENSEX_PER_NIFTY`),
+a stand-in so that a BSE index can be watched and moved in tests.
+
+Each bar is released as ``ticks_per_bar`` ticks along a plausible path through its open,
+high, low and close (:mod:`.paths`), spaced evenly inside the minute; the paper exchange
+matches resting orders against each tick's segment of the path, so fills agree with the
+published ticks. :meth:`SimMarket.tick_step` releases one tick of every instrument with a
+bar in the current minute, :meth:`SimMarket.step` whole minutes; a background thread
+(:meth:`SimMarket.run`) releases ticks at ``speed`` minutes of market per real minute.
+
+Tests can bend the replay: :meth:`SimMarket.move` moves an instrument by N % now (an index
+for a market-wide breaker), :meth:`SimMarket.set_drift` makes its replayed prices fall (or
+rise) by N % per minute from the next bar on (a daily-loss breaker tripping from ticks).
 """
 
 from __future__ import annotations
@@ -16,13 +30,16 @@ import logging
 import threading
 import time as _time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from tradekit.brokers.kite.sim.paths import (check_ticks_per_bar, last_quantity, on_grid, split_volume, tick_path,
+                                             tick_times)
 from tradekit.clock import IST
 from tradekit.data.bars import SAMPLE_DIR, load_bars
 from tradekit.data.types import DepthLevel, Tick
@@ -34,6 +51,10 @@ OPEN_TIME, CLOSE_TIME = time(9, 15), time(15, 30)
 PRE_OPEN = time(9, 0)
 # sample file stem -> tradingsymbol in the instrument master (indices are named differently)
 _ALIASES = {"NIFTY50": "NIFTY 50", "BANKNIFTY": "NIFTY BANK"}
+# SENSEX stand-in: BSE SENSEX / NSE NIFTY 50 at the closes of 2024-03-28 (73,651.35 / 22,326.90;
+# the NIFTY close is the bundled NSE_NIFTY50_1d.csv's, the SENSEX close is BSE's published close).
+SENSEX_PER_NIFTY = 73651.35 / 22326.90
+SENSEX_TOKEN = 265  # BSE:SENSEX at Kite: exchange_token 1, segment 9 (INDICES)
 
 
 def weekdays_before(day: date, n: int) -> date:
@@ -47,28 +68,44 @@ def weekdays_before(day: date, n: int) -> date:
 
 
 class MarketClock:
-    """The sandbox's clock: the end of the last released bar, running on at ``speed`` between
-    steps (never past the next bar's end) so that orders get plausible timestamps."""
+    """The sandbox's clock: the time of the last released tick, running on at ``speed``
+    between ticks (never past the next one) so that orders get plausible timestamps.
+    Before the first tick it runs from the start towards it; after the last bar it runs freely."""
 
     def __init__(self, start: datetime, speed: float = 0.0):
         self._at = start
         self._wall = _time.monotonic()
         self._cap: datetime | None = None
+        self._free = False
         self.speed = speed
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
         with self._lock:
-            if self.speed <= 0 or self._cap is None:
+            if self.speed <= 0 or (self._cap is None and not self._free):
                 return self._at
             run = self._at + timedelta(seconds=(_time.monotonic() - self._wall) * self.speed)
-            return min(run, self._cap - timedelta(milliseconds=1))
+            return run if self._cap is None else min(run, self._cap - timedelta(milliseconds=1))
 
-    def set(self, ts: datetime, cap: datetime | None = None) -> None:
+    def raw_now(self) -> datetime:
+        """Where the clock would be without its cap (the runner waits on this)."""
+        with self._lock:
+            if self.speed <= 0:
+                return self._at
+            return self._at + timedelta(seconds=(_time.monotonic() - self._wall) * self.speed)
+
+    def set(self, ts: datetime, cap: datetime | None = None, free: bool = False) -> None:
         with self._lock:
             self._at = max(self._at, ts)
             self._wall = _time.monotonic()
             self._cap = cap
+            self._free = free
+
+    def set_speed(self, speed: float) -> None:
+        """Run on at ``speed`` from where the clock is now."""
+        now = self.now()
+        with self._lock:
+            self._at, self._wall, self.speed = now, _time.monotonic(), speed
 
     def sleep(self, seconds: float) -> None:  # the Clock protocol; nothing in the server sleeps on it
         _time.sleep(max(0.0, seconds))
@@ -90,7 +127,7 @@ class Series:
     v: np.ndarray
     history: pd.DataFrame  # earlier sessions, re-dated onto the weekdays before trade_date
     prev_close: float
-    i: int = 0  # bars released
+    i: int = 0  # bars released in full
     day_open: float = 0.0
     day_high: float = 0.0
     day_low: float = 0.0
@@ -100,44 +137,89 @@ class Series:
     last_trade_time: datetime | None = None
     last_quantity: int = 0
     updated: datetime | None = None
+    static: bool = False  # no minute bars: priced at its last close, moves only when moved
+    source: str = ""  # where its prices come from
+    factor: float = 1.0  # multiplier applied to replayed prices (moves and drift so far)
+    drift: float = 1.0  # multiplier added per replayed minute (set_drift)
+    path: list = field(default_factory=list)  # the current bar's tick prices
+    vols: list = field(default_factory=list)  # ... and volumes
     extra: dict = field(default_factory=dict)
+
+    @property
+    def ticked(self) -> bool:
+        """At least one tick of today's session was released (or it was moved)."""
+        return self.updated is not None
+
+
+class Release(NamedTuple):
+    """One released tick of one instrument: the path segment since its previous tick."""
+
+    series: Series
+    start: datetime
+    end: datetime
+    o: float
+    h: float
+    l: float  # noqa: E741
+    c: float
+    v: int
 
 
 class SimMarket:
-    """Replays one recorded session per instrument as today's market.
+    """Replays one recorded session per instrument as today's market, tick by tick.
 
     Parameters
     ----------
     instruments
-        An instrument master with ``get(exchange, tradingsymbol)`` (tokens, tick sizes).
+        An instrument master with ``find(exchange, tradingsymbol)`` (tokens, tick sizes).
     data_dir
         Folder with ``NSE_<SYMBOL>_1min.csv[.gz]`` files (default: the bundled sample).
     symbols
-        Which files to load (default: every 1-minute file in ``data_dir``).
+        Which 1-minute files to replay (default: every 1-minute file in ``data_dir``); the
+        master's other instruments are priced at their last close.
     source_day
         The recorded session to replay (default: each file's last session).
     trade_date
         The date the replay pretends to be (default: today in IST).
     speed
         Minutes of market per real minute when run by :meth:`run` (0 = stepped by hand).
+    ticks_per_bar
+        Ticks per 1-minute bar, 1 to 60 (at least 4 to pass through O, H, L and C).
+    start
+        Time of day the clock starts at (default: one minute before the first bar).
     """
 
     def __init__(self, instruments, *, data_dir: str | Path | None = None, symbols: Iterable[str] | None = None,
-                 source_day: date | None = None, trade_date: date | None = None, speed: float = 0.0):
+                 source_day: date | None = None, trade_date: date | None = None, speed: float = 0.0,
+                 ticks_per_bar: int = 6, start: time | None = None):
+        if speed < 0:
+            raise ValueError(f"speed: {speed!r} is negative")
         self.instruments = instruments
         self.data_dir = Path(data_dir) if data_dir else SAMPLE_DIR
         self.trade_date = trade_date or datetime.now(IST).date()
         self.speed = speed
+        self.ticks_per_bar = check_ticks_per_bar(ticks_per_bar)
         self.series: dict[str, Series] = {}
         self.by_token: dict[int, Series] = {}
         self._load(symbols, source_day)
-        self.minutes = np.unique(np.concatenate([s.tod for s in self.series.values()])) if self.series else np.empty(0)
-        self.m = 0  # minutes released
-        self.clock = MarketClock(self._at(PRE_OPEN), speed)
+        self._load_static()
+        self._derive_sensex()
+        live = [s.tod for s in self.series.values() if not s.static]
+        self.minutes = np.unique(np.concatenate(live)) if live else np.empty(0, np.int64)
+        self.m = 0  # minutes released in full
+        self.j = 0  # ticks of minute m released
+        self.ticks_released = 0
+        first = self._at(int(self.minutes[0])) if len(self.minutes) else self._at(OPEN_TIME)
+        begin = self._at(start) if start is not None else first - timedelta(minutes=1)
+        if len(self.minutes) and begin > first:
+            raise ValueError(f"start: {start} is after the first bar ({first:%H:%M})")
+        self.clock = MarketClock(begin, speed)
+        if len(self.minutes):
+            self.clock.set(begin, cap=self._tick_time(0, 0))
         self._lock = threading.RLock()
-        self.listeners: list = []  # fn(released: list[Series]) after each step
+        self.listeners: list = []  # fn(released: list[Release]) after each tick step (and each move)
         self._runner: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
 
     # -- loading -------------------------------------------------------------------------------
     def _files(self, symbols: Iterable[str] | None) -> list[tuple[str, Path]]:
@@ -156,6 +238,10 @@ class SimMarket:
         if not out:
             raise DataError(f"no NSE_<SYMBOL>_1min.csv files in {self.data_dir}")
         return out
+
+    def _add(self, s: Series) -> None:
+        self.series[s.key] = s
+        self.by_token[s.token] = s
 
     def _load(self, symbols, source_day: date | None) -> None:
         for stem, path in self._files(symbols):
@@ -180,14 +266,85 @@ class SimMarket:
                 hist = hist.set_axis(pd.DatetimeIndex(pd.to_datetime(new_dates).tz_localize(IST) + tod))
             tod_s = ((today.index.hour * 3600 + today.index.minute * 60 + today.index.second).to_numpy()).astype(np.int64)
             prev_close = float(hist["close"].iloc[-1]) if len(hist) else float(today["open"].iloc[0])
-            s = Series(
+            self._add(Series(
                 key=inst.key, token=inst.instrument_token, tick=float(inst.tick_size), is_index=inst.is_index,
-                tod=tod_s, o=today["open"].to_numpy(float), h=today["high"].to_numpy(float),
-                l=today["low"].to_numpy(float), c=today["close"].to_numpy(float), v=today["volume"].to_numpy(np.int64),
-                history=hist, prev_close=prev_close, last=prev_close,
-            )
-            self.series[s.key] = s
-            self.by_token[s.token] = s
+                tod=tod_s, o=today["open"].to_numpy(float).copy(), h=today["high"].to_numpy(float).copy(),
+                l=today["low"].to_numpy(float).copy(), c=today["close"].to_numpy(float).copy(),
+                v=today["volume"].to_numpy(np.int64).copy(), history=hist, prev_close=prev_close, last=prev_close,
+                source=f"{path.name}, session of {day}",
+            ))
+
+    def _bar_file(self, stem: str, kind: str) -> Path | None:
+        for folder in dict.fromkeys([self.data_dir, SAMPLE_DIR]):
+            for name in (f"NSE_{stem}_{kind}.csv.gz", f"NSE_{stem}_{kind}.csv"):
+                if (folder / name).exists():
+                    return folder / name
+        return None
+
+    def _load_static(self) -> None:
+        """Price every other instrument of the master at its last close (daily file, else 1-minute file)."""
+        stems = {v: k for k, v in _ALIASES.items()}
+        try:
+            listed = list(self.instruments)
+        except TypeError:
+            return
+        for inst in listed:
+            if inst.key in self.series or inst.exchange.value != "NSE":
+                continue
+            stem = stems.get(inst.tradingsymbol, inst.tradingsymbol)
+            hist = pd.DataFrame(columns=["open", "high", "low", "close", "volume"])
+            daily = self._bar_file(stem, "1d")
+            if daily is not None:
+                df = load_bars(daily)
+                # re-date the daily bars onto the weekdays before trade_date (one timeline, as for minutes)
+                n = len(df)
+                days = np.busday_offset(np.datetime64(self.trade_date, "D"), -np.arange(n, 0, -1), roll="forward")
+                hist = df.set_axis(pd.DatetimeIndex(pd.to_datetime(days)).tz_localize(IST))
+                close, src = float(df["close"].iloc[-1]), f"{daily.name}, close of {df.index[-1].date()}"
+            else:
+                minute = self._bar_file(stem, "1min")
+                if minute is None:
+                    log.info("%s: no bars to price it, left out of the market", inst.key)
+                    continue
+                df = load_bars(minute)
+                close, src = float(df["close"].iloc[-1]), f"{minute.name}, close of {df.index[-1].date()}"
+            empty_f, empty_i = np.empty(0, float), np.empty(0, np.int64)
+            self._add(Series(key=inst.key, token=inst.instrument_token, tick=float(inst.tick_size),
+                             is_index=inst.is_index, tod=empty_i, o=empty_f, h=empty_f, l=empty_f, c=empty_f, v=empty_i,
+                             history=hist, prev_close=close, last=close, static=True, source=src))
+
+    def _derive_sensex(self) -> None:
+        """List BSE:SENSEX (if the master lacks it) and price it from NIFTY 50 at :data:`SENSEX_PER_NIFTY`."""
+        if not hasattr(self.instruments, "find") or not hasattr(self.instruments, "add"):
+            return
+        nifty = self.series.get("NSE:NIFTY 50")
+        inst = self.instruments.find("BSE", "SENSEX")
+        if inst is None:
+            base = self.instruments.find("NSE", "NIFTY 50")
+            if base is None:
+                return
+            from tradekit.model.enums import Exchange
+
+            inst = replace(base, exchange=Exchange.BSE, tradingsymbol="SENSEX", name="SENSEX",
+                           instrument_token=SENSEX_TOKEN, exchange_token=SENSEX_TOKEN >> 8, meta={})
+            self.instruments.add([inst])
+        if inst.key in self.series or nifty is None:
+            return
+        r = SENSEX_PER_NIFTY
+
+        def sc(a):
+            return np.round(a * r, 2)
+
+        hist = nifty.history.copy()
+        for col in ("open", "high", "low", "close"):
+            if col in hist:
+                hist[col] = sc(hist[col].to_numpy(float))
+        self._add(Series(
+            key=inst.key, token=inst.instrument_token, tick=float(inst.tick_size), is_index=True, tod=nifty.tod.copy(),
+            o=sc(nifty.o), h=sc(nifty.h), l=sc(nifty.l), c=sc(nifty.c), v=np.zeros(len(nifty.v), np.int64),
+            history=hist, prev_close=round(nifty.prev_close * r, 2), last=round(nifty.prev_close * r, 2),
+            static=nifty.static, source=f"NIFTY 50 x {r:.4f} (stand-in: no SENSEX data)",
+        ))
 
     # -- time ------------------------------------------------------------------------------------
     def _at(self, t: time | int) -> datetime:
@@ -195,44 +352,81 @@ class SimMarket:
             return datetime.combine(self.trade_date, t, IST)
         return datetime.combine(self.trade_date, time(0), IST) + timedelta(seconds=int(t))
 
+    def _tick_time(self, m: int, j: int) -> datetime:
+        return tick_times(self._at(int(self.minutes[m])), self.ticks_per_bar)[j]
+
     @property
     def now(self) -> datetime:
         return self.clock.now()
 
     @property
     def is_open(self) -> bool:
-        """Between the first released bar and the end of the last one."""
-        return 0 < self.m and not self.finished
+        """Between the first released tick and the end of the last bar."""
+        return self.started and not self.finished
 
     @property
     def started(self) -> bool:
-        return self.m > 0
+        return self.ticks_released > 0
 
     @property
     def finished(self) -> bool:
         return self.m >= len(self.minutes)
 
+    def clock_info(self) -> dict:
+        """The replayed clock, for ``GET /sim/clock``."""
+        now = self.now
+        return {"day": self.trade_date.isoformat(), "time": now.isoformat(), "epoch": now.timestamp(),
+                "speed": self.speed, "ticks_per_bar": self.ticks_per_bar, "started": self.started,
+                "open": self.is_open, "finished": self.finished,
+                "first_bar": self._at(int(self.minutes[0])).isoformat() if len(self.minutes) else None,
+                "last_bar": self._at(int(self.minutes[-1])).isoformat() if len(self.minutes) else None}
+
     # -- stepping --------------------------------------------------------------------------------
-    def step(self, n: int = 1) -> list[list[tuple]]:
-        """Release the next ``n`` minutes. Returns, per minute, ``(series, start, end)`` tuples."""
+    def _has_bar(self, s: Series, minute: int) -> bool:
+        return s.i < len(s.tod) and s.tod[s.i] == minute
+
+    def tick_step(self) -> list[Release]:
+        """Release the next tick of every instrument with a bar in the current minute."""
+        with self._lock:
+            if self.finished:
+                return []
+            m, j, n = self.m, self.j, self.ticks_per_bar
+            minute = int(self.minutes[m])
+            start = self._at(minute)
+            times = tick_times(start, n)
+            t = times[j]
+            seg_start = start if j == 0 else times[j - 1]
+            released = []
+            for s in self.series.values():
+                if not self._has_bar(s, minute):
+                    continue
+                if j == 0:
+                    self._plan(s)
+                released.append(self._release_tick(s, j, seg_start, t))
+                if j == n - 1:
+                    s.i += 1
+            self.ticks_released += 1
+            if j == n - 1:
+                self.m, self.j = m + 1, 0
+            else:
+                self.j = j + 1
+            if self.finished:
+                self.clock.set(start + timedelta(minutes=1), None, free=True)
+            else:
+                self.clock.set(t, self._tick_time(self.m, self.j))
+        self._emit(released)
+        return released
+
+    def step(self, n: int = 1) -> list[list[Release]]:
+        """Release the next ``n`` minutes in full (the rest of a minute already begun counts as one)."""
         out = []
         for _ in range(n):
-            with self._lock:
-                if self.finished:
-                    break
-                minute = int(self.minutes[self.m])
-                start, end = self._at(minute), self._at(minute + 60)
-                released = []
-                for s in self.series.values():
-                    if s.i < len(s.tod) and s.tod[s.i] == minute:
-                        self._release(s, start, end)
-                        released.append((s, start, end))
-                self.m += 1
-                nxt = self._at(int(self.minutes[self.m]) + 60) if not self.finished else None
-                self.clock.set(end, nxt)
-            for fn in list(self.listeners):
-                fn(released)
-            out.append(released)
+            if self.finished:
+                break
+            rel = self.tick_step()
+            while self.j != 0 and not self.finished:
+                rel += self.tick_step()
+            out.append(rel)
         return out
 
     def step_until(self, t: time) -> int:
@@ -243,38 +437,123 @@ class SimMarket:
             n += 1
         return n
 
-    def _release(self, s: Series, start: datetime, end: datetime) -> None:
+    def _emit(self, released: list[Release]) -> None:
+        for fn in list(self.listeners):
+            fn(released)
+
+    def _plan(self, s: Series) -> None:
+        """Bend the coming bar by the series' factor (moves, drift) and lay out its ticks."""
         i = s.i
-        o, h, lo, c, v = float(s.o[i]), float(s.h[i]), float(s.l[i]), float(s.c[i]), int(s.v[i])
-        if i == 0:
-            s.day_open, s.day_high, s.day_low = o, h, lo
-        else:
-            s.day_high, s.day_low = max(s.day_high, h), min(s.day_low, lo)
-        s.last = c
-        s.volume += v
-        s.turnover += v * (o + h + lo + c) / 4
-        s.last_quantity = max(1, v // 50) if v else 0
-        if v or s.is_index:
-            s.last_trade_time = end - timedelta(seconds=1)
-        s.updated = end
-        s.i = i + 1
+        if s.drift != 1.0:
+            s.factor *= s.drift
+        if s.factor != 1.0:
+            f = s.factor
+            o, h, lo, c = (on_grid(float(a[i]) * f, s.tick) for a in (s.o, s.h, s.l, s.c))
+            s.o[i], s.h[i], s.l[i], s.c[i] = o, max(o, h, lo, c), min(o, h, lo, c), c
+        o, h, lo, c, v = self.bar(s, i)
+        s.path = tick_path(o, h, lo, c, self.ticks_per_bar, s.tick)
+        s.vols = split_volume(v, self.ticks_per_bar)
+
+    def _release_tick(self, s: Series, j: int, seg_start: datetime, t: datetime) -> Release:
+        p, dv = float(s.path[j]), int(s.vols[j])
+        prev = p if j == 0 else float(s.path[j - 1])
+        if not s.day_open:
+            s.day_open = s.day_high = s.day_low = p
+        s.day_high, s.day_low = max(s.day_high, p, prev), min(s.day_low, p, prev)
+        s.last = p
+        s.volume += dv
+        s.turnover += dv * (p + prev) / 2
+        if dv:
+            s.last_quantity = last_quantity(dv)
+        if dv or s.is_index:
+            s.last_trade_time = t
+        s.updated = t
+        return Release(s, seg_start, t, prev, max(p, prev), min(p, prev), p, dv)
 
     def bar(self, s: Series, k: int) -> tuple[float, float, float, float, int]:
         return float(s.o[k]), float(s.h[k]), float(s.l[k]), float(s.c[k]), int(s.v[k])
 
+    # -- bending the replay (tests) ----------------------------------------------------------------
+    def _series(self, key: str) -> Series:
+        s = self.series.get(key)
+        if s is None:
+            raise KeyError(f"instrument: {key!r} is not in the sandbox's market (EXCHANGE:TRADINGSYMBOL)")
+        return s
+
+    def move(self, key: str, percent: float) -> Release:
+        """Move ``key`` by ``percent`` now: one tick at the moved price, and every later replayed price with it."""
+        if not -99 < percent <= 1000:
+            raise ValueError(f"percent: {percent!r} is outside -99..1000")
+        with self._lock:
+            s = self._series(key)
+            f = 1 + percent / 100
+            s.factor *= f
+            if self.j and s.path and self._has_bar(s, int(self.minutes[self.m])):  # the bar in flight bends too
+                s.path = [p if k < self.j else on_grid(p * f, s.tick) for k, p in enumerate(s.path)]
+                i = s.i
+                s.h[i], s.l[i] = max(s.path), min(s.path)
+                s.c[i] = s.path[-1]
+            prev = s.last
+            p = on_grid(prev * f, s.tick)
+            now = self.now
+            if not s.day_open:
+                s.day_open = s.day_high = s.day_low = prev
+            s.day_high, s.day_low = max(s.day_high, p), min(s.day_low, p)
+            s.last = p
+            s.updated = now
+            if s.is_index:
+                s.last_trade_time = now
+            rel = Release(s, now, now, prev, max(p, prev), min(p, prev), p, 0)
+        self._emit([rel])
+        return rel
+
+    def set_drift(self, key: str, percent_per_minute: float) -> Series:
+        """From the next bar on, ``key``'s replayed prices move by this % per minute, compounding (0 stops it)."""
+        if not -10 <= percent_per_minute <= 10:
+            raise ValueError(f"percent_per_minute: {percent_per_minute!r} is outside -10..10")
+        with self._lock:
+            s = self._series(key)
+            if s.static:
+                raise ValueError(f"instrument: {key} has no minute bars to replay (priced at its last close); "
+                                 "replay its 1-minute file (--symbols) or use a move")
+            s.drift = 1 + percent_per_minute / 100
+        return s
+
+    # -- running -------------------------------------------------------------------------------------
     def run(self) -> None:
-        """Step in a background thread at ``speed`` (minutes of market per real minute)."""
+        """Release ticks in a background thread at ``speed`` (minutes of market per real minute)."""
         if self.speed <= 0 or self._runner is not None:
             return
 
         def loop():
             while not self._stop.is_set() and not self.finished:
-                if self._stop.wait(60.0 / self.speed):
-                    break
-                self.step()
+                with self._lock:
+                    if self.finished or self.speed <= 0:
+                        break
+                    due = self._tick_time(self.m, self.j)
+                wait = (due - self.clock.raw_now()).total_seconds() / self.speed
+                if wait > 0:
+                    if self._stop.wait(min(wait, 1.0)):
+                        break
+                    continue
+                try:
+                    self.tick_step()
+                except Exception:  # a listener's bug must not stop the market
+                    log.exception("sandbox market step failed")
 
         self._runner = threading.Thread(target=loop, name="kite-sim-market", daemon=True)
         self._runner.start()
+
+    def set_speed(self, speed: float) -> None:
+        """Change the replay's speed from now on (0 stops it: the market then moves only when stepped)."""
+        if not 0 <= speed <= 100_000:
+            raise ValueError(f"speed: {speed!r} is outside 0..100000")
+        with self._lock:
+            self.clock.set_speed(speed)
+            self.speed = speed
+        if speed > 0 and (self._runner is None or not self._runner.is_alive()):
+            self._runner = None
+            self.run()
 
     def stop(self) -> None:
         self._stop.set()
@@ -287,10 +566,10 @@ class SimMarket:
         return round(s.turnover / s.volume, 2) if s.volume else s.last
 
     def depth(self, s: Series) -> tuple[tuple[DepthLevel, ...], tuple[DepthLevel, ...]]:
-        """A synthetic 5-level book one tick apart around the last price (none for indices)."""
-        if s.is_index or not s.i:
+        """A synthetic 5-level book one tick apart around the last price, on the tick grid (none for indices)."""
+        if s.is_index:
             return (), ()
-        rng = np.random.default_rng((s.token * 1_000_003 + s.i) & 0xFFFFFFFF)
+        rng = np.random.default_rng((s.token * 1_000_003 + s.i * 61 + len(s.path) + int(s.volume)) & 0xFFFFFFFF)
         qty = rng.integers(1, 2000, 10)
         orders = rng.integers(1, 30, 10)
         t = s.tick or 0.05
@@ -306,6 +585,8 @@ class SimMarket:
         if mode != "full":
             bids, asks = (), ()
         o = s.day_open or s.prev_close
+        if s.last_trade_time is None:  # nothing traded yet today: the previous session's last trade
+            s.last_trade_time = datetime.combine(weekdays_before(self.trade_date, 1), time(15, 29, 59), IST)
         return Tick(
             key=s.key, ts=s.updated or self.now, last_price=s.last, instrument_token=s.token, mode=mode,
             tradable=not s.is_index, last_quantity=s.last_quantity, average_price=self.average_price(s),
@@ -326,6 +607,8 @@ class SimMarket:
         s = self.by_token.get(int(token))
         if s is None:
             raise KeyError(token)
+        if s.static and interval != "day":  # daily bars only: no minutes to resample
+            return s.history.iloc[0:0]
         with self._lock:
             n = s.i
             today = pd.DataFrame(

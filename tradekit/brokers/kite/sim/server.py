@@ -12,18 +12,22 @@ address), and it runs on asyncio, so a slow response or a held socket (fault inj
 costs a timer, not a thread. The API logic itself (:mod:`.app`) knows nothing of tornado.
 
 Orders are backed by the paper broker (:class:`~tradekit.brokers.paper.PaperBroker`): they
-fill against one real recorded session replayed as today (:mod:`.market`), stepped by a test
-(:meth:`KiteSimServer.step`) or by a thread at ``speed``.
+fill against one real recorded session replayed as today, tick by tick along each bar's path
+(:mod:`.market`, :mod:`.paths`), stepped by a test (:meth:`KiteSimServer.step`,
+:meth:`KiteSimServer.tick_step`) or by a thread at ``speed``. Access tokens are issued and
+expire on the replayed clock. The sandbox's own endpoints (``GET /sim/clock``, the fault and
+market switches) are under ``/sim/`` (:mod:`.admin`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import threading
 import urllib.parse
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,6 +39,7 @@ from tradekit.brokers.kite.sim.app import KiteSimApp, Response, default_charges
 from tradekit.brokers.kite.sim.faults import Faults
 from tradekit.brokers.kite.sim.market import SimMarket
 from tradekit.brokers.kite.sim.ticker import TickerHandler, TickerHub
+from tradekit.errors import TradekitError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,15 @@ DEFAULT_API_KEY, DEFAULT_API_SECRET = "simkey", "simsecret"
 
 def _decode(args: dict) -> dict[str, list[str]]:
     return {k: [v.decode("utf-8", "replace") for v in vs] for k, vs in args.items()}
+
+
+class PortBusy(TradekitError):
+    """The sandbox's port is taken (or not allowed)."""
+
+    def __init__(self, host: str, port: int, error: OSError):
+        self.host, self.port = host, port
+        why = "in use" if error.errno == errno.EADDRINUSE else "not allowed"
+        super().__init__(f"--port {port}: {host}:{port} is {why}; pick another port, or --port 0 for a free one")
 
 
 class ApiHandler(tornado.web.RequestHandler):
@@ -73,6 +87,8 @@ class ApiHandler(tornado.web.RequestHandler):
     async def _serve(self) -> None:
         req = self.request
         method, path = req.method, req.path
+        if path.startswith("/sim/"):  # the sandbox's own endpoints: no token, no faults, no rate limits
+            return self._admin(method, path)
         fault = self.server.faults.take(method, path)
         if fault is not None and fault.when == "before":
             if fault.kind == "slow":
@@ -96,6 +112,15 @@ class ApiHandler(tornado.web.RequestHandler):
             else:
                 resp = self._faulty(fault, resp)
         self._write(resp)
+
+    def _admin(self, method: str, path: str) -> None:
+        import json
+
+        from tradekit.brokers.kite.sim.admin import handle
+
+        form = _decode(self.request.body_arguments) if method == "POST" else {}
+        status, data = handle(self.server, method, path, self.request.body, form)
+        self._write(Response(status, json.dumps(data, default=str).encode()))
 
     @staticmethod
     def _faulty(fault, resp: Response | None) -> Response:
@@ -138,6 +163,10 @@ class KiteSimServer:
         What to replay (see :class:`~tradekit.brokers.kite.sim.market.SimMarket`).
     speed
         Minutes of market per real minute (0: the market moves only on :meth:`step`).
+    ticks_per_bar
+        Ticks per replayed 1-minute bar (1 to 60; at least 4 to pass through O, H, L and C).
+    start
+        Time of day the replayed clock starts at (default: a minute before the first bar).
     capital
         The paper account's cash.
     postback_url, redirect_url
@@ -148,23 +177,46 @@ class KiteSimServer:
                  api_secret: str | None = None, data_dir: str | Path | None = None, symbols=None,
                  source_day: date | None = None, trade_date: date | None = None, speed: float = 0.0,
                  capital: Decimal | int = 10_000_000, postback_url: str | None = None, redirect_url: str | None = None,
-                 heartbeat_seconds: float = 1.0, paper_config=None, instruments=None, limits: dict | None = None):
+                 heartbeat_seconds: float = 1.0, paper_config=None, instruments=None, limits: dict | None = None,
+                 ticks_per_bar: int = 6, start: time | None = None):
         from tradekit.brokers.paper import PaperBroker
         from tradekit.market.instruments import InstrumentStore
 
+        try:  # first, so that a busy port fails before the data is loaded
+            self._sockets = tornado.netutil.bind_sockets(port, host)
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortBusy(host, port, e) from None
+            raise
+        try:
+            self._setup(host, api_key, api_secret, data_dir, symbols, source_day, trade_date, speed, capital, postback_url,
+                        redirect_url, heartbeat_seconds, paper_config, instruments, limits, ticks_per_bar, start,
+                        PaperBroker, InstrumentStore)
+        except BaseException:
+            for sock in self._sockets:
+                sock.close()
+            raise
+        self.port = self._sockets[0].getsockname()[1]
+
+    def _setup(self, host, api_key, api_secret, data_dir, symbols, source_day, trade_date, speed, capital, postback_url,
+               redirect_url, heartbeat_seconds, paper_config, instruments, limits, ticks_per_bar, start,
+               PaperBroker, InstrumentStore) -> None:
         self.host = host
         self.api_key = api_key or os.environ.get("KITE_API_KEY") or DEFAULT_API_KEY
         api_secret = api_secret or os.environ.get("KITE_API_SECRET") or DEFAULT_API_SECRET
         self.instruments = instruments if instruments is not None else InstrumentStore.bundled()
         self.market = SimMarket(self.instruments, data_dir=data_dir, symbols=symbols, source_day=source_day,
-                                trade_date=trade_date, speed=speed)
+                                trade_date=trade_date, speed=speed, ticks_per_bar=ticks_per_bar, start=start)
         self.faults = Faults()
         charges = default_charges()  # contract-note charges debit the sandbox's ledger, as at Zerodha
         self.broker = PaperBroker(self.market.clock, self.instruments, capital=capital, config=paper_config, charges=charges)
         for s in self.market.series.values():
             self.broker.set_previous_close(s.key, s.prev_close)
+            if s.static:  # no bars will come: the broker knows its price from the start
+                self.broker.on_tick(s.key, self.market.now, s.last)
         self.app = KiteSimApp(self.broker, self.market, self.instruments, api_key=self.api_key, api_secret=api_secret,
-                              redirect_url=redirect_url, postback_url=postback_url, limits=limits, charges=charges)
+                              redirect_url=redirect_url, postback_url=postback_url, limits=limits, charges=charges,
+                              wall_clock=self.market.clock.now)  # a login on the replayed day lasts until 06:00 after it
         self.app._opening_cash = Decimal(capital)
         self.dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -175,8 +227,6 @@ class KiteSimServer:
         self.hub.faults = self.faults
         self.app.order_listeners.append(self.hub.on_order)
         self.market.listeners.append(self.hub.on_step)
-        self._sockets = tornado.netutil.bind_sockets(port, host)
-        self.port = self._sockets[0].getsockname()[1]
 
     @property
     def shown_api_key(self) -> str:
@@ -265,6 +315,10 @@ class KiteSimServer:
     def step(self, n: int = 1):
         """Release the next ``n`` minutes of the replay (fills, quotes, ticks)."""
         return self.market.step(n)
+
+    def tick_step(self):
+        """Release the next tick of the replay (one of ``ticks_per_bar`` in each minute)."""
+        return self.market.tick_step()
 
     def login(self) -> str:
         """Go through the login flow like a browser would and exchange the token; returns the access token.

@@ -3,8 +3,9 @@
 Clients connect to ``ws://host:port/ws?api_key=K&access_token=T`` (a bad token is refused at
 the upgrade with 403, as Kite does), then send ``{"a": "subscribe"|"unsubscribe"|"mode",
 "v": ...}``. New subscriptions start in ``quote`` mode (what the official client assumes).
-The hub answers a subscription or a mode change with a snapshot, sends one binary frame
-per market step with a packet for every subscribed instrument that moved (its mode's
+The hub answers a subscription or a mode change at once with a snapshot (every instrument
+has a price, even before the replay's first tick), sends one binary frame per market tick
+step (several per minute) with a packet for every subscribed instrument that moved (its mode's
 length, the segment's price divisor), a 1-byte heartbeat when a second passes with nothing
 else sent, and every order update as a ``{"type": "order", "data": ...}`` text frame.
 
@@ -41,9 +42,13 @@ class TickerHub:
         self.faults = None
 
     # -- from the event loop -----------------------------------------------------------------------
-    def _send(self, c: "TickerHandler", msg, binary: bool) -> None:
-        if self.faults is not None and self.faults.ticker_silent:
-            return
+    def _send(self, c: "TickerHandler", msg, binary: bool, kind: str = "other") -> None:
+        f = self.faults
+        if f is not None:
+            if f.ticker_silent:
+                return
+            if f.ticker_paused and (kind == "data" or (kind == "heartbeat" and f.ticker_paused_heartbeats)):
+                return
         try:
             c.write_message(msg, binary=binary)
             c.last_sent = time.monotonic()
@@ -55,27 +60,26 @@ class TickerHub:
         for tok in tokens:
             s = self.market.by_token.get(tok)
             mode = c.subs.get(tok)
-            if s is not None and mode is not None and s.i:
+            if s is not None and mode is not None:  # every instrument has a price, even before the first tick
                 packets.append(encode_packet(self.market.tick(s, mode), mode))
         if packets:
-            self._send(c, encode_frame(packets), True)
+            self._send(c, encode_frame(packets), True, "data")
 
-    def _broadcast_step(self, released) -> None:
-        moved = [s for s, _, _ in released]
+    def _broadcast_step(self, ticks: dict) -> None:
         for c in list(self.clients):
             packets = []
-            for s in moved:
-                mode = c.subs.get(s.token)
+            for tok, tick in ticks.items():
+                mode = c.subs.get(tok)
                 if mode is not None:
-                    packets.append(encode_packet(self.market.tick(s, mode), mode))
+                    packets.append(encode_packet(tick, mode))
             if packets:
-                self._send(c, encode_frame(packets), True)
+                self._send(c, encode_frame(packets), True, "data")
 
     def _heartbeat(self) -> None:
         now = time.monotonic()
         for c in list(self.clients):
             if now - c.last_sent >= self.heartbeat_seconds:
-                self._send(c, HEARTBEAT, True)
+                self._send(c, HEARTBEAT, True, "heartbeat")
 
     def _order(self, update: dict) -> None:
         text = json.dumps({"type": "order", "data": update})
@@ -92,7 +96,18 @@ class TickerHub:
 
     # -- from any thread --------------------------------------------------------------------------
     def on_step(self, released) -> None:
-        self.call(lambda: self._broadcast_step(released))
+        # The state is read now, in the market's thread, before the next tick moves it on;
+        # the event loop only encodes and sends.
+        wanted = set()
+        for c in list(self.clients):
+            wanted.update(c.subs)
+        ticks = {}
+        for r in released:
+            s = r.series
+            if s.token in wanted:
+                ticks[s.token] = self.market.tick(s, "full")
+        if ticks:
+            self.call(lambda: self._broadcast_step(ticks))
 
     def on_order(self, update: dict) -> None:
         self.call(lambda: self._order(update))
