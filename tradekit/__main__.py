@@ -2,8 +2,6 @@
 
 import sys
 
-import sys
-
 from tradekit.cli import main
 
 if __name__ == "__main__":
