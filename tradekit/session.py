@@ -70,6 +70,13 @@ class Session:
             unknown_grace_seconds=config.execution.unknown_grace_seconds,
             mis_entry_cutoff=self.mis_entry_cutoff,
         )
+        from tradekit.marketdata import MarketDataHub
+
+        # every price (ticker, quote polls, paper bars) reaches the OMS, risk and journal through the hub
+        self.market = MarketDataHub(config.market_data, clock=self.clock, emit=self._emit, risk=self.risk, book=self.book,
+                                    calendar=self.calendar, lock=getattr(self.oms, "_lock", None),
+                                    prices=self.oms.prices)
+        self.oms.no_price_reason = self.market.no_price_reason
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
             self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
@@ -185,7 +192,10 @@ class Session:
 
     def submit_signal(self, signal: Signal, route: str | None = None) -> Order:
         """The sink for the signal pipeline: size, then submit through the one path."""
-        if signal.reference_price is not None and signal.key not in self.oms.prices:
+        self.market.want([signal.key], "signal")  # subscribed before its risk check
+        if signal.price is None and signal.reference_price is None:
+            self.market.wait_quote(signal.key)  # live: up to market_data.quote_wait_seconds for a first quote
+        if signal.reference_price is not None and self.market.last_price(signal.key) is None:
             self.oms.mark(signal.key, signal.reference_price)
         req = self.order_for_signal(signal)
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
@@ -340,6 +350,7 @@ class Session:
             self.oms.block_new_orders(self.broker.session_status())
             return self
         self.broker.start_updates()
+        self._attach_market()
         interval = self.config.kite.reconcile_interval_seconds if reconcile_every is None else reconcile_every
         self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
                                      interval=interval)
@@ -348,14 +359,30 @@ class Session:
             self.reconciler.start()
         return self
 
+    def _attach_market(self) -> None:
+        """Live: the broker's ticker feeds the market-data hub (once), with the watchlist, the
+        indices and the book's instruments subscribed."""
+        if hasattr(self.broker, "feed") and getattr(self.broker, "market", None) is None:
+            from tradekit.marketdata.kite import attach_kite
+
+            attach_kite(self.broker, self.market)
+        self.market.want_defaults()
+        self.market.follow_book()
+
     def after_login(self) -> None:
-        """A new broker login: lift the lost-session block and reconcile again."""
+        """A new broker login: lift the lost-session block, start the market data if it was not, reconcile again."""
         self.oms.block_new_orders(None)
+        if self.mode is TradingMode.LIVE and getattr(self.broker, "logged_in", False):
+            self._attach_market()
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.run_once()
 
     def close(self) -> None:
+        try:
+            self.market.flush_marks()  # the last prices seen, for a rebuild and the dashboards
+        except Exception:
+            log.exception("flushing the last marks failed")
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.stop()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
+from tradekit.marketdata.config import MarketDataConfig
 from tradekit.risk.config import RiskConfig
 from tradekit.runs.config import RunsConfig
 from tradekit.signals.config import SignalsConfig
@@ -91,6 +92,7 @@ class TradekitConfig(Section):
     live: LiveConfig = Field(default_factory=LiveConfig)
     paper: PaperConfig = Field(default_factory=PaperConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
+    market_data: MarketDataConfig = Field(default_factory=MarketDataConfig)
     signals: SignalsConfig = Field(default_factory=SignalsConfig)
     kite: KiteConfig = Field(default_factory=KiteConfig)
     runs: RunsConfig = Field(default_factory=RunsConfig)

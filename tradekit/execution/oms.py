@@ -116,6 +116,7 @@ class OrderManager:
         self._unknown: dict[str, tuple[datetime, int]] = {}
         self._halt_reason: str | None = None
         self.listeners: list[Callable[[Event], None]] = []
+        self.no_price_reason: Callable[[str], str] | None = None  # key -> why no price (the market-data hub)
         broker.subscribe(self)
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -207,8 +208,11 @@ class OrderManager:
         req = order.request
         now = self.clock.now()
         inst = self._instrument(req.exchange, req.tradingsymbol)
-        ctx = RiskContext(now=now, book=self.book, account=self.account, instrument=inst, last_price=self.last_price(req.key),
+        lp = self.last_price(req.key)
+        ctx = RiskContext(now=now, book=self.book, account=self.account, instrument=inst, last_price=lp,
                           reduce_only=self.reduces_exposure(req), source=source, approval_mode=mode)
+        if lp is None and self.no_price_reason is not None:  # the market-data hub says why it has no quote
+            ctx.extra["no_price_reason"] = self.no_price_reason(req.key)
         if req.product is Product.MIS and self.mis_entry_cutoff is not None:
             cut = self.mis_entry_cutoff(inst, now.date())
             if cut is not None:

@@ -13,8 +13,11 @@ Triggers (``risk.breakers``):
   ticks above ``volatility_ratio`` (after ``volatility_min_ticks``), or a move of
   ``volatility_move_pct`` within ``volatility_move_window_seconds``;
 - ``reject_burst`` / ``broker_errors``: N broker rejects / errors within a window;
-- ``stale_feed``: no tick for ``stale_feed_seconds`` while the market is open (armed by the
-  first tick);
+- ``stale_feed``: no market-data *packet* (a tick, a heartbeat, a paper bar, a quote poll) for
+  ``stale_feed_seconds`` while the market is open (armed by the first packet), or a held
+  instrument without an update while its segment is open (the market-data hub reports it).
+  An unchanged price is not staleness: a packet that repeats the last price keeps the feed
+  alive;
 - ``reconciliation``: a broker mismatch unresolved for ``reconciliation_grace_seconds``;
 - ``mwcb``: NIFTY or SENSEX 10 / 15 / 20 % from the previous close (SEBI's market-wide
   circuit breaker, india.md §2.4; the action carries the exchange halt's end);
@@ -181,11 +184,15 @@ class CircuitBreakers:
         self.gate.day.rearm_peak()
 
     # -- P&L ---------------------------------------------------------------------------------
-    def on_book(self, book: "Book", now: datetime) -> list[BreakerAction]:
-        """Check daily loss and drawdown against the book's current marks."""
+    def on_book(self, book: "Book", now: datetime, *, marked: bool = False) -> list[BreakerAction]:
+        """Check daily loss and drawdown against the book's current marks. ``marked``: prices
+        were set on the book's positions in memory (no journal event moved ``book.last_seq``),
+        so the gate's summary, cached per journal sequence, must look at them again."""
         from tradekit.risk.gate import rs
 
         g = self.gate
+        if marked:
+            g.summary.seq = None
         g.summary.refresh(book)
         pnl = g.day.observe(now.date(), g.summary.total_pnl)
         cap = g.capital_for(book)
@@ -208,11 +215,25 @@ class CircuitBreakers:
         return out
 
     # -- prices ------------------------------------------------------------------------------
-    def on_price(self, key: str, price: float, now: datetime, *, held: bool | None = None) -> list[BreakerAction]:
-        """A tick or mark for ``key`` (``EXCHANGE:SYMBOL`` or a symbol). Feeds the stale-feed
-        clock and the volatility watch of held symbols."""
-        self.last_tick = now
+    def on_packet(self, now: datetime) -> None:
+        """A market-data packet arrived (whatever its prices): the feed is alive."""
+        if self.last_tick is None or now > self.last_tick:
+            self.last_tick = now
         self._clear("stale_feed")
+
+    def on_instrument_stale(self, key: str, gap: float, limit: float, now: datetime) -> list[BreakerAction]:
+        """A held instrument had no update for ``gap`` seconds while its segment was open."""
+        return self._fire(f"stale_feed:{key}", "stale_feed",
+                          f"no market data for {key} for {gap:.0f} s while its market is open (limit {limit:g} s)",
+                          gap, limit, key.partition(":")[2] or key)
+
+    def on_instrument_fresh(self, key: str) -> None:
+        self._clear(f"stale_feed:{key}")
+
+    def on_price(self, key: str, price: float, now: datetime, *, held: bool | None = None) -> list[BreakerAction]:
+        """A tick or mark for ``key`` (``EXCHANGE:SYMBOL`` or a symbol). Counts as a packet for
+        the stale-feed clock and feeds the volatility watch of held symbols."""
+        self.on_packet(now)
         price = float(price)
         if price <= 0:
             return []
@@ -335,7 +356,8 @@ class CircuitBreakers:
             gap = (now - self.last_tick).total_seconds()
             lim = self.cfg.stale_feed_seconds
             if gap >= lim:
-                out += self._fire("stale_feed", "stale_feed", f"no market data for {gap:.0f} s (limit {lim:g} s)", gap, lim)
+                out += self._fire("stale_feed", "stale_feed", f"no market data packet for {gap:.0f} s (limit {lim:g} s)",
+                                  gap, lim)
         return out
 
     # -- journal events ----------------------------------------------------------------------
@@ -344,6 +366,8 @@ class CircuitBreakers:
         t, p = ev.type, ev.payload
         if t == E.MARK:
             out: list[BreakerAction] = []
+            if p.get("fed"):  # the hub's throttled marks: its ticks already reached on_price one by one
+                return self.on_book(book, ev.time)
             for key, price in (p.get("prices") or {}).items():
                 out += self.on_price(key, float(price), ev.time)
             return out + self.on_book(book, ev.time)

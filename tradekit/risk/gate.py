@@ -858,8 +858,8 @@ class PreTradeGate:
 
         # -- money
         if price is None:
-            ap(_R(_CR, ("NO_PRICE", False, f"{sym}: no price to value the order (no limit price and no last price)",
-                        None, None)))
+            why = ctx.extra.get("no_price_reason") or "no price to value the order (no limit price and no last price)"
+            ap(_R(_CR, ("NO_PRICE", False, f"{sym}: {why}", None, None)))
             return
         if self._funds:
             acct = ctx.account

@@ -178,12 +178,20 @@ class RiskManager:
     def on_tick(self, key: str, price: float, now: datetime) -> list[BreakerAction]:
         return self._apply(self.breakers.on_price(key, price, now), now)
 
+    def on_packet(self, now: datetime) -> None:
+        """A market-data packet arrived (whatever its prices): the stale-feed clock restarts."""
+        self.breakers.on_packet(now)
+
+    def on_stale(self, key: str, gap: float, limit: float, now: datetime) -> list[BreakerAction]:
+        """A held instrument had no update for ``gap`` s while its market was open (the hub says so)."""
+        return self._apply(self.breakers.on_instrument_stale(key, gap, limit, now), now)
+
     def on_index(self, name: str, level: float, previous_close: float, now: datetime) -> list[BreakerAction]:
         return self._apply(self.breakers.on_index(name, level, previous_close, now), now)
 
     def on_marks(self, book: "Book", now: datetime) -> list[BreakerAction]:
         """Check loss and drawdown after marks were applied to the book some other way."""
-        return self._apply(self.breakers.on_book(book, now), now)
+        return self._apply(self.breakers.on_book(book, now, marked=True), now)
 
     def poll(self, now: datetime, book: "Book | None" = None, *, market_open: bool = True) -> list[BreakerAction]:
         out = self.breakers.poll(now, market_open=market_open)

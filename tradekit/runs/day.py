@@ -506,7 +506,8 @@ def run_realtime(
     """Run ``session`` on its clock until the close (or ``until``), the kill switch, or ``stop()``.
 
     Each cycle applies requests from other processes (``session.poll``: approvals, cancels,
-    the kill switch), takes inbox files, expires proposals past their TTL and resolves
+    the kill switch), runs the market-data hub's timed work (subscriptions, failover, marks) and
+    the risk manager's (stale feed, loss on the latest marks), takes inbox files, expires proposals past their TTL and resolves
     orders of unknown outcome; at ``execution.square_off_time`` it flattens MIS positions.
     Returns ``(why it ended, minutes run)``.
     """
@@ -514,6 +515,7 @@ def run_realtime(
 
     clock = session.clock
     sleep = sleep or clock.sleep
+    market = getattr(session, "market", None)
     close = until
     if close is None:
         close = session.calendar.session_times(day).close if session.calendar is not None else datetime.combine(
@@ -530,6 +532,10 @@ def run_realtime(
         if stop is not None and stop():
             return "stopped on request", progress.n
         session.poll()
+        if market is not None:  # subscriptions follow the book; ticker silence -> quote polling; due marks
+            market.poll(now)
+        if session.risk is not None:  # stale feed (no packet), unresolved mismatches, loss on the latest marks
+            session.risk.poll(now, session.book, market_open=_market_open(session, now))
         if inbox is not None:
             inbox.poll()
         session.oms.expire_stale()
@@ -547,6 +553,16 @@ def run_realtime(
         if now >= close:
             return "the close", progress.n
         sleep(poll_interval)
+
+
+def _market_open(session, now: datetime) -> bool:
+    cal = session.calendar
+    if cal is None:
+        return True
+    try:
+        return cal.is_open(now)
+    except Exception:  # outside the calendar's tables
+        return True
 
 
 def run_live_day(

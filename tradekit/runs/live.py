@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+from tradekit.clock import ns_to_dt
+from tradekit.data.types import Tick
 from tradekit.execution.replay import ReplayResult, run_replay
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,9 @@ class PaperSessionRunner:
     def _service(self) -> None:
         s = self.session
         s.poll()
+        market = getattr(s, "market", None)
+        if market is not None:
+            market.poll(s.clock.now())
         if s.risk is not None:
             s.risk.poll(s.clock.now(), s.book)
         if self.inbox is not None:
@@ -62,22 +67,30 @@ class PaperSessionRunner:
         wall0 = time.monotonic()
         sim0: list[int] = []
 
-        marks: dict[str, float] = {}
+        bars = self._bars_by_end()
+        market = getattr(self.session, "market", None)
+        cum: dict[str, list] = {}
 
-        def publish_marks() -> None:
-            # other processes (the P&L dashboard, approval cards) see prices only through the journal
-            ex = getattr(self.session.broker, "exchange", None)
-            if ex is None:
+        def feed(e_ns: int) -> None:
+            # every bar is a packet into the session's market-data hub, changed or not: marks
+            # (throttled) reach the journal for other processes, and a flat price is not a stale feed
+            if market is None:
                 return
-            changed = {k: v for k, v in ex.last_price.items() if marks.get(k) != v}
-            if changed:
-                marks.update(changed)
-                self.session._emit("mark", {"prices": {k: f"{v:.4f}" for k, v in changed.items()}})
+            due = bars.get(e_ns)
+            if due:
+                ts = ns_to_dt(e_ns)
+                ticks = []
+                for k, o, h, lo, c, v in due:  # a tick carries the day's volume so far, as Kite's do
+                    day = cum.setdefault(k, [ts.date(), 0])
+                    if day[0] != ts.date():
+                        day[:] = [ts.date(), 0]
+                    day[1] += v
+                    ticks.append(Tick(k, ts, c, None, "quote", last_quantity=v, volume=day[1]))
+                market.on_ticks(ticks, "paper")
 
         def pace(e_ns: int) -> bool:
             self.minutes += 1
-            if self.speed is not None:
-                publish_marks()
+            feed(e_ns)
             if self.on_minute is not None:
                 self.on_minute(e_ns)
             if not sim0:
@@ -107,6 +120,22 @@ class PaperSessionRunner:
         self._service()  # decisions that arrived during the last minute
         self.session.journal.flush()
         return self.result
+
+    def _bars_by_end(self) -> dict[int, list[tuple]]:
+        """The bars to replay by their end (ns), as ``(key, open, high, low, close, volume)``."""
+        from tradekit.data.resample import infer_interval
+
+        frames = {k: df for k, df in self.data.items() if len(df)}
+        if not frames:
+            return {}
+        bar_ns = min(int(infer_interval(df).value) for df in frames.values())
+        out: dict[int, list[tuple]] = {}
+        for key, df in frames.items():
+            cols = [df[c].to_numpy(dtype="float64").tolist() for c in ("open", "high", "low", "close")]
+            vols = df["volume"].to_numpy(dtype="int64").tolist()
+            for s_ns, o, h, lo, c, v in zip(df.index.asi8.tolist(), *cols, vols):
+                out.setdefault(s_ns + bar_ns, []).append((key, o, h, lo, c, v))
+        return out
 
     # -- in a background thread --------------------------------------------------------------------
     def start(self) -> "PaperSessionRunner":

@@ -44,6 +44,9 @@ def test_a_live_day_against_the_sandbox(sim, tmp_path):
         "mode": "live", "live": {"allowed": True}, "data_dir": str(tmp_path / "var"),
         "approval": {"mode": "auto", "allow_auto_in_live": True},
         "execution": {"unknown_max_lookups": 2, "unknown_grace_seconds": 0},
+        # the session now sees the sandbox's ticks (market-data hub): its synthetic paths through each
+        # bar are not a volatility regime this test is about, so the volatility trigger stays out of it
+        "risk": {"breakers": {"volatility_ratio": 1000, "volatility_move_pct": None}},
     })
     broker = KiteBroker(kite_config(sim, timeout_seconds=0.5, watchdog_seconds=2.0), secrets(), data_dir=tmp_path / "var")
     broker.complete_login(request_token(sim))

@@ -139,3 +139,25 @@ def test_the_realtime_loop_stops_when_another_process_trips_the_kill_switch(demo
     assert reason == "halted at 10:30" and s.book.trading_state == "HALTED"  # seen at the next poll
     other.close()
     s.close()
+
+
+def test_the_realtime_loop_journals_marks_and_trips_stale_feed_when_packets_stop(demo_cfg, tmp_path):
+    from tradekit.data.types import Tick
+
+    s = open_paper_session(demo_cfg, DAY, tmp_path, at=ist(2016, 8, 17, 10, 0))
+    px = [1500.0]
+
+    def sleep(seconds):  # a packet every cycle until 10:10 (the price flat half the time), then silence
+        s.clock.set(s.clock.now() + timedelta(seconds=seconds))
+        if s.clock.now() < ist(2016, 8, 17, 10, 10):
+            px[0] += 0.05 if s.clock.now().second == 0 else 0.0
+            s.market.on_ticks([Tick("NSE:INFY", s.clock.now(), px[0], None, "full")], "kite")
+
+    reason, _ = run_realtime(s, s.clock.now().date(), poll_interval=5, sleep=sleep, echo=None,
+                             until=ist(2016, 8, 17, 10, 20))
+    marks = [ev for ev in s.journal.events(types=("mark",)) if ev.payload.get("source") == "hub"]
+    assert len(marks) >= 9  # a price change every minute, journaled by the loop
+    breach = [ev for ev in s.journal.events(types=("risk.limit_breach",))]
+    assert [b.payload["trigger"] for b in breach] == ["stale_feed"]
+    assert breach[0].time >= ist(2016, 8, 17, 10, 10, 20)  # 30 s after the last packet and s.book.trading_state == "REDUCING"
+    s.close()

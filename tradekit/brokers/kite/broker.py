@@ -96,6 +96,7 @@ class KiteBroker:
         self.stream = None
         self.postbacks = None
         self._feed = None
+        self.market = None  # the session's MarketDataHub (tradekit.marketdata.kite.attach_kite)
         self._load_session()
 
     # -- the session -------------------------------------------------------------------------------
@@ -131,12 +132,13 @@ class KiteBroker:
         log.info("Kite login as %s; the session lasts until %s", s.user_id, s.expires_at.isoformat())
         if self.stream is not None:  # the ticker connection carries the old token: start it again
             wanted, keys = dict(self.stream.wanted), dict(self.stream.keys)
-            on_ticks = self.stream.on_ticks
+            on_ticks, on_heartbeat = self.stream.on_ticks, self.stream.on_heartbeat
             self.stream.stop()
             self.stream = None
             stream = self._ensure_stream()
             stream.keys.update(keys)
             stream.on_ticks = on_ticks
+            stream.on_heartbeat = on_heartbeat
             for tok, mode in wanted.items():
                 stream.subscribe([tok], mode)
             if self._feed is not None:
@@ -439,6 +441,8 @@ class KiteBroker:
         return self.stream
 
     def _on_stream_event(self, name: str, info: dict) -> None:
+        if self.market is not None:
+            self.market.source_event(name, info)
         # Kite does not replay the updates sent while a socket was down: after every
         # reconnect, read the order book once and hand our orders' rows over again.
         if name == "open" and self.stream is not None and self.stream.opens > 1:
@@ -513,6 +517,24 @@ class KiteBroker:
 
     def _chunks(self, keys: list[str], size: int) -> list[list[str]]:
         return [keys[i : i + size] for i in range(0, len(keys), size)]
+
+    def last_price(self, key: str) -> Decimal | None:
+        """The live last price from the market-data hub (None without a hub or a quote)."""
+        return self.market.last_price(key) if self.market is not None else None
+
+    def best_bid(self, key: str) -> Decimal | None:
+        return self.market.best_bid(key) if self.market is not None else None
+
+    def best_ask(self, key: str) -> Decimal | None:
+        return self.market.best_ask(key) if self.market is not None else None
+
+    def depth(self, key: str):
+        """``(bids, asks)`` of the live quote (full mode), or None."""
+        return self.market.depth(key) if self.market is not None else None
+
+    def live_quote(self, key: str):
+        """The hub's :class:`~tradekit.marketdata.hub.Quote` of ``key`` (ltp, bid/ask, depth, times)."""
+        return self.market.quote(key) if self.market is not None else None
 
     def quote(self, keys: Iterable[str]) -> dict:
         """Full quotes by ``"EXCH:SYMBOL"`` (missing keys: no data, as Kite says)."""

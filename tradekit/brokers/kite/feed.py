@@ -25,17 +25,26 @@ class KiteFeed:
     maxsize
         Ticks buffered for a slow reader; beyond it the oldest are dropped (``dropped`` counts
         them): a trading loop wants the latest prices, not a growing backlog.
+    sink
+        ``fn(list[Tick])`` called with every frame's ticks instead of queueing them (the
+        market-data hub takes the feed this way; ``sink`` may also be set later).
     """
 
-    def __init__(self, stream, token_of: Callable[[str], int], maxsize: int = 100_000):
+    def __init__(self, stream, token_of: Callable[[str], int], maxsize: int = 100_000,
+                 sink: Callable[[list[Tick]], None] | None = None):
         self.stream = stream
         self.token_of = token_of
         self.queue: queue.Queue = queue.Queue(maxsize)
         self.dropped = 0
         self.modes: dict[str, str] = {}
+        self.sink = sink
         stream.on_ticks = self._on_ticks
 
     def _on_ticks(self, ticks: list[Tick]) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink(ticks)
+            return
         for t in ticks:
             try:
                 self.queue.put_nowait(t)

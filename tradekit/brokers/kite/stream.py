@@ -53,6 +53,7 @@ class KiteStream:
                  reconnect_max_tries: int = 300, python: str | None = None):
         self.api_key, self._token, self.url = api_key, access_token, url
         self.on_ticks, self.on_order, self.on_event = on_ticks, on_order, on_event
+        self.on_heartbeat: Callable[[], None] | None = None  # a binary frame without packets (Kite's heartbeat)
         self.keys: dict[int, str] = dict(keys or {})
         self.watchdog_seconds = watchdog_seconds
         self.reconnect_max_delay, self.reconnect_max_tries = reconnect_max_delay, reconnect_max_tries
@@ -199,10 +200,11 @@ class KiteStream:
     def _dispatch(self, kind: bytes, payload: bytes) -> None:
         if kind == b"B":
             self.frames += 1
-            if len(payload) > 4 and self.on_ticks is not None:
-                ticks = parse_frame(payload, self.keys)
-                if ticks:
-                    self.on_ticks(ticks)
+            ticks = parse_frame(payload, self.keys) if len(payload) > 4 and self.on_ticks is not None else None
+            if ticks:
+                self.on_ticks(ticks)
+            elif self.on_heartbeat is not None:
+                self.on_heartbeat()
         elif kind == b"T":
             try:
                 msg = json.loads(payload)
