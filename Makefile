@@ -5,13 +5,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tradekit-installed
 
-.PHONY: demo test test-fast bench venv lock clean help
+.PHONY: demo test test-fast bench drill venv lock clean help
 
 help:
 	@echo "make demo   - run a whole paper-trading day (papermill chain) on bundled NSE data, no account needed"
 	@echo "make test   - run the whole test suite (installs chromium for browser tests when possible)"
 	@echo "make bench  - run the benchmarks and print figures"
 	@echo "make lock   - refresh requirements.lock: the newest versions pyproject.toml allows, in a throwaway venv"
+	@echo "make drill  - kill -9 a live session on the Kite sandbox 200 times under a fault storm; print lost/duplicated/stranded/mismatched"
 
 LOCK   := requirements.lock
 
@@ -50,6 +51,9 @@ lock:
 	mv $(LOCK).new $(LOCK)
 	rm -rf $(LOCK_VENV)
 	@echo "$(LOCK) refreshed: run make test, then commit it"
+
+drill: $(STAMP)
+	$(BIN)/python scripts/drill.py $(DRILL_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) var .pytest_cache .hypothesis

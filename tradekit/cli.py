@@ -28,16 +28,6 @@ def _cfg(path: Optional[Path], overrides: dict | None = None):
     return load_config(path, overrides)
 
 
-def _journal(cfg, db: Optional[Path]):
-    from tradekit.store import Journal, make_engine, sqlite_url
-
-    if db is not None:
-        if not db.exists():
-            raise TradekitError(f"{db}: no such journal file")
-        return Journal(make_engine(sqlite_url(db)))
-    return Journal(make_engine(cfg.store_url()))
-
-
 @app.command()
 def version() -> None:
     """Print tradekit's version."""
@@ -65,18 +55,41 @@ def config_check(config: Optional[Path] = ConfigOpt) -> None:
     typer.echo(f"  store: {cfg.store_url()}")
 
 
+def _audit_target(config: Optional[Path], db: Optional[Path]):
+    """(read-only journal, anchor log) for the audit commands: ``--db`` or the config's store."""
+    from tradekit.store.audit import AnchorLog, anchor_log_path, open_read_only
+    from tradekit.store.db import sqlite_url
+
+    if db is not None:
+        return open_read_only(db), AnchorLog(anchor_log_path(sqlite_url(db)))
+    cfg = _cfg(config)
+    url = cfg.store_url()
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
+        raise TradekitError(f"no journal at {url.split('///', 1)[-1]} (the config's store); give one with --db FILE")
+    return open_read_only(url), AnchorLog(anchor_log_path(url, cfg.data_dir, cfg.store.anchor_log))
+
+
 @audit_app.command("verify")
 def audit_verify(
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = typer.Option(None, "--db", help="a journal file (default: the config's store)"),
     expect_anchor: Optional[str] = typer.Option(None, "--anchor", help="an anchor hash from an earlier report that must be in the chain"),
+    anchors: Optional[Path] = typer.Option(None, "--anchors", help="the anchor log (default: the journal's, under the data dir)"),
+    no_anchor_log: bool = typer.Option(False, "--no-anchor-log", help="check the chain only, not the published anchors"),
 ) -> None:
-    """Check the hash chain; name the first event that was altered, inserted or removed."""
+    """Check the hash chain and the published anchors, read-only; name the first event altered, inserted or removed."""
     from tradekit.store import verify
+    from tradekit.store.audit import AnchorLog
 
-    cfg = _cfg(config) if db is None else None
-    res = verify(_journal(cfg, db), expect_anchor=expect_anchor)
+    journal, log = _audit_target(config, db)
+    if anchors is not None:
+        if not anchors.is_file():
+            raise TradekitError(f"--anchors: {anchors}: no such anchor log")
+        log = AnchorLog(anchors)
+    res = verify(journal, expect_anchor=expect_anchor, anchors=None if no_anchor_log else log)
     typer.echo(str(res))
+    if res.ok and not no_anchor_log and res.anchored_seq is None:
+        typer.echo(f"note: no published anchors in {log.path}: nothing outside the database vouches for the journal's end")
     if not res.ok:
         raise typer.Exit(1)
 
@@ -91,9 +104,9 @@ def audit_export(
     """Write the journal as CSV or JSONL for a compliance reviewer."""
     from tradekit.store import export
 
-    cfg = _cfg(config) if db is None else None
+    journal, _ = _audit_target(config, db)
     try:
-        n = export(_journal(cfg, db), out, fmt=fmt)
+        n = export(journal, out, fmt=fmt)
     except ValueError as e:
         raise TradekitError(str(e)) from None
     typer.echo(f"wrote {n} events to {out}")
@@ -104,22 +117,24 @@ def audit_anchor(
     day: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD (default: the last event's day)"),
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = typer.Option(None, "--db"),
+    publish: bool = typer.Option(False, "--publish", help="also append it to the anchor log outside the database"),
 ) -> None:
-    """Print a day's anchor hash: the hash of its last event."""
-    cfg = _cfg(config) if db is None else None
-    j = _journal(cfg, db)
+    """Print a day's anchor hash: the hash of its last event (``--publish``: add it to the anchor log)."""
+    j, log = _audit_target(config, db)
     if day is None:
-        seq, h = j.tail()
-        typer.echo(f"{seq} {h}")
-        return
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        raise TradekitError(f"--date: {day!r} is not a date (YYYY-MM-DD)") from None
-    a = j.anchor(d)
-    if a is None:
-        raise TradekitError(f"no events on {d}")
+        a = j.tail()
+    else:
+        try:
+            d = date.fromisoformat(day)
+        except ValueError:
+            raise TradekitError(f"--date: {day!r} is not a date (YYYY-MM-DD)") from None
+        a = j.anchor(d)
+        if a is None:
+            raise TradekitError(f"no events on {d}")
     typer.echo(f"{a[0]} {a[1]}")
+    if publish:
+        log.append(a[0], a[1], kind="manual" if day is None else "day_end")
+        typer.echo(f"published to {log.path}")
 
 
 @app.command()

@@ -27,6 +27,8 @@ from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
 from tradekit.model.signal import Signal
 from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url
+from tradekit.store.lease import default_owner
+from tradekit.store.journal import JournalUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +46,41 @@ class Session:
             raise ConfigError("live mode needs `mode: live` and `live: {allowed: true}` in the config",
                               file=config.source, field="mode")
         self.clock = clock or default_clock()  # real time; the sandbox's replayed clock in a rehearsal
-        self.journal = journal or Journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
-                                          clock=self.clock, durability=config.store.durability, batch_size=config.store.batch_size)
+        self.anchor_listeners: list = []  # fn(anchor) for every anchor published (an alert channel)
+        # the session owns its journal: one writer per journal (a second session is refused, naming this one)
+        self.journal = journal or self._owned_journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
+                                                      durability=config.store.durability, batch_size=config.store.batch_size,
+                                                      lock_warn_seconds=config.store.lock_warn_seconds,
+                                                      lock_timeout_seconds=config.store.lock_timeout_seconds)
+        try:
+            self._build(config, broker, instruments, calendar, gate)
+        except BaseException:
+            if journal is None:
+                self.journal.lease.release()  # give the lease back
+            raise
+
+    def _owned_journal(self, engine, **kw) -> Journal:
+        from tradekit.store.lease import JournalLease
+
+        lease = JournalLease.acquire(engine, owner=f"{default_owner()} ({self.mode.value} session)")
+        try:
+            return Journal(engine, clock=self.clock, lease=lease, **kw)
+        except BaseException:
+            lease.release()
+            raise
+
+    def _build(self, config: TradekitConfig, broker, instruments, calendar, gate) -> None:
         self.book = Book.rebuild(self.journal.events())
+        self.journal_down: dict | None = None  # {"since", "reason", "stale_book"} while the journal cannot be written
+        self.journal_lock_wait: float | None = None  # seconds, while a lock wait past store.lock_warn_seconds goes on
+        self.journal.on_failure(self._on_journal_failure)
+        self.journal.on_lock_wait(self._on_lock_wait)
         self.instruments = instruments if instruments is not None else _default_instruments()
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
         self.broker = broker if broker is not None else self._make_broker()
+        if hasattr(self.broker, "on_fee"):  # a broker's fee outside a fill (RMS square-off) reaches the journal
+            self.broker.on_fee = lambda payload: self._emit(E.POSITION_ADJUSTED, payload)
         self.risk = None
         if gate is None:  # the configured gate with its breakers, kill switch and dynamic limits
             from tradekit.risk.manager import RiskManager
@@ -68,6 +98,8 @@ class Session:
             price_drift_pct=config.approval.price_drift_pct, approver=config.approval.approver,
             unknown_max_lookups=config.execution.unknown_max_lookups,
             unknown_grace_seconds=config.execution.unknown_grace_seconds,
+            placement_timeout_seconds=self._placement_timeout(),
+            broker_processing_seconds=config.execution.broker_processing_seconds,
             mis_entry_cutoff=self.mis_entry_cutoff,
         )
         from tradekit.marketdata import MarketDataHub
@@ -84,6 +116,7 @@ class Session:
             self.oms.listeners.append(self._risk_event)
         self._foreign_after = self.book.last_seq  # everything before start is already in the book
         self._applied_foreign: set[int] = set()
+        self._rebuilt_upto = 0
         self._handlers: dict[str, list] = {E.APPROVAL_DECISION: [self._on_decision], E.CONTROL: [self._on_control],
                                            E.KILL_SWITCH: [self._on_kill_request]}
         if not any(True for _ in self.journal.events(types=(E.SESSION_STARTED,))):
@@ -91,6 +124,125 @@ class Session:
                                            "account": config.account.name})
         elif self.mode is TradingMode.PAPER and broker is None:
             self._resume_paper_account()
+
+    def _placement_timeout(self) -> float:
+        """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
+        derived from the broker's client (rate-limit wait + request timeout × (1 + retries after a 429))."""
+        pt = self.config.execution.placement_timeout_seconds
+        if pt is not None:
+            return float(pt)
+        bc = getattr(self.broker, "config", None)
+        timeout = getattr(bc, "timeout_seconds", None)
+        if timeout is None:
+            return 0.0  # the paper broker answers in-process
+        rl = getattr(bc, "rate_limits", None)
+        retries = int(getattr(rl, "retries_on_429", 0) or 0)
+        return float(getattr(rl, "max_wait_seconds", 0.0) or 0.0) + float(timeout) * (1 + retries)
+
+    # -- journal failures ------------------------------------------------------------------------------
+    JOURNAL_BLOCK = "journal unavailable"
+
+    def _on_journal_failure(self, err: JournalUnavailable) -> None:
+        """The journal could not be written: stop placing orders; undo in memory what was not committed."""
+        first = self.journal_down is None
+        if first:
+            self.journal_down = {"since": self.clock.now(), "reason": str(err), "stale_book": False}
+            log.error("HALTED (%s): %s; new orders are refused until the journal can be written again", self.JOURNAL_BLOCK, err)
+        else:
+            self.journal_down["reason"] = str(err)
+        if err.dropped:
+            self.journal_down["stale_book"] = True
+            self._resync_book()
+        self.oms.block_new_orders(f"{self.JOURNAL_BLOCK}: {err}")
+
+    def _on_lock_wait(self, seconds: float | None) -> None:
+        self.journal_lock_wait = seconds
+        if seconds is not None:
+            log.warning("the journal is locked by another process (%.1f s): orders and signals wait", seconds)
+
+    def _resync_book(self) -> None:
+        """Make the book what the journal committed (after a transaction was dropped), in place."""
+        try:
+            fresh = Book.rebuild(self.journal.events())
+        except Exception as e:  # cannot even read: try again when the journal is back
+            log.error("cannot re-read the journal to undo uncommitted events: %s", e)
+            return
+        self.book.__dict__.update(fresh.__dict__)
+        self._rebuilt_upto = self.book.last_seq  # foreign events up to here are in the book; poll still acts on them
+        if self.journal_down is not None:
+            self.journal_down["stale_book"] = False
+
+    def check_journal(self) -> bool:
+        """While the journal is down, try a write; when it goes through, lift the block. True when writable."""
+        down = self.journal_down
+        if down is None:
+            return True
+        try:
+            self._emit(E.NOTE, {"kind": "journal_available", "unavailable_since": down["since"].isoformat(),
+                                "reason": down["reason"]})
+            self.journal.flush()  # batch durability: the probe (and what waited) must reach the disk
+        except JournalUnavailable:
+            return False
+        if down.get("stale_book"):
+            self._resync_book()
+        self.journal_down = None
+        if str(self.oms.blocked_reason or "").startswith(self.JOURNAL_BLOCK):
+            self.oms.block_new_orders(None)
+        log.warning("the journal can be written again (down since %s): orders resume", down["since"])
+        rec = getattr(self, "reconciler", None)
+        if rec is not None:
+            try:
+                rec.run_once()
+            except Exception:
+                log.exception("reconciliation after the journal came back failed")
+        return True
+
+    @property
+    def trading_state(self) -> str:
+        """ACTIVE / REDUCING / HALTED, including the in-memory halt while the journal cannot be written."""
+        return "HALTED" if self.journal_down is not None else self.book.trading_state
+
+    def status(self) -> dict:
+        """What the session is doing now: trading state, why new orders are blocked, pending resolutions, journal."""
+        down = self.journal_down
+        pending = self.oms.pending_resolutions()
+        return {
+            "trading_state": self.trading_state,
+            "blocked": self.oms.blocked_reason,
+            "journal": ("unavailable since " + down["since"].isoformat() + ": " + down["reason"]) if down else
+                       (f"locked by another process for {self.journal_lock_wait:.1f} s" if self.journal_lock_wait else "ok"),
+            "pending_resolutions": [p.describe() for p in pending.values()],
+        }
+
+    def service(self, *, inbox=None, pipeline=None) -> None:
+        """One cycle of a running session: requests from other processes, inbox files, proposal TTLs,
+        orders of unknown outcome, parked signals. A journal write failure halts new orders (and is
+        retried here every cycle) instead of ending the run."""
+        if not self.check_journal():
+            return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
+        for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
+                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve):
+            if step is not None and not self._guard(step):
+                return
+
+    def _resolve(self) -> None:
+        """Resolve orders of unknown outcome; when that ends the only reason reconciliation blocked
+        new orders, reconcile at once instead of at the next interval (the block lasts no longer)."""
+        self.oms.resolve_unknown()
+        rec = getattr(self, "reconciler", None)
+        last = getattr(rec, "last", None)
+        if last is None or last.ok:
+            return
+        waiting = {d.key for d in last.differences if d.kind == "unknown_order"}
+        if waiting and len(waiting) == len(last.differences) and not waiting & set(self.oms.unknown_orders):
+            rec.run_once()
+
+    def _guard(self, fn) -> bool:
+        try:
+            fn()
+            return True
+        except JournalUnavailable:
+            return False  # the session is halted by _on_journal_failure; the next cycle retries
 
     def _resume_paper_account(self) -> None:
         """A paper journal opened again (a new process, maybe a new day): roll the days that passed
@@ -113,9 +265,28 @@ class Session:
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: TradekitConfig | str | Path | None = None, **kw) -> "Session":
+    def from_config(cls, config: TradekitConfig | str | Path | None = None, *, view: bool | None = None,
+                    **kw) -> "Session | SessionView":
+        """The session of a config. When another process's session owns the journal, a notebook
+        gets a read-only :class:`~tradekit.session_view.SessionView` of it (the book, the account,
+        and requests — approve, reject, cancel, flatten, kill — that the owner acts on); nothing
+        of its own is written: no day roll, no session start, no broker. ``view=True`` always
+        opens the view; ``view=False`` (and a caller that brings its own ``clock``, ``broker`` or
+        ``journal``, i.e. one that runs a session) gets :class:`~tradekit.store.lease.JournalLeased`
+        naming the owner instead."""
+        from tradekit.session_view import SessionView
+        from tradekit.store.lease import JournalLeased
+
         cfg = config if isinstance(config, TradekitConfig) else load_config(config)
-        return cls(cfg, **kw)
+        if view:
+            return SessionView(cfg)
+        try:
+            return cls(cfg, **kw)
+        except JournalLeased as e:
+            if view is False or any(k in kw for k in ("clock", "broker", "journal")):
+                raise
+            log.warning("%s: opening a read-only desk view", e)
+            return SessionView(cfg, holder=e.holder)
 
     @classmethod
     def for_replay(cls, config: TradekitConfig, journal_path: str | Path, start: datetime, **kw) -> "Session":
@@ -123,12 +294,27 @@ class Session:
         from tradekit.clock import SimClock
 
         clock = SimClock(start)
+        from tradekit.store.lease import JournalLease, JournalLeased, current_holder
+
         path = Path(journal_path)
+        if path.exists():  # never wipe a journal a running session owns
+            probe = make_engine(sqlite_url(path))
+            try:
+                holder = current_holder(probe)
+            finally:
+                probe.dispose()
+            if holder is not None:
+                raise JournalLeased(f"{path} is in use by {holder.describe()}; a replay needs its own journal", holder)
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-        journal = Journal(make_engine(sqlite_url(path), synchronous="OFF"), clock=clock, durability="batch",
-                          batch_size=config.store.batch_size)
-        return cls(config, clock=clock, journal=journal, mode="paper", **kw)
+        engine = make_engine(sqlite_url(path), synchronous="OFF")
+        lease = JournalLease.acquire(engine, owner=f"{default_owner()} (replay)")
+        try:
+            journal = Journal(engine, clock=clock, durability="batch", batch_size=config.store.batch_size, lease=lease)
+            return cls(config, clock=clock, journal=journal, mode="paper", **kw)
+        except BaseException:
+            lease.release()
+            raise
 
     def _make_broker(self):
         if self.mode is TradingMode.PAPER:
@@ -178,13 +364,17 @@ class Session:
         elif rule == "capital_pct":
             budget = capital * value / 100
         elif rule == "risk_pct":
-            stop = (signal.sizing or {}).get("stop")
-            if stop is None:
+            stop = (signal.sizing or {}).get("stop") or signal.trigger_price
+            if stop is not None:
+                per_unit = abs(price - dec(stop, "sizing.stop"))
+            elif self.risk is not None:  # no stop: risk.sizing.method measures one (ATR or realised vol)
+                per_unit = dec(round(self.risk.stop_distance(signal.tradingsymbol, float(price), self.clock.now().date())[0], 4))
+            else:
                 raise ValidationError("risk_pct sizing needs a stop price", field="sizing.stop")
-            per_unit = abs(price - dec(stop, "sizing.stop"))
             if per_unit == 0:
                 raise ValidationError("stop equals the price: risk per unit is zero", field="sizing.stop")
-            units = (capital * value / 100 / per_unit).to_integral_value(ROUND_FLOOR)
+            scale = dec(self.risk.gate.scale if self.risk is not None else 1.0, "scale")  # regime / loss streak
+            units = (capital * value / 100 * scale / per_unit).to_integral_value(ROUND_FLOOR)
             return _lots(int(units), lot, signal)
         else:
             raise ValidationError(f"unknown sizing rule {rule!r} (fixed_value, capital_pct, risk_pct)", field="sizing.rule")
@@ -198,6 +388,9 @@ class Session:
         if signal.reference_price is not None and self.market.last_price(signal.key) is None:
             self.oms.mark(signal.key, signal.reference_price)
         req = self.order_for_signal(signal)
+        note = getattr(self.gate, "note_signal_stop", None)
+        if note is not None and (signal.sizing or {}).get("stop") is not None:
+            note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
                                reference_price=signal.reference_price)
 
@@ -283,7 +476,8 @@ class Session:
                 continue
             if ev.seq <= self.book.last_seq and ev.seq in self._applied_foreign:
                 continue
-            self.book.apply(ev)
+            if ev.seq > self._rebuilt_upto:
+                self.book.apply(ev)
             self._applied_foreign.add(ev.seq)
             out.append(ev)
         # act only once the whole batch is in the book (a kill request arrives with its HALTED state)
@@ -340,24 +534,38 @@ class Session:
         """Live: refuse orders until logged in, start the order-update stream, reconcile now and every N s.
 
         Paper needs nothing here. The session refuses new orders while a reconciliation
-        mismatch is unresolved (the reconciler names it) or the broker session is gone.
+        mismatch is unresolved (the reconciler names it) or the broker session is gone. The
+        token file is watched: a ``tradekit kite login`` from another process reaches this
+        session (:meth:`after_login`) and lifts the block.
         """
         if self.mode is not TradingMode.LIVE:
             return self
-        from tradekit.brokers.kite.reconcile import Reconciler
-
+        self._reconcile_every = reconcile_every
+        self._started = True
+        watch = getattr(self.broker, "watch_tokens", None)
+        if watch is not None:
+            watch(self.after_login)
+        pub = self.anchors()
+        if pub is not None:  # live: anchors leave the database every few minutes
+            pub.start()
         if not getattr(self.broker, "logged_in", True):
             self.oms.block_new_orders(self.broker.session_status())
             return self
+        self._go_live()
+        return self
+
+    def _go_live(self) -> None:
+        from tradekit.brokers.kite.reconcile import Reconciler
+
         self.broker.start_updates()
         self._attach_market()
-        interval = self.config.kite.reconcile_interval_seconds if reconcile_every is None else reconcile_every
+        every = getattr(self, "_reconcile_every", None)
+        interval = self.config.kite.reconcile_interval_seconds if every is None else every
         self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
                                      interval=interval)
         self.reconciler.run_once()
         if interval:
             self.reconciler.start()
-        return self
 
     def _attach_market(self) -> None:
         """Live: the broker's ticker feeds the market-data hub (once), with the watchlist, the
@@ -370,13 +578,33 @@ class Session:
         self.market.follow_book()
 
     def after_login(self) -> None:
-        """A new broker login: lift the lost-session block, start the market data if it was not, reconcile again."""
-        self.oms.block_new_orders(None)
+        """A new broker login (also one from another process: the token file is watched): lift the
+        lost-session block, start the market data and what waited for the login, resume resolving
+        orders of unknown outcome, reconcile again."""
+        if self.journal_down is None:
+            self.oms.block_new_orders(None)
         if self.mode is TradingMode.LIVE and getattr(self.broker, "logged_in", False):
             self._attach_market()
+        self.oms.resolve_unknown()
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.run_once()
+        elif getattr(self, "_started", False):
+            self._go_live()
+
+    def anchors(self):
+        """The :class:`~tradekit.store.audit.AnchorPublisher` of the journal this session owns (None otherwise)."""
+        pub = getattr(self, "_anchor_pub", None)
+        if pub is None and self.journal.lease is not None:
+            from tradekit.store.audit import AnchorLog, AnchorPublisher, anchor_log_path
+
+            url = self.journal.engine.url.render_as_string(hide_password=True)
+            path = anchor_log_path(url, self.config.data_dir, self.config.store.anchor_log)
+            pub = self._anchor_pub = AnchorPublisher(
+                self.journal, AnchorLog(path), interval=self.config.store.anchor_interval_seconds,
+                name=self.journal.engine.url.render_as_string(hide_password=True), listeners=self.anchor_listeners,
+                today=lambda: self.clock.now().astimezone(IST).date())
+        return pub
 
     def close(self) -> None:
         try:
@@ -386,6 +614,13 @@ class Session:
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.stop()
+        pub = self.anchors() if self.journal.lease is not None and self.journal.lease.held else None
+        if pub is not None:  # the session's end anchors its journal outside the database
+            pub.stop()
+            try:
+                pub.publish("session_end")
+            except Exception:  # the anchor log unwritable must not lose the journal's close
+                log.exception("publishing the session's last anchor failed")
         if self.mode is TradingMode.LIVE and hasattr(self.broker, "close"):
             self.broker.close()
         self.journal.close()

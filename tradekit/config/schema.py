@@ -35,6 +35,17 @@ class StoreConfig(Section):
     durability: Literal["sync", "batch"] = "sync"
     batch_size: int = Field(2000, ge=1)
     synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
+    anchor_interval_seconds: float = Field(
+        300, ge=0, le=86400, description="live: publish the journal's anchor (seq, hash, time) to the anchor log this often; "
+        "0 = only at the end of each day and session")
+    anchor_log: Path | None = Field(None, description="the append-only anchor log (JSONL) outside the database; "
+                                    "default <data_dir>/anchors/<journal>.jsonl; relative to data_dir")
+    lock_warn_seconds: float = Field(
+        5.0, ge=0, description="a wait for the journal's write lock (held by another process) longer than this is logged, "
+        "shown in the session status and journaled once the write goes through")
+    lock_timeout_seconds: float = Field(
+        30.0, gt=0, description="after waiting this long for the write lock the journal counts as unavailable: the "
+        "session stops placing orders (HALTED, journal unavailable) until it can write again")
 
 
 class OrdersConfig(Section):
@@ -69,7 +80,15 @@ class ExecutionConfig(Section):
         None, description="price every fill at the rates in force on this date (for replays of days before 2020-07-01); "
         "default: each fill's own trade date",
     )
-    unknown_grace_seconds: float = Field(30.0, ge=0)
+    unknown_grace_seconds: float = Field(30.0, ge=0, description="at least this long between the start of a resolution "
+                                         "and concluding an order not placed")
+    placement_timeout_seconds: float | None = Field(
+        None, ge=0, description="the longest a placement can take from its journaling to its last byte sent (null: derived "
+        "from the broker — kite.rate_limits.max_wait_seconds + kite.timeout_seconds × (1 + kite.rate_limits.retries_on_429) "
+        "live, 0 on paper)")
+    broker_processing_seconds: float = Field(
+        15.0, ge=0, description="how long the broker may hold a request before acting on it; an order of unknown outcome "
+        "is not concluded 'not placed' before sent + placement timeout + this window")
 
 
 class LiveConfig(Section):

@@ -7,10 +7,23 @@ OMS never mutates state directly. Order of operations for a new order::
                                         ├─ manual ─► APPROVAL_REQUESTED  (a person decides later)
                                         └─ auto ───► APPROVAL_GRANTED → ORDER_SUBMITTED → broker.place_order
 
-``ORDER_SUBMITTED`` is committed *before* the broker is called (write-ahead). A placement whose
-outcome is unknown (timeout, dropped connection, 5xx) becomes UNKNOWN and is resolved by
+``ORDER_SUBMITTED`` is committed *before* the broker is called (write-ahead; inside a caller's
+journal transaction — a signal and its order — the call waits for that commit). A placement
+whose outcome is unknown (timeout, dropped connection, 5xx) becomes UNKNOWN and is resolved by
 looking the client order id up as the broker's ``tag`` — never by sending the order again.
-Cancels, flatten and square-off are never queued for approval.
+
+Resolution is durable: every order the book holds as SUBMITTED or UNKNOWN (also one stranded by
+a crash between the journal and the broker's reply) is looked up until it is found, or until
+its *deadline* has passed with no trace of it::
+
+    deadline = max(submitted + placement timeout, unknown at) + broker processing window
+               (and at least unknown_grace_seconds after resolution began; unknown_max_lookups lookups)
+
+so a request the broker holds before acting on it is never concluded "not placed" while it can
+still land. The set is rebuilt from the book (that is, the journal) on start and every cycle,
+so restarts and re-logins resume it. Should a broker order carrying the tag of an order
+concluded "not placed" turn up after all, it is adopted as that order (``adopted_late``), never
+taken for an external order. Cancels, flatten and square-off are never queued for approval.
 """
 
 from __future__ import annotations
@@ -52,6 +65,23 @@ EXTERNAL_STRATEGY = "EXTERNAL"
 
 
 @dataclass
+class PendingResolution:
+    """An order whose placement outcome is being looked up by tag."""
+
+    client_order_id: str
+    since: datetime  # submitted
+    deadline: datetime  # not concluded "not placed" before this
+    lookups: int = 0
+    first_lookup: datetime | None = None
+    last_error: str | None = None
+
+    def describe(self) -> str:
+        why = f"; last lookup failed: {self.last_error}" if self.last_error else ""
+        return (f"order {self.client_order_id}: placement outcome pending since {self.since:%H:%M:%S}, looked up by tag "
+                f"until {self.deadline:%H:%M:%S} at the latest{why}")
+
+
+@dataclass
 class ApprovalOutcome:
     client_order_id: str
     status: OrderStatus
@@ -88,6 +118,8 @@ class OrderManager:
         approver: str | None = None,
         unknown_max_lookups: int = 3,
         unknown_grace_seconds: float = 30.0,
+        placement_timeout_seconds: float = 0.0,
+        broker_processing_seconds: float = 15.0,
         mis_entry_cutoff: Callable | None = None,
     ):
         self.journal = journal
@@ -110,14 +142,18 @@ class OrderManager:
         self.mis_entry_cutoff = mis_entry_cutoff  # (instrument, day) -> datetime: no new MIS exposure after it
         self.unknown_max_lookups = unknown_max_lookups
         self.unknown_grace = timedelta(seconds=unknown_grace_seconds)
+        self.placement_timeout = timedelta(seconds=placement_timeout_seconds)
+        self.broker_processing = timedelta(seconds=broker_processing_seconds)
         self.prices = self.account.prices  # last prices, shared with the account
         self.account.price_of = self.last_price
         self._lock = threading.RLock()
-        self._unknown: dict[str, tuple[datetime, int]] = {}
+        self._pending: dict[str, PendingResolution] = {}
+        self._placing: set[str] = set()  # placements in flight in this process (their outcome is coming)
         self._halt_reason: str | None = None
         self.listeners: list[Callable[[Event], None]] = []
         self.no_price_reason: Callable[[str], str] | None = None  # key -> why no price (the market-data hub)
         broker.subscribe(self)
+        self._track_stranded()  # SUBMITTED/UNKNOWN orders the journal holds from before a restart
 
     # -- plumbing ----------------------------------------------------------------------------------
     def _emit(self, type_: str, payload: dict) -> Event:
@@ -144,6 +180,11 @@ class OrderManager:
                 self.prices[key] = px
                 return px
         return self.prices.get(key)
+
+    @property
+    def blocked_reason(self) -> str | None:
+        """Why new orders are refused now (None: they are not)."""
+        return self._halt_reason
 
     def block_new_orders(self, reason: str | None) -> None:
         """Refuse new orders (reconciliation mismatch, lost session) until called with None."""
@@ -201,7 +242,9 @@ class OrderManager:
                 self._emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto-policy", "auto": True,
                                                 "reason": f"{self.mode.value} auto-approval ({source})"})
                 self._emit_submitted(order)
-            self._place(order)
+                self._placing.add(cid)
+            # After the commit: at once, or when the caller's transaction (signal + order) commits.
+            self.journal.after_commit(lambda: self._place_locked(order))
             return order
 
     def _check(self, order: Order, source: str, mode: str) -> RiskDecision:
@@ -262,9 +305,14 @@ class OrderManager:
         self._emit(E.ORDER_SUBMITTED, {"client_order_id": order.client_order_id,
                                        "broker": getattr(self.broker, "name", "broker")})
 
-    def _send(self, order: Order) -> None:
-        self._emit_submitted(order)
-        self._place(order)
+    def _place_locked(self, order: Order) -> None:
+        with self._lock:
+            try:
+                self._place(order)
+            finally:
+                self._placing.discard(order.client_order_id)
+                if order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
+                    self._track(order)  # the reply was not journaled (a journal failure): look it up
 
     def _place(self, order: Order) -> None:
         """Call the broker; ORDER_SUBMITTED is already durable (write-ahead)."""
@@ -278,7 +326,7 @@ class OrderManager:
             if order.status is not OrderStatus.SUBMITTED:
                 return  # an update for it already arrived (order stream beat the HTTP reply): the outcome is known
             self._emit(E.ORDER_UNKNOWN, {"client_order_id": cid, "reason": str(e)})
-            self._unknown[cid] = (self.clock.now(), 0)
+            self._track(order)
             self.resolve_unknown(cid)
             return
         except AuthExpired as e:
@@ -339,7 +387,8 @@ class OrderManager:
                                                 "changes": {k: str(v) if isinstance(v, Decimal) else v for k, v in clean.items()},
                                                 "drift_pct": None if drift is None else f"{drift:.4f}"})
                 self._emit_submitted(order)
-            self._place(order)
+                self._placing.add(client_order_id)
+            self.journal.after_commit(lambda: self._place_locked(order))
             return ApprovalOutcome(client_order_id, order.status, True, msgs + changed_checks, decision)
 
     def reject(self, client_order_id: str, *, by: str | None = None, reason: str = "") -> ApprovalOutcome:
@@ -465,34 +514,77 @@ class OrderManager:
             return out
 
     # -- unknown outcomes ----------------------------------------------------------------------------
+    def _since(self, order: Order, status: OrderStatus) -> datetime | None:
+        for ts, _frm, to, _why in order.history:
+            if to == status.value and ts is not None:
+                return ts
+        return None
+
+    def _track(self, order: Order) -> PendingResolution:
+        """Start (or keep) resolving ``order`` by tag; its deadline comes from when it was sent."""
+        cid = order.client_order_id
+        p = self._pending.get(cid)
+        if p is not None:
+            return p
+        now = self.clock.now()
+        submitted = self._since(order, OrderStatus.SUBMITTED) or order.updated_at or now
+        unknown_at = self._since(order, OrderStatus.UNKNOWN) or submitted
+        deadline = max(max(submitted + self.placement_timeout, unknown_at) + self.broker_processing, now + self.unknown_grace)
+        p = self._pending[cid] = PendingResolution(cid, submitted, deadline)
+        return p
+
+    def _track_stranded(self) -> None:
+        for o in list(self.book.open.values()):
+            if (o.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN) and o.broker_order_id is None
+                    and o.client_order_id not in self._placing):
+                self._track(o)
+
     def resolve_unknown(self, client_order_id: str | None = None) -> dict[str, str]:
-        """Look UNKNOWN orders up at the broker by tag; never resend. Returns cid → outcome."""
+        """Look orders of unknown outcome up at the broker by tag; never resend. Returns cid → outcome.
+
+        Without an id: every SUBMITTED/UNKNOWN order in the book that is not being placed right
+        now (so also those stranded by a crash or a journal failure). An order is concluded
+        "not placed" only once its deadline has passed, with at least ``unknown_max_lookups``
+        lookups, the last one after the deadline.
+        """
         with self._lock:
             out = {}
-            ids = [client_order_id] if client_order_id else list(self._unknown)
+            if client_order_id is None:
+                self._track_stranded()
+            ids = [client_order_id] if client_order_id else list(self._pending)
             for cid in ids:
-                if cid not in self._unknown:
+                p = self._pending.get(cid)
+                if p is None:
                     continue
-                first, lookups = self._unknown[cid]
+                o = self.book.orders.get(cid)
+                if o is None or o.broker_order_id is not None or o.status not in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
+                    self._pending.pop(cid, None)  # resolved meanwhile (an update arrived)
+                    continue
+                now = self.clock.now()
                 try:
                     row = self.broker.find_by_tag(cid)
                 except BrokerError as e:
+                    p.last_error = str(e)
                     out[cid] = f"lookup failed: {e}"
                     continue
+                p.last_error = None
                 if row is not None:
                     self.on_order_update(row)
                     for t in self.broker.trades():
                         if t.broker_order_id == row.broker_order_id:
                             self.on_trade(t)
-                    self._unknown.pop(cid, None)
+                    self._pending.pop(cid, None)
                     out[cid] = f"found: {row.status}"
                     continue
-                lookups += 1
-                self._unknown[cid] = (first, lookups)
-                if lookups >= self.unknown_max_lookups and self.clock.now() - first >= self.unknown_grace:
-                    self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "REJECTED",
-                                                "message": f"not found at the broker after {lookups} lookups by tag: treated as not placed (never resent)"})
-                    self._unknown.pop(cid, None)
+                p.lookups += 1
+                p.first_lookup = p.first_lookup or now
+                if now >= p.deadline and p.lookups >= self.unknown_max_lookups:
+                    self._emit(E.ORDER_UPDATE, {
+                        "client_order_id": cid, "status": "REJECTED", "concluded": "not_placed",
+                        "message": (f"not found at the broker by tag after {p.lookups} lookups, the last after the deadline "
+                                    f"{p.deadline:%H:%M:%S} (sent {p.since:%H:%M:%S} + request timeout + broker processing "
+                                    f"window): treated as not placed (never resent; adopted if it turns up)")})
+                    self._pending.pop(cid, None)
                     out[cid] = "not placed"
                 else:
                     out[cid] = "still unknown"
@@ -500,7 +592,15 @@ class OrderManager:
 
     @property
     def unknown_orders(self) -> list[str]:
-        return list(self._unknown)
+        """Orders whose placement outcome is still being looked up."""
+        with self._lock:
+            self._track_stranded()
+            return list(self._pending)
+
+    def pending_resolutions(self) -> dict[str, PendingResolution]:
+        with self._lock:
+            self._track_stranded()
+            return dict(self._pending)
 
     # -- broker callbacks ----------------------------------------------------------------------------
     def _cid_for(self, tag: str | None, broker_order_id: str | None) -> str | None:
@@ -519,6 +619,15 @@ class OrderManager:
                                               "side": row.side.value, "quantity": row.quantity})
                 return
             order = self.book.orders[cid]
+            if cid in self.book.not_placed and order.broker_order_id is None and row.broker_order_id:
+                # concluded "not placed", yet the broker has it: it landed late. It is ours: adopt it.
+                log.warning("order %s was concluded not placed but the broker has it (%s, %s): adopting it",
+                            cid, row.broker_order_id, row.status)
+                self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": row.status, "adopted_late": True,
+                                            "filled_quantity": row.filled_quantity, "broker_order_id": row.broker_order_id,
+                                            "exchange_order_id": row.exchange_order_id,
+                                            "message": row.status_message or "placement landed after it was concluded not placed"})
+                return
             try:
                 target = order.check_broker_update(row.status, row.filled_quantity)
             except IllegalTransition as e:
@@ -530,7 +639,7 @@ class OrderManager:
                 return
             if order.status.is_terminal:  # a repeat of the final state: nothing to journal
                 return
-            self._unknown.pop(cid, None)
+            self._pending.pop(cid, None)
             self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": row.status, "filled_quantity": row.filled_quantity,
                                         "broker_order_id": row.broker_order_id, "exchange_order_id": row.exchange_order_id,
                                         "message": row.status_message})

@@ -130,10 +130,19 @@ def run_replay(
                     raise TradekitError(f"{e}; to replay these days, price them at another day's rates with "
                                         f"`execution.charges_as_of: YYYY-MM-DD` in the config") from None
     all_signals = list(signals)
+    strategies = list(strategies)
     for strat in strategies:
         for key, df in frames.items():
             all_signals.extend(strat.signals(df, key))
     all_signals.sort(key=lambda s: (s.signal_time, -s.priority))
+    if daily:  # MIS would be held for months at intraday rates: daily bars trade delivery products
+        mis = [getattr(st, "strategy", str(st)) for st in strategies if getattr(st, "trade_product", None) is Product.MIS]
+        mis += [s.signal_id for s in all_signals if s.product is Product.MIS]
+        if mis:
+            from tradekit.errors import ValidationError
+
+            raise ValidationError(f"{len(mis)} MIS strategy or signal(s) on daily bars (first: {mis[0]}); MIS is intraday and is "
+                                  "squared off the same day: use CNC (delivery) or NRML", field="product")
 
     keys = list(frames)
     starts = np.concatenate([frames[k].index.asi8 for k in keys])

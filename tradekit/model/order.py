@@ -338,6 +338,20 @@ class Order:
         if reason:
             self.status_message = reason
 
+    def reopen_late(self, ts: datetime | None = None) -> None:
+        """A placement concluded "not placed" (looked up by tag, not found) turned up at the broker after all.
+
+        The one way out of a final state: REJECTED with no broker id and nothing filled goes back
+        to SUBMITTED, so the broker's update that follows applies. Anything else raises.
+        """
+        if self.status is not S.REJECTED or self.broker_order_id is not None or self.filled_quantity:
+            raise IllegalTransition(f"order {self.client_order_id} ({self.status.value}) was not concluded not placed; "
+                                    "it cannot be adopted")
+        self.history.append((ts, self.status.value, S.SUBMITTED.value, "placement landed late"))
+        self.status = S.SUBMITTED
+        if ts is not None:
+            self.updated_at = ts
+
     def check_fill(self, quantity: int) -> OrderStatus | None:
         """Raise IllegalTransition if a fill of ``quantity`` cannot be booked; changes nothing.
 

@@ -96,6 +96,13 @@ class LossLimits(_Section):
     max_daily_loss_pct: float | None = Field(2.0, gt=0, description="the same as % of capital")
     max_drawdown: Decimal | None = Field(None, gt=0, description="rupees below the day's P&L peak")
     max_drawdown_pct: float | None = Field(2.5, gt=0, description="the same as % of capital")
+    adverse_move_pct: float | None = Field(
+        1.0, gt=0, le=100,
+        description="the daily-loss check allows an entry only if the loss so far, plus this move against the open "
+                    "exposure, plus the order's worst case (its stop distance, else this move, or its VaR if larger) "
+                    "stays under the limit; null = compare the loss so far only (overshoots; see tradekit.risk.worstcase)")
+    include_open_positions: bool = Field(
+        True, description="count open positions and working orders under adverse_move_pct in the daily-loss check")
 
 
 class ComplianceRules(_Section):

@@ -51,6 +51,7 @@ from tradekit.risk.base import (
     TradingState,
 )
 from tradekit.risk.config import SEBI_RETAIL_OPS, RiskConfig, RiskLists, load_lists
+from tradekit.risk import worstcase as _worst
 
 if TYPE_CHECKING:  # pragma: no cover
     from tradekit.model.order import Order
@@ -441,6 +442,7 @@ class PreTradeGate:
         self.orders_today = 0
         self._var_full = -1
         self._var_cache: list | None = None
+        self.signal_stops: dict[str, object] = {}  # signal_id -> sizing.stop (note_signal_stop)
         self._configure()
 
     @classmethod
@@ -476,6 +478,7 @@ class PreTradeGate:
         self._gross, self._net = f(e.max_gross_exposure_pct), f(e.max_net_exposure_pct)
         self._max_open, self._max_day = e.max_open_orders, e.max_orders_per_day
         self._loss, self._loss_pct = f(lo.max_daily_loss), f(lo.max_daily_loss_pct)
+        self._adverse, self._loss_positions = lo.adverse_move_pct, lo.include_open_positions
         self._dd, self._dd_pct = f(lo.max_drawdown), f(lo.max_drawdown_pct)
         self._ops = c.max_orders_per_second
         self._require_algo = c.require_algo_id
@@ -966,9 +969,13 @@ class PreTradeGate:
         lim = self.daily_loss_limit(capital)
         if lim is not None:
             loss = 0.0 - day_pnl
-            ap(_R(_CR, ("DAILY_LOSS", True, "", loss, lim)) if loss < lim else
-               _R(_CR, ("DAILY_LOSS", False, f"today's loss {rs(loss)} has reached the limit {rs(lim)}: only orders that "
-                                             f"reduce a position", loss, lim)))
+            if loss >= lim:
+                ap(_R(_CR, ("DAILY_LOSS", False, f"today's loss {rs(loss)} has reached the limit {rs(lim)}: only orders "
+                                                 f"that reduce a position", loss, lim)))
+            elif self._adverse is None:
+                ap(_R(_CR, ("DAILY_LOSS", True, "", loss, lim)))
+            else:
+                ap(self._loss_worst_case(order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim))
         lim = self.drawdown_limit(capital)
         if lim is not None:
             dd = self.day.peak - self.day.last
@@ -981,6 +988,34 @@ class PreTradeGate:
             lim = self.var_limit(capital)
             if lim is not None:
                 ap(self._var_check(sym, new_val - cur_val, lim))
+
+    def note_signal_stop(self, signal_id: str, stop) -> None:
+        """Remember a signal's protective stop (``sizing.stop``) for the daily-loss worst case."""
+        if stop is None or not signal_id:
+            return
+        if len(self.signal_stops) >= 10_000:
+            self.signal_stops.pop(next(iter(self.signal_stops)))
+        self.signal_stops[signal_id] = stop
+
+    def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim) -> CheckResult:
+        """DAILY_LOSS with the order's worst case and the open exposure (see ``tradekit.risk.worstcase``)."""
+        var_pct = None
+        vm = self.var_model
+        if vm is not None:
+            i = vm.index.get(sym)
+            if i is not None and vm.cov[i][i] > 0:
+                var_pct = vm.scale * vm.cov[i][i] ** 0.5 * 100.0
+        stop = _worst.stop_of(order, ctx, self.signal_stops)
+        ok, total, parts = _worst.headroom(
+            loss_so_far=loss, limit=lim, summary=self.summary, open_orders=open_orders, key=key,
+            signed_value=signed * price * mult, q=q, price=price, mult=mult, stop=stop,
+            adverse_pct=self._adverse, include_positions=self._loss_positions, var_pct=var_pct)
+        if ok:
+            return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
+        return _R(_CR, ("DAILY_LOSS", False,
+                        f"{sym}: today's loss {rs(loss)} + open exposure {rs(parts['open'])} at a {self._adverse:g} % "
+                        f"adverse move + this order's worst case {rs(parts['order'])} ({parts['how']}) = {rs(total)} "
+                        f"would pass the daily loss limit {rs(lim)}", total, lim))
 
     def _var_state(self) -> tuple[float, "object"]:
         """(wᵀΣw, Σw) for the current book, patched from the summary's deltas."""

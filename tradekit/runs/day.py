@@ -278,8 +278,10 @@ class _Progress:
 
     def line(self, now: datetime) -> str:
         b = self.session.book
+        state = getattr(self.session, "trading_state", b.trading_state)
+        blocked = getattr(getattr(self.session, "oms", None), "blocked_reason", None)
         return (f"{now:%H:%M}  {self.n:>4}/{self.total} min  orders {len(b.orders):>3}  open {len(b.open):>2}  "
-                f"fills {b.fills:>3}  net ₹{fmt_inr(b.net_pnl)}  [{b.trading_state}]")
+                f"fills {b.fills:>3}  net ₹{fmt_inr(b.net_pnl)}  [{state}]" + (f"  blocked: {blocked}" if blocked else ""))
 
     def tick(self, now: datetime) -> None:
         self.n += 1
@@ -495,6 +497,7 @@ def run_realtime(
     day: date,
     *,
     inbox=None,
+    pipeline=None,
     until: datetime | None = None,
     poll_interval: float = 0.5,
     progress_every: int = 30,
@@ -505,10 +508,12 @@ def run_realtime(
 ) -> tuple[str, int]:
     """Run ``session`` on its clock until the close (or ``until``), the kill switch, or ``stop()``.
 
-    Each cycle applies requests from other processes (``session.poll``: approvals, cancels,
-    the kill switch), runs the market-data hub's timed work (subscriptions, failover, marks) and
-    the risk manager's (stale feed, loss on the latest marks), takes inbox files, expires proposals past their TTL and resolves
-    orders of unknown outcome; at ``execution.square_off_time`` it flattens MIS positions.
+    Each cycle (:meth:`Session.service`) applies requests from other processes (approvals,
+    cancels, the kill switch), takes inbox files, expires proposals past their TTL, resolves
+    orders of unknown outcome and retries parked signals, and runs the market-data hub's timed work
+    (subscriptions, failover, marks) and the risk manager's (stale feed, loss on the latest marks); a journal that cannot be written
+    halts new orders until it can (the run goes on). At ``execution.square_off_time`` it
+    flattens MIS positions.
     Returns ``(why it ended, minutes run)``.
     """
     from tradekit.model.enums import Product
@@ -531,18 +536,14 @@ def run_realtime(
         now = clock.now()
         if stop is not None and stop():
             return "stopped on request", progress.n
-        session.poll()
-        if market is not None:  # subscriptions follow the book; ticker silence -> quote polling; due marks
-            market.poll(now)
-        if session.risk is not None:  # stale feed (no packet), unresolved mismatches, loss on the latest marks
-            session.risk.poll(now, session.book, market_open=_market_open(session, now))
-        if inbox is not None:
-            inbox.poll()
-        session.oms.expire_stale()
-        session.oms.resolve_unknown()
-        if sq is not None and not squared and now >= sq:
-            session.oms.flatten(product=Product.MIS, reason="tradekit MIS square-off", source="square_off")
-            squared = True
+        session.service(inbox=inbox, pipeline=pipeline)
+        if market is not None and session.journal_down is None:  # subscriptions follow the book; failover; due marks
+            session._guard(lambda: market.poll(now))
+        if session.risk is not None and session.journal_down is None:  # stale feed (no packet), mismatches, loss
+            session._guard(lambda: session.risk.poll(now, session.book, market_open=_market_open(session, now)))
+        if sq is not None and not squared and now >= sq and session.journal_down is None:
+            squared = session._guard(lambda: session.oms.flatten(product=Product.MIS, reason="tradekit MIS square-off",
+                                                                 source="square_off"))
         while min(now, close).replace(second=0, microsecond=0) > last_minute:
             last_minute += timedelta(minutes=1)
             progress.tick(last_minute)
@@ -609,8 +610,8 @@ def run_live_day(
             server = SignalServer.from_settings(sc, pipeline, secrets=Secrets.load(s.config.secrets_file)).start()
         s.start()  # live: order updates, reconciliation now and on a timer; orders blocked until logged in
         started = s.clock.now()
-        reason, minutes = run_realtime(s, d, inbox=inbox, poll_interval=poll_interval, progress_every=progress_every,
-                                       echo=echo, stop=stop)
+        reason, minutes = run_realtime(s, d, inbox=inbox, pipeline=pipeline, poll_interval=poll_interval,
+                                       progress_every=progress_every, echo=echo, stop=stop)
         b = s.book
         return SessionRun(
             day=d, mode=s.mode.value, run_dir=Path(out_dir).resolve(), journal=s.config.store_url(), started_at=started,

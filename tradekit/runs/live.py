@@ -58,6 +58,9 @@ class PaperSessionRunner:
             market.poll(s.clock.now())
         if s.risk is not None:
             s.risk.poll(s.clock.now(), s.book)
+        retry = getattr(self.pipeline, "retry_parked", None)
+        if retry is not None:
+            retry()  # signals parked while new orders were blocked
         if self.inbox is not None:
             self.inbox.poll()
         s.oms.expire_stale()
@@ -178,7 +181,7 @@ def parse_strategy(spec: str):
         qty = int(parts[3]) if len(parts) > 3 else 1
     except ValueError:
         raise ValidationError(f"{spec!r}: FAST, SLOW and QTY must be whole numbers", field="--strategy") from None
-    product = parts[4].upper() if len(parts) > 4 else "MIS"
+    product = parts[4].upper() if len(parts) > 4 else None  # None: MIS intraday, CNC on daily bars
     return SmaCrossover(fast, slow, qty, product=product)
 
 

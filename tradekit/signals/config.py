@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -52,6 +53,27 @@ class SignalsConfig(BaseModel):
     default_ttl_seconds : int or None
         Expiry for signals that give neither ``expires_at`` nor ``ttl_seconds``, counted from
         ``signal_time``; None means such signals never expire.
+    max_records_per_batch : int
+        Records in one file or HTTP body; a larger batch is refused whole (HTTP 413, the inbox
+        file goes to ``rejected/``) before any record is read.
+    max_depth : int
+        Nesting levels of one record (the record object is level 1); deeper is an error for
+        that record only.
+    max_int_digits : int
+        Digits of any integer in a record (integers outside ±2**63 are refused regardless).
+    max_string_chars : int
+        Characters of any string (or key) in a record.
+    max_rejected_events : int
+        Malformed records of one batch journaled one event each; the rest are journaled as one
+        summary ``signal.rejected`` event (the HTTP answer and inbox result still list each).
+    inbox_max_attempts : int
+        Times an inbox file is tried when the journal cannot record it (backing off between
+        tries); then it goes to ``rejected/`` with a reason file. Drop it again to retry.
+    when_blocked : "park" or "refuse"
+        A signal that arrives while new orders are blocked (a reconciliation difference being
+        resolved, a lost broker session, the journal unavailable): ``park`` keeps it, with its
+        TTL, and tries it again once trading resumes (refused as expired if its TTL runs out
+        first); ``refuse`` refuses it at once. The receipt lists it under ``parked`` or ``refused``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -67,6 +89,13 @@ class SignalsConfig(BaseModel):
     http_max_body_bytes: int = Field(1024 * 1024, gt=0)
     http_allow_remote: bool = False
     default_ttl_seconds: int | None = Field(300, gt=0)
+    max_records_per_batch: int = Field(1000, gt=0, le=1_000_000)
+    max_depth: int = Field(16, ge=2, le=200, description="orjson, the journal's encoder, stops at 255")
+    max_int_digits: int = Field(18, ge=1, le=18, description="18 digits always fit in 64 bits")
+    max_string_chars: int = Field(4096, ge=64, le=10_000_000)
+    max_rejected_events: int = Field(20, ge=0, le=100_000)
+    inbox_max_attempts: int = Field(5, ge=1, le=1000)
+    when_blocked: Literal["park", "refuse"] = "park"
 
     @model_validator(mode="after")
     def _loopback(self) -> "SignalsConfig":

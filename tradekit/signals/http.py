@@ -7,8 +7,12 @@ object, a list, or JSON Lines (``Content-Type: application/x-ndjson``). Answers,
   ``expired``, ``refused`` and per-record ``errors`` for the rest;
 - 400: nothing usable (not JSON, or every record malformed): ``errors`` name index and field;
 - 401: no or wrong token; 403: a non-loopback client; 404/405: wrong path or method;
-- 411: no Content-Length; 413: body over ``max_body_bytes``;
-- 503: the journal could not record the batch: send it again (duplicates are dropped).
+- 411: no Content-Length; 413: body over ``max_body_bytes``, or more records than
+  ``signals.max_records_per_batch`` (nothing of it was recorded: split it);
+- 503 (with ``Retry-After``): the journal could not record the batch, a fault on this side,
+  never the body's: send it again (duplicates are dropped).
+
+Parsing cannot fail on any body: a malformed record is an error for that record only.
 
 ``GET /health`` answers 200 without a token. The server refuses to start without a token,
 and refuses a non-loopback address unless ``allow_remote`` is set. The token is compared in
@@ -26,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from tradekit.errors import ConfigError, SecretError
+from tradekit.errors import ConfigError, SecretError, ValidationError
 from tradekit.signals.config import SignalsConfig, is_loopback
 
 log = logging.getLogger(__name__)
@@ -143,10 +147,18 @@ class _Handler(BaseHTTPRequestHandler):
         fmt = "jsonl" if ("ndjson" in ctype or "jsonl" in ctype or "json-seq" in ctype) else "auto"
         try:
             report = app.pipeline.ingest(body, source=f"http:{self.client_address[0]}", fmt=fmt)
+        except ValidationError as e:  # the client's input, named by a pipeline that checks more
+            self._send(400, {"error": str(e)})
+            return
         except Exception as e:
+            # Parsing never raises, so this is the journal/storage side: worth sending again.
             log.exception("signal endpoint: the batch could not be recorded")
             self._send(503, {"error": f"the batch could not be recorded ({type(e).__name__}); send it again, "
-                                      "signals already recorded are dropped as duplicates"})
+                                      "signals already recorded are dropped as duplicates"}, {"Retry-After": "5"})
+            return
+        if getattr(report, "too_many", False):
+            msg = next((e.message for e in report.errors if e.index is None), "too many records; split the batch")
+            self._send(413, {**report.to_dict(), "error": msg})
             return
         self._send(202 if report.usable else 400, report.to_dict())
 

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from tradekit.clock import IST, Clock, RealClock
+from tradekit.errors import StoreError
 from tradekit.signals.config import SignalsConfig
+from tradekit.signals.limits import Limits
 from tradekit.signals.pipeline import IngestReport, Rejection, Routed
 from tradekit.signals.schema import parse_batch
 
@@ -60,9 +62,10 @@ Handler = Callable[..., IngestReport]
 class IngestResult:
     """What became of one file.
 
-    ``status`` is ``processed``, ``rejected`` (no usable record; see ``reason``) or ``error``
-    (the pipeline failed, e.g. the journal was unavailable: the file stays in
-    ``processing/`` and is read again on the next poll).
+    ``status`` is ``processed``, ``rejected`` (no usable record, too large, too many records,
+    or the handler failed on it ``max_attempts`` times; see ``reason``) or ``error`` (the
+    journal was unavailable: the file stays in ``processing/`` and is read again next poll; or
+    the handler failed: tried again after a back-off, at most ``max_attempts`` times).
     """
 
     name: str  # as dropped
@@ -76,10 +79,10 @@ class IngestResult:
         return self.report.accepted_ids if self.report else []
 
 
-def parse_only(data: Any, *, source: str, fmt: str = "auto") -> IngestReport:
+def parse_only(data: Any, *, source: str, fmt: str = "auto", limits: Limits | None = None) -> IngestReport:
     """An inbox handler that validates without journaling or routing (``route`` is None)."""
-    batch = parse_batch(data, fmt=fmt)  # type: ignore[arg-type]
-    report = IngestReport(source=source, records=batch.records)
+    batch = parse_batch(data, fmt=fmt, limits=limits or Limits())  # type: ignore[arg-type]
+    report = IngestReport(source=source, records=batch.records, too_many=batch.too_many)
     report.accepted = [Routed(s, None) for s in batch.accepted]  # type: ignore[arg-type]
     by_index: dict[int | None, list] = {}
     for e in batch.errors:
@@ -136,6 +139,15 @@ class Inbox:
         Larger files are rejected unread.
     poll_interval : float
         Default interval of :meth:`watch`.
+    max_attempts : int
+        Tries of a file whose handler failed on it (anything but the journal being down); the
+        wait between tries doubles from ``poll_interval`` up to a minute. Then the file goes to
+        ``rejected/`` with the error in its reason file; drop it again to retry (signals
+        already recorded are dropped as duplicates). While the journal cannot be written
+        (:class:`~tradekit.errors.StoreError`) a file is not the culprit: it waits in
+        ``processing/`` and is read again on every poll, logged once.
+    limits : Limits, optional
+        Bounds for :func:`parse_only` when there is no pipeline (a pipeline has its own).
     """
 
     def __init__(
@@ -147,10 +159,15 @@ class Inbox:
         max_file_bytes: int = 16 * 1024 * 1024,
         poll_interval: float = 1.0,
         clock: Clock | None = None,
+        max_attempts: int = 5,
+        limits: Limits | None = None,
     ):
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
         self.folder = Path(folder).expanduser()
         if pipeline is None:
-            self._handler: Handler = parse_only
+            lim = limits or Limits()
+            self._handler: Handler = lambda data, **kw: parse_only(data, limits=lim, **kw)  # noqa: E731
         elif hasattr(pipeline, "ingest"):
             self._handler = pipeline.ingest
         elif callable(pipeline):
@@ -160,12 +177,14 @@ class Inbox:
         self.settle_seconds = settle_seconds
         self.max_file_bytes = max_file_bytes
         self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
         self.clock = clock or RealClock()
         for sub in ("", PROCESSING, PROCESSED, REJECTED):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._first_poll = True
+        self._store_failed: set[str] = set()  # files waiting for the journal (logged once each)
 
     @classmethod
     def from_settings(cls, settings: SignalsConfig, data_dir: str | Path, pipeline: Any = None) -> "Inbox":
@@ -176,19 +195,23 @@ class Inbox:
             settle_seconds=settings.settle_seconds,
             max_file_bytes=settings.max_file_bytes,
             poll_interval=settings.poll_interval_seconds,
+            max_attempts=settings.inbox_max_attempts,
+            limits=Limits.from_settings(settings),
         )
 
     # -- one pass ----------------------------------------------------------------------------------
     def poll(self) -> list[IngestResult]:
         """Process what is waiting: leftovers in ``processing/`` first, then new files (oldest first)."""
         results: list[IngestResult] = []
+        now = time.time()
         for path in sorted(p for p in (self.folder / PROCESSING).iterdir() if self._is_signal_file(p)):
+            if self._attempts(path).get("next", 0.0) > now:
+                continue  # backing off after a failed try
             claim = self._recover(path)
             if claim is not None:
                 log.warning("inbox: %s was left in processing/ (a poller stopped mid-file); reading it again", path.name)
                 results.append(self._process(*claim))
         self._first_poll = False
-        now = time.time()
         waiting = []
         for p in self.folder.iterdir():
             if not self._is_signal_file(p):
@@ -261,15 +284,54 @@ class Inbox:
             fmt = "jsonl" if path.suffix.lower() == ".jsonl" else "auto"
             try:
                 report = self._handler(data, source=f"inbox:{name}", fmt=fmt)
-            except Exception as e:
-                # Nothing is lost: the file stays in processing/ and is read again next poll.
-                log.exception("inbox: %s could not be processed; it stays in processing/ for a retry", name)
+            except StoreError as e:
+                # The journal is down (disk full, locked): not the file's fault. It stays in
+                # processing/ and is read again on every poll until the journal takes it.
+                if path.name not in self._store_failed:
+                    log.warning("inbox: %s waits in processing/ until the journal can be written (%s)", name, e)
+                    self._store_failed.add(path.name)
                 return IngestResult(name, path, "error", None, f"{type(e).__name__}: {e}")
+            except Exception as e:
+                return self._failed(path, name, f"{type(e).__name__}: {e}")
+            self._store_failed.discard(path.name)
             if report.usable:
                 return self._finish(path, name, report, None)
+            if getattr(report, "too_many", False):
+                return self._finish(path, name, report, f"{report.records:,} records is over the limit per batch "
+                                    "(signals.max_records_per_batch); split the file")
             return self._finish(path, name, report, "no usable record")
         finally:
             f.close()  # releases the lock, after the file has been moved on
+
+    # -- failed tries ------------------------------------------------------------------------------
+    @staticmethod
+    def _attempts_path(path: Path) -> Path:
+        return path.with_name(f".{path.name}.attempts.json")
+
+    def _attempts(self, path: Path) -> dict:
+        try:
+            d = json.loads(self._attempts_path(path).read_text(encoding="utf-8"))
+            return d if isinstance(d, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _failed(self, path: Path, name: str, error: str) -> IngestResult:
+        n = int(self._attempts(path).get("attempts", 0)) + 1
+        if n >= self.max_attempts:
+            log.error("inbox: %s could not be recorded after %d tries (%s); moving it to rejected/", name, n, error)
+            res = self._finish(path, name, None, f"could not be recorded after {n} tries: {error}; "
+                               "drop the file again to retry (signals already recorded are dropped as duplicates)")
+            self._attempts_path(path).unlink(missing_ok=True)
+            return res
+        wait = min(self.poll_interval * 2 ** (n - 1), 60.0)
+        log.warning("inbox: %s could not be recorded (%s); try %d of %d in %.1f s", name, error, n + 1,
+                    self.max_attempts, wait)
+        try:
+            _write_atomic(self._attempts_path(path), json.dumps({"attempts": n, "next": time.time() + wait,
+                                                                 "error": error[:500]}))
+        except OSError:
+            pass  # a full disk: the file is simply tried again on the next poll
+        return IngestResult(name, path, "error", None, error)
 
     def _finish(self, path: Path, name: str, report: IngestReport | None, reason: str | None) -> IngestResult:
         if reason is None:
@@ -280,14 +342,19 @@ class Inbox:
             # The result first, then the file: a crash in between only means the file is read again.
             _write_atomic(dest.with_name(dest.name + ".result.json"), text)
             os.replace(path, dest)
+            self._attempts_path(path).unlink(missing_ok=True)
             log.info("inbox: %s: %d accepted, %d rejected", name, len(report.accepted), len(report.rejected))
             return IngestResult(name, dest, "processed", report)
         dest = self.folder / REJECTED / path.name
         lines = [f"{name}: rejected: {reason}"]
         if report is not None:
-            lines += [str(e) for e in report.errors]
+            errs = report.errors
+            lines += [str(e) for e in errs[:100]]
+            if len(errs) > 100:
+                lines.append(f"... and {len(errs) - 100:,} more")
         _write_atomic(dest.with_name(dest.name + ".reason.txt"), "\n".join(lines) + "\n")
         os.replace(path, dest)
+        self._attempts_path(path).unlink(missing_ok=True)
         log.warning("inbox: %s rejected: %s", name, "; ".join(lines[1:4]) or reason)
         return IngestResult(name, dest, "rejected", report, "\n".join(lines))
 

@@ -2,25 +2,38 @@
 
 For each batch, in this order:
 
-1. malformed records are journaled as ``signal.rejected`` (reason ``malformed``);
+1. malformed records are journaled as ``signal.rejected`` (reason ``malformed``), one event
+   each for the first ``signals.max_rejected_events``, then one summary event for the rest
+   (a batch of junk must not flood the journal); a batch over
+   ``signals.max_records_per_batch`` is one rejection and no record of it is read;
 2. a signal whose idempotency key was seen before (in this batch, or ever in the journal)
    is journaled as rejected (``duplicate``); the first copy in input order wins;
 3. a signal past its expiry is rejected (``expired``); one that gives no expiry gets the
    configured default TTL counted from its ``signal_time``;
 4. the rest are ordered by priority (higher first), then ``signal_time``, then input order;
-   each is journaled as ``signal.received`` (the full signal plus its ``route``) and then
-   handed to ``sink(signal, route)``.
+   each is journaled as ``signal.received`` (the full signal plus its ``route``) and handed
+   to ``sink(signal, route)`` *in one journal transaction*: the signal, its dedupe key and the
+   order the sink makes (its creation, risk decision, approval and submission) are committed
+   together or not at all. A crash or a journal failure before the commit leaves the key
+   unspent, so the file (still in ``processing/``) or the HTTP retry brings the signal again;
+   the broker is called only after the commit.
 
 The journal is the dedupe memory: keys are read back from ``signal.received`` events when the
 pipeline starts and again before each batch (another process may share the journal), so a
 signal re-sent after a restart, or a file re-read after a crash, makes no second proposal.
-A key is spent once its ``signal.received`` is written, even if the sink then refuses it.
+A key is spent once its ``signal.received`` is committed, even if the sink then refuses it.
+
+While new orders are blocked (the sink raises :class:`~tradekit.errors.TradingHalted`: a
+reconciliation difference being resolved, a lost broker session, the journal unavailable),
+``signals.when_blocked`` decides: ``park`` (default) journals ``signal.parked`` and tries the
+signal again on :meth:`SignalPipeline.retry_parked` once trading resumes, unless its TTL ran
+out first (then ``signal.unparked`` with outcome ``expired``); ``refuse`` refuses it. Parked
+signals survive a restart (rebuilt from the journal). The receipt lists them under ``parked``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -29,10 +42,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from tradekit.clock import Clock
-from tradekit.errors import TradekitError
+from tradekit.errors import TradekitError, TradingHalted
 from tradekit.model.signal import Signal
 from tradekit.signals.config import SignalsConfig
-from tradekit.signals.schema import RecordError, SignalIn, parse_batch, signal_to_dict, validate_record
+from tradekit.signals.limits import Limits, safe_raw
+from tradekit.signals.schema import RecordError, SignalIn, parse_batch, signal_from_dict, signal_to_dict, validate_record
 from tradekit.store.events import EventType
 
 if TYPE_CHECKING:
@@ -43,6 +57,7 @@ log = logging.getLogger(__name__)
 
 AUTO, MANUAL = "auto", "manual"
 MALFORMED, DUPLICATE, EXPIRED, REFUSED = "malformed", "duplicate", "expired", "refused"
+PARKED = "parked"
 _MAX_RAW_CHARS = 4000  # a rejected record is kept in the journal up to this size
 
 Sink = Callable[[Signal, str], Any]
@@ -74,6 +89,21 @@ class Rejection:
         return d
 
 
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A signal received while new orders were blocked, waiting (with its TTL) for trading to resume."""
+
+    signal: Signal
+    route: str | None
+    reason: str
+    source: str
+
+    def to_dict(self) -> dict:
+        exp = self.signal.expires_at
+        return {"signal_id": self.signal.signal_id, "reason": self.reason,
+                "expires_at": None if exp is None else exp.isoformat()}
+
+
 @dataclass(slots=True)
 class IngestReport:
     """What happened to one batch (a file, an HTTP body, a notebook call)."""
@@ -82,6 +112,8 @@ class IngestReport:
     accepted: list[Routed] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     records: int = 0
+    too_many: bool = False  # over signals.max_records_per_batch: refused whole (HTTP 413)
+    parked: list[Parked] = field(default_factory=list)
 
     @property
     def accepted_ids(self) -> list[str]:
@@ -97,17 +129,19 @@ class IngestReport:
 
     @property
     def usable(self) -> bool:
-        """At least one record was well-formed (whatever then became of it)."""
-        return any(r.reason != MALFORMED for r in self.rejected) or bool(self.accepted)
+        """At least one record was well-formed (whatever then became of it, parked included)."""
+        return any(r.reason != MALFORMED for r in self.rejected) or bool(self.accepted) or bool(self.parked)
 
     def to_dict(self) -> dict:
         return {
             "source": self.source,
             "records": self.records,
+            "too_many": self.too_many,
             "accepted": [{"signal_id": r.signal.signal_id, "route": r.route} for r in self.accepted],
             "duplicates": self.ids(DUPLICATE),
             "expired": self.ids(EXPIRED),
             "refused": [r.to_dict() for r in self.rejected if r.reason == REFUSED],
+            "parked": [p.to_dict() for p in self.parked],
             "errors": [
                 {"index": e.index, "field": e.field, "message": e.message, "idempotency_key": e.key} for e in self.errors
             ],
@@ -115,14 +149,8 @@ class IngestReport:
 
 
 def _safe_raw(raw: Any) -> Any:
-    # Journal payloads must be JSON; a rejected record is kept for the audit, trimmed if huge.
-    try:
-        text = json.dumps(raw, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = json.dumps(repr(raw), ensure_ascii=False)
-    if len(text) > _MAX_RAW_CHARS:
-        return text[:_MAX_RAW_CHARS] + "…"
-    return json.loads(text)
+    # Journal payloads must be JSON the journal's encoder takes (64-bit ints, bounded nesting).
+    return safe_raw(raw, _MAX_RAW_CHARS)
 
 
 class SignalPipeline:
@@ -164,8 +192,10 @@ class SignalPipeline:
         self.sink = sink
         self.clock = clock or journal.clock
         self.settings = settings or getattr(config, "signals", None) or SignalsConfig()
+        self.limits = Limits.from_settings(self.settings)
         self._lock = threading.RLock()  # re-entrant: a sink may submit follow-up signals
         self._seen: set[str] = set()
+        self._parked: dict[str, Parked] = {}
         self._scanned = 0
         self._catch_up()
 
@@ -197,8 +227,10 @@ class SignalPipeline:
 
         Malformed records are journaled as rejected and listed in the report with their fields.
         """
-        batch = parse_batch(data, fmt=fmt)  # type: ignore[arg-type]
-        return self._process(batch.accepted, batch.errors, source, batch.records)
+        batch = parse_batch(data, fmt=fmt, limits=self.limits)  # type: ignore[arg-type]
+        report = self._process(batch.accepted, batch.errors, source, batch.records)
+        report.too_many = batch.too_many
+        return report
 
     def submit(self, signals: Iterable[Signal | SignalIn | dict], *, source: str = "api") -> IngestReport:
         """Feed signals built in Python (``Signal``, ``SignalIn`` or raw dicts)."""
@@ -207,24 +239,98 @@ class SignalPipeline:
         n = 0
         for i, s in enumerate(signals):
             n += 1
+            if n > self.limits.max_records:
+                report = self._process([], [RecordError(None, None, f"over {self.limits.max_records:,} records per batch "
+                                                        "(signals.max_records_per_batch); split the batch")], source, n)
+                report.too_many = True
+                return report
             if isinstance(s, Signal):
                 accepted.append(s)
             elif isinstance(s, SignalIn):
                 accepted.append(s.to_signal())
             else:
-                sig, errs = validate_record(s, i)
+                sig, errs = validate_record(s, i, self.limits)
                 if sig is not None:
                     accepted.append(sig)
                 errors.extend(errs)
         return self._process(accepted, errors, source, n)
 
+    @property
+    def parked(self) -> list[Parked]:
+        """Signals waiting for trading to resume (priority order)."""
+        with self._lock:
+            return sorted(self._parked.values(), key=lambda p: (-p.signal.priority, p.signal.signal_time or self.clock.now()))
+
+    def retry_parked(self) -> IngestReport:
+        """Try parked signals again (call it each cycle; cheap when none is parked).
+
+        A signal whose TTL ran out is refused as ``expired``; one the sink takes is journaled
+        ``signal.unparked`` (outcome ``taken``) in the same transaction as its order; one still
+        blocked stays parked.
+        """
+        report = IngestReport(source="parked")
+        with self._lock:
+            self._catch_up()
+            if not self._parked or self.sink is None:
+                return report
+            for p in self.parked:
+                s = p.signal
+                now = self.clock.now()
+                if s.expires_at is not None and now >= s.expires_at:
+                    msg = f"expired at {s.expires_at.isoformat()} while parked ({p.reason})"
+                    with self.journal.transaction():
+                        self._emit(EventType.SIGNAL_UNPARKED, {"signal_id": s.signal_id, "outcome": EXPIRED, "message": msg})
+                        self._reject(report, Rejection(EXPIRED, msg, s.signal_id), {"strategy": s.strategy, "parked": True})
+                    self._parked.pop(s.signal_id, None)
+                    log.info("parked signal %s expired: %s", s.signal_id, msg)
+                    continue
+                committed: list[bool] = []
+                blocked = False
+                result = None
+                try:
+                    with self.journal.transaction():
+                        self.journal.after_commit(lambda: committed.append(True))
+                        try:
+                            result = self.sink(s, p.route)
+                        except TradingHalted:
+                            blocked = True  # still blocked: nothing journaled, it stays parked
+                        except Exception as e:
+                            self._emit(EventType.SIGNAL_UNPARKED, {"signal_id": s.signal_id, "outcome": REFUSED,
+                                                                   "message": f"{type(e).__name__}: {e}"})
+                            self._refuse(report, s, p.route, e)
+                            result = _REFUSED
+                        else:
+                            self._emit(EventType.SIGNAL_UNPARKED, {"signal_id": s.signal_id, "outcome": "taken",
+                                                                   "client_order_id": getattr(result, "client_order_id", None)})
+                except Exception:
+                    if not committed or blocked:
+                        raise  # nothing committed: still parked
+                    log.exception("parked signal %s: the work after its commit failed", s.signal_id)
+                if blocked:
+                    break  # the rest are blocked too
+                self._parked.pop(s.signal_id, None)
+                if result is not _REFUSED:
+                    report.accepted.append(Routed(s, p.route, result))
+        return report
+
     # -- internals -------------------------------------------------------------------------------
     def _catch_up(self) -> None:
         last = self._scanned
-        for ev in self.journal.events(after=self._scanned, types=(EventType.SIGNAL_RECEIVED,)):
+        for ev in self.journal.events(after=self._scanned, types=(
+                EventType.SIGNAL_RECEIVED, EventType.SIGNAL_PARKED, EventType.SIGNAL_UNPARKED)):
             sid = ev.payload.get("signal_id")
-            if sid:
-                self._seen.add(sid)
+            if ev.type == EventType.SIGNAL_RECEIVED:
+                if sid:
+                    self._seen.add(sid)
+            elif ev.type == EventType.SIGNAL_PARKED and sid and sid not in self._parked:
+                try:
+                    sig = signal_from_dict(ev.payload["signal"])
+                except Exception as e:  # an unreadable record must not stop the pipeline
+                    log.error("parked signal %s cannot be read back from seq %s: %s", sid, ev.seq, e)
+                    continue
+                self._parked[sid] = Parked(sig, ev.payload.get("route"), ev.payload.get("reason", ""), ev.payload.get("source", ""))
+            elif ev.type == EventType.SIGNAL_UNPARKED and sid:
+                self._parked.pop(sid, None)
             last = ev.seq
         self._scanned = last
 
@@ -236,6 +342,52 @@ class SignalPipeline:
         self._emit(EventType.SIGNAL_REJECTED, payload)
         report.rejected.append(rej)
 
+    def _take(self, report: IngestReport, s: Signal, route: str, source: str) -> None:
+        """Journal one signal and hand it to the sink, in one transaction (see the module docstring)."""
+        committed: list[bool] = []
+        res = None
+        try:
+            with self.journal.transaction():
+                self.journal.after_commit(lambda: committed.append(True))  # runs first after the commit
+                self._emit(EventType.SIGNAL_RECEIVED, {**signal_to_dict(s), "route": route, "source": source})
+                if self.sink is not None:
+                    res = self._hand_over(report, s, route, source)
+        except Exception as e:
+            if not committed:
+                raise  # nothing was committed: the key is not spent, the signal comes again
+            # committed (signal, key, order); the broker call after it failed — the order's events say how
+            (log.warning if isinstance(e, TradekitError) else log.exception)(
+                "signal %s: taken, but the work after its commit failed: %s", s.signal_id, e)
+        self._seen.add(s.signal_id)
+        if isinstance(res, Parked):
+            self._parked[s.signal_id] = res
+            report.parked.append(res)
+        elif res is not _REFUSED:
+            report.accepted.append(Routed(s, route, res))
+
+    def _hand_over(self, report: IngestReport, s: Signal, route: str, source: str) -> Any:
+        """The sink's result, a :class:`Parked`, or ``_REFUSED`` (journaled); inside the signal's transaction."""
+        try:
+            return self.sink(s, route)  # type: ignore[misc]
+        except TradingHalted as e:
+            if self.settings.when_blocked == "park":
+                self._emit(EventType.SIGNAL_PARKED, {"signal_id": s.signal_id, "reason": str(e), "route": route,
+                                                     "source": source, "signal": signal_to_dict(s),
+                                                     "expires_at": None if s.expires_at is None else s.expires_at.isoformat()})
+                log.warning("signal %s parked while new orders are blocked: %s", s.signal_id, e)
+                return Parked(s, route, str(e), source)
+            self._refuse(report, s, route, e)
+        except Exception as e:  # the rest of the batch must go on
+            self._refuse(report, s, route, e)
+        return _REFUSED
+
+    def _refuse(self, report: IngestReport, s: Signal, route: str, e: Exception) -> None:
+        if not isinstance(e, TradekitError):
+            log.exception("signal %s: the sink failed", s.signal_id)
+        else:
+            log.warning("signal %s refused: %s", s.signal_id, e)
+        self._reject(report, Rejection(REFUSED, f"{type(e).__name__}: {e}", s.signal_id), {"strategy": s.strategy, "route": route})
+
     def _process(self, signals: list[Signal], errors: list[RecordError], source: str, records: int) -> IngestReport:
         report = IngestReport(source=source, records=records)
         with self._lock:
@@ -243,11 +395,27 @@ class SignalPipeline:
             by_index: dict[int | None, list[RecordError]] = {}
             for e in errors:
                 by_index.setdefault(e.index, []).append(e)
+            cap = self.settings.max_rejected_events
+            rest: list[Rejection] = []
             for index, errs in by_index.items():
                 first = errs[0]
                 msg = "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in errs)
-                self._reject(report, Rejection(MALFORMED, msg, first.key, index, tuple(errs)), {"raw": _safe_raw(first.raw)})
-                log.warning("signal rejected (%s, %s): %s", source, "file" if index is None else f"record {index}", msg)
+                rej = Rejection(MALFORMED, msg, first.key, index, tuple(errs))
+                if len(report.rejected) < cap:
+                    self._reject(report, rej, {"raw": _safe_raw(first.raw)})
+                    log.warning("signal rejected (%s, %s): %s", source, "file" if index is None else f"record {index}", msg)
+                else:
+                    rest.append(rej)
+            if rest:
+                # One event for the rest: a body of junk must not become thousands of events.
+                indices = [r.index for r in rest]
+                self._emit(EventType.SIGNAL_REJECTED, {
+                    "reason": MALFORMED, "source": source, "count": len(rest), "signal_id": None, "index": None,
+                    "message": f"{len(rest):,} more malformed records (signals.max_rejected_events={cap})",
+                    "indices": indices[:100], "samples": [r.message[:200] for r in rest[:5]],
+                })
+                report.rejected.extend(rest)
+                log.warning("signal batch %s: %d more malformed records journaled as one summary", source, len(rest))
 
             now = self.clock.now()
             ttl = self.settings.default_ttl_seconds
@@ -260,7 +428,11 @@ class SignalPipeline:
                     continue
                 batch_keys.add(s.signal_id)
                 if s.expires_at is None and ttl is not None and s.signal_time is not None:
-                    s = dataclasses.replace(s, expires_at=s.signal_time + timedelta(seconds=ttl))
+                    try:
+                        s = dataclasses.replace(s, expires_at=s.signal_time + timedelta(seconds=ttl))
+                    except OverflowError:
+                        self._reject(report, Rejection(MALFORMED, "signal_time: too far in the future", s.signal_id), ctx)
+                        continue
                 if s.expires_at is not None and now >= s.expires_at:
                     msg = f"expired at {s.expires_at.isoformat()} (now {now.isoformat()})"
                     self._reject(report, Rejection(EXPIRED, msg, s.signal_id), ctx)
@@ -271,20 +443,8 @@ class SignalPipeline:
             # Higher priority first, then the older signal, then input order (stable).
             fresh.sort(key=lambda t: (-t[1].priority, t[1].signal_time or now, t[0]))
             for _, s in fresh:
-                route = self.route_for(s.strategy)
-                self._emit(EventType.SIGNAL_RECEIVED, {**signal_to_dict(s), "route": route, "source": source})
-                self._seen.add(s.signal_id)
-                result = None
-                if self.sink is not None:
-                    try:
-                        result = self.sink(s, route)
-                    except Exception as e:  # the rest of the batch must go on
-                        if not isinstance(e, TradekitError):
-                            log.exception("signal %s: the sink failed", s.signal_id)
-                        else:
-                            log.warning("signal %s refused: %s", s.signal_id, e)
-                        self._reject(report, Rejection(REFUSED, f"{type(e).__name__}: {e}", s.signal_id),
-                                     {"strategy": s.strategy, "route": route})
-                        continue
-                report.accepted.append(Routed(s, route, result))
+                self._take(report, s, self.route_for(s.strategy), source)
         return report
+
+
+_REFUSED = object()

@@ -29,6 +29,8 @@ from tradekit.errors import ValidationError
 from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.money import dec
 from tradekit.model.signal import Signal
+from tradekit.signals.limits import DEFAULT_LIMITS, Limits, check_record, loads, structure
+
 
 SCHEMA_PATH = Path(__file__).with_name("signal.schema.json")
 SCHEMA_ID = "https://tradekit.local/schemas/signal.schema.json"
@@ -36,6 +38,9 @@ MAX_KEY_LENGTH = 64
 RESERVED_META_KEYS = ("validity", "tag")  # to_signal() stores these in Signal.meta
 SIZING_RULES = ("fixed_value", "risk_pct", "capital_pct")
 # Names a Kite-minded engine may use for our fields: turned into a "did you mean" hint.
+# Times outside these years are refused: datetime arithmetic overflows near years 1 and 9999.
+MIN_YEAR, MAX_YEAR = 1970, 2200
+MAX_TTL_SECONDS = 366 * 86400  # a signal lives at most a year
 _KITE_NAMES = {"tradingsymbol": "symbol", "transaction_type": "side", "signal_id": "idempotency_key",
                "trigger": "trigger_price", "expiry": "expires_at", "ttl": "ttl_seconds", "qty": "quantity"}
 
@@ -85,6 +90,8 @@ def _aware(v: Any) -> datetime:
         raise ValueError(f"must be an ISO 8601 date-time string with a UTC offset, {_shown(v)} was received")
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"{ts.isoformat()!r} has no UTC offset; write e.g. 2026-11-23T09:15:00+05:30 (IST) or ...Z (UTC)")
+    if not MIN_YEAR <= ts.year <= MAX_YEAR:
+        raise ValueError(f"{ts.isoformat()!r} is outside the years {MIN_YEAR}-{MAX_YEAR}")
     return ts.astimezone(IST)
 
 
@@ -117,7 +124,8 @@ class FixedValue(_Strict):
 
 
 class RiskPct(_Strict):
-    """Risk `value` percent of capital between the entry price and `stop` (default: trigger_price)."""
+    """Risk `value` percent of capital between the entry price and `stop` (default: trigger_price;
+    without either, the stop distance is measured by the config's `risk.sizing.method`)."""
 
     rule: Literal["risk_pct"]
     value: Annotated[Decimal, Field(description="percent of capital at risk, above 0 and at most 100")]
@@ -211,7 +219,8 @@ class SignalIn(BaseModel):
     strategy: str = Field(min_length=1, max_length=64, description="the strategy's name; routes the signal to auto or manual approval")
     signal_time: datetime = Field(description="when the strategy made the signal, ISO 8601 with a UTC offset")
     expires_at: datetime | None = Field(None, description="drop the signal after this time (ISO 8601 with offset)")
-    ttl_seconds: int | None = Field(None, gt=0, description="or: drop the signal this many seconds after signal_time")
+    ttl_seconds: int | None = Field(None, gt=0, le=MAX_TTL_SECONDS,
+                                    description="or: drop the signal this many seconds after signal_time (at most a year)")
     symbol: str = Field(min_length=1, max_length=64, description="the exchange trading symbol (Kite's tradingsymbol), e.g. RELIANCE, NIFTY26NOVFUT")
     exchange: Exchange = Field(Exchange.NSE, description="exchange segment (default NSE)")
     side: Side = Field(description="BUY or SELL")
@@ -367,11 +376,9 @@ class SignalIn(BaseModel):
             raise ValueError("give quantity or a sizing rule, not both")
         if isinstance(v, RiskPct):
             stop = v.stop if v.stop is not None else info.data.get("trigger_price")
-            if stop is None:
-                raise ValueError("risk_pct needs a stop (or an SL/SL-M trigger_price)")
             entry = info.data.get("price") or info.data.get("reference_price")
             side = info.data.get("side")
-            if entry is not None and side is not None:
+            if stop is not None and entry is not None and side is not None:
                 if side is Side.BUY and stop >= entry:
                     raise ValueError(f"the stop {stop} of a BUY must be below the entry price {entry}")
                 if side is Side.SELL and stop <= entry:
@@ -566,6 +573,7 @@ class BatchResult:
     accepted: list[Signal] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
     records: int = 0  # how many records the input held (0 when it was not JSON at all)
+    too_many: bool = False  # over limits.max_records: refused whole, no record read
 
     @property
     def ok(self) -> bool:
@@ -623,25 +631,33 @@ def _message(err: dict, record: Any) -> str:
     return msg
 
 
-def validate_record(record: Any, index: int = 0) -> tuple[Signal | None, list[RecordError]]:
-    """Validate one record: ``(signal, [])`` or ``(None, errors)`` naming each bad field."""
+def validate_record(record: Any, index: int = 0, limits: Limits = DEFAULT_LIMITS) -> tuple[Signal | None, list[RecordError]]:
+    """Validate one record: ``(signal, [])`` or ``(None, errors)`` naming each bad field.
+
+    Never raises: values out of bounds (``limits``) are errors for this record, and anything
+    unforeseen that a validator raises becomes an error too.
+    """
     if not isinstance(record, dict):
-        return None, [RecordError(index, None, f"must be a JSON object, {_a(record)} was received", record)]
+        return None, [RecordError(index, None, _short(f"must be a JSON object, {_a(record)} was received"), record)]
+    problems = check_record(record, limits)
+    if problems:
+        return None, [RecordError(index, f, _short(m), record) for f, m in problems]
     try:
         return SignalIn.model_validate(record).to_signal(), []
     except PydanticValidationError as e:
         return None, [
-            RecordError(index, _loc_to_field(tuple(x["loc"])), _message(x, record), record) for x in e.errors()
+            RecordError(index, _loc_to_field(tuple(x["loc"])), _short(_message(x, record)), record) for x in e.errors()
         ]
+    except Exception as e:  # an overflow or the like that no validator foresaw: this record only
+        return None, [RecordError(index, None, _short(f"could not be read: {type(e).__name__}: {e}"), record)]
 
 
-def _loads(text: str) -> Any:
-    # Exact decimals for prices; NaN/Infinity are let through as floats so the field names them.
-    return json.loads(text, parse_float=Decimal)
+def _short(msg: str, n: int = 300) -> str:
+    return msg if len(msg) <= n else msg[: n - 1] + "…"
 
 
 def _decode(data: str | bytes) -> str:
-    if isinstance(data, (bytes, bytearray)):
+    if isinstance(data, (bytes, bytearray, memoryview)):
         try:
             return bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -649,8 +665,10 @@ def _decode(data: str | bytes) -> str:
     return data[1:] if data.startswith("\ufeff") else data
 
 
-def parse_batch(data: Any, *, fmt: Literal["auto", "json", "jsonl"] = "auto") -> BatchResult:
+def parse_batch(data: Any, *, fmt: Literal["auto", "json", "jsonl"] = "auto", limits: Limits | None = None) -> BatchResult:
     """Validate a batch of signal records; every bad record is reported, the rest go on.
+
+    Never raises, whatever ``data`` holds.
 
     Parameters
     ----------
@@ -659,23 +677,28 @@ def parse_batch(data: Any, *, fmt: Literal["auto", "json", "jsonl"] = "auto") ->
         ``dict`` / ``list``.
     fmt
         ``"json"`` (the whole text is one JSON value), ``"jsonl"`` (one object per line) or
-        ``"auto"``: JSON, else JSON Lines when the text has several lines and the first one
-        parses.
+        ``"auto"``: JSON, else JSON Lines when the text has several lines and one of them is
+        a JSON object.
+    limits
+        Bounds on records, nesting, digits and strings (default :data:`~tradekit.signals.limits.DEFAULT_LIMITS`;
+        the pipeline passes the ``signals:`` settings).
 
     Returns
     -------
     BatchResult
         ``accepted`` signals in input order and ``errors`` naming index, field and problem.
-        Text that is not JSON at all is one error with ``index=None``.
+        Text that is not JSON at all is one error with ``index=None``; so is a batch of more
+        than ``limits.max_records`` records (``too_many`` is then True and no record is read).
     """
+    lim = limits or DEFAULT_LIMITS
     out = BatchResult()
-    if isinstance(data, (str, bytes, bytearray)):
+    if isinstance(data, (str, bytes, bytearray, memoryview)):
         try:
             text = _decode(data)
         except ValidationError as e:
             out.errors.append(RecordError(None, None, e.reason, None))
             return out
-        records = _split(text, fmt, out)
+        records = _split(text, fmt, out, lim)
         if records is None:
             return out
     elif isinstance(data, list):
@@ -683,52 +706,81 @@ def parse_batch(data: Any, *, fmt: Literal["auto", "json", "jsonl"] = "auto") ->
     else:
         records = [(0, data)]
     out.records = len(records)
+    if len(records) > lim.max_records:
+        out.too_many = True
+        out.errors.append(RecordError(None, None, f"{len(records):,} records is over the limit of {lim.max_records:,} "
+                                                  "per batch (signals.max_records_per_batch); split the batch", None))
+        return out
     for index, rec in records:
         if isinstance(rec, RecordError):
             out.errors.append(rec)
             continue
-        sig, errs = validate_record(rec, index)
+        sig, errs = validate_record(rec, index, lim)
         if sig is not None:
             out.accepted.append(sig)
         out.errors.extend(errs)
     return out
 
 
-def _split(text: str, fmt: str, out: BatchResult) -> list[tuple[int, Any]] | None:
+def _not_json(e: json.JSONDecodeError, where: str = "") -> str:
+    return f"not JSON: {e.msg} at {where}column {e.colno}"
+
+
+def _too_deep(lim: Limits) -> str:
+    return f"nested deeper than {lim.max_depth} levels (signals.max_depth)"
+
+
+def _one(text: str, index: int, lim: Limits, *, extra: int = 0) -> Any:
+    """One record's text parsed, or a RecordError; nesting is checked before parsing."""
+    if structure(text).depth > lim.max_depth + extra:
+        return RecordError(index, None, _too_deep(lim), text[:200])
+    try:
+        return loads(text)
+    except json.JSONDecodeError as e:
+        return RecordError(index, None, _not_json(e), text[:200])
+
+
+def _split(text: str, fmt: str, out: BatchResult, lim: Limits) -> list[tuple[int, Any]] | None:
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         out.errors.append(RecordError(None, None, "empty: no signal records", None))
         return None
     if fmt != "jsonl":
-        try:
-            obj = _loads(text)
-        except json.JSONDecodeError as e:
-            first_ok = False
-            if fmt == "auto" and len(lines) > 1:
-                try:
-                    _loads(lines[0])
-                    first_ok = True
-                except json.JSONDecodeError:
-                    pass
-            if not first_ok:
-                out.errors.append(
-                    RecordError(None, None, f"not JSON: {e.msg} at line {e.lineno}, column {e.colno}", text[:200])
-                )
+        st = structure(text)
+        if st.depth > lim.max_depth + 1:
+            # Too deep to parse whole: a list is read element by element, so only the deep
+            # records fail; anything else is one record or JSON Lines.
+            if st.elements is not None:
+                if len(st.elements) > lim.max_records:
+                    return [(i, None) for i in range(len(st.elements))]  # refused on count, unread
+                return [(i, _one(text[a:b], i, lim)) for i, (a, b, _) in enumerate(st.elements)]
+            if fmt == "json" or len(lines) == 1:
+                out.errors.append(RecordError(0 if text.lstrip()[:1] == "{" else None, None, _too_deep(lim), text[:200]))
                 return None
         else:
-            if isinstance(obj, list):
-                if not obj:
-                    out.errors.append(RecordError(None, None, "empty list: no signal records", None))
+            try:
+                obj = loads(text)
+            except json.JSONDecodeError as e:
+                lines_ok = False
+                if fmt == "auto" and 1 < len(lines) <= lim.max_records:
+                    # JSON Lines when some line is a JSON object (a junk first line must not hide them)
+                    lines_ok = any(ln.lstrip()[:1] == "{" and isinstance(_one(ln, 0, lim), dict) for ln in lines)
+                elif fmt == "auto" and len(lines) > lim.max_records:
+                    lines_ok = True  # refused on count below
+                if not lines_ok:
+                    out.errors.append(RecordError(None, None, f"not JSON: {e.msg} at line {e.lineno}, column {e.colno}",
+                                                  text[:200]))
                     return None
-                return list(enumerate(obj))
-            return [(0, obj)]
-    records: list[tuple[int, Any]] = []
-    for i, line in enumerate(lines):
-        try:
-            records.append((i, _loads(line)))
-        except json.JSONDecodeError as e:
-            records.append((i, RecordError(i, None, f"not JSON: {e.msg} at column {e.colno}", line[:200])))
-    return records
+            else:
+                if isinstance(obj, list):
+                    if not obj:
+                        out.errors.append(RecordError(None, None, "empty list: no signal records", None))
+                        return None
+                    return list(enumerate(obj))
+                return [(0, obj)]
+    if len(lines) > lim.max_records:
+        return [(i, None) for i in range(len(lines))]  # refused on count, unread
+    return [(i, _one(line, i, lim)) for i, line in enumerate(lines)]
 
 
 # -- the published JSON Schema -------------------------------------------------------------------

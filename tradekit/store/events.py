@@ -10,6 +10,8 @@ class EventType:
 
     SIGNAL_RECEIVED = "signal.received"
     SIGNAL_REJECTED = "signal.rejected"  # malformed, duplicate or expired
+    SIGNAL_PARKED = "signal.parked"  # received while new orders were blocked; tried again when trading resumes
+    SIGNAL_UNPARKED = "signal.unparked"  # a parked signal taken (order made), expired or refused
 
     ORDER_CREATED = "order.created"
     RISK_DECISION = "risk.decision"

@@ -14,11 +14,23 @@ hash printed in the report).
 Durability: ``append`` commits before it returns (write-ahead: an order is journaled before
 it is sent). In ``batch`` mode (fast replays) events are buffered and written in one
 transaction by ``flush`` — every ``batch_size`` events, on ``flush()``, and on ``close()``.
+
+Transactions (:meth:`Journal.transaction`) are per thread: the events a thread appends inside
+the block are committed together when its outermost block ends, or not at all. Work that must
+follow the commit (calling the broker) is registered with :meth:`Journal.after_commit`.
+
+Failures: a write that cannot be committed (disk full, read-only file, the lock held by another
+process past ``lock_timeout_seconds``) raises :class:`JournalUnavailable`; the events of a failed
+transaction are dropped (never written later by a stale buffer) and every ``on_failure``
+listener is told, so the owner can re-read its state from what *was* committed. A lock wait
+longer than ``lock_warn_seconds`` is logged, reported to ``on_lock_wait`` listeners (session
+status) and journaled as a ``note`` (``kind: journal_lock_wait``) once the write goes through.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 
@@ -45,12 +57,44 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from tradekit.clock import IST, Clock, RealClock
 from tradekit.errors import StoreError
+from tradekit.store import lease as _lease
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+_LOCK_SLICE_S = 0.25  # one attempt's busy wait while another process holds the write lock
+_DEFAULT_BUSY_MS = 30000  # the engine's own busy timeout (tradekit.store.db), restored after a write
+
+
+class JournalUnavailable(StoreError):
+    """The journal could not be written; nothing of the failed write was committed.
+
+    ``dropped`` is the number of events of a failed transaction that were discarded (their
+    effects on any in-memory state must be undone by re-reading the journal).
+    """
+
+    def __init__(self, message: str, *, dropped: int = 0, locked: bool = False):
+        super().__init__(message)
+        self.dropped = dropped
+        self.locked = locked
+
+
+def _is_locked(e: OperationalError) -> bool:
+    msg = str(getattr(e, "orig", e)).lower()
+    return "locked" in msg or "busy" in msg
+
+
+class _Tx:
+    __slots__ = ("rows", "hooks", "depth")
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.hooks: list = []
+        self.depth = 0
 
 metadata = MetaData()
 events_table = Table(
@@ -152,7 +196,14 @@ class Journal:
         clock: Clock | None = None,
         durability: str = "sync",
         batch_size: int = 2000,
+        lease: "_lease.JournalLease | None" = None,
+        read_only: bool = False,
+        lock_warn_seconds: float = 5.0,
+        lock_timeout_seconds: float = 30.0,
     ):
+        """``lease``: the session's :class:`~tradekit.store.lease.JournalLease` (its appends are
+        fenced by it); without one, only requests (``lease.REQUEST_TYPES``) may be appended while
+        another process owns the journal. ``read_only``: no writes at all, not even on opening."""
         if durability not in ("sync", "batch"):
             raise StoreError(f"durability must be 'sync' or 'batch', {durability!r} was received")
         self.engine = engine
@@ -162,11 +213,23 @@ class Journal:
         self._lock = threading.RLock()
         self._buffer: list[dict] = []
         self._listeners: list = []
+        self._tx = threading.local()
+        self._failure_listeners: list = []
+        self._lock_listeners: list = []
+        self.lock_warn_seconds = float(lock_warn_seconds)
+        self.lock_timeout_seconds = float(lock_timeout_seconds)
+        self.lock_waiting_since: float | None = None  # time.time() when a lock wait past the threshold began
+        self.last_failure: str | None = None  # the last write failure, cleared by the next successful write
         self.own_seqs: set[int] = set()  # seqs this writer appended (sync mode), to tell others' events apart
         # a simulated clock hands out its ISO string directly (it is already IST)
         self._clock_iso = getattr(self.clock, "now_iso", None)
+        self.lease, self.read_only = lease, read_only
+        if read_only:
+            self._open_read_only()
+            return
         try:
             metadata.create_all(engine)
+            _lease._meta.create_all(engine)
             with engine.begin() as conn:
                 row = conn.execute(select(tail_table).where(tail_table.c.id == 1)).first()
                 if row is None:
@@ -185,6 +248,29 @@ class Journal:
         self._seq = tail.seq
         self._hash = tail.hash
 
+    def _open_read_only(self) -> None:
+        try:
+            with self.engine.connect().execution_options(readonly=True) as conn:
+                tail = conn.execute(select(tail_table).where(tail_table.c.id == 1)).first()
+                if conn.in_transaction():
+                    conn.rollback()
+        except SQLAlchemyError as e:  # not a database, no such table, no server
+            raise StoreError(f"cannot read the journal: {getattr(e, 'orig', None) or e}") from e
+        if tail is None:
+            raise StoreError("not a tradekit journal (no journal_tail record)")
+        self.writer_id = tail.writers
+        self._seq, self._hash = tail.seq, tail.hash
+
+    def _may_append(self, type_: str) -> None:
+        if self.read_only:
+            raise StoreError(f"the journal was opened read-only; {type_} was not written")
+        if self.lease is None and type_ not in _lease.REQUEST_TYPES:
+            holder = _lease.current_holder(self.engine)
+            if holder is not None:
+                raise _lease.JournalLeased(f"{type_} not written: the journal is owned by {holder.describe()}; "
+                                           "another process may only append requests "
+                                           f"({', '.join(sorted(_lease.REQUEST_TYPES))})", holder)
+
     # -- writing -----------------------------------------------------------------------------
     def subscribe(self, fn) -> None:
         """Call ``fn(event)`` after each event is appended (in-process listeners)."""
@@ -193,15 +279,31 @@ class Journal:
     def append(self, type_: str, payload: dict | None = None, *, ts: datetime | None = None) -> Event:
         """Append one event; in ``sync`` mode it is committed when this returns."""
         payload = payload or {}
+        self._may_append(type_)
         if ts is None and self._clock_iso is not None:
             ts_s = self._clock_iso()
         else:
             ts_s = (ts or self.clock.now()).astimezone(IST).isoformat()
         rec = _recorded_at()
         payload_json = canonical(payload)
+        tx: _Tx | None = getattr(self._tx, "state", None)
+        if tx is not None:
+            with self._lock:
+                seq, prev = (tx.rows[-1]["seq"], tx.rows[-1]["hash"]) if tx.rows else (self._seq, self._hash)
+            seq += 1
+            h = chain_hash(prev, seq, ts_s, rec, type_, payload_json)
+            row = dict(seq=seq, ts=ts_s, recorded_at=rec, type=type_, payload=payload_json, prev_hash=prev, hash=h)
+            tx.rows.append(row)
+            ev = Event(seq, ts_s, rec, type_, orjson.loads(payload_json), prev, h)
+            for fn in self._listeners:
+                fn(ev)
+            return ev
         with self._lock:
             if self.durability == "sync":
-                ev = self._commit_one(ts_s, rec, type_, payload_json)
+                try:
+                    ev = self._commit_one(ts_s, rec, type_, payload_json)
+                except JournalUnavailable as e:
+                    self._raise_failure(e)
             else:
                 seq = self._seq + 1
                 h = chain_hash(self._hash, seq, ts_s, rec, type_, payload_json)
@@ -216,45 +318,191 @@ class Journal:
         return ev
 
     def _commit_one(self, ts_s: str, rec: str, type_: str, payload_json: str) -> Event:
-        for _attempt in range(5):
+        row = dict(seq=self._seq + 1, ts=ts_s, recorded_at=rec, type=type_, payload=payload_json, prev_hash=self._hash,
+                   hash="")
+        row["hash"] = chain_hash(row["prev_hash"], row["seq"], ts_s, rec, type_, payload_json)
+        self._write(rows := [row])
+        r = rows[0]
+        return Event(r["seq"], ts_s, rec, type_, orjson.loads(payload_json), r["prev_hash"], r["hash"])
+
+    # -- the one writer ---------------------------------------------------------------------------
+    @contextmanager
+    def _begin(self, busy_ms: int | None):
+        """A write transaction; on SQLite with a short busy timeout, so lock waits come back to us."""
+        sqlite = self.engine.dialect.name == "sqlite"
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection if sqlite and busy_ms is not None else None
+            if raw is not None:
+                raw.execute(f"PRAGMA busy_timeout={busy_ms}")
             try:
-                with self.engine.begin() as conn:
+                with conn.begin():
+                    yield conn
+            finally:
+                if raw is not None:
+                    try:
+                        raw.execute(f"PRAGMA busy_timeout={_DEFAULT_BUSY_MS}")
+                    except Exception:  # the connection is going back to the pool either way
+                        pass
+
+    def _write(self, rows: list[dict], *, note_wait: bool = True) -> None:
+        """Commit ``rows`` after the current tail (re-chained if another writer moved it); caller holds the lock.
+
+        Waits for another process's write lock up to ``lock_timeout_seconds`` (telling the
+        ``on_lock_wait`` listeners once it passes ``lock_warn_seconds``); any other failure, or
+        a longer wait, raises :class:`JournalUnavailable` with nothing written.
+        """
+        t0 = time.monotonic()
+        warned = False
+        busy_ms = max(1, int(min(_LOCK_SLICE_S, self.lock_warn_seconds or _LOCK_SLICE_S) * 1000))
+        collisions = 0
+        while True:
+            try:
+                with self._begin(busy_ms) as conn:
                     tail = conn.execute(select(tail_table).where(tail_table.c.id == 1).with_for_update()).one()
-                    seq = tail.seq + 1
-                    h = chain_hash(tail.hash, seq, ts_s, rec, type_, payload_json)
-                    conn.execute(
-                        insert(events_table).values(
-                            seq=seq, ts=ts_s, recorded_at=rec, type=type_, payload=payload_json, prev_hash=tail.hash, hash=h
-                        )
-                    )
-                    conn.execute(update(tail_table).where(tail_table.c.id == 1).values(seq=seq, hash=h))
-                self._seq, self._hash = seq, h
-                self.own_seqs.add(seq)
-                return Event(seq, ts_s, rec, type_, orjson.loads(payload_json), tail.hash, h)
+                    if self.lease is not None:
+                        self.lease.fence(conn)
+                    if tail.seq != rows[0]["seq"] - 1 or tail.hash != rows[0]["prev_hash"]:
+                        # Another writer appended meanwhile: re-chain our events after it.
+                        prev, seq = tail.hash, tail.seq
+                        for r in rows:
+                            seq += 1
+                            r["seq"], r["prev_hash"] = seq, prev
+                            r["hash"] = prev = chain_hash(prev, seq, r["ts"], r["recorded_at"], r["type"], r["payload"])
+                    conn.execute(insert(events_table), rows)
+                    conn.execute(update(tail_table).where(tail_table.c.id == 1).values(seq=rows[-1]["seq"], hash=rows[-1]["hash"]))
+                break
             except IntegrityError:
+                collisions += 1
+                if collisions >= 5:
+                    raise self._failed("the tail kept moving (too much write contention)") from None
                 continue  # another writer took this seq: re-read the tail and retry
             except OperationalError as e:
-                raise StoreError(f"cannot append to the journal: {e.orig}") from e
-        raise StoreError("cannot append to the journal: the tail kept moving (too much write contention)")
+                waited = time.monotonic() - t0
+                if _is_locked(e) and waited < self.lock_timeout_seconds:
+                    if not warned and waited >= self.lock_warn_seconds:
+                        warned = True
+                        self.lock_waiting_since = time.time() - waited
+                        log.warning("the journal is locked by another process: waiting (%.1f s so far, up to %.0f s)",
+                                    waited, self.lock_timeout_seconds)
+                        self._tell(self._lock_listeners, waited)
+                    continue
+                if warned:
+                    self._tell(self._lock_listeners, None)
+                self.lock_waiting_since = None
+                why = (f"locked by another process for {waited:.1f} s (store.lock_timeout_seconds)" if _is_locked(e)
+                       else str(e.orig))
+                raise self._failed(why, locked=_is_locked(e)) from e
+        waited = time.monotonic() - t0
+        self._seq, self._hash = rows[-1]["seq"], rows[-1]["hash"]
+        self.own_seqs.update(r["seq"] for r in rows)
+        self.last_failure = None
+        if warned:
+            self.lock_waiting_since = None
+            self._tell(self._lock_listeners, None)
+        if note_wait and waited >= self.lock_warn_seconds and self.lock_warn_seconds > 0:
+            log.warning("the journal was locked by another process for %.1f s", waited)
+            payload = canonical({"kind": "journal_lock_wait", "seconds": round(waited, 3),
+                                 "threshold_seconds": self.lock_warn_seconds})
+            ts_s = rows[-1]["ts"]
+            rec = _recorded_at()
+            note = dict(seq=self._seq + 1, ts=ts_s, recorded_at=rec, type="note", payload=payload, prev_hash=self._hash,
+                        hash=chain_hash(self._hash, self._seq + 1, ts_s, rec, "note", payload))
+            try:
+                self._write([note], note_wait=False)
+            except JournalUnavailable:
+                pass  # journaled when possible: the wait was logged
+
+    def _failed(self, why: str, *, locked: bool = False, dropped: int = 0) -> JournalUnavailable:
+        # once per outage (and per new reason), not once per retry
+        (log.debug if why == self.last_failure else log.error)("cannot write the journal: %s", why)
+        self.last_failure = why
+        return JournalUnavailable(f"cannot write the journal: {why}", dropped=dropped, locked=locked)
+
+    @staticmethod
+    def _tell(listeners, arg) -> None:
+        for fn in list(listeners):
+            try:
+                fn(arg)
+            except Exception:  # a listener must not break the journal
+                log.exception("journal listener failed")
+
+    def on_failure(self, fn) -> None:
+        """Call ``fn(error)`` with each :class:`JournalUnavailable` (after a failed transaction's events are dropped)."""
+        self._failure_listeners.append(fn)
+
+    def on_lock_wait(self, fn) -> None:
+        """Call ``fn(seconds)`` when a lock wait passes ``lock_warn_seconds``, and ``fn(None)`` when it ends."""
+        self._lock_listeners.append(fn)
+
+    def _raise_failure(self, err: JournalUnavailable) -> None:
+        self._tell(self._failure_listeners, err)
+        raise err
+
+    # -- transactions ------------------------------------------------------------------------------
+    @property
+    def in_transaction(self) -> bool:
+        return getattr(self._tx, "state", None) is not None
 
     @contextmanager
     def transaction(self):
-        """Appends inside the block are committed together, in one transaction, when it ends.
+        """Appends inside the block (by this thread) are committed together when it ends, or not at all.
 
-        For events that belong together (an order created, its risk decision, its approval and
-        its submission): one commit instead of four, and still durable before the block's
-        caller goes on (e.g. calls the broker). Nested blocks join the outer one.
+        For events that belong together (a signal received and the order it makes; an order
+        created, its risk decision, its approval and its submission): one commit, durable
+        before the block's caller goes on (e.g. calls the broker — register that with
+        :meth:`after_commit`). Nested blocks join the outer one. If the commit fails, the
+        block's events are dropped and :class:`JournalUnavailable` is raised (the ``on_failure``
+        listeners are told first); the after-commit work does not run.
+
+        In ``batch`` durability (fast replays) the block only groups appends into the buffer.
         """
-        with self._lock:
-            if self.durability == "batch":
-                yield self
-                return
-            self.durability = "batch"
+        if self.durability == "batch":
+            yield self  # no lock held across the block: a sink may take the OMS's lock inside it
+            return
+        tx: _Tx | None = getattr(self._tx, "state", None)
+        if tx is not None:
+            tx.depth += 1
             try:
                 yield self
             finally:
-                self.durability = "sync"
-                self._flush_locked()
+                tx.depth -= 1
+            return
+        tx = self._tx.state = _Tx()
+        try:
+            yield self
+        finally:
+            self._tx.state = None
+            rows, hooks = tx.rows, tx.hooks
+            if rows:
+                with self._lock:  # _write re-chains after the tail if another writer moved it
+                    try:
+                        self._write(rows)
+                    except JournalUnavailable as e:
+                        e.dropped = len(rows)
+                        self._raise_failure(e)
+        self._run_hooks(hooks)
+
+    def after_commit(self, fn) -> None:
+        """Run ``fn()`` once this thread's transaction has committed (at once when there is none)."""
+        tx: _Tx | None = getattr(self._tx, "state", None)
+        if tx is None:
+            fn()
+        else:
+            tx.hooks.append(fn)
+
+    @staticmethod
+    def _run_hooks(hooks: list) -> None:
+        first: BaseException | None = None
+        for fn in hooks:
+            try:
+                fn()
+            except BaseException as e:  # run the rest; the first error is raised after
+                if first is None:
+                    first = e
+                else:
+                    log.exception("after-commit work failed")
+        if first is not None:
+            raise first
 
     def flush(self) -> None:
         with self._lock:
@@ -265,25 +513,18 @@ class Journal:
             return
         rows = self._buffer
         try:
-            with self.engine.begin() as conn:
-                tail = conn.execute(select(tail_table).where(tail_table.c.id == 1).with_for_update()).one()
-                if tail.seq != rows[0]["seq"] - 1 or tail.hash != rows[0]["prev_hash"]:
-                    # Another writer appended meanwhile: re-chain the buffered events after it.
-                    prev, seq = tail.hash, tail.seq
-                    for r in rows:
-                        seq += 1
-                        r["seq"], r["prev_hash"] = seq, prev
-                        r["hash"] = prev = chain_hash(prev, seq, r["ts"], r["recorded_at"], r["type"], r["payload"])
-                conn.execute(insert(events_table), rows)
-                conn.execute(update(tail_table).where(tail_table.c.id == 1).values(seq=rows[-1]["seq"], hash=rows[-1]["hash"]))
-        except OperationalError as e:
-            raise StoreError(f"cannot write the journal: {e.orig}") from e
-        self._seq, self._hash = rows[-1]["seq"], rows[-1]["hash"]
-        self.own_seqs.update(r["seq"] for r in rows)
+            self._write(rows)  # on failure the buffer stays, to be written (re-chained) by the next flush
+        except JournalUnavailable as e:
+            self._raise_failure(e)
         self._buffer = []
 
     def close(self) -> None:
-        self.flush()
+        """Write what is buffered and give the lease up (a session's journal)."""
+        try:
+            self.flush()
+        finally:
+            if self.lease is not None:
+                self.lease.release()
 
     # -- reading -----------------------------------------------------------------------------
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 
 import pytest
@@ -36,18 +37,24 @@ def oms(fast_broker, journal, sim):
 
     sim.step(1)
     book = Book()
+    # a request is on its way at most 0.5 s (the client's timeout); the broker acts within 0.3 s of it
     return OrderManager(journal=journal, book=book, broker=fast_broker, clock=RealClock(), mode="live",
-                        allow_auto_in_live=True, unknown_max_lookups=2, unknown_grace_seconds=0)
+                        allow_auto_in_live=True, unknown_max_lookups=2, unknown_grace_seconds=0,
+                        placement_timeout_seconds=0.5, broker_processing_seconds=0.3)
 
 
 def buy(qty=1):
     return OrderRequest("NSE", "INFY", "BUY", qty, "MARKET", "MIS")
 
 
-def settle(oms, sim, broker):
-    """Resolve unknowns (by tag, twice: the OMS's lookup budget) and sync statuses."""
-    for _ in range(3):
+def settle(oms, sim, broker, timeout=5.0):
+    """Resolve unknowns by tag (until each is found or its deadline has passed) and sync statuses."""
+    end = time.monotonic() + timeout
+    while True:
         oms.resolve_unknown()
+        if not oms.unknown_orders or time.monotonic() > end:
+            break
+        time.sleep(0.05)
     sim.step(1)
     Reconciler(broker, oms.book, oms=oms).run_once()
 
@@ -133,3 +140,58 @@ def test_random_fault_storm(oms, sim, fast_broker):
         assert (st is OrderStatus.FILLED) == (sim.app.count_by_tag(cid) == 1)
     rep = Reconciler(fast_broker, oms.book, oms=oms).run_once()
     assert rep.ok, rep.summary()
+
+
+def test_a_placement_the_broker_holds_past_the_timeout_is_not_concluded_not_placed(fast_broker, journal, sim):
+    """Issue 13.3: the broker holds the request 1.5 s (the client gives up after 0.5 s), then places it.
+
+    The OMS keeps looking the tag up until sent + timeout + the broker's processing window, so
+    it finds the order when it lands: FILLED, never REJECTED first, and the book reconciles.
+    """
+    from tradekit.execution.oms import OrderManager
+
+    sim.step(1)
+    oms = OrderManager(journal=journal, book=Book(), broker=fast_broker, clock=RealClock(), mode="live",
+                       allow_auto_in_live=True, unknown_max_lookups=2, unknown_grace_seconds=0,
+                       placement_timeout_seconds=0.5, broker_processing_seconds=3.0)
+    sim.faults.add("slow", PLACE, 1, delay=1.5, when="before")
+    order = oms.submit(buy(), strategy="t")
+    assert order.status is OrderStatus.UNKNOWN
+    outcomes = []
+    end = time.monotonic() + 6
+    while oms.unknown_orders and time.monotonic() < end:
+        outcomes.append(oms.resolve_unknown().get(order.client_order_id))
+        time.sleep(0.1)
+    assert "not placed" not in outcomes and outcomes[-1].startswith("found")
+    settle(oms, sim, fast_broker)
+    assert order.status is OrderStatus.FILLED and sim.app.count_by_tag(order.client_order_id) == 1
+    statuses = [e.payload.get("status") for e in journal.events(types=(E.ORDER_UPDATE,))]
+    assert "REJECTED" not in statuses
+    rep = Reconciler(fast_broker, oms.book, oms=oms).run_once()
+    assert rep.ok, rep.summary()
+
+
+def test_a_late_order_of_ours_concluded_not_placed_is_adopted_never_external(fast_broker, journal, sim):
+    """Issue 13.3: even when the window was set too short and the order was concluded not placed,
+    the broker order carrying its tag is adopted as that order (fills booked), not reported external."""
+    from tradekit.execution.oms import OrderManager
+
+    sim.step(1)
+    oms = OrderManager(journal=journal, book=Book(), broker=fast_broker, clock=RealClock(), mode="live",
+                       allow_auto_in_live=True, unknown_max_lookups=1, unknown_grace_seconds=0,
+                       placement_timeout_seconds=0.0, broker_processing_seconds=0.0)
+    sim.faults.add("slow", PLACE, 1, delay=1.2, when="before")
+    order = oms.submit(buy(2), strategy="t")
+    assert order.status is OrderStatus.REJECTED  # concluded at once: the window is zero
+    time.sleep(1.0)  # the held request lands
+    sim.step(1)
+    rec = Reconciler(fast_broker, oms.book, oms=oms)
+    rep = rec.run_once()
+    assert rep.ok, rep.summary()
+    assert rep.external_orders == []
+    assert order.status is OrderStatus.FILLED and order.filled_quantity == 2
+    assert oms.book.net_quantity("NSE", "INFY") == 2
+    adopted = [e.payload for e in journal.events(types=(E.ORDER_UPDATE,)) if e.payload.get("adopted_late")]
+    assert len(adopted) == 1 and adopted[0]["client_order_id"] == order.client_order_id
+    rebuilt = Book.rebuild(journal.events())  # the adoption replays
+    assert rebuilt.snapshot() == oms.book.snapshot()

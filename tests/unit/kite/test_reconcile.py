@@ -78,3 +78,36 @@ def test_unbooked_trades_positions_and_holdings():
     assert kinds(rep) == ["holding", "position", "unbooked_trade"]
     ev = rep.to_event()
     assert ev["ok"] is False and len(ev["mismatches"]) == 3 and ev["mismatches"][0]["kind"]
+
+
+def test_an_order_the_stream_moved_during_the_fetch_waits_for_the_next_cycle():
+    """The broker's rows were fetched between 11:00:00 and 11:00:02; a fill that reached the book at
+    11:00:01 is newer than them: not a difference now (the next cycle compares it). One booked
+    before the fetch began is."""
+    from datetime import timedelta
+
+    from tradekit.model.position import position_key
+
+    during, before = order("A", OrderStatus.FILLED, "1", filled=5), order("B", OrderStatus.FILLED, "2", filled=5)
+    during.updated_at, before.updated_at = NOW + timedelta(seconds=1), NOW - timedelta(seconds=5)
+    b = book_with(during)
+    p = b.positions[position_key("s", "NSE", "INFY", "MIS")] = Position("s", Exchange.NSE, "INFY", Product.MIS)
+    p.apply_fill(Side.BUY, 5, Decimal("1500"))
+    window = dict(day=NOW.date(), placed_before=NOW, fetched_at=NOW + timedelta(seconds=2))
+    assert compare(b, [row("1", "A", "OPEN")], [], [], [], **window).ok
+    b2 = book_with(before)
+    b2.positions.update(b.positions)
+    rep = compare(b2, [row("2", "B", "OPEN")], [], [], [], **window)
+    assert kinds(rep) == ["filled", "position", "status"]
+
+
+def test_an_order_row_older_than_the_brokers_own_trade_book_is_not_a_difference():
+    """Orders are fetched before trades: a fill in between shows in the trade book (and so in ours)
+    but not yet in the order row. The broker's trade book agrees with the book: no difference."""
+    o = order("A", OrderStatus.FILLED, "1", filled=5)
+    b = book_with(o)
+    t = BrokerTrade("T1", "1", Exchange.NSE, "INFY", Side.BUY, 5, Decimal("1500"), NOW, Product.MIS, tag="A")
+    rep = compare(b, [row("1", "A", "OPEN")], [t], [], [], day=NOW.date())
+    assert "status" not in kinds(rep) and "filled" not in kinds(rep)
+    rep = compare(b, [row("1", "A", "OPEN")], [], [], [], day=NOW.date())  # no such trade at the broker
+    assert "status" in kinds(rep) and "filled" in kinds(rep)

@@ -23,6 +23,7 @@ LOOSE = {
     "exposure": {"max_concentration_pct": None, "max_gross_exposure_pct": None, "max_net_exposure_pct": None,
                  "max_sector_pct": None},
     "var": {"limit_pct": None},
+    "loss": {"adverse_move_pct": None},  # the daily-loss worst case has its own tests
 }
 
 
@@ -312,7 +313,7 @@ def test_max_open_orders_and_orders_per_day():
 def test_daily_loss_blocks_entries_at_the_limit_not_exits():
     b = BookBuilder()
     b.fill("SBIN", "BUY", 1000, "100")
-    g = gate()
+    g = gate({"loss": {"adverse_move_pct": None}})  # the loss so far only (the worst case: test_daily_loss_worst_case)
     g.start_day(b.book, NOW.date())
     b.mark({"SBIN": "80.01"})  # loss 19,990 of 20,000
     assert g.check(b.order("TCS", "BUY", 1, "LIMIT", price="100"), ctx(b, 100)).allowed

@@ -130,11 +130,13 @@ def test_a_file_left_in_processing_is_read_again_and_dedupe_makes_it_safe(inbox_
 
 
 def _crash_after_first_signal(inbox_dir: str, db: str) -> None:
-    # Runs in a child process: the sink dies (like a killed process) after the first signal.
+    # Runs in a child process: the sink journals the first signal's order, then the process dies
+    # (like a kill -9) before the signal's transaction commits.
     from tradekit.clock import SimClock
     from tradekit.store import Journal, make_engine, sqlite_url
 
     def die(signal, route):
+        journal.append("order.created", {"client_order_id": "TK1", "signal_id": signal.signal_id})
         os._exit(3)
 
     journal = Journal(make_engine(sqlite_url(db)), clock=SimClock(T0))
@@ -151,12 +153,15 @@ def test_a_real_crash_mid_file_loses_nothing_and_repeats_nothing(inbox_dir, open
     child.join(20)
     assert child.exitcode == 3
     assert len(data_files(inbox_dir / "processing")) == 1  # left mid-file, its lock died with the process
+    journal = open_journal()
+    # the signal, its key and its order commit together: the kill left none of them
+    assert list(journal.events()) == []
     sink = Recorder()
-    pipeline = SignalPipeline(open_journal(), TradekitConfig(), sink=sink)
+    pipeline = SignalPipeline(journal, TradekitConfig(), sink=sink)
     (r,) = Inbox(inbox_dir, pipeline, settle_seconds=0).poll()
-    assert r.status == "processed" and r.report.ids("duplicate") == ["a"] and sink.ids == ["b", "c"]
+    assert r.status == "processed" and r.report.ids("duplicate") == [] and sink.ids == ["a", "b", "c"]
     received = [e.payload["signal_id"] for e in pipeline.journal.events(types=(EventType.SIGNAL_RECEIVED,))]
-    assert received == ["a", "b", "c"]  # each exactly once across the crash
+    assert received == ["a", "b", "c"]  # each exactly once across the crash, none lost
 
 
 def test_a_file_in_flight_in_another_poller_is_not_taken(inbox_dir):
@@ -265,3 +270,75 @@ def test_a_failing_pipeline_leaves_the_file_for_a_retry(inbox_dir):
     assert r.status == "error" and "StoreError" in r.reason and r.path.parent.name == "processing"
     (r,) = inbox.poll()
     assert r.status == "processed" and r.accepted_ids == ["a"] and len(calls) == 2
+
+
+def test_a_file_that_keeps_failing_goes_to_rejected_with_a_reason(inbox_dir):
+    calls = []
+
+    def broken(data, *, source, fmt):
+        calls.append(source)
+        raise KeyError("a handler bug this file trips")
+
+    inbox = Inbox(inbox_dir, broken, settle_seconds=0, poll_interval=0.0, max_attempts=3)
+    drop(inbox_dir, "r.json", record("a"))
+    statuses = [r.status for _ in range(5) for r in inbox.poll()]
+    assert statuses == ["error", "error", "rejected"] and len(calls) == 3
+    (moved,) = (inbox_dir / "rejected").glob("*__r.json")
+    reason = moved.with_name(moved.name + ".reason.txt").read_text()
+    assert "after 3 tries" in reason and "KeyError" in reason
+    assert not any((inbox_dir / "processing").iterdir())  # no attempts file left behind
+
+
+def test_a_failed_file_waits_before_it_is_tried_again(inbox_dir):
+    def broken(data, *, source, fmt):
+        raise ValueError("a handler bug")
+
+    inbox = Inbox(inbox_dir, broken, settle_seconds=0, poll_interval=30.0)
+    drop(inbox_dir, "r.json", record("a"))
+    assert [r.status for r in inbox.poll()] == ["error"]
+    assert inbox.poll() == []  # backing off: not retried at once, every poll
+
+
+def test_an_adversarial_file_is_rejected_not_retried(inbox_dir, sim_journal):
+    from tradekit.signals import SignalPipeline
+
+    inbox = Inbox(inbox_dir, SignalPipeline(sim_journal), settle_seconds=0)
+    (inbox_dir / "junk.json").write_text('[' * 5000 + ']' * 5000)
+    (r,) = inbox.poll()
+    assert r.status == "rejected" and "nested deeper" in r.reason
+    (inbox_dir / "big.json").write_text("[" + ",".join("0" * 1) * 0 + ",".join(["0"] * 20000) + "]")
+    (r,) = inbox.poll()
+    assert r.status == "rejected" and "max_records_per_batch" in r.reason
+    assert inbox.poll() == [] and not any((inbox_dir / "processing").iterdir())
+
+
+def test_a_journal_outage_keeps_the_file_in_processing_however_long(inbox_dir):
+    from tradekit.errors import StoreError
+
+    down = [True]
+
+    def journal(data, *, source, fmt):
+        if down[0]:
+            raise StoreError("database or disk is full")
+        return parse_only(data, source=source, fmt=fmt)
+
+    inbox = Inbox(inbox_dir, journal, settle_seconds=0, max_attempts=2)
+    drop(inbox_dir, "r.json", record("a"))
+    for _ in range(6):  # never rejected for the journal's fault, retried every poll (no back-off)
+        (r,) = inbox.poll()
+        assert r.status == "error" and r.path.parent.name == "processing"
+    down[0] = False
+    (r,) = inbox.poll()
+    assert r.status == "processed" and r.accepted_ids == ["a"]
+
+
+def test_a_file_whose_signals_were_all_parked_is_processed_not_rejected(inbox_dir, sim_journal):
+    from tests.unit.signals.helpers import Recorder
+    from tradekit.config import TradekitConfig
+    from tradekit.signals.pipeline import SignalPipeline
+
+    p = SignalPipeline(sim_journal, TradekitConfig(), sink=Recorder(fail_on={"a"}))  # new orders blocked
+    inbox = Inbox(inbox_dir, p, settle_seconds=0)
+    drop(inbox_dir, "r.json", record("a"))
+    (r,) = inbox.poll()
+    assert r.status == "processed" and r.path.parent.name == "processed"

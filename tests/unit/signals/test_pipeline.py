@@ -154,7 +154,7 @@ def test_text_that_is_not_json_is_one_rejection(sim_journal, sink):
 
 def test_a_sink_that_refuses_does_not_stop_the_batch(sim_journal):
     sink = Recorder(fail_on={"b"})
-    p = SignalPipeline(sim_journal, paper(), sink=sink)
+    p = SignalPipeline(sim_journal, paper(), sink=sink, settings=SignalsConfig(when_blocked="refuse"))
     rep = p.ingest([record("a"), record("b"), record("c")])
     assert rep.accepted_ids == ["a", "c"] and sink.ids == ["a", "c"]
     (refused,) = [r for r in rep.rejected if r.reason == "refused"]

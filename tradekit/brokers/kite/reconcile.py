@@ -10,8 +10,13 @@ difference                    meaning
 ============================  ============================================================
 ``external_order``            an order at the broker that tradekit did not place (no tag of
                               ours); blocking until a person acknowledges it, which adopts
-                              its fills into the book under the ``EXTERNAL`` strategy
-``unknown_order``             an order of ours still UNKNOWN (placement outcome not resolved)
+                              its fills into the book under the ``EXTERNAL`` strategy. An
+                              order carrying the tag of one of ours — also one concluded
+                              "not placed" that landed late — is ours: the sync adopts it
+``unknown_order``             an order of ours whose placement outcome is still being looked
+                              up by tag (UNKNOWN, or SUBMITTED with no reply, e.g. after a
+                              crash); the message names the order, since when, and the
+                              deadline by which the OMS concludes it — the block is bounded
 ``missing_order``             an order we think is at the broker, that the broker does not have
 ``status`` / ``filled``       our state or filled quantity differs from the broker's
 ``unbooked_trade``            a fill of one of our orders that the book lacks
@@ -108,8 +113,26 @@ def _ours(book, row: BrokerOrder) -> str | None:
 def compare(book, orders: list[BrokerOrder], trades: list[BrokerTrade], positions: list[BrokerPosition],
             holdings: list[BrokerHolding], *, day: date, acknowledged: set[str] = frozenset(),
             checked_at: datetime | None = None, funds: Funds | None = None,
-            placed_before: datetime | None = None) -> ReconcileReport:
-    """Compare a :class:`~tradekit.store.projection.Book` with the broker's rows (pure: no I/O)."""
+            placed_before: datetime | None = None, pending: dict | None = None,
+            fetched_at: datetime | None = None) -> ReconcileReport:
+    """Compare a :class:`~tradekit.store.projection.Book` with the broker's rows (pure: no I/O).
+
+    ``pending``: the OMS's resolutions in progress (cid → ``PendingResolution``), which word the
+    ``unknown_order`` differences (since when, until when). ``placed_before`` / ``fetched_at``:
+    when the fetch began and ended; an order the book changed in between (an update or fill
+    that arrived on the stream while the rows were being fetched, so the rows may predate it)
+    is compared at the next cycle, and so are the positions in its symbol.
+    """
+    pending = pending or {}
+
+    def moved(o) -> bool:
+        return (placed_before is not None and fetched_at is not None and o.updated_at is not None
+                and placed_before <= o.updated_at <= fetched_at)
+
+    in_flux = {(str(o.request.exchange), o.request.tradingsymbol) for o in book.orders.values() if moved(o)}
+    traded: dict[str, int] = defaultdict(int)  # the broker's own trade book, per broker order id
+    for t in trades:
+        traded[t.broker_order_id] += t.quantity
     rep = ReconcileReport(checked_at or datetime.now(), orders=len(orders), trades=len(trades), positions=len(positions),
                           holdings=len(holdings), funds=funds)
     diffs = rep.differences
@@ -129,6 +152,10 @@ def compare(book, orders: list[BrokerOrder], trades: list[BrokerTrade], position
             diffs.append(Difference("missing_order", cid, o.broker_order_id, row.broker_order_id,
                                     f"order {cid}: broker order id {o.broker_order_id} in the book, {row.broker_order_id} at the broker"))
             continue
+        if moved(o):
+            continue  # the book moved on while the broker's rows were fetched: next cycle
+        if row.filled_quantity < o.filled_quantity == traded.get(row.broker_order_id, 0):
+            continue  # the order row predates the broker's own trade book (fetched after it), which agrees with ours
         want = map_broker_status(row.status, row.filled_quantity, row.quantity)
         if want is not None and want is not o.status:
             diffs.append(Difference("status", cid, o.status.value, row.status,
@@ -141,9 +168,10 @@ def compare(book, orders: list[BrokerOrder], trades: list[BrokerTrade], position
             continue
         if placed_before is not None and o.created_at is not None and o.created_at >= placed_before:
             continue  # created while we were fetching: the broker's rows cannot show it yet
-        if o.status is OrderStatus.UNKNOWN:
-            diffs.append(Difference("unknown_order", cid, o.status.value, None,
-                                    f"order {cid}: placement outcome still unknown (not found by tag yet)"))
+        if o.status is OrderStatus.UNKNOWN or (o.status is OrderStatus.SUBMITTED and not o.broker_order_id):
+            p = pending.get(cid)
+            msg = p.describe() if p is not None else f"order {cid}: placement outcome still unknown (not found by tag yet)"
+            diffs.append(Difference("unknown_order", cid, o.status.value, None, msg))
         elif o.status in _AT_BROKER or o.status is OrderStatus.SUBMITTED:
             if o.broker_order_id or o.status is not OrderStatus.REJECTED:
                 diffs.append(Difference("missing_order", cid, o.status.value, None,
@@ -164,6 +192,8 @@ def compare(book, orders: list[BrokerOrder], trades: list[BrokerTrade], position
         a, b = ours_pos.get(k, 0), theirs_pos.get(k, 0)
         if k[2] == Product.CNC.value and a == b == 0:
             continue
+        if (k[0], k[1]) in in_flux:
+            continue  # a fill of this symbol was booked during the fetch: next cycle
         if a != b:
             diffs.append(Difference("position", f"{k[0]}:{k[1]} {k[2]}", a, b,
                                     f"position {k[0]}:{k[1]} {k[2]}: {a} in the book, {b} at the broker"))
@@ -215,8 +245,10 @@ class Reconciler:
     def _sync(self, orders: list[BrokerOrder], trades: list[BrokerTrade]) -> int:
         if self.oms is None:
             return 0
-        if getattr(self.oms, "unknown_orders", None):
-            self.oms.resolve_unknown()  # look them up by tag (the OMS's budget and grace apply)
+        if hasattr(self.oms, "resolve_unknown"):
+            # look up every order of unknown outcome by tag (also ones stranded by a restart); a row
+            # for a tag of ours that was concluded "not placed" is adopted by on_order_update
+            self.oms.resolve_unknown()
         n = 0
         ours = set()
         for row in orders:
@@ -236,9 +268,11 @@ class Reconciler:
         orders, trades = self.broker.orders(), self.broker.trades()
         positions, holdings = self.broker.positions(), self.broker.holdings()
         funds = self.broker.funds()
+        fetched = self.clock.now()
         synced = self._sync(orders, trades)
+        pending = self.oms.pending_resolutions() if hasattr(self.oms, "pending_resolutions") else None
         rep = compare(self.book, orders, trades, positions, holdings, day=started.date(), acknowledged=acknowledged,
-                      checked_at=started, funds=funds, placed_before=started)
+                      checked_at=started, funds=funds, placed_before=started, pending=pending, fetched_at=fetched)
         rep.synced = synced
         return rep
 

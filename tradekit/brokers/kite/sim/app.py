@@ -135,10 +135,14 @@ def charges_json(c: Charges, exchange: str, commodity: bool = False) -> dict:
 
 
 def default_charges() -> Callable[..., Charges] | None:
-    """The project's contract-note charges per fill (brokerage capped per order, STT/stamp per note)."""
-    from tradekit.execution.costs import FillCosts
+    """Each order priced on its own, as Kite's margin and virtual-contract-note endpoints do
+    (per order, STT and stamp duty not rounded to the rupee; no state kept between calls)."""
+    from tradekit.market.charges import fill_charges_for
 
-    return FillCosts()
+    def per_order(inst, product, side, qty, price, trade_date, _order=None) -> Charges:
+        return fill_charges_for(inst, product, side, qty, price, trade_date)
+
+    return per_order
 
 
 @dataclass
@@ -653,13 +657,12 @@ class KiteSimApp:
             out.append(snap)
         return out
 
-    def _trade_json(self, t: BrokerTrade) -> dict:
+    def _exchange_ids(self) -> dict[str, str | None]:
+        return {r.broker_order_id: r.exchange_order_id for r in self.broker.orders()}
+
+    def _trade_json(self, t: BrokerTrade, eids: dict[str, str | None] | None = None) -> dict:
         meta = self._meta.get(t.broker_order_id)
-        row_eid = None
-        for r in self.broker.orders():
-            if r.broker_order_id == t.broker_order_id:
-                row_eid = r.exchange_order_id
-                break
+        row_eid = (eids if eids is not None else self._exchange_ids()).get(t.broker_order_id)
         return {
             "trade_id": t.trade_id, "order_id": t.broker_order_id, "exchange": t.exchange.value,
             "tradingsymbol": t.tradingsymbol,
@@ -670,11 +673,13 @@ class KiteSimApp:
         }
 
     def r_trades(self, **_):
-        return [self._trade_json(t) for t in self.broker.trades()]
+        eids = self._exchange_ids()  # once, not per trade: the trade book stays fast on a long day
+        return [self._trade_json(t, eids) for t in self.broker.trades()]
 
     def r_order_trades(self, order_id, **_):
         self._row(order_id)
-        return [self._trade_json(t) for t in self.broker.trades() if t.broker_order_id == order_id]
+        eids = self._exchange_ids()
+        return [self._trade_json(t, eids) for t in self.broker.trades() if t.broker_order_id == order_id]
 
     # -- portfolio ------------------------------------------------------------------------------------
     def _last(self, key: str) -> tuple[float, float]:

@@ -1,0 +1,182 @@
+"""The daily-loss check's worst case: what the day would lose if the market moved against it now.
+
+The old check compared only the loss so far with the limit, so an order allowed just below the
+limit could carry the day well past it (issue 13: +20 % on a steady fall, +26 % with a large
+order just before the limit, +264 % with one −12 % bar). The gate now allows an entry only if
+
+    loss so far + open exposure's loss + this order's worst case  <=  limit
+
+where, with ``p`` = ``risk.loss.adverse_move_pct``:
+
+- **this order's worst case** is its stop distance × quantity when it carries a stop
+  (``RiskContext.extra["stop"]``, or the ``sizing.stop`` of the signal that made it), else
+  ``p`` % of its value; with a VaR model that knows the symbol, the order's own VaR when that
+  is larger than ``p`` %;
+- **open exposure's loss** (``risk.loss.include_open_positions``) is ``p`` % of each open
+  position, each counted against its holder, including orders already working (a working buy
+  and sell on one symbol count as whichever side is worse).
+
+What it cannot prevent
+----------------------
+The bound holds for moves up to ``p`` % and for stops that fill at their price. A gap through
+a stop (the market opens beyond it), a move larger than ``p`` % (a −12 % bar with ``p`` = 1 %
+costs twelve times what was budgeted), slippage on exits, and losses on positions after the
+limit is reached (the daily-loss breaker then flattens; what the flatten costs is on top) all
+take the day past the limit. Raise ``adverse_move_pct`` to budget for larger bars; it also
+shrinks how much can be open at once (positions × ``p`` % must fit under the limit).
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+
+def order_worst_case(*, q: int, price: float, mult: float, stop: Any, adverse_pct: float,
+                     var_pct: float | None = None) -> tuple[float, str]:
+    """(rupees, how) this order can lose: by its stop if it has one, else the adverse move (or its VaR)."""
+    if stop is not None:
+        try:
+            s = float(stop)
+        except (TypeError, ValueError):
+            s = math.nan
+        if math.isfinite(s) and s > 0:
+            return abs(price - s) * q * mult, f"stop {s:,.2f}"
+    value = abs(q * price * mult)
+    pct, how = adverse_pct, f"{adverse_pct:g} % adverse move"
+    if var_pct is not None and var_pct > pct:
+        pct, how = var_pct, f"its VaR, {var_pct:.2f} % of value"
+    return value * pct / 100.0, how
+
+
+# id(request) -> (key, 0 buy / 1 sell, rupees per unit or None, the request: held so its id is not reused)
+_UNIT: dict[int, tuple] = {}
+
+
+def working_orders(summary, open_orders: dict) -> dict[str, list[float]]:
+    """Per key ``EXCHANGE:SYMBOL``: [value of working buys, of working sells], rupees.
+
+    Requests are immutable (a modify replaces the request), so each one's key, side and
+    rupees per unit are worked out once.
+    """
+    out: dict[str, list[float]] = {}
+    unit_of = _UNIT
+    for o in open_orders.values():
+        r = o.request
+        u = unit_of.get(id(r))
+        if u is None or u[3] is not r or u[2] is None:
+            k = f"{r.exchange.value}:{r.tradingsymbol}"
+            px = float(r.price) if r.price is not None else (
+                float(r.trigger_price) if r.trigger_price is not None else summary.price.get(k))
+            mult = 1.0
+            for row in summary.rows:
+                if row[0] == k:
+                    mult = float(row[3] or 1)
+                    break
+            u = (k, 0 if r.side.value == "BUY" else 1, None if px is None else px * mult, r)
+            if len(unit_of) > 100_000:
+                unit_of.clear()
+            unit_of[id(r)] = u
+            if u[2] is None:
+                continue
+        left = o.pending_quantity
+        if left > 0:
+            row = out.get(u[0])
+            if row is None:
+                row = out[u[0]] = [0.0, 0.0]
+            row[u[1]] += left * u[2]
+    return out
+
+
+def worst_exposure(position: float, buys: float, sells: float) -> float:
+    """The largest absolute exposure a key can reach as its working orders fill."""
+    return max(abs(position + buys), abs(position - sells), abs(position))
+
+
+class _Gross:
+    """Σ |position value| over the book, recomputed only when the summary changes."""
+
+    __slots__ = ("key", "total")
+
+    def __init__(self) -> None:
+        self.key = None
+        self.total = 0.0
+
+    def of(self, summary) -> float:
+        key = (id(summary), summary.version, summary.book_id)
+        if key != self.key:
+            self.key = key
+            self.total = sum(abs(v) for v in summary.value.values())
+        return self.total
+
+
+_GROSS = _Gross()
+
+
+class _Base:
+    """(working orders per key, Σ worst exposure over the book), recomputed when the book moved."""
+
+    __slots__ = ("key", "working", "total")
+
+    def __init__(self) -> None:
+        self.key = None
+        self.working: dict = {}
+        self.total = 0.0
+
+    def of(self, summary, open_orders: dict) -> tuple[dict, float]:
+        key = (id(summary), summary.version, summary.seq, id(open_orders), len(open_orders))
+        if key != self.key:
+            working = working_orders(summary, open_orders)
+            value = summary.value
+            total = _GROSS.of(summary)
+            for k, (b, s) in working.items():
+                v = value.get(k, 0.0)
+                av = v if v >= 0 else -v
+                w = v + b
+                x = s - v
+                w = w if w >= 0 else -w
+                x = x if x >= 0 else -x
+                total += (w if w > x else x) - av if (w > av or x > av) else 0.0
+            self.key, self.working, self.total = key, working, total
+        return self.working, self.total
+
+
+_BASE = _Base()
+
+
+def headroom(*, loss_so_far: float, limit: float, summary, open_orders: dict, key: str, signed_value: float,
+             q: int, price: float, mult: float, stop: Any, adverse_pct: float, include_positions: bool,
+             var_pct: float | None = None) -> tuple[bool, float, dict]:
+    """(allowed, total, parts): the daily-loss check with the new order's worst case.
+
+    ``signed_value`` is the order's value, positive for a buy. Costs O(working orders): the
+    book's gross is cached per summary version.
+    """
+    if include_positions:
+        working, total_worst = _BASE.of(summary, open_orders)
+        pos = summary.value.get(key, 0.0)
+        b, s = working.get(key, (0.0, 0.0))
+    else:
+        total_worst = pos = b = s = 0.0
+    before = worst_exposure(pos, b, s)
+    exposure_loss = total_worst * adverse_pct / 100.0
+    order_loss, how = order_worst_case(q=q, price=price, mult=mult, stop=stop, adverse_pct=adverse_pct,
+                                       var_pct=var_pct)
+    if not how.startswith("stop"):
+        # no usable stop: the order counts with its key, so an order that reduces or flips is fair
+        after = worst_exposure(pos, b + max(signed_value, 0.0), s + max(-signed_value, 0.0))
+        pct = adverse_pct if var_pct is None or var_pct <= adverse_pct else var_pct
+        order_loss = max(after - before, 0.0) * pct / 100.0
+    total = loss_so_far + exposure_loss + order_loss
+    return total <= limit * (1 + 1e-12), total, {"loss": loss_so_far, "open": exposure_loss, "order": order_loss,
+                                                   "how": how}
+
+
+def stop_of(order, ctx, signal_stops: dict) -> Decimal | float | None:
+    """The protective stop of an order: ``ctx.extra["stop"]``, else its signal's ``sizing.stop``."""
+    extra = ctx.extra
+    st = extra.get("stop") if extra else None
+    if st is None and order.signal_id:
+        st = signal_stops.get(order.signal_id)
+    return st
