@@ -1,4 +1,4 @@
-"""``python -m tradekit`` is the ``tradekit`` command."""
+"""``python -m tradekit`` is the ``tradekit`` command (same exit status)."""
 
 import sys
 

@@ -36,8 +36,20 @@ def version() -> None:
 
 @config_app.command("check")
 def config_check(config: Optional[Path] = ConfigOpt) -> None:
-    """Validate a config file and print the effective settings that matter."""
-    cfg = _cfg(config)
+    """Validate a config file: list every problem (file, field, what is wrong), or print the
+    effective settings that matter. Exit status 2 when there is a problem."""
+    from tradekit.errors import ConfigError
+
+    try:
+        cfg = _cfg(config)
+    except ConfigError as e:
+        problems = getattr(e, "problems", None) or []
+        if len(problems) < 2:
+            raise
+        typer.echo(f"error: {e.file}: {len(problems)} problems", err=True)
+        for field, msg in problems:
+            typer.echo(f"  {field}: {msg}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"OK: {cfg.source}")
     typer.echo(f"  mode: {cfg.mode}   approval: {cfg.approval.mode}   data_dir: {cfg.data_dir}")
     typer.echo(f"  store: {cfg.store_url()}")
@@ -151,6 +163,9 @@ def paper(
     """Run a paper session, on a recorded day (paced) or on live Kite ticks, taking signals from the inbox and decisions from the dashboard."""
     from tradekit.runs.live import paper_command
 
+    if day is None and feed != "kite":
+        raise typer.BadParameter("give --date YYYY-MM-DD (a bundled day), or --feed kite for today's live data",
+                                 param_hint="'--date'")
     res = paper_command(day, symbols, speed or None, strategy, config, http, feed=feed)
     if hasattr(res, "summary"):
         typer.echo(res.summary())
@@ -163,10 +178,13 @@ def paper(
 @app.command()
 def replay(
     data: Optional[str] = typer.Option(None, "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path; with --ticks: the symbols to replay (default all)"),
-    signals: Optional[str] = typer.Option(None, "--signals", help="a signal file in the published schema (JSON/JSONL)"),
+    signals: Optional[str] = typer.Option(None, "--signals",
+                                          help="a signal file in the published schema (JSON/JSONL); "
+                                               "this or --strategy is required"),
     start: Optional[str] = typer.Option(None, "--from", help="first day, YYYY-MM-DD"),
     end: Optional[str] = typer.Option(None, "--to", help="last day, YYYY-MM-DD"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
+    strategy: Optional[str] = typer.Option(None, "--strategy",
+                                           help="built-in signals, e.g. sma:10:30:10:MIS; this or --signals is required"),
     out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report (an earlier run there moves to previous/N)"),
     timeframe: str = typer.Option("1min", "--timeframe", help="bundled bars: 1min or 1d"),
     ticks: bool = typer.Option(False, "--ticks", help="replay a day recorded in the tick store, at tick level"),
@@ -176,9 +194,16 @@ def replay(
 ) -> None:
     """Replay recorded days through the paper broker fast, then write the session report.
 
-    Exits 1 when signals were given and every one was rejected or malformed."""
+    Needs a source of orders: --signals FILE, --strategy SPEC, or both. Bars before 2020-07-01
+    (the bundled 2016 days) need a config with execution.charges_as_of, e.g. -c config/demo.yaml.
+    With --ticks --date D, a day recorded in the tick store is replayed at tick level.
+    Exits 1 when signals were given and every one was rejected or malformed.
+    """
     from tradekit.execution.replay_cli import replay_command
 
+    if not ticks and not data:
+        raise typer.BadParameter("give the bars to replay, e.g. --data RELIANCE,INFY (or --ticks --date D for a "
+                                 "day recorded in the tick store)", param_hint="'--data'")
     if timeframe not in ("1min", "1d"):
         raise TradekitError(f"--timeframe: {timeframe!r} is not 1min or 1d")
     res, errors, out_dir, paths = replay_command(data, signals, start, end, strategy, str(out) if out else None, config,
@@ -217,32 +242,94 @@ def _register_capabilities() -> None:
 _register_capabilities()
 
 
+def _plain_help(t: typer.Typer) -> None:
+    """Plain click help everywhere: typer's rich help prints ``<bool>`` after every flag, which
+    reads as if ``--once`` took a value, and boxes that do not survive a pipe or a narrow terminal."""
+    t.rich_markup_mode = None
+    for g in t.registered_groups:
+        _plain_help(g.typer_instance)
+
+
+_plain_help(app)
+
+
+def _click_exceptions() -> list:
+    """The click exception modules in play: typer >= 0.20 carries its own copy of click
+    (``typer._click``), older typer uses plain ``click``; either may raise."""
+    mods = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mods.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return mods
+
+
+def _of(mods: list, name: str) -> tuple:
+    return tuple(getattr(m, name) for m in mods if hasattr(m, name))
+
+
+def _command_path(argv: list[str]) -> str:
+    """``tradekit run day`` for ``["run", "day", "--bad"]``: the command the arguments name (for
+    usage errors click raises without a context, e.g. an option given without its value)."""
+    from typer.main import get_command
+
+    cmd, path = (get_command(app) if isinstance(app, typer.Typer) else app), ["tradekit"]
+    for a in argv:
+        sub = getattr(cmd, "commands", {}).get(a)
+        if sub is None:
+            break
+        cmd, path = sub, [*path, a]
+    return " ".join(path)
+
+
+def usage_line(e: BaseException, argv: list[str] | None = None) -> str:
+    """One line for a command-line usage mistake: the command, what is wrong, where the help is."""
+    ctx = getattr(e, "ctx", None)
+    path = getattr(ctx, "command_path", None) or _command_path(list(sys.argv[1:] if argv is None else argv))
+    cmd = getattr(ctx, "command", None)
+    if hasattr(cmd, "list_commands") and (type(e).__name__ == "NoArgsIsHelpError"
+                                          or str(getattr(e, "message", "")).lower().startswith("missing command")):
+        # a group named without its command (click's message for this is the whole help page)
+        names = [n for n in cmd.list_commands(ctx) if not getattr(cmd.get_command(ctx, n), "hidden", False)]
+        text = f"missing command: {path} COMMAND, one of: {', '.join(names)}"
+    else:
+        text = e.format_message() if hasattr(e, "format_message") else str(e)
+    text = " ".join(text.split())  # one line even when the message spans several
+    return f"error: {path}: {text} (see '{path} --help')"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning tradekit errors into one line on stderr."""
+    """Entry point: run the app; tradekit errors and usage mistakes become one line on stderr.
+
+    Exit status: 0 done, 1 what the command reports as failed, 2 an error or a usage mistake,
+    130 interrupted.
+    """
+    mods = _click_exceptions()
+    usage, click_errors = _of(mods, "UsageError"), _of(mods, "ClickException")
+    exits = tuple({typer.Exit, *_of(mods, "Exit")})
+    aborts = tuple({typer.Abort, *_of(mods, "Abort")})
     try:
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=argv, prog_name="tradekit", standalone_mode=False)
         if isinstance(rv, int):  # click returns Exit codes instead of raising when not standalone
             return rv
     except TradekitError as e:
         typer.echo(f"error: {e}", err=True)
         return 2
-    except typer.Exit as e:
-        return e.exit_code
-    except typer.Abort:
+    except exits as e:
+        return getattr(e, "exit_code", 0)
+    except aborts:
         typer.echo("aborted", err=True)
         return 130
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Exit):
-            return e.exit_code
-        raise
+    except usage as e:
+        typer.echo(usage_line(e, argv), err=True)
+        return 2
+    except click_errors as e:  # e.g. a file option that cannot be opened
+        typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+        return e.exit_code or 1
     return 0
 
 

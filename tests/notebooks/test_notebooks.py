@@ -97,6 +97,20 @@ def test_the_day_chain_executes_every_notebook_and_writes_a_readable_report(demo
 
 
 @notebook
+def test_the_eod_page_formats_its_tables_and_prints_the_audit_command(demo_day):
+    """eod.html: tables like the report's (blank, not None; ₹ grouped), and the exact verify command."""
+    import html as _html
+
+    page = _html.unescape((demo_day.run_dir / "eod.html").read_text())
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", page)
+    assert cells and not [c for c in cells if c.strip() in ("None", "NaN", "NaT", "nan")]
+    assert "tk-table" in page and "class=\"dataframe" not in page
+    eod = json.loads((demo_day.run_dir / "eod.json").read_text())
+    kept = (demo_day.run_dir / "journals" / "run-1.db").resolve()
+    assert f"tradekit audit verify --db {kept} --anchor {eod['anchor'][1]}" in page
+
+
+@notebook
 def test_the_manifest_is_complete(demo_day, demo_cfg_path):
     run = demo_day.run_dir
     m = json.loads((run / "manifest.json").read_text())

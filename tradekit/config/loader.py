@@ -213,22 +213,23 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         data = _deep_merge(data, overrides)
     secrets = _find_secrets(data)
     if secrets:
-        raise ConfigError(
-            "secrets are not allowed in config files; put them in the environment or the secrets file "
-            "(see README, 'Secrets')",
-            file=str(path),
-            field=secrets[0],
-        )
+        msg = ("secrets are not allowed in config files; put them in the environment or the secrets file "
+               "(see README, 'Secrets')")
+        err = ConfigError(msg, file=str(path), field=secrets[0])
+        err.problems = [(f, msg) for f in secrets]
+        raise err
     try:
         cfg = TradekitConfig.model_validate(data)
     except (RuntimeError, TypeError, RecursionError) as e:  # a validator meeting input no schema foresaw
         raise ConfigError(_one_line(f"cannot be validated: {e}"), file=str(path)) from None
     except PydanticValidationError as e:
-        errors = e.errors()
-        field, msg = _explain(errors[0], data)
-        field, msg = _one_line(field), _one_line(msg)
-        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise ConfigError(msg + more, file=str(path), field=field) from None
+        problems = [tuple(map(_one_line, _explain(x, data))) for x in e.errors()]
+        field, msg = problems[0]
+        n = len(problems) - 1
+        more = f" (and {n} more problem{'s' if n > 1 else ''}: tradekit config check lists them)" if n else ""
+        err = ConfigError(msg + more, file=str(path), field=field)
+        err.problems = problems  # every (field, problem), for `tradekit config check`
+        raise err from None
     return cfg.model_copy(update={"source": str(path.resolve())})
 
 

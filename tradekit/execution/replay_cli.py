@@ -7,7 +7,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from tradekit.errors import DataError, ValidationError
+from tradekit.errors import ConfigError, DataError, ValidationError
 
 _NAME = re.compile(r"^(?P<ex>[A-Z]+)_(?P<sym>.+?)_(?P<tf>\w+?)\.(csv|parquet)(\.gz)?$")
 
@@ -38,6 +38,33 @@ def resolve_data(spec: str, start: date | None, end: date | None, timeframe: str
     if not out:
         raise DataError(f"no bars for {spec} between {start} and {end}")
     return out
+
+
+REQUIRED_SOURCE = "give one of --signals FILE or --strategy sma:FAST:SLOW[:QTY[:PRODUCT]] (one is required)"
+
+
+def check_charges_dates(cfg, first: date) -> None:
+    """Bars older than the charges tables need ``execution.charges_as_of``: say so before any work,
+    naming a config that works (``config/demo.yaml`` prices the bundled 2016 days)."""
+    import os
+
+    from tradekit.config.loader import project_root
+    from tradekit.market.charges import RateTable
+
+    if cfg.execution.charges_as_of:
+        return
+    since = RateTable.bundled().first_date
+    if first >= since:
+        return
+    demo = project_root() / "config" / "demo.yaml"
+    try:
+        shown = os.path.relpath(demo)
+    except ValueError:
+        shown = str(demo)
+    shown = shown if not shown.startswith("..") else str(demo)
+    raise ConfigError(f"the bars start {first}, before the charges tables ({since}); replay them with "
+                      f"-c {shown} (prices them at later rates) or set execution.charges_as_of: YYYY-MM-DD",
+                      file=str(cfg.source) if cfg.source else None, field="execution.charges_as_of")
 
 
 def load_signal_file(path: str | Path):
@@ -103,6 +130,8 @@ def replay_command(data: str | None, signals: str | None, start: str | None, end
     from tradekit.runs.live import parse_strategy
     from tradekit.session import Session
 
+    if not signals and not strategy:
+        raise ValidationError(REQUIRED_SOURCE, field="--signals/--strategy")
     cfg = load_config(config)
     if ticks:
         if start or end:
@@ -126,11 +155,13 @@ def replay_command(data: str | None, signals: str | None, start: str | None, end
     sigs, errors = ([], [])
     if signals:
         sigs, errors = load_signal_file(signals)
-    if not signals and not strategy:
-        raise ValidationError("give --signals FILE or --strategy sma:FAST:SLOW[:QTY[:PRODUCT]]", field="--signals")
+    if not sigs and not strategy:
+        first_bad = f": record {errors[0].index}: {errors[0].field}: {errors[0].message}" if errors else ""
+        raise DataError(f"{signals}: no valid signals ({len(errors)} bad records){first_bad}")
+    check_charges_dates(cfg, first)
     strategies = []
     if strategy:
-        strat = parse_strategy(strategy)
+        strat = parse_strategy(strategy)  # a bad spec is refused before any folder is made
         if timeframe == "1d" and not ticks:
             from dataclasses import replace
             from datetime import timedelta

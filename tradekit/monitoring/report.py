@@ -120,6 +120,9 @@ class SessionReport:
     sections: list[ReportSection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     journal: Journal | None = None
+    # how a reviewer reaches this journal later: ``--db FILE`` or ``-c CONFIG`` (set by whoever
+    # keeps the journal, e.g. the eod stage); default: the journal's own SQLite file
+    verify_target: str | None = None
 
     @property
     def net_pnl(self) -> Decimal:
@@ -714,6 +717,19 @@ def _dd_text(rep: SessionReport) -> str:
             f"to {_fmt_time(m['trough_time'])}{rec}.")
 
 
+def verify_command(rep: SessionReport, anchor_hash: str) -> str:
+    """The exact command that checks ``anchor_hash`` against this report's journal."""
+    import shlex
+
+    target = rep.verify_target
+    if target is None and rep.journal is not None:
+        url = rep.journal.engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            target = f"--db {shlex.quote(str(Path(url.database).resolve()))}"
+    target = target or "-c <the config whose store holds the journal>"
+    return f"tradekit audit verify {target} --anchor {anchor_hash}"
+
+
 def _html_body(rep: SessionReport) -> str:
     out = [f"<h1>{html.escape(rep.title)}</h1>",
            f"<p class='meta'>Generated {_fmt_time(rep.generated_at)} IST · capital ₹{fmt_inr(rep.capital)} · "
@@ -723,7 +739,7 @@ def _html_body(rep: SessionReport) -> str:
         label = f"Audit anchor for {rep.day:%Y-%m-%d}" if rep.day else "Audit anchor (journal tail)"
         out.append(f"<div class='anchor'><b>{label}</b>: event {a[0]}, hash <span class='hash'>{a[1]}</span>"
                    + (f"<br>Journal tail: event {rep.tail[0]}, hash {rep.tail[1]}" if rep.tail and rep.tail != a else "")
-                   + "<br>Verify with <code>tradekit audit verify --anchor &lt;hash&gt;</code>.</div>")
+                   + f"<br>Verify with <code>{html.escape(verify_command(rep, a[1]))}</code></div>")
     else:
         out.append("<div class='anchor'>No journal: no audit anchor.</div>")
     for s in [*core_sections(rep), *rep.sections]:

@@ -45,6 +45,7 @@ CONFIG_NAME = "config.yaml"
 SIGNALS_NAME = "signals.jsonl"
 LOCK_NAME = ".tradekit-run.lock"
 PREVIOUS = "previous"
+KEPT_JOURNALS = "journals"  # tradekit.runs.eod.KEPT_JOURNALS (not imported: eod pulls pandas)
 KERNEL = "python3"
 
 
@@ -102,7 +103,8 @@ def run_lock(root: str | Path, what: str = "tradekit run", *, name: str = LOCK_N
 # -- the run folder ---------------------------------------------------------------------------------------
 def _archive_previous(run_dir: Path) -> Path | None:
     """Move an earlier run's files into ``previous/<n>/``; return that folder (None if nothing to move)."""
-    entries = [p for p in run_dir.iterdir() if p.name != PREVIOUS] if run_dir.exists() else []
+    # journals/ stays: each run's own journal, named by the command its report prints (eod.keep_journal)
+    entries = [p for p in run_dir.iterdir() if p.name not in (PREVIOUS, KEPT_JOURNALS)] if run_dir.exists() else []
     if not entries:
         return None
     prev = run_dir / PREVIOUS
@@ -557,6 +559,8 @@ def _collect(man: Manifest, run_dir: Path) -> None:
             man.outputs[name] = rel
     eod = read_json(run_dir / "eod.json")
     ses = read_json(run_dir / "session.json")
+    if eod and (eod.get("paths") or {}).get("journal"):
+        man.outputs["journal_kept"] = eod["paths"]["journal"]  # the run's own journal, which the report names
     if eod:
         man.results = {k: eod.get(k) for k in ("orders", "fills", "pnl", "max_drawdown", "breaches", "anchor",
                                                 "verified", "digest")}
@@ -570,7 +574,9 @@ def _file_log(run_dir: Path) -> logging.Handler:
 
     h = logging.FileHandler(run_dir / LOG_NAME, encoding="utf-8")
     h.setLevel(logging.INFO)
-    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from tradekit.logfmt import ist_formatter
+
+    h.setFormatter(ist_formatter())
     try:
         from tradekit.config.secrets import RedactingFilter, Secrets
 

@@ -93,8 +93,10 @@ def schedule(
     mode: Optional[str] = ModeOpt,
     config: Optional[Path] = ConfigOpt,
     out: Optional[Path] = OutOpt,
-    once: bool = typer.Option(False, "--once", help="one pass (report missed days, run today if due) and exit"),
-    print_cron: bool = typer.Option(False, "--print-cron", help="print a crontab entry instead of running"),
+    once: bool = typer.Option(False, "--once", help="a flag: one pass (report missed days, run today if due), then exit"),
+    print_cron: bool = typer.Option(False, "--print-cron",
+                                    help="a flag: print a crontab entry instead of running (live configs; a paper "
+                                         "config is refused: it has no bars for real dates)"),
 ) -> None:
     """Run the daily chain at a set time on trading days only; report missed runs.
 
@@ -110,6 +112,15 @@ def schedule(
     when = parse_hhmm(at or runs_settings(cfg).schedule_at)
     root = _root(out, cfg)
     if print_cron:
+        from datetime import datetime
+
+        from tradekit.clock import IST
+        from tradekit.errors import TradekitError
+        from tradekit.runs.schedule import cron_refusal
+
+        why = cron_refusal(mode or cfg.mode, runs_settings(cfg).symbols, datetime.now(IST).date())
+        if why:
+            raise TradekitError(f"no crontab entry: {why}")
         typer.echo(cron_lines(at=when, config=cfg.source, out_root=root, mode=mode))
         return
 

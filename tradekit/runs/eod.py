@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 REPORT_HTML = "report.html"
 REPORT_DIR = "report"
 JOURNAL_EXPORT = "journal.jsonl"
+KEPT_JOURNALS = "journals"  # each run's own journal: journals/run-<n>.db (see keep_journal)
 
 
 @dataclass(repr=False)
@@ -56,12 +57,18 @@ class EodReport:
         """The report's summary table (P&L gross and net, charges, drawdown, counts)."""
         return self.report.summary
 
+    def verify_command(self) -> str:
+        """The exact command that checks this day's anchor later (the run's own journal)."""
+        from tradekit.monitoring.report import verify_command
+
+        return verify_command(self.report, self.anchor[1]) if self.anchor else ""
+
     def anchor_text(self) -> str:
         if self.anchor is None:
             return f"no events on {self.day}: no anchor"
         return (f"audit anchor for {self.day}: event {self.anchor[0]}, hash {self.anchor[1]} "
                 f"({'chain verified' if self.ok else 'CHAIN BROKEN: ' + self.verified.message}); "
-                f"check later with: tradekit audit verify --db {self.journal or '<journal>'} --anchor {self.anchor[1]}")
+                f"check later with: {self.verify_command()}")
 
     def risk_tables(self) -> dict[str, pd.DataFrame]:
         """Limits used vs allowed, breaches and state changes (empty when not available)."""
@@ -163,6 +170,50 @@ def _run_section(cfg, d: date, mode: str, run_dir: Path, digest: str):
     for name, f in sorted((session.get("inputs") or {}).items()):
         rows.append((f"input {name}", f"{Path(f['path']).name} sha256 {f['sha256'][:16]}…"))
     return ReportSection("Run", {"": pd.DataFrame(rows, columns=["item", "value"]).set_index("item")})
+
+
+def keep_journal(run_dir: Path) -> Path:
+    """This paper run's journal under a name no later run of the day reuses.
+
+    ``journal.db`` of a run folder is the latest run's: a rerun of the day moves the earlier
+    run into ``previous/<n>/`` and starts a new ``journal.db``. The report prints a command to
+    check the day's anchor later, so it names ``journals/run-<n>.db``, a copy made here once
+    the session is over (SQLite's backup API: a consistent snapshot, WAL included), which no
+    rerun moves or replaces. Returns the existing copy when this journal was kept already.
+    """
+    import sqlite3
+
+    src = journal_path(run_dir)
+    folder = Path(run_dir) / KEPT_JOURNALS
+    folder.mkdir(exist_ok=True)
+
+    def tail(path: Path):
+        c = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return c.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        except sqlite3.Error:
+            return None
+        finally:
+            c.close()
+
+    kept = sorted(folder.glob("run-*.db"), key=lambda p: _run_number(p) or 0)
+    now = tail(src)
+    if kept and now is not None and tail(kept[-1]) == now:
+        return kept[-1]
+    dest = folder / f"run-{1 + max((_run_number(p) or 0 for p in kept), default=0)}.db"
+    con, out = sqlite3.connect(src), sqlite3.connect(dest)
+    try:
+        con.backup(out)
+        out.execute("PRAGMA journal_mode=DELETE")  # a closed file: no -wal/-shm beside it when read later
+    finally:
+        out.close()
+        con.close()
+    return dest
+
+
+def _run_number(p: Path) -> int | None:
+    n = p.stem.partition("-")[2]
+    return int(n) if n.isdigit() else None
 
 
 def _contract_note(cfg, journal, events, d: date, broker=None):
@@ -270,6 +321,7 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
         day_events = [e for e in events if e.day == d]
         digest = results_digest(day_events)
         risk = None
+        paths = {}
         if not any("risk limit" in s.title.lower() for s in rep.sections):
             try:
                 risk, section = _risk_section(cfg, rep, d, cfg.account.capital)
@@ -279,6 +331,12 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
                 n = f"Risk limits section not available: {type(e).__name__}: {e}"
                 rep.notes.append(n)
                 notes.append(n)
+        if mode == "paper":
+            kept = keep_journal(run_dir)
+            rep.verify_target = f"--db {kept.resolve()}"
+            paths["journal"] = str(kept.relative_to(run_dir))
+        elif cfg.source:
+            rep.verify_target = f"-c {Path(cfg.source).resolve()}"
         if note_section is not None:
             rep.add_section(note_section)
             if not note_check.ok:
@@ -288,7 +346,6 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
         res = verify(journal)
         if not res.ok:
             rep.notes.insert(0, f"THE JOURNAL'S HASH CHAIN DOES NOT VERIFY: {res}")
-        paths = {}
         folder = run_dir / REPORT_DIR
         rep.save(folder, html=run_dir / REPORT_HTML)  # the report once, beside the notebooks
         paths["report_html"] = REPORT_HTML
@@ -299,7 +356,7 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
         else:
             _export_day(journal, exp, d)
         paths["journal_export"] = JOURNAL_EXPORT
-        jpath = str(journal_path(run_dir).resolve()) if mode == "paper" else str(cfg.store_url())
+        jpath = str((run_dir / paths["journal"]).resolve()) if mode == "paper" else str(cfg.store_url())
         out = EodReport(d, mode, rep, res, rep.anchor, digest, jpath, risk, note_check, paths, notes)
         write_stage(run_dir, "eod", out.to_dict())
         log.info("eod %s: net ₹%s, %s", d, fmt_inr(rep.book.net_pnl), out.anchor_text())

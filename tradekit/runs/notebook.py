@@ -17,10 +17,11 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
+from tradekit.logfmt import LOG_FORMAT, ist_formatter
 from tradekit.runs.manifest import read_json, write_json
 
 LOG_NAME = "run.log"
-_FMT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_FMT = LOG_FORMAT
 
 
 def start_notebook(run_dir: str | Path = ".", *, secrets_file: str | Path | None = None) -> Path:
@@ -47,7 +48,7 @@ def start_notebook(run_dir: str | Path = ".", *, secrets_file: str | Path | None
     sh = logging.StreamHandler(sys.stderr)
     sh.setLevel(logging.WARNING)
     for h in (fh, sh):
-        h.setFormatter(logging.Formatter(_FMT))
+        h.setFormatter(ist_formatter(_FMT))
         h.addFilter(flt)
         h._tradekit_run = True  # type: ignore[attr-defined]
         logger.addHandler(h)
@@ -89,14 +90,27 @@ def show(obj: Any, title: str | None = None) -> None:
         obj.savefig(buf, format="png", dpi=100, bbox_inches="tight")
         display(Image(data=buf.getvalue(), format="png"))
     elif isinstance(obj, (pd.DataFrame, pd.Series)):
-        if len(obj) == 0:
-            display(HTML("<p><i>none</i></p>"))
-        else:
-            display(obj)
+        display(HTML(frame_html(obj)))
     elif isinstance(obj, str):
         print(obj)
     else:
         display(obj)
+
+
+_TABLE_CSS = ("<style>.tk-table table{border-collapse:collapse}.tk-table th,.tk-table td{padding:2px 10px;"
+              "border-bottom:1px solid #e3e3e3;text-align:left}.tk-table td.n{text-align:right;"
+              "font-variant-numeric:tabular-nums}.tk-table td.neg{color:#b00020}</style>")
+
+
+def frame_html(obj: pd.DataFrame | pd.Series) -> str:
+    """A table as the day's report shows it: ₹ in Indian grouping, times in IST, blanks for
+    missing values (never ``None``/``NaN``/``NaT``), numbers right-aligned; *none* when empty."""
+    from tradekit.monitoring.report import table_html
+
+    frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
+    if len(frame) == 0:
+        return "<p><i>none</i></p>"
+    return f"{_TABLE_CSS}<div class='tk-table'>{table_html(frame)}</div>"
 
 
 def _display_text(text: str, *, strong: bool = False, heading: bool = False) -> None:

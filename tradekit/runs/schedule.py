@@ -214,6 +214,28 @@ class Scheduler:
                     self.sleep(wait)
 
 
+def cron_refusal(mode: str, symbols, today: date) -> str | None:
+    """Why a scheduled paper run would fail every trading day from ``today``, or None.
+
+    A paper day replays the recorded 1-minute bars of its own date (:func:`tradekit.runs.day.day_bars`);
+    the bundled bars end in 2016, so a cron entry for a paper config would fail each morning.
+    """
+    if mode != "paper":
+        return None
+    from tradekit.data import load_bars, sample_path, sessions_in
+    from tradekit.runs.day import parse_symbols
+
+    for sym in parse_symbols(symbols):
+        have = sessions_in(load_bars(sample_path(sym, "1min")))
+        if not have or have[-1] < today:
+            last = f"end {have[-1]}" if have else "are empty"
+            return (f"a paper day replays the recorded bars of its date and the bundled bars of NSE:{sym} {last}, "
+                    "so a scheduled paper run would fail every trading day; schedule a live config (mode: live, "
+                    "see README 'Rehearsing a live day'), or run a recorded day: tradekit run day --date 2016-08-17 "
+                    "-c config/demo.yaml")
+    return None
+
+
 def cron_lines(*, at: time, config: str | Path | None, out_root: str | Path, mode: str | None,
                tradekit: str | None = None, local_tz=None) -> str:
     """A crontab entry that runs ``tradekit schedule --once`` at ``at`` IST on weekdays.

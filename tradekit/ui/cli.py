@@ -50,6 +50,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server already listens on ``host:port`` (a bind probe, as Voila's own bind).
+
+    SO_REUSEADDR as tornado sets it: a port left in TIME_WAIT by a stopped server is free.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def voila_command(dashboards: Path, *, port: int, show_tracebacks: bool = False, cull_interval: int = 60,
                   cull_idle_timeout: int = 600, execute_timeout: int = 120) -> list[str]:
     """The Voila argv (no secrets in it: the token comes from ``JUPYTER_TOKEN``)."""
@@ -172,6 +186,11 @@ def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, toke
         token = Secrets.load(cfg.secrets_file).get(TOKEN_SECRET)
     if not token:
         token, generated = secrets.token_urlsafe(24), True
+    if port and port_in_use(port):
+        # checked before anything is started or printed: Voila would fail to bind, and the URLs
+        # printed for this port would answer from the other server
+        raise TradekitError(f"127.0.0.1:{port} is already in use by another server; choose another port with "
+                            "--port N, or --port 0 for any free port")
     port = port or free_port()
     child_env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.startswith(_DROP_ENV_PREFIXES)}
     child_env.update({"JUPYTER_TOKEN": token, "TRADEKIT_CONFIG": str(cfg_path), "JUPYTER_PLATFORM_DIRS": "1",
@@ -195,8 +214,9 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TR
 
 def serve_command(
     config: Optional[Path] = ConfigOpt,
-    port: int = typer.Option(8866, "--port", "-p", help="port on 127.0.0.1 (0: any free port)"),
-    cull_idle: int = typer.Option(600, "--cull-idle", help="seconds before an idle dashboard kernel is shut down"),
+    port: int = typer.Option(8866, "--port", "-p", min=0, max=65535, help="port on 127.0.0.1 (0: any free port)"),
+    cull_idle: int = typer.Option(600, "--cull-idle", min=1,
+                                  help="seconds before an idle dashboard kernel is shut down"),
     show_tracebacks: bool = typer.Option(False, "--show-tracebacks",
                                          help="show Python tracebacks in the page (debugging)"),
 ) -> None:

@@ -78,11 +78,13 @@ def test_all_signals_rejected_is_reported_and_exits_1(tmp_path, cfg, capsys):
     assert "unknown instrument" in cap.err and "every signal was rejected" in cap.err
 
 
-def test_malformed_records_count_and_only_malformed_exits_1(tmp_path, cfg, capsys):
+def test_a_file_of_only_malformed_records_is_refused_naming_the_field(tmp_path, cfg, capsys):
     f = tmp_path / "s.jsonl"
     f.write_text(json.dumps({**_signal(1, "RELIANCE"), "side": "HOLD"}) + "\n")
-    assert replay(cfg, tmp_path / "run", "--signals", str(f)) == 1
-    assert "(0 rejected, 1 malformed)" in capsys.readouterr().out
+    assert replay(cfg, tmp_path / "run", "--signals", str(f)) == 2
+    err = capsys.readouterr().err  # a bad input file, refused before any run: the file has no valid signal
+    assert "no valid signals (1 bad records)" in err and "side" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_some_rejected_is_reported_but_succeeds(tmp_path, cfg, capsys):

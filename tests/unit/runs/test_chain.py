@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ from tradekit.runs.chain import RunLocked, run_day, run_lock, write_effective_co
 from tradekit.runs.manifest import NotebookRecord, write_json
 
 from .conftest import DAY
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class FakeNotebooks:
@@ -156,7 +159,10 @@ def test_the_cli_has_run_day_and_schedule(capsys, demo_cfg_file, tmp_path):
     assert "--date" in capsys.readouterr().out
     assert main(["run", "research", "--help"]) == 0
     assert "--export-day" in capsys.readouterr().out
-    assert main(["schedule", "--print-cron", "--at", "08:45", "-c", str(demo_cfg_file), "--out", str(tmp_path)]) == 0
+    # a paper config is refused (its runs would fail every day: no bars for real dates): a live one
+    live = tmp_path / "live.yaml"
+    live.write_text(f"extends: {ROOT / 'config' / 'live.example.yaml'}\ndata_dir: {tmp_path / 'var'}\n")
+    assert main(["schedule", "--print-cron", "--at", "08:45", "-c", str(live), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "schedule --once --at 08:45" in out and "* * " in out
 

@@ -92,3 +92,36 @@ def test_eod_writes_the_report_the_export_and_a_verified_anchor(demo_cfg, tmp_pa
 def test_eod_without_a_session_says_what_to_run_first(demo_cfg, tmp_path):
     with pytest.raises(TradekitError, match="run the session notebook first"):
         run_eod(demo_cfg, DAY, "paper", out_dir=tmp_path)
+
+
+def _printed_command(html: str) -> list[str]:
+    import re
+    import shlex
+    from html import unescape
+
+    m = re.search(r"<code>(tradekit audit verify [^<]*)</code>", html)
+    assert m, "the report prints the command that verifies its anchor"
+    return shlex.split(unescape(m.group(1)))
+
+
+def test_the_printed_audit_command_verifies_the_day_even_after_a_rerun(demo_cfg, tmp_path, capsys):
+    """The report's command names the run's own journal; a second run of the day leaves it true (issue 14 item 12)."""
+    from tradekit.cli import main
+    from tradekit.runs.chain import _archive_previous
+
+    run_dir = tmp_path / DAY
+    commands = []
+    for strategy in ("sma:10:30:10", "sma:5:20:10"):  # the same day twice, as two `make demo`s
+        _archive_previous(run_dir) if run_dir.exists() else None
+        run_session(demo_cfg, DAY, "paper", symbols="RELIANCE", strategy=strategy, out_dir=run_dir, echo=None)
+        eod = run_eod(demo_cfg, DAY, "paper", out_dir=run_dir, figures=False)
+        cmd = _printed_command((run_dir / "report.html").read_text())
+        assert cmd[:4] == ["tradekit", "audit", "verify", "--db"] and cmd[-2:] == ["--anchor", eod.anchor[1]]
+        assert eod.verify_command() == " ".join(cmd) and " ".join(cmd) in eod.anchor_text()
+        commands.append(cmd)
+    assert commands[0][4] != commands[1][4]  # each run its own journal
+    assert sorted(p.name for p in (run_dir / "journals").iterdir()) == ["run-1.db", "run-2.db"]  # no -wal/-shm
+    for cmd in commands:  # both, after the second run: exactly as printed
+        capsys.readouterr()
+        assert main(cmd[1:]) == 0
+        assert capsys.readouterr().out.startswith("OK")

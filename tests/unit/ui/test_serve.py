@@ -30,6 +30,7 @@ def fake_voila(monkeypatch):
     monkeypatch.setattr(cli.subprocess, "Popen", FakeProc)
     monkeypatch.setattr(cli, "_wait_port", lambda port, proc, timeout: None)
     monkeypatch.setattr(cli.os, "killpg", lambda pid, sig: None)
+    monkeypatch.setattr(cli, "port_in_use", lambda port, host="127.0.0.1": False)  # fixed ports, no real bind
     return FakeProc
 
 
@@ -91,6 +92,31 @@ def test_free_port_is_bindable():
     p = cli.free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", p))
+
+
+def test_a_busy_port_is_refused_before_anything_starts_or_is_printed(paper_config, capsys, monkeypatch):
+    import socket
+
+    started = []
+    monkeypatch.setattr(cli.subprocess, "Popen", lambda *a, **k: started.append(a))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:  # another server on the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        code = main(["serve", "-c", paper_config.source, "--port", str(port)])
+    out = capsys.readouterr()
+    assert code == 2 and out.out == "" and out.err.count("\n") == 1
+    assert f"127.0.0.1:{port} is already in use" in out.err and "--port 0" in out.err
+    assert started == []
+
+
+def test_a_port_just_released_is_free(paper_config):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert cli.port_in_use(port) is False
 
 
 def test_the_token_is_redacted_from_log_lines():

@@ -60,7 +60,8 @@ def status(config: Optional[Path] = ConfigOpt) -> None:
 
 def kite_sim(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (keep it on loopback)"),
-    port: int = typer.Option(8765, "--port", help="port for REST and the ticker (/ws); 0 picks a free one"),
+    port: int = typer.Option(8765, "--port", min=0, max=65535,
+                             help="port for REST and the ticker (/ws); 0 picks a free one"),
     api_key: Optional[str] = typer.Option(None, "--api-key", help="default: $KITE_API_KEY or simkey"),
     api_secret: Optional[str] = typer.Option(None, "--api-secret", help="default: $KITE_API_SECRET or simsecret"),
     data: Optional[Path] = typer.Option(None, "--data", help="folder of NSE_<SYMBOL>_1min.csv[.gz] (default: bundled sample)"),
@@ -112,7 +113,11 @@ def kite_sim(
         if not sep or not key:
             raise TradekitError(f"--drift: {item!r} is not SYMBOL=PCT (e.g. NSE:INFY=-0.5)")
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from tradekit.logfmt import ist_formatter
+
+        console = logging.StreamHandler()
+        console.setFormatter(ist_formatter())
+        logging.basicConfig(level=logging.INFO, handlers=[console])
     sim = KiteSimServer(
         host, port, api_key=api_key, api_secret=api_secret, data_dir=data,
         symbols=[s.strip() for s in symbols.split(",")] if symbols else None,
