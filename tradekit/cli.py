@@ -28,16 +28,6 @@ def _cfg(path: Optional[Path], overrides: dict | None = None):
     return load_config(path, overrides)
 
 
-def _journal(cfg, db: Optional[Path]):
-    from tradekit.store import Journal, make_engine, sqlite_url
-
-    if db is not None:
-        if not db.exists():
-            raise TradekitError(f"{db}: no such journal file")
-        return Journal(make_engine(sqlite_url(db)))
-    return Journal(make_engine(cfg.store_url()))
-
-
 @app.command()
 def version() -> None:
     """Print tradekit's version."""
@@ -53,18 +43,41 @@ def config_check(config: Optional[Path] = ConfigOpt) -> None:
     typer.echo(f"  store: {cfg.store_url()}")
 
 
+def _audit_target(config: Optional[Path], db: Optional[Path]):
+    """(read-only journal, anchor log) for the audit commands: ``--db`` or the config's store."""
+    from tradekit.store.audit import AnchorLog, anchor_log_path, open_read_only
+    from tradekit.store.db import sqlite_url
+
+    if db is not None:
+        return open_read_only(db), AnchorLog(anchor_log_path(sqlite_url(db)))
+    cfg = _cfg(config)
+    url = cfg.store_url()
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
+        raise TradekitError(f"no journal at {url.split('///', 1)[-1]} (the config's store); give one with --db FILE")
+    return open_read_only(url), AnchorLog(anchor_log_path(url, cfg.data_dir, cfg.store.anchor_log))
+
+
 @audit_app.command("verify")
 def audit_verify(
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = typer.Option(None, "--db", help="a journal file (default: the config's store)"),
     expect_anchor: Optional[str] = typer.Option(None, "--anchor", help="an anchor hash from an earlier report that must be in the chain"),
+    anchors: Optional[Path] = typer.Option(None, "--anchors", help="the anchor log (default: the journal's, under the data dir)"),
+    no_anchor_log: bool = typer.Option(False, "--no-anchor-log", help="check the chain only, not the published anchors"),
 ) -> None:
-    """Check the hash chain; name the first event that was altered, inserted or removed."""
+    """Check the hash chain and the published anchors, read-only; name the first event altered, inserted or removed."""
     from tradekit.store import verify
+    from tradekit.store.audit import AnchorLog
 
-    cfg = _cfg(config) if db is None else None
-    res = verify(_journal(cfg, db), expect_anchor=expect_anchor)
+    journal, log = _audit_target(config, db)
+    if anchors is not None:
+        if not anchors.is_file():
+            raise TradekitError(f"--anchors: {anchors}: no such anchor log")
+        log = AnchorLog(anchors)
+    res = verify(journal, expect_anchor=expect_anchor, anchors=None if no_anchor_log else log)
     typer.echo(str(res))
+    if res.ok and not no_anchor_log and res.anchored_seq is None:
+        typer.echo(f"note: no published anchors in {log.path}: nothing outside the database vouches for the journal's end")
     if not res.ok:
         raise typer.Exit(1)
 
@@ -79,9 +92,9 @@ def audit_export(
     """Write the journal as CSV or JSONL for a compliance reviewer."""
     from tradekit.store import export
 
-    cfg = _cfg(config) if db is None else None
+    journal, _ = _audit_target(config, db)
     try:
-        n = export(_journal(cfg, db), out, fmt=fmt)
+        n = export(journal, out, fmt=fmt)
     except ValueError as e:
         raise TradekitError(str(e)) from None
     typer.echo(f"wrote {n} events to {out}")
@@ -92,22 +105,24 @@ def audit_anchor(
     day: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD (default: the last event's day)"),
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = typer.Option(None, "--db"),
+    publish: bool = typer.Option(False, "--publish", help="also append it to the anchor log outside the database"),
 ) -> None:
-    """Print a day's anchor hash: the hash of its last event."""
-    cfg = _cfg(config) if db is None else None
-    j = _journal(cfg, db)
+    """Print a day's anchor hash: the hash of its last event (``--publish``: add it to the anchor log)."""
+    j, log = _audit_target(config, db)
     if day is None:
-        seq, h = j.tail()
-        typer.echo(f"{seq} {h}")
-        return
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        raise TradekitError(f"--date: {day!r} is not a date (YYYY-MM-DD)") from None
-    a = j.anchor(d)
-    if a is None:
-        raise TradekitError(f"no events on {d}")
+        a = j.tail()
+    else:
+        try:
+            d = date.fromisoformat(day)
+        except ValueError:
+            raise TradekitError(f"--date: {day!r} is not a date (YYYY-MM-DD)") from None
+        a = j.anchor(d)
+        if a is None:
+            raise TradekitError(f"no events on {d}")
     typer.echo(f"{a[0]} {a[1]}")
+    if publish:
+        log.append(a[0], a[1], kind="manual" if day is None else "day_end")
+        typer.echo(f"published to {log.path}")
 
 
 @app.command()
@@ -125,44 +140,64 @@ def demo(
 
 @app.command()
 def paper(
-    day: str = typer.Option(..., "--date", help="a bundled trading day, YYYY-MM-DD (e.g. 2016-08-17)"),
-    symbols: str = typer.Option("RELIANCE", "--symbols", help="comma-separated bundled symbols"),
+    day: Optional[str] = typer.Option(None, "--date", help="a bundled trading day, YYYY-MM-DD (e.g. 2016-08-17); with --feed kite: today (the default)"),
+    symbols: str = typer.Option("RELIANCE", "--symbols", help="comma-separated symbols (bundled ones for recorded days; subscribed on the ticker with --feed kite)"),
     speed: Optional[float] = typer.Option(5.0, "--speed", help="simulated minutes per wall minute (approval TTLs run on this clock); 0 = as fast as possible"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS (recorded days)"),
     http: bool = typer.Option(False, "--http", help="also accept signals on the loopback HTTP endpoint"),
+    feed: str = typer.Option("recorded", "--feed", help="recorded (bundled bars) or kite (today's live Kite ticks; needs `tradekit kite login`, never sends an order to Kite)"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Run a paper session on a recorded day, paced, taking signals from the inbox and decisions from the dashboard."""
+    """Run a paper session, on a recorded day (paced) or on live Kite ticks, taking signals from the inbox and decisions from the dashboard."""
     from tradekit.runs.live import paper_command
 
-    res = paper_command(day, symbols, speed or None, strategy, config, http)
-    typer.echo(res.summary())
+    res = paper_command(day, symbols, speed or None, strategy, config, http, feed=feed)
+    if hasattr(res, "summary"):
+        typer.echo(res.summary())
+    else:  # a session on live data: the day's outcome
+        p = res.pnl
+        typer.echo(f"paper on live data {res.day}: ended at {res.ended_at:%H:%M:%S} ({res.stop_reason}); "
+                   f"{p['fills']} fills, realized ₹{p['realized']:.2f}, charges ₹{p['charges']:.2f}, net ₹{p['net']:.2f}")
 
 
 @app.command()
 def replay(
-    data: str = typer.Option(..., "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path"),
+    data: Optional[str] = typer.Option(None, "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path; with --ticks: the symbols to replay (default all)"),
     signals: Optional[str] = typer.Option(None, "--signals", help="a signal file in the published schema (JSON/JSONL)"),
     start: Optional[str] = typer.Option(None, "--from", help="first day, YYYY-MM-DD"),
     end: Optional[str] = typer.Option(None, "--to", help="last day, YYYY-MM-DD"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="built-in signals, e.g. sma:10:30:10:MIS"),
-    out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report"),
+    out: Optional[Path] = typer.Option(None, "--out", help="folder for the journal and the report (an earlier run there moves to previous/N)"),
     timeframe: str = typer.Option("1min", "--timeframe", help="bundled bars: 1min or 1d"),
+    ticks: bool = typer.Option(False, "--ticks", help="replay a day recorded in the tick store, at tick level"),
+    day: Optional[str] = typer.Option(None, "--date", help="with --ticks: the recorded day, YYYY-MM-DD"),
+    store: Optional[Path] = typer.Option(None, "--store", help="with --ticks: the tick store folder (default: tick_store.dir)"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Replay recorded days through the paper broker fast, then write the session report."""
+    """Replay recorded days through the paper broker fast, then write the session report.
+
+    Exits 1 when signals were given and every one was rejected or malformed."""
     from tradekit.execution.replay_cli import replay_command
 
     if timeframe not in ("1min", "1d"):
         raise TradekitError(f"--timeframe: {timeframe!r} is not 1min or 1d")
     res, errors, out_dir, paths = replay_command(data, signals, start, end, strategy, str(out) if out else None, config,
-                                                 timeframe=timeframe)
+                                                 timeframe=timeframe, ticks=ticks, day=day,
+                                                 store=str(store) if store else None)
     for e in errors:
         typer.echo(f"signal record {e.index}: {e.field}: {e.message}", err=True)
+    for sid, why in res.rejected_signals:
+        typer.echo(f"signal {sid} rejected: {why}", err=True)
     typer.echo(res.summary())
     typer.echo(f"journal: {out_dir / 'journal.db'}")
     if "html" in paths:
         typer.echo(f"report: {paths['html']}")
+    if res.previous_run is not None:
+        typer.echo(f"the earlier run in this folder was kept in {res.previous_run}")
+    if res.all_rejected:
+        typer.echo(f"error: every signal was rejected ({len(res.rejected_signals)} rejected, {res.malformed} malformed)",
+                   err=True)
+        raise typer.Exit(1)
 
 
 def _register_capabilities() -> None:

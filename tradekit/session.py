@@ -27,6 +27,7 @@ from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
 from tradekit.model.signal import Signal
 from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url
+from tradekit.store.lease import default_owner
 from tradekit.store.journal import JournalUnavailable
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,30 @@ class Session:
             raise ConfigError("live mode needs `mode: live` and `live: {allowed: true}` in the config",
                               file=config.source, field="mode")
         self.clock = clock or default_clock()  # real time; the sandbox's replayed clock in a rehearsal
-        self.journal = journal or Journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
-                                          clock=self.clock, durability=config.store.durability, batch_size=config.store.batch_size,
-                                          lock_warn_seconds=config.store.lock_warn_seconds,
-                                          lock_timeout_seconds=config.store.lock_timeout_seconds)
+        self.anchor_listeners: list = []  # fn(anchor) for every anchor published (an alert channel)
+        # the session owns its journal: one writer per journal (a second session is refused, naming this one)
+        self.journal = journal or self._owned_journal(make_engine(config.store_url(), synchronous=config.store.synchronous),
+                                                      durability=config.store.durability, batch_size=config.store.batch_size,
+                                                      lock_warn_seconds=config.store.lock_warn_seconds,
+                                                      lock_timeout_seconds=config.store.lock_timeout_seconds)
+        try:
+            self._build(config, broker, instruments, calendar, gate)
+        except BaseException:
+            if journal is None:
+                self.journal.lease.release()  # give the lease back
+            raise
+
+    def _owned_journal(self, engine, **kw) -> Journal:
+        from tradekit.store.lease import JournalLease
+
+        lease = JournalLease.acquire(engine, owner=f"{default_owner()} ({self.mode.value} session)")
+        try:
+            return Journal(engine, clock=self.clock, lease=lease, **kw)
+        except BaseException:
+            lease.release()
+            raise
+
+    def _build(self, config: TradekitConfig, broker, instruments, calendar, gate) -> None:
         self.book = Book.rebuild(self.journal.events())
         self.journal_down: dict | None = None  # {"since", "reason", "stale_book"} while the journal cannot be written
         self.journal_lock_wait: float | None = None  # seconds, while a lock wait past store.lock_warn_seconds goes on
@@ -58,6 +79,8 @@ class Session:
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
         self.broker = broker if broker is not None else self._make_broker()
+        if hasattr(self.broker, "on_fee"):  # a broker's fee outside a fill (RMS square-off) reaches the journal
+            self.broker.on_fee = lambda payload: self._emit(E.POSITION_ADJUSTED, payload)
         self.risk = None
         if gate is None:  # the configured gate with its breakers, kill switch and dynamic limits
             from tradekit.risk.manager import RiskManager
@@ -242,9 +265,28 @@ class Session:
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: TradekitConfig | str | Path | None = None, **kw) -> "Session":
+    def from_config(cls, config: TradekitConfig | str | Path | None = None, *, view: bool | None = None,
+                    **kw) -> "Session | SessionView":
+        """The session of a config. When another process's session owns the journal, a notebook
+        gets a read-only :class:`~tradekit.session_view.SessionView` of it (the book, the account,
+        and requests — approve, reject, cancel, flatten, kill — that the owner acts on); nothing
+        of its own is written: no day roll, no session start, no broker. ``view=True`` always
+        opens the view; ``view=False`` (and a caller that brings its own ``clock``, ``broker`` or
+        ``journal``, i.e. one that runs a session) gets :class:`~tradekit.store.lease.JournalLeased`
+        naming the owner instead."""
+        from tradekit.session_view import SessionView
+        from tradekit.store.lease import JournalLeased
+
         cfg = config if isinstance(config, TradekitConfig) else load_config(config)
-        return cls(cfg, **kw)
+        if view:
+            return SessionView(cfg)
+        try:
+            return cls(cfg, **kw)
+        except JournalLeased as e:
+            if view is False or any(k in kw for k in ("clock", "broker", "journal")):
+                raise
+            log.warning("%s: opening a read-only desk view", e)
+            return SessionView(cfg, holder=e.holder)
 
     @classmethod
     def for_replay(cls, config: TradekitConfig, journal_path: str | Path, start: datetime, **kw) -> "Session":
@@ -252,12 +294,27 @@ class Session:
         from tradekit.clock import SimClock
 
         clock = SimClock(start)
+        from tradekit.store.lease import JournalLease, JournalLeased, current_holder
+
         path = Path(journal_path)
+        if path.exists():  # never wipe a journal a running session owns
+            probe = make_engine(sqlite_url(path))
+            try:
+                holder = current_holder(probe)
+            finally:
+                probe.dispose()
+            if holder is not None:
+                raise JournalLeased(f"{path} is in use by {holder.describe()}; a replay needs its own journal", holder)
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-        journal = Journal(make_engine(sqlite_url(path), synchronous="OFF"), clock=clock, durability="batch",
-                          batch_size=config.store.batch_size)
-        return cls(config, clock=clock, journal=journal, mode="paper", **kw)
+        engine = make_engine(sqlite_url(path), synchronous="OFF")
+        lease = JournalLease.acquire(engine, owner=f"{default_owner()} (replay)")
+        try:
+            journal = Journal(engine, clock=clock, durability="batch", batch_size=config.store.batch_size, lease=lease)
+            return cls(config, clock=clock, journal=journal, mode="paper", **kw)
+        except BaseException:
+            lease.release()
+            raise
 
     def _make_broker(self):
         if self.mode is TradingMode.PAPER:
@@ -307,13 +364,17 @@ class Session:
         elif rule == "capital_pct":
             budget = capital * value / 100
         elif rule == "risk_pct":
-            stop = (signal.sizing or {}).get("stop")
-            if stop is None:
+            stop = (signal.sizing or {}).get("stop") or signal.trigger_price
+            if stop is not None:
+                per_unit = abs(price - dec(stop, "sizing.stop"))
+            elif self.risk is not None:  # no stop: risk.sizing.method measures one (ATR or realised vol)
+                per_unit = dec(round(self.risk.stop_distance(signal.tradingsymbol, float(price), self.clock.now().date())[0], 4))
+            else:
                 raise ValidationError("risk_pct sizing needs a stop price", field="sizing.stop")
-            per_unit = abs(price - dec(stop, "sizing.stop"))
             if per_unit == 0:
                 raise ValidationError("stop equals the price: risk per unit is zero", field="sizing.stop")
-            units = (capital * value / 100 / per_unit).to_integral_value(ROUND_FLOOR)
+            scale = dec(self.risk.gate.scale if self.risk is not None else 1.0, "scale")  # regime / loss streak
+            units = (capital * value / 100 * scale / per_unit).to_integral_value(ROUND_FLOOR)
             return _lots(int(units), lot, signal)
         else:
             raise ValidationError(f"unknown sizing rule {rule!r} (fixed_value, capital_pct, risk_pct)", field="sizing.rule")
@@ -473,24 +534,38 @@ class Session:
         """Live: refuse orders until logged in, start the order-update stream, reconcile now and every N s.
 
         Paper needs nothing here. The session refuses new orders while a reconciliation
-        mismatch is unresolved (the reconciler names it) or the broker session is gone.
+        mismatch is unresolved (the reconciler names it) or the broker session is gone. The
+        token file is watched: a ``tradekit kite login`` from another process reaches this
+        session (:meth:`after_login`) and lifts the block.
         """
         if self.mode is not TradingMode.LIVE:
             return self
-        from tradekit.brokers.kite.reconcile import Reconciler
-
+        self._reconcile_every = reconcile_every
+        self._started = True
+        watch = getattr(self.broker, "watch_tokens", None)
+        if watch is not None:
+            watch(self.after_login)
+        pub = self.anchors()
+        if pub is not None:  # live: anchors leave the database every few minutes
+            pub.start()
         if not getattr(self.broker, "logged_in", True):
             self.oms.block_new_orders(self.broker.session_status())
             return self
+        self._go_live()
+        return self
+
+    def _go_live(self) -> None:
+        from tradekit.brokers.kite.reconcile import Reconciler
+
         self.broker.start_updates()
         self._attach_market()
-        interval = self.config.kite.reconcile_interval_seconds if reconcile_every is None else reconcile_every
+        every = getattr(self, "_reconcile_every", None)
+        interval = self.config.kite.reconcile_interval_seconds if every is None else every
         self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
                                      interval=interval)
         self.reconciler.run_once()
         if interval:
             self.reconciler.start()
-        return self
 
     def _attach_market(self) -> None:
         """Live: the broker's ticker feeds the market-data hub (once), with the watchlist, the
@@ -499,20 +574,43 @@ class Session:
             from tradekit.marketdata.kite import attach_kite
 
             attach_kite(self.broker, self.market)
+        if self.market.tick_store is None:  # every live tick recorded (tick_store: in the config)
+            from tradekit.data.tickstore import open_tick_store
+
+            self.market.tick_store = self._tick_store = open_tick_store(self.config, self.clock)
+            if self._tick_store is not None:
+                self._tick_store.prune(self.clock.now().date())
         self.market.want_defaults()
         self.market.follow_book()
 
     def after_login(self) -> None:
-        """A new broker login: lift the lost-session block, resume resolving orders of unknown outcome,
-        start the market data if it was not, reconcile again."""
+        """A new broker login (also one from another process: the token file is watched): lift the
+        lost-session block, start the market data and what waited for the login, resume resolving
+        orders of unknown outcome, reconcile again."""
         if self.journal_down is None:
             self.oms.block_new_orders(None)
-        self.oms.resolve_unknown()
         if self.mode is TradingMode.LIVE and getattr(self.broker, "logged_in", False):
             self._attach_market()
+        self.oms.resolve_unknown()
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.run_once()
+        elif getattr(self, "_started", False):
+            self._go_live()
+
+    def anchors(self):
+        """The :class:`~tradekit.store.audit.AnchorPublisher` of the journal this session owns (None otherwise)."""
+        pub = getattr(self, "_anchor_pub", None)
+        if pub is None and self.journal.lease is not None:
+            from tradekit.store.audit import AnchorLog, AnchorPublisher, anchor_log_path
+
+            url = self.journal.engine.url.render_as_string(hide_password=True)
+            path = anchor_log_path(url, self.config.data_dir, self.config.store.anchor_log)
+            pub = self._anchor_pub = AnchorPublisher(
+                self.journal, AnchorLog(path), interval=self.config.store.anchor_interval_seconds,
+                name=self.journal.engine.url.render_as_string(hide_password=True), listeners=self.anchor_listeners,
+                today=lambda: self.clock.now().astimezone(IST).date())
+        return pub
 
     def close(self) -> None:
         try:
@@ -522,8 +620,18 @@ class Session:
         rec = getattr(self, "reconciler", None)
         if rec is not None:
             rec.stop()
+        pub = self.anchors() if self.journal.lease is not None and self.journal.lease.held else None
+        if pub is not None:  # the session's end anchors its journal outside the database
+            pub.stop()
+            try:
+                pub.publish("session_end")
+            except Exception:  # the anchor log unwritable must not lose the journal's close
+                log.exception("publishing the session's last anchor failed")
         if self.mode is TradingMode.LIVE and hasattr(self.broker, "close"):
             self.broker.close()
+        store = getattr(self, "_tick_store", None)
+        if store is not None:
+            store.close()  # the buffered ticks
         self.journal.close()
 
 

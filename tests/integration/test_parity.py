@@ -26,6 +26,11 @@ def test_frictions_are_explained_trade_by_trade():
     bars = load_bars(sample_path("INFY"), start="2016-08-16", end="2016-08-17")
     cmp, vbt, s = parity_report(bars, "NSE:INFY", SmaCrossover(10, 30, 10, product="CNC"), load_config(overrides=over),
                                 frictions=True)
-    assert (cmp["reason"].str.startswith("price")).all()
+    moved = cmp["reason"].str.startswith("price")
+    assert moved.mean() > 0.8
     worse = (cmp["price"] - cmp["vbt_price"]) * cmp["side"].map({"BUY": 1, "SELL": -1})
-    assert (worse > 0).all()  # slippage is always against the trader
+    assert (worse[moved] > 0).all()  # slippage is always against the trader
+    # no slippage only where the open was the bar's extreme: a fill beyond it would be a price that never traded
+    for _, r in cmp[~moved].iterrows():
+        b = bars.loc[r["time"].floor("min")]
+        assert r["reason"] == "same" and float(r["price"]) == (b["high"] if r["side"] == "BUY" else b["low"]) == b["open"]

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ def fresh(pg_url):
 
     eng = make_engine(pg_url)
     with eng.begin() as c:
-        c.execute(text("DROP TABLE IF EXISTS events, journal_tail"))
+        c.execute(text("DROP TABLE IF EXISTS events, journal_tail, journal_lease"))
     return pg_url
 
 
@@ -131,3 +132,49 @@ def test_a_paper_replay_journals_to_postgres_and_rebuilds(fresh, tmp_path):
     j = Journal(make_engine(fresh))
     assert verify(j).ok
     assert Book.rebuild(j.events()).snapshot() == s.book.snapshot()
+    s.close()  # gives the journal's lease back
+
+
+_HOLD_PG = """
+import sys, time
+from tradekit.store import Journal, make_engine
+from tradekit.store.lease import JournalLease
+eng = make_engine(sys.argv[1])
+j = Journal(eng, lease=JournalLease.acquire(eng, owner="pg-holder"))
+j.append("note", {"by": "holder"})
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_one_writer_per_journal_on_postgres_an_advisory_lock(fresh):
+    """The lease on PostgreSQL: an advisory lock held by the owner's connection plus the lease row."""
+    import sys
+
+    from tradekit.store.lease import JournalLease, JournalLeased, current_holder
+
+    p = subprocess.Popen([sys.executable, "-c", _HOLD_PG, fresh], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        eng = make_engine(fresh)
+        with pytest.raises(JournalLeased, match=f"pg-holder \\(pid {p.pid} on"):
+            JournalLease.acquire(eng)
+        assert current_holder(eng).pid == p.pid
+        j = Journal(eng)
+        j.append("control", {"action": "cancel_all"})  # a request from another process: allowed
+        with pytest.raises(JournalLeased):
+            j.append("fill", {"trade_id": "x"})
+        p.kill()
+        p.wait(10)
+        deadline = time.time() + 10  # the server drops the advisory lock with the connection
+        while current_holder(eng) is not None and time.time() < deadline:
+            time.sleep(0.1)
+        lease = JournalLease.acquire(eng, owner="next")
+        assert lease.took_over is not None and lease.took_over.pid == p.pid
+        owned = Journal(eng, lease=lease)
+        owned.append("fill", {"trade_id": "y"})
+        owned.close()
+        assert verify(Journal(eng, read_only=True)).ok
+    finally:
+        if p.poll() is None:
+            p.kill()

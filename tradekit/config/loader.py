@@ -38,24 +38,82 @@ def default_config_path() -> Path:
     return project_root() / "config" / "default.yaml"
 
 
+MAX_BYTES = 1 << 20  # a config file is a few KB; anything above 1 MiB is not one
+MAX_DEPTH = 32  # the schema nests 4 levels; deeper input is not a config
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+         (b"\xfe\xff", "UTF-16"))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """UTF-8 text (a UTF-8 BOM is fine); anything else is refused with what it looks like."""
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            raise ConfigError(f"the file is {name} text; save it as UTF-8", file=str(path))
+    if b"\x00" in raw:
+        at = raw.index(b"\x00")
+        raise ConfigError(f"the file contains a NUL byte at offset {at}: a binary or UTF-16 file, not UTF-8 YAML",
+                          file=str(path))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"the file is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}): "
+                          "a binary file, or saved in another encoding", file=str(path)) from None
+
+
+def _depth_ok(data: Any) -> bool:
+    """True when no mapping or list nests deeper than MAX_DEPTH (checked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = list(node.keys()) + list(node.values())
+        elif isinstance(node, (list, tuple, set)):
+            children = list(node)
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return False
+        stack.extend((c, depth + 1) for c in children)
+    return True
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError("file not found", file=str(path)) from None
     except OSError as e:
-        raise ConfigError(f"cannot read: {e.strerror}", file=str(path)) from None
+        raise ConfigError(f"cannot read: {e.strerror or e}", file=str(path)) from None
+    except ValueError as e:  # e.g. a NUL byte in the path
+        raise ConfigError(f"not a usable path: {e}", file=repr(str(path))) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"the file is larger than {MAX_BYTES // 1024} KiB: not a config file", file=str(path))
+    text = _decode(raw, path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from None
+        problem = getattr(e, "problem", None) or getattr(e, "reason", None) or str(e)
+        raise ConfigError(_one_line(f"{where}invalid YAML: {problem}"), file=str(path)) from None
+    except RecursionError:
+        raise ConfigError(f"invalid YAML: nested deeper than {MAX_DEPTH} levels", file=str(path)) from None
+    except (ValueError, TypeError, OverflowError) as e:  # a value YAML recognises but cannot build (e.g. 2024-13-45)
+        raise ConfigError(_one_line(f"invalid YAML value: {e}"), file=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"the top level must be a mapping of settings, a {type(data).__name__} was found", file=str(path))
+    if not _depth_ok(data):
+        raise ConfigError(f"settings nest deeper than {MAX_DEPTH} levels: not a tradekit config", file=str(path))
+    bad = next((k for k in data if not isinstance(k, str)), None)
+    if bad is not None:
+        raise ConfigError(f"setting names must be text, {bad!r} is a {type(bad).__name__}", file=str(path))
     return data
 
 
@@ -147,7 +205,10 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     ``overrides`` is a nested dict applied on top (CLI flags such as ``--mode``).
     """
     path = Path(path) if path is not None else default_config_path()
-    data = _load_layers(path)
+    try:
+        data = _load_layers(path)
+    except (ValueError, TypeError, RecursionError, RuntimeError) as e:  # a NUL byte in a path, `~nosuchuser`, ...
+        raise ConfigError(_one_line(f"cannot be loaded: {e}"), file=str(path)) from None
     if overrides:
         data = _deep_merge(data, overrides)
     secrets = _find_secrets(data)
@@ -160,9 +221,12 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         )
     try:
         cfg = TradekitConfig.model_validate(data)
+    except (RuntimeError, TypeError, RecursionError) as e:  # a validator meeting input no schema foresaw
+        raise ConfigError(_one_line(f"cannot be validated: {e}"), file=str(path)) from None
     except PydanticValidationError as e:
         errors = e.errors()
         field, msg = _explain(errors[0], data)
+        field, msg = _one_line(field), _one_line(msg)
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise ConfigError(msg + more, file=str(path), field=field) from None
     return cfg.model_copy(update={"source": str(path.resolve())})

@@ -35,6 +35,11 @@ class StoreConfig(Section):
     durability: Literal["sync", "batch"] = "sync"
     batch_size: int = Field(2000, ge=1)
     synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
+    anchor_interval_seconds: float = Field(
+        300, ge=0, le=86400, description="live: publish the journal's anchor (seq, hash, time) to the anchor log this often; "
+        "0 = only at the end of each day and session")
+    anchor_log: Path | None = Field(None, description="the append-only anchor log (JSONL) outside the database; "
+                                    "default <data_dir>/anchors/<journal>.jsonl; relative to data_dir")
     lock_warn_seconds: float = Field(
         5.0, ge=0, description="a wait for the journal's write lock (held by another process) longer than this is logged, "
         "shown in the session status and journaled once the write goes through")
@@ -90,6 +95,18 @@ class LiveConfig(Section):
     allowed: bool = Field(False, description="second switch for live trading, next to mode: live")
 
 
+class TickStoreConfig(Section):
+    """Recording live ticks (``tradekit.data.tickstore``): Parquet per day and instrument."""
+
+    enabled: bool = Field(True, description="record every live tick (live and paper-on-live sessions)")
+    dir: Path = Field(Path("ticks"), description="the store's folder; relative paths are under data_dir")
+    retention_days: int | None = Field(
+        90, ge=1, description="days kept; older days are deleted when a session opens the store (null: keep all)")
+    flush_seconds: float = Field(1.0, ge=0, description="seconds between writes; a crash loses at most this much")
+    max_buffer: int = Field(200_000, ge=1, description="ticks buffered before a write, whatever the time")
+    compact_parts: int = Field(64, ge=0, description="merge an instrument-day's files once it has this many (0: never)")
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: str | None = None
@@ -112,6 +129,7 @@ class TradekitConfig(Section):
     runs: RunsConfig = Field(default_factory=RunsConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    tick_store: TickStoreConfig = Field(default_factory=TickStoreConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     # set by the loader, not by YAML

@@ -47,17 +47,29 @@ class ReplayResult:
     rejected_signals: list[tuple[str, str]] = field(default_factory=list)
     data: dict = field(default_factory=dict, repr=False)
     stopped: bool = False  # ended early (kill switch, stop request)
+    unit: str = "bar"  # what ``bars`` counts: bars, or ticks for a tick replay
+    malformed: int = 0  # records of a signal file that did not parse (set by the CLI)
+    previous_run: object = None  # where the CLI kept the folder's earlier run, if there was one
 
     @property
     def bars_per_second(self) -> float:
         return self.bars / self.elapsed if self.elapsed > 0 else float("inf")
 
+    @property
+    def all_rejected(self) -> bool:
+        """Signals were given, and not one reached the OMS (each was rejected or malformed)."""
+        return self.signals == 0 and (len(self.rejected_signals) + self.malformed) > 0
+
     def summary(self) -> str:
         b = self.session.book
         from tradekit.model.money import fmt_inr
 
-        return (f"replayed {self.bars:,} bars over {len(self.days)} session(s) in {self.elapsed:.2f}s "
-                f"({self.bars_per_second:,.0f} bars/s): {self.signals} signals, {self.orders} orders, {self.fills} fills; "
+        u = self.unit
+        bad = ""
+        if self.rejected_signals or self.malformed:
+            bad = f" ({len(self.rejected_signals)} rejected, {self.malformed} malformed)"
+        return (f"replayed {self.bars:,} {u}s over {len(self.days)} session(s) in {self.elapsed:.2f}s "
+                f"({self.bars_per_second:,.0f} {u}s/s): {self.signals} signals{bad}, {self.orders} orders, {self.fills} fills; "
                 f"realized ₹{fmt_inr(b.realized_pnl)}, charges ₹{fmt_inr(b.charges_total.total)}, net ₹{fmt_inr(b.net_pnl)}")
 
 
@@ -130,10 +142,19 @@ def run_replay(
                     raise TradekitError(f"{e}; to replay these days, price them at another day's rates with "
                                         f"`execution.charges_as_of: YYYY-MM-DD` in the config") from None
     all_signals = list(signals)
+    strategies = list(strategies)
     for strat in strategies:
         for key, df in frames.items():
             all_signals.extend(strat.signals(df, key))
     all_signals.sort(key=lambda s: (s.signal_time, -s.priority))
+    if daily:  # MIS would be held for months at intraday rates: daily bars trade delivery products
+        mis = [getattr(st, "strategy", str(st)) for st in strategies if getattr(st, "trade_product", None) is Product.MIS]
+        mis += [s.signal_id for s in all_signals if s.product is Product.MIS]
+        if mis:
+            from tradekit.errors import ValidationError
+
+            raise ValidationError(f"{len(mis)} MIS strategy or signal(s) on daily bars (first: {mis[0]}); MIS is intraday and is "
+                                  "squared off the same day: use CNC (delivery) or NRML", field="product")
 
     keys = list(frames)
     starts = np.concatenate([frames[k].index.asi8 for k in keys])
@@ -269,3 +290,189 @@ def run_replay(
     res.stopped = stopped
     return res
 
+
+
+# -- tick replay ---------------------------------------------------------------------------------------
+
+def bars_from_ticks(ticks: Iterable, rule: str = "1min") -> dict[str, pd.DataFrame]:
+    """Bars per instrument from ticks in time order, by the session-aware resampler. A tick's
+    volume is Kite's cumulative day volume, so a bar's volume is what traded since the tick before."""
+    from tradekit.data.resample import ticks_to_bars
+
+    rows: dict[str, tuple[list, list, list]] = {}
+    prev: dict[str, int] = {}
+    for t in ticks:
+        if t.key is None or t.ts is None:
+            continue
+        ts_l, px_l, v_l = rows.setdefault(t.key, ([], [], []))
+        v = 0
+        if t.volume is not None:
+            p = prev.get(t.key)
+            v = t.volume - p if p is not None and t.volume >= p else 0
+            prev[t.key] = t.volume
+        ts_l.append(dt_to_ns(t.ts))
+        px_l.append(t.last_price)
+        v_l.append(v)
+    out = {}
+    for key, (ts_l, px_l, v_l) in rows.items():
+        idx = pd.DatetimeIndex(pd.to_datetime(np.asarray(ts_l, dtype="int64"), utc=True)).tz_convert(IST)
+        df = pd.DataFrame({"price": px_l, "volume": np.asarray(v_l, dtype="int64")}, index=idx)
+        out[key] = ticks_to_bars(df, rule)
+    return out
+
+
+def _day_end_ns(day: date) -> int:
+    return dt_to_ns(datetime.combine(day, datetime.max.time(), IST))
+
+
+def run_tick_replay(
+    session,
+    ticks: Iterable,
+    *,
+    signals: Iterable[Signal] = (),
+    strategies: Iterable = (),
+    bars: Mapping[str, pd.DataFrame] | None = None,
+    square_off: bool = True,
+    progress: bool = False,
+) -> ReplayResult:
+    """Replay ticks (in exchange-time order, e.g. :meth:`TickStore.iter_ticks`) through ``session``
+    at tick level: the paper broker matches every tick (depth, trades through limits, volume
+    deltas), with the same session, gate, OMS and charges as a live day.
+
+    ``strategies`` see bars built from the ticks by the session-aware resampler (``bars`` when
+    given); their signals and ``signals`` go out at the first tick at or after their time.
+    A tick without a key or an exchange time is skipped (it cannot be placed in the day).
+    """
+    t0 = _time.perf_counter()
+    ticks = [t for t in ticks if t.key is not None and t.ts is not None]
+    if not ticks:
+        raise TradekitError("no ticks to replay")
+    if bars is None:
+        bars = bars_from_ticks(ticks)
+    costs = getattr(session, "charges", None)
+    if costs is not None and hasattr(costs, "check_day"):
+        for d in {ticks[0].ts.astimezone(IST).date(), ticks[-1].ts.astimezone(IST).date()}:
+            try:
+                costs.check_day(d)
+            except TradekitError as e:
+                raise TradekitError(f"{e}; to replay this day, price it at another day's rates with "
+                                    f"`execution.charges_as_of: YYYY-MM-DD` in the config") from None
+    all_signals = list(signals)
+    for strat in strategies:
+        for key, df in bars.items():
+            all_signals.extend(strat.signals(df, key))
+    all_signals.sort(key=lambda s: (s.signal_time, -s.priority))
+    sig_ns = [dt_to_ns(s.signal_time) for s in all_signals]
+
+    clock, broker, oms, book = session.clock, session.broker, session.oms, session.book
+    on_tick = broker.exchange.on_tick if hasattr(broker, "exchange") else broker.on_tick
+    hub = getattr(session, "market", None)
+    if hub is not None:  # the price path of a live day: hub -> paper broker, OMS prices, risk, marks
+        hub.add_listener(on_tick)
+
+        def feed(t):
+            hub.on_ticks([t], "replay")
+    else:
+        feed = on_tick
+    rms = hasattr(broker, "square_off_mis") and getattr(getattr(broker, "config", None), "rms_square_off", False)
+    risk = getattr(session, "risk", None)
+    orders_before, fills_before = len(book.orders), book.fills
+    rejected: list[tuple[str, str]] = []
+    last: dict[str, float] = {}
+    days: list[date] = []
+    sig_i, n_sig, submitted = 0, len(all_signals), 0
+    cur_day = None
+    sq_ns = cut_ns = _NEVER
+    minute = None
+    pbar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        pbar = tqdm(total=len(ticks), unit="tick", desc="tick replay", mininterval=0.5)
+
+    def send_signals_until(ns: int) -> None:
+        nonlocal sig_i, submitted
+        while sig_i < n_sig and sig_ns[sig_i] <= ns:
+            sig = all_signals[sig_i]
+            clock.set_ns(max(sig_ns[sig_i], clock.ns))
+            sig_i += 1
+            if sig.expires_at is not None and sig.expires_at < clock.now():
+                rejected.append((sig.signal_id, "expired"))
+                session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": "expired before it could be sent"})
+                continue
+            try:
+                session._emit(E.SIGNAL_RECEIVED, {**signal_to_dict(sig), "route": "auto", "source": "replay"})
+                session.submit_signal(sig)
+                submitted += 1
+            except (TradekitError, TradingHalted) as e:
+                rejected.append((sig.signal_id, str(e)))
+                session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": str(e)})
+
+    def end_day(day) -> None:
+        if hasattr(broker, "end_of_day"):
+            broker.end_of_day(day)
+        for k, px in last.items():
+            oms.mark(k, px)
+        session._emit(E.MARK, {"day": day.isoformat(), "prices": {k: f"{v:.4f}" for k, v in last.items()}})
+
+    def mark_positions() -> None:
+        if risk is None or not book.positions:
+            return
+        marked = False
+        for p in book.positions.values():
+            if p.quantity:
+                px = last.get(f"{p.exchange}:{p.tradingsymbol}")
+                if px is not None:
+                    p.last_price = Decimal(float.__repr__(px))
+                    marked = True
+        if marked:
+            risk.on_marks(book, clock.now())
+
+    for i, t in enumerate(ticks):
+        ns = dt_to_ns(t.ts)
+        day = t.ts.astimezone(IST).date()
+        if day != cur_day:
+            if cur_day is not None:
+                send_signals_until(_day_end_ns(cur_day))
+                end_day(cur_day)
+                clock.set_ns(max(clock.ns, ns))
+                session._emit(E.DAY_ROLLED, {"day": day.isoformat()})
+            cur_day = day
+            days.append(day)
+            sq = session.square_off_time(day) if square_off else None
+            cut = session.mis_cutoff(None, day) if square_off else None
+            sq_ns = dt_to_ns(sq) if sq is not None else _NEVER
+            cut_ns = dt_to_ns(cut) if cut is not None else _NEVER
+        send_signals_until(ns)
+        if ns >= sq_ns:
+            clock.set_ns(max(sq_ns, clock.ns))
+            oms.flatten(product=Product.MIS, reason="tradekit MIS square-off", source="square_off")
+            sq_ns = _NEVER
+        if ns >= cut_ns:
+            clock.set_ns(max(cut_ns, clock.ns))
+            if rms:
+                broker.square_off_mis()
+            cut_ns = _NEVER
+        m = ns // 60_000_000_000
+        if minute is not None and m != minute:
+            mark_positions()  # once a minute, like a bar replay
+        minute = m
+        clock.set_ns(max(ns, clock.ns))
+        feed(t)
+        last[t.key] = t.last_price
+        if pbar is not None and (i & 4095) == 0:
+            pbar.update(i - pbar.n)
+    send_signals_until(_day_end_ns(cur_day))  # the day's last signals rest until the exchange lapses them
+    mark_positions()
+    end_day(cur_day)
+    if hub is not None:
+        hub.listeners.remove(on_tick)
+    session.journal.flush()
+    if pbar is not None:
+        pbar.update(len(ticks) - pbar.n)
+        pbar.close()
+    res = ReplayResult(session, ticks[0].ts, ticks[-1].ts, len(ticks), days, submitted,
+                       len(book.orders) - orders_before, book.fills - fills_before, _time.perf_counter() - t0,
+                       rejected, dict(bars))
+    res.unit = "tick"
+    return res

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -50,54 +51,165 @@ def load_signal_file(path: str | Path):
     return res.accepted, res.errors
 
 
-def replay_command(data: str, signals: str | None, start: str | None, end: str | None, strategy: str | None,
-                   out: str | None, config=None, progress: bool = True, report: bool = True, timeframe: str = "1min"):
+PREVIOUS = "previous"
+_STAGING = ".replay-staging"
+
+
+def _archive_previous(out_dir: Path) -> Path | None:
+    """Move the folder's earlier run into ``previous/<n>/`` (as ``run day`` keeps reruns); None if empty."""
+    entries = [p for p in out_dir.iterdir() if p.name != PREVIOUS and not p.name.startswith(".")]
+    if not entries:
+        return None
+    prev = out_dir / PREVIOUS
+    prev.mkdir(exist_ok=True)
+    n = 1 + max([int(p.name) for p in prev.iterdir() if p.name.isdigit()], default=0)
+    dest = prev / str(n)
+    dest.mkdir()
+    for p in entries:
+        shutil.move(str(p), str(dest / p.name))
+    return dest
+
+
+def _publish(staging: Path, out_dir: Path) -> Path | None:
+    """The new run succeeded: keep the earlier one under ``previous/``, then move the new one in."""
+    archived = _archive_previous(out_dir)
+    for p in staging.iterdir():
+        shutil.move(str(p), str(out_dir / p.name))
+    staging.rmdir()
+    return archived
+
+
+def _day(s, name):
+    if s is None:
+        return None
+    try:
+        return date.fromisoformat(s)
+    except ValueError:
+        raise ValidationError(f"{s!r} is not a date (YYYY-MM-DD)", field=name) from None
+
+
+def replay_command(data: str | None, signals: str | None, start: str | None, end: str | None, strategy: str | None,
+                   out: str | None, config=None, progress: bool = True, report: bool = True, timeframe: str = "1min",
+                   ticks: bool = False, day: str | None = None, store: str | None = None):
+    """Replay recorded bars (or, with ``ticks``, a recorded day from the tick store) through a paper session.
+
+    The run is built in a staging folder; only when it succeeded does the folder's earlier run
+    move into ``previous/<n>/`` and the new one take its place, so a failed replay destroys
+    nothing. Returns ``(result, malformed records, folder, report paths)``.
+    """
     from tradekit.config import load_config
-    from tradekit.monitoring.report import build_session_report
+    from tradekit.execution.replay import run_replay, run_tick_replay
+    from tradekit.runs.chain import run_lock
     from tradekit.runs.live import parse_strategy
     from tradekit.session import Session
-    from tradekit.execution.replay import run_replay
 
-    def day(s, name):
-        if s is None:
-            return None
-        try:
-            return date.fromisoformat(s)
-        except ValueError:
-            raise ValidationError(f"{s!r} is not a date (YYYY-MM-DD)", field=name) from None
-
-    d0, d1 = day(start, "--from"), day(end, "--to")
-    if d0 and d1 and d1 < d0:
-        raise ValidationError(f"--to {d1} is before --from {d0}", field="--to")
     cfg = load_config(config)
-    frames = resolve_data(data, d0, d1, timeframe)
+    if ticks:
+        if start or end:
+            raise ValidationError("a tick replay takes one day: use --date, not --from/--to", field="--from")
+        d = _day(day, "--date")
+        if d is None:
+            raise ValidationError("--ticks needs --date YYYY-MM-DD (a day recorded in the tick store)", field="--date")
+        tick_list, keys, root = load_recorded_ticks(cfg, d, data, store)
+        first = last = d
+    else:
+        if day is not None:
+            raise ValidationError("--date is for --ticks; replay bars with --from/--to", field="--date")
+        if not data:
+            raise ValidationError("give --data (e.g. RELIANCE,INFY), or --ticks --date D for a recorded day", field="--data")
+        d0, d1 = _day(start, "--from"), _day(end, "--to")
+        if d0 and d1 and d1 < d0:
+            raise ValidationError(f"--to {d1} is before --from {d0}", field="--to")
+        frames = resolve_data(data, d0, d1, timeframe)
+        first = min(df.index[0] for df in frames.values()).date()
+        last = max(df.index[-1] for df in frames.values()).date()
     sigs, errors = ([], [])
     if signals:
         sigs, errors = load_signal_file(signals)
-    if not sigs and not strategy:
+    if not signals and not strategy:
         raise ValidationError("give --signals FILE or --strategy sma:FAST:SLOW[:QTY[:PRODUCT]]", field="--signals")
-    first = min(df.index[0] for df in frames.values())
-    last = max(df.index[-1] for df in frames.values())
-    out_dir = Path(out) if out else cfg.data_dir.parent / "runs" / f"replay-{first.date()}-{last.date()}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    s = Session.for_replay(cfg, out_dir / "journal.db", first.to_pydatetime())
     strategies = []
     if strategy:
         strat = parse_strategy(strategy)
-        if timeframe == "1d":
+        if timeframe == "1d" and not ticks:
             from dataclasses import replace
             from datetime import timedelta
 
             strat = replace(strat, bar=timedelta(days=1))
         strategies = [strat]
-    res = run_replay(s, frames, signals=sigs, strategies=strategies, progress=progress)
-    paths = {}
-    if report:
-        rep = build_session_report(s.journal, book=s.book, bars=frames,
-                                   title=f"Paper replay {first.date()} – {last.date()}")
-        if cfg.execution.charges_as_of:
-            rep.notes.append(f"Charges are priced at the rates in force on {cfg.execution.charges_as_of} "
-                             f"(execution.charges_as_of).")
-        paths = rep.save(out_dir)
-    s.close()
+    if out:
+        out_dir = Path(out)
+    elif ticks:
+        out_dir = cfg.data_dir.parent / "runs" / f"replay-ticks-{first}"
+    else:
+        out_dir = cfg.data_dir.parent / "runs" / f"replay-{first}-{last}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(out_dir, "tradekit replay", name=".tradekit-replay.lock"):
+        staging = out_dir / _STAGING
+        if staging.exists():
+            shutil.rmtree(staging)  # a replay that died half-way
+        staging.mkdir()
+        try:
+            if ticks:
+                s = Session.for_replay(cfg, staging / "journal.db", tick_list[0].ts)
+                try:
+                    res = run_tick_replay(s, tick_list, signals=sigs, strategies=strategies, progress=progress)
+                    frames = res.data
+                    title = f"Paper tick replay {first} ({len(tick_list):,} ticks from {root})"
+                    paths = _report(s, cfg, frames, title, staging) if report else {}
+                finally:
+                    s.close()
+            else:
+                s = Session.for_replay(cfg, staging / "journal.db",
+                                       min(df.index[0] for df in frames.values()).to_pydatetime())
+                try:
+                    res = run_replay(s, frames, signals=sigs, strategies=strategies, progress=progress)
+                    paths = _report(s, cfg, frames, f"Paper replay {first} – {last}", staging) if report else {}
+                finally:
+                    s.close()
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # the earlier run stays as it was
+            raise
+        archived = _publish(staging, out_dir)
+    res.malformed = len(errors)
+    res.previous_run = archived
+    paths = {k: out_dir / Path(v).relative_to(staging) if Path(v).is_relative_to(staging) else v for k, v in paths.items()}
     return res, errors, out_dir, paths
+
+
+def _report(s, cfg, frames, title: str, folder: Path) -> dict:
+    from tradekit.monitoring.report import build_session_report
+
+    rep = build_session_report(s.journal, book=s.book, bars=frames, title=title)
+    if cfg.execution.charges_as_of:
+        rep.notes.append(f"Charges are priced at the rates in force on {cfg.execution.charges_as_of} "
+                         f"(execution.charges_as_of).")
+    return rep.save(folder)
+
+
+def load_recorded_ticks(cfg, day: date, symbols: str | None, store: str | None):
+    """A day's ticks from the tick store (``store`` or the config's ``tick_store.dir``), in
+    exchange-time order; ``symbols`` (``RELIANCE,NSE:INFY``) picks instruments."""
+    from tradekit.data.tickstore import TickStore
+
+    if store:
+        root = Path(store).expanduser()
+    else:
+        root = Path(cfg.tick_store.dir).expanduser()
+        if not root.is_absolute():
+            root = Path(cfg.data_dir) / root
+    if not root.is_dir():
+        raise DataError(f"{root}: no tick store here (record one with a live or paper-on-live session, "
+                        f"or point --store at one)")
+    ts = TickStore(root)
+    keys = None
+    if symbols:
+        keys = []
+        for item in [x.strip().upper() for x in symbols.split(",") if x.strip()]:
+            keys.append(item if ":" in item else f"NSE:{item}")
+    ticks = list(ts.iter_ticks(day, keys, fill_ts=True))
+    if not ticks:
+        have = ", ".join(str(d) for d in ts.days()[-5:]) or "none"
+        what = f" for {', '.join(keys)}" if keys else ""
+        raise DataError(f"no ticks recorded on {day}{what} in {root} (recorded days: {have})")
+    return ticks, keys, root

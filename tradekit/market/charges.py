@@ -169,6 +169,20 @@ def _required_keys() -> set[str]:
     return keys
 
 
+@dataclass(frozen=True, slots=True)
+class ChargeRule:
+    """A charging rule (not a rate) in force from ``effective``, with its source."""
+
+    name: str
+    effective: date
+    source: str
+    description: str = ""
+
+
+#: Same-day CNC buy and sell of a scrip is charged as intraday (india.md §9).
+SAME_DAY_CNC_IS_INTRADAY = "same_day_cnc_is_intraday"
+
+
 class RateTable:
     """Versioned charge rates: each version changes some rates from its effective date.
 
@@ -178,7 +192,9 @@ class RateTable:
         ``(effective, source, {key: rate})`` in any order; the earliest must set every rate.
     """
 
-    def __init__(self, versions: Iterable[tuple[date, str, Mapping[str, Decimal]]]):
+    def __init__(self, versions: Iterable[tuple[date, str, Mapping[str, Decimal]]],
+                 rules: Iterable[ChargeRule] = ()):
+        self.rules = {r.name: r for r in rules}
         self.versions = sorted(versions, key=lambda v: v[0])
         if not self.versions:
             raise DataError("charges: the rate table is empty")
@@ -206,7 +222,17 @@ class RateTable:
             eff = parse_date(v["effective"], where)
             rates = {k: parse_rate(r, f"{where}.{k}") for k, r in v["rates"].items()}
             versions.append((eff, str(v.get("source", "")), rates))
-        return cls(versions)
+        rules = []
+        for i, r in enumerate(raw.get("rules") or []):
+            where = f"charges.yaml:rules[{i}]"
+            rules.append(ChargeRule(str(r["name"]), parse_date(r["effective"], where), str(r.get("source", "")),
+                                    " ".join(str(r.get("description", "")).split())))
+        return cls(versions, rules)
+
+    def rule_in_force(self, name: str, d: date) -> bool:
+        """Whether the charging rule ``name`` (``rules:`` in charges.yaml) applies on ``d``."""
+        r = self.rules.get(name)
+        return r is not None and r.effective <= d
 
     @property
     def first_date(self) -> date:

@@ -13,9 +13,10 @@ Tables keep money as ``Decimal`` rounded to the paisa; times are IST. The equity
 computed with numpy from the step functions of cash and positions (which change only at
 fills) evaluated at every bar close, so a day of 100,000 bars costs milliseconds.
 
-Other capabilities add sections (risk limits used and breaches, execution analytics) with
-:func:`register_section`; modules named in :data:`SECTION_MODULES` are imported, if present,
-before a report is built, so registering at import time is enough.
+Other capabilities add sections with :func:`register_section`, or name their module in
+:data:`SECTION_MODULES` (imported before a report is built, so registering at import time is
+enough; a module that does not import is an error, not a silently missing section). The
+end-of-day stage adds the risk section itself (:mod:`tradekit.runs.eod`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ from tradekit.store.projection import Book
 
 log = logging.getLogger(__name__)
 
-#: Modules imported (when they exist) before a report is built, so they can register sections.
-SECTION_MODULES: tuple[str, ...] = ("tradekit.risk.report", "tradekit.execution.quality", "tradekit.execution.analytics")
+#: Modules imported before a report is built, so they can register sections at import time.
+SECTION_MODULES: tuple[str, ...] = ()
 
 
 @dataclass
@@ -138,15 +139,16 @@ class SessionReport:
             out[name] = p
         return out
 
-    def save(self, folder: str | Path) -> dict[str, Path]:
-        """Write ``report.html``, the figures (PNG) and the main tables (CSV) into ``folder``."""
+    def save(self, folder: str | Path, *, html: str | Path | None = None) -> dict[str, Path]:
+        """Write the figures (PNG) and the main tables (CSV) into ``folder`` and the report once,
+        as ``html`` (default ``folder/report.html``)."""
         folder = Path(folder)
         paths = self.save_figures(folder)
         for name in ("orders", "fills", "positions", "summary", "pnl_by_strategy", "pnl_by_symbol", "charges", "slippage"):
             p = folder / f"{name}.csv"
             getattr(self, name).to_csv(p)
             paths[name] = p
-        paths["html"] = render_html(self, folder / "report.html")
+        paths["html"] = render_html(self, Path(html) if html is not None else folder / "report.html")
         return paths
 
     def to_html(self) -> str:
@@ -298,11 +300,7 @@ def build_session_report(
 
 def _import_plugins() -> None:
     for name in SECTION_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name is None or not name.startswith(e.name):  # a real import error inside the plugin
-                raise
+        importlib.import_module(name)  # a missing or broken section module is an error, never skipped
 
 
 def _run_builder(builder: SectionBuilder, rep: SessionReport):
@@ -809,7 +807,7 @@ def _fmt_cell(v, col: str) -> tuple[str, bool, bool]:
         if math.isinf(f):
             return ("∞" if f > 0 else "-∞"), True, f < 0
         c = col.lower()
-        if any(w in c for w in ("pct", "ratio", "rate", "return")):
+        if any(w in c for w in ("pct", "frac", "ratio", "rate", "return")):  # fractions: 0.0344 is 3.44 %
             return f"{f:.2%}", True, f < 0
         if "bps" in c or c.endswith("_s") or "_s_" in c:
             return f"{f:,.1f}", True, f < 0

@@ -7,6 +7,12 @@ exact contract-note charges as a per-order fixed fee, computed by the same
 off (no slippage, no latency, no participation cap, no square-off) the trades must be
 identical; with them on, :func:`compare` puts the two side by side and says why each
 differs (slippage, a later bar because of latency, partial fills, a reject).
+
+**Close rule** (both sides): an order only fills within the session it was sent in. The
+strategy signals nothing on a session's last bar (the change waits for the end of the next
+session's first bar, see :meth:`SmaCrossover.trade_deltas`), and an order still open at the
+close lapses (a DAY order): vectorbt is never given a fill in a later session than its
+signal, and :func:`compare` names the rule when an order lapsed.
 """
 
 from __future__ import annotations
@@ -30,11 +36,14 @@ class VbtResult:
 
 
 def planned_trades(bars: pd.DataFrame, strategy: SmaCrossover) -> pd.DataFrame:
-    """Trades the strategy makes with next-bar-open fills: one row per change of target position."""
-    tgt = strategy.target_positions(bars["close"].to_numpy())
-    delta = np.diff(np.concatenate([[0], tgt]))
+    """Trades the strategy makes with next-bar-open fills: one row per signal, under the close rule
+    (a fill only in the signal's own session; daily bars fill at the next day's open)."""
+    delta = strategy.trade_deltas(bars)
     sig = np.nonzero(delta)[0]
     sig = sig[sig + 1 < len(bars)]  # a signal on the last bar has no next bar to fill on
+    if not getattr(strategy, "daily", False):
+        days = np.asarray(bars.index.normalize())
+        sig = sig[days[sig] == days[sig + 1]]  # close rule: an order does not outlive its session
     fill = sig + 1
     return pd.DataFrame({
         "signal_time": bars.index[sig],
@@ -56,7 +65,7 @@ def vectorbt_run(bars: pd.DataFrame, strategy: SmaCrossover, instrument, *, capi
     fees = np.zeros(len(bars))
     charges = []
     for i, r in enumerate(plan.itertuples()):
-        c = costs(instrument, strategy.product, Side(r.side), int(r.quantity), Decimal(str(r.price)), r.time.date(),
+        c = costs(instrument, strategy.trade_product, Side(r.side), int(r.quantity), Decimal(str(r.price)), r.time.date(),
                   f"vbt-{i}")
         fees[r.bar] += float(c.total)
         charges.append(c.total)
@@ -97,6 +106,8 @@ def compare(vbt_trades: pd.DataFrame, ours: pd.DataFrame, session=None) -> pd.Da
             row["reason"] = "only in " + ("the replay" if v is None else "vectorbt") + _why(o, orders)
         elif (v["side"], int(v["quantity"])) != (o["side"], int(o["quantity"])):
             row["reason"] = "different trade (partial fill or reject)" + _why(o, orders)
+        elif pd.Timestamp(o["time"]).date() != pd.Timestamp(v["time"]).date():
+            row["reason"] = CLOSE_RULE + ": filled in another session than vectorbt's"
         elif abs(pd.Timestamp(o["time"]).floor("min") - pd.Timestamp(v["time"])) >= pd.Timedelta(minutes=1):
             row["reason"] = "later bar (latency or participation cap)"
         elif abs(float(o["price"]) - float(v["price"])) > 1e-9:
@@ -107,15 +118,31 @@ def compare(vbt_trades: pd.DataFrame, ours: pd.DataFrame, session=None) -> pd.Da
     return pd.DataFrame(rows)
 
 
+CLOSE_RULE = "close rule (an order fills only in its own session; a DAY order lapses at the close)"
+
+
+def _lapsed(orders) -> list:
+    """Orders cancelled by the exchange at the day's end (the close rule), in time order."""
+    return sorted((o for o in orders.values() if o.status.value == "CANCELLED" and not o.filled_quantity
+                   and "end of the day" in (o.status_message or "")), key=lambda o: o.created_at)
+
+
 def _why(o, orders) -> str:
     if o is None:
-        return ""
+        lapsed = _lapsed(orders) if orders else []
+        return f": {CLOSE_RULE}; {len(lapsed)} order(s) lapsed" if lapsed else ""
     order = orders.get(o["client_order_id"]) if orders else None
     return f": {order.status.value} {order.status_message or ''}".rstrip() if order is not None else ""
 
 
-def parity_report(bars: pd.DataFrame, key: str, strategy: SmaCrossover, config=None, *, frictions: bool = False):
-    """Run both sides on ``bars`` and return ``(comparison, vbt_result, replay_session)``."""
+def parity_report(bars: pd.DataFrame, key: str, strategy: SmaCrossover, config=None, *, frictions: bool = False,
+                  workdir=None):
+    """Run both sides on ``bars`` and return ``(comparison, vbt_result, replay_session)``.
+
+    The replay's journal goes to a temporary folder that is removed before returning (the
+    returned session keeps its book; its journal is closed). Pass ``workdir`` to keep it there.
+    """
+    import shutil
     import tempfile
 
     from tradekit.config import load_config
@@ -126,10 +153,20 @@ def parity_report(bars: pd.DataFrame, key: str, strategy: SmaCrossover, config=N
     if not frictions:
         over["paper"] = {"slippage": {"model": "none"}, "latency_ms": 0, "participation": 0, "rms_square_off": False}
     cfg = load_config(config, over) if not hasattr(config, "model_copy") else config
-    d = tempfile.mkdtemp(prefix="tk-parity-")
-    s = Session.for_replay(cfg, f"{d}/journal.db", bars.index[0].to_pydatetime())
-    run_replay(s, {key: bars}, strategies=[strategy], square_off=False)
-    ex, _, sym = key.partition(":")
-    inst = s.instruments.get(ex, sym)
-    v = vectorbt_run(bars, strategy, inst, capital=float(cfg.account.capital), costs=FillCosts(as_of=cfg.execution.charges_as_of))
-    return compare(v.trades, replay_trades(s), s), v, s
+    from pathlib import Path
+
+    d = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="tk-parity-"))
+    d.mkdir(parents=True, exist_ok=True)
+    s = Session.for_replay(cfg, d / "journal.db", bars.index[0].to_pydatetime())
+    try:
+        run_replay(s, {key: bars}, strategies=[strategy], square_off=False)
+        ex, _, sym = key.partition(":")
+        inst = s.instruments.get(ex, sym)
+        v = vectorbt_run(bars, strategy, inst, capital=float(cfg.account.capital),
+                         costs=FillCosts(as_of=cfg.execution.charges_as_of))
+        cmp = compare(v.trades, replay_trades(s), s)
+    finally:
+        if workdir is None:
+            s.close()
+            shutil.rmtree(d, ignore_errors=True)
+    return cmp, v, s

@@ -17,7 +17,7 @@ Wiring (what the session/OMS does)::
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
 from tradekit.risk.base import TradingState
@@ -66,6 +66,13 @@ class RiskManager:
         self.kill_switch = KillSwitch(self.gate, executor=executor, emit=emit, clock=clock)
         self.dynamic = DynamicLimits(self.config.sizing)
         self.act_on_external_kill = act_on_external_kill  # False if the session handles foreign kill requests itself
+        v = self.config.var
+        # risk.var.limit / limit_pct: the pre-trade VaR model is built each day from the bundled daily
+        # data up to the day before (a model handed in is kept as it is)
+        self._auto_var = var_model is None and self.config.enabled and (v.limit is not None or v.limit_pct is not None)
+        self._var_day: date | None = None
+        self.regime: Regime | None = None
+        self.regime_note = ""  # how today's volatility regime was found (or why not)
         self._realized: dict[str, float] = {}
         self.actions: list[BreakerAction] = []  # every action applied, for reports
 
@@ -93,24 +100,67 @@ class RiskManager:
         self.kill_switch.restore(events)
 
     def start_day(self, book: "Book", day: date, regime: Regime | None = None) -> None:
-        """Fix the day's P&L baseline, reset the loss streak, apply the volatility regime."""
+        """Fix the day's P&L baseline, reset the loss streak, apply the volatility regime
+        (given, or measured from ``risk.sizing.regime_index`` up to the day before), and build
+        the day's pre-trade VaR model when a VaR limit is configured."""
         self.gate.start_day(book, day)
         self.dynamic.reset_day()
-        if regime is not None:
-            self.dynamic.set_regime(regime)
+        if regime is None:
+            regime = self._measure_regime(day)
+        else:
+            self.regime_note = f"volatility regime given: {regime}"
+        self.regime = regime
+        self.dynamic.regime = regime
         self.gate.set_scale(self.dynamic.scale, self.dynamic.reason)
         self._realized = {k: float(p.realized_pnl) for k, p in book.positions.items()}
+        if self._auto_var and self._var_day != day:
+            from tradekit.risk.var import VarModel
+
+            self.gate.var_model = VarModel.from_settings(self.config.var, None, end=day - timedelta(days=1))
+            self.gate._var_cache = None
+            self._var_day = day
+
+    def _measure_regime(self, day: date) -> Regime | None:
+        """The regime from the bundled daily closes of the regime index up to ``day - 1``; None
+        (NORMAL limits, with the reason in :attr:`regime_note`) when they do not reach that day."""
+        from tradekit.risk.sizing import vol_regime
+        from tradekit.risk.var import closes
+
+        s = self.config.sizing
+        px = closes([s.regime_index], end=day - timedelta(days=1))
+        series = px[s.regime_index].dropna() if s.regime_index in px else None
+        if series is None or len(series) < s.regime_short + 2 or (day - series.index[-1].date()).days > 7:
+            last = "none" if series is None or not len(series) else f"the last is {series.index[-1].date()}"
+            self.regime_note = (f"volatility regime not measured for {day}: no recent daily closes of "
+                                f"{s.regime_index} (risk.sizing.regime_index; {last}); limits unscaled")
+            log.info(self.regime_note)
+            return None
+        reg = vol_regime(series, s)
+        self.regime_note = f"volatility regime {day}: {reg}"
+        return reg
+
+    def stop_distance(self, symbol: str, price: float, day: date) -> tuple[float, str]:
+        """Per-unit stop distance by ``risk.sizing.method`` (ATR or realised volatility) from daily
+        bars up to the day before ``day``; ValidationError naming ``sizing.stop`` without them."""
+        from tradekit.errors import TradekitError, ValidationError
+        from tradekit.risk.sizing import stop_distance
+
+        try:
+            return stop_distance(symbol, price, self.config.sizing, end=day - timedelta(days=1))
+        except TradekitError as e:
+            raise ValidationError(f"no stop given and none measured ({e}); give sizing.stop", field="sizing.stop") from None
 
     @property
     def state(self) -> TradingState:
         return self.gate.state
 
-    def use_var_model(self, symbols: Iterable[str], *, end=None) -> "VarModel":
+    def use_var_model(self, symbols: Iterable[str] | None, *, end=None) -> "VarModel":
         """Build the pre-trade VaR model from bundled daily data up to ``end`` (a replay passes
-        the day before it trades: no look-ahead) and hand it to the gate."""
+        the day before it trades: no look-ahead) and hand it to the gate (``symbols`` None: all)."""
         from tradekit.risk.var import VarModel
 
-        vm = VarModel.from_settings(self.config.var, symbols, end=end)
+        self._auto_var = False  # the caller's model stands
+        vm = VarModel.from_settings(self.config.var, None if symbols is None else list(symbols), end=end)
         self.gate.var_model = vm
         self.gate._var_cache = None
         return vm

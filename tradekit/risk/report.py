@@ -58,7 +58,7 @@ class RiskReport:
     def summary(self) -> str:
         lines = [f"risk: state {self.state}; {len(self.breaches)} breach(es), {len(self.states)} state change(s)"]
         for _, r in self.limits.iterrows():
-            pct = "" if pd.isna(r["used_pct"]) else f" ({r['used_pct']:.0f} % used)"
+            pct = "" if pd.isna(r["used_frac"]) else f" ({r['used_frac']:.0%} used)"
             lines.append(f"  {r['limit']}: {_fmt(r['used'], r['unit'])} of {_fmt(r['allowed'], r['unit'])}{pct}")
         for _, r in self.var.iterrows():
             lines.append(f"  VaR {r['method']} {r['confidence'] * 100:g} % {r['horizon_days']} d: ₹{r['var']:,.0f}, "
@@ -76,12 +76,13 @@ class RiskReport:
         from matplotlib.figure import Figure
 
         figs: dict[str, Figure] = {}
-        lim = self.limits.dropna(subset=["used_pct"])
+        lim = self.limits.dropna(subset=["used_frac"])
         if not lim.empty:
             fig = Figure(figsize=(7, 0.45 * len(lim) + 1.2))
             ax = fig.add_subplot()
-            colors = ["#c0392b" if p >= 100 else "#e67e22" if p >= 80 else "#27ae60" for p in lim["used_pct"]]
-            ax.barh(lim["limit"], lim["used_pct"].clip(upper=150), color=colors)
+            used = 100 * lim["used_frac"].astype(float)
+            colors = ["#c0392b" if p >= 100 else "#e67e22" if p >= 80 else "#27ae60" for p in used]
+            ax.barh(lim["limit"], used.clip(upper=150), color=colors)
             ax.axvline(100, color="black", lw=1)
             ax.set_xlabel("% of limit used")
             ax.invert_yaxis()
@@ -155,6 +156,19 @@ def _fmt(v, unit: str) -> str:
     return f"{v:,.0f}"
 
 
+def limits_table(usage: Iterable[dict]) -> pd.DataFrame:
+    """The gate's usage rows as a table: ``used_frac`` is used ÷ allowed as a *fraction* (0.0344
+    is 3.44 % of the limit), the convention of every ``*_frac``/``*_pct`` column in the reports;
+    ``status`` is BREACH when that fraction reaches 1."""
+    rows = []
+    for r in usage:
+        used, allowed = r["used"], r["allowed"]
+        frac = (float(used) / float(allowed)) if allowed else None
+        rows.append({"limit": r["limit"], "used": used, "allowed": allowed, "unit": r["unit"], "used_frac": frac,
+                     "status": "BREACH" if frac is not None and frac >= 1 else "ok"})
+    return pd.DataFrame(rows, columns=["limit", "used", "allowed", "unit", "used_frac", "status"])
+
+
 def _events_table(events: Iterable["Event"], day: date | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     breaches, states = [], []
     for ev in events:
@@ -185,10 +199,9 @@ def build_risk_report(risk, book: "Book", *, events: Iterable["Event"] | None = 
     """
     gate = getattr(risk, "gate", risk)
     settings = settings or gate.config.var
-    notes: list[str] = []
+    notes: list[str] = [risk.regime_note] if getattr(risk, "regime_note", "") else []
     capital = gate.capital_for(book)
-    limits = pd.DataFrame(gate.usage(book), columns=["limit", "used", "allowed", "unit", "used_pct"])
-    limits["status"] = ["BREACH" if (p is not None and not pd.isna(p) and p >= 100) else "ok" for p in limits["used_pct"]]
+    limits = limits_table(gate.usage(book))
     breaches, states = _events_table(events or [], day)
 
     pos = exposures_from_book(book)
@@ -220,16 +233,16 @@ def build_risk_report(risk, book: "Book", *, events: Iterable["Event"] | None = 
     stress_rows = []
     for g in settings.stress_gaps_pct:
         pnl = stress_gap(pos, g) if not pos.empty else 0.0
-        stress_rows.append({"scenario": f"gap {g:+g} %", "pnl": pnl, "pct_of_capital": 100 * pnl / capital})
+        stress_rows.append({"scenario": f"gap {g:+g} %", "pnl": pnl, "frac_of_capital": pnl / capital})
     cd = crash_day or settings.crash_day
     try:
         cd = cd or default_crash_day()
         pnl, detail = stress_replay(pos, cd) if not pos.empty else (0.0, None)
-        stress_rows.append({"scenario": f"replay {cd:%Y-%m-%d}", "pnl": pnl, "pct_of_capital": 100 * pnl / capital})
+        stress_rows.append({"scenario": f"replay {cd:%Y-%m-%d}", "pnl": pnl, "frac_of_capital": pnl / capital})
         if detail is not None and detail["proxy"].any():
             notes.append(f"crash replay {cd}: {', '.join(detail.index[detail['proxy']])} took the NIFTY move (no data)")
     except Exception as e:  # noqa: BLE001 - a report shows what it could not compute
         notes.append(f"crash-day replay not available: {e}")
-    stress = pd.DataFrame(stress_rows, columns=["scenario", "pnl", "pct_of_capital"])
+    stress = pd.DataFrame(stress_rows, columns=["scenario", "pnl", "frac_of_capital"])
     return RiskReport(day, gate.state.value, capital, limits, breaches, states, var_df, stress, comps, corr, pos, notes,
                       scenarios)

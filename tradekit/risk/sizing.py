@@ -106,6 +106,33 @@ def position_size(data, capital: float, settings: SizingSettings | None = None, 
     return vol_size(closes, capital, s, **kw)
 
 
+def stop_distance(symbol: str, price: float, settings: SizingSettings | None = None, *, end=None) -> tuple[float, str]:
+    """Stop distance per unit (rupees) by ``settings.method`` from the bundled daily bars of
+    ``symbol`` up to ``end`` (pass the day before the trade: no look-ahead): ``atr_multiple``
+    × ATR(``atr_period``), or ``atr_multiple`` × the daily σ of ``vol_lookback`` days × ``price``.
+
+    Raises DataError when there are too few daily bars to measure it.
+    """
+    import pandas as pd
+
+    from tradekit.data import load_bars, sample_path
+    from tradekit.errors import DataError
+
+    s = settings or SizingSettings()
+    bars = load_bars(sample_path(symbol.rpartition(":")[2], "1d"))
+    if end is not None:
+        bars = bars[bars.index.tz_localize(None).normalize() <= pd.Timestamp(end)]
+    need = (s.atr_period if s.method == "atr" else s.vol_lookback) + 1
+    if len(bars) < need:
+        raise DataError(f"{len(bars)} daily bars of {symbol} up to {end}: risk.sizing.method={s.method} needs {need}")
+    if s.method == "atr":
+        a = float(atr(bars, s.atr_period).iloc[-1])
+        return s.atr_multiple * a, f"{s.atr_multiple:g}×ATR({s.atr_period}) = {s.atr_multiple * a:.2f}"
+    sd = realized_vol(bars["close"], s.vol_lookback)
+    dist = s.atr_multiple * sd * float(price)
+    return dist, f"{s.atr_multiple:g}×σ({s.vol_lookback}d) = {dist:.2f}"
+
+
 @dataclass(frozen=True)
 class Regime:
     name: str  # "HIGH" or "NORMAL"

@@ -66,7 +66,7 @@ def closes(symbols: Iterable[str], *, start=None, end=None) -> pd.DataFrame:
             continue
     if not cols:
         return pd.DataFrame()
-    df = pd.concat(cols, axis=1).sort_index()
+    df = pd.concat(cols, axis=1, sort=True)
     if start is not None:
         df = df[df.index >= pd.Timestamp(start)]
     if end is not None:
@@ -358,6 +358,9 @@ def crash_path(day: date, symbols: Iterable[str]) -> list[dict[str, float]]:
 
 # -- the pre-trade model -----------------------------------------------------------------------
 
+_MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, end, lookback, ...) -> covariance: bundled data is fixed
+
+
 class VarModel:
     """Parametric VaR with a fixed covariance, fast enough for the pre-trade gate.
 
@@ -383,10 +386,20 @@ class VarModel:
     @classmethod
     def from_settings(cls, settings: "VarSettings", symbols: Iterable[str] | None = None, *, end=None) -> "VarModel":
         """Build from the bundled daily data up to ``end`` (pass the day before a replayed day)."""
-        r = daily_returns(symbols, end=end, lookback=settings.lookback_days)
-        if r.empty or len(r) < 20:
-            return cls([], np.zeros((0, 0)), settings.confidence, settings.horizon_days)
-        return cls.from_returns(r, settings.confidence, settings.horizon_days)
+        key = (None if symbols is None else tuple(symbols), None if end is None else pd.Timestamp(end),
+               settings.lookback_days, settings.confidence, settings.horizon_days)
+        hit = _MODELS.get(key)
+        if hit is None:
+            r = daily_returns(symbols, end=end, lookback=settings.lookback_days)
+            if r.empty or len(r) < 20:
+                hit = ([], np.zeros((0, 0)))
+            else:
+                c = r.cov()
+                hit = (list(c.columns), c.to_numpy())
+            if len(_MODELS) > 256:
+                _MODELS.clear()
+            _MODELS[key] = hit
+        return cls(hit[0], hit[1], settings.confidence, settings.horizon_days)
 
     def _w(self, values: Mapping[str, float]) -> np.ndarray:
         w = np.zeros(len(self.symbols))

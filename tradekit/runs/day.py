@@ -510,10 +510,10 @@ def run_realtime(
 
     Each cycle (:meth:`Session.service`) applies requests from other processes (approvals,
     cancels, the kill switch), takes inbox files, expires proposals past their TTL, resolves
-    orders of unknown outcome and retries parked signals; then it runs the market-data hub's
-    timed work (subscriptions, failover, marks) and the risk manager's (stale feed, loss on the
-    latest marks). A journal that cannot be written halts new orders until it can (the run goes
-    on). At ``execution.square_off_time`` it flattens MIS positions.
+    orders of unknown outcome and retries parked signals, and runs the market-data hub's timed work
+    (subscriptions, failover, marks) and the risk manager's (stale feed, loss on the latest marks); a journal that cannot be written
+    halts new orders until it can (the run goes on). At ``execution.square_off_time`` it
+    flattens MIS positions.
     Returns ``(why it ended, minutes run)``.
     """
     from tradekit.model.enums import Product
@@ -537,11 +537,10 @@ def run_realtime(
         if stop is not None and stop():
             return "stopped on request", progress.n
         session.service(inbox=inbox, pipeline=pipeline)
-        if session.journal_down is None:
-            if market is not None:  # subscriptions follow the book; ticker silence -> quote polling; due marks
-                session._guard(lambda: market.poll(now))
-            if session.risk is not None:  # stale feed (no packet), unresolved mismatches, loss on the latest marks
-                session._guard(lambda: session.risk.poll(now, session.book, market_open=_market_open(session, now)))
+        if market is not None and session.journal_down is None:  # subscriptions follow the book; failover; due marks
+            session._guard(lambda: market.poll(now))
+        if session.risk is not None and session.journal_down is None:  # stale feed (no packet), mismatches, loss
+            session._guard(lambda: session.risk.poll(now, session.book, market_open=_market_open(session, now)))
         if sq is not None and not squared and now >= sq and session.journal_down is None:
             squared = session._guard(lambda: session.oms.flatten(product=Product.MIS, reason="tradekit MIS square-off",
                                                                  source="square_off"))
@@ -635,7 +634,15 @@ def run_session(cfg, day: date | str, mode: str, *, symbols=None, signals_path=N
     from tradekit.runs.notebook import write_stage
 
     mode = (mode or cfg.mode).strip().lower()
-    if mode == "paper":
+    if mode == "paper" and cfg.paper.feed == "kite":  # paper trading on today's live Kite ticks
+        if strategy:
+            raise ValidationError("with paper.feed: kite signals come from the inbox or the HTTP endpoint; bundled "
+                                  "strategies run on recorded days", field="strategy")
+        from tradekit.runs.live import run_paper_live_day
+
+        run = run_paper_live_day(paper_config(cfg, out_dir), day, symbols=[f"NSE:{x}" for x in parse_symbols(symbols)] if symbols else (), out_dir=out_dir,
+                                 echo=echo)
+    elif mode == "paper":
         run = run_paper_day(cfg, day, symbols=symbols, signals_path=signals_path or None, strategy=strategy or None,
                             out_dir=out_dir, speed=speed, kill_at=kill_at, progress_every=progress_every, echo=echo)
     elif mode == "live":

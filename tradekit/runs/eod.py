@@ -14,7 +14,6 @@ input hashes, the charges date), verifies the hash chain, and writes into the ru
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from tradekit.errors import StoreError, TradekitError
-from tradekit.model.money import fmt_inr, paise
+from tradekit.model.money import dec, fmt_inr, paise
 from tradekit.runs.day import as_date, day_bars, journal_path, journal_url, parse_symbols
 from tradekit.runs.manifest import results_digest
 
@@ -45,6 +44,7 @@ class EodReport:
     digest: str
     journal: str = ""
     risk: object | None = None  # RiskReport, when the risk package could build one
+    contract_note: object | None = None  # live: ContractNoteCheck against Kite's virtual contract note
     paths: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -88,9 +88,11 @@ class EodReport:
             "anchor": list(self.anchor) if self.anchor else None, "digest": self.digest,
             "orders": len(self.report.orders), "fills": len(self.report.fills),
             "pnl": {k: str(paise(v)) for k, v in pnl.items()},
-            "max_drawdown": str(self.report.max_drawdown.get("amount")),
+            "max_drawdown": str(paise(dec(self.report.max_drawdown.get("amount") or 0, "max_drawdown"))),
             "breaches": 0 if self.risk is None else len(self.risk.breaches),
             "paths": self.paths, "notes": self.notes,
+            "contract_note": None if self.contract_note is None else {
+                "ok": self.contract_note.ok, "summary": self.contract_note.summary()},
         }
 
     def _repr_html_(self) -> str:
@@ -136,6 +138,10 @@ def _risk_section(cfg, rep, d: date, capital):
         # the gate's rows for the loss limits; the day's worst point is what a breaker would have seen
         worst = {"daily loss": worst_loss, "drawdown from peak": worst_dd}
         limits["worst_today"] = [round(worst[n], 2) if n in worst else None for n in limits["limit"]]
+        limits["worst_frac"] = [w / a if w is not None and a else None for w, a in zip(limits["worst_today"], limits["allowed"])]
+        # a limit reached at the day's worst point is a breach even if the close recovered
+        limits["status"] = ["BREACH" if any(f is not None and not pd.isna(f) and f >= 1 for f in (u, w)) else "ok"
+                            for u, w in zip(limits["used_frac"], limits["worst_frac"])]
     text = (f"Limits used at the close (worst point of the day where noted), against the risk config; "
             f"trading state at the close: {risk.state}.")
     tables = {"Limits used": limits, "Breaches and kill switch": risk.breaches, "Trading state changes": risk.states,
@@ -159,6 +165,34 @@ def _run_section(cfg, d: date, mode: str, run_dir: Path, digest: str):
     return ReportSection("Run", {"": pd.DataFrame(rows, columns=["item", "value"]).set_index("item")})
 
 
+def _contract_note(cfg, journal, events, d: date, broker=None):
+    """Live: the day's booked charges against Kite's virtual contract note, journaled, and its
+    report section. ``broker``: a logged-in KiteBroker (default: one from the config)."""
+    from tradekit.brokers.kite.contract_note import ContractNoteCheck, journal_check, reconcile_contract_note
+    from tradekit.monitoring.report import ReportSection
+
+    session = None
+    try:
+        if broker is None:
+            from tradekit.session import Session
+
+            session = Session.from_config(cfg, mode="live", journal=journal)
+            broker = session.broker
+        if not getattr(broker, "logged_in", True):
+            check = ContractNoteCheck(d, 0, pd.DataFrame(), error="the Kite session is not logged in (tradekit kite login)")
+        else:
+            check = reconcile_contract_note(broker, events, d)
+    except TradekitError as e:
+        check = ContractNoteCheck(d, 0, pd.DataFrame(), error=str(e))
+    finally:
+        if session is not None and hasattr(session.broker, "close"):
+            session.broker.close()
+    journal_check(journal, check)
+    tables = {"Per contract note and component": check.table} if len(check.table) else {}
+    return check, ReportSection("Charges against Kite's contract note", tables,
+                                text=check.summary() + " " + " ".join(check.notes))
+
+
 def _export_day(journal, path: Path, d: date) -> int:
     import json
 
@@ -175,7 +209,7 @@ def _export_day(journal, path: Path, d: date) -> int:
 
 
 def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_dir: str | Path = ".",
-            figures: bool = True) -> EodReport:
+            figures: bool = True, broker=None) -> EodReport:
     """Build, verify and write the day's report; write ``<out_dir>/eod.json``.
 
     Parameters
@@ -190,6 +224,9 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
         The run folder.
     figures : bool
         Draw the figures (off only for speed in tests that need numbers).
+    broker : KiteBroker, optional
+        Live: the logged-in broker whose virtual contract note the day's charges are checked
+        against (default: one built from the config).
 
     Raises
     ------
@@ -209,6 +246,11 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
     journal = Journal(make_engine(journal_url(cfg, mode, run_dir)))
     try:
         events = list(journal.events())
+        note_check = note_section = None
+        if mode == "live":  # before the anchor: the check is one of the day's events
+            note_check, note_section = _contract_note(cfg, journal, events, d, broker)
+            journal.flush()
+            events = list(journal.events())
         keys = sorted({f"{e.payload.get('exchange', 'NSE')}:{e.payload['tradingsymbol']}" for e in events
                        if e.type == "fill" and e.payload.get("tradingsymbol")})
         if symbols:
@@ -237,14 +279,18 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
                 n = f"Risk limits section not available: {type(e).__name__}: {e}"
                 rep.notes.append(n)
                 notes.append(n)
+        if note_section is not None:
+            rep.add_section(note_section)
+            if not note_check.ok:
+                rep.notes.insert(0, note_check.summary())
+                notes.append(note_check.summary())
         rep.add_section(_run_section(cfg, d, mode, run_dir, digest))
         res = verify(journal)
         if not res.ok:
             rep.notes.insert(0, f"THE JOURNAL'S HASH CHAIN DOES NOT VERIFY: {res}")
         paths = {}
         folder = run_dir / REPORT_DIR
-        saved = rep.save(folder)
-        shutil.copyfile(saved["html"], run_dir / REPORT_HTML)
+        rep.save(folder, html=run_dir / REPORT_HTML)  # the report once, beside the notebooks
         paths["report_html"] = REPORT_HTML
         paths["report_dir"] = REPORT_DIR
         exp = run_dir / JOURNAL_EXPORT
@@ -254,7 +300,7 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
             _export_day(journal, exp, d)
         paths["journal_export"] = JOURNAL_EXPORT
         jpath = str(journal_path(run_dir).resolve()) if mode == "paper" else str(cfg.store_url())
-        out = EodReport(d, mode, rep, res, rep.anchor, digest, jpath, risk, paths, notes)
+        out = EodReport(d, mode, rep, res, rep.anchor, digest, jpath, risk, note_check, paths, notes)
         write_stage(run_dir, "eod", out.to_dict())
         log.info("eod %s: net ₹%s, %s", d, fmt_inr(rep.book.net_pnl), out.anchor_text())
         return out

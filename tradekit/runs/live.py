@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 from tradekit.clock import ns_to_dt
 from tradekit.data.types import Tick
@@ -181,19 +182,21 @@ def parse_strategy(spec: str):
         qty = int(parts[3]) if len(parts) > 3 else 1
     except ValueError:
         raise ValidationError(f"{spec!r}: FAST, SLOW and QTY must be whole numbers", field="--strategy") from None
-    product = parts[4].upper() if len(parts) > 4 else "MIS"
+    product = parts[4].upper() if len(parts) > 4 else None  # None: MIS intraday, CNC on daily bars
     return SmaCrossover(fast, slow, qty, product=product)
 
 
 def paper_command(
-    day: str,
+    day: str | None,
     symbols: str = "RELIANCE",
     speed: float | None = 5.0,
     strategy: str | None = None,
     config=None,
     http: bool = False,
-) -> ReplayResult:
-    """Run a paper day on bundled bars next to the dashboards (see ``tradekit paper --help``)."""
+    feed: str = "recorded",
+):
+    """Run a paper day next to the dashboards (see ``tradekit paper --help``): on bundled bars
+    (``feed="recorded"``), or on live Kite ticks (``feed="kite"``, today, until the close)."""
     from datetime import date as _date
 
     from tradekit.clock import SimClock
@@ -203,11 +206,21 @@ def paper_command(
     from tradekit.session import Session
     from tradekit.signals import Inbox, SignalPipeline, SignalServer
 
+    if feed not in ("recorded", "kite"):
+        raise ValidationError(f"{feed!r} is not recorded or kite", field="--feed")
+    cfg = load_config(config)
+    if feed == "kite" or (cfg.paper.feed == "kite" and day is None):  # the config picks live data unless a day is named
+        if strategy:
+            raise ValidationError("on live data signals come from the inbox or the HTTP endpoint; bundled strategies "
+                                  "run on recorded days", field="--strategy")
+        keys = [s if ":" in s else f"NSE:{s}" for s in (x.strip().upper() for x in (symbols or "").split(",")) if s]
+        return run_paper_live_day(cfg, day, symbols=keys, http=http)
+    if day is None:
+        raise ValidationError("give --date YYYY-MM-DD (a bundled day), or --feed kite for today's live data", field="--date")
     try:
         d = _date.fromisoformat(day)
     except ValueError:
         raise ValidationError(f"{day!r} is not a date (YYYY-MM-DD)", field="--date") from None
-    cfg = load_config(config)
     data = {}
     for sym in [s.strip().upper() for s in symbols.split(",") if s.strip()]:
         bars = load_bars(sample_path(sym, "1min"), start=d, end=d)
@@ -241,3 +254,196 @@ def paper_command(
         if server is not None:
             server.stop()
         session.close()
+
+
+# -- paper trading on live Kite data ----------------------------------------------------------------
+
+class KiteMarketSource:
+    """Kite's market data for a paper session: the ticker, quotes and candles of a logged-in
+    :class:`~tradekit.brokers.kite.broker.KiteBroker`, and nothing else. It has no order
+    methods, so a paper session on live data cannot place an order at Kite, by construction."""
+
+    def __init__(self, kite):
+        self._kite = kite
+
+    @property
+    def market(self):
+        return self._kite.market
+
+    @market.setter
+    def market(self, hub) -> None:  # the ticker's connection events reach the hub through the broker
+        self._kite.market = hub
+
+    @property
+    def stream(self):
+        return self._kite.stream
+
+    @property
+    def logged_in(self) -> bool:
+        return self._kite.logged_in
+
+    def session_status(self) -> str:
+        return self._kite.session_status()
+
+    def feed(self):
+        return self._kite.feed()
+
+    def quote(self, keys):
+        return self._kite.quote(keys)
+
+    def historical(self, *args, **kw):
+        return self._kite.historical(*args, **kw)
+
+    def token_of(self, key: str) -> int:
+        return self._kite.token_of(key)
+
+    def close(self) -> None:
+        self._kite.close()
+
+
+def kite_market_source(session) -> KiteMarketSource:
+    """A logged-in Kite connection for ``session``'s market data (``kite:`` settings, secrets);
+    a clear error when there is no valid login."""
+    from tradekit.brokers.kite import make_live_broker
+    from tradekit.errors import TradekitError
+
+    kite = make_live_broker(session)
+    if not kite.logged_in:
+        why = kite.session_status()
+        kite.close()
+        raise TradekitError(f"paper trading on live data needs a Kite login for the ticker ({why}): "
+                            f"run `tradekit kite login` first (no order is ever sent to Kite)")
+    return KiteMarketSource(kite)
+
+
+def attach_paper_to_live(session, source, *, tick_store=None, keys=()):
+    """Make ``session``'s paper broker trade on live ticks: ``source`` (a :class:`KiteMarketSource`)
+    feeds the session's market-data hub, the paper broker listens to the hub (the same prices the
+    OMS, the gate, the risk manager and the dashboards see) and the hub records every accepted
+    tick in ``tick_store``. ``keys`` are subscribed besides the watchlist and the book's
+    instruments; the full mode carries the depth the paper fills walk.
+
+    The ticker's thread never waits for a busy session: ticks queue, in order, and are matched
+    under the session's lock by whoever gets it first — the ticker thread on the next packet, or
+    the session loop through the returned ``drain()``. Returns ``drain``.
+    """
+    from collections import deque
+
+    from tradekit.marketdata.kite import attach_kite
+
+    hub = session.market
+    broker = session.broker
+    lock = getattr(session.oms, "_lock", None) or threading.RLock()
+    pending: deque = deque()
+
+    def drain() -> None:
+        with lock:  # the OMS's lock before the broker's, as an order from the OMS takes them
+            while pending:
+                broker.on_tick(pending.popleft())
+
+    def fill_on(tick) -> None:
+        pending.append(tick)
+        if lock.acquire(blocking=False):
+            try:
+                while pending:
+                    broker.on_tick(pending.popleft())
+            finally:
+                lock.release()
+
+    hub.add_listener(fill_on)
+    if tick_store is not None:
+        hub.tick_store = tick_store
+    attach_kite(source, hub)
+    hub.want_defaults()
+    if keys:
+        hub.want(list(keys), "paper")
+    hub.follow_book()
+    return drain
+
+
+def run_paper_live_day(cfg, day=None, *, symbols=(), http: bool = False, session=None, source=None, out_dir=".",
+                       poll_interval: float = 0.5, echo=print, stop=None, sleep=None, until=None):
+    """A paper session on today's live Kite ticks, until the close (or ``until``, the kill switch,
+    ``stop()``): the same OMS, gate, approvals, charges and journal as a live day, the paper
+    broker filling on the ticks (depth, trades through limits), every tick recorded in the tick
+    store. Returns the :class:`~tradekit.runs.day.SessionRun`.
+
+    ``session`` and ``source`` let a test pass a prepared session and market-data source.
+    """
+    import time as _t
+    from datetime import date as _date
+
+    from tradekit.config import Secrets
+    from tradekit.data.tickstore import open_tick_store
+    from tradekit.errors import TradekitError, ValidationError
+    from tradekit.runs.day import SessionRun, _orders_table, _pnl, _positions_table, _signal_counts, run_realtime
+    from tradekit.session import Session
+    from tradekit.signals import Inbox, SignalPipeline, SignalServer
+
+    t0 = _t.perf_counter()
+    s = session or Session.from_config(cfg, mode="paper")
+    if s.mode.value != "paper":
+        raise ValidationError("paper trading on live data runs a paper session (mode: paper)", field="mode")
+    store = src = server = None
+    try:
+        today = s.clock.now().date()
+        d = today
+        if day is not None:
+            try:
+                d = day if isinstance(day, _date) else _date.fromisoformat(str(day))
+            except ValueError:
+                raise ValidationError(f"{day!r} is not a date (YYYY-MM-DD)", field="--date") from None
+        if d != today:
+            raise TradekitError(f"paper on live data runs today ({today}), not {d}; replay other days "
+                                f"(`tradekit replay --ticks --date {d}` for a recorded one)")
+        if s.calendar is not None and not s.calendar.is_trading_day(d):
+            raise TradekitError(f"not a trading day: {d}")
+        store = open_tick_store(s.config, s.clock)
+        if store is not None:
+            gone = store.prune(d)
+            if gone:
+                log.info("tick store: deleted %d day(s) past retention", len(gone))
+        src = source or kite_market_source(s)
+        drain = attach_paper_to_live(s, src, tick_store=store, keys=symbols)
+        since = s.book.last_seq
+        pipeline = SignalPipeline(s.journal, s.config, sink=s.submit_signal, emit=s._emit, clock=s.clock)
+        sc = s.config.signals
+        inbox = Inbox.from_settings(sc, s.config.data_dir, pipeline) if sc.inbox_enabled else None
+        if http or sc.http_enabled:
+            server = SignalServer.from_settings(sc, pipeline, secrets=Secrets.load(s.config.secrets_file)).start()
+        cut = s.mis_cutoff(None, d)
+        rms = s.broker.config.rms_square_off
+        cut_done = []
+
+        def duties() -> bool:
+            drain()  # ticks that arrived while the session was busy
+            # the paper broker's own RMS square-off at its cut-off, as in a replay (the live loop has no broker duty)
+            if rms and cut is not None and not cut_done and s.clock.now() >= cut:
+                with s.oms._lock:
+                    s.broker.square_off_mis()
+                cut_done.append(True)
+            return stop is not None and stop()
+
+        started = s.clock.now()
+        reason, minutes = run_realtime(s, d, inbox=inbox, until=until, poll_interval=poll_interval, echo=echo,
+                                       stop=duties, sleep=sleep or _t.sleep)
+        drain()
+        if reason == "the close":
+            with s.oms._lock:
+                s.broker.end_of_day(d)  # DAY orders lapse, the day's charges are debited
+        b = s.book
+        return SessionRun(
+            day=d, mode="paper", run_dir=Path(out_dir).resolve(), journal=s.config.store_url(), started_at=started,
+            ended_at=s.clock.now(), minutes=minutes, minutes_total=minutes, stopped=reason != "the close",
+            stop_reason=reason, trading_state=b.trading_state, signals=_signal_counts(s.journal, since),
+            orders=_orders_table(b), positions=_positions_table(b), pnl=_pnl(b), elapsed_s=_t.perf_counter() - t0,
+        )
+    finally:
+        if server is not None:
+            server.stop()
+        if src is not None and source is None:
+            src.close()
+        if store is not None:
+            store.close()
+        if session is None:
+            s.close()

@@ -245,7 +245,9 @@ def run_premarket(
     if sq:
         chk.session_times.loc[len(chk.session_times)] = ["tradekit MIS square-off", sq, ""]
     _check_charges(chk, cfg, d)
-    if mode == "paper":
+    if mode == "paper" and cfg.paper.feed == "kite":
+        _paper_live_checks(chk, cfg, d, out_dir)
+    elif mode == "paper":
         _paper_checks(chk, cfg, d, out_dir, symbols, strategy, signals_path)
     elif mode == "live":
         _live_checks(chk, cfg, d)
@@ -371,6 +373,45 @@ def _secrets_check(chk: PremarketCheck, cfg, *, needed: bool) -> bool:
     ok = "KITE_API_KEY" in have
     chk.add("secrets", OK if ok else FAIL, f"set: {names} (values are never shown)")
     return ok
+
+
+def _paper_live_checks(chk: PremarketCheck, cfg, d: date, out_dir: Path) -> None:
+    """``paper.feed: kite``: a paper account on today's live ticks needs today and a Kite login
+    (for the ticker only: no order is ever sent to Kite)."""
+    from tradekit.clock import default_clock
+
+    today = default_clock().now().date()  # a rehearsal's today is the sandbox's replayed day
+    if d != today:
+        chk.add("date", FAIL, f"paper on live data runs today ({today}), not {d}")
+        return
+    if not _secrets_check(chk, cfg, needed=True):
+        return
+    from tradekit.data.tickstore import open_tick_store
+    from tradekit.runs.live import kite_market_source
+
+    if journal_path(out_dir).exists():
+        chk.add("journal", FAIL, f"{journal_path(out_dir)} exists: a paper day starts from an empty run folder")
+        return
+    s = open_paper_session(cfg, d, out_dir)
+    try:
+        try:
+            src = kite_market_source(s)
+        except TradekitError as e:
+            chk.add("market data", FAIL, str(e))
+        else:
+            chk.add("market data", OK, f"Kite ticker: {src.session_status()} (paper: no order is sent to Kite)")
+            src.close()
+        funds = s.broker.funds()
+        chk.add("paper account", OK, f"{cfg.account.name}: capital ₹{fmt_inr(cfg.account.capital)}, available "
+                                     f"₹{fmt_inr(funds.available)}; fills on live ticks (depth, trades through limits)")
+    finally:
+        s.close()
+    store = open_tick_store(cfg)
+    if store is None:
+        chk.add("tick store", WARN, "tick_store.enabled is false: today's ticks will not be recorded")
+    else:
+        keep = f"{store.retention_days} days" if store.retention_days else "every day"
+        chk.add("tick store", OK, f"recording ticks to {store.root} (kept: {keep})")
 
 
 def _live_checks(chk: PremarketCheck, cfg, d: date) -> None:

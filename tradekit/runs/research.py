@@ -90,15 +90,25 @@ def execution_targets(close: pd.Series, strategy, square_off: time | None) -> np
     return out
 
 
-def fill_prices(open_: np.ndarray, *, bps: float, tick: float, buy: bool) -> np.ndarray:
-    """The paper exchange's market fill: open ± ``bps`` slippage, on the tick grid against the trader."""
+def fill_prices(open_: np.ndarray, *, bps: float, tick: float, buy: bool, high: np.ndarray | None = None,
+                low: np.ndarray | None = None) -> np.ndarray:
+    """The paper exchange's market fill: open ± ``bps`` slippage computed exactly and rounded once
+    onto the tick grid against the trader; with ``high``/``low``, kept inside the bar's range
+    (``paper.slippage.clamp_to_bar``)."""
+    from fractions import Fraction
+
     units = np.rint(open_ * _SCALE).astype("int64")
-    slip = np.rint(open_ * bps / 1e4 * _SCALE).astype("int64")
+    f = Fraction(str(bps))
+    num, den = f.numerator, f.denominator * 10_000  # slippage = units × num / den, exactly
     t = max(1, int(round(tick * _SCALE)))
     if buy:
-        px = -((-(units + slip)) // t) * t
+        px = -((-(units * (den + num))) // (t * den)) * t
+        if high is not None:
+            px = np.minimum(px, np.maximum(np.rint(high * _SCALE).astype("int64"), units))
     else:
-        px = ((units - slip) // t) * t
+        px = ((units * (den - num)) // (t * den)) * t
+        if low is not None:
+            px = np.maximum(px, np.minimum(np.rint(low * _SCALE).astype("int64"), units))
     return px / _SCALE
 
 
@@ -153,6 +163,7 @@ def backtest(
     slippage_bps: float = 2.0,
     charges_as_of: date | str | None = None,
     square_off: time | str | None = time(15, 15),
+    clamp_to_bar: bool = True,
 ) -> Backtest:
     """Backtest SMA crossovers for every ``(fast, slow)`` pair with vectorbt, next-bar fills and our charges.
 
@@ -172,6 +183,8 @@ def backtest(
         Price every order at this day's rates (needed before 2020-07-01).
     square_off : time or "HH:MM" or None
         tradekit's MIS square-off; None for no intraday close-out.
+    clamp_to_bar : bool
+        Keep fills inside the bar's high-low range, as the paper broker does by default.
     """
     import vectorbt as vbt
 
@@ -196,8 +209,10 @@ def backtest(
         opens = df["open"].to_numpy(dtype="float64")
         first_day = df.index[0].date()
         tick = _tick_for(key, float(opens[0]), first_day)
-        buy_px, sell_px = fill_prices(opens, bps=slippage_bps, tick=tick, buy=True), fill_prices(
-            opens, bps=slippage_bps, tick=tick, buy=False)
+        hi = df["high"].to_numpy(dtype="float64") if clamp_to_bar else None
+        lo = df["low"].to_numpy(dtype="float64") if clamp_to_bar else None
+        buy_px, sell_px = fill_prices(opens, bps=slippage_bps, tick=tick, buy=True, high=hi), fill_prices(
+            opens, bps=slippage_bps, tick=tick, buy=False, low=lo)
         tgt = np.column_stack([execution_targets(close, SmaCrossover(f, s, quantity, product=product), square_off)
                                for f, s in pairs]).astype("float64")
         delta = np.diff(np.vstack([np.zeros((1, tgt.shape[1])), tgt]), axis=0)
@@ -383,7 +398,7 @@ def session_rules(cfg) -> dict:
         log.warning("research ignores the paper broker's slippage noise (%s bps)", sl.noise_bps)
     return {"slippage_bps": 0.0 if sl.model == "none" else float(sl.bps),
             "square_off": cfg.execution.square_off_time,
-            "charges_as_of": cfg.execution.charges_as_of}
+            "charges_as_of": cfg.execution.charges_as_of, "clamp_to_bar": sl.clamp_to_bar}
 
 
 # -- the notebook's entry point ---------------------------------------------------------------------------
@@ -459,6 +474,7 @@ def run_research(
     slippage_bps: float = 2.0,
     charges_as_of: date | str | None = None,
     square_off: str | None = "15:15",
+    clamp_to_bar: bool = True,
     choose_by: str = "net_pnl",
     export_day: date | str | None = None,
     out_dir: str | Path = ".",
@@ -473,7 +489,7 @@ def run_research(
     bars, findings = load_research_bars(symbols, start, end)
     pairs = [(f, s) for f in sorted(set(map(int, fast))) for s in sorted(set(map(int, slow))) if f < s]
     bt = backtest(bars, pairs, quantity=quantity, product=product, capital=capital, slippage_bps=slippage_bps,
-                  charges_as_of=charges_as_of, square_off=square_off)
+                  charges_as_of=charges_as_of, square_off=square_off, clamp_to_bar=clamp_to_bar)
     table = sweep_table(bt)
     chosen = choose(table, choose_by)
     gross = bt.gross_curve()[chosen]

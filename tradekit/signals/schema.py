@@ -124,7 +124,8 @@ class FixedValue(_Strict):
 
 
 class RiskPct(_Strict):
-    """Risk `value` percent of capital between the entry price and `stop` (default: trigger_price)."""
+    """Risk `value` percent of capital between the entry price and `stop` (default: trigger_price;
+    without either, the stop distance is measured by the config's `risk.sizing.method`)."""
 
     rule: Literal["risk_pct"]
     value: Annotated[Decimal, Field(description="percent of capital at risk, above 0 and at most 100")]
@@ -375,11 +376,9 @@ class SignalIn(BaseModel):
             raise ValueError("give quantity or a sizing rule, not both")
         if isinstance(v, RiskPct):
             stop = v.stop if v.stop is not None else info.data.get("trigger_price")
-            if stop is None:
-                raise ValueError("risk_pct needs a stop (or an SL/SL-M trigger_price)")
             entry = info.data.get("price") or info.data.get("reference_price")
             side = info.data.get("side")
-            if entry is not None and side is not None:
+            if stop is not None and entry is not None and side is not None:
                 if side is Side.BUY and stop >= entry:
                     raise ValueError(f"the stop {stop} of a BUY must be below the entry price {entry}")
                 if side is Side.SELL and stop <= entry:

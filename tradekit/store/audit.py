@@ -1,15 +1,36 @@
-"""Audit: verify the hash chain, name the first bad event, export for a compliance reviewer."""
+"""Audit: verify the hash chain, name the first bad event, export for a compliance reviewer.
+
+The chain alone cannot show what happened at its *end*: whoever can write the database can
+append a forged event with a consistent tail record, or cut the last events and rewrite the
+tail. So anchors leave the database: the session publishes the journal's anchor (seq, hash,
+time) to an **anchor log** — an append-only JSONL file under the data dir, chained line to
+line like the journal itself — every few minutes in live (``store.anchor_interval_seconds``),
+at the end of each day and when it closes, and hands each anchor to its listeners (an alert
+channel can send it off the machine). ``verify`` checks the journal against every published
+anchor: an anchor whose event is gone or different means the history it certified was cut or
+rewritten, and an event after the latest anchor that claims to have been recorded before it
+was inserted afterwards. Events after the latest anchor are named as not anchored yet.
+"""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import logging
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import select
 
+from tradekit.errors import StoreError
 from tradekit.store.journal import GENESIS, Journal, chain_hash, events_table
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -21,14 +42,23 @@ class VerifyResult:
     problem: str | None = None  # "altered" | "removed" | "inserted" | "reordered" | "truncated" | "anchor"
     seq: int | None = None  # the first event that fails
     message: str = ""
+    anchored_seq: int | None = None  # the latest published anchor the journal matched
+    anchored_at: str | None = None
+    anchors_checked: int = 0
 
     def __str__(self) -> str:
         if self.ok:
-            return f"OK: {self.events} events verify; last seq {self.last_seq}, anchor {self.last_hash}"
-        return f"FAILED at event {self.seq}: {self.message}"
+            out = f"OK: {self.events} events verify; last seq {self.last_seq}, anchor {self.last_hash}"
+            if self.anchored_seq is not None:
+                out += f"; matches {self.anchors_checked} published anchors, the latest at seq {self.anchored_seq} ({self.anchored_at})"
+                if self.last_seq > self.anchored_seq:
+                    out += f"; events {self.anchored_seq + 1}..{self.last_seq} are not anchored yet"
+            return out
+        where = f"event {self.seq}" if self.seq is not None else "the anchor log"
+        return f"FAILED at {where}: {self.message}"
 
 
-def verify(journal: Journal, *, expect_anchor: str | None = None) -> VerifyResult:
+def verify(journal: Journal, *, expect_anchor: str | None = None, anchors: "AnchorLog | None" = None) -> VerifyResult:
     """Walk the chain in seq order and report the first event that was tampered with.
 
     - a stored hash that does not match the event's content: the event was **altered**;
@@ -37,7 +67,9 @@ def verify(journal: Journal, *, expect_anchor: str | None = None) -> VerifyResul
       hash is consistent: an event was **inserted** before it, or events were **reordered**
       (told apart by whether the previous hash appears later in the chain);
     - a tail row that records more than the table holds: events were **truncated** from the end;
-    - ``expect_anchor`` (a hash printed in an earlier report) not found: history was rewritten.
+    - ``expect_anchor`` (a hash printed in an earlier report) not found: history was rewritten;
+    - ``anchors`` (the anchor log): each published anchor must still be in the chain (its seq
+      with its hash), and no event after the latest may claim a time before it.
     """
     journal.flush()
     with journal.engine.connect().execution_options(readonly=True) as conn:
@@ -77,7 +109,51 @@ def verify(journal: Journal, *, expect_anchor: str | None = None) -> VerifyResul
         return _fail(rows, "altered", tail_seq, f"the tail record (seq {tail_seq}) does not match the last event (seq {prev_seq})")
     if not anchor_found:
         return _fail(rows, "anchor", None, f"anchor {expect_anchor} is not in the chain: the history it certified was rewritten")
+    if anchors is not None:
+        return _against_log(rows, anchors)
     return VerifyResult(True, len(rows), prev_seq, prev_hash)
+
+
+BACKDATE_GRACE_SECONDS = 60
+
+
+def _utc(iso: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(iso)
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)  # unreadable: as old as can be
+    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+
+
+def _against_log(rows, anchors: "AnchorLog") -> VerifyResult:
+    try:
+        entries = anchors.entries()
+    except StoreError as e:
+        return _fail(rows, "anchor_log", None, str(e))
+    last_seq, last_hash = (rows[-1].seq, rows[-1].hash) if rows else (0, GENESIS)
+    if not entries:
+        return VerifyResult(True, len(rows), last_seq, last_hash)
+    by_seq = {r.seq: r for r in rows}
+    for a in entries:
+        r = by_seq.get(a["seq"])
+        if r is None:
+            return _fail(rows, "truncated", a["seq"],
+                         f"the anchor published at {a['time']} covers events up to {a['seq']}, but the journal ends at "
+                         f"{last_seq}: events {last_seq + 1}..{a['seq']} were removed")
+        if r.hash != a["hash"]:
+            return _fail(rows, "rewritten", a["seq"],
+                         f"event {a['seq']} is not the one anchored at {a['time']} (hash {a['hash'][:16]}…): "
+                         "the history up to it was rewritten")
+    latest = entries[-1]
+    # an honest event recorded just before the anchor may commit just after it: allow a margin
+    cutoff = datetime.fromisoformat(latest["time"]) - timedelta(seconds=BACKDATE_GRACE_SECONDS)
+    for r in rows:
+        if r.seq > latest["seq"] and _utc(r.recorded_at) < cutoff:
+            return _fail(rows, "inserted", r.seq,
+                         f"event {r.seq} ({r.type}) claims to have been recorded at {r.recorded_at}, before the anchor "
+                         f"of {latest['time']} at seq {latest['seq']} that did not include it: it was inserted later")
+    return VerifyResult(True, len(rows), last_seq, last_hash, anchored_seq=latest["seq"], anchored_at=latest["time"],
+                        anchors_checked=len(entries))
 
 
 def _fail(rows, problem: str, seq: int | None, message: str) -> VerifyResult:
@@ -118,3 +194,181 @@ def export(journal: Journal, path: str | Path, *, fmt: str | None = None) -> int
                                    sort_keys=True, ensure_ascii=False) + "\n")
                 n += 1
     return n
+
+
+# -- the anchor log: anchors outside the database ---------------------------------------------------
+def _line_hash(prev: str, body: dict) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{prev}\n{text}".encode()).hexdigest()
+
+
+class AnchorLog:
+    """An append-only JSONL file of published anchors, each line chained to the one before.
+
+    A line is ``{"n", "seq", "hash", "time", "kind", "journal", "prev", "line"}``: ``line`` is
+    the SHA-256 of ``prev`` and the other fields, ``prev`` the previous line's ``line``. Editing
+    or removing a line (other than the last few, which a copy sent elsewhere covers) breaks it.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+
+    def entries(self) -> list[dict]:
+        """Every anchor, oldest first; :class:`StoreError` naming the first line that does not chain."""
+        if not self.path.exists():
+            return []
+        out: list[dict] = []
+        prev = GENESIS
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise StoreError(f"anchor log {self.path}: cannot read it ({e})") from None
+        for i, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                body = {k: d[k] for k in ("n", "seq", "hash", "time", "kind", "journal")}
+                ok = d["prev"] == prev and d["line"] == _line_hash(prev, body) and d["n"] == len(out) + 1
+            except (ValueError, KeyError, TypeError):
+                ok = False
+            if not ok:
+                raise StoreError(f"anchor log {self.path}: line {i} was altered, inserted or removed (its chain breaks)")
+            out.append(d)
+            prev = d["line"]
+        return out
+
+    def latest(self) -> dict | None:
+        e = self.entries()
+        return e[-1] if e else None
+
+    def append(self, seq: int, hash_: str, *, kind: str, journal: str = "", at: datetime | None = None) -> dict:
+        """Add one anchor (fsynced before this returns)."""
+        with self._lock:
+            entries = self.entries()
+            prev = entries[-1]["line"] if entries else GENESIS
+            t = (at or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="milliseconds")
+            body = {"n": len(entries) + 1, "seq": int(seq), "hash": hash_, "time": t, "kind": kind, "journal": journal}
+            d = {**body, "prev": prev, "line": _line_hash(prev, body)}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, (json.dumps(d, sort_keys=True) + "\n").encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return d
+
+
+def anchor_log_path(store_url: str, data_dir: str | Path | None = None, configured: str | Path | None = None) -> Path:
+    """Where a journal's anchors go: ``configured`` (relative to ``data_dir``), else
+    ``<data_dir>/anchors/<journal>.jsonl`` (``<folder of the SQLite file>/anchors/...`` without a data dir)."""
+    base = Path(data_dir).expanduser() if data_dir is not None else None
+    if configured is not None:
+        p = Path(configured).expanduser()
+        return p if p.is_absolute() or base is None else base / p
+    if store_url.startswith("sqlite"):
+        db = Path(store_url.split("///", 1)[-1])
+        name = db.name or "memory"
+        folder = base if base is not None and db.parent.resolve() == base.resolve() else db.parent
+        return folder / "anchors" / f"{name}.jsonl"
+    from sqlalchemy.engine import make_url
+
+    u = make_url(store_url)
+    name = "-".join(str(x) for x in (u.get_backend_name(), u.host or "local", u.port or "", u.database or "") if x != "")
+    return (base or Path(".")) / "anchors" / f"{name}.jsonl"
+
+
+class AnchorPublisher:
+    """Publishes a journal's anchors to its :class:`AnchorLog` (and to ``listeners``, e.g. alerts).
+
+    :meth:`publish` now; :meth:`start` a thread that publishes every ``interval`` seconds when
+    the journal moved, and the previous day's anchor when the (IST) day changes.
+    """
+
+    def __init__(self, journal: Journal, log_: AnchorLog, *, interval: float = 300.0, name: str = "",
+                 listeners: list[Callable[[dict], None]] | None = None, today: Callable | None = None):
+        self.journal, self.log, self.interval, self.name = journal, log_, interval, name
+        self.listeners = listeners if listeners is not None else []
+        self._today = today
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        last = None
+        try:
+            last = log_.latest()
+        except StoreError as e:
+            log.error("%s", e)
+        self._last_seq = last["seq"] if last else 0
+        self._day = self._today() if self._today else None
+
+    def publish(self, kind: str = "interval", *, seq: int | None = None, hash_: str | None = None) -> dict | None:
+        """Append the journal's current anchor (or the given one) unless it was published already."""
+        if seq is None:
+            self.journal.flush()
+            seq, hash_ = self.journal.tail()
+        if seq == 0 or (seq <= self._last_seq and kind == "interval"):
+            return None
+        entry = self.log.append(seq, hash_, kind=kind, journal=self.name)
+        self._last_seq = max(self._last_seq, seq)
+        for fn in list(self.listeners):
+            try:
+                fn(entry)
+            except Exception:  # an alert channel down must not stop the anchors
+                log.exception("anchor listener failed")
+        return entry
+
+    def end_of_day(self, day) -> dict | None:
+        a = self.journal.anchor(day)
+        return self.publish("day_end", seq=a[0], hash_=a[1]) if a is not None else None
+
+    def tick(self) -> None:
+        """One round of the thread: the day's end if the day changed, then the interval anchor."""
+        if self._today is not None:
+            today = self._today()
+            if self._day is not None and today != self._day:
+                self.end_of_day(self._day)
+            self._day = today
+        self.publish("interval")
+
+    def start(self) -> "AnchorPublisher":
+        if self.interval > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="anchor-publisher", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("publishing the journal's anchor failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+
+def open_read_only(target: str | Path) -> Journal:
+    """A journal opened for reading only: a SQLite file (path or URL) or a PostgreSQL URL.
+
+    Nothing is created or written: a missing file is a :class:`StoreError`, not a new journal.
+    """
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine
+
+    from tradekit.store.db import make_engine
+
+    t = str(target)
+    if "://" not in t or t.startswith("sqlite"):
+        path = Path(t.split("///", 1)[-1] if t.startswith("sqlite") else t).expanduser()
+        if not path.is_file():
+            raise StoreError(f"{path}: no such journal file")
+        engine = create_engine(f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true",
+                               connect_args={"timeout": 30})
+    else:
+        engine = make_engine(t)
+    return Journal(engine, read_only=True)

@@ -57,10 +57,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from tradekit.clock import IST, Clock, RealClock
 from tradekit.errors import StoreError
+from tradekit.store import lease as _lease
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +196,14 @@ class Journal:
         clock: Clock | None = None,
         durability: str = "sync",
         batch_size: int = 2000,
+        lease: "_lease.JournalLease | None" = None,
+        read_only: bool = False,
         lock_warn_seconds: float = 5.0,
         lock_timeout_seconds: float = 30.0,
     ):
+        """``lease``: the session's :class:`~tradekit.store.lease.JournalLease` (its appends are
+        fenced by it); without one, only requests (``lease.REQUEST_TYPES``) may be appended while
+        another process owns the journal. ``read_only``: no writes at all, not even on opening."""
         if durability not in ("sync", "batch"):
             raise StoreError(f"durability must be 'sync' or 'batch', {durability!r} was received")
         self.engine = engine
@@ -217,8 +223,13 @@ class Journal:
         self.own_seqs: set[int] = set()  # seqs this writer appended (sync mode), to tell others' events apart
         # a simulated clock hands out its ISO string directly (it is already IST)
         self._clock_iso = getattr(self.clock, "now_iso", None)
+        self.lease, self.read_only = lease, read_only
+        if read_only:
+            self._open_read_only()
+            return
         try:
             metadata.create_all(engine)
+            _lease._meta.create_all(engine)
             with engine.begin() as conn:
                 row = conn.execute(select(tail_table).where(tail_table.c.id == 1)).first()
                 if row is None:
@@ -237,6 +248,29 @@ class Journal:
         self._seq = tail.seq
         self._hash = tail.hash
 
+    def _open_read_only(self) -> None:
+        try:
+            with self.engine.connect().execution_options(readonly=True) as conn:
+                tail = conn.execute(select(tail_table).where(tail_table.c.id == 1)).first()
+                if conn.in_transaction():
+                    conn.rollback()
+        except SQLAlchemyError as e:  # not a database, no such table, no server
+            raise StoreError(f"cannot read the journal: {getattr(e, 'orig', None) or e}") from e
+        if tail is None:
+            raise StoreError("not a tradekit journal (no journal_tail record)")
+        self.writer_id = tail.writers
+        self._seq, self._hash = tail.seq, tail.hash
+
+    def _may_append(self, type_: str) -> None:
+        if self.read_only:
+            raise StoreError(f"the journal was opened read-only; {type_} was not written")
+        if self.lease is None and type_ not in _lease.REQUEST_TYPES:
+            holder = _lease.current_holder(self.engine)
+            if holder is not None:
+                raise _lease.JournalLeased(f"{type_} not written: the journal is owned by {holder.describe()}; "
+                                           "another process may only append requests "
+                                           f"({', '.join(sorted(_lease.REQUEST_TYPES))})", holder)
+
     # -- writing -----------------------------------------------------------------------------
     def subscribe(self, fn) -> None:
         """Call ``fn(event)`` after each event is appended (in-process listeners)."""
@@ -245,6 +279,7 @@ class Journal:
     def append(self, type_: str, payload: dict | None = None, *, ts: datetime | None = None) -> Event:
         """Append one event; in ``sync`` mode it is committed when this returns."""
         payload = payload or {}
+        self._may_append(type_)
         if ts is None and self._clock_iso is not None:
             ts_s = self._clock_iso()
         else:
@@ -324,6 +359,8 @@ class Journal:
             try:
                 with self._begin(busy_ms) as conn:
                     tail = conn.execute(select(tail_table).where(tail_table.c.id == 1).with_for_update()).one()
+                    if self.lease is not None:
+                        self.lease.fence(conn)
                     if tail.seq != rows[0]["seq"] - 1 or tail.hash != rows[0]["prev_hash"]:
                         # Another writer appended meanwhile: re-chain our events after it.
                         prev, seq = tail.hash, tail.seq
@@ -482,7 +519,12 @@ class Journal:
         self._buffer = []
 
     def close(self) -> None:
-        self.flush()
+        """Write what is buffered and give the lease up (a session's journal)."""
+        try:
+            self.flush()
+        finally:
+            if self.lease is not None:
+                self.lease.release()
 
     # -- reading -----------------------------------------------------------------------------
     @property

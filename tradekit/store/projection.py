@@ -8,12 +8,13 @@ construction (and ``tests/unit/store/test_rebuild.py`` checks it, killing a real
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from tradekit.errors import IllegalTransition, StoreError
+from tradekit.errors import IllegalTransition, StoreError, TradekitError
 from tradekit.model.charges import Charges
 from tradekit.model.enums import Exchange, Product, Side
 from tradekit.model.money import ZERO, dec
@@ -21,6 +22,8 @@ from tradekit.model.order import Order, OrderRequest, OrderStatus
 from tradekit.model.position import Position, position_key
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Book:
     trade_ids: set[str] = field(default_factory=set)
     not_placed: set[str] = field(default_factory=set)  # concluded not placed by lookup (adopted if they turn up)
     positions_version: int = 0  # bumped by every event that changes a position's quantity or cost
+    anomalies: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, type, why) set aside by rebuild
 
     # -- queries -------------------------------------------------------------------------------
     def order(self, client_order_id: str) -> Order:
@@ -121,7 +125,7 @@ class Book:
         if handler is not None:
             try:
                 handler(self, ev.payload, ev.time)
-            except (IllegalTransition, KeyError, ValueError) as e:
+            except (IllegalTransition, KeyError, ValueError, TypeError, ArithmeticError, TradekitError) as e:
                 raise StoreError(f"event {ev.seq} ({ev.type}) cannot be applied: {e}") from e
             if ev.type in _POSITION_EVENTS:
                 self.positions_version += 1
@@ -136,10 +140,20 @@ class Book:
         self.last_seq = ev.seq
 
     @classmethod
-    def rebuild(cls, events: Iterable[Event]) -> "Book":
+    def rebuild(cls, events: Iterable[Event], *, strict: bool = False) -> "Book":
+        """The state after ``events``. An event that cannot be applied (a fill booked twice, an
+        order created twice: what two writers on one journal leave behind) is set aside and
+        listed in :attr:`anomalies` — the journal can always be loaded again — unless ``strict``."""
         book = cls()
         for ev in events:
-            book.apply(ev)
+            try:
+                book.apply(ev)
+            except StoreError as e:
+                if strict:
+                    raise
+                book.anomalies.append((ev.seq, ev.type, str(e)))
+                book.last_seq = ev.seq
+                log.warning("rebuilding the book: %s; the event is set aside", e)
         return book
 
 
@@ -278,12 +292,16 @@ def _position_adjusted(b: Book, p: dict, ts: datetime) -> None:
             amount = pos.apply_dividend(dec(p["per_share"], "per_share"))
             b.cash += amount
         elif kind == "charges":
-            ch = Charges.from_dict(p.get("charges"))
-            pos.add_charges(ch)
-            b.charges_total = b.charges_total + ch
-            b.cash -= ch.total
+            break  # once, below
         else:
             raise ValueError(f"unknown position adjustment {kind!r}")
+    if kind == "charges":  # a charge outside a fill (an RMS square-off fee): paid once, by the open position
+        ch = Charges.from_dict(p.get("charges"))
+        held = [pos for pos in targets if pos.quantity and str(pos.product) == p.get("product", str(pos.product))]
+        if held or targets:
+            (held or targets)[0].add_charges(ch)
+        b.charges_total = b.charges_total + ch
+        b.cash -= ch.total
 
 
 def _day_rolled(b: Book, p: dict, ts: datetime) -> None:

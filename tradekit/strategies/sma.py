@@ -3,12 +3,17 @@
 Signals are computed from closes only (vectorised), and each is stamped at the *end* of the
 bar that produced it, so no signal can use a price it could not have seen; the paper broker
 then fills it on a later bar.
+
+An intraday (MIS) strategy is flat at the end of every session: tradekit's square-off (or the
+broker's) closes the position, so the strategy's state restarts flat each IST day. Without
+that reset a multi-day replay would send the next day's "sell back" of a position the
+square-off had already closed, which is a short entry for a long-only strategy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -26,11 +31,41 @@ class SmaCrossover:
     fast: int = 10
     slow: int = 30
     quantity: int = 1
-    product: Product = Product.MIS
+    #: None: MIS on intraday bars, CNC (delivery) on daily bars. MIS on daily bars is refused: an
+    #: intraday product held for months would be charged (and margined) as if squared off each day.
+    product: Product | str | None = None
     long_short: bool = False
     name: str = ""
     bar: timedelta = timedelta(minutes=1)
-    flat_at_session_end: bool = False  # reset the state each session (intraday strategies)
+    #: Restart flat each session (the square-off closed the position). None: for MIS only.
+    flat_at_session_end: bool | None = None
+    #: With a session reset: no signal from a bar ending at or after this IST time (the
+    #: session's square-off time; the square-off, not the strategy, closes the position).
+    session_end: time | None = None
+
+    def __post_init__(self) -> None:
+        from tradekit.errors import ValidationError
+
+        if self.product is not None:
+            try:
+                object.__setattr__(self, "product", Product(str(self.product).upper()))
+            except ValueError:
+                raise ValidationError(f"{self.product!r} is not a product (CNC, MIS, NRML, MTF)", field="product") from None
+        if self.daily and self.product is Product.MIS:
+            raise ValidationError("MIS is intraday (squared off the same day) and cannot run on daily bars, which "
+                                  "hold positions across days: use CNC (delivery), e.g. sma:FAST:SLOW:QTY:CNC",
+                                  field="product")
+
+    @property
+    def daily(self) -> bool:
+        return self.bar >= timedelta(days=1)
+
+    @property
+    def trade_product(self) -> Product:
+        """The product of the orders: as given, else MIS on intraday bars and CNC on daily bars."""
+        if self.product is not None:
+            return self.product
+        return Product.CNC if self.daily else Product.MIS
 
     @property
     def strategy(self) -> str:
@@ -58,12 +93,55 @@ class SmaCrossover:
         tgt = pd.Series(state).ffill().fillna(0.0).to_numpy()
         return (tgt * self.quantity).astype("int64")
 
+    @property
+    def resets_each_session(self) -> bool:
+        if self.flat_at_session_end is None:
+            return self.trade_product is Product.MIS
+        return bool(self.flat_at_session_end)
+
+    def trade_deltas(self, bars: pd.DataFrame) -> np.ndarray:
+        """The quantity to trade after each bar (target after it minus target before it).
+
+        **Close rule** (intraday bars): no trade is signalled on a session's last bar, whose
+        order could only reach the next session (a DAY order lapses at the close; Kite refuses
+        regular orders after it). Without a session reset the change is signalled at the end of
+        the next session's first bar instead; with one, it is dropped (the day ends flat).
+
+        With a session reset the target is computed per IST day from that day's bars, each
+        day starts flat, and nothing is traded from ``session_end`` on (the square-off closes
+        what is open).
+        """
+        close = bars["close"].to_numpy()
+        idx = bars.index
+        if not len(close):
+            return np.zeros(0, dtype="int64")
+        days = np.asarray(idx.normalize())
+        last = np.r_[days[1:] != days[:-1], True]  # each session's last bar
+        if not self.resets_each_session:
+            tgt = self.target_positions(close)
+            if not self.daily:
+                for i in np.flatnonzero(last):  # carry the position over the close unchanged
+                    tgt[i] = tgt[i - 1] if i > 0 else 0
+            return np.diff(np.concatenate([[0], tgt]))
+        out = np.zeros(len(close), dtype="int64")
+        ends = idx + pd.Timedelta(self.bar)
+        live = ~last if not self.daily else np.ones(len(close), dtype=bool)
+        if self.session_end is not None:
+            live &= np.asarray(ends.hour * 60 + ends.minute < self.session_end.hour * 60 + self.session_end.minute)
+        bounds = np.flatnonzero(np.r_[True, days[1:] != days[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            m = np.flatnonzero(live[a:b]) + a
+            if not len(m):
+                continue
+            tgt = self.target_positions(close[m])
+            out[m] = np.diff(np.concatenate([[0], tgt]))
+        return out
+
     def signals(self, bars: pd.DataFrame, key: str) -> list[Signal]:
         """One signal per change of the target position, stamped at the bar's end."""
         exchange, _, symbol = key.partition(":")
         ex = Exchange(exchange)
-        tgt = self.target_positions(bars["close"].to_numpy())
-        delta = np.diff(np.concatenate([[0], tgt]))
+        delta = self.trade_deltas(bars)
         idx = np.nonzero(delta)[0]
         closes = bars["close"].to_numpy()
         starts = bars.index
@@ -75,6 +153,6 @@ class SmaCrossover:
                 signal_id=f"{self.strategy}-{symbol}-{starts[i].strftime('%Y%m%d%H%M')}",
                 strategy=self.strategy, exchange=ex, tradingsymbol=symbol,
                 side=Side.BUY if d > 0 else Side.SELL, quantity=abs(d), order_type=OrderType.MARKET,
-                product=self.product, signal_time=ts, reference_price=dec(float(closes[i]), "close"),
+                product=self.trade_product, signal_time=ts, reference_price=dec(float(closes[i]), "close"),
             ))
         return out

@@ -6,7 +6,8 @@ kernels as ``TRADEKIT_CONFIG``), so the dashboards and a running ``tradekit pape
 share one store. The token is the ``TRADEKIT_DASHBOARD_TOKEN`` secret (environment or secrets
 file); when it is unset a random one is generated and printed once, in the URL. It reaches
 Voila through ``JUPYTER_TOKEN``, never through the command line (argv is visible to every
-user of the machine) or a log. Broker credentials are removed from the server's environment:
+user of the machine) or a log: Voila runs under :mod:`tradekit.ui.voila_main`, which redacts
+``token=`` values from every log record (Voila logs the URL of each failed request). Broker credentials are removed from the server's environment:
 a dashboard writes requests to the journal and never talks to a broker.
 
 Registered on the main CLI with one line in :mod:`tradekit.cli`.
@@ -53,7 +54,7 @@ def voila_command(dashboards: Path, *, port: int, show_tracebacks: bool = False,
                   cull_idle_timeout: int = 600, execute_timeout: int = 120) -> list[str]:
     """The Voila argv (no secrets in it: the token comes from ``JUPYTER_TOKEN``)."""
     return [
-        sys.executable, "-m", "voila", str(dashboards),
+        sys.executable, "-m", "tradekit.ui.voila_main", str(dashboards),  # Voila, its log scrubbed of tokens
         "--no-browser",
         f"--port={port}",
         "--Voila.ip=127.0.0.1",

@@ -63,7 +63,9 @@ def test_ticks_in_every_mode_and_order_updates(stream, sim, kite):
     by = {t.key: t for t in stream.ticks}
     assert by["NSE:INFY"].mode == "full" and len(by["NSE:INFY"].bids) == 5
     assert by["NSE:SBIN"].mode == "ltp" and by["NSE:NIFTY 50"].tradable is False
-    assert by["NSE:INFY"].last_price == sim.market.get("NSE:INFY").last
+    # the sandbox ticks along the bar's path: its last tick reaches the bar's close
+    assert wait_for(lambda: [t for t in stream.ticks if t.key == "NSE:INFY"][-1].last_price
+                    == sim.market.get("NSE:INFY").last)
     oid = kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY", quantity=2,
                            product="MIS", order_type="MARKET", market_protection=-1, tag="WS1")
     sim.step(1)
@@ -110,6 +112,20 @@ def test_a_refused_handshake_is_retried(broker, sim):
         assert sim.hub.refused == 1
     finally:
         s.stop()
+
+
+def test_the_ticker_child_has_no_secret_on_its_command_line(stream, broker):
+    """``ps`` shows every user's command lines: the key and the token go down a pipe instead."""
+    import os
+
+    assert wait_for(lambda: stream.connected)
+    pid = stream._proc.pid
+    cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode()
+    environ = open(f"/proc/{pid}/environ", "rb").read().decode(errors="replace")
+    for secret in (broker.api_key, broker.kite.access_token):
+        assert secret not in cmdline
+        assert secret not in environ
+    assert "tickerproc" in cmdline and os.getpid() != pid
 
 
 def test_order_updates_move_the_oms_and_resolve_an_unknown_order(broker, sim, journal):

@@ -114,7 +114,6 @@ def test_each_bad_field_is_named(over, field, words):
         ({"rule": "fixed_value", "value": 0}, "sizing.value", "greater than 0"),
         ({"rule": "fixed_value"}, "sizing.value", "required"),
         ({"rule": "capital_pct", "value": 150}, "sizing.value", "at most 100"),
-        ({"rule": "risk_pct", "value": 0.5}, "sizing", "needs a stop"),
         ({"rule": "risk_pct", "value": 0.5, "stop": 2500, "extra": 1}, "sizing.extra", "unknown field"),
         ({"rule": "risk_pct", "value": 0.5, "stop": "x"}, "sizing.stop", "not a number"),
     ],
@@ -123,6 +122,13 @@ def test_sizing_errors_name_the_dotted_field(sizing, field, words):
     errs = errors_of(record(quantity=None, sizing=sizing))
     assert field in errs, errs
     assert words in errs[field]
+
+
+def test_risk_pct_without_a_stop_is_valid_the_session_measures_one_by_risk_sizing_method():
+    from tradekit.signals.schema import validate_record
+
+    sig, errs = validate_record(record(quantity=None, sizing={"rule": "risk_pct", "value": 0.5}))
+    assert not errs and sig.sizing["rule"] == "risk_pct" and sig.sizing.get("stop") is None
 
 
 def test_sizing_rules_become_the_signal_sizing():

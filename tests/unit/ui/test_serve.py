@@ -38,7 +38,7 @@ def test_voila_runs_on_loopback_with_a_token_hidden_cells_and_culling(paper_conf
     monkeypatch.setenv("KITE_API_SECRET", "kite-secret")
     srv = cli.serve(paper_config, port=8899)
     cmd, kw = fake_voila.last.cmd, fake_voila.last.kw
-    assert cmd[1:3] == ["-m", "voila"] and cmd[3].endswith("dashboards")
+    assert cmd[1:3] == ["-m", "tradekit.ui.voila_main"] and cmd[3].endswith("dashboards")
     for flag in ("--no-browser", "--port=8899", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--token",
                  "--Voila.config_file_paths=config", "--strip_sources=True", "--show_tracebacks=False",
                  "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=600"):
@@ -91,3 +91,32 @@ def test_free_port_is_bindable():
     p = cli.free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", p))
+
+
+def test_the_token_is_redacted_from_log_lines():
+    from tradekit.ui.voila_main import scrub
+
+    line = "404 GET /voila/render/x.ipynb?v=1&token=abcDEF-123_x&y=2 (127.0.0.1) 3ms; Authorization: token abcdefgh1234"
+    out = scrub(line)
+    assert "abcDEF-123_x" not in out and "abcdefgh1234" not in out
+    assert "?v=1&token=[redacted]&y=2" in out and "token [redacted]" in out
+
+
+def test_a_request_with_the_token_leaves_no_token_in_the_server_log(paper_config, tmp_path):
+    """A real Voila: requests carrying ``?token=`` (failed ones are logged with their URL) and the startup banner."""
+    import requests
+
+    token = "tok-" + "x7Q" * 8
+    log_path = tmp_path / "voila.log"
+    with log_path.open("wb") as log:
+        srv = cli.serve(paper_config, port=0, token=token, stdout=log, stderr=log, ready_timeout=90)
+        try:
+            for path in ("/voila/render/no-such.ipynb", "/voila/static/no-such.js", "/"):
+                requests.get(f"{srv.base_url}{path}?token={token}", timeout=30)
+            requests.get(f"{srv.base_url}/voila/render/no-such.ipynb", headers={"Authorization": f"token {token}"},
+                         timeout=30)
+        finally:
+            srv.stop()
+    text = log_path.read_text(errors="replace")
+    assert "404 GET /voila/render/no-such.ipynb?token=[redacted]" in text  # the request was logged, scrubbed
+    assert token not in text

@@ -101,3 +101,50 @@ class TokenStore:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+    def stamp(self) -> tuple | None:
+        """What identifies the file's current version (None when there is none): a new login
+        from another process (``tradekit kite login``) replaces the file, so the stamp changes."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class TokenWatcher:
+    """Calls ``on_change()`` from a daemon thread whenever the token file is replaced."""
+
+    def __init__(self, store: TokenStore, on_change, *, interval: float = 1.0):
+        import threading
+
+        self.store, self.on_change, self.interval = store, on_change, interval
+        self._last = store.stamp()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kite-token-watch", daemon=True)
+
+    def start(self) -> "TokenWatcher":
+        self._thread.start()
+        return self
+
+    def check(self) -> bool:
+        """One look at the file; True when it changed (and ``on_change`` ran)."""
+        now = self.store.stamp()
+        if now == self._last:
+            return False
+        self._last = now
+        if now is not None:
+            self.on_change()
+        return True
+
+    def _run(self) -> None:
+        import logging
+
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:  # a half-written or unreadable file: look again next time
+                logging.getLogger(__name__).exception("the Kite token file changed but could not be used")
+
+    def stop(self) -> None:
+        self._stop.set()

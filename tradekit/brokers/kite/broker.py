@@ -29,7 +29,7 @@ from kiteconnect import KiteConnect
 
 from tradekit.brokers.base import BrokerHolding, BrokerListener, BrokerOrder, BrokerPosition, BrokerTrade, Funds
 from tradekit.brokers.kite import parsing
-from tradekit.brokers.kite.auth import RELOGIN_HINT, StoredSession, TokenStore, token_expiry
+from tradekit.brokers.kite.auth import RELOGIN_HINT, StoredSession, TokenStore, TokenWatcher, token_expiry
 from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.kite.errors import RELOGIN, kite_errors
 from tradekit.brokers.kite.ratelimit import RateGovernor, governor
@@ -96,6 +96,7 @@ class KiteBroker:
         self.stream = None
         self.postbacks = None
         self._feed = None
+        self._watcher: TokenWatcher | None = None
         self.market = None  # the session's MarketDataHub (tradekit.marketdata.kite.attach_kite)
         self._load_session()
 
@@ -130,6 +131,37 @@ class KiteBroker:
         self.tokens.save(s)
         self._use(s)
         log.info("Kite login as %s; the session lasts until %s", s.user_id, s.expires_at.isoformat())
+        self._restart_stream()
+        return s
+
+    def reload_session(self) -> bool:
+        """Take up a login stored by another process (``tradekit kite login`` writes the token
+        file): True when the file holds a new, unexpired token for this app, now in use (the
+        ticker restarted with it)."""
+        stored = self.tokens.load()
+        if stored is None or stored.api_key != self.api_key or stored.expired(self.clock.now()):
+            return False
+        if stored.access_token.get_secret_value() == self.kite.access_token:
+            return False
+        self._use(stored)
+        log.info("Kite: a new login as %s was picked up; the session lasts until %s", stored.user_id,
+                 stored.expires_at.isoformat())
+        self._restart_stream()
+        return True
+
+    def watch_tokens(self, on_login=None, *, interval: float = 1.0) -> TokenWatcher:
+        """Watch the token file: a new login from another process reaches this running broker
+        (:meth:`reload_session`), then ``on_login()`` (the session lifts its auth block)."""
+        def changed() -> None:
+            if self.reload_session() and on_login is not None:
+                on_login()
+
+        if self._watcher is not None:
+            self._watcher.stop()
+        self._watcher = TokenWatcher(self.tokens, changed, interval=interval).start()
+        return self._watcher
+
+    def _restart_stream(self) -> None:
         if self.stream is not None:  # the ticker connection carries the old token: start it again
             wanted, keys = dict(self.stream.wanted), dict(self.stream.keys)
             on_ticks, on_heartbeat = self.stream.on_ticks, self.stream.on_heartbeat
@@ -143,7 +175,6 @@ class KiteBroker:
                 stream.subscribe([tok], mode)
             if self._feed is not None:
                 self._feed.stream = stream
-        return s
 
     def logout(self) -> None:
         """Invalidate the access token at Kite and delete the token file."""
@@ -487,6 +518,9 @@ class KiteBroker:
             self.postbacks = None
 
     def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         self.stop_updates()
 
     # -- market data -----------------------------------------------------------------------------------

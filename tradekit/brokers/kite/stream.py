@@ -34,7 +34,8 @@ class KiteStream:
     Parameters
     ----------
     api_key, access_token, url
-        The app key, the session's access token (handed to the child on stdin), the ticker root.
+        The app key and the session's access token (both handed to the child on stdin, never on
+        its command line), the ticker root.
     on_ticks
         ``fn(list[Tick])`` for every binary frame with packets.
     on_order
@@ -44,18 +45,22 @@ class KiteStream:
     keys
         ``instrument_token -> "EXCH:SYMBOL"`` for ``Tick.key``.
     watchdog_seconds
-        Restart the child after this long without any message.
+        Restart the child after this long without any message (a child that has not opened its
+        first connection yet gets ``startup_seconds``: starting Python and the Kite client on a
+        busy machine can take longer than a live connection may stay silent).
     """
 
     def __init__(self, api_key: str, access_token: str, url: str, *, on_ticks: Callable | None = None,
                  on_order: Callable[[dict], None] | None = None, on_event: Callable[[str, dict], None] | None = None,
                  keys: Mapping[int, str] | None = None, watchdog_seconds: float = 10.0, reconnect_max_delay: int = 5,
-                 reconnect_max_tries: int = 300, python: str | None = None):
+                 reconnect_max_tries: int = 300, python: str | None = None, startup_seconds: float = 15.0):
         self.api_key, self._token, self.url = api_key, access_token, url
         self.on_ticks, self.on_order, self.on_event = on_ticks, on_order, on_event
         self.on_heartbeat: Callable[[], None] | None = None  # a binary frame without packets (Kite's heartbeat)
         self.keys: dict[int, str] = dict(keys or {})
         self.watchdog_seconds = watchdog_seconds
+        self.startup_seconds = max(startup_seconds, watchdog_seconds)
+        self._child_opened = False
         self.reconnect_max_delay, self.reconnect_max_tries = reconnect_max_delay, reconnect_max_tries
         self.python = python or sys.executable
         self.wanted: dict[int, str] = {}
@@ -80,10 +85,11 @@ class KiteStream:
         return self
 
     def _spawn(self) -> None:
-        cmd = [self.python, "-m", "tradekit.brokers.kite.tickerproc", self.api_key, self.url,
+        # the key and the token go down the pipe, never on the command line (``ps`` shows that)
+        cmd = [self.python, "-m", "tradekit.brokers.kite.tickerproc", self.url,
                str(self.reconnect_max_delay), str(self.reconnect_max_tries)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
-        proc.stdin.write((self._token + "\n").encode())
+        proc.stdin.write((json.dumps({"api_key": self.api_key, "access_token": self._token}) + "\n").encode())
         groups: dict[str, list[int]] = {}
         for tok, mode in self.wanted.items():
             groups.setdefault(mode, []).append(tok)
@@ -94,6 +100,7 @@ class KiteStream:
             self._proc = proc
             self.last_message = time.monotonic()
             self.connected = False
+            self._child_opened = False
         threading.Thread(target=self._read, args=(proc,), name="kite-ticker-reader", daemon=True).start()
 
     def stop(self) -> None:
@@ -142,8 +149,10 @@ class KiteStream:
                 continue
             if proc.poll() is not None:
                 self.restart(f"the ticker process ended (exit {proc.returncode})")
-            elif time.monotonic() - last > self.watchdog_seconds:
+            elif self._child_opened and time.monotonic() - last > self.watchdog_seconds:
                 self.restart(f"no message for {self.watchdog_seconds:g} s (silent connection)")
+            elif not self._child_opened and time.monotonic() - last > self.startup_seconds:
+                self.restart(f"the ticker process did not connect within {self.startup_seconds:g} s")
 
     # -- subscriptions ----------------------------------------------------------------------------
     def _send(self, msg: dict) -> None:
@@ -221,6 +230,7 @@ class KiteStream:
             name = info.pop("event", "?")
             if name == "open":
                 self.connected = True
+                self._child_opened = True
                 self.opens += 1
             elif name in ("close", "error", "noreconnect"):
                 self.connected = False

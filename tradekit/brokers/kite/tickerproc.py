@@ -7,7 +7,8 @@ in-process. A child process is started fresh each time and dies with its parent.
 
 Protocol (all on the child's stdio):
 
-- stdin, first line: the access token (never on the command line, where ``ps`` shows it);
+- stdin, first line: ``{"api_key": ..., "access_token": ...}`` (never on the command line or
+  in the environment of the command, where ``ps`` and ``/proc/<pid>/cmdline`` show them);
   then JSON commands, one per line: ``{"cmd": "subscribe", "tokens": [...], "mode": "quote"}``,
   ``{"cmd": "unsubscribe", "tokens": [...]}``, ``{"cmd": "stop"}``. EOF means stop.
 - stdout: records ``kind (1 byte) + length (uint32 BE) + payload``: ``B`` a binary WebSocket
@@ -15,7 +16,7 @@ Protocol (all on the child's stdio):
   ``T`` a text message (order updates, errors), ``E`` a JSON event (open, close, error,
   reconnect, noreconnect).
 
-Run: ``python -m tradekit.brokers.kite.tickerproc API_KEY URL [MAX_DELAY] [MAX_TRIES]``.
+Run: ``python -m tradekit.brokers.kite.tickerproc URL [MAX_DELAY] [MAX_TRIES]`` with the credentials on stdin.
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ import threading
 
 
 def main(argv: list[str]) -> int:
-    api_key, url = argv[0], argv[1]
-    max_delay = int(argv[2]) if len(argv) > 2 else 5
-    max_tries = int(argv[3]) if len(argv) > 3 else 300
-    token = sys.stdin.readline().strip()
+    url = argv[0]
+    max_delay = int(argv[1]) if len(argv) > 1 else 5
+    max_tries = int(argv[2]) if len(argv) > 2 else 300
+    try:
+        creds = json.loads(sys.stdin.readline())
+        api_key, token = str(creds["api_key"]), str(creds["access_token"])
+    except (ValueError, KeyError, TypeError):
+        sys.stderr.write("tickerproc: the first stdin line must be the credentials as JSON\n")
+        return 2
 
     from kiteconnect import KiteTicker
     from twisted.internet import reactor

@@ -26,6 +26,7 @@ from tradekit.brokers.paper.exchange import (
     to_units,
 )
 from tradekit.clock import Clock, dt_to_ns
+from tradekit.data.types import Tick
 from tradekit.errors import BrokerRejected, MarketRuleError
 from tradekit.execution.margin import MarginModel
 from tradekit.model.charges import Charges
@@ -93,12 +94,20 @@ class PaperBroker:
         self._seq = 0
         self._lock = threading.RLock()
         self.reject_all: str | None = None  # fault injection: reject every order with this message
+        #: ``fn(payload)`` for a charge the broker debits outside a fill (the RMS square-off fee), so the
+        #: session journals it and the book pays what the ledger paid
+        self.on_fee: Callable[[dict], None] | None = None
+        self._rms_orders: set[str] = set()  # the broker's own square-off orders
 
     # -- Broker protocol -------------------------------------------------------------------------
     def subscribe(self, listener: BrokerListener) -> None:
         self._listeners.append(listener)
 
     def place_order(self, client_order_id: str, request: OrderRequest) -> str:
+        return self._place(client_order_id, request)
+
+    def _place(self, client_order_id: str, request: OrderRequest, *, rms: bool = False) -> str:
+        """``rms``: the broker's own square-off order, which its MIS cut-off and funds checks do not stop."""
         with self._lock:
             now = self.clock.now()
             if request.variety not in (Variety.REGULAR, Variety.AMO, Variety.ICEBERG):
@@ -117,7 +126,7 @@ class PaperBroker:
             self._orders[oid] = order
             if order.tag:
                 self._by_tag[order.tag] = oid
-            reason = self._rms_reject(order, inst, request, now)
+            reason = self._rms_reject(order, inst, request, now, rms=rms)
             if reason:
                 order.history.append((now, "PUT ORDER REQ RECEIVED", None))
                 order.set_status(REJECTED, now, reason)
@@ -198,9 +207,29 @@ class PaperBroker:
         with self._lock:
             self.exchange.on_bar(key, start, end, o, h, l, c, v)
 
-    def on_tick(self, key: str, ts: datetime, price: float, volume: int | None = None) -> None:
+    def on_tick(self, tick: Tick | str, ts: datetime | None = None, price: float | None = None,
+                volume: int | None = None) -> None:
+        """One tick of market data (tick mode, see :mod:`tradekit.brokers.paper.exchange`): market
+        orders take the displayed depth, limits fill on trades through them. A tick without an
+        exchange time counts at the clock's now; one without a key is ignored (its instrument is
+        unknown). ``on_tick(key, ts, price[, volume])`` is a last-price tick, ``volume`` the
+        quantity it traded."""
+        if not isinstance(tick, Tick):
+            if price is None:
+                raise TypeError("on_tick(key, ts, price): price is required")
+            cum = None
+            if volume is not None:  # the exchange follows Kite's cumulative day volume
+                cum = self.exchange._cum_volume.get(tick, 0) + int(volume)
+            tick = Tick(tick, ts, float(price), mode="ltp", volume=cum)
+        if tick.key is None:
+            return
         with self._lock:
-            self.exchange.on_tick(key, ts, price, volume)
+            self.exchange.on_tick(tick, None if tick.ts is not None else dt_to_ns(self.clock.now()))
+
+    def on_ticks(self, ticks) -> None:
+        """Several ticks in order (a ticker frame)."""
+        for t in ticks:
+            self.on_tick(t)
 
     def set_previous_close(self, key: str, price: float) -> None:
         self._prev_close[key] = price
@@ -221,11 +250,39 @@ class PaperBroker:
                     side = Side.SELL if p.quantity > 0 else Side.BUY
                     req = OrderRequest(p.exchange, p.tradingsymbol, side, abs(p.quantity), OrderType.MARKET, Product.MIS,
                                        market_protection=Decimal(-1))
-                    self.place_order(f"RMSSQ{self._seq + 1}", req.with_changes(tag=None))
-                    fee = self.config.rms_square_off_fee
-                    self.cash -= fee * Decimal("1.18")  # ₹50 + 18 % GST per order
+                    oid = self._place(f"RMSSQ{self._seq + 1}", req.with_changes(tag=None), rms=True)
+                    self._rms_orders.add(oid)
+                    fee = self._square_off_fee(now.date())
+                    self.cash -= fee.total
+                    self.charges_paid = self.charges_paid + fee
+                    if self.on_fee is not None:
+                        self.on_fee({"kind": "charges", "exchange": p.exchange.value, "tradingsymbol": p.tradingsymbol,
+                                     "product": Product.MIS.value, "charges": fee.as_dict(with_total=False),
+                                     "reason": f"{reason}: ₹{self.config.rms_square_off_fee} + GST per order",
+                                     "broker_order_id": oid})
                     n += 1
             return n
+
+    def _complete_square_off(self, now: datetime) -> None:
+        """The RMS square-off does not stop at the close: what thin bars (the participation cap)
+        left of it fills at the last traded price, so no MIS position is carried overnight."""
+        for o in list(self.exchange.resting()):
+            if o.order_id in self._rms_orders and o.remaining > 0:
+                last = self.exchange.last_price.get(o.key)
+                if last is not None:
+                    self.exchange._book_fill(o, o.remaining, to_units(last), now)
+
+    def _square_off_fee(self, day: date) -> Charges:
+        """The RMS square-off fee per order (``rms_square_off_fee``, Zerodha ₹50) plus GST at the day's rate."""
+        from tradekit.market.charges import RateTable
+        from tradekit.model.money import paise
+
+        fee = dec(self.config.rms_square_off_fee, "rms_square_off_fee")
+        try:
+            gst = RateTable.bundled().rates_on(day).get("gst")
+        except Exception:  # before the bundled tables: today's rate
+            gst = RateTable.bundled().rates_on(date.today()).get("gst")
+        return Charges(brokerage=paise(fee), gst=paise(fee * gst))
 
     def debit_charges(self) -> Charges:
         """Debit the day's contract-note charges from the ledger (Zerodha does this after the close)."""
@@ -242,6 +299,7 @@ class PaperBroker:
         """Exchange closes: DAY orders lapse (CANCELLED); charges debited; today's CNC buys become T1; T1 settles."""
         with self._lock:
             now = self.clock.now()
+            self._complete_square_off(now)
             self.debit_charges()
             for o in list(self.exchange.resting()):
                 self.exchange.cancel(o, now, "Order cancelled by the exchange at the end of the day")
@@ -389,7 +447,8 @@ class PaperBroker:
                             f"Place an order within the daily range.")
         return None
 
-    def _rms_reject(self, order: SimOrder, inst: Instrument, request: OrderRequest, now: datetime) -> str | None:
+    def _rms_reject(self, order: SimOrder, inst: Instrument, request: OrderRequest, now: datetime, *,
+                    rms: bool = False) -> str | None:
         if self.reject_all:
             return self.reject_all
         if inst.is_index:
@@ -406,7 +465,7 @@ class PaperBroker:
         reason = self._price_reject(inst, request)
         if reason:
             return reason
-        if request.product is Product.MIS and self.mis_cutoff is not None:
+        if request.product is Product.MIS and self.mis_cutoff is not None and not rms:
             cut = self.mis_cutoff(inst, now.date())
             if cut is not None and now >= cut:
                 return "MIS orders are blocked after the intraday square-off time. Place a CNC/NRML order."
@@ -418,7 +477,7 @@ class PaperBroker:
             if request.quantity + pending > have:
                 return (f"Insufficient holdings to sell {request.quantity} {inst.tradingsymbol}: "
                         f"{have - pending} available (CNC does not allow short selling).")
-        if self.config.reject_on_funds:
+        if self.config.reject_on_funds and not rms:
             need = self._order_margin(inst, request)
             avail = self.cash - self.utilised()
             if need > avail:

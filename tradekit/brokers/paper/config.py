@@ -23,7 +23,11 @@ class SlippageConfig(_Section):
     - ``volume_impact``: ``bps`` + ``impact_bps`` × √(quantity / bar volume) — a square-root
       impact law; bigger orders relative to the bar's volume pay more.
     ``noise_bps`` adds seeded uniform noise in [0, noise_bps] on top (reproducible by ``seed``).
-    Limit orders never fill beyond their limit price.
+    The price is computed exactly and rounded once onto the tick grid, against the trader.
+    Limit orders never fill beyond their limit price. ``clamp_to_bar`` (default true) keeps a
+    market fill on a bar inside the bar's high-low range: a price outside it never traded (2 bps
+    added to an open that was the bar's high would be one); false lets the model price a fill
+    beyond the bar, e.g. to model an order that sweeps the book past the bar's extremes.
     """
 
     model: Literal["none", "fixed_bps", "spread", "volume_impact"] = "fixed_bps"
@@ -31,9 +35,15 @@ class SlippageConfig(_Section):
     spread_ticks: float = Field(1.0, ge=0)
     impact_bps: float = Field(50.0, ge=0)
     noise_bps: float = Field(0.0, ge=0)
+    clamp_to_bar: bool = Field(True, description="a market fill on a bar stays inside the bar's high-low range")
 
 
 class PaperConfig(_Section):
+    """The paper broker. ``feed``: where a paper day's prices come from — ``recorded`` (bundled
+    or recorded bars, the default) or ``kite`` (today's live Kite ticks: needs a Kite login for
+    the ticker, never sends an order to Kite; fills on the ticks, which the tick store records)."""
+
+    feed: Literal["recorded", "kite"] = "recorded"
     latency_ms: int = Field(50, ge=0, description="order travel time to the simulated exchange")
     participation: float = Field(
         0.10, ge=0, le=1, description="max share of a bar's volume one order may take per bar (0 = no cap)"

@@ -8,7 +8,9 @@ Fill rules (documented for traders, tested in ``tests/unit/paper``):
   produced the signal); on ticks, the first tick at or after the arrival.
 - On a bar the reference price of a fill is the bar's open (the first trade after arrival
   that a bar reveals); on a tick it is the tick's price.
-- MARKET: fills at the reference price plus slippage (always against the trader).
+- MARKET: fills at the reference price plus slippage (always against the trader, rounded
+  against the trader onto the tick grid). On a bar the fill stays inside the bar's high-low
+  range (a price outside it never traded) unless ``slippage.clamp_to_bar`` is false.
 - LIMIT: fills only when price trades *through* the limit (a bar's low below a buy limit,
   high above a sell limit; a tick strictly beyond it): at the open if the bar opens on the
   right side of the limit, else at the limit. Never beyond the limit.
@@ -20,7 +22,26 @@ Fill rules (documented for traders, tested in ``tests/unit/paper``):
   has volume is a minute without trades: nothing fills. Series without volume (indices)
   have no cap.
 - IOC orders get one chance (their first eligible bar or tick); the rest is cancelled.
-- Prices land on the instrument's tick grid, rounded against the trader.
+- Prices land on the instrument's tick grid, rounded against the trader: the model's price
+  is computed exactly and rounded once, so a fill is never a tick better than the model says.
+
+Tick mode (:meth:`SimExchange.on_tick`, a :class:`~tradekit.data.types.Tick` at a time, e.g.
+live Kite ticks or a recorded day from the tick store):
+
+- MARKET (and a triggered SL-M) takes the displayed depth of a full-mode tick: a buy walks the
+  asks from the best one, a sell the bids, one trade per level, each level at most its
+  displayed quantity (shared by the orders matched on that tick), each at the level's price
+  plus the slippage model (``spread`` adds nothing here: the quote already pays the spread).
+  What the book cannot take waits for the next tick. Without depth (LTP/quote ticks) it fills
+  at the last price plus slippage, capped like a limit order.
+- A LIMIT order that is marketable against the depth on its first tick takes the levels up to
+  its limit like a market order. Otherwise it fills when a trade goes *through* it (a trade
+  strictly below a buy limit, above a sell limit), at its limit; on its first tick a trade
+  already through it fills at that trade's price (never beyond the limit).
+- A trade is a tick whose cumulative ``volume`` grew (series without volume: every tick).
+  Passive fills take at most ``participation`` × the volume traded since the previous tick,
+  across all orders of the instrument.
+- SL / SL-M trigger on a trade at or through the trigger price, then behave as LIMIT / MARKET.
 
 Randomness (slippage noise) comes from one ``random.Random(seed)``, so a replay with the
 same inputs and seed gives the same fills.
@@ -35,9 +56,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.clock import dt_to_ns, ns_to_dt
+from tradekit.data.types import Tick
 from tradekit.model.enums import OrderType, Side, Validity
 from tradekit.model.order import OrderRequest
 
@@ -135,6 +158,8 @@ class SimExchange:
         self._trade_seq = 0
         self._exch_seq = 0
         self.last_price: dict[str, float] = {}
+        self.quotes: dict[str, tuple[float | None, float | None]] = {}  # best bid, best ask (tick mode)
+        self._cum_volume: dict[str, int] = {}  # the last tick's cumulative day volume
         self.on_update: Callable[[SimOrder], None] = lambda o: None
         self.on_trade: Callable[[SimTrade], None] = lambda t: None
         self._latency_ns = int(self.config.latency_ms) * 1_000_000
@@ -199,11 +224,29 @@ class SimExchange:
             self._match_bar(key, orders, start_ns, end_ns, o, h, l, v)
         self.last_price[key] = c
 
-    def on_tick(self, key: str, ts: datetime | int, price: float, volume: int | None = None) -> None:
+    def on_tick(self, tick: Tick, ts_ns: int | None = None) -> None:
+        """Match resting orders of ``tick.key`` against one tick (see the module's tick rules).
+
+        ``ts_ns`` stands in for the tick's time when it carries none (LTP/quote packets).
+        """
+        key = tick.key
+        if tick.ts is not None:
+            ts_ns = dt_to_ns(tick.ts)
+        elif ts_ns is None:
+            raise ValueError(f"tick of {key} has no time: pass ts_ns")
+        traded: int | None = None  # volume since the previous tick; None: the series carries none
+        if tick.volume is not None:
+            prev = self._cum_volume.get(key)
+            traded = tick.volume - prev if prev is not None and tick.volume >= prev else 0
+            self._cum_volume[key] = tick.volume
+            if tick.volume > 0:
+                self._volume_keys.add(key)
+        if tick.bids or tick.asks:
+            self.quotes[key] = (tick.bids[0].price if tick.bids else None, tick.asks[0].price if tick.asks else None)
         orders = self._resting.get(key)
         if orders:
-            self._match_tick(key, orders, ts if isinstance(ts, int) else dt_to_ns(ts), price, volume)
-        self.last_price[key] = price
+            self._match_tick(key, orders, ts_ns, tick, traded)
+        self.last_price[key] = tick.last_price
 
     def _budget(self, key: str, v: int) -> float:
         p = self.config.participation
@@ -233,7 +276,7 @@ class SimExchange:
                     order.set_status(OPEN, ts)
                     self.on_update(order)  # triggered: TRIGGER PENDING -> OPEN
                     if ot is OrderType.SLM:
-                        budget = self._fill_market(order, ref, ts, budget, v)
+                        budget = self._fill_market(order, ref, ts, budget, v, (lu, hu))
                     else:
                         lim = to_units(req.price)
                         if (buy and ref <= lim) or (not buy and ref >= lim):
@@ -242,7 +285,7 @@ class SimExchange:
                     self._ioc_expire(order, ts)
                     continue
             elif ot is OrderType.MARKET or (ot is OrderType.SLM and order.triggered):
-                budget = self._fill_market(order, ou, ts, budget, v)
+                budget = self._fill_market(order, ou, ts, budget, v, (lu, hu))
             else:  # LIMIT, or a triggered SL resting as a limit
                 lim = to_units(req.price)
                 if buy:
@@ -257,33 +300,76 @@ class SimExchange:
                         budget = self._fill_limit(order, lim, lim, ts, budget, v)
             self._ioc_expire(order, ts)
 
-    def _match_tick(self, key: str, orders: list[SimOrder], ts_ns: int, price: float, volume: int | None) -> None:
-        budget = math.inf if not volume or self.config.participation <= 0 else math.floor(self.config.participation * volume)
-        pu = to_units(price)
+    def _match_tick(self, key: str, orders: list[SimOrder], ts_ns: int, tick: Tick, traded: int | None) -> None:
+        p = self.config.participation
+        if traded is None:  # no volume in the series: no cap
+            budget = math.inf
+        else:
+            budget = math.floor(p * traded) if p > 0 else (math.inf if traded > 0 else 0)
+        is_trade = traded is None or traded > 0
+        pu = to_units(tick.last_price)
         ts = ns_to_dt(ts_ns)
+        # displayed depth, shared by the orders matched on this tick: [[price units, quantity], ...]
+        book = {Side.BUY: [[to_units(lv.price), int(lv.quantity)] for lv in tick.asks if lv.quantity > 0 and lv.price > 0],
+                Side.SELL: [[to_units(lv.price), int(lv.quantity)] for lv in tick.bids if lv.quantity > 0 and lv.price > 0]}
         for order in list(orders):
             if order.arrival_ns > ts_ns or order.is_final:
                 continue
+            first = order.chances == 0
             order.chances += 1
             req = order.request
             buy = req.side is Side.BUY
             ot = req.order_type
             if ot in (OrderType.SL, OrderType.SLM) and not order.triggered:
                 tu = to_units(req.trigger_price)
-                if (buy and pu >= tu) or (not buy and pu <= tu):
+                if is_trade and ((buy and pu >= tu) or (not buy and pu <= tu)):
                     order.triggered = True
                     order.set_status(OPEN, ts)
                     self.on_update(order)
+                    first = True  # it arrives in the market now
                 else:
                     self._ioc_expire(order, ts)
                     continue
+            levels = book[req.side]
             if ot in (OrderType.MARKET, OrderType.SLM):
-                budget = self._fill_market(order, pu, ts, budget, volume or 0)
+                if levels:
+                    self._walk_depth(order, levels, None, ts)
+                elif is_trade:
+                    budget = self._fill_market(order, pu, ts, budget, traded or 0)
             else:
                 lim = to_units(req.price)
-                if (buy and pu < lim) or (not buy and pu > lim):
-                    budget = self._fill_limit(order, pu, lim, ts, budget, volume or 0)
+                if first and levels and ((buy and levels[0][0] <= lim) or (not buy and levels[0][0] >= lim)):
+                    self._walk_depth(order, levels, lim, ts)  # marketable: takes the book up to its limit
+                if not order.is_final and is_trade:
+                    if first and ((buy and pu <= lim) or (not buy and pu >= lim)) and not levels:
+                        budget = self._fill_limit(order, pu, lim, ts, budget, traded or 0)
+                    elif (buy and pu < lim) or (not buy and pu > lim):
+                        budget = self._fill_limit(order, lim, lim, ts, budget, traded or 0)
             self._ioc_expire(order, ts)
+
+    def _walk_depth(self, order: SimOrder, levels: list[list[int]], lim_units: int | None, ts: datetime) -> None:
+        """Take displayed levels (best first) for ``order``: one trade per level, at the level's
+        price plus slippage, never beyond ``lim_units`` or the market-protection collar."""
+        buy = order.request.side is Side.BUY
+        best = levels[0][0]
+        bound = lim_units
+        collar = self._collar(order, best)
+        if collar is not None:
+            bound = collar if bound is None else (min(bound, collar) if buy else max(bound, collar))
+        for lv in levels:
+            if order.remaining <= 0:
+                break
+            px_l, avail = lv
+            if avail <= 0:
+                continue
+            if bound is not None and ((buy and px_l > bound) or (not buy and px_l < bound)):
+                break
+            qty = min(order.remaining, avail)
+            px = self._adverse(order, px_l, self._slip(order, px_l, qty, 0, quoted=True), buy)
+            if bound is not None:
+                px = min(px, bound) if buy else max(px, bound)
+            lv[1] -= qty
+            self._book_fill(order, qty, px, ts)
 
     def _ioc_expire(self, order: SimOrder, ts: datetime) -> None:
         if order.request.validity is Validity.IOC and not order.is_final and order.chances >= 1:
@@ -292,45 +378,60 @@ class SimExchange:
             self.on_update(order)
 
     # -- fills -------------------------------------------------------------------------------------
-    def _slip_units(self, order: SimOrder, ref_units: int, qty: int, v: int) -> int:
+    def _slip(self, order: SimOrder, ref_units: int, qty: int, v: int, *, quoted: bool = False) -> Fraction:
+        """The model's slippage in 0.0001-rupee units, exact (rounded only once, with the price)."""
         cfg = self.config.slippage
-        ref = ref_units / SCALE
         if cfg.model == "none":
-            bps = 0.0
+            slip = Fraction(0)
         elif cfg.model == "fixed_bps":
-            bps = cfg.bps
+            slip = ref_units * Fraction(str(cfg.bps)) / 10_000
         elif cfg.model == "spread":
-            return int(round(cfg.spread_ticks * order.tick_units / 2)) + self._noise(ref)
+            slip = Fraction(0) if quoted else Fraction(str(cfg.spread_ticks)) * order.tick_units / 2
         else:  # volume_impact
-            bps = cfg.bps + (cfg.impact_bps * math.sqrt(qty / v) if v > 0 else 0.0)
-        return int(round(ref * bps / 1e4 * SCALE)) + self._noise(ref)
+            bps = Fraction(str(cfg.bps)) + (Fraction(cfg.impact_bps * math.sqrt(qty / v)) if v > 0 else 0)
+            slip = ref_units * bps / 10_000
+        return slip + self._noise(ref_units)
 
-    def _noise(self, ref: float) -> int:
+    def _noise(self, ref_units: int) -> Fraction:
         nb = self.config.slippage.noise_bps
         if nb <= 0:
-            return 0
-        return int(round(ref * self.rng.uniform(0, nb) / 1e4 * SCALE))
+            return Fraction(0)
+        return ref_units * Fraction(self.rng.uniform(0, nb)) / 10_000
 
-    def _round(self, units: int, tick: int, buy: bool) -> int:
-        if tick <= 1:
-            return units
-        return -(-units // tick) * tick if buy else (units // tick) * tick
+    def _adverse(self, order: SimOrder, ref_units: int, slip: Fraction, buy: bool) -> int:
+        """``ref`` moved by ``slip`` against the trader, then onto the tick grid against the trader."""
+        tick = max(1, order.tick_units)
+        if buy:
+            return math.ceil((ref_units + slip) / tick) * tick
+        return math.floor((ref_units - slip) / tick) * tick
+
+    def _collar(self, order: SimOrder, ref_units: int) -> int | None:
+        """The market-protection price (on the grid, inside the collar), or None."""
+        prot = order.request.market_protection
+        if prot is None or prot <= 0:
+            return None
+        tick = max(1, order.tick_units)
+        cap = ref_units * Fraction(str(prot)) / 100
+        if order.request.side is Side.BUY:
+            return math.floor((ref_units + cap) / tick) * tick
+        return math.ceil((ref_units - cap) / tick) * tick
 
     def _take(self, order: SimOrder, budget: float) -> int:
         return int(min(order.remaining, budget))
 
-    def _fill_market(self, order: SimOrder, ref_units: int, ts: datetime, budget: float, v: int) -> float:
+    def _fill_market(self, order: SimOrder, ref_units: int, ts: datetime, budget: float, v: int,
+                     bar_range: tuple[int, int] | None = None) -> float:
         qty = self._take(order, budget)
         if qty <= 0:
             return budget
         buy = order.request.side is Side.BUY
-        slip = self._slip_units(order, ref_units, qty, v)
-        px = ref_units + slip if buy else ref_units - slip
-        prot = order.request.market_protection
-        if prot is not None and prot > 0:  # never beyond the market-protection collar
-            cap = int(round(ref_units * float(prot) / 100))
-            px = min(px, ref_units + cap) if buy else max(px, ref_units - cap)
-        px = self._round(px, order.tick_units, buy)
+        px = self._adverse(order, ref_units, self._slip(order, ref_units, qty, v), buy)
+        collar = self._collar(order, ref_units)
+        if collar is not None:  # never beyond the market-protection collar
+            px = min(px, max(collar, ref_units)) if buy else max(px, min(collar, ref_units))
+        if bar_range is not None and self.config.slippage.clamp_to_bar:
+            lo, hi = bar_range  # a price outside the bar's range never traded
+            px = min(px, max(hi, ref_units)) if buy else max(px, min(lo, ref_units))
         self._book_fill(order, qty, px, ts)
         return budget - qty
 
@@ -339,9 +440,8 @@ class SimExchange:
         if qty <= 0:
             return budget
         buy = order.request.side is Side.BUY
-        slip = self._slip_units(order, ref_units, qty, v) if ref_units != lim_units else 0
-        px = min(ref_units + slip, lim_units) if buy else max(ref_units - slip, lim_units)
-        px = self._round(px, order.tick_units, buy)
+        slip = self._slip(order, ref_units, qty, v) if ref_units != lim_units else Fraction(0)
+        px = self._adverse(order, ref_units, slip, buy)
         px = min(px, lim_units) if buy else max(px, lim_units)
         self._book_fill(order, qty, px, ts)
         return budget - qty

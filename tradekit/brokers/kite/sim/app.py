@@ -135,10 +135,14 @@ def charges_json(c: Charges, exchange: str, commodity: bool = False) -> dict:
 
 
 def default_charges() -> Callable[..., Charges] | None:
-    """The project's contract-note charges per fill (brokerage capped per order, STT/stamp per note)."""
-    from tradekit.execution.costs import FillCosts
+    """Each order priced on its own, as Kite's margin and virtual-contract-note endpoints do
+    (per order, STT and stamp duty not rounded to the rupee; no state kept between calls)."""
+    from tradekit.market.charges import fill_charges_for
 
-    return FillCosts()
+    def per_order(inst, product, side, qty, price, trade_date, _order=None) -> Charges:
+        return fill_charges_for(inst, product, side, qty, price, trade_date)
+
+    return per_order
 
 
 @dataclass
