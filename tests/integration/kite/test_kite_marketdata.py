@@ -124,7 +124,8 @@ def test_a_market_signal_without_a_quote_is_denied_naming_the_feed_state(sim, tm
 
 
 def test_mark_to_market_daily_loss_trips_from_ticks_on_a_falling_path(sim, tmp_path):
-    s = live_session(sim, tmp_path, risk={"loss": {"max_daily_loss": 1500}})
+    # the pre-trade worst case (adverse_move_pct) would refuse this entry outright; this test is about the breaker
+    s = live_session(sim, tmp_path, risk={"loss": {"max_daily_loss": 1500, "adverse_move_pct": None}})
     try:
         step(sim, s, 2)
         o = s.submit_signal(signal("m3", "INFY", qty=200))
