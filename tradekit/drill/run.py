@@ -439,15 +439,19 @@ class Drill:
             self._start_zygote()
             stepper.start()
             armed_long = time.monotonic()
-            for i in range(self.kills):
+            i = 0
+            # a cycle whose worker had already exited (e.g. a second session refused by the lease) kills
+            # nothing: cycle until the asked number of kill -9s really happened (bounded)
+            while self.fig.kills < self.kills and i < 3 * self.kills:
                 if i == self._long_at:
                     armed_long = time.monotonic()
                 self._cycle(i)
                 if i == 9 and not any(self.dir.glob("ready.*")):
                     raise RuntimeError(f"no trading process started in 10 tries; see {self.dir / 'workers.log'}")
                 if (i + 1) % 25 == 0:
-                    self.echo(f"  {i + 1} kills, {len(self.sent)} signals sent, "
+                    self.echo(f"  {i + 1} cycles, {self.fig.kills} kills, {len(self.sent)} signals sent, "
                               f"{len(self.sim.app.placements)} placements, {len(self.sim.faults.log)} faults fired")
+                i += 1
             self._settle(armed_long)
             self._stop_stepping.set()
             self._count()
