@@ -45,6 +45,9 @@ class Session:
         if self.mode is TradingMode.LIVE and not (config.mode == "live" and config.live.allowed):
             raise ConfigError("live mode needs `mode: live` and `live: {allowed: true}` in the config",
                               file=config.source, field="mode")
+        from tradekit.logfmt import apply_logging
+
+        apply_logging(getattr(config, "logging", None), config.data_dir)  # the `logging:` section: level, file
         self.clock = clock or default_clock()  # real time; the sandbox's replayed clock in a rehearsal
         self.anchor_listeners: list = []  # fn(anchor) for every anchor published (an alert channel)
         # the session owns its journal: one writer per journal (a second session is refused, naming this one)
