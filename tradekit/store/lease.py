@@ -133,6 +133,7 @@ class _OsLock:
         self.is_pg = engine.url.get_backend_name() == "postgresql"
         self._fd: int | None = None
         self._conn: Connection | None = None
+        self._release_lock = threading.Lock()
 
     @property
     def held(self) -> bool:
@@ -187,28 +188,32 @@ class _OsLock:
         return False
 
     def describe_owner(self, info: dict) -> None:
-        if self._fd is not None:
-            data = json.dumps(info).encode()
-            os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, data, 0)
+        with self._release_lock:  # never write to a descriptor another thread is closing
+            if self._fd is not None:
+                data = json.dumps(info).encode()
+                os.ftruncate(self._fd, 0)
+                os.pwrite(self._fd, data, 0)
 
     def release(self) -> None:
-        if self._fd is not None:
+        # the heartbeat thread and a fenced-out append may both give the lock up: take the handles
+        # once, under a lock, so the second caller finds nothing to release
+        with self._release_lock:
+            fd, self._fd = self._fd, None
+            conn, self._conn = self._conn, None
+        if fd is not None:
             try:
-                os.ftruncate(self._fd, 0)
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
-                os.close(self._fd)
-                self._fd = None
-        if self._conn is not None:
+                os.close(fd)
+        if conn is not None:
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
-                self._conn.commit()
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                conn.commit()
             except Exception as e:  # the connection died: the server dropped the lock with it
                 log.debug("advisory unlock: %s", e)
             finally:
-                self._conn.close()
-                self._conn = None
+                conn.close()
 
 
 def _pid_gone(info: LeaseInfo) -> bool:

@@ -224,3 +224,32 @@ def test_a_lease_row_of_a_process_that_is_gone_is_taken_over_at_once(tmp_path):
     nxt = JournalLease.acquire(eng, owner="next")
     assert nxt.took_over.pid == int(gone)
     nxt.release()
+
+
+def test_the_os_lock_is_released_once_when_two_threads_give_it_up(tmp_path):
+    """A fenced-out append and the heartbeat thread may release together (seen under load: a
+    TypeError from closing a descriptor the other thread had already closed)."""
+    import threading
+
+    from tradekit.store.lease import _OsLock
+
+    for i in range(50):
+        lock = _OsLock(make_engine(f"sqlite:///{tmp_path / f'r{i}.db'}"))
+        assert lock.try_acquire()
+        errors: list[BaseException] = []
+        go = threading.Barrier(4)
+
+        def give_up():
+            go.wait()
+            try:
+                lock.release()
+                lock.describe_owner({"pid": 1})
+            except BaseException as e:  # noqa: BLE001 - any error is the defect
+                errors.append(e)
+
+        threads = [threading.Thread(target=give_up) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and not lock.held
