@@ -10,8 +10,12 @@ Triggers (``risk.breakers``):
 - ``daily_loss``: today's P&L at or below −(daily loss limit);
 - ``drawdown``: today's P&L at least the drawdown limit below its intraday peak;
 - ``volatility_spike``: in a *held* symbol, the fast/slow EWMA volatility ratio of its price
-  ticks above ``volatility_ratio`` (after ``volatility_min_ticks``), or a move of
-  ``volatility_move_pct`` within ``volatility_move_window_seconds``;
+  changes above ``volatility_ratio`` (after ``volatility_min_ticks`` samples), or a move of
+  ``volatility_move_pct`` within ``volatility_move_window_seconds``. The ratio samples one
+  close-to-close change per ``volatility_sample_seconds`` (default a minute), never per tick:
+  its half-lives mean the same minutes whether prices come from paper minute bars or from a
+  live ticker sending several ticks a second (per-tick sampling made the breaker's meaning
+  depend on the feed's tick rate and tripped it on ordinary intra-minute paths);
 - ``reject_burst`` / ``broker_errors``: N broker rejects / errors within a window;
 - ``stale_feed``: no market-data *packet* (a tick, a heartbeat, a paper bar, a quote poll) for
   ``stale_feed_seconds`` while the market is open (armed by the first packet), or a held
@@ -100,10 +104,11 @@ class _Vol:
     """Per-symbol EWMA volatility of log price changes (fast and slow) and the window's low and
     high, kept in monotonic queues so each tick costs O(1) however many ticks the window holds."""
 
-    __slots__ = ("last", "n", "fast", "slow", "lows", "highs")
+    __slots__ = ("last", "last_t", "n", "fast", "slow", "lows", "highs")
 
     def __init__(self) -> None:
-        self.last = 0.0
+        self.last = 0.0  # the price at the last sample
+        self.last_t = 0.0  # the time of the last sample
         self.n = 0
         self.fast = 0.0
         self.slow = 0.0
@@ -243,18 +248,19 @@ class CircuitBreakers:
         v = self._vol.get(key)
         if v is None:
             v = self._vol[key] = _Vol()
-            v.last = price
+            v.last, v.last_t = price, t
             v.push(t, price, cut)
             return []
-        r = math.log(price / v.last)
-        v.last = price
-        r2 = r * r
-        if v.n == 0:
-            v.fast = v.slow = r2
-        else:
-            v.fast = self._af * v.fast + (1 - self._af) * r2
-            v.slow = self._as * v.slow + (1 - self._as) * r2
-        v.n += 1
+        if t - v.last_t >= c.volatility_sample_seconds:  # one close-to-close change per sample interval
+            r = math.log(price / v.last)
+            v.last, v.last_t = price, t
+            r2 = r * r
+            if v.n == 0:
+                v.fast = v.slow = r2
+            else:
+                v.fast = self._af * v.fast + (1 - self._af) * r2
+                v.slow = self._as * v.slow + (1 - self._as) * r2
+            v.n += 1
         lo, hi = v.push(t, price, cut)
         if held is None:
             held = self.gate.summary.qty.get(key, 0) != 0

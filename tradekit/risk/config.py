@@ -156,9 +156,12 @@ class BreakerSettings(_Section):
     stale_feed_seconds: float = Field(30.0, gt=0, description="no tick for this long in market hours trips stale_feed")
     volatility_ratio: float = Field(
         3.0, gt=1, description="fast/slow EWMA volatility of a held symbol above this ratio trips volatility_spike")
-    volatility_fast_halflife: float = Field(5.0, gt=0, description="ticks")
-    volatility_slow_halflife: float = Field(100.0, gt=0, description="ticks")
-    volatility_min_ticks: int = Field(30, ge=2, description="ticks seen before the ratio is trusted")
+    volatility_sample_seconds: float = Field(
+        60.0, gt=0, description="the volatility ratio takes one price change per this many seconds (close to close), "
+                                "so a live feed of many ticks a second and paper minute bars measure the same thing")
+    volatility_fast_halflife: float = Field(5.0, gt=0, description="samples (of volatility_sample_seconds)")
+    volatility_slow_halflife: float = Field(100.0, gt=0, description="samples (of volatility_sample_seconds)")
+    volatility_min_ticks: int = Field(30, ge=2, description="samples seen before the ratio is trusted")
     volatility_move_pct: float | None = Field(
         5.0, gt=0, description="a held symbol moving this % within the window also trips volatility_spike")
     volatility_move_window_seconds: float = Field(300.0, gt=0)

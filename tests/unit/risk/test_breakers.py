@@ -89,11 +89,11 @@ def test_reconciliation_mismatch_after_its_grace():
 def test_volatility_spike_in_a_held_symbol_only():
     b = BookBuilder()
     b.fill("SBIN", "BUY", 10, "800")
-    g, br = breakers({"breakers": {"volatility_move_pct": None}})
+    g, br = breakers({"breakers": {"volatility_move_pct": None, "volatility_sample_seconds": 1}})
     g.summary.refresh(b.book)
     t = NOW
     px = 800.0
-    for i in range(60):  # calm: ±0.05 % per tick
+    for i in range(60):  # calm: ±0.05 % per tick (one sample a second here)
         px *= 1.0005 if i % 2 else 0.9995
         assert br.on_price("NSE:SBIN", px, t + timedelta(seconds=i)) == []
         assert br.on_price("NSE:TCS", px * 4, t + timedelta(seconds=i)) == []
@@ -195,3 +195,33 @@ def test_unlock_rearms_breakers_and_restarts_drawdown_from_now():
     risk.unlock("reviewed", by="asha")
     assert risk.state is TradingState.ACTIVE and risk.on_marks(b.book, NOW) == []
     assert risk.gate.check(b.order("TCS", "BUY", 1, "LIMIT", price="100"), ctx(b, 100)).allowed
+
+
+def test_the_volatility_ratio_samples_time_not_ticks():
+    """A busier feed is not a more volatile market: the same minute-to-minute path stays calm when
+    the feed turns from one tick a minute (paper bars) to sixty ticks a minute bouncing ±0.2 %
+    inside each minute (a live ticker). The ratio samples one close-to-close change per
+    volatility_sample_seconds; sampled per tick (``sample`` of a millisecond, the old rule) the
+    bounce alone trips it."""
+    b = BookBuilder()
+    b.fill("SBIN", "BUY", 10, "800")
+
+    def run(sample: float | None) -> list:
+        over = {"volatility_move_pct": None}
+        if sample is not None:
+            over["volatility_sample_seconds"] = sample
+        g, br = breakers({"breakers": over})
+        g.summary.refresh(b.book)
+        px, out = 800.0, []
+        for m in range(100):  # ±0.05 % a minute throughout
+            px *= 1.0005 if m % 2 else 0.9995
+            n = 1 if m < 90 else 60  # the last ten minutes: a busy feed
+            for k in range(n):
+                last = k == n - 1
+                at = NOW + timedelta(minutes=m, seconds=60 * (k + 1) / n - 0.001)
+                out += br.on_price("NSE:SBIN", px if last else px * (1.002 if k % 2 else 0.998), at)
+        return out
+
+    assert run(None) == []
+    tripped = run(0.001)
+    assert tripped and tripped[0].trigger == "volatility_spike"
