@@ -261,18 +261,7 @@ def run_replay(
         while sig_i < n_sig and sig_ns[sig_i] <= e_ns:
             sig = all_signals[sig_i]
             sig_i += 1
-            now = clock.now()
-            if sig.expires_at is not None and sig.expires_at < now:
-                rejected.append((sig.signal_id, "expired"))
-                session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": "expired before it could be sent"})
-                continue
-            try:
-                session._emit(E.SIGNAL_RECEIVED, {**signal_to_dict(sig), "route": "auto", "source": "replay"})
-                session.submit_signal(sig)
-                submitted += 1
-            except (TradekitError, TradingHalted) as e:
-                rejected.append((sig.signal_id, str(e)))
-                session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": str(e)})
+            submitted += _send_signal(session, sig, clock.now(), rejected)
         if bar_pbar is not None and (g & 1023) == 0:
             bar_pbar.update(int(group_end[g]) - bar_pbar.n)
         if pace is not None and not pace(e_ns):
@@ -396,17 +385,7 @@ def run_tick_replay(
             sig = all_signals[sig_i]
             clock.set_ns(max(sig_ns[sig_i], clock.ns))
             sig_i += 1
-            if sig.expires_at is not None and sig.expires_at < clock.now():
-                rejected.append((sig.signal_id, "expired"))
-                session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": "expired before it could be sent"})
-                continue
-            try:
-                session._emit(E.SIGNAL_RECEIVED, {**signal_to_dict(sig), "route": "auto", "source": "replay"})
-                session.submit_signal(sig)
-                submitted += 1
-            except (TradekitError, TradingHalted) as e:
-                rejected.append((sig.signal_id, str(e)))
-                session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": str(e)})
+            submitted += _send_signal(session, sig, clock.now(), rejected)
 
     def end_day(day) -> None:
         if hasattr(broker, "end_of_day"):
@@ -476,3 +455,20 @@ def run_tick_replay(
                        rejected, dict(bars))
     res.unit = "tick"
     return res
+
+
+def _send_signal(session, sig, now, rejected: list) -> int:
+    """Release one recorded signal into the session as a strategy engine would have sent it:
+    journaled, then submitted; an expired or refused one is journaled as rejected. Returns 1 if sent."""
+    if sig.expires_at is not None and sig.expires_at < now:
+        rejected.append((sig.signal_id, "expired"))
+        session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": "expired before it could be sent"})
+        return 0
+    try:
+        session._emit(E.SIGNAL_RECEIVED, {**signal_to_dict(sig), "route": "auto", "source": "replay"})
+        session.submit_signal(sig)
+        return 1
+    except (TradekitError, TradingHalted) as e:
+        rejected.append((sig.signal_id, str(e)))
+        session._emit(E.SIGNAL_REJECTED, {"signal_id": sig.signal_id, "reason": str(e)})
+        return 0
