@@ -78,28 +78,14 @@ def load_signal_file(path: str | Path):
     return res.accepted, res.errors
 
 
-PREVIOUS = "previous"
 _STAGING = ".replay-staging"
-
-
-def _archive_previous(out_dir: Path) -> Path | None:
-    """Move the folder's earlier run into ``previous/<n>/`` (as ``run day`` keeps reruns); None if empty."""
-    entries = [p for p in out_dir.iterdir() if p.name != PREVIOUS and not p.name.startswith(".")]
-    if not entries:
-        return None
-    prev = out_dir / PREVIOUS
-    prev.mkdir(exist_ok=True)
-    n = 1 + max([int(p.name) for p in prev.iterdir() if p.name.isdigit()], default=0)
-    dest = prev / str(n)
-    dest.mkdir()
-    for p in entries:
-        shutil.move(str(p), str(dest / p.name))
-    return dest
 
 
 def _publish(staging: Path, out_dir: Path) -> Path | None:
     """The new run succeeded: keep the earlier one under ``previous/``, then move the new one in."""
-    archived = _archive_previous(out_dir)
+    from tradekit.runs.chain import archive_previous
+
+    archived = archive_previous(out_dir, keep=(), keep_hidden=True)
     for p in staging.iterdir():
         shutil.move(str(p), str(out_dir / p.name))
     staging.rmdir()

@@ -101,10 +101,13 @@ def run_lock(root: str | Path, what: str = "tradekit run", *, name: str = LOCK_N
 
 
 # -- the run folder ---------------------------------------------------------------------------------------
-def _archive_previous(run_dir: Path) -> Path | None:
-    """Move an earlier run's files into ``previous/<n>/``; return that folder (None if nothing to move)."""
-    # journals/ stays: each run's own journal, named by the command its report prints (eod.keep_journal)
-    entries = [p for p in run_dir.iterdir() if p.name not in (PREVIOUS, KEPT_JOURNALS)] if run_dir.exists() else []
+def archive_previous(run_dir: Path, *, keep: tuple[str, ...] = (KEPT_JOURNALS,), keep_hidden: bool = False) -> Path | None:
+    """Move an earlier run's files into ``previous/<n>/``; return that folder (None if nothing to move).
+
+    ``keep`` names entries that stay (by default journals/: each run's own journal, named by the
+    command its report prints, eod.keep_journal); ``keep_hidden`` leaves dot-files (locks, staging)."""
+    entries = [p for p in run_dir.iterdir() if p.name != PREVIOUS and p.name not in keep
+               and not (keep_hidden and p.name.startswith("."))] if run_dir.exists() else []
     if not entries:
         return None
     prev = run_dir / PREVIOUS
@@ -324,7 +327,7 @@ def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, 
     with run_lock(root, f"run day {d} {mode}"):
         run_dir = root / d.isoformat()
         run_dir.mkdir(parents=True, exist_ok=True)
-        archived = _archive_previous(run_dir)
+        archived = archive_previous(run_dir)
         handler = _file_log(run_dir)
         t0 = _time.monotonic()
         try:
@@ -443,7 +446,7 @@ def run_research_notebook(
     with run_lock(root, f"run research {label}"):
         run_dir = root / "research" / label
         run_dir.mkdir(parents=True, exist_ok=True)
-        archived = _archive_previous(run_dir)
+        archived = archive_previous(run_dir)
         t0 = _time.monotonic()
         write_effective_config(cfg, run_dir / CONFIG_NAME)
         params = {"config": CONFIG_NAME, "out_dir": ".", **params}

@@ -107,12 +107,12 @@ def _printed_command(html: str) -> list[str]:
 def test_the_printed_audit_command_verifies_the_day_even_after_a_rerun(demo_cfg, tmp_path, capsys):
     """The report's command names the run's own journal; a second run of the day leaves it true (issue 14 item 12)."""
     from tradekit.cli import main
-    from tradekit.runs.chain import _archive_previous
+    from tradekit.runs.chain import archive_previous
 
     run_dir = tmp_path / DAY
     commands = []
     for strategy in ("sma:10:30:10", "sma:5:20:10"):  # the same day twice, as two `make demo`s
-        _archive_previous(run_dir) if run_dir.exists() else None
+        archive_previous(run_dir) if run_dir.exists() else None
         run_session(demo_cfg, DAY, "paper", symbols="RELIANCE", strategy=strategy, out_dir=run_dir, echo=None)
         eod = run_eod(demo_cfg, DAY, "paper", out_dir=run_dir, figures=False)
         cmd = _printed_command((run_dir / "report.html").read_text())
