@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import json
 import urllib.parse
 from pathlib import Path
@@ -83,3 +85,15 @@ def broker(sim, tmp_path):
     b.complete_login(request_token(sim))
     yield b
     b.close()
+
+
+def wait_for(cond, timeout: float = 10.0, every=None, step: float = 0.05) -> bool:
+    """Poll ``cond`` (calling ``every`` first each turn) until it holds or ``timeout`` seconds pass."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if every is not None:
+            every()
+        if cond():
+            return True
+        time.sleep(step)
+    return False

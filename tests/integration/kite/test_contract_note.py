@@ -4,22 +4,13 @@ sandbox: zero differences when both price the same orders, a journaled differenc
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 
 from tests.integration.kite.conftest import kite_config, request_token, secrets
+from tests.integration.kite.conftest import wait_for as _wait
 from tradekit.brokers.kite.contract_note import reconcile_contract_note
 from tradekit.model import OrderRequest
 from tradekit.store import EventType as E
-
-
-def _wait(cond, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _live_day(sim, tmp_path):

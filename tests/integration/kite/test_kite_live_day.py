@@ -3,15 +3,13 @@ client, injected faults on the way, and zero differences at the close."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pandas as pd
 import pytest
 
-from tests.integration.kite.conftest import kite_config, request_token, secrets
+from tests.integration.kite.conftest import kite_config, request_token, secrets, wait_for
 from tradekit.brokers.kite.ratelimit import governor
-from tradekit.brokers.kite.reconcile import Reconciler
 from tradekit.errors import AuthExpired
 from tradekit.model.order import OrderStatus
 
@@ -24,13 +22,6 @@ def replay_bars(sim, key: str) -> pd.DataFrame:
     return pd.DataFrame({"open": s.o, "high": s.h, "low": s.l, "close": s.c, "volume": s.v}, index=idx)
 
 
-def wait_for(cond, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_live_day_against_the_sandbox(sim, tmp_path):

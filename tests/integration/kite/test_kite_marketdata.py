@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.integration.kite.conftest import kite_config, request_token, secrets
+from tests.integration.kite.conftest import kite_config, request_token, secrets, wait_for
 from tradekit.brokers.kite.ratelimit import governor
 from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.order import OrderStatus
@@ -18,15 +18,6 @@ from tradekit.store.events import EventType as E
 pytestmark = pytest.mark.slow
 
 
-def wait_for(cond, timeout=10.0, every=None):
-    end = time.time() + timeout
-    while time.time() < end:
-        if every is not None:
-            every()
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def live_session(sim, tmp_path, *, approval="auto", market_data=None, risk=None, watchdog=10.0):

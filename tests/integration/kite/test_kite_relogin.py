@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.integration.kite.conftest import kite_config, request_token, secrets
+from tests.integration.kite.conftest import wait_for as _wait_for
 from tradekit.errors import AuthExpired, TradingHalted
 from tradekit.model.order import OrderRequest
 
@@ -19,12 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def wait_for(cond, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+    return _wait_for(cond, timeout)
 
 
 def buy(qty=1):

@@ -3,10 +3,10 @@ process); ticks, order updates, reconnect + resubscribe, the silence watchdog, 4
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
+from tests.integration.kite.conftest import wait_for
 from tradekit.clock import RealClock
 from tradekit.model.order import OrderRequest, OrderStatus
 from tradekit.store import Book
@@ -14,13 +14,6 @@ from tradekit.store import Book
 pytestmark = pytest.mark.slow
 
 
-def wait_for(cond, timeout=10.0, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 @pytest.fixture

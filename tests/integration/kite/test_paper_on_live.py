@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import date
 
 import pandas as pd
 import pytest
 
-from tests.integration.kite.conftest import kite_config, request_token, secrets
+from tests.integration.kite.conftest import kite_config, request_token, secrets, wait_for
 from tradekit.brokers.kite.ratelimit import governor
 from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.signal import Signal
@@ -24,9 +23,8 @@ TRADING_DAY = date(2026, 12, 4)  # a Friday: the sandbox replays its bars as tha
 
 @pytest.fixture
 def sim():
-    from tradekit.brokers.kite.sim.server import KiteSimServer
-
     from tests.integration.kite.conftest import FAST, SYMBOLS
+    from tradekit.brokers.kite.sim.server import KiteSimServer
 
     server = KiteSimServer(port=0, symbols=SYMBOLS, limits=FAST, heartbeat_seconds=0.5, trade_date=TRADING_DAY).start()
     yield server
@@ -35,22 +33,14 @@ def sim():
 
 @pytest.fixture
 def sim_today():
-    from tradekit.brokers.kite.sim.server import KiteSimServer
-
     from tests.integration.kite.conftest import FAST, SYMBOLS
+    from tradekit.brokers.kite.sim.server import KiteSimServer
 
     server = KiteSimServer(port=0, symbols=SYMBOLS, limits=FAST, heartbeat_seconds=0.5).start()
     yield server
     server.stop()
 
 
-def wait_for(cond, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_paper_session_on_kite_ticks_fills_on_the_book_records_ticks_and_sends_nothing_to_kite(sim, kite, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.kite.conftest import FAST, request_token
+from tests.integration.kite.conftest import FAST, request_token, wait_for
 from tradekit.clock import IST
 from tradekit.data.bars import SAMPLE_DIR, load_bars
 
@@ -24,13 +24,6 @@ CHILD = Path(__file__).with_name("official_ticker_child.py")
 INFY, SBIN, ITC, NIFTY, SENSEX = 408065, 779521, 424961, 256265, 265
 
 
-def wait_for(cond, timeout=10.0, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 class OfficialTicker:
