@@ -50,10 +50,13 @@ class TickerHub:
             if f.ticker_paused and (kind == "data" or (kind == "heartbeat" and f.ticker_paused_heartbeats)):
                 return
         try:
-            c.write_message(msg, binary=binary)
+            fut = c.write_message(msg, binary=binary)
             c.last_sent = time.monotonic()
         except WebSocketClosedError:
             self.clients.discard(c)
+            return
+        # a client killed mid-write fails the write later: drop it quietly (not "exception never retrieved")
+        fut.add_done_callback(lambda f: (f.cancelled() or f.exception() is not None) and self.clients.discard(c))
 
     def snapshot(self, c: "TickerHandler", tokens) -> None:
         packets = []
