@@ -189,6 +189,7 @@ class TickStore:
         self._last_flush = time.monotonic()
         self._next_seq: dict[Path, int] = {}
         self._touched: set[date] = set()  # days this writer flushed into and has not compacted since
+        self._ended: set[date] = set()  # days compacted because the flushes moved on to a later day
         self._row_seq = 0
         self.appended = 0
         self.written = 0
@@ -282,9 +283,10 @@ class TickStore:
             return
         newest = max(self._touched)
         for day in sorted(self._touched):
-            if day < newest:  # the flushes moved on to a later day: this one is done
+            if day < newest and day not in self._ended:  # the flushes moved on to a later day: this one is done
+                self._ended.add(day)
                 self.compact(day)
-            elif self.compact_at:
+            elif self.compact_at:  # (a late tick of an ended day is merged by the threshold and on close)
                 self._compact_threshold(day)
 
     def close(self) -> None:

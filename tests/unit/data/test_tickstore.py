@@ -192,6 +192,13 @@ def test_a_day_is_compacted_when_the_flushes_move_on(tmp_path):
     assert [p.name[:2] for p in (tmp_path / "2026-12-04").glob("*.parquet")] == ["c-"]
     assert [p.name[:2] for p in (tmp_path / "2026-12-05").glob("*.parquet")] == ["f-"]
     assert len(s.read(DAY)) == 3 and len(s.read(date(2026, 12, 5))) == 1
+    for i in range(3):  # late ticks of the ended day (a morning snapshot's old exchange time) do not
+        s.append([full("NSE:INFY", 100 + i, 1400), Tick("NSE:INFY", ist(2026, 12, 5, 9, 16 + i), 1601.0)])
+        s.flush()  # rewrite the whole day on every flush; close merges them
+    assert sorted(p.name[:2] for p in (tmp_path / "2026-12-04").glob("*.parquet")) == ["c-", "f-", "f-", "f-"]
+    s.close()
+    assert [p.name[:2] for p in (tmp_path / "2026-12-04").glob("*.parquet")] == ["c-"]
+    assert len(TickStore(tmp_path).read(DAY)) == 6
 
 
 def test_readers_ignore_files_a_committed_compaction_covers(tmp_path):
