@@ -235,3 +235,13 @@ def test_the_research_notebook_sweeps_and_exports_signals_the_session_accepts(se
     assert not batch.errors and len(batch.accepted) == out["signals"] > 0
     assert {s.signal_time.date().isoformat() for s in batch.accepted} == {DAY}
     assert out["strategy"].startswith(f"sma:{out['chosen'][0]}:{out['chosen'][1]}:")
+
+
+@notebook
+def test_the_desk_notebook_backtests_with_parity_and_reads_a_journal(tmp_path):
+    nb = _execute("desk", tmp_path, end="2016-08-17")
+    assert not _errors(nb), _errors(nb)
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "trade the same: True" in text and "NO SESSION" in text
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images  # the equity plot
