@@ -51,7 +51,7 @@ from tradekit.store.projection import Book
 log = logging.getLogger(__name__)
 
 #: Modules imported before a report is built, so they can register sections at import time.
-SECTION_MODULES: tuple[str, ...] = ()
+SECTION_MODULES: tuple[str, ...] = ("tradekit.market.corporate_actions",)
 
 
 @dataclass
