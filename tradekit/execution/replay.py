@@ -9,7 +9,9 @@ paper broker, journal); only the clock is simulated. Per minute:
 3. the clock moves to the bar's end; the minute's bars go through the session's market-data
    hub as one packet of ticks at their close (the path a paper or live session's prices take:
    quotes and OMS prices, positions marked, the volatility, market-wide and loss/drawdown
-   breakers, throttled ``mark`` events); then signals stamped at or before it are submitted.
+   breakers); then signals stamped at or before it are submitted. Journaling the hub's
+   throttled ``mark`` events is time-driven work of a session loop (``MarketDataHub.poll``):
+   the paper runner does it every minute; a batch replay journals each day's closing marks.
 
 Hot loops use numpy arrays and floats; money becomes Decimal at the order/fill edge.
 """
@@ -113,7 +115,8 @@ def run_replay(
     at its end as a tick of its close carrying the day's volume so far, as the source named
     ``feed`` (``"paper"`` for a paper session), the packets of one minute together: the same
     path a live tick takes (quotes, positions marked in memory, the risk manager's tick,
-    index and loss/drawdown breakers; due ``mark`` events are journaled each minute). Daily
+    index and loss/drawdown breakers; the hub's ``mark`` events are journaled by whoever polls
+    it, e.g. the paper runner's ``pace``). Daily
     bars are not fed (no intraday clock: the breakers measure minutes). ``feed=None``, or a
     session without a hub: ``risk_marks`` marks open positions from bar closes directly and
     lets the loss and drawdown breakers look at them. Returns counts and timing; the state is
@@ -231,8 +234,6 @@ def run_replay(
     vol_day = [-1] * len(keys)
     day_no_l = day_no.tolist()
     on_ticks = hub.on_ticks if hub is not None else None
-    flush_marks = getattr(hub, "_flush_marks", None)
-    hub_lock = getattr(hub, "session_lock", None)
     for g in range(len(uniq)):
         s_ns = int(uniq[g])
         if day_no[g] != cur_day_no:
@@ -281,9 +282,6 @@ def run_replay(
                 day_volume[ki] += v
                 packet.append(Tick(keys_l[ki], ts, closes_l[j], None, "quote", last_quantity=v, volume=day_volume[ki]))
             on_ticks(packet, feed)
-            if flush_marks is not None:
-                with hub_lock:
-                    flush_marks(ts)  # throttled: on a change, at most every mark_interval_seconds
         elif risk is not None and book.positions and not daily:
             marked = False
             for p in book.positions.values():
