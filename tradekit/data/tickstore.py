@@ -30,8 +30,10 @@ comes from the sort). It runs
 The commit is the rename of the ``c-`` file, whose name carries the range of flush numbers
 it covers: from that instant readers ignore every file inside the range (a flush file
 ``f-N`` with ``lo <= N <= hi``, a smaller ``c-`` file within it), so a crash between the
-rename and the deletion of the covered files leaves them on disk but never visible twice;
-the next compaction deletes them. One process writes a store at a time (it holds ``.lock``
+rename and the deletion of the covered files leaves them on disk but never visible twice.
+Covered files are deleted by a later compaction once ``_READ_GRACE`` seconds have passed
+since the commit (a reader that listed them just before it can still open them), and all of
+them on :meth:`close`. One process writes a store at a time (it holds ``.lock``
 from its first write or compaction until :meth:`close`); any number may read.
 
 Readers (:meth:`read`, :meth:`iter_ticks`, :meth:`query`, :meth:`files`) see flushed ticks
@@ -76,6 +78,7 @@ _FAN = 8  # compacted files of one size tier merged at a time
 _MERGE_ROWS = 500_000  # rows held in memory at once while merging (instruments are merged in batches)
 _ROW_GROUP = 65_536  # rows per row group of a compacted file (its key statistics let readers skip groups)
 _SORT_OUT = [("key", "ascending"), ("_order", "ascending"), ("received", "ascending"), ("seq", "ascending")]
+_READ_GRACE = 60.0  # seconds a compaction's inputs stay on disk after its commit, for readers that listed them
 
 
 def _as_day(day: date | str) -> date:
@@ -299,7 +302,7 @@ class TickStore:
         try:
             self.flush(compact=False)
             for day in sorted(self._touched):
-                self.compact(day)
+                self.compact(day, grace=0)
         finally:
             self._closed = True
             self.release()
@@ -315,10 +318,10 @@ class TickStore:
         return len(self._buf)
 
     # -- compaction --------------------------------------------------------------------------------
-    def compact(self, day: date | str | None = None) -> list[date]:
+    def compact(self, day: date | str | None = None, *, grace: float = _READ_GRACE) -> list[date]:
         """Merge each day's files (``day``, or every day) into one file sorted by instrument, and
-        delete files an earlier compaction covered. Safe to run again at any time, e.g. after a
-        crash; takes the writer's lock. Returns the days rewritten."""
+        delete files a compaction committed at least ``grace`` seconds ago covers. Safe to run
+        again at any time, e.g. after a crash; takes the writer's lock. Returns the days rewritten."""
         with self._write_lock:
             if not self._locked:
                 self._take_lock()
@@ -326,18 +329,18 @@ class TickStore:
             done = []
             for d in days:
                 folder = self.root / d.isoformat()
-                live, covered = _split_live(_scan(folder))
-                self._delete(covered)  # left by a compaction that crashed after its commit
+                live, _ = _split_live(_scan(folder))
                 if len(live) > 1 or (live and live[0].kind == "f"):
                     self._merge(folder, live)
                     done.append(d)
+                self._delete_covered(folder, grace)  # also those of a compaction that crashed after its commit
                 self._touched.discard(d)
             return done
 
     def _compact_threshold(self, day: date) -> None:
         folder = self.root / day.isoformat()
-        live, covered = _split_live(_scan(folder))
-        self._delete(covered)
+        self._delete_covered(folder, _READ_GRACE)
+        live, _ = _split_live(_scan(folder))
         flushes = [e for e in live if e.kind == "f"]
         if len(flushes) >= self.compact_at:
             last_c = max((e.hi for e in live if e.kind == "c"), default=0)
@@ -391,8 +394,24 @@ class TickStore:
             tmp.unlink(missing_ok=True)
             raise
         self.compactions += 1
-        self._delete([e for e in inputs if e.path != path])
         return _Entry((lo, hi, "c", path))
+
+    def _delete_covered(self, folder: Path, grace: float) -> None:
+        """Delete the files a compaction committed at least ``grace`` seconds ago covers."""
+        entries = _scan(folder)
+        comps = [e for e in entries if e.kind == "c"]
+        now = time.time()
+        gone = []
+        for e in _split_live(entries)[1]:
+            if grace > 0:
+                try:
+                    since = min(c.path.stat().st_mtime for c in comps if c is not e and c.lo <= e.lo and e.hi <= c.hi)
+                except (FileNotFoundError, ValueError):
+                    continue
+                if now - since < grace:
+                    continue
+            gone.append(e)
+        self._delete(gone)
 
     def _delete(self, entries: Iterable[_Entry]) -> None:
         for e in entries:
@@ -489,20 +508,23 @@ class TickStore:
         (columns as :data:`SCHEMA`); returns a DataFrame."""
         import duckdb
 
-        files = self.files()
-        con = duckdb.connect()
-        try:
-            if files:
-                lst = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-                con.execute(f"CREATE VIEW ticks AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
-            else:
-                con.register("ticks", SCHEMA.empty_table())
+        for attempt in range(5):
+            files = self.files()
+            con = duckdb.connect()
             try:
+                if files:
+                    lst = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+                    con.execute(f"CREATE VIEW ticks AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
+                else:
+                    con.register("ticks", SCHEMA.empty_table())
                 return con.execute(sql).df()
             except duckdb.Error as e:
+                if attempt < 4 and not all(f.exists() for f in files):
+                    continue  # a compaction committed and removed its inputs meanwhile: list again
                 raise DataError(f"tick query failed: {e}") from None
-        finally:
-            con.close()
+            finally:
+                con.close()
+        raise AssertionError("unreachable")
 
     # -- retention -----------------------------------------------------------------------------------
     def prune(self, today: date | str) -> list[date]:

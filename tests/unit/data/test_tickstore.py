@@ -173,7 +173,7 @@ def test_compaction_on_threshold_and_close_keeps_every_tick_once(tmp_path):
         s.append([full("NSE:INFY", i, 1500 + i), full("NSE:TCS", i, 3000 + i, token=2953217)])
         s.flush()
         assert [t.last_price for t in TickStore(tmp_path).iter_ticks(DAY, ["NSE:INFY"])] == [1500 + k for k in range(i + 1)]
-    names = sorted(p.name for p in (tmp_path / "2026-12-04").glob("*.parquet"))
+    names = sorted(p.name for p in s.files(DAY))  # (the covered flushes stay on disk a while, for readers)
     assert len(names) < 10 and any(n.startswith("c-") for n in names) and any(n.startswith("f-") for n in names)
     s.close()  # the day becomes one file
     assert [p.name for p in (tmp_path / "2026-12-04").glob("*.parquet")] == ["c-000000000001-000000000010.parquet"]
@@ -189,13 +189,13 @@ def test_a_day_is_compacted_when_the_flushes_move_on(tmp_path):
         s.flush()
     s.append([Tick("NSE:INFY", ist(2026, 12, 5, 9, 15), 1600.0)])
     s.flush()
-    assert [p.name[:2] for p in (tmp_path / "2026-12-04").glob("*.parquet")] == ["c-"]
-    assert [p.name[:2] for p in (tmp_path / "2026-12-05").glob("*.parquet")] == ["f-"]
+    assert [p.name[:2] for p in s.files(DAY)] == ["c-"]
+    assert [p.name[:2] for p in s.files("2026-12-05")] == ["f-"]
     assert len(s.read(DAY)) == 3 and len(s.read(date(2026, 12, 5))) == 1
     for i in range(3):  # late ticks of the ended day (a morning snapshot's old exchange time) do not
         s.append([full("NSE:INFY", 100 + i, 1400), Tick("NSE:INFY", ist(2026, 12, 5, 9, 16 + i), 1601.0)])
         s.flush()  # rewrite the whole day on every flush; close merges them
-    assert sorted(p.name[:2] for p in (tmp_path / "2026-12-04").glob("*.parquet")) == ["c-", "f-", "f-", "f-"]
+    assert sorted(p.name[:2] for p in s.files(DAY)) == ["c-", "f-", "f-", "f-"]
     s.close()
     assert [p.name[:2] for p in (tmp_path / "2026-12-04").glob("*.parquet")] == ["c-"]
     assert len(TickStore(tmp_path).read(DAY)) == 6
@@ -223,7 +223,9 @@ def test_readers_ignore_files_a_committed_compaction_covers(tmp_path):
     r = TickStore(tmp_path)
     assert [t.last_price for t in r.iter_ticks(DAY)] == [1500, 1501, 1502, 1503, 1509, 1510]
     assert len(r.query("select * from ticks")) == 6
-    r.compact()  # re-run after the crash: the leftovers go, nothing is doubled
+    r.compact()  # re-run after the crash: nothing is doubled
+    assert [p.name for p in r.files(DAY)] == ["c-000000000001-000000000006.parquet"]
+    r.compact(grace=0)  # the leftovers go (at once: no reader to wait for)
     assert [p.name for p in folder.glob("*.parquet")] == ["c-000000000001-000000000006.parquet"]
     assert len(r.read(DAY)) == 6
 
@@ -411,3 +413,53 @@ def test_kill_9_at_random_points_never_loses_flushed_or_doubles_ticks(tmp_path):
         w.append([Tick("NSE:S00", T0 + timedelta(hours=1), 1.0, volume=len(ids))])  # a new writer carries on
         w.close()
         _crash_check(root, len(ids) + 1)
+
+
+def test_readers_running_beside_a_compacting_writer_see_every_tick_once(tmp_path):
+    import threading
+
+    s = TickStore(tmp_path, flush_every=3600, compact_at=2)
+    stop = threading.Event()
+    seen: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+
+    def reader():
+        r = TickStore(tmp_path)
+        while not stop.is_set():
+            try:
+                ids = [t.volume for t in r.iter_ticks(DAY)]
+                n = int(r.query("select count(*) n from ticks")["n"][0])
+            except BaseException as e:  # noqa: BLE001 - surfaced below
+                errors.append(e)
+                return
+            seen.append((len(ids), len(set(ids))))
+            assert n >= len(ids)
+
+    th = threading.Thread(target=reader)
+    th.start()
+    try:
+        for i in range(40):
+            s.append([Tick("NSE:INFY", T0 + timedelta(seconds=i), 1500.0, volume=i)])
+            s.flush()
+            if i % 10 == 9:
+                s.compact()
+    finally:
+        stop.set()
+        th.join()
+    assert not errors, errors
+    assert seen and all(a == b for a, b in seen)  # never a tick twice
+
+
+def test_covered_files_are_deleted_once_the_readers_grace_has_passed(tmp_path):
+    s = TickStore(tmp_path, flush_every=3600, compact_at=2)
+    for i in range(2):
+        s.append([full("NSE:INFY", i, 1500 + i)])
+        s.flush()
+    folder = tmp_path / "2026-12-04"
+    assert len(list(folder.glob("f-*.parquet"))) == 2 and len(s.files(DAY)) == 1  # covered, kept for readers
+    (c,) = folder.glob("c-*.parquet")
+    os.utime(c, (c.stat().st_atime - 120, c.stat().st_mtime - 120))  # committed two minutes ago
+    s.append([full("NSE:INFY", 5, 1505)])
+    s.flush()
+    assert sorted(p.name[:2] for p in folder.glob("*.parquet")) == ["c-", "f-"]
+    assert [t.last_price for t in s.iter_ticks(DAY)] == [1500, 1501, 1505]
