@@ -193,6 +193,7 @@ class TickStore:
         self._next_seq: dict[Path, int] = {}
         self._touched: set[date] = set()  # days this writer flushed into and has not compacted since
         self._ended: set[date] = set()  # days compacted because the flushes moved on to a later day
+        self._merged_in: set[Path] = set()  # day folders this writer compacted (covered files may remain)
         self._row_seq = 0
         self.appended = 0
         self.written = 0
@@ -303,6 +304,8 @@ class TickStore:
             self.flush(compact=False)
             for day in sorted(self._touched):
                 self.compact(day, grace=0)
+            for folder in sorted(self._merged_in):  # inputs of earlier compactions kept for readers
+                self._delete_covered(folder, 0)
         finally:
             self._closed = True
             self.release()
@@ -394,6 +397,7 @@ class TickStore:
             tmp.unlink(missing_ok=True)
             raise
         self.compactions += 1
+        self._merged_in.add(folder)
         return _Entry((lo, hi, "c", path))
 
     def _delete_covered(self, folder: Path, grace: float) -> None:

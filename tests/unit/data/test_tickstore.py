@@ -198,6 +198,7 @@ def test_a_day_is_compacted_when_the_flushes_move_on(tmp_path):
     assert sorted(p.name[:2] for p in s.files(DAY)) == ["c-", "f-", "f-", "f-"]
     s.close()
     assert [p.name[:2] for p in (tmp_path / "2026-12-04").glob("*.parquet")] == ["c-"]
+    assert [p.name[:2] for p in (tmp_path / "2026-12-05").glob("*.parquet")] == ["c-"]  # nothing left behind
     assert len(TickStore(tmp_path).read(DAY)) == 6
 
 
@@ -463,3 +464,14 @@ def test_covered_files_are_deleted_once_the_readers_grace_has_passed(tmp_path):
     s.flush()
     assert sorted(p.name[:2] for p in folder.glob("*.parquet")) == ["c-", "f-"]
     assert [t.last_price for t in s.iter_ticks(DAY)] == [1500, 1501, 1505]
+
+
+def test_close_leaves_no_covered_file_of_an_ended_day(tmp_path):
+    s = TickStore(tmp_path, flush_every=3600, compact_at=0)
+    for i in range(3):
+        s.append([full("NSE:INFY", i, 1500 + i)])
+        s.flush()
+    s.append([Tick("NSE:INFY", ist(2026, 12, 5, 9, 15), 1600.0)])
+    s.flush()  # 12-04 ended: compacted, its flush files kept a while for readers
+    s.close()
+    assert sorted(p.name[:2] for p in tmp_path.rglob("*.parquet")) == ["c-", "c-"]
