@@ -233,6 +233,7 @@ def _register_capabilities() -> None:
     app.command("charges")(charges)
     app.add_typer(signals_app, name="signals")
     for module in ("tradekit.brokers.kite.cli",  # kite login|logout|status, kite-sim
+                   "tradekit.market.calendar_cli",  # calendar import|show
                    "tradekit.risk.cli",  # kill, unlock
                    "tradekit.runs.cli",  # run day, run research, schedule
                    "tradekit.ui.cli"):  # serve
