@@ -655,10 +655,10 @@ def _default_instruments():
 
 def _default_calendar(config: TradekitConfig):
     try:
-        from tradekit.market.calendar import MarketCalendar
+        from tradekit.market.calendar import calendar_for
     except ImportError:  # pragma: no cover
         return None
-    return MarketCalendar("NSE", getattr(config, "market", None))
+    return calendar_for(config)  # with the lists imported by tradekit calendar import
 
 
 def _default_charges(config: TradekitConfig):

@@ -317,6 +317,21 @@ class MarketCalendar:
             "Import it: tradekit calendar import FILE"
         )
 
+    def day_info(self, d: date) -> dict:
+        """Where ``d``'s calendar comes from, for run manifests and premarket.json: the
+        :class:`YearSource` fields, ``provisional`` and, on a provisional day, ``note``."""
+        try:
+            d = self._check(d)
+            info = self.year_source(d.year).to_dict()
+        except (DataError, MarketRuleError) as e:
+            return {"kind": "unknown", "source": str(e), "provisional": False}
+        if info["provisional"]:
+            info["note"] = self.provisional_note(d)
+        skipped = self.skipped_note(d)
+        if skipped:
+            info["skipped_session"] = skipped
+        return info
+
     def weekend_holidays(self, year: int) -> list[Holiday]:
         """Saturday/Sunday holidays an imported list names (they change nothing)."""
         return sorted((h for d, h in self._weekend_listed.items() if d.year == year), key=lambda h: h.date)
