@@ -31,7 +31,7 @@ def _year(text: str | None, option: str) -> int | None:
 
 @app.command("import")
 def import_cmd(
-    file: Path = typer.Argument(..., help="the exchange's holiday list: NSE's CSV (Sr. No, Date, Day, Description) or "
+    file: Path = typer.Argument(..., metavar="FILE", help="the exchange's holiday list: NSE's CSV (Sr. No, Date, Day, Description) or "
                                           "the table pasted from its circular; with --special, special sessions"),
     special: bool = typer.Option(False, "--special", help="FILE lists special sessions: date, kind (muhurat, budget, "
                                                           "dr-test, regular-saturday, other), open, close [, markets, "
@@ -115,7 +115,7 @@ def _print_parsed(parsed, special: bool) -> None:
 
 @app.command("show")
 def show_cmd(
-    year: str = typer.Argument(..., help="YYYY"),
+    year: str = typer.Argument(..., metavar="YEAR", help="YYYY"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object: year, source, holidays, special sessions"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
