@@ -17,6 +17,8 @@ from tradekit.errors import TradekitError, ValidationError
 
 app = typer.Typer(no_args_is_help=True, help="Trading calendar: import the exchange's holiday list, show a year.")
 
+MAX_YEARS_AHEAD = 2  # NSE publishes next year's list in December; further ahead is a typo
+
 ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TRADEKIT_CONFIG or config/default.yaml)")
 
 
@@ -51,8 +53,15 @@ def import_cmd(
     """
     from tradekit.clock import IST
     from tradekit.config import load_config
-    from tradekit.market.calendar import calendar_for
-    from tradekit.market.calendar_import import calendar_dir, parse_bytes, read_file, sha256_of, write_override
+    from tradekit.market.calendar import CALENDAR_START, calendar_for
+    from tradekit.market.calendar_import import (
+        CalendarImportError,
+        calendar_dir,
+        parse_bytes,
+        read_file,
+        sha256_of,
+        write_override,
+    )
 
     want = _year(year, "--year")
     cfg = load_config(config)
@@ -60,6 +69,12 @@ def import_cmd(
     parsed = parse_bytes(raw, str(file), special=special, year=want)
     folder = calendar_dir(cfg.data_dir, cfg.market)
     kind = "special" if special else "holidays"
+    this_year = datetime.now(IST).year
+    if not CALENDAR_START.year <= parsed.year <= this_year + MAX_YEARS_AHEAD:
+        first = (parsed.sessions[0].line if special else min(h.line for h in parsed.holidays + parsed.weekend))
+        raise CalendarImportError(f"line {first}: a list for {parsed.year}: tradekit takes lists for "
+                                  f"{CALENDAR_START.year}..{this_year + MAX_YEARS_AHEAD} (a typo in the year?)",
+                                  file=str(file))
     for w in parsed.warnings:
         typer.echo(f"warning: {file}: {w}")
     if special:

@@ -117,6 +117,7 @@ def test_show_of_a_bundled_and_a_library_year(cfg_file, capsys):
     ("Sr. No,Date,Day,Description\n1,26-Jan-2027,Tuesday,Republic Day\n2,,Monday,Holi\n", 3, "no date"),
     ("Date,Description\n26-Jan-2027,Republic Day\n05-Feb-2028,Somewhere\n", 3, "not in 2027"),
     ("Date,Description\n26-Jan-2027,Republic Day\n22-Mar-27,Holi\n", 3, "'22-Mar-27' is not a date"),
+    ("Date,Description\n26-Jan-2207,Republic Day\n", 2, "a list for 2207"),
 ])
 def test_a_malformed_list_is_rejected_naming_the_line_and_nothing_is_written(cfg_file, tmp_path, capsys, body,
                                                                              line, what):
@@ -283,3 +284,9 @@ def test_a_config_year_wins_over_an_import(tmp_path):
     assert MarketCalendar(overrides_dir=folder).year_source(2027).kind == "imported"
     cal = MarketCalendar(config=MarketConfig(holidays={2027: [date(2027, 3, 23)]}), overrides_dir=folder)
     assert cal.year_source(2027).kind == "config" and cal.is_trading_day(date(2027, 3, 22))
+
+
+def test_dry_run_checks_and_prints_but_writes_nothing(cfg_file, tmp_path, capsys):
+    code, out, _ = run(["calendar", "import", NSE_CSV, "--dry-run", "-c", cfg_file], capsys)
+    assert code == 0 and "2027-03-22 Mon Holi" in out and "dry run: nothing written" in out
+    assert not (tmp_path / "var" / "calendar").exists()
