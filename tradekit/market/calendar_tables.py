@@ -345,9 +345,10 @@ def _library_sessions() -> tuple[date, date, frozenset[date]]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas deprecation noise from inside the library
+        from exchange_calendars.exchange_calendar_xbom import XBOMExchangeCalendar
+
         # explicit bounds: the library's defaults move with today's date
-        cls = type(xcals.get_calendar("XBOM"))
-        end = cls.bound_max() or cls.default_end()
+        end = XBOMExchangeCalendar.bound_max() or XBOMExchangeCalendar.default_end()
         cal = xcals.get_calendar("XBOM", start=CALENDAR_START.isoformat(), end=end)
         days = frozenset(ts.date() for ts in cal.sessions)
     return cal.first_session.date(), cal.last_session.date(), days
