@@ -236,7 +236,8 @@ def _register_capabilities() -> None:
                    "tradekit.market.calendar_cli",  # calendar import|show
                    "tradekit.risk.cli",  # kill, unlock
                    "tradekit.runs.cli",  # run day, run research, schedule
-                   "tradekit.ui.cli"):  # serve
+                   "tradekit.ui.cli",  # serve
+                   "tradekit.market.ca_cli"):  # corporate-actions import|list
         importlib.import_module(module).register(app)
 
 
