@@ -152,3 +152,37 @@ def test_a_gtt_oco_survives_a_kill_9_and_still_protects_the_position(sim, data_d
         assert [o for o in s.book.orders.values() if o.request.side is Side.SELL] == [adopted]
     finally:
         s.close()
+
+
+def test_fixtures_parse_into_gtts():
+    from tests.integration.kite.conftest import fixture_data
+    from tradekit.brokers.kite.gtt import parse_gtt
+
+    single, oco = (parse_gtt(d) for d in fixture_data("gtt_get_orders.json"))
+    assert single.id == "112127" and single.status is GttStatus.ACTIVE and single.type.value == "single"
+    assert single.request.trigger_values == (Decimal("702"),) and single.request.legs[0].price == Decimal("702.5")
+    assert oco.status is GttStatus.TRIGGERED and oco.fired[0] == 1
+    res = oco.fired[1]
+    assert res.ok is False and res.order_id is None and "lower circuit" in res.rejection_reason
+    assert res.triggered_at == Decimal("103.7")
+
+
+def test_the_sim_refuses_what_kite_refuses_and_disables_a_trigger_too_close(kite, sim):
+    import kiteconnect.exceptions as kex
+
+    sim.step(1)
+    last = sim.market.get("NSE:INFY").last
+    leg = {"transaction_type": "SELL", "quantity": 1, "order_type": "LIMIT", "product": "CNC", "price": round(last * 0.9, 1)}
+    with pytest.raises(kex.InputException, match="LIMIT"):
+        kite.place_gtt(kite.GTT_TYPE_SINGLE, "INFY", "NSE", [round(last * 0.9, 1)], last, [{**leg, "order_type": "MARKET"}])
+    with pytest.raises(kex.InputException, match="takes CNC, not MIS"):
+        kite.place_gtt(kite.GTT_TYPE_SINGLE, "INFY", "NSE", [round(last * 0.9, 1)], last, [{**leg, "product": "MIS"}])
+    with pytest.raises(kex.InputException, match="tradingsymbol"):
+        kite.place_gtt(kite.GTT_TYPE_SINGLE, "NOPE", "NSE", [100.0], 100.0, [leg])
+    with pytest.raises(kex.InputException, match="Invalid trigger id"):
+        kite.get_gtt(999)
+    near = kite.place_gtt(kite.GTT_TYPE_SINGLE, "INFY", "NSE", [round(last * 1.001, 1)], last,
+                          [{**leg, "price": round(last * 1.001, 1)}])["trigger_id"]
+    assert kite.get_gtt(near)["status"] == "disabled"  # Zerodha: placed within 0.25% of the last price
+    sim.market.move("NSE:INFY", 5)
+    assert kite.get_gtt(near)["status"] == "disabled" and not [o for o in kite.orders() if o["transaction_type"] == "SELL"]
