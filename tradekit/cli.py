@@ -236,7 +236,7 @@ def _register_capabilities() -> None:
                    "tradekit.risk.cli",  # kill, unlock
                    "tradekit.runs.cli",  # run day, run research, schedule
                    "tradekit.ui.cli",  # serve
-                   "tradekit.execution.gtt_cli"):  # gtt list|protect|delete
+                   "tradekit.gtt_cli"):  # gtt list|protect|delete
         importlib.import_module(module).register(app)
 
 
