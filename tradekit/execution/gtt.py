@@ -691,6 +691,11 @@ def attach_gtt(session) -> GttProtector | None:
         lock = session.oms._lock
 
         def mark(tick, _broker=session.broker) -> None:  # the OMS's lock before the broker's, as orders take them
+            book = _broker.gtt_book
+            if not book.watches(tick.key) and tick.key not in prot.pending_keys:
+                if tick.key is not None and tick.last_price:
+                    book.note_price(tick.key, float(tick.last_price))  # the last price a placement checks against
+                return  # no GTT on this instrument: the ticker thread does not wait for the session
             with lock:
                 _broker.gtt_on_tick(tick)
                 prot.on_tick(tick)

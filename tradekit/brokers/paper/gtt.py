@@ -172,9 +172,13 @@ class PaperGtts:
 
     # -- prices ----------------------------------------------------------------------------------
     def note_price(self, key: str, price) -> None:
-        """Know ``key``'s last price without acting on it (kite-sim, before a placement)."""
-        with self.broker._lock:
-            self._last[key] = dec(price if not isinstance(price, float) else repr(price), "last_price")
+        """Know ``key``'s last price without acting on it (kite-sim before a placement; the hub's
+        ticks of instruments no GTT waits on). One dict store: no lock, the ticker never waits."""
+        self._last[key] = dec(price if not isinstance(price, float) else repr(price), "last_price")
+
+    def watches(self, key: str) -> bool:
+        """True when an active GTT waits on ``key`` (a lock-free glance, for the hot tick path)."""
+        return any(e.status is GttStatus.ACTIVE and e.request.key == key for e in list(self._gtts.values()))
 
     def active_keys(self) -> list[str]:
         with self.broker._lock:
