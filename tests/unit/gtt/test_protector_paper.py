@@ -132,3 +132,38 @@ def test_the_mapping_is_rebuilt_from_the_journal_and_paper_protects_again_after_
     kinds = [e.payload["kind"] for e in gtt_events(s2, E.GTT_FINDING)]
     assert kinds == ["missing"]
     s2.close()
+
+
+def test_reconciliation_deletes_an_orphan_a_duplicate_and_reports_a_stranger(tmp_path):
+    from tradekit.model.gtt import GttLeg, GttRequest
+
+    s = holding(make_session(tmp_path))
+    gid = s.gtt.protect("B6", "NSE:INFY", 10, 1450, 1600, "CNC")
+    req = s.broker.get_gtt(gid).request
+    twin = s.broker.place_gtt(req)  # a placement that timed out and landed after all
+    stranger = s.broker.place_gtt(GttRequest("NSE", "INFY", (Decimal("1300"),), (GttLeg("SELL", 1, "1300", "CNC"),)))
+    found = s.gtt.reconcile()
+    assert sorted(f["kind"] for f in found) == ["duplicate", "unknown_gtt"]
+    assert s.broker.get_gtt(twin).status is GttStatus.DELETED and s.broker.get_gtt(gid).is_active
+    assert s.broker.get_gtt(stranger).is_active  # not ours: left alone
+    assert s.gtt.reconcile() == []  # reported once
+    # the position goes while the protector does not listen (as while tradekit was down)
+    s.oms.listeners.remove(s.gtt.on_event)
+    s.oms.submit(OrderRequest("NSE", "INFY", Side.SELL, 10, OrderType.MARKET, Product.CNC), strategy="swing")
+    step(s, "NSE:INFY", 3, 1500, 1500, 1500, 1500)
+    found = s.gtt.reconcile()
+    assert [f["kind"] for f in found] == ["orphan_deleted"] and s.broker.get_gtt(gid).status is GttStatus.DELETED
+    assert s.gtt.protections["B6"].state == "closed"
+    assert [e.payload["kind"] for e in gtt_events(s, E.GTT_FINDING)] == ["duplicate", "unknown_gtt", "orphan_deleted"]
+    s.close()
+
+
+def test_a_smaller_position_resizes_the_legs(tmp_path):
+    s = holding(make_session(tmp_path))
+    gid = s.gtt.protect("B7", "NSE:INFY", 10, 1450, 1600, "CNC")
+    s.oms.submit(OrderRequest("NSE", "INFY", Side.SELL, 4, OrderType.MARKET, Product.CNC), strategy="swing")
+    step(s, "NSE:INFY", 3, 1500, 1500, 1500, 1500)
+    found = s.gtt.reconcile()
+    assert [f["kind"] for f in found] == ["resized"]
+    assert [leg.quantity for leg in s.broker.get_gtt(gid).request.legs] == [6, 6]
+    s.close()
