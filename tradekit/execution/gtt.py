@@ -49,7 +49,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from tradekit.brokers.base import BrokerOrder, supports_gtt
-from tradekit.errors import AmbiguousOrderState, AuthExpired, BrokerError, BrokerRejected, BrokerUnavailable, ValidationError
+from tradekit.errors import (
+    AmbiguousOrderState,
+    AuthExpired,
+    BrokerError,
+    BrokerRejected,
+    BrokerUnavailable,
+    ValidationError,
+)
 from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.gtt import Gtt, GttRequest, GttStatus
 from tradekit.model.money import dec
@@ -92,7 +99,7 @@ class Protection:
                 "gtt_id": self.gtt_id}
 
     @classmethod
-    def from_payload(cls, p: dict) -> "Protection":
+    def from_payload(cls, p: dict) -> Protection:
         return cls(p["bracket_id"], p["exchange"], p["tradingsymbol"], p["product"], p["side"], int(p["quantity"]),
                    Decimal(p["stop"]), Decimal(p["target"]), p.get("strategy") or "EXTERNAL", p.get("gtt_id"))
 
@@ -175,7 +182,7 @@ class GttProtector:
         if type_ == E.GTT_TRIGGERED and p.get("broker_order_id"):
             self._adopted.add(str(p["broker_order_id"]))
 
-    def rebuild(self, events) -> "GttProtector":
+    def rebuild(self, events) -> GttProtector:
         """The protections as the journal left them (a restart)."""
         for ev in events:
             self.apply(ev.type, ev.payload)
@@ -186,10 +193,9 @@ class GttProtector:
 
     # -- the request ---------------------------------------------------------------------------------
     def _tick(self, exchange: str, symbol: str) -> Decimal:
-        try:
-            return self.instruments.get(exchange, symbol).tick_size or Decimal("0.05")
-        except Exception:  # an instrument the master lacks: the equity tick
+        if self.instruments is None:  # no master: the equity tick (the broker refuses an off-grid price)
             return Decimal("0.05")
+        return self.instruments.get(exchange, symbol).tick_size or Decimal("0.05")
 
     @staticmethod
     def _grid(px: Decimal, tick: Decimal, rounding=ROUND_HALF_EVEN) -> Decimal:
@@ -209,13 +215,9 @@ class GttProtector:
 
     def _validate(self, p: Protection) -> tuple[GttRequest, str | None]:
         """The request, and why it cannot be placed now (None: it can)."""
-        try:
+        if self.instruments is not None:  # an unknown symbol or a product its segment does not take: bad input
             inst = self.instruments.get(p.exchange, p.tradingsymbol)
             self.rules.check_product(inst.segment.value, p.product, inst.key)
-        except ValidationError:
-            raise
-        except Exception:  # no instrument master: the broker checks
-            pass
         last = self.last_price(p.key)
         last = dec(last, "last_price") if last is not None else None
         req = self._request(p, last)
@@ -459,8 +461,13 @@ class GttProtector:
                                           "ok": bool(ok and row is not None), "broker_order_id": boid, "client_order_id": cid,
                                           "triggered_at": None if res is None or res.triggered_at is None else str(res.triggered_at),
                                           "rejection_reason": None if res is None else res.rejection_reason})
-        if cid is not None and row is not None:
-            for t in self.broker.trades():
+        if cid is not None and row is not None and row.filled_quantity:
+            try:
+                trades = self.broker.trades()
+            except BrokerError as e:  # the order is ours now: the broker reconciliation books them later
+                log.warning("trades of the GTT order %s not fetched (%s)", boid, e)
+                trades = []
+            for t in trades:
                 if t.broker_order_id == boid and t.trade_id not in self.book.trade_ids:
                     self.oms.on_trade(t)
         return cid
@@ -475,7 +482,14 @@ class GttProtector:
     # -- events from the OMS ----------------------------------------------------------------------------
     def on_event(self, ev) -> None:
         """An OMS listener: adopt a fired leg's order the moment the OMS meets it; drop the GTT of a
-        position that a fill closed."""
+        position that a fill closed. It never raises into the OMS: what fails here, the next
+        reconciliation does."""
+        try:
+            self._on_event(ev)
+        except Exception:
+            log.exception("GTT protector: handling %s failed; the next GTT reconciliation will see to it", ev.type)
+
+    def _on_event(self, ev) -> None:
         if ev.type == E.RECONCILIATION and ev.payload.get("kind") == "external_order":
             boid = str(ev.payload.get("broker_order_id") or "")
             if not boid or boid in self._adopted:
@@ -569,7 +583,10 @@ class GttProtector:
                 return []
             out: list[dict] = []
             for p in [p for p in self.protections.values() if p.state in ("active", "removing", "triggered")]:
-                out += self._reconcile_one(p, gtts)
+                try:
+                    out += self._reconcile_one(p, gtts)
+                except BrokerError as e:  # the broker went away mid-way: the next reconciliation goes on
+                    log.warning("GTT reconciliation of %s postponed: %s", p.bracket_id, e)
             known = self._known_ids()
             mine = {p.gtt_id for p in self.active() if p.gtt_id}
             for g in gtts.values():
@@ -658,7 +675,11 @@ class GttProtector:
         """After each broker reconciliation: the GTTs too; a fired leg's order it adopts ends an
         ``external_order`` difference, so the broker reconciliation runs again at once."""
         before = len(self.book.orders)
-        self.reconcile()
+        try:
+            self.reconcile()
+        except Exception:  # never break the broker reconciliation
+            log.exception("GTT reconciliation failed")
+            return
         if len(self.book.orders) > before and not rep.ok and self.reconciler is not None:
             threading.Thread(target=self.reconciler.run_once, name="gtt-reconcile-again", daemon=True).start()
 

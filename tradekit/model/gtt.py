@@ -44,7 +44,7 @@ class GttStatus(str, Enum):
         return self.value
 
     @classmethod
-    def parse(cls, value: object, field_: str = "status") -> "GttStatus":
+    def parse(cls, value: object, field_: str = "status") -> GttStatus:
         try:
             return cls(str(value).strip().lower())
         except ValueError:
@@ -142,7 +142,7 @@ class GttRequest:
     def key(self) -> str:
         return f"{self.exchange.value}:{self.tradingsymbol}"
 
-    def with_last_price(self, price) -> "GttRequest":
+    def with_last_price(self, price) -> GttRequest:
         return replace(self, last_price=price)
 
     def to_dict(self) -> dict:
@@ -152,7 +152,7 @@ class GttRequest:
 
     @classmethod
     def oco(cls, exchange, tradingsymbol: str, *, side: Side | str, quantity: int, product: Product | str,
-            stop_trigger, stop_price, target_trigger, target_price, last_price=None) -> "GttRequest":
+            stop_trigger, stop_price, target_trigger, target_price, last_price=None) -> GttRequest:
         """A two-leg GTT that exits a position: the stop leg and the target leg, the same side
         (SELL exits a long, BUY a short). A long's stop is the lower trigger, a short's the upper."""
         side = Side.parse(side, "side")

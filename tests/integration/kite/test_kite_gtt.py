@@ -160,7 +160,7 @@ def test_fixtures_parse_into_gtts():
 
     single, oco = (parse_gtt(d) for d in fixture_data("gtt_get_orders.json"))
     assert single.id == "112127" and single.status is GttStatus.ACTIVE and single.type.value == "single"
-    assert single.request.trigger_values == (Decimal("702"),) and single.request.legs[0].price == Decimal("702.5")
+    assert single.request.trigger_values == (Decimal(702),) and single.request.legs[0].price == Decimal("702.5")
     assert oco.status is GttStatus.TRIGGERED and oco.fired[0] == 1
     res = oco.fired[1]
     assert res.ok is False and res.order_id is None and "lower circuit" in res.rejection_reason

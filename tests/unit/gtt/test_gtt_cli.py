@@ -20,7 +20,7 @@ def test_protect_list_delete_through_the_running_session(tmp_path, capsys):
     s.poll()  # the session's journal poll acts on the request
     p = s.gtt.protections["protect:NSE:INFY:CNC"]
     g = s.broker.get_gtt(p.gtt_id)
-    assert g.status is GttStatus.ACTIVE and g.request.trigger_values == (Decimal("1450"), Decimal("1600"))
+    assert g.status is GttStatus.ACTIVE and g.request.trigger_values == (Decimal(1450), Decimal(1600))
     assert g.request.legs[0].quantity == 10 and p.strategy == "swing"
     s.journal.flush()
     assert main(["gtt", "list", "--db", db]) == 0

@@ -19,7 +19,7 @@ from tradekit.model.enums import Side
 from tradekit.model.gtt import GttLeg, GttRequest, GttStatus
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
-REF = Decimal("1000")
+REF = Decimal(1000)
 
 
 def broker():
@@ -87,21 +87,21 @@ def test_an_oco_fires_exactly_one_leg_the_first_reached(path, below, above):
 def test_rules_disabled_two_leg_straddle_products_limit_and_expiry():
     b = broker()
     b.gtt_on_price("NSE:INFY", "1000")
-    near = b.place_gtt(single(Decimal("1002")))  # 0.2% away: accepted, disabled
+    near = b.place_gtt(single(Decimal(1002)))  # 0.2% away: accepted, disabled
     assert b.get_gtt(near).status is GttStatus.DISABLED
     b.gtt_on_price("NSE:INFY", "1003")
     assert b.get_gtt(near).status is GttStatus.DISABLED and not gtt_orders(b)  # a disabled GTT never fires
     with pytest.raises(BrokerRejected, match="between the two trigger values"):
-        b.place_gtt(oco(Decimal("1005"), Decimal("1100")))  # the last price 1003 is below both
+        b.place_gtt(oco(Decimal(1005), Decimal(1100)))  # the last price 1003 is below both
     with pytest.raises(BrokerRejected, match="takes CNC, not NRML"):
-        b.place_gtt(single(Decimal("900"), product="NRML"))
+        b.place_gtt(single(Decimal(900), product="NRML"))
     with pytest.raises(BrokerRejected, match="Tick size"):
         b.place_gtt(single(Decimal("900.01")))
-    gid = b.place_gtt(single(Decimal("900")))
+    gid = b.place_gtt(single(Decimal(900)))
     b.delete_gtt(gid)
     with pytest.raises(BrokerRejected, match="deleted and cannot be modified"):
-        b.modify_gtt(gid, single(Decimal("901")))
-    keep = b.place_gtt(single(Decimal("800")))
+        b.modify_gtt(gid, single(Decimal(901)))
+    keep = b.place_gtt(single(Decimal(800)))
     b.clock.set(T0 + timedelta(days=366))
     assert b.get_gtt(keep).status is GttStatus.EXPIRED
     b.gtt_on_price("NSE:INFY", "700")
@@ -113,14 +113,14 @@ def test_at_most_250_active(monkeypatch):
     b.gtt_on_price("NSE:INFY", "1000")
     ids = [b.place_gtt(single(Decimal(900) - i)) for i in range(b.gtt_book.rules.max_active)]
     with pytest.raises(BrokerRejected, match="at most 250 active"):
-        b.place_gtt(single(Decimal("500")))
+        b.place_gtt(single(Decimal(500)))
     b.delete_gtt(ids[0])
-    b.place_gtt(single(Decimal("500")))
+    b.place_gtt(single(Decimal(500)))
 
 
 def test_a_fired_sell_without_the_shares_is_refused_by_the_rms_as_kite_does():
     b = broker()
-    gid = b.place_gtt(single(Decimal("950")))
+    gid = b.place_gtt(single(Decimal(950)))
     b.gtt_on_price("NSE:INFY", "949")
     res = b.get_gtt(gid).fired[1]
     assert res.ok is False and "Insufficient holdings" in res.rejection_reason

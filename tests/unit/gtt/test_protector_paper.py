@@ -54,10 +54,10 @@ def gtt_events(s, kind=None):
 
 def test_protect_places_an_oco_and_a_stop_crossing_exits_the_position(tmp_path):
     s = holding(make_session(tmp_path))
-    gid = s.gtt.protect("B1", "NSE:INFY", 10, Decimal("1450"), Decimal("1600"), "CNC")
+    gid = s.gtt.protect("B1", "NSE:INFY", 10, Decimal(1450), Decimal(1600), "CNC")
     assert gid is not None
     g = s.broker.get_gtt(gid)
-    assert g.status is GttStatus.ACTIVE and g.request.trigger_values == (Decimal("1450"), Decimal("1600"))
+    assert g.status is GttStatus.ACTIVE and g.request.trigger_values == (Decimal(1450), Decimal(1600))
     assert [leg.side for leg in g.request.legs] == [Side.SELL, Side.SELL]
     assert g.request.legs[0].price == Decimal("1435.50")  # 1% below the stop, on the tick grid
     placed = gtt_events(s, E.GTT_PLACED)[-1].payload
@@ -106,7 +106,7 @@ def test_update_and_remove_and_a_local_exit_deletes_the_gtt(tmp_path):
     gid = s.gtt.protect("B4", "NSE:INFY", 10, 1450, 1600, "CNC")
     s.gtt.update("B4", 6, 1460, 1620)
     g = s.broker.get_gtt(gid)
-    assert g.request.trigger_values == (Decimal("1460"), Decimal("1620")) and g.request.legs[0].quantity == 6
+    assert g.request.trigger_values == (Decimal(1460), Decimal(1620)) and g.request.legs[0].quantity == 6
     assert gtt_events(s, E.GTT_MODIFIED)[-1].payload["quantity"] == 6
     # the position is closed by an ordinary order: the GTT goes (one exit, never two)
     s.oms.submit(OrderRequest("NSE", "INFY", Side.SELL, 10, OrderType.MARKET, Product.CNC), strategy="swing")
@@ -141,7 +141,7 @@ def test_reconciliation_deletes_an_orphan_a_duplicate_and_reports_a_stranger(tmp
     gid = s.gtt.protect("B6", "NSE:INFY", 10, 1450, 1600, "CNC")
     req = s.broker.get_gtt(gid).request
     twin = s.broker.place_gtt(req)  # a placement that timed out and landed after all
-    stranger = s.broker.place_gtt(GttRequest("NSE", "INFY", (Decimal("1300"),), (GttLeg("SELL", 1, "1300", "CNC"),)))
+    stranger = s.broker.place_gtt(GttRequest("NSE", "INFY", (Decimal(1300),), (GttLeg("SELL", 1, "1300", "CNC"),)))
     found = s.gtt.reconcile()
     assert sorted(f["kind"] for f in found) == ["duplicate", "unknown_gtt"]
     assert s.broker.get_gtt(twin).status is GttStatus.DELETED and s.broker.get_gtt(gid).is_active
