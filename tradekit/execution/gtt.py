@@ -262,6 +262,11 @@ class GttProtector:
         long = stop < target
         if qty < 0 and long:
             raise ValidationError(f"a short position ({qty}) needs its stop above its target", field="stop")
+        net = self.book.net_quantity(exchange, symbol, product)
+        if net and (net > 0) != long:  # legs on the wrong side would add to the position, not exit it
+            raise ValidationError(f"the book holds {net} {exchange}:{symbol} {product.value}: a "
+                                  f"{'long' if net > 0 else 'short'} needs its stop {'below' if net > 0 else 'above'} "
+                                  f"its target ({stop} / {target})", field="stop")
         tick = self._tick(exchange, symbol)
         stop, target = self._grid(stop, tick), self._grid(target, tick)
         with self.oms._lock, self._lock:

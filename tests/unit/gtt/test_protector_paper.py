@@ -86,6 +86,11 @@ def test_not_cnc_or_nrml_is_not_protected_and_bad_input_names_the_field(tmp_path
         s.gtt.protect("B2", "NSE:INFY", 0, 1450, 1600, "CNC")
     with pytest.raises(ValidationError, match="stop"):
         s.gtt.protect("B2", "NSE:INFY", -10, 1450, 1600, "CNC")
+    with pytest.raises(ValidationError, match="a long needs its stop below its target"):
+        s.gtt.protect("B2", "NSE:INFY", 10, 1600, 1450, "CNC")  # BUY legs would add to the position
+    with pytest.raises(ValidationError, match="takes CNC, not NRML"):
+        s.gtt.protect("B2", "NSE:INFY", 10, 1450, 1600, "NRML")  # NRML is for derivatives
+    assert not s.broker.gtts()
     s.close()
 
 
