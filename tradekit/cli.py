@@ -237,7 +237,8 @@ def _register_capabilities() -> None:
                    "tradekit.risk.cli",  # kill, unlock
                    "tradekit.runs.cli",  # run day, run research, schedule
                    "tradekit.ui.cli",  # serve
-                   "tradekit.market.ca_cli"):  # corporate-actions import|list
+                   "tradekit.market.ca_cli",  # corporate-actions import|list
+                   "tradekit.gtt_cli"):  # gtt list|protect|delete
         importlib.import_module(module).register(app)
 
 
