@@ -128,6 +128,24 @@ def test_the_sandbox_clock_follows_the_sandbox():
         SandboxClock("x", fetch=lambda: {"time": "nonsense"})
 
 
+def test_the_sandbox_clock_follows_a_stopped_sandbox_that_starts_at_once():
+    """Defect: a clock read while the sandbox stood at 09:14 (speed 0) kept 09:14 for resync_seconds
+    (5 s) after a /sim/speed 60 started it: five replayed minutes behind the market's ticks."""
+    import time
+
+    from tradekit.clock import SandboxClock
+
+    readings = [{"day": "2026-12-07", "time": "2026-12-07T09:14:00+05:30", "speed": 0.0}]
+    clock = SandboxClock("http://127.0.0.1:1", fetch=lambda: readings[-1])
+    assert clock.now() == datetime(2026, 12, 7, 9, 14, tzinfo=IST)
+    readings.append({"day": "2026-12-07", "time": "2026-12-07T09:17:00+05:30", "speed": 60.0})  # started, 3 min on
+    time.sleep(0.15)
+    assert clock.now() >= datetime(2026, 12, 7, 9, 17, tzinfo=IST) and clock.speed == 60.0
+    readings.append({"day": "2026-12-07", "time": "2026-12-07T09:17:30+05:30", "speed": 60.0})
+    time.sleep(0.15)
+    assert clock.now() < datetime(2026, 12, 7, 9, 17, 30, tzinfo=IST)  # running: re-read every resync_seconds only
+
+
 def test_default_clock_is_real_unless_rehearsing(monkeypatch):
     from tradekit.clock import SANDBOX_CLOCK_ENV, RealClock, default_clock
 
