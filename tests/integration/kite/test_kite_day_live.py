@@ -50,7 +50,7 @@ from tradekit.store.events import EventType as E
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
-DAY = date(2026, 12, 7)  # a Monday, an NSE trading day (after today's date in the tests' calendar or not: any day)
+DAY = date(2026, 12, 7)  # a Monday, an NSE trading day: the sandbox replays its bars as that day
 SPEED = 60.0
 INFY_QTY = 100
 MAX_DAILY_LOSS = 1500
@@ -139,6 +139,17 @@ class Day:
         return self.s.journal.last_seq if hasattr(self.s.journal, "last_seq") else self.s.book.last_seq
 
 
+def _flat_window(sim, series) -> tuple[datetime, datetime]:
+    """The replayed minutes of the last run of bars with open = high = low = close (the /sim/flat stretch)."""
+    flat = [bool(series.o[k] == series.h[k] == series.l[k] == series.c[k]) for k in range(len(series.tod))]
+    end = max(k for k, f in enumerate(flat) if f) + 1
+    start = end
+    while start > 0 and flat[start - 1]:
+        start -= 1
+    at = sim.market._at
+    return at(int(series.tod[start])), at(int(series.tod[end - 1])) + timedelta(minutes=1)
+
+
 def _story(d, signal_id: str) -> list:
     o = d.order_of(signal_id)
     if o is None:
@@ -210,9 +221,10 @@ def test_a_rehearsed_live_day_shows_the_market_to_every_part_of_the_session(tmp_
         b_seq = d.last_seq()
         flat = _sim_post(sim, "/sim/flat", {"minutes": 5})
         assert "NSE:INFY" in flat["instruments"] and "NSE:NIFTY 50" in flat["instruments"]
-        b_from = sim.market.now
-        b_start = b_from.replace(second=0, microsecond=0) + timedelta(minutes=1)  # the next bar is the first flat one
-        b_end = b_start + timedelta(minutes=5)
+        infy_series = sim.market.get("NSE:INFY")
+        assert wait_for(lambda: infy_series.flat == 0, 15)  # the five flat bars are under way
+        b_start, b_end = _flat_window(sim, infy_series)
+        assert b_end - b_start == timedelta(minutes=5)
         assert wait_for(lambda: sim.market.now >= b_end + timedelta(seconds=5), 15)
         assert not d.breaches("stale_feed", b_seq) and not d.notes("instrument_stale", b_seq)
         assert s.book.trading_state == "ACTIVE"
@@ -307,6 +319,9 @@ def test_a_rehearsed_live_day_shows_the_market_to_every_part_of_the_session(tmp_
             marks[k] = marks.get(k, 0) + 1
     subscribed = set(watch + indices)
     assert subscribed <= set(marks), (subscribed - set(marks), marks)
+    for ev in of(E.MARK):  # every journaled mark is a price the feed delivered (ticker or quote poll)
+        for k, px in ev.payload["prices"].items():
+            assert float(px) in {t.last_price for t in rec[k]}, (k, px)
     assert all(len(rec[k]) > 0 for k in subscribed), {k: len(v) for k, v in rec.items()}
     fig["marks"] = {k: marks[k] for k in sorted(subscribed)}
     fig["ticks_recorded"] = {k: len(rec[k]) for k in sorted(subscribed)}
