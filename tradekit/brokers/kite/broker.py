@@ -596,7 +596,9 @@ class KiteBroker:
 
         Whole past days are cached on disk (``historical_cache_dir``) one file per day, so a
         research notebook asks Kite for each day once; today is always fetched. Long ranges
-        are split to respect Kite's per-request caps.
+        are split to respect Kite's per-request caps. ``instrument`` is a key, a token, or a
+        ``(key, token)`` pair for an instrument the instrument master does not list (an index of
+        ``market_data.indices``).
         """
         import pandas as pd
 
