@@ -443,20 +443,30 @@ class SimMarket:
             fn(released)
 
     def _plan(self, s: Series) -> None:
-        """Bend the coming bar by the series' factor (moves, drift) and lay out its ticks."""
+        """Bend the coming bar by the series' factor (moves, drift) and lay out its ticks.
+
+        A drift moves the prices along the minute, tick by tick (the bar ends the minute's drift
+        lower), not as a step at the minute's start: a falling path, not a staircase of gaps."""
         i = s.i
-        if s.drift != 1.0:
-            s.factor *= s.drift
         if s.factor != 1.0:
             f = s.factor
             o, h, lo, c = (on_grid(float(a[i]) * f, s.tick) for a in (s.o, s.h, s.l, s.c))
             s.o[i], s.h[i], s.l[i], s.c[i] = o, max(o, h, lo, c), min(o, h, lo, c), c
+        drift = s.drift
+        if drift != 1.0:
+            s.factor *= drift
         if s.flat > 0:  # a flat stretch: the bar trades (its volume) at the last price, o = h = l = c
             s.flat -= 1
             p = on_grid(s.last, s.tick)
             s.o[i] = s.h[i] = s.l[i] = s.c[i] = p
+            drift = 1.0
         o, h, lo, c, v = self.bar(s, i)
-        s.path = tick_path(o, h, lo, c, self.ticks_per_bar, s.tick)
+        path = tick_path(o, h, lo, c, self.ticks_per_bar, s.tick)
+        if drift != 1.0:
+            n = len(path)
+            path = [on_grid(p * drift ** ((j + 1) / n), s.tick) for j, p in enumerate(path)]
+            s.o[i], s.h[i], s.l[i], s.c[i] = path[0], max(path), min(path), path[-1]
+        s.path = path
         s.vols = split_volume(v, self.ticks_per_bar)
 
     def _release_tick(self, s: Series, j: int, seg_start: datetime, t: datetime) -> Release:
