@@ -271,6 +271,9 @@ def test_a_rehearsed_live_day_shows_the_market_to_every_part_of_the_session(tmp_
         assert wait_for(polled, 5)
         tcs_polled = s.market.quote("NSE:TCS")
         polls_during = s.market.counts["polls"]
+        # the gap takes in a whole replayed minute, so that a 1-minute candle of it exists to back-fill
+        began = d.notes("failover", d_seq)[0].time.replace(second=0, microsecond=0)
+        assert wait_for(lambda: sim.market.now >= began + timedelta(minutes=1, seconds=5), 10)
         _sim_post(sim, "/sim/ticker/resume")
         assert wait_for(lambda: d.notes("failback", d_seq), 10), s.market.status()
         assert wait_for(lambda: d.notes("backfill", d_seq), 15)
