@@ -182,6 +182,9 @@ class MarketConfig(_Section):
         MCX trades from 17:00 on equity weekday holidays (india.md: "most" holidays).
     instrument_cache_dir
         Where the day's instrument dump is cached (default: ``<data_dir>/cache/instruments``).
+    instruments
+        Instruments no master knows, named by the user (``NSE:XYZ``, ``BSE:XYZ:EQ:tick=0.05``,
+        ``NFO:XYZ26DECFUT:FUT:tick=0.10:lot=500``; :func:`tradekit.market.master.user_instrument`).
     """
 
     holidays: dict[int, list[date]] = Field(default_factory=dict)
@@ -193,6 +196,19 @@ class MarketConfig(_Section):
     freeze_limits: list[FreezeLimitsConfig] = Field(default_factory=list)
     mcx_evening_on_equity_holidays: bool = True
     instrument_cache_dir: Path | None = None
+    instruments: list[str] = Field(default_factory=list)
+
+    @field_validator("instruments")
+    @classmethod
+    def _instrument_specs(cls, v: list[str]) -> list[str]:
+        from tradekit.market.master import user_instrument
+
+        for spec in v:
+            try:
+                user_instrument(spec, field="market.instruments")
+            except Exception as e:  # noqa: BLE001 - a ValidationError, reported as the field's problem
+                raise ValueError(getattr(e, "reason", None) or str(e)) from None
+        return v
 
     @field_validator("holidays")
     @classmethod

@@ -179,14 +179,19 @@ def load_master(config=None, day: date | None = None, *, data_dir: Path | None =
 
         day = datetime.now(IST).date()
     if config is not None:
-        cache = cache_dir_for(config)
+        caches = [cache_dir_for(config)]
+        kite = getattr(config, "kite", None)  # the live broker caches its day's dump here
+        caches.append(Path(kite.instruments_cache_dir).expanduser() if kite is not None and kite.instruments_cache_dir
+                      else Path(config.data_dir) / "kite" / "instruments")
     else:
-        cache = instrument_cache_dir(data_dir or Path("var"))
-    days = [d for d in cached_days(cache) if d <= day]
+        caches = [instrument_cache_dir(data_dir or Path("var"))]
+    cache = caches[0]
+    found = sorted(((d, c) for c in dict.fromkeys(caches) for d in cached_days(c) if d <= day),
+                   key=lambda x: (x[0], x[1] == cache))
     store = None
     info = None
     problems = []
-    for d in reversed(days):
+    for d, cache in reversed(found):
         try:
             store = load_cached(cache, d)
         except DataError as e:  # a damaged cached dump: say so and try the one before
@@ -201,6 +206,7 @@ def load_master(config=None, day: date | None = None, *, data_dir: Path | None =
         break
     bundled = InstrumentStore.bundled()
     if store is None:
+        cache = caches[0]
         store = bundled
         why = f"no Kite dump cached in {cache}" + (f" ({problems[0]})" if problems else "")
         info = MasterInfo("bundled", None, None, len(store),
