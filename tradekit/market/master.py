@@ -129,7 +129,7 @@ def download_dump(root: str, *, timeout: float = 30.0, exchange: str | None = No
     url = root.rstrip("/") + "/instruments" + (f"/{exchange}" if exchange else "")
     req = urllib.request.Request(url, headers={"X-Kite-Version": "3", "User-Agent": "tradekit"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - the configured Kite root
+        with urllib.request.urlopen(req, timeout=timeout) as r:  # the configured Kite root
             data = r.read()
             if r.headers.get("Content-Encoding") == "gzip":
                 data = zlib.decompress(data, 16 + zlib.MAX_WBITS)
