@@ -293,7 +293,8 @@ def user_instrument(spec: str, *, field: str = "--instrument") -> Instrument:
                                   f"contract specification), e.g. {ex_s}:{sym}:{itype_s}:tick=0.10:lot=500",
                                   field=field)
         segment = Segment(f"{ex_s}-{'FUT' if itype is InstrumentType.FUT else 'OPT'}")
-    # a token no Kite instrument has: Kite's are exchange_token*256 + segment (< 2**32)
-    token = (1 << 40) | (zlib.crc32(f"{ex_s}:{sym}".encode()) << 8) | 0xFF
+    # a token no Kite instrument has: Kite's are exchange_token*256 + segment id (1-9); 0xFF is no segment,
+    # and it fits the ticker's 32 bits
+    token = ((zlib.crc32(f"{ex_s}:{sym}".encode()) & 0xFFFFFF) << 8) | 0xFF
     return Instrument(exchange=exchange, tradingsymbol=sym, instrument_token=token, tick_size=tick, lot_size=lot,
                       segment=segment, instrument_type=itype, name=sym, exchange_token=0, meta=meta)

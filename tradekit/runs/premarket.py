@@ -288,14 +288,14 @@ def _paper_checks(chk: PremarketCheck, cfg, d: date, out_dir: Path, symbols, str
 
     if symbols:
         try:
-            data, inputs = day_bars(symbols, d)
+            data, inputs = day_bars(symbols, d, cfg.data_dir)
         except TradekitError as e:
             chk.add("data", FAIL, str(e))
             data = {}
         else:
             chk.inputs.update(inputs)
             counts = ", ".join(f"{k.partition(':')[2]} {len(v)}" for k, v in data.items())
-            chk.add("data", OK, f"bundled 1-minute bars: {counts}")
+            chk.add("data", OK, f"1-minute bars: {counts}")
             findings = pd.concat([check_bars(v, key=k) for k, v in data.items()], ignore_index=True)
             errors = findings[findings["severity"] == "error"] if len(findings) else findings
             warns = findings[findings["severity"] == "warning"] if len(findings) else findings

@@ -46,10 +46,11 @@ _SCALE = 10_000  # prices as integers of 0.0001 rupee, as the paper exchange han
 
 
 # -- inputs ---------------------------------------------------------------------------------------------
-def load_research_bars(symbols, start, end) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Bundled 1-minute bars per symbol between ``start`` and ``end`` (inclusive), and their
+def load_research_bars(symbols, start, end, data_dir=None) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """1-minute bars per symbol (the data directory's, else the bundled sample's) between ``start`` and ``end`` (inclusive), and their
     data-quality findings (gaps, jumps, missing sessions against the NSE calendar)."""
-    from tradekit.data import check_bars, load_bars, sample_path
+    from tradekit.data import check_bars
+    from tradekit.data.store import load_symbol_bars
     from tradekit.market.calendar import get_calendar
 
     s, e = as_date(start), as_date(end)
@@ -58,9 +59,9 @@ def load_research_bars(symbols, start, end) -> tuple[dict[str, pd.DataFrame], pd
     sessions = get_calendar("NSE").sessions(s, e)
     bars, findings = {}, []
     for sym in parse_symbols(symbols):
-        df = load_bars(sample_path(sym, "1min"), start=s, end=e)
+        df = load_symbol_bars(f"NSE:{sym}", "1min", data_dir=data_dir, start=s, end=e)
         if not len(df):
-            raise DataError(f"no bundled 1-minute bars for NSE:{sym} between {s} and {e}")
+            raise DataError(f"no 1-minute bars for NSE:{sym} between {s} and {e}")
         key = f"NSE:{sym}"
         bars[key] = df
         have = sorted(set(df.index.date))
