@@ -133,6 +133,9 @@ def _timestamps(raw: pd.Series, tz: str | None, daily: bool, label: str, col: st
     s = s.str.replace(r"^(\d{4})(\d{2})(\d{2})(?=$|[ T])", r"\1-\2-\3", regex=True)
     has_off = s.str.contains(_OFFSET, regex=True)
     date_only = s.str.fullmatch(r"\d{4}-\d{2}-\d{2}")
+    if not daily and date_only.all():
+        raise DataError(f"{label}: column {col!r} holds dates without times: these are daily bars, not 1-minute bars: "
+                        f"import them with --timeframe 1d")
     if has_off.any() and not has_off.all():
         i = int(np.flatnonzero(~has_off.to_numpy())[0])
         raise DataError(f"{label}: row {i + 2}: column {col!r}: {s.iloc[i]!r} has no time zone offset "
