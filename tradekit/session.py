@@ -80,6 +80,9 @@ class Session:
         self.journal.on_lock_wait(self._on_lock_wait)
         self.instruments = (instruments if instruments is not None
                             else _default_instruments(config, self.clock.now().date()))
+        info = getattr(self.instruments, "info", None)
+        if info is not None:  # which master: the day's Kite dump, an older cached one, or the bundled sample
+            (log.info if info.source == "dump" else log.warning)("%s", info.message)
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
         self.broker = broker if broker is not None else self._make_broker()

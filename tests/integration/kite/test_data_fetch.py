@@ -130,3 +130,17 @@ def test_instruments_update_from_the_sandbox_public_endpoint(sim, tmp_path, caps
     infy = next(ln for ln in r.text.split("\r\n") if ",INFY," in ln).split(",")
     assert float(infy[4]) == sim.market.get("NSE:INFY").prev_close  # last_price: the previous close
     assert requests.get(f"{sim.url}/instruments/XYZ", timeout=5).status_code == 400
+
+
+def test_instruments_update_through_the_logged_in_client(sim, logged_in, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KITE_API_KEY", "simkey")
+    monkeypatch.setenv("KITE_API_SECRET", "simsecret")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data_dir: {tmp_path / 'var'}\nkite: {{root: '{sim.url}', login_url: '{sim.login_url}', "
+                   f"ticker_url: '{sim.ws_url}'}}\nsecrets_file: {tmp_path / 'none.env'}\n")
+    assert main(["instruments", "update", "--logged-in", "--date", "2026-12-04", "-c", str(cfg)]) == 0, \
+        capsys.readouterr().err
+    assert "instrument dump of 2026-12-04:" in capsys.readouterr().out
+    assert main(["kite", "logout", "-c", str(cfg)]) == 0
+    assert main(["instruments", "update", "--logged-in", "--date", "2026-12-05", "-c", str(cfg)]) == 2
+    assert "not logged in to Kite" in capsys.readouterr().err
