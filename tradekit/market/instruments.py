@@ -11,6 +11,12 @@ reported in :attr:`InstrumentStore.problems`, never silently.
 
 Key on exchange + tradingsymbol: tokens can be reused after expiry. The dump is generated
 once a day; :meth:`InstrumentStore.cached_or_fetch` keeps the day's copy on disk.
+
+:func:`check_dump` checks a dump row by row (columns, types, repeated keys or tokens; each
+problem names its row) and :meth:`InstrumentStore.from_rows` keeps the checked rows, building
+an :class:`Instrument` only when one is asked for: a full master (~100k rows) loads in a
+fraction of a second. Which master a command uses (the day's dump, the last cached one, the
+bundled sample) is decided in :mod:`tradekit.market.master`.
 """
 
 from __future__ import annotations
@@ -526,7 +532,7 @@ class InstrumentStore:
         data = fetch()
         if not data:
             raise DataError(f"the instrument dump fetched for {day} is empty")
-        parse_instruments(data)  # refuse to cache something that is not a dump
+        check_dump(data).refuse_if_mostly_bad()  # refuse to cache something that is not a dump, or mostly bad rows
         cls.save_dump(data, cache_dir, day)
         hit = cls.from_cache(cache_dir, day)
         assert hit is not None
