@@ -239,6 +239,7 @@ def _register_capabilities() -> None:
                    "tradekit.risk.cli",  # kill, unlock
                    "tradekit.runs.cli",  # run day, run research, schedule
                    "tradekit.ui.cli",  # serve
+                   "tradekit.market.ca_cli",  # corporate-actions import|list
                    "tradekit.data.cli"):  # data import|fetch|list, instruments update|show
         importlib.import_module(module).register(app)
 
