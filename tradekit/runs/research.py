@@ -113,11 +113,24 @@ def fill_prices(open_: np.ndarray, *, bps: float, tick: float, buy: bool, high: 
     return px / _SCALE
 
 
+def _master(day: date | None):
+    """The instrument master of the default config on ``day`` (its cached Kite dump, its
+    ``market.instruments``, else the bundled sample): see :func:`tradekit.market.master.load_master`."""
+    from tradekit.session import _default_instruments
+
+    try:
+        from tradekit.config import load_config
+
+        cfg = load_config()
+    except Exception:  # noqa: BLE001 - no readable default config: the master without one
+        cfg = None
+    return _default_instruments(cfg, day)
+
+
 def _tick_for(key: str, price: float, day: date) -> float:
-    from tradekit.market.instruments import InstrumentStore
     from tradekit.market.rules import tick_size_for
 
-    inst = InstrumentStore.bundled().get(*key.split(":"))
+    inst = _master(day).get(*key.split(":"))
     return float(tick_size_for(inst, price=price, on_date=day, reference_price=price))
 
 
@@ -190,7 +203,6 @@ def backtest(
     import vectorbt as vbt
 
     from tradekit.execution.costs import FillCosts
-    from tradekit.market.instruments import InstrumentStore
     from tradekit.strategies import SmaCrossover
 
     pairs = [(int(f), int(s)) for f, s in pairs]
@@ -235,7 +247,7 @@ def backtest(
     orders = pd.DataFrame(rows, columns=["fast", "slow", "key", "time", "side", "quantity", "price"])
     orders = orders.sort_values(["fast", "slow", "time", "key"], kind="stable").reset_index(drop=True)
     # our charges: every order into its day's contract note, one note set per parameter pair
-    store = InstrumentStore.bundled()
+    store = _master(orders["time"].iloc[0].date() if len(orders) else None)
     comp = {c: [] for c in COMPONENTS}
     totals = []
     for (f, s), grp in orders.groupby(["fast", "slow"], sort=False):
