@@ -165,7 +165,8 @@ def paper_command(
 
     from tradekit.clock import SimClock
     from tradekit.config import Secrets, load_config
-    from tradekit.data import load_bars, sample_path
+    from tradekit.data import load_bars
+    from tradekit.data.store import find_bars
     from tradekit.errors import ValidationError
     from tradekit.session import Session
     from tradekit.signals import Inbox, SignalPipeline, SignalServer
@@ -187,7 +188,7 @@ def paper_command(
         raise ValidationError(f"{day!r} is not a date (YYYY-MM-DD)", field="--date") from None
     data = {}
     for sym in [s.strip().upper() for s in symbols.split(",") if s.strip()]:
-        bars = load_bars(sample_path(sym, "1min"), start=d, end=d)
+        bars = load_bars(find_bars(f"NSE:{sym}", "1min", data_dir=cfg.data_dir)[0], start=d, end=d)
         if len(bars):
             data[f"NSE:{sym}"] = bars
     if not data:
