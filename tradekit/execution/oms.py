@@ -201,8 +201,12 @@ class OrderManager:
         source: str = "signal",
         reference_price=None,
         meta: dict | None = None,
+        covered_by: str | None = None,
     ) -> Order:
-        """Create an order and send it through the gate (and a person, in manual mode) to the broker."""
+        """Create an order and send it through the gate (and a person, in manual mode) to the broker.
+
+        ``covered_by``: the client order id of an approved parent (a bracket's entry) whose approval
+        covers this child: it is not queued for a second approval (the gate still checks it)."""
         with self._lock:
             reducing_action = source in NEVER_QUEUED
             if self._halt_reason and not reducing_action:
@@ -216,7 +220,11 @@ class OrderManager:
             mode = "auto" if reducing_action else (approval or self.approval_for(strategy))
             if mode not in ("auto", "manual"):
                 raise ValidationError(f"must be 'auto' or 'manual', {mode!r} was received", field="approval")
-            if mode == "auto" and self.mode is TradingMode.LIVE and not self.allow_auto_in_live and not reducing_action:
+            cover = self._covering_approval(covered_by) if covered_by is not None else None
+            if cover is not None:
+                mode = "auto"  # a child of an approved group: the group's approval covers it
+            if mode == "auto" and self.mode is TradingMode.LIVE and not self.allow_auto_in_live and not reducing_action \
+                    and cover is None:
                 mode = "manual"  # live orders wait for a person unless the config says otherwise
             ref = reference_price if reference_price is not None else self.last_price(request.key)
             payload = {"client_order_id": cid, "strategy": strategy, "request": request.to_dict(), "signal_id": signal_id,
@@ -226,6 +234,8 @@ class OrderManager:
                 payload["algo_id"] = self.algo_id
             if meta:
                 payload["meta"] = meta
+            if cover is not None:
+                payload["covered_by"] = covered_by
             with self.journal.transaction():  # one commit, durable before the broker is called
                 self._emit(E.ORDER_CREATED, payload)
                 order = self.book.orders[cid]
@@ -239,13 +249,27 @@ class OrderManager:
                                                       "expires_at": expires.isoformat(),
                                                       "price_at_proposal": payload["reference_price"]})
                     return order
-                self._emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto-policy", "auto": True,
-                                                "reason": f"{self.mode.value} auto-approval ({source})"})
+                if cover is not None:
+                    self._emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": cover, "auto": False, "covered_by": covered_by,
+                                                    "reason": f"covered by the approval of {covered_by} (its group's parent)"})
+                else:
+                    self._emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto-policy", "auto": True,
+                                                    "reason": f"{self.mode.value} auto-approval ({source})"})
                 self._emit_submitted(order)
                 self._placing.add(cid)
             # After the commit: at once, or when the caller's transaction (signal + order) commits.
             self.journal.after_commit(lambda: self._place_locked(order))
             return order
+
+    def _covering_approval(self, parent_id: str) -> str:
+        """Who approved ``parent_id`` (a group's parent order); a ValidationError when it was not approved."""
+        parent = self.book.orders.get(parent_id)
+        granted = None if parent is None else next((why for _ts, _frm, to, why in parent.history
+                                                    if to == OrderStatus.APPROVED.value), False)
+        if parent is None or granted is False:
+            raise ValidationError(f"{parent_id!r} is not an approved order; its approval cannot cover a child",
+                                  field="covered_by")
+        return f"group:{parent_id}"
 
     def _check(self, order: Order, source: str, mode: str) -> RiskDecision:
         req = order.request
