@@ -227,13 +227,27 @@ class BracketManager:
                 self.oms._emit(E.BRACKET_TAKEN_DOWN, {"bracket_id": bracket_id, "parent_id": bracket_id, "by": "cancel",
                                                       "reason": reason})
             self._kick(bracket_id)
-            open_ = self.open_quantity(b)
+            open_ = min(self.open_quantity(b), self._unclosed(b))
             if exit and open_ > 0:
                 req = OrderRequest(b.exchange, b.tradingsymbol, b.exit_side, open_, OrderType.MARKET, b.product)
                 self.oms.submit(req, strategy=b.strategy, source="flatten",
                                 meta={"reason": reason or "bracket cancelled", "parent_id": bracket_id,
                                       "bracket_id": bracket_id, "role": "exit"})
         return b
+
+    def _unclosed(self, b: Bracket) -> int:
+        """The strategy's position in the entry's direction less closing orders already on their way
+        (a flatten or square-off in flight), so cancelling the group never exits twice."""
+        from tradekit.execution.oms import NEVER_QUEUED
+
+        p = self.book.position(b.strategy, b.exchange, b.tradingsymbol, b.product)
+        rest = p.quantity if p is not None else 0
+        for o in self.book.open.values():
+            r = o.request
+            if o.status.is_working and o.strategy == b.strategy and r.key == b.key and r.product is b.product \
+                    and o.source in NEVER_QUEUED:
+                rest += (r.quantity - o.filled_quantity) * r.side.sign
+        return max(0, rest * b.side.sign)
 
     def open_quantity(self, b: Bracket) -> int:
         """The entry's fills less the children's exits (what the group holds now)."""
