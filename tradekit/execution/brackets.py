@@ -74,6 +74,13 @@ log = logging.getLogger(__name__)
 SOURCE = "bracket"
 PROTECTED_PRODUCTS = (Product.CNC, Product.NRML)
 _FAILED = (OrderStatus.DENIED, OrderStatus.REJECTED)
+TAKE_DOWN_EXITS = ("flatten", "square_off", "kill_switch", "breaker", "rms")  # takedowns that mean "and close it"
+
+
+def _filled(o: Order) -> int:
+    """Filled as far as anyone knows: the fills booked, or the broker's count when its status update
+    came first (live: COMPLETE often arrives before the trade)."""
+    return max(o.filled_quantity, o.broker_filled_quantity)
 
 
 @dataclass
@@ -94,6 +101,7 @@ class Bracket:
     modifications: dict[str, int] = field(default_factory=dict)  # child cid -> modifications journaled
     cancel_requested: set[str] = field(default_factory=set)
     taken_down: str | None = None
+    exit_on_takedown: bool = False  # the open quantity leaves at market once the children are cancelled
     break_even_done: bool = False
     best: Decimal | None = None  # the trail's best mark
     last_move: datetime | None = None
@@ -129,6 +137,7 @@ class BracketManager:
         self.book = oms.book
         self.cfg = config or BracketsConfig()
         self.protector = protector
+        self.hub = None
         self.brackets: dict[str, Bracket] = {}
         self._child_of: dict[str, str] = {}  # child cid -> bracket id
         self._dirty: set[str] = set()
@@ -161,6 +170,7 @@ class BracketManager:
 
     def attach(self, hub) -> None:
         """Marks from the market-data hub move trails and arm CNC targets."""
+        self.hub = hub
         hub.add_listener(self.on_tick)
 
     # -- the group's API -------------------------------------------------------------------------------
@@ -170,6 +180,13 @@ class BracketManager:
         """Submit the entry with its stop and targets (prices, or points/percent from the entry's
         reference: its limit price, ``reference_price`` or the last price). Returns the bracket;
         when the gate denies the entry, the bracket is closed at once (``closed`` says why)."""
+        hub = self.hub
+        if hub is not None:  # subscribed before the entry's risk check (live: a first quote within quote_wait_seconds)
+            hub.want([request.key], "bracket")
+            if hub.last_price(request.key) is None:
+                hub.wait_quote(request.key)
+        if reference_price is not None and self.oms.last_price(request.key) is None:
+            self.oms.mark(request.key, reference_price)
         ref = request.price if request.order_type in (OrderType.LIMIT, OrderType.SL) else None
         ref = ref or (dec(reference_price, "reference_price") if reference_price is not None else None) \
             or self.oms.last_price(request.key)
@@ -220,19 +237,14 @@ class BracketManager:
         return b
 
     def cancel(self, bracket_id: str, *, reason: str = "", exit: bool = True) -> Bracket:
-        """Cancel the group: the entry's rest, every child; with ``exit`` the open quantity leaves at market."""
+        """Cancel the group: the entry's rest, every child; with ``exit`` the open quantity leaves at
+        market once the children's cancels are confirmed (never two exits: see :meth:`_unclosed`)."""
         b = self._get(bracket_id)
         with self.oms._lock:
             if b.closed is None and b.taken_down is None:
                 self.oms._emit(E.BRACKET_TAKEN_DOWN, {"bracket_id": bracket_id, "parent_id": bracket_id, "by": "cancel",
-                                                      "reason": reason})
+                                                      "reason": reason, "exit": bool(exit)})
             self._kick(bracket_id)
-            open_ = min(self.open_quantity(b), self._unclosed(b))
-            if exit and open_ > 0:
-                req = OrderRequest(b.exchange, b.tradingsymbol, b.exit_side, open_, OrderType.MARKET, b.product)
-                self.oms.submit(req, strategy=b.strategy, source="flatten",
-                                meta={"reason": reason or "bracket cancelled", "parent_id": bracket_id,
-                                      "bracket_id": bracket_id, "role": "exit"})
         return b
 
     def _unclosed(self, b: Bracket) -> int:
@@ -246,19 +258,19 @@ class BracketManager:
             r = o.request
             if o.status.is_working and o.strategy == b.strategy and r.key == b.key and r.product is b.product \
                     and o.source in NEVER_QUEUED:
-                rest += (r.quantity - o.filled_quantity) * r.side.sign
+                rest += (r.quantity - _filled(o)) * r.side.sign
         return max(0, rest * b.side.sign)
 
     def open_quantity(self, b: Bracket) -> int:
         """The entry's fills less the children's exits (what the group holds now)."""
         entry = self.book.orders.get(b.bracket_id)
-        filled = entry.filled_quantity if entry is not None else 0
+        filled = _filled(entry) if entry is not None else 0
         out = 0
         for cid, role in b.children.items():
             o = self.book.orders.get(cid)
             if o is None:
                 continue
-            out += -o.filled_quantity if role == "repair" else o.filled_quantity
+            out += -_filled(o) if role == "repair" else _filled(o)
         return filled - out
 
     def describe(self, bracket_id: str) -> dict:
@@ -267,11 +279,11 @@ class BracketManager:
         return {"bracket_id": bracket_id, "state": b.closed and f"closed: {b.closed}" or (
                     f"taken down: {b.taken_down}" if b.taken_down else "active"),
                 "symbol": b.key, "side": b.side.value, "product": b.product.value, "quantity": b.quantity,
-                "filled": entry.filled_quantity if entry else 0, "open": self.open_quantity(b), "stop": str(b.stop),
+                "filled": _filled(entry) if entry else 0, "open": self.open_quantity(b), "stop": str(b.stop),
                 "targets": [t.to_dict() for t in b.targets], "trail": b.spec.trail.to_dict() if b.spec.trail else None,
                 "break_even_done": b.break_even_done,
                 "children": {cid: {"role": r, "status": self.book.orders[cid].status.value,
-                                   "filled": self.book.orders[cid].filled_quantity,
+                                   "filled": _filled(self.book.orders[cid]),
                                    "modifications": b.modifications.get(cid, 0)}
                              for cid, r in b.children.items() if cid in self.book.orders}}
 
@@ -309,6 +321,7 @@ class BracketManager:
                 b.targets = tuple(Target(dec(px, "targets"), t0.share) for px, t0 in zip(p["targets"], b.targets))
             elif t == E.BRACKET_TAKEN_DOWN:
                 b.taken_down = b.taken_down or p.get("by") or "cancel"
+                b.exit_on_takedown = b.exit_on_takedown or bool(p.get("exit")) or b.taken_down in TAKE_DOWN_EXITS
             elif t == E.BRACKET_PROTECTED:
                 b.protection = None if p.get("action") == "remove" else {k: p.get(k) for k in ("id", "qty", "stop", "target")}
             elif t == E.BRACKET_CHILD_FAILED:
@@ -322,7 +335,7 @@ class BracketManager:
         if t == E.ORDER_CREATED:
             meta = p.get("meta") or {}
             pb, role = meta.get("bracket_id"), str(meta.get("role", ""))
-            if pb in self.brackets and (role in ("stop", "repair") or role.startswith("target:")):
+            if pb in self.brackets and (role in ("stop", "repair", "exit") or role.startswith("target:")):
                 self.brackets[pb].children[cid] = role
                 self._child_of[cid] = pb
                 return pb
@@ -453,17 +466,27 @@ class BracketManager:
                 self._cancel_entry(b, f"bracket taken down ({b.taken_down})")
             elif entry.status is OrderStatus.PENDING_APPROVAL:
                 self.oms.cancel(b.bracket_id, reason=f"bracket taken down ({b.taken_down})", source=SOURCE)
-            if not any(self._working(b, r) for r in roles + ["repair"]) and entry.status.is_terminal:
-                self._close(b, f"taken down by {b.taken_down}")
+            if any(self._working(b, r) for r in roles + ["repair", "exit"]) or not entry.status.is_terminal:
+                return  # cancels on their way (live: confirmed by the order stream)
+            exit_qty = min(self.open_quantity(b), self._unclosed(b))
+            if (b.exit_on_takedown or b.taken_down in TAKE_DOWN_EXITS) and exit_qty > 0 \
+                    and not b.role_orders(self.book, "exit"):
+                # the flatten that took the group down may have been refused while the children's cancels were
+                # unconfirmed (their quantity still looked like exits on the way): the group's rest leaves now
+                req = OrderRequest(b.exchange, b.tradingsymbol, b.exit_side, exit_qty, OrderType.MARKET, b.product)
+                self._submit(b, "exit", req, source=b.taken_down if b.taken_down in TAKE_DOWN_EXITS else "flatten")
+                if any(self._working(b, "exit")):
+                    return
+            self._close(b, f"taken down by {b.taken_down}")
             return
-        filled = entry.filled_quantity
+        filled = _filled(entry)
         if entry.status.is_terminal and filled == 0:
             self._close(b, f"entry {entry.status.value.lower()}")
             return
         if filled == 0:
             return  # the entry waits (approval, the market)
         open_ = self.open_quantity(b)
-        stop_filled = sum(o.filled_quantity for o in b.role_orders(self.book, "stop"))
+        stop_filled = sum(_filled(o) for o in b.role_orders(self.book, "stop"))
         stopping = stop_filled > 0
         if stopping and entry.status.is_working and b.bracket_id not in b.cancel_requested:
             self._cancel_entry(b, "stopped out")
@@ -474,7 +497,7 @@ class BracketManager:
             return
         # break-even after the first target has filled completely
         alloc = allocate(filled, [t.share for t in b.targets], self._lot(b))
-        t_filled = [sum(o.filled_quantity for o in b.role_orders(self.book, f"target:{i}")) for i in range(len(b.targets))]
+        t_filled = [sum(_filled(o) for o in b.role_orders(self.book, f"target:{i}")) for i in range(len(b.targets))]
         be = self.cfg.break_even_after_first_target if b.spec.break_even is None else b.spec.break_even
         if be and not b.break_even_done and not stopping and any(f > 0 and f >= a for f, a in zip(t_filled, alloc)):
             be_px = self.trail.round(entry.average_price, self._tick_size(b, entry.average_price), -b.side.sign)
@@ -500,7 +523,7 @@ class BracketManager:
             self._converge(b, f"target:{i}", want_t[i])
         self._converge(b, "stop", want_stop)
         self._protect(b, open_)
-        if open_ == 0 and (entry.status.is_terminal or entry.filled_quantity >= entry.request.quantity) \
+        if open_ == 0 and (entry.status.is_terminal or _filled(entry) >= entry.request.quantity) \
                 and not any(self._working(b, r) for r in roles + ["repair"]):
             self._close(b, "stopped out" if stopping else "targets filled")
 
@@ -519,7 +542,7 @@ class BracketManager:
         req = self._child_request(b, role, want)
         if live:
             o = live[0]
-            have = o.request.quantity - o.filled_quantity
+            have = o.request.quantity - _filled(o)
             same_px = o.request.trigger_price == req.trigger_price and o.request.price == req.price
             if have == want and same_px:
                 return
@@ -529,7 +552,7 @@ class BracketManager:
                 self._cancel(b, o, f"replaced after {b.modifications[o.client_order_id]} modifications "
                                    f"(Kite allows 25 per order)")
                 return  # the new order goes out once the cancel is confirmed
-            changes = {"quantity": o.filled_quantity + want}
+            changes = {"quantity": _filled(o) + want}
             if not same_px:
                 changes.update(price=req.price, trigger_price=req.trigger_price)
             try:
@@ -546,7 +569,7 @@ class BracketManager:
         last = b.role_orders(self.book, role)
         if last:
             o = last[-1]
-            if o.status in _FAILED and o.filled_quantity == 0:
+            if o.status in _FAILED and _filled(o) == 0:
                 self._note_failure(b, role, o.client_order_id, o.status.value)
                 at = (o.updated_at or o.created_at)
                 if at is not None and self.oms.clock.now() < at + timedelta(seconds=self.cfg.child_retry_seconds):
@@ -625,7 +648,7 @@ class BracketManager:
         if self.protector is None or b.product not in PROTECTED_PRODUCTS:
             return
         nxt = next((t.price for i, t in enumerate(b.targets)
-                    if sum(o.filled_quantity for o in b.role_orders(self.book, f"target:{i}")) == 0), None)
+                    if sum(_filled(o) for o in b.role_orders(self.book, f"target:{i}")) == 0), None)
         want = {"qty": open_, "stop": str(b.stop), "target": None if nxt is None else str(nxt)}
         have = b.protection
         try:

@@ -150,6 +150,7 @@ class OrderManager:
         self._pending: dict[str, PendingResolution] = {}
         self._placing: set[str] = set()  # placements in flight in this process (their outcome is coming)
         self._halt_reason: str | None = None
+        self._cancelling: set[str] = set()  # cancels requested, not yet confirmed: not counted as pending exits
         self.listeners: list[Callable[[Event], None]] = []
         self.no_price_reason: Callable[[str], str] | None = None  # key -> why no price (the market-data hub)
         broker.subscribe(self)
@@ -316,7 +317,8 @@ class OrderManager:
         pending = 0
         for o in self.book.open.values():
             r = o.request
-            if o.status.is_working and r.key == request.key and r.product is request.product:
+            if o.status.is_working and r.key == request.key and r.product is request.product \
+                    and o.client_order_id not in self._cancelling:  # a kill's flatten after its cancels (live: async)
                 pending += (r.quantity - o.filled_quantity) * r.side.sign
         signed = request.quantity * request.side.sign
         if net == 0:
@@ -490,9 +492,10 @@ class OrderManager:
                 if order.broker_order_id is None:
                     raise AmbiguousOrderState(f"order {client_order_id} is not yet known at the broker; cancel again once resolved")
             self._emit(E.ORDER_CANCEL_REQUESTED, {"client_order_id": client_order_id, "reason": reason, "source": source})
+            self._cancelling.add(client_order_id)
             try:
                 self.broker.cancel_order(order.broker_order_id, order.request.variety)
-            except BrokerRejected as e:
+            except BrokerRejected as e:  # mostly "already cancelled/complete": final at the broker, still not an exit to come
                 self._emit(E.BROKER_ERROR, {"client_order_id": client_order_id, "action": "cancel", "message": str(e)})
             return order
 

@@ -123,7 +123,9 @@ def test_flatten_takes_the_whole_group_down(s):
     assert b.closed and "flatten" in b.closed
     # nothing comes back, and a later fall through the old stop opens no reverse position
     step(s, K, 3, 1490, 1490, 1470, 1475)
-    assert net(s) == 0 and len(children(s, b)) == 2
+    assert net(s) == 0 and sorted(r for r in b.children.values() if r != "exit") == ["stop", "target:0"]
+    sells = [o for o in s.book.orders.values() if o.request.side is Side.SELL and o.request.order_type is OrderType.MARKET]
+    assert len(sells) == 1  # one exit: the group's or the flatten's, never both
     assert [e.payload["by"] for e in s.journal.events(types=(E.BRACKET_TAKEN_DOWN,))] == ["flatten"]
 
 
