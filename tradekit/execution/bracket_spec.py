@@ -163,3 +163,25 @@ def risk_reward(side: Side, quantity: int, entry: Decimal, spec: BracketSpec, mu
     if at_risk > 0 and covered:
         ratio = (reward / (abs(entry - spec.stop) * covered * multiplier)).quantize(Decimal("0.01"))
     return RiskReward(at_risk.quantize(Decimal("0.01")), Decimal(reward).quantize(Decimal("0.01")), ratio)
+
+
+def bracket_card(meta: dict | None, side: str, quantity: int, entry_price: Decimal | None,
+                 multiplier: int = 1) -> dict | None:
+    """What the approval card shows of a bracket's entry (``order.created`` ``meta["bracket"]``):
+    entry, stop, targets (with the quantity each takes), trail, ₹ at risk, reward and reward:risk.
+    None for an order that is not a bracket's entry."""
+    b = (meta or {}).get("bracket")
+    if not b or b.get("role") != "entry":
+        return None
+    spec = BracketSpec.from_dict(b)
+    s = Side(side)
+    ref = entry_price if entry_price is not None else (dec(b["reference_price"], "reference_price")
+                                                       if b.get("reference_price") else None)
+    alloc = allocate(quantity, [t.share for t in spec.targets])
+    out = {"entry": ref, "stop": spec.stop, "quantity": quantity,
+           "targets": [{"price": t.price, "share": t.share, "quantity": q} for t, q in zip(spec.targets, alloc)],
+           "trail": spec.trail.to_dict() if spec.trail else None, "at_risk": None, "reward": None, "reward_risk": None}
+    if ref is not None:
+        rr = risk_reward(s, quantity, ref, spec, multiplier)
+        out.update(at_risk=rr.at_risk, reward=rr.reward, reward_risk=rr.ratio)
+    return out
