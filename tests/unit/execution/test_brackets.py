@@ -358,3 +358,68 @@ def test_bad_bracket_fields_name_the_field(s):
         s.brackets.submit(entry(), strategy="t", stop=1490, trail={"kind": "fibonacci", "value": 1})
     assert e.value.field == "trail.kind"
     assert not s.book.orders  # nothing was sent
+
+
+class RecordingProtector:
+    """The GTT layer's interface (built elsewhere): records what the bracket asks of it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def protect(self, bracket_id, instrument, qty, stop, target, product):
+        self.calls.append(("protect", bracket_id, getattr(instrument, "key", instrument), qty, stop, target, product))
+        return "GTT-1"
+
+    def update(self, bracket_id, qty, stop, target):
+        self.calls.append(("update", bracket_id, qty, stop, target))
+
+    def remove(self, bracket_id):
+        self.calls.append(("remove", bracket_id))
+
+
+def test_the_protector_is_asked_to_protect_update_and_remove_cnc_brackets(tmp_path):
+    s = make_session(tmp_path)
+    prot = s.brackets.protector = RecordingProtector()
+    tick(s, 0, 1500)
+    b = s.brackets.submit(entry(10, product=Product.CNC), strategy="t", stop=1485,
+                          targets=[{"price": 1510, "share": 0.5}, {"price": 1520, "share": 0.5}])
+    assert prot.calls == []  # nothing before the entry fills
+    tick(s, 0, 1500, 30)
+    bid = b.bracket_id
+    assert prot.calls == [("protect", bid, K, 10, Decimal("1485"), Decimal("1510"), Product.CNC)]
+    tick(s, 1, 1510)
+    tick(s, 1, 1511, 30)  # target 1 fills: 5 left, the stop at break-even, the next target 1520
+    assert prot.calls[-1] == ("update", bid, 5, Decimal("1500.00"), Decimal("1520"))
+    tick(s, 2, 1520)
+    tick(s, 2, 1521, 30)
+    assert b.closed == "targets filled" and prot.calls[-1] == ("remove", bid)
+    kinds = [e.payload["action"] for e in s.journal.events(types=(E.BRACKET_PROTECTED,))]
+    assert kinds[0] == "protect" and kinds[-1] == "remove"
+    # an MIS bracket is not a position that outlives the day: no GTT
+    prot.calls.clear()
+    b2 = s.brackets.submit(entry(10, price=1525), strategy="t", stop=1505)
+    tick(s, 3, 1521)
+    assert s.book.orders[b2.bracket_id].status is OrderStatus.FILLED and working(s, b2, "stop")
+    assert prot.calls == []
+
+
+def test_stop_order_type_sl_puts_the_limit_a_buffer_beyond_the_trigger(tmp_path):
+    s = make_session(tmp_path, brackets={"stop_order_type": "SL", "stop_limit_buffer_pct": 1})
+    step(s, K, 0, 1500, 1501, 1499, 1500)
+    b = s.brackets.submit(entry(10), strategy="t", stop=1485)
+    step(s, K, 1, 1500, 1501, 1499, 1500)
+    (stop,) = working(s, b, "stop")
+    assert stop.request.order_type is OrderType.SL and stop.request.trigger_price == Decimal("1485")
+    assert stop.request.price == Decimal("1470.1")  # 1485 − 1 % = 1470.15, down to INFY's 0.10 tick
+
+
+def test_the_brackets_config_refuses_what_kite_would(tmp_path):
+    from tradekit.config import load_config
+    from tradekit.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides={"brackets": {"replace_after_modifications": 25}})
+    assert "brackets.replace_after_modifications" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides={"brackets": {"trail_every": 3}})
+    assert "trail_every" in str(e.value)
