@@ -116,7 +116,7 @@ class Session:
 
         # brackets and trailing stops: rebuilt from the journal, moved by the hub's marks, synced by service()
         self.brackets = BracketManager(self.oms, config=config.brackets)
-        self.brackets.restore(self.journal.events(), sync=False)
+        self.brackets.restore(self.journal.events(types=self.brackets.RESTORE_TYPES), sync=False)
         self.brackets.attach(self.market)
         if self.risk is not None:
             self.risk.attach(executor=self.oms)

@@ -130,6 +130,11 @@ class Bracket:
 class BracketManager:
     """Brackets over one :class:`~tradekit.execution.oms.OrderManager` (paper and live alike)."""
 
+    #: the journal events a restore reads (fills and order states come from the book)
+    RESTORE_TYPES = (E.BRACKET_CREATED, E.BRACKET_STOP_MOVED, E.BRACKET_MODIFIED, E.BRACKET_TAKEN_DOWN,
+                     E.BRACKET_PROTECTED, E.BRACKET_CHILD_FAILED, E.BRACKET_CLOSED, E.ORDER_CREATED, E.ORDER_MODIFIED,
+                     E.ORDER_CANCEL_REQUESTED)
+
     def __init__(self, oms, *, config=None, protector=None):
         from tradekit.config.schema import BracketsConfig
 
