@@ -57,6 +57,7 @@ changes, ``remove`` when the bracket closes or is taken down.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -143,6 +144,8 @@ class BracketManager:
         self.cfg = config or BracketsConfig()
         self.protector = protector
         self.hub = None
+        self._marks: dict[str, list[Decimal]] = {}  # key -> [last, high, low] noted since last worked
+        self._marks_lock = threading.Lock()
         self.brackets: dict[str, Bracket] = {}
         self._child_of: dict[str, str] = {}  # child cid -> bracket id
         self._dirty: set[str] = set()
@@ -381,35 +384,53 @@ class BracketManager:
         self._kick(bid)
 
     def on_tick(self, tick) -> None:
-        """A market-data hub listener: trails and CNC targets move on marks."""
+        """A market-data hub listener: trails and CNC targets move on marks.
+
+        Called on the ticker's thread, which must never wait for the session: the mark is noted
+        (last, high and low since the last time it was worked) and worked at once when the OMS's
+        lock is free, else by the next tick or :meth:`run` (the session's service cycle)."""
         key = tick.key
         if key is None or not tick.last_price:
             return
-        interested = [b for b in self.brackets.values() if b.closed is None and b.key == key and b.taken_down is None]
-        if not interested:
+        live = [b for b in list(self.brackets.values()) if b.closed is None and b.key == key and b.taken_down is None]
+        if not live:
             return
         px = dec(tick.last_price, "last_price")
+        if any(b.spec.trail is not None and b.spec.trail.kind == "atr" for b in live):
+            self.trail.on_mark(key, tick.ts or self.oms.clock.now(), float(tick.last_price))
+        with self._marks_lock:
+            m = self._marks.get(key)
+            self._marks[key] = [px, px, px] if m is None else [px, max(m[1], px), min(m[2], px)]
+        if self.oms._lock.acquire(blocking=False):
+            try:
+                self.run()
+            finally:
+                self.oms._lock.release()
+
+    def _work_marks(self) -> None:
+        with self._marks_lock:
+            marks, self._marks = self._marks, {}
+        if not marks:
+            return
         now = self.oms.clock.now()
-        with self.oms._lock:
-            if any(b.spec.trail is not None and b.spec.trail.kind == "atr" for b in interested):
-                self.trail.on_mark(key, tick.ts or now, float(tick.last_price))
-            for b in interested:
-                if self.open_quantity(b) <= 0:
-                    continue
-                sign = b.side.sign
-                if b.local_targets:
-                    for i, t in enumerate(b.targets):
-                        if i not in b.armed and sign * (px - t.price) >= 0:
-                            b.armed.add(i)
-                            self._dirty.add(b.bracket_id)
-                if b.spec.trail is not None:
-                    self._trail(b, px, now)
-            self.run()
+        for b in list(self.brackets.values()):
+            m = marks.get(b.key)
+            if m is None or b.closed is not None or b.taken_down is not None or self.open_quantity(b) <= 0:
+                continue
+            sign = b.side.sign
+            best = m[1] if sign > 0 else m[2]  # the most favourable mark since the last time
+            if b.local_targets:
+                for i, t in enumerate(b.targets):
+                    if i not in b.armed and sign * (best - t.price) >= 0:
+                        b.armed.add(i)
+                        self._dirty.add(b.bracket_id)
+            if b.spec.trail is not None:
+                if b.best is None or sign * (best - b.best) > 0:
+                    b.best = best
+                self._trail(b, m[0], now)
 
     def _trail(self, b: Bracket, px: Decimal, now: datetime) -> None:
         sign = b.side.sign
-        if b.best is None or sign * (px - b.best) > 0:
-            b.best = px
         dist = self.trail.distance(b.spec.trail, b.key, b.best)
         if dist is None:
             return  # ATR not known yet (fewer bars than its period)
@@ -425,12 +446,15 @@ class BracketManager:
 
     # -- the desired state -------------------------------------------------------------------------------
     def run(self) -> None:
-        """Bring every bracket marked dirty to its desired state (also the ones waiting for a retry)."""
-        now = self.oms.clock.now()
-        for b in self.brackets.values():
-            if b.closed is None and any(t <= now for t in b.retry_at.values()):
-                self._dirty.add(b.bracket_id)
-        self._kick()
+        """Work the marks noted, then bring every bracket marked dirty to its desired state (also the
+        ones whose retry is due)."""
+        with self.oms._lock:
+            self._work_marks()
+            now = self.oms.clock.now()
+            for b in self.brackets.values():
+                if b.closed is None and any(t <= now for t in b.retry_at.values()):
+                    self._dirty.add(b.bracket_id)
+            self._kick()
 
     def _kick(self, bid: str | None = None) -> None:
         if bid is not None:

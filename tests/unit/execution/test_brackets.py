@@ -423,3 +423,31 @@ def test_the_brackets_config_refuses_what_kite_would(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(overrides={"brackets": {"trail_every": 3}})
     assert "trail_every" in str(e.value)
+
+
+def test_a_mark_never_waits_for_the_session_and_its_best_price_is_kept(tmp_path):
+    import threading
+
+    s = make_session(tmp_path, brackets={"trail_min_interval_seconds": 0})
+    tick(s, 0, 1500)
+    b = s.brackets.submit(entry(10), strategy="t", stop={"points": 10}, trail={"kind": "points", "value": 10})
+    tick(s, 0, 1500, 30)
+    held, release = threading.Event(), threading.Event()
+
+    def session_busy():  # e.g. a placement waiting on Kite while holding the OMS's lock
+        with s.oms._lock:
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=session_busy)
+    t.start()
+    held.wait(5)
+    for px in (1520, 1530, 1525):  # the ticker's thread: noted, not waited on
+        s.brackets.on_tick(Tick(K, T0 + timedelta(minutes=1), px))
+    assert b.stop == Decimal("1490")
+    release.set()
+    t.join()
+    s.brackets.run()  # the session's next service cycle
+    assert b.stop == Decimal("1520")  # from the best mark (1530), not the last one
+    (stop,) = working(s, b, "stop")
+    assert stop.request.trigger_price == Decimal("1520")
