@@ -112,6 +112,7 @@ class LoggingConfig(Section):
     file: str | None = None
 
 
+<<<<<<< HEAD
 class BracketsConfig(Section):
     """Brackets and trailing stops (tradekit/execution/brackets.py)."""
 
@@ -127,6 +128,16 @@ class BracketsConfig(Section):
     stop_limit_buffer_pct: Decimal = Field(Decimal("1.0"), gt=0, le=20,
                                            description="SL stops: the limit price this % beyond the trigger")
     child_retry_seconds: float = Field(5.0, ge=0, description="a child the gate or broker refused is tried again after this")
+=======
+class GttConfig(Section):
+    """``gtt:`` — protection at the broker that survives a crash (issue 15, :mod:`tradekit.execution.gtt`)."""
+
+    enabled: bool = Field(True, description="place a GTT OCO at the broker for CNC/NRML brackets and session.protect "
+                                            "(false: neither places one, and tradekit gtt protect is refused)")
+    stop_limit_buffer_pct: Decimal = Field(Decimal("1.0"), ge=0, le=20,
+                                           description="the stop leg's LIMIT price this % beyond its trigger (a GTT places "
+                                                       "LIMIT orders: room to fill on a fast fall)")
+>>>>>>> main
 
 
 class TradekitConfig(Section):
@@ -148,7 +159,11 @@ class TradekitConfig(Section):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     tick_store: TickStoreConfig = Field(default_factory=TickStoreConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+<<<<<<< HEAD
     brackets: BracketsConfig = Field(default_factory=BracketsConfig)
+=======
+    gtt: GttConfig = Field(default_factory=GttConfig)
+>>>>>>> main
 
     # set by the loader, not by YAML
     source: str | None = Field(None, exclude=True)

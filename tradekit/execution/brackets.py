@@ -134,7 +134,7 @@ class BracketManager:
     #: the journal events a restore reads (fills and order states come from the book)
     RESTORE_TYPES = (E.BRACKET_CREATED, E.BRACKET_STOP_MOVED, E.BRACKET_MODIFIED, E.BRACKET_TAKEN_DOWN,
                      E.BRACKET_PROTECTED, E.BRACKET_CHILD_FAILED, E.BRACKET_CLOSED, E.ORDER_CREATED, E.ORDER_MODIFIED,
-                     E.ORDER_CANCEL_REQUESTED)
+                     E.ORDER_CANCEL_REQUESTED, E.GTT_TRIGGERED)
 
     def __init__(self, oms, *, config=None, protector=None):
         from tradekit.config.schema import BracketsConfig
@@ -316,6 +316,10 @@ class BracketManager:
                                          Side(p["side"]), int(p["quantity"]), spec, spec.stop, spec.targets)
             return bid
         bid = p.get("bracket_id")
+        if t == E.GTT_TRIGGERED and bid in self.brackets:  # a GTT leg fired at the broker: its order exits the position
+            b = self.brackets[bid]
+            b.taken_down = b.taken_down or "gtt"
+            return bid
         if t.startswith("bracket.") and bid in self.brackets:
             b = self.brackets[bid]
             if t == E.BRACKET_STOP_MOVED:
@@ -376,7 +380,7 @@ class BracketManager:
         b = self.brackets[bid]
         if b.closed is not None:
             return
-        if was is None and b.taken_down is not None and ev.type == E.ORDER_CANCEL_REQUESTED:
+        if was is None and b.taken_down is not None and ev.type in (E.ORDER_CANCEL_REQUESTED, E.GTT_TRIGGERED):
             self.oms._emit(E.BRACKET_TAKEN_DOWN, {"bracket_id": bid, "parent_id": bid, "by": b.taken_down,
                                                   "reason": ev.payload.get("reason", "")})
         if ev.type.startswith("bracket.") and ev.type not in (E.BRACKET_STOP_MOVED, E.BRACKET_MODIFIED, E.BRACKET_TAKEN_DOWN):
@@ -674,10 +678,10 @@ class BracketManager:
 
     def _protect(self, b: Bracket, open_: int) -> None:
         """The crash protector (GTT OCO) for CNC/NRML brackets: protect / update / remove."""
-        if self.protector is None or b.product not in PROTECTED_PRODUCTS:
-            return
+        if self.protector is None or b.product not in PROTECTED_PRODUCTS or not b.targets:
+            return  # an OCO needs a target leg: a stop-only bracket is protected by its local stop alone
         nxt = next((t.price for i, t in enumerate(b.targets)
-                    if sum(_filled(o) for o in b.role_orders(self.book, f"target:{i}")) == 0), None)
+                    if sum(_filled(o) for o in b.role_orders(self.book, f"target:{i}")) == 0), b.targets[-1].price)
         want = {"qty": open_, "stop": str(b.stop), "target": None if nxt is None else str(nxt)}
         have = b.protection
         try:
