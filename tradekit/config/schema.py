@@ -112,7 +112,6 @@ class LoggingConfig(Section):
     file: str | None = None
 
 
-<<<<<<< HEAD
 class BracketsConfig(Section):
     """Brackets and trailing stops (tradekit/execution/brackets.py)."""
 
@@ -123,12 +122,13 @@ class BracketsConfig(Section):
     trail_min_interval_seconds: float = Field(5.0, ge=0, description="and at most once in this many seconds (order-rate budget)")
     atr_bar_seconds: int = Field(60, ge=1, le=86400, description="ATR trails: bars of this length built from the hub's marks")
     break_even_after_first_target: bool = Field(True, description="move the stop to the entry's average price once "
-                                                "the first target has filled (a signal's trail.break_even overrides)")
+                                                "the first target has filled (BracketManager.submit(break_even=) overrides)")
     stop_order_type: Literal["SL-M", "SL"] = Field("SL-M", description="the stop child's order type (options always use SL)")
     stop_limit_buffer_pct: Decimal = Field(Decimal("1.0"), gt=0, le=20,
                                            description="SL stops: the limit price this % beyond the trigger")
     child_retry_seconds: float = Field(5.0, ge=0, description="a child the gate or broker refused is tried again after this")
-=======
+
+
 class GttConfig(Section):
     """``gtt:`` — protection at the broker that survives a crash (issue 15, :mod:`tradekit.execution.gtt`)."""
 
@@ -137,7 +137,6 @@ class GttConfig(Section):
     stop_limit_buffer_pct: Decimal = Field(Decimal("1.0"), ge=0, le=20,
                                            description="the stop leg's LIMIT price this % beyond its trigger (a GTT places "
                                                        "LIMIT orders: room to fill on a fast fall)")
->>>>>>> main
 
 
 class TradekitConfig(Section):
@@ -159,11 +158,8 @@ class TradekitConfig(Section):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     tick_store: TickStoreConfig = Field(default_factory=TickStoreConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
-<<<<<<< HEAD
     brackets: BracketsConfig = Field(default_factory=BracketsConfig)
-=======
     gtt: GttConfig = Field(default_factory=GttConfig)
->>>>>>> main
 
     # set by the loader, not by YAML
     source: str | None = Field(None, exclude=True)
