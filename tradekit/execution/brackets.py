@@ -316,9 +316,7 @@ class BracketManager:
                                          Side(p["side"]), int(p["quantity"]), spec, spec.stop, spec.targets)
             return bid
         bid = p.get("bracket_id")
-        if t == E.GTT_TRIGGERED and bid in self.brackets:  # a GTT leg fired at the broker: its order exits the position
-            b = self.brackets[bid]
-            b.taken_down = b.taken_down or "gtt"
+        if t == E.GTT_TRIGGERED and bid in self.brackets:  # a GTT leg fired: its order (adopted below) is an exit
             return bid
         if t.startswith("bracket.") and bid in self.brackets:
             b = self.brackets[bid]
@@ -347,7 +345,9 @@ class BracketManager:
         if t == E.ORDER_CREATED:
             meta = p.get("meta") or {}
             pb, role = meta.get("bracket_id"), str(meta.get("role", ""))
-            if pb in self.brackets and (role in ("stop", "repair", "exit") or role.startswith("target:")):
+            if meta.get("adopted") and meta.get("leg"):  # a GTT leg's order (tradekit.execution.gtt): one more exit
+                role = "gtt"
+            if pb in self.brackets and (role in ("stop", "repair", "exit", "gtt") or role.startswith("target:")):
                 self.brackets[pb].children[cid] = role
                 self._child_of[cid] = pb
                 return pb
@@ -380,7 +380,7 @@ class BracketManager:
         b = self.brackets[bid]
         if b.closed is not None:
             return
-        if was is None and b.taken_down is not None and ev.type in (E.ORDER_CANCEL_REQUESTED, E.GTT_TRIGGERED):
+        if was is None and b.taken_down is not None and ev.type == E.ORDER_CANCEL_REQUESTED:
             self.oms._emit(E.BRACKET_TAKEN_DOWN, {"bracket_id": bid, "parent_id": bid, "by": b.taken_down,
                                                   "reason": ev.payload.get("reason", "")})
         if ev.type.startswith("bracket.") and ev.type not in (E.BRACKET_STOP_MOVED, E.BRACKET_MODIFIED, E.BRACKET_TAKEN_DOWN):
@@ -499,7 +499,7 @@ class BracketManager:
                 self._cancel_entry(b, f"bracket taken down ({b.taken_down})")
             elif entry.status is OrderStatus.PENDING_APPROVAL:
                 self.oms.cancel(b.bracket_id, reason=f"bracket taken down ({b.taken_down})", source=SOURCE)
-            if any(self._working(b, r) for r in roles + ["repair", "exit"]) or not entry.status.is_terminal:
+            if any(self._working(b, r) for r in roles + ["repair", "exit", "gtt"]) or not entry.status.is_terminal:
                 return  # cancels on their way (live: confirmed by the order stream)
             exit_qty = min(self.open_quantity(b), self._unclosed(b))
             if (b.exit_on_takedown or b.taken_down in TAKE_DOWN_EXITS) and exit_qty > 0 \
@@ -557,7 +557,7 @@ class BracketManager:
         self._converge(b, "stop", want_stop)
         self._protect(b, open_)
         if open_ == 0 and (entry.status.is_terminal or _filled(entry) >= entry.request.quantity) \
-                and not any(self._working(b, r) for r in roles + ["repair"]):
+                and not any(self._working(b, r) for r in roles + ["repair", "gtt"]):
             self._close(b, "stopped out" if stopping else "targets filled")
 
     def _converge(self, b: Bracket, role: str, want: int, *, shrink_only: bool = False) -> None:

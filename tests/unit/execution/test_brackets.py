@@ -341,7 +341,9 @@ def test_cnc_targets_wait_for_the_mark_so_sells_fit_the_holding(tmp_path):
     tick(s, 1, 1510)  # the mark reaches target 1: the stop shrinks to 5, the target goes out and fills
     tick(s, 1, 1511, 30)
     assert net(s) == 5
-    assert not [e for e in s.journal.events(types=(E.ORDER_UPDATE,)) if e.payload.get("status") == "REJECTED"]
+    own = {c for c, r in b.children.items() if r == "stop" or r.startswith("target:")}
+    assert not [e for e in s.journal.events(types=(E.ORDER_UPDATE,))
+                if e.payload.get("status") == "REJECTED" and e.payload["client_order_id"] in own]
     tick(s, 2, 1520)
     tick(s, 2, 1521, 30)
     assert net(s) == 0 and b.closed == "targets filled"
