@@ -112,6 +112,9 @@ class Session:
                                     calendar=self.calendar, lock=getattr(self.oms, "_lock", None),
                                     prices=self.oms.prices)
         self.oms.no_price_reason = self.market.no_price_reason
+        from tradekit.execution.slicing import ParentOrders
+
+        self.algos = ParentOrders.install(self)  # issue 15: freeze slices and TWAP/VWAP/POV parents, rebuilt from the journal
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
             self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
@@ -224,7 +227,7 @@ class Session:
         if not self.check_journal():
             return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
-                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve):
+                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.algos.step):
             if step is not None and not self._guard(step):
                 return
 
