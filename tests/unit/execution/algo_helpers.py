@@ -54,7 +54,7 @@ def open_session(tmp_path, clock=None, *, cfg=None, **over) -> Session:
     return s
 
 
-def bar(s: Session, key: str, minute: int, price: float, volume: int = 1_000_000) -> None:
+def bar(s: Session, key: str, minute: int, price: float, volume: int = 1_000_000, *, tick: bool = True) -> None:
     """One 1-minute bar at T0 + minute into the paper broker, then its tick into the market-data hub
     (carrying the day's cumulative volume, as the paper runner sends them)."""
     start = T0 + timedelta(minutes=minute)
@@ -67,4 +67,5 @@ def bar(s: Session, key: str, minute: int, price: float, volume: int = 1_000_000
     cum = getattr(s, "_test_cum", {})
     cum[key] = cum.get(key, 0) + volume
     s._test_cum = cum
-    s.market.on_ticks([Tick(key, end, price, None, "quote", last_quantity=volume, volume=cum[key])], "paper")
+    if tick:
+        s.market.on_ticks([Tick(key, end, price, None, "quote", last_quantity=volume, volume=cum[key])], "paper")
