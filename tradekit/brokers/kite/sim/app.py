@@ -172,6 +172,7 @@ class _Meta:
     modified_at: datetime | None = None
     guid: str = ""
     last_sent: tuple | None = None
+    system_tags: list = field(default_factory=list)  # tags Kite adds itself (autoslice, autoslice:<parent>)
 
 
 def session_expiry(issued: datetime) -> datetime:
@@ -467,8 +468,10 @@ class KiteSimApp:
             raise KiteError(400, "InputException", "Invalid variety.")
         if variety in ("co", "auction"):
             raise KiteError(400, "InputException", f"The {variety} variety is not available in the sandbox.")
-        if _first(form, "autoslice") == "true":
-            raise KiteError(400, "InputException", "Autoslice is not available in the sandbox.")
+        if _first(form, "autoslice") == "true":  # slices above the freeze limit (issue 15)
+            from tradekit.brokers.kite.sim.autoslice import place_autoslice
+
+            return place_autoslice(self, variety, form)
         exchange, symbol = _need(form, "exchange"), _need(form, "tradingsymbol")
         side, qty = _need(form, "transaction_type"), _int(_need(form, "quantity"), "quantity")
         product, otype = _need(form, "product"), _need(form, "order_type")
@@ -607,6 +610,7 @@ class KiteSimApp:
         tags = [meta.tag] if meta.tag else []
         if row.order_type in (OrderType.MARKET, OrderType.SLM) and meta.market_protection:
             tags += ["mktp", f"mktp:{meta.market_protection:.2f}"]
+        tags += meta.system_tags
         m: dict = {}
         if meta.variety == "iceberg" and meta.iceberg_legs:
             m = {"iceberg": {"leg": 1, "legs": meta.iceberg_legs, "leg_quantity": meta.iceberg_quantity,
