@@ -615,6 +615,10 @@ class KiteSimApp:
         if meta.variety == "iceberg" and meta.iceberg_legs:
             m = {"iceberg": {"leg": 1, "legs": meta.iceberg_legs, "leg_quantity": meta.iceberg_quantity,
                              "total_quantity": row.quantity, "remaining_quantity": row.quantity - row.filled_quantity}}
+            live = self.broker._orders.get(row.broker_order_id)  # the paper exchange's live leg (issue 15)
+            ice = live.meta.get("iceberg") if live is not None else None
+            if ice:
+                m["iceberg"] = {k: ice[k] for k in ("leg", "legs", "leg_quantity", "total_quantity", "remaining_quantity")}
         ts = meta.modified_at or meta.placed_at
         exch_ts = row.timestamp if row.exchange_order_id else None
         return {
