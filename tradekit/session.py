@@ -358,6 +358,10 @@ class Session:
                             price=signal.price, trigger_price=signal.trigger_price,
                             validity=signal.meta.get("validity", "DAY"))
 
+    def _lot(self, signal: Signal) -> int:
+        inst = self.instruments.find(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
+        return inst.lot_size if inst is not None else 1
+
     def _size(self, signal: Signal, lot: int) -> int:
         rule = (signal.sizing or {}).get("rule")
         value = dec((signal.sizing or {}).get("value", 0), "sizing.value")
@@ -394,11 +398,14 @@ class Session:
         if signal.reference_price is not None and self.market.last_price(signal.key) is None:
             self.oms.mark(signal.key, signal.reference_price)
         req = self.order_for_signal(signal)
+        from tradekit.signals.algo_fields import apply_slicing, order_meta  # issue 15: algo / iceberg fields
+
+        req, algo_meta = apply_slicing(req, signal, self._lot(signal)), order_meta(signal)
         note = getattr(self.gate, "note_signal_stop", None)
         if note is not None and (signal.sizing or {}).get("stop") is not None:
             note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
-                               reference_price=signal.reference_price)
+                               reference_price=signal.reference_price, meta=algo_meta)
 
     # -- market data and the day --------------------------------------------------------------------
     def mis_cutoff(self, instrument, day: date) -> datetime | None:

@@ -167,8 +167,11 @@ class ParentOrders:
             start = _ts(spec.get("start"), now) or now
             end = _ts(spec.get("end"), now) or now.astimezone(IST).replace(hour=SESSION_END[0], minute=SESSION_END[1], second=0,
                                                                       microsecond=0)
+            limit = spec.get("limit_price")
+            if limit is None and order.request.order_type is OrderType.LIMIT:
+                limit = str(order.request.price)  # a LIMIT parent's price bounds its children
             payload.update(kind=spec["kind"], start=start.isoformat(), end=end.isoformat(),
-                           participation=spec.get("participation"), limit_price=spec.get("limit_price"),
+                           participation=spec.get("participation"), limit_price=limit,
                            interval_seconds=spec.get("interval_seconds") or 60.0, min_child=spec.get("min_child") or 0,
                            reason=f"{spec['kind'].upper()} from {start:%H:%M:%S} to {end:%H:%M:%S}")
             self.oms._emit(E.ALGO_STARTED, payload)

@@ -29,6 +29,7 @@ from tradekit.errors import ValidationError
 from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.money import dec
 from tradekit.model.signal import Signal
+from tradekit.signals.algo_fields import AlgoSpec, SlicingSpec, signal_meta  # issue 15: algo / slicing fields
 from tradekit.signals.limits import DEFAULT_LIMITS, Limits, check_record, loads, structure
 
 
@@ -240,6 +241,9 @@ class SignalIn(BaseModel):
     confidence: float | None = Field(None, ge=0, le=1, description="the strategy's confidence, 0 to 1")
     tag: str | None = Field(None, min_length=1, max_length=64, description="a free label carried to reports")
     meta: dict[str, Any] = Field(default_factory=dict, description="free JSON object carried with the signal")
+    algo: AlgoSpec | None = Field(None, description="work the order with an execution algorithm: twap, vwap or pov "
+                                                    "(tradekit/signals/algo_fields.py)")
+    slicing: SlicingSpec | None = Field(None, description="send the order as Kite's iceberg variety: {kind: iceberg, legs}")
 
     # -- per-field rules (pydantic validates fields in the order declared above) ----------------
     @field_validator("idempotency_key", "strategy", "symbol", "tag", mode="before")
@@ -432,6 +436,7 @@ class SignalIn(BaseModel):
         (``meta["validity"]`` is always set).
         """
         meta = dict(self.meta)
+        meta.update(signal_meta(self.algo, self.slicing))  # issue 15: algo / slicing (tradekit/signals/algo_fields.py)
         meta["validity"] = self.validity
         if self.tag is not None:
             meta["tag"] = self.tag
