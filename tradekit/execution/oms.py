@@ -212,6 +212,8 @@ class OrderManager:
             reducing_action = source in NEVER_QUEUED
             if self._halt_reason and not reducing_action:
                 raise TradingHalted(f"new orders are refused: {self._halt_reason}")
+            if meta and "algo" in meta and self.parents is not None:  # issue 15: a bad algo spec is refused up front
+                meta = {**meta, "algo": self.parents.check_spec(meta["algo"])}
             now = self.clock.now()
             cid = self.ids.next(now.date())
             changes: dict = {"tag": cid}

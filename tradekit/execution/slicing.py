@@ -25,7 +25,7 @@ reply could not be resolved child by child. ``tradekit kite-sim`` serves ``autos
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from tradekit.clock import IST
@@ -34,6 +34,7 @@ from tradekit.execution.algos.base import Parent, round_lots
 from tradekit.execution.algos.pov import POV
 from tradekit.execution.algos.twap import TWAP
 from tradekit.execution.algos.vwap import VWAP
+from tradekit.execution.oms import NEVER_QUEUED
 from tradekit.model.enums import OrderType
 from tradekit.model.money import dec
 from tradekit.model.order import OrderStatus
@@ -41,7 +42,7 @@ from tradekit.store.events import EventType as E
 
 log = logging.getLogger(__name__)
 
-REDUCING_SOURCES = frozenset({"square_off", "kill_switch", "breaker", "flatten", "rms"})
+REDUCING_SOURCES = NEVER_QUEUED  # a parent sent by flatten/square-off/kill is not stopped by a halt
 SESSION_END = (15, 29)  # the last one-minute bar of NSE's normal session starts at 15:29 IST (default algo end)
 
 
@@ -138,6 +139,22 @@ class ParentOrders:
         )
 
     # -- the OMS hook ---------------------------------------------------------------------------
+    @staticmethod
+    def check_spec(spec) -> dict:
+        """The algo spec, checked (``ValidationError`` naming the field, e.g. ``algo.participation``)."""
+        from pydantic import ValidationError as PydanticError
+
+        from tradekit.errors import ValidationError
+        from tradekit.signals.algo_fields import AlgoSpec
+
+        try:
+            return AlgoSpec.model_validate(spec).as_meta()
+        except PydanticError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(x) for x in err.get("loc", ()))
+            raise ValidationError(err.get("msg", str(e)).removeprefix("Value error, "),
+                                  field=f"algo.{loc}" if loc else "algo") from None
+
     def takes(self, order, decision) -> bool:
         """True when ``order`` (just approved) is to be worked as child orders."""
         return order.client_order_id in self.specs or bool(getattr(decision, "needs_slicing", None))
@@ -269,7 +286,7 @@ class ParentOrders:
                 return  # the order-rate budget is spent: the next step sends the rest
             q = min(due, cap)
             order = self.oms.submit(self._child_request(par, q), strategy=par.strategy, parent_id=par.parent_id,
-                                    source=par.source if par.source in REDUCING_SOURCES else par.event_prefix,
+                                    source=par.source if (par.kind == "slice" or par.source in REDUCING_SOURCES) else "algo",
                                     approval="auto", meta={"parent_id": par.parent_id, "kind": par.kind})
             if order.status is OrderStatus.DENIED:
                 if self._rate_only(order):
@@ -372,4 +389,4 @@ class ParentOrders:
 _REBUILD_TYPES = (E.ORDER_CREATED, E.RISK_DECISION, E.SLICE_STARTED, E.ALGO_STARTED, E.SLICE_MODIFIED, E.ALGO_MODIFIED, E.ALGO_VOLUME_BASE,
                   E.SLICE_CANCELLED, E.ALGO_CANCELLED, E.SLICE_COMPLETED, E.ALGO_COMPLETED)
 
-__all__ = ["ParentOrders", "Parent", "timedelta"]
+__all__ = ["Parent", "ParentOrders"]
