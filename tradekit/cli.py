@@ -235,7 +235,8 @@ def _register_capabilities() -> None:
     for module in ("tradekit.brokers.kite.cli",  # kite login|logout|status, kite-sim
                    "tradekit.risk.cli",  # kill, unlock
                    "tradekit.runs.cli",  # run day, run research, schedule
-                   "tradekit.ui.cli"):  # serve
+                   "tradekit.ui.cli",  # serve
+                   "tradekit.market.ca_cli"):  # corporate-actions import|list
         importlib.import_module(module).register(app)
 
 
