@@ -211,6 +211,7 @@ def run_replay(
 
     rms = hasattr(broker, "square_off_mis") and getattr(getattr(broker, "config", None), "rms_square_off", False)
     book = session.book
+    algos = getattr(session, "algos", None)  # issue 15: slices and TWAP/VWAP/POV parents (the hub is not fed here)
     risk = getattr(session, "risk", None) if risk_marks else None
     for g in range(len(uniq)):
         s_ns = int(uniq[g])
@@ -248,6 +249,10 @@ def run_replay(
             clock.set_ns(max(e_ns, clock.ns))
             session._emit(E.DAY_ROLLED, {"day": _day_from_no(int(day_no[g]) + 1).isoformat()})
         clock.set_ns(max(e_ns, clock.ns))
+        if algos is not None and algos.busy:  # issue 15: parents step on the replay's clock, POV on its volume
+            for j in range(first_pos[g], group_end[g]):
+                algos.on_bar_volume(keys_l[kidx_l[j]], vols_l[j], cur_day)
+            algos.step()
         if risk is not None and book.positions and not daily:
             marked = False
             for p in book.positions.values():

@@ -70,6 +70,7 @@ class ParentOrders:
         self.schedules = schedules or {"twap": TWAP(), "vwap": VWAP(), "pov": POV()}
         self._child_of: dict[str, str] = {}  # child cid -> parent id
         self._denied: dict[str, list[str]] = {}  # child cid -> the gate's failed check codes
+        self._cum: dict[str, tuple] = {}  # key -> (day, cumulative volume) in a bar replay
 
     # -- wiring ---------------------------------------------------------------------------------
     @classmethod
@@ -213,6 +214,21 @@ class ParentOrders:
             if par.active and par.kind == "pov" and par.request.key == key and tick.volume is not None:
                 par.volume_now = int(tick.volume)
         self.step()
+
+    @property
+    def busy(self) -> bool:
+        """True while some parent is active."""
+        return any(p.active for p in self.parents.values())
+
+    def on_bar_volume(self, key: str, volume: int, day) -> None:
+        """A bar's traded volume where no tick reaches the hub (the fast bar replay): the same
+        cumulative day volume a tick carries, for POV."""
+        d, cum = self._cum.get(key, (day, 0))
+        cum = (cum if d == day else 0) + int(volume)
+        self._cum[key] = (day, cum)
+        for par in self.parents.values():
+            if par.active and par.kind == "pov" and par.request.key == key:
+                par.volume_now = cum
 
     # -- the schedule ---------------------------------------------------------------------------
     def step(self, now: datetime | None = None) -> None:

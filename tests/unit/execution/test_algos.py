@@ -181,3 +181,38 @@ def test_children_sum_to_the_parent_never_exceed_it_and_respect_the_bound(kind, 
         s.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_bar_replay_works_algo_parents_on_its_own_clock_and_volume(tmp_path):
+    import json
+
+    from tradekit.data import load_bars, sample_path
+    from tradekit.execution.replay import run_replay
+    from tradekit.session import Session
+    from tradekit.signals.schema import parse_batch
+
+    from .algo_helpers import config
+
+    bars = load_bars(sample_path("RELIANCE", "1min"))
+    day = bars[bars.index.date == bars.index[0].date()]
+    cfg = config(tmp_path, execution={"charges_as_of": "2026-11-20", "square_off_time": None},
+                 paper={"rms_square_off": False})
+    s = Session.for_replay(cfg, tmp_path / "r.db", day.index[0].to_pydatetime())
+    t = day.index[44].to_pydatetime()  # 09:59
+    recs = [{"idempotency_key": k, "strategy": k, "signal_time": t.isoformat(), "symbol": "RELIANCE", "side": "BUY",
+             "quantity": 3000, "product": "MIS", "algo": a}
+            for k, a in (("twap", {"kind": "twap", "start": "10:00", "end": "10:30", "interval_seconds": 300}),
+                         ("pov", {"kind": "pov", "start": "10:00", "end": "10:30", "participation": 0.05}))]
+    res = parse_batch(json.dumps(recs))
+    assert res.ok, res.errors
+    run_replay(s, {"NSE:RELIANCE": day}, signals=res.accepted, square_off=False)
+    parents = {e.payload["strategy"]: e.payload["client_order_id"] for e in s.journal.events(types=(E.ALGO_STARTED,))}
+    kids = {k: [(e.time, e.payload["request"]["quantity"]) for e in s.journal.events(types=(E.ORDER_CREATED,))
+                if e.payload.get("parent_id") == pid] for k, pid in parents.items()}
+    assert [q for _t, q in kids["twap"]] == [500] * 6
+    assert [t.strftime("%H:%M") for t, _q in kids["twap"]] == ["10:00", "10:05", "10:10", "10:15", "10:20", "10:25"]
+    traded = int(day.between_time("10:00", "10:29")["volume"].sum())
+    pov_sent = sum(q for _t, q in kids["pov"])
+    assert 0 < pov_sent <= min(3000, 0.05 * traded + 1)
+    done = {p["client_order_id"]: p for p in payloads(s, E.ALGO_COMPLETED)}
+    assert done[parents["twap"]]["filled_quantity"] == 3000
