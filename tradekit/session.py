@@ -122,6 +122,9 @@ class Session:
         self.brackets = BracketManager(self.oms, config=config.brackets)
         self.brackets.restore(self.journal.events(types=self.brackets.RESTORE_TYPES), sync=False)
         self.brackets.attach(self.market)
+        from tradekit.execution.slicing import ParentOrders
+
+        self.algos = ParentOrders.install(self)  # issue 15: freeze slices and TWAP/VWAP/POV parents, rebuilt from the journal
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
             self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
@@ -239,7 +242,8 @@ class Session:
         if not self.check_journal():
             return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
-                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run):
+                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run,
+                     self.algos.step):
             if step is not None and not self._guard(step):
                 return
 
@@ -386,6 +390,10 @@ class Session:
                             price=signal.price, trigger_price=signal.trigger_price,
                             validity=signal.meta.get("validity", "DAY"))
 
+    def _lot(self, signal: Signal) -> int:
+        inst = self.instruments.find(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
+        return inst.lot_size if inst is not None else 1
+
     def _size(self, signal: Signal, lot: int) -> int:
         rule = (signal.sizing or {}).get("rule")
         value = dec((signal.sizing or {}).get("value", 0), "sizing.value")
@@ -424,11 +432,14 @@ class Session:
         req = self.order_for_signal(signal)
         if signal.meta.get("bracket"):  # stop / targets / trail: the entry of a bracket (tradekit/execution/brackets.py)
             return self.brackets.submit_signal(signal, req, route)
+        from tradekit.signals.algo_fields import apply_slicing, order_meta  # issue 15: algo / iceberg fields
+
+        req, algo_meta = apply_slicing(req, signal, self._lot(signal)), order_meta(signal)
         note = getattr(self.gate, "note_signal_stop", None)
         if note is not None and (signal.sizing or {}).get("stop") is not None:
             note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
-                               reference_price=signal.reference_price)
+                               reference_price=signal.reference_price, meta=algo_meta)
 
     def protect(self, exchange: str, tradingsymbol: str, *, stop, target, quantity: int | None = None,
                 product: str | None = None) -> str | None:

@@ -30,6 +30,7 @@ from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.money import dec
 from tradekit.model.signal import Signal
 from tradekit.signals.bracket_fields import BracketFieldsMixin, Level, TargetIn, TrailIn, bracket_meta
+from tradekit.signals.algo_fields import AlgoSpec, SlicingSpec, signal_meta  # issue 15: algo / slicing fields
 from tradekit.signals.limits import DEFAULT_LIMITS, Limits, check_record, loads, structure
 
 
@@ -245,6 +246,9 @@ class SignalIn(BracketFieldsMixin):
     stop: Level | None = Field(None, description="a bracket's stop-loss: {price} or {points}/{percent} from the entry")
     targets: list[TargetIn] | None = Field(None, max_length=10, description="a bracket's targets: [{price|points|percent, share}]")
     trail: TrailIn | None = Field(None, description="trail the stop: {kind: points|percent|atr, value, atr_period}")
+    algo: AlgoSpec | None = Field(None, description="work the order with an execution algorithm: twap, vwap or pov "
+                                                    "(tradekit/signals/algo_fields.py)")
+    slicing: SlicingSpec | None = Field(None, description="send the order as Kite's iceberg variety: {kind: iceberg, legs}")
 
     # -- per-field rules (pydantic validates fields in the order declared above) ----------------
     @field_validator("idempotency_key", "strategy", "symbol", "tag", mode="before")
@@ -437,6 +441,7 @@ class SignalIn(BracketFieldsMixin):
         (``meta["validity"]`` is always set).
         """
         meta = dict(self.meta)
+        meta.update(signal_meta(self.algo, self.slicing))  # issue 15: algo / slicing (tradekit/signals/algo_fields.py)
         meta["validity"] = self.validity
         if self.tag is not None:
             meta["tag"] = self.tag
