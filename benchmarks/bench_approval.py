@@ -170,7 +170,6 @@ class KiteDesk:
         from tradekit.brokers.kite.ratelimit import Window
         from tradekit.brokers.kite.sim.server import KiteSimServer
         from tradekit.config import load_config
-        from tradekit.config.loader import project_root
         from tradekit.config.secrets import Secrets
         from tradekit.session import Session
         from tradekit.signals import Inbox, SignalPipeline
@@ -181,7 +180,7 @@ class KiteDesk:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config_path = self.folder / "tradekit.yaml"
         self.config_path.write_text(
-            f"extends: {project_root() / 'config' / 'default.yaml'}\ndata_dir: {self.folder / 'var'}\n"
+            f"extends: tradekit:default.yaml\ndata_dir: {self.folder / 'var'}\n"
             f"approval: {{mode: manual, ttl_seconds: {ttl_seconds}, approver: bench}}\n"
             "signals: {poll_interval_seconds: 0.1, settle_seconds: 0}\n")
         self.cfg = load_config(self.config_path)

@@ -36,11 +36,9 @@ def secret_env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_cfg_path(tmp_path_factory):
-    from tradekit.config import project_root
-
     d = tmp_path_factory.mktemp("cfg")
     f = d / "demo.yaml"
-    f.write_text(f"extends: {project_root() / 'config' / 'demo.yaml'}\ndata_dir: {d / 'var'}\n")
+    f.write_text(f"extends: tradekit:demo.yaml\ndata_dir: {d / 'var'}\n")
     return f
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tradekit.config import config_hash, load_config, project_root
+from tradekit.config import config_hash, load_config
+from tradekit.resources import packaged_dir
 from tradekit.runs.manifest import REQUIRED, file_sha256
 
 from .conftest import DAY, FAST, HOLIDAY, SECRETS
 
-NOTEBOOKS = project_root() / "notebooks"
+NOTEBOOKS = packaged_dir("notebooks")
 TEMPLATES = sorted(NOTEBOOKS.glob("*.ipynb"))
 notebook = pytest.mark.notebook
 

@@ -22,20 +22,34 @@ _SECRET_ALLOW = {"tag_prefix", "token_file", "api_key_env", "api_secret_env", "a
                  "secrets_file"}  # names of places, not secrets
 
 
-def project_root() -> Path:
-    """The repository root when tradekit runs from a checkout (config/ sits beside tradekit/)."""
-    return Path(__file__).resolve().parents[2]
-
-
 def default_config_path() -> Path:
-    """``$TRADEKIT_CONFIG``, else ./config/tradekit.yaml, else the project's config/default.yaml."""
+    """The config a command uses without ``-c``: ``$TRADEKIT_CONFIG``, else the workspace in the
+    current folder (``./tradekit.yaml``), else ``./config/tradekit.yaml``, else the packaged
+    ``default.yaml``."""
+    from tradekit.resources import MARKER, packaged
+
     env = os.environ.get(ENV_CONFIG)
     if env:
         return Path(env)
-    for candidate in (Path.cwd() / "config" / "tradekit.yaml", project_root() / "config" / "tradekit.yaml"):
-        if candidate.exists():
+    for candidate in (Path.cwd() / MARKER, Path.cwd() / "config" / "tradekit.yaml"):
+        if candidate.is_file():
             return candidate
-    return project_root() / "config" / "default.yaml"
+    return packaged("config", "default.yaml")
+
+
+def _base_path(base_name: str, here: Path) -> Path:
+    """An ``extends:`` target: ``tradekit:NAME`` is a packaged config, anything else a path
+    relative to the extending file."""
+    from tradekit.resources import PACKAGED_PREFIX, packaged
+
+    if base_name.startswith(PACKAGED_PREFIX):
+        name = base_name[len(PACKAGED_PREFIX):].strip()
+        path = packaged("config", name)
+        if not name or "/" in name or not path.is_file():
+            raise ConfigError(f"{base_name!r}: no such packaged config (tradekit ships default.yaml, demo.yaml, "
+                              "live.example.yaml)", file=str(here), field="extends")
+        return path
+    return here.parent / Path(base_name).expanduser()
 
 
 MAX_BYTES = 1 << 20  # a config file is a few KB; anything above 1 MiB is not one
@@ -137,7 +151,7 @@ def _load_layers(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         return data
     if not isinstance(base_name, str):
         raise ConfigError("must be a file path", file=str(path), field="extends")
-    base = _load_layers((path.parent / base_name), (*seen, path))
+    base = _load_layers(_base_path(base_name, path), (*seen, path))
     return _deep_merge(base, data)
 
 
@@ -154,11 +168,34 @@ def _find_secrets(data: Any, prefix: str = "") -> list[str]:
 
 
 def _resolve_paths(data: dict, base: Path) -> dict:
-    for key in ("data_dir",):
-        if key in data and isinstance(data[key], str):
-            p = Path(data[key]).expanduser()
-            data[key] = str(p if p.is_absolute() else (base / p).resolve())
+    """Relative paths in a config file are relative to that file: ``data_dir``, ``runs.root``,
+    ``runs.signals``."""
+    def fix(d: dict, key: str) -> None:
+        if key in d and isinstance(d[key], str):
+            p = Path(d[key]).expanduser()
+            d[key] = str(p if p.is_absolute() else (base / p).resolve())
+
+    fix(data, "data_dir")
+    runs = data.get("runs")
+    if isinstance(runs, dict):
+        runs = data["runs"] = dict(runs)
+        fix(runs, "root")
+        fix(runs, "signals")
     return data
+
+
+def _refuse_package_dir(cfg: TradekitConfig, path: Path) -> None:
+    """An installed tradekit never writes into its own package folder: the packaged default config
+    alone (no workspace) would put the journal there, so it is refused with what to do instead."""
+    from tradekit.resources import installed_copy, package_dir
+
+    if not installed_copy():
+        return
+    pkg = package_dir().resolve()
+    if Path(cfg.data_dir).expanduser().resolve().is_relative_to(pkg):
+        raise ConfigError(f"no workspace: data_dir {cfg.data_dir} is inside the installed tradekit package; "
+                          "create one with `tradekit init DIR`, then run from DIR or pass -c DIR/tradekit.yaml "
+                          "(or set $TRADEKIT_CONFIG)", file=str(path), field="data_dir")
 
 
 def _field_path(loc: tuple) -> str:
@@ -230,7 +267,24 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         err = ConfigError(msg + more, file=str(path), field=field)
         err.problems = problems  # every (field, problem), for `tradekit config check`
         raise err from None
-    return cfg.model_copy(update={"source": str(path.resolve())})
+    _refuse_package_dir(cfg, path)
+    return cfg.model_copy(update={"source": str(path.resolve()), "runs": _absolute_runs(cfg, path)})
+
+
+def _absolute_runs(cfg: TradekitConfig, path: Path):
+    """``runs.root``/``runs.signals`` as absolute paths: a path a config file gives is already
+    relative to that file; the default ``runs`` folder is the workspace's (the config's folder holds
+    ``tradekit.yaml``), else under the current folder."""
+    from tradekit.resources import workspace_of
+
+    runs = cfg.runs
+    base = workspace_of(path) or Path.cwd()
+    update = {}
+    if not runs.root.expanduser().is_absolute():
+        update["root"] = (base / runs.root.expanduser()).resolve()
+    if runs.signals is not None and not runs.signals.expanduser().is_absolute():
+        update["signals"] = (Path.cwd() / runs.signals.expanduser()).resolve()
+    return runs.model_copy(update=update) if update else runs
 
 
 def config_hash(cfg: TradekitConfig) -> str:

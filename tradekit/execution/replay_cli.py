@@ -52,7 +52,7 @@ def check_charges_dates(cfg, first: date) -> None:
     naming a config that works (``config/demo.yaml`` prices the bundled 2016 days)."""
     import os
 
-    from tradekit.config.loader import project_root
+    from tradekit.resources import packaged
     from tradekit.market.charges import RateTable
 
     if cfg.execution.charges_as_of:
@@ -60,7 +60,7 @@ def check_charges_dates(cfg, first: date) -> None:
     since = RateTable.bundled().first_date
     if first >= since:
         return
-    demo = project_root() / "config" / "demo.yaml"
+    demo = packaged("config", "demo.yaml").resolve()
     try:
         shown = os.path.relpath(demo)
     except ValueError:

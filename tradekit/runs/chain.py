@@ -58,10 +58,20 @@ class ChainFailed(TradekitError):
 
 
 def notebooks_dir() -> Path:
-    """The notebook templates: ``notebooks/`` of the checkout."""
-    from tradekit.config import project_root
+    """The packaged notebook templates (:func:`notebook_path` prefers a workspace's copy)."""
+    from tradekit.resources import packaged_dir
 
-    return project_root() / "notebooks"
+    return packaged_dir("notebooks")
+
+
+def notebook_path(name: str, cfg=None, notebook_dir: str | Path | None = None) -> Path:
+    """``<name>.ipynb``: from ``notebook_dir`` when given, else the config's workspace copy when it
+    exists, else the packaged one."""
+    if notebook_dir is not None:
+        return Path(notebook_dir) / f"{name}.ipynb"
+    from tradekit.resources import resolve_for
+
+    return resolve_for(cfg, "notebooks", f"{name}.ipynb")
 
 
 # -- one run at a time ----------------------------------------------------------------------------------
@@ -316,10 +326,10 @@ def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, 
     from tradekit.config import config_hash, load_config
 
     root = Path(out_root)
-    nb_dir = Path(notebook_dir) if notebook_dir is not None else notebooks_dir()
-    missing = [n for n in NOTEBOOKS if not (nb_dir / f"{n}.ipynb").exists()]
+    nb = {n: notebook_path(n, cfg, notebook_dir) for n in NOTEBOOKS}
+    missing = [n for n in NOTEBOOKS if not nb[n].exists()]
     if missing:
-        raise TradekitError(f"{nb_dir}: notebook(s) missing: {', '.join(m + '.ipynb' for m in missing)}")
+        raise TradekitError(f"{nb[missing[0]].parent}: notebook(s) missing: {', '.join(m + '.ipynb' for m in missing)}")
     if execution_timeout == -1:
         execution_timeout = settings.execution_timeout if mode == "paper" else None
     sig_src = signals if signals is not None else settings.signals
@@ -373,7 +383,7 @@ def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, 
             if echo:
                 echo(f"tradekit run day {d} ({mode}) → {run_dir}")
             for name in NOTEBOOKS:
-                rec = _execute(nb_dir / f"{name}.ipynb", run_dir, name, params[name], execution_timeout, echo)
+                rec = _execute(nb[name], run_dir, name, params[name], execution_timeout, echo)
                 man.notebooks.append(rec)
                 man.save()
                 if rec.status == "failed":
@@ -392,9 +402,9 @@ def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, 
                     if ss.get("halted"):
                         outcome, message = "halted", f"trading halted: {ss.get('stop_reason')}"
             for name in NOTEBOOKS[len(man.notebooks):]:
-                man.notebooks.append(NotebookRecord(name, str(nb_dir / f"{name}.ipynb"), f"{name}.ipynb",
+                man.notebooks.append(NotebookRecord(name, str(nb[name]), f"{name}.ipynb",
                                                     params[name], status="not_run",
-                                                    source_sha256=file_sha256(nb_dir / f"{name}.ipynb")))
+                                                    source_sha256=file_sha256(nb[name])))
             report = None
             if (run_dir / "eod.ipynb").exists() and man.notebooks[-1].status == "ok":
                 try:
@@ -451,8 +461,7 @@ def run_research_notebook(
     cfg = config if hasattr(config, "model_dump") else load_config(config)
     params = dict(parameters or {})
     label = str(params.get("export_day") or datetime.now(IST).date().isoformat())
-    nb_dir = Path(notebook_dir) if notebook_dir is not None else notebooks_dir()
-    src = nb_dir / "research.ipynb"
+    src = notebook_path("research", cfg, notebook_dir)
     if not src.exists():
         raise TradekitError(f"{src}: no such notebook")
     root = Path(out_root)

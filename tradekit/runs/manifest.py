@@ -48,9 +48,9 @@ def now_iso() -> str:
 
 def git_revision(root: str | Path | None = None) -> dict:
     """``{"revision": <sha or None>, "dirty": <bool or None>}`` of the checkout at ``root``."""
-    from tradekit.config import project_root
+    from tradekit.resources import package_dir
 
-    cwd = Path(root) if root is not None else project_root()
+    cwd = Path(root) if root is not None else package_dir()  # the checkout, when tradekit runs from one
 
     def git(*args: str) -> str | None:
         try:

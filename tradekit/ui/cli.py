@@ -36,11 +36,21 @@ _DROP_ENV_PREFIXES = ("KITE_",)
 _DROP_ENV = {"TRADEKIT_SIGNAL_TOKEN", "TRADEKIT_ALERT_WEBHOOK", "TRADEKIT_TELEGRAM_TOKEN", TOKEN_SECRET}
 
 
-def project_root() -> Path:
-    """The folder holding ``dashboards/`` and ``config/voila.json`` (the checkout tradekit runs from)."""
-    from tradekit.config.loader import project_root as root
+def dashboards_dir(config_source: str | Path | None = None) -> Path:
+    """The dashboards served: the workspace's ``dashboards/`` when it holds both, else the packaged ones."""
+    from tradekit.resources import packaged_dir, workspace_of
 
-    return root()
+    ws = workspace_of(config_source)
+    if ws is not None and all((ws / "dashboards" / f"{d}.ipynb").is_file() for d in DASHBOARDS):
+        return ws / "dashboards"
+    return packaged_dir("dashboards")
+
+
+def voila_config_dir(config_source: str | Path | None = None) -> Path:
+    """The folder of ``voila.json``: the workspace's ``config/`` when it has one, else the packaged config."""
+    from tradekit.resources import resolve, workspace_of
+
+    return resolve("config", "voila.json", workspace_of(config_source)).parent
 
 
 def free_port() -> int:
@@ -65,7 +75,8 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def voila_command(dashboards: Path, *, port: int, show_tracebacks: bool = False, cull_interval: int = 60,
-                  cull_idle_timeout: int = 600, execute_timeout: int = 120) -> list[str]:
+                  cull_idle_timeout: int = 600, execute_timeout: int = 120,
+                  config_dir: Path | None = None) -> list[str]:
     """The Voila argv (no secrets in it: the token comes from ``JUPYTER_TOKEN``)."""
     return [
         sys.executable, "-m", "tradekit.ui.voila_main", str(dashboards),  # Voila, its log scrubbed of tokens
@@ -73,7 +84,7 @@ def voila_command(dashboards: Path, *, port: int, show_tracebacks: bool = False,
         f"--port={port}",
         "--Voila.ip=127.0.0.1",
         "--Voila.port_retries=0",
-        "--Voila.config_file_paths=config",
+        f"--Voila.config_file_paths={config_dir if config_dir is not None else voila_config_dir()}",
         "--token",
         "--strip_sources=True",
         f"--show_tracebacks={bool(show_tracebacks)}",
@@ -176,11 +187,14 @@ def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, toke
     if not cfg.source:
         raise TradekitError("serve needs a config loaded from a file (the kernels load it by path)")
     cfg_path = Path(cfg.source).resolve()
-    root = project_root()
-    folder = Path(dashboards) if dashboards is not None else root / "dashboards"
+    from tradekit.resources import workspace_of
+
+    # the server's working folder: the workspace, else the config's folder (never the package)
+    root = workspace_of(cfg_path) or cfg_path.parent
+    folder = Path(dashboards) if dashboards is not None else dashboards_dir(cfg_path)
     missing = [d for d in DASHBOARDS if not (folder / f"{d}.ipynb").exists()]
     if missing:
-        raise TradekitError(f"{folder}: no {', '.join(m + '.ipynb' for m in missing)} (run from a tradekit checkout)")
+        raise TradekitError(f"{folder}: no {', '.join(m + '.ipynb' for m in missing)}")
     generated = False
     if token is None:
         token = Secrets.load(cfg.secrets_file).get(TOKEN_SECRET)
@@ -197,7 +211,7 @@ def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, toke
                       "PYTHONUNBUFFERED": "1"})
     child_env.update(env or {})
     cmd = voila_command(folder.resolve(), port=port, show_tracebacks=show_tracebacks, cull_interval=cull_interval,
-                        cull_idle_timeout=cull_idle_timeout)
+                        cull_idle_timeout=cull_idle_timeout, config_dir=voila_config_dir(cfg_path))
     # its own process group, so stop() ends Voila and every kernel it started
     proc = subprocess.Popen(cmd, cwd=root, env=child_env, stdout=stdout, stderr=stderr, start_new_session=True)
     server = DashboardServer(proc, port, token, generated, cfg_path)

@@ -96,8 +96,6 @@ class PaperDesk:
     def __init__(self, folder: Path, *, day: date = date(2016, 8, 16), symbol: str = "RELIANCE", speed: float = 60.0,
                  ttl_seconds: int = 480, inbox_poll: float = 0.1, settle: float = 0.0, approver: str = "asha",
                  extra_yaml: str = ""):
-        from tradekit.config.loader import project_root
-
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.symbol = symbol
@@ -106,7 +104,7 @@ class PaperDesk:
         self.speed = speed
         self.config_path = self.folder / "tradekit.yaml"
         self.config_path.write_text(
-            f"extends: {project_root() / 'config' / 'default.yaml'}\n"
+            "extends: tradekit:default.yaml\n"
             f"data_dir: {self.folder / 'var'}\n"
             f"approval: {{mode: manual, ttl_seconds: {ttl_seconds}, approver: {approver}}}\n"
             "execution: {charges_as_of: 2024-01-02}\n"  # the bundled days predate the rate tables

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_voila_runs_on_loopback_with_a_token_hidden_cells_and_culling(paper_conf
     cmd, kw = fake_voila.last.cmd, fake_voila.last.kw
     assert cmd[1:3] == ["-m", "tradekit.ui.voila_main"] and cmd[3].endswith("dashboards")
     for flag in ("--no-browser", "--port=8899", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--token",
-                 "--Voila.config_file_paths=config", "--strip_sources=True", "--show_tracebacks=False",
+                 f"--Voila.config_file_paths={cli.voila_config_dir()}", "--strip_sources=True", "--show_tracebacks=False",
                  "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=600"):
         assert flag in cmd
     assert not any("s3cret" in a for a in cmd)
@@ -49,7 +50,7 @@ def test_voila_runs_on_loopback_with_a_token_hidden_cells_and_culling(paper_conf
     assert env["JUPYTER_TOKEN"] == "s3cret-token-value"
     assert env["TRADEKIT_CONFIG"] == paper_config.source
     assert "KITE_API_SECRET" not in env and "TRADEKIT_DASHBOARD_TOKEN" not in env
-    assert kw["start_new_session"] is True and kw["cwd"] == cli.project_root()
+    assert kw["start_new_session"] is True and kw["cwd"] == Path(paper_config.source).parent  # the config's folder, never the package
     assert not srv.token_generated
     assert srv.url("pnl") == "http://127.0.0.1:8899/voila/render/pnl.ipynb?token=s3cret-token-value"
     assert srv.url("approval", token=False) == "http://127.0.0.1:8899/voila/render/approval.ipynb"
