@@ -19,7 +19,7 @@ config_app = typer.Typer(no_args_is_help=True, help="Check configuration files."
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TRADEKIT_CONFIG or config/default.yaml)")
+ConfigOpt = typer.Option(None, "--config", "-c", help="config file (default: $TRADEKIT_CONFIG, else ./tradekit.yaml (a workspace), else the packaged default.yaml)")
 
 
 def _cfg(path: Optional[Path], overrides: dict | None = None):
@@ -242,7 +242,8 @@ def _register_capabilities() -> None:
                    "tradekit.ui.cli",  # serve
                    "tradekit.market.ca_cli",  # corporate-actions import|list
                    "tradekit.gtt_cli",  # gtt list|protect|delete
-                   "tradekit.data.cli"):  # data import|fetch|list, instruments update|show
+                   "tradekit.data.cli",  # data import|fetch|list, instruments update|show
+                   "tradekit.workspace"):  # init, upgrade-workspace
         importlib.import_module(module).register(app)
 
 

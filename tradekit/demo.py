@@ -39,6 +39,13 @@ class DemoResult:
 
 
 def run_demo(cfg: TradekitConfig, out: Path | None = None, *, quantity: int = 10) -> DemoResult:
+    from tradekit.resources import workspace_env
+
+    with workspace_env(cfg):  # in a workspace, matplotlib's cache stays inside it
+        return _run_demo(cfg, out, quantity=quantity)
+
+
+def _run_demo(cfg: TradekitConfig, out: Path | None = None, *, quantity: int = 10) -> DemoResult:
     from tradekit.execution.replay import run_replay
     from tradekit.monitoring.report import build_session_report
     from tradekit.session import Session

@@ -13,6 +13,7 @@ A *workspace* (``tradekit init DIR``) is a folder with a ``tradekit.yaml`` marke
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -83,3 +84,32 @@ def resolve(kind: str, name: str, workspace: str | Path | None = None) -> Path:
 def resolve_for(cfg, kind: str, name: str) -> Path:
     """:func:`resolve` in the workspace of a loaded config (its ``source`` file's folder)."""
     return resolve(kind, name, workspace_of(getattr(cfg, "source", None)))
+
+
+#: Libraries the notebooks use that keep caches in $HOME unless told otherwise.
+CACHE_ENV = {"MPLCONFIGDIR": "matplotlib", "IPYTHONDIR": "ipython"}
+
+
+@contextmanager
+def workspace_env(cfg):
+    """Inside a workspace, point the caches of matplotlib and IPython (the notebooks' kernels
+    inherit the environment) at ``<data_dir>/cache/`` so a run writes only inside the workspace.
+    Variables the user has set are left alone; outside a workspace nothing changes."""
+    ws = workspace_of(getattr(cfg, "source", None))
+    if ws is None:
+        yield
+        return
+    base = Path(cfg.data_dir).expanduser() / "cache"
+    old = {k: os.environ.get(k) for k in CACHE_ENV}
+    for k, sub in CACHE_ENV.items():
+        if not old[k]:
+            (base / sub).mkdir(parents=True, exist_ok=True)
+            os.environ[k] = str(base / sub)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -321,8 +321,15 @@ def _sandbox_env(root: str):
             os.environ[SANDBOX_CLOCK_ENV] = old
 
 
-def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, signals, symbols, strategy, kill_at,
-             progress_every, echo, sandbox=None) -> ChainResult:
+def _run_day(d, mode, cfg, *args, **kwargs) -> ChainResult:
+    from tradekit.resources import workspace_env
+
+    with workspace_env(cfg):  # in a workspace, the kernels' caches stay inside it
+        return _run_day_in(d, mode, cfg, *args, **kwargs)
+
+
+def _run_day_in(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, signals, symbols, strategy, kill_at,
+                progress_every, echo, sandbox=None) -> ChainResult:
     from tradekit.config import config_hash, load_config
 
     root = Path(out_root)
