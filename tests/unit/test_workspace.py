@@ -147,3 +147,28 @@ def test_the_demo_in_a_workspace_writes_only_inside_it(tmp_path):
     for b, a, where in zip(before, after, ("the checkout", "$HOME", "the current folder")):
         changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         assert not changed, f"{where} changed: {changed[:10]}"
+
+
+def test_serve_in_a_workspace_runs_its_dashboards_with_its_files_inside_it(tmp_path, monkeypatch):
+    import tradekit.ui.cli as ui
+
+    seen = {}
+
+    class FakeProc:
+        pid = 1
+
+        def __init__(self, cmd, **kw):
+            seen.update(cmd=cmd, **kw)
+
+        def poll(self):
+            return None
+
+    ws = init_workspace(tmp_path / "w")
+    monkeypatch.setattr(ui.subprocess, "Popen", FakeProc)
+    monkeypatch.setattr(ui, "_wait_port", lambda port, proc, timeout: None)
+    monkeypatch.setattr(ui, "port_in_use", lambda port, host="127.0.0.1": False)
+    monkeypatch.setattr(ui.os, "killpg", lambda pid, sig: None)
+    ui.serve(load_config(ws / "tradekit.yaml"), port=8897)
+    assert seen["cwd"] == ws and seen["cmd"][3] == str(ws / "dashboards")
+    for k in ("MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR"):
+        assert Path(seen["env"][k]).is_relative_to(ws / "var")

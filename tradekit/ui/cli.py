@@ -209,6 +209,14 @@ def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, toke
     child_env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.startswith(_DROP_ENV_PREFIXES)}
     child_env.update({"JUPYTER_TOKEN": token, "TRADEKIT_CONFIG": str(cfg_path), "JUPYTER_PLATFORM_DIRS": "1",
                       "PYTHONUNBUFFERED": "1"})
+    if workspace_of(cfg_path) is not None:  # a workspace: Voila's and the kernels' files stay inside it
+        from tradekit.resources import CACHE_ENV
+
+        cache = Path(cfg.data_dir).expanduser() / "cache"
+        for k, sub in {**CACHE_ENV, "JUPYTER_RUNTIME_DIR": "jupyter-runtime"}.items():
+            if not child_env.get(k):
+                (cache / sub).mkdir(parents=True, exist_ok=True)
+                child_env[k] = str(cache / sub)
     child_env.update(env or {})
     cmd = voila_command(folder.resolve(), port=port, show_tracebacks=show_tracebacks, cull_interval=cull_interval,
                         cull_idle_timeout=cull_idle_timeout, config_dir=voila_config_dir(cfg_path))
