@@ -30,6 +30,7 @@ from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.money import dec
 from tradekit.model.signal import Signal
 from tradekit.signals.limits import DEFAULT_LIMITS, Limits, check_record, loads, structure
+from tradekit.signals.condition_fields import ConditionField
 
 
 SCHEMA_PATH = Path(__file__).with_name("signal.schema.json")
@@ -240,6 +241,7 @@ class SignalIn(BaseModel):
     confidence: float | None = Field(None, ge=0, le=1, description="the strategy's confidence, 0 to 1")
     tag: str | None = Field(None, min_length=1, max_length=64, description="a free label carried to reports")
     meta: dict[str, Any] = Field(default_factory=dict, description="free JSON object carried with the signal")
+    condition: ConditionField | None = Field(None, description="hold the order until a trigger: price, symbol, time, indicator (tradekit/signals/condition_fields.py)")
 
     # -- per-field rules (pydantic validates fields in the order declared above) ----------------
     @field_validator("idempotency_key", "strategy", "symbol", "tag", mode="before")
@@ -435,6 +437,8 @@ class SignalIn(BaseModel):
         meta["validity"] = self.validity
         if self.tag is not None:
             meta["tag"] = self.tag
+        if self.condition is not None:  # armed by the session instead of sent (tradekit.execution.conditions)
+            meta["condition"] = self.condition
         sizing = None
         if self.sizing is not None:
             sizing = {k: v for k, v in self.sizing.model_dump().items() if v is not None}

@@ -40,3 +40,9 @@ class EventType:
     BROKER_ERROR = "broker.error"
     ALERT = "alert"
     NOTE = "note"
+
+    # conditional orders (tradekit/execution/conditions.py): a signal held until its trigger
+    CONDITION_CREATED = "condition.created"
+    CONDITION_TRIGGERED = "condition.triggered"  # the order went to the gate (or was refused: see payload)
+    CONDITION_CANCELLED = "condition.cancelled"
+    CONDITION_EXPIRED = "condition.expired"
