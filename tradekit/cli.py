@@ -235,7 +235,8 @@ def _register_capabilities() -> None:
     for module in ("tradekit.brokers.kite.cli",  # kite login|logout|status, kite-sim
                    "tradekit.risk.cli",  # kill, unlock
                    "tradekit.runs.cli",  # run day, run research, schedule
-                   "tradekit.ui.cli"):  # serve
+                   "tradekit.ui.cli",  # serve
+                   "tradekit.execution.conditions_cli"):  # conditions list|cancel
         importlib.import_module(module).register(app)
 
 

@@ -349,17 +349,7 @@ class ConditionField:
             return condition_payload(_ADAPTER.validate_python(_lower_kinds(v)))
 
         return core_schema.no_info_plain_validator_function(
-            check, json_schema_input_schema=handler.generate_schema(dict))
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, core_schema, handler):
-        schema = _ADAPTER.json_schema(ref_template="#/$defs/{model}")
-        defs = schema.pop("$defs", {})
-        schema = {**schema, "description": "hold the order until a trigger (see tradekit/signals/README.md, "
-                                           "Conditional orders)"}
-        if defs:
-            schema["$defs"] = defs
-        return schema
+            check, json_schema_input_schema=handler.generate_schema(Condition))
 
 
 def _hhmm_to_dt(at: str, day, tz) -> datetime:
