@@ -542,6 +542,8 @@ class Session:
             self.oms.cancel_all(reason=p.get("reason", ""), source=p.get("by", "dashboard"))
         elif action == "flatten":
             self.oms.flatten(p.get("strategy"), reason=p.get("reason", "flatten"), source="flatten")
+        elif action == "cancel_condition":  # `tradekit conditions cancel ID` while this session runs
+            self.conditions_book.cancel(p["condition_id"], p.get("reason", ""), by=p.get("by", "cli"))
         else:
             raise ValueError(f"unknown control action {action!r}")
 

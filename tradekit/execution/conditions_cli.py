@@ -1,9 +1,9 @@
 """``tradekit conditions list|cancel ID``: conditional orders from a terminal.
 
-Both read the config's journal (or ``--db``). ``cancel`` appends ``condition.cancelled``: a
-running session acts on it at its next journal poll (it drops the condition and unsubscribes
-its instruments); with no session running, the next session starts with the condition
-cancelled. Registered on the main app with one line in :mod:`tradekit.cli`.
+Both read the config's journal (or ``--db``). ``cancel`` appends ``condition.cancelled`` when
+no session owns the journal (the next session starts with the condition cancelled), or else a
+``control`` request (``cancel_condition``) that the running session acts on at its next journal
+poll: it journals ``condition.cancelled`` and unsubscribes the condition's instruments. Registered on the main app with one line in :mod:`tradekit.cli`.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def cancel(
     from tradekit.clock import IST
     from tradekit.execution.conditions import ConditionLedger
     from tradekit.store import EventType as E
+    from tradekit.store.lease import JournalLeased
 
     cid = condition_id.strip()
     j = _journal(config, db)
@@ -100,12 +101,22 @@ def cancel(
             who = by or getpass.getuser()
         except Exception:  # noqa: BLE001 - no login name in some containers
             who = "cli"
-        j.append(E.CONDITION_CANCELLED, {"condition_id": cid, "at": datetime.now(IST).isoformat(),
-                                         "reason": reason.strip() or "cancelled", "by": who, "origin": "cli"})
+        why = reason.strip() or "cancelled"
+        try:  # no session running: the journal records the cancel, the next session starts without it
+            j.append(E.CONDITION_CANCELLED, {"condition_id": cid, "at": datetime.now(IST).isoformat(),
+                                             "reason": why, "by": who, "origin": "cli"})
+            running = False
+        except JournalLeased:  # a session owns the journal: ask it (it cancels at its next journal poll)
+            j.append(E.CONTROL, {"action": "cancel_condition", "condition_id": cid, "reason": why, "by": who,
+                                 "origin": "cli"})
+            running = True
     finally:
         j.close()
-    typer.echo(f"{cid} cancelled by {who}: {c.description} ({c.side} {c.instrument} is not sent); "
-               "a running session drops it at its next journal poll")
+    if running:
+        typer.echo(f"{cid} cancel requested by {who}: the running session cancels it at its next journal poll "
+                   f"({c.description}; {c.side} {c.instrument})")
+    else:
+        typer.echo(f"{cid} cancelled by {who}: {c.description} ({c.side} {c.instrument} is not sent)")
 
 
 def register(main: typer.Typer) -> None:
