@@ -6,7 +6,7 @@ bins anchored at 09:15 IST): finished bars are kept (bounded), the forming bar i
 its own ticks, so every evaluation sees the bars so far, the forming one included.
 
 The indicators are computed by libraries, not by hand: moving averages and RSI by vectorbt
-(``vbt.MA``, ``vbt.RSI``), the session VWAP by pandas-ta-classic (``vwap``, anchored daily).
+(the kernels of ``vbt.MA`` and ``vbt.RSI``), the session VWAP by pandas-ta-classic (``vwap``, anchored daily).
 """
 
 from __future__ import annotations
@@ -22,16 +22,28 @@ from tradekit.data.resample import bin_starts, parse_rule, ticks_to_bars
 _IST_NAIVE_OFFSET = pd.Timedelta(hours=5, minutes=30)
 
 
-def _vbt():
-    import vectorbt as vbt  # heavy (numba): imported when the first indicator condition is armed
+def _nb():
+    """vectorbt's indicator kernels (``vbt.MA``/``vbt.RSI`` run these; called directly, an evaluation
+    per tick costs microseconds instead of the indicator factory's ~20 ms). Heavy to import (numba):
+    done when the first indicator condition is armed."""
+    import vectorbt.indicators.nb as nb
 
-    return vbt
+    return nb
 
 
 def preload() -> None:
     """Import the indicator libraries now (arming time), not on the first tick."""
-    _vbt()
-    import pandas_ta_classic  # noqa: F401
+    _nb()
+    _ta()
+
+
+def _ta():
+    import warnings
+
+    with warnings.catch_warnings():  # its import calls a pandas API that pandas 3 deprecates
+        warnings.simplefilter("ignore")
+        import pandas_ta_classic as ta
+    return ta
 
 
 class BarBuilder:
@@ -115,10 +127,11 @@ def indicator_value(spec: dict, bars: pd.DataFrame, last_price: float) -> float 
         fast, slow = int(spec["fast"]), int(spec["slow"])
         if len(close) < slow:
             return None
-        vbt = _vbt()
+        nb = _nb()
+        a = close.to_numpy(dtype="float64").reshape(-1, 1)
         ewm = ind == "ema_cross"
-        f = vbt.MA.run(close, window=fast, ewm=ewm).ma.iloc[-1]
-        s = vbt.MA.run(close, window=slow, ewm=ewm).ma.iloc[-1]
+        f = nb.ma_nb(a, fast, ewm)[-1, 0]
+        s = nb.ma_nb(a, slow, ewm)[-1, 0]
         if not (np.isfinite(f) and np.isfinite(s)):
             return None
         return float(f - s)
@@ -126,11 +139,14 @@ def indicator_value(spec: dict, bars: pd.DataFrame, last_price: float) -> float 
         w = int(spec.get("window") or 14)
         if len(close) < w + 1:
             return None
-        r = _vbt().RSI.run(close, window=w).rsi.iloc[-1]
+        from numba.typed import List
+
+        nb = _nb()
+        a = close.to_numpy(dtype="float64").reshape(-1, 1)
+        r = nb.rsi_apply_nb(a, w, False, False, nb.rsi_cache_nb(a, List([w]), List([False]), False))[-1, 0]
         return float(r) if np.isfinite(r) else None
     if ind == "vwap":
-        import pandas_ta_classic as ta
-
+        ta = _ta()
         vol = bars["volume"].astype("float64")
         if float(vol.sum()) <= 0:
             return None
