@@ -284,9 +284,25 @@ class ConditionBook:
     def arm(self, signal, route: str | None = None) -> ConditionState:
         """Hold ``signal`` (its ``meta["condition"]``) until its trigger; journal ``condition.created``."""
         from tradekit.signals.condition_fields import parse_condition
-        from tradekit.signals.schema import signal_to_dict
 
         spec = parse_condition(signal.meta.get("condition"))
+        own = signal.key
+        keys = watched(spec, own)
+        hub = self.s.market
+        if keys:  # subscribed first: live, the state at creation is the first quote (quote_wait_seconds)
+            hub.want(keys, "condition:arming")
+        try:
+            for path, leaf in leaves(spec):
+                if leaf["kind"] in ("price", "symbol") and hub.last_price(_key(leaf.get("symbol") or own)) is None:
+                    hub.wait_quote(_key(leaf.get("symbol") or own))
+            return self._create(signal, spec, route)
+        finally:
+            if keys:
+                hub.unwant(keys, "condition:arming")
+
+    def _create(self, signal, spec: dict, route: str | None) -> ConditionState:
+        from tradekit.signals.schema import signal_to_dict
+
         now = self.s.clock.now()
         with self.lock:
             expires = self._expiry(spec.get("until", "day"), now)
