@@ -263,6 +263,8 @@ class ConditionBook:
         self.armed: dict[str, _Armed] = {}
         self._by_key: dict[str, set[str]] = {}
         self._pending: deque = deque()  # ticks that arrived while another thread held the session's lock
+        self._cum: dict[str, int] = {}  # on_bars: the day's volume so far per instrument
+        self._cum_day = None
 
     @classmethod
     def attach(cls, session) -> "ConditionBook":
@@ -383,6 +385,22 @@ class ConditionBook:
                 a = self.armed.get(cid)
                 if a is not None:
                     self._observe(a, tick, now)
+
+    def on_bars(self, bars: list[tuple[str, float, int]], at: datetime) -> None:
+        """A fast bar replay (``run_replay`` without a hub feed): each ``(key, close, volume)`` as the
+        tick a paper session's hub gets for the bar (stamped at the bar's end, the day's volume so far)."""
+        from tradekit.data.types import Tick
+
+        day = at.astimezone(IST).date()
+        if self._cum_day != day:
+            self._cum, self._cum_day = {}, day
+        ticks = []
+        for key, close, vol in bars:
+            cum = self._cum[key] = self._cum.get(key, 0) + int(vol)
+            ticks.append(Tick(key, at, float(close), None, "quote", last_quantity=int(vol), volume=cum))
+        for t in ticks:
+            self.on_tick(t)
+        self.poll(at)
 
     def poll(self, now: datetime | None = None) -> None:
         """Time-driven work (``Session.poll`` calls it each cycle): queued ticks, time conditions, expiry."""

@@ -211,6 +211,7 @@ def run_replay(
 
     rms = hasattr(broker, "square_off_mis") and getattr(getattr(broker, "config", None), "rms_square_off", False)
     book = session.book
+    conds = getattr(session, "conditions_book", None)  # conditional signals: evaluated on each bar's close
     risk = getattr(session, "risk", None) if risk_marks else None
     for g in range(len(uniq)):
         s_ns = int(uniq[g])
@@ -258,6 +259,9 @@ def run_replay(
                         marked = True
             if marked:
                 risk.on_marks(book, clock.now())
+        if pace is None and conds is not None and conds.armed:  # a paced run feeds its hub: they see the bars there
+            conds.on_bars([(keys_l[kidx_l[j]], closes_l[j], vols_l[j]) for j in range(first_pos[g], group_end[g])],
+                          clock.now())
         while sig_i < n_sig and sig_ns[sig_i] <= e_ns:
             sig = all_signals[sig_i]
             sig_i += 1

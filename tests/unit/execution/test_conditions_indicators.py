@@ -109,3 +109,41 @@ def test_five_minute_bars_are_session_anchored(tmp_path, bars):
     assert d.iloc[-1] >= 0 and d.iloc[-2] < 0
     # and no earlier tick made the forming bar cross
     assert len(upto) > 8 * 5 - 5 and got.astimezone(IST) >= five.index[7]
+
+
+def test_a_fast_bar_replay_evaluates_conditions_on_each_bars_close(tmp_path, bars):
+    """``run_replay`` (``tradekit replay``) does not feed a hub: conditions see each bar's close at its end."""
+    from datetime import timedelta
+
+    from tradekit.config import load_config
+    from tradekit.execution.replay import run_replay
+    from tradekit.model.order import OrderStatus
+    from tradekit.session import Session
+    from tradekit.signals.schema import validate_record
+
+    close = bars["close"]
+    level = round((float(close.min()) + float(close.iloc[-1])) / 2, 2)  # back up after the day's low
+    want_price = first_cross(close, level, "below")
+    sma = close.rolling(5).mean() - close.rolling(20).mean()
+    want_sma = first_cross(sma, 0, "above")
+    assert want_price is not None and want_sma is not None
+    t0 = bars.index[0].to_pydatetime()
+    cfg = load_config(overrides={"execution": {"charges_as_of": "2026-11-20"}, "approval": {"mode": "auto"}})
+    s = Session.for_replay(cfg, tmp_path / "j.db", t0)
+    sigs = []
+    for key, cond in (("px", {"kind": "price", "cross": "below", "level": level}),
+                      ("ma", {"kind": "indicator", "indicator": "sma_cross", "fast": 5, "slow": 20, "cross": "above"})):
+        sig, errs = validate_record(record(key, condition=cond, signal_time=t0.isoformat(), ttl_seconds=60))
+        assert not errs
+        sigs.append(sig)
+    try:
+        run_replay(s, {"NSE:INFY": bars}, signals=sigs, square_off=False)
+        trig = {c.signal_id: c for c in s.conditions()}
+        assert trig["px"].state == trig["ma"].state == "triggered"
+        one = timedelta(minutes=1)
+        assert trig["px"].ended_at == bars.index[want_price].to_pydatetime() + one
+        assert trig["ma"].ended_at == bars.index[want_sma].to_pydatetime() + one
+        o = s.book.order(trig["px"].client_order_id)
+        assert o.status is OrderStatus.FILLED
+    finally:
+        s.close()
