@@ -20,7 +20,11 @@ Crossings: the side of the value at creation is recorded (``condition.created``:
 ``below`` from strictly above to at or below. A price that is already beyond the level when the
 condition is armed has to come back first. The first move to the waiting side (the one a crossing
 starts from) is journaled (``condition.progress``), so a restart knows a crossing is due; an
-``all`` group journals each child that fired (they latch) the same way.
+``all`` group journals each child that fired (they latch) the same way. A trigger while new
+orders are blocked for a while (``TradingHalted``: a reconciliation difference, a lost login, the
+journal) is journaled as due (``condition.progress``, ``due``) and sent once they resume, unless
+``signals.when_blocked`` is ``refuse`` (then it is journaled as triggered and refused) or the
+condition expires first.
 
 State is rebuilt from the journal (:class:`ConditionLedger`): a new session on the same journal
 re-arms what is still armed, subscribes its instruments and fires on the next crossing.
@@ -41,7 +45,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Iterable
 
 from tradekit.clock import IST
-from tradekit.errors import TradekitError, ValidationError
+from tradekit.errors import TradekitError, TradingHalted, ValidationError
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import JournalUnavailable
 
@@ -191,7 +195,7 @@ class ConditionLedger:
             return None
         if t == PROGRESS:
             if c.armed:
-                c.progress.setdefault(p.get("leaf", ""), {}).update({k: p[k] for k in ("side", "fired") if k in p})
+                c.progress.setdefault(p.get("leaf", ""), {}).update({k: p[k] for k in ("side", "fired", "due", "value") if k in p})
             return c
         if not c.armed:
             return c  # already ended: the first ending event counts
@@ -248,6 +252,7 @@ class _Armed:
     state: ConditionState
     leaves: list[_Leaf]
     fired: set = field(default_factory=set)
+    due: tuple | None = None  # (value, leaf): triggered while new orders were blocked; sent when they resume
 
 
 class ConditionBook:
@@ -355,8 +360,13 @@ class ConditionBook:
 
             preload()
         a = _Armed(c, ls, {p for p, v in c.progress.items() if v.get("fired")})
+        due = [(v.get("value"), p) for p, v in c.progress.items() if v.get("due")]
+        if due:
+            a.due = due[0]
         self.armed[c.id] = a
         keys = watched(c.spec, c.instrument)
+        if a.due is not None and c.instrument not in keys:
+            keys.append(c.instrument)  # its price is what the due order waits for
         for k in keys:
             self._by_key.setdefault(k, set()).add(c.id)
         if keys:
@@ -414,7 +424,12 @@ class ConditionBook:
         for cid, a in list(self.armed.items()):
             c = a.state
             if c.expires_at is not None and now >= c.expires_at:
-                self._end(cid, E.CONDITION_EXPIRED, now, reason=f"not triggered by {c.expires_at.isoformat()}")
+                self._end(cid, E.CONDITION_EXPIRED, now, reason=f"not sent by {c.expires_at.isoformat()}"
+                          if a.due else f"not triggered by {c.expires_at.isoformat()}")
+                continue
+            if a.due is not None:  # sent once new orders are allowed and the order's instrument has a price
+                if self.s.oms.blocked_reason is None and self.s.market.last_price(c.instrument) is not None:
+                    self._trigger(a, now, *a.due)
                 continue
             for leaf in a.leaves:
                 if leaf.kind == "time" and leaf.path not in a.fired and now >= leaf.at:
@@ -423,6 +438,8 @@ class ConditionBook:
                         break
 
     def _observe(self, a: _Armed, tick, now: datetime) -> None:
+        if a.due is not None:
+            return  # fired already; waiting for new orders to be allowed again
         for leaf in a.leaves:
             if leaf.key != tick.key or leaf.path in a.fired or a.state.id not in self.armed:
                 continue
@@ -470,13 +487,24 @@ class ConditionBook:
         sig = dataclasses.replace(sig, meta=meta, reference_price=px if px is not None else sig.reference_price)
         out: dict = {"condition_id": c.id, "parent_id": c.id, "signal_id": c.signal_id, "at": now.isoformat(),
                      "value": value if isinstance(value, str) else str(value), "leaf": leaf}
-        self._forget(c.id)
         with self.s.journal.transaction():  # the trigger and the order it makes: one commit
             try:
                 order = self.s.submit_signal(sig, c.route)
             except JournalUnavailable:
                 raise  # nothing can be recorded: the session halts; the condition re-arms from the journal
-            except Exception as e:  # blocked (TradingHalted), sizing refused...: journaled, the session goes on
+            except TradingHalted as e:
+                if self._park:  # new orders blocked for now (reconciliation, login, journal): due, retried each poll
+                    if a.due is None:
+                        ev = self.s._emit(PROGRESS, {"condition_id": c.id, "leaf": leaf, "due": True, "fired": True,
+                                                     "value": out["value"], "blocked": str(e)})
+                        self.ledger.apply(ev)
+                        log.warning("condition %s triggered while new orders are blocked (%s): sent when they resume",
+                                    c.id, e)
+                    a.due = (out["value"], leaf)
+                    return
+                out["refused"] = f"{type(e).__name__}: {e}"
+                log.warning("condition %s triggered, order refused: %s", c.id, e)
+            except Exception as e:  # sizing refused, unknown instrument...: journaled, the session goes on
                 out["refused"] = f"{type(e).__name__}: {e}"
                 (log.warning if isinstance(e, (TradekitError, ValueError)) else log.exception)(
                     "condition %s triggered, order refused: %s", c.id, e)
@@ -486,7 +514,13 @@ class ConditionBook:
                 log.info("condition %s triggered at %s: order %s (%s)", c.id, value, order.client_order_id,
                          order.status.value)
             ev = self.s._emit(E.CONDITION_TRIGGERED, out)
+        self._forget(c.id)
         self.ledger.apply(ev)
+
+    @property
+    def _park(self) -> bool:
+        sig = getattr(self.s.config, "signals", None)
+        return getattr(sig, "when_blocked", "park") == "park"
 
     def cancel(self, condition_id: str, reason: str = "", by: str = "notebook") -> ConditionState:
         """Cancel an armed condition (journaled ``condition.cancelled``)."""
@@ -510,6 +544,8 @@ class ConditionBook:
         if a is None:
             return
         keys = watched(a.state.spec, a.state.instrument)
+        if a.state.instrument not in keys:
+            keys.append(a.state.instrument)  # wanted while a trigger was due (unwant is a no-op otherwise)
         for k in keys:
             ids = self._by_key.get(k)
             if ids is not None:

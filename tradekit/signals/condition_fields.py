@@ -245,6 +245,13 @@ class GroupCond(_C):
     conditions: list[Leaf] = Field(min_length=1, max_length=MAX_CHILDREN)
     until: _Until = "day"
 
+    @model_validator(mode="after")
+    def _one_validity(self) -> "GroupCond":
+        for i, c in enumerate(self.conditions):
+            if "until" in c.model_fields_set:
+                raise _field_error(f"conditions.{i}.until", "a child has no validity of its own: give until on the group")
+        return self
+
 
 Condition = Annotated[Union[PriceCond, SymbolCond, TimeCond, IndicatorCond, GroupCond], Field(discriminator="kind")]
 _ADAPTER: TypeAdapter = TypeAdapter(Condition)

@@ -252,3 +252,36 @@ def test_cancel_from_the_command_line_with_no_session_running(cfg, tmp_path, cap
         assert not events(s2, E.CONDITION_TRIGGERED)
     finally:
         s2.close()
+
+
+def test_a_trigger_while_new_orders_are_blocked_is_sent_when_they_resume_even_after_a_restart(cfg):
+    s1 = open_session(cfg)
+    feed(s1, "NSE:INFY", 1490)
+    pipeline(s1).ingest(record(condition=ABOVE_1500))
+    s1.oms.block_new_orders("reconciliation: an order differs at the broker")
+    feed(s1, "NSE:INFY", 1501, 1503)
+    assert state(s1).state == "armed" and not events(s1, E.CONDITION_TRIGGERED)
+    due = [p for p in events(s1, "condition.progress") if p.get("due")]
+    assert len(due) == 1 and due[0]["value"] == "1501.0" and "reconciliation" in due[0]["blocked"]
+    s1.close()
+
+    s2 = open_session(cfg, T0 + timedelta(minutes=3))  # a new session: not blocked
+    try:
+        assert [c.id for c in s2.conditions(["armed"])] == ["C1"]
+        s2.poll()
+        assert not events(s2, E.CONDITION_TRIGGERED)  # no price for the gate yet: it waits for one
+        feed(s2, "NSE:INFY", 1504)  # a price for the gate; the due trigger goes out with it
+        s2.poll()
+        trig = events(s2, E.CONDITION_TRIGGERED)
+        assert len(trig) == 1 and trig[0]["value"] == "1501.0"  # the crossing's value, sent now
+        feed(s2, "NSE:INFY", 1505)
+        assert s2.book.order(trig[0]["client_order_id"]).status is OrderStatus.FILLED
+    finally:
+        s2.close()
+
+
+def test_a_child_of_a_group_cannot_have_its_own_until(s):
+    rep = pipeline(s).ingest(record(condition={"kind": "all", "conditions": [
+        {"kind": "time", "at": "10:30"}, {**ABOVE_1500, "until": "day"}]}))
+    assert [(e.field, e.message) for e in rep.errors] == [
+        ("condition.conditions.1.until", "a child has no validity of its own: give until on the group")]
