@@ -236,6 +236,7 @@ def _register_capabilities() -> None:
                    "tradekit.risk.cli",  # kill, unlock
                    "tradekit.runs.cli",  # run day, run research, schedule
                    "tradekit.ui.cli",  # serve
+                   "tradekit.market.ca_cli",  # corporate-actions import|list
                    "tradekit.execution.conditions_cli"):  # conditions list|cancel
         importlib.import_module(module).register(app)
 

@@ -127,6 +127,7 @@ class Session:
                                            "account": config.account.name})
         elif self.mode is TradingMode.PAPER and broker is None:
             self._resume_paper_account()
+        self.apply_corporate_actions()  # today's ex-dates (a day roll above applied its own already)
         from tradekit.execution.conditions import ConditionBook
 
         self.conditions_book = ConditionBook.attach(self)  # conditional orders: rebuilt, re-armed, on the hub
@@ -337,7 +338,23 @@ class Session:
         ev = self.journal.append(type_, payload)
         self.book.apply(ev)
         self._risk_event(ev)
+        if type_ == E.DAY_ROLLED and payload.get("day"):  # a new session day: its corporate actions first
+            self.apply_corporate_actions(date.fromisoformat(payload["day"]))
         return ev
+
+    def apply_corporate_actions(self, day: date | None = None) -> list:
+        """Apply the imported corporate actions (``tradekit corporate-actions import``) whose ex-date
+        has come, once each; called at the start of every session day. Returns what was applied."""
+        from tradekit.market.corporate_actions import CorporateActionStore, apply_due
+
+        store = CorporateActionStore(self.config.data_dir)
+        try:
+            mtime = store.path.stat().st_mtime_ns
+        except OSError:
+            return []
+        if getattr(self, "_ca_cache", (None,))[0] != mtime:
+            self._ca_cache = (mtime, store.actions())
+        return apply_due(self, day or self.clock.now().date(), self._ca_cache[1])
 
     def _risk_event(self, ev) -> None:
         if self.risk is not None:

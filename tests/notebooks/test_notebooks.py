@@ -224,14 +224,27 @@ def test_the_research_notebook_sweeps_and_exports_signals_the_session_accepts(se
     from tradekit.signals import parse_batch
 
     nb = _execute("research", tmp_path, symbols="RELIANCE", start=DAY, end="2016-08-18", fast=[5, 10], slow=[20, 30],
-                  export_day=DAY)
+                  export_day=DAY, export_if_losing=True)
     assert not _errors(nb)
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 2  # the heatmap and the equity curve
     out = json.loads((tmp_path / "research.json").read_text())
     assert len(out["sweep"]) == 4 and out["settings"]["charges_as_of"] == "2026-11-20"
+    assert out["settings"]["out_of_sample"] == ["2016-08-18", "2016-08-18"] and "oos_net_pnl" in out["sweep"][0]
+    printed = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert all(f"WARNING: {w}" in printed for w in out["warnings"])
     path = Path(out["signals_path"])
     batch = parse_batch(path.read_bytes())
     assert not batch.errors and len(batch.accepted) == out["signals"] > 0
     assert {s.signal_time.date().isoformat() for s in batch.accepted} == {DAY}
     assert out["strategy"].startswith(f"sma:{out['chosen'][0]}:{out['chosen'][1]}:")
+
+
+@notebook
+def test_the_desk_notebook_backtests_with_parity_and_reads_a_journal(tmp_path):
+    nb = _execute("desk", tmp_path, end="2016-08-17")
+    assert not _errors(nb), _errors(nb)
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "trade the same: True" in text and "NO SESSION" in text
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images  # the equity plot

@@ -11,9 +11,5 @@ became of every signal and order.
   another process, two sessions on one journal, a full disk and a locked journal; then the
   figures (signals accepted, orders placed, lost, duplicated, stranded, mismatched).
 
-``scripts/crash_drill.py`` — the OMS's kill loop without the storm:
-
-- :mod:`tradekit.drill.session_proc` — the session process (``python -m tradekit.drill.session_proc CONFIG``);
-- :mod:`tradekit.drill.crash` — its driver and tally (:func:`~tradekit.drill.crash.run_crash_drill`,
-  :func:`~tradekit.drill.crash.tally`).
+The CI suite runs a 30-kill version (``tests/integration/test_drill.py``).
 """

@@ -319,16 +319,19 @@ def performance_stats(
 # -- execution quality ---------------------------------------------------------------------------
 SLIPPAGE_COLUMNS = [
     "time", "client_order_id", "trade_id", "strategy", "key", "side", "quantity", "price", "reference_price",
-    "reference_source", "slippage", "slippage_bps", "slippage_inr", "signal_time", "order_time", "signal_to_fill_s",
+    "reference_source", "slippage", "slippage_bps", "slippage_inr", "arrival_price", "slippage_vs_arrival_bps",
+    "signal_time", "order_time", "signal_to_fill_s",
 ]
 
 
 def fill_slippage(events: Iterable, *, bars=None) -> pd.DataFrame:
-    """Each fill against the price the strategy saw.
+    """Each fill against the price the strategy decided on.
 
-    The reference is, in order: ``reference_price`` in the order's ``order.created`` event;
-    ``reference_price`` in its ``signal.received`` event; the last bar close known when the
-    order was created (needs ``bars``). ``slippage`` is per share (₹), ``slippage_inr`` for
+    The reference (the decision price) is, in order: ``reference_price`` in the order's
+    ``signal.received`` event; ``reference_price`` in its ``order.created`` event (the market
+    when the order was made); the last bar close known when the order was created (needs
+    ``bars``). ``arrival_price`` is the market when the order was made (``order.created``'s
+    reference price, else that bar close) and ``slippage_vs_arrival_bps`` the fill against it. ``slippage`` is per share (₹), ``slippage_inr`` for
     the fill (× quantity × multiplier), ``slippage_bps`` of the reference; all positive when
     the fill is worse for the trader (paid more on a buy, received less on a sell).
     ``signal_to_fill_s`` runs from the signal (or, without one, the order) to the fill.
@@ -347,14 +350,20 @@ def fill_slippage(events: Iterable, *, bars=None) -> pd.DataFrame:
             t = _ts(ev.ts)
             req = p.get("request") or {}
             key = f"{req.get('exchange')}:{req.get('tradingsymbol')}"
-            ref, src = p.get("reference_price"), "order"
-            if ref is None and sig and sig["ref"] is not None:
+            # the decision price is the signal's; the arrival price is the market when the order was made
+            arrival = p.get("reference_price")
+            if arrival is None:
+                arrival = price_at(closes, key, t.value)
+            if sig and sig["ref"] is not None:
                 ref, src = sig["ref"], "signal"
-            if ref is None:
+            elif p.get("reference_price") is not None:
+                ref, src = p["reference_price"], "order"
+            else:
                 px = price_at(closes, key, t.value)
                 ref, src = (px, "bar_close") if px is not None else (None, "none")
             orders[p["client_order_id"]] = {"time": t, "signal_time": sig["time"] if sig else None,
                                             "ref": None if ref is None else dec(ref, "reference_price"), "src": src,
+                                            "arrival": None if arrival is None else dec(arrival, "reference_price"),
                                             "strategy": p.get("strategy", "")}
         elif ev.type == E.FILL:
             o = orders.get(p.get("client_order_id") or "", {})
@@ -371,6 +380,9 @@ def fill_slippage(events: Iterable, *, bars=None) -> pd.DataFrame:
                 "reference_source": o.get("src", "none"), "slippage": slip,
                 "slippage_bps": float(slip / ref * 10_000) if slip is not None and ref else math.nan,
                 "slippage_inr": slip * qty * m if slip is not None else None,
+                "arrival_price": o.get("arrival"),
+                "slippage_vs_arrival_bps": (float((price - o["arrival"]) * sign / o["arrival"] * 10_000)
+                                            if o.get("arrival") else math.nan),
                 "signal_time": o.get("signal_time"), "order_time": o.get("time"),
                 "signal_to_fill_s": (t - since).total_seconds() if since is not None else math.nan,
             })

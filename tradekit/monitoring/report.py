@@ -42,6 +42,8 @@ from tradekit.clock import IST
 from tradekit.model.charges import COMPONENTS
 from tradekit.model.money import ZERO, dec, fmt_inr, paise
 from tradekit.monitoring import analytics as an
+from tradekit.monitoring.charts import (equity_figure, inr_axis, new_figure, pnl_by_strategy_figure, price_figure,
+                                        price_series, trade_marks)
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal
 from tradekit.store.projection import Book
@@ -49,7 +51,7 @@ from tradekit.store.projection import Book
 log = logging.getLogger(__name__)
 
 #: Modules imported before a report is built, so they can register sections at import time.
-SECTION_MODULES: tuple[str, ...] = ()
+SECTION_MODULES: tuple[str, ...] = ("tradekit.market.corporate_actions",)
 
 
 @dataclass
@@ -137,7 +139,7 @@ class SessionReport:
         folder.mkdir(parents=True, exist_ok=True)
         out = {}
         for name, fig in self.figures.items():
-            p = folder / f"{name}.png"
+            p = folder / f"{name.replace(':', '_')}.png"  # price:NSE:INFY -> price_NSE_INFY.png
             fig.savefig(p, format="png", dpi=110, bbox_inches="tight")
             out[name] = p
         return out
@@ -292,6 +294,7 @@ def build_session_report(
     rep.summary = _summary(rep)
     if figures:
         rep.figures = {"equity": equity_figure(equity, title=rep.title), "pnl_by_strategy": pnl_by_strategy_figure(rep.pnl_by_strategy)}
+        rep.figures.update(_price_figures(b, evs, fills, closes, w0, w1))
     for s in sections:
         _add_built(rep, s if isinstance(s, ReportSection) else _run_builder(s, rep))
     if plugins:
@@ -414,6 +417,26 @@ def _equity_curve(w: _Walk, closes, traded: list[str], capital: Decimal, offset:
 
 
 # -- tables ----------------------------------------------------------------------------------------
+MAX_PRICE_CHARTS = 12
+
+
+def _price_figures(b: Book, evs: list[Event], fills: pd.DataFrame, closes, w0, w1) -> dict:
+    """A price chart with its fills marked for each symbol traded in the window (the busiest first)."""
+    if not len(fills):
+        return {}
+    stops = {cid for cid, o in b.orders.items() if o.request.order_type.value in ("SL", "SL-M")}
+    keys = list(fills["key"].value_counts().index[:MAX_PRICE_CHARTS])
+    out = {}
+    for key in keys:
+        px = price_series(key, closes, evs, fills)
+        if len(px) and w0 is not None:
+            px = px[(px.index >= w0) & (px.index < w1)]
+        marks = trade_marks(fills[fills["key"] == key])
+        marks.loc[marks["client_order_id"].isin(stops) & (marks["kind"] == "exit"), "kind"] = "stop"
+        out[f"price:{key}"] = price_figure(key, px, marks)
+    return out
+
+
 def _p(x) -> Decimal | None:
     return None if x is None else paise(x)
 
@@ -571,65 +594,8 @@ def _summary(rep: SessionReport) -> pd.DataFrame:
 
 
 # -- figures ---------------------------------------------------------------------------------------
-def _new_figure(w: float, h: float) -> Figure:
-    # A bare Figure renders through Agg when saved and needs no display or pyplot state.
-    return Figure(figsize=(w, h), layout="constrained")
-
-
-def equity_figure(equity: pd.DataFrame, *, title: str = "") -> Figure:
-    """Equity (top) and drawdown (bottom) against IST time, on shared axes."""
-    import matplotlib.dates as mdates
-
-    fig = _new_figure(10, 5.5)
-    ax1, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.3])
-    if len(equity):
-        t = equity.index.tz_convert(IST)
-        ax1.plot(t, equity["equity"].to_numpy(), color="#1f4e79", lw=1.2)
-        ax1.axhline(float(equity["equity"].iloc[0] - equity["pnl"].iloc[0]), color="#888", lw=0.8, ls="--")
-        ax2.fill_between(t, equity["drawdown"].to_numpy(), 0.0, color="#c0392b", alpha=0.35, lw=0)
-        ax2.plot(t, equity["drawdown"].to_numpy(), color="#c0392b", lw=0.8)
-        loc = mdates.AutoDateLocator(tz=IST)
-        ax2.xaxis.set_major_locator(loc)
-        ax2.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc, tz=IST))
-    else:
-        ax1.text(0.5, 0.5, "no equity points", ha="center", va="center", transform=ax1.transAxes)
-    ax1.set_ylabel("equity (₹)")
-    ax2.set_ylabel("drawdown (₹)")
-    ax2.set_xlabel("time (IST)")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        ax.yaxis.set_major_formatter(_inr_axis())
-    ax1.set_title(title or "Equity and drawdown")
-    return fig
-
-
-def pnl_by_strategy_figure(pnl: pd.DataFrame) -> Figure:
-    """Net P&L by strategy (bars), with charges shown beside it."""
-    fig = _new_figure(7, 3.5)
-    ax = fig.subplots()
-    if len(pnl):
-        names = [str(i) or "(none)" for i in pnl.index]
-        net = [float(x) for x in pnl["net"]]
-        ch = [float(x) for x in pnl["charges"]]
-        x = np.arange(len(names))
-        ax.bar(x - 0.2, net, 0.4, color=["#2e7d32" if v >= 0 else "#c0392b" for v in net], label="net P&L")
-        ax.bar(x + 0.2, ch, 0.4, color="#999", label="charges")
-        ax.set_xticks(x, names)
-        ax.axhline(0, color="#333", lw=0.8)
-        ax.legend(frameon=False)
-    else:
-        ax.text(0.5, 0.5, "no positions", ha="center", va="center", transform=ax.transAxes)
-    ax.set_ylabel("₹")
-    ax.yaxis.set_major_formatter(_inr_axis())
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_title("P&L by strategy")
-    return fig
-
-
-def _inr_axis():
-    from matplotlib.ticker import FuncFormatter
-
-    return FuncFormatter(lambda v, _pos: fmt_inr(v, 0) if math.isfinite(v) else "")
+# The figures live in :mod:`tradekit.monitoring.charts` (trading-time axes); the names stay importable here.
+_new_figure, _inr_axis = new_figure, inr_axis
 
 
 # -- HTML ------------------------------------------------------------------------------------------
@@ -666,6 +632,11 @@ def core_sections(rep: SessionReport) -> list[ReportSection]:
         ReportSection("Summary", {"": rep.summary}),
         ReportSection("Equity and drawdown", figures={"": rep.figures["equity"]} if "equity" in rep.figures else {},
                       text=_dd_text(rep)),
+        ReportSection("Prices and trades",
+                      figures={k.split(":", 1)[1]: f for k, f in rep.figures.items() if k.startswith("price:")},
+                      text="▲ buys, ▼ sells: green entries, blue exits, red ✕ stop-loss fills. Nights and holidays "
+                           "take no room on the time axis." if any(k.startswith("price:") for k in rep.figures)
+                      else "No fills in this report."),
         ReportSection("P&L by strategy and symbol", {"By strategy": rep.pnl_by_strategy, "By symbol": rep.pnl_by_symbol},
                       figures={"": rep.figures["pnl_by_strategy"]} if "pnl_by_strategy" in rep.figures else {}),
         ReportSection("Positions", {"": rep.positions}),
@@ -675,8 +646,9 @@ def core_sections(rep: SessionReport) -> list[ReportSection]:
         ReportSection("Signal → fill quality",
                       {"By strategy and symbol": rep.execution,
                        "Per fill": rep.slippage.drop(columns=["signal_time", "order_time"], errors="ignore")},
-                      text="Slippage is the fill price against the signal's reference price (or the market price "
-                           "when the order was created); positive is worse for the trader."),
+                      text="Slippage is the fill price against the decision price: the signal's reference price "
+                           "(or, without one, the market when the order was created); slippage vs arrival is against "
+                           "the market when the order was created. Positive is worse for the trader."),
         ReportSection("Performance", {"Statistics": perf_df, "Round trips (FIFO)": trips}),
         ReportSection("Risk decisions and breaches", {"": rep.risk_events}),
     ]

@@ -75,7 +75,7 @@ def vectorbt_run(bars: pd.DataFrame, strategy: SmaCrossover, instrument, *, capi
     close = pd.Series(bars["close"].to_numpy(), index=bars.index.tz_localize(None))
     price = pd.Series(bars["open"].to_numpy(), index=close.index)
     pf = vbt.Portfolio.from_orders(close, size=pd.Series(size, index=close.index), price=price,
-                                   fixed_fees=pd.Series(fees, index=close.index), init_cash=capital, freq="1min")
+                                   fixed_fees=pd.Series(fees, index=close.index), init_cash=capital, freq=pd.Timedelta(strategy.bar))
     return VbtResult(plan, pf, float(pf.total_profit()))
 
 
@@ -152,7 +152,13 @@ def parity_report(bars: pd.DataFrame, key: str, strategy: SmaCrossover, config=N
     over = {"execution": {"square_off_time": None}}
     if not frictions:
         over["paper"] = {"slippage": {"model": "none"}, "latency_ms": 0, "participation": 0, "rms_square_off": False}
-    cfg = load_config(config, over) if not hasattr(config, "model_copy") else config
+    if hasattr(config, "model_dump"):  # a config object: the frictions switches apply to it too
+        from tradekit.config import TradekitConfig
+        from tradekit.config.loader import _deep_merge
+
+        cfg = TradekitConfig.model_validate(_deep_merge(config.model_dump(), over))
+    else:
+        cfg = load_config(config, over)
     from pathlib import Path
 
     d = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="tk-parity-"))

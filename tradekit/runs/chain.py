@@ -468,12 +468,14 @@ def run_research_notebook(
             man.results.setdefault("settings", {})[name] = info
         if out:
             man.results.update(chosen=out.get("chosen"), strategy=out.get("strategy"), signals=out.get("signals"),
-                               signals_path=out.get("signals_path"))
+                               signals_path=out.get("signals_path"), warnings=out.get("warnings") or [])
             from tradekit.data import sample_path
 
             for sym in (out.get("settings") or {}).get("symbols", []):
                 man.inputs[f"bars:NSE:{sym}"] = describe_file(sample_path(sym, "1min"))
             message = f"chosen {out.get('strategy')}"
+            for w in out.get("warnings") or []:
+                message += f"; WARNING: {w}"
             if out.get("signals_path"):
                 message += f"; hand-off: tradekit run day --date {label} --signals {out['signals_path']}"
         if rec.status == "ok":

@@ -419,6 +419,7 @@ class ResearchResult:
     signals: list
     signals_path: Path | None
     settings: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # losing after charges, no out-of-sample check, no export
 
     @property
     def strategy(self) -> str:
@@ -434,12 +435,15 @@ class ResearchResult:
         r = self.sweep[(self.sweep["fast"] == self.chosen[0]) & (self.sweep["slow"] == self.chosen[1])].iloc[0]
         rows = [("chosen", f"SMA {self.chosen[0]}/{self.chosen[1]} (best {self.settings.get('choose_by')})"),
                 ("orders", int(r["orders"])), ("gross P&L", f"₹{r['gross_pnl']:,.2f}"),
-                ("charges", f"₹{r['charges']:,.2f}"), ("net P&L", f"₹{r['net_pnl']:,.2f}"),
+                ("charges", f"₹{r['charges']:,.2f}"), ("net P&L in sample", f"₹{r['net_pnl']:,.2f}"),
                 ("max drawdown (net)", f"₹{r['max_drawdown']:,.2f}"),
                 ("charges priced as of", str(self.settings.get("charges_as_of") or "each trade date")),
+                ("in sample", " .. ".join(self.settings.get("in_sample") or []) or "—"),
+                ("out of sample", " .. ".join(self.settings.get("out_of_sample") or []) or "— (no days left)"),
+                ("net P&L out of sample", f"₹{r['oos_net_pnl']:,.2f}" if "oos_net_pnl" in r else "—"),
                 ("signals exported", (f"{len(self.signals)} for {self.settings.get('export_day')} → "
                                       f"{self.signals_path.name if self.signals_path else '—'}")),
-                ("use them", self.handoff_command())]
+                ("warnings", len(self.warnings))]
         return pd.DataFrame(rows, columns=["", "value"]).set_index("")
 
     def handoff_command(self) -> str:
@@ -456,7 +460,7 @@ class ResearchResult:
         return "\n".join(lines[:n]) + more
 
     def to_dict(self) -> dict:
-        return {"chosen": list(self.chosen), "strategy": self.strategy, "settings": self.settings,
+        return {"chosen": list(self.chosen), "strategy": self.strategy, "settings": self.settings, "warnings": self.warnings,
                 "sweep": self.sweep.to_dict("records"),
                 "signals_path": str(self.signals_path) if self.signals_path else None, "signals": len(self.signals)}
 
@@ -478,43 +482,97 @@ def run_research(
     choose_by: str = "net_pnl",
     export_day: date | str | None = None,
     out_dir: str | Path = ".",
+    train_fraction: float = 0.7,
+    export_if_losing: bool = False,
 ) -> ResearchResult:
-    """Load bars, sweep SMA(fast, slow) with vectorbt, choose, and export the chosen signals.
+    """Load bars, sweep SMA(fast, slow) with vectorbt, choose in sample, check out of sample, and
+    export the chosen signals.
+
+    The sessions are split in time: the first ``train_fraction`` of them choose the parameters
+    (in sample), the rest test the chosen pair (out of sample; ``oos_*`` columns of the sweep).
+    When the best pair loses after charges in sample, or the chosen pair loses out of sample,
+    :attr:`ResearchResult.warnings` says so and no signals are exported (unless
+    ``export_if_losing``).
 
     Writes into ``out_dir``: ``sweep.csv``, ``heatmap.png``, ``research.json`` and, when
-    ``export_day`` is given, ``signals_<strategy>_<day>.jsonl`` (the hand-off).
+    ``export_day`` is given and the check passes, ``signals_<strategy>_<day>.jsonl`` (the hand-off).
     """
     from tradekit.runs.manifest import write_json
 
-    bars, findings = load_research_bars(symbols, start, end)
+    try:
+        train_fraction = float(train_fraction)
+    except (TypeError, ValueError):
+        raise ValidationError(f"train_fraction must be a number in (0, 1], not {train_fraction!r}",
+                              field="train_fraction") from None
+    if not 0 < train_fraction <= 1:
+        raise ValidationError(f"train_fraction must be in (0, 1], not {train_fraction!r}", field="train_fraction")
+    all_bars, findings = load_research_bars(symbols, start, end)
+    sessions = sorted({d for v in all_bars.values() for d in v.index.date})
+    n_train = min(max(1, math.floor(len(sessions) * train_fraction + 1e-9)), len(sessions))
+    train_days, test_days = sessions[:n_train], sessions[n_train:]
+
+    def _days(days) -> dict[str, pd.DataFrame]:
+        keep = np.array(days, dtype="object")
+        return {k: v[np.isin(np.asarray(v.index.date, dtype="object"), keep)] for k, v in all_bars.items()}
+
+    bars = _days(train_days) if test_days else all_bars
     pairs = [(f, s) for f in sorted(set(map(int, fast))) for s in sorted(set(map(int, slow))) if f < s]
-    bt = backtest(bars, pairs, quantity=quantity, product=product, capital=capital, slippage_bps=slippage_bps,
-                  charges_as_of=charges_as_of, square_off=square_off, clamp_to_bar=clamp_to_bar)
+    kw = {"quantity": quantity, "product": product, "capital": capital, "slippage_bps": slippage_bps,
+          "charges_as_of": charges_as_of, "square_off": square_off, "clamp_to_bar": clamp_to_bar}
+    bt = backtest(bars, pairs, **kw)
     table = sweep_table(bt)
     chosen = choose(table, choose_by)
-    gross = bt.gross_curve()[chosen]
-    chg = bt.charges_curve()[chosen]
+    warnings: list[str] = []
+    best_in = float(table[(table["fast"] == chosen[0]) & (table["slow"] == chosen[1])]["net_pnl"].iloc[0])
+    oos_net = None
+    if test_days:
+        oos = sweep_table(backtest(_days(test_days), pairs, **kw))
+        oos = oos.rename(columns={c: f"oos_{c}" for c in ("orders", "gross_pnl", "charges", "net_pnl", "max_drawdown")})
+        table = table.merge(oos[["fast", "slow", "oos_orders", "oos_gross_pnl", "oos_charges", "oos_net_pnl",
+                                 "oos_max_drawdown"]], on=["fast", "slow"], how="left")
+        oos_net = float(table[(table["fast"] == chosen[0]) & (table["slow"] == chosen[1])]["oos_net_pnl"].iloc[0])
+    else:
+        warnings.append(f"{len(sessions)} session(s) and train_fraction {train_fraction:g}: no out-of-sample days, "
+                        "so nothing checks that the chosen parameters were not just the luckiest of the sweep")
+    if best_in <= 0:
+        warnings.append(f"every parameter pair loses after charges in sample: the best, SMA {chosen[0]}/{chosen[1]}, "
+                        f"made ₹{best_in:,.2f} ({train_days[0]}..{train_days[-1]})")
+    if oos_net is not None and oos_net <= 0:
+        warnings.append(f"SMA {chosen[0]}/{chosen[1]} made ₹{best_in:,.2f} in sample ({train_days[0]}..{train_days[-1]}) "
+                        f"but ₹{oos_net:,.2f} out of sample ({test_days[0]}..{test_days[-1]}) after charges")
+    losing = best_in <= 0 or (oos_net is not None and oos_net <= 0)
+    whole = backtest(all_bars, [chosen], **kw) if test_days else bt  # the chosen pair over both periods
+    gross = whole.gross_curve()[chosen]
+    chg = whole.charges_curve()[chosen]
     equity = pd.DataFrame({"gross": gross, "charges": chg, "net": gross - chg})
-    orders = bt.orders[(bt.orders["fast"] == chosen[0]) & (bt.orders["slow"] == chosen[1])].reset_index(drop=True)
+    orders = whole.orders[(whole.orders["fast"] == chosen[0]) & (whole.orders["slow"] == chosen[1])].reset_index(drop=True)
     by_comp = pd.DataFrame({"rupees": [paise(sum(orders[c], Decimal(0))) for c in COMPONENTS]}, index=list(COMPONENTS))
     by_comp.loc["total"] = paise(sum(orders["charges"], Decimal(0)))
     out = Path(out_dir).resolve()  # the hand-off command names the file from anywhere
     out.mkdir(parents=True, exist_ok=True)
     sigs, path = [], None
-    if export_day:
+    if export_day and losing and not export_if_losing:
+        warnings.append("no signals exported: the strategy loses after charges (export_if_losing=True exports anyway)")
+    elif export_day:
         d = as_date(export_day)
         sigs = day_signals(bars, d, *chosen, quantity=quantity, product=product)
         path = export_signals(sigs, out / f"signals_sma_{chosen[0]}_{chosen[1]}_{d:%Y-%m-%d}.jsonl")
     settings = {"symbols": parse_symbols(symbols), "start": str(as_date(start)), "end": str(as_date(end)),
                 "quantity": quantity, "product": str(product), "slippage_bps": slippage_bps,
                 "charges_as_of": str(charges_as_of) if charges_as_of else None, "square_off": square_off,
-                "choose_by": choose_by, "export_day": str(as_date(export_day)) if export_day else None}
+                "choose_by": choose_by, "export_day": str(as_date(export_day)) if export_day else None,
+                "train_fraction": train_fraction, "in_sample": [str(train_days[0]), str(train_days[-1])],
+                "out_of_sample": [str(test_days[0]), str(test_days[-1])] if test_days else None}
     heat = heatmap_figure(table, title=f"net P&L after charges, {', '.join(settings['symbols'])} "
-                                       f"{settings['start']}..{settings['end']}")
-    eq_fig = equity_figure(equity["gross"], equity["net"], title=f"SMA {chosen[0]}/{chosen[1]}: P&L, gross and net")
+                                       f"{train_days[0]}..{train_days[-1]}" + (" (in sample)" if test_days else ""))
+    eq_fig = equity_figure(equity["gross"], equity["net"], title=f"SMA {chosen[0]}/{chosen[1]}: P&L, gross and net" + (
+        f" (out of sample from {test_days[0]})" if test_days else ""))
     table.to_csv(out / "sweep.csv", index=False)
     heat.savefig(out / "heatmap.png", dpi=100, bbox_inches="tight")
-    res = ResearchResult(bars, findings, table, chosen, bt, heat, equity, eq_fig, by_comp, orders, sigs, path, settings)
+    res = ResearchResult(all_bars, findings, table, chosen, bt, heat, equity, eq_fig, by_comp, orders, sigs, path, settings,
+                         warnings)
+    for w in warnings:
+        log.warning("research: %s", w)
     write_json(out / "research.json", res.to_dict())
     return res
 

@@ -93,6 +93,10 @@ class SmaCrossover:
         tgt = pd.Series(state).ffill().fillna(0.0).to_numpy()
         return (tgt * self.quantity).astype("int64")
 
+    def _targets(self, bars: pd.DataFrame) -> np.ndarray:
+        """Desired position after each of ``bars`` (a subclass may compute it from all columns)."""
+        return self.target_positions(bars["close"].to_numpy())
+
     @property
     def resets_each_session(self) -> bool:
         if self.flat_at_session_end is None:
@@ -118,7 +122,7 @@ class SmaCrossover:
         days = np.asarray(idx.normalize())
         last = np.r_[days[1:] != days[:-1], True]  # each session's last bar
         if not self.resets_each_session:
-            tgt = self.target_positions(close)
+            tgt = self._targets(bars)
             if not self.daily:
                 for i in np.flatnonzero(last):  # carry the position over the close unchanged
                     tgt[i] = tgt[i - 1] if i > 0 else 0
@@ -133,7 +137,7 @@ class SmaCrossover:
             m = np.flatnonzero(live[a:b]) + a
             if not len(m):
                 continue
-            tgt = self.target_positions(close[m])
+            tgt = self._targets(bars.iloc[m])
             out[m] = np.diff(np.concatenate([[0], tgt]))
         return out
 

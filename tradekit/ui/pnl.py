@@ -50,6 +50,8 @@ class PnlModel(JournalFollower):
         self.last_time: datetime | None = None
         self.equity: list[tuple[datetime, float]] = []  # (session time, equity) after each money event
         self.fills: list[dict] = []
+        self.fill_rows: list[dict] = []  # raw fills (time, side, quantity, price, order, strategy, product) per chart
+        self.price_points: dict[str, list[tuple[datetime, float]]] = {}  # fills and marks per symbol, for its chart
         self._instruments = instruments
         self._gate = None
         self._gate_error: str | None = None
@@ -76,15 +78,35 @@ class PnlModel(JournalFollower):
             self.prices[key] = px
             self.book.mark(p["exchange"], p["tradingsymbol"], px)
             charges = sum((dec(v, k) for k, v in (p.get("charges") or {}).items() if k != "total"), ZERO)
-            self.fills.append({"time": hhmmss(ev.time), "strategy": p.get("strategy"), "symbol": key,
+            self._price_point(key, ev.time, float(px))
+            self.fill_rows.append({"time": ev.time, "key": key, "side": p.get("side"), "quantity": int(p.get("quantity") or 0),
+                                   "price": float(px), "client_order_id": p.get("client_order_id"),
+                                   "strategy": p.get("strategy") or "", "product": p.get("product")})
+            self.fills.append({"time": when(ev.time), "strategy": p.get("strategy"), "symbol": key,
                                "side": p.get("side"), "qty": p.get("quantity"), "price": px,
                                "charges": paise(charges), "order": p.get("client_order_id"),
                                "trade": p.get("trade_id")})
         elif ev.type == E.MARK:
             for k, v in (p.get("prices") or {}).items():
                 self.prices[k] = dec(v, "price")
+                self._price_point(k, ev.time, float(v))
         if ev.type in _EQUITY_EVENTS:
             self.equity.append((ev.time, float(self.equity_now())))
+
+    MAX_POINTS = 20_000  # per symbol: the oldest half is thinned out beyond it
+
+    def _price_point(self, key: str, t: datetime, price: float) -> None:
+        pts = self.price_points.setdefault(key, [])
+        pts.append((t, price))
+        if len(pts) > self.MAX_POINTS:
+            self.price_points[key] = pts[: self.MAX_POINTS // 2: 2] + pts[self.MAX_POINTS // 2:]
+
+    def traded(self) -> list[str]:
+        """Symbols with fills, the most recently filled first."""
+        seen: dict[str, None] = {}
+        for f in reversed(self.fill_rows):
+            seen.setdefault(f["key"], None)
+        return list(seen)
 
     # -- figures ---------------------------------------------------------------------------------
     def equity_now(self) -> Decimal:
@@ -133,7 +155,7 @@ class PnlModel(JournalFollower):
         rows = []
         for o in list(self.book.orders.values())[-limit:][::-1]:
             r = o.request
-            rows.append({"time": hhmmss(o.created_at), "order": o.client_order_id, "strategy": o.strategy,
+            rows.append({"time": when(o.created_at), "order": o.client_order_id, "strategy": o.strategy,
                          "symbol": r.key, "side": r.side.value, "qty": r.quantity, "type": r.order_type.value,
                          "price": r.price, "status": o.status.value, "filled": o.filled_quantity,
                          "avg": paise(o.average_price) if o.filled_quantity else None,
@@ -187,29 +209,61 @@ class PnlModel(JournalFollower):
 
 
 def equity_png(points: list[tuple[datetime, float]], capital: float | None = None) -> bytes:
-    """The equity curve as a PNG (matplotlib, no pyplot state)."""
+    """The equity curve as a PNG on a trading-time axis (nights and holidays take no room)."""
     from matplotlib.figure import Figure
+
+    from tradekit.monitoring.charts import TradingAxis, inr_axis
 
     fig = Figure(figsize=(8, 2.6), dpi=90)
     ax = fig.add_subplot(111)
     if points:
-        xs = [t for t, _ in points]
+        axis = TradingAxis([t for t, _ in points])
+        xs = axis([t for t, _ in points])
         ys = [v for _, v in points]
         ax.step(xs, ys, where="post", color="#1a73e8", linewidth=1.5)
         if capital:
             ax.axhline(capital, color="#9aa0a6", linewidth=0.8, linestyle="--")
-        loc = _dates().AutoDateLocator(tz=IST, minticks=3, maxticks=8)
-        ax.xaxis.set_major_locator(loc)
-        ax.xaxis.set_major_formatter(_dates().ConciseDateFormatter(loc, tz=IST))
+        axis.decorate(ax)
+        ax.yaxis.set_major_formatter(inr_axis())
     else:
-        ax.text(0.5, 0.5, "no fills yet", ha="center", va="center", transform=ax.transAxes, color="#80868b")
+        ax.text(0.5, 0.5, "No fills yet: the equity curve starts with the first fill.", ha="center", va="center",
+                transform=ax.transAxes, color="#80868b")
+        ax.set_xticks([])
+        ax.set_yticks([])
     ax.set_ylabel("equity (₹)")
     ax.grid(alpha=0.3)
-    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def price_png(model: PnlModel, key: str) -> bytes:
+    """``key``'s prices (fills and marks) with its fills marked, as a PNG."""
+    import pandas as pd
+
+    from tradekit.monitoring.charts import price_figure, trade_marks
+
+    pts = model.price_points.get(key, [])
+    px = pd.Series([v for _, v in pts], index=pd.DatetimeIndex([t for t, _ in pts]), dtype="float64")
+    px = px[~px.index.duplicated(keep="last")]
+    rows = [f for f in model.fill_rows if f["key"] == key]
+    fills = pd.DataFrame(rows, columns=["time", "key", "side", "quantity", "price", "client_order_id", "strategy",
+                                        "product"])
+    if len(fills):
+        fills["time"] = pd.DatetimeIndex(fills["time"])
+    stops = {cid for cid, o in model.book.orders.items() if o.request.order_type.value in ("SL", "SL-M")}
+    marks = trade_marks(fills, stop_orders=stops) if len(fills) else fills.assign(kind=[])
+    fig = price_figure(key, px, marks)
+    fig.set_size_inches(8, 2.8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def when(t: datetime | None) -> str:
+    """Date and time (IST) of a fill or order: two days never mix on the page."""
+    return "—" if t is None else f"{t.astimezone(IST):%d %b %H:%M:%S}"
 
 
 def _dates():
@@ -254,11 +308,20 @@ class PnlView(RefreshLoop):
         self.limits.add_class("tk-risk-limits")
         self.chart = w.Image(format="png", layout=w.Layout(max_width="900px"))
         self.chart.add_class("tk-equity")
+        self.symbol = w.Dropdown(options=[], description="symbol", layout=w.Layout(width="260px"))
+        self.symbol.add_class("tk-price-symbol")
+        self.symbol.observe(lambda _change: self._price_chart(force=True), names="value")
+        self.price_chart = w.Image(format="png", layout=w.Layout(max_width="900px"))
+        self.price_chart.add_class("tk-price-chart")
+        self.price_note = w.HTML('<span class="tk-meta">The price chart of each traded symbol, with its fills marked, '
+                                 'appears here after the first fill.</span>')
+        self._price_key: tuple | None = None
         head = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>P&amp;L and risk</h3>"), self.state])
         head.add_class("tk-bar")
         self.widget = w.VBox([
             w.HTML(STYLE), head, self.info, self.error, self.kpis,
             w.HTML("<h4>Equity</h4>"), self.chart,
+            w.HTML("<h4>Prices and fills</h4>"), self.price_note, self.symbol, self.price_chart,
             w.HTML("<h4>Positions</h4>"), self.positions,
             w.HTML("<h4>Risk limits used</h4>"), self.limits,
             w.HTML("<h4>Fills</h4>"), self.fills,
@@ -313,7 +376,8 @@ class PnlView(RefreshLoop):
                              "avg", "note"], empty="no orders yet", money=("price", "avg")))
             rows, err = m.limits()
             lim = [{"limit": r["limit"], "used": _num(r["used"], r["unit"]), "allowed": _num(r["allowed"], r["unit"]),
-                    "used %": "—" if r.get("used_pct") is None else f"{r['used_pct']:.0f} %"} for r in rows]
+                    "used %": "—" if r.get("used_pct") is None else f"{max(0.0, float(r['used_pct'])):.0f} %"}
+                   for r in rows]  # a gain uses none of a loss limit: 0 %, never "-0 %"
             html = table(lim, ["limit", "used", "allowed", "used %"], empty="no limits configured")
             if err:
                 html += f'<div class="tk-warn">limits unavailable: {esc(err)}</div>'
@@ -333,6 +397,25 @@ class PnlView(RefreshLoop):
         self._chart_n, self._chart_at = n, now
         cap = float(m.book.starting_cash) if m.book.starting_cash else None
         self.chart.value = equity_png(m.equity, cap)
+        self._price_chart(force=True)
+
+    def _price_chart(self, force: bool = False) -> None:
+        m = self.model
+        traded = m.traded()
+        if list(self.symbol.options) != traded:
+            keep = self.symbol.value if self.symbol.value in traded else (traded[0] if traded else None)
+            self.symbol.options = traded
+            self.symbol.value = keep
+        key = self.symbol.value
+        set_if_changed(self.price_note, value="" if traded else (
+            '<span class="tk-meta">The price chart of each traded symbol, with its fills marked, appears here after '
+            'the first fill.</span>'))
+        if key is None:
+            return
+        stamp = (key, len(m.price_points.get(key, ())), len(m.fill_rows))
+        if stamp != self._price_key or force:
+            self._price_key = stamp
+            self.price_chart.value = price_png(m, key)
 
 
 def _num(x, unit: str) -> str:

@@ -154,14 +154,3 @@ def test_resolution_goes_on_after_a_token_expiry_and_a_new_login(sim, data_dir):
         assert s.book.orders[cid].status is not OrderStatus.REJECTED
     finally:
         s.close()
-
-
-@pytest.mark.slow
-def test_the_crash_drill_finds_nothing_lost_duplicated_stranded_or_mismatched(tmp_path):
-    """Three kill -9s of a live session process with signals flowing and broker faults armed."""
-    from tradekit.drill.crash import run_crash_drill
-
-    res = run_crash_drill(tmp_path / "drill", kills=3, rate=5, max_up=3.0, seed=5, echo=None)
-    assert res.kills == 3 and res.signals_written > 10
-    assert res.accepted + res.rejected == res.signals_written and res.orders_created == res.accepted
-    assert res.ok, res.details

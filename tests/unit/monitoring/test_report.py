@@ -198,10 +198,13 @@ def test_audit_anchor_and_html(report, day_journal, tmp_path):
     assert h in text
     assert "1,00,044.66" in text  # ending equity, Indian grouping
     assert "2016-08-16 09:20:00" in text  # order time in IST
-    assert text.count("data:image/png;base64,") == 2
+    traded = sorted(set(report.fills["symbol"]))
+    assert traded and text.count("data:image/png;base64,") == 2 + len(traded)  # equity, P&L, a price chart per symbol
+    assert all(f"<h3>{k}</h3>" in text for k in traded) and "Prices and trades" in text
     assert "<script" not in text  # self-contained and static
     paths = report.save_figures(tmp_path / "png")
     assert paths["equity"].stat().st_size > 1000 and paths["pnl_by_strategy"].exists()
+    assert paths[f"price:{traded[0]}"].name == f"price_{traded[0].replace(':', '_')}.png"
     ax_top, ax_dd = report.figures["equity"].axes
     assert ax_top.get_shared_x_axes().joined(ax_top, ax_dd)
 
@@ -309,3 +312,43 @@ def test_performance_is_shown_with_units(report, tmp_path):
     assert performance_table(pd.Series({"avg_loss": D("-11.3")}))["value"].iloc[0] == "-₹11.30"
     html = render_html(report, tmp_path / "p.html").read_text(encoding="utf-8")
     assert "0.045%" in html
+
+
+def test_slippage_is_measured_from_the_signals_decision_price_and_from_arrival():
+    """Issue 17.9: "vs signal" is the signal's reference price, not the market when the order was made."""
+    from types import SimpleNamespace as NS
+
+    evs = [
+        NS(type="signal.received", ts="2016-08-16T09:20:00+05:30",
+           payload={"signal_id": "s1", "signal_time": "2016-08-16T09:20:00+05:30", "reference_price": "1000"}),
+        NS(type="order.created", ts="2016-08-16T09:20:05+05:30",
+           payload={"client_order_id": "C1", "signal_id": "s1", "strategy": "x", "reference_price": "1010",
+                    "request": {"exchange": "NSE", "tradingsymbol": "INFY"}}),
+        NS(type="fill", ts="2016-08-16T09:20:06+05:30",
+           payload={"client_order_id": "C1", "trade_id": "T9", "exchange": "NSE", "tradingsymbol": "INFY",
+                    "side": "BUY", "quantity": 5, "price": "1012"}),
+    ]
+    s = fill_slippage(evs).iloc[0]
+    assert s["reference_source"] == "signal" and s["reference_price"] == D("1000")
+    assert s["slippage"] == D("12") and s["slippage_inr"] == D("60") and s["slippage_bps"] == pytest.approx(120.0)
+    assert s["arrival_price"] == D("1010") and s["slippage_vs_arrival_bps"] == pytest.approx(2 / 1010 * 1e4)
+
+
+def test_charts_run_on_trading_time_and_mark_entries_exits_and_stops():
+    """Issue 17.8/17.9: no nights on the x-axis; fills classified and marked on the price chart."""
+    from tradekit.monitoring.charts import TradingAxis, price_figure, trade_marks
+
+    t = pd.DatetimeIndex(["2016-08-16 09:15", "2016-08-16 15:29", "2016-08-17 09:15", "2016-08-19 09:20"], tz=IST)
+    x = TradingAxis(t, gap_minutes=20)(t)
+    assert list(x) == [0.0, 374.0, 394.0, 414.0]  # a night and a holiday-long weekend take 20 "minutes"
+    fills = pd.DataFrame({"time": t, "side": ["BUY", "SELL", "SELL", "BUY"], "quantity": [10, 4, 10, 4],
+                          "price": [100.0, 101.0, 99.0, 98.0], "client_order_id": ["a", "b", "c", "d"],
+                          "strategy": ["s"] * 4, "product": ["MIS"] * 4})
+    m = trade_marks(fills, stop_orders={"c"})
+    # +10 entry, -4 exit, -10 crosses through zero (a stop order), +4 covers part of the short
+    assert list(m["kind"]) == ["entry", "exit", "stop", "exit"]
+    fig = price_figure("NSE:X", pd.Series([100.0, 101.0, 99.0, 98.0], index=t), m)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["price", "entry buy (1)", "exit buy (1)", "exit sell (1)", "stop sell (1)"]
+    empty = price_figure("NSE:X", pd.Series(dtype="float64"), m.iloc[:0])
+    assert "No prices or fills" in empty.axes[0].texts[0].get_text()

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tradekit.data import load_bars, sample_path
+from tradekit.errors import ValidationError
 from tradekit.model.charges import COMPONENTS
 from tradekit.runs.day import journal_path, run_paper_day
 from tradekit.runs.research import (
@@ -70,7 +71,7 @@ def test_the_researched_trades_are_the_paper_sessions_fills(demo_cfg, tmp_path):
     research's net P&L after charges is the session's, to the paisa."""
     rules = session_rules(demo_cfg)
     res = run_research("RELIANCE,INFY", DAY, DAY, fast=(5, 10), slow=(20, 30), export_day=DAY, out_dir=tmp_path,
-                       **rules)
+                       export_if_losing=True, **rules)  # parity of the hand-off, whatever the P&L
     day = run_paper_day(demo_cfg, DAY, symbols="RELIANCE,INFY", signals_path=res.signals_path, out_dir=tmp_path / "day",
                         echo=None)
     j = Journal(make_engine(sqlite_url(journal_path(tmp_path / "day"))))
@@ -109,3 +110,34 @@ def test_the_sweep_chooses_the_best_net_and_draws_its_heatmap(tmp_path):
     assert res.heatmap.axes and (tmp_path / "heatmap.png").exists() and (tmp_path / "sweep.csv").exists()
     assert res.signals_path is None and res.handoff_command() == "—"
     assert len(res.equity) == sum(len(b) for b in res.bars.values()) // len(res.bars)
+
+
+def test_research_splits_in_and_out_of_sample_and_refuses_to_export_a_loser(tmp_path):
+    """Issue 17.10: the best of the sweep in sample is checked on later sessions; a pair that loses
+    after charges is not exported (unless asked), and the warnings say why."""
+    res = run_research("SBIN", "2016-08-16", "2016-08-23", fast=(5, 10), slow=(20, 30), charges_as_of="2026-11-20",
+                       export_day="2016-08-23", out_dir=tmp_path)
+    s = res.settings
+    assert s["in_sample"] == ["2016-08-16", "2016-08-19"] and s["out_of_sample"] == ["2016-08-22", "2016-08-23"]
+    assert {"oos_net_pnl", "oos_orders", "oos_charges"} <= set(res.sweep.columns)
+    best = res.sweep.sort_values("net_pnl", ascending=False).iloc[0]
+    assert res.chosen == (int(best["fast"]), int(best["slow"]))  # chosen in sample only
+    row = res.sweep[(res.sweep["fast"] == res.chosen[0]) & (res.sweep["slow"] == res.chosen[1])].iloc[0]
+    losing = row["net_pnl"] <= 0 or row["oos_net_pnl"] <= 0
+    assert losing == any("no signals exported" in w for w in res.warnings)
+    assert (res.signals_path is None) == losing
+    if losing:
+        assert res.handoff_command() == "—" and not list(tmp_path.glob("signals_*.jsonl"))
+        again = run_research("SBIN", "2016-08-16", "2016-08-23", fast=(5, 10), slow=(20, 30),
+                             charges_as_of="2026-11-20", export_day="2016-08-23", out_dir=tmp_path / "anyway",
+                             export_if_losing=True)
+        assert again.signals_path is not None and again.signals_path.exists()
+    assert json.loads((tmp_path / "research.json").read_text())["warnings"] == res.warnings
+    assert "oos" not in "".join(res.summary().index) and "out of sample" in res.summary().index
+
+
+def test_a_single_session_warns_that_nothing_was_checked_out_of_sample(tmp_path):
+    res = run_research("SBIN", DAY, DAY, fast=(5,), slow=(20,), charges_as_of="2026-11-20", out_dir=tmp_path)
+    assert res.settings["out_of_sample"] is None and any("no out-of-sample days" in w for w in res.warnings)
+    with pytest.raises(ValidationError, match="train_fraction"):
+        run_research("SBIN", DAY, DAY, train_fraction=0, out_dir=tmp_path)

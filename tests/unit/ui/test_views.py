@@ -12,6 +12,7 @@ import pytest
 from tradekit.execution.approval import ApprovalQueue
 from tradekit.store import EventType as E
 from tradekit.ui.approval import ApprovalView
+from tradekit.clock import IST
 from tradekit.ui.pnl import PnlModel, PnlView, equity_png
 
 from .conftest import Desk
@@ -250,6 +251,12 @@ def test_pnl_view_shows_the_fill_positions_net_pnl_and_limits(desk, queue):
     assert "daily loss" in v.limits.value and "gross exposure" in v.limits.value
     assert v.chart.value[:4] == b"\x89PNG"
     assert "ACTIVE" in v.state.value
+    # issue 17.8: fills and orders carry their date; the traded symbol has a price chart with its fill
+    day = f"{model.fill_rows[0]['time'].astimezone(IST):%d %b}"
+    assert day in v.fills.value and day in v.orders.value
+    assert v.symbol.options == ("NSE:RELIANCE",) and v.symbol.value == "NSE:RELIANCE"
+    assert v.price_chart.value[:4] == b"\x89PNG" and v.price_note.value == ""
+    assert "-0 %" not in v.limits.value
     before = len(model.equity)
     queue.kill("done for the day")
     v.refresh()

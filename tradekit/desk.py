@@ -1,0 +1,195 @@
+"""A read-only desk for notebooks: the state of a running or finished session as pandas frames.
+
+>>> import tradekit
+>>> desk = tradekit.connect()            # the default config's journal (or -c / $TRADEKIT_CONFIG)
+>>> desk.positions                       # doctest: +SKIP
+>>> desk.pnl(by="symbol")                # doctest: +SKIP
+>>> desk.equity.plot()                   # doctest: +SKIP
+
+The desk opens the journal **read-only** (no table is created, no writer is registered, nothing is
+appended, not even on opening), so it is safe on the journal of a live session that another process
+owns. :meth:`Desk.refresh` reads what was appended since the last call; every property answers
+from the state after the last refresh (the first is done by :func:`connect`).
+
+Money comes back as ``float`` rupees for analysis; ``connect(exact=True)`` keeps the journal's exact
+``Decimal`` values (to the paisa), e.g. to check a contract note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from tradekit.clock import IST
+from tradekit.errors import StoreError
+from tradekit.store.journal import Event, Journal
+from tradekit.store.projection import Book
+
+__all__ = ["Desk", "connect"]
+
+_MONEY = {
+    "positions": ("avg", "last", "realized", "unrealized", "charges", "net", "turnover"),
+    "orders": ("price", "trigger", "avg_price"),
+    "fills": ("price", "value", "charges"),
+    "pnl": ("realized", "unrealized", "gross", "charges", "net", "turnover"),
+}
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """Who writes the journal now, and how far it has got."""
+
+    running: bool
+    holder: str | None  # "pid 1234 on host (since ...)" of the session that owns the journal
+    last_seq: int
+    last_event: datetime | None
+    trading_state: str
+    mode: str | None
+
+    def __str__(self) -> str:
+        t = f"{self.last_event:%Y-%m-%d %H:%M:%S}" if self.last_event else "never"
+        who = f"RUNNING ({self.holder})" if self.running else "NO SESSION"
+        return f"{who}; {self.mode or '?'} mode; {self.trading_state}; {self.last_seq} events, last at {t} IST"
+
+
+class Desk:
+    """The read side of one journal. Build it with :func:`connect`."""
+
+    def __init__(self, journal: Journal, *, exact: bool = False, config=None):
+        if not journal.read_only:
+            raise StoreError("the desk reads a journal opened read-only (use tradekit.connect())")
+        self.journal = journal
+        self.exact = exact
+        self.config = config
+        self.book = Book()
+        self.events: list[Event] = []
+        self._mode: str | None = None
+        self.refresh()
+
+    def __repr__(self) -> str:
+        return f"<tradekit.Desk {self.info}>"
+
+    # -- reading -------------------------------------------------------------------------------------
+    def refresh(self) -> int:
+        """Read the events appended since the last call; return how many there were."""
+        new = list(self.journal.events(after=self.book.last_seq))
+        for ev in new:
+            try:
+                self.book.apply(ev)
+            except StoreError as e:  # what a rebuild sets aside (two writers' leftovers) is listed, not fatal
+                self.book.anomalies.append((ev.seq, ev.type, str(e)))
+                self.book.last_seq = ev.seq
+            if ev.type == "session.started" and self._mode is None:
+                self._mode = ev.payload.get("mode")
+        self.events.extend(new)
+        return len(new)
+
+    @property
+    def info(self) -> SessionInfo:
+        """Whether a session owns the journal now, its mode, trading state and the last event."""
+        from tradekit.store.lease import current_holder
+
+        try:
+            holder = current_holder(self.journal.engine)
+        except Exception:  # an old journal without the lease table: nobody holds it
+            holder = None
+        last = self.events[-1].time.astimezone(IST) if self.events else None
+        return SessionInfo(running=holder is not None, holder=holder.describe() if holder else None,
+                           last_seq=self.book.last_seq, last_event=last, trading_state=self.book.trading_state,
+                           mode=self._mode)
+
+    # -- frames ----------------------------------------------------------------------------------------
+    def _money(self, df: pd.DataFrame, kind: str) -> pd.DataFrame:
+        if self.exact or not len(df):
+            return df
+        out = df.copy()
+        for c in _MONEY[kind]:
+            if c in out.columns:
+                out[c] = [None if v is None else float(v) for v in out[c]]
+                out[c] = out[c].astype("float64")
+        return out
+
+    @property
+    def positions(self) -> pd.DataFrame:
+        """One row per (strategy, instrument, product): qty, avg, last, realized, unrealized, charges, net."""
+        from tradekit.monitoring.report import _positions_table
+
+        return self._money(_positions_table(self.book), "positions")
+
+    @property
+    def orders(self) -> pd.DataFrame:
+        """Every order with its date and time (IST), status, fill and reason, oldest first."""
+        from tradekit.monitoring.report import _orders_table
+
+        return self._money(_orders_table(self.book, None), "orders")
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        """Every fill with its date and time (IST), price, value and charges, oldest first."""
+        from tradekit.monitoring import analytics as an
+        from tradekit.monitoring.report import _fills_table
+
+        return self._money(_fills_table(an.fills_frame(self.events)), "fills")
+
+    def pnl(self, by: str | None = "strategy") -> pd.DataFrame:
+        """P&L net of charges grouped ``by`` ``"strategy"`` or ``"symbol"``; ``None``: one total row."""
+        from tradekit.monitoring.report import _group_pnl, _positions_table
+
+        if by not in ("strategy", "symbol", None):
+            raise ValueError(f"by must be 'strategy', 'symbol' or None, not {by!r}")
+        pos = _positions_table(self.book)
+        if by is None:
+            pos = pos.assign(total="total")
+        return self._money(_group_pnl(pos, by or "total"), "pnl")
+
+    @property
+    def equity(self) -> pd.Series:
+        """Equity (cash + positions at their marks) after every fill, in rupees: ``desk.equity.plot()``."""
+        return self.equity_curve()["equity"]
+
+    def equity_curve(self, bars=None, day: date | str | None = None) -> pd.DataFrame:
+        """Cash, positions, equity, P&L and drawdown over time; with ``bars``, at every bar close."""
+        from tradekit.monitoring.report import build_session_report
+
+        rep = build_session_report(events=self.events, bars=bars, day=day, figures=False, plugins=False)
+        return rep.equity
+
+    @property
+    def net_pnl(self) -> Decimal | float:
+        """Realised + unrealised − charges (+ dividends) over the whole journal."""
+        v = self.book.net_pnl
+        return v if self.exact else float(v)
+
+
+def connect(config=None, *, exact: bool = False, journal: str | Path | None = None) -> Desk:
+    """A read-only :class:`Desk` on a running or finished session.
+
+    Parameters
+    ----------
+    config : str, Path or TradekitConfig, optional
+        The session's config (default ``$TRADEKIT_CONFIG`` or the default config); its store is read.
+    exact : bool
+        Money as exact ``Decimal`` rupees instead of floats.
+    journal : str or Path, optional
+        A journal file (SQLite) to read instead of the config's store, e.g. a replay's or an
+        archived day's ``journal.db``.
+    """
+    from tradekit.config import TradekitConfig, load_config
+    from tradekit.store.db import make_engine, sqlite_url
+
+    if journal is not None:
+        p = Path(journal).expanduser()
+        if not p.is_file():
+            raise StoreError(f"no journal at {p}")
+        url, cfg = sqlite_url(p), (config if isinstance(config, TradekitConfig) else None)
+    else:
+        cfg = config if isinstance(config, TradekitConfig) else load_config(config)
+        url = cfg.store_url()
+        if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
+            raise StoreError(f"no journal yet at {url.split('///', 1)[-1]}: start a session (tradekit demo, "
+                             "tradekit run day) or pass journal=PATH")
+    return Desk(Journal(make_engine(url), read_only=True), exact=exact, config=cfg)
