@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 ARMED, TRIGGERED, CANCELLED, EXPIRED = "armed", "triggered", "cancelled", "expired"
 STATES = (ARMED, TRIGGERED, CANCELLED, EXPIRED)
-PROGRESS = "condition.progress"  # a leaf moved to its waiting side, or a child of an `all` fired (latched)
+PROGRESS = E.CONDITION_PROGRESS  # a leaf moved to its waiting side, a child of an `all` fired (latched), due
 TYPES = (E.CONDITION_CREATED, E.CONDITION_TRIGGERED, E.CONDITION_CANCELLED, E.CONDITION_EXPIRED, PROGRESS)
 _END = {E.CONDITION_TRIGGERED: TRIGGERED, E.CONDITION_CANCELLED: CANCELLED, E.CONDITION_EXPIRED: EXPIRED}
 

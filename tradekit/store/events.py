@@ -43,6 +43,7 @@ class EventType:
 
     # conditional orders (tradekit/execution/conditions.py): a signal held until its trigger
     CONDITION_CREATED = "condition.created"
+    CONDITION_PROGRESS = "condition.progress"  # moved to the side a crossing starts from; a child of `all` fired; due
     CONDITION_TRIGGERED = "condition.triggered"  # the order went to the gate (or was refused: see payload)
     CONDITION_CANCELLED = "condition.cancelled"
     CONDITION_EXPIRED = "condition.expired"

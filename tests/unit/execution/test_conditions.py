@@ -285,3 +285,20 @@ def test_a_child_of_a_group_cannot_have_its_own_until(s):
         {"kind": "time", "at": "10:30"}, {**ABOVE_1500, "until": "day"}]}))
     assert [(e.field, e.message) for e in rep.errors] == [
         ("condition.conditions.1.until", "a child has no validity of its own: give until on the group")]
+
+
+def test_a_read_only_desk_view_lists_conditions_and_asks_the_owner_to_cancel(s, cfg):
+    from tradekit.session_view import SessionView
+
+    feed(s, "NSE:INFY", 1490)
+    pipeline(s).ingest(record(condition=ABOVE_1500))
+    view = SessionView(cfg)
+    try:
+        assert [(c.id, c.state) for c in view.conditions()] == [("C1", "armed")]
+        view.cancel_condition("C1", "from a notebook", by="asha")
+    finally:
+        view.close()
+    s.poll()
+    c = state(s)
+    assert c.state == "cancelled" and c.reason == "from a notebook"
+    assert [p["by"] for p in events(s, E.CONDITION_CANCELLED)] == ["asha"]
