@@ -397,8 +397,9 @@ class ConditionBook:
                     self._observe(a, tick, now)
 
     def on_bars(self, bars: list[tuple[str, float, int]], at: datetime) -> None:
-        """A fast bar replay (``run_replay`` without a hub feed): each ``(key, close, volume)`` as the
-        tick a paper session's hub gets for the bar (stamped at the bar's end, the day's volume so far)."""
+        """A fast bar replay (``run_replay`` without a hub feed): each ``(key, close, volume)`` as a tick
+        with the day's volume so far, stamped a microsecond before the bar's end (``at``) so that the
+        resampler puts the close in the bar's own bin."""
         from tradekit.data.types import Tick
 
         day = at.astimezone(IST).date()
@@ -407,7 +408,8 @@ class ConditionBook:
         ticks = []
         for key, close, vol in bars:
             cum = self._cum[key] = self._cum.get(key, 0) + int(vol)
-            ticks.append(Tick(key, at, float(close), None, "quote", last_quantity=int(vol), volume=cum))
+            ticks.append(Tick(key, at - timedelta(microseconds=1), float(close), None, "quote", last_quantity=int(vol),
+                              volume=cum))
         for t in ticks:
             self.on_tick(t)
         self.poll(at)
