@@ -67,7 +67,7 @@ def list_(
         if c.state != ARMED:
             end = f" · {c.state} {_hm(d['ended_at'])}"
             if c.client_order_id:
-                end += f" -> {c.client_order_id} {c.order_status or ''}".rstrip()
+                end += f" -> order {c.client_order_id} ({(c.order_status or '?').lower()} when sent)"
             if c.reason:
                 end += f" ({c.reason})"
         typer.echo(f"{c.id}  {c.state:<9}  {d['order']}  when {c.description}  until {_hm(d['expires_at']) or '-'}{end}")

@@ -34,7 +34,7 @@ def rows(ledger: ConditionLedger, keep_ended: int = 10) -> list[dict]:
         if c.state != ARMED:
             outcome = f"{c.state} {_hm(d['ended_at'])}"
             if c.client_order_id:
-                outcome += f" → {c.client_order_id} {c.order_status or ''}".rstrip()
+                outcome += f" → order {c.client_order_id} ({(c.order_status or '?').lower()} when sent)"
             if c.reason:
                 outcome += f" ({c.reason})"
         last = c.trigger_value if c.state != ARMED else c.last_value
