@@ -128,6 +128,9 @@ class Session:
         elif self.mode is TradingMode.PAPER and broker is None:
             self._resume_paper_account()
         self.apply_corporate_actions()  # today's ex-dates (a day roll above applied its own already)
+        from tradekit.execution.gtt import attach_gtt
+
+        self.gtt = attach_gtt(self)  # GTT protection kept by the broker (None: the broker keeps no GTTs)
         from tradekit.execution.conditions import ConditionBook
 
         self.conditions_book = ConditionBook.attach(self)  # conditional orders: rebuilt, re-armed, on the hub
@@ -419,6 +422,15 @@ class Session:
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
                                reference_price=signal.reference_price)
 
+    def protect(self, exchange: str, tradingsymbol: str, *, stop, target, quantity: int | None = None,
+                product: str | None = None) -> str | None:
+        """Protect an existing CNC/NRML position or holding with a GTT OCO at the broker (stop and
+        target legs, both exiting it), kept while tradekit is down. Returns the GTT id (None: not
+        placed now; journaled, and reconciliation places it once it can)."""
+        if getattr(self, "gtt", None) is None:
+            raise ValidationError("GTT protection is off (gtt.enabled: false) or the broker keeps no GTTs", field="gtt")
+        return self.gtt.protect_holding(exchange, tradingsymbol, stop=stop, target=target, quantity=quantity, product=product)
+
     # -- market data and the day --------------------------------------------------------------------
     def mis_cutoff(self, instrument, day: date) -> datetime | None:
         """The broker's MIS square-off cut-off for this instrument's segment on ``day`` (cached per day)."""
@@ -598,6 +610,10 @@ class Session:
         interval = self.config.kite.reconcile_interval_seconds if every is None else every
         self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
                                      interval=interval)
+        if getattr(self, "gtt", None) is not None:  # GTT legs that fired while away are adopted before the book is compared
+            self.gtt.reconciler = self.reconciler
+            self.reconciler.on_report.append(self.gtt.on_reconcile_report)
+            self.gtt.reconcile()
         self.reconciler.run_once()
         if interval:
             self.reconciler.start()
@@ -687,10 +703,10 @@ def _default_instruments():
 
 def _default_calendar(config: TradekitConfig):
     try:
-        from tradekit.market.calendar import MarketCalendar
+        from tradekit.market.calendar import calendar_for
     except ImportError:  # pragma: no cover
         return None
-    return MarketCalendar("NSE", getattr(config, "market", None))
+    return calendar_for(config)  # with the lists imported by tradekit calendar import
 
 
 def _default_charges(config: TradekitConfig):

@@ -112,6 +112,16 @@ class LoggingConfig(Section):
     file: str | None = None
 
 
+class GttConfig(Section):
+    """``gtt:`` — protection at the broker that survives a crash (issue 15, :mod:`tradekit.execution.gtt`)."""
+
+    enabled: bool = Field(True, description="place a GTT OCO at the broker for CNC/NRML brackets and session.protect "
+                                            "(false: neither places one, and tradekit gtt protect is refused)")
+    stop_limit_buffer_pct: Decimal = Field(Decimal("1.0"), ge=0, le=20,
+                                           description="the stop leg's LIMIT price this % beyond its trigger (a GTT places "
+                                                       "LIMIT orders: room to fill on a fast fall)")
+
+
 class TradekitConfig(Section):
     mode: Literal["paper", "live"] = "paper"
     data_dir: Path = Path("var")
@@ -131,6 +141,7 @@ class TradekitConfig(Section):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     tick_store: TickStoreConfig = Field(default_factory=TickStoreConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    gtt: GttConfig = Field(default_factory=GttConfig)
 
     # set by the loader, not by YAML
     source: str | None = Field(None, exclude=True)

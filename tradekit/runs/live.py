@@ -227,9 +227,9 @@ def paper_command(
         if len(bars):
             data[f"NSE:{sym}"] = bars
     if not data:
-        from tradekit.market.calendar import MarketCalendar
+        from tradekit.market.calendar import calendar_for
 
-        cal = MarketCalendar("NSE", cfg.market)
+        cal = calendar_for(cfg)
         if not cal.is_trading_day(d):
             h = cal.holiday(d)
             if h is None:

@@ -41,6 +41,16 @@ class EventType:
     ALERT = "alert"
     NOTE = "note"
 
+    # GTT protection at the broker (issue 15, tradekit.execution.gtt); ``parent_id`` = the bracket
+    GTT_PLACED = "gtt.placed"  # a GTT OCO protects a bracket's position (bracket_id <-> gtt_id)
+    GTT_MODIFIED = "gtt.modified"
+    GTT_DELETED = "gtt.deleted"
+    GTT_FAILED = "gtt.failed"  # a place/modify/delete the broker refused or did not answer
+    GTT_TRIGGERED = "gtt.triggered"  # a leg fired at the broker (its order adopted into the book)
+    GTT_CLOSED = "gtt.closed"  # the protection ended (position closed, GTT fired or removed)
+    GTT_FINDING = "gtt.finding"  # one finding of a GTT reconciliation against the broker and the book
+    GTT_REQUEST = "gtt.request"  # protect/delete asked by another process (tradekit gtt ...)
+
     # conditional orders (tradekit/execution/conditions.py): a signal held until its trigger
     CONDITION_CREATED = "condition.created"
     CONDITION_PROGRESS = "condition.progress"  # moved to the side a crossing starts from; a child of `all` fired; due

@@ -26,7 +26,8 @@ from tradekit.execution.approval import (
     Proposal,
 )
 from tradekit.store.events import EventType as E
-from tradekit.ui._common import STYLE, RefreshLoop, css_name, error_panel, esc, hhmmss, inr, set_if_changed, table
+from tradekit.ui._common import (STYLE, RefreshLoop, calendar_flag, css_name, error_panel, esc, hhmmss, inr,
+                                 set_if_changed, table)
 
 log = logging.getLogger(__name__)
 
@@ -474,8 +475,11 @@ class ApprovalView(RefreshLoop):
     def _info_html(self) -> str:
         q = self.queue
         mode = getattr(q.config, "mode", "?")
+        now = q.now()
+        day = now.astimezone(IST).date() if now is not None else None
         return (f'<span class="tk-meta">{esc(mode)} · approver <b>{esc(q.approver)}</b> · session clock '
-                f'{hhmmss(q.now())} · journal seq {q.seq} · page updated {hhmmss(datetime.now(IST))}</span>')
+                f'{hhmmss(now)} · journal seq {q.seq} · page updated {hhmmss(datetime.now(IST))}'
+                f'{calendar_flag(q.config, day)}</span>')
 
     def show_error(self, message: str) -> None:
         set_if_changed(self.error, value=f'<div class="tk-error">{esc(message)}</div>')

@@ -32,6 +32,7 @@ from tradekit.brokers.kite import parsing
 from tradekit.brokers.kite.auth import RELOGIN_HINT, StoredSession, TokenStore, TokenWatcher, token_expiry
 from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.kite.errors import RELOGIN, kite_errors
+from tradekit.brokers.kite.gtt import KiteGttMixin
 from tradekit.brokers.kite.ratelimit import RateGovernor, governor
 from tradekit.clock import IST, Clock, RealClock
 from tradekit.errors import AuthExpired, BrokerRejected, BrokerUnavailable, ValidationError
@@ -44,7 +45,7 @@ HISTORICAL_CAPS = {"minute": 60, "3minute": 100, "5minute": 100, "10minute": 100
                    "60minute": 400, "day": 2000}
 
 
-class KiteBroker:
+class KiteBroker(KiteGttMixin):
     """Kite Connect behind the :class:`~tradekit.brokers.base.Broker` protocol.
 
     Parameters

@@ -16,6 +16,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from tradekit.brokers.base import BrokerHolding, BrokerListener, BrokerOrder, BrokerPosition, BrokerTrade, Funds
 from tradekit.brokers.paper.config import PaperConfig
+from tradekit.brokers.paper.gtt import PaperGttMixin
 from tradekit.brokers.paper.exchange import (
     CANCELLED,
     COMPLETE,
@@ -50,7 +51,7 @@ class _Holding:
     cost: Decimal = ZERO
 
 
-class PaperBroker:
+class PaperBroker(PaperGttMixin):
     """Implements :class:`tradekit.brokers.base.Broker` over a :class:`SimExchange`.
 
     Parameters
