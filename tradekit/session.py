@@ -78,7 +78,11 @@ class Session:
         self.journal_lock_wait: float | None = None  # seconds, while a lock wait past store.lock_warn_seconds goes on
         self.journal.on_failure(self._on_journal_failure)
         self.journal.on_lock_wait(self._on_lock_wait)
-        self.instruments = instruments if instruments is not None else _default_instruments()
+        self.instruments = (instruments if instruments is not None
+                            else _default_instruments(config, self.clock.now().date()))
+        info = getattr(self.instruments, "info", None)
+        if info is not None:  # which master: the day's Kite dump, an older cached one, or the bundled sample
+            (log.info if info.source == "dump" else log.warning)("%s", info.message)
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
         self.broker = broker if broker is not None else self._make_broker()
@@ -693,12 +697,17 @@ def _lots(units: int, lot: int, signal: Signal) -> int:
     return q
 
 
-def _default_instruments():
+def _default_instruments(config: TradekitConfig | None = None, day=None):
+    """The instrument master (the day's cached Kite dump, else the last cached one, else the bundled
+    sample; plus ``market.instruments``): see :func:`tradekit.market.master.load_master`. The store's
+    ``info`` says which was used."""
     try:
-        from tradekit.market.instruments import InstrumentStore
+        from tradekit.market.master import load_master
     except ImportError:  # pragma: no cover - the market package is part of tradekit
         return None
-    return InstrumentStore.bundled()
+    store, info = load_master(config, day, data_dir=None if config is not None else Path("var"))
+    store.info = info
+    return store
 
 
 def _default_calendar(config: TradekitConfig):

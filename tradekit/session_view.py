@@ -40,7 +40,7 @@ class SessionView:
         self.journal = Journal(make_engine(config.store_url()), clock=self.clock)  # no lease: requests only
         self.holder = holder or current_holder(self.journal.engine)
         self.book = Book.rebuild(self.journal.events())
-        self.instruments = _default_instruments()
+        self.instruments = _default_instruments(config, self.clock.now().date())
         self.account = Account(self.book, MarginModel(config.paper.margin), self.instruments)
 
     def __repr__(self) -> str:

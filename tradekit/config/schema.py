@@ -96,7 +96,8 @@ class LiveConfig(Section):
 
 
 class TickStoreConfig(Section):
-    """Recording live ticks (``tradekit.data.tickstore``): Parquet per day and instrument."""
+    """Recording live ticks (``tradekit.data.tickstore``): Parquet per day, one file per flush holding
+    every instrument, compacted into one file per day sorted by instrument."""
 
     enabled: bool = Field(True, description="record every live tick (live and paper-on-live sessions)")
     dir: Path = Field(Path("ticks"), description="the store's folder; relative paths are under data_dir")
@@ -104,7 +105,7 @@ class TickStoreConfig(Section):
         90, ge=1, description="days kept; older days are deleted when a session opens the store (null: keep all)")
     flush_seconds: float = Field(1.0, ge=0, description="seconds between writes; a crash loses at most this much")
     max_buffer: int = Field(200_000, ge=1, description="ticks buffered before a write, whatever the time")
-    compact_parts: int = Field(64, ge=0, description="merge an instrument-day's files once it has this many (0: never)")
+    compact_parts: int = Field(64, ge=0, description="merge a day's flush files once it has this many (0: only at the day's end and on close)")
 
 
 class LoggingConfig(Section):

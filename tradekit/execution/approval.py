@@ -390,9 +390,10 @@ class ApprovalQueue(JournalFollower):
     def instruments(self):
         if self._instruments is None:
             try:
-                from tradekit.market.instruments import InstrumentStore
+                from tradekit.session import _default_instruments
 
-                self._instruments = InstrumentStore.bundled()
+                # the session's master: the day's cached Kite dump, else the last one, else the bundled sample
+                self._instruments = _default_instruments(self.config)
             except Exception as e:  # noqa: BLE001 - charges and margin then show n/a
                 log.warning("no instrument master: %s", e)
                 self._instruments = False

@@ -41,9 +41,9 @@ _N = NormalDist()
 
 @lru_cache(maxsize=64)
 def _closes(symbol: str) -> pd.Series:
-    from tradekit.data import load_bars, sample_path
+    from tradekit.data.store import load_symbol_bars
 
-    bars = load_bars(sample_path(symbol, "1d"))
+    bars = load_symbol_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d")  # the data directory, else bundled
     s = bars["close"].astype(float)
     s.index = s.index.tz_localize(None).normalize()
     s.name = symbol
@@ -335,13 +335,13 @@ def crash_path(day: date, symbols: Iterable[str]) -> list[dict[str, float]]:
     The low comes before the close, the adverse order for a long book; a daily bar cannot say
     more (the bundled minute data does not cover the crash days).
     """
-    from tradekit.data import load_bars, sample_path
+    from tradekit.data.store import load_symbol_bars
 
     ts = pd.Timestamp(day)
     points: list[dict[str, float]] = [{}, {}, {}, {}]
     for s in dict.fromkeys(symbols):
         try:
-            b = load_bars(sample_path(s, "1d"))
+            b = load_symbol_bars(s if ":" in s else f"NSE:{s}", "1d")
         except DataError:
             continue
         b.index = b.index.tz_localize(None).normalize()

@@ -211,7 +211,8 @@ class PaperBroker(PaperGttMixin):
     def on_tick(self, tick: Tick | str, ts: datetime | None = None, price: float | None = None,
                 volume: int | None = None) -> None:
         """One tick of market data (tick mode, see :mod:`tradekit.brokers.paper.exchange`): market
-        orders take the displayed depth, limits fill on trades through them. A tick without an
+        orders take the displayed depth (at most ``depth_participation`` × the tick's liquidity per
+        tick, the rest stays open), limits fill on trades through them. A tick without an
         exchange time counts at the clock's now; one without a key is ignored (its instrument is
         unknown). ``on_tick(key, ts, price[, volume])`` is a last-price tick, ``volume`` the
         quantity it traded."""

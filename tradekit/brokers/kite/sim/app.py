@@ -17,9 +17,7 @@ api_secret)).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import queue
@@ -49,6 +47,7 @@ log = logging.getLogger(__name__)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TS_FMT = "%Y-%m-%d %H:%M:%S"
+_PUBLIC = re.compile(r"/instruments(/[A-Z]+)?")
 MSG_NO_PROTECTION = ("Market orders without market protection are not allowed via API. "
                      "Please set market protection or use a Limit order.")
 MSG_BAD_TOKEN = "Incorrect `api_key` or `access_token`."
@@ -399,7 +398,8 @@ class KiteSimApp(SimGttRoutes):
                     return Response.ok(self.session_token(form))
                 if method == "DELETE":
                     return Response.ok(self.logout(query))
-            self.authorise(headers)
+            if not (method == "GET" and _PUBLIC.fullmatch(path)):  # the instrument dump is public at Kite
+                self.authorise(headers)
             bucket = bucket_for(method, path)
             try:
                 self.rates.reserve(bucket, max_wait=0.0)
@@ -837,17 +837,17 @@ class KiteSimApp(SimGttRoutes):
 
     # -- market data --------------------------------------------------------------------------------------
     def r_instruments(self, exchange=None, **_):
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
-        w.writerow(["instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry", "strike",
-                    "tick_size", "lot_size", "instrument_type", "segment", "exchange"])
-        for inst in self.instruments:
-            if exchange and inst.exchange.value != exchange:
-                continue
-            w.writerow([inst.instrument_token, inst.instrument_token >> 8, inst.tradingsymbol, inst.name, "0.0",
-                        inst.expiry.isoformat() if inst.expiry else "", float(inst.strike or 0), float(inst.tick_size),
-                        inst.lot_size, inst.instrument_type.value, inst.segment.value, inst.exchange.value])
-        return Response(200, buf.getvalue().encode(), "text/csv")
+        from tradekit.brokers.kite.sim.dump import instruments_csv
+        from tradekit.model.enums import Exchange
+
+        if exchange and exchange not in {e.value for e in Exchange}:
+            raise KiteError(400, "InputException", f"Invalid exchange `{exchange}`.")
+
+        def last(key):
+            s = self.market.get(key)
+            return s.prev_close if s is not None else None
+
+        return Response(200, instruments_csv(self.instruments, exchange, last), "text/csv")
 
     def _keys(self, query: dict, limit: int) -> list[str]:
         keys = query.get("i") or []
