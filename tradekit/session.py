@@ -116,6 +116,12 @@ class Session:
                                     calendar=self.calendar, lock=getattr(self.oms, "_lock", None),
                                     prices=self.oms.prices)
         self.oms.no_price_reason = self.market.no_price_reason
+        from tradekit.execution.brackets import BracketManager
+
+        # brackets and trailing stops: rebuilt from the journal, moved by the hub's marks, synced by service()
+        self.brackets = BracketManager(self.oms, config=config.brackets)
+        self.brackets.restore(self.journal.events(types=self.brackets.RESTORE_TYPES), sync=False)
+        self.brackets.attach(self.market)
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
             self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
@@ -135,6 +141,7 @@ class Session:
         from tradekit.execution.gtt import attach_gtt
 
         self.gtt = attach_gtt(self)  # GTT protection kept by the broker (None: the broker keeps no GTTs)
+        self.brackets.protector = self.gtt  # CNC/NRML brackets: their stop and target also as a GTT OCO
         from tradekit.execution.conditions import ConditionBook
 
         self.conditions_book = ConditionBook.attach(self)  # conditional orders: rebuilt, re-armed, on the hub
@@ -235,7 +242,7 @@ class Session:
         if not self.check_journal():
             return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
-                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve):
+                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run):
             if step is not None and not self._guard(step):
                 return
 
@@ -420,6 +427,8 @@ class Session:
         if signal.reference_price is not None and self.market.last_price(signal.key) is None:
             self.oms.mark(signal.key, signal.reference_price)
         req = self.order_for_signal(signal)
+        if signal.meta.get("bracket"):  # stop / targets / trail: the entry of a bracket (tradekit/execution/brackets.py)
+            return self.brackets.submit_signal(signal, req, route)
         note = getattr(self.gate, "note_signal_stop", None)
         if note is not None and (signal.sizing or {}).get("stop") is not None:
             note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order

@@ -113,6 +113,23 @@ class LoggingConfig(Section):
     file: str | None = None
 
 
+class BracketsConfig(Section):
+    """Brackets and trailing stops (tradekit/execution/brackets.py)."""
+
+    replace_after_modifications: int = Field(
+        20, ge=1, le=24, description="a child order modified this many times is replaced (cancel + new) instead of "
+        "modified again: Kite allows 25 modifications per order")
+    trail_min_step_ticks: int = Field(1, ge=1, description="a trailing stop moves only by at least this many ticks")
+    trail_min_interval_seconds: float = Field(5.0, ge=0, description="and at most once in this many seconds (order-rate budget)")
+    atr_bar_seconds: int = Field(60, ge=1, le=86400, description="ATR trails: bars of this length built from the hub's marks")
+    break_even_after_first_target: bool = Field(True, description="move the stop to the entry's average price once "
+                                                "the first target has filled (BracketManager.submit(break_even=) overrides)")
+    stop_order_type: Literal["SL-M", "SL"] = Field("SL-M", description="the stop child's order type (options always use SL)")
+    stop_limit_buffer_pct: Decimal = Field(Decimal("1.0"), gt=0, le=20,
+                                           description="SL stops: the limit price this % beyond the trigger")
+    child_retry_seconds: float = Field(5.0, ge=0, description="a child the gate or broker refused is tried again after this")
+
+
 class GttConfig(Section):
     """``gtt:`` — protection at the broker that survives a crash (issue 15, :mod:`tradekit.execution.gtt`)."""
 
@@ -142,6 +159,7 @@ class TradekitConfig(Section):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     tick_store: TickStoreConfig = Field(default_factory=TickStoreConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    brackets: BracketsConfig = Field(default_factory=BracketsConfig)
     gtt: GttConfig = Field(default_factory=GttConfig)
 
     # set by the loader, not by YAML
