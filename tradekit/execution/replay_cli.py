@@ -168,9 +168,9 @@ def replay_command(data: str | None, signals: str | None, start: str | None, end
         first_bad = f": record {errors[0].index}: {errors[0].field}: {errors[0].message}" if errors else ""
         raise DataError(f"{signals}: no valid signals ({len(errors)} bad records){first_bad}")
     check_charges_dates(cfg, first)
-    master = replay_instruments(cfg, keys if ticks and keys else
-                                (sorted({t.key for t in tick_list if t.key}) if ticks else list(frames)),
-                                first, instruments)
+    # bars: every instrument is traded, so each must be known; ticks: those asked for by --data (the
+    # store also holds what was only watched, e.g. indices; a signal on an unknown one is rejected by name)
+    master = replay_instruments(cfg, (keys or []) if ticks else list(frames), first, instruments)
     strategies = []
     if strategy:
         strat = parse_strategy(strategy)  # a bad spec is refused before any folder is made
