@@ -236,10 +236,12 @@ def _register_capabilities() -> None:
     app.command("charges")(charges)
     app.add_typer(signals_app, name="signals")
     for module in ("tradekit.brokers.kite.cli",  # kite login|logout|status, kite-sim
+                   "tradekit.market.calendar_cli",  # calendar import|show
                    "tradekit.risk.cli",  # kill, unlock
                    "tradekit.runs.cli",  # run day, run research, schedule
                    "tradekit.ui.cli",  # serve
                    "tradekit.market.ca_cli",  # corporate-actions import|list
+                   "tradekit.gtt_cli",  # gtt list|protect|delete
                    "tradekit.data.cli"):  # data import|fetch|list, instruments update|show
         importlib.import_module(module).register(app)
 

@@ -116,6 +116,12 @@ class Session:
                                     calendar=self.calendar, lock=getattr(self.oms, "_lock", None),
                                     prices=self.oms.prices)
         self.oms.no_price_reason = self.market.no_price_reason
+        from tradekit.execution.brackets import BracketManager
+
+        # brackets and trailing stops: rebuilt from the journal, moved by the hub's marks, synced by service()
+        self.brackets = BracketManager(self.oms, config=config.brackets)
+        self.brackets.restore(self.journal.events(types=self.brackets.RESTORE_TYPES), sync=False)
+        self.brackets.attach(self.market)
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
             self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
@@ -132,6 +138,10 @@ class Session:
         elif self.mode is TradingMode.PAPER and broker is None:
             self._resume_paper_account()
         self.apply_corporate_actions()  # today's ex-dates (a day roll above applied its own already)
+        from tradekit.execution.gtt import attach_gtt
+
+        self.gtt = attach_gtt(self)  # GTT protection kept by the broker (None: the broker keeps no GTTs)
+        self.brackets.protector = self.gtt  # CNC/NRML brackets: their stop and target also as a GTT OCO
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
@@ -229,7 +239,7 @@ class Session:
         if not self.check_journal():
             return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
-                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve):
+                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run):
             if step is not None and not self._guard(step):
                 return
 
@@ -412,11 +422,22 @@ class Session:
         if signal.reference_price is not None and self.market.last_price(signal.key) is None:
             self.oms.mark(signal.key, signal.reference_price)
         req = self.order_for_signal(signal)
+        if signal.meta.get("bracket"):  # stop / targets / trail: the entry of a bracket (tradekit/execution/brackets.py)
+            return self.brackets.submit_signal(signal, req, route)
         note = getattr(self.gate, "note_signal_stop", None)
         if note is not None and (signal.sizing or {}).get("stop") is not None:
             note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
                                reference_price=signal.reference_price)
+
+    def protect(self, exchange: str, tradingsymbol: str, *, stop, target, quantity: int | None = None,
+                product: str | None = None) -> str | None:
+        """Protect an existing CNC/NRML position or holding with a GTT OCO at the broker (stop and
+        target legs, both exiting it), kept while tradekit is down. Returns the GTT id (None: not
+        placed now; journaled, and reconciliation places it once it can)."""
+        if getattr(self, "gtt", None) is None:
+            raise ValidationError("GTT protection is off (gtt.enabled: false) or the broker keeps no GTTs", field="gtt")
+        return self.gtt.protect_holding(exchange, tradingsymbol, stop=stop, target=target, quantity=quantity, product=product)
 
     # -- market data and the day --------------------------------------------------------------------
     def mis_cutoff(self, instrument, day: date) -> datetime | None:
@@ -587,6 +608,10 @@ class Session:
         interval = self.config.kite.reconcile_interval_seconds if every is None else every
         self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
                                      interval=interval)
+        if getattr(self, "gtt", None) is not None:  # GTT legs that fired while away are adopted before the book is compared
+            self.gtt.reconciler = self.reconciler
+            self.reconciler.on_report.append(self.gtt.on_reconcile_report)
+            self.gtt.reconcile()
         self.reconciler.run_once()
         if interval:
             self.reconciler.start()
@@ -681,10 +706,10 @@ def _default_instruments(config: TradekitConfig | None = None, day=None):
 
 def _default_calendar(config: TradekitConfig):
     try:
-        from tradekit.market.calendar import MarketCalendar
+        from tradekit.market.calendar import calendar_for
     except ImportError:  # pragma: no cover
         return None
-    return MarketCalendar("NSE", getattr(config, "market", None))
+    return calendar_for(config)  # with the lists imported by tradekit calendar import
 
 
 def _default_charges(config: TradekitConfig):

@@ -105,6 +105,13 @@ class SessionView:
         return self._request(E.KILL_SWITCH, {"action": "trip", "reason": reason.strip(), "by": self._who(by),
                                              "flatten": bool(flatten)})
 
+    def protect(self, exchange: str, tradingsymbol: str, *, stop, target, quantity: int | None = None,
+                product: str | None = None, by: str | None = None):
+        """GTT protection of a holding, as a request: the owner places the GTT OCO at its next poll."""
+        return self._request(E.GTT_REQUEST, {"action": "protect", "exchange": str(exchange).upper(),
+                                             "tradingsymbol": tradingsymbol, "stop": str(stop), "target": str(target),
+                                             "quantity": quantity, "product": product, "by": self._who(by)})
+
     def close(self) -> None:
         self.journal.close()
 

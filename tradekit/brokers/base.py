@@ -22,6 +22,11 @@ method                            required   notes
 ``funds()``                       yes        ``Funds``
 ``find_by_tag(tag)``              yes        the order whose tag is our client order id
 ``subscribe(listener)``           yes        push order updates and trades to the OMS
+``place_gtt(request)``            optional   a GTT (single or two-leg OCO) kept by the broker;
+                                             returns its id (:class:`GttBroker`)
+``modify_gtt(id, request)``       optional   only an active GTT
+``delete_gtt(id)``                optional   only an active GTT
+``gtts()`` / ``get_gtt(id)``      optional   ``Gtt`` rows (status, each leg's fired order)
 ================================  =========  ===============================================
 
 Order updates and trades reach the OMS through ``BrokerListener.on_order_update`` and
@@ -37,6 +42,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from tradekit.model.enums import Exchange, OrderType, Product, Side, Variety
+from tradekit.model.gtt import Gtt, GttRequest
 from tradekit.model.money import ZERO
 from tradekit.model.order import OrderRequest
 
@@ -141,3 +147,27 @@ class Broker(Protocol):
     def funds(self) -> Funds: ...
 
     def find_by_tag(self, tag: str) -> BrokerOrder | None: ...
+
+
+@runtime_checkable
+class GttBroker(Protocol):
+    """The optional GTT part of a broker: triggers the broker keeps while tradekit is down.
+
+    Errors as for orders: ``BrokerRejected`` (refused, nothing changed), ``AuthExpired``,
+    ``BrokerUnavailable``. A placement whose outcome is unknown is found again by listing.
+    """
+
+    def place_gtt(self, request: GttRequest) -> str: ...
+
+    def modify_gtt(self, gtt_id: str, request: GttRequest) -> None: ...
+
+    def delete_gtt(self, gtt_id: str) -> None: ...
+
+    def gtts(self) -> list[Gtt]: ...
+
+    def get_gtt(self, gtt_id: str) -> Gtt: ...
+
+
+def supports_gtt(broker) -> bool:
+    """True when ``broker`` implements :class:`GttBroker`."""
+    return all(callable(getattr(broker, m, None)) for m in ("place_gtt", "modify_gtt", "delete_gtt", "gtts", "get_gtt"))

@@ -5,7 +5,9 @@ comments at the top of each file); what no source pins down is a setting in
 :class:`~tradekit.market.config.MarketConfig`.
 
 * :mod:`tradekit.market.calendar`: :class:`MarketCalendar` (trading days, phases,
-  next open, time to close, MIS cut-off, AMO windows), :func:`get_calendar`.
+  next open, time to close, MIS cut-off, AMO windows, each year's source and the
+  provisional years), :func:`get_calendar`, :func:`calendar_for` (a config's calendar with
+  the lists imported by ``tradekit calendar import``, :mod:`tradekit.market.calendar_import`).
 * :mod:`tradekit.market.instruments`: :class:`InstrumentStore` (Kite dump loader, lookups,
   the day's cache, the bundled master).
 * :mod:`tradekit.market.rules`: tick, lot, band and freeze checks for the risk gate.
@@ -23,6 +25,8 @@ from tradekit.market.calendar import (
     PhaseWindow,
     SessionTimes,
     SpecialSession,
+    YearSource,
+    calendar_for,
     get_calendar,
     market_of,
 )
@@ -93,6 +97,8 @@ __all__ = [
     "SpecialSession",
     "SpecialSessionConfig",
     "Trade",
+    "YearSource",
+    "calendar_for",
     "charges_exchange",
     "charges_segment",
     "check_band",

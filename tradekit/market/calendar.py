@@ -1,18 +1,28 @@
 """Trading days and session phases for NSE/BSE, in IST.
 
-Trading days come from three sources, each with its own source note:
+Each year's weekday holidays come from one source (:meth:`MarketCalendar.year_source`), the
+first of:
 
-* ``data/holidays.yaml``: complete weekday holiday lists for 2025 and 2026 (NSE/BSE
-  circulars); for those years this list wins;
-* exchange_calendars' ``XBOM`` calendar for other years from 2010-10-18 (it matches NSE's
-  own lists for the years tradekit ships data for; india.md §1.4). Under pandas 3 that
-  library ignores its weekend sessions, so those are never taken from it;
-* ``data/special_sessions.yaml``: Muhurat hours, Budget weekends, DR-site test days.
+* the config's ``market.holidays`` for that year;
+* a list imported with ``tradekit calendar import`` (``<data_dir>/calendar/<year>-holidays.yaml``,
+  :mod:`tradekit.market.calendar_import`), with its file, SHA-256 and import time;
+* ``data/holidays.yaml``: complete weekday holiday lists for 2025 and 2026 (NSE/BSE circulars);
+* exchange_calendars' ``XBOM`` calendar for the complete years it covers from 2010-10-18 (it
+  matches NSE's own lists for the years tradekit ships data for; india.md §1.4). Under
+  pandas 3 that library ignores its weekend sessions, so those are never taken from it;
+* the **provisional** calendar, for the :data:`PROVISIONAL_YEARS` years after the last year
+  any of the above covers: weekends plus the fixed-date holidays of ``holidays.yaml``
+  (``provisional_fixed``). Movable festivals cannot be known before NSE's circular, so a
+  provisional day may turn out to be a holiday: :meth:`MarketCalendar.is_provisional` says
+  so, and premarket, the report, the manifest and the dashboards show it.
 
-A config file (:class:`~tradekit.market.config.MarketConfig`) adds years, closures and
-special sessions. Phases (pre-open, normal market, closing auction, post-close) come from
-dated regimes in ``data/sessions.yaml``, so a replay of 2016 and a live day of 2026 each
-get their own timetable. Dates outside the tables are refused with a :class:`DataError`.
+Special sessions come from ``data/special_sessions.yaml`` (Muhurat hours, Budget weekends,
+DR-site test days), then imported ``<year>-special.yaml`` files, then the config. A session
+whose timings are not known (the 2026-11-08 Muhurat) is not a trading day: the day is a
+holiday for regular trading and the session is skipped (:meth:`MarketCalendar.skipped_session`).
+Phases (pre-open, normal market, closing auction, post-close) come from dated regimes in
+``data/sessions.yaml``, so a replay of 2016 and a live day of 2026 each get their own
+timetable. Dates outside the calendar are refused with a :class:`DataError`.
 
 Markets: ``equity`` (NSE/BSE cash), ``fno`` (equity derivatives), ``currency`` (CDS/BCD)
 and ``commodity`` (MCX). Every time is IST.
@@ -22,8 +32,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 
 from tradekit.clock import to_ist
 from tradekit.errors import DataError, MarketRuleError
@@ -54,6 +66,33 @@ from tradekit.market.calendar_tables import (  # noqa: F401 - re-exported: the p
 )
 
 
+PROVISIONAL_YEARS = 2
+"""Years after the last listed one that the calendar answers for, provisionally."""
+
+
+@dataclass(frozen=True, slots=True)
+class YearSource:
+    """Where one year's holiday list comes from.
+
+    ``kind`` is ``config``, ``imported``, ``tables``, ``exchange_calendars`` or ``provisional``.
+    """
+
+    year: int
+    kind: str
+    source: str
+    file: str | None = None
+    sha256: str | None = None
+    imported_at: str | None = None
+
+    @property
+    def provisional(self) -> bool:
+        return self.kind == "provisional"
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("year", "kind", "source", "file", "sha256", "imported_at")
+                if getattr(self, k) is not None} | {"provisional": self.provisional}
+
+
 # -- the calendar ------------------------------------------------------------------------
 
 
@@ -67,6 +106,9 @@ class MarketCalendar:
         derivative, currency and commodity timetables hang off it.
     config
         Overrides and additions (:class:`~tradekit.market.config.MarketConfig`).
+    overrides_dir
+        The folder of imported lists (``tradekit calendar import``); :func:`calendar_for`
+        passes ``<data_dir>/calendar``. None: no imported lists.
 
     Examples
     --------
@@ -78,21 +120,34 @@ class MarketCalendar:
     '2025-10-21T13:45:00+05:30'
     """
 
-    def __init__(self, exchange: Exchange | str = Exchange.NSE, config: MarketConfig | None = None):
+    def __init__(
+        self,
+        exchange: Exchange | str = Exchange.NSE,
+        config: MarketConfig | None = None,
+        *,
+        overrides_dir: str | Path | None = None,
+    ):
         self.exchange = Exchange.parse(exchange, "exchange")
         if self.exchange not in (Exchange.NSE, Exchange.BSE):
             raise MarketRuleError(
                 f"{self.exchange}: the calendar is per NSE or BSE", field="exchange"
             )
         self.config = config or MarketConfig()
+        if overrides_dir is None and self.config.calendar_dir is not None:
+            overrides_dir = Path(self.config.calendar_dir).expanduser()
+        self.overrides_dir = Path(overrides_dir) if overrides_dir is not None else None
         self._st_cache: dict[tuple, SessionTimes] = {}
         self._build()
 
     # -- construction
 
     def _build(self) -> None:
+        from tradekit.market.calendar_import import load_overrides
+
         raw = load_yaml("holidays.yaml")
+        imported = load_overrides(self.overrides_dir)
         table: dict[int, dict[date, Holiday]] = {}
+        sources: dict[int, YearSource] = {}
         for year, entry in raw["years"].items():
             src = str(entry.get("source", "holidays.yaml"))
             table[int(year)] = {
@@ -101,17 +156,58 @@ class MarketCalendar:
                 )
                 for h in entry["holidays"]
             }
+            sources[int(year)] = YearSource(int(year), "tables", f"holidays.yaml: {src}")
+        for year, ov in imported.items():
+            if ov.holidays is None or ov.holidays_source is None:
+                continue
+            s = ov.holidays_source
+            desc = s.describe()
+            table[year] = {h["date"]: Holiday(h["date"], h["name"], desc) for h in ov.holidays}
+            sources[year] = YearSource(year, "imported", desc, s.path, s.sha256, s.imported_at)
         for year, days in self.config.holidays.items():
             table[int(year)] = {
                 d: Holiday(d, "holiday (config)", "config: market.holidays") for d in days
             }
+            sources[int(year)] = YearSource(int(year), "config", "config: market.holidays")
         lib_first, lib_last, lib_days = _library_sessions()
-        end = lib_last
-        while end.year + 1 in table:
-            end = date(end.year + 1, 12, 31)
-        self.first_day, self.last_day = max(CALENDAR_START, lib_first), end
+        self.first_day = max(CALENDAR_START, lib_first)
+        lib_years = {
+            y
+            for y in range(self.first_day.year, lib_last.year + 1)
+            if date(y, 12, 31) <= lib_last and y not in table
+        }
+        for y in lib_years:
+            sources[y] = YearSource(
+                y, "exchange_calendars", "exchange_calendars XBOM (weekday holidays only)"
+            )
+        last_listed = max(sources)
+        fixed = [
+            (int(f["month"]), int(f["day"]), str(f["name"])) for f in raw.get("provisional_fixed") or []
+        ]
+        names = ", ".join(f"{n} {date(2000, m, d):%d %b}" for m, d, n in fixed)
+        provisional_src = (
+            "provisional: no published holiday list; weekends and the fixed-date holidays "
+            f"({names}) only — movable festival holidays cannot be known until NSE's circular "
+            "(import it: tradekit calendar import FILE)"
+        )
+        for y in range(last_listed + 1, last_listed + PROVISIONAL_YEARS + 1):
+            sources[y] = YearSource(y, "provisional", provisional_src)
+            table[y] = {}
+            for m, dd, n in fixed:
+                d = date(y, m, dd)
+                table[y][d] = Holiday(d, n, provisional_src, provisional=True)
+        for y in range(self.first_day.year, last_listed + 1):  # a gap between listed years
+            if y not in sources:
+                sources[y] = YearSource(y, "provisional", provisional_src)
+                table[y] = {
+                    date(y, m, dd): Holiday(date(y, m, dd), n, provisional_src, provisional=True)
+                    for m, dd, n in fixed
+                }
+        self._sources = sources
+        end = self.last_day = date(last_listed + PROVISIONAL_YEARS, 12, 31)
 
         holidays: dict[date, Holiday] = {}
+        weekend_listed: dict[date, Holiday] = {}
         d = self.first_day
         one = timedelta(days=1)
         while d <= end:
@@ -122,6 +218,11 @@ class MarketCalendar:
                 elif d not in lib_days:
                     holidays[d] = Holiday(d, "holiday", "exchange_calendars XBOM")
             d += one
+        for year, ov in imported.items():
+            if sources.get(year) is not None and sources[year].kind == "imported":
+                for h in ov.weekend:
+                    weekend_listed[h["date"]] = Holiday(h["date"], h["name"], sources[year].source)
+        self._weekend_listed = weekend_listed
         for d in self.config.extra_holidays:
             if self.first_day <= d <= end and d.weekday() < 5:
                 holidays[d] = Holiday(d, "holiday (config)", "config: market.extra_holidays")
@@ -137,6 +238,11 @@ class MarketCalendar:
         for i, s in enumerate(load_yaml("special_sessions.yaml")["sessions"]):
             sp = _special_from_table(s, f"special_sessions.yaml[{i}]")
             specials[sp.date] = sp
+        for year, ov in sorted(imported.items()):
+            for i, s in enumerate(ov.sessions):
+                where = f"{(ov.sessions_source.path if ov.sessions_source else '') or year}[{i}]"
+                sp = _special_from_table(s, where)
+                specials[sp.date] = sp
         for c in self.config.special_sessions:
             if c.cancelled:
                 specials.pop(c.date, None)
@@ -172,11 +278,79 @@ class MarketCalendar:
             raise MarketRuleError(f"{d!r} is not a date", field="date")
         if not self.first_day <= d <= self.last_day:
             raise DataError(
-                f"{self.exchange}: {d.isoformat()} is outside the calendar tables "
-                f"({self.first_day.isoformat()}..{self.last_day.isoformat()}); add the year's holidays "
-                "under market.holidays in the config"
+                f"{self.exchange}: {d.isoformat()} is outside the calendar "
+                f"({self.first_day.isoformat()}..{self.last_day.isoformat()}); import the year's holiday list "
+                "with tradekit calendar import FILE (or set market.holidays in the config)"
             )
         return d
+
+    # -- where the days come from
+
+    def year_source(self, year: int) -> YearSource:
+        """Where ``year``'s holidays come from (tables, imported file, config, library, provisional)."""
+        src = self._sources.get(int(year))
+        if src is None or not self.first_day.year <= int(year) <= self.last_day.year:
+            raise DataError(
+                f"{self.exchange}: {year} is outside the calendar "
+                f"({self.first_day.year}..{self.last_day.year})"
+            )
+        return src
+
+    def years(self) -> list[YearSource]:
+        """Every year the calendar answers for, with its source."""
+        return [self._sources[y] for y in range(self.first_day.year, self.last_day.year + 1)]
+
+    def is_provisional(self, d: date) -> bool:
+        """True when ``d``'s year has no published holiday list: the day may yet be a holiday."""
+        return self.year_source(self._check(d).year).provisional
+
+    def provisional_note(self, d: date) -> str | None:
+        """The warning to show on a provisional day (None on a day of a published list)."""
+        d = self._check(d)
+        src = self.year_source(d.year)
+        if not src.provisional:
+            return None
+        return (
+            f"PROVISIONAL CALENDAR for {d.year}: {self.exchange} has no holiday list for {d.year} in tradekit; "
+            "its trading days are the weekdays less the fixed-date holidays, and a movable festival holiday "
+            "(Holi, Id, Good Friday, Diwali, ...) cannot be known until the exchange's circular. "
+            "Import it: tradekit calendar import FILE"
+        )
+
+    def day_info(self, d: date) -> dict:
+        """Where ``d``'s calendar comes from, for run manifests and premarket.json: the
+        :class:`YearSource` fields, ``provisional`` and, on a provisional day, ``note``."""
+        try:
+            d = self._check(d)
+            info = self.year_source(d.year).to_dict()
+        except (DataError, MarketRuleError) as e:
+            return {"kind": "unknown", "source": str(e), "provisional": False}
+        if info["provisional"]:
+            info["note"] = self.provisional_note(d)
+        skipped = self.skipped_note(d)
+        if skipped:
+            info["skipped_session"] = skipped
+        return info
+
+    def weekend_holidays(self, year: int) -> list[Holiday]:
+        """Saturday/Sunday holidays an imported list names (they change nothing)."""
+        return sorted((h for d, h in self._weekend_listed.items() if d.year == year), key=lambda h: h.date)
+
+    def skipped_session(self, d: date) -> SpecialSession | None:
+        """A special session on ``d`` whose timings are not known: the day does not trade."""
+        sp = self._specials.get(self._check(d))
+        return sp if sp is not None and not sp.timings_known else None
+
+    def skipped_note(self, d: date) -> str | None:
+        """The message for a skipped special session (None when there is none)."""
+        sp = self.skipped_session(d)
+        if sp is None:
+            return None
+        return (
+            f"the {sp.kind} session of {d.isoformat()} ({d:%A}) is skipped: its timings are not configured, so the "
+            "day is a holiday for regular trading; to trade it, set them under market.special_sessions or import "
+            f"them with tradekit calendar import FILE --special (source: {sp.source})"
+        )
 
     # -- days
 
@@ -293,6 +467,8 @@ class MarketCalendar:
         if d not in self._day_sets[m]:
             h = self.holiday(d, m)
             why = f"holiday: {h.name}" if h else "weekend"
+            if self.skipped_session(d) is not None:
+                why += f"; {self.skipped_note(d)}"
             raise MarketRuleError(
                 f"{self.exchange} {m}: {d.isoformat()} is not a trading day ({why})", field="date"
             )
@@ -360,7 +536,8 @@ class MarketCalendar:
             ),
             trade_modification_end=_combine(d, tme) if tme else None,
             special=sp,
-            source=source,
+            source=source + ("; PROVISIONAL calendar" if self._sources[d.year].provisional else ""),
+            provisional=self._sources[d.year].provisional,
         )
 
     def is_cas_stock(self, instrument: Instrument | str, d: date) -> bool:
@@ -563,6 +740,15 @@ class MarketCalendar:
 
     def __repr__(self) -> str:
         return f"MarketCalendar({self.exchange}, {self.first_day}..{self.last_day})"
+
+
+def calendar_for(cfg, exchange: Exchange | str = Exchange.NSE) -> MarketCalendar:
+    """The calendar a tradekit config trades on: its ``market`` section plus the lists
+    imported into ``<data_dir>/calendar`` (or ``market.calendar_dir``)."""
+    from tradekit.market.calendar_import import calendar_dir
+
+    market = getattr(cfg, "market", None) or MarketConfig()
+    return MarketCalendar(exchange, market, overrides_dir=calendar_dir(getattr(cfg, "data_dir", None), market))
 
 
 _DEFAULT: dict[Exchange, MarketCalendar] = {}

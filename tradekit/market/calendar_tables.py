@@ -103,6 +103,7 @@ class Holiday:
     date: date
     name: str
     source: str
+    provisional: bool = False  # a fixed-date holiday of a year whose list is not published
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,13 @@ class SpecialSession:
     unverified: bool = False
 
     def trades(self, market: Market) -> bool:
-        return market.value in self.markets
+        """True when ``market`` holds this session with known timings (an unverified
+        session is skipped: the day is a holiday for regular trading)."""
+        return self.markets.get(market.value) is not None
+
+    @property
+    def timings_known(self) -> bool:
+        return any(v is not None for v in self.markets.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +157,7 @@ class SessionTimes:
     trade_modification_end: datetime | None = None
     special: SpecialSession | None = None
     source: str = ""
+    provisional: bool = False  # the day's year runs on the provisional calendar
 
     @property
     def normal(self) -> tuple[PhaseWindow, ...]:
@@ -337,7 +345,11 @@ def _library_sessions() -> tuple[date, date, frozenset[date]]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas deprecation noise from inside the library
-        cal = xcals.get_calendar("XBOM")
+        from exchange_calendars.exchange_calendar_xbom import XBOMExchangeCalendar
+
+        # explicit bounds: the library's defaults move with today's date
+        end = XBOMExchangeCalendar.bound_max() or XBOMExchangeCalendar.default_end()
+        cal = xcals.get_calendar("XBOM", start=CALENDAR_START.isoformat(), end=end)
         days = frozenset(ts.date() for ts in cal.sessions)
     return cal.first_session.date(), cal.last_session.date(), days
 

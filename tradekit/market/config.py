@@ -13,6 +13,7 @@ adds or replaces what is missing there, without a code change::
           fno: {normal: "18:00-19:00"}
           mis_cutoff: {equity: "18:45", fno: "18:50"}
       mis_cutoffs: {equity_cas: "15:10"}      # Zerodha's cut-off for CAS stocks (not verified)
+      provisional: warn                       # a year with no published list: warn | refuse
       price_bands: {"NSE:INFY": {lower: 1250.70, upper: 1528.60}}
       freeze_limits:
         - {effective: 2026-09-01, limits: {NIFTY: 1800, BANKNIFTY: 600}, source: NSE/FAOP/...}
@@ -182,6 +183,15 @@ class MarketConfig(_Section):
         MCX trades from 17:00 on equity weekday holidays (india.md: "most" holidays).
     instrument_cache_dir
         Where the day's instrument dump is cached (default: ``<data_dir>/cache/instruments``).
+    calendar_dir
+        Where ``tradekit calendar import`` keeps imported holiday lists and special sessions
+        (default: ``<data_dir>/calendar``).
+    provisional
+        A day of a year with no published holiday list runs on the provisional calendar
+        (weekends and fixed-date holidays): ``warn`` (default) runs it with a warning in
+        premarket, the report, the manifest and the dashboards; ``refuse`` fails the
+        pre-market check on such a day, so neither ``tradekit run day`` nor the scheduler
+        trades it until the year's list is imported.
     instruments
         Instruments no master knows, named by the user (``NSE:XYZ``, ``BSE:XYZ:EQ:tick=0.05``,
         ``NFO:XYZ26DECFUT:FUT:tick=0.10:lot=500``; :func:`tradekit.market.master.user_instrument`).
@@ -196,6 +206,8 @@ class MarketConfig(_Section):
     freeze_limits: list[FreezeLimitsConfig] = Field(default_factory=list)
     mcx_evening_on_equity_holidays: bool = True
     instrument_cache_dir: Path | None = None
+    calendar_dir: Path | None = None
+    provisional: Literal["warn", "refuse"] = "warn"
     instruments: list[str] = Field(default_factory=list)
 
     @field_validator("instruments")

@@ -56,6 +56,31 @@ def bundled_symbols() -> list[str]:
     return sample_symbols("1d")
 
 
+def available_symbols(data_dir=None) -> list[str]:
+    """Symbols with daily bars: the bundled sample's and the data directory's (``tradekit data
+    import|fetch``), as plain trading symbols."""
+    from tradekit.data.store import bars_root, default_data_dir
+
+    out = dict.fromkeys(bundled_symbols())
+    root = bars_root(data_dir if data_dir is not None else default_data_dir()) / "1d"
+    if root.is_dir():
+        for f in sorted(root.glob("*/*.parquet")):
+            out.setdefault(f.stem, None)
+    return list(out)
+
+
+def coverage(exposures, symbols: Iterable[str]) -> dict:
+    """How much of the gross exposure has return history: ``{"pct", "covered", "gross", "missing"}``
+    (``missing``: uncovered symbols, the largest exposure first)."""
+    by = _by_symbol(exposures).abs()
+    have = set(symbols)
+    gross = float(by.sum())
+    miss = by[[s not in have for s in by.index]].sort_values(ascending=False)
+    covered = gross - float(miss.sum())
+    return {"pct": 100.0 * covered / gross if gross else 100.0, "covered": covered, "gross": gross,
+            "missing": [(s, float(v)) for s, v in miss.items() if v]}
+
+
 def closes(symbols: Iterable[str], *, start=None, end=None) -> pd.DataFrame:
     """Daily closes of ``symbols`` from the bundled data, one column each (missing ones skipped)."""
     cols = []
@@ -358,7 +383,26 @@ def crash_path(day: date, symbols: Iterable[str]) -> list[dict[str, float]]:
 
 # -- the pre-trade model -----------------------------------------------------------------------
 
-_MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, end, lookback, ...) -> covariance: bundled data is fixed
+_MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, end, lookback, ...) -> covariance
+
+
+def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20) -> tuple[list, np.ndarray]:
+    """Covariance of daily returns over the last ``lookback`` days up to ``end``, pair by pair, so a
+    symbol with a short history (a recent listing, a recent import) does not shorten everyone's
+    window; symbols with fewer than ``min_obs`` returns are left out (uncovered). Pairs without
+    overlap get no covariance, and the matrix is made positive semi-definite (eigenvalues clipped)."""
+    px = closes(symbols, end=end)
+    if px.empty:
+        return [], np.zeros((0, 0))
+    r = px.pct_change(fill_method=None).iloc[1:].iloc[-lookback:]
+    r = r.loc[:, r.notna().sum() >= min_obs]
+    if r.shape[1] == 0:
+        return [], np.zeros((0, 0))
+    c = r.cov(min_periods=min_obs).fillna(0.0).to_numpy()
+    w, v = np.linalg.eigh((c + c.T) / 2.0)
+    if (w < 0).any():
+        c = (v * np.clip(w, 0.0, None)) @ v.T
+    return list(r.columns), c
 
 
 class VarModel:
@@ -390,16 +434,15 @@ class VarModel:
                settings.lookback_days, settings.confidence, settings.horizon_days)
         hit = _MODELS.get(key)
         if hit is None:
-            r = daily_returns(symbols, end=end, lookback=settings.lookback_days)
-            if r.empty or len(r) < 20:
-                hit = ([], np.zeros((0, 0)))
-            else:
-                c = r.cov()
-                hit = (list(c.columns), c.to_numpy())
+            hit = _pairwise_cov(symbols if symbols is not None else available_symbols(), end, settings.lookback_days)
             if len(_MODELS) > 256:
                 _MODELS.clear()
             _MODELS[key] = hit
         return cls(hit[0], hit[1], settings.confidence, settings.horizon_days)
+
+    def coverage(self, values: Mapping[str, float]) -> dict:
+        """The share of ``values``' gross exposure this model has history for (see :func:`coverage`)."""
+        return coverage({k: v for k, v in values.items()}, self.symbols)
 
     def _w(self, values: Mapping[str, float]) -> np.ndarray:
         w = np.zeros(len(self.symbols))

@@ -124,6 +124,13 @@ def write_effective_config(cfg, path: Path) -> Path:
     """Write the config as loaded (all layers merged, defaults filled) so every notebook reads
     the same settings and the run folder records them."""
     data = cfg.model_dump(mode="json", exclude={"source"})
+    market = data.get("market")
+    data_dir = getattr(cfg, "data_dir", None)
+    if (isinstance(market, dict) and market.get("calendar_dir") is None and data_dir is not None
+            and not Path(data_dir).expanduser().is_absolute()):
+        # the notebooks load this file from the run folder, which would re-resolve a relative data_dir
+        # there: pin the imported calendar lists to where `tradekit calendar import` put them
+        market["calendar_dir"] = str((Path(data_dir).expanduser() / "calendar").resolve())
     if cfg.secrets_file == type(cfg).model_fields["secrets_file"].default:
         # the loader's secret detector refuses the key itself (it holds "secret"); leave the default out
         data.pop("secrets_file", None)
@@ -342,6 +349,10 @@ def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, 
                                          "clock_at_start": sandbox.now().isoformat()}
             if archived is not None:
                 man.outputs["previous_run"] = str(archived.relative_to(run_dir))
+            cal_info = _calendar_info(run_cfg, d)
+            man.inputs["calendar"] = cal_info
+            if cal_info.get("provisional") and echo:
+                echo(f"warning: {cal_info.get('note')}")
             sig_param = ""
             if sig_src:
                 src = Path(sig_src)
@@ -401,6 +412,8 @@ def _run_day(d, mode, cfg, settings, out_root, notebook_dir, execution_timeout, 
                 audit = "verified" if ev.get("verified") else "NOT verified"
                 message = message or (f"net P&L ₹{ev.get('pnl', {}).get('net', '?')} on {ev.get('orders', 0)} orders, "
                                       f"{ev.get('fills', 0)} fills; audit {audit}")
+            if cal_info.get("provisional") and "PROVISIONAL calendar" not in message:
+                message += " (PROVISIONAL calendar)"
             man.outcome, man.message = outcome, message
         except BaseException as e:
             if "man" in locals():
@@ -525,6 +538,16 @@ def _execute(src: Path, run_dir: Path, name: str, parameters: dict, timeout: int
         mark = {"ok": "done", "stopped": "stopped early (clean)", "failed": "FAILED"}[rec.status]
         echo(f"  {name}.ipynb: {mark} in {rec.duration_s:.1f} s")
     return rec
+
+
+def _calendar_info(cfg, d: date) -> dict:
+    """The day's calendar source for the manifest; ``provisional`` when the year has no list."""
+    try:
+        from tradekit.market.calendar import calendar_for
+
+        return calendar_for(cfg).day_info(d)
+    except TradekitError as e:  # premarket says what is wrong with the calendar
+        return {"kind": "unknown", "source": str(e), "provisional": False}
 
 
 def _signal_symbols(path: Path) -> list[str]:

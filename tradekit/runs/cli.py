@@ -140,9 +140,9 @@ def schedule(
 
 
 def _calendar(cfg):
-    from tradekit.market.calendar import MarketCalendar
+    from tradekit.market.calendar import calendar_for
 
-    return MarketCalendar("NSE", getattr(cfg, "market", None))
+    return calendar_for(cfg)  # the config's market section and the lists imported with tradekit calendar import
 
 
 def register(app: typer.Typer) -> None:

@@ -166,10 +166,33 @@ def _run_section(cfg, d: date, mode: str, run_dir: Path, digest: str):
     rows = [("mode", mode), ("config", str(cfg.source or "defaults")), ("config hash", config_hash(cfg)),
             ("paper seed", str(cfg.paper.seed) if mode == "paper" else "—"),
             ("charges priced as of", str(cfg.execution.charges_as_of or "each fill's own trade date")),
+            ("calendar", _calendar_row(cfg, d)),
             ("session ended", session.get("stop_reason", "—")), ("results digest", digest)]
     for name, f in sorted((session.get("inputs") or {}).items()):
         rows.append((f"input {name}", f"{Path(f['path']).name} sha256 {f['sha256'][:16]}…"))
     return ReportSection("Run", {"": pd.DataFrame(rows, columns=["item", "value"]).set_index("item")})
+
+
+def _calendar_row(cfg, d: date) -> str:
+    try:
+        from tradekit.market.calendar import calendar_for
+
+        info = calendar_for(cfg).day_info(d)
+    except TradekitError as e:
+        return f"unknown: {e}"
+    head = "PROVISIONAL calendar" if info.get("provisional") else info.get("kind", "?")
+    return f"{head}: {info.get('source', '')}"
+
+
+def _provisional_note(cfg, d: date) -> str | None:
+    """The provisional-calendar warning for ``d`` (None when its year has a published list)."""
+    try:
+        from tradekit.market.calendar import calendar_for
+
+        return calendar_for(cfg).day_info(d).get("note")
+    except TradekitError as e:
+        log.warning("calendar source of %s unknown: %s", d, e)
+        return None
 
 
 def keep_journal(run_dir: Path) -> Path:
@@ -311,6 +334,9 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
         title = f"tradekit {mode} day {d:%Y-%m-%d}"
         if asof is not None and asof != d:
             title += f" (charges at the rates of {asof})"  # said at the top, not only in the notes
+        cal_note = _provisional_note(cfg, d)
+        if cal_note:
+            title += " — provisional calendar"
         rep = build_session_report(journal, events=events, bars=bars, day=d, figures=figures, title=title)
         notes = []
         if asof is not None and asof != d:
@@ -318,6 +344,9 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
                  f"not at {d}'s: the bundled rate tables start 2020-07-01.")
             rep.notes.insert(0, n)
             notes.append(n)
+        if cal_note:
+            rep.notes.insert(0, cal_note)
+            notes.append(cal_note)
         day_events = [e for e in events if e.day == d]
         digest = results_digest(day_events)
         risk = None

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from tradekit.clock import ns_to_dt
-from tradekit.data.types import Tick
 from tradekit.execution.replay import ReplayResult, run_replay
 
 log = logging.getLogger(__name__)
@@ -71,30 +69,12 @@ class PaperSessionRunner:
         wall0 = time.monotonic()
         sim0: list[int] = []
 
-        bars = self._bars_by_end()
-        market = getattr(self.session, "market", None)
-        cum: dict[str, list] = {}
-
-        def feed(e_ns: int) -> None:
-            # every bar is a packet into the session's market-data hub, changed or not: marks
-            # (throttled) reach the journal for other processes, and a flat price is not a stale feed
-            if market is None:
-                return
-            due = bars.get(e_ns)
-            if due:
-                ts = ns_to_dt(e_ns)
-                ticks = []
-                for k, o, h, lo, c, v in due:  # a tick carries the day's volume so far, as Kite's do
-                    day = cum.setdefault(k, [ts.date(), 0])
-                    if day[0] != ts.date():
-                        day[:] = [ts.date(), 0]
-                    day[1] += v
-                    ticks.append(Tick(k, ts, c, None, "quote", last_quantity=v, volume=day[1]))
-                market.on_ticks(ticks, "paper")
+        # every bar is a packet into the session's market-data hub, changed or not (run_replay
+        # feeds it, source "paper"): marks (throttled) reach the journal for other processes, and
+        # a flat price is not a stale feed
 
         def pace(e_ns: int) -> bool:
             self.minutes += 1
-            feed(e_ns)
             if self.on_minute is not None:
                 self.on_minute(e_ns)
             if not sim0:
@@ -120,26 +100,10 @@ class PaperSessionRunner:
 
         self.result = run_replay(self.session, self.data, signals=self.signals, strategies=self.strategies,
                                  start=self.start_at, end=self.end_at, progress=self.progress,
-                                 square_off=self.square_off, pace=pace)
+                                 square_off=self.square_off, pace=pace, feed="paper")
         self._service()  # decisions that arrived during the last minute
         self.session.journal.flush()
         return self.result
-
-    def _bars_by_end(self) -> dict[int, list[tuple]]:
-        """The bars to replay by their end (ns), as ``(key, open, high, low, close, volume)``."""
-        from tradekit.data.resample import infer_interval
-
-        frames = {k: df for k, df in self.data.items() if len(df)}
-        if not frames:
-            return {}
-        bar_ns = min(int(infer_interval(df).value) for df in frames.values())
-        out: dict[int, list[tuple]] = {}
-        for key, df in frames.items():
-            cols = [df[c].to_numpy(dtype="float64").tolist() for c in ("open", "high", "low", "close")]
-            vols = df["volume"].to_numpy(dtype="int64").tolist()
-            for s_ns, o, h, lo, c, v in zip(df.index.asi8.tolist(), *cols, vols):
-                out.setdefault(s_ns + bar_ns, []).append((key, o, h, lo, c, v))
-        return out
 
     # -- in a background thread --------------------------------------------------------------------
     def start(self) -> "PaperSessionRunner":
@@ -228,9 +192,9 @@ def paper_command(
         if len(bars):
             data[f"NSE:{sym}"] = bars
     if not data:
-        from tradekit.market.calendar import MarketCalendar
+        from tradekit.market.calendar import calendar_for
 
-        cal = MarketCalendar("NSE", cfg.market)
+        cal = calendar_for(cfg)
         if not cal.is_trading_day(d):
             h = cal.holiday(d)
             if h is None:

@@ -53,6 +53,12 @@ class PremarketCheck:
     limits: pd.DataFrame = field(default_factory=pd.DataFrame)
     yesterday: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)
+    calendar: dict = field(default_factory=dict)  # the year's calendar source (YearSource.to_dict) and its note
+
+    @property
+    def provisional(self) -> bool:
+        """The day's year runs on the provisional calendar (no published holiday list)."""
+        return bool(self.calendar.get("provisional"))
 
     @property
     def ok(self) -> bool:
@@ -92,7 +98,8 @@ class PremarketCheck:
         y = {k: v for k, v in self.yesterday.items() if not isinstance(v, pd.DataFrame)}
         return {"day": self.day.isoformat(), "mode": self.mode, "trading_day": self.trading_day, "ok": self.ok,
                 "message": self.message, "holiday": self.holiday, "checks": self.checks.to_dict("records"),
-                "failures": self.failures, "yesterday": y, "inputs": self.inputs}
+                "failures": self.failures, "yesterday": y, "inputs": self.inputs, "calendar": self.calendar,
+                "provisional_calendar": self.provisional}
 
     def __str__(self) -> str:
         return self.message
@@ -102,7 +109,18 @@ class PremarketCheck:
 
     def _repr_html_(self) -> str:
         colour = "#1b5e20" if self.ok else ("#8a5a00" if not self.trading_day else "#b00020")
-        return f"<p style='font-size:15px;color:{colour}'><b>{self.message}</b></p>"
+        out = f"<p style='font-size:15px;color:{colour}'><b>{self.message}</b></p>"
+        if self.provisional:
+            import html
+
+            out += (f"<p style='font-size:14px;color:#8a5a00'><b>provisional calendar</b>: "
+                    f"{html.escape(self.calendar.get('note', ''))}</p>")
+        return out
+
+
+def calendar_info(cal, d: date) -> dict:
+    """The day's calendar source for premarket.json and the manifest (``provisional`` flagged)."""
+    return cal.day_info(d)
 
 
 def _session_table(cal, d: date) -> pd.DataFrame:
@@ -213,23 +231,30 @@ def run_premarket(
     out_root : path, optional
         The folder of all run folders (for yesterday's paper run); default ``out_dir``'s parent.
     """
-    from tradekit.market.calendar import MarketCalendar
+    from tradekit.market.calendar import calendar_for
     from tradekit.runs.notebook import write_stage
 
     d = as_date(day)
     mode = (mode or cfg.mode).strip().lower()
     out_dir = Path(out_dir)
     out_root = Path(out_root) if out_root is not None else out_dir.resolve().parent
-    cal = MarketCalendar("NSE", getattr(cfg, "market", None))
+    cal = calendar_for(cfg)
+    calendar = calendar_info(cal, d)
     if not cal.is_trading_day(d):
         h = cal.holiday(d)
         if h is not None:
             # older years come from exchange_calendars, which knows the dates but not the names
             why = "an NSE holiday" if h.name.lower() == "holiday" else f"an NSE holiday ({h.name})"
+            if h.provisional:
+                why += ", a fixed-date holiday of the provisional calendar"
         else:
             why = "a weekend" if d.weekday() >= 5 else "not a session day"
-        chk = PremarketCheck(d, mode, False, f"not a trading day: {d:%Y-%m-%d} ({d:%A}) is {why}; nothing to do",
-                             holiday=h.name if h else None)
+        msg = f"not a trading day: {d:%Y-%m-%d} ({d:%A}) is {why}; nothing to do"
+        skipped = cal.skipped_note(d)
+        if skipped:
+            msg += f"; {skipped}"
+            log.warning("premarket: %s", skipped)
+        chk = PremarketCheck(d, mode, False, msg, holiday=h.name if h else None, calendar=calendar)
         try:
             chk.yesterday = {"next trading day": cal.next_trading_day(d).isoformat()}
         except Exception:  # noqa: BLE001 - past the calendar's tables
@@ -237,9 +262,16 @@ def run_premarket(
         write_stage(out_dir, "premarket", chk.to_dict())
         return chk
 
-    chk = PremarketCheck(d, mode, True, "")
+    chk = PremarketCheck(d, mode, True, "", calendar=calendar)
     chk.session_times = _session_table(cal, d)
-    chk.add("calendar", OK, f"{d:%A %d %b %Y} is a trading day (NSE)")
+    if chk.provisional:
+        refuse = cfg.market.provisional == "refuse"
+        chk.add("calendar", FAIL if refuse else WARN,
+                f"{d:%A %d %b %Y}: {calendar['note']}" + (
+                    " — refused by market.provisional: refuse" if refuse else
+                    " (market.provisional: warn; set refuse to stop trading such days)"))
+    else:
+        chk.add("calendar", OK, f"{d:%A %d %b %Y} is a trading day (NSE; {calendar['kind']}: {calendar['source'][:120]})")
     chk.add("config", OK, f"{cfg.source or 'defaults'}; mode {mode}, approval {cfg.approval.mode}")
     sq = cfg.execution.square_off_time
     if sq:
@@ -260,6 +292,8 @@ def run_premarket(
         chk.yesterday = {"note": f"could not read yesterday: {type(e).__name__}: {e}"}
     chk.message = (f"{d:%Y-%m-%d} is a trading day; {mode} checks passed" if chk.ok
                    else f"{d:%Y-%m-%d}: {len(chk.failures)} pre-market check(s) failed")
+    if chk.provisional:
+        chk.message += " (PROVISIONAL calendar)"
     write_stage(out_dir, "premarket", chk.to_dict())
     return chk
 

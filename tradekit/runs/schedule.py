@@ -8,6 +8,11 @@ ran; a trading day whose start time passed without a run is
 - run late, if the market has not closed yet (the log line says ``late``), or
 - reported as ``missed`` (a warning, a line in the log), never silently skipped.
 
+A special session whose timings are not configured (the 2026-11-08 Muhurat) is not a trading
+day: the log gets a ``skipped`` line with the reason. A day of a year without a published
+holiday list (the provisional calendar) still runs, and its log line and message say
+"PROVISIONAL calendar" (``market.provisional: refuse`` makes its pre-market check fail).
+
 Only days after the scheduler first started count (the first line of the log). One
 scheduler per runs folder (its own lock), and the chain's run lock keeps a manual
 ``tradekit run day`` and a scheduled run from overlapping.
@@ -51,7 +56,7 @@ def parse_hhmm(text: str | time, field: str = "--at") -> time:
 class Entry:
     """One line of the schedule log."""
 
-    event: str  # started | ran | late | missed
+    event: str  # started | ran | late | missed | skipped
     at: str  # when it was written (IST, ISO)
     day: str | None = None
     scheduled: str | None = None
@@ -130,7 +135,8 @@ class Scheduler:
         return datetime.fromisoformat(e.at)
 
     def done_days(self) -> set[str]:
-        return {e["day"] for e in self.entries() if e.get("event") in ("ran", "late", "missed") and e.get("day")}
+        return {e["day"] for e in self.entries()
+                if e.get("event") in ("ran", "late", "missed", "skipped") and e.get("day")}
 
     # -- the calendar ------------------------------------------------------------------------------------
     def scheduled(self, d: date) -> datetime:
@@ -168,7 +174,7 @@ class Scheduler:
         from tradekit.runs.chain import RunLocked
 
         now = now or self.now()
-        out = []
+        out = self._skipped_sessions(now)
         for d in self.due(now):
             sched = self.scheduled(d)
             if now >= self.close_of(d):
@@ -179,6 +185,9 @@ class Scheduler:
                           warn=True)
                 out.append(e)
                 continue
+            provisional = self._provisional(d)
+            if provisional:
+                self._say(f"warning: {d}: {provisional}", warn=True)
             late = now - sched > timedelta(minutes=5)
             if late:
                 self._say(f"late: the {d} run was due at {sched:%H:%M} IST; starting now ({now:%H:%M})", warn=True)
@@ -192,9 +201,37 @@ class Scheduler:
                 outcome, message, run_dir = "failed", str(e), None
             if res is not None:
                 outcome, message, run_dir = res.outcome, res.message, str(res.run_dir)
+            if provisional and "PROVISIONAL calendar" not in message:
+                message += " (PROVISIONAL calendar)"
             e = self._write(Entry("late" if late else "ran", self.now().isoformat(timespec="seconds"), d.isoformat(),
                                   sched.isoformat(timespec="minutes"), outcome, message, run_dir))
             self._say(f"{d}: {outcome}: {message}", warn=outcome == "failed")
+            out.append(e)
+        return out
+
+    def _provisional(self, d: date) -> str | None:
+        try:
+            return self.calendar.provisional_note(d)
+        except (TradekitError, AttributeError):
+            return None
+
+    def _skipped_sessions(self, now: datetime) -> list[Entry]:
+        """A ``skipped`` line (and a message) for each special session without timings whose
+        start time passed since the scheduler started: it is not run, and not silently."""
+        specials = getattr(self.calendar, "special_sessions", None)
+        if specials is None:
+            return []
+        start = self.since()
+        done = self.done_days()
+        out = []
+        for sp in specials(start.date(), now.date()):
+            d = sp.date
+            if sp.timings_known or d.isoformat() in done or not start - timedelta(minutes=15) <= self.scheduled(d) <= now:
+                continue
+            note = self.calendar.skipped_note(d)
+            e = self._write(Entry("skipped", now.isoformat(timespec="seconds"), d.isoformat(),
+                                  self.scheduled(d).isoformat(timespec="minutes"), "skipped", note))
+            self._say(f"{d}: skipped: {note}", warn=True)
             out.append(e)
         return out
 

@@ -29,13 +29,14 @@ from tradekit.errors import ValidationError
 from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.money import dec
 from tradekit.model.signal import Signal
+from tradekit.signals.bracket_fields import BracketFieldsMixin, Level, TargetIn, TrailIn, bracket_meta
 from tradekit.signals.limits import DEFAULT_LIMITS, Limits, check_record, loads, structure
 
 
 SCHEMA_PATH = Path(__file__).with_name("signal.schema.json")
 SCHEMA_ID = "https://tradekit.local/schemas/signal.schema.json"
 MAX_KEY_LENGTH = 64
-RESERVED_META_KEYS = ("validity", "tag")  # to_signal() stores these in Signal.meta
+RESERVED_META_KEYS = ("validity", "tag", "bracket")  # to_signal() stores these in Signal.meta
 SIZING_RULES = ("fixed_value", "risk_pct", "capital_pct")
 # Names a Kite-minded engine may use for our fields: turned into a "did you mean" hint.
 # Times outside these years are refused: datetime arithmetic overflows near years 1 and 9999.
@@ -194,7 +195,7 @@ _EXTRA_SCHEMA = {
 }
 
 
-class SignalIn(BaseModel):
+class SignalIn(BracketFieldsMixin):
     """One raw signal record, as a strategy engine writes it.
 
     Unknown fields are refused (a typo is an error, not a silent default). Enum values are
@@ -240,6 +241,10 @@ class SignalIn(BaseModel):
     confidence: float | None = Field(None, ge=0, le=1, description="the strategy's confidence, 0 to 1")
     tag: str | None = Field(None, min_length=1, max_length=64, description="a free label carried to reports")
     meta: dict[str, Any] = Field(default_factory=dict, description="free JSON object carried with the signal")
+    # brackets (tradekit/signals/bracket_fields.py): the entry with a stop-loss, targets and a trailing stop
+    stop: Level | None = Field(None, description="a bracket's stop-loss: {price} or {points}/{percent} from the entry")
+    targets: list[TargetIn] | None = Field(None, max_length=10, description="a bracket's targets: [{price|points|percent, share}]")
+    trail: TrailIn | None = Field(None, description="trail the stop: {kind: points|percent|atr, value, atr_period}")
 
     # -- per-field rules (pydantic validates fields in the order declared above) ----------------
     @field_validator("idempotency_key", "strategy", "symbol", "tag", mode="before")
@@ -435,6 +440,7 @@ class SignalIn(BaseModel):
         meta["validity"] = self.validity
         if self.tag is not None:
             meta["tag"] = self.tag
+        meta.update(bracket_meta(self))  # stop / targets / trail: the session submits a bracket
         sizing = None
         if self.sizing is not None:
             sizing = {k: v for k, v in self.sizing.model_dump().items() if v is not None}

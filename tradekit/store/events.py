@@ -40,3 +40,23 @@ class EventType:
     BROKER_ERROR = "broker.error"
     ALERT = "alert"
     NOTE = "note"
+
+    # brackets and trailing stops (tradekit/execution/brackets.py); children's order.created carry
+    # meta {"parent_id", "bracket_id", "role"}
+    BRACKET_CREATED = "bracket.created"  # the group: entry, stop, targets, trail
+    BRACKET_STOP_MOVED = "bracket.stop_moved"  # trail, break-even or a person's modify
+    BRACKET_MODIFIED = "bracket.modified"  # targets changed by a person
+    BRACKET_TAKEN_DOWN = "bracket.taken_down"  # cancel, flatten, square-off, kill switch: the whole group goes
+    BRACKET_PROTECTED = "bracket.protected"  # the crash protector (GTT OCO) answered
+    BRACKET_CHILD_FAILED = "bracket.child_failed"  # a child denied/rejected: retried after brackets.child_retry_seconds
+    BRACKET_CLOSED = "bracket.closed"
+
+    # GTT protection at the broker (issue 15, tradekit.execution.gtt); ``parent_id`` = the bracket
+    GTT_PLACED = "gtt.placed"  # a GTT OCO protects a bracket's position (bracket_id <-> gtt_id)
+    GTT_MODIFIED = "gtt.modified"
+    GTT_DELETED = "gtt.deleted"
+    GTT_FAILED = "gtt.failed"  # a place/modify/delete the broker refused or did not answer
+    GTT_TRIGGERED = "gtt.triggered"  # a leg fired at the broker (its order adopted into the book)
+    GTT_CLOSED = "gtt.closed"  # the protection ended (position closed, GTT fired or removed)
+    GTT_FINDING = "gtt.finding"  # one finding of a GTT reconciliation against the broker and the book
+    GTT_REQUEST = "gtt.request"  # protect/delete asked by another process (tradekit gtt ...)

@@ -154,3 +154,24 @@ def error_panel(title: str, message: str) -> w.HTML:
     box.add_class("tk-root")
     box.add_class("tk-error")
     return box
+
+
+_CAL_FLAGS: dict = {}
+
+
+def calendar_flag(config, day) -> str:
+    """`` · provisional calendar`` (HTML, the note as its tooltip) when ``day``'s year has no
+    published holiday list in the config's calendar; empty otherwise."""
+    if config is None or day is None:
+        return ""
+    key = (id(config), day)
+    if key not in _CAL_FLAGS:
+        try:
+            from tradekit.market.calendar import calendar_for
+
+            note = calendar_for(config).day_info(day).get("note")
+        except Exception:  # noqa: BLE001 - a flag, never a reason for the page to fail
+            note = None
+        _CAL_FLAGS[key] = (f' · <b class="tk-warn tk-provisional-calendar" title="{esc(note)}">provisional calendar</b>'
+                           if note else "")
+    return _CAL_FLAGS[key]

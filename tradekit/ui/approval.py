@@ -26,7 +26,8 @@ from tradekit.execution.approval import (
     Proposal,
 )
 from tradekit.store.events import EventType as E
-from tradekit.ui._common import STYLE, RefreshLoop, css_name, error_panel, esc, hhmmss, inr, set_if_changed, table
+from tradekit.ui._common import (STYLE, RefreshLoop, calendar_flag, css_name, error_panel, esc, hhmmss, inr,
+                                 set_if_changed, table)
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +249,8 @@ def _details_html(p: Proposal) -> str:
     parts.append(" · ".join(money))
     if p.charges_note:
         parts.append(f'<span class="tk-meta">{esc(p.charges_note)}</span>')
+    if p.bracket:
+        parts.append(bracket_html(p.bracket))
     rows = [{"check": c.get("code"), "": "✓" if c.get("ok") else "✗", "result": c.get("message") or _value_limit(c)}
             for c in p.checks]
     gate = table(rows, ["check", "", "result"], css="tk-gate", empty="no gate results journaled")
@@ -257,6 +260,19 @@ def _details_html(p: Proposal) -> str:
     if p.recheck is not None:
         parts.append(f'<div class="tk-fail">re-checked at approval: {esc(p.recheck.get("reason"))}</div>')
     return "".join(f"<div>{x}</div>" for x in parts)
+
+
+def bracket_html(b: dict) -> str:
+    """The whole bracket on the card: entry, stop, targets, trail, ₹ at risk, reward:risk."""
+    tg = ", ".join(f"{inr(t['price'])} × {t['quantity']} ({t['share'] * 100:g} %)" for t in b["targets"]) or "none"
+    bits = [f"<b>bracket</b> entry {inr(b['entry'])}", f"stop {inr(b['stop'])}", f"targets {esc(tg)}"]
+    if b.get("trail"):
+        t = b["trail"]
+        bits.append(f"trail {esc(t['kind'])} {esc(t['value'])}" + (f" (ATR {t['atr_period']})" if t["kind"] == "atr" else ""))
+    bits.append(f"<b>at risk</b> {inr(b['at_risk'])}")
+    if b.get("reward_risk") is not None:
+        bits.append(f"reward {inr(b['reward'])} · <b>reward:risk</b> {b['reward_risk']}")
+    return " · ".join(bits)
 
 
 def _value_limit(c: dict) -> str:
@@ -468,8 +484,11 @@ class ApprovalView(RefreshLoop):
     def _info_html(self) -> str:
         q = self.queue
         mode = getattr(q.config, "mode", "?")
+        now = q.now()
+        day = now.astimezone(IST).date() if now is not None else None
         return (f'<span class="tk-meta">{esc(mode)} · approver <b>{esc(q.approver)}</b> · session clock '
-                f'{hhmmss(q.now())} · journal seq {q.seq} · page updated {hhmmss(datetime.now(IST))}</span>')
+                f'{hhmmss(now)} · journal seq {q.seq} · page updated {hhmmss(datetime.now(IST))}'
+                f'{calendar_flag(q.config, day)}</span>')
 
     def show_error(self, message: str) -> None:
         set_if_changed(self.error, value=f'<div class="tk-error">{esc(message)}</div>')

@@ -23,7 +23,7 @@ from tradekit.store.events import EventType as E
 from tradekit.store.follower import JournalFollower
 from tradekit.store.journal import Event, Journal
 from tradekit.store.projection import Book
-from tradekit.ui._common import STYLE, RefreshLoop, esc, hhmmss, inr, set_if_changed, table
+from tradekit.ui._common import STYLE, RefreshLoop, calendar_flag, esc, hhmmss, inr, set_if_changed, table
 
 log = logging.getLogger(__name__)
 
@@ -386,7 +386,8 @@ class PnlView(RefreshLoop):
         self._chart(force)
         mode = getattr(m.config, "mode", "?")
         set_if_changed(self.info, value=f'<span class="tk-meta">{esc(mode)} · session clock {hhmmss(m.last_time)} · '
-                                         f'journal seq {m.seq} · page updated {hhmmss(datetime.now(IST))}</span>')
+                                         f'journal seq {m.seq} · page updated {hhmmss(datetime.now(IST))}'
+                                         f'{calendar_flag(m.config, m._day)}</span>')
         return bool(events)
 
     def _chart(self, force: bool) -> None:

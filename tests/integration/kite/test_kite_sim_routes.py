@@ -236,13 +236,14 @@ def test_gtt_lifecycle_and_trigger(kite, sim):
     assert kite.get_gtt(gid)["condition"]["trigger_values"] == [round(last * 1.4, 1)]
     assert kite.delete_gtt(gid)["trigger_id"] == gid
     assert kite.get_gtt(gid)["status"] == "deleted"
-    # an OCO whose lower leg is already reached fires on the next minute
-    oco = kite.place_gtt(kite.GTT_TYPE_OCO, "INFY", "NSE", [round(last * 1.01, 1), round(last * 1.2, 1)], last,
-                         [{"transaction_type": "SELL", "quantity": 1, "order_type": "LIMIT", "product": "CNC", "price": round(last * 0.99, 1)},
+    # an OCO straddling the last price fires its lower leg when the price falls through it
+    oco = kite.place_gtt(kite.GTT_TYPE_OCO, "INFY", "NSE", [round(last * 0.95, 1), round(last * 1.2, 1)], last,
+                         [{"transaction_type": "SELL", "quantity": 1, "order_type": "LIMIT", "product": "CNC", "price": round(last * 0.9, 1)},
                           {"transaction_type": "SELL", "quantity": 1, "order_type": "LIMIT", "product": "CNC", "price": round(last * 1.2, 1)}])["trigger_id"]
-    sim.step(1)
+    sim.market.move("NSE:INFY", -8)
     g = kite.get_gtt(oco)
     assert g["status"] == "triggered" and g["orders"][0]["result"]["order_result"]["status"] in ("success", "failed")
+    assert g["orders"][1]["result"] is None
 
 
 def test_logout_kills_the_token(kite, sim):

@@ -153,7 +153,6 @@ SPECIAL = [
     "2025-02-01",
     "2025-10-21",
     "2026-02-01",
-    "2026-11-08",
 ]
 
 
@@ -207,12 +206,18 @@ def test_special_sessions_by_market(nse):
     ]
 
 
-def test_unverified_muhurat_2026_needs_its_timings_from_config(nse):
-    assert nse.is_trading_day(date(2026, 11, 8))
-    with pytest.raises(
-        DataError, match="2026-11-08 has no verified timings.*market.special_sessions"
-    ):
-        nse.session_times(date(2026, 11, 8))
+def test_unverified_muhurat_2026_is_skipped_until_its_timings_are_configured(nse):
+    # issue 16: the day is a holiday for regular trading and the session is skipped with a
+    # message (it used to be a trading day whose session_times raised DataError)
+    d = date(2026, 11, 8)
+    assert not nse.is_trading_day(d)
+    assert nse.special_session(d) is not None and nse.skipped_session(d) is not None
+    assert "muhurat session of 2026-11-08 (Sunday) is skipped" in nse.skipped_note(d)
+    with pytest.raises(MarketRuleError, match="not a trading day.*skipped.*market.special_sessions"):
+        nse.session_times(d)
+    assert nse.next_open(ist(2026, 11, 6, 16, 0)) == ist(2026, 11, 9, 9, 15)
+    assert date(2026, 11, 8) not in nse.sessions(date(2026, 11, 1), date(2026, 11, 30))
+    assert nse.skipped_session(date(2026, 11, 9)) is None
     cfg = MarketConfig(
         special_sessions=[
             {
@@ -436,8 +441,8 @@ def test_amo_windows(nse):
 
 
 def test_dates_outside_the_tables_are_refused(nse):
-    with pytest.raises(DataError, match="2027-01-04 is outside the calendar tables"):
-        nse.is_trading_day(date(2027, 1, 4))
+    with pytest.raises(DataError, match="2031-01-06 is outside the calendar.*tradekit calendar import"):
+        nse.is_trading_day(date(2031, 1, 6))
     with pytest.raises(DataError, match="outside"):
         nse.sessions(date(2009, 1, 1), date(2009, 2, 1))
     with pytest.raises(MarketRuleError, match="not a trading day .holiday: Christmas"):
@@ -447,7 +452,8 @@ def test_dates_outside_the_tables_are_refused(nse):
 def test_config_adds_a_year_and_closures():
     cfg = MarketConfig(holidays={2027: [date(2027, 1, 26)]}, extra_holidays=[date(2026, 12, 31)])
     cal = MarketCalendar(config=cfg)
-    assert cal.last_day == date(2027, 12, 31)
+    assert cal.last_day == date(2029, 12, 31)  # then two provisional years
+    assert cal.year_source(2027).kind == "config" and cal.year_source(2028).provisional
     assert cal.is_trading_day(date(2027, 1, 4)) and not cal.is_trading_day(date(2027, 1, 26))
     assert not cal.is_trading_day(date(2026, 12, 31))
     cancelled = MarketCalendar(

@@ -71,3 +71,13 @@ def test_mistakes_are_refused(data, message):
 def test_config_is_frozen():
     with pytest.raises(pydantic.ValidationError):
         MarketConfig().mcx_evening_on_equity_holidays = False
+
+
+def test_market_provisional_is_warn_or_refuse():
+    """Issue 16: the setting that refuses provisional-calendar days is checked by name."""
+    import pydantic
+
+    assert MarketConfig().provisional == "warn"
+    assert MarketConfig(provisional="refuse").provisional == "refuse"
+    with pytest.raises(pydantic.ValidationError, match="provisional"):
+        MarketConfig(provisional="maybe")

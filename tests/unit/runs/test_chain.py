@@ -172,3 +172,17 @@ def test_run_day_on_the_cli_reports_a_failure_with_exit_status_1(fake, capsys, d
     rc = main(["run", "day", "--date", DAY, "-c", str(demo_cfg_file), "--out", str(tmp_path)])
     assert rc == 1
     assert "error: premarket.ipynb failed at cell 3: RuntimeError: boom" in capsys.readouterr().err
+
+
+def test_the_manifest_says_which_calendar_the_day_ran_on(fake, demo_cfg, tmp_path):
+    """Issue 16: a day of a year without a published holiday list is flagged in the manifest and the message."""
+    fake()
+    lines = []
+    res = run_day("2027-01-04", "paper", demo_cfg, tmp_path / "runs", echo=lines.append)
+    m = json.loads((tmp_path / "runs" / "2027-01-04" / "manifest.json").read_text())
+    assert m["inputs"]["calendar"]["provisional"] is True and m["inputs"]["calendar"]["kind"] == "provisional"
+    assert "PROVISIONAL calendar" in m["message"] and "PROVISIONAL calendar" in res.message
+    assert any(x.startswith("warning: PROVISIONAL CALENDAR for 2027") for x in lines)
+    res = run_day(DAY, "paper", demo_cfg, tmp_path / "runs", echo=None)
+    m = json.loads((tmp_path / "runs" / DAY / "manifest.json").read_text())
+    assert m["inputs"]["calendar"]["provisional"] is False and "PROVISIONAL" not in m["message"]

@@ -281,3 +281,20 @@ def test_one_proposal_that_cannot_be_shown_does_not_stop_the_others(desk, view, 
     assert good in view.cards and bad not in view.cards
     assert "corrupt payload" in view.error.value
     assert view.pending_box.children == (view.cards[good].box,)
+
+
+def test_the_dashboards_flag_a_provisional_calendar_day(desk, queue, paper_config):
+    """Issue 16: a day of a year without a published holiday list says so in the info line."""
+    from datetime import date
+
+    from tradekit.ui._common import calendar_flag
+
+    flag = calendar_flag(paper_config, date(2027, 1, 4))
+    assert "provisional calendar" in flag and "PROVISIONAL CALENDAR for 2027" in flag  # the note is the tooltip
+    assert calendar_flag(paper_config, date(2026, 12, 4)) == ""
+    model = PnlModel(desk.dashboard_journal(), desk.cfg)
+    v = PnlView(model)
+    assert "provisional" not in v.info.value  # the desk's day is in a published year
+    model._day = date(2027, 1, 4)
+    v.refresh(force=True)
+    assert "provisional calendar" in v.info.value

@@ -16,6 +16,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from tradekit.brokers.base import BrokerHolding, BrokerListener, BrokerOrder, BrokerPosition, BrokerTrade, Funds
 from tradekit.brokers.paper.config import PaperConfig
+from tradekit.brokers.paper.gtt import PaperGttMixin
 from tradekit.brokers.paper.exchange import (
     CANCELLED,
     COMPLETE,
@@ -50,7 +51,7 @@ class _Holding:
     cost: Decimal = ZERO
 
 
-class PaperBroker:
+class PaperBroker(PaperGttMixin):
     """Implements :class:`tradekit.brokers.base.Broker` over a :class:`SimExchange`.
 
     Parameters
@@ -210,7 +211,8 @@ class PaperBroker:
     def on_tick(self, tick: Tick | str, ts: datetime | None = None, price: float | None = None,
                 volume: int | None = None) -> None:
         """One tick of market data (tick mode, see :mod:`tradekit.brokers.paper.exchange`): market
-        orders take the displayed depth, limits fill on trades through them. A tick without an
+        orders take the displayed depth (at most ``depth_participation`` × the tick's liquidity per
+        tick, the rest stays open), limits fill on trades through them. A tick without an
         exchange time counts at the clock's now; one without a key is ignored (its instrument is
         unknown). ``on_tick(key, ts, price[, volume])`` is a last-price tick, ``volume`` the
         quantity it traded."""

@@ -34,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tradekit.brokers.base import BrokerOrder, BrokerTrade
+from tradekit.brokers.kite.sim.gtt import SimGttRoutes
 from tradekit.brokers.kite.ratelimit import DEFAULT_LIMITS, RateGovernor, Window, bucket_for
 from tradekit.clock import IST
 from tradekit.errors import BrokerRejected, BrokerUnavailable, MarketRuleError, ValidationError
@@ -171,6 +172,7 @@ class _Meta:
     modified_at: datetime | None = None
     guid: str = ""
     last_sent: tuple | None = None
+    gtt: int | None = None  # the GTT that placed it
 
 
 def session_expiry(issued: datetime) -> datetime:
@@ -180,7 +182,7 @@ def session_expiry(issued: datetime) -> datetime:
     return token_expiry(issued)
 
 
-class KiteSimApp:
+class KiteSimApp(SimGttRoutes):
     """The sandbox's API state and routes.
 
     Parameters
@@ -218,8 +220,6 @@ class KiteSimApp:
         self._meta: dict[str, _Meta] = {}
         self._pending: list[tuple[BrokerOrder, bool]] = []
         self._modifying: set[str] = set()
-        self._gtt: dict[int, dict] = {}
-        self._gtt_seq = 100000
         self.order_listeners: list[Callable[[dict], None]] = []
         self.placements: list[tuple[str, str | None]] = []  # (order_id, tag) of every order placed
         self.async_rejects: list[tuple[int, str]] = []  # [remaining, message] fault: RMS rejects
@@ -229,6 +229,7 @@ class KiteSimApp:
         self._postbacks: queue.Queue | None = None
         broker.subscribe(self)
         market.listeners.append(self._on_step)
+        self._init_gtts()
 
     # -- broker listener (the paper broker calls these, possibly inside our own calls) -------------
     def on_order_update(self, row: BrokerOrder) -> None:
@@ -303,7 +304,7 @@ class KiteSimApp:
     def _on_step(self, released) -> None:
         for r in released:  # each tick's segment of the path: fills agree with the published ticks
             self.broker.on_bar(r.series.key, r.start, r.end, r.o, r.h, r.l, r.c, r.v)
-        self._check_gtts()
+        self._gtt_step()
         self.flush()
 
     # -- auth --------------------------------------------------------------------------------------
@@ -611,6 +612,8 @@ class KiteSimApp:
         if meta.variety == "iceberg" and meta.iceberg_legs:
             m = {"iceberg": {"leg": 1, "legs": meta.iceberg_legs, "leg_quantity": meta.iceberg_quantity,
                              "total_quantity": row.quantity, "remaining_quantity": row.quantity - row.filled_quantity}}
+        if meta.gtt is not None:
+            m["gtt"] = meta.gtt
         ts = meta.modified_at or meta.placed_at
         exch_ts = row.timestamp if row.exchange_order_id else None
         return {
@@ -923,108 +926,6 @@ class KiteSimApp:
                 row.append(0)
             candles.append(row)
         return {"candles": candles}
-
-    # -- GTT ----------------------------------------------------------------------------------------------
-    def _gtt_parse(self, form: dict) -> tuple[str, dict, list]:
-        gtype = _need(form, "type")
-        if gtype not in ("single", "two-leg"):
-            raise KiteError(400, "InputException", "Invalid `type`: single or two-leg.")
-        try:
-            cond = json.loads(_need(form, "condition"))
-            orders = json.loads(_need(form, "orders"))
-        except ValueError:
-            raise KiteError(400, "InputException", "`condition` and `orders` must be JSON.") from None
-        tv = cond.get("trigger_values") or []
-        if len(tv) != (1 if gtype == "single" else 2) or len(orders) != len(tv):
-            raise KiteError(400, "InputException", "Trigger values and orders do not match the GTT type.")
-        inst = self._instrument(cond.get("exchange", ""), cond.get("tradingsymbol", ""))
-        cond = {"exchange": inst.exchange.value, "last_price": float(cond.get("last_price") or 0),
-                "tradingsymbol": inst.tradingsymbol, "trigger_values": [float(x) for x in tv],
-                "instrument_token": inst.instrument_token}
-        legs = []
-        for o in orders:
-            for name in ("transaction_type", "quantity", "order_type", "product", "price"):
-                if o.get(name) in (None, ""):
-                    raise KiteError(400, "InputException", f"Missing `{name}` in a GTT order")
-            legs.append({"exchange": inst.exchange.value, "tradingsymbol": inst.tradingsymbol, "product": o["product"],
-                         "order_type": o["order_type"], "transaction_type": o["transaction_type"],
-                         "quantity": int(o["quantity"]), "price": float(o["price"]), "result": None})
-        return gtype, cond, legs
-
-    def r_gtt_list(self, **_):
-        return list(self._gtt.values())
-
-    def r_gtt_get(self, trigger_id, **_):
-        g = self._gtt.get(int(trigger_id))
-        if g is None:
-            raise KiteError(404, "InputException", "Invalid trigger id.")
-        return g
-
-    def r_gtt_place(self, form, **_):
-        gtype, cond, legs = self._gtt_parse(form)
-        now = self.market.now
-        with self._lock:
-            self._gtt_seq += 1
-            gid = self._gtt_seq
-            self._gtt[gid] = {"id": gid, "user_id": self.user_id, "parent_trigger": None, "type": gtype,
-                              "created_at": _fmt(now), "updated_at": _fmt(now), "expires_at": _fmt(now + timedelta(days=365)),
-                              "status": "active", "condition": cond, "orders": legs, "meta": {}}
-        return {"trigger_id": gid}
-
-    def r_gtt_modify(self, trigger_id, form, **_):
-        g = self.r_gtt_get(trigger_id)
-        if g["status"] != "active":
-            raise KiteError(400, "InputException", f"Trigger is {g['status']} and cannot be modified.")
-        gtype, cond, legs = self._gtt_parse(form)
-        g.update(type=gtype, condition=cond, orders=legs, updated_at=_fmt(self.market.now))
-        return {"trigger_id": g["id"]}
-
-    def r_gtt_delete(self, trigger_id, **_):
-        g = self.r_gtt_get(trigger_id)
-        if g["status"] != "active":
-            raise KiteError(400, "InputException", f"Trigger is {g['status']} and cannot be deleted.")
-        g.update(status="deleted", updated_at=_fmt(self.market.now))
-        return {"trigger_id": g["id"]}
-
-    def _check_gtts(self) -> None:
-        for g in list(self._gtt.values()):
-            if g["status"] != "active":
-                continue
-            cond = g["condition"]
-            s = self.market.get(f"{cond['exchange']}:{cond['tradingsymbol']}")
-            if s is None or not s.i:
-                continue
-            ltp, tv, ref = s.last, cond["trigger_values"], cond["last_price"] or s.prev_close
-            leg = None
-            if g["type"] == "single":
-                if (tv[0] >= ref and ltp >= tv[0]) or (tv[0] < ref and ltp <= tv[0]):
-                    leg = 0
-            elif ltp <= tv[0]:
-                leg = 0
-            elif ltp >= tv[1]:
-                leg = 1
-            if leg is None:
-                continue
-            o = g["orders"][leg]
-            now = self.market.now
-            result = {"account_id": self.user_id, "exchange": o["exchange"], "tradingsymbol": o["tradingsymbol"],
-                      "validity": "DAY", "product": o["product"], "order_type": o["order_type"],
-                      "transaction_type": o["transaction_type"], "quantity": o["quantity"], "price": o["price"],
-                      "meta": json.dumps({"app_id": 1, "gtt": g["id"]}), "timestamp": _fmt(now), "triggered_at": ltp}
-            try:
-                req = OrderRequest(o["exchange"], o["tradingsymbol"], o["transaction_type"], o["quantity"], o["order_type"],
-                                   o["product"], price=o["price"] if o["order_type"] in ("LIMIT", "SL") else None,
-                                   market_protection=Decimal(-1) if o["order_type"] == "MARKET" else None)
-                inst = self._instrument(o["exchange"], o["tradingsymbol"])
-                oid = self.broker.place_order("", req)
-                self._meta[oid] = _Meta(placed_at=now, variety="regular", validity="DAY", validity_ttl=None,
-                                        disclosed_quantity=0, market_protection=0, tag=None, algo_id=None,
-                                        instrument_token=inst.instrument_token, guid=_secrets.token_hex(6))
-                result["order_result"] = {"status": "success", "order_id": oid, "rejection_reason": ""}
-            except (BrokerRejected, ValidationError, KiteError) as e:
-                result["order_result"] = {"status": "failed", "order_id": "", "rejection_reason": str(e)}
-            o["result"] = result
-            g.update(status="triggered", updated_at=_fmt(now))
 
     # -- faults and helpers for tests ---------------------------------------------------------------------
     def reject_next_orders(self, n: int = 1, message: str = "RMS:Margin Exceeds (injected)") -> None:

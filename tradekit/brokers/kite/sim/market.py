@@ -141,6 +141,7 @@ class Series:
     source: str = ""  # where its prices come from
     factor: float = 1.0  # multiplier applied to replayed prices (moves and drift so far)
     drift: float = 1.0  # multiplier added per replayed minute (set_drift)
+    flat: int = 0  # coming bars that trade flat at the last price (set_flat)
     path: list = field(default_factory=list)  # the current bar's tick prices
     vols: list = field(default_factory=list)  # ... and volumes
     extra: dict = field(default_factory=dict)
@@ -492,16 +493,30 @@ class SimMarket:
             fn(released)
 
     def _plan(self, s: Series) -> None:
-        """Bend the coming bar by the series' factor (moves, drift) and lay out its ticks."""
+        """Bend the coming bar by the series' factor (moves, drift) and lay out its ticks.
+
+        A drift moves the prices along the minute, tick by tick (the bar ends the minute's drift
+        lower), not as a step at the minute's start: a falling path, not a staircase of gaps."""
         i = s.i
-        if s.drift != 1.0:
-            s.factor *= s.drift
         if s.factor != 1.0:
             f = s.factor
             o, h, lo, c = (on_grid(float(a[i]) * f, s.tick) for a in (s.o, s.h, s.l, s.c))
             s.o[i], s.h[i], s.l[i], s.c[i] = o, max(o, h, lo, c), min(o, h, lo, c), c
+        drift = s.drift
+        if drift != 1.0:
+            s.factor *= drift
+        if s.flat > 0:  # a flat stretch: the bar trades (its volume) at the last price, o = h = l = c
+            s.flat -= 1
+            p = on_grid(s.last, s.tick)
+            s.o[i] = s.h[i] = s.l[i] = s.c[i] = p
+            drift = 1.0
         o, h, lo, c, v = self.bar(s, i)
-        s.path = tick_path(o, h, lo, c, self.ticks_per_bar, s.tick)
+        path = tick_path(o, h, lo, c, self.ticks_per_bar, s.tick)
+        if drift != 1.0:
+            n = len(path)
+            path = [on_grid(p * drift ** ((j + 1) / n), s.tick) for j, p in enumerate(path)]
+            s.o[i], s.h[i], s.l[i], s.c[i] = path[0], max(path), min(path), path[-1]
+        s.path = path
         s.vols = split_volume(v, self.ticks_per_bar)
 
     def _release_tick(self, s: Series, j: int, seg_start: datetime, t: datetime) -> Release:
@@ -568,6 +583,25 @@ class SimMarket:
                                  "replay its 1-minute file (--symbols) or use a move")
             s.drift = 1 + percent_per_minute / 100
         return s
+
+    def set_flat(self, key: str | None, minutes: int) -> list[Series]:
+        """From the next bar on, ``minutes`` bars of ``key`` (None: every replayed instrument) trade
+        flat at its last price: ticks keep coming with their volume and fresh exchange times, the
+        price does not change (a stale-feed check must not mistake this for silence)."""
+        if not 0 <= minutes <= 375:
+            raise ValueError(f"minutes: {minutes!r} is outside 0..375")
+        with self._lock:
+            if key is None:
+                chosen = [s for s in self.series.values() if not s.static]
+            else:
+                s = self._series(key)
+                if s.static:
+                    raise ValueError(f"instrument: {key} has no minute bars to replay (priced at its last close: "
+                                     "it is flat already)")
+                chosen = [s]
+            for s in chosen:
+                s.flat = int(minutes)
+        return chosen
 
     # -- running -------------------------------------------------------------------------------------
     def run(self) -> None:
