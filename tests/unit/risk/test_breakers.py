@@ -279,3 +279,26 @@ def test_the_break_cannot_be_shorter_than_a_sample():
 
     with pytest.raises((ConfigError, ValueError), match="volatility_break_seconds"):
         RiskConfig.model_validate({"breakers": {"volatility_break_seconds": 30, "volatility_sample_seconds": 60}})
+
+
+def test_a_replay_holding_reliance_through_the_2016_09_08_open_stays_active(tmp_path):
+    """The reported case end to end: a bar replay of the bundled RELIANCE minutes that buys at
+    09:16 on 2016-09-08. Before, the breaker tripped at 09:17 (ratio 3.3×, from the overnight gap)
+    and the session was REDUCING for the rest of the run; now no breaker trips."""
+    import json
+    import sqlite3
+
+    from tradekit.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"data_dir: {tmp_path / 'var'}\nexecution: {{charges_as_of: 2024-01-02}}\n")
+    sig = tmp_path / "s.jsonl"
+    sig.write_text(json.dumps({"idempotency_key": "k1", "strategy": "s", "signal_time": "2016-09-08T09:16:00+05:30",
+                               "ttl_seconds": 600, "symbol": "RELIANCE", "side": "BUY", "quantity": 1}) + "\n")
+    out = tmp_path / "run"
+    assert main(["replay", "--data", "RELIANCE", "--from", "2016-08-16", "--to", "2016-09-08", "--signals", str(sig),
+                 "-c", str(cfg), "--out", str(out)]) == 0
+    with sqlite3.connect(out / "journal.db") as c:
+        types = dict(c.execute("select type, count(*) from events group by type").fetchall())
+    assert types.get("fill", 0) >= 1  # it did hold RELIANCE through the morning
+    assert "risk.limit_breach" not in types and "risk.trading_state" not in types
