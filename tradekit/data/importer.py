@@ -173,6 +173,11 @@ def _timestamps(raw: pd.Series, tz: str | None, daily: bool, label: str, col: st
         raise DataError(f"{label}: row {i + 2}: column {col!r}: {s.iloc[i]!r} is out of the supported range "
                         f"({NS_RANGE})")
     idx = idx.as_unit("ns")
+    years = np.asarray(idx.year)
+    odd = (years < 1900) | (years > 2200)
+    if odd.any():
+        i = int(np.flatnonzero(odd)[0])
+        raise DataError(f"{label}: row {i + 2}: column {col!r}: {s.iloc[i]!r} is not a plausible date (year {years[i]})")
     if daily:
         idx = idx.normalize()
     return idx
