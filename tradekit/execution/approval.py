@@ -269,6 +269,7 @@ class ApprovalQueue(JournalFollower):
         self.prices: dict[str, Decimal] = {}
         self.seq = 0
         self.kills: list[dict] = []
+        self.state_change: dict | None = None  # the last risk.trading_state event: state, cause, by, reason, at
         self._signals: dict[str, dict] = {}
         self._created: dict[str, dict] = {}
         self._gate: dict[str, dict] = {}
@@ -346,6 +347,8 @@ class ApprovalQueue(JournalFollower):
                 self.prices[k] = dec(v, "price")
         elif t == E.KILL_SWITCH:
             self.kills.append({**p, "at": ev.ts})
+        elif t == E.TRADING_STATE:
+            self.state_change = {**p, "at": ev.time}
 
     def _answer(self, cid: str, ev: Event) -> None:
         for s in [s for s, (c, *_rest) in self._open.items() if c == cid]:
@@ -431,9 +434,13 @@ class ApprovalQueue(JournalFollower):
         return out
 
     def decided(self, limit: int = 20) -> list[Proposal]:
-        """The latest decided proposals (by a person, an auto-approval policy, or expiry), newest first."""
-        cids = sorted(self._outcome, key=lambda c: self._outcome[c][3], reverse=True)[:limit]
-        return [self.proposal(c) for c in cids]
+        """The latest decided proposals (by a person, an auto-approval policy, expiry, or denied by the
+        risk gate), newest first."""
+        seqs = {c: v[3] for c, v in self._outcome.items()}
+        for c, (seq, _t) in self._denied.items():  # denied by the gate: decided too (a reload keeps them)
+            seqs.setdefault(c, seq)
+        cids = sorted(seqs, key=lambda c: seqs[c], reverse=True)[:limit]
+        return [self.proposal(c) for c in cids if c in self._created and c in self.book.orders]
 
     def proposal(self, client_order_id: str) -> Proposal:
         """One proposal with everything a card shows. Raises KeyError for an unknown id."""
