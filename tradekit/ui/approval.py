@@ -26,7 +26,7 @@ from tradekit.execution.approval import (
     Proposal,
 )
 from tradekit.store.events import EventType as E
-from tradekit.ui.cards import (CARD_STYLE, checks_rows, liveness_html, rejected_card_html, rejected_files, risk_of,
+from tradekit.ui.cards import (CARD_STYLE, PageLiveness, checks_rows, liveness_html, rejected_card_html, rejected_files, risk_of,
                                risk_html, side_chip, state_badge, ttl_html, ttl_real)
 from tradekit.ui._common import (STYLE, RefreshLoop, calendar_flag, css_name, error_panel, esc, hhmmss, inr,
                                  set_if_changed, table)
@@ -321,14 +321,13 @@ class ApprovalView(RefreshLoop):
         self._activity: deque[str] = deque(maxlen=12)
         self._bulk: BulkSummary | None = None
         self._kill_armed = False
-        self.heartbeat = None  # the session's liveness (tradekit.runs.heartbeat), read every refresh
-        self.clock: datetime | None = None  # the page clock: from the heartbeat only, never backwards
+        self.live = PageLiveness()  # RUNNING / NO SESSION, the page clock, the kernel beat
         self.risk_inputs_changed = False
         self._risk_key = None
         self._bad_seen: tuple = ()
 
-        self.liveness = w.HTML()
-        self.liveness.add_class("tk-liveness")
+        self.kill_result = w.HTML()
+        self.kill_result.add_class("tk-kill-result")
         self.state = w.HTML()
         self.state.add_class("tk-trading-state")
         self.count = w.HTML()
@@ -377,13 +376,15 @@ class ApprovalView(RefreshLoop):
         self.bad_files = w.HTML()
         self.bad_files.add_class("tk-bad-files")
 
-        top = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>Approval queue</h3>"), self.liveness, self.state,
+        top = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>Approval queue</h3>"), self.live.badge, self.state,
                       self.unlock_box, self.count, self.kill_reason, self.kill_btn, self.kill_confirm,
                       self.kill_cancel])
         top.add_class("tk-bar")
         bulk = w.HBox([self.bulk_btn, self.bulk_confirm, self.bulk_cancel])
         bulk.add_class("tk-bar")
-        self.widget = w.VBox([w.HTML(STYLE + CARD_STYLE), top, self.info, self.error, bulk, self.bulk_summary,
+        keys = w.HTML('<span class="tk-keys">keys: <b>a</b> approve · <b>r</b> reject (type the reason, Enter) · '
+                      '<b>m</b> modify · <b>j</b>/<b>k</b> next/previous card</span>')
+        self.widget = w.VBox([w.HTML(STYLE + CARD_STYLE), self.live.beat, top, self.kill_result, self.info, keys, self.error, bulk, self.bulk_summary,
                               w.HTML("<h4>Pending</h4>"), self.pending_box, self.bad_files,
                               w.HTML("<h4>Recent decisions</h4>"), self.decided_box,
                               w.HTML("<h4>Activity on this page</h4>"), self.activity])
@@ -406,7 +407,7 @@ class ApprovalView(RefreshLoop):
         """Read new journal events and update the page; True when anything changed."""
         q = self.queue
         events = q.refresh()
-        self._beat()
+        self.live.update(q.config, getattr(q.journal, "engine", None))
         key = (q.book.positions_version, q.seq if events else self._risk_key and self._risk_key[1])
         self.risk_inputs_changed = key != self._risk_key and bool(events)
         self._risk_key = key
@@ -431,20 +432,13 @@ class ApprovalView(RefreshLoop):
         return bool(events)
 
     # -- liveness, risk inputs, bad files, history ------------------------------------------------------
-    def _beat(self) -> None:
-        from tradekit.runs.heartbeat import liveness
+    @property
+    def heartbeat(self):
+        return self.live.heartbeat
 
-        q = self.queue
-        data_dir = getattr(q.config, "data_dir", None)
-        if data_dir is None:
-            return
-        hb = liveness(data_dir, getattr(q.journal, "engine", None))
-        self.heartbeat = hb
-        now = hb.clock_now() if hb.alive else None
-        if now is not None and (self.clock is None or now >= self.clock):
-            self.clock = now  # the page clock never jumps backwards
-        clock_text = hhmmss(self.clock) if hb.alive and self.clock is not None else ""
-        set_if_changed(self.liveness, value=liveness_html(hb, clock_text))
+    @property
+    def clock(self):
+        return self.live.clock
 
     def risk(self, p: Proposal):
         """The proposal's risk: entry, stop, ₹ at risk, % of capital, position before/after, margin after."""
@@ -609,7 +603,9 @@ class ApprovalView(RefreshLoop):
         try:
             r = self.queue.kill(self.kill_reason.value)
             self._log(f"{hhmmss(datetime.now(IST))} KILL SWITCH by {self.queue.approver}: {self.kill_reason.value} "
-                      f"(seq {r.seq})")
+                      f"(seq {r.seq}, via the page kernel)")
+            set_if_changed(self.kill_result, value=f'<span class="tk-kill-path tk-fail">HALTED via the page kernel '
+                           f'(journal seq {r.seq}): {esc(r.message)}</span>')
             self.show_error("")
         except Exception as e:  # noqa: BLE001
             log.exception("kill switch failed")

@@ -253,3 +253,49 @@ CARD_STYLE = """
 .tk-root .tk-kill-path { font-weight:600; }
 </style>
 """
+
+
+class PageLiveness:
+    """The RUNNING / NO SESSION badge and the kernel beat every page carries.
+
+    :meth:`update` reads the session's heartbeat (:func:`tradekit.runs.heartbeat.liveness`),
+    keeps the page clock (from the heartbeat only, never backwards) and bumps the hidden
+    ``.tk-kernel-beat`` widget the page's script watches (:mod:`tradekit.ui.page`).
+    """
+
+    def __init__(self) -> None:
+        import ipywidgets as w
+
+        self.badge = w.HTML()
+        self.badge.add_class("tk-liveness")
+        self.beat = w.HTML()
+        self.beat.add_class("tk-kernel-beat")
+        self.heartbeat = None
+        self.clock: datetime | None = None
+        self._read_at = 0.0
+
+    def update(self, config, engine=None, *, every: float = 0.25) -> None:
+        import time
+
+        from tradekit.runs.heartbeat import liveness
+        from tradekit.ui._common import hhmmss, set_if_changed
+
+        mono = time.monotonic()
+        set_if_changed(self.beat, value=str(int(mono)))
+        data_dir = getattr(config, "data_dir", None)
+        if data_dir is None:
+            return
+        # the file is cheap to read; the journal lease (the fallback) is a query: not every pass
+        use_engine = engine if mono - self._read_at >= every else None
+        if use_engine is not None:
+            self._read_at = mono
+        hb = liveness(data_dir, use_engine)
+        if use_engine is None and not hb.alive and hb.source == "none" and self.heartbeat is not None \
+                and self.heartbeat.source == "journal lease" and self.heartbeat.alive:
+            hb = self.heartbeat  # keep the lease's answer until the next query
+        self.heartbeat = hb
+        now = hb.clock_now() if hb.alive else None
+        if now is not None and (self.clock is None or now >= self.clock):
+            self.clock = now  # the page clock never jumps backwards
+        text = hhmmss(self.clock) if hb.alive and self.clock is not None else ""
+        set_if_changed(self.badge, value=liveness_html(hb, text))

@@ -4,7 +4,9 @@ Voila logs every failed request with its full URL (Tornado's access log and its 
 log), so a page opened as ``...?token=SECRET`` leaves the token in the server's log, and in
 whatever collects it. This wrapper installs a log-record factory that replaces the value of
 every ``token=`` query parameter (and a ``token ...`` Authorization value) with ``[redacted]``
-in every record, before any handler formats it, then runs Voila unchanged.
+in every record, before any handler formats it, then runs Voila with two endpoints of
+:mod:`tradekit.ui.endpoints` added (the kill switch that does not need a page's kernel, and the
+session's liveness).
 """
 
 from __future__ import annotations
@@ -44,12 +46,24 @@ def install() -> None:
     logging.setLogRecordFactory(factory)
 
 
+def app_class():
+    """Voila with tradekit's endpoints (the kernel-independent kill switch, liveness) added."""
+    from voila.app import Voila
+
+    class TradekitVoila(Voila):
+        def init_handlers(self):
+            from tradekit.ui.endpoints import handlers
+
+            # first: Voila's catch-all patterns must not shadow them
+            return handlers(self.server_url or self.base_url) + super().init_handlers()
+
+    return TradekitVoila
+
+
 def main(argv: list[str] | None = None) -> None:
     install()
-    from voila.app import main as voila
-
     sys.argv = ["voila", *(sys.argv[1:] if argv is None else argv)]
-    voila()
+    app_class().launch_instance()
 
 
 if __name__ == "__main__":  # pragma: no cover - run as the dashboard server's process
