@@ -267,6 +267,7 @@ class ApprovalQueue(JournalFollower):
         self._instruments = instruments
         self.book = Book()
         self.prices: dict[str, Decimal] = {}
+        self.live_prices: dict[str, Decimal] = {}  # from marks and fills only (not a signal's reference price)
         self.seq = 0
         self.kills: list[dict] = []
         self.state_change: dict | None = None  # the last risk.trading_state event: state, cause, by, reason, at
@@ -341,10 +342,12 @@ class ApprovalQueue(JournalFollower):
                 self._broker[cid] = p["broker_order_id"]
         elif t == E.FILL:
             self.prices[f"{p['exchange']}:{p['tradingsymbol']}"] = dec(p["price"], "price")
+            self.live_prices[f"{p['exchange']}:{p['tradingsymbol']}"] = self.prices[f"{p['exchange']}:{p['tradingsymbol']}"]
             self.book.mark(p["exchange"], p["tradingsymbol"], p["price"])
         elif t == E.MARK:
             for k, v in (p.get("prices") or {}).items():
                 self.prices[k] = dec(v, "price")
+                self.live_prices[k] = self.prices[k]
         elif t == E.KILL_SWITCH:
             self.kills.append({**p, "at": ev.ts})
         elif t == E.TRADING_STATE:
@@ -468,12 +471,13 @@ class ApprovalQueue(JournalFollower):
             dseq, at = self._denied[cid]
             reason = (self._recheck.get(cid) or gate).get("reason")
         key = f"{req.exchange}:{req.tradingsymbol}"
-        last = self.prices.get(key)
+        last = self.live_prices.get(key)  # the market's, never the signal's reference price
         ref = order.reference_price
         if requested.get("price_at_proposal"):
             ref = dec(requested["price_at_proposal"], "price_at_proposal")
         expires = _dt(requested.get("expires_at"))
-        value, margin, charges, rt, note = self._money(cid, order.request, ref if ref is not None else last,
+        value, margin, charges, rt, note = self._money(cid, order.request,
+                                                       ref if ref is not None else self.prices.get(key),
                                                        order.created_at)
         awaiting = None
         for s, (c, decision, p, wall) in self._open.items():

@@ -183,6 +183,9 @@ class Card:
         if not p.is_pending:
             set_if_changed(self.ttl, value="")
             return
+        if p.expires_at is None:
+            set_if_changed(self.ttl, value='<span class="tk-meta">no expiry</span>&nbsp;&nbsp;')
+            return
         # real seconds: the session clock's time left divided by its speed (from the heartbeat)
         hb = self.view.heartbeat
         left, total = ttl_real(p, self.view.clock, hb.speed if hb is not None else None)
@@ -408,8 +411,10 @@ class ApprovalView(RefreshLoop):
         q = self.queue
         events = q.refresh()
         self.live.update(q.config, getattr(q.journal, "engine", None))
-        key = (q.book.positions_version, q.seq if events else self._risk_key and self._risk_key[1])
-        self.risk_inputs_changed = key != self._risk_key and bool(events)
+        # live prices (marks, fills) or positions moved: pending cards re-render their risk line
+        marks = any(ev.type in (E.MARK, E.FILL) for ev in events)
+        key = (q.book.positions_version, q.seq if marks else (self._risk_key or (0, 0))[1])
+        self.risk_inputs_changed = key != self._risk_key
         self._risk_key = key
         changed = {ev.payload.get("client_order_id") for ev in events} - {None}
         decided_events = {ev.payload.get("client_order_id") for ev in events if ev.type in _OUTCOMES
@@ -495,7 +500,7 @@ class ApprovalView(RefreshLoop):
         card = self.cards.get(cid)
         if card is None:
             self.cards[cid] = Card(self, self.queue.proposal(cid))
-        elif changed or card.proposal.awaiting is not None:
+        elif changed or card.proposal.awaiting is not None or self.risk_inputs_changed:
             card.render(self.queue.proposal(cid))
         else:
             card.render_ttl()
@@ -626,8 +631,9 @@ class ApprovalView(RefreshLoop):
                 self.show_error("unlock: type why it is safe to trade again (it is recorded in the audit trail)")
                 return
             risk = getattr(self.queue.config, "risk", None) or RiskConfig()
+            # the cool-off runs on the session's clock (the trip is stamped with it; a replay runs at ×N)
             msg = request_unlock(self.queue.journal, reason, by=self.queue.approver, origin="dashboard",
-                                 cooloff_seconds=risk.breakers.cooloff_seconds)
+                                 cooloff_seconds=risk.breakers.cooloff_seconds, now=self.clock or self.queue.now())
             self._log(f"{hhmmss(datetime.now(IST))} UNLOCK: {msg}")
             self.show_error("")
             self.unlock_reason.value = ""

@@ -163,11 +163,11 @@ def ttl_real(p, session_now: datetime | None, speed: float | None) -> tuple[floa
 
 def ttl_html(left: float | None, total: float | None, *, running: bool, expires_at: str) -> str:
     """``TTL 0:47 left`` in real seconds with a bar: green, amber under 50 %, red under 20 %."""
-    if left is None:
-        return '<span class="tk-meta">no expiry</span>'
     if not running:
         return ('<span class="tk-ttl-text tk-warn">no session running: the TTL is not counting '
                 f'(expires at session time {esc(expires_at)})</span>')
+    if left is None:
+        return '<span class="tk-meta">no expiry</span>'
     if left <= 0:
         return f'<span class="tk-ttl-text tk-fail">TTL passed (session time {esc(expires_at)}): the session will expire it</span>'
     frac = 1.0 if not total else max(0.0, min(1.0, left / total))
