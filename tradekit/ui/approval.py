@@ -223,7 +223,7 @@ class Card:
         set_if_changed(self.controls.layout, display="none")
         # decided: one coloured line (side chip, order, outcome); the details are hidden by CSS
         set_if_changed(self.status, value=f'{side_chip(p.side)} <span class="tk-status tk-status-{esc(p.state)}">'
-                       f'{esc(p.title)} — {esc(_outcome_text(p))}</span>')
+                       f'{esc(p.title.split(" ", 1)[-1])} — {esc(_outcome_text(p))}</span>')
 
 
 def _title_html(p: Proposal) -> str:

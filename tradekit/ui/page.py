@@ -84,7 +84,7 @@ _JS = r"""
       let up = false;
       try { const l = await T.liveness(); up = true; live.textContent = 'session: ' + l.label + (l.alive ? '' : ' (' + l.why + ')'); }
       catch (e) { live.textContent = 'dashboard server not answering (' + e.message + ')'; }
-      const typing = document.activeElement === reason || reason.value || T.killPath;
+      const typing = (document.activeElement === reason || reason.value) && !T.killPath;  // after a kill: reload
       if (up && !typing && Date.now() - started >= RELOAD) { status.textContent = 'reloading…'; location.reload(); return; }
       status.textContent = typing ? 'reload paused while the kill switch is in use' :
         (up ? 'reloading in ' + Math.max(0, Math.ceil((RELOAD - (Date.now() - started)) / 1000)) + ' s…' :
@@ -158,7 +158,7 @@ _JS = r"""
     if (ev.key === 'a') { const b = part(card, 'tk-approve-'); if (b && !b.disabled) b.click(); ev.preventDefault(); }
     else if (ev.key === 'r') { const i = part(card, 'tk-reason-'); const f = i && (i.querySelector('input') || i); if (f) f.focus(); ev.preventDefault(); }
     else if (ev.key === 'm') { const i = part(card, 'tk-qty-'); const f = i && (i.querySelector('input') || i); if (f) { f.focus(); f.select && f.select(); } ev.preventDefault(); }
-  });
+  }, true);  // capture: the widgets' own key handling must not swallow Escape
 })();
 """
 

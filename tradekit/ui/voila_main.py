@@ -46,23 +46,27 @@ def install() -> None:
     logging.setLogRecordFactory(factory)
 
 
-def cull_closed_pages(km, closed_timeout: float, log=None) -> None:
+def cull_closed_pages(km, closed_timeout: float, log=None, *, never_connected: float = 180.0) -> None:
     """Make ``km`` (Voila's kernel manager) shut down a kernel whose page has been closed.
 
     Jupyter's culler counts a kernel as active while it sends output, and a dashboard's refresh
     loop sends widget updates every second, so a closed tab's kernel was never idle and never
     culled (~85 MB each). Here a kernel with no websocket connection for ``closed_timeout``
-    seconds (since its last page disconnected, or since it started if no page ever connected)
-    is shut down at the culler's next pass (``MappingKernelManager.cull_interval``), whatever
-    its activity. A page that reconnects within the timeout (a network blip) keeps its kernel.
+    seconds since its last page disconnected is shut down at the culler's next pass
+    (``MappingKernelManager.cull_interval``), whatever its activity. A page that reconnects
+    within the timeout (a network blip) keeps its kernel. A kernel no page ever connected to
+    (the tab closed while the notebook ran) gets ``never_connected`` seconds from its start: the
+    notebook runs before the page connects.
     """
     import time as _time
 
     alone_since: dict[str, float] = {}
+    seen: set[str] = set()  # kernels a page has connected to
     connect, disconnect, cull = km.notify_connect, km.notify_disconnect, km.cull_kernel_if_idle
 
     def notify_connect(kernel_id):
         connect(kernel_id)
+        seen.add(kernel_id)
         alone_since.pop(kernel_id, None)
 
     def notify_disconnect(kernel_id):
@@ -73,11 +77,13 @@ def cull_closed_pages(km, closed_timeout: float, log=None) -> None:
     async def cull_kernel_if_idle(kernel_id):
         if kernel_id in km._kernels and km._kernel_connections.get(kernel_id, 0) <= 0:
             since = alone_since.setdefault(kernel_id, _time.monotonic())
-            if _time.monotonic() - since >= closed_timeout:
+            if _time.monotonic() - since >= (closed_timeout if kernel_id in seen else max(closed_timeout,
+                                                                                           never_connected)):
                 if log is not None:
                     log.warning("Culling kernel %s: its page has been closed for %.0f s", kernel_id,
                                 _time.monotonic() - since)
                 alone_since.pop(kernel_id, None)
+                seen.discard(kernel_id)
                 await km.shutdown_kernel(kernel_id)
                 return
         await cull(kernel_id)

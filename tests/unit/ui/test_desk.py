@@ -175,7 +175,7 @@ def test_a_decided_card_collapses_to_one_coloured_line(desk, view):
     view.refresh()
     assert "tk-decided" in card.box._dom_classes and "tk-card-details" in card.details._dom_classes
     assert "tk-status-rejected" in card.status.value and "tk-chip-BUY" in card.status.value
-    assert "BUY 10 NSE:RELIANCE" in card.status.value and "REJECTED by asha" in card.status.value
+    assert "10 NSE:RELIANCE" in card.status.value and "REJECTED by asha" in card.status.value
 
 
 def test_a_bad_signal_file_is_a_red_card_with_its_reason(desk, view):
