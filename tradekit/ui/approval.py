@@ -171,7 +171,7 @@ class Card:
         old = self.proposal
         self.proposal = p
         if force or p != old or self.view.risk_inputs_changed:
-            set_if_changed(self.details, value=_title_html(p) + risk_html(p, self.view.risk(p)) + _details_html(p))
+            set_if_changed(self.details, value=_title_html(p) + risk_html(p, self.view.risk(p), self.view.capital) + _details_html(p))
         if p.state != self.state:
             self.state = p.state
             self.local_note, self.local_error = None, False
@@ -246,10 +246,7 @@ def _details_html(p: Proposal) -> str:
     money = [f"<b>margin needed</b> {inr(p.margin)}"]
     if p.expected_charges is not None:
         money.append(f"<b>charges</b> entry {inr(p.expected_charges.total)}, round trip ≈ {inr(p.round_trip_charges)}")
-    money.append(f"<b>price when proposed</b> {inr(p.price_at_proposal)}")
-    if p.last_price is not None:
-        d = p.drift_pct
-        money.append(f"last {inr(p.last_price)}" + ("" if d is None else f" ({d:+.2f} %)"))
+    money.append(f"<b>price when proposed</b> {inr(p.price_at_proposal)}")  # the live price is on the risk line
     parts.append(" · ".join(money))
     if p.charges_note:
         parts.append(f'<span class="tk-meta">{esc(p.charges_note)}</span>')
@@ -444,6 +441,10 @@ class ApprovalView(RefreshLoop):
     @property
     def clock(self):
         return self.live.clock
+
+    @property
+    def capital(self):
+        return getattr(getattr(self.queue.config, "account", None), "capital", None)
 
     def risk(self, p: Proposal):
         """The proposal's risk: entry, stop, ₹ at risk, % of capital, position before/after, margin after."""

@@ -106,10 +106,9 @@ def money_line(p, entry: Decimal | None) -> str:
     return f"{p.quantity:,} × ₹{fmt_inr(entry, 2)} = ₹{fmt_inr(entry * p.quantity, 0)}"
 
 
-def risk_html(p, r: Risk) -> str:
-    head = (f'<div class="tk-headline">{side_chip(p.side)} <b class="tk-sym">{esc(p.symbol)}</b> '
-            f'<span class="tk-money-line">{esc(money_line(p, r.entry))}</span> '
-            f'<span class="tk-meta">{esc(p.order_type)} {esc(p.product)}</span></div>')
+def risk_html(p, r: Risk, capital: Decimal | None = None) -> str:
+    head = (f'<div class="tk-headline">{side_chip(p.side)} <b class="tk-sym">{esc(p.title.split(" ", 1)[-1])}</b>'
+            f' &nbsp; <span class="tk-money-line">{esc(money_line(p, r.entry))}</span></div>')
     bits = []
     if p.last_price is not None:
         d = p.drift_pct
@@ -124,7 +123,8 @@ def risk_html(p, r: Risk) -> str:
         bits.append(f'<span class="tk-stop">stop ₹{fmt_inr(r.stop, 2)} · <b>₹{fmt_inr(r.at_risk, 0)} at risk</b>'
                     f'{esc(pct)}</span>')
     else:
-        bits.append('<span class="tk-stop tk-warn">no stop: the whole ₹ value is at risk</span>')
+        whole = "" if r.entry is None or not capital else f" ({r.entry * p.quantity / capital * 100:.2f} % of capital)"
+        bits.append(f'<span class="tk-stop tk-warn">no stop: the whole ₹ value is at risk{esc(whole)}</span>')
     bits.append(f'<span class="tk-position">position {r.position_before:+,} → <b>{r.position_after:+,}</b></span>')
     if r.margin_after is not None:
         cls = " tk-neg" if r.margin_after < 0 else ""
