@@ -153,6 +153,27 @@ def test_a_bad_signal_file_is_a_red_card_with_its_reason(desk, approval_page, ar
     assert "rgb(252, 232, 230)" == bad.evaluate("e => getComputedStyle(e).backgroundColor")
 
 
+def test_the_first_paint_is_a_skeleton_within_two_seconds(browser, voila):
+    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = ctx.new_page()
+    loopback_only(page)
+    try:
+        t0 = time.monotonic()
+        page.goto(voila.url("approval"), wait_until="commit", timeout=60_000)
+        page.wait_for_selector(".tk-skeleton", state="visible", timeout=10_000)
+        first_paint = time.monotonic() - t0
+        timing = page.evaluate("""(() => { const n = performance.getEntriesByType('navigation')[0];
+            const p = performance.getEntriesByName('first-contentful-paint')[0];
+            return {ttfb: n.responseStart, fcp: p ? p.startTime : null}; })()""")
+        print("first paint", round(first_paint, 2), timing)
+        assert first_paint < 2.0, f"skeleton after {first_paint:.2f} s ({timing})"
+        expect(page.locator(".tk-skeleton")).to_contain_text("Approval queue")
+        page.wait_for_selector(".tk-pending-count", timeout=60_000)
+        expect(page.locator(".tk-skeleton")).to_have_count(0)
+    finally:
+        ctx.close()
+
+
 # -- 4: history, culling ------------------------------------------------------------------------------
 def test_a_reload_keeps_decided_cards_and_the_activity_log(desk, approval_page):
     page = approval_page

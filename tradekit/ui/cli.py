@@ -77,6 +77,11 @@ def voila_command(dashboards: Path, *, port: int, show_tracebacks: bool = False,
         "--token",
         "--strip_sources=True",
         f"--show_tracebacks={bool(show_tracebacks)}",
+        # config/jupyter/voila/templates/tradekit: a skeleton of the page as its first paint (found
+        # through JUPYTER_PATH, set by serve) instead of a spinner while the kernel starts
+        "--template=tradekit",
+        # the page (its skeleton) streams while the kernel starts, not after
+        "--MappingKernelManager.use_pending_kernels=True",
         f"--VoilaExecutor.timeout={int(execute_timeout)}",
         # Voila leaks a kernel per closed tab (voila-dashboards/voila#1458), and a dashboard's refresh
         # loop keeps its kernel "active" for Jupyter's idle culler: a kernel whose page has been closed
@@ -201,8 +206,9 @@ def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, toke
                             "--port N, or --port 0 for any free port")
     port = port or free_port()
     child_env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.startswith(_DROP_ENV_PREFIXES)}
+    jpath = os.pathsep.join(x for x in (str(root / "config" / "jupyter"), child_env.get("JUPYTER_PATH", "")) if x)
     child_env.update({"JUPYTER_TOKEN": token, "TRADEKIT_CONFIG": str(cfg_path), "JUPYTER_PLATFORM_DIRS": "1",
-                      "PYTHONUNBUFFERED": "1"})
+                      "PYTHONUNBUFFERED": "1", "JUPYTER_PATH": jpath})
     child_env.update(env or {})
     cmd = voila_command(folder.resolve(), port=port, show_tracebacks=show_tracebacks, cull_interval=cull_interval,
                         cull_idle_timeout=cull_idle_timeout, closed_timeout=closed_timeout)

@@ -388,7 +388,7 @@ class PnlView(RefreshLoop):
             set_if_changed(self.limits, value=html)
         self._chart(force)
         mode = getattr(m.config, "mode", "?")
-        set_if_changed(self.info, value=f'<span class="tk-meta">{esc(mode)} · session clock {hhmmss(m.last_time)} · '
+        set_if_changed(self.info, value=f'<span class="tk-meta">{esc(mode)} · last event {hhmmss(m.last_time)} · '
                                          f'journal seq {m.seq} · page updated {hhmmss(datetime.now(IST))}'
                                          f'{calendar_flag(m.config, m._day)}</span>')
         return bool(events)
