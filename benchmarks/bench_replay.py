@@ -34,7 +34,11 @@ def _ours(n: int) -> dict:
     bars = benchmark_bars(n)
     cfg = load_config(overrides={"execution": {"charges_as_of": "2026-11-20", "square_off_time": None},
                                  "paper": {"slippage": {"model": "none"}, "latency_ms": 0, "participation": 0,
-                                           "rms_square_off": False}})
+                                           "rms_square_off": False},
+                                 # breakers still measure every bar (the replay feeds the market-data hub)
+                                 # but do not act: RELIANCE's open on 2016-09-08 trips volatility_spike
+                                 # (REDUCING for the rest of the run), and the trades must stay vectorbt's
+                                 "risk": {"breakers": {"enabled": False}}})
     d = tempfile.mkdtemp()
     t0 = time.perf_counter()
     s = Session.for_replay(cfg, f"{d}/bench.db", bars.index[0].to_pydatetime())

@@ -24,6 +24,8 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir(exist_ok=True)
+    # loaders without a config look here first (tradekit.data.store.default_data_dir), never in a developer's var/
+    monkeypatch.setenv("TRADEKIT_DATA_DIR", str(tmp_path / "data"))
 
 
 @pytest.fixture

@@ -177,7 +177,7 @@ def paper(
 
 @app.command()
 def replay(
-    data: Optional[str] = typer.Option(None, "--data", help="bundled symbols (RELIANCE,INFY), files NSE_SYM_1min.csv, or NSE:SYM=path; with --ticks: the symbols to replay (default all)"),
+    data: Optional[str] = typer.Option(None, "--data", help="symbols (RELIANCE,NSE:XYZ: the data directory's bars, else the bundled sample), files NSE_SYM_1min.csv, or NSE:SYM=path; with --ticks: the symbols to replay (default all)"),
     signals: Optional[str] = typer.Option(None, "--signals",
                                           help="a signal file in the published schema (JSON/JSONL); "
                                                "this or --strategy is required"),
@@ -190,6 +190,7 @@ def replay(
     ticks: bool = typer.Option(False, "--ticks", help="replay a day recorded in the tick store, at tick level"),
     day: Optional[str] = typer.Option(None, "--date", help="with --ticks: the recorded day, YYYY-MM-DD"),
     store: Optional[Path] = typer.Option(None, "--store", help="with --ticks: the tick store folder (default: tick_store.dir)"),
+    instrument: Optional[list[str]] = typer.Option(None, "--instrument", help="an instrument no master knows: EXCHANGE:SYMBOL[:TYPE][:tick=T][:lot=L], e.g. NSE:XYZ:EQ (repeatable)"),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Replay recorded days through the paper broker fast, then write the session report.
@@ -204,11 +205,13 @@ def replay(
     if not ticks and not data:
         raise typer.BadParameter("give the bars to replay, e.g. --data RELIANCE,INFY (or --ticks --date D for a "
                                  "day recorded in the tick store)", param_hint="'--data'")
+    if timeframe in ("1m", "minute"):
+        timeframe = "1min"
     if timeframe not in ("1min", "1d"):
-        raise TradekitError(f"--timeframe: {timeframe!r} is not 1min or 1d")
+        raise TradekitError(f"--timeframe: {timeframe!r} is not 1m (1min) or 1d")
     res, errors, out_dir, paths = replay_command(data, signals, start, end, strategy, str(out) if out else None, config,
                                                  timeframe=timeframe, ticks=ticks, day=day,
-                                                 store=str(store) if store else None)
+                                                 store=str(store) if store else None, instruments=instrument)
     for e in errors:
         typer.echo(f"signal record {e.index}: {e.field}: {e.message}", err=True)
     for sid, why in res.rejected_signals:
@@ -238,7 +241,9 @@ def _register_capabilities() -> None:
                    "tradekit.runs.cli",  # run day, run research, schedule
                    "tradekit.ui.cli",  # serve
                    "tradekit.market.ca_cli",  # corporate-actions import|list
-                   "tradekit.gtt_cli"):  # gtt list|protect|delete
+                   "tradekit.gtt_cli",  # gtt list|protect|delete
+                   "tradekit.data.cli",  # data import|fetch|list, instruments update|show
+                   "tradekit.execution.conditions_cli"):  # conditions list|cancel
         importlib.import_module(module).register(app)
 
 

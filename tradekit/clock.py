@@ -127,7 +127,9 @@ class SandboxClock:
 
     Reads ``GET {root}/sim/clock`` (the replayed day, time and speed of ``tradekit kite-sim``)
     and runs on from there at the sandbox's speed (minutes of market per real minute),
-    re-reading it every ``resync_seconds`` of real time. ``now()`` never goes backwards.
+    re-reading it every ``resync_seconds`` of real time (every ``stopped_resync_seconds`` while
+    the sandbox stands still, so that a ``/sim/speed`` that starts it is followed at once, not
+    minutes of replayed time later). ``now()`` never goes backwards.
     ``sleep(s)`` waits ``s`` seconds of replayed time (``s / speed`` real seconds, at least
     ``min_sleep``; a sandbox at speed 0 moves only when stepped, so then it waits ``s`` real
     seconds and re-reads the clock).
@@ -138,10 +140,11 @@ class SandboxClock:
         The sandbox does not answer ``/sim/clock`` when the clock is made.
     """
 
-    def __init__(self, root: str, *, resync_seconds: float = 5.0, timeout: float = 3.0, min_sleep: float = 0.05,
-                 fetch=None):
+    def __init__(self, root: str, *, resync_seconds: float = 1.0, timeout: float = 3.0, min_sleep: float = 0.05,
+                 fetch=None, stopped_resync_seconds: float = 0.1):
         self.root = root.rstrip("/")
         self.resync_seconds = resync_seconds
+        self.stopped_resync_seconds = min(stopped_resync_seconds, resync_seconds)
         self.timeout = timeout
         self.min_sleep = min_sleep
         self._fetch = fetch or self._http
@@ -172,7 +175,8 @@ class SandboxClock:
         return self._now()
 
     def now(self) -> datetime:
-        if time.monotonic() - self._synced >= self.resync_seconds:
+        every = self.resync_seconds if self.speed > 0 else self.stopped_resync_seconds
+        if time.monotonic() - self._synced >= every:
             try:
                 self.sync()
             except ConnectionError:  # keep running on the last reading; the next call tries again

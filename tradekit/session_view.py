@@ -40,7 +40,7 @@ class SessionView:
         self.journal = Journal(make_engine(config.store_url()), clock=self.clock)  # no lease: requests only
         self.holder = holder or current_holder(self.journal.engine)
         self.book = Book.rebuild(self.journal.events())
-        self.instruments = _default_instruments()
+        self.instruments = _default_instruments(config, self.clock.now().date())
         self.account = Account(self.book, MarginModel(config.paper.margin), self.instruments)
 
     def __repr__(self) -> str:
@@ -111,6 +111,17 @@ class SessionView:
         return self._request(E.GTT_REQUEST, {"action": "protect", "exchange": str(exchange).upper(),
                                              "tradingsymbol": tradingsymbol, "stop": str(stop), "target": str(target),
                                              "quantity": quantity, "product": product, "by": self._who(by)})
+
+    def conditions(self, states=None) -> list:
+        """Conditional orders with their state, read from the journal (tradekit.execution.conditions)."""
+        from tradekit.execution.conditions import ConditionLedger
+
+        return ConditionLedger.from_journal(self.journal).list(states)
+
+    def cancel_condition(self, condition_id: str, reason: str = "", by: str | None = None):
+        """Ask the owner to cancel an armed condition (it does at its next journal poll)."""
+        return self._request(E.CONTROL, {"action": "cancel_condition", "condition_id": condition_id,
+                                         "reason": reason, "by": self._who(by)})
 
     def close(self) -> None:
         self.journal.close()

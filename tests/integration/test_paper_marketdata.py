@@ -50,3 +50,30 @@ def test_marks_are_throttled_per_instrument(tmp_path):
         assert all((b - a).total_seconds() >= 300 for a, b in zip(times, times[1:]))
     finally:
         s.close()
+
+
+def test_the_readmes_dashboard_recipe_runs_a_whole_day_without_a_false_reducing(tmp_path):
+    """The README's Dashboards recipe, as written (its desk.yaml; `tradekit paper --date 2016-08-17
+    --symbols RELIANCE --speed N`), paced: the whole day, no stale-feed breach, no state change."""
+    from pathlib import Path
+
+    from tradekit.runs.live import paper_command
+
+    root = Path(__file__).resolve().parents[2]
+    desk = tmp_path / "desk.yaml"
+    desk.write_text(f"extends: {root / 'config' / 'default.yaml'}\ndata_dir: {tmp_path / 'var'}\n"
+                    "approval: {mode: manual}\nexecution: {charges_as_of: 2024-01-02}\n")
+    res = paper_command(DAY, symbols="RELIANCE", speed=20_000.0, config=str(desk))  # 375 minutes in about a second
+    assert res.bars == 375
+    cfg = load_config(desk)
+    from tradekit.store import Journal, make_engine
+
+    j = Journal(make_engine(cfg.store_url()))
+    try:
+        breaches = [ev.payload for ev in j.events(types=(E.LIMIT_BREACH,))]
+        states = [ev.payload for ev in j.events(types=(E.TRADING_STATE,))]
+        marks = [ev for ev in j.events(types=(E.MARK,)) if ev.payload.get("source") == "hub"]
+    finally:
+        j.close()
+    assert breaches == [] and states == [], (breaches, states)
+    assert len(marks) >= 300  # the day's prices reached the journal (the P&L dashboard's marks)

@@ -96,7 +96,8 @@ class LiveConfig(Section):
 
 
 class TickStoreConfig(Section):
-    """Recording live ticks (``tradekit.data.tickstore``): Parquet per day and instrument."""
+    """Recording live ticks (``tradekit.data.tickstore``): Parquet per day, one file per flush holding
+    every instrument, compacted into one file per day sorted by instrument."""
 
     enabled: bool = Field(True, description="record every live tick (live and paper-on-live sessions)")
     dir: Path = Field(Path("ticks"), description="the store's folder; relative paths are under data_dir")
@@ -104,12 +105,29 @@ class TickStoreConfig(Section):
         90, ge=1, description="days kept; older days are deleted when a session opens the store (null: keep all)")
     flush_seconds: float = Field(1.0, ge=0, description="seconds between writes; a crash loses at most this much")
     max_buffer: int = Field(200_000, ge=1, description="ticks buffered before a write, whatever the time")
-    compact_parts: int = Field(64, ge=0, description="merge an instrument-day's files once it has this many (0: never)")
+    compact_parts: int = Field(64, ge=0, description="merge a day's flush files once it has this many (0: only at the day's end and on close)")
 
 
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: str | None = None
+
+
+class BracketsConfig(Section):
+    """Brackets and trailing stops (tradekit/execution/brackets.py)."""
+
+    replace_after_modifications: int = Field(
+        20, ge=1, le=24, description="a child order modified this many times is replaced (cancel + new) instead of "
+        "modified again: Kite allows 25 modifications per order")
+    trail_min_step_ticks: int = Field(1, ge=1, description="a trailing stop moves only by at least this many ticks")
+    trail_min_interval_seconds: float = Field(5.0, ge=0, description="and at most once in this many seconds (order-rate budget)")
+    atr_bar_seconds: int = Field(60, ge=1, le=86400, description="ATR trails: bars of this length built from the hub's marks")
+    break_even_after_first_target: bool = Field(True, description="move the stop to the entry's average price once "
+                                                "the first target has filled (BracketManager.submit(break_even=) overrides)")
+    stop_order_type: Literal["SL-M", "SL"] = Field("SL-M", description="the stop child's order type (options always use SL)")
+    stop_limit_buffer_pct: Decimal = Field(Decimal("1.0"), gt=0, le=20,
+                                           description="SL stops: the limit price this % beyond the trigger")
+    child_retry_seconds: float = Field(5.0, ge=0, description="a child the gate or broker refused is tried again after this")
 
 
 class GttConfig(Section):
@@ -141,6 +159,7 @@ class TradekitConfig(Section):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     tick_store: TickStoreConfig = Field(default_factory=TickStoreConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    brackets: BracketsConfig = Field(default_factory=BracketsConfig)
     gtt: GttConfig = Field(default_factory=GttConfig)
 
     # set by the loader, not by YAML

@@ -27,7 +27,7 @@ import pandas as pd
 
 from tradekit.clock import IST
 from tradekit.data._io import DAY_NS, IST_OFFSET_NS, SESSION_CLOSE, index_ns, key_from_path
-from tradekit.data.bars import load_bars, sample_path
+from tradekit.data.bars import load_bars
 from tradekit.data.resample import DAILY, infer_interval, parse_rule, resample_bars
 from tradekit.data.types import Bar, Tick
 from tradekit.errors import DataError
@@ -384,18 +384,22 @@ def load_dataset(
     end=None,
     *,
     timeframe: str = "1min",
+    data_dir: str | Path | None = None,
 ) -> DataSet:
-    """Load bars by bundled symbol (``"RELIANCE"``, ``"NSE:INFY"``) or by file path.
+    """Load bars by symbol (``"RELIANCE"``, ``"NSE:INFY"``: the data directory's, else the bundled
+    sample's, see :func:`tradekit.data.store.find_bars`) or by file path.
 
     Parameters
     ----------
     paths_or_symbols : str, Path, list of them, or mapping of key to path
-        A symbol loads the bundled sample of ``timeframe``; a path loads that file, keyed
+        A symbol loads its bars of ``timeframe`` (data directory first); a path loads that file, keyed
         from its name (``NSE_SBIN_1min.csv`` -> ``NSE:SBIN``). A mapping names the keys.
     start, end : date, datetime or str, optional
         Keep bars in ``[start, end]``; a date-only ``end`` includes that day.
     timeframe : str
-        ``"1min"`` or ``"1d"`` for the bundled samples.
+        ``"1min"`` or ``"1d"``.
+    data_dir : path, optional
+        The data directory (default: ``$TRADEKIT_DATA_DIR`` or the config's ``data_dir``).
 
     Raises
     ------
@@ -411,9 +415,11 @@ def load_dataset(
             if _looks_like_path(s):
                 items.append((key_from_path(Path(s)), Path(s)))
             else:
+                from tradekit.data.store import find_bars
+
                 sym = str(s).strip()
                 key = sym if ":" in sym else f"NSE:{sym}"
-                items.append((key, sample_path(key, timeframe)))
+                items.append((key, find_bars(key, timeframe, data_dir=data_dir)[0]))  # the data directory, else bundled
     bars: dict[str, pd.DataFrame] = {}
     for key, path in items:
         if key in bars:

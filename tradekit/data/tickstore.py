@@ -1,26 +1,46 @@
-"""The tick store: every live tick, recorded per day and instrument as Parquet, queried with DuckDB.
+"""The tick store: every live tick, recorded per day as Parquet, queried with DuckDB.
 
 Layout under ``root``::
 
-    2026-12-04/                 one folder per IST trading day (of the tick's exchange time)
-      NSE%3AINFY/               one folder per instrument (the key, percent-encoded)
-        p-000000000017.parquet  a part: the ticks of one flush, in arrival order
-        c-000000000016.parquet  a compaction: every part up to seq 16, merged
+    2026-12-04/                              one folder per IST trading day (of the tick's exchange time)
+      f-000000000017.parquet                 a flush: every instrument's ticks of one flush,
+                                             sorted by instrument (``key``), then arrival
+      c-000000000001-000000000016.parquet    a compaction: flushes 1..16 merged, sorted by
+                                             instrument, then exchange time
 
 Writes are cheap: :meth:`TickStore.append` only extends an in-memory buffer; every
-``flush_every`` seconds (a writer thread) or at ``max_buffer`` ticks the buffer becomes one
-part per instrument. A part is written to a ``.tmp`` file, fsynced and renamed into place, so a
-reader never sees half a Parquet file and a crash loses at most the unflushed buffer. When
-an instrument's day holds ``compact_at`` parts they are merged into one ``c-`` file (same
-atomic rename) covering every part up to its seq; readers use the newest compaction plus the
-parts after it, so a crash between the merge and the deletion of the parts it covers
-duplicates nothing. One process writes a store at a time (it holds ``.lock`` from its first
-write until :meth:`close`); any number may read.
+``flush_every`` seconds (a writer thread) or at ``max_buffer`` ticks the buffer becomes ONE
+Parquet file per day, whatever the number of instruments (one file per instrument made a
+500-instrument flush cost well over a second). Every file is written to a ``.tmp`` name,
+fsynced, renamed into place and the folder fsynced, so a reader never sees half a file and
+a crash loses at most the unflushed buffer.
 
-Readers (:meth:`read`, :meth:`iter_ticks`, :meth:`query`) see flushed ticks only, in
-exchange-time order: by the tick's ``ts`` (the exchange timestamp), then by when it arrived.
-A tick without an exchange timestamp (LTP and quote packets) is ordered and dated by its
-arrival time.
+Compaction keeps reads fast: the day's flush files are merged into one file sorted by
+instrument, in row groups whose ``key`` statistics let a reader of a few instruments skip the
+rest (one day file rather than one file per instrument: one rename commits it, a day of 500
+instruments is one file for DuckDB to open instead of 500, and the per-instrument pruning
+comes from the sort). It runs
+
+- when a day holds ``compact_at`` live flush files (they become one ``c-`` file; ``c-`` files
+  of the same size tier are merged in turn, ``_FAN`` at a time, so a day is rewritten only
+  a logarithmic number of times),
+- on :meth:`close` and when the flushes move on to a later day (the day becomes one file),
+- on :meth:`compact` (re-runnable, e.g. after a crash: ``tradekit`` sessions do it on close).
+
+The commit is the rename of the ``c-`` file, whose name carries the range of flush numbers
+it covers: from that instant readers ignore every file inside the range (a flush file
+``f-N`` with ``lo <= N <= hi``, a smaller ``c-`` file within it), so a crash between the
+rename and the deletion of the covered files leaves them on disk but never visible twice.
+Covered files are deleted by a later compaction once ``_READ_GRACE`` seconds have passed
+since the commit (a reader that listed them just before it can still open them), and all of
+them on :meth:`close`. One process writes a store at a time (it holds ``.lock``
+from its first write or compaction until :meth:`close`); any number may read.
+
+Readers (:meth:`read`, :meth:`iter_ticks`, :meth:`query`, :meth:`files`) see flushed ticks
+only, compacted or not, in exchange-time order: by the tick's ``ts`` (the exchange
+timestamp), then by when it arrived. A tick without an exchange timestamp (LTP and quote
+packets) is ordered and dated by its arrival time. Days recorded by the earlier layout (one
+folder per instrument) are still read.
 """
 
 from __future__ import annotations
@@ -31,9 +51,10 @@ import re
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
-from itertools import accumulate, chain, repeat
+from itertools import repeat
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -42,59 +63,22 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tradekit.clock import IST
-from tradekit.data.types import DepthLevel, Tick
+from tradekit.data._tickarrow import _PLAIN, _TICK_FIELDS, SCHEMA, _by_day, _dt, _levels, _to_table
+from tradekit.data.types import Tick
 from tradekit.errors import DataError, ValidationError
+
+__all__ = ["SCHEMA", "TickStore", "open_tick_store"]
 
 log = logging.getLogger(__name__)
 
-_IST_OFFSET_NS = 19_800 * 10**9
-_EPOCH = datetime(1970, 1, 1, 5, 30, tzinfo=IST)  # the epoch in IST (a fixed +05:30 offset since 1945)
-_DAY_NS = 86_400 * 10**9
-_FILE = re.compile(r"^([pc])-(\d{12})\.parquet$")
+_DAY_FILE = re.compile(r"^(?:f-(\d{12})|c-(\d{12})-(\d{12}))\.parquet$")
+_LEGACY_FILE = re.compile(r"^([pc])-(\d{12})\.parquet$")  # the per-instrument layout before flush files
 _DAY_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-_LEVEL = pa.struct([("price", pa.float64()), ("quantity", pa.int64()), ("orders", pa.int64())])
-_TS = pa.timestamp("ns", tz="Asia/Kolkata")
-SCHEMA = pa.schema([
-    ("key", pa.string()),
-    ("ts", _TS),  # the exchange timestamp (null when the packet has none)
-    ("received", _TS),  # when the store was handed the tick
-    ("seq", pa.int64()),  # arrival order within the store
-    ("last_price", pa.float64()),
-    ("instrument_token", pa.int64()),
-    ("mode", pa.string()),
-    ("tradable", pa.bool_()),
-    ("last_quantity", pa.int64()),
-    ("average_price", pa.float64()),
-    ("volume", pa.int64()),
-    ("buy_quantity", pa.int64()),
-    ("sell_quantity", pa.int64()),
-    ("open", pa.float64()),
-    ("high", pa.float64()),
-    ("low", pa.float64()),
-    ("close", pa.float64()),
-    ("change", pa.float64()),
-    ("last_trade_time", _TS),
-    ("oi", pa.int64()),
-    ("oi_day_high", pa.int64()),
-    ("oi_day_low", pa.int64()),
-    ("bids", pa.list_(_LEVEL)),
-    ("asks", pa.list_(_LEVEL)),
-])
-# Tick fields in Tick order, and where each lives in a stored row
-_TICK_FIELDS = Tick._fields
-_PLAIN = ("last_price", "instrument_token", "mode", "tradable", "last_quantity", "average_price", "volume",
-          "buy_quantity", "sell_quantity", "open", "high", "low", "close", "change", "oi", "oi_day_high", "oi_day_low")
-
-
-
-
-def _dt(ns: int | None) -> datetime | None:
-    if ns is None:
-        return None
-    return _EPOCH + timedelta(microseconds=ns // 1000)
-
-
+_FAN = 8  # compacted files of one size tier merged at a time
+_MERGE_ROWS = 500_000  # rows held in memory at once while merging (instruments are merged in batches)
+_ROW_GROUP = 65_536  # rows per row group of a compacted file (its key statistics let readers skip groups)
+_SORT_OUT = [("key", "ascending"), ("_order", "ascending"), ("received", "ascending"), ("seq", "ascending")]
+_READ_GRACE = 60.0  # seconds a compaction's inputs stay on disk after its commit, for readers that listed them
 
 
 def _as_day(day: date | str) -> date:
@@ -108,12 +92,57 @@ def _as_day(day: date | str) -> date:
         raise ValidationError(f"{day!r} is not a date (YYYY-MM-DD)", field="day") from None
 
 
+class _Entry(tuple):
+    """A data file of a day folder: ``(lo, hi, kind, path)``; a flush file has lo == hi."""
+
+    __slots__ = ()
+
+    lo = property(lambda self: self[0])
+    hi = property(lambda self: self[1])
+    kind = property(lambda self: self[2])
+    path = property(lambda self: self[3])
 
 
+def _scan(day_folder: Path) -> list[_Entry]:
+    out = []
+    try:
+        names = os.listdir(day_folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for name in names:
+        m = _DAY_FILE.match(name)
+        if m:
+            if m.group(1):
+                n = int(m.group(1))
+                out.append(_Entry((n, n, "f", day_folder / name)))
+            else:
+                out.append(_Entry((int(m.group(2)), int(m.group(3)), "c", day_folder / name)))
+    return sorted(out, key=lambda e: (e.lo, -e.hi))
+
+
+def _split_live(entries: list[_Entry]) -> tuple[list[_Entry], list[_Entry]]:
+    """(live, covered): a file is covered when a compaction's range contains its own range."""
+    comps = [e for e in entries if e.kind == "c"]
+    live, covered = [], []
+    for e in entries:
+        if any(c is not e and c.lo <= e.lo and e.hi <= c.hi for c in comps):
+            covered.append(e)
+        else:
+            live.append(e)
+    return live, covered
+
+
+def _tier(span: int, base: int) -> int:
+    t = 0
+    while span >= base * _FAN:
+        span //= _FAN
+        t += 1
+    return t
 
 
 class TickStore:
-    """Record ticks as Parquet per day and instrument; read them back in exchange-time order.
+    """Record ticks as Parquet per day (one file per flush, compacted per day); read them back
+    in exchange-time order.
 
     Parameters
     ----------
@@ -126,7 +155,8 @@ class TickStore:
     max_buffer : int
         Flush as soon as this many ticks are buffered, whatever the time.
     compact_at : int
-        Merge an instrument-day's parts into one file once it has this many (0: never).
+        Merge a day's flush files into one compacted file once it has this many (0: only on
+        :meth:`close`, a change of day and :meth:`compact`).
     clock : callable
         Receive time in ns since the epoch (default ``time.time_ns``), for ticks without an
         exchange timestamp and for the arrival order.
@@ -146,6 +176,9 @@ class TickStore:
             raise ValidationError(f"flush_every must be 0 or more seconds, {flush_every!r} was given", field="flush_every")
         if max_buffer < 1:
             raise ValidationError(f"max_buffer must be at least 1, {max_buffer!r} was given", field="max_buffer")
+        if compact_at < 0:
+            raise ValidationError(f"compact_at must be 0 (no size threshold) or more, {compact_at!r} was given",
+                                  field="compact_at")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.retention_days = retention_days
@@ -155,13 +188,17 @@ class TickStore:
         self._clock = clock
         self._buf: list[tuple[int, Tick]] = []  # (received ns, tick)
         self._lock = threading.Lock()  # guards the buffer
-        self._write_lock = threading.Lock()  # one flush at a time
+        self._write_lock = threading.RLock()  # one flush or compaction at a time
         self._last_flush = time.monotonic()
         self._next_seq: dict[Path, int] = {}
+        self._touched: set[date] = set()  # days this writer flushed into and has not compacted since
+        self._ended: set[date] = set()  # days compacted because the flushes moved on to a later day
+        self._merged_in: set[Path] = set()  # day folders this writer compacted (covered files may remain)
         self._row_seq = 0
         self.appended = 0
         self.written = 0
         self.files_written = 0
+        self.compactions = 0
         self._closed = False
         self._lockfile = self.root / ".lock"
         self._locked = False
@@ -214,48 +251,61 @@ class TickStore:
     def __call__(self, ticks: Iterable[Tick]) -> None:  # usable directly as an ``on_ticks`` callback
         self.append(ticks)
 
-    def flush(self) -> int:
-        """Write the buffer as one part per instrument and day; returns the ticks written."""
+    def flush(self, *, compact: bool = True) -> int:
+        """Write the buffer as one file per day (normally one); returns the ticks written.
+
+        ``compact``: then run the compactions that are due (a day at ``compact_at`` flush
+        files; a day the flushes have moved on from).
+        """
         with self._write_lock:
             with self._lock:
                 buf, self._buf = self._buf, []
                 self._last_flush = time.monotonic()
-            if not buf:
-                return 0
-            if not self._locked:
-                self._take_lock()
-            groups: dict[str, tuple[list, list, list]] = {}  # key -> (received, seq, ticks), arrival order
-            seq = self._row_seq
-            for recv, t in buf:
-                seq += 1
-                k = t.key or f"token:{t.instrument_token}"
-                g = groups.get(k)
-                if g is None:
-                    g = groups[k] = ([], [], [])
-                g[0].append(recv)
-                g[1].append(seq)
-                g[2].append(t)
-            self._row_seq = seq
-            for key, (recvs, seqs, ticks) in groups.items():
-                for day, table in _by_day(_to_table(key, recvs, seqs, ticks)):
-                    folder = self._folder(day, key)
-                    folder.mkdir(parents=True, exist_ok=True)
+            if buf:
+                if not self._locked:
+                    self._take_lock()
+                seq0 = self._row_seq
+                self._row_seq += len(buf)
+                recvs = [r for r, _ in buf]
+                ticks = [t for _, t in buf]
+                keys = [t.key or f"token:{t.instrument_token}" for t in ticks]
+                table = _to_table(keys, recvs, list(range(seq0 + 1, seq0 + 1 + len(buf))), ticks)
+                for day, t in _by_day(table):
+                    t = t.take(pc.sort_indices(t, sort_keys=[("key", "ascending"), ("seq", "ascending")]))
+                    folder = self.root / day.isoformat()
+                    folder.mkdir(exist_ok=True)
                     n = self._take_seq(folder)
-                    self._write_atomic(table, folder / f"p-{n:012d}.parquet")
-                    if self.compact_at and n - self._covered(folder) >= self.compact_at:
-                        self._compact(folder)
-            self.written += len(buf)
+                    self._write_atomic(t, folder / f"f-{n:012d}.parquet")
+                    self._touched.add(day)
+                self.written += len(buf)
+            if compact:
+                self._compact_due()
             return len(buf)
 
+    def _compact_due(self) -> None:
+        if not self._touched:
+            return
+        newest = max(self._touched)
+        for day in sorted(self._touched):
+            if day < newest and day not in self._ended:  # the flushes moved on to a later day: this one is done
+                self._ended.add(day)
+                self.compact(day)
+            elif self.compact_at:  # (a late tick of an ended day is merged by the threshold and on close)
+                self._compact_threshold(day)
+
     def close(self) -> None:
-        """Flush what is buffered; later appends are refused."""
+        """Flush what is buffered and compact the days written; later appends are refused."""
         if self._closed:
             return
         self._stop.set()
         if self._writer is not None:
             self._writer.join()
         try:
-            self.flush()
+            self.flush(compact=False)
+            for day in sorted(self._touched):
+                self.compact(day, grace=0)
+            for folder in sorted(self._merged_in):  # inputs of earlier compactions kept for readers
+                self._delete_covered(folder, 0)
         finally:
             self._closed = True
             self.release()
@@ -270,23 +320,133 @@ class TickStore:
     def buffered(self) -> int:
         return len(self._buf)
 
+    # -- compaction --------------------------------------------------------------------------------
+    def compact(self, day: date | str | None = None, *, grace: float = _READ_GRACE) -> list[date]:
+        """Merge each day's files (``day``, or every day) into one file sorted by instrument, and
+        delete files a compaction committed at least ``grace`` seconds ago covers. Safe to run
+        again at any time, e.g. after a crash; takes the writer's lock. Returns the days rewritten."""
+        with self._write_lock:
+            if not self._locked:
+                self._take_lock()
+            days = [_as_day(day)] if day is not None else self.days()
+            done = []
+            for d in days:
+                folder = self.root / d.isoformat()
+                live, _ = _split_live(_scan(folder))
+                if len(live) > 1 or (live and live[0].kind == "f"):
+                    self._merge(folder, live)
+                    done.append(d)
+                self._delete_covered(folder, grace)  # also those of a compaction that crashed after its commit
+                self._touched.discard(d)
+            return done
+
+    def _compact_threshold(self, day: date) -> None:
+        folder = self.root / day.isoformat()
+        self._delete_covered(folder, _READ_GRACE)
+        live, _ = _split_live(_scan(folder))
+        flushes = [e for e in live if e.kind == "f"]
+        if len(flushes) >= self.compact_at:
+            last_c = max((e.hi for e in live if e.kind == "c"), default=0)
+            run = [e for e in flushes if e.lo > last_c]  # the flushes after the newest compaction
+            if len(run) > 1:
+                live = self._replace(live, run, self._merge(folder, run))
+        while True:  # size tiers: _FAN compactions of one tier become one of the next
+            comps = [e for e in live if e.kind == "c"]
+            if len(comps) < _FAN:
+                return
+            tail = comps[-_FAN:]
+            tiers = {_tier(e.hi - e.lo + 1, max(1, self.compact_at)) for e in tail}
+            if len(tiers) != 1 or any(e.kind == "f" and tail[0].lo <= e.lo <= tail[-1].hi for e in live):
+                return
+            live = self._replace(live, tail, self._merge(folder, tail))
+
+    @staticmethod
+    def _replace(live: list[_Entry], gone: list[_Entry], new: _Entry) -> list[_Entry]:
+        ids = {id(e) for e in gone}
+        return sorted([e for e in live if id(e) not in ids] + [new], key=lambda e: (e.lo, -e.hi))
+
+    def _merge(self, folder: Path, inputs: list[_Entry]) -> _Entry:
+        """Merge ``inputs`` (live files of one day with no other live file inside their range) into
+        one compacted file; the rename commits it, then the inputs are deleted."""
+        lo, hi = min(e.lo for e in inputs), max(e.hi for e in inputs)
+        path = folder / f"c-{lo:012d}-{hi:012d}.parquet"
+        counts: Counter = Counter()
+        for e in inputs:
+            vc = pc.value_counts(self._read(e.path, columns=["key"])["key"])
+            counts.update(dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist())))
+        batches, cur, rows = [], [], 0
+        for k in sorted(counts):
+            if cur and rows + counts[k] > _MERGE_ROWS:
+                batches.append(cur)
+                cur, rows = [], 0
+            cur.append(k)
+            rows += counts[k]
+        if cur:
+            batches.append(cur)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as w:
+                for batch in batches:
+                    flt = None if len(batches) == 1 else [("key", "in", batch)]
+                    t = pa.concat_tables([self._read(e.path, filters=flt) for e in inputs])
+                    t = t.append_column("_order", pc.coalesce(t["ts"], t["received"]))
+                    t = t.take(pc.sort_indices(t, sort_keys=_SORT_OUT)).drop_columns(["_order"])
+                    w.write_table(t, row_group_size=_ROW_GROUP)
+            self._commit(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self.compactions += 1
+        self._merged_in.add(folder)
+        return _Entry((lo, hi, "c", path))
+
+    def _delete_covered(self, folder: Path, grace: float) -> None:
+        """Delete the files a compaction committed at least ``grace`` seconds ago covers."""
+        entries = _scan(folder)
+        comps = [e for e in entries if e.kind == "c"]
+        now = time.time()
+        gone = []
+        for e in _split_live(entries)[1]:
+            if grace > 0:
+                try:
+                    since = min(c.path.stat().st_mtime for c in comps if c is not e and c.lo <= e.lo and e.hi <= c.hi)
+                except (FileNotFoundError, ValueError):
+                    continue
+                if now - since < grace:
+                    continue
+            gone.append(e)
+        self._delete(gone)
+
+    def _delete(self, entries: Iterable[_Entry]) -> None:
+        for e in entries:
+            e.path.unlink(missing_ok=True)
+
     # -- reading -----------------------------------------------------------------------------------
     def days(self) -> list[date]:
         """The recorded days, oldest first."""
         out = []
         for p in self.root.iterdir():
-            if p.is_dir() and _DAY_DIR.match(p.name) and any(self._live_files(p)):
+            if p.is_dir() and _DAY_DIR.match(p.name) and self._live_files(p):
                 out.append(date.fromisoformat(p.name))
         return sorted(out)
 
     def keys(self, day: date | str) -> list[str]:
+        """The instruments recorded on ``day`` (``token:N`` for ticks stored without a key)."""
         folder = self.root / _as_day(day).isoformat()
-        if not folder.is_dir():
-            return []
-        return sorted(unquote(p.name) for p in folder.iterdir() if p.is_dir() and self._files(p))
+        out: set[str] = set()
+        for e in _split_live(_scan(folder))[0]:
+            try:
+                out.update(pc.unique(self._read(e.path, columns=["key"])["key"]).to_pylist())
+            except FileNotFoundError:  # merged meanwhile: its keys are in the compaction
+                return self.keys(day)
+        for sub in self._legacy_folders(folder):
+            if self._legacy_live(sub):
+                out.add(unquote(sub.name))
+        return sorted(out)
 
     def files(self, day: date | str | None = None, keys: Iterable[str] | None = None) -> list[Path]:
-        """The Parquet files that hold a day's ticks (every day when ``day`` is None)."""
+        """The Parquet files that hold a day's ticks (every day when ``day`` is None): its live
+        flush and compacted files (each read ticks of ``keys`` only through a filter)."""
         if day is None:
             folders = [p for p in sorted(self.root.iterdir()) if p.is_dir() and _DAY_DIR.match(p.name)]
         else:
@@ -297,18 +457,20 @@ class TickStore:
         return out
 
     def read_table(self, day: date | str, keys: Iterable[str] | None = None) -> pa.Table:
-        files = self.files(day, keys)
-        if not files:
-            return SCHEMA.empty_table()
-        tables = []
-        for f in files:
+        keys = None if keys is None else list(keys)
+        flt = None if keys is None else [("key", "in", keys)]
+        for attempt in range(5):
+            files = self.files(day, keys)
+            if not files:
+                return SCHEMA.empty_table()
             try:
-                tables.append(pq.read_table(f, schema=SCHEMA))
-            except (OSError, pa.ArrowInvalid) as e:
-                raise DataError(f"{f}: cannot read ticks: {e}") from None
+                tables = [self._read(f, filters=flt if _DAY_FILE.match(f.name) else None) for f in files]
+                break
+            except FileNotFoundError:  # a compaction committed and removed its inputs meanwhile: list again
+                if attempt == 4:
+                    raise
         t = pa.concat_tables(tables)
-        eff = pc.coalesce(t["ts"], t["received"])
-        t = t.append_column("_order", eff)
+        t = t.append_column("_order", pc.coalesce(t["ts"], t["received"]))
         t = t.sort_by([("_order", "ascending"), ("received", "ascending"), ("seq", "ascending")])
         return t.drop_columns(["_order"])
 
@@ -350,25 +512,28 @@ class TickStore:
         (columns as :data:`SCHEMA`); returns a DataFrame."""
         import duckdb
 
-        files = self.files()
-        con = duckdb.connect()
-        try:
-            if files:
-                lst = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-                con.execute(f"CREATE VIEW ticks AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
-            else:
-                con.register("ticks", SCHEMA.empty_table())
+        for attempt in range(5):
+            files = self.files()
+            con = duckdb.connect()
             try:
+                if files:
+                    lst = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+                    con.execute(f"CREATE VIEW ticks AS SELECT * FROM read_parquet([{lst}], union_by_name=true)")
+                else:
+                    con.register("ticks", SCHEMA.empty_table())
                 return con.execute(sql).df()
             except duckdb.Error as e:
+                if attempt < 4 and not all(f.exists() for f in files):
+                    continue  # a compaction committed and removed its inputs meanwhile: list again
                 raise DataError(f"tick query failed: {e}") from None
-        finally:
-            con.close()
+            finally:
+                con.close()
+        raise AssertionError("unreachable")
 
     # -- retention -----------------------------------------------------------------------------------
     def prune(self, today: date | str) -> list[date]:
-        """Delete the days older than ``retention_days`` before ``today``; returns them. A no-op
-        without a retention."""
+        """Delete the days older than ``retention_days`` before ``today`` (flushed and compacted
+        files alike); returns them. A no-op without a retention."""
         if self.retention_days is None:
             return []
         cut = _as_day(today) - timedelta(days=self.retention_days)
@@ -377,47 +542,55 @@ class TickStore:
             if p.is_dir() and _DAY_DIR.match(p.name) and date.fromisoformat(p.name) <= cut:
                 shutil.rmtree(p)
                 gone.append(date.fromisoformat(p.name))
+                self._touched.discard(date.fromisoformat(p.name))
+                self._next_seq.pop(p, None)
         return gone
 
     # -- internals -----------------------------------------------------------------------------------
-    def _folder(self, day: date, key: str) -> Path:
-        return self.root / day.isoformat() / quote(key, safe="-_.&")
-
     @staticmethod
-    def _files(folder: Path) -> list[tuple[str, int, Path]]:
-        out = []
+    def _read(path: Path, **kw) -> pa.Table:
         try:
-            for p in folder.iterdir():
-                m = _FILE.match(p.name)
-                if m:
-                    out.append((m.group(1), int(m.group(2)), p))
+            return pq.read_table(path, schema=SCHEMA if "columns" not in kw else None, **kw)
         except FileNotFoundError:
-            return []
-        return out
-
-    def _covered(self, folder: Path) -> int:
-        return max((s for kind, s, _ in self._files(folder) if kind == "c"), default=0)
+            raise
+        except (OSError, pa.ArrowInvalid) as e:
+            raise DataError(f"{path}: cannot read ticks: {e}") from None
 
     def _live_files(self, day_folder: Path, keys: Iterable[str] | None = None) -> list[Path]:
-        """The newest compaction of each instrument plus the parts written after it."""
+        """The day's live files: flush and compacted files no compaction covers, plus the files
+        of the earlier per-instrument layout."""
         if not day_folder.is_dir():
             return []
+        out = [e.path for e in _split_live(_scan(day_folder))[0]]
         if keys is not None:
             subs = [day_folder / quote(k, safe="-_.&") for k in keys]
         else:
-            subs = sorted(p for p in day_folder.iterdir() if p.is_dir())
-        out = []
+            subs = self._legacy_folders(day_folder)
         for sub in subs:
-            files = self._files(sub)
-            c = max((s for kind, s, _ in files if kind == "c"), default=0)
-            out.extend(p for kind, s, p in sorted(files, key=lambda x: x[1])
-                       if (kind == "c" and s == c) or (kind == "p" and s > c))
+            out.extend(self._legacy_live(sub))
         return out
+
+    @staticmethod
+    def _legacy_folders(day_folder: Path) -> list[Path]:
+        try:
+            return sorted(p for p in day_folder.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+
+    @staticmethod
+    def _legacy_live(sub: Path) -> list[Path]:
+        """An instrument folder of the earlier layout: its newest compaction and the parts after it."""
+        try:
+            files = [(m.group(1), int(m.group(2)), sub / n) for n in os.listdir(sub) if (m := _LEGACY_FILE.match(n))]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        c = max((s for kind, s, _ in files if kind == "c"), default=0)
+        return [p for kind, s, p in sorted(files, key=lambda x: x[1]) if (kind == "c" and s == c) or (kind == "p" and s > c)]
 
     def _take_seq(self, folder: Path) -> int:
         n = self._next_seq.get(folder)
         if n is None:
-            n = max((s for _, s, _p in self._files(folder)), default=0) + 1
+            n = max((e.hi for e in _scan(folder)), default=0) + 1
         self._next_seq[folder] = n + 1
         return n
 
@@ -425,27 +598,25 @@ class TickStore:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             pq.write_table(table, tmp, compression="zstd")
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            self._commit(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        self.files_written += 1
 
-    def _compact(self, folder: Path) -> None:
-        live = self._live_files(folder.parent, [unquote(folder.name)])
-        if len(live) < 2:
-            return
-        t = pa.concat_tables([pq.read_table(p, schema=SCHEMA) for p in live])
-        seq = self._take_seq(folder)  # newer than every part it covers
-        self._write_atomic(t, folder / f"c-{seq:012d}.parquet")
-        for kind, s, p in self._files(folder):  # the merged parts and older compactions
-            if s < seq:
-                p.unlink(missing_ok=True)
+    def _commit(self, tmp: Path, path: Path) -> None:
+        """fsync ``tmp``, rename it to ``path``, fsync the folder (the rename itself is durable)."""
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.files_written += 1
 
     def _take_lock(self) -> None:
         """Become the store's one writer (on the first write; readers never take it)."""
@@ -467,8 +638,9 @@ class TickStore:
                 f.write(str(pid))
             break
         self._locked = True
-        for p in self.root.glob("*/*/.*.tmp"):  # half-written files of a crashed writer
-            p.unlink(missing_ok=True)
+        for pattern in ("*/.*.tmp", "*/*/.*.tmp"):  # half-written files of a crashed writer
+            for p in self.root.glob(pattern):
+                p.unlink(missing_ok=True)
 
     def release(self) -> None:
         if self._locked:
@@ -509,67 +681,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _levels(col) -> list[tuple[DepthLevel, ...]]:
-    """A ``list<struct>`` depth column as tuples of :class:`DepthLevel`, one per row."""
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    offs = arr.offsets.to_pylist()
-    base = offs[0]
-    flat = arr.flatten()
-    lv = list(map(tuple.__new__, repeat(DepthLevel), zip(flat.field("price").to_pylist(),
-                  flat.field("quantity").to_pylist(), flat.field("orders").to_pylist())))
-    return [tuple(lv[offs[i] - base:offs[i + 1] - base]) for i in range(len(offs) - 1)]
-
-
-def _depth_array(col) -> pa.Array:
-    """A column of depth tuples as ``list<struct<price, quantity, orders>>``, built from flat arrays."""
-    offsets = list(accumulate(map(len, col), initial=0))
-    flat = list(chain.from_iterable(col))
-    cols = list(zip(*flat)) if flat else [(), (), ()]
-    if len(cols) == 3 and len(cols[0]) == len(flat):
-        px, qty, orders = cols
-    else:  # plain (price, quantity) pairs
-        px = [float(lv[0]) for lv in flat]
-        qty = [int(lv[1]) for lv in flat]
-        orders = [int(lv[2]) if len(lv) > 2 else 0 for lv in flat]
-    values = pa.StructArray.from_arrays(
-        [pa.array(px, pa.float64()), pa.array(qty, pa.int64()), pa.array(orders, pa.int64())],
-        fields=list(_LEVEL))
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=pa.list_(_LEVEL))
-
-
-_UTC_US = pa.timestamp("us", tz="UTC")
-
-
-def _to_table(key: str, recvs: list[int], seqs: list[int], ticks: list[Tick]) -> pa.Table:
-    """One instrument's buffered ticks as an Arrow table (in arrival order)."""
-    cols = dict(zip(_TICK_FIELDS, zip(*ticks)))
-    n = len(ticks)
-    arrays = {
-        "key": pa.array([key] * n, pa.string()),
-        "ts": pa.array(cols["ts"], _UTC_US).cast(_TS),
-        "received": pa.array(recvs, pa.int64()).cast(_TS),
-        "seq": pa.array(seqs, pa.int64()),
-        "last_trade_time": pa.array(cols["last_trade_time"], _UTC_US).cast(_TS),
-        "bids": _depth_array(cols["bids"]),
-        "asks": _depth_array(cols["asks"]),
-    }
-    for name in _PLAIN:
-        arrays[name] = pa.array(cols[name], SCHEMA.field(name).type)
-    return pa.table([arrays[f.name] for f in SCHEMA], schema=SCHEMA)
-
-
-def _by_day(table: pa.Table) -> list[tuple[date, pa.Table]]:
-    """Split a table by the IST day of each tick (its exchange time, else its arrival)."""
-    import numpy as np
-
-    eff = pc.coalesce(table["ts"], table["received"]).cast(pa.int64()).to_numpy(zero_copy_only=False)
-    day_no = (eff + _IST_OFFSET_NS) // _DAY_NS
-    first = int(day_no[0])
-    if (day_no == first).all():
-        return [(date(1970, 1, 1) + timedelta(days=first), table)]
-    out = []
-    for d in np.unique(day_no):
-        out.append((date(1970, 1, 1) + timedelta(days=int(d)), table.filter(pa.array(day_no == d))))
-    return out

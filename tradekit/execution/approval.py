@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradekit.clock import IST
 from tradekit.errors import TradekitError, ValidationError
+from tradekit.execution.bracket_spec import bracket_card
 from tradekit.model.charges import Charges
 from tradekit.model.money import ZERO, dec, fmt_inr, paise
 from tradekit.model.order import OrderRequest, OrderStatus
@@ -129,6 +130,7 @@ class Proposal:
     broker_order_id: str | None
     filled_quantity: int
     average_price: Decimal | None
+    bracket: dict | None = None  # a bracket's entry: stop, targets, trail, ₹ at risk, reward:risk (bracket_spec.bracket_card)
 
     @property
     def is_pending(self) -> bool:
@@ -396,9 +398,10 @@ class ApprovalQueue(JournalFollower):
     def instruments(self):
         if self._instruments is None:
             try:
-                from tradekit.market.instruments import InstrumentStore
+                from tradekit.session import _default_instruments
 
-                self._instruments = InstrumentStore.bundled()
+                # the session's master: the day's cached Kite dump, else the last one, else the bundled sample
+                self._instruments = _default_instruments(self.config)
             except Exception as e:  # noqa: BLE001 - charges and margin then show n/a
                 log.warning("no instrument master: %s", e)
                 self._instruments = False
@@ -500,6 +503,9 @@ class ApprovalQueue(JournalFollower):
             messages=self._messages.get(cid, ()), broker_order_id=order.broker_order_id or self._broker.get(cid),
             filled_quantity=order.filled_quantity,
             average_price=paise(order.average_price) if order.filled_quantity else None,
+            bracket=bracket_card(created.get("meta"), req.side.value, req.quantity,
+                                 req.price if req.price is not None else ref,
+                                 getattr(self._instrument(str(req.exchange), req.tradingsymbol), "multiplier", 1) or 1),
         )
 
     def _money(self, cid: str, req: OrderRequest, px: Decimal | None, created: datetime | None):

@@ -6,7 +6,12 @@ paper broker, journal); only the clock is simulated. Per minute:
 1. time events due before the bar starts: tradekit's own MIS square-off, the broker's cut-off;
 2. the clock moves to the bar's start and the paper exchange matches resting orders against
    the bar of every instrument that has one (orders sent earlier fill here, never earlier);
-3. the clock moves to the bar's end; signals stamped at or before it are submitted.
+3. the clock moves to the bar's end; the minute's bars go through the session's market-data
+   hub as one packet of ticks at their close (the path a paper or live session's prices take:
+   quotes and OMS prices, positions marked, the volatility, market-wide and loss/drawdown
+   breakers); then signals stamped at or before it are submitted. Journaling the hub's
+   throttled ``mark`` events is time-driven work of a session loop (``MarketDataHub.poll``):
+   the paper runner does it every minute; a batch replay journals each day's closing marks.
 
 Hot loops use numpy arrays and floats; money becomes Decimal at the order/fill edge.
 """
@@ -24,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tradekit.clock import IST, dt_to_ns, ns_to_dt
+from tradekit.data.types import Tick
 from tradekit.errors import TradekitError, TradingHalted
 from tradekit.model.enums import Product
 from tradekit.model.signal import Signal
@@ -96,14 +102,25 @@ def run_replay(
     square_off: bool = True,
     pace=None,
     risk_marks: bool = True,
+    feed: str | None = "replay",
 ) -> ReplayResult:
     """Replay bars (``{"NSE:RELIANCE": DataFrame, ...}``) through ``session``.
 
     ``signals`` are submitted at the first bar end at or after their ``signal_time``;
     ``strategies`` (objects with ``signals(bars, key)``) add theirs. ``pace(bar_end_ns) -> bool``
     is called after each minute (a live-paced runner waits and polls there); returning False
-    stops the replay. ``risk_marks`` marks open positions every bar and lets the risk manager's
-    loss and drawdown breakers look at them (a crash between fills trips them at once). Returns counts and timing; the state is in ``session.book`` and the journal.
+    stops the replay.
+
+    ``feed``: every intraday bar goes into the session's market-data hub (``session.market``)
+    at its end as a tick of its close carrying the day's volume so far, as the source named
+    ``feed`` (``"paper"`` for a paper session), the packets of one minute together: the same
+    path a live tick takes (quotes, positions marked in memory, the risk manager's tick,
+    index and loss/drawdown breakers; the hub's ``mark`` events are journaled by whoever polls
+    it, e.g. the paper runner's ``pace``). Daily
+    bars are not fed (no intraday clock: the breakers measure minutes). ``feed=None``, or a
+    session without a hub: ``risk_marks`` marks open positions from bar closes directly and
+    lets the loss and drawdown breakers look at them. Returns counts and timing; the state is
+    in ``session.book`` and the journal.
     """
     t0 = _time.perf_counter()
     frames = {}
@@ -211,7 +228,15 @@ def run_replay(
 
     rms = hasattr(broker, "square_off_mis") and getattr(getattr(broker, "config", None), "rms_square_off", False)
     book = session.book
-    risk = getattr(session, "risk", None) if risk_marks else None
+    hub = getattr(session, "market", None) if feed and not daily else None
+    risk = getattr(session, "risk", None) if risk_marks and hub is None else None
+    day_volume = [0] * len(keys)  # each key's volume since its day's first bar, as a Kite tick carries it
+    vol_day = [-1] * len(keys)
+    day_no_l = day_no.tolist()
+    on_ticks = hub.on_ticks if hub is not None else None
+    # issue 15: slices and TWAP/VWAP/POV parents step on the replay's clock; fed by the hub when it is fed
+    algos = getattr(session, "algos", None) if on_ticks is None else None
+    conds = getattr(session, "conditions_book", None) if hub is None else None  # the hub evaluates them otherwise
     for g in range(len(uniq)):
         s_ns = int(uniq[g])
         if day_no[g] != cur_day_no:
@@ -248,6 +273,22 @@ def run_replay(
             clock.set_ns(max(e_ns, clock.ns))
             session._emit(E.DAY_ROLLED, {"day": _day_from_no(int(day_no[g]) + 1).isoformat()})
         clock.set_ns(max(e_ns, clock.ns))
+        if on_ticks is not None:  # the minute's bars as one packet: the path of a live tick
+            ts = ns_to_dt(e_ns)
+            dn = day_no_l[g]
+            packet = []
+            for j in range(first_pos[g], group_end[g]):
+                ki = kidx_l[j]
+                if vol_day[ki] != dn:
+                    vol_day[ki], day_volume[ki] = dn, 0
+                v = vols_l[j]
+                day_volume[ki] += v
+                packet.append(Tick(keys_l[ki], ts, closes_l[j], None, "quote", last_quantity=v, volume=day_volume[ki]))
+            on_ticks(packet, feed)
+        if algos is not None and algos.busy:  # issue 15: parents step on the replay's clock, POV on its volume
+            for j in range(first_pos[g], group_end[g]):
+                algos.on_bar_volume(keys_l[kidx_l[j]], vols_l[j], cur_day)
+            algos.step()
         if risk is not None and book.positions and not daily:
             marked = False
             for p in book.positions.values():
@@ -258,6 +299,9 @@ def run_replay(
                         marked = True
             if marked:
                 risk.on_marks(book, clock.now())
+        if conds is not None and conds.armed:  # no hub feed (daily bars, feed=False): conditions see each close
+            conds.on_bars([(keys_l[kidx_l[j]], closes_l[j], vols_l[j]) for j in range(first_pos[g], group_end[g])],
+                          clock.now())
         while sig_i < n_sig and sig_ns[sig_i] <= e_ns:
             sig = all_signals[sig_i]
             sig_i += 1

@@ -12,9 +12,12 @@ from tradekit.errors import ConfigError, DataError, ValidationError
 _NAME = re.compile(r"^(?P<ex>[A-Z]+)_(?P<sym>.+?)_(?P<tf>\w+?)\.(csv|parquet)(\.gz)?$")
 
 
-def resolve_data(spec: str, start: date | None, end: date | None, timeframe: str = "1min") -> dict:
-    """``RELIANCE,INFY`` (bundled), paths named ``NSE_SYM_1min.csv``, or ``NSE:SYM=path``, comma-separated."""
-    from tradekit.data import load_bars, sample_path
+def resolve_data(spec: str, start: date | None, end: date | None, timeframe: str = "1min",
+                 data_dir: Path | None = None) -> dict:
+    """``RELIANCE,NSE:XYZ`` (the data directory's bars, else the bundled sample), paths named
+    ``NSE_SYM_1min.csv``, or ``NSE:SYM=path``, comma-separated."""
+    from tradekit.data import load_bars
+    from tradekit.data.store import load_symbol_bars
 
     out = {}
     for item in [x.strip() for x in spec.split(",") if x.strip()]:
@@ -33,7 +36,8 @@ def resolve_data(spec: str, start: date | None, end: date | None, timeframe: str
             out[f"{m['ex']}:{m['sym']}"] = load_bars(p, start=start, end=end)
         else:
             ex, _, sym = item.upper().rpartition(":")
-            out[f"{ex or 'NSE'}:{sym}"] = load_bars(sample_path(sym, timeframe), start=start, end=end)
+            out[f"{ex or 'NSE'}:{sym}"] = load_symbol_bars(f"{ex or 'NSE'}:{sym}", timeframe, data_dir=data_dir,
+                                                           start=start, end=end)
     out = {k: v for k, v in out.items() if len(v)}
     if not out:
         raise DataError(f"no bars for {spec} between {start} and {end}")
@@ -101,9 +105,28 @@ def _day(s, name):
         raise ValidationError(f"{s!r} is not a date (YYYY-MM-DD)", field=name) from None
 
 
+def replay_instruments(cfg, keys, first: date, specs: list[str] | None = None):
+    """The master a replay trades on (:func:`tradekit.market.master.load_master` for ``first``,
+    plus the instruments named with ``--instrument``); every key of the data must be in it, else
+    the replay is refused before it starts, naming each unknown symbol and how to name it."""
+    from tradekit.market.master import load_master, user_instrument
+
+    extra = [user_instrument(s, field="--instrument") for s in specs or []]
+    store, info = load_master(cfg, first, extra=extra)
+    store.info = info
+    unknown = [k for k in keys if store.find(k) is None]
+    if unknown:
+        how = ", ".join(f"--instrument {k}:EQ" for k in unknown)
+        raise DataError(f"unknown instrument(s) {', '.join(unknown)}: not in {info.message.split(': ', 1)[1]}; "
+                        f"name each with {how} (tick and lot from the rules of the day; derivatives need "
+                        f":tick=T:lot=L), or list them under market.instruments in the config")
+    return store
+
+
 def replay_command(data: str | None, signals: str | None, start: str | None, end: str | None, strategy: str | None,
                    out: str | None, config=None, progress: bool = True, report: bool = True, timeframe: str = "1min",
-                   ticks: bool = False, day: str | None = None, store: str | None = None):
+                   ticks: bool = False, day: str | None = None, store: str | None = None,
+                   instruments: list[str] | None = None):
     """Replay recorded bars (or, with ``ticks``, a recorded day from the tick store) through a paper session.
 
     The run is built in a staging folder; only when it succeeded does the folder's earlier run
@@ -135,7 +158,7 @@ def replay_command(data: str | None, signals: str | None, start: str | None, end
         d0, d1 = _day(start, "--from"), _day(end, "--to")
         if d0 and d1 and d1 < d0:
             raise ValidationError(f"--to {d1} is before --from {d0}", field="--to")
-        frames = resolve_data(data, d0, d1, timeframe)
+        frames = resolve_data(data, d0, d1, timeframe, data_dir=cfg.data_dir)
         first = min(df.index[0] for df in frames.values()).date()
         last = max(df.index[-1] for df in frames.values()).date()
     sigs, errors = ([], [])
@@ -145,6 +168,9 @@ def replay_command(data: str | None, signals: str | None, start: str | None, end
         first_bad = f": record {errors[0].index}: {errors[0].field}: {errors[0].message}" if errors else ""
         raise DataError(f"{signals}: no valid signals ({len(errors)} bad records){first_bad}")
     check_charges_dates(cfg, first)
+    master = replay_instruments(cfg, keys if ticks and keys else
+                                (sorted({t.key for t in tick_list if t.key}) if ticks else list(frames)),
+                                first, instruments)
     strategies = []
     if strategy:
         strat = parse_strategy(strategy)  # a bad spec is refused before any folder is made
@@ -168,7 +194,7 @@ def replay_command(data: str | None, signals: str | None, start: str | None, end
         staging.mkdir()
         try:
             if ticks:
-                s = Session.for_replay(cfg, staging / "journal.db", tick_list[0].ts)
+                s = Session.for_replay(cfg, staging / "journal.db", tick_list[0].ts, instruments=master)
                 try:
                     res = run_tick_replay(s, tick_list, signals=sigs, strategies=strategies, progress=progress)
                     frames = res.data
@@ -178,7 +204,7 @@ def replay_command(data: str | None, signals: str | None, start: str | None, end
                     s.close()
             else:
                 s = Session.for_replay(cfg, staging / "journal.db",
-                                       min(df.index[0] for df in frames.values()).to_pydatetime())
+                                       min(df.index[0] for df in frames.values()).to_pydatetime(), instruments=master)
                 try:
                     res = run_replay(s, frames, signals=sigs, strategies=strategies, progress=progress)
                     paths = _report(s, cfg, frames, f"Paper replay {first} – {last}", staging) if report else {}
@@ -198,6 +224,12 @@ def _report(s, cfg, frames, title: str, folder: Path) -> dict:
     from tradekit.monitoring.report import build_session_report
 
     rep = build_session_report(s.journal, book=s.book, bars=frames, title=title)
+    info = getattr(s.instruments, "info", None)
+    if info is not None:
+        rep.notes.append(info.message[:1].upper() + info.message[1:] + ".")
+    users = sorted(k for k in frames if (i := s.instruments.find(k)) is not None and i.meta.get("source") == "user")
+    if users:
+        rep.notes.append(f"Named by the user (in no instrument master): {', '.join(users)}.")
     if cfg.execution.charges_as_of:
         rep.notes.append(f"Charges are priced at the rates in force on {cfg.execution.charges_as_of} "
                          f"(execution.charges_as_of).")

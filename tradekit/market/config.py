@@ -192,6 +192,9 @@ class MarketConfig(_Section):
         premarket, the report, the manifest and the dashboards; ``refuse`` fails the
         pre-market check on such a day, so neither ``tradekit run day`` nor the scheduler
         trades it until the year's list is imported.
+    instruments
+        Instruments no master knows, named by the user (``NSE:XYZ``, ``BSE:XYZ:EQ:tick=0.05``,
+        ``NFO:XYZ26DECFUT:FUT:tick=0.10:lot=500``; :func:`tradekit.market.master.user_instrument`).
     """
 
     holidays: dict[int, list[date]] = Field(default_factory=dict)
@@ -205,6 +208,19 @@ class MarketConfig(_Section):
     instrument_cache_dir: Path | None = None
     calendar_dir: Path | None = None
     provisional: Literal["warn", "refuse"] = "warn"
+    instruments: list[str] = Field(default_factory=list)
+
+    @field_validator("instruments")
+    @classmethod
+    def _instrument_specs(cls, v: list[str]) -> list[str]:
+        from tradekit.market.master import user_instrument
+
+        for spec in v:
+            try:
+                user_instrument(spec, field="market.instruments")
+            except Exception as e:  # noqa: BLE001 - a ValidationError, reported as the field's problem
+                raise ValueError(getattr(e, "reason", None) or str(e)) from None
+        return v
 
     @field_validator("holidays")
     @classmethod

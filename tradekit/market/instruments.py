@@ -11,6 +11,12 @@ reported in :attr:`InstrumentStore.problems`, never silently.
 
 Key on exchange + tradingsymbol: tokens can be reused after expiry. The dump is generated
 once a day; :meth:`InstrumentStore.cached_or_fetch` keeps the day's copy on disk.
+
+:func:`check_dump` checks a dump row by row (columns, types, repeated keys or tokens; each
+problem names its row) and :meth:`InstrumentStore.from_rows` keeps the checked rows, building
+an :class:`Instrument` only when one is asked for: a full master (~100k rows) loads in a
+fraction of a second. Which master a command uses (the day's dump, the last cached one, the
+bundled sample) is decided in :mod:`tradekit.market.master`.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -128,95 +135,219 @@ def parse_instruments(
     DataError
         The header lacks a required column.
     """
-    text, label = _read_text(source)
-    lines = (ln for ln in io.StringIO(text) if not ln.lstrip().startswith("#"))
-    reader = csv.DictReader(lines)
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise DataError(
-            f"{label}: not a Kite instruments dump: missing column(s) {', '.join(missing)}"
-        )
-    currency_mult, mcx_mult = _multipliers()
+    check = check_dump(source)
+    conv = _Converter(check.label, origin, as_of)
     out: list[Instrument] = []
-    problems: list[str] = []
-    freezes: dict[tuple[Exchange, str], int | None] = {}
-    for n, row in enumerate(reader, start=2):
-        row = {k: (v or "").strip() for k, v in row.items() if k is not None}
-        where = f"{label}: row {n} ({row.get('exchange', '')}:{row.get('tradingsymbol', '')})"
-        try:
-            exchange = Exchange(row["exchange"].upper())
-            segment = Segment(row["segment"].upper())
-            itype = InstrumentType(row["instrument_type"].upper())
-        except ValueError:
-            problems.append(
-                f"{where}: skipped: exchange/segment/instrument_type {row['exchange']!r}/{row['segment']!r}/{row['instrument_type']!r} not supported"
+    for n, row in zip(check.row_numbers, check.rows):
+        inst = conv(row, n)
+        if inst is not None:
+            out.append(inst)
+    return out, check.problems + conv.problems
+
+
+@dataclass
+class DumpCheck:
+    """What :func:`check_dump` found in an instruments dump.
+
+    ``rows`` are the rows kept (tuples in :data:`COLUMNS` order), ``row_numbers`` their line
+    numbers in the file (the header is row 1); ``problems`` name every row skipped or repaired,
+    with its row number, symbol and column; ``bad`` counts rows skipped as malformed,
+    ``unsupported`` rows of exchanges tradekit does not trade (e.g. NSEIX), ``duplicates``
+    rows whose exchange+symbol or token repeats an earlier row (the earlier one is kept).
+    """
+
+    label: str
+    rows: list[tuple[str, ...]]
+    row_numbers: list[int]
+    problems: list[str]
+    total: int = 0
+    bad: int = 0
+    unsupported: int = 0
+    duplicates: int = 0
+
+    @property
+    def bad_fraction(self) -> float:
+        judged = self.total - self.unsupported
+        return (self.bad + self.duplicates) / judged if judged > 0 else 0.0
+
+    def by_exchange(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r[11]] = out.get(r[11], 0) + 1
+        return dict(sorted(out.items()))
+
+    def refuse_if_mostly_bad(self, max_bad_fraction: float = 0.5) -> None:
+        """Raise :class:`DataError` for an empty dump or one with too many bad rows."""
+        if not self.rows:
+            first = f"; first problem: {self.problems[0]}" if self.problems else ""
+            raise DataError(f"{self.label}: the instrument dump has no usable rows ({self.total} rows){first}")
+        if self.bad_fraction > max_bad_fraction:
+            raise DataError(
+                f"{self.label}: refused: {self.bad + self.duplicates} of {self.total - self.unsupported} rows are bad "
+                f"(more than {max_bad_fraction:.0%}); first problem: {self.problems[0]}"
             )
+
+
+_EXCHANGES = {e.value for e in Exchange}
+_SEGMENTS = {s.value for s in Segment}
+_TYPES = {t.value for t in InstrumentType}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _is_num(s: str) -> bool:
+    if not s:
+        return True
+    try:
+        f = float(s)
+    except ValueError:
+        return False
+    return f == f and f not in (float("inf"), float("-inf"))
+
+
+def check_dump(source: str | bytes | Path) -> DumpCheck:
+    """Read and check an instruments dump: columns, types, duplicates, every row.
+
+    Empty numeric fields are allowed (Kite's own sample rows have them; see the module
+    docstring); a malformed value, an unknown segment or instrument type, a missing token or
+    symbol, or a repeated exchange+symbol or token makes a problem naming the row, the symbol
+    and the column. Raises :class:`DataError` when the header lacks a column.
+    """
+    text, label = _read_text(source)
+    lines = (ln for ln in io.StringIO(text) if ln.strip() and not ln.lstrip().startswith("#"))
+    reader = csv.reader(lines)
+    header = [h.strip() for h in next(reader, [])]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"{label}: not a Kite instruments dump: missing column(s) {', '.join(missing)}")
+    idx = [header.index(c) for c in COLUMNS]
+    width = len(header)
+    out = DumpCheck(label=label, rows=[], row_numbers=[], problems=[])
+    seen_key: dict[tuple[str, str], int] = {}
+    seen_tok: dict[str, int] = {}
+    rows, numbers, problems = out.rows, out.row_numbers, out.problems
+    n = 1
+    for raw in reader:
+        n += 1
+        out.total += 1
+        if len(raw) != width:
+            out.bad += 1
+            problems.append(f"{label}: row {n}: {len(raw)} fields, the header has {width}")
             continue
-        token = _int(row["instrument_token"])
-        if token is None or token <= 0 or not row["tradingsymbol"]:
-            problems.append(f"{where}: skipped: no instrument_token or tradingsymbol")
+        r = tuple(raw[i].strip() for i in idx)
+        if any("\n" in v or "\x1f" in v or "\r" in v for v in r):
+            out.bad += 1
+            problems.append(f"{label}: row {n}: a field holds a line break or a control character")
             continue
+        tok, _, sym, _, lp, exp, strike, tick, lot, itype, seg, ex = r
+        where = f"{label}: row {n} ({ex}:{sym})"
+        if ex.upper() not in _EXCHANGES:
+            out.unsupported += 1
+            problems.append(f"{where}: skipped: exchange/segment/instrument_type {ex!r}/{seg!r}/{itype!r} not supported")
+            continue
+        why = None
+        if not tok.isdigit() or int(tok) <= 0:
+            why = f"instrument_token {tok!r} is not a positive whole number"
+        elif not sym:
+            why = "tradingsymbol is empty"
+        elif seg.upper() not in _SEGMENTS:
+            why = f"segment {seg!r} is not a Kite segment"
+        elif itype.upper() not in _TYPES:
+            why = f"instrument_type {itype!r} is not EQ, FUT, CE or PE"
+        else:
+            for col, v in (("last_price", lp), ("strike", strike), ("tick_size", tick)):
+                if not _is_num(v):
+                    why = f"{col} {v!r} is not a number"
+                    break
+            if why is None and lot and not (lot.isdigit() or (_is_num(lot) and float(lot).is_integer())):
+                why = f"lot_size {lot!r} is not a whole number"
+        if why is not None:
+            out.bad += 1
+            problems.append(f"{where}: skipped: {why}" if "instrument_token" not in why and "tradingsymbol" not in why
+                            else f"{where}: skipped: no instrument_token or tradingsymbol ({why})")
+            continue
+        if exp and not _DATE.match(exp):
+            problems.append(f"{where}: expiry {exp!r} is not a date; left empty")
+        key = (ex.upper(), sym.upper())
+        if key in seen_key or tok in seen_tok:
+            out.duplicates += 1
+            first = seen_key.get(key) or seen_tok.get(tok)
+            what = "exchange+tradingsymbol" if key in seen_key else "instrument_token"
+            problems.append(f"{where}: skipped: duplicate {what} (first in row {first})")
+            continue
+        seen_key[key] = n
+        seen_tok[tok] = n
+        rows.append(r)
+        numbers.append(n)
+    return out
+
+
+class _Converter:
+    """Checked dump rows to :class:`Instrument` (on demand: a 100k-row master builds only what it is asked)."""
+
+    def __init__(self, label: str, origin: str, as_of: date | None):
+        self.label, self.origin, self.as_of = label, origin, as_of
+        self.currency_mult, self.mcx_mult = _multipliers()
+        self.freezes: dict[tuple[Exchange, str], int | None] = {}
+        self.problems: list[str] = []
+
+    def __call__(self, r: tuple[str, ...], n: int | None = None) -> Instrument | None:
+        tok, etok, sym, name, lp, exp, strike_s, tick_s, lot_s, itype_s, seg_s, ex_s = r
+        exchange = Exchange(ex_s.upper())
+        segment = Segment(seg_s.upper())
+        itype = InstrumentType(itype_s.upper())
         expiry = None
-        if row["expiry"]:
+        if exp:
             try:
-                expiry = date.fromisoformat(row["expiry"][:10])
+                expiry = date.fromisoformat(exp[:10])
             except ValueError:
-                problems.append(f"{where}: expiry {row['expiry']!r} is not a date; left empty")
-        tick = _dec(row["tick_size"])
+                expiry = None
+        tick = _dec(tick_s)
         if tick is None or tick < 0:
             tick = ZERO
-        lot = _int(row["lot_size"])
+        lot = _int(lot_s)
         if lot is None or lot < 0:
             lot = 1 if itype is InstrumentType.EQ and segment is not Segment.INDICES else 0
-        strike = _dec(row["strike"])
+        strike = _dec(strike_s)
         derivative = itype is not InstrumentType.EQ
-        underlying = row["name"] or None
-        if derivative and underlying is None and (m := _MONTHLY.match(row["tradingsymbol"])):
+        underlying = name or None
+        if derivative and underlying is None and (m := _MONTHLY.match(sym)):
             underlying = m.group(1)  # old dumps leave `name` empty on derivatives
         multiplier = 1
-        meta: dict = {"source": origin, "last_price": _dec(row["last_price"]) or ZERO}
-        if as_of is not None:
-            meta["as_of"] = as_of
+        meta: dict = {"source": self.origin, "last_price": _dec(lp) or ZERO}
+        if self.as_of is not None:
+            meta["as_of"] = self.as_of
         if exchange in (Exchange.CDS, Exchange.BCD):
-            multiplier = currency_mult
+            multiplier = self.currency_mult
         elif exchange is Exchange.MCX:
-            multiplier = mcx_mult.get((underlying or "").upper(), 1)
-            if (underlying or "").upper() not in mcx_mult:
+            multiplier = self.mcx_mult.get((underlying or "").upper(), 1)
+            if (underlying or "").upper() not in self.mcx_mult:
                 meta["multiplier_unknown"] = True
         freeze = None
-        if (
-            derivative
-            and as_of is not None
-            and exchange in (Exchange.NFO, Exchange.BFO)
-            and underlying
-        ):
+        if derivative and self.as_of is not None and exchange in (Exchange.NFO, Exchange.BFO) and underlying:
             fkey = (exchange, underlying.upper())
-            if fkey not in freezes:
+            if fkey not in self.freezes:
                 try:
-                    freezes[fkey] = freeze_quantity(underlying, as_of, exchange=exchange)
+                    self.freezes[fkey] = freeze_quantity(underlying, self.as_of, exchange=exchange)
                 except DataError:
-                    freezes[fkey] = None
-            freeze = freezes[fkey]
-        out.append(
-            Instrument(
-                exchange=exchange,
-                tradingsymbol=row["tradingsymbol"],
-                instrument_token=token,
-                tick_size=tick,
-                lot_size=lot,
-                segment=segment,
-                instrument_type=itype,
-                name=row["name"],
-                exchange_token=_int(row["exchange_token"]) or 0,
-                expiry=expiry,
-                strike=strike if itype in (InstrumentType.CE, InstrumentType.PE) else None,
-                underlying=underlying if derivative else None,
-                multiplier=multiplier,
-                freeze_quantity=freeze,
-                meta=meta,
-            )
+                    self.freezes[fkey] = None
+            freeze = self.freezes[fkey]
+        return Instrument(
+            exchange=exchange,
+            tradingsymbol=sym,
+            instrument_token=int(tok),
+            tick_size=tick,
+            lot_size=lot,
+            segment=segment,
+            instrument_type=itype,
+            name=name,
+            exchange_token=_int(etok) or 0,
+            expiry=expiry,
+            strike=strike if itype in (InstrumentType.CE, InstrumentType.PE) else None,
+            underlying=underlying if derivative else None,
+            multiplier=multiplier,
+            freeze_quantity=freeze,
+            meta=meta,
         )
-    return out, problems
 
 
 def instrument_cache_dir(data_dir: str | Path, config: MarketConfig | None = None) -> Path:
@@ -244,7 +375,44 @@ class InstrumentStore:
         self.problems: list[str] = []
         self._by_key: dict[tuple[Exchange, str], Instrument] = {}
         self._by_token: dict[int, Instrument] = {}
+        # rows of a checked dump not built into Instruments yet (a full master is ~100k rows;
+        # a session asks for a handful): key -> row, token -> key
+        self._raw: dict[tuple[Exchange, str], tuple[str, ...]] = {}
+        self._raw_tok: dict[int, tuple[Exchange, str]] | None = None  # built when a token is first looked up
+        self._conv: _Converter | None = None
         self.add(instruments)
+
+    @classmethod
+    def from_rows(
+        cls, rows: Iterable[tuple[str, ...]], *, as_of: date | None = None, origin: str = "dump", label: str = ""
+    ) -> InstrumentStore:
+        """A master over rows :func:`check_dump` accepted; each Instrument is built when first asked for."""
+        store = cls(as_of=as_of, label=label or origin)
+        store._conv = _Converter(label or origin, origin, as_of)
+        ex_of = {e.value: e for e in Exchange}
+        store._raw = {(ex_of[r[11].upper()], r[2].upper()): r for r in rows}
+        return store
+
+    def _build(self, key: tuple[Exchange, str]) -> Instrument | None:
+        r = self._raw.pop(key, None)
+        if r is None:
+            return None
+        if self._raw_tok is not None:
+            self._raw_tok.pop(int(r[0]), None)
+        assert self._conv is not None
+        inst = self._conv(r)
+        self._by_key[key] = inst
+        self._by_token.setdefault(inst.instrument_token, inst)
+        return inst
+
+    def _token_index(self) -> dict[int, tuple[Exchange, str]]:
+        if self._raw_tok is None:
+            self._raw_tok = {int(r[0]): k for k, r in self._raw.items()}
+        return self._raw_tok
+
+    def _build_all(self) -> None:
+        for key in list(self._raw):
+            self._build(key)
 
     # -- building
 
@@ -252,6 +420,14 @@ class InstrumentStore:
         """Add or replace instruments (a later one with the same key wins)."""
         for inst in instruments:
             key = (inst.exchange, inst.tradingsymbol.upper())
+            if self._raw:
+                r = self._raw.pop(key, None)
+                tok_index = self._token_index()
+                if r is not None:
+                    tok_index.pop(int(r[0]), None)
+                rk = tok_index.pop(inst.instrument_token, None)
+                if rk is not None:
+                    self._raw.pop(rk, None)
             old = self._by_key.get(key)
             if old is not None and self._by_token.get(old.instrument_token) is old:
                 del self._by_token[old.instrument_token]
@@ -262,12 +438,16 @@ class InstrumentStore:
     def load_csv(
         cls, source: str | bytes | Path, *, as_of: date | None = None, origin: str = "dump"
     ) -> InstrumentStore:
-        """Load a Kite instruments dump (path, text or bytes; gzip is detected)."""
-        instruments, problems = parse_instruments(source, origin=origin, as_of=as_of)
-        store = cls(
-            instruments, as_of=as_of, label=str(source) if isinstance(source, Path) else origin
-        )
-        store.problems = problems
+        """Load a Kite instruments dump (path, text or bytes; gzip is detected).
+
+        The rows are checked (:func:`check_dump`; what was skipped is in :attr:`problems`) and
+        each :class:`Instrument` is built when first asked for.
+        """
+        check = check_dump(source)
+        store = cls.from_rows(check.rows, as_of=as_of, origin=origin,
+                              label=str(source) if isinstance(source, Path) else origin)
+        store.problems = check.problems
+        store.check = check
         return store
 
     @classmethod
@@ -352,7 +532,7 @@ class InstrumentStore:
         data = fetch()
         if not data:
             raise DataError(f"the instrument dump fetched for {day} is empty")
-        parse_instruments(data)  # refuse to cache something that is not a dump
+        check_dump(data).refuse_if_mostly_bad()  # refuse to cache something that is not a dump, or mostly bad rows
         cls.save_dump(data, cache_dir, day)
         hit = cls.from_cache(cache_dir, day)
         assert hit is not None
@@ -366,7 +546,8 @@ class InstrumentStore:
     def find(self, exchange: Exchange | str, tradingsymbol: str | None = None) -> Instrument | None:
         """The instrument or None; ``find("NSE:INFY")`` works too."""
         ex, sym = self._split(exchange, tradingsymbol)
-        return self._by_key.get((ex, sym.upper()))
+        key = (ex, sym.upper())
+        return self._by_key.get(key) or (self._build(key) if self._raw else None)
 
     def get(self, exchange: Exchange | str, tradingsymbol: str | None = None) -> Instrument:
         """The instrument for ``exchange`` + ``tradingsymbol`` (or ``"NSE:INFY"``).
@@ -377,7 +558,8 @@ class InstrumentStore:
             The symbol is not in the master.
         """
         ex, sym = self._split(exchange, tradingsymbol)
-        inst = self._by_key.get((ex, sym.upper()))
+        key = (ex, sym.upper())
+        inst = self._by_key.get(key) or (self._build(key) if self._raw else None)
         if inst is None:
             raise MarketRuleError(f"{ex}:{sym}: unknown instrument: not in {self._where()}")
         return inst
@@ -391,6 +573,8 @@ class InstrumentStore:
             No instrument has that token.
         """
         inst = self._by_token.get(int(token))
+        if inst is None and self._raw and int(token) in self._token_index():
+            inst = self._build(self._token_index()[int(token)])
         if inst is None:
             raise MarketRuleError(
                 f"instrument_token {token}: unknown instrument: not in {self._where()}"
@@ -429,6 +613,7 @@ class InstrumentStore:
             else None
         )
         u = underlying.upper() if underlying else None
+        self._build_all()
         out = [
             i
             for i in self._by_key.values()
@@ -454,14 +639,21 @@ class InstrumentStore:
         )
 
     def __len__(self) -> int:
-        return len(self._by_key)
+        return len(self._by_key) + len(self._raw)
 
     def __iter__(self) -> Iterator[Instrument]:
-        return iter(self._by_key.values())
+        self._build_all()
+        return iter(list(self._by_key.values()))
+
+    def keys(self) -> list[str]:
+        """Every ``EXCHANGE:TRADINGSYMBOL`` (without building the instruments)."""
+        return [f"{e.value}:{i.tradingsymbol}" for (e, _), i in self._by_key.items()] + [
+            f"{e.value}:{r[2]}" for (e, _), r in self._raw.items()
+        ]
 
     def __contains__(self, key: object) -> bool:
         if isinstance(key, Instrument):
-            return self._by_key.get((key.exchange, key.tradingsymbol.upper())) == key
+            return self.find(key.exchange, key.tradingsymbol) == key
         if isinstance(key, str) and ":" in key:
             try:
                 return self.find(key) is not None

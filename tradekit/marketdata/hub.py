@@ -24,7 +24,7 @@ import threading
 import time as _time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tradekit.clock import Clock, RealClock
@@ -35,6 +35,7 @@ from tradekit.store.events import EventType as E
 
 log = logging.getLogger(__name__)
 
+_BAR_CLOSE = timedelta(minutes=1) - timedelta(microseconds=1)  # a 1-minute candle's close, after its label
 RECORDED = frozenset({"paper", "replay"})  # recorded data: cleaned upstream (tradekit.data.quality), not re-checked
 
 
@@ -609,7 +610,9 @@ class MarketDataHub:
         if self.cfg.backfill and self.backfiller is not None and since is not None:
             with self._lock:
                 keys = [k for k in sorted(self.wanted)]
-            threading.Thread(target=self._backfill, args=(keys, since, now), name="marketdata-backfill",
+            # the candles that overlap the gap: from the minute it began in (a candle is labelled by its start)
+            first = since.replace(second=0, microsecond=0)
+            threading.Thread(target=self._backfill, args=(keys, first, now), name="marketdata-backfill",
                              daemon=True).start()
 
     def _backfill(self, keys: list[str], start: datetime, end: datetime) -> None:
@@ -623,7 +626,9 @@ class MarketDataHub:
             n = 0 if bars is None else len(bars)
             filled[key] = n
             if n and self.tick_store is not None:
-                ticks = [Tick(key, ts.to_pydatetime(), float(r.close), None, "bar", open=float(r.open),
+                # a candle's close is the minute's last price: it is stamped at the minute's end, never at
+                # its start (a replay would see the close up to a minute early)
+                ticks = [Tick(key, ts.to_pydatetime() + _BAR_CLOSE, float(r.close), None, "bar", open=float(r.open),
                               high=float(r.high), low=float(r.low), volume=int(r.volume))
                          for ts, r in bars.iterrows()]
                 try:

@@ -92,7 +92,8 @@ def attach_kite(broker, hub) -> None:
         return quote_ticks(broker.quote(keys), hub)
 
     def backfill(key: str, start: datetime, end: datetime):
-        return broker.historical(key, start, end, "minute", cache=False)
+        tok = hub.indices.get(key)  # an index by its configured token: the master may not list it (BSE:SENSEX)
+        return broker.historical(key if tok is None else (key, tok), start, end, "minute", cache=False)
 
     broker.market = hub
     feed = broker.feed()

@@ -175,7 +175,6 @@ def backtest(bars, fn: Callable[[pd.DataFrame], object], *, symbol: str | None =
     """
     from tradekit.config import TradekitConfig, load_config
     from tradekit.execution.costs import FillCosts
-    from tradekit.market.instruments import InstrumentStore
     from tradekit.research.parity import parity_report, replay_trades, vectorbt_run
 
     if isinstance(bars, pd.DataFrame):
@@ -208,7 +207,9 @@ def backtest(bars, fn: Callable[[pd.DataFrame], object], *, symbol: str | None =
         cfg = cfg.model_copy(update={"execution": cfg.execution.model_copy(
             update={"charges_as_of": pd.Timestamp(charges_as_of).date()})})
     ex, _, sym = key.partition(":")
-    inst = InstrumentStore.bundled().get(ex, sym)
+    from tradekit.session import _default_instruments
+
+    inst = _default_instruments(cfg, frame.index[0].date()).get(ex, sym)  # the config's master (dump, user-named)
     cash = float(capital) if capital is not None else float(cfg.account.capital)
     v = vectorbt_run(frame, strat, inst, capital=cash, costs=FillCosts(as_of=cfg.execution.charges_as_of))
     out = Backtest(strat, key, frame, v.portfolio, v.trades, v.net_pnl)

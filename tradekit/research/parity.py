@@ -6,7 +6,10 @@ exact contract-note charges as a per-order fixed fee, computed by the same
 :class:`~tradekit.execution.costs.FillCosts` the OMS uses. With the paper broker's frictions
 off (no slippage, no latency, no participation cap, no square-off) the trades must be
 identical; with them on, :func:`compare` puts the two side by side and says why each
-differs (slippage, a later bar because of latency, partial fills, a reject).
+differs (slippage, a later bar because of latency, partial fills, a reject). The replay here
+does not feed the session's market-data hub (``run_replay(feed=None)``): vectorbt has no
+tick-driven breakers (volatility, market-wide), so a trip would be a difference of the risk
+layer, not of the trade logic this compares; the loss and drawdown breakers still see marks.
 
 **Close rule** (both sides): an order only fills within the session it was sent in. The
 strategy signals nothing on a session's last bar (the change waits for the end of the next
@@ -165,7 +168,7 @@ def parity_report(bars: pd.DataFrame, key: str, strategy: SmaCrossover, config=N
     d.mkdir(parents=True, exist_ok=True)
     s = Session.for_replay(cfg, d / "journal.db", bars.index[0].to_pydatetime())
     try:
-        run_replay(s, {key: bars}, strategies=[strategy], square_off=False)
+        run_replay(s, {key: bars}, strategies=[strategy], square_off=False, feed=None)
         ex, _, sym = key.partition(":")
         inst = s.instruments.get(ex, sym)
         v = vectorbt_run(bars, strategy, inst, capital=float(cfg.account.capital),

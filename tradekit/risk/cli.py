@@ -10,7 +10,7 @@ Registered on the main app with one line in :mod:`tradekit.cli`.
 from __future__ import annotations
 
 import getpass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -23,6 +23,7 @@ DbOpt = typer.Option(None, "--db", help="a journal file (default: the config's s
 
 
 def _open(config: Optional[Path], db: Optional[Path]):
+    from tradekit.clock import default_clock
     from tradekit.config import load_config
     from tradekit.risk.config import RiskConfig
     from tradekit.store import Journal, make_engine, sqlite_url
@@ -30,7 +31,9 @@ def _open(config: Optional[Path], db: Optional[Path]):
     cfg = load_config(config)
     risk = getattr(cfg, "risk", None) or RiskConfig()
     url = sqlite_url(db) if db is not None else cfg.store_url()
-    return Journal(make_engine(url)), risk
+    # the session's clock: real time, or the sandbox's replayed day in a rehearsal ($TRADEKIT_SANDBOX_CLOCK), so
+    # the request is stamped, and the cool-off judged, on the same time line as the trip it answers
+    return Journal(make_engine(url), clock=default_clock()), risk
 
 
 def _who(by: Optional[str]) -> str:
@@ -96,7 +99,7 @@ def unlock(
         typer.echo(f"trading is {state}: nothing to unlock")
         return
     cool = risk.breakers.cooloff_seconds
-    now = datetime.now(IST)
+    now = j.clock.now().astimezone(IST)
     if at is not None:
         until = at + timedelta(seconds=cool)
         if now < until:

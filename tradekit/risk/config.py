@@ -197,6 +197,11 @@ class VarSettings(_Section):
     limit_pct: float | None = Field(5.0, gt=0, description="the same as % of capital (pre-trade, parametric)")
     stress_gaps_pct: list[float] = Field(default_factory=lambda: [-5.0, -10.0], description="uniform gap scenarios")
     crash_day: date | None = Field(None, description="a real day to replay; default: the worst NIFTY day in the data")
+    min_coverage_pct: float = Field(100.0, ge=0, le=100, description="share of the gross exposure (₹) that must have "
+                                    "daily return history for the VaR limit check to be trusted")
+    short_coverage: Literal["flag", "refuse"] = Field(
+        "flag", description="when coverage is below min_coverage_pct: flag (allow, the check says what VaR leaves out) "
+        "or refuse orders that add exposure")
 
 
 class SizingSettings(_Section):

@@ -442,6 +442,7 @@ class PreTradeGate:
         self.orders_today = 0
         self._var_full = -1
         self._var_cache: list | None = None
+        self._var_gap = False  # some exposure is in a symbol without return history (see _var_coverage)
         self.signal_stops: dict[str, object] = {}  # signal_id -> sizing.stop (note_signal_stop)
         self._configure()
 
@@ -987,7 +988,7 @@ class PreTradeGate:
         if self.var_model is not None:
             lim = self.var_limit(capital)
             if lim is not None:
-                ap(self._var_check(sym, new_val - cur_val, lim))
+                ap(self._var_check(sym, new_val - cur_val, lim, abs(new_val) < abs(cur_val)))
 
     def note_signal_stop(self, signal_id: str, stop) -> None:
         """Remember a signal's protective stop (``sizing.stop``) for the daily-loss worst case."""
@@ -1025,33 +1026,63 @@ class PreTradeGate:
             self._var_cache = list(vm.prepare(s.value, as_array=True))
             self._var_full = s.full_version
             s.deltas.clear()
+            self._var_gap = any(v and (k.partition(":")[2] or k) not in vm.index for k, v in s.value.items())
         elif s.deltas:
             c = self._var_cache
             idx, cov, cols = vm.index, vm.cov, vm.cols
             for k, d in s.deltas:
                 i = idx.get(k.partition(":")[2])
                 if i is None:
+                    self._var_gap = True
                     continue
                 c[0] += 2.0 * d * float(c[1][i]) + d * d * cov[i][i]
                 c[1] += d * cols[i]
             s.deltas.clear()
         return self._var_cache[0], self._var_cache[1]
 
-    def _var_check(self, sym: str, delta: float, lim: float) -> CheckResult:
+    def _var_coverage(self, sym: str, delta: float) -> tuple[float, list[str]]:
+        """(% of the gross exposure after the order with return history, the uncovered symbols)."""
+        vm, s = self.var_model, self.summary
+        gross = unc = 0.0
+        names = []
+        for k, v in s.value.items():
+            ks = k.partition(":")[2] or k
+            if ks == sym:
+                v = v + delta
+            gross += abs(v)
+            if ks not in vm.index and v:
+                unc += abs(v)
+                names.append(ks)
+        if sym not in vm.index and not any(n == sym for n in names) and delta:
+            gross += abs(delta)
+            unc += abs(delta)
+            names.append(sym)
+        return (100.0 * (gross - unc) / gross if gross else 100.0), names
+
+    def _var_check(self, sym: str, delta: float, lim: float, reduces: bool = False) -> CheckResult:
         vm = self.var_model
         i = vm.index.get(sym)
+        v = self.config.var
+        wsw, sw = self._var_state()  # also notes whether some exposure has no history (_var_gap)
+        note = ""
+        if i is None or self._var_gap:
+            pct, names = self._var_coverage(sym, delta)
+            if pct + 1e-9 < v.min_coverage_pct:
+                note = (f"VaR covers {pct:.0f} % of the exposure (risk.var.min_coverage_pct {v.min_coverage_pct:g}): no daily "
+                        f"return history for {', '.join(sorted(set(names))[:5])} (tradekit data import|fetch --timeframe 1d)")
+                if v.short_coverage == "refuse" and not reduces:
+                    return _R(_CR, ("VAR", False, note, None, lim))
         if i is None:
-            return _R(_CR, ("VAR", True, f"{sym}: no return history, VaR not checked", None, None))
-        wsw, sw = self._var_state()
+            return _R(_CR, ("VAR", True, note or f"{sym}: no return history, VaR not checked", None, lim if note else None))
         var2 = wsw + 2.0 * delta * float(sw[i]) + delta * delta * vm.cov[i][i]
         var_new = vm.scale * (var2 ** 0.5 if var2 > 0 else 0.0)
         if var_new <= lim:
-            return _R(_CR, ("VAR", True, "", var_new, lim))
+            return _R(_CR, ("VAR", True, note, var_new, lim))
         var_old = vm.scale * (wsw ** 0.5 if wsw > 0 else 0.0)
         if var_new <= var_old:
-            return _R(_CR, ("VAR", True, "", var_new, lim))
+            return _R(_CR, ("VAR", True, note, var_new, lim))
         return _R(_CR, ("VAR", False, f"portfolio VaR ({vm.confidence * 100:g} %, {vm.horizon_days} d) would be "
-                                      f"{rs(var_new)}, limit {rs(lim)}", var_new, lim))
+                                      f"{rs(var_new)}, limit {rs(lim)}" + (f"; {note}" if note else ""), var_new, lim))
 
     # -- reporting ---------------------------------------------------------------------------
     def usage(self, book: "Book", now: datetime | None = None) -> list[dict]:

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 import pandas as pd
 
+from tradekit.model.money import fmt_inr
 from tradekit.risk.config import VarSettings
 from tradekit.risk.var import (
     component_var,
+    coverage,
     correlation,
     daily_returns,
     default_crash_day,
@@ -226,8 +228,18 @@ def build_risk_report(risk, book: "Book", *, events: Iterable["Event"] | None = 
                     notes.append(f"no return history for {', '.join(r.uncovered)}: left out of VaR")
             notes.append(f"VaR from {len(returns)} daily returns {returns.index[0]:%Y-%m-%d}..{returns.index[-1]:%Y-%m-%d}; "
                          f"report method: {settings.method}; positions treated as linear (options delta-one)")
+            ref = day or date.today()
+            lag = (ref - returns.index[-1].date()).days
+            if lag > 7:
+                notes.append(f"the return history ends {returns.index[-1]:%Y-%m-%d}, {lag} days before {ref}: VaR reflects "
+                             "that period; import or fetch recent daily bars (tradekit data import|fetch --timeframe 1d)")
             comps = component_var(pos, returns, settings.confidence, settings.horizon_days)
             corr = correlation(returns[[s for s in pos["symbol"].unique() if s in returns.columns]])
+        cov = coverage(pos, [] if returns.empty else list(returns.columns))
+        miss = ", ".join(f"{s} (₹{fmt_inr(v, 0)})" for s, v in cov["missing"][:6])
+        notes.append(f"VaR covers {cov['pct']:.1f} % of the gross exposure (₹{fmt_inr(cov['covered'], 0)} of "
+                     f"₹{fmt_inr(cov['gross'], 0)})"
+                     + (f"; no daily return history for {miss}" if miss else ""))
     var_df = pd.DataFrame(var_rows, columns=["method", "confidence", "horizon_days", "var", "es", "exposure", "uncovered"])
 
     stress_rows = []

@@ -115,11 +115,11 @@ def stop_distance(symbol: str, price: float, settings: SizingSettings | None = N
     """
     import pandas as pd
 
-    from tradekit.data import load_bars, sample_path
+    from tradekit.data.store import load_symbol_bars
     from tradekit.errors import DataError
 
     s = settings or SizingSettings()
-    bars = load_bars(sample_path(symbol.rpartition(":")[2], "1d"))
+    bars = load_symbol_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d")  # the data directory, else bundled
     if end is not None:
         bars = bars[bars.index.tz_localize(None).normalize() <= pd.Timestamp(end)]
     need = (s.atr_period if s.method == "atr" else s.vol_lookback) + 1

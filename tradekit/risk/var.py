@@ -41,9 +41,9 @@ _N = NormalDist()
 
 @lru_cache(maxsize=64)
 def _closes(symbol: str) -> pd.Series:
-    from tradekit.data import load_bars, sample_path
+    from tradekit.data.store import load_symbol_bars
 
-    bars = load_bars(sample_path(symbol, "1d"))
+    bars = load_symbol_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d")  # the data directory, else bundled
     s = bars["close"].astype(float)
     s.index = s.index.tz_localize(None).normalize()
     s.name = symbol
@@ -54,6 +54,31 @@ def bundled_symbols() -> list[str]:
     from tradekit.data import sample_symbols
 
     return sample_symbols("1d")
+
+
+def available_symbols(data_dir=None) -> list[str]:
+    """Symbols with daily bars: the bundled sample's and the data directory's (``tradekit data
+    import|fetch``), as plain trading symbols."""
+    from tradekit.data.store import bars_root, default_data_dir
+
+    out = dict.fromkeys(bundled_symbols())
+    root = bars_root(data_dir if data_dir is not None else default_data_dir()) / "1d"
+    if root.is_dir():
+        for f in sorted(root.glob("*/*.parquet")):
+            out.setdefault(f.stem, None)
+    return list(out)
+
+
+def coverage(exposures, symbols: Iterable[str]) -> dict:
+    """How much of the gross exposure has return history: ``{"pct", "covered", "gross", "missing"}``
+    (``missing``: uncovered symbols, the largest exposure first)."""
+    by = _by_symbol(exposures).abs()
+    have = set(symbols)
+    gross = float(by.sum())
+    miss = by[[s not in have for s in by.index]].sort_values(ascending=False)
+    covered = gross - float(miss.sum())
+    return {"pct": 100.0 * covered / gross if gross else 100.0, "covered": covered, "gross": gross,
+            "missing": [(s, float(v)) for s, v in miss.items() if v]}
 
 
 def closes(symbols: Iterable[str], *, start=None, end=None) -> pd.DataFrame:
@@ -335,13 +360,13 @@ def crash_path(day: date, symbols: Iterable[str]) -> list[dict[str, float]]:
     The low comes before the close, the adverse order for a long book; a daily bar cannot say
     more (the bundled minute data does not cover the crash days).
     """
-    from tradekit.data import load_bars, sample_path
+    from tradekit.data.store import load_symbol_bars
 
     ts = pd.Timestamp(day)
     points: list[dict[str, float]] = [{}, {}, {}, {}]
     for s in dict.fromkeys(symbols):
         try:
-            b = load_bars(sample_path(s, "1d"))
+            b = load_symbol_bars(s if ":" in s else f"NSE:{s}", "1d")
         except DataError:
             continue
         b.index = b.index.tz_localize(None).normalize()
@@ -358,7 +383,26 @@ def crash_path(day: date, symbols: Iterable[str]) -> list[dict[str, float]]:
 
 # -- the pre-trade model -----------------------------------------------------------------------
 
-_MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, end, lookback, ...) -> covariance: bundled data is fixed
+_MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, end, lookback, ...) -> covariance
+
+
+def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20) -> tuple[list, np.ndarray]:
+    """Covariance of daily returns over the last ``lookback`` days up to ``end``, pair by pair, so a
+    symbol with a short history (a recent listing, a recent import) does not shorten everyone's
+    window; symbols with fewer than ``min_obs`` returns are left out (uncovered). Pairs without
+    overlap get no covariance, and the matrix is made positive semi-definite (eigenvalues clipped)."""
+    px = closes(symbols, end=end)
+    if px.empty:
+        return [], np.zeros((0, 0))
+    r = px.pct_change(fill_method=None).iloc[1:].iloc[-lookback:]
+    r = r.loc[:, r.notna().sum() >= min_obs]
+    if r.shape[1] == 0:
+        return [], np.zeros((0, 0))
+    c = r.cov(min_periods=min_obs).fillna(0.0).to_numpy()
+    w, v = np.linalg.eigh((c + c.T) / 2.0)
+    if (w < 0).any():
+        c = (v * np.clip(w, 0.0, None)) @ v.T
+    return list(r.columns), c
 
 
 class VarModel:
@@ -390,16 +434,15 @@ class VarModel:
                settings.lookback_days, settings.confidence, settings.horizon_days)
         hit = _MODELS.get(key)
         if hit is None:
-            r = daily_returns(symbols, end=end, lookback=settings.lookback_days)
-            if r.empty or len(r) < 20:
-                hit = ([], np.zeros((0, 0)))
-            else:
-                c = r.cov()
-                hit = (list(c.columns), c.to_numpy())
+            hit = _pairwise_cov(symbols if symbols is not None else available_symbols(), end, settings.lookback_days)
             if len(_MODELS) > 256:
                 _MODELS.clear()
             _MODELS[key] = hit
         return cls(hit[0], hit[1], settings.confidence, settings.horizon_days)
+
+    def coverage(self, values: Mapping[str, float]) -> dict:
+        """The share of ``values``' gross exposure this model has history for (see :func:`coverage`)."""
+        return coverage({k: v for k, v in values.items()}, self.symbols)
 
     def _w(self, values: Mapping[str, float]) -> np.ndarray:
         w = np.zeros(len(self.symbols))

@@ -67,7 +67,8 @@ def parse_symbols(symbols: str | Iterable[str]) -> list[str]:
     return out
 
 
-def day_bars(symbols: str | Iterable[str], day: date | str) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
+def day_bars(symbols: str | Iterable[str], day: date | str,
+             data_dir: Path | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
     """The bundled 1-minute bars of ``day`` for each symbol, and the input files' hashes.
 
     Returns ``({"NSE:RELIANCE": bars, ...}, {"bars:NSE:RELIANCE": {"path", "sha256", "bytes"}, ...})``.
@@ -77,18 +78,19 @@ def day_bars(symbols: str | Iterable[str], day: date | str) -> tuple[dict[str, p
     DataError
         A symbol has no bundled bars, or none on ``day`` (the message lists what there is).
     """
-    from tradekit.data import load_bars, sample_path, sessions_in
+    from tradekit.data import load_bars, sessions_in
+    from tradekit.data.store import find_bars
 
     d = as_date(day)
     data, inputs = {}, {}
     for sym in parse_symbols(symbols):
-        path = sample_path(sym, "1min")
+        path, _ = find_bars(f"NSE:{sym}", "1min", data_dir=data_dir)  # the data directory, else the bundled sample
         bars = load_bars(path)
         today = bars[bars.index.date == d] if len(bars) else bars
         if not len(today):
             have = sessions_in(bars)
             span = f"{have[0]}..{have[-1]}" if have else "none"
-            raise DataError(f"no bundled 1-minute bars for NSE:{sym} on {d}; the bundled sessions are {span} "
+            raise DataError(f"no 1-minute bars for NSE:{sym} on {d} in {path}; its sessions are {span} "
                             f"(a paper replay needs recorded bars of the day)")
         data[f"NSE:{sym}"] = today
         inputs[f"bars:NSE:{sym}"] = describe_file(path)
@@ -382,7 +384,7 @@ def run_paper_day(
     if data is None:
         if symbols is None:
             raise ValidationError("give the bars (data) or the bundled symbols to replay", field="symbols")
-        data, inputs = day_bars(symbols, d)
+        data, inputs = day_bars(symbols, d, cfg.data_dir)
     data = {k: df[df.index.date == d] for k, df in data.items()}
     data = {k: df for k, df in data.items() if len(df)}
     if not data:
@@ -391,6 +393,12 @@ def run_paper_day(
     first_bar = min(df.index[0] for df in data.values()).to_pydatetime()
     session = open_paper_session(cfg, d, run_dir, at=first_bar)
     try:
+        unknown = [k for k in data if session.instruments is not None and session.instruments.find(k) is None]
+        if unknown:  # refused up front, naming each, rather than every signal rejected one by one
+            info = getattr(session.instruments, "info", None)
+            raise DataError(f"unknown instrument(s) {', '.join(unknown)}: not in "
+                            f"{info.message.split(': ', 1)[1] if info else 'the instrument master'}; list each under "
+                            f"market.instruments in the config (e.g. {unknown[0]}:EQ)")
         cal = session.calendar
         if cal is not None and not cal.is_trading_day(d):
             h = cal.holiday(d)

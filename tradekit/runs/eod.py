@@ -109,12 +109,12 @@ class EodReport:
         return f"<EodReport {self.day} {self.mode}: net ₹{fmt_inr(self.report.book.net_pnl)}, {self.anchor_text()}>"
 
 
-def _bars_for(keys: list[str], d: date) -> dict:
+def _bars_for(keys: list[str], d: date, data_dir=None) -> dict:
     syms = sorted({k.rpartition(":")[2] for k in keys})
     out = {}
     for s in syms:
         try:
-            data, _ = day_bars([s], d)
+            data, _ = day_bars([s], d, data_dir)
         except TradekitError:
             continue  # the report marks such a position at its last fill and says so
         out.update(data)
@@ -329,7 +329,7 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
                        if e.type == "fill" and e.payload.get("tradingsymbol")})
         if symbols:
             keys += [f"NSE:{s}" for s in parse_symbols(symbols)]
-        bars = _bars_for(keys, d) if mode == "paper" else None
+        bars = _bars_for(keys, d, cfg.data_dir) if mode == "paper" else None
         asof = cfg.execution.charges_as_of
         title = f"tradekit {mode} day {d:%Y-%m-%d}"
         if asof is not None and asof != d:

@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from tradekit.clock import ns_to_dt
-from tradekit.data.types import Tick
 from tradekit.execution.replay import ReplayResult, run_replay
 
 log = logging.getLogger(__name__)
@@ -85,30 +83,12 @@ class PaperSessionRunner:
         wall0 = time.monotonic()
         sim0: list[int] = []
 
-        bars = self._bars_by_end()
-        market = getattr(self.session, "market", None)
-        cum: dict[str, list] = {}
-
-        def feed(e_ns: int) -> None:
-            # every bar is a packet into the session's market-data hub, changed or not: marks
-            # (throttled) reach the journal for other processes, and a flat price is not a stale feed
-            if market is None:
-                return
-            due = bars.get(e_ns)
-            if due:
-                ts = ns_to_dt(e_ns)
-                ticks = []
-                for k, o, h, lo, c, v in due:  # a tick carries the day's volume so far, as Kite's do
-                    day = cum.setdefault(k, [ts.date(), 0])
-                    if day[0] != ts.date():
-                        day[:] = [ts.date(), 0]
-                    day[1] += v
-                    ticks.append(Tick(k, ts, c, None, "quote", last_quantity=v, volume=day[1]))
-                market.on_ticks(ticks, "paper")
+        # every bar is a packet into the session's market-data hub, changed or not (run_replay
+        # feeds it, source "paper"): marks (throttled) reach the journal for other processes, and
+        # a flat price is not a stale feed
 
         def pace(e_ns: int) -> bool:
             self.minutes += 1
-            feed(e_ns)
             if self.on_minute is not None:
                 self.on_minute(e_ns)
             if not sim0:
@@ -134,26 +114,10 @@ class PaperSessionRunner:
 
         self.result = run_replay(self.session, self.data, signals=self.signals, strategies=self.strategies,
                                  start=self.start_at, end=self.end_at, progress=self.progress,
-                                 square_off=self.square_off, pace=pace)
+                                 square_off=self.square_off, pace=pace, feed="paper")
         self._service()  # decisions that arrived during the last minute
         self.session.journal.flush()
         return self.result
-
-    def _bars_by_end(self) -> dict[int, list[tuple]]:
-        """The bars to replay by their end (ns), as ``(key, open, high, low, close, volume)``."""
-        from tradekit.data.resample import infer_interval
-
-        frames = {k: df for k, df in self.data.items() if len(df)}
-        if not frames:
-            return {}
-        bar_ns = min(int(infer_interval(df).value) for df in frames.values())
-        out: dict[int, list[tuple]] = {}
-        for key, df in frames.items():
-            cols = [df[c].to_numpy(dtype="float64").tolist() for c in ("open", "high", "low", "close")]
-            vols = df["volume"].to_numpy(dtype="int64").tolist()
-            for s_ns, o, h, lo, c, v in zip(df.index.asi8.tolist(), *cols, vols):
-                out.setdefault(s_ns + bar_ns, []).append((key, o, h, lo, c, v))
-        return out
 
     # -- in a background thread --------------------------------------------------------------------
     def start(self) -> "PaperSessionRunner":
@@ -215,7 +179,8 @@ def paper_command(
 
     from tradekit.clock import SimClock
     from tradekit.config import Secrets, load_config
-    from tradekit.data import load_bars, sample_path
+    from tradekit.data import load_bars
+    from tradekit.data.store import find_bars
     from tradekit.errors import ValidationError
     from tradekit.session import Session
     from tradekit.signals import Inbox, SignalPipeline, SignalServer
@@ -237,7 +202,7 @@ def paper_command(
         raise ValidationError(f"{day!r} is not a date (YYYY-MM-DD)", field="--date") from None
     data = {}
     for sym in [s.strip().upper() for s in symbols.split(",") if s.strip()]:
-        bars = load_bars(sample_path(sym, "1min"), start=d, end=d)
+        bars = load_bars(find_bars(f"NSE:{sym}", "1min", data_dir=cfg.data_dir)[0], start=d, end=d)
         if len(bars):
             data[f"NSE:{sym}"] = bars
     if not data:

@@ -322,14 +322,14 @@ def _paper_checks(chk: PremarketCheck, cfg, d: date, out_dir: Path, symbols, str
 
     if symbols:
         try:
-            data, inputs = day_bars(symbols, d)
+            data, inputs = day_bars(symbols, d, cfg.data_dir)
         except TradekitError as e:
             chk.add("data", FAIL, str(e))
             data = {}
         else:
             chk.inputs.update(inputs)
             counts = ", ".join(f"{k.partition(':')[2]} {len(v)}" for k, v in data.items())
-            chk.add("data", OK, f"bundled 1-minute bars: {counts}")
+            chk.add("data", OK, f"1-minute bars: {counts}")
             findings = pd.concat([check_bars(v, key=k) for k, v in data.items()], ignore_index=True)
             errors = findings[findings["severity"] == "error"] if len(findings) else findings
             warns = findings[findings["severity"] == "warning"] if len(findings) else findings
@@ -378,7 +378,11 @@ def _paper_checks(chk: PremarketCheck, cfg, d: date, out_dir: Path, symbols, str
         elif missing:
             chk.add("instruments", FAIL, f"not in the instrument master ({inst.label}): {', '.join(missing)}")
         else:
-            chk.add("instruments", OK, f"bundled master, {len(inst)} instruments (paper has no daily dump to refresh)")
+            info = getattr(inst, "info", None)  # which master: the day's dump, an older cached one, the bundled sample
+            if info is None:
+                chk.add("instruments", OK, f"{inst.label or 'given'} master, {len(inst)} instruments")
+            else:
+                chk.add("instruments", OK if info.source == "dump" else WARN, info.message)
         rep = reconcile(s.book, s.broker, oms=s.oms, clock=s.clock)
         s._emit(E.RECONCILIATION, {**rep.to_event(), "when": "premarket"})
         chk.add("reconciliation", OK if rep.ok else FAIL, rep.summary())

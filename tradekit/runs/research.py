@@ -46,10 +46,11 @@ _SCALE = 10_000  # prices as integers of 0.0001 rupee, as the paper exchange han
 
 
 # -- inputs ---------------------------------------------------------------------------------------------
-def load_research_bars(symbols, start, end) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Bundled 1-minute bars per symbol between ``start`` and ``end`` (inclusive), and their
+def load_research_bars(symbols, start, end, data_dir=None) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """1-minute bars per symbol (the data directory's, else the bundled sample's) between ``start`` and ``end`` (inclusive), and their
     data-quality findings (gaps, jumps, missing sessions against the NSE calendar)."""
-    from tradekit.data import check_bars, load_bars, sample_path
+    from tradekit.data import check_bars
+    from tradekit.data.store import load_symbol_bars
     from tradekit.market.calendar import get_calendar
 
     s, e = as_date(start), as_date(end)
@@ -58,9 +59,9 @@ def load_research_bars(symbols, start, end) -> tuple[dict[str, pd.DataFrame], pd
     sessions = get_calendar("NSE").sessions(s, e)
     bars, findings = {}, []
     for sym in parse_symbols(symbols):
-        df = load_bars(sample_path(sym, "1min"), start=s, end=e)
+        df = load_symbol_bars(f"NSE:{sym}", "1min", data_dir=data_dir, start=s, end=e)
         if not len(df):
-            raise DataError(f"no bundled 1-minute bars for NSE:{sym} between {s} and {e}")
+            raise DataError(f"no 1-minute bars for NSE:{sym} between {s} and {e}")
         key = f"NSE:{sym}"
         bars[key] = df
         have = sorted(set(df.index.date))
@@ -112,11 +113,24 @@ def fill_prices(open_: np.ndarray, *, bps: float, tick: float, buy: bool, high: 
     return px / _SCALE
 
 
+def _master(day: date | None):
+    """The instrument master of the default config on ``day`` (its cached Kite dump, its
+    ``market.instruments``, else the bundled sample): see :func:`tradekit.market.master.load_master`."""
+    from tradekit.session import _default_instruments
+
+    try:
+        from tradekit.config import load_config
+
+        cfg = load_config()
+    except Exception:  # noqa: BLE001 - no readable default config: the master without one
+        cfg = None
+    return _default_instruments(cfg, day)
+
+
 def _tick_for(key: str, price: float, day: date) -> float:
-    from tradekit.market.instruments import InstrumentStore
     from tradekit.market.rules import tick_size_for
 
-    inst = InstrumentStore.bundled().get(*key.split(":"))
+    inst = _master(day).get(*key.split(":"))
     return float(tick_size_for(inst, price=price, on_date=day, reference_price=price))
 
 
@@ -189,7 +203,6 @@ def backtest(
     import vectorbt as vbt
 
     from tradekit.execution.costs import FillCosts
-    from tradekit.market.instruments import InstrumentStore
     from tradekit.strategies import SmaCrossover
 
     pairs = [(int(f), int(s)) for f, s in pairs]
@@ -234,7 +247,7 @@ def backtest(
     orders = pd.DataFrame(rows, columns=["fast", "slow", "key", "time", "side", "quantity", "price"])
     orders = orders.sort_values(["fast", "slow", "time", "key"], kind="stable").reset_index(drop=True)
     # our charges: every order into its day's contract note, one note set per parameter pair
-    store = InstrumentStore.bundled()
+    store = _master(orders["time"].iloc[0].date() if len(orders) else None)
     comp = {c: [] for c in COMPONENTS}
     totals = []
     for (f, s), grp in orders.groupby(["fast", "slow"], sort=False):

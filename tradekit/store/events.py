@@ -41,6 +41,27 @@ class EventType:
     ALERT = "alert"
     NOTE = "note"
 
+    # brackets and trailing stops (tradekit/execution/brackets.py); children's order.created carry
+    # meta {"parent_id", "bracket_id", "role"}
+    BRACKET_CREATED = "bracket.created"  # the group: entry, stop, targets, trail
+    BRACKET_STOP_MOVED = "bracket.stop_moved"  # trail, break-even or a person's modify
+    BRACKET_MODIFIED = "bracket.modified"  # targets changed by a person
+    BRACKET_TAKEN_DOWN = "bracket.taken_down"  # cancel, flatten, square-off, kill switch: the whole group goes
+    BRACKET_PROTECTED = "bracket.protected"  # the crash protector (GTT OCO) answered
+    BRACKET_CHILD_FAILED = "bracket.child_failed"  # a child denied/rejected: retried after brackets.child_retry_seconds
+    BRACKET_CLOSED = "bracket.closed"
+    # -- slicing and execution algorithms (issue 15; tradekit/execution/slicing.py, tradekit/execution/algos/) --
+    # A parent order (approved once) split into child orders; every child carries ``parent_id``.
+    SLICE_STARTED = "slice.started"  # an order above the freeze quantity is sent as slices (the parent becomes SLICED)
+    SLICE_MODIFIED = "slice.modified"  # the parent's quantity/price changed (applies to open and future slices)
+    SLICE_CANCELLED = "slice.cancelled"  # no more slices; open slices are cancelled
+    SLICE_COMPLETED = "slice.completed"  # every slice is final: the parent's outcome
+    ALGO_STARTED = "algo.started"  # a TWAP/VWAP/POV parent begins (the parent becomes SLICED)
+    ALGO_VOLUME_BASE = "algo.volume_base"  # POV: the day's cumulative volume when it began counting
+    ALGO_MODIFIED = "algo.modified"
+    ALGO_CANCELLED = "algo.cancelled"
+    ALGO_COMPLETED = "algo.completed"
+
     # GTT protection at the broker (issue 15, tradekit.execution.gtt); ``parent_id`` = the bracket
     GTT_PLACED = "gtt.placed"  # a GTT OCO protects a bracket's position (bracket_id <-> gtt_id)
     GTT_MODIFIED = "gtt.modified"
@@ -50,3 +71,10 @@ class EventType:
     GTT_CLOSED = "gtt.closed"  # the protection ended (position closed, GTT fired or removed)
     GTT_FINDING = "gtt.finding"  # one finding of a GTT reconciliation against the broker and the book
     GTT_REQUEST = "gtt.request"  # protect/delete asked by another process (tradekit gtt ...)
+
+    # conditional orders (tradekit/execution/conditions.py): a signal held until its trigger
+    CONDITION_CREATED = "condition.created"
+    CONDITION_PROGRESS = "condition.progress"  # moved to the side a crossing starts from; a child of `all` fired; due
+    CONDITION_TRIGGERED = "condition.triggered"  # the order went to the gate (or was refused: see payload)
+    CONDITION_CANCELLED = "condition.cancelled"
+    CONDITION_EXPIRED = "condition.expired"

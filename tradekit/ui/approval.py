@@ -250,6 +250,8 @@ def _details_html(p: Proposal) -> str:
     parts.append(" · ".join(money))
     if p.charges_note:
         parts.append(f'<span class="tk-meta">{esc(p.charges_note)}</span>')
+    if p.bracket:
+        parts.append(bracket_html(p.bracket))
     rows = checks_rows(p)
     gate = table(rows, ["check", "", "result"], css="tk-gate", empty="no gate results journaled")
     verdict = "passed" if p.gate_allowed else ("DENIED: " + p.gate_reason if p.gate_allowed is False else "unknown")
@@ -260,6 +262,19 @@ def _details_html(p: Proposal) -> str:
     if p.recheck is not None:
         parts.append(f'<div class="tk-fail">re-checked at approval: {esc(p.recheck.get("reason"))}</div>')
     return "".join(f"<div>{x}</div>" for x in parts)
+
+
+def bracket_html(b: dict) -> str:
+    """The whole bracket on the card: entry, stop, targets, trail, ₹ at risk, reward:risk."""
+    tg = ", ".join(f"{inr(t['price'])} × {t['quantity']} ({t['share'] * 100:g} %)" for t in b["targets"]) or "none"
+    bits = [f"<b>bracket</b> entry {inr(b['entry'])}", f"stop {inr(b['stop'])}", f"targets {esc(tg)}"]
+    if b.get("trail"):
+        t = b["trail"]
+        bits.append(f"trail {esc(t['kind'])} {esc(t['value'])}" + (f" (ATR {t['atr_period']})" if t["kind"] == "atr" else ""))
+    bits.append(f"<b>at risk</b> {inr(b['at_risk'])}")
+    if b.get("reward_risk") is not None:
+        bits.append(f"reward {inr(b['reward'])} · <b>reward:risk</b> {b['reward_risk']}")
+    return " · ".join(bits)
 
 
 def _outcome_text(p: Proposal) -> str:
@@ -390,6 +405,10 @@ class ApprovalView(RefreshLoop):
                               w.HTML("<h4>Activity on this page</h4>"), self.activity])
         self.widget.add_class("tk-root")
         self.widget.add_class("tk-approval")
+        from tradekit.ui.conditions_panel import ConditionsPanel  # conditional orders with their state
+
+        self.conditions = ConditionsPanel(queue.journal)
+        self.widget.children = (*self.widget.children, self.conditions.widget)
         self.refresh(force=True)
         self._history()
 
@@ -413,6 +432,8 @@ class ApprovalView(RefreshLoop):
         key = (q.book.positions_version, q.seq if marks else (self._risk_key or (0, 0))[1])
         self.risk_inputs_changed = key != self._risk_key
         self._risk_key = key
+        if hasattr(self, "conditions"):
+            self.conditions.update(events)
         changed = {ev.payload.get("client_order_id") for ev in events} - {None}
         decided_events = {ev.payload.get("client_order_id") for ev in events if ev.type in _OUTCOMES
                           or (ev.type == E.RISK_DECISION and not ev.payload.get("allowed", True))}

@@ -54,7 +54,10 @@ def _num(x) -> Decimal | None:
 
 
 def stop_of(p) -> Decimal | None:
-    """The proposal's stop: the signal's ``stop_loss``/``stop``/sizing stop, else an SL trigger."""
+    """The proposal's stop: its bracket's stop, else the signal's ``stop_loss``/``stop``/sizing stop."""
+    b = getattr(p, "bracket", None) or {}
+    if _num(b.get("stop")) is not None:
+        return _num(b.get("stop"))
     s = p.signal or {}
     for k in ("stop_loss", "stop"):
         v = _num(s.get(k))

@@ -125,13 +125,13 @@ class PaperDesk:
     def start(self) -> "PaperDesk":
         from tradekit.clock import SimClock
         from tradekit.config import load_config
-        from tradekit.data import load_bars, sample_path
+        from tradekit.data.store import load_symbol_bars
         from tradekit.runs.live import PaperSessionRunner
         from tradekit.session import Session
         from tradekit.signals import Inbox, SignalPipeline
 
         self.cfg = load_config(self.config_path)
-        bars = load_bars(sample_path(self.symbol, "1min"), start=self.day, end=self.day)
+        bars = load_symbol_bars(f"NSE:{self.symbol}", "1min", data_dir=self.cfg.data_dir, start=self.day, end=self.day)
         self.bars = bars
         s = Session.from_config(self.cfg, clock=SimClock(bars.index[0].to_pydatetime()), mode="paper")
         self._watch_broker(s)

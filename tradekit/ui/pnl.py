@@ -133,9 +133,10 @@ class PnlModel(JournalFollower):
     def _instruments_store(self):
         if self._instruments is None:
             try:
-                from tradekit.market.instruments import InstrumentStore
+                from tradekit.session import _default_instruments
 
-                self._instruments = InstrumentStore.bundled()
+                # the session's master: the day's cached Kite dump, else the last one, else the bundled sample
+                self._instruments = _default_instruments(self.config)
             except Exception:  # noqa: BLE001
                 self._instruments = False
         return self._instruments or None

@@ -162,7 +162,7 @@ def test_load_dataset_by_symbol_path_and_mapping(tmp_path):
     daily = load_dataset(["TCS", "INFY"], "2024-01-01", "2024-01-31", timeframe="1d")
     # 23 weekdays, less the 22nd and 26th (holidays), plus Saturday the 20th
     assert daily.sessions()[0] == date(2024, 1, 1) and len(daily.sessions()) == 22 and date(2024, 1, 20) in daily.sessions()
-    with pytest.raises(DataError, match="no bundled 1min data for NSE:ACME"):
+    with pytest.raises(DataError, match="no 1min bars for NSE:ACME"):
         load_dataset("ACME")
     with pytest.raises(DataError, match="given twice"):
         load_dataset(["INFY", "NSE:INFY"])

@@ -144,3 +144,29 @@ def test_tick_replay_picks_symbols_and_a_store(tmp_path, cfg, capsys):
     assert main(["replay", "--ticks", "--date", "2016-08-18", "--store", str(root), "--strategy", "sma:10:30",
                  "-c", str(cfg), "--out", str(out)]) == 2
     assert "recorded days: 2016-08-17" in capsys.readouterr().err
+
+
+def test_a_day_killed_before_compaction_replays_exactly_as_the_compacted_day(tmp_path, cfg, capsys):
+    """A recorder killed before its close leaves the day as flush files only; the replay reads
+    them, and after the compaction the same day replays to the same fills."""
+    root = tmp_path / "var" / "ticks"
+    st = TickStore(root, flush_every=3600, compact_at=0)
+    ticks = sorted((t for sym in ("RELIANCE", "INFY")
+                    for t in ticks_from_bars(load_bars(sample_path(sym), start=DAY, end=DAY), f"NSE:{sym}")),
+                   key=lambda t: t.ts)
+    for i in range(0, len(ticks), 500):  # one flush per 500 ticks, never closed (as after a kill -9)
+        st.append(ticks[i:i + 500])
+        st.flush(compact=False)
+    assert all(p.name.startswith("f-") for p in st.files(DAY)) and len(st.files(DAY)) > 3
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"k{i}"
+        assert main(["replay", "--ticks", "--date", DAY, "--strategy", "sma:10:30:10", "-c", str(cfg), "--out", str(out)]) == 0
+        outs.append(out)
+        if i == 0:
+            st.release()  # the dead writer's lock; a later session compacts the day
+            TickStore(root).compact()
+            assert [p.name[:2] for p in TickStore(root).files(DAY)] == ["c-"]
+    a, b = (pd.read_csv(o / "fills.csv") for o in outs)
+    assert len(a) > 10
+    pd.testing.assert_frame_equal(a, b)

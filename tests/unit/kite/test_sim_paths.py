@@ -128,6 +128,24 @@ def test_the_sandbox_clock_follows_the_sandbox():
         SandboxClock("x", fetch=lambda: {"time": "nonsense"})
 
 
+def test_the_sandbox_clock_follows_a_stopped_sandbox_that_starts_at_once():
+    """Defect: a clock read while the sandbox stood at 09:14 (speed 0) kept 09:14 for resync_seconds
+    (5 s) after a /sim/speed 60 started it: five replayed minutes behind the market's ticks."""
+    import time
+
+    from tradekit.clock import SandboxClock
+
+    readings = [{"day": "2026-12-07", "time": "2026-12-07T09:14:00+05:30", "speed": 0.0}]
+    clock = SandboxClock("http://127.0.0.1:1", fetch=lambda: readings[-1])
+    assert clock.now() == datetime(2026, 12, 7, 9, 14, tzinfo=IST)
+    readings.append({"day": "2026-12-07", "time": "2026-12-07T09:17:00+05:30", "speed": 60.0})  # started, 3 min on
+    time.sleep(0.15)
+    assert clock.now() >= datetime(2026, 12, 7, 9, 17, tzinfo=IST) and clock.speed == 60.0
+    readings.append({"day": "2026-12-07", "time": "2026-12-07T09:17:30+05:30", "speed": 60.0})
+    time.sleep(0.15)
+    assert clock.now() < datetime(2026, 12, 7, 9, 17, 30, tzinfo=IST)  # running: re-read every resync_seconds only
+
+
 def test_default_clock_is_real_unless_rehearsing(monkeypatch):
     from tradekit.clock import SANDBOX_CLOCK_ENV, RealClock, default_clock
 
@@ -136,3 +154,18 @@ def test_default_clock_is_real_unless_rehearsing(monkeypatch):
     monkeypatch.setenv(SANDBOX_CLOCK_ENV, "http://127.0.0.1:9")
     with pytest.raises(ConnectionError):  # rehearsing, and the sandbox is not there: no silent real clock
         default_clock()
+
+
+def test_a_drift_falls_along_the_minute_not_in_a_step_at_its_start():
+    """Defect: a drift bent each whole bar by the minute's move at its first tick: a -1 %/min drift
+    was a 1 % gap every minute (a daily-loss breaker then tripped a whole step past its limit)."""
+    from tradekit.brokers.kite.sim.market import SimMarket
+    from tradekit.market.instruments import InstrumentStore
+
+    m = SimMarket(InstrumentStore.bundled(), symbols=["INFY"], trade_date=date(2026, 12, 7), ticks_per_bar=4)
+    s = m.get("NSE:INFY")
+    raw_o, raw_c = float(s.o[0]), float(s.c[0])
+    m.set_drift("NSE:INFY", -2)
+    ticks = [r.c for r in m.step(1)[0] if r.series is s]
+    assert ticks[0] == pytest.approx(raw_o * 0.98 ** 0.25, abs=0.05)  # a quarter of the minute's drift
+    assert ticks[-1] == pytest.approx(raw_c * 0.98, abs=0.05)  # the whole minute's by its end

@@ -229,7 +229,7 @@ def test_subscriptions_follow_the_book_watchlist_and_indices(session):
     h.attach_source(src, "kite")
     h.want_defaults()
     assert {"NSE:TCS", "NSE:NIFTY 50", "BSE:SENSEX"} <= set(h.subscribed)
-    session.oms.submit(OrderRequest("NSE", "SBIN", Side.BUY, 1, OrderType.LIMIT, Product.MIS, price=Decimal("10")),
+    session.oms.submit(OrderRequest("NSE", "SBIN", Side.BUY, 1, OrderType.LIMIT, Product.MIS, price=Decimal(10)),
                        strategy="t")
     h.follow_book()
     assert "NSE:SBIN" in h.subscribed
@@ -305,6 +305,47 @@ def test_failover_to_quote_polling_and_back_with_a_backfill(session):
         session.journal.flush()
     assert filled and filled[0][0] == "NSE:INFY"
     assert any(t.mode == "bar" for t in store)
+
+
+def test_a_short_gap_is_back_filled_with_the_candles_that_overlap_it_stamped_at_their_close(session):
+    """Defect: the back-fill asked for candles labelled from the gap's start, so a gap that began at
+    10:00:15 and ended at 10:01:25 got none (the 10:00 candle starts before it, the 10:01 one was not
+    over), and a candle went into the tick store stamped at its start, a minute before its close."""
+    import time
+
+    mono = FakeMono()
+    h = hub_for(session, mono, failover_after_seconds=3)
+    asked, store = [], []
+
+    def backfiller(key, start, end):
+        asked.append((start, end))
+        idx = pd.DatetimeIndex([T0])  # the 10:00 candle
+        return pd.DataFrame({"open": [1500.0], "high": [1502.0], "low": [1499.0], "close": [1501.0], "volume": [900]},
+                            index=idx)
+
+    class Store:
+        def append(self, ticks):
+            store.extend(ticks)
+
+    h.tick_store = Store()
+    h.attach_source(_Source(), "kite", poller=lambda keys: [], backfiller=backfiller)
+    h.want(["NSE:INFY"], "watchlist")
+    session.clock.set(T0 + timedelta(seconds=12))
+    h.on_ticks([tick("NSE:INFY", 1500.0, session.clock.now())], "kite")
+    mono.t += 3.5
+    session.clock.advance(3)
+    h.poll()
+    assert h.failover
+    gap_start = h.failover_since
+    session.clock.advance(70)
+    h.on_ticks([tick("NSE:INFY", 1501.5, session.clock.now())], "kite")  # back
+    for _ in range(100):
+        if any(t.mode == "bar" for t in store):
+            break
+        time.sleep(0.02)
+    assert asked and asked[0][0] == gap_start.replace(second=0, microsecond=0) < gap_start
+    bar = [t for t in store if t.mode == "bar"]
+    assert len(bar) == 1 and bar[0].ts == T0 + timedelta(seconds=59, microseconds=999_999) and bar[0].last_price == 1501.0
 
 
 def test_config_errors_name_the_field():

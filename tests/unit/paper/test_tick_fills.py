@@ -31,7 +31,7 @@ def fills(trades):
 
 
 def test_market_buy_walks_the_asks_one_trade_per_level():
-    x, trades, _ = ex()
+    x, trades, _ = ex(depth_participation=0)  # no cap: the walk itself
     o = place(x, buy(qty=25))
     x.on_tick(tick(1, 100.0, 5000, **BOOK))
     assert fills(trades) == [(10, D("100.05")), (15, D("100.10"))] and o.status == "COMPLETE"
@@ -39,7 +39,7 @@ def test_market_buy_walks_the_asks_one_trade_per_level():
 
 
 def test_market_sell_walks_the_bids_and_the_rest_waits_for_the_next_tick():
-    x, trades, _ = ex()
+    x, trades, _ = ex(depth_participation=0)  # no cap: the walk itself
     o = place(x, sell(qty=70))
     x.on_tick(tick(1, 100.0, 5000, **BOOK))
     assert fills(trades) == [(10, D("99.95")), (20, D("99.90")), (30, D("99.85"))] and o.status == "OPEN"
@@ -48,7 +48,7 @@ def test_market_sell_walks_the_bids_and_the_rest_waits_for_the_next_tick():
 
 
 def test_depth_is_shared_by_the_orders_of_one_tick():
-    x, trades, _ = ex()
+    x, trades, _ = ex(depth_participation=0)  # no cap: the walk itself
     place(x, buy(qty=8))
     place(x, buy(qty=8))
     x.on_tick(tick(1, 100.0, 5000, **BOOK))
@@ -70,7 +70,7 @@ def test_the_spread_model_adds_nothing_to_a_quoted_fill():
 
 
 def test_market_protection_stops_the_walk():
-    x, trades, _ = ex()
+    x, trades, _ = ex(depth_participation=0)  # no cap: the walk itself
     o = place(x, buy(qty=60, mp=Decimal("0.06")))  # 100.05 + 0.06 % = 100.11: levels up to 100.10
     x.on_tick(tick(1, 100.0, 5000, **BOOK))
     assert fills(trades) == [(10, D("100.05")), (20, D("100.10"))] and o.remaining == 30
@@ -132,6 +132,38 @@ def test_ioc_gets_one_tick():
     assert fills(trades) == [(10, D("100.05"))] and o.status == "CANCELLED"
 
 
+def test_a_large_market_order_fills_over_ticks_as_liquidity_allows():
+    x, trades, updates = ex(depth_participation=0.25)
+    o = place(x, buy(qty=100))
+    x.on_tick(tick(1, 100.0, 5000, **BOOK))  # 60 shown, nothing traded yet: 25 % of 60 = 15
+    assert fills(trades) == [(10, D("100.05")), (5, D("100.10"))] and o.status == "OPEN" and o.remaining == 85
+    x.on_tick(tick(2, 100.0, 5200, **BOOK))  # 200 traded since: 25 % of 200 = 50
+    assert sum(q for q, _ in fills(trades)) == 65 and o.status == "OPEN"
+    x.on_tick(tick(3, 100.1, 5200, bids=[(100.05, 10)], asks=[(100.15, 400)]))  # 400 shown: 100, 35 left
+    assert o.status == "COMPLETE" and sum(q for q, _ in fills(trades)) == 100
+    assert fills(trades)[-1] == (35, D("100.15"))
+    assert [u for u in updates if u[0] == "OPEN"][-1][1] == 65  # every partial fill is an order update
+
+
+def test_the_cap_is_shared_by_the_orders_of_one_tick():
+    x, trades, _ = ex(depth_participation=0.5)
+    a, b = place(x, buy(qty=20)), place(x, buy(qty=20))
+    place(x, sell(qty=5))
+    x.on_tick(tick(1, 100.0, 5000, **BOOK))  # 30 of 60 asks for the buyers; the seller has its own side
+    assert (a.filled, b.filled) == (20, 10) and sum(f.quantity for f in trades if f.order.request.side.value == "SELL") == 5
+
+
+def test_depth_participation_is_validated_and_zero_is_no_cap():
+    import pytest
+    from pydantic import ValidationError as PydanticError
+
+    from tradekit.brokers.paper.config import PaperConfig
+
+    with pytest.raises(PydanticError, match="depth_participation"):
+        PaperConfig(depth_participation=1.5)
+    assert PaperConfig().depth_participation == 0.25
+
+
 # -- properties ----------------------------------------------------------------------------------
 
 TICK = 5  # 0.05 in paise
@@ -159,8 +191,8 @@ def sessions(draw, depth: bool):
     return out, orders
 
 
-def run(ticks, orders, participation, slippage):
-    x, trades, _ = ex(participation=participation, slippage=slippage)
+def run(ticks, orders, participation, slippage, depth_participation=0.25):
+    x, trades, _ = ex(participation=participation, slippage=slippage, depth_participation=depth_participation)
     per_tick, placed = [], []
     for i, t in enumerate(ticks):
         for (at, side, ot, qty, off) in orders:
@@ -229,3 +261,32 @@ def test_property_depth_fills_never_beat_the_quote_nor_exceed_it(sess, participa
         for k, q in taken.items():
             assert q <= shown[k] + math.floor(participation * traded)  # a level gives at most what it shows
         assert passive <= math.floor(participation * traded)
+
+
+@settings(max_examples=150, deadline=None)
+@given(sessions(depth=True), st.sampled_from([0.05, 0.25, 0.5, 1.0]))
+def test_property_market_orders_respect_the_tick_cap_and_add_up(sess, cap):
+    """Per tick and side, aggressive fills <= cap x max(displayed quantity, volume traded since the
+    previous tick); an order never fills more than its quantity; a COMPLETE order's fills add up
+    to its quantity exactly."""
+    ticks, orders = sess
+    per_tick, placed = run(ticks, orders, 1.0, SlippageConfig(model="none"), depth_participation=cap)
+    prev = None
+    for t, got in zip(ticks, per_tick):
+        traded = t.volume - prev if prev is not None else 0
+        prev = t.volume
+        for side, lv in (("BUY", t.asks), ("SELL", t.bids)):
+            if not lv:
+                continue
+            aggressive = sum(f.quantity for f in got if f.order.request.side.value == side
+                             and f.order.request.order_type.value == "MARKET")
+            assert aggressive <= math.floor(cap * max(sum(q for _, q, _ in lv), traded))
+    by_order: dict = {}
+    for got in per_tick:
+        for f in got:
+            by_order.setdefault(id(f.order), []).append(f.quantity)
+    for o in placed:
+        assert 0 <= o.filled <= o.request.quantity
+        assert sum(by_order.get(id(o), [])) == o.filled
+        if o.status == "COMPLETE":
+            assert o.filled == o.request.quantity

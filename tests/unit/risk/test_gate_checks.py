@@ -415,7 +415,8 @@ def test_var_as_a_pre_trade_limit():
     assert d.allowed and d.check("VAR").value == pytest.approx(9869.12, abs=0.5)
     d = g.check(b.order("SBIN", "BUY", 6100, "LIMIT", price="100"), ctx(b, 100))
     assert d.codes == ["VAR"] and "VaR (95 %, 1 d) would be ₹10,033.61" in d.reason
-    assert "no return history" in g.check(b.order("TCS", "BUY", 1, "LIMIT", price="100"), ctx(b, 100)).check("VAR").message
+    assert "no daily return history for TCS" in g.check(b.order("TCS", "BUY", 1, "LIMIT", price="100"),
+                                                         ctx(b, 100)).check("VAR").message
 
 
 def test_var_follows_marks_and_fills_incrementally():
@@ -440,3 +441,52 @@ def test_dynamic_scale_tightens_exposure_limits():
     assert d.codes == ["CONCENTRATION"] and "limit 10 %" in d.reason
     with pytest.raises(ValueError):
         g.set_scale(0)
+
+
+def test_var_says_what_it_leaves_out_and_refuses_when_configured():
+    """Issue 16: a ₹5 lakh holding with no return history was silently left out of VaR."""
+    b = BookBuilder()
+    vm = VarModel(["SBIN"], np.array([[0.01 ** 2]]), confidence=0.95)
+    b.fill("XYZ", "BUY", 5000, "100")  # ₹5,00,000 in a symbol with no history
+    b.fill("SBIN", "BUY", 1000, "100")
+    flag = gate(merge(LOOSE, {"var": {"limit": 1e9, "limit_pct": None}}), var_model=vm)
+    d = flag.check(b.order("SBIN", "BUY", 100, "LIMIT", price="100"), ctx(b, 100))
+    assert d.allowed and "VaR covers 18 % of the exposure" in d.check("VAR").message
+    assert "no daily return history for XYZ" in d.check("VAR").message
+    refuse = gate(merge(LOOSE, {"var": {"limit": 1e9, "limit_pct": None, "short_coverage": "refuse"}}), var_model=vm)
+    d = refuse.check(b.order("SBIN", "BUY", 100, "LIMIT", price="100"), ctx(b, 100))
+    assert d.codes == ["VAR"] and "XYZ" in d.reason
+    assert refuse.check(b.order("XYZ", "SELL", 1000, "LIMIT", price="100"), ctx(b, 100)).allowed  # reduces
+    lax = gate(merge(LOOSE, {"var": {"limit": 1e9, "limit_pct": None, "short_coverage": "refuse",
+                                     "min_coverage_pct": 10}}), var_model=vm)
+    assert lax.check(b.order("SBIN", "BUY", 100, "LIMIT", price="100"), ctx(b, 100)).allowed
+    with pytest.raises(Exception, match="short_coverage"):
+        RiskConfig.model_validate({"var": {"short_coverage": "ignore"}})
+
+
+def test_a_short_history_does_not_shorten_everyones_window(tmp_path, monkeypatch):
+    """Pairwise covariance: a symbol imported with 30 days of history is covered, and the others keep
+    their full window."""
+    import pandas as pd
+
+    from tradekit.data.store import write_bars
+    from tradekit.risk import var as V
+
+    monkeypatch.setenv("TRADEKIT_DATA_DIR", str(tmp_path))
+    infy = V._closes("INFY")
+    days = infy.index[-31:]
+    rng = np.random.default_rng(3)
+    px = 100 * np.cumprod(1 + rng.normal(0, 0.02, len(days)))
+    bars = pd.DataFrame({"open": px, "high": px * 1.01, "low": px * 0.99, "close": px, "volume": 1000},
+                        index=pd.DatetimeIndex(days).tz_localize("Asia/Kolkata") + pd.Timedelta(hours=9, minutes=15))
+    write_bars(tmp_path, "NSE:NEWCO", "1d", bars)
+    V._closes.cache_clear()
+    try:
+        assert "NEWCO" in V.available_symbols(tmp_path)
+        syms, cov = V._pairwise_cov(["INFY", "TCS", "NEWCO"], None, 250)
+        assert syms == ["INFY", "TCS", "NEWCO"] and np.all(np.linalg.eigvalsh(cov) >= -1e-12)
+        r = V.closes(["INFY", "TCS"]).pct_change(fill_method=None).iloc[1:].iloc[-250:]
+        assert cov[0, 0] == pytest.approx(r["INFY"].var(), rel=1e-9)  # INFY's full window, not NEWCO's 30 days
+        assert cov[2, 2] == pytest.approx(V.closes(["NEWCO"])["NEWCO"].pct_change().var(), rel=1e-6)
+    finally:
+        V._closes.cache_clear()

@@ -45,3 +45,16 @@ def test_stress_rows_are_fractions_of_capital():
     risk.start_day(b.book, NOW.date())
     st = risk.report(b.book, day=NOW.date()).stress.set_index("scenario")
     assert st.loc["gap -5 %", "frac_of_capital"] == pytest.approx(-5_000 / 1_000_000)
+
+
+def test_the_var_section_names_the_holding_it_cannot_cover_and_stale_history():
+    """Issue 16: a ₹5 lakh holding without history is named, with the coverage of the gross exposure."""
+    b = BookBuilder(capital=1_000_000)
+    b.fill("SBIN", "BUY", 100, "1000")  # bundled daily history (to 2025-09-30)
+    b.fill("XYZ", "BUY", 5000, "100")  # ₹5,00,000, no history anywhere
+    risk = RiskManager(RiskConfig())
+    risk.start_day(b.book, NOW.date())
+    notes = " | ".join(risk.report(b.book, day=NOW.date()).notes)
+    assert "VaR covers 16.7 % of the gross exposure (₹1,00,000 of ₹6,00,000)" in notes
+    assert "no daily return history for XYZ (₹5,00,000)" in notes
+    assert "the return history ends 2025-09-30" in notes

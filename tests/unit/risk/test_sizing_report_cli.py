@@ -137,6 +137,25 @@ def test_cli_unlock_after_the_cooloff(paper_config, capsys):
     assert main(["kill", "--reason", " ", "-c", paper_config.source]) == 2
 
 
+def test_cli_unlock_judges_the_cool_off_on_a_rehearsals_clock(paper_config, capsys, monkeypatch):
+    """Defect: during a rehearsal (the sandbox replays 2030-01-07) the trip is stamped on the replayed
+    day, and `tradekit unlock` compared it with the real time: refused for years, whatever the cool-off."""
+    import tradekit.clock as clock_mod
+    from tradekit.clock import SANDBOX_CLOCK_ENV, SandboxClock
+
+    root = "http://127.0.0.1:9"
+    reading = {"day": "2030-01-07", "time": "2030-01-07T10:20:00+05:30", "speed": 60.0}
+    monkeypatch.setitem(clock_mod._default_clocks, root, SandboxClock(root, fetch=lambda: reading))
+    monkeypatch.setenv(SANDBOX_CLOCK_ENV, root)
+    j = Journal(make_engine(paper_config.store_url()))
+    j.append(E.TRADING_STATE, {"state": "REDUCING", "previous": "ACTIVE", "cause": "stale_feed", "by": "breaker",
+                               "reason": "no packet"}, ts=datetime(2030, 1, 7, 10, 0, tzinfo=IST))
+    assert main(["unlock", "--reason", "ticker back", "--by", "asha", "-c", paper_config.source]) == 0
+    assert "ACTIVE (was REDUCING), unlocked by asha" in capsys.readouterr().out
+    last = [e for e in Journal(make_engine(paper_config.store_url())).events() if e.type == E.TRADING_STATE][-1]
+    assert last.payload["state"] == "ACTIVE" and last.time.date() == date(2030, 1, 7)  # on the rehearsal's time line
+
+
 # -- config and list files -------------------------------------------------------------------------
 
 def test_config_defaults_are_valid_and_typos_are_errors():

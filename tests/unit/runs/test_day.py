@@ -96,9 +96,9 @@ def test_a_used_run_folder_a_holiday_and_a_day_without_bars_are_refused(demo_cfg
     run_paper_day(demo_cfg, DAY, symbols="SBIN", strategy="sma:5:20:10", out_dir=tmp_path, echo=None)
     with pytest.raises(TradekitError, match="already holds a session"):
         run_paper_day(demo_cfg, DAY, symbols="SBIN", strategy="sma:5:20:10", out_dir=tmp_path, echo=None)
-    with pytest.raises(DataError, match="no bundled 1-minute bars for NSE:SBIN on 2016-09-05"):
+    with pytest.raises(DataError, match="no 1-minute bars for NSE:SBIN on 2016-09-05"):
         run_paper_day(demo_cfg, HOLIDAY, symbols="SBIN", out_dir=tmp_path / "h", echo=None)
-    with pytest.raises(DataError, match="no bundled 1min data for NOPE"):
+    with pytest.raises(DataError, match="no 1min bars for NSE:NOPE: not in the data directory"):
         run_paper_day(demo_cfg, DAY, symbols="NOPE", out_dir=tmp_path / "n", echo=None)
 
 

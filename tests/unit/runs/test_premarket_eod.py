@@ -57,7 +57,7 @@ def test_failed_checks_name_each_problem(tmp_path, project_root):
         chk.raise_for_failures()
     msg = str(e.value)
     assert "charges: 2016-08-17 is before 2020-07-01" in msg and "execution.charges_as_of" in msg
-    assert "no bundled 1min data for NOPE" in msg and "expected sma:FAST:SLOW" in msg
+    assert "no 1min bars for NSE:NOPE: not in the data directory" in msg and "expected sma:FAST:SLOW" in msg
 
 
 def test_live_checks_refuse_a_day_that_is_not_today(demo_cfg, tmp_path):

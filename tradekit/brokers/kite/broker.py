@@ -597,14 +597,20 @@ class KiteBroker(KiteGttMixin):
 
         Whole past days are cached on disk (``historical_cache_dir``) one file per day, so a
         research notebook asks Kite for each day once; today is always fetched. Long ranges
-        are split to respect Kite's per-request caps.
+        are split to respect Kite's per-request caps. ``instrument`` is a key, a token, or a
+        ``(key, token)`` pair for an instrument the instrument master does not list (an index of
+        ``market_data.indices``).
         """
         import pandas as pd
 
         if interval not in HISTORICAL_CAPS:
             raise ValidationError(f"{interval!r} is not one of {', '.join(HISTORICAL_CAPS)}", field="interval")
-        inst = self._instrument(instrument)
-        token = inst.instrument_token
+        if isinstance(instrument, tuple):  # (key, token): an instrument known by its token, e.g. an index from
+            name, token = instrument       # market_data.indices (BSE:SENSEX) that the bundled master lacks
+            token = int(token)
+        else:
+            inst = self._instrument(instrument)
+            name, token = inst.key, inst.instrument_token
         start, end = start.astimezone(IST), end.astimezone(IST)
         today = self.clock.now().astimezone(IST).date()
         root = Path(self.config.historical_cache_dir or self.data_dir / "kite" / "historical")
@@ -628,7 +634,7 @@ class KiteBroker(KiteGttMixin):
         for span in spans:
             s = datetime.combine(span[0], time(0, 0), IST)
             e = datetime.combine(span[-1], time(23, 59, 59), IST)
-            rows = self._call(f"fetch {interval} candles of {inst.key}", "historical", self.kite.historical_data, token,
+            rows = self._call(f"fetch {interval} candles of {name}", "historical", self.kite.historical_data, token,
                               s.replace(tzinfo=None), e.replace(tzinfo=None), interval, continuous=continuous, oi=oi)
             df = _candles_frame(rows, oi)
             frames.append(df)

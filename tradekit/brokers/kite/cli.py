@@ -64,7 +64,9 @@ def kite_sim(
                              help="port for REST and the ticker (/ws); 0 picks a free one"),
     api_key: Optional[str] = typer.Option(None, "--api-key", help="default: $KITE_API_KEY or simkey"),
     api_secret: Optional[str] = typer.Option(None, "--api-secret", help="default: $KITE_API_SECRET or simsecret"),
-    data: Optional[Path] = typer.Option(None, "--data", help="folder of NSE_<SYMBOL>_1min.csv[.gz] (default: bundled sample)"),
+    data: Optional[Path] = typer.Option(None, "--data", help="a data directory (its bars/1min/<EX>/<SYMBOL>.parquet, see `tradekit data import`) or a folder of NSE_<SYMBOL>_1min.csv[.gz] (default: bundled sample)"),
+    master: Optional[Path] = typer.Option(None, "--master", help="a Kite instrument dump (CSV or .csv.gz, e.g. one `tradekit instruments update` cached) to serve and trade (default: the bundled master)"),
+    instrument: Optional[list[str]] = typer.Option(None, "--instrument", help="an instrument no master knows, EXCHANGE:SYMBOL[:TYPE][:tick=T][:lot=L]; repeatable"),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="comma-separated symbols to replay (default: all files)"),
     source_day: Optional[str] = typer.Option(None, "--source-day", help="recorded session to replay, YYYY-MM-DD (default: the last)"),
     trade_date: Optional[str] = typer.Option(None, "--date", help="the date the replay pretends to be (default: today)"),
@@ -118,8 +120,17 @@ def kite_sim(
         console = logging.StreamHandler()
         console.setFormatter(ist_formatter())
         logging.basicConfig(level=logging.INFO, handlers=[console])
+    instruments = None
+    if master is not None or instrument:
+        from tradekit.market.instruments import InstrumentStore
+        from tradekit.market.master import user_instrument
+
+        instruments = InstrumentStore.load_csv(master) if master is not None else InstrumentStore.bundled()
+        if master is not None:
+            instruments.add(i for i in InstrumentStore.bundled() if instruments.find(i.key) is None)
+        instruments.add(user_instrument(s) for s in instrument or [])
     sim = KiteSimServer(
-        host, port, api_key=api_key, api_secret=api_secret, data_dir=data,
+        host, port, api_key=api_key, api_secret=api_secret, data_dir=data, instruments=instruments,
         symbols=[s.strip() for s in symbols.split(",")] if symbols else None,
         source_day=_d(source_day, "--source-day"), trade_date=_d(trade_date, "--date"), speed=speed,
         capital=int(capital), postback_url=postback_url, redirect_url=redirect_url, ticks_per_bar=ticks_per_bar,

@@ -48,6 +48,11 @@ class PaperConfig(_Section):
     participation: float = Field(
         0.10, ge=0, le=1, description="max share of a bar's volume one order may take per bar (0 = no cap)"
     )
+    depth_participation: float = Field(
+        0.25, ge=0, le=1,
+        description="tick fills: max share of a tick's liquidity — the larger of the displayed depth on the side an "
+                    "order takes and the volume traded since the previous tick — that MARKET orders (and the "
+                    "marketable part of a LIMIT) may take on one tick, across all orders (0 = no cap)")
     band_pct: Decimal = Field(Decimal("20"), gt=0, description="price band around the previous close when none is known")
     seed: int = 42
     slippage: SlippageConfig = Field(default_factory=SlippageConfig)

@@ -32,8 +32,16 @@ live Kite ticks or a recorded day from the tick store):
   asks from the best one, a sell the bids, one trade per level, each level at most its
   displayed quantity (shared by the orders matched on that tick), each at the level's price
   plus the slippage model (``spread`` adds nothing here: the quote already pays the spread).
-  What the book cannot take waits for the next tick. Without depth (LTP/quote ticks) it fills
-  at the last price plus slippage, capped like a limit order.
+  What the book cannot take waits for the next tick. The orders of one tick together take at
+  most ``depth_participation`` × the tick's liquidity on that side: the larger of the displayed
+  depth (the quantities of the levels shown) and the volume traded since the previous tick.
+  Model: the displayed quotes are what is there now, the traded volume what the market
+  absorbed between two snapshots (refills, hidden size); other traders race for the same
+  quotes, so one participant gets a share of it, not all of it. A large order therefore walks
+  the book and fills over ticks as liquidity allows, the rest staying OPEN, as live would
+  (``depth_participation: 0`` takes every displayed level at once). A marketable LIMIT on its
+  first tick takes the book under the same cap. Without depth (LTP/quote ticks) a MARKET
+  order fills at the last price plus slippage, capped like a limit order.
 - A LIMIT order that is marketable against the depth on its first tick takes the levels up to
   its limit like a market order. Otherwise it fills when a trade goes *through* it (a trade
   strictly below a buy limit, above a sell limit), at its limit; on its first tick a trade
@@ -58,6 +66,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
+from tradekit.brokers.paper import iceberg
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.clock import dt_to_ns, ns_to_dt
 from tradekit.data.types import Tick
@@ -174,6 +183,7 @@ class SimExchange:
         order.exchange_order_id = f"{1100000000000000 + self._exch_seq}"
         order.exchange_timestamp = order.arrival
         status = TRIGGER_PENDING if order.request.order_type in (OrderType.SL, OrderType.SLM) else OPEN
+        iceberg.start(order)  # an iceberg: only its first leg is live
         order.set_status(status, now)
         self._resting[order.key].append(order)
         self.on_update(order)
@@ -312,6 +322,10 @@ class SimExchange:
         # displayed depth, shared by the orders matched on this tick: [[price units, quantity], ...]
         book = {Side.BUY: [[to_units(lv.price), int(lv.quantity)] for lv in tick.asks if lv.quantity > 0 and lv.price > 0],
                 Side.SELL: [[to_units(lv.price), int(lv.quantity)] for lv in tick.bids if lv.quantity > 0 and lv.price > 0]}
+        share = self.config.depth_participation
+        # what the tick's orders may take from each side's depth, together
+        take = {side: (math.floor(share * max(sum(q for _, q in lv), traded or 0)) if share > 0 else math.inf)
+                for side, lv in book.items()}
         for order in list(orders):
             if order.arrival_ns > ts_ns or order.is_final:
                 continue
@@ -333,13 +347,13 @@ class SimExchange:
             levels = book[req.side]
             if ot in (OrderType.MARKET, OrderType.SLM):
                 if levels:
-                    self._walk_depth(order, levels, None, ts)
+                    take[req.side] -= self._walk_depth(order, levels, None, ts, take[req.side])
                 elif is_trade:
                     budget = self._fill_market(order, pu, ts, budget, traded or 0)
             else:
                 lim = to_units(req.price)
                 if first and levels and ((buy and levels[0][0] <= lim) or (not buy and levels[0][0] >= lim)):
-                    self._walk_depth(order, levels, lim, ts)  # marketable: takes the book up to its limit
+                    take[req.side] -= self._walk_depth(order, levels, lim, ts, take[req.side])  # marketable: up to its limit
                 if not order.is_final and is_trade:
                     if first and ((buy and pu <= lim) or (not buy and pu >= lim)) and not levels:
                         budget = self._fill_limit(order, pu, lim, ts, budget, traded or 0)
@@ -347,9 +361,12 @@ class SimExchange:
                         budget = self._fill_limit(order, lim, lim, ts, budget, traded or 0)
             self._ioc_expire(order, ts)
 
-    def _walk_depth(self, order: SimOrder, levels: list[list[int]], lim_units: int | None, ts: datetime) -> None:
+    def _walk_depth(self, order: SimOrder, levels: list[list[int]], lim_units: int | None, ts: datetime,
+                    allowance: float = math.inf) -> int:
         """Take displayed levels (best first) for ``order``: one trade per level, at the level's
-        price plus slippage, never beyond ``lim_units`` or the market-protection collar."""
+        price plus slippage, never beyond ``lim_units`` or the market-protection collar, and at
+        most ``allowance`` in all. Returns the quantity taken."""
+        taken = 0
         buy = order.request.side is Side.BUY
         best = levels[0][0]
         bound = lim_units
@@ -357,19 +374,23 @@ class SimExchange:
         if collar is not None:
             bound = collar if bound is None else (min(bound, collar) if buy else max(bound, collar))
         for lv in levels:
-            if order.remaining <= 0:
+            if order.remaining <= 0 or taken >= allowance:
                 break
             px_l, avail = lv
             if avail <= 0:
                 continue
             if bound is not None and ((buy and px_l > bound) or (not buy and px_l < bound)):
                 break
-            qty = min(order.remaining, avail)
+            qty = int(min(iceberg.live_quantity(order), avail, allowance - taken))
+            if qty <= 0:
+                break  # an iceberg's next leg arrives later, or the tick's allowance is used
             px = self._adverse(order, px_l, self._slip(order, px_l, qty, 0, quoted=True), buy)
             if bound is not None:
                 px = min(px, bound) if buy else max(px, bound)
             lv[1] -= qty
+            taken += qty
             self._book_fill(order, qty, px, ts)
+        return taken
 
     def _ioc_expire(self, order: SimOrder, ts: datetime) -> None:
         if order.request.validity is Validity.IOC and not order.is_final and order.chances >= 1:
@@ -417,7 +438,7 @@ class SimExchange:
         return math.ceil((ref_units - cap) / tick) * tick
 
     def _take(self, order: SimOrder, budget: float) -> int:
-        return int(min(order.remaining, budget))
+        return int(min(iceberg.live_quantity(order), budget))
 
     def _fill_market(self, order: SimOrder, ref_units: int, ts: datetime, budget: float, v: int,
                      bar_range: tuple[int, int] | None = None) -> float:
@@ -449,6 +470,7 @@ class SimExchange:
     def _book_fill(self, order: SimOrder, qty: int, px_units: int, ts: datetime) -> None:
         order.filled += qty
         order.filled_value_units += qty * px_units
+        iceberg.after_fill(order, qty, ts, self._latency_ns)
         self._trade_seq += 1
         trade = SimTrade(f"{50000000 + self._trade_seq}", order, qty, units_to_decimal(px_units), ts)
         if order.remaining == 0:

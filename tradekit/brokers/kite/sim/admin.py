@@ -17,6 +17,8 @@ faults. Bodies are JSON (or form fields); answers use Kite's envelope
 ``POST /sim/ticker/drop``   ``{abort: false}``: close every ticker connection
 ``POST /sim/move``          ``{instrument: "NSE:NIFTY 50", percent: -10}``: move it now
 ``POST /sim/drift``         ``{instrument, percent_per_minute}``: replayed prices fall/rise steadily
+``POST /sim/flat``          ``{instrument: null, minutes}``: the next N bars trade flat at the last
+                            price (null: every replayed instrument); ticks keep coming
 ``POST /sim/faults/hold``   ``{seconds, times: 1, route: placements}``: hold requests *before*
                             processing them (the order lands after the delay)
 ``POST /sim/faults/delay``  ``{seconds, times, route}``: process at once, answer after the delay
@@ -135,6 +137,13 @@ def _admin(server, method: str, path: str, data: dict):
         pct = _num(data, "percent_per_minute")
         market.set_drift(str(inst), pct)
         return {"instrument": inst, "percent_per_minute": pct}
+    if path == "/sim/flat":
+        inst = data.get("instrument") or None
+        n = _num(data, "minutes")
+        if n != int(n) or n < 0:
+            raise AdminError(f"minutes: {data.get('minutes')!r} is not a whole number of at least 0")
+        chosen = market.set_flat(None if inst is None else str(inst), int(n))
+        return {"instruments": sorted(s.key for s in chosen), "minutes": int(n)}
     if path in ("/sim/faults/hold", "/sim/faults/delay"):
         secs = _num(data, "seconds")
         if not 0 <= secs <= 3600:

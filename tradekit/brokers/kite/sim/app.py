@@ -17,9 +17,7 @@ api_secret)).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import queue
@@ -49,6 +47,7 @@ log = logging.getLogger(__name__)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TS_FMT = "%Y-%m-%d %H:%M:%S"
+_PUBLIC = re.compile(r"/instruments(/[A-Z]+)?")
 MSG_NO_PROTECTION = ("Market orders without market protection are not allowed via API. "
                      "Please set market protection or use a Limit order.")
 MSG_BAD_TOKEN = "Incorrect `api_key` or `access_token`."
@@ -173,6 +172,7 @@ class _Meta:
     modified_at: datetime | None = None
     guid: str = ""
     last_sent: tuple | None = None
+    system_tags: list = field(default_factory=list)  # tags Kite adds itself (autoslice, autoslice:<parent>)
     gtt: int | None = None  # the GTT that placed it
 
 
@@ -399,7 +399,8 @@ class KiteSimApp(SimGttRoutes):
                     return Response.ok(self.session_token(form))
                 if method == "DELETE":
                     return Response.ok(self.logout(query))
-            self.authorise(headers)
+            if not (method == "GET" and _PUBLIC.fullmatch(path)):  # the instrument dump is public at Kite
+                self.authorise(headers)
             bucket = bucket_for(method, path)
             try:
                 self.rates.reserve(bucket, max_wait=0.0)
@@ -468,8 +469,10 @@ class KiteSimApp(SimGttRoutes):
             raise KiteError(400, "InputException", "Invalid variety.")
         if variety in ("co", "auction"):
             raise KiteError(400, "InputException", f"The {variety} variety is not available in the sandbox.")
-        if _first(form, "autoslice") == "true":
-            raise KiteError(400, "InputException", "Autoslice is not available in the sandbox.")
+        if _first(form, "autoslice") == "true":  # slices above the freeze limit (issue 15)
+            from tradekit.brokers.kite.sim.autoslice import place_autoslice
+
+            return place_autoslice(self, variety, form)
         exchange, symbol = _need(form, "exchange"), _need(form, "tradingsymbol")
         side, qty = _need(form, "transaction_type"), _int(_need(form, "quantity"), "quantity")
         product, otype = _need(form, "product"), _need(form, "order_type")
@@ -608,10 +611,15 @@ class KiteSimApp(SimGttRoutes):
         tags = [meta.tag] if meta.tag else []
         if row.order_type in (OrderType.MARKET, OrderType.SLM) and meta.market_protection:
             tags += ["mktp", f"mktp:{meta.market_protection:.2f}"]
+        tags += meta.system_tags
         m: dict = {}
         if meta.variety == "iceberg" and meta.iceberg_legs:
             m = {"iceberg": {"leg": 1, "legs": meta.iceberg_legs, "leg_quantity": meta.iceberg_quantity,
                              "total_quantity": row.quantity, "remaining_quantity": row.quantity - row.filled_quantity}}
+            live = self.broker._orders.get(row.broker_order_id)  # the paper exchange's live leg (issue 15)
+            ice = live.meta.get("iceberg") if live is not None else None
+            if ice:
+                m["iceberg"] = {k: ice[k] for k in ("leg", "legs", "leg_quantity", "total_quantity", "remaining_quantity")}
         if meta.gtt is not None:
             m["gtt"] = meta.gtt
         ts = meta.modified_at or meta.placed_at
@@ -837,17 +845,17 @@ class KiteSimApp(SimGttRoutes):
 
     # -- market data --------------------------------------------------------------------------------------
     def r_instruments(self, exchange=None, **_):
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
-        w.writerow(["instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry", "strike",
-                    "tick_size", "lot_size", "instrument_type", "segment", "exchange"])
-        for inst in self.instruments:
-            if exchange and inst.exchange.value != exchange:
-                continue
-            w.writerow([inst.instrument_token, inst.instrument_token >> 8, inst.tradingsymbol, inst.name, "0.0",
-                        inst.expiry.isoformat() if inst.expiry else "", float(inst.strike or 0), float(inst.tick_size),
-                        inst.lot_size, inst.instrument_type.value, inst.segment.value, inst.exchange.value])
-        return Response(200, buf.getvalue().encode(), "text/csv")
+        from tradekit.brokers.kite.sim.dump import instruments_csv
+        from tradekit.model.enums import Exchange
+
+        if exchange and exchange not in {e.value for e in Exchange}:
+            raise KiteError(400, "InputException", f"Invalid exchange `{exchange}`.")
+
+        def last(key):
+            s = self.market.get(key)
+            return s.prev_close if s is not None else None
+
+        return Response(200, instruments_csv(self.instruments, exchange, last), "text/csv")
 
     def _keys(self, query: dict, limit: int) -> list[str]:
         keys = query.get("i") or []

@@ -141,6 +141,7 @@ class Series:
     source: str = ""  # where its prices come from
     factor: float = 1.0  # multiplier applied to replayed prices (moves and drift so far)
     drift: float = 1.0  # multiplier added per replayed minute (set_drift)
+    flat: int = 0  # coming bars that trade flat at the last price (set_flat)
     path: list = field(default_factory=list)  # the current bar's tick prices
     vols: list = field(default_factory=list)  # ... and volumes
     extra: dict = field(default_factory=dict)
@@ -222,13 +223,32 @@ class SimMarket:
         self._wake = threading.Event()
 
     # -- loading -------------------------------------------------------------------------------
+    def _store_files(self) -> dict[str, Path]:
+        """1-minute files of a tradekit data directory (``<dir>/bars/1min/<EX>/<SYMBOL>.parquet``), by key."""
+        from urllib.parse import unquote
+
+        root = self.data_dir / "bars" / "1min"
+        if not root.is_dir():
+            return {}
+        return {f"{p.parent.name}:{unquote(p.stem)}": p for p in sorted(root.glob("*/*.parquet"))}
+
     def _files(self, symbols: Iterable[str] | None) -> list[tuple[str, Path]]:
+        """(key or stem, path) of the 1-minute files to replay: a data directory's bars (``--data var``)
+        and ``NSE_<SYMBOL>_1min.csv[.gz]`` files in the folder."""
         out = []
+        stored = self._store_files()
         if symbols is None:
+            out += list(stored.items())
             for p in sorted(self.data_dir.glob("NSE_*_1min.csv*")):
-                out.append((p.name[4:].split("_1min")[0], p))
+                stem = p.name[4:].split("_1min")[0]
+                if f"NSE:{_ALIASES.get(stem, stem)}" not in stored:
+                    out.append((stem, p))
         else:
             for sym in symbols:
+                key = sym if ":" in sym else f"NSE:{sym}"
+                if key in stored:
+                    out.append((key, stored[key]))
+                    continue
                 stem = {v: k for k, v in _ALIASES.items()}.get(sym, sym)
                 cands = [self.data_dir / f"NSE_{stem}_1min.csv.gz", self.data_dir / f"NSE_{stem}_1min.csv"]
                 p = next((c for c in cands if c.exists()), None)
@@ -236,7 +256,8 @@ class SimMarket:
                     raise DataError(f"no 1-minute bars for {sym} in {self.data_dir}")
                 out.append((stem, p))
         if not out:
-            raise DataError(f"no NSE_<SYMBOL>_1min.csv files in {self.data_dir}")
+            raise DataError(f"no 1-minute bars in {self.data_dir} (neither bars/1min/<EX>/<SYMBOL>.parquet of a "
+                            f"data directory nor NSE_<SYMBOL>_1min.csv files)")
         return out
 
     def _add(self, s: Series) -> None:
@@ -244,11 +265,15 @@ class SimMarket:
         self.by_token[s.token] = s
 
     def _load(self, symbols, source_day: date | None) -> None:
+        unknown = []
         for stem, path in self._files(symbols):
+            ex, _, stem = stem.rpartition(":")
             sym = _ALIASES.get(stem, stem)
-            inst = self.instruments.find("NSE", sym) if hasattr(self.instruments, "find") else None
+            inst = self.instruments.find(ex or "NSE", sym) if hasattr(self.instruments, "find") else None
             if inst is None:
-                log.info("%s: not in the instrument master, skipped", sym)
+                unknown.append(f"{ex or 'NSE'}:{sym}")
+                log.warning("%s:%s: unknown instrument: not in the instrument master, its bars (%s) are not replayed; "
+                            "name it with --instrument %s:%s:EQ", ex or "NSE", sym, path, ex or "NSE", sym)
                 continue
             df = load_bars(path)
             days = sorted(set(df.index.date))
@@ -273,8 +298,22 @@ class SimMarket:
                 v=today["volume"].to_numpy(np.int64).copy(), history=hist, prev_close=prev_close, last=prev_close,
                 source=f"{path.name}, session of {day}",
             ))
+        if unknown and symbols is not None:  # asked for by name: refused, not skipped
+            raise DataError(f"unknown instrument(s) {', '.join(unknown)}: not in the instrument master; name each with "
+                            f"--instrument EXCHANGE:SYMBOL[:EQ]")
+        if unknown and not self.series:
+            raise DataError(f"none of the bars in {self.data_dir} is of a known instrument ({', '.join(unknown)}); "
+                            f"name them with --instrument EXCHANGE:SYMBOL[:EQ]")
 
-    def _bar_file(self, stem: str, kind: str) -> Path | None:
+    def _bar_file(self, stem: str, kind: str, exchange: str = "NSE") -> Path | None:
+        from urllib.parse import quote
+
+        from tradekit.data.store import _SAFE
+
+        sym = _ALIASES.get(stem, stem)
+        stored = self.data_dir / "bars" / kind / exchange / f"{quote(sym, safe=_SAFE)}.parquet"
+        if stored.exists():
+            return stored
         for folder in dict.fromkeys([self.data_dir, SAMPLE_DIR]):
             for name in (f"NSE_{stem}_{kind}.csv.gz", f"NSE_{stem}_{kind}.csv"):
                 if (folder / name).exists():
@@ -284,16 +323,29 @@ class SimMarket:
     def _load_static(self) -> None:
         """Price every other instrument of the master at its last close (daily file, else 1-minute file)."""
         stems = {v: k for k, v in _ALIASES.items()}
-        try:
-            listed = list(self.instruments)
-        except TypeError:
-            return
-        for inst in listed:
-            if inst.key in self.series or inst.exchange.value != "NSE":
+        if hasattr(self.instruments, "keys") and hasattr(self.instruments, "find"):
+            # a full Kite master is ~100k rows: look at its NSE keys, build only the instruments with bars
+            listed = [k for k in self.instruments.keys() if k.startswith("NSE:")]
+        else:
+            try:
+                listed = [i.key for i in self.instruments]
+            except TypeError:
+                return
+        unpriced = 0
+        for key in listed:
+            if key in self.series or not key.startswith("NSE:"):
                 continue
-            stem = stems.get(inst.tradingsymbol, inst.tradingsymbol)
-            hist = pd.DataFrame(columns=["open", "high", "low", "close", "volume"])
+            sym = key.partition(":")[2]
+            stem = stems.get(sym, sym)
             daily = self._bar_file(stem, "1d")
+            minute = self._bar_file(stem, "1min") if daily is None else None
+            if daily is None and minute is None:
+                unpriced += 1
+                log.debug("%s: no bars to price it, left out of the market", key)
+                continue
+            inst = self.instruments.find(key) if hasattr(self.instruments, "find") else next(
+                i for i in self.instruments if i.key == key)
+            hist = pd.DataFrame(columns=["open", "high", "low", "close", "volume"])
             if daily is not None:
                 df = load_bars(daily)
                 # re-date the daily bars onto the weekdays before trade_date (one timeline, as for minutes)
@@ -302,16 +354,15 @@ class SimMarket:
                 hist = df.set_axis(pd.DatetimeIndex(pd.to_datetime(days)).tz_localize(IST))
                 close, src = float(df["close"].iloc[-1]), f"{daily.name}, close of {df.index[-1].date()}"
             else:
-                minute = self._bar_file(stem, "1min")
-                if minute is None:
-                    log.info("%s: no bars to price it, left out of the market", inst.key)
-                    continue
                 df = load_bars(minute)
                 close, src = float(df["close"].iloc[-1]), f"{minute.name}, close of {df.index[-1].date()}"
             empty_f, empty_i = np.empty(0, float), np.empty(0, np.int64)
             self._add(Series(key=inst.key, token=inst.instrument_token, tick=float(inst.tick_size),
                              is_index=inst.is_index, tod=empty_i, o=empty_f, h=empty_f, l=empty_f, c=empty_f, v=empty_i,
                              history=hist, prev_close=close, last=close, static=True, source=src))
+        if unpriced:
+            log.info("%d NSE instrument(s) of the master have no bars here to price them: left out of the market",
+                     unpriced)
 
     def _derive_sensex(self) -> None:
         """List BSE:SENSEX (if the master lacks it) and price it from NIFTY 50 at :data:`SENSEX_PER_NIFTY`."""
@@ -442,16 +493,30 @@ class SimMarket:
             fn(released)
 
     def _plan(self, s: Series) -> None:
-        """Bend the coming bar by the series' factor (moves, drift) and lay out its ticks."""
+        """Bend the coming bar by the series' factor (moves, drift) and lay out its ticks.
+
+        A drift moves the prices along the minute, tick by tick (the bar ends the minute's drift
+        lower), not as a step at the minute's start: a falling path, not a staircase of gaps."""
         i = s.i
-        if s.drift != 1.0:
-            s.factor *= s.drift
         if s.factor != 1.0:
             f = s.factor
             o, h, lo, c = (on_grid(float(a[i]) * f, s.tick) for a in (s.o, s.h, s.l, s.c))
             s.o[i], s.h[i], s.l[i], s.c[i] = o, max(o, h, lo, c), min(o, h, lo, c), c
+        drift = s.drift
+        if drift != 1.0:
+            s.factor *= drift
+        if s.flat > 0:  # a flat stretch: the bar trades (its volume) at the last price, o = h = l = c
+            s.flat -= 1
+            p = on_grid(s.last, s.tick)
+            s.o[i] = s.h[i] = s.l[i] = s.c[i] = p
+            drift = 1.0
         o, h, lo, c, v = self.bar(s, i)
-        s.path = tick_path(o, h, lo, c, self.ticks_per_bar, s.tick)
+        path = tick_path(o, h, lo, c, self.ticks_per_bar, s.tick)
+        if drift != 1.0:
+            n = len(path)
+            path = [on_grid(p * drift ** ((j + 1) / n), s.tick) for j, p in enumerate(path)]
+            s.o[i], s.h[i], s.l[i], s.c[i] = path[0], max(path), min(path), path[-1]
+        s.path = path
         s.vols = split_volume(v, self.ticks_per_bar)
 
     def _release_tick(self, s: Series, j: int, seg_start: datetime, t: datetime) -> Release:
@@ -518,6 +583,25 @@ class SimMarket:
                                  "replay its 1-minute file (--symbols) or use a move")
             s.drift = 1 + percent_per_minute / 100
         return s
+
+    def set_flat(self, key: str | None, minutes: int) -> list[Series]:
+        """From the next bar on, ``minutes`` bars of ``key`` (None: every replayed instrument) trade
+        flat at its last price: ticks keep coming with their volume and fresh exchange times, the
+        price does not change (a stale-feed check must not mistake this for silence)."""
+        if not 0 <= minutes <= 375:
+            raise ValueError(f"minutes: {minutes!r} is outside 0..375")
+        with self._lock:
+            if key is None:
+                chosen = [s for s in self.series.values() if not s.static]
+            else:
+                s = self._series(key)
+                if s.static:
+                    raise ValueError(f"instrument: {key} has no minute bars to replay (priced at its last close: "
+                                     "it is flat already)")
+                chosen = [s]
+            for s in chosen:
+                s.flat = int(minutes)
+        return chosen
 
     # -- running -------------------------------------------------------------------------------------
     def run(self) -> None:
