@@ -26,7 +26,7 @@ from tradekit.execution.approval import (
     Proposal,
 )
 from tradekit.store.events import EventType as E
-from tradekit.ui.cards import (CARD_STYLE, PageLiveness, checks_rows, liveness_html, rejected_card_html, rejected_files, risk_of,
+from tradekit.ui.cards import (CARD_STYLE, PageLiveness, checks_rows, rejected_card_html, rejected_files, risk_of,
                                risk_html, side_chip, state_badge, ttl_html, ttl_real)
 from tradekit.ui._common import (STYLE, RefreshLoop, calendar_flag, css_name, error_panel, esc, hhmmss, inr,
                                  set_if_changed, table)
