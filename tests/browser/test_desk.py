@@ -221,9 +221,10 @@ def test_a_killed_kernel_shows_a_banner_the_kill_switch_still_halts_and_the_page
     before = {p.pid for p in _kernels(voila)}
     ctx, page = _open(browser, voila.url("approval"))
     try:
-        mine = [p for p in _kernels(voila) if p.pid not in before]
-        assert len(mine) == 1
-        mine[0].send_signal(signal.SIGKILL)
+        mine = [p for p in _kernels(voila) if p.pid not in before]  # (a slow page may have reloaded once)
+        assert mine
+        for p in mine:
+            p.send_signal(signal.SIGKILL)
         banner = page.locator(".tk-banner")
         expect(banner).to_be_visible(timeout=15_000)
         expect(banner).to_contain_text("CONNECTION TO THE DASHBOARD LOST")

@@ -17,7 +17,7 @@ Nothing secret is in it: the token is read from the page's own URL.
 
 from __future__ import annotations
 
-STALE_MS = 5000  # no kernel beat for this long: the banner
+STALE_MS = 8000  # no kernel beat for this long: the banner (a loaded machine can stall a kernel a few s)
 RELOAD_MS = 6000  # then the page reloads (if the server answers and nobody is typing in the banner)
 
 _JS = r"""
