@@ -142,6 +142,9 @@ class Session:
 
         self.gtt = attach_gtt(self)  # GTT protection kept by the broker (None: the broker keeps no GTTs)
         self.brackets.protector = self.gtt  # CNC/NRML brackets: their stop and target also as a GTT OCO
+        from tradekit.alerts.manager import attach_alerts
+
+        self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
@@ -528,6 +531,8 @@ class Session:
         # act only once the whole batch is in the book (a kill request arrives with its HALTED state)
         for ev in out:
             self._risk_event(ev)
+            if getattr(self, "alerts", None) is not None:  # a kill switch from the CLI, an acknowledgement request
+                self.alerts.on_foreign(ev)
             for h in self._handlers.get(ev.type, ()):
                 try:
                     h(ev)
@@ -662,6 +667,8 @@ class Session:
         return pub
 
     def close(self) -> None:
+        if getattr(self, "alerts", None) is not None:
+            self.alerts.stop()  # what is unsent stays in the outbox: the next session sends it
         try:
             self.market.flush_marks()  # the last prices seen, for a rebuild and the dashboards
         except Exception:

@@ -60,3 +60,11 @@ class EventType:
     GTT_CLOSED = "gtt.closed"  # the protection ended (position closed, GTT fired or removed)
     GTT_FINDING = "gtt.finding"  # one finding of a GTT reconciliation against the broker and the book
     GTT_REQUEST = "gtt.request"  # protect/delete asked by another process (tradekit gtt ...)
+
+    # the alert manager's durable outbox (issue 18, tradekit.alerts); ``id`` names the alert
+    ALERT_RAISED = "alert.raised"  # {id, kind, priority, title, text, key, channels, cause_seq}
+    ALERT_SENT = "alert.sent"  # {id, channel, attempt, ref}: delivered to one channel (ref: e.g. a Telegram message_id)
+    ALERT_FAILED = "alert.failed"  # {id, channel, attempt, error, final, retry_in}: a send that failed
+    ALERT_ACKED = "alert.acked"  # {id, by, via}: a person saw it; escalation stops
+    ALERT_ESCALATED = "alert.escalated"  # {id, from, to}: unacknowledged past escalation.after_minutes
+    ALERT_ACK_REQUESTED = "alert.ack_requested"  # a request (dashboard, CLI) the session turns into alert.acked
