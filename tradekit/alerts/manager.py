@@ -143,6 +143,8 @@ class AlertManager:
         if cause_seq is not None:
             payload["cause_seq"] = cause_seq
         self.journal.append(E.ALERT_RAISED, payload)
+        with self.outbox.lock:
+            self.outbox.last_key[f"{kind}:{key}"] = now  # on this manager's clock (the journal's may differ)
         self.journal.after_commit(lambda: self._dispatch(alert_id, send_to))
         return alert_id
 

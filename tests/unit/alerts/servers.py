@@ -80,3 +80,96 @@ def wait_for(pred, timeout: float = 10.0):
             return v
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+def self_signed(tmp) -> tuple[str, str]:
+    """A certificate and key for 127.0.0.1 (the SMTP server's STARTTLS)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    c, k = tmp / "cert.pem", tmp / "key.pem"
+    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return str(c), str(k)
+
+
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1 (port 0) requiring STARTTLS (and a login, when ``password`` is given)."""
+
+    def __init__(self, tmp, password: str | None = None):
+        import ssl
+
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        cert, key = self_signed(tmp)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        self.messages: list = []
+        self.tls_seen: list[bool] = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                outer.tls_seen.append(session.ssl is not None)
+                outer.messages.append(envelope)
+                return "250 OK"
+
+        def auth(server, session, envelope, mechanism, data):
+            ok = isinstance(data, LoginPassword) and data.password.decode() == password
+            return AuthResult(success=ok)
+
+        class PortZero(Controller):
+            def _trigger_server(self):
+                self.port = self.server.sockets[0].getsockname()[1]  # bound to port 0: the port it got
+                super()._trigger_server()
+
+        kw = dict(authenticator=auth, auth_require_tls=True, auth_required=True) if password else {}
+        self.ctl = PortZero(Handler(), hostname="127.0.0.1", port=0, tls_context=ctx, require_starttls=True, **kw)
+        self.ctl.start()
+        self.port = self.ctl.port
+
+    def close(self):
+        self.ctl.stop()
+
+
+class StalledServer:
+    """Accepts TCP connections and never answers (a stalled SMTP server)."""
+
+    def __init__(self):
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list = []
+        self._t = threading.Thread(target=self._accept, daemon=True)
+        self._t.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.sock.close()
