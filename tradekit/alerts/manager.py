@@ -103,6 +103,8 @@ class AlertManager:
         self.started = True
         for w in self._workers.values():
             w.thread.start()
+        for a in [a for a in self.outbox.alerts.values() if a.ack_requested and a.acked is None]:
+            self.ack(a.id, by=str(a.ack_requested.get("by") or "unknown"), via=str(a.ack_requested.get("via") or "request"))
         for alert_id, ch, attempts in self.outbox.pending():
             if ch in self._workers:
                 self._workers[ch].put(alert_id, attempts)
@@ -156,6 +158,8 @@ class AlertManager:
 
     def on_event(self, ev) -> None:
         """Journal listener (this process's appends): the outbox follows alert.*; sources raise."""
+        if ev.type == E.ALERT_ACK_REQUESTED:
+            return  # a request: the session acts on it (on_foreign), or start() does after a restart
         if ev.type in ALERT_TYPES:
             self.outbox.apply(ev)
             return
@@ -167,6 +171,7 @@ class AlertManager:
         sources (a kill switch tripped from the CLI)."""
         if ev.type == E.ALERT_ACK_REQUESTED:
             p = ev.payload
+            self.outbox.apply(ev)
             self.ack(str(p.get("id", "")), by=str(p.get("by") or "unknown"), via=str(p.get("via") or "request"))
             return
         self.on_event(ev)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from tradekit.store.events import EventType as E
 
-ALERT_TYPES = (E.ALERT_RAISED, E.ALERT_SENT, E.ALERT_FAILED, E.ALERT_ACKED, E.ALERT_ESCALATED)
+ALERT_TYPES = (E.ALERT_RAISED, E.ALERT_SENT, E.ALERT_FAILED, E.ALERT_ACKED, E.ALERT_ESCALATED, E.ALERT_ACK_REQUESTED)
 
 
 @dataclass
@@ -31,6 +31,7 @@ class AlertState:
     failed: dict[str, dict] = field(default_factory=dict)  # channel -> the last alert.failed payload
     attempts: dict[str, int] = field(default_factory=dict)
     acked: dict | None = None
+    ack_requested: dict | None = None  # an alert.ack_requested not yet acted on (no session was running)
     escalated_at: datetime | None = None  # the last escalation step (None: still on the first channel)
 
     @property
@@ -86,6 +87,8 @@ class Outbox:
             elif ev.type == E.ALERT_FAILED:
                 a.failed[ch] = p
                 a.attempts[ch] = int(p.get("attempt", 1))
+            elif ev.type == E.ALERT_ACK_REQUESTED:
+                a.ack_requested = a.ack_requested or {"by": p.get("by"), "via": p.get("via")}
             elif ev.type == E.ALERT_ACKED:
                 a.acked = a.acked or {"by": p.get("by"), "via": p.get("via"), "at": ev.time.isoformat()}
             elif ev.type == E.ALERT_ESCALATED:
