@@ -214,6 +214,8 @@ class AlertManager:
         try:
             ref = w.channel.send(a.payload)
         except (ChannelError, Exception) as e:  # noqa: BLE001 - any failure of a send is retried
+            if self._stop.is_set():
+                return  # stopped while the send hung: the outbox keeps it for the next session
             r = self.cfg.retries
             final = attempt >= r.max_attempts
             wait = min(r.backoff_seconds * 2 ** (attempt - 1), r.backoff_max_seconds)
@@ -223,10 +225,17 @@ class AlertManager:
             if not final:
                 w.put(alert_id, attempt, wait)
             return
+        if self._stop.is_set() and not self._journal_writable():
+            log.warning("alert %s reached %s after the manager stopped; it will be sent again", a.id, ch)
+            return
         payload = {"id": a.id, "channel": ch, "attempt": attempt}
         if ref is not None:
             payload["ref"] = ref
         self.journal.append(E.ALERT_SENT, payload)
+
+    def _journal_writable(self) -> bool:
+        lease = getattr(self.journal, "lease", None)
+        return lease is None or bool(getattr(lease, "held", True))
 
     # -- escalation and replies (the supervisor thread) --------------------------------------------
     def _supervise(self) -> None:
