@@ -241,8 +241,10 @@ class Session:
         retried here every cycle) instead of ending the run."""
         if not self.check_journal():
             return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
+        alerts = getattr(self, "alerts", None)
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
-                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run):
+                     None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run,
+                     None if alerts is None else (lambda: alerts.check(self))):  # waiting approvals, token, P&L
             if step is not None and not self._guard(step):
                 return
 

@@ -80,6 +80,42 @@ def ack(alert_id: str = typer.Argument(..., help="the alert's id (from `tradekit
     typer.echo(f"acknowledgement of {a.id} ({a.title}) requested; the session records it at its next poll")
 
 
+@alerts_app.command("watch")
+def watch(every: float = typer.Option(10.0, "--every", min=0.1, help="seconds between looks"),
+          once: bool = typer.Option(False, "--once", help="look once; exit 1 when the heartbeat is missing"),
+          config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+    """A watchdog outside the session: alert when the session's heartbeat stops (its lease goes stale or
+    its process dies without releasing it). Sent straight to the channels (the journal is the dead
+    session's); once per outage, and once more when a session is back."""
+    import time as _t
+
+    from tradekit.alerts.manager import notify_now
+    from tradekit.store.lease import _read, current_holder
+
+    cfg, j = _journal(config, db, read_only=True)
+    limit = cfg.alerts.sources.heartbeat_missing_seconds
+    down = False
+    while True:
+        with j.engine.connect().execution_options(readonly=True) as conn:
+            row = _read(conn)
+            if conn.in_transaction():
+                conn.rollback()
+        missing = row is not None and current_holder(j.engine, stale_after=limit) is None
+        if missing and not down:
+            ago = _t.time() - row.heartbeat
+            title = f"the session's heartbeat is missing ({ago:.0f} s)"
+            text = f"{row.owner} (pid {row.pid} on {row.host}) holds the journal but is silent or gone"
+            typer.echo(f"ALERT {title}: {text}")
+            notify_now(cfg, "heartbeat_missing", title, text, priority="critical", echo=typer.echo)
+        elif down and not missing:
+            typer.echo("the session's heartbeat is back")
+            notify_now(cfg, "heartbeat_missing", "the session's heartbeat is back", "", priority="info", echo=typer.echo)
+        down = missing
+        if once:
+            raise typer.Exit(1 if missing else 0)
+        _t.sleep(every)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``alerts`` to the main CLI."""
     app.add_typer(alerts_app, name="alerts")

@@ -7,6 +7,7 @@ a channel whose secret is not set is a config error naming the channel and the s
 from __future__ import annotations
 
 from datetime import time
+from decimal import Decimal
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,7 +16,9 @@ Priority = Literal["info", "warning", "critical"]
 RANK = {"info": 0, "warning": 1, "critical": 2}
 # every kind an alert can have (tradekit/alerts/sources.py raises them; routes and priorities name them)
 KINDS = ("breaker", "halted", "reducing", "resumed", "kill_switch", "kill_switch_unlocked", "kill_switch_problem",
-         "reject_burst", "error_burst", "reconciliation_mismatch", "order_unknown")
+         "reject_burst", "error_burst", "reconciliation_mismatch", "order_unknown", "stale_feed", "feed_failover",
+         "approval_waiting", "token_expiring", "token_expired", "pnl_loss", "pnl_profit", "heartbeat_missing",
+         "eod_summary")
 
 
 class _S(BaseModel):
@@ -118,6 +121,13 @@ class BurstRule(_S):
 class SourcesConfig(_S):
     reject_burst: BurstRule = Field(default_factory=BurstRule, description="N rejects in M seconds")
     error_burst: BurstRule = Field(default_factory=BurstRule, description="N broker errors in M seconds")
+    approval_wait_seconds: float = Field(120.0, gt=0, description="a proposal waiting longer than this for a person")
+    token_expiry_warn_minutes: float = Field(30.0, ge=0, description="live: the Kite session ends within this (0: no warning)")
+    pnl_loss_rupees: Decimal | None = Field(None, gt=0, description="the day's net P&L at or below minus this")
+    pnl_profit_rupees: Decimal | None = Field(None, gt=0, description="the day's net P&L at or above this")
+    heartbeat_missing_seconds: float = Field(60.0, gt=0, description="tradekit alerts watch: the session's lease "
+                                             "heartbeat older than this (or its process gone) is an alert")
+    eod_summary: bool = Field(True, description="the end-of-day stage sends the day's summary with the report")
 
 
 class AlertsConfig(_S):

@@ -176,6 +176,16 @@ class AlertManager:
             return
         self.on_event(ev)
 
+    def check(self, session) -> list[str]:
+        """The time-driven sources (Session.service calls this every cycle); deduplication keeps a
+        condition that lasts from raising more than once per ``dedup_seconds``."""
+        out = []
+        for kind, pri, title, text, key in self.sources.check(session, self.clock.now()):
+            aid = self.raise_(kind, title, text, priority=pri, key=key)
+            if aid:
+                out.append(aid)
+        return out
+
     # -- acknowledging -----------------------------------------------------------------------------
     def ack(self, alert_id: str, *, by: str, via: str) -> bool:
         """Journal ``alert.acked`` (once); escalation of the alert stops. False: no such alert."""
@@ -299,6 +309,38 @@ class AlertManager:
         with self.outbox.lock:
             return [a.to_dict() for a in sorted(self.outbox.alerts.values(), key=lambda a: a.raised_at, reverse=True)
                     if a.acked is None]
+
+
+def notify_now(config, kind: str, title: str, text: str = "", *, priority: str = "warning", secrets=None,
+               echo=None) -> dict[str, str]:
+    """Send one alert at once, outside any session and outside the journal (the heartbeat watchdog,
+    whose session is gone; the end-of-day summary): routed like any alert, each channel tried with
+    the configured retries. Returns {channel: "sent" | error}."""
+    from tradekit.config.secrets import Secrets
+
+    cfg = config.alerts
+    if not cfg.enabled:
+        return {}
+    chans = build_channels(cfg, secrets if secrets is not None else Secrets.load(config.secrets_file))
+    priority = priority_of(cfg, kind, priority)
+    alert = {"id": _rand.token_hex(4), "kind": kind, "priority": priority, "title": title, "text": text, "key": ""}
+    out: dict[str, str] = {}
+    for name in route(cfg, kind, priority):
+        ch = chans[name]
+        if isinstance(ch, DashboardChannel):
+            continue
+        for attempt in range(1, cfg.retries.max_attempts + 1):
+            try:
+                ch.send(alert)
+                out[name] = "sent"
+                break
+            except Exception as e:  # noqa: BLE001
+                out[name] = str(e)
+                if attempt < cfg.retries.max_attempts:
+                    time.sleep(min(cfg.retries.backoff_seconds * 2 ** (attempt - 1), cfg.retries.backoff_max_seconds))
+        if echo is not None:
+            echo(f"{name}: {out[name]}")
+    return out
 
 
 def attach_alerts(session) -> AlertManager | None:

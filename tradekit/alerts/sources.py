@@ -78,7 +78,51 @@ class Sources:
                 return [("reconciliation_mismatch", "critical", "reconciliation: the broker and the book differ",
                          str(p.get("summary") or f"{len(p.get('mismatches') or [])} difference(s)"), "")]
             return []
+        if t == E.NOTE and p.get("kind") == "market_data":
+            if p.get("event") == "instrument_stale":
+                return [("stale_feed", "warning", f"no fresh price for {p.get('key')} in {p.get('gap_seconds')} s",
+                         "the market-data hub marked it stale", str(p.get("key")))]
+            if p.get("event") == "failover":
+                return [("feed_failover", "warning", f"market data: {p.get('from')} silent, now {p.get('to')}",
+                         str(p.get("why") or p.get("reason") or ""), "failover")]
+            return []
         if t == E.ORDER_UNKNOWN:
             cid = p.get("client_order_id", "")
             return [("order_unknown", "critical", f"order {cid}: outcome UNKNOWN", str(p.get("reason", "")), cid)]
         return []
+
+    def check(self, session, now) -> list[tuple]:
+        """Time-driven sources, from the session's service loop: a proposal waiting too long, the
+        Kite session about to end or ended, the day's P&L past a threshold."""
+        c, out = self.cfg.sources, []
+        book = session.book
+        for cid in list(getattr(book, "open", {})):
+            o = book.orders.get(cid)
+            if o is None or getattr(o.status, "value", o.status) != "PENDING_APPROVAL" or o.created_at is None:
+                continue
+            waited = (now - o.created_at).total_seconds()
+            if waited >= c.approval_wait_seconds:
+                r = o.request
+                out.append(("approval_waiting", "warning", f"order {cid} has waited {waited / 60:.1f} min for approval",
+                            f"{r.side} {r.quantity} {r.tradingsymbol} ({o.strategy})", cid))
+        broker = session.broker
+        if getattr(session.mode, "value", "paper") == "live" and hasattr(broker, "logged_in"):
+            if not broker.logged_in:
+                out.append(("token_expired", "critical", "the Kite session has ended: log in again",
+                            str(broker.session_status()), "expired"))
+            else:
+                exp = getattr(getattr(broker, "session", None), "expires_at", None)
+                if exp is not None and c.token_expiry_warn_minutes:
+                    left = (exp - now).total_seconds() / 60
+                    if left <= c.token_expiry_warn_minutes:
+                        out.append(("token_expiring", "warning", f"the Kite session ends in {max(left, 0):.0f} min",
+                                    f"at {exp:%H:%M} IST: run tradekit kite login", exp.isoformat()))
+        if c.pnl_loss_rupees is not None or c.pnl_profit_rupees is not None:
+            pnl = book.net_pnl
+            if c.pnl_loss_rupees is not None and pnl <= -c.pnl_loss_rupees:
+                out.append(("pnl_loss", "critical", f"the day's net P&L is Rs {pnl:,.2f}",
+                            f"at or below -Rs {c.pnl_loss_rupees:,}", str(c.pnl_loss_rupees)))
+            if c.pnl_profit_rupees is not None and pnl >= c.pnl_profit_rupees:
+                out.append(("pnl_profit", "info", f"the day's net P&L is Rs {pnl:,.2f}",
+                            f"at or above Rs {c.pnl_profit_rupees:,}", str(c.pnl_profit_rupees)))
+        return out
