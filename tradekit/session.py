@@ -122,6 +122,9 @@ class Session:
         self.brackets = BracketManager(self.oms, config=config.brackets)
         self.brackets.restore(self.journal.events(types=self.brackets.RESTORE_TYPES), sync=False)
         self.brackets.attach(self.market)
+        from tradekit.execution.slicing import ParentOrders
+
+        self.algos = ParentOrders.install(self)  # issue 15: freeze slices and TWAP/VWAP/POV parents, rebuilt from the journal
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
             self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
@@ -142,6 +145,9 @@ class Session:
 
         self.gtt = attach_gtt(self)  # GTT protection kept by the broker (None: the broker keeps no GTTs)
         self.brackets.protector = self.gtt  # CNC/NRML brackets: their stop and target also as a GTT OCO
+        from tradekit.execution.conditions import ConditionBook
+
+        self.conditions_book = ConditionBook.attach(self)  # conditional orders: rebuilt, re-armed, on the hub
         from tradekit.alerts.manager import attach_alerts
 
         self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
@@ -244,6 +250,7 @@ class Session:
         alerts = getattr(self, "alerts", None)
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
                      None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run,
+                     self.algos.step,
                      None if alerts is None else (lambda: alerts.check(self))):  # waiting approvals, token, P&L
             if step is not None and not self._guard(step):
                 return
@@ -391,6 +398,10 @@ class Session:
                             price=signal.price, trigger_price=signal.trigger_price,
                             validity=signal.meta.get("validity", "DAY"))
 
+    def _lot(self, signal: Signal) -> int:
+        inst = self.instruments.find(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
+        return inst.lot_size if inst is not None else 1
+
     def _size(self, signal: Signal, lot: int) -> int:
         rule = (signal.sizing or {}).get("rule")
         value = dec((signal.sizing or {}).get("value", 0), "sizing.value")
@@ -421,6 +432,8 @@ class Session:
 
     def submit_signal(self, signal: Signal, route: str | None = None) -> Order:
         """The sink for the signal pipeline: size, then submit through the one path."""
+        if signal.meta.get("condition") is not None:  # held until its trigger (tradekit.execution.conditions)
+            return self.conditions_book.arm(signal, route)
         self.market.want([signal.key], "signal")  # subscribed before its risk check
         if signal.price is None and signal.reference_price is None:
             self.market.wait_quote(signal.key)  # live: up to market_data.quote_wait_seconds for a first quote
@@ -429,11 +442,14 @@ class Session:
         req = self.order_for_signal(signal)
         if signal.meta.get("bracket"):  # stop / targets / trail: the entry of a bracket (tradekit/execution/brackets.py)
             return self.brackets.submit_signal(signal, req, route)
+        from tradekit.signals.algo_fields import apply_slicing, order_meta  # issue 15: algo / iceberg fields
+
+        req, algo_meta = apply_slicing(req, signal, self._lot(signal)), order_meta(signal)
         note = getattr(self.gate, "note_signal_stop", None)
         if note is not None and (signal.sizing or {}).get("stop") is not None:
             note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
-                               reference_price=signal.reference_price)
+                               reference_price=signal.reference_price, meta=algo_meta)
 
     def protect(self, exchange: str, tradingsymbol: str, *, stop, target, quantity: int | None = None,
                 product: str | None = None) -> str | None:
@@ -541,7 +557,15 @@ class Session:
                 except Exception as e:  # one bad request must not stop the session
                     log.exception("handling %s (seq %s) failed", ev.type, ev.seq)
                     self._emit(E.NOTE, {"kind": "request_failed", "seq": ev.seq, "type": ev.type, "why": str(e)})
+        self.conditions_book.poll()  # time conditions and expiry on the session clock
         return out
+
+    def conditions(self, states=None) -> list:
+        """Conditional orders with their state (armed/triggered/cancelled/expired) and last evaluated value."""
+        return self.conditions_book.list(states)
+
+    def cancel_condition(self, condition_id: str, reason: str = "", by: str = "notebook"):
+        return self.conditions_book.cancel(condition_id, reason, by)
 
     def _on_decision(self, ev) -> None:
         p = ev.payload
@@ -578,6 +602,8 @@ class Session:
             self.oms.cancel_all(reason=p.get("reason", ""), source=p.get("by", "dashboard"))
         elif action == "flatten":
             self.oms.flatten(p.get("strategy"), reason=p.get("reason", "flatten"), source="flatten")
+        elif action == "cancel_condition":  # `tradekit conditions cancel ID` while this session runs
+            self.conditions_book.cancel(p["condition_id"], p.get("reason", ""), by=p.get("by", "cli"))
         else:
             raise ValueError(f"unknown control action {action!r}")
 

@@ -153,6 +153,7 @@ class OrderManager:
         self._cancelling: set[str] = set()  # cancels requested, not yet confirmed: not counted as pending exits
         self.listeners: list[Callable[[Event], None]] = []
         self.no_price_reason: Callable[[str], str] | None = None  # key -> why no price (the market-data hub)
+        self.parents = None  # issue 15: the slicing/algo engine (tradekit.execution.slicing.ParentOrders) when installed
         broker.subscribe(self)
         self._track_stranded()  # SUBMITTED/UNKNOWN orders the journal holds from before a restart
 
@@ -203,15 +204,20 @@ class OrderManager:
         reference_price=None,
         meta: dict | None = None,
         covered_by: str | None = None,
+        parent_id: str | None = None,
     ) -> Order:
         """Create an order and send it through the gate (and a person, in manual mode) to the broker.
 
         ``covered_by``: the client order id of an approved parent (a bracket's entry) whose approval
-        covers this child: it is not queued for a second approval (the gate still checks it)."""
+        covers this child: it is not queued for a second approval (the gate still checks it).
+        ``parent_id``: a child of a parent order (a slice, an algo's child) that was itself approved;
+        the child is checked by the gate but not queued for a person again."""
         with self._lock:
             reducing_action = source in NEVER_QUEUED
             if self._halt_reason and not reducing_action:
                 raise TradingHalted(f"new orders are refused: {self._halt_reason}")
+            if meta and "algo" in meta and self.parents is not None:  # issue 15: a bad algo spec is refused up front
+                meta = {**meta, "algo": self.parents.check_spec(meta["algo"])}
             now = self.clock.now()
             cid = self.ids.next(now.date())
             changes: dict = {"tag": cid}
@@ -227,6 +233,8 @@ class OrderManager:
             if mode == "auto" and self.mode is TradingMode.LIVE and not self.allow_auto_in_live and not reducing_action \
                     and cover is None:
                 mode = "manual"  # live orders wait for a person unless the config says otherwise
+            if parent_id is not None:  # issue 15: the approval of the parent covers its children
+                mode = self.parents.child_mode(parent_id) if self.parents is not None else mode
             ref = reference_price if reference_price is not None else self.last_price(request.key)
             payload = {"client_order_id": cid, "strategy": strategy, "request": request.to_dict(), "signal_id": signal_id,
                        "approval_mode": mode, "source": source, "mode": self.mode.value,
@@ -237,6 +245,8 @@ class OrderManager:
                 payload["meta"] = meta
             if cover is not None:
                 payload["covered_by"] = covered_by
+            if parent_id is not None:
+                payload["parent_id"] = parent_id
             with self.journal.transaction():  # one commit, durable before the broker is called
                 self._emit(E.ORDER_CREATED, payload)
                 order = self.book.orders[cid]
@@ -255,7 +265,12 @@ class OrderManager:
                                                     "reason": f"covered by the approval of {covered_by} (its group's parent)"})
                 else:
                     self._emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto-policy", "auto": True,
-                                                    "reason": f"{self.mode.value} auto-approval ({source})"})
+                                                    "reason": (f"covered by the approval of parent {parent_id}" if parent_id
+                                                               else f"{self.mode.value} auto-approval ({source})")})
+                if self.parents is not None and self.parents.takes(order, decision):  # issue 15: slices / algo
+                    self.parents.start(order, decision)
+                    self.journal.after_commit(lambda: self.parents.kick(cid))
+                    return order
                 self._emit_submitted(order)
                 self._placing.add(cid)
             # After the commit: at once, or when the caller's transaction (signal + order) commits.
@@ -412,6 +427,10 @@ class OrderManager:
                                                 "reason": reason,
                                                 "changes": {k: str(v) if isinstance(v, Decimal) else v for k, v in clean.items()},
                                                 "drift_pct": None if drift is None else f"{drift:.4f}"})
+                if self.parents is not None and self.parents.takes(order, decision):  # issue 15: slices / algo
+                    self.parents.start(order, decision)
+                    self.journal.after_commit(lambda: self.parents.kick(client_order_id))
+                    return ApprovalOutcome(client_order_id, order.status, True, msgs + changed_checks, decision)
                 self._emit_submitted(order)
                 self._placing.add(client_order_id)
             self.journal.after_commit(lambda: self._place_locked(order))
@@ -456,6 +475,9 @@ class OrderManager:
                order_type: OrderType | str | None = None) -> Order:
         with self._lock:
             order = self.book.order(client_order_id)
+            if order.status is OrderStatus.SLICED and self.parents is not None:  # issue 15: acts on the open children
+                self.parents.modify(client_order_id, quantity=quantity, price=price)
+                return order
             if not order.status.is_working or order.broker_order_id is None:
                 raise IllegalTransition(f"order {client_order_id} is {order.status.value}; only a working order can be modified")
             changes = {k: v for k, v in (("quantity", quantity), ("price", price), ("trigger_price", trigger_price),
@@ -482,6 +504,9 @@ class OrderManager:
         """Cancel: never blocked. A pending proposal is withdrawn; a working order is cancelled at the broker."""
         with self._lock:
             order = self.book.order(client_order_id)
+            if order.status is OrderStatus.SLICED and self.parents is not None:  # issue 15: stop it, cancel its children
+                self.parents.cancel(client_order_id, reason=reason, source=source)
+                return order
             if order.status is OrderStatus.PENDING_APPROVAL:
                 self._emit(E.APPROVAL_REJECTED, {"client_order_id": client_order_id, "by": source, "reason": reason or "withdrawn"})
                 return order
@@ -504,6 +529,8 @@ class OrderManager:
         """Cancel open orders (and withdraw proposals). ``keep_reducing`` spares square-off/flatten orders in flight."""
         with self._lock:
             done = []
+            if self.parents is not None:  # issue 15: parents first, so no new child goes out
+                done += self.parents.cancel_all(reason=reason, source=source, strategy=strategy, keep_reducing=keep_reducing)
             for o in list(self.book.open.values()):
                 if strategy is not None and o.strategy != strategy:
                     continue

@@ -57,6 +57,7 @@ class OrderStatus(str, Enum):
     FILLED = "FILLED"
     CANCELLED = "CANCELLED"
     REJECTED = "REJECTED"  # by the broker or the exchange
+    SLICED = "SLICED"  # a parent sent as child orders (freeze slices or an algo); its fills are on the children
 
     def __str__(self) -> str:
         return self.value
@@ -77,7 +78,7 @@ class OrderStatus(str, Enum):
 
 
 S = OrderStatus
-TERMINAL = frozenset({S.DENIED, S.APPROVAL_REJECTED, S.EXPIRED, S.FILLED, S.CANCELLED, S.REJECTED})
+TERMINAL = frozenset({S.DENIED, S.APPROVAL_REJECTED, S.EXPIRED, S.FILLED, S.CANCELLED, S.REJECTED, S.SLICED})
 LOCAL = frozenset({S.CREATED, S.PENDING_APPROVAL, S.APPROVED})
 WORKING = frozenset(
     {S.SUBMITTED, S.UNKNOWN, S.ACCEPTED, S.OPEN, S.TRIGGER_PENDING, S.PARTIALLY_FILLED, S.PENDING_MODIFY, S.PENDING_CANCEL}
@@ -88,7 +89,7 @@ _ENDS = {S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED}
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.CREATED: frozenset({S.DENIED, S.PENDING_APPROVAL, S.APPROVED}),
     S.PENDING_APPROVAL: frozenset({S.APPROVED, S.APPROVAL_REJECTED, S.EXPIRED, S.DENIED}),
-    S.APPROVED: frozenset({S.SUBMITTED, S.DENIED}),
+    S.APPROVED: frozenset({S.SUBMITTED, S.DENIED, S.SLICED}),
     S.SUBMITTED: frozenset({S.UNKNOWN} | _BROKER_LIVE | _ENDS),
     S.UNKNOWN: frozenset(_BROKER_LIVE | _ENDS),
     S.ACCEPTED: frozenset(_BROKER_LIVE | _ENDS),

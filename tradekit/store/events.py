@@ -50,6 +50,17 @@ class EventType:
     BRACKET_PROTECTED = "bracket.protected"  # the crash protector (GTT OCO) answered
     BRACKET_CHILD_FAILED = "bracket.child_failed"  # a child denied/rejected: retried after brackets.child_retry_seconds
     BRACKET_CLOSED = "bracket.closed"
+    # -- slicing and execution algorithms (issue 15; tradekit/execution/slicing.py, tradekit/execution/algos/) --
+    # A parent order (approved once) split into child orders; every child carries ``parent_id``.
+    SLICE_STARTED = "slice.started"  # an order above the freeze quantity is sent as slices (the parent becomes SLICED)
+    SLICE_MODIFIED = "slice.modified"  # the parent's quantity/price changed (applies to open and future slices)
+    SLICE_CANCELLED = "slice.cancelled"  # no more slices; open slices are cancelled
+    SLICE_COMPLETED = "slice.completed"  # every slice is final: the parent's outcome
+    ALGO_STARTED = "algo.started"  # a TWAP/VWAP/POV parent begins (the parent becomes SLICED)
+    ALGO_VOLUME_BASE = "algo.volume_base"  # POV: the day's cumulative volume when it began counting
+    ALGO_MODIFIED = "algo.modified"
+    ALGO_CANCELLED = "algo.cancelled"
+    ALGO_COMPLETED = "algo.completed"
 
     # GTT protection at the broker (issue 15, tradekit.execution.gtt); ``parent_id`` = the bracket
     GTT_PLACED = "gtt.placed"  # a GTT OCO protects a bracket's position (bracket_id <-> gtt_id)
@@ -68,3 +79,10 @@ class EventType:
     ALERT_ACKED = "alert.acked"  # {id, by, via}: a person saw it; escalation stops
     ALERT_ESCALATED = "alert.escalated"  # {id, from, to}: unacknowledged past escalation.after_minutes
     ALERT_ACK_REQUESTED = "alert.ack_requested"  # a request (dashboard, CLI) the session turns into alert.acked
+
+    # conditional orders (tradekit/execution/conditions.py): a signal held until its trigger
+    CONDITION_CREATED = "condition.created"
+    CONDITION_PROGRESS = "condition.progress"  # moved to the side a crossing starts from; a child of `all` fired; due
+    CONDITION_TRIGGERED = "condition.triggered"  # the order went to the gate (or was refused: see payload)
+    CONDITION_CANCELLED = "condition.cancelled"
+    CONDITION_EXPIRED = "condition.expired"

@@ -206,6 +206,11 @@ def _approval_granted(b: Book, p: dict, ts: datetime) -> None:
     o.transition(OrderStatus.APPROVED, ts, p.get("reason"))
 
 
+def _parent_started(b: Book, p: dict, ts: datetime) -> None:
+    """slice.started / algo.started: the approved parent is now worked as child orders (issue 15)."""
+    b.order(p["client_order_id"]).transition(OrderStatus.SLICED, ts, p.get("reason") or "sent as child orders")
+
+
 def _approval_rejected(b: Book, p: dict, ts: datetime) -> None:
     b.order(p["client_order_id"]).transition(OrderStatus.APPROVAL_REJECTED, ts, p.get("reason"))
 
@@ -345,4 +350,6 @@ _HANDLERS = {
     E.MARK: _mark,
     E.TRADING_STATE: _trading_state,
     E.APPROVAL_DECISION: _decision,
+    E.SLICE_STARTED: _parent_started,  # issue 15: slicing and algorithms
+    E.ALGO_STARTED: _parent_started,
 }

@@ -460,6 +460,12 @@ class PaperBroker(PaperGttMixin):
         if inst.freeze_quantity and request.quantity > inst.freeze_quantity and request.variety is not Variety.ICEBERG:
             return (f"Quantity exceeds the freeze limit of {inst.freeze_quantity} for {inst.tradingsymbol}. "
                     f"Place a smaller order, or use autoslice or an iceberg order.")
+        if request.variety is Variety.ICEBERG:  # issue 15: Kite's iceberg rules (tradekit/brokers/paper/iceberg.py)
+            from tradekit.brokers.paper.iceberg import reject_reason
+
+            reason = reject_reason(request, inst)
+            if reason:
+                return reason
         if request.order_type is OrderType.SLM and inst.is_option:
             return "SL-M orders are not allowed for options. Place an SL order instead."
         if request.product is Product.CNC and inst.is_derivative:

@@ -66,6 +66,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
+from tradekit.brokers.paper import iceberg
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.clock import dt_to_ns, ns_to_dt
 from tradekit.data.types import Tick
@@ -182,6 +183,7 @@ class SimExchange:
         order.exchange_order_id = f"{1100000000000000 + self._exch_seq}"
         order.exchange_timestamp = order.arrival
         status = TRIGGER_PENDING if order.request.order_type in (OrderType.SL, OrderType.SLM) else OPEN
+        iceberg.start(order)  # an iceberg: only its first leg is live
         order.set_status(status, now)
         self._resting[order.key].append(order)
         self.on_update(order)
@@ -379,7 +381,9 @@ class SimExchange:
                 continue
             if bound is not None and ((buy and px_l > bound) or (not buy and px_l < bound)):
                 break
-            qty = int(min(order.remaining, avail, allowance - taken))
+            qty = int(min(iceberg.live_quantity(order), avail, allowance - taken))
+            if qty <= 0:
+                break  # an iceberg's next leg arrives later, or the tick's allowance is used
             px = self._adverse(order, px_l, self._slip(order, px_l, qty, 0, quoted=True), buy)
             if bound is not None:
                 px = min(px, bound) if buy else max(px, bound)
@@ -434,7 +438,7 @@ class SimExchange:
         return math.ceil((ref_units - cap) / tick) * tick
 
     def _take(self, order: SimOrder, budget: float) -> int:
-        return int(min(order.remaining, budget))
+        return int(min(iceberg.live_quantity(order), budget))
 
     def _fill_market(self, order: SimOrder, ref_units: int, ts: datetime, budget: float, v: int,
                      bar_range: tuple[int, int] | None = None) -> float:
@@ -466,6 +470,7 @@ class SimExchange:
     def _book_fill(self, order: SimOrder, qty: int, px_units: int, ts: datetime) -> None:
         order.filled += qty
         order.filled_value_units += qty * px_units
+        iceberg.after_fill(order, qty, ts, self._latency_ns)
         self._trade_seq += 1
         trade = SimTrade(f"{50000000 + self._trade_seq}", order, qty, units_to_decimal(px_units), ts)
         if order.remaining == 0:

@@ -172,6 +172,7 @@ class _Meta:
     modified_at: datetime | None = None
     guid: str = ""
     last_sent: tuple | None = None
+    system_tags: list = field(default_factory=list)  # tags Kite adds itself (autoslice, autoslice:<parent>)
     gtt: int | None = None  # the GTT that placed it
 
 
@@ -468,8 +469,10 @@ class KiteSimApp(SimGttRoutes):
             raise KiteError(400, "InputException", "Invalid variety.")
         if variety in ("co", "auction"):
             raise KiteError(400, "InputException", f"The {variety} variety is not available in the sandbox.")
-        if _first(form, "autoslice") == "true":
-            raise KiteError(400, "InputException", "Autoslice is not available in the sandbox.")
+        if _first(form, "autoslice") == "true":  # slices above the freeze limit (issue 15)
+            from tradekit.brokers.kite.sim.autoslice import place_autoslice
+
+            return place_autoslice(self, variety, form)
         exchange, symbol = _need(form, "exchange"), _need(form, "tradingsymbol")
         side, qty = _need(form, "transaction_type"), _int(_need(form, "quantity"), "quantity")
         product, otype = _need(form, "product"), _need(form, "order_type")
@@ -608,10 +611,15 @@ class KiteSimApp(SimGttRoutes):
         tags = [meta.tag] if meta.tag else []
         if row.order_type in (OrderType.MARKET, OrderType.SLM) and meta.market_protection:
             tags += ["mktp", f"mktp:{meta.market_protection:.2f}"]
+        tags += meta.system_tags
         m: dict = {}
         if meta.variety == "iceberg" and meta.iceberg_legs:
             m = {"iceberg": {"leg": 1, "legs": meta.iceberg_legs, "leg_quantity": meta.iceberg_quantity,
                              "total_quantity": row.quantity, "remaining_quantity": row.quantity - row.filled_quantity}}
+            live = self.broker._orders.get(row.broker_order_id)  # the paper exchange's live leg (issue 15)
+            ice = live.meta.get("iceberg") if live is not None else None
+            if ice:
+                m["iceberg"] = {k: ice[k] for k in ("leg", "legs", "leg_quantity", "total_quantity", "remaining_quantity")}
         if meta.gtt is not None:
             m["gtt"] = meta.gtt
         ts = meta.modified_at or meta.placed_at
