@@ -110,3 +110,13 @@ class Outbox:
                 hits = [x for k, x in self.alerts.items() if k.startswith(alert_id.lower())] if alert_id else []
                 a = hits[0] if len(hits) == 1 else None
             return a
+
+
+def dashboard_alerts(events, *, include_acked: bool = False) -> list[dict]:
+    """What the dashboards show as toasts: the alerts routed to a ``dashboard`` channel
+    (``alert.raised`` with ``dashboard: true``), unacknowledged unless ``include_acked``, newest first.
+    ``events``: the journal's events (e.g. ``journal.events(types=ALERT_TYPES)``); a page acknowledges
+    one with ``SessionView.ack_alert(id)``."""
+    box = Outbox.rebuild(ev for ev in events if ev.type in ALERT_TYPES)
+    rows = [a for a in box.alerts.values() if a.payload.get("dashboard") and (include_acked or a.acked is None)]
+    return [a.to_dict() for a in sorted(rows, key=lambda a: a.raised_at, reverse=True)]

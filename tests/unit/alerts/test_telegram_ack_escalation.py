@@ -145,3 +145,19 @@ def test_an_ack_requested_while_no_session_ran_is_recorded_by_the_next(alerts_co
     m = AlertManager(cfg.alerts, j, channels={}).start()
     m.stop()
     assert _events(j, E.ALERT_ACKED) == [{"id": aid, "by": "asha", "via": "cli"}]
+
+
+def test_the_dashboards_toasts_are_the_unacknowledged_dashboard_alerts(alerts_config, journal):
+    from tradekit.alerts.outbox import dashboard_alerts
+
+    cfg = alerts_config("""  channels: {desk: {type: dashboard, min_priority: warning}}
+  routes: [{kinds: ["*"], channels: [desk]}]
+""")
+    m = AlertManager(cfg.alerts, journal, channels={})
+    a1 = m.raise_("halted", "trading HALTED", priority="critical")
+    m.raise_("resumed", "trading ACTIVE again", priority="info")  # below the desk's min_priority
+    a3 = m.raise_("stale_feed", "no fresh price", priority="warning", key="x")
+    assert [t["id"] for t in dashboard_alerts(journal.events())] == [a3, a1]
+    m.ack(a1, by="asha", via="dashboard")
+    assert [t["id"] for t in dashboard_alerts(journal.events())] == [a3]
+    assert [t["status"] for t in dashboard_alerts(journal.events(), include_acked=True)] == ["sent", "acked"]
