@@ -157,3 +157,19 @@ def test_quiet_hours_drop(alerts_config, journal, receiver):
     finally:
         m.stop()
     assert _events(journal, E.ALERT_FAILED)[0]["error"] == "quiet hours" and receiver.requests == []
+
+
+def test_priorities_override_the_sources_and_decide_the_route(alerts_config, journal):
+    cfg = alerts_config("""  channels:
+    desk: {type: dashboard}
+    ops: {type: slack, min_priority: critical}
+  routes: [{kinds: ["*"], channels: [desk, ops]}]
+  priorities: {stale_feed: critical}
+""")
+    m = AlertManager.from_config(cfg, journal, secrets=Secrets.load(environ={"TRADEKIT_SLACK_WEBHOOK": "http://127.0.0.1:9"}))
+    m.raise_("stale_feed", "no fresh price for NSE:INFY", priority="warning", key="NSE:INFY")
+    m.raise_("feed_failover", "ticker silent", priority="warning")
+    raised = {p["kind"]: p for p in _events(journal, E.ALERT_RAISED)}
+    assert raised["stale_feed"]["priority"] == "critical" and raised["stale_feed"]["channels"] == ["ops"]
+    assert raised["feed_failover"]["priority"] == "warning" and raised["feed_failover"]["channels"] == []
+    assert raised["feed_failover"]["dashboard"] is True
