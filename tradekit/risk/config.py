@@ -199,6 +199,9 @@ class VarSettings(_Section):
     crash_day: date | None = Field(None, description="a real day to replay; default: the worst NIFTY day in the data")
     min_coverage_pct: float = Field(100.0, ge=0, le=100, description="share of the gross exposure (₹) that must have "
                                     "daily return history for the VaR limit check to be trusted")
+    fetch_history: bool = Field(True, description="live: after login, fetch the daily bars of every held instrument "
+                                "from Kite's historical API into the data directory (the days it lacks), for VaR")
+    history_days: int = Field(400, ge=30, le=2000, description="calendar days of daily bars fetch_history keeps")
     short_coverage: Literal["flag", "refuse"] = Field(
         "flag", description="when coverage is below min_coverage_pct: flag (allow, the check says what VaR leaves out) "
         "or refuse orders that add exposure")
