@@ -243,7 +243,8 @@ def _register_capabilities() -> None:
                    "tradekit.market.ca_cli",  # corporate-actions import|list
                    "tradekit.gtt_cli",  # gtt list|protect|delete
                    "tradekit.data.cli",  # data import|fetch|list, instruments update|show
-                   "tradekit.execution.conditions_cli"):  # conditions list|cancel
+                   "tradekit.execution.conditions_cli",  # conditions list|cancel
+                   "tradekit.alerts.cli"):  # alerts list|ack|watch
         importlib.import_module(module).register(app)
 
 

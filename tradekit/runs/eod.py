@@ -389,7 +389,24 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
         out = EodReport(d, mode, rep, res, rep.anchor, digest, jpath, risk, note_check, paths, notes)
         write_stage(run_dir, "eod", out.to_dict())
         log.info("eod %s: net ₹%s, %s", d, fmt_inr(rep.book.net_pnl), out.anchor_text())
+        _send_summary(cfg, out, run_dir)  # alerts.sources.eod_summary: the day's summary to the alert channels
         return out
     finally:
         journal.close()
 
+
+def _send_summary(cfg, out: "EodReport", run_dir: Path) -> None:
+    """The day's summary with the report, to the channels routed for ``eod_summary`` (issue 18)."""
+    al = getattr(cfg, "alerts", None)
+    if al is None or not al.enabled or not al.sources.eod_summary:
+        return
+    from tradekit.alerts.manager import notify_now
+
+    b = out.report.book
+    text = (f"net Rs {fmt_inr(b.net_pnl)} (realised {fmt_inr(b.realized_pnl)}, charges "
+            f"{fmt_inr(b.charges_total.total)}); orders {len(out.report.orders)}, fills {len(out.report.fills)}; "
+            f"audit {'verified' if out.ok else 'NOT verified'}; report: {(run_dir / REPORT_HTML).resolve()}")
+    try:
+        notify_now(cfg, "eod_summary", f"{out.day} {out.mode}: end of day", text, priority="info")
+    except Exception:  # noqa: BLE001 - the report is written; a channel down must not fail the stage
+        log.exception("the end-of-day summary could not be sent")
