@@ -242,7 +242,8 @@ def _register_capabilities() -> None:
                    "tradekit.ui.cli",  # serve
                    "tradekit.market.ca_cli",  # corporate-actions import|list
                    "tradekit.gtt_cli",  # gtt list|protect|delete
-                   "tradekit.data.cli"):  # data import|fetch|list, instruments update|show
+                   "tradekit.data.cli",  # data import|fetch|list, instruments update|show
+                   "tradekit.monitoring.perf_cli"):  # perf --from --to
         importlib.import_module(module).register(app)
 
 
