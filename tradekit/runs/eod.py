@@ -385,6 +385,10 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
         else:
             _export_day(journal, exp, d)
         paths["journal_export"] = JOURNAL_EXPORT
+        from tradekit.monitoring.feedback import FEEDBACK_DIR, write_feedback
+
+        if write_feedback(day_events, d, mode, run_dir):  # feedback to the strategy engine (signals/README.md)
+            paths["feedback"] = FEEDBACK_DIR
         jpath = str((run_dir / paths["journal"]).resolve()) if mode == "paper" else str(cfg.store_url())
         out = EodReport(d, mode, rep, res, rep.anchor, digest, jpath, risk, note_check, paths, notes)
         write_stage(run_dir, "eod", out.to_dict())
