@@ -277,3 +277,9 @@ def test_the_weekly_notebook_reviews_replayed_days(secret_env, demo_cfg_path, tm
     assert f"paper: net ₹{net:,.2f} over 3 day(s)" in text
     assert rv.perf.weekly["net"].tolist() == [net] and net == sum(rv.perf.days["net"], Decimal(0))
     assert list(rv.targets["day"].astype(str)) == ["2016-08-16", "2016-08-17", "2016-08-18"]
+    # as `tradekit schedule` runs it after the week's last trading day (and `tradekit run weekly` by hand)
+    assert main(["run", "weekly", "--date", "2016-08-19", "-c", str(demo_cfg_path), "--out", str(runs)]) == 0
+    folder = runs / "weekly" / "2016-08-15"
+    man = json.loads((folder / "manifest.json").read_text())
+    assert man["outcome"] == "ok" and man["mode"] == "weekly" and man["outputs"]["weekly_html"] == "weekly.html"
+    assert (folder / "weekly-2016-08-15.html").exists() and (folder / "weekly.html").exists()
