@@ -341,3 +341,45 @@ def success_metrics(events: Iterable, *, bars=None) -> pd.DataFrame:
     m = _day_metrics(list(events), bars)
     return pd.DataFrame([{"metric": k, "value": v, "target": f"{TARGETS[k][0]} {TARGETS[k][1]:g} {TARGETS[k][2]}",
                           "met": _met(k, v)} for k, v in m.items()])
+
+
+# -- paper against live on the same signals --------------------------------------------------------
+def _by_signal(events) -> pd.DataFrame:
+    evs = list(events)
+    sig_of = {}
+    for e in evs:
+        if e.type == E.ORDER_CREATED and e.payload.get("signal_id"):
+            sig_of[e.payload["client_order_id"]] = e.payload["signal_id"]
+    sf = implementation_shortfall(evs)
+    sf["signal_id"] = sf["client_order_id"].map(sig_of)
+    return sf[sf["signal_id"].notna()]
+
+
+def paper_vs_live(live_events, paper_events) -> pd.DataFrame:
+    """The live orders and the shadow paper orders of the same signals, side by side.
+
+    One row per signal either side took: strategy, symbol, side, then for each of ``live`` and
+    ``paper`` the filled quantity, average fill price, slippage against the decision price (bps
+    of the fills) and the implementation shortfall in ₹; ``fill_diff_bps`` is the live average fill
+    against the paper one (positive = live worse for the trader).
+    """
+    lv, pp = _by_signal(live_events), _by_signal(paper_events)
+    cols = ["signal_id", "strategy", "key", "side"]
+    rows = []
+    for sid in sorted(set(lv["signal_id"]) | set(pp["signal_id"])):
+        a, b = lv[lv["signal_id"] == sid], pp[pp["signal_id"] == sid]
+        ref = a if len(a) else b
+        r = {c: ref.iloc[0][c] for c in cols}
+        for name, g in (("live", a), ("paper", b)):
+            o = g.iloc[0] if len(g) else None
+            r[f"{name}_filled"] = int(g["filled_qty"].sum()) if len(g) else 0
+            r[f"{name}_avg_price"] = None if o is None else o["avg_fill_price"]
+            r[f"{name}_trading_bps"] = math.nan if o is None else o["trading_bps"] + o["delay_bps"]
+            r[f"{name}_shortfall"] = None if o is None else o["total"]
+        s = 1 if r["side"] == "BUY" else -1
+        la, pa = r["live_avg_price"], r["paper_avg_price"]
+        r["fill_diff_bps"] = float(s * (la - pa) / pa * BPS) if la is not None and pa else math.nan
+        rows.append(r)
+    return pd.DataFrame(rows, columns=[*cols, "live_filled", "paper_filled", "live_avg_price", "paper_avg_price",
+                                       "live_trading_bps", "paper_trading_bps", "live_shortfall", "paper_shortfall",
+                                       "fill_diff_bps"])
