@@ -94,6 +94,16 @@ def test_the_shadow_paper_broker_takes_the_live_signal_and_fills_on_the_live_fee
         assert len(cmp) == 1 and cmp["live_filled"].iloc[0] == 10 and cmp["paper_filled"].iloc[0] == 10
         # the paper fill is on the live feed's prices: within a few ticks of the live fill
         assert abs(cmp["fill_diff_bps"].iloc[0]) < 50
+        # the EOD report sets the two side by side
+        from tradekit.runs.eod import run_eod
+
+        s.close()
+        s = None
+        eod = run_eod(cfg, DAY, "live", out_dir=runs, figures=False)
+        sec = next(x for x in eod.report.sections if x.title.startswith("Paper against live"))
+        assert len(sec.tables["Per signal"]) == 1
+        assert set(sec.tables["P&L by strategy"]["mode"]) == {"live", "paper"}
+        assert "Paper against live" in (runs / "report.html").read_text(encoding="utf-8")
     finally:
         stop.set()
         if runner is not None:
