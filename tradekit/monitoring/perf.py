@@ -268,6 +268,7 @@ class PerfReport:
     by_strategy: pd.DataFrame
     by_symbol: pd.DataFrame
     execution: pd.DataFrame
+    targets: pd.DataFrame = field(default_factory=pd.DataFrame)
     figures: dict = field(default_factory=dict)
 
     def total(self, mode: str | None = None) -> Decimal:
@@ -278,10 +279,10 @@ class PerfReport:
 def build_perf_report(sources: list[JournalSource], start: date, end: date, *, figures: bool = True) -> PerfReport:
     if end < start:
         raise ValidationError(f"--to {end} is before --from {start}", field="--to")
-    from tradekit.monitoring.execution import shortfall_summary, implementation_shortfall
+    from tradekit.monitoring.execution import implementation_shortfall, shortfall_summary, success_trend
 
     daily = daily_pnl(sources, start, end)
-    modes, figs, ex = {}, {}, []
+    modes, figs, ex, tg = {}, {}, [], []
     for mode in sorted({s.mode for s in sources}):
         srcs = [s for s in sources if s.mode == mode]
         evs = [e for s in srcs for e in s.events if start <= _day_of(e.ts) <= end]
@@ -290,6 +291,9 @@ def build_perf_report(sources: list[JournalSource], start: date, end: date, *, f
         sf = shortfall_summary(implementation_shortfall(evs), ["strategy", "key"])
         sf.insert(0, "mode", mode)
         ex.append(sf)
+        t = success_trend(sorted(evs, key=lambda e: pd.Timestamp(e.ts)))
+        t.insert(0, "mode", mode)
+        tg.append(t)
         if figures:
             from tradekit.monitoring.charts import equity_figure
 
@@ -298,7 +302,8 @@ def build_perf_report(sources: list[JournalSource], start: date, end: date, *, f
                                                    title=f"Equity and drawdown across days ({mode})")
     return PerfReport(start, end, sources, daily, modes, period_pnl(daily, "W"), period_pnl(daily, "M"),
                       period_pnl(daily, "D"), by_group(daily, "strategy"), by_group(daily, "key"),
-                      pd.concat(ex, ignore_index=True) if ex else pd.DataFrame(), figs)
+                      pd.concat(ex, ignore_index=True) if ex else pd.DataFrame(),
+                      pd.concat(tg, ignore_index=True) if tg else pd.DataFrame(), figs)
 
 
 def render_perf_html(rep: PerfReport, path: str | Path) -> Path:
@@ -316,7 +321,9 @@ def render_perf_html(rep: PerfReport, path: str | Path) -> Path:
                      for k, f in rep.figures.items() if k.endswith(f":{mode}")})))
     for title_, df in (("Daily P&L (net of charges)", rep.days), ("Weekly P&L", rep.weekly),
                        ("Monthly P&L", rep.monthly), ("P&L by strategy", rep.by_strategy),
-                       ("P&L by symbol", rep.by_symbol), ("Implementation shortfall by strategy and symbol", rep.execution)):
+                       ("P&L by symbol", rep.by_symbol), ("Implementation shortfall by strategy and symbol", rep.execution),
+                       ("Targets day by day: slippage < 5 bps, fill rate > 99 %, order latency (p95 created → "
+                        "broker ack) < 100 ms, uptime > 99.9 %", rep.targets)):
         parts.append(_section_html(ReportSection(title_, {"": df})))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

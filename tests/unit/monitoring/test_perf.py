@@ -85,7 +85,8 @@ def test_the_roll_up_of_replayed_days_equals_the_sum_of_the_days(three_days, cap
     assert rep.modes["paper"]["days"] == 3 and rep.modes["paper"]["charges"] > 0
     text = html.read_text(encoding="utf-8")
     assert "Calendar of daily P&amp;L" in text and "Equity across days" in text and text.count("<img") == 2
-    assert "Weekly P&amp;L" in text and "Implementation shortfall" in text
+    assert "Weekly P&amp;L" in text and "Implementation shortfall" in text and "Targets day by day" in text
+    assert list(rep.targets["day"].astype(str)) == list(DAYS) and rep.targets["fill_rate_pct"].notna().all()
 
 
 def test_perf_cli_prints_the_period_and_refuses_bad_dates_in_one_line(three_days, capsys):
