@@ -36,7 +36,7 @@ def _execute(name: str, cwd: Path, **parameters):
 
 # -- the templates as committed (no kernel) ---------------------------------------------------------------
 def test_the_four_notebooks_exist():
-    assert {p.stem for p in TEMPLATES} >= {"research", "premarket", "session", "eod", "weekly"}
+    assert {p.stem for p in TEMPLATES} >= {"research", "premarket", "session", "eod", "weekly", "monthly"}
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
@@ -283,3 +283,12 @@ def test_the_weekly_notebook_reviews_replayed_days(secret_env, demo_cfg_path, tm
     man = json.loads((folder / "manifest.json").read_text())
     assert man["outcome"] == "ok" and man["mode"] == "weekly" and man["outputs"]["weekly_html"] == "weekly.html"
     assert (folder / "weekly-2016-08-15.html").exists() and (folder / "weekly.html").exists()
+    # the monthly checklist on the same run folders: audit verify, compliance export, limit review
+    assert main(["run", "monthly", "--month", "2016-08", "-c", str(demo_cfg_path), "--out", str(runs)]) == 0
+    folder = runs / "monthly" / "2016-08"
+    man = json.loads((folder / "manifest.json").read_text())
+    assert man["outcome"] == "ok", man["message"]
+    mnb = nbformat.read(folder / "monthly.ipynb", as_version=4)
+    mtext = "\n".join(o.get("text", "") for c in mnb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "month 2016-08: 3 journal(s), 0 failing verification" in mtext
+    assert len(list((folder / "compliance").glob("*.csv"))) == 3 and (folder / "monthly-2016-08.html").exists()

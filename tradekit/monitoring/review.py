@@ -76,3 +76,78 @@ def weekly_review(cfg, day: date | str, *, runs: str | Path | None = None, out: 
     targets = success_trend(evs)
     html = render_perf_html(perf, Path(out) / f"weekly-{start}.html") if out else None
     return WeeklyReview(start, end, perf, risk, alerts, targets, html)
+
+
+# -- the monthly checklist ----------------------------------------------------------------------------
+@dataclass
+class MonthlyReview:
+    month: str
+    perf: PerfReport
+    audit: pd.DataFrame  # one row per journal: events, verified or the first bad event
+    exports: pd.DataFrame  # the compliance export: one file per journal with events in the month
+    limits: pd.DataFrame  # the daily-loss limit against each day's net P&L
+    denials: pd.DataFrame  # gate denials and breaches of the month by check
+
+
+def _daily_loss_limit(cfg, capital) -> float | None:
+    loss = getattr(getattr(cfg, "risk", None), "loss", None)
+    if loss is None:
+        return None
+    caps = [float(loss.max_daily_loss)] if loss.max_daily_loss is not None else []
+    if loss.max_daily_loss_pct is not None:
+        caps.append(float(capital) * loss.max_daily_loss_pct / 100)
+    return min(caps) if caps else None
+
+
+def monthly_review(cfg, month: str, *, runs: str | Path | None = None, out: str | Path | None = None,
+                   journals: list[str | Path] = ()) -> MonthlyReview:
+    """``month`` is ``YYYY-MM``: audit verify of every journal with events in it, the compliance
+    export (CSV per journal into ``<out>/compliance/``), the daily-loss limit review and the
+    month's denials, and the performance roll-up."""
+    from tradekit.store.audit import export, open_read_only, verify
+
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        from tradekit.errors import ValidationError
+
+        raise ValidationError(f"{month!r} is not a month YYYY-MM", field="month") from None
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    root = Path(runs) if runs else cfg.data_dir.parent / "runs"
+    paths = [*find_journals(root), *map(Path, journals)]
+    sources = [load_source(p, capital=cfg.account.capital) for p in paths]
+    inside = [s for s in sources if any(first <= _day(e.ts) <= last for e in s.events)]
+    perf = build_perf_report(inside, first, last)
+    audit_rows, export_rows, denial_rows = [], [], []
+    folder = Path(out) / "compliance" if out else None
+    for s in inside:
+        j = open_read_only(s.path)
+        try:
+            res = verify(j)
+            audit_rows.append({"journal": str(s.path), "mode": s.mode, "events": res.events, "ok": res.ok,
+                               "result": str(res)})
+            if folder is not None:
+                name = f"{s.path.parent.name}-{s.path.stem}.csv"
+                n = export(j, folder / name)
+                export_rows.append({"journal": str(s.path), "file": str(folder / name), "rows": n})
+        finally:
+            j.engine.dispose()
+        for e in s.events:
+            if first <= _day(e.ts) <= last and e.type in (E.RISK_DECISION, E.LIMIT_BREACH) \
+                    and not (e.type == E.RISK_DECISION and e.payload.get("allowed", True)):
+                codes = [c.get("code", "") for c in e.payload.get("checks", []) if not c.get("ok", True)]
+                for c in codes or [e.payload.get("limit") or e.payload.get("reason") or e.type]:
+                    denial_rows.append({"mode": s.mode, "type": e.type, "check": c})
+    limit = _daily_loss_limit(cfg, cfg.account.capital)
+    lim_rows = []
+    for r in perf.days.to_dict("records"):
+        loss = max(0.0, -float(r["net"]))
+        lim_rows.append({"day": r["period"], "mode": r["mode"], "net": r["net"], "daily_loss_limit": limit,
+                         "used_pct": 100 * loss / limit if limit else None})
+    denials = (pd.DataFrame(denial_rows).groupby(["mode", "type", "check"], as_index=False).size()
+               .rename(columns={"size": "count"}) if denial_rows else pd.DataFrame(columns=["mode", "type", "check", "count"]))
+    if out:
+        render_perf_html(perf, Path(out) / f"monthly-{month}.html")
+    return MonthlyReview(month, perf, pd.DataFrame(audit_rows, columns=["journal", "mode", "events", "ok", "result"]),
+                         pd.DataFrame(export_rows, columns=["journal", "file", "rows"]),
+                         pd.DataFrame(lim_rows, columns=["day", "mode", "net", "daily_loss_limit", "used_pct"]), denials)

@@ -112,6 +112,23 @@ def run_weekly_cmd(
         raise typer.Exit(1)
 
 
+@run_app.command("monthly")
+def run_monthly_cmd(
+    month: str = typer.Option(..., "--month", help="the month to review, YYYY-MM"),
+    config: Optional[Path] = ConfigOpt,
+    out: Optional[Path] = OutOpt,
+) -> None:
+    """Run the monthly checklist notebook (audit verify, compliance export, limit review) into runs/monthly/<month>/."""
+    from tradekit.config import load_config
+    from tradekit.runs.review import run_monthly_notebook
+
+    cfg = load_config(config)
+    res = run_monthly_notebook(cfg, _root(out, cfg), month, echo=typer.echo)
+    if not res.ok:
+        typer.echo(f"error: {res.message}", err=True)
+        raise typer.Exit(1)
+
+
 def schedule(
     at: Optional[str] = typer.Option(None, "--at", help="start time, IST HH:MM (default 08:45)"),
     mode: Optional[str] = ModeOpt,
@@ -122,8 +139,9 @@ def schedule(
                                     help="a flag: print a crontab entry instead of running (live configs; a paper "
                                          "config is refused: it has no bars for real dates)"),
     weekly: bool = typer.Option(True, "--weekly/--no-weekly",
-                                help="after the last trading day of each ISO week, run the weekly checklist notebook "
-                                     "into runs/weekly/<monday>/ (default on)"),
+                                help="after the last trading day of each ISO week (and of each month), run the weekly "
+                                     "(and monthly) checklist notebook into runs/weekly/<monday>/ (runs/monthly/<month>/); "
+                                     "default on"),
 ) -> None:
     """Run the daily chain at a set time on trading days only; report missed runs.
 
@@ -156,13 +174,17 @@ def schedule(
     def run(d):
         res = run_day(d, mode, cfg, root, echo=typer.echo)
         if weekly:
-            from tradekit.runs.review import last_trading_day_of_week, run_weekly_notebook
+            from tradekit.runs.review import (last_trading_day_of_month, last_trading_day_of_week, run_monthly_notebook,
+                                              run_weekly_notebook)
 
-            if last_trading_day_of_week(cal, d):
-                try:  # the review reads what the week left; its failure is reported, the day's entry stands
-                    run_weekly_notebook(cfg, root, d, echo=typer.echo)
+            for due, kind, fn in ((last_trading_day_of_week, "weekly", run_weekly_notebook),
+                                  (last_trading_day_of_month, "monthly", run_monthly_notebook)):
+                if not due(cal, d):
+                    continue
+                try:  # the review reads what the period left; its failure is reported, the day's entry stands
+                    fn(cfg, root, d, echo=typer.echo)
                 except Exception as e:  # noqa: BLE001
-                    typer.echo(f"warning: the weekly review for {d} failed: {type(e).__name__}: {e}", err=True)
+                    typer.echo(f"warning: the {kind} review for {d} failed: {type(e).__name__}: {e}", err=True)
         return res
 
     sch = Scheduler(run, root, when, calendar=cal, echo=typer.echo)
