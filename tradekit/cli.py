@@ -243,6 +243,7 @@ def _register_capabilities() -> None:
                    "tradekit.market.ca_cli",  # corporate-actions import|list
                    "tradekit.gtt_cli",  # gtt list|protect|delete
                    "tradekit.data.cli",  # data import|fetch|list, instruments update|show
+                   "tradekit.execution.conditions_cli",  # conditions list|cancel
                    "tradekit.monitoring.perf_cli"):  # perf --from --to
         importlib.import_module(module).register(app)
 

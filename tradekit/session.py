@@ -145,6 +145,9 @@ class Session:
 
         self.gtt = attach_gtt(self)  # GTT protection kept by the broker (None: the broker keeps no GTTs)
         self.brackets.protector = self.gtt  # CNC/NRML brackets: their stop and target also as a GTT OCO
+        from tradekit.execution.conditions import ConditionBook
+
+        self.conditions_book = ConditionBook.attach(self)  # conditional orders: rebuilt, re-armed, on the hub
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
@@ -424,6 +427,8 @@ class Session:
 
     def submit_signal(self, signal: Signal, route: str | None = None) -> Order:
         """The sink for the signal pipeline: size, then submit through the one path."""
+        if signal.meta.get("condition") is not None:  # held until its trigger (tradekit.execution.conditions)
+            return self.conditions_book.arm(signal, route)
         self.market.want([signal.key], "signal")  # subscribed before its risk check
         if signal.price is None and signal.reference_price is None:
             self.market.wait_quote(signal.key)  # live: up to market_data.quote_wait_seconds for a first quote
@@ -545,7 +550,15 @@ class Session:
                 except Exception as e:  # one bad request must not stop the session
                     log.exception("handling %s (seq %s) failed", ev.type, ev.seq)
                     self._emit(E.NOTE, {"kind": "request_failed", "seq": ev.seq, "type": ev.type, "why": str(e)})
+        self.conditions_book.poll()  # time conditions and expiry on the session clock
         return out
+
+    def conditions(self, states=None) -> list:
+        """Conditional orders with their state (armed/triggered/cancelled/expired) and last evaluated value."""
+        return self.conditions_book.list(states)
+
+    def cancel_condition(self, condition_id: str, reason: str = "", by: str = "notebook"):
+        return self.conditions_book.cancel(condition_id, reason, by)
 
     def _on_decision(self, ev) -> None:
         p = ev.payload
@@ -582,6 +595,8 @@ class Session:
             self.oms.cancel_all(reason=p.get("reason", ""), source=p.get("by", "dashboard"))
         elif action == "flatten":
             self.oms.flatten(p.get("strategy"), reason=p.get("reason", "flatten"), source="flatten")
+        elif action == "cancel_condition":  # `tradekit conditions cancel ID` while this session runs
+            self.conditions_book.cancel(p["condition_id"], p.get("reason", ""), by=p.get("by", "cli"))
         else:
             raise ValueError(f"unknown control action {action!r}")
 

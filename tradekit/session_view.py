@@ -112,6 +112,17 @@ class SessionView:
                                              "tradingsymbol": tradingsymbol, "stop": str(stop), "target": str(target),
                                              "quantity": quantity, "product": product, "by": self._who(by)})
 
+    def conditions(self, states=None) -> list:
+        """Conditional orders with their state, read from the journal (tradekit.execution.conditions)."""
+        from tradekit.execution.conditions import ConditionLedger
+
+        return ConditionLedger.from_journal(self.journal).list(states)
+
+    def cancel_condition(self, condition_id: str, reason: str = "", by: str | None = None):
+        """Ask the owner to cancel an armed condition (it does at its next journal poll)."""
+        return self._request(E.CONTROL, {"action": "cancel_condition", "condition_id": condition_id,
+                                         "reason": reason, "by": self._who(by)})
+
     def close(self) -> None:
         self.journal.close()
 

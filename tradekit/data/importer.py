@@ -162,6 +162,11 @@ def _timestamps(raw: pd.Series, tz: str | None, daily: bool, label: str, col: st
     if idx.isna().any():
         i = int(np.flatnonzero(idx.isna())[0])
         raise DataError(f"{label}: row {i + 2}: column {col!r}: {s.iloc[i]!r} is not a date and time")
+    years = np.asarray(idx.year)
+    odd = (years < 1900) | (years > 2200)
+    if odd.any():
+        i = int(np.flatnonzero(odd)[0])
+        raise DataError(f"{label}: row {i + 2}: column {col!r}: {s.iloc[i]!r} is not a plausible date (year {years[i]})")
     if daily:
         idx = idx.normalize()
     return idx.as_unit("ns")

@@ -236,6 +236,7 @@ def run_replay(
     on_ticks = hub.on_ticks if hub is not None else None
     # issue 15: slices and TWAP/VWAP/POV parents step on the replay's clock; fed by the hub when it is fed
     algos = getattr(session, "algos", None) if on_ticks is None else None
+    conds = getattr(session, "conditions_book", None) if hub is None else None  # the hub evaluates them otherwise
     for g in range(len(uniq)):
         s_ns = int(uniq[g])
         if day_no[g] != cur_day_no:
@@ -298,6 +299,9 @@ def run_replay(
                         marked = True
             if marked:
                 risk.on_marks(book, clock.now())
+        if conds is not None and conds.armed:  # no hub feed (daily bars, feed=False): conditions see each close
+            conds.on_bars([(keys_l[kidx_l[j]], closes_l[j], vols_l[j]) for j in range(first_pos[g], group_end[g])],
+                          clock.now())
         while sig_i < n_sig and sig_ns[sig_i] <= e_ns:
             sig = all_signals[sig_i]
             sig_i += 1

@@ -168,9 +168,11 @@ def replay_command(data: str | None, signals: str | None, start: str | None, end
         first_bad = f": record {errors[0].index}: {errors[0].field}: {errors[0].message}" if errors else ""
         raise DataError(f"{signals}: no valid signals ({len(errors)} bad records){first_bad}")
     check_charges_dates(cfg, first)
-    master = replay_instruments(cfg, keys if ticks and keys else
-                                (sorted({t.key for t in tick_list if t.key}) if ticks else list(frames)),
-                                first, instruments)
+    traded = keys if ticks and keys else (sorted({t.key for t in tick_list if t.key}) if ticks else list(frames))
+    if ticks:  # index levels recorded for the market-wide breaker are prices, not instruments to trade
+        idx = {k.upper() for k in cfg.market_data.indices}
+        traded = [k for k in traded if k.upper() not in idx]
+    master = replay_instruments(cfg, traded, first, instruments)
     strategies = []
     if strategy:
         strat = parse_strategy(strategy)  # a bad spec is refused before any folder is made

@@ -32,6 +32,7 @@ from tradekit.model.signal import Signal
 from tradekit.signals.bracket_fields import BracketFieldsMixin, Level, TargetIn, TrailIn, bracket_meta
 from tradekit.signals.algo_fields import AlgoSpec, SlicingSpec, signal_meta  # issue 15: algo / slicing fields
 from tradekit.signals.limits import DEFAULT_LIMITS, Limits, check_record, loads, structure
+from tradekit.signals.condition_fields import ConditionField
 
 
 SCHEMA_PATH = Path(__file__).with_name("signal.schema.json")
@@ -249,6 +250,7 @@ class SignalIn(BracketFieldsMixin):
     algo: AlgoSpec | None = Field(None, description="work the order with an execution algorithm: twap, vwap or pov "
                                                     "(tradekit/signals/algo_fields.py)")
     slicing: SlicingSpec | None = Field(None, description="send the order as Kite's iceberg variety: {kind: iceberg, legs}")
+    condition: ConditionField | None = Field(None, description="hold the order until a trigger: price, symbol, time, indicator (tradekit/signals/condition_fields.py)")
 
     # -- per-field rules (pydantic validates fields in the order declared above) ----------------
     @field_validator("idempotency_key", "strategy", "symbol", "tag", mode="before")
@@ -446,6 +448,8 @@ class SignalIn(BracketFieldsMixin):
         if self.tag is not None:
             meta["tag"] = self.tag
         meta.update(bracket_meta(self))  # stop / targets / trail: the session submits a bracket
+        if self.condition is not None:  # armed by the session instead of sent (tradekit.execution.conditions)
+            meta["condition"] = self.condition
         sizing = None
         if self.sizing is not None:
             sizing = {k: v for k, v in self.sizing.model_dump().items() if v is not None}

@@ -71,3 +71,10 @@ class EventType:
     GTT_CLOSED = "gtt.closed"  # the protection ended (position closed, GTT fired or removed)
     GTT_FINDING = "gtt.finding"  # one finding of a GTT reconciliation against the broker and the book
     GTT_REQUEST = "gtt.request"  # protect/delete asked by another process (tradekit gtt ...)
+
+    # conditional orders (tradekit/execution/conditions.py): a signal held until its trigger
+    CONDITION_CREATED = "condition.created"
+    CONDITION_PROGRESS = "condition.progress"  # moved to the side a crossing starts from; a child of `all` fired; due
+    CONDITION_TRIGGERED = "condition.triggered"  # the order went to the gate (or was refused: see payload)
+    CONDITION_CANCELLED = "condition.cancelled"
+    CONDITION_EXPIRED = "condition.expired"

@@ -392,6 +392,10 @@ class ApprovalView(RefreshLoop):
                               w.HTML("<h4>Activity on this page</h4>"), self.activity])
         self.widget.add_class("tk-root")
         self.widget.add_class("tk-approval")
+        from tradekit.ui.conditions_panel import ConditionsPanel  # conditional orders with their state
+
+        self.conditions = ConditionsPanel(queue.journal)
+        self.widget.children = (*self.widget.children, self.conditions.widget)
         self.refresh(force=True)
 
     @classmethod
@@ -408,6 +412,8 @@ class ApprovalView(RefreshLoop):
         """Read new journal events and update the page; True when anything changed."""
         q = self.queue
         events = q.refresh()
+        if hasattr(self, "conditions"):
+            self.conditions.update(events)
         changed = {ev.payload.get("client_order_id") for ev in events} - {None}
         decided_events = {ev.payload.get("client_order_id") for ev in events if ev.type in _OUTCOMES
                           or (ev.type == E.RISK_DECISION and not ev.payload.get("allowed", True))}
