@@ -641,6 +641,40 @@ class Session:
         self.reconciler.run_once()
         if interval:
             self.reconciler.start()
+        if self.risk is not None and self.config.risk.var.fetch_history and hasattr(self.broker, "historical"):
+            import threading
+
+            threading.Thread(target=self.fetch_var_history, name="var-history", daemon=True).start()
+
+    def fetch_var_history(self) -> dict[str, str]:
+        """Live: the daily bars of every held instrument from Kite's historical API into the data
+        directory (only the days it lacks; ``risk.var.history_days``), then the day's VaR model again,
+        so VaR covers the real holdings. Returns what happened per instrument (also journaled)."""
+        from datetime import timedelta
+
+        from tradekit.data.fetch import fetch_bars
+
+        day = self.clock.now().date()
+        held = sorted({f"{p.exchange}:{p.tradingsymbol}" for p in self.book.positions.values() if p.quantity})
+        out: dict[str, str] = {}
+        for key in held:
+            try:
+                r = fetch_bars(self.broker, key, day - timedelta(days=self.config.risk.var.history_days),
+                               day - timedelta(days=1), self.config.data_dir, timeframe="1d", calendar=self.calendar,
+                               today=day)
+                out[key] = r.summary()
+            except Exception as e:  # noqa: BLE001 - one instrument's failure leaves the others and says why
+                out[key] = f"not fetched: {e}"
+        if held and self.risk is not None:
+            from tradekit.risk.var import coverage, exposures_from_book
+
+            with self.oms._lock:  # the session's threads apply journal events under the OMS lock
+                self.risk.rebuild_var(day)
+                vm = self.risk.gate.var_model
+                cov = None if vm is None else round(coverage(exposures_from_book(self.book), vm.symbols)["pct"], 1)
+                self._guard(lambda: self._emit(E.NOTE, {"text": "daily history for VaR", "instruments": out,
+                                                        "var_coverage_pct": cov}))
+        return out
 
     def _attach_market(self) -> None:
         """Live: the broker's ticker feeds the market-data hub (once), with the watchlist, the

@@ -120,6 +120,17 @@ class RiskManager:
             self.gate._var_cache = None
             self._var_day = day
 
+    def rebuild_var(self, day: date) -> None:
+        """Build the day's pre-trade VaR model again (after new daily bars reached the data directory)."""
+        from tradekit.risk import var as _var
+
+        _var._closes.cache_clear()
+        _var._MODELS.clear()
+        if self._auto_var:
+            self.gate.var_model = _var.VarModel.from_settings(self.config.var, None, end=day - timedelta(days=1))
+            self.gate._var_cache = None
+            self._var_day = day
+
     def _measure_regime(self, day: date) -> Regime | None:
         """The regime from the bundled daily closes of the regime index up to ``day - 1``; None
         (NORMAL limits, with the reason in :attr:`regime_note`) when they do not reach that day."""

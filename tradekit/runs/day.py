@@ -500,7 +500,20 @@ def _halt_time(journal, since: int) -> datetime:
 
 
 # -- live --------------------------------------------------------------------------------------------------
-def run_realtime(
+def run_realtime(session, day: date, **kw) -> tuple[str, int]:
+    """Run ``session`` on its clock until the close (or ``until``), the kill switch, or ``stop()``,
+    writing its heartbeat for the dashboards (see :func:`_run_realtime` for the arguments)."""
+    from tradekit.runs.heartbeat import HeartbeatWriter
+
+    hb = HeartbeatWriter(session, speed=None) if getattr(session, "config", None) is not None else None
+    try:
+        return _run_realtime(session, day, heartbeat=hb, **kw)
+    finally:
+        if hb is not None:
+            hb.stop()
+
+
+def _run_realtime(
     session,
     day: date,
     *,
@@ -513,6 +526,7 @@ def run_realtime(
     stop: Callable[[], bool] | None = None,
     sleep: Callable[[float], None] | None = None,
     halt_grace: timedelta = timedelta(minutes=5),
+    heartbeat=None,
 ) -> tuple[str, int]:
     """Run ``session`` on its clock until the close (or ``until``), the kill switch, or ``stop()``.
 
@@ -545,6 +559,8 @@ def run_realtime(
         if stop is not None and stop():
             return "stopped on request", progress.n
         session.service(inbox=inbox, pipeline=pipeline)
+        if heartbeat is not None:
+            heartbeat.beat()
         if market is not None and session.journal_down is None:  # subscriptions follow the book; failover; due marks
             session._guard(lambda: market.poll(now))
         if session.risk is not None and session.journal_down is None:  # stale feed (no packet), mismatches, loss

@@ -365,6 +365,21 @@ def signal_record(sig) -> dict:
         rec["priority"] = sig.priority
     if sig.confidence is not None:
         rec["confidence"] = sig.confidence
+    meta = sig.meta or {}
+    br = meta.get("bracket")
+    if br:  # a bracket: stop, targets and trail as the schema's fields (tradekit/signals/bracket_fields.py)
+        rec["stop"] = br["stop"]
+        if br.get("targets"):
+            rec["targets"] = br["targets"]
+        if br.get("trail"):
+            rec["trail"] = {k: v for k, v in br["trail"].items() if v is not None}
+    for name in ("algo", "slicing", "condition"):  # execution algorithm, iceberg, conditional order
+        if meta.get(name) is not None:
+            rec[name] = meta[name]
+    if meta.get("tag"):
+        rec["tag"] = meta["tag"]
+    if meta.get("validity") not in (None, "DAY"):
+        rec["validity"] = meta["validity"]
     return rec
 
 

@@ -186,3 +186,41 @@ def test_the_sim_refuses_what_kite_refuses_and_disables_a_trigger_too_close(kite
     assert kite.get_gtt(near)["status"] == "disabled"  # Zerodha: placed within 0.25% of the last price
     sim.market.move("NSE:INFY", 5)
     assert kite.get_gtt(near)["status"] == "disabled" and not [o for o in kite.orders() if o["transaction_type"] == "SELL"]
+
+
+def test_a_live_session_fetches_the_daily_history_of_its_holdings_for_var(sim, data_dir, kite):  # noqa: F811
+    """Issue 16: VaR on real holdings — after login the session fetches each held instrument's daily bars
+    from Kite's historical API into the data directory, and the pre-trade VaR model covers them."""
+    from types import SimpleNamespace
+
+    from tests.integration.kite.conftest import kite_config, secrets
+    from tests.integration.kite.test_kite_crash import live_config
+    from tradekit.brokers.kite.broker import KiteBroker
+    from tradekit.data.store import bars_file
+    from tradekit.session import Session
+
+    cfg = live_config(sim.url, sim.login_url, sim.ws_url, data_dir)
+    cfg = cfg.model_copy(update={"risk": cfg.risk.model_copy(update={"var": cfg.risk.var.model_copy(
+        update={"fetch_history": False, "limit": Decimal("1e9")})})})  # called by hand below; a VaR limit builds the model
+    broker = KiteBroker(kite_config(SimpleNamespace(url=sim.url, login_url=sim.login_url, ws_url=sim.ws_url),
+                                    timeout_seconds=0.5), secrets(), data_dir=data_dir)
+    s = Session(cfg, broker=broker)  # the configured risk manager (its VaR model), not a pass-through gate
+    try:
+        s.start(reconcile_every=0)
+        assert wait_for(lambda: s.broker.stream is not None and s.broker.stream.connected)
+        last = Decimal(str(sim.market.get("NSE:INFY").last))
+        px = (last * Decimal("1.01") / Decimal("0.1")).quantize(Decimal(1)) * Decimal("0.1")  # marketable, on the tick
+        o = s.submit(OrderRequest("NSE", "INFY", "BUY", 5, "LIMIT", "CNC", price=px), strategy="swing")
+        assert wait_for(lambda: s.book.net_quantity("NSE", "INFY", "CNC") == 5, every=lambda: sim.step(1), timeout=15), \
+            (o.status, s.book.orders[o.client_order_id].status, s.book.orders[o.client_order_id].status_message)
+        out = s.fetch_var_history()
+        assert list(out) == ["NSE:INFY"] and "fetched" in out["NSE:INFY"], out
+        assert bars_file(s.config.data_dir, "NSE:INFY", "1d").exists()
+        vm = s.risk.gate.var_model
+        assert vm is not None and "INFY" in vm.symbols
+        [note] = [e.payload for e in s.journal.events(types=(E.NOTE,)) if e.payload.get("text") == "daily history for VaR"]
+        assert note["var_coverage_pct"] == 100.0
+        again = s.fetch_var_history()  # only the days it lacks: nothing the second time
+        assert "nothing to fetch" in again["NSE:INFY"]
+    finally:
+        s.close()

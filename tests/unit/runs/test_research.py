@@ -141,3 +141,25 @@ def test_a_single_session_warns_that_nothing_was_checked_out_of_sample(tmp_path)
     assert res.settings["out_of_sample"] is None and any("no out-of-sample days" in w for w in res.warnings)
     with pytest.raises(ValidationError, match="train_fraction"):
         run_research("SBIN", DAY, DAY, train_fraction=0, out_dir=tmp_path)
+
+
+def test_signals_with_a_bracket_an_algo_or_a_condition_export_and_read_back(tmp_path):
+    """Issue 15: what the signal schema can ask for (stop, targets, trail, algo, slicing, condition),
+    a research notebook can export in the published schema and the session reads back the same."""
+    recs = [
+        {"idempotency_key": "b1", "strategy": "r", "symbol": "INFY", "side": "BUY", "quantity": 10, "order_type": "LIMIT",
+         "price": 1500, "product": "CNC", "signal_time": "2026-11-20T09:20:00+05:30",
+         "stop": {"percent": 1}, "targets": [{"points": 20, "share": 0.5}, {"price": 1540, "share": 0.5}],
+         "trail": {"kind": "points", "value": 5}},
+        {"idempotency_key": "a1", "strategy": "r", "symbol": "SBIN", "side": "BUY", "quantity": 300, "order_type": "LIMIT",
+         "price": 800, "product": "MIS", "signal_time": "2026-11-20T09:20:00+05:30",
+         "algo": {"kind": "twap", "start": "09:30", "end": "10:30", "interval_seconds": 300}},
+        {"idempotency_key": "c1", "strategy": "r", "symbol": "TCS", "side": "BUY", "quantity": 5, "order_type": "MARKET",
+         "product": "MIS", "signal_time": "2026-11-20T09:20:00+05:30", "reference_price": 3000,
+         "condition": {"kind": "symbol", "symbol": "NSE:NIFTY 50", "cross": "above", "level": 24000}},
+    ]
+    first = parse_batch(json.dumps(recs).encode())
+    assert not first.errors, first.errors
+    path = export_signals(first.accepted, tmp_path / "s.jsonl")
+    back = parse_batch(path.read_bytes())
+    assert not back.errors and [s.meta for s in back.accepted] == [s.meta for s in first.accepted]

@@ -42,7 +42,8 @@ def test_voila_runs_on_loopback_with_a_token_hidden_cells_and_culling(paper_conf
     assert cmd[1:3] == ["-m", "tradekit.ui.voila_main"] and cmd[3].endswith("dashboards")
     for flag in ("--no-browser", "--port=8899", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--token",
                  "--Voila.config_file_paths=config", "--strip_sources=True", "--show_tracebacks=False",
-                 "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=600"):
+                 "--MappingKernelManager.cull_interval=10", "--MappingKernelManager.cull_idle_timeout=600",
+                 "--MappingKernelManager.cull_connected=False", "--TradekitVoila.closed_kernel_timeout=30"):
         assert flag in cmd
     assert not any("s3cret" in a for a in cmd)
     env = kw["env"]
