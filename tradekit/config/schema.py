@@ -90,6 +90,9 @@ class ExecutionConfig(Section):
     broker_processing_seconds: float = Field(
         15.0, ge=0, description="how long the broker may hold a request before acting on it; an order of unknown outcome "
         "is not concluded 'not placed' before sent + placement timeout + this window")
+    shadow_paper: bool = Field(
+        False, description="live: a shadow paper broker on the live feed takes every live signal, on its own journal "
+        "(<run folder>/shadow/journal.db); the EOD report sets paper against live")
 
 
 class LiveConfig(Section):

@@ -619,7 +619,8 @@ def run_live_day(
     t0 = _time.perf_counter()
     d = as_date(day)
     s = session or Session.from_config(cfg, mode="live")
-    server = None
+    server = shadow = None
+    reason = None
     try:
         today = s.clock.now().date()
         if d != today:
@@ -627,15 +628,30 @@ def run_live_day(
         if s.calendar is not None and not s.calendar.is_trading_day(d):
             raise TradekitError(f"not a trading day: {d}")
         since = s.book.last_seq
-        pipeline = SignalPipeline(s.journal, s.config, sink=s.submit_signal, emit=s._emit, clock=s.clock)
+        sink = s.submit_signal
+        if s.config.execution.shadow_paper:  # paper against live on the same signals and the same feed
+            from tradekit.runs.shadow import ShadowPaper
+
+            shadow = ShadowPaper(s, out_dir)
+            sink = shadow.sink(sink)
+        pipeline = SignalPipeline(s.journal, s.config, sink=sink, emit=s._emit, clock=s.clock)
         sc = s.config.signals
         inbox = Inbox.from_settings(sc, s.config.data_dir, pipeline) if sc.inbox_enabled else None
         if sc.http_enabled:
             server = SignalServer.from_settings(sc, pipeline, secrets=Secrets.load(s.config.secrets_file)).start()
         s.start()  # live: order updates, reconciliation now and on a timer; orders blocked until logged in
         started = s.clock.now()
+
+        def duties() -> bool:
+            if shadow is not None:
+                shadow.drain()
+            return stop is not None and stop()
+
         reason, minutes = run_realtime(s, d, inbox=inbox, pipeline=pipeline, poll_interval=poll_interval,
-                                       progress_every=progress_every, echo=echo, stop=stop)
+                                       progress_every=progress_every, echo=echo,
+                                       stop=duties if shadow is not None else stop)
+        if shadow is not None:
+            shadow.drain()
         b = s.book
         return SessionRun(
             day=d, mode=s.mode.value, run_dir=Path(out_dir).resolve(), journal=s.config.store_url(), started_at=started,
@@ -646,6 +662,8 @@ def run_live_day(
     finally:
         if server is not None:
             server.stop()
+        if shadow is not None:
+            shadow.close(d, at_close=reason == "the close")
         if session is None:
             s.close()
 

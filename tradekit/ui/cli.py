@@ -30,7 +30,7 @@ import typer
 from tradekit.errors import TradekitError
 
 TOKEN_SECRET = "TRADEKIT_DASHBOARD_TOKEN"
-DASHBOARDS = ("approval", "pnl")
+DASHBOARDS = ("approval", "pnl", "execution")
 # Kept out of the server's (and so the kernels') environment: dashboards never hold broker keys.
 _DROP_ENV_PREFIXES = ("KITE_",)
 _DROP_ENV = {"TRADEKIT_SIGNAL_TOKEN", "TRADEKIT_ALERT_WEBHOOK", "TRADEKIT_TELEGRAM_TOKEN", TOKEN_SECRET}
@@ -248,7 +248,7 @@ def serve_command(
 
     signal.signal(signal.SIGTERM, _term)
     typer.echo(f"dashboards for {server.config_path} ({cfg.mode}; journal {cfg.store_url()})")
-    for name, label in (("approval", "approval queue"), ("pnl", "P&L and risk")):
+    for name, label in (("approval", "approval queue"), ("pnl", "P&L and risk"), ("execution", "execution")):
         typer.echo(f"  {label:<15} {server.url(name, token=server.token_generated)}")
     if server.token_generated:
         typer.echo(f"  (a new token for this run only; set {TOKEN_SECRET} in the environment or the secrets file "
