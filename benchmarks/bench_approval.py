@@ -13,7 +13,8 @@ dashboard. Measured:
 - ``approve_to_outcome_shown``: the same click → the card shows APPROVED (the round trip back to
   the person, including the dashboard's 250 ms journal poll).
 - ``signal_to_card``: a signal file renamed into the inbox → its card is visible, with
-  ``signals.settle_seconds: 0`` (writers rename atomically) and with the default 1 s.
+  ``signals.settle_seconds: 0`` (writers rename atomically) and with the shipped default (0.1 s;
+  target: p95 within 300 ms).
 - ``kite``: the approve path with the session's broker being the Kite adapter talking HTTP to
   the Kite-compatible sandbox (``tradekit kite-sim``), when that package is present.
 
@@ -34,7 +35,7 @@ from benchmarks._stats import latency_stats
 
 N_CLICKS = 50
 N_DROPS = 20
-N_DROPS_DEFAULT = 5
+N_DROPS_DEFAULT = 20
 BATCH = 10
 TARGET_P95_MS = 250.0
 
@@ -298,8 +299,14 @@ def run(n_clicks: int = N_CLICKS, n_drops: int = N_DROPS, kite: bool = True) -> 
         legs = signal_to_card(page, desk, n_drops, "fast")
         out["signal_to_card"] = _latency(legs["to_card"])
         out["signal_to_proposal_journaled"] = _latency(legs["to_journal"])
-        desk.runner.inbox.settle_seconds = 1.0  # the shipped default, for writers that do not rename
-        out["signal_to_card_settle_1s"] = _latency(signal_to_card(page, desk, N_DROPS_DEFAULT, "settle")["to_card"])
+        from tradekit.signals.config import SignalsConfig
+
+        # the shipped default, a guard for writers that do not rename; target: a card within 300 ms at p95
+        desk.runner.inbox.settle_seconds = SignalsConfig().settle_seconds
+        legs = signal_to_card(page, desk, N_DROPS_DEFAULT, "settle")
+        out["signal_to_card_default_settle"] = _latency(legs["to_card"])
+        out["signal_to_card_default_settle"]["settle_s"] = desk.runner.inbox.settle_seconds
+        out["signal_to_card_meets_300ms_p95"] = out["signal_to_card_default_settle"]["p95_ms"] <= 300.0
         desk.runner.inbox.settle_seconds = 0.0
         legs = approve_clicks(page, desk, n_clicks)
         out["approve_to_broker"] = _latency(legs["click_to_broker"])

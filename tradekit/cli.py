@@ -244,6 +244,8 @@ def _register_capabilities() -> None:
                    "tradekit.gtt_cli",  # gtt list|protect|delete
                    "tradekit.data.cli",  # data import|fetch|list, instruments update|show
                    "tradekit.execution.conditions_cli",  # conditions list|cancel
+                   "tradekit.alerts.cli",  # alerts list|ack|watch
+                   "tradekit.monitoring.perf_cli",  # perf --from --to
                    "tradekit.workspace"):  # init, upgrade-workspace
         importlib.import_module(module).register(app)
 

@@ -148,6 +148,9 @@ class Session:
         from tradekit.execution.conditions import ConditionBook
 
         self.conditions_book = ConditionBook.attach(self)  # conditional orders: rebuilt, re-armed, on the hub
+        from tradekit.alerts.manager import attach_alerts
+
+        self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
@@ -244,9 +247,11 @@ class Session:
         retried here every cycle) instead of ending the run."""
         if not self.check_journal():
             return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
+        alerts = getattr(self, "alerts", None)
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
                      None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run,
-                     self.algos.step):
+                     self.algos.step,
+                     None if alerts is None else (lambda: alerts.check(self))):  # waiting approvals, token, P&L
             if step is not None and not self._guard(step):
                 return
 
@@ -544,6 +549,8 @@ class Session:
         # act only once the whole batch is in the book (a kill request arrives with its HALTED state)
         for ev in out:
             self._risk_event(ev)
+            if getattr(self, "alerts", None) is not None:  # a kill switch from the CLI, an acknowledgement request
+                self.alerts.on_foreign(ev)
             for h in self._handlers.get(ev.type, ()):
                 try:
                     h(ev)
@@ -722,6 +729,8 @@ class Session:
         return pub
 
     def close(self) -> None:
+        if getattr(self, "alerts", None) is not None:
+            self.alerts.stop()  # what is unsent stays in the outbox: the next session sends it
         try:
             self.market.flush_marks()  # the last prices seen, for a rebuild and the dashboards
         except Exception:

@@ -98,6 +98,12 @@ class SessionView:
         return self._request(E.CONTROL, {"action": "flatten", "strategy": strategy, "reason": reason,
                                          "by": self._who(by)})
 
+    def ack_alert(self, alert_id: str, by: str | None = None):
+        """Acknowledge an alert (tradekit.alerts), as a request: the owner journals alert.acked at its next poll."""
+        if not (alert_id or "").strip():
+            raise ValidationError("give the alert's id", field="alert_id")
+        return self._request(E.ALERT_ACK_REQUESTED, {"id": alert_id.strip().lower(), "by": self._who(by), "via": "dashboard"})
+
     def kill(self, reason: str, by: str | None = None, *, flatten: bool = True):
         """The kill switch, as a request: the owner halts, cancels and flattens at its next poll."""
         if not (reason or "").strip():

@@ -37,7 +37,7 @@ def _execute(name: str, cwd: Path, **parameters):
 
 # -- the templates as committed (no kernel) ---------------------------------------------------------------
 def test_the_four_notebooks_exist():
-    assert {p.stem for p in TEMPLATES} >= {"research", "premarket", "session", "eod"}
+    assert {p.stem for p in TEMPLATES} >= {"research", "premarket", "session", "eod", "weekly", "monthly"}
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
@@ -249,3 +249,47 @@ def test_the_desk_notebook_backtests_with_parity_and_reads_a_journal(tmp_path):
     assert "trade the same: True" in text and "NO SESSION" in text
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images  # the equity plot
+
+
+@notebook
+def test_the_weekly_notebook_reviews_replayed_days(secret_env, demo_cfg_path, tmp_path):
+    """Issue 18: the weekly checklist on three replayed days of one week (2016-08-15 .. 21)."""
+    from decimal import Decimal
+
+    from tradekit.cli import main
+
+    runs = tmp_path / "runs"
+    for d in ("2016-08-16", "2016-08-17", "2016-08-18"):
+        assert main(["replay", "--data", "RELIANCE", "--from", d, "--to", d, "--strategy", FAST["strategy"],
+                     "-c", str(demo_cfg_path), "--out", str(runs / d)]) == 0
+    out = tmp_path / "weekly"
+    out.mkdir()
+    nb = _execute("weekly", out, week_of="2016-08-19", config=str(demo_cfg_path), runs=str(runs))
+    assert not _errors(nb), _errors(nb)
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "week 2016-08-15 – 2016-08-21: 3 journal(s), 3 trading day(s)" in text
+    html = (out / "weekly-2016-08-15.html").read_text(encoding="utf-8")
+    assert "Weekly P&amp;L" in html and "Calendar of daily P&amp;L" in html
+    from tradekit.config import load_config
+    from tradekit.monitoring.review import weekly_review
+
+    rv = weekly_review(load_config(demo_cfg_path), "2016-08-19", runs=runs)
+    net = rv.perf.modes["paper"]["net_pnl"]
+    assert f"paper: net ₹{net:,.2f} over 3 day(s)" in text
+    assert rv.perf.weekly["net"].tolist() == [net] and net == sum(rv.perf.days["net"], Decimal(0))
+    assert list(rv.targets["day"].astype(str)) == ["2016-08-16", "2016-08-17", "2016-08-18"]
+    # as `tradekit schedule` runs it after the week's last trading day (and `tradekit run weekly` by hand)
+    assert main(["run", "weekly", "--date", "2016-08-19", "-c", str(demo_cfg_path), "--out", str(runs)]) == 0
+    folder = runs / "weekly" / "2016-08-15"
+    man = json.loads((folder / "manifest.json").read_text())
+    assert man["outcome"] == "ok" and man["mode"] == "weekly" and man["outputs"]["weekly_html"] == "weekly.html"
+    assert (folder / "weekly-2016-08-15.html").exists() and (folder / "weekly.html").exists()
+    # the monthly checklist on the same run folders: audit verify, compliance export, limit review
+    assert main(["run", "monthly", "--month", "2016-08", "-c", str(demo_cfg_path), "--out", str(runs)]) == 0
+    folder = runs / "monthly" / "2016-08"
+    man = json.loads((folder / "manifest.json").read_text())
+    assert man["outcome"] == "ok", man["message"]
+    mnb = nbformat.read(folder / "monthly.ipynb", as_version=4)
+    mtext = "\n".join(o.get("text", "") for c in mnb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "month 2016-08: 3 journal(s), 0 failing verification" in mtext
+    assert len(list((folder / "compliance").glob("*.csv"))) == 3 and (folder / "monthly-2016-08.html").exists()

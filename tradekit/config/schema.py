@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tradekit.alerts.config import AlertsConfig
 from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
@@ -89,6 +90,9 @@ class ExecutionConfig(Section):
     broker_processing_seconds: float = Field(
         15.0, ge=0, description="how long the broker may hold a request before acting on it; an order of unknown outcome "
         "is not concluded 'not placed' before sent + placement timeout + this window")
+    shadow_paper: bool = Field(
+        False, description="live: a shadow paper broker on the live feed takes every live signal, on its own journal "
+        "(<run folder>/shadow/journal.db); the EOD report sets paper against live")
 
 
 class LiveConfig(Section):
@@ -161,6 +165,7 @@ class TradekitConfig(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     brackets: BracketsConfig = Field(default_factory=BracketsConfig)
     gtt: GttConfig = Field(default_factory=GttConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # issue 18: tradekit/alerts/config.py
 
     # set by the loader, not by YAML
     source: str | None = Field(None, exclude=True)

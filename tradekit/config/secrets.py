@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from tradekit.errors import SecretError
 
 KNOWN = ("KITE_API_KEY", "KITE_API_SECRET", "KITE_ACCESS_TOKEN", "TRADEKIT_SIGNAL_TOKEN", "TRADEKIT_DASHBOARD_TOKEN",
-         "TRADEKIT_ALERT_WEBHOOK", "TRADEKIT_TELEGRAM_TOKEN")
+         "TRADEKIT_ALERT_WEBHOOK", "TRADEKIT_TELEGRAM_TOKEN", "TRADEKIT_SLACK_WEBHOOK", "TRADEKIT_SMTP_PASSWORD")
 
 
 def _read_secrets_file(path: Path) -> dict[str, str]:

@@ -27,6 +27,35 @@ MINUTE_NS = 60 * 10**9
 
 _OFFSET_RE = r"(?:[Zz]|[+-]\d{2}:?\d{2})\s*$"
 
+# pandas holds the index in nanoseconds (the replay code counts in ns): times outside this range
+# cannot be stored. pandas 3 parses to microseconds, so such a value parses fine and only fails when
+# the index is moved to ns (OutOfBoundsDatetime): every parse path checks it here first.
+NS_RANGE = f"{pd.Timestamp.min:%Y-%m-%d %H:%M} .. {pd.Timestamp.max:%Y-%m-%d %H:%M} UTC"
+
+
+def first_out_of_ns_range(idx: pd.DatetimeIndex) -> int | None:
+    """Position of the first time that nanoseconds cannot hold (see ``NS_RANGE``), or None.
+
+    Worked out on the integers of the index's own unit: such Timestamps cannot even be printed.
+    """
+    idx = pd.DatetimeIndex(idx)
+    f = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[idx.unit]
+    if f == 1:
+        return None
+    lo, hi = -((-pd.Timestamp.min.value) // f), pd.Timestamp.max.value // f  # ceil, floor
+    v = idx.asi8
+    bad = ((v < lo) | (v > hi)) & ~np.asarray(idx.isna())
+    return int(np.flatnonzero(bad)[0]) if bad.any() else None
+
+
+def as_ns(idx: pd.DatetimeIndex, path, first_row: int, values=None, what: str = "timestamp") -> pd.DatetimeIndex:
+    """``idx`` in nanoseconds; a time out of that range is a DataError naming its row and value."""
+    i = first_out_of_ns_range(idx)
+    if i is None:
+        return idx.as_unit("ns")
+    v = values.iloc[i] if values is not None else f"{np.datetime64(int(idx.asi8[i]), idx.unit)}Z"
+    raise DataError(f"{path}: row {i + first_row}: {what} {str(v)!r} is out of the supported range ({NS_RANGE})")
+
 
 def read_table(path: str | Path, what: str) -> tuple[Path, pd.DataFrame, int]:
     """Read a CSV (optionally gzipped) or Parquet file; return (path, frame, first row number)."""
@@ -55,10 +84,10 @@ def take_timestamps(df: pd.DataFrame, path: Path, first_row: int, expected: str)
     elif isinstance(df.index, pd.DatetimeIndex):
         if df.index.tz is None:
             raise DataError(f"{path}: timestamps carry no timezone offset; write them as ISO 8601 with +05:30")
-        df.index = df.index.tz_convert(IST)
+        df.index = as_ns(df.index.tz_convert(IST), path, first_row)
     else:
         raise DataError(f"{path}: missing column(s) timestamp; expected {expected}")
-    df.index = df.index.as_unit("ns")  # pandas 3 parses to µs; the replay code counts in ns
+    df.index = df.index.as_unit("ns")  # pandas 3 parses to µs; the replay code counts in ns (in range: checked)
     df.index.name = "timestamp"
     return df
 
@@ -66,13 +95,13 @@ def take_timestamps(df: pd.DataFrame, path: Path, first_row: int, expected: str)
 def parse_timestamps(values: pd.Series, path: Path, first_row: int) -> pd.DatetimeIndex:
     """Parse ISO 8601 timestamps that carry an offset; naive ones are refused (ambiguous)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return pd.DatetimeIndex(values).tz_convert(IST)
+        return as_ns(pd.DatetimeIndex(values).tz_convert(IST), path, first_row)
     if pd.api.types.is_datetime64_dtype(values.dtype):
         raise DataError(f"{path}: row {first_row}: timestamps carry no timezone offset; write them as ISO 8601 with +05:30")
     s = values.astype(str).str.strip()
     try:
         ts = pd.to_datetime(s, format="ISO8601", utc=True)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         i, v = _first_unparsable(s)
         raise DataError(f"{path}: row {i + first_row}: timestamp {v!r} is not ISO 8601") from None
     if ts.isna().any():
@@ -85,14 +114,21 @@ def parse_timestamps(values: pd.Series, path: Path, first_row: int) -> pd.Dateti
             f"{path}: row {i + first_row}: timestamp {s.iloc[i]!r} carries no timezone offset; "
             "write it as ISO 8601 with +05:30"
         )
-    return pd.DatetimeIndex(ts).tz_convert(IST)
+    try:
+        idx = pd.DatetimeIndex(ts).tz_convert(IST)
+    except (ValueError, OverflowError):  # the zone shift itself overflows at the very ends
+        idx = pd.DatetimeIndex(ts)
+        i = first_out_of_ns_range(idx)
+        raise DataError(f"{path}: row {(i or 0) + first_row}: timestamp {s.iloc[i or 0]!r} is out of the supported range "
+                        f"({NS_RANGE})") from None
+    return as_ns(idx, path, first_row, s)
 
 
 def _first_unparsable(s: pd.Series) -> tuple[int, str]:
     for i, v in enumerate(s):
         try:
             pd.to_datetime(v, format="ISO8601")
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             return i, v
     return 0, s.iloc[0]
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from tradekit.clock import IST
+from tradekit.data._io import NS_RANGE, first_out_of_ns_range
 from tradekit.data.store import split_key, timeframe_of, write_bars
 from tradekit.errors import DataError, ValidationError
 
@@ -153,6 +154,10 @@ def _timestamps(raw: pd.Series, tz: str | None, daily: bool, label: str, col: st
             else:
                 zone = tz
             naive = pd.to_datetime(s, format="ISO8601")
+            i = first_out_of_ns_range(pd.DatetimeIndex(naive))  # before the zone shift, which can overflow
+            if i is not None:
+                raise DataError(f"{label}: row {i + 2}: column {col!r}: {s.iloc[i]!r} is out of the supported range "
+                                f"({NS_RANGE})")
             idx = pd.DatetimeIndex(naive).tz_localize(zone, ambiguous="raise", nonexistent="raise").tz_convert(IST)
     except DataError:
         raise
@@ -162,6 +167,12 @@ def _timestamps(raw: pd.Series, tz: str | None, daily: bool, label: str, col: st
     if idx.isna().any():
         i = int(np.flatnonzero(idx.isna())[0])
         raise DataError(f"{label}: row {i + 2}: column {col!r}: {s.iloc[i]!r} is not a date and time")
+    # pandas 3 parses to µs: '0000-01-01' or '-0' parse, but bars are held in ns (1677 .. 2262)
+    i = first_out_of_ns_range(idx)
+    if i is not None:
+        raise DataError(f"{label}: row {i + 2}: column {col!r}: {s.iloc[i]!r} is out of the supported range "
+                        f"({NS_RANGE})")
+    idx = idx.as_unit("ns")
     years = np.asarray(idx.year)
     odd = (years < 1900) | (years > 2200)
     if odd.any():
@@ -169,7 +180,7 @@ def _timestamps(raw: pd.Series, tz: str | None, daily: bool, label: str, col: st
         raise DataError(f"{label}: row {i + 2}: column {col!r}: {s.iloc[i]!r} is not a plausible date (year {years[i]})")
     if daily:
         idx = idx.normalize()
-    return idx.as_unit("ns")
+    return idx
 
 
 def _first_bad_ts(s: pd.Series) -> tuple[int, str]:

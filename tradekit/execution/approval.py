@@ -269,8 +269,10 @@ class ApprovalQueue(JournalFollower):
         self._instruments = instruments
         self.book = Book()
         self.prices: dict[str, Decimal] = {}
+        self.live_prices: dict[str, Decimal] = {}  # from marks and fills only (not a signal's reference price)
         self.seq = 0
         self.kills: list[dict] = []
+        self.state_change: dict | None = None  # the last risk.trading_state event: state, cause, by, reason, at
         self._signals: dict[str, dict] = {}
         self._created: dict[str, dict] = {}
         self._gate: dict[str, dict] = {}
@@ -342,12 +344,16 @@ class ApprovalQueue(JournalFollower):
                 self._broker[cid] = p["broker_order_id"]
         elif t == E.FILL:
             self.prices[f"{p['exchange']}:{p['tradingsymbol']}"] = dec(p["price"], "price")
+            self.live_prices[f"{p['exchange']}:{p['tradingsymbol']}"] = self.prices[f"{p['exchange']}:{p['tradingsymbol']}"]
             self.book.mark(p["exchange"], p["tradingsymbol"], p["price"])
         elif t == E.MARK:
             for k, v in (p.get("prices") or {}).items():
                 self.prices[k] = dec(v, "price")
+                self.live_prices[k] = self.prices[k]
         elif t == E.KILL_SWITCH:
             self.kills.append({**p, "at": ev.ts})
+        elif t == E.TRADING_STATE:
+            self.state_change = {**p, "at": ev.time}
 
     def _answer(self, cid: str, ev: Event) -> None:
         for s in [s for s, (c, *_rest) in self._open.items() if c == cid]:
@@ -434,9 +440,13 @@ class ApprovalQueue(JournalFollower):
         return out
 
     def decided(self, limit: int = 20) -> list[Proposal]:
-        """The latest decided proposals (by a person, an auto-approval policy, or expiry), newest first."""
-        cids = sorted(self._outcome, key=lambda c: self._outcome[c][3], reverse=True)[:limit]
-        return [self.proposal(c) for c in cids]
+        """The latest decided proposals (by a person, an auto-approval policy, expiry, or denied by the
+        risk gate), newest first."""
+        seqs = {c: v[3] for c, v in self._outcome.items()}
+        for c, (seq, _t) in self._denied.items():  # denied by the gate: decided too (a reload keeps them)
+            seqs.setdefault(c, seq)
+        cids = sorted(seqs, key=lambda c: seqs[c], reverse=True)[:limit]
+        return [self.proposal(c) for c in cids if c in self._created and c in self.book.orders]
 
     def proposal(self, client_order_id: str) -> Proposal:
         """One proposal with everything a card shows. Raises KeyError for an unknown id."""
@@ -464,12 +474,13 @@ class ApprovalQueue(JournalFollower):
             dseq, at = self._denied[cid]
             reason = (self._recheck.get(cid) or gate).get("reason")
         key = f"{req.exchange}:{req.tradingsymbol}"
-        last = self.prices.get(key)
+        last = self.live_prices.get(key)  # the market's, never the signal's reference price
         ref = order.reference_price
         if requested.get("price_at_proposal"):
             ref = dec(requested["price_at_proposal"], "price_at_proposal")
         expires = _dt(requested.get("expires_at"))
-        value, margin, charges, rt, note = self._money(cid, order.request, ref if ref is not None else last,
+        value, margin, charges, rt, note = self._money(cid, order.request,
+                                                       ref if ref is not None else self.prices.get(key),
                                                        order.created_at)
         awaiting = None
         for s, (c, decision, p, wall) in self._open.items():

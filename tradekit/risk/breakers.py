@@ -15,7 +15,14 @@ Triggers (``risk.breakers``):
   close-to-close change per ``volatility_sample_seconds`` (default a minute), never per tick:
   its half-lives mean the same minutes whether prices come from paper minute bars or from a
   live ticker sending several ticks a second (per-tick sampling made the breaker's meaning
-  depend on the feed's tick rate and tripped it on ordinary intra-minute paths);
+  depend on the feed's tick rate and tripped it on ordinary intra-minute paths). Two samples
+  more than ``volatility_break_seconds`` apart (default 30 min) straddle a break in trading:
+  overnight, a weekend, a halt. The change across it is the opening gap, not intraday
+  volatility, and is left out: counted as one minute's change, RELIANCE's ordinary +0.78 %
+  open on 2016-09-08 (1,017.00 -> 1,024.90; its minutes then moved 0.03-0.24 %) put the
+  fast/slow ratio at 3.5 and left a session holding it REDUCING for the day. A gap that
+  matters is the loss it causes (``daily_loss``, ``drawdown``) or an index move (``mwcb``,
+  ``index_move``); within the session, ``volatility_move_pct`` still watches large moves;
 - ``reject_burst`` / ``broker_errors``: N broker rejects / errors within a window;
 - ``stale_feed``: no market-data *packet* (a tick, a heartbeat, a paper bar, a quote poll) for
   ``stale_feed_seconds`` while the market is open (armed by the first packet), or a held
@@ -251,16 +258,18 @@ class CircuitBreakers:
             v.last, v.last_t = price, t
             v.push(t, price, cut)
             return []
-        if t - v.last_t >= c.volatility_sample_seconds:  # one close-to-close change per sample interval
+        dt = t - v.last_t
+        if dt >= c.volatility_sample_seconds:  # one close-to-close change per sample interval
             r = math.log(price / v.last)
             v.last, v.last_t = price, t
-            r2 = r * r
-            if v.n == 0:
-                v.fast = v.slow = r2
-            else:
-                v.fast = self._af * v.fast + (1 - self._af) * r2
-                v.slow = self._as * v.slow + (1 - self._as) * r2
-            v.n += 1
+            if dt <= c.volatility_break_seconds:  # else a break in trading: a gap, not a minute's change
+                r2 = r * r
+                if v.n == 0:
+                    v.fast = v.slow = r2
+                else:
+                    v.fast = self._af * v.fast + (1 - self._af) * r2
+                    v.slow = self._as * v.slow + (1 - self._as) * r2
+                v.n += 1
         lo, hi = v.push(t, price, cut)
         if held is None:
             held = self.gate.summary.qty.get(key, 0) != 0

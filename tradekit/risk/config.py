@@ -159,6 +159,10 @@ class BreakerSettings(_Section):
     volatility_sample_seconds: float = Field(
         60.0, gt=0, description="the volatility ratio takes one price change per this many seconds (close to close), "
                                 "so a live feed of many ticks a second and paper minute bars measure the same thing")
+    volatility_break_seconds: float = Field(
+        1800.0, gt=0, description="two samples further apart than this straddle a break in trading (overnight, a "
+                                  "weekend, a market halt): the change across it is a gap, not intraday volatility, "
+                                  "and stays out of the ratio (the overnight gap alone tripped it at the open)")
     volatility_fast_halflife: float = Field(5.0, gt=0, description="samples (of volatility_sample_seconds)")
     volatility_slow_halflife: float = Field(100.0, gt=0, description="samples (of volatility_sample_seconds)")
     volatility_min_ticks: int = Field(30, ge=2, description="samples seen before the ratio is trusted")
@@ -183,6 +187,9 @@ class BreakerSettings(_Section):
     def _kill_halts(self) -> "BreakerSettings":
         if self.actions.get("kill_switch") != "HALTED":
             raise ValueError("actions.kill_switch must be HALTED: the kill switch always halts")
+        if self.volatility_break_seconds < self.volatility_sample_seconds:
+            raise ValueError(f"volatility_break_seconds ({self.volatility_break_seconds:g}) must be at least "
+                             f"volatility_sample_seconds ({self.volatility_sample_seconds:g})")
         return self
 
 

@@ -1007,10 +1007,14 @@ class PreTradeGate:
             if i is not None and vm.cov[i][i] > 0:
                 var_pct = vm.scale * vm.cov[i][i] ** 0.5 * 100.0
         stop = _worst.stop_of(order, ctx, self.signal_stops)
+        # the book values the filled quantity at its mark for the symbol (else the first mark: the last price)
+        mark = self.summary.price.get(key)
+        if mark is None and ctx.last_price is not None:
+            mark = float(ctx.last_price)
         ok, total, parts = _worst.headroom(
             loss_so_far=loss, limit=lim, summary=self.summary, open_orders=open_orders, key=key,
             signed_value=signed * price * mult, q=q, price=price, mult=mult, stop=stop,
-            adverse_pct=self._adverse, include_positions=self._loss_positions, var_pct=var_pct)
+            adverse_pct=self._adverse, include_positions=self._loss_positions, var_pct=var_pct, mark=mark)
         if ok:
             return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
         return _R(_CR, ("DAILY_LOSS", False,

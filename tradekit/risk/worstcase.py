@@ -14,7 +14,15 @@ where, with ``p`` = ``risk.loss.adverse_move_pct``:
   is larger than ``p`` %;
 - **open exposure's loss** (``risk.loss.include_open_positions``) is ``p`` % of each open
   position, each counted against its holder, including orders already working (a working buy
-  and sell on one symbol count as whichever side is worse).
+  and sell on one symbol count as whichever side is worse);
+- **what the order pays through the mark**: an order without a stop priced worse than the
+  price the book values its symbol at (a buy limit above the mark, a sell limit below it) loses
+  that difference × quantity the moment it fills, before any move (the book marks the new
+  quantity at its mark, else the last price). A stop's distance is measured from the order's
+  own price, so it already includes this. Before, the adverse move was counted from the
+  order's price alone: a 2,941-share buy at ₹991.65 with CCC marked ₹991.646 took the day to
+  ₹20,001.58 under the 0.5 % move with a ₹20,000 limit (hypothesis example, pinned in
+  ``test_daily_loss_worst_case``).
 
 What it cannot prevent
 ----------------------
@@ -145,13 +153,23 @@ class _Base:
 _BASE = _Base()
 
 
+def through_mark(*, signed_value: float, q: int, price: float, mult: float, mark: float | None) -> float:
+    """Rupees an order loses on filling at ``price`` when the book values its symbol at ``mark``:
+    a buy above the mark, a sell below it (0 when it is priced better, or with no mark)."""
+    if mark is None or not math.isfinite(mark) or mark <= 0:
+        return 0.0
+    d = price - mark if signed_value > 0 else mark - price
+    return d * q * mult if d > 0 else 0.0
+
+
 def headroom(*, loss_so_far: float, limit: float, summary, open_orders: dict, key: str, signed_value: float,
              q: int, price: float, mult: float, stop: Any, adverse_pct: float, include_positions: bool,
-             var_pct: float | None = None) -> tuple[bool, float, dict]:
+             var_pct: float | None = None, mark: float | None = None) -> tuple[bool, float, dict]:
     """(allowed, total, parts): the daily-loss check with the new order's worst case.
 
-    ``signed_value`` is the order's value, positive for a buy. Costs O(working orders): the
-    book's gross is cached per summary version.
+    ``signed_value`` is the order's value, positive for a buy. ``mark``: the price the book will
+    value the filled quantity at (its mark for the symbol, else the last price). Costs
+    O(working orders): the book's gross is cached per summary version.
     """
     if include_positions:
         working, total_worst = _BASE.of(summary, open_orders)
@@ -168,6 +186,10 @@ def headroom(*, loss_so_far: float, limit: float, summary, open_orders: dict, ke
         after = worst_exposure(pos, b + max(signed_value, 0.0), s + max(-signed_value, 0.0))
         pct = adverse_pct if var_pct is None or var_pct <= adverse_pct else var_pct
         order_loss = max(after - before, 0.0) * pct / 100.0
+        paid = through_mark(signed_value=signed_value, q=q, price=price, mult=mult, mark=mark)
+        if paid > 0.0:
+            order_loss += paid
+            how = f"{how} + ₹{paid:,.2f} paid through the mark {mark:,.2f}"
     total = loss_so_far + exposure_loss + order_loss
     return total <= limit * (1 + 1e-12), total, {"loss": loss_so_far, "open": exposure_loss, "order": order_loss,
                                                    "how": how}

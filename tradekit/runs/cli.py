@@ -88,6 +88,47 @@ def run_research_cmd(
         raise typer.Exit(1)
 
 
+@run_app.command("weekly")
+def run_weekly_cmd(
+    day: str = typer.Option(..., "--date", help="any day of the ISO week to review, YYYY-MM-DD"),
+    config: Optional[Path] = ConfigOpt,
+    out: Optional[Path] = OutOpt,
+) -> None:
+    """Run the weekly checklist notebook over the week's run folders into runs/weekly/<monday>/."""
+    from datetime import date
+
+    from tradekit.config import load_config
+    from tradekit.errors import ValidationError
+    from tradekit.runs.review import run_weekly_notebook
+
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        raise ValidationError(f"{day!r} is not a date YYYY-MM-DD", field="--date") from None
+    cfg = load_config(config)
+    res = run_weekly_notebook(cfg, _root(out, cfg), d, echo=typer.echo)
+    if not res.ok:
+        typer.echo(f"error: {res.message}", err=True)
+        raise typer.Exit(1)
+
+
+@run_app.command("monthly")
+def run_monthly_cmd(
+    month: str = typer.Option(..., "--month", help="the month to review, YYYY-MM"),
+    config: Optional[Path] = ConfigOpt,
+    out: Optional[Path] = OutOpt,
+) -> None:
+    """Run the monthly checklist notebook (audit verify, compliance export, limit review) into runs/monthly/<month>/."""
+    from tradekit.config import load_config
+    from tradekit.runs.review import run_monthly_notebook
+
+    cfg = load_config(config)
+    res = run_monthly_notebook(cfg, _root(out, cfg), month, echo=typer.echo)
+    if not res.ok:
+        typer.echo(f"error: {res.message}", err=True)
+        raise typer.Exit(1)
+
+
 def schedule(
     at: Optional[str] = typer.Option(None, "--at", help="start time, IST HH:MM (default 08:45)"),
     mode: Optional[str] = ModeOpt,
@@ -97,6 +138,10 @@ def schedule(
     print_cron: bool = typer.Option(False, "--print-cron",
                                     help="a flag: print a crontab entry instead of running (live configs; a paper "
                                          "config is refused: it has no bars for real dates)"),
+    weekly: bool = typer.Option(True, "--weekly/--no-weekly",
+                                help="after the last trading day of each ISO week (and of each month), run the weekly "
+                                     "(and monthly) checklist notebook into runs/weekly/<monday>/ (runs/monthly/<month>/); "
+                                     "default on"),
 ) -> None:
     """Run the daily chain at a set time on trading days only; report missed runs.
 
@@ -124,10 +169,25 @@ def schedule(
         typer.echo(cron_lines(at=when, config=cfg.source, out_root=root, mode=mode))
         return
 
-    def run(d):
-        return run_day(d, mode, cfg, root, echo=typer.echo)
+    cal = _calendar(cfg)
 
-    sch = Scheduler(run, root, when, calendar=_calendar(cfg), echo=typer.echo)
+    def run(d):
+        res = run_day(d, mode, cfg, root, echo=typer.echo)
+        if weekly:
+            from tradekit.runs.review import (last_trading_day_of_month, last_trading_day_of_week, run_monthly_notebook,
+                                              run_weekly_notebook)
+
+            for due, kind, fn in ((last_trading_day_of_week, "weekly", run_weekly_notebook),
+                                  (last_trading_day_of_month, "monthly", run_monthly_notebook)):
+                if not due(cal, d):
+                    continue
+                try:  # the review reads what the period left; its failure is reported, the day's entry stands
+                    fn(cfg, root, d, echo=typer.echo)
+                except Exception as e:  # noqa: BLE001
+                    typer.echo(f"warning: the {kind} review for {d} failed: {type(e).__name__}: {e}", err=True)
+        return res
+
+    sch = Scheduler(run, root, when, calendar=cal, echo=typer.echo)
     if once:
         done = sch.tick()
         if not done:

@@ -500,7 +500,20 @@ def _halt_time(journal, since: int) -> datetime:
 
 
 # -- live --------------------------------------------------------------------------------------------------
-def run_realtime(
+def run_realtime(session, day: date, **kw) -> tuple[str, int]:
+    """Run ``session`` on its clock until the close (or ``until``), the kill switch, or ``stop()``,
+    writing its heartbeat for the dashboards (see :func:`_run_realtime` for the arguments)."""
+    from tradekit.runs.heartbeat import HeartbeatWriter
+
+    hb = HeartbeatWriter(session, speed=None) if getattr(session, "config", None) is not None else None
+    try:
+        return _run_realtime(session, day, heartbeat=hb, **kw)
+    finally:
+        if hb is not None:
+            hb.stop()
+
+
+def _run_realtime(
     session,
     day: date,
     *,
@@ -513,6 +526,7 @@ def run_realtime(
     stop: Callable[[], bool] | None = None,
     sleep: Callable[[float], None] | None = None,
     halt_grace: timedelta = timedelta(minutes=5),
+    heartbeat=None,
 ) -> tuple[str, int]:
     """Run ``session`` on its clock until the close (or ``until``), the kill switch, or ``stop()``.
 
@@ -545,6 +559,8 @@ def run_realtime(
         if stop is not None and stop():
             return "stopped on request", progress.n
         session.service(inbox=inbox, pipeline=pipeline)
+        if heartbeat is not None:
+            heartbeat.beat()
         if market is not None and session.journal_down is None:  # subscriptions follow the book; failover; due marks
             session._guard(lambda: market.poll(now))
         if session.risk is not None and session.journal_down is None:  # stale feed (no packet), mismatches, loss
@@ -603,7 +619,8 @@ def run_live_day(
     t0 = _time.perf_counter()
     d = as_date(day)
     s = session or Session.from_config(cfg, mode="live")
-    server = None
+    server = shadow = None
+    reason = None
     try:
         today = s.clock.now().date()
         if d != today:
@@ -611,15 +628,30 @@ def run_live_day(
         if s.calendar is not None and not s.calendar.is_trading_day(d):
             raise TradekitError(f"not a trading day: {d}")
         since = s.book.last_seq
-        pipeline = SignalPipeline(s.journal, s.config, sink=s.submit_signal, emit=s._emit, clock=s.clock)
+        sink = s.submit_signal
+        if s.config.execution.shadow_paper:  # paper against live on the same signals and the same feed
+            from tradekit.runs.shadow import ShadowPaper
+
+            shadow = ShadowPaper(s, out_dir)
+            sink = shadow.sink(sink)
+        pipeline = SignalPipeline(s.journal, s.config, sink=sink, emit=s._emit, clock=s.clock)
         sc = s.config.signals
         inbox = Inbox.from_settings(sc, s.config.data_dir, pipeline) if sc.inbox_enabled else None
         if sc.http_enabled:
             server = SignalServer.from_settings(sc, pipeline, secrets=Secrets.load(s.config.secrets_file)).start()
         s.start()  # live: order updates, reconciliation now and on a timer; orders blocked until logged in
         started = s.clock.now()
+
+        def duties() -> bool:
+            if shadow is not None:
+                shadow.drain()
+            return stop is not None and stop()
+
         reason, minutes = run_realtime(s, d, inbox=inbox, pipeline=pipeline, poll_interval=poll_interval,
-                                       progress_every=progress_every, echo=echo, stop=stop)
+                                       progress_every=progress_every, echo=echo,
+                                       stop=duties if shadow is not None else stop)
+        if shadow is not None:
+            shadow.drain()
         b = s.book
         return SessionRun(
             day=d, mode=s.mode.value, run_dir=Path(out_dir).resolve(), journal=s.config.store_url(), started_at=started,
@@ -630,6 +662,8 @@ def run_live_day(
     finally:
         if server is not None:
             server.stop()
+        if shadow is not None:
+            shadow.close(d, at_close=reason == "the close")
         if session is None:
             s.close()
 

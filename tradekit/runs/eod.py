@@ -173,6 +173,27 @@ def _run_section(cfg, d: date, mode: str, run_dir: Path, digest: str):
     return ReportSection("Run", {"": pd.DataFrame(rows, columns=["item", "value"]).set_index("item")})
 
 
+def _shadow_section(live_events, shadow_db: Path, d: date):
+    """Paper against live: the shadow paper broker's orders for the same signals, and both days' P&L."""
+    from decimal import Decimal
+
+    from tradekit.monitoring.execution import paper_vs_live
+    from tradekit.monitoring.perf import JournalSource, daily_pnl, load_source
+    from tradekit.monitoring.report import ReportSection
+
+    shadow = load_source(shadow_db, capital=Decimal(0), mode="paper")
+    paper_events = [e for e in shadow.events if e.day == d]
+    pnl = daily_pnl([JournalSource(Path("live"), "live", Decimal(0), live_events),
+                     JournalSource(shadow_db, "paper", Decimal(0), paper_events)], d, d)
+    by = pnl.groupby(["mode", "strategy"], as_index=False).agg(fills=("fills", "sum"), gross=("gross", "sum"),
+                                                               charges=("charges", "sum"), net=("net", "sum"))
+    return ReportSection("Paper against live (shadow paper broker)",
+                         {"Per signal": paper_vs_live(live_events, paper_events), "P&L by strategy": by},
+                         text="The shadow paper broker took every live signal on the live feed "
+                              "(execution.shadow_paper). fill diff bps: the live average fill against the paper one, "
+                              "positive when live was worse for the trader.")
+
+
 def _calendar_row(cfg, d: date) -> str:
     try:
         from tradekit.market.calendar import calendar_for
@@ -372,6 +393,9 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
                 rep.notes.insert(0, note_check.summary())
                 notes.append(note_check.summary())
         rep.add_section(_run_section(cfg, d, mode, run_dir, digest))
+        shadow_db = run_dir / "shadow" / "journal.db"
+        if mode == "live" and shadow_db.exists():  # execution.shadow_paper: paper against live on the same signals
+            rep.add_section(_shadow_section(day_events, shadow_db, d))
         res = verify(journal)
         if not res.ok:
             rep.notes.insert(0, f"THE JOURNAL'S HASH CHAIN DOES NOT VERIFY: {res}")
@@ -385,11 +409,32 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
         else:
             _export_day(journal, exp, d)
         paths["journal_export"] = JOURNAL_EXPORT
+        from tradekit.monitoring.feedback import FEEDBACK_DIR, write_feedback
+
+        if write_feedback(day_events, d, mode, run_dir):  # feedback to the strategy engine (signals/README.md)
+            paths["feedback"] = FEEDBACK_DIR
         jpath = str((run_dir / paths["journal"]).resolve()) if mode == "paper" else str(cfg.store_url())
         out = EodReport(d, mode, rep, res, rep.anchor, digest, jpath, risk, note_check, paths, notes)
         write_stage(run_dir, "eod", out.to_dict())
         log.info("eod %s: net ₹%s, %s", d, fmt_inr(rep.book.net_pnl), out.anchor_text())
+        _send_summary(cfg, out, run_dir)  # alerts.sources.eod_summary: the day's summary to the alert channels
         return out
     finally:
         journal.close()
 
+
+def _send_summary(cfg, out: "EodReport", run_dir: Path) -> None:
+    """The day's summary with the report, to the channels routed for ``eod_summary`` (issue 18)."""
+    al = getattr(cfg, "alerts", None)
+    if al is None or not al.enabled or not al.sources.eod_summary:
+        return
+    from tradekit.alerts.manager import notify_now
+
+    b = out.report.book
+    text = (f"net Rs {fmt_inr(b.net_pnl)} (realised {fmt_inr(b.realized_pnl)}, charges "
+            f"{fmt_inr(b.charges_total.total)}); orders {len(out.report.orders)}, fills {len(out.report.fills)}; "
+            f"audit {'verified' if out.ok else 'NOT verified'}; report: {(run_dir / REPORT_HTML).resolve()}")
+    try:
+        notify_now(cfg, "eod_summary", f"{out.day} {out.mode}: end of day", text, priority="info")
+    except Exception:  # noqa: BLE001 - the report is written; a channel down must not fail the stage
+        log.exception("the end-of-day summary could not be sent")

@@ -47,6 +47,11 @@ class PaperSessionRunner:
         self._thread: threading.Thread | None = None
         self._halted_at: int | None = None
         self.minutes = 0
+        self.heartbeat = None
+        if getattr(session, "config", None) is not None:  # the dashboards' RUNNING / NO SESSION
+            from tradekit.runs.heartbeat import HeartbeatWriter
+
+            self.heartbeat = HeartbeatWriter(session, speed=speed)
 
     # -- the loop --------------------------------------------------------------------------------
     def _service(self) -> None:
@@ -64,8 +69,17 @@ class PaperSessionRunner:
             self.inbox.poll()
         s.oms.expire_stale()
         s.oms.resolve_unknown()
+        if self.heartbeat is not None:
+            self.heartbeat.beat()
 
     def run(self, stop: Callable[[], bool] | None = None) -> ReplayResult:
+        try:
+            return self._run(stop)
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+
+    def _run(self, stop: Callable[[], bool] | None = None) -> ReplayResult:
         wall0 = time.monotonic()
         sim0: list[int] = []
 

@@ -38,7 +38,8 @@ class SignalsConfig(BaseModel):
         How often the inbox is scanned.
     settle_seconds : float
         A file is taken only once it has not changed for this long (a guard for writers that
-        do not use the write-then-rename convention).
+        do not use the write-then-rename convention). Default 0.1 s, so a file is a card well
+        within 300 ms (``benchmarks/bench_approval.py``: ``signal_to_card_default_settle``).
     max_file_bytes : int
         Larger inbox files are rejected unread.
     http_enabled : bool
@@ -81,7 +82,7 @@ class SignalsConfig(BaseModel):
     inbox: Path | None = Field(None, description="inbox folder; relative to data_dir; default <data_dir>/signals")
     inbox_enabled: bool = True
     poll_interval_seconds: float = Field(1.0, gt=0, le=3600)
-    settle_seconds: float = Field(1.0, ge=0, le=600)
+    settle_seconds: float = Field(0.1, ge=0, le=600)
     max_file_bytes: int = Field(16 * 1024 * 1024, gt=0)
     http_enabled: bool = False
     http_host: str = "127.0.0.1"

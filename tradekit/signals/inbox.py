@@ -155,7 +155,7 @@ class Inbox:
         folder: str | Path,
         pipeline: Any = None,
         *,
-        settle_seconds: float = 1.0,
+        settle_seconds: float = 0.1,
         max_file_bytes: int = 16 * 1024 * 1024,
         poll_interval: float = 1.0,
         clock: Clock | None = None,

@@ -72,6 +72,14 @@ class EventType:
     GTT_FINDING = "gtt.finding"  # one finding of a GTT reconciliation against the broker and the book
     GTT_REQUEST = "gtt.request"  # protect/delete asked by another process (tradekit gtt ...)
 
+    # the alert manager's durable outbox (issue 18, tradekit.alerts); ``id`` names the alert
+    ALERT_RAISED = "alert.raised"  # {id, kind, priority, title, text, key, channels, cause_seq}
+    ALERT_SENT = "alert.sent"  # {id, channel, attempt, ref}: delivered to one channel (ref: e.g. a Telegram message_id)
+    ALERT_FAILED = "alert.failed"  # {id, channel, attempt, error, final, retry_in}: a send that failed
+    ALERT_ACKED = "alert.acked"  # {id, by, via}: a person saw it; escalation stops
+    ALERT_ESCALATED = "alert.escalated"  # {id, from, to}: unacknowledged past escalation.after_minutes
+    ALERT_ACK_REQUESTED = "alert.ack_requested"  # a request (dashboard, CLI) the session turns into alert.acked
+
     # conditional orders (tradekit/execution/conditions.py): a signal held until its trigger
     CONDITION_CREATED = "condition.created"
     CONDITION_PROGRESS = "condition.progress"  # moved to the side a crossing starts from; a child of `all` fired; due

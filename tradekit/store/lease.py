@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 #: state change that goes with a kill or an unlock from the CLI. Everything else is the
 #: session's own state and needs the lease.
 REQUEST_TYPES = frozenset({E.APPROVAL_DECISION, E.CONTROL, E.KILL_SWITCH, E.TRADING_STATE,
-                           E.GTT_REQUEST})  # tradekit gtt protect|delete (issue 15)
+                           E.GTT_REQUEST,  # tradekit gtt protect|delete (issue 15)
+                           E.ALERT_ACK_REQUESTED})  # tradekit alerts ack, the dashboards (issue 18)
 
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0

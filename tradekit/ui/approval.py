@@ -26,6 +26,8 @@ from tradekit.execution.approval import (
     Proposal,
 )
 from tradekit.store.events import EventType as E
+from tradekit.ui.cards import (CARD_STYLE, PageLiveness, checks_rows, rejected_card_html, rejected_files, risk_of,
+                               risk_html, side_chip, state_badge, ttl_html, ttl_real)
 from tradekit.ui._common import (STYLE, RefreshLoop, calendar_flag, css_name, error_panel, esc, hhmmss, inr,
                                  set_if_changed, table)
 
@@ -71,8 +73,10 @@ class Card:
         self.cid = cid = p.client_order_id
         self.state = p.state
         self.details = w.HTML(layout=sh.plain, style=sh.html_style)  # title, signal, money, gate
+        self.details.add_class("tk-card-details")
         self.ttl = w.HTML(layout=sh.plain, style=sh.html_style)
         self.ttl.add_class(f"tk-ttl-{cid}")
+        self.ttl.add_class("tk-ttl")
         self.status = w.HTML(layout=sh.plain, style=sh.html_style)
         self.status.add_class("tk-status")
         self.status.add_class(f"tk-status-{cid}")
@@ -166,8 +170,8 @@ class Card:
         """Bring the card up to date with ``p`` (only changed traits are sent)."""
         old = self.proposal
         self.proposal = p
-        if force or p != old:
-            set_if_changed(self.details, value=_title_html(p) + _details_html(p))
+        if force or p != old or self.view.risk_inputs_changed:
+            set_if_changed(self.details, value=_title_html(p) + risk_html(p, self.view.risk(p), self.view.capital) + _details_html(p))
         if p.state != self.state:
             self.state = p.state
             self.local_note, self.local_error = None, False
@@ -179,15 +183,14 @@ class Card:
         if not p.is_pending:
             set_if_changed(self.ttl, value="")
             return
-        left = p.ttl_left(self.view.queue.now())
-        if left is None:
-            text = "no expiry"
-        elif left > 0:
-            m, s = divmod(int(left), 60)
-            text = f"TTL {m}:{s:02d} left (expires {hhmmss(p.expires_at)})"
-        else:
-            text = f"TTL passed at {hhmmss(p.expires_at)}: the session will expire it"
-        set_if_changed(self.ttl, value=f'<span class="tk-meta">{esc(text)}</span>&nbsp;&nbsp;')
+        if p.expires_at is None:
+            set_if_changed(self.ttl, value='<span class="tk-meta">no expiry</span>&nbsp;&nbsp;')
+            return
+        # real seconds: the session clock's time left divided by its speed (from the heartbeat)
+        hb = self.view.heartbeat
+        left, total = ttl_real(p, self.view.clock, hb.speed if hb is not None else None)
+        set_if_changed(self.ttl, value=ttl_html(left, total, running=hb is not None and hb.alive,
+                                                expires_at=hhmmss(p.expires_at)) + "&nbsp;&nbsp;")
 
     def _render_status(self) -> None:
         p = self.proposal
@@ -218,13 +221,14 @@ class Card:
         self._enable(False)
         set_if_changed(self.confirm.layout, display="none")
         set_if_changed(self.controls.layout, display="none")
-        self._status(_outcome_text(p), p.state)
+        # decided: one coloured line (side chip, order, outcome); the details are hidden by CSS
+        set_if_changed(self.status, value=f'{side_chip(p.side)} <span class="tk-status tk-status-{esc(p.state)}">'
+                       f'{esc(p.title.split(" ", 1)[-1])} — {esc(_outcome_text(p))}</span>')
 
 
 def _title_html(p: Proposal) -> str:
     mode = "auto-policy" if p.auto else p.approval_mode
-    return (f'<div class="tk-title">{esc(p.title)}</div>'
-            f'<div class="tk-meta">{esc(p.strategy)} · {esc(p.client_order_id)} · {esc(p.source)} · approval: '
+    return (f'<div class="tk-meta">{esc(p.strategy)} · {esc(p.client_order_id)} · {esc(p.source)} · approval: '
             f'{esc(mode)} · proposed {hhmmss(p.created_at)}</div>')
 
 
@@ -239,23 +243,21 @@ def _details_html(p: Proposal) -> str:
         parts.append(" · ".join(bits))
     else:
         parts.append(f'<span class="tk-meta">no signal ({esc(p.source)})</span>')
-    money = [f"<b>value</b> {inr(p.value)}", f"<b>margin needed</b> {inr(p.margin)}"]
+    money = [f"<b>margin needed</b> {inr(p.margin)}"]
     if p.expected_charges is not None:
         money.append(f"<b>charges</b> entry {inr(p.expected_charges.total)}, round trip ≈ {inr(p.round_trip_charges)}")
-    money.append(f"<b>price when proposed</b> {inr(p.price_at_proposal)}")
-    if p.last_price is not None:
-        d = p.drift_pct
-        money.append(f"last {inr(p.last_price)}" + ("" if d is None else f" ({d:+.2f} %)"))
+    money.append(f"<b>price when proposed</b> {inr(p.price_at_proposal)}")  # the live price is on the risk line
     parts.append(" · ".join(money))
     if p.charges_note:
         parts.append(f'<span class="tk-meta">{esc(p.charges_note)}</span>')
     if p.bracket:
         parts.append(bracket_html(p.bracket))
-    rows = [{"check": c.get("code"), "": "✓" if c.get("ok") else "✗", "result": c.get("message") or _value_limit(c)}
-            for c in p.checks]
+    rows = checks_rows(p)
     gate = table(rows, ["check", "", "result"], css="tk-gate", empty="no gate results journaled")
     verdict = "passed" if p.gate_allowed else ("DENIED: " + p.gate_reason if p.gate_allowed is False else "unknown")
-    parts.append(f"<details><summary><b>risk gate</b> {esc(verdict)} ({len(p.checks)} checks)</summary>"
+    failed = [r["check"] for r in rows if r[""] == "✗"]
+    words = f"{len(rows) - len(failed)} of {len(rows)} checks passed" + (f"; failed: {', '.join(failed)}" if failed else "")
+    parts.append(f"<details><summary><b>risk gate</b> {esc(verdict)} ({esc(words)})</summary>"
                  f"{gate}</details>")
     if p.recheck is not None:
         parts.append(f'<div class="tk-fail">re-checked at approval: {esc(p.recheck.get("reason"))}</div>')
@@ -273,14 +275,6 @@ def bracket_html(b: dict) -> str:
     if b.get("reward_risk") is not None:
         bits.append(f"reward {inr(b['reward'])} · <b>reward:risk</b> {b['reward_risk']}")
     return " · ".join(bits)
-
-
-def _value_limit(c: dict) -> str:
-    v, lim = c.get("value"), c.get("limit")
-    if v is None:
-        return ""
-    fmt = (lambda x: f"{x:,.2f}".rstrip("0").rstrip(".")) if isinstance(v, float) else str
-    return fmt(v) if lim is None else f"{fmt(v)} (limit {fmt(lim)})"
 
 
 def _outcome_text(p: Proposal) -> str:
@@ -342,7 +336,13 @@ class ApprovalView(RefreshLoop):
         self._activity: deque[str] = deque(maxlen=12)
         self._bulk: BulkSummary | None = None
         self._kill_armed = False
+        self.live = PageLiveness()  # RUNNING / NO SESSION, the page clock, the kernel beat
+        self.risk_inputs_changed = False
+        self._risk_key = None
+        self._bad_seen: tuple = ()
 
+        self.kill_result = w.HTML()
+        self.kill_result.add_class("tk-kill-result")
         self.state = w.HTML()
         self.state.add_class("tk-trading-state")
         self.count = w.HTML()
@@ -360,6 +360,14 @@ class ApprovalView(RefreshLoop):
                                     own_layout=True)
         self.kill_cancel = _button("Keep trading", "tk-kill-cancel", self.shared, own_layout=True)
         self.kill_confirm.layout.display = self.kill_cancel.layout.display = "none"
+        self.unlock_reason = w.Text(placeholder="why it is safe to trade again", continuous_update=True,
+                                    layout=w.Layout(width="220px"))
+        self.unlock_reason.add_class("tk-unlock-reason")
+        self.unlock_btn = _button("Unlock…", "tk-unlock", self.shared, "warning",
+                                  "unlock trading after the cool-off (a reason is recorded)", own_layout=True)
+        self.unlock_btn.on_click(lambda _b: self._on_unlock())
+        self.unlock_box = w.HBox([self.unlock_reason, self.unlock_btn], layout=w.Layout(display="none"))
+        self.unlock_box.add_class("tk-bar")
         self.kill_btn.on_click(lambda _b: self._on_kill())
         self.kill_confirm.on_click(lambda _b: self._on_kill_confirm())
         self.kill_cancel.on_click(lambda _b: self._disarm_kill())
@@ -380,14 +388,19 @@ class ApprovalView(RefreshLoop):
         self.decided_box.add_class("tk-decided-list")
         self.activity = w.HTML()
         self.activity.add_class("tk-activity")
+        self.bad_files = w.HTML()
+        self.bad_files.add_class("tk-bad-files")
 
-        top = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>Approval queue</h3>"), self.state, self.count,
-                      self.kill_reason, self.kill_btn, self.kill_confirm, self.kill_cancel])
+        top = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>Approval queue</h3>"), self.live.badge, self.state,
+                      self.unlock_box, self.count, self.kill_reason, self.kill_btn, self.kill_confirm,
+                      self.kill_cancel])
         top.add_class("tk-bar")
         bulk = w.HBox([self.bulk_btn, self.bulk_confirm, self.bulk_cancel])
         bulk.add_class("tk-bar")
-        self.widget = w.VBox([w.HTML(STYLE), top, self.info, self.error, bulk, self.bulk_summary,
-                              w.HTML("<h4>Pending</h4>"), self.pending_box,
+        keys = w.HTML('<span class="tk-keys">keys: <b>a</b> approve · <b>r</b> reject (type the reason, Enter) · '
+                      '<b>m</b> modify · <b>j</b>/<b>k</b> next/previous card</span>')
+        self.widget = w.VBox([w.HTML(STYLE + CARD_STYLE), self.live.beat, top, self.kill_result, self.info, keys, self.error, bulk, self.bulk_summary,
+                              w.HTML("<h4>Pending</h4>"), self.pending_box, self.bad_files,
                               w.HTML("<h4>Recent decisions</h4>"), self.decided_box,
                               w.HTML("<h4>Activity on this page</h4>"), self.activity])
         self.widget.add_class("tk-root")
@@ -397,6 +410,7 @@ class ApprovalView(RefreshLoop):
         self.conditions = ConditionsPanel(queue.journal)
         self.widget.children = (*self.widget.children, self.conditions.widget)
         self.refresh(force=True)
+        self._history()
 
     @classmethod
     def from_config(cls, config=None, **kw):
@@ -412,6 +426,12 @@ class ApprovalView(RefreshLoop):
         """Read new journal events and update the page; True when anything changed."""
         q = self.queue
         events = q.refresh()
+        self.live.update(q.config, getattr(q.journal, "engine", None))
+        # live prices (marks, fills) or positions moved: pending cards re-render their risk line
+        marks = any(ev.type in (E.MARK, E.FILL) for ev in events)
+        key = (q.book.positions_version, q.seq if marks else (self._risk_key or (0, 0))[1])
+        self.risk_inputs_changed = key != self._risk_key
+        self._risk_key = key
         if hasattr(self, "conditions"):
             self.conditions.update(events)
         changed = {ev.payload.get("client_order_id") for ev in events} - {None}
@@ -430,8 +450,65 @@ class ApprovalView(RefreshLoop):
         if events or force:
             self._layout(pending)
             self._header()
+        self._bad_files()
         set_if_changed(self.info, value=self._info_html())
         return bool(events)
+
+    # -- liveness, risk inputs, bad files, history ------------------------------------------------------
+    @property
+    def heartbeat(self):
+        return self.live.heartbeat
+
+    @property
+    def clock(self):
+        return self.live.clock
+
+    @property
+    def capital(self):
+        return getattr(getattr(self.queue.config, "account", None), "capital", None)
+
+    def risk(self, p: Proposal):
+        """The proposal's risk: entry, stop, ₹ at risk, % of capital, position before/after, margin after."""
+        cap = getattr(getattr(self.queue.config, "account", None), "capital", None)
+        return risk_of(p, self.queue.book, cap, self._available())
+
+    def _available(self):
+        key = self._risk_key
+        if getattr(self, "_avail_key", None) != key:
+            self._avail_key, self._avail = key, self.queue.available_funds()
+        return self._avail
+
+    def _bad_files(self) -> None:
+        cfg = self.queue.config
+        if cfg is None:
+            return
+        try:
+            inbox = cfg.signals.inbox_path(cfg.data_dir)
+        except Exception:  # noqa: BLE001 - no inbox configured: nothing to show
+            return
+        bad = rejected_files(inbox, limit=self.keep_decided)
+        sig = tuple((n, m) for n, m, _r in bad)
+        if sig == self._bad_seen:
+            return
+        self._bad_seen = sig
+        html = "".join(rejected_card_html(*b) for b in bad)
+        set_if_changed(self.bad_files, value=(f"<h4>Rejected signal files</h4>{html}" if html else ""))
+
+    def _history(self) -> None:
+        """The activity log rebuilt from the journal (a reload keeps it): decisions and kill switches."""
+        lines = []
+        for p in self.queue.decided(self._activity.maxlen or 12):
+            lines.append((p.decided_at, f"{hhmmss(p.decided_at)} {p.client_order_id}: {p.title} — "
+                                              f"{_outcome_text(p)}"))
+        for k in self.queue.kills:
+            lines.append((_dt(str(k.get("at"))), f"{hhmmss(_dt(str(k.get('at'))))} KILL SWITCH {k.get('action')} by "
+                                              f"{k.get('by')}: {k.get('reason')}"))
+        lines = [x for x in lines if x[0] is not None]
+        lines.sort(key=lambda x: x[0])
+        for _seq, ln in lines:
+            self._activity.appendleft(ln)
+        if lines:
+            set_if_changed(self.activity, value="<br>".join(esc(x) for x in self._activity))
 
     def _guarded(self, cid: str, fn, *args) -> None:
         # one proposal that cannot be shown must not stop the others from updating
@@ -445,7 +522,7 @@ class ApprovalView(RefreshLoop):
         card = self.cards.get(cid)
         if card is None:
             self.cards[cid] = Card(self, self.queue.proposal(cid))
-        elif changed or card.proposal.awaiting is not None:
+        elif changed or card.proposal.awaiting is not None or self.risk_inputs_changed:
             card.render(self.queue.proposal(cid))
         else:
             card.render_ttl()
@@ -480,11 +557,8 @@ class ApprovalView(RefreshLoop):
     def _header(self) -> None:
         q = self.queue
         st = q.trading_state
-        extra = ""
-        if q.kills and st == "HALTED":
-            k = q.kills[-1]
-            extra = f" — kill switch by {k.get('by')}: {k.get('reason')}"
-        set_if_changed(self.state, value=f'<span class="tk-badge tk-state-{esc(st)}">{esc(st)}{esc(extra)}</span>')
+        set_if_changed(self.state, value=state_badge(st, q.state_change))
+        set_if_changed(self.unlock_box.layout, display=None if st != "ACTIVE" else "none")
         set_if_changed(self.kill_btn, disabled=st == "HALTED" and not self._kill_armed)
 
     def _info_html(self) -> str:
@@ -492,8 +566,8 @@ class ApprovalView(RefreshLoop):
         mode = getattr(q.config, "mode", "?")
         now = q.now()
         day = now.astimezone(IST).date() if now is not None else None
-        return (f'<span class="tk-meta">{esc(mode)} · approver <b>{esc(q.approver)}</b> · session clock '
-                f'{hhmmss(now)} · journal seq {q.seq} · page updated {hhmmss(datetime.now(IST))}'
+        return (f'<span class="tk-meta">{esc(mode)} · approver <b>{esc(q.approver)}</b> · journal seq {q.seq} · '
+                f'page updated {hhmmss(datetime.now(IST))}'
                 f'{calendar_flag(q.config, day)}</span>')
 
     def show_error(self, message: str) -> None:
@@ -556,13 +630,40 @@ class ApprovalView(RefreshLoop):
         try:
             r = self.queue.kill(self.kill_reason.value)
             self._log(f"{hhmmss(datetime.now(IST))} KILL SWITCH by {self.queue.approver}: {self.kill_reason.value} "
-                      f"(seq {r.seq})")
+                      f"(seq {r.seq}, via the page kernel)")
+            set_if_changed(self.kill_result, value=f'<span class="tk-kill-path tk-fail">HALTED via the page kernel '
+                           f'(journal seq {r.seq}): {esc(r.message)}</span>')
             self.show_error("")
         except Exception as e:  # noqa: BLE001
             log.exception("kill switch failed")
             self.show_error(f"kill switch FAILED: {type(e).__name__}: {e} — use `tradekit kill --reason ...`")
         finally:
             self._disarm_kill()
+            self.refresh(force=True)
+
+    def _on_unlock(self) -> None:
+        """Unlock through the same journal request as ``tradekit unlock`` (a reason, after the cool-off)."""
+        self.unlock_btn.disabled = True
+        try:
+            from tradekit.execution.controls import request_unlock
+            from tradekit.risk.config import RiskConfig
+
+            reason = self.unlock_reason.value.strip()
+            if not reason:
+                self.show_error("unlock: type why it is safe to trade again (it is recorded in the audit trail)")
+                return
+            risk = getattr(self.queue.config, "risk", None) or RiskConfig()
+            # the cool-off runs on the session's clock (the trip is stamped with it; a replay runs at ×N)
+            msg = request_unlock(self.queue.journal, reason, by=self.queue.approver, origin="dashboard",
+                                 cooloff_seconds=risk.breakers.cooloff_seconds, now=self.clock or self.queue.now())
+            self._log(f"{hhmmss(datetime.now(IST))} UNLOCK: {msg}")
+            self.show_error("")
+            self.unlock_reason.value = ""
+        except Exception as e:  # noqa: BLE001 - the cool-off refusal is shown, not raised
+            log.warning("unlock failed: %s", e)
+            self.show_error(f"unlock: {e}")
+        finally:
+            self.unlock_btn.disabled = False
             self.refresh(force=True)
 
     def _disarm_kill(self) -> None:

@@ -30,7 +30,7 @@ import typer
 from tradekit.errors import TradekitError
 
 TOKEN_SECRET = "TRADEKIT_DASHBOARD_TOKEN"
-DASHBOARDS = ("approval", "pnl")
+DASHBOARDS = ("approval", "pnl", "execution")
 # Kept out of the server's (and so the kernels') environment: dashboards never hold broker keys.
 _DROP_ENV_PREFIXES = ("KITE_",)
 _DROP_ENV = {"TRADEKIT_SIGNAL_TOKEN", "TRADEKIT_ALERT_WEBHOOK", "TRADEKIT_TELEGRAM_TOKEN", TOKEN_SECRET}
@@ -74,8 +74,8 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def voila_command(dashboards: Path, *, port: int, show_tracebacks: bool = False, cull_interval: int = 60,
-                  cull_idle_timeout: int = 600, execute_timeout: int = 120,
+def voila_command(dashboards: Path, *, port: int, show_tracebacks: bool = False, cull_interval: int = 10,
+                  cull_idle_timeout: int = 600, execute_timeout: int = 120, closed_timeout: int = 30,
                   config_dir: Path | None = None) -> list[str]:
     """The Voila argv (no secrets in it: the token comes from ``JUPYTER_TOKEN``)."""
     return [
@@ -88,10 +88,19 @@ def voila_command(dashboards: Path, *, port: int, show_tracebacks: bool = False,
         "--token",
         "--strip_sources=True",
         f"--show_tracebacks={bool(show_tracebacks)}",
+        # config/jupyter/voila/templates/tradekit: a skeleton of the page as its first paint (found
+        # through JUPYTER_PATH, set by serve) instead of a spinner while the kernel starts
+        "--template=tradekit",
+        # the page (its skeleton) streams while the kernel starts, not after
+        "--MappingKernelManager.use_pending_kernels=True",
         f"--VoilaExecutor.timeout={int(execute_timeout)}",
-        # Voila leaks a kernel per closed tab (voila-dashboards/voila#1458): cull idle ones
+        # Voila leaks a kernel per closed tab (voila-dashboards/voila#1458), and a dashboard's refresh
+        # loop keeps its kernel "active" for Jupyter's idle culler: a kernel whose page has been closed
+        # for closed_timeout s is shut down at the next cull pass (tradekit.ui.voila_main.cull_closed_pages)
         f"--MappingKernelManager.cull_interval={int(cull_interval)}",
         f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
+        "--MappingKernelManager.cull_connected=False",
+        f"--TradekitVoila.closed_kernel_timeout={int(closed_timeout)}",
     ]
 
 
@@ -158,7 +167,8 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
 
 
 def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, token: str | None = None,
-          show_tracebacks: bool = False, cull_interval: int = 60, cull_idle_timeout: int = 600,
+          show_tracebacks: bool = False, cull_interval: int = 10, cull_idle_timeout: int = 600,
+          closed_timeout: int = 30,
           ready_timeout: float = 60.0, stdout: IO | int | None = None, stderr: IO | int | None = None,
           env: dict | None = None) -> DashboardServer:
     """Start Voila on 127.0.0.1 for the dashboards and return once it listens.
@@ -177,6 +187,9 @@ def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, toke
         Show Python tracebacks in the page (tests only: they leak internals).
     cull_interval, cull_idle_timeout : int
         Seconds: how often idle kernels are looked for, and how long idle before culled.
+    closed_timeout : int
+        Seconds after its page closed (no websocket left) before a kernel is shut down; a
+        closed page's kernel is gone within ``closed_timeout + cull_interval`` seconds.
     stdout, stderr, env
         Passed to the server process (``env`` is added to the cleaned environment).
     """
@@ -207,8 +220,13 @@ def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, toke
                             "--port N, or --port 0 for any free port")
     port = port or free_port()
     child_env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.startswith(_DROP_ENV_PREFIXES)}
+    from tradekit.resources import packaged_dir
+
+    # the Voila template ships with the package (config/jupyter/voila/templates/tradekit)
+    jpath = os.pathsep.join(x for x in (str(packaged_dir("config") / "jupyter"), child_env.get("JUPYTER_PATH", ""))
+                            if x)
     child_env.update({"JUPYTER_TOKEN": token, "TRADEKIT_CONFIG": str(cfg_path), "JUPYTER_PLATFORM_DIRS": "1",
-                      "PYTHONUNBUFFERED": "1"})
+                      "PYTHONUNBUFFERED": "1", "JUPYTER_PATH": jpath})
     if workspace_of(cfg_path) is not None:  # a workspace: Voila's and the kernels' files stay inside it
         from tradekit.resources import CACHE_ENV
 
@@ -219,7 +237,8 @@ def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, toke
                 child_env[k] = str(cache / sub)
     child_env.update(env or {})
     cmd = voila_command(folder.resolve(), port=port, show_tracebacks=show_tracebacks, cull_interval=cull_interval,
-                        cull_idle_timeout=cull_idle_timeout, config_dir=voila_config_dir(cfg_path))
+                        cull_idle_timeout=cull_idle_timeout, closed_timeout=closed_timeout,
+                        config_dir=voila_config_dir(cfg_path))
     # its own process group, so stop() ends Voila and every kernel it started
     proc = subprocess.Popen(cmd, cwd=root, env=child_env, stdout=stdout, stderr=stderr, start_new_session=True)
     server = DashboardServer(proc, port, token, generated, cfg_path)
@@ -239,6 +258,8 @@ def serve_command(
     port: int = typer.Option(8866, "--port", "-p", min=0, max=65535, help="port on 127.0.0.1 (0: any free port)"),
     cull_idle: int = typer.Option(600, "--cull-idle", min=1,
                                   help="seconds before an idle dashboard kernel is shut down"),
+    cull_closed: int = typer.Option(30, "--cull-closed", min=1,
+                                    help="seconds after its page closed before a dashboard kernel is shut down"),
     show_tracebacks: bool = typer.Option(False, "--show-tracebacks",
                                          help="show Python tracebacks in the page (debugging)"),
 ) -> None:
@@ -246,14 +267,15 @@ def serve_command(
     from tradekit.config import load_config
 
     cfg = load_config(config)
-    server = serve(cfg, port=port, cull_idle_timeout=cull_idle, show_tracebacks=show_tracebacks)
+    server = serve(cfg, port=port, cull_idle_timeout=cull_idle, closed_timeout=cull_closed,
+                   show_tracebacks=show_tracebacks)
 
     def _term(_sig, _frame):  # a service manager's SIGTERM stops Voila and its kernels too
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)
     typer.echo(f"dashboards for {server.config_path} ({cfg.mode}; journal {cfg.store_url()})")
-    for name, label in (("approval", "approval queue"), ("pnl", "P&L and risk")):
+    for name, label in (("approval", "approval queue"), ("pnl", "P&L and risk"), ("execution", "execution")):
         typer.echo(f"  {label:<15} {server.url(name, token=server.token_generated)}")
     if server.token_generated:
         typer.echo(f"  (a new token for this run only; set {TOKEN_SECRET} in the environment or the secrets file "

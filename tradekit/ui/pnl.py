@@ -317,10 +317,13 @@ class PnlView(RefreshLoop):
         self.price_note = w.HTML('<span class="tk-meta">The price chart of each traded symbol, with its fills marked, '
                                  'appears here after the first fill.</span>')
         self._price_key: tuple | None = None
-        head = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>P&amp;L and risk</h3>"), self.state])
+        from tradekit.ui.cards import CARD_STYLE, PageLiveness
+
+        self.live = PageLiveness()  # RUNNING / NO SESSION and the kernel beat the page's script watches
+        head = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>P&amp;L and risk</h3>"), self.live.badge, self.state])
         head.add_class("tk-bar")
         self.widget = w.VBox([
-            w.HTML(STYLE), head, self.info, self.error, self.kpis,
+            w.HTML(STYLE + CARD_STYLE), self.live.beat, head, self.info, self.error, self.kpis,
             w.HTML("<h4>Equity</h4>"), self.chart,
             w.HTML("<h4>Prices and fills</h4>"), self.price_note, self.symbol, self.price_chart,
             w.HTML("<h4>Positions</h4>"), self.positions,
@@ -349,6 +352,7 @@ class PnlView(RefreshLoop):
     def refresh(self, *, force: bool = False) -> bool:
         m = self.model
         events = m.refresh()
+        self.live.update(m.config, getattr(m.journal, "engine", None))
         if events or force:
             s = m.summary()
             st = m.book.trading_state
@@ -385,7 +389,7 @@ class PnlView(RefreshLoop):
             set_if_changed(self.limits, value=html)
         self._chart(force)
         mode = getattr(m.config, "mode", "?")
-        set_if_changed(self.info, value=f'<span class="tk-meta">{esc(mode)} · session clock {hhmmss(m.last_time)} · '
+        set_if_changed(self.info, value=f'<span class="tk-meta">{esc(mode)} · last event {hhmmss(m.last_time)} · '
                                          f'journal seq {m.seq} · page updated {hhmmss(datetime.now(IST))}'
                                          f'{calendar_flag(m.config, m._day)}</span>')
         return bool(events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -122,6 +123,11 @@ _GARBAGE = st.one_of(st.text(max_size=12), st.sampled_from(["", "nan", "inf", "-
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(row=st.integers(0, 19), col=st.integers(0, 5), junk=_GARBAGE)
+# found by hypothesis: pandas 3 parses '-0' as the year 0 (µs), which failed later as OutOfBoundsDatetime
+@example(row=3, col=0, junk="-0")
+@example(row=0, col=0, junk="0000-01-01 00:00:00")
+@example(row=19, col=0, junk="9999-12-31 23:00:00")
+@example(row=5, col=0, junk="-1")
 @example(row=0, col=0, junk="/1")  # pandas read it as the year 0: an OutOfBoundsDatetime escaped
 def test_garbage_gives_a_clear_error_and_writes_nothing(tmp_path, row, col, junk):
     """Whatever one cell holds, the import either succeeds with valid bars or fails with a DataError
@@ -146,6 +152,28 @@ def test_garbage_gives_a_clear_error_and_writes_nothing(tmp_path, row, col, junk
         return
     bars = load_symbol_bars("NSE:XYZ", "1m", data_dir=dd)
     assert len(bars) == res.rows <= 20 and (bars[["open", "high", "low", "close"]] > 0).all().all()
+
+
+@pytest.mark.parametrize("value", ["-0", "0000-01-01 00:00:00", "-1", "1677-09-21 00:00:00", "2262-04-11 23:59:00",
+                                   "9999-12-31 23:00:00", "0000-01-01T00:00:00+05:30", "9999-01-01T09:15:00Z"])
+@pytest.mark.parametrize("timeframe", ["1min", "1d"])
+def test_dates_outside_what_pandas_can_hold_name_the_row_and_column(tmp_path, value, timeframe):
+    """Before: a date pandas parses (to µs) but cannot hold in ns escaped as OutOfBoundsDatetime."""
+    rows = _reliance(5)
+    offset = value.endswith(("Z", "+05:30"))
+    lines = ["Datetime,Open,High,Low,Close,Shares Traded"]
+    for ts, o, h, lo, c, v in rows:
+        t = datetime.fromisoformat(ts).astimezone(timezone.utc)
+        lines.append(f"{t.isoformat() if offset else f'{t:%Y-%m-%d %H:%M:%S}'},{o},{h},{lo},{c},{v}")
+    parts = lines[3].split(",")
+    parts[0] = value
+    lines[3] = ",".join(parts)
+    f = tmp_path / "g.csv"
+    f.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"row 4: column 'Datetime': '{re.escape(value)}' is out of the supported range"):
+        import_bars(f, "NSE:XYZ", tmp_path / "var", timeframe=timeframe, columns="date=Datetime,volume=Shares Traded",
+                    tz=None if offset else "UTC")
+    assert not (tmp_path / "var").exists()
 
 
 def test_data_list_shows_coverage_and_gaps(tmp_path, capsys):

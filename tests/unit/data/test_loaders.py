@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 
 import pandas as pd
 import pytest
@@ -151,3 +152,28 @@ def test_ticks_missing_price_column_and_parquet(tmp_path):
     tk = load_ticks(sample_path("NIFTY50", "ticks_1s"), start="2022-08-10", end="2022-08-10")
     tk.reset_index().rename(columns={"price": "last_price"}).to_parquet(tmp_path / "t.parquet")
     pd.testing.assert_frame_equal(load_ticks(tmp_path / "t.parquet"), tk)
+
+
+@pytest.mark.parametrize("stamp", ["0000-01-01T00:00:00+05:30", "-0001-01-01T09:15:00+05:30", "9999-12-31T09:15:00Z",
+                                   "1677-09-21T00:00:00Z", "2262-04-11T23:59:00Z"])
+def test_bars_and_ticks_outside_what_pandas_can_hold_name_the_row(tmp_path, stamp):
+    """Before: pandas 3 parsed these (to µs) and the move to ns raised OutOfBoundsDatetime, not a DataError."""
+    p = _write(tmp_path, [GOOD[0], f"{stamp},100,101,99,100,1\n"])
+    with pytest.raises(DataError, match=rf"bars.csv: row 3: timestamp '{re.escape(stamp)}' is out of the supported range"):
+        load_bars(p)
+    t = tmp_path / "ticks.csv"
+    t.write_text(f"timestamp,price\n2016-08-16T09:15:00+05:30,100\n{stamp},101\n")
+    with pytest.raises(DataError, match=rf"ticks.csv: row 3: timestamp '{re.escape(stamp)}' is out of the supported range"):
+        load_ticks(t)
+
+
+def test_parquet_times_outside_what_pandas_can_hold_name_the_row(tmp_path):
+    ts = pd.DatetimeIndex(["2016-08-16 09:15", "9999-01-01 09:15"]).as_unit("us").tz_localize("UTC")
+    df = pd.DataFrame({"timestamp": ts, "open": [1.0, 1.0], "high": [1.0, 1.0], "low": [1.0, 1.0],
+                       "close": [1.0, 1.0], "volume": [1, 1]})
+    df.to_parquet(tmp_path / "far.parquet")
+    with pytest.raises(DataError, match=r"far.parquet: row 2: timestamp '9999-01-01T09:15.*' is out of the supported range"):
+        load_bars(tmp_path / "far.parquet")
+    df.set_index("timestamp").to_parquet(tmp_path / "far_index.parquet")
+    with pytest.raises(DataError, match=r"far_index.parquet: row 2: timestamp .* is out of the supported range"):
+        load_bars(tmp_path / "far_index.parquet")

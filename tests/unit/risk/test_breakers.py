@@ -225,3 +225,80 @@ def test_the_volatility_ratio_samples_time_not_ticks():
     assert run(None) == []
     tripped = run(0.001)
     assert tripped and tripped[0].trigger == "volatility_spike"
+
+
+def _reliance_minutes(over: dict | None = None, until=None):
+    """Feed the bundled RELIANCE minute closes (18 sessions) to the volatility watch of a held symbol."""
+    from tradekit.data import load_bars, sample_path
+
+    bars = load_bars(sample_path("RELIANCE"), end=until)
+    g, br = breakers({"breakers": {"volatility_move_pct": None, **(over or {})}})
+    trips = []
+    for t, px in zip(bars.index, bars["close"].to_numpy()):
+        for a in br.on_price("NSE:RELIANCE", float(px), t.to_pydatetime(), held=True):
+            trips.append((t.strftime("%Y-%m-%d %H:%M"), a))
+    return br, trips
+
+
+def test_the_overnight_gap_is_not_intraday_volatility_on_the_real_bars():
+    """RELIANCE opened 2016-09-08 at 1,024.90 after closing at 1,017.00 (+0.78 %, an ordinary gap;
+    its minutes then moved 0.03-0.24 %). Counted as one minute's change the gap put the fast/slow
+    ratio at 3.5 at 09:15 (3.2 at 09:17, when a paper session held it) and left the session
+    REDUCING for the day. A change across a break in trading (volatility_break_seconds) is left
+    out: the 18 real sessions never trip, and the ratio at 09:17 reflects the minutes only."""
+    br, trips = _reliance_minutes()
+    assert trips == []
+    assert br._vol["NSE:RELIANCE"].n == 6750 - 1 - 17  # one change a minute, none across the 17 overnight breaks
+    br, _ = _reliance_minutes(until="2016-09-08 09:17")
+    v = br._vol["NSE:RELIANCE"]
+    assert (v.fast / v.slow) ** 0.5 < 2.0  # 1.9: the -0.24 % minute at 09:17, well under the 3× limit
+    # the old rule (every gap counted as a minute): the same bars trip at that open, and only there
+    _, old = _reliance_minutes({"volatility_break_seconds": 10**7})
+    assert [(t, a.trigger) for t, a in old] == [("2016-09-08 09:15", "volatility_spike")]
+    assert "3.5× its recent level" in old[0][1].reason
+
+
+def test_a_real_intraday_spike_on_the_real_bars_still_trips():
+    """The break rule does not blunt the breaker: the real 2016-09-08 morning with minutes from
+    09:30 swinging ±0.8 % (four times RELIANCE's usual minute) trips within minutes."""
+    from tradekit.data import load_bars, sample_path
+
+    bars = load_bars(sample_path("RELIANCE"), end="2016-09-08 09:30")
+    g, br = breakers({"breakers": {"volatility_move_pct": None}})
+    for t, px in zip(bars.index, bars["close"].to_numpy()):
+        assert br.on_price("NSE:RELIANCE", float(px), t.to_pydatetime(), held=True) == []
+    px, at, out = float(bars["close"].iloc[-1]), bars.index[-1].to_pydatetime(), []
+    for m in range(1, 6):
+        px *= 1.008 if m % 2 else 0.992
+        out += br.on_price("NSE:RELIANCE", px, at + timedelta(minutes=m), held=True)
+    assert [a.trigger for a in out] == ["volatility_spike"]
+
+
+def test_the_break_cannot_be_shorter_than_a_sample():
+    from tradekit.errors import ConfigError
+
+    with pytest.raises((ConfigError, ValueError), match="volatility_break_seconds"):
+        RiskConfig.model_validate({"breakers": {"volatility_break_seconds": 30, "volatility_sample_seconds": 60}})
+
+
+def test_a_replay_holding_reliance_through_the_2016_09_08_open_stays_active(tmp_path):
+    """The reported case end to end: a bar replay of the bundled RELIANCE minutes that buys at
+    09:16 on 2016-09-08. Before, the breaker tripped at 09:17 (ratio 3.3×, from the overnight gap)
+    and the session was REDUCING for the rest of the run; now no breaker trips."""
+    import json
+    import sqlite3
+
+    from tradekit.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"data_dir: {tmp_path / 'var'}\nexecution: {{charges_as_of: 2024-01-02}}\n")
+    sig = tmp_path / "s.jsonl"
+    sig.write_text(json.dumps({"idempotency_key": "k1", "strategy": "s", "signal_time": "2016-09-08T09:16:00+05:30",
+                               "ttl_seconds": 600, "symbol": "RELIANCE", "side": "BUY", "quantity": 1}) + "\n")
+    out = tmp_path / "run"
+    assert main(["replay", "--data", "RELIANCE", "--from", "2016-08-16", "--to", "2016-09-08", "--signals", str(sig),
+                 "-c", str(cfg), "--out", str(out)]) == 0
+    with sqlite3.connect(out / "journal.db") as c:
+        types = dict(c.execute("select type, count(*) from events group by type").fetchall())
+    assert types.get("fill", 0) >= 1  # it did hold RELIANCE through the morning
+    assert "risk.limit_breach" not in types and "risk.trading_state" not in types

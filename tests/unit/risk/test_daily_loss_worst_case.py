@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tradekit.risk import PreTradeGate, RiskConfig
@@ -126,6 +126,29 @@ def test_a_var_model_raises_the_worst_case_of_a_volatile_symbol():
     assert g.check(b.order("INFY", "BUY", 3000, "LIMIT", price="100"), ctx(b, 100)).allowed
 
 
+def test_an_order_priced_through_the_mark_counts_what_it_pays_on_filling():
+    """A buy limit above the price the book marks the symbol at loses the difference the moment it
+    fills (the book values the new shares at the mark); the worst case counts it."""
+    b = BookBuilder()
+    b.fill("SBIN", "BUY", 1000, "100")
+    g = gate(adverse=1.0)
+    g.start_day(b.book, NOW.date())
+    # 1,000 × 100 × 1 % = 1,000 open; a buy of 18,000 at 100 adds 18,000: 19,000 fits the 20,000 limit
+    assert g.check(b.order("SBIN", "BUY", 18_000, "LIMIT", price="100"), ctx(b, 100)).allowed
+    # at a limit of 100.10 it also pays 0.10 × 18,000 = 1,800 through the mark of 100 on filling:
+    # 1,000 + 18,018 + 1,800 = 20,818 > 20,000 (before: 19,018, allowed, and the fill alone lost 1,800)
+    d = g.check(b.order("SBIN", "BUY", 18_000, "LIMIT", price="100.10"), ctx(b, 100))
+    assert not d.allowed and "+ ₹1,800.00 paid through the mark 100.00" in d.reason
+    assert "= ₹20,818.00 would pass" in d.reason
+    # a sell below the mark pays the same way; one priced better than the mark pays nothing extra
+    assert g.check(b.order("TCS", "SELL", 1_000, "LIMIT", price="99"), ctx(b, 100)).check("DAILY_LOSS").value == 1_000 + 990 + 1_000
+    d = g.check(b.order("SBIN", "BUY", 18_000, "LIMIT", price="99.90"), ctx(b, 100))
+    assert d.allowed and d.check("DAILY_LOSS").value == 1_000 + 17_982
+    # with a stop the distance is already measured from the order's own price
+    d = g.check(b.order("SBIN", "BUY", 1_000, "LIMIT", price="100.50"), ctx(b, 100, extra={"stop": Decimal("99.50")}))
+    assert d.allowed and d.check("DAILY_LOSS").value == 1_000 + 1_000
+
+
 # -- the property -------------------------------------------------------------------------------
 SYMS = ("AAA", "BBB", "CCC")
 order_st = st.tuples(st.integers(0, 2), st.sampled_from(["BUY", "SELL"]), st.integers(1, 4000),
@@ -135,6 +158,13 @@ step_st = st.tuples(st.lists(order_st, min_size=1, max_size=3), st.tuples(*[st.f
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(adverse=st.sampled_from([0.5, 1.0, 2.0, 5.0]), path=st.lists(step_st, min_size=1, max_size=12))
+# found by hypothesis: the last buy of 2,941 CCC at its limit 991.65 with CCC marked 991.646019 paid
+# ₹11.71 through the mark, which the worst case left out: the day reached ₹20,001.58 under the move
+@example(adverse=0.5, path=[([(1, "SELL", 534, None)], (0.0, 0.0, -0.009999999999999998)),
+                            ([(2, "SELL", 95, None)], (0.0, -0.0084407136140564, 0.0)),
+                            ([(2, "BUY", 361, None)], (0.0, 0.0, 0.0016626454644483712)),
+                            ([(2, "BUY", 471, None)], (0.0, 0.0025338238569205876, 0.0)),
+                            ([(2, "BUY", 467, None), (2, "BUY", 2941, None)], (0.0, 0.0, 0.0))])
 def test_accepted_orders_never_take_the_loss_past_the_limit_under_the_adverse_move(adverse, path):
     """After every accepted order, move every open position against its holder by ``adverse`` %
     (or to the order's stop, for the order that had one): the day's loss stays within the limit."""

@@ -66,3 +66,23 @@ def test_section_modules_all_import_and_a_missing_one_is_an_error(monkeypatch):
     monkeypatch.setattr(report_mod, "SECTION_MODULES", ("tradekit.no_such_section_module",))
     with pytest.raises(ModuleNotFoundError):
         report_mod.build_session_report(events=[], figures=False)
+
+
+def test_eod_writes_per_strategy_feedback_for_the_strategy_engine(eod_day):
+    """Issue 18: realised slippage, fill rate, latency and P&L per strategy, each day (signals/README.md)."""
+    from decimal import Decimal
+
+    eod, run_dir = eod_day
+    files = sorted((run_dir / "feedback").glob("*.json"))
+    assert len(files) == 1  # one strategy ran; the file name is its name with ':' made safe
+    fb = json.loads(files[0].read_text())
+    assert fb["schema"] == 1 and fb["day"] == DAY and fb["mode"] == "paper" and fb["strategy"].startswith("sma")
+    assert files[0].stem == fb["strategy"].replace(":", "_")
+    assert fb["orders"] > 0 and fb["fills"] > 0 and 0 < fb["fill_rate_pct"] <= 100
+    assert fb["latency_ms"]["order_to_ack"]["count"] > 0 and fb["latency_ms"]["order_to_ack"]["p95"] is not None
+    sf = fb["shortfall"]
+    assert sum(Decimal(sf[k]) for k in ("delay_inr", "trading_inr", "opportunity_inr", "fees_inr")) == Decimal(sf["total_inr"])
+    # the day's net P&L of the only strategy is the report's
+    data = json.loads((run_dir / "eod.json").read_text())
+    assert Decimal(fb["pnl"]["net_inr"]) == Decimal(data["pnl"]["net"])
+    assert data["paths"]["feedback"] == "feedback"

@@ -43,7 +43,8 @@ def test_voila_runs_on_loopback_with_a_token_hidden_cells_and_culling(paper_conf
     assert cmd[1:3] == ["-m", "tradekit.ui.voila_main"] and cmd[3].endswith("dashboards")
     for flag in ("--no-browser", "--port=8899", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--token",
                  f"--Voila.config_file_paths={cli.voila_config_dir()}", "--strip_sources=True", "--show_tracebacks=False",
-                 "--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=600"):
+                 "--MappingKernelManager.cull_interval=10", "--MappingKernelManager.cull_idle_timeout=600",
+                 "--MappingKernelManager.cull_connected=False", "--TradekitVoila.closed_kernel_timeout=30"):
         assert flag in cmd
     assert not any("s3cret" in a for a in cmd)
     env = kw["env"]
@@ -61,8 +62,8 @@ def test_without_a_token_secret_one_is_generated_and_printed_once(paper_config, 
     assert main(["serve", "-c", paper_config.source, "--port", "8898"]) == 0
     out = capsys.readouterr().out
     token = fake_voila.last.kw["env"]["JUPYTER_TOKEN"]
-    assert len(token) >= 24 and out.count(token) == 2  # the two URLs, nowhere else
-    assert "approval.ipynb?token=" in out and "pnl.ipynb?token=" in out
+    assert len(token) >= 24 and out.count(token) == 3  # the three URLs, nowhere else
+    assert "approval.ipynb?token=" in out and "pnl.ipynb?token=" in out and "execution.ipynb?token=" in out
     assert "TRADEKIT_DASHBOARD_TOKEN" in out
 
 

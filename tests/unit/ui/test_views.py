@@ -37,6 +37,9 @@ def _classes(widget) -> set[str]:
 
 
 def test_a_new_proposal_gets_a_card_with_stable_classes(desk, view):
+    from tradekit.runs.heartbeat import HeartbeatWriter
+
+    HeartbeatWriter(desk.session, speed=5.0).beat()  # a running session at 5x: the TTL is in real seconds
     cid = desk.signal(key="momo:09.15/RELIANCE")
     view.refresh()
     card = view.cards[cid]
@@ -46,7 +49,7 @@ def test_a_new_proposal_gets_a_card_with_stable_classes(desk, view):
     assert f"tk-reason-{cid}" in _classes(card.reason) and f"tk-status-{cid}" in _classes(card.status)
     assert view.pending_box.children == (card.box,)
     assert "1 pending" in view.count.value
-    assert "PENDING" in card.status.value and re.search(r"TTL [45]:\d\d left \(expires 10:06:00\)", card.ttl.value)
+    assert "PENDING" in card.status.value and re.search(r"TTL (1:00|0:59) left \(real time\)", card.ttl.value)
     assert "margin needed" in card.details.value and "15,000.00" in card.details.value
     assert "risk gate</b> passed" in card.details.value
 

@@ -1,0 +1,157 @@
+"""Implementation shortfall, latency by stage and the seed's targets, checked by hand (issue 18)."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal as D
+from types import SimpleNamespace as NS
+
+import pytest
+
+from tradekit.monitoring.execution import (
+    implementation_shortfall,
+    latency_breakdown,
+    latency_stats,
+    shortfall_summary,
+    success_metrics,
+    success_trend,
+    uptime,
+)
+
+DAY = "2016-08-16T"
+
+
+def ev(t, type_, **payload):
+    return NS(type=type_, ts=f"{DAY}{t}+05:30", payload=payload)
+
+
+def sig(t, sid, ref):
+    return ev(t, "signal.received", signal_id=sid, signal_time=f"{DAY}{t}+05:30", reference_price=ref)
+
+
+def order(t, cid, side, qty, sym="INFY", sid=None, arrival=None, strategy="trend"):
+    return ev(t, "order.created", client_order_id=cid, signal_id=sid, strategy=strategy, reference_price=arrival,
+              request={"exchange": "NSE", "tradingsymbol": sym, "side": side, "quantity": qty})
+
+
+def sent(t, cid):
+    return [ev(t, "risk.decision", client_order_id=cid, allowed=True),
+            ev(t, "approval.granted", client_order_id=cid, by="auto"),
+            ev(t, "order.submitted", client_order_id=cid)]
+
+
+def fill(t, cid, side, qty, price, sym="INFY", charges=None):
+    return ev(t, "fill", client_order_id=cid, exchange="NSE", tradingsymbol=sym, side=side, quantity=qty, price=price,
+              charges=charges or {})
+
+
+def test_full_fill_buy():
+    # decision 1000 (signal), arrival 1002, fills 60 @ 1003 and 40 @ 1005, fees 1.50 + 1.00
+    evs = [sig("09:20:00", "s1", "1000"), order("09:20:01", "C1", "BUY", 100, sid="s1", arrival="1002"),
+           *sent("09:20:01", "C1"),
+           fill("09:20:02", "C1", "BUY", 60, "1003", charges={"brokerage": "1.50"}),
+           fill("09:20:03", "C1", "BUY", 40, "1005", charges={"brokerage": "1.00"}),
+           ev("09:20:03", "order.update", client_order_id="C1", status="COMPLETE")]
+    r = implementation_shortfall(evs).iloc[0]
+    # delay  = (1002 - 1000) x 100 = 200
+    # trading = (1003 - 1002) x 60 + (1005 - 1002) x 40 = 60 + 120 = 180
+    # opportunity = 0 (all filled); fees = 2.50; total = 382.50
+    assert r["delay_cost"] == D("200") and r["trading_cost"] == D("180")
+    assert r["opportunity_cost"] == D("0") and r["fees"] == D("2.50") and r["total"] == D("382.50")
+    # decision value 1000 x 100 = 100000 -> 382.50 / 100000 = 38.25 bps
+    assert r["total_bps"] == pytest.approx(38.25) and r["delay_bps"] == pytest.approx(20.0)
+    assert r["avg_fill_price"] == D("1003.8") and r["decision_source"] == "signal"
+
+
+def test_partial_fill_then_cancelled_pays_opportunity_at_the_last_mark():
+    # decision 500, arrival 501, 30 of 100 @ 502 then cancelled; the day's last mark 510; fee 0.40
+    evs = [sig("10:00:00", "s2", "500"), order("10:00:01", "C2", "BUY", 100, sid="s2", arrival="501"),
+           *sent("10:00:01", "C2"), fill("10:00:05", "C2", "BUY", 30, "502", charges={"stt": "0.40"}),
+           ev("10:05:00", "order.update", client_order_id="C2", status="CANCELLED"),
+           ev("15:29:00", "mark", prices={"NSE:INFY": "512"}), ev("15:30:00", "mark", prices={"NSE:INFY": "510"})]
+    r = implementation_shortfall(evs).iloc[0]
+    # delay = (501 - 500) x 30 = 30; trading = (502 - 501) x 30 = 30
+    # opportunity = (510 - 500) x 70 = 700; fees 0.40; total = 760.40
+    assert (r["delay_cost"], r["trading_cost"], r["opportunity_cost"], r["fees"]) == (D(30), D(30), D(700), D("0.40"))
+    assert r["total"] == D("760.40") and r["unfilled_qty"] == 70 and r["status"] == "CANCELLED"
+    assert r["close_price"] == D("510") and r["close_source"] == "mark"
+    assert r["total_bps"] == pytest.approx(760.40 / 50_000 * 1e4)  # 152.08 bps
+
+
+def test_a_sell_costs_when_it_receives_less():
+    # sell 50: decision 200, arrival 199, fills 50 @ 198.50; fees 0.25
+    evs = [sig("11:00:00", "s3", "200"), order("11:00:00", "C3", "SELL", 50, sym="SBIN", sid="s3", arrival="199"),
+           *sent("11:00:00", "C3"), fill("11:00:01", "C3", "SELL", 50, "198.50", sym="SBIN", charges={"gst": "0.25"})]
+    r = implementation_shortfall(evs).iloc[0]
+    # delay = -(199 - 200) x 50 = 50; trading = -(198.50 - 199) x 50 = 25; fees .25; total 75.25
+    assert (r["delay_cost"], r["trading_cost"], r["opportunity_cost"]) == (D(50), D("25.00"), D(0))
+    assert r["total"] == D("75.25") and r["total_bps"] == pytest.approx(75.25 / 10_000 * 1e4)
+
+
+def test_no_decision_price_uses_arrival_and_no_prices_at_all_is_unmeasured():
+    # no signal: decision = arrival = 300; fill 10 @ 301 -> delay 0, trading 10, total 10
+    evs = [order("12:00:00", "C4", "BUY", 10, sym="TCS", arrival="300"), *sent("12:00:00", "C4"),
+           fill("12:00:01", "C4", "BUY", 10, "301", sym="TCS"),
+           order("12:01:00", "C5", "BUY", 10, sym="ITC"), *sent("12:01:00", "C5"),
+           fill("12:01:01", "C5", "BUY", 10, "400", sym="ITC", charges={"brokerage": "0.1"}),
+           order("12:02:00", "C6", "BUY", 10, sym="ITC")]  # never sent: not the execution's shortfall
+    sf = implementation_shortfall(evs)
+    assert list(sf["client_order_id"]) == ["C4", "C5"]
+    a, b = sf.iloc[0], sf.iloc[1]
+    assert a["decision_source"] == "arrival" and a["delay_cost"] == D(0) and a["trading_cost"] == D(10)
+    assert a["total"] == D(10) and a["total_bps"] == pytest.approx(10 / 3000 * 1e4)
+    assert b["decision_source"] == "none" and b["total"] is None and b["fees"] == D("0.1") and math.isnan(b["total_bps"])
+    s = shortfall_summary(sf, "strategy").iloc[0]
+    assert s["orders"] == 2 and s["unmeasured"] == 1 and s["total"] == D(10)
+
+
+def test_the_parts_sum_to_the_total_per_strategy_and_symbol():
+    evs = [sig("09:20:00", "a", "100"), order("09:20:00", "X1", "BUY", 10, sid="a", arrival="101"), *sent("09:20:00", "X1"),
+           fill("09:20:01", "X1", "BUY", 4, "102"), ev("09:21", "order.update", client_order_id="X1", status="CANCELLED"),
+           sig("09:30:00", "b", "50"), order("09:30:00", "X2", "SELL", 20, sym="SBIN", sid="b", arrival="49", strategy="mr"),
+           *sent("09:30:00", "X2"), fill("09:30:01", "X2", "SELL", 20, "48.5", sym="SBIN"),
+           ev("15:30:00", "mark", prices={"NSE:INFY": "103", "NSE:SBIN": "47"})]
+    sf = implementation_shortfall(evs)
+    for _, r in sf.iterrows():
+        assert r["delay_cost"] + r["trading_cost"] + r["opportunity_cost"] + r["fees"] == r["total"]
+    by = shortfall_summary(sf, ["strategy", "key"])
+    assert list(by["strategy"]) == ["mr", "trend"]
+    # X1: delay 1x4=4, trading 1x4=4, opportunity (103-100)x6=18 -> 26;  X2: delay 1x20=20, trading .5x20=10 -> 30
+    assert list(by["total"]) == [D("30.0"), D(26)]
+
+
+def test_latency_by_stage_and_percentiles():
+    evs = [sig("09:20:00.000", "s", "100"), order("09:20:00.010", "C", "BUY", 1, sid="s", arrival="100"),
+           ev("09:20:00.012", "risk.decision", client_order_id="C"), ev("09:20:00.015", "approval.granted", client_order_id="C"),
+           ev("09:20:00.020", "order.submitted", client_order_id="C"),
+           ev("09:20:00.070", "order.update", client_order_id="C", status="OPEN", broker_order_id="B1"),
+           fill("09:20:00.100", "C", "BUY", 1, "100"),
+           ev("09:20:00.110", "order.update", client_order_id="C", status="COMPLETE")]
+    r = latency_breakdown(evs).iloc[0]
+    assert [r[f"{s}_ms"] for s in ("created", "risk", "approved", "submitted", "ack", "first_fill")] == \
+        pytest.approx([10, 2, 3, 5, 50, 30])
+    assert r["total_ms"] == pytest.approx(100) and r["order_ms"] == pytest.approx(60)
+    st = latency_stats(latency_breakdown(evs)).set_index("stage")
+    assert st.loc["submitted → broker ack", "p99"] == pytest.approx(50)
+    assert st.loc["created → broker ack", "count"] == 1
+
+
+def test_success_metrics_met_or_not_and_uptime_from_the_journal():
+    evs = [order("09:15:00", "C", "BUY", 100, arrival="100"), *sent("09:15:00", "C"),
+           ev("09:15:00.050", "order.update", client_order_id="C", status="OPEN"),
+           fill("09:15:01", "C", "BUY", 100, "100.02")]
+    # a mark every minute to the close, then the session ends at 15:30
+    evs += [ev(f"{9 + (15 + i) // 60:02d}:{(15 + i) % 60:02d}:30", "mark", prices={}) for i in range(375)]
+    evs.append(ev("15:30:00", "session.ended", reason="close"))
+    m = success_metrics(evs).set_index("metric")
+    assert m.loc["slippage_bps", "value"] == pytest.approx(2.0)
+    assert m.loc["fill_rate_pct", "value"] == pytest.approx(100.0)
+    assert m.loc["order_latency_ms", "value"] == pytest.approx(50.0)
+    assert m["met"].tolist() == [True, True, True, True]
+    # without the marks 13:00:30 .. 13:29:30 the journal is silent 12:59:30 -> 13:30:30 (31 minutes);
+    # the first 2 count as alive (gap_seconds=120): 29 of 375 minutes down -> 92.27 %: not met
+    quiet = [e for e in evs if not ("13:00:00" < e.ts[11:19] < "13:30:00")]
+    u = uptime(quiet).iloc[0]
+    assert u["uptime_pct"] < 99.9 and u["uptime_pct"] == pytest.approx(100 * (1 - 29 / 375))
+    tr = success_trend(quiet)
+    assert len(tr) == 1 and tr[["slippage_bps_met", "uptime_pct_met"]].iloc[0].tolist() == [True, False]
