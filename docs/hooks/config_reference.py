@@ -43,6 +43,10 @@ def _model_of(t):
 
 
 def _plain(v):
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
     if isinstance(v, BaseModel):
         return v.model_dump(mode="json")
     if isinstance(v, Enum):
