@@ -131,7 +131,7 @@ def approve_clicks(page, desk, n: int, batch: int = BATCH) -> dict[str, list[flo
                     raise RuntimeError(f"{cid} did not reach the broker within 10 s")
                 time.sleep(0.001)
             legs["call_to_broker"].append(desk.placed[cid] - t0)
-            page.wait_for_function(f"(e => !!e && e.innerText.startsWith('APPROVED'))"
+            page.wait_for_function(f"(e => !!e && e.innerText.includes('APPROVED'))"
                                    f"(document.querySelector('.tk-status-{cid}'))", timeout=10_000, polling="raf")
             legs["call_to_shown"].append(time.perf_counter() - t0)
             stamps = page.evaluate("() => window.__tkClicks")
