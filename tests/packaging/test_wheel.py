@@ -24,9 +24,8 @@ SKIP_DIRS = {".git", ".venv", ".lock-venv", "var", "runs", "build", "dist", ".py
              "__pycache__", "site"}
 
 
-# KNOWN DEFECT (see tests/unit/test_workspace.py): matplotlib's font cache in ~/.cache, written when
-# the CLI imports tradekit.monitoring.perf_cli; named exactly so nothing else may slip by.
-KNOWN_HOME_WRITES = {".cache/matplotlib/fontlist-v3.11.0.json"}
+# Nothing may be written to $HOME (see tests/unit/test_workspace.py).
+KNOWN_HOME_WRITES: set[str] = set()
 
 
 def _source_copy(dest: Path) -> None:
