@@ -198,7 +198,7 @@ def test_a_failing_notebook_stops_the_chain_with_its_error(secret_env, demo_cfg_
     assert rc == 1
     err = capsys.readouterr().err
     assert re.search(r"error: premarket\.ipynb failed at cell \d+: PremarketFailed: pre-market check failed: "
-                     r"data: no bundled 1min data for NOPE", err)
+                     r"data: no 1min bars for NSE:NOPE", err)
     m = json.loads((tmp_path / DAY / "manifest.json").read_text())
     assert m["outcome"] == "failed"
     pre, ses, eod = m["notebooks"]
