@@ -125,6 +125,9 @@ class Session:
         from tradekit.execution.slicing import ParentOrders
 
         self.algos = ParentOrders.install(self)  # issue 15: freeze slices and TWAP/VWAP/POV parents, rebuilt from the journal
+        from tradekit.execution.basket import BasketManager
+
+        self.baskets = BasketManager.install(self)  # issue 21: multi-leg baskets, rebuilt from the journal
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
             self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
@@ -250,7 +253,7 @@ class Session:
         alerts = getattr(self, "alerts", None)
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
                      None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run,
-                     self.algos.step,
+                     self.algos.step, self.baskets.step,
                      None if alerts is None else (lambda: alerts.check(self))):  # waiting approvals, token, P&L
             if step is not None and not self._guard(step):
                 return
@@ -386,6 +389,14 @@ class Session:
     # -- orders ------------------------------------------------------------------------------------
     def submit(self, request: OrderRequest, *, strategy: str = "manual", **kw) -> Order:
         return self.oms.submit(request, strategy=strategy, **kw)
+
+    def basket(self, strategy, *, name: str = "basket", premiums=None, spot=None, **kw):
+        """A multi-leg basket as one decision (issue 21, :mod:`tradekit.execution.basket`): a
+        :class:`~tradekit.options.strategies.Strategy` or a spec dict (``{"strategy": "iron_condor",
+        "underlying": "NIFTY", ...}``); ``kw``: product, order_type, approval, policy, retries."""
+        from tradekit.execution.basket import strategy_of
+
+        return self.baskets.propose(strategy_of(self, strategy, premiums=premiums, spot=spot), name=name, **kw)
 
     def order_for_signal(self, signal: Signal) -> OrderRequest:
         """Turn a signal into an order request, applying its sizing rule when it has no quantity."""

@@ -86,3 +86,7 @@ class EventType:
     CONDITION_TRIGGERED = "condition.triggered"  # the order went to the gate (or was refused: see payload)
     CONDITION_CANCELLED = "condition.cancelled"
     CONDITION_EXPIRED = "condition.expired"
+
+    # multi-leg baskets (issue 21, tradekit.execution.basket); each leg's order.created carries meta.basket
+    BASKET_CREATED = "basket.created"  # the legs, payoff, margin and the gate's basket checks (allowed or refused)
+    BASKET_STATE = "basket.state"  # working / leg_failed / retrying / unwinding / complete / unwound / alerted / ...

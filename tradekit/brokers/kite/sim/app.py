@@ -210,6 +210,9 @@ class KiteSimApp(SimGttRoutes):
         self.redirect_url = redirect_url
         self.postback_url = postback_url
         self.charges = charges if charges is not None else default_charges()
+        from tradekit.options.basket_config import SpanLikeConfig
+
+        self.margin_config = SpanLikeConfig()  # /margins/basket: the same SPAN-like estimate as paper (baskets.margin)
         self.wall_clock = wall_clock or (lambda: datetime.now(IST))
         self.rates = RateGovernor({**DEFAULT_LIMITS, **(limits or {})}, max_wait=0.0)  # the server's own count, never shared
         self._lock = threading.RLock()
@@ -806,12 +809,72 @@ class KiteSimApp(SimGttRoutes):
     def r_order_margins(self, body, **_):
         return [self._margin_block(i) for i in self._order_items(body)]
 
-    def r_basket_margins(self, body, **_):
-        blocks = [self._margin_block(i) for i in self._order_items(body)]
-        total = {k: sum(b[k] for b in blocks) for k in ("span", "exposure", "option_premium", "additional", "bo", "cash", "var", "total")}
+    def r_basket_margins(self, body, query=None, **_):
+        """Kite's basket margins: ``initial`` = each order alone, ``final`` = with the spread benefit.
+
+        F&O legs are priced by the same SPAN-like estimate paper uses (:func:`tradekit.options.margin.estimate`,
+        its config ``margin_config``), so a rehearsal and paper agree; ``consider_positions`` (the client
+        sends Python's ``True``/``False``) adds the account's open positions to the ``final`` group.
+        Equity legs keep their per-order block in both. The basket-level ``charges`` are the orders'
+        summed (Kite documents them as unreliable).
+        """
+        from tradekit.options.margin import MarginLeg, estimate
+
+        items = self._order_items(body)
+        blocks = [self._margin_block(i) for i in items]
+        consider = str(_first(query or {}, "consider_positions", "False")).strip().lower() == "true"
+        fno, fno_at = [], []
+        for n, item in enumerate(items):
+            inst = self._instrument(item["exchange"], item["tradingsymbol"])
+            if inst.is_derivative:
+                price = dec(item.get("price") or self._last(inst.key)[0] or 0, "price")
+                fno.append(MarginLeg(inst, Side.parse(item["transaction_type"], "transaction_type"),
+                                     _int(item["quantity"], "quantity"), price))
+                fno_at.append(n)
+        initial = {k: 0.0 for k in ("span", "exposure", "option_premium", "additional", "bo", "cash", "var", "total")}
+        final = dict(initial)
+        if fno:
+            positions = []
+            if consider:
+                for p in self.broker.positions():
+                    if p.quantity == 0:
+                        continue
+                    try:
+                        pi = self._instrument(p.exchange.value, p.tradingsymbol)
+                    except KiteError:
+                        continue
+                    if pi.is_derivative:
+                        positions.append(MarginLeg(pi, Side.BUY if p.quantity > 0 else Side.SELL, abs(p.quantity),
+                                                   p.average_price))
+
+            def spot(key):
+                lp = self._last(key)[0]
+                if lp:
+                    return lp
+                raise KiteError(400, "InputException", f"No price for the underlying `{key}` to compute the margin.")
+
+            try:
+                est = estimate(fno, spot=spot, today=self.market.trade_date, config=self.margin_config,
+                               positions=positions)
+            except ValidationError as e:
+                raise KiteError(400, "InputException", str(e)) from None
+            for n, b in zip(fno_at, est.orders):
+                kite_b = b.to_kite(charges=blocks[n]["charges"], leverage=1)
+                blocks[n] = kite_b
+            for k in ("span", "exposure", "option_premium", "additional"):
+                initial[k] += float(getattr(est.initial, k))
+                final[k] += float(getattr(est.final, k))
+            initial["total"] += float(est.initial.total)
+            final["total"] += float(est.final.total)
+        for n, b in enumerate(blocks):
+            if n in fno_at:
+                continue
+            for k in initial:
+                initial[k] += b[k]
+                final[k] += b[k]
         zero_charges = charges_json(Charges(), "")
         zero_charges["transaction_tax_type"] = ""
-        agg = {"type": "", "tradingsymbol": "", "exchange": "", **total, "pnl": {"realised": 0, "unrealised": 0},
+        agg = {"type": "", "tradingsymbol": "", "exchange": "", "pnl": {"realised": 0, "unrealised": 0},
                "leverage": 0, "charges": zero_charges}
         ch = {"transaction_tax": 0.0, "transaction_tax_type": "", "exchange_turnover_charge": 0.0, "sebi_turnover_charge": 0.0,
               "brokerage": 0.0, "stamp_duty": 0.0, "gst": {"igst": 0.0, "cgst": 0, "sgst": 0, "total": 0.0}, "total": 0.0}
@@ -821,7 +884,8 @@ class KiteSimApp(SimGttRoutes):
                 ch[k] += c[k]
             ch["gst"]["igst"] += c["gst"]["igst"]
             ch["gst"]["total"] += c["gst"]["total"]
-        return {"initial": agg, "final": dict(agg), "orders": blocks, "charges": ch}
+        return {"initial": {**agg, **initial}, "final": {**agg, **final, "charges": dict(zero_charges)}, "orders": blocks,
+                "charges": ch}
 
     def r_charges(self, body, **_):
         out = []
