@@ -546,17 +546,20 @@ class Session:
         """
         own = self.journal.own_seqs
         out = []
-        for ev in list(self.journal.events(after=self._foreign_after)):
-            self._foreign_after = ev.seq
-            if ev.seq in own:
-                own.discard(ev.seq)
-                continue
-            if ev.seq <= self.book.last_seq and ev.seq in self._applied_foreign:
-                continue
-            if ev.seq > self._rebuilt_upto:
-                self.book.apply(ev)
-            self._applied_foreign.add(ev.seq)
-            out.append(ev)
+        # under the OMS's lock: an event the broker's stream thread is appending is committed before its seq
+        # joins own_seqs, so without the lock it could be read here as foreign and booked twice
+        with self.oms._lock:
+            for ev in list(self.journal.events(after=self._foreign_after)):
+                self._foreign_after = ev.seq
+                if ev.seq in own:
+                    own.discard(ev.seq)
+                    continue
+                if ev.seq <= self.book.last_seq and ev.seq in self._applied_foreign:
+                    continue
+                if ev.seq > self._rebuilt_upto:
+                    self.book.apply(ev)
+                self._applied_foreign.add(ev.seq)
+                out.append(ev)
         # act only once the whole batch is in the book (a kill request arrives with its HALTED state)
         for ev in out:
             self._risk_event(ev)

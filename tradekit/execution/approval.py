@@ -131,6 +131,7 @@ class Proposal:
     filled_quantity: int
     average_price: Decimal | None
     bracket: dict | None = None  # a bracket's entry: stop, targets, trail, ₹ at risk, reward:risk (bracket_spec.bracket_card)
+    basket: dict | None = None  # a basket's head leg: the whole basket (tradekit.execution.basket, ui/basket_card.py)
 
     @property
     def is_pending(self) -> bool:
@@ -506,6 +507,7 @@ class ApprovalQueue(JournalFollower):
             bracket=bracket_card(created.get("meta"), req.side.value, req.quantity,
                                  req.price if req.price is not None else ref,
                                  getattr(self._instrument(str(req.exchange), req.tradingsymbol), "multiplier", 1) or 1),
+            basket=((created.get("meta") or {}).get("basket") or {}).get("card"),
         )
 
     def _money(self, cid: str, req: OrderRequest, px: Decimal | None, created: datetime | None):

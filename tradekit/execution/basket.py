@@ -311,8 +311,7 @@ class BasketManager:
 
     def _filled(self, o) -> int:
         if o.status is OrderStatus.SLICED:  # freeze slices: the fills are on the children
-            return sum(k.filled_quantity for k in self.book.orders.values()
-                       if k.client_order_id != o.client_order_id and self._parent_of(k) == o.client_order_id)
+            return sum(k.filled_quantity for k in self._kids(o))
         return o.filled_quantity
 
     def _parent_of(self, o) -> str | None:
@@ -320,11 +319,17 @@ class BasketManager:
         return getattr(par, "_child_of", {}).get(o.client_order_id) if par is not None else None
 
     def _done(self, o) -> bool:
+        """Final, with every fill it announced booked (a COMPLETE status can arrive before its trades)."""
         if o.status is OrderStatus.SLICED:
             par = getattr(self.session, "algos", None)
             p = getattr(par, "parents", {}).get(o.client_order_id) if par is not None else None
-            return p is not None and not p.active
+            return p is not None and not p.active and all(self._done(k) for k in self._kids(o))
+        if o.status is OrderStatus.FILLED:
+            return o.filled_quantity >= o.request.quantity
         return o.status.is_terminal
+
+    def _kids(self, o) -> list:
+        return [k for k in self.book.orders.values() if self._parent_of(k) == o.client_order_id]
 
     def _leg_filled(self, b: Basket, i: int, role: str = "open") -> int:
         return sum(self._filled(o) for o in self._orders((b.opens if role == "open" else b.closes).get(i)))

@@ -133,7 +133,12 @@ def risk_html(p, r: Risk, capital: Decimal | None = None) -> str:
         cls = " tk-neg" if r.margin_after < 0 else ""
         bits.append(f'<span class="tk-margin-after{cls}">margin {inr(p.margin)} · free after <b>{inr(r.margin_after)}</b>'
                     "</span>")
-    return head + '<div class="tk-riskline">' + " · ".join(bits) + "</div>"
+    out = head + '<div class="tk-riskline">' + " · ".join(bits) + "</div>"
+    if getattr(p, "basket", None):  # issue 21: a basket's head leg shows the whole basket (tradekit/ui/basket_card.py)
+        from tradekit.ui.basket_card import basket_html
+
+        out += basket_html(p.basket)
+    return out
 
 
 def checks_rows(p) -> list[dict]:
