@@ -68,6 +68,7 @@ class Payoff:
     exact: bool = True
     model: str = "intrinsic value at expiry"
     at: date | None = None
+    today: date | None = None  # a calendar's valuation date (its far legs' volatility is implied as of it)
 
     @property
     def profit_unbounded(self) -> bool:
@@ -79,7 +80,7 @@ class Payoff:
 
     def value(self, s) -> Decimal:
         """₹ at underlying price ``s`` (at the first expiry)."""
-        return payoff_at(self.strategy, Decimal(str(s)), at=self.at)
+        return payoff_at(self.strategy, Decimal(str(s)), at=self.at, today=self.today)
 
     def curve(self, lo=None, hi=None, points: int = 200) -> tuple[list[float], list[float]]:
         """(prices, ₹) over ``[lo, hi]`` (default: the strikes and breakevens ± 8 %); the kinks are included."""
@@ -214,13 +215,15 @@ def payoff_at(strategy: Strategy, s: Decimal, *, at: date | None = None, today: 
     _need_premiums(strategy.legs)
     first = at or (strategy.expiries[0] if strategy.expiries else None)
     total = ZERO
+    model = False
     for leg in strategy.legs:
         if leg.expiry is not None and first is not None and leg.expiry > first and leg.instrument.is_option:
             v = Decimal(str(round(_later_value(strategy, leg, float(s), first, today), 6)))
+            model = True
         else:
             v = _value(leg, s)
         total += leg.sign * leg.units() * (v - leg.premium)
-    return total
+    return total.quantize(Decimal("0.01")) if model else total  # a model's rupees: to the paisa
 
 
 def _later_value(strategy: Strategy, leg: Leg, s: float, first: date, today: date | None) -> float:
@@ -290,4 +293,5 @@ def _calendar(strategy: Strategy, net: Decimal, strikes: list[Decimal], today: d
     mp = None if slope > 0 else max(ys)
     ml = None if slope < 0 else -min(ys)
     return Payoff(strategy, net, mp, ml, tuple(bes), tuple(strikes), exact=False,
-                  model=f"at {first}: later legs by Black-76 at the volatility implied by their premium", at=first)
+                  model=f"at {first}: later legs by Black-76 at the volatility implied by their premium", at=first,
+                  today=today or strategy.meta.get("today"))

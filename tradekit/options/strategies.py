@@ -233,6 +233,8 @@ class Chain:
     def strike(self, spec, expiry: date, spot: Decimal | None, kind: InstrumentType, name: str) -> Decimal:
         """An explicit strike (must be listed) or ``ATM[±n]`` in listed strikes of this kind."""
         listed = self.strikes(expiry, kind)
+        if not listed:
+            raise ValidationError(f"{self.underlying} lists no {kind.value} options expiring {expiry}", field=name)
         if isinstance(spec, str) and _OFFSET.match(spec):
             m = _OFFSET.match(spec)
             if spot is None:
