@@ -93,8 +93,12 @@ def test_config_values_move_the_estimate_and_the_underlying_needs_a_price():
     with pytest.raises(ValidationError, match="no price for NIFTY") as e:
         estimate(s.legs, spot={}, today=DAY)
     assert e.value.field == "spot"
-    with pytest.raises(ValidationError) as e:
-        SpanLikeConfig(scan_pct_index=0)
+    from tradekit.config import load_config
+    from tradekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="scan_pct_index"):
+        load_config(overrides={"baskets": {"margin": {"scan_pct_index": 0}}})
+    assert load_config(overrides={"baskets": {"margin": {"scan_pct_index": 12}}}).baskets.margin.scan_pct_index == 12
 
 
 def test_kites_answer_is_read_back_as_is():
