@@ -176,7 +176,7 @@ class BasketMargin:
 def from_kite(data: Mapping) -> BasketMargin:
     """Kite's ``/margins/basket`` answer (the client's ``data``) as a :class:`BasketMargin`."""
     def blk(d: Mapping) -> MarginBlock:
-        g = lambda k: Decimal(str(d.get(k) or 0))  # noqa: E731
+        g = lambda k: Decimal(str(d.get(k) or 0)).quantize(Decimal("0.01"))  # noqa: E731 - Kite's floats, to the paisa
         # Kite's total may include parts tradekit does not split out (bo, cash, var): keep them in `additional`
         b = MarginBlock(g("span"), g("exposure"), g("option_premium"), g("additional"), str(d.get("tradingsymbol") or ""),
                         str(d.get("exchange") or ""), str(d.get("type") or ""))
