@@ -38,7 +38,7 @@ def strategy_from_card(card: dict):
 
 
 def _money(x, unbounded: str = "unbounded") -> str:
-    return f"<b>{unbounded}</b>" if x in (None, "") else inr(Decimal(str(x)), 0)
+    return f"<b>{unbounded}</b>" if x in (None, "") else "₹" + inr(Decimal(str(x)), 0)
 
 
 def basket_html(card: dict) -> str:
@@ -61,7 +61,7 @@ def basket_html(card: dict) -> str:
     except Exception as e:  # noqa: BLE001 - the card says what it could not draw
         svg = f'<div class="tk-warn">payoff diagram unavailable: {esc(e)}</div>'
     net = Decimal(p["net_premium"]) if p.get("net_premium") not in (None, "") else None
-    prem = "" if net is None else (f"net debit {inr(net, 0)}" if net > 0 else f"net credit {inr(-net, 0)}")
+    prem = "" if net is None else (f"net debit ₹{inr(net, 0)}" if net > 0 else f"net credit ₹{inr(-net, 0)}")
     bes = ", ".join(f"{Decimal(b):,.2f}" for b in p.get("breakevens") or ()) or "none"
     model = "" if p.get("exact", True) else f' <span class="tk-meta">({esc(p.get("model", "model"))})</span>'
     src = "Kite basket margins" if m.get("source") == "kite" else "SPAN-like estimate (baskets.margin)"
