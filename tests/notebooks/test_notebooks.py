@@ -293,3 +293,13 @@ def test_the_weekly_notebook_reviews_replayed_days(secret_env, demo_cfg_path, tm
     mtext = "\n".join(o.get("text", "") for c in mnb.cells for o in c.get("outputs", []) if o.output_type == "stream")
     assert "month 2016-08: 3 journal(s), 0 failing verification" in mtext
     assert len(list((folder / "compliance").glob("*.csv"))) == 3 and (folder / "monthly-2016-08.html").exists()
+
+
+@notebook
+def test_the_strategies_notebook_draws_a_payoff_and_its_margin(tmp_path):
+    """Issue 21: a strategy's payoff at expiry (max profit/loss, breakevens) and the margin it blocks."""
+    nb = _execute("strategies", tmp_path)
+    assert not _errors(nb), _errors(nb)
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "SELL 1 lot NFO:NIFTY2681824800PE" in text and "breakevens" in text and "margin blocked ₹" in text
+    assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
