@@ -334,6 +334,18 @@ class BasketManager:
     def _leg_filled(self, b: Basket, i: int, role: str = "open") -> int:
         return sum(self._filled(o) for o in self._orders((b.opens if role == "open" else b.closes).get(i)))
 
+    def _open_in_book(self, b: Basket, i: int) -> int:
+        """The quantity of leg ``i``'s side the strategy's position in the book still holds."""
+        lg = b.legs[i]
+        pos = self.book.position(b.strategy, lg["exchange"], lg["tradingsymbol"], b.product)
+        if pos is None:
+            return 0
+        return max(pos.quantity, 0) if Side.parse(lg["side"], "side") is Side.BUY else max(-pos.quantity, 0)
+
+    def _held_any(self, b: Basket) -> bool:
+        return any(min(self._leg_filled(b, i) - self._leg_filled(b, i, "close"), self._open_in_book(b, i)) > 0
+                   for i in range(len(b.legs)))
+
     def _filled_any(self, b: Basket) -> bool:
         return any(self._leg_filled(b, i) for i in range(len(b.legs)))
 
@@ -350,6 +362,14 @@ class BasketManager:
             need = int(b.legs[i]["quantity"])
             atts = self._orders(b.opens.get(i))
             if sum(self._filled(o) for o in atts) >= need:
+                if self._open_in_book(b, i) < need:  # closed outside the basket (flatten, kill switch, a person)
+                    why = f"leg {i + 1} {b.legs[i]['tradingsymbol']} was closed outside the basket"
+                    if b.policy == "alert":
+                        self._set(b, "alerted", why + "; nothing more is sent")
+                        self._alert(b, f"basket {b.basket_id}: stopped", b.reason)
+                    else:
+                        self._set(b, "unwinding" if self._held_any(b) else "failed", why + ": no further legs are sent")
+                    return
                 continue
             if not atts:  # the leg before it has filled: send this one, covered by the head's approval
                 self._send(b, i, 1, need)
@@ -424,7 +444,8 @@ class BasketManager:
         if self._cancel_open(b, f"basket {b.basket_id} unwinding"):
             return  # wait for the cancels: then the filled quantities are final
         for i in reversed([i for i in b.order]):
-            held = self._leg_filled(b, i) - self._leg_filled(b, i, "close")
+            # what is still open in the book (a flatten or a person may have closed part of it already)
+            held = min(self._leg_filled(b, i) - self._leg_filled(b, i, "close"), self._open_in_book(b, i))
             if held <= 0:
                 continue
             closes = self._orders(b.closes.get(i))

@@ -236,3 +236,24 @@ def test_a_restart_mid_basket_resumes_or_unwinds(tmp_path, on_restart, final):
     assert b2.state == final, b2.reason
     assert len(positions(s2)) == (4 if final == "complete" else 0)
     s2.close()
+
+
+def test_a_leg_closed_outside_the_basket_stops_it_and_is_not_closed_twice(tmp_path):
+    s = session(tmp_path, approval={"mode": "auto"})
+    b = s.basket(condor(s), name="ic")
+    run(s, until=lambda: len(b.opens) == 2)
+    tick(s, 10)  # the second buy fills; no sell sent yet
+    s.oms.flatten("ic", reason="a person flattens one strategy")  # closes both longs outside the basket
+    run(s, start=12, until=lambda: not b.active)
+    assert b.state == "failed" and "closed outside the basket" in b.reason
+    assert positions(s) == {} and len(b.opens) == 2  # no naked short was sent after the wings went
+    assert sent(s, b, "close") == []  # the flatten had closed them: the basket sends nothing more
+
+
+def test_cancel_unwinds_what_filled(tmp_path):
+    s = session(tmp_path, approval={"mode": "auto"})
+    b = s.basket(condor(s), name="ic")
+    run(s, until=lambda: len(b.opens) == 3)
+    s.baskets.cancel(b.basket_id, reason="changed my mind")
+    run(s, start=15, until=lambda: not b.active)
+    assert b.state == "unwound" and positions(s) == {} and b.reason == "every filled leg closed"
