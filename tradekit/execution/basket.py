@@ -229,6 +229,15 @@ class BasketManager:
             "checks": [c.to_dict() for c in checks], "allowed": not failed,
             "reason": "; ".join(c.message for c in failed),
         }
+        try:
+            b = self._create(payload, failed, order, strategy, reqs, legs, name, approval)
+        except BaseException:
+            self.baskets.pop(bid, None)  # the transaction rolled back: no basket without its journal record
+            raise
+        return b
+
+    def _create(self, payload, failed, order, strategy, reqs, legs, name, approval) -> Basket:
+        bid, policy, retries = payload["basket_id"], payload["policy"], payload["retries"]
         with self.oms._lock, self.oms.journal.transaction():
             self._emit(E.BASKET_CREATED, payload)
             b = self.baskets[bid]
