@@ -111,8 +111,8 @@ def test_basket_margins_through_the_official_client(ksim):
     items = [{"exchange": "NFO", "tradingsymbol": t, "transaction_type": side, "variety": "regular", "product": "NRML",
               "order_type": "LIMIT", "quantity": 65, "price": PX[t], "trigger_price": 0} for t, side in legs]
     data = kite.basket_order_margins(items, consider_positions=False)
-    from tests.integration.kite.test_kite_sim_routes import assert_shape
     from tests.integration.kite.conftest import fixture_data
+    from tests.integration.kite.test_kite_sim_routes import assert_shape
 
     assert_shape(data, fixture_data("basket_margins.json"))
     # hand-checked (tradekit.options.margin's model, default baskets.margin, NIFTY at 24,870):

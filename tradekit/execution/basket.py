@@ -119,7 +119,7 @@ class BasketManager:
         self._notified: set[tuple[str, str]] = set()
 
     @classmethod
-    def install(cls, session) -> "BasketManager":
+    def install(cls, session) -> BasketManager:
         mgr = cls(session)
         mgr.restore(session.journal.events(types=RESTORE_TYPES))
         session.oms.listeners.append(mgr.on_event)  # each leg's order.created links it to its basket
@@ -494,4 +494,4 @@ def strategy_of(session, spec, *, premiums=None, spot=None) -> Strategy:
     raise ValidationError(f"a basket is a Strategy or a dict, {type(spec).__name__} was received", field="strategy")
 
 
-__all__ = ["Basket", "BasketManager", "FINAL", "placement_order", "strategy_of"]
+__all__ = ["FINAL", "Basket", "BasketManager", "placement_order", "strategy_of"]

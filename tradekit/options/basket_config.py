@@ -23,14 +23,14 @@ class SpanLikeConfig(BaseModel):
 
     as_of: str = Field("2026-12-06", description="the date these estimate values were set (not exchange figures: "
                                                  "set them from NSE Clearing's SPAN files or Zerodha's calculator)")
-    scan_pct_index: Decimal = Field(Decimal("9"), gt=0, le=50, description="price scan range of index derivatives, "
+    scan_pct_index: Decimal = Field(Decimal(9), gt=0, le=50, description="price scan range of index derivatives, "
                                     "% of the underlying: the worst loss over moves up to this is the SPAN-like charge")
-    scan_pct_stock: Decimal = Field(Decimal("15"), gt=0, le=60, description="price scan range of stock derivatives, %")
-    exposure_pct_index: Decimal = Field(Decimal("2"), ge=0, le=20, description="exposure margin on index futures and "
+    scan_pct_stock: Decimal = Field(Decimal(15), gt=0, le=60, description="price scan range of stock derivatives, %")
+    exposure_pct_index: Decimal = Field(Decimal(2), ge=0, le=20, description="exposure margin on index futures and "
                                         "short index options, % of notional")
     exposure_pct_stock: Decimal = Field(Decimal("3.5"), ge=0, le=20, description="exposure margin on stock futures "
                                         "and short stock options, % of notional")
-    short_option_min_pct_index: Decimal = Field(Decimal("3"), ge=0, le=50, description="short option minimum on "
+    short_option_min_pct_index: Decimal = Field(Decimal(3), ge=0, le=50, description="short option minimum on "
                                                 "uncovered short index options, % of notional")
     short_option_min_pct_stock: Decimal = Field(Decimal("7.5"), ge=0, le=50, description="short option minimum on "
                                                 "uncovered short stock options, % of notional")
@@ -57,6 +57,6 @@ class BasketsConfig(BaseModel):
                                                 "this (null: no limit)")
     max_loss: Decimal | None = Field(None, gt=0, description="₹: refuse a basket whose max loss at expiry is above "
                                      "this or unbounded (null: no limit)")
-    margin_buffer_pct: Decimal = Field(Decimal("0"), ge=0, le=100, description="the margin the basket would block "
+    margin_buffer_pct: Decimal = Field(Decimal(0), ge=0, le=100, description="the margin the basket would block "
                                        "plus this % must fit in the available funds")
     margin: SpanLikeConfig = Field(default_factory=SpanLikeConfig)

@@ -108,7 +108,7 @@ class MarginLeg:
         return (self.instrument.underlying or self.instrument.name or "").upper()
 
     @classmethod
-    def of(cls, leg) -> "MarginLeg":
+    def of(cls, leg) -> MarginLeg:
         """From a :class:`~tradekit.options.strategies.Leg` (its premium is the price)."""
         if leg.premium is None:
             raise ValidationError(f"{leg.key}: no premium to compute the margin", field="premium")
@@ -132,7 +132,7 @@ class MarginBlock:
         return self.span + self.exposure + self.option_premium + self.additional
 
     def to_kite(self, charges: dict | None = None, leverage: float = 0) -> dict:
-        f = lambda x: float(x)  # noqa: E731
+        f = lambda x: float(x)
         return {"type": self.type, "tradingsymbol": self.tradingsymbol, "exchange": self.exchange,
                 "span": f(self.span), "exposure": f(self.exposure), "option_premium": f(self.option_premium),
                 "additional": f(self.additional), "bo": 0, "cash": 0, "var": 0, "pnl": {"realised": 0, "unrealised": 0},
@@ -166,7 +166,7 @@ class BasketMargin:
         return self.initial.total - self.final.total
 
     def summary(self) -> dict:
-        r = lambda x: str(Decimal(x).quantize(Decimal("0.01")))  # noqa: E731
+        r = lambda x: str(Decimal(x).quantize(Decimal("0.01")))
         return {"source": self.source, "initial": r(self.initial.total), "final": r(self.final.total),
                 "benefit": r(self.benefit), "span": r(self.final.span), "exposure": r(self.final.exposure),
                 "option_premium": r(self.final.option_premium), "spots": {k: str(v) for k, v in self.spots.items()},
@@ -176,7 +176,7 @@ class BasketMargin:
 def from_kite(data: Mapping) -> BasketMargin:
     """Kite's ``/margins/basket`` answer (the client's ``data``) as a :class:`BasketMargin`."""
     def blk(d: Mapping) -> MarginBlock:
-        g = lambda k: Decimal(str(d.get(k) or 0)).quantize(Decimal("0.01"))  # noqa: E731 - Kite's floats, to the paisa
+        g = lambda k: Decimal(str(d.get(k) or 0)).quantize(Decimal("0.01"))
         # Kite's total may include parts tradekit does not split out (bo, cash, var): keep them in `additional`
         b = MarginBlock(g("span"), g("exposure"), g("option_premium"), g("additional"), str(d.get("tradingsymbol") or ""),
                         str(d.get("exchange") or ""), str(d.get("type") or ""))

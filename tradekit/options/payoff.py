@@ -101,7 +101,7 @@ class Payoff:
 
     def summary(self) -> dict:
         """JSON-ready numbers for a card or the journal (strings; ``None`` = unbounded)."""
-        r = lambda x: None if x is None else str(x.quantize(Decimal("0.01")))  # noqa: E731
+        r = lambda x: None if x is None else str(x.quantize(Decimal("0.01")))
         return {"net_premium": r(self.net_premium), "max_profit": r(self.max_profit), "max_loss": r(self.max_loss),
                 "breakevens": [r(b) for b in self.breakevens], "exact": self.exact, "model": self.model,
                 "at": None if self.at is None else self.at.isoformat()}
@@ -141,12 +141,12 @@ class Payoff:
         if y1 == y0:
             y1 = y0 + 1
         pad = 6
-        fx = lambda x: pad + (x - x0) / (x1 - x0 or 1) * (width - 2 * pad)  # noqa: E731
-        fy = lambda y: pad + (y1 - y) / (y1 - y0) * (height - 2 * pad)  # noqa: E731
+        fx = lambda x: pad + (x - x0) / (x1 - x0 or 1) * (width - 2 * pad)
+        fy = lambda y: pad + (y1 - y) / (y1 - y0) * (height - 2 * pad)
         pts = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in zip(xs, ys))
         zero = fy(0.0)
-        parts = [f'<svg class="tk-payoff" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-                 f'viewBox="0 0 {width} {height}" role="img" aria-label="payoff at expiry">',
+        parts = [(f'<svg class="tk-payoff" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+                  f'viewBox="0 0 {width} {height}" role="img" aria-label="payoff at expiry">'),
                  f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa"/>',
                  f'<rect x="0" y="0" width="{width}" height="{zero:.1f}" fill="#2e7d32" opacity="0.06"/>',
                  f'<rect x="0" y="{zero:.1f}" width="{width}" height="{height - zero:.1f}" fill="#c62828" opacity="0.06"/>',

@@ -32,7 +32,7 @@ from tradekit.errors import ValidationError
 from tradekit.model.enums import Exchange, InstrumentType, Side
 from tradekit.model.instrument import Instrument
 
-_OFFSET = re.compile(r"^\s*ATM\s*(?:([+-])\s*(\d+))?\s*$", re.I)
+_OFFSET = re.compile(r"^\s*ATM\s*(?:([+-])\s*(\d+))?\s*$", re.IGNORECASE)
 _EXPIRY_WORDS = {"near": 0, "next": 1, "far": 2}
 
 Prices = Mapping[str, object] | Callable[[str], object] | None
@@ -80,7 +80,7 @@ class Leg:
         """Quotation units the payoff is counted in (quantity × multiplier)."""
         return self.quantity * self.multiplier
 
-    def with_premium(self, premium) -> "Leg":
+    def with_premium(self, premium) -> Leg:
         return Leg(self.instrument, self.side, self.lots, _price(premium, f"{self.key} premium"))
 
     def to_dict(self) -> dict:
@@ -124,7 +124,7 @@ class Strategy:
             total += leg.sign * leg.premium * leg.units()
         return total
 
-    def with_premiums(self, premiums: Prices) -> "Strategy":
+    def with_premiums(self, premiums: Prices) -> Strategy:
         """The same legs priced from ``premiums`` (legs it does not price keep theirs)."""
         legs = []
         for leg in self.legs:
@@ -137,7 +137,7 @@ class Strategy:
                 "legs": [leg.to_dict() for leg in self.legs]}
 
     @classmethod
-    def from_dict(cls, d: Mapping, master) -> "Strategy":
+    def from_dict(cls, d: Mapping, master) -> Strategy:
         """Rebuild from :meth:`to_dict` (the journal's copy) with the master's instruments."""
         legs = []
         for i, ld in enumerate(d.get("legs") or ()):

@@ -10,7 +10,7 @@ from functools import cache
 
 from tradekit.model.enums import Exchange, InstrumentType, Segment
 
-SPOT = Decimal("24870")  # NIFTY: ATM is 24,850 (strikes every 50)
+SPOT = Decimal(24870)  # NIFTY: ATM is 24,850 (strikes every 50)
 DAY = date(2026, 8, 17)
 NEAR, FAR = date(2026, 8, 18), date(2026, 8, 25)
 PX = {  # per-unit premiums, hand-picked round numbers

@@ -91,6 +91,6 @@ def test_a_leg_without_a_premium_is_named_when_the_premium_is_needed():
     s = st.straddle(master(), "NIFTY", spot=SPOT)
     assert s.legs[0].premium is None
     with pytest.raises(ValidationError, match="NIFTY2681824850CE: no premium"):
-        s.net_premium
+        _ = s.net_premium
     assert s.with_premiums(PX).net_premium == (120 + 95) * 65
     assert s.legs[0].side is Side.BUY
