@@ -1,0 +1,107 @@
+"""risk.greeks: net delta, net vega and premium at risk per strategy and account, in the real gate."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.unit.risk.helpers import BookBuilder, ctx
+from tests.unit.risk.test_gate_checks import LOOSE, gate, merge
+from tradekit.clock import ist
+from tradekit.errors import ConfigError
+from tradekit.execution.account import Account
+from tradekit.market.instruments import InstrumentStore
+from tradekit.risk import RiskConfig
+from tradekit.risk.greeks_limit import book_greeks
+
+NOW = ist(2026, 8, 14, 11, 0)
+CE, PE, FUT = "NIFTY2681822500CE", "NIFTY2681822500PE", "NIFTY26AUGFUT"
+
+
+@pytest.fixture(scope="module")
+def master():
+    return InstrumentStore.bundled(include_nfo_sample=True)
+
+
+def _world(master, **prices):
+    b = BookBuilder(capital=50_000_000, now=NOW)
+    px = {"NSE:NIFTY 50": Decimal("22500")} | {f"NFO:{k}": Decimal(str(v)) for k, v in prices.items()}
+    acct = Account(b.book, instruments=master, prices=px)
+    return b, acct
+
+
+def _check(g, b, acct, master, sym, side, qty, price, strategy="s"):
+    o = b.order(sym, side, qty, "LIMIT", price=Decimal(str(price)), exchange="NFO", product="NRML", strategy=strategy)
+    return g.check(o, ctx(b, price, instrument=master.get("NFO", sym), account=acct))
+
+
+def test_net_delta_limit_per_strategy_and_account(master):
+    cfg = merge(LOOSE, {"money": {"check_funds": False},
+                        "greeks": {"account": {"max_net_delta": 30_000_000},
+                                   "strategy_default": {"max_net_delta": 20_000_000}}})
+    g = gate(cfg)
+    b, acct = _world(master, **{CE: 120.0, PE: 95.0})
+    # 10 lots of the ATM call: delta ≈ 0.5 × 650 × 22,500 ≈ ₹7.4M
+    d = _check(g, b, acct, master, CE, "BUY", 650, 120.0)
+    assert d.allowed and 5e6 < d.check("NET_DELTA").value < 1e7
+    b.fill(CE, "BUY", 650, "120", exchange="NFO", product="NRML")
+    b.mark({f"NFO:{CE}": 120})
+    # 20 more lots would take the strategy past ₹20M
+    d = _check(g, b, acct, master, CE, "BUY", 1300, 120.0)
+    assert not d.allowed and "strategy s's net delta" in d.reason and "limit 20,000,000" in d.reason
+    # a put on the same strategy brings the delta back: allowed (it does not make the figure worse)
+    assert _check(g, b, acct, master, PE, "BUY", 1300, 95.0).allowed
+    # another strategy has its own room, but the account's limit counts everybody's
+    d = _check(g, b, acct, master, CE, "BUY", 2600, 120.0, strategy="other")
+    assert not d.allowed and "account's net delta" in d.reason
+
+
+def test_vega_and_premium_at_risk(master):
+    cfg = merge(LOOSE, {"money": {"check_funds": False},
+                        "greeks": {"strategies": {"straddle": {"max_net_vega": 50_000, "max_premium_at_risk": 200_000}}}})
+    g = gate(cfg)
+    b, acct = _world(master, **{CE: 120.0, PE: 95.0})
+    d = _check(g, b, acct, master, CE, "BUY", 650, 120.0, strategy="straddle")
+    assert d.allowed and d.check("PREMIUM_AT_RISK").value == pytest.approx(650 * 120.0)
+    d = _check(g, b, acct, master, CE, "BUY", 6500, 120.0, strategy="straddle")   # ₹780,000 of premium
+    assert not d.allowed and {"PREMIUM_AT_RISK", "NET_VEGA"} <= {c.code for c in d.checks if not c.ok}
+    # selling options adds no premium at risk (negative vega), and other strategies are not limited
+    assert _check(g, b, acct, master, CE, "SELL", 650, 120.0, strategy="straddle").check("PREMIUM_AT_RISK").ok
+    assert _check(g, b, acct, master, CE, "BUY", 6500, 120.0, strategy="free").allowed
+
+
+def test_unpriced_underlying_fails_closed_with_the_reason(master):
+    g = gate(merge(LOOSE, {"money": {"check_funds": False}, "greeks": {"account": {"max_net_vega": 1e9}}}))
+    b, acct = _world(master, **{CE: 120.0})
+    del acct.prices["NSE:NIFTY 50"]
+    d = _check(g, b, acct, master, CE, "BUY", 65, 120.0)
+    assert not d.allowed and "NSE:NIFTY 50" in d.reason
+
+
+def test_future_counts_delta_one_and_equities_skip_the_rule(master):
+    g = gate(merge(LOOSE, {"money": {"check_funds": False}, "greeks": {"account": {"max_net_delta": 1_000_000}}}))
+    b, acct = _world(master, **{FUT: 22600})
+    d = _check(g, b, acct, master, FUT, "BUY", 65, 22600)
+    assert not d.allowed and d.check("NET_DELTA").value == pytest.approx(65 * 22600)
+    o = b.order("SBIN", "BUY", 10, "LIMIT", price=Decimal("800"))
+    assert g.check(o, ctx(b, 800, account=acct)).check("NET_DELTA") is None   # no option, no Greek work
+
+
+def test_book_greeks_rows(master):
+    b, acct = _world(master, **{CE: 120.0, PE: 95.0})
+    b.fill(CE, "BUY", 65, "120", exchange="NFO", product="NRML", strategy="a")
+    b.fill(PE, "SELL", 130, "95", exchange="NFO", product="NRML", strategy="b")
+    b.mark({f"NFO:{CE}": 120, f"NFO:{PE}": 95})
+    rows = book_greeks(b.book, now=NOW, instruments=master, prices=acct.prices)
+    by = {r["strategy"]: r for r in rows}
+    assert by["a"]["delta"] > 0 and by["b"]["delta"] > 0 and by["b"]["vega"] < 0 and by["b"]["premium"] == 0
+    assert 0.05 < by["a"]["iv"] < 0.5 and not by["a"]["problem"]
+
+
+def test_config_refuses_unknown_fields_and_bad_values():
+    with pytest.raises(Exception, match="max_net_delt"):
+        RiskConfig.model_validate({"greeks": {"account": {"max_net_delt": 1}}})
+    with pytest.raises(Exception, match="greater than 0"):
+        RiskConfig.model_validate({"greeks": {"account": {"max_net_vega": -5}}})
+    assert ConfigError  # config files report these with the file and field (tradekit.config)
