@@ -13,7 +13,8 @@ the future of the same expiry (its LTP), else the forward implied by put-call pa
 where |C − P| is least (``F = K + e^{rt}(C − P)``, from mid prices where both sides are quoted),
 else the underlying's spot grown at ``rate``. The chain says which in ``df.attrs["forward_source"]``.
 
-Time to expiry runs to the close (15:30 IST) of the expiry day, in calendar years (/365).
+Time to expiry runs to the F&O close of the expiry day in the exchange calendar (15:40 IST from
+2026-08-03), in calendar years (/365).
 OI change is ``oi − previous_oi[key]`` when the previous session's OI is given (Kite's quote has no
 previous OI); without it the column is NaN and ``df.attrs["notes"]`` says so.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import lru_cache
 from datetime import date, datetime, time
 from typing import Any
 
@@ -32,10 +34,10 @@ from tradekit.clock import IST
 from tradekit.errors import ValidationError
 from tradekit.options.greeks import black76_greeks, implied_vol
 
-__all__ = ["option_chain", "chain", "expiries", "spot_key", "time_to_expiry", "EXPIRY_CLOSE", "COLUMNS"]
+__all__ = ["option_chain", "chain", "expiries", "spot_key", "time_to_expiry", "expiry_close", "EXPIRY_CLOSE", "COLUMNS"]
 
 EXPIRY_CLOSE = time(15, 30)
-"""Options stop trading at the F&O close on expiry day (india.md §2.2)."""
+"""The F&O close when the calendar cannot say (15:30 until 2026-07-31, 15:40 from 2026-08-03: india.md §2.2)."""
 
 # index underlyings (the F&O ``name``) -> the index's quote key; stocks are NSE:<name>
 INDEX_SPOT = {
@@ -61,10 +63,21 @@ def spot_key(underlying: str, exchange: str = "NFO") -> str:
     return f"{'BSE' if exchange.upper() == 'BFO' else 'NSE'}:{u}"
 
 
-def time_to_expiry(expiry: date, now: datetime) -> float:
+@lru_cache(maxsize=4096)
+def expiry_close(expiry: date, exchange: str = "NFO") -> datetime:
+    """When contracts expiring on ``expiry`` stop trading: the F&O close of that day in the exchange's
+    calendar (:mod:`tradekit.market.calendar`), else :data:`EXPIRY_CLOSE`."""
+    try:
+        from tradekit.market.calendar import get_calendar
+
+        return get_calendar("BSE" if exchange.upper() in ("BFO", "BSE") else "NSE").session_times(expiry, "fno").close
+    except Exception:  # outside the calendar's years, or not a trading day there
+        return datetime.combine(expiry, EXPIRY_CLOSE, IST)
+
+
+def time_to_expiry(expiry: date, now: datetime, exchange: str = "NFO") -> float:
     """Calendar years from ``now`` to the close of ``expiry`` (negative once expired)."""
-    close = datetime.combine(expiry, EXPIRY_CLOSE, IST)
-    return (close - now.astimezone(IST)).total_seconds() / (365.0 * 86400.0)
+    return (expiry_close(expiry, exchange) - now.astimezone(IST)).total_seconds() / (365.0 * 86400.0)
 
 
 def expiries(underlying: str, *, master, exchange: str = "NFO", kind: str = "options") -> list[date]:
@@ -170,7 +183,7 @@ def option_chain(underlying: str, expiry: date | str | None = None, *, master, q
     if not listed:
         raise ValidationError(f"{exchange}:{u}: no options in the instrument master", field="underlying")
     if expiry is None:
-        live = [d for d in listed if time_to_expiry(d, now) > 0]
+        live = [d for d in listed if time_to_expiry(d, now, exchange) > 0]
         if not live:
             raise ValidationError(f"{u}: every expiry in the master ({listed[-1]} the last) is past at {now:%Y-%m-%d %H:%M}",
                                   field="expiry")
@@ -183,7 +196,7 @@ def option_chain(underlying: str, expiry: date | str | None = None, *, master, q
     for i in contracts:
         by_strike.setdefault(float(i.strike), {})[i.instrument_type.value] = i
     ks = np.array(sorted(by_strike), dtype=float)
-    t = time_to_expiry(expiry, now)
+    t = time_to_expiry(expiry, now, exchange)
     notes = []
     rows = {}
     for side in ("CE", "PE"):

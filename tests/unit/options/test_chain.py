@@ -119,7 +119,7 @@ def test_without_quotes_and_bad_arguments():
     with pytest.raises(ValidationError, match="underlying"):
         option_chain("NOSUCH", master=master, now=now)
     with pytest.raises(ValidationError, match="expiry"):  # everything expired
-        option_chain("NIFTY", master=master, now=datetime(2026, 8, 18, 15, 31, tzinfo=IST))
+        option_chain("NIFTY", master=master, now=datetime(2026, 8, 18, 15, 41, tzinfo=IST))
     with pytest.raises(ValidationError, match="quotes"):
         option_chain("NIFTY", master=master, now=now, quotes=[1, 2])
     with pytest.raises(ValidationError, match="rate"):

@@ -65,7 +65,7 @@ def test_vollib_documented_black_values():
 def test_agrees_with_vollibs_scalar_greeks_over_a_chain():
     from vollib.black.greeks import analytical as ref
 
-    strikes = np.arange(23000.0, 27001.0, 250.0)
+    strikes = np.arange(23000.0, 27001.0, 1000.0)
     F, t, r, vol = 25012.5, 6 / 365, 0.065, 0.14
     for flag in ("c", "p"):
         g = black76_greeks(F, strikes, t, vol, r, flag)

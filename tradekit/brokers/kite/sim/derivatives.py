@@ -7,7 +7,7 @@ moved), each of its contracts that has not expired gets a tick of its own, in th
 so the ticker, quotes, the paper exchange's fills and the order book all see it as Kite would
 show a real contract. The model (not market data, and said so in each series' ``source``):
 
-* future = spot · e^{r·t} (:data:`RATE`), t to the expiry's 15:30 close in years/365;
+* future = spot · e^{r·t} (:data:`RATE`), t to the expiry day's F&O close in years/365;
 * option = Black-76 on that forward (:mod:`tradekit.options.greeks`) with a volatility smile
   σ(K) = base · (1 + :data:`SMILE` · ln(K/F)²), base :data:`INDEX_VOL` for indices and
   :data:`STOCK_VOL` for stocks; premiums on the contract's tick grid, at least one tick;
@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import math
 import zlib
-from datetime import datetime
+from datetime import datetime, time
 
 import numpy as np
 import pandas as pd
 
 from tradekit.clock import IST
-from tradekit.options.chain import EXPIRY_CLOSE, INDEX_SPOT
+from tradekit.options.chain import INDEX_SPOT, expiry_close
 from tradekit.options.greeks import black76_price
 
 RATE = 0.065
@@ -79,7 +79,7 @@ def attach(market) -> int:
                                 "index": spot in INDEX_SPOT.values()}
             by_spot.setdefault(spot, []).append(s)
     n = 0
-    start = datetime.combine(market.trade_date, EXPIRY_CLOSE, IST).replace(hour=9, minute=15)
+    start = datetime.combine(market.trade_date, time(9, 15), IST)
     for spot, group in by_spot.items():
         base = market.series[spot]
         prices = _prices(group, base.prev_close, start)
@@ -97,7 +97,7 @@ def _prices(group, spot: float, now: datetime) -> list[float]:
     """Model prices of ``group``'s contracts at spot ``spot`` (vectorised per underlying)."""
     if not spot or not math.isfinite(spot):
         return [s.last for s in group]
-    t = np.array([max((datetime.combine(s.extra["deriv"]["expiry"], EXPIRY_CLOSE, IST) - now).total_seconds(), 0.0)
+    t = np.array([max((expiry_close(s.extra["deriv"]["expiry"]) - now).total_seconds(), 0.0)
                   for s in group]) / (365.0 * 86400.0)
     fwd = spot * np.exp(RATE * t)
     k = np.array([s.extra["deriv"]["strike"] for s in group])
@@ -146,7 +146,7 @@ def reprice(market, released: list) -> list:
         draw_oi = rng.random(len(group))
         for s, p, lots6, u in zip(group, prices, draw_lots.tolist(), draw_oi.tolist(), strict=True):
             d = s.extra["deriv"]
-            if now >= datetime.combine(d["expiry"], EXPIRY_CLOSE, IST):
+            if now >= expiry_close(d["expiry"]):
                 continue  # expired: no more ticks
             prev = s.last
             near = d["type"] == "FUT" or abs(math.log(d["strike"] / spot)) < 0.03
