@@ -62,17 +62,28 @@ def test_vollib_documented_black_values():
     assert implied_vol(5.5811067246, 100.0, 100.0, 0.5, 0.02, "c") == pytest.approx(0.2, abs=1e-9)
 
 
-def test_agrees_with_vollibs_scalar_greeks_over_a_chain():
-    from vollib.black.greeks import analytical as ref
+def test_greeks_are_the_derivatives_of_the_librarys_own_price_over_a_chain():
+    """Finite differences of LetsBeRational's Black price (the library's pricer, not ours)."""
+    from lets_be_rational import black as lbr_black
 
-    strikes = np.arange(23000.0, 27001.0, 1000.0)
+    def price(F, K, t, vol, r, q):
+        return math.exp(-r * t) * lbr_black(F, K, vol, t, q)
+
+    strikes = np.arange(23000.0, 27001.0, 250.0)
     F, t, r, vol = 25012.5, 6 / 365, 0.065, 0.14
-    for flag in ("c", "p"):
+    for flag, q in (("c", 1), ("p", -1)):
         g = black76_greeks(F, strikes, t, vol, r, flag)
         for i, k in enumerate(strikes):
-            for name in ("delta", "gamma", "theta", "vega"):
-                want = getattr(ref, name)(flag, F, k, t, r, vol)
-                assert g[name][i] == pytest.approx(want, rel=1e-9, abs=1e-12), (flag, k, name)
+            h, dv, dt = 0.5, 1e-4, 1e-5
+            assert g["price"][i] == pytest.approx(price(F, k, t, vol, r, q), abs=1e-7)
+            d = (price(F + h, k, t, vol, r, q) - price(F - h, k, t, vol, r, q)) / (2 * h)
+            gm = (price(F + h, k, t, vol, r, q) - 2 * price(F, k, t, vol, r, q) + price(F - h, k, t, vol, r, q)) / h**2
+            vg = (price(F, k, t, vol + dv, r, q) - price(F, k, t, vol - dv, r, q)) / (2 * dv) * 0.01
+            th = (price(F, k, t - dt / 2, vol, r, q) - price(F, k, t + dt / 2, vol, r, q)) / dt / 365
+            assert g["delta"][i] == pytest.approx(d, abs=1e-6), (flag, k)
+            assert g["gamma"][i] == pytest.approx(gm, abs=1e-6), (flag, k)
+            assert g["vega"][i] == pytest.approx(vg, abs=1e-6), (flag, k)
+            assert g["theta"][i] == pytest.approx(th, rel=1e-4, abs=1e-6), (flag, k)
 
 
 @settings(max_examples=30, deadline=None)
