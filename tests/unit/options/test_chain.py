@@ -124,3 +124,25 @@ def test_without_quotes_and_bad_arguments():
         option_chain("NIFTY", master=master, now=now, quotes=[1, 2])
     with pytest.raises(ValidationError, match="rate"):
         option_chain("NIFTY", master=master, now=now, rate=6.5)
+
+
+def test_the_chain_view_renders_and_refreshes(market):
+    from tradekit.options.chain import expiries
+    from tradekit.options.view import ChainView, chain_html
+
+    keys = [s.key for s in market.derived["NSE:NIFTY 50"]] + [s.key for s in market.derived["NSE:NIFTY BANK"]]
+    hub = _hub_from(market, keys)
+
+    def load(u, e):
+        return option_chain(u, e, master=market.instruments, quotes=hub, now=market.now, strikes=5)
+
+    df = load("NIFTY", None)
+    page = chain_html(df)
+    assert 9 <= len(df) <= 11 and page.count("<tr") == 1 + len(df) and "class='atm'" in page and "put-call parity" in page and "itm" in page
+    v = ChainView(load, ["NIFTY", "BANKNIFTY"], lambda u: expiries(u, master=market.instruments))
+    assert v.expiry.options == ("2026-08-18",) and "tk-chain" in v.table.value
+    v.underlying.value = "BANKNIFTY"
+    assert "BANKNIFTY 2026-08-25" in v.table.value
+    v.expiry.options = ["2030-01-01"]
+    v.expiry.value = "2030-01-01"
+    assert "no options expiring 2030-01-01" in v.status.value   # the reason, not a traceback

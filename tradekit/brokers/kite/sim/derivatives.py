@@ -176,3 +176,21 @@ def oi_of(s) -> tuple[int, int, int]:
     if not d:
         return 0, 0, 0
     return int(d["oi"]), int(d["oi_day_high"]), int(d["oi_day_low"])
+
+
+def sandbox_quotes(day, minutes: int = 30, symbols=("NIFTY50", "BANKNIFTY"), *, ticks_per_bar: int = 4):
+    """(master, hub, now): the sandbox's replay of ``symbols`` on ``day`` stepped ``minutes`` in, every
+    modelled F&O contract's last tick fed through a market-data hub as a paper session's would be.
+
+    For notebooks and demos without a Kite login; the master is the bundled sample with its NFO rows."""
+    from tradekit.brokers.kite.sim.market import SimMarket
+    from tradekit.market.instruments import InstrumentStore
+    from tradekit.marketdata.hub import MarketDataHub
+
+    m = SimMarket(InstrumentStore.bundled(include_nfo_sample=True), symbols=list(symbols), trade_date=day,
+                  ticks_per_bar=ticks_per_bar)
+    m.step(minutes)
+    hub = MarketDataHub(clock=m.clock)
+    keys = [s.key for group in m.derived.values() for s in group] + list(m.derived)
+    hub.on_ticks([m.tick(m.series[k], "full") for k in keys], source="paper")
+    return m.instruments, hub, m.now
