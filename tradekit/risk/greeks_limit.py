@@ -44,7 +44,7 @@ from tradekit.risk.base import CheckResult
 if TYPE_CHECKING:  # pragma: no cover
     from tradekit.model.instrument import Instrument
 
-__all__ = ["GreekLimits", "GreeksSettings", "GreeksRule", "position_greeks", "book_greeks", "build"]
+__all__ = ["GreekLimits", "GreeksSettings", "GreeksRule", "position_greeks", "book_greeks", "greeks_report", "build"]
 
 
 class _Base(BaseModel):
@@ -155,6 +155,22 @@ def book_greeks(book, *, now: datetime, instruments, prices=None, rate: float = 
         rows.append({"strategy": p.strategy, "instrument": inst.key, "quantity": p.quantity, "delta": g["delta"],
                      "vega": g["vega"], "premium": g["premium"], "iv": g["iv"], "problem": problem})
     return rows
+
+
+def greeks_report(book, *, now: datetime, instruments, prices=None, rate: float = 0.065):
+    """The F&O book's Greeks as three DataFrames: per position, per strategy, and the account's total.
+
+    ``prices``: last prices by key (a session's ``session.account.prices``, which its market-data hub keeps),
+    for the underlyings and the options' premiums; a position that cannot be valued keeps its ``problem``.
+    """
+    import pandas as pd
+
+    cols = ["strategy", "instrument", "quantity", "delta", "vega", "premium", "iv", "problem"]
+    pos = pd.DataFrame(book_greeks(book, now=now, instruments=instruments, prices=prices, rate=rate), columns=cols)
+    sums = ["delta", "vega", "premium"]
+    by_strategy = pos.groupby("strategy")[sums].sum(min_count=1) if len(pos) else pd.DataFrame(columns=sums)
+    account = pos[sums].sum(min_count=1).rename("account").to_frame().T
+    return pos, by_strategy, account
 
 
 class GreeksRule:

@@ -123,6 +123,14 @@ def test_rollover_on_expiry_day_in_a_replay(tmp_path, master):
     assert all(p.charges.total > 0 for p in charged)
     assert notes[0].seq < min(f.seq for f in fills)   # journaled before its orders
     s.close()
+    # the desk reads the rolled book's Greeks from the journal: the September future, delta 1 per unit
+    import tradekit
+
+    desk = tradekit.connect(journal=tmp_path / "j.db")
+    pos, by_strategy, account = desk.greeks(now=datetime(2026, 8, 25, 15, 45, tzinfo=IST))
+    assert list(pos.instrument) == ["NFO:NIFTY26SEPFUT"]
+    last = float(s.book.positions[next(k for k, p in s.book.positions.items() if p.tradingsymbol == "NIFTY26SEPFUT")].last_price)
+    assert account.loc["account", "delta"] == pytest.approx(130 * last)
 
 
 def test_square_off_ban_and_physical_settlement(tmp_path, master):

@@ -97,6 +97,11 @@ def test_book_greeks_rows(master):
     by = {r["strategy"]: r for r in rows}
     assert by["a"]["delta"] > 0 and by["b"]["delta"] > 0 and by["b"]["vega"] < 0 and by["b"]["premium"] == 0
     assert 0.05 < by["a"]["iv"] < 0.5 and not by["a"]["problem"]
+    from tradekit.risk.greeks_limit import greeks_report
+
+    pos, strat, acct_total = greeks_report(b.book, now=NOW, instruments=master, prices=acct.prices)
+    assert list(strat.index) == ["a", "b"] and len(pos) == 2
+    assert acct_total.loc["account", "delta"] == pytest.approx(by["a"]["delta"] + by["b"]["delta"])
 
 
 def test_config_refuses_unknown_fields_and_bad_values():
