@@ -229,25 +229,35 @@ class ExpiryManager:
             if inst is not None and inst.is_derivative and inst.expiry == day:
                 yield p, inst
 
+    def _first_rule_time(self, close: datetime) -> datetime:
+        """The earliest time any rule of the settings can act on this day (a look then, and each minute after)."""
+        rules = [self.settings.default, *self.settings.strategies.values()]
+        minutes = [r.minutes_before_close for r in rules if r.action != "none"] or [30]  # 30: late warnings
+        return close - timedelta(minutes=max(minutes))
+
     def service(self, now: datetime) -> list[ExpiryAction]:
-        """Act on what is due at ``now``; returns the actions taken (also in :attr:`actions`)."""
+        """Act on what is due at ``now``; returns the actions taken (also in :attr:`actions`).
+
+        Looks at the book on the day's first price, then from the earliest rule time on at most once a
+        minute until the close (a position opened late in the expiry day is still caught)."""
         day = now.astimezone(IST).date()
         if day != self._day:
             self._day, self._done, self._due = day, set(), _NEVER
             close = self._close_time(day)
-            if close is None:
+            if close is None:  # not an F&O trading day
                 return []
-            self._close = close
-            self._due = now  # the first look of the day: warnings, and when the rules are due
+            self._close, self._first = close, self._first_rule_time(close)
+            self._due = now
         if now < self._due:
             return []
         close = self._close
         out: list[ExpiryAction] = []
-        nxt = _NEVER
+        nxt = _NEVER if now >= close else max(self._first, now + timedelta(minutes=1))
         for p, inst in self._expiring(day):
             rule = self.settings.rule_for(p.strategy)
             k = (p.strategy, inst.key)
-            if rule.action == "none" or now < close - timedelta(minutes=rule.minutes_before_close):
+            at = close - timedelta(minutes=rule.minutes_before_close)
+            if rule.action == "none" or now < at:
                 if is_physically_settled(inst) and (k + ("warned",)) not in self._done:
                     self._done.add(k + ("warned",))
                     out.append(self._note(ExpiryAction(
@@ -257,7 +267,7 @@ class ExpiryManager:
                              f"deliver{'s' if not inst.is_option else ''} shares "
                              f"({abs(p.quantity):,} units {'long' if p.quantity > 0 else 'short'}); rule: {rule.action}")))
                 if rule.action != "none":
-                    nxt = min(nxt, close - timedelta(minutes=rule.minutes_before_close))
+                    nxt = min(nxt, at)
                 continue
             if k in self._done or self._working(p, inst):
                 continue

@@ -168,3 +168,22 @@ def test_expiry_rules_are_checked_by_name():
         ExpirySettings.model_validate({"default": {"minutes_before_close": 0}})
     with pytest.raises(Exception, match="actoin"):
         ExpirySettings.model_validate({"default": {"actoin": "rollover"}})
+
+
+def test_a_position_opened_late_on_the_expiry_day_is_still_squared_off(tmp_path, master):
+    from tradekit.execution.replay import run_replay
+
+    s = _session(tmp_path, master, {"default": {"action": "square_off", "minutes_before_close": 20}})
+    data = {"NFO:NIFTY26AUGFUT": _bars(date(2026, 8, 25), 24500.0, n=60)}
+    state = {"n": 0}
+
+    def pace(ns):
+        state["n"] += 1
+        if state["n"] == 35:   # 15:15, after the day's first look
+            _open(s, "NIFTY26AUGFUT", 65, "late")
+        return True
+
+    run_replay(s, data, pace=pace, square_off=False)
+    assert {p.tradingsymbol: p.quantity for p in s.book.positions.values()}["NIFTY26AUGFUT"] == 0
+    assert [a.kind for a in s.expiry.actions] == ["square_off"]
+    s.close()
