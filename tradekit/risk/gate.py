@@ -194,9 +194,6 @@ class PreTradeGate(EntryChecks):
         i, m, e, lo, c = cfg.instrument, cfg.money, cfg.exposure, cfg.loss, cfg.compliance
         self._tick, self._lot, self._band, self._freeze, self._mp = i.tick, i.lot, i.band, i.freeze, i.market_protection
         self._cnc, self._mis = cfg.product.cnc_sell_needs_holdings, cfg.product.mis_cutoff
-        from tradekit.risk import greeks_limit  # NET_DELTA, NET_VEGA, PREMIUM_AT_RISK (None when unset)
-
-        self._greeks = greeks_limit.build(cfg)
         self._mis_margin = timedelta(minutes=cfg.product.mis_cutoff_margin_minutes)
         self._funds = m.check_funds
         f = lambda x: None if x is None else float(x)  # noqa: E731
@@ -486,8 +483,6 @@ class PreTradeGate(EntryChecks):
         else:
             self._entry_checks(order, req, ctx, inst, info, sym, q, signed, cur, price, mult, capital, day_pnl,
                                open_orders, day, ap)
-            if self._greeks is not None and inst is not None and inst.is_derivative:
-                self._greeks.check(order, req, ctx, inst, signed, price, ap)
 
         allowed = True
         for c in out:

@@ -2,8 +2,10 @@
 
 Codes: ``NET_DELTA`` (₹ of underlying), ``NET_VEGA`` (₹ per volatility point) and
 ``PREMIUM_AT_RISK`` (₹ of long option premium), each per strategy and for the account. The
-rule runs only for an order in a derivative (the gate skips it otherwise: an equity order costs
-one attribute test), and only for entries (a reducing order skips it, as every exposure check).
+rules are registered in the gate's registry (:func:`tradekit.risk.gate_checks.register_entry_rule`) when
+this module is imported (``tradekit.risk.config`` imports it); they act only on an order in a derivative
+(an equity order costs one attribute test each), and only on entries (a reducing order skips them, as
+every exposure check).
 
 Greeks (:mod:`tradekit.options.greeks`, Black-76) per unit of each F&O position:
 
@@ -174,17 +176,28 @@ def greeks_report(book, *, now: datetime, instruments, prices=None, rate: float 
 
 
 class GreeksRule:
-    """The gate's Greek limits (registered by :class:`~tradekit.risk.gate.PreTradeGate` when configured)."""
+    """The Greek limits of one ``risk`` section (see :func:`_registered`)."""
+
+    CODES = ("NET_DELTA", "NET_VEGA", "PREMIUM_AT_RISK")
 
     def __init__(self, settings: GreeksSettings):
         self.settings = settings
+        self._memo: tuple | None = None  # (order id, time, results): the three registered rules share one evaluation
 
     def limits_for(self, strategy: str) -> GreekLimits:
         s = self.settings
         return s.strategies.get(strategy, s.strategy_default)
 
-    def check(self, order, req, ctx, inst, signed: int, price: float | None, ap) -> None:
-        """Append NET_DELTA / NET_VEGA / PREMIUM_AT_RISK results for this entry order."""
+    def results(self, order, ctx, inst, signed: int, price: float | None) -> dict[str, CheckResult]:
+        """Per code, the result of the scope (strategy or account) nearest to or past its limit."""
+        memo = self._memo
+        if memo is not None and memo[0] is order and memo[1] == ctx.now and memo[2] == signed:
+            return memo[3]
+        out = self._evaluate(order, ctx, inst, signed, price)
+        self._memo = (order, ctx.now, signed, out)
+        return out
+
+    def _evaluate(self, order, ctx, inst, signed, price) -> dict[str, CheckResult]:
         s = self.settings
         acct = ctx.account
         instruments = getattr(acct, "instruments", None)
@@ -193,19 +206,18 @@ class GreeksRule:
         scopes = [(f"strategy {strat}", self.limits_for(strat), strat), ("account", s.account, None)]
         scopes = [x for x in scopes if x[1].any]
         if not scopes:
-            return
+            return {}
         try:
             mark = price if price is not None else _price(prices, inst.key)
             after = position_greeks(inst, signed, mark, now=ctx.now, instruments=instruments, prices=prices,
                                     rate=s.rate)
             before_rows = book_greeks(ctx.book, now=ctx.now, instruments=instruments, prices=prices, rate=s.rate)
-        except Unpriced as e:
-            ap(CheckResult("NET_DELTA", False, f"Greek limits: {e}"))
-            return
-        bad = [r for r in before_rows if r["problem"]]
-        if bad:
-            ap(CheckResult("NET_DELTA", False, f"Greek limits: {bad[0]['problem']}"))
-            return
+            bad = [r for r in before_rows if r["problem"]]
+            if bad:
+                raise Unpriced(bad[0]["problem"])
+        except Unpriced as e:  # fail closed: the limits cannot be evaluated
+            return {"NET_DELTA": CheckResult("NET_DELTA", False, f"Greek limits: {e}")}
+        out: dict[str, CheckResult] = {}
         for label, lim, only in scopes:
             rows = [r for r in before_rows if only is None or r["strategy"] == only]
             d0, v0, p0 = (sum(r[k] for r in rows) for k in ("delta", "vega", "premium"))
@@ -217,12 +229,50 @@ class GreeksRule:
                 if lim_v is None:
                     continue
                 ok = abs(new) <= lim_v * (1 + 1e-12) or abs(new) <= abs(cur)
-                msg = "" if ok else (f"{req.tradingsymbol}: {label}'s {code.lower().replace('_', ' ')} would be "
+                msg = "" if ok else (f"{inst.tradingsymbol}: {label}'s {code.lower().replace('_', ' ')} would be "
                                      f"{new:+,.0f} {unit}, limit {lim_v:,.0f}")
-                ap(CheckResult(code, ok, msg, abs(new), lim_v))
+                r = CheckResult(code, ok, msg, abs(new), lim_v)
+                prev = out.get(code)
+                # keep the failing one, else the one using more of its limit
+                if prev is None or (prev.ok and (not ok or r.value / r.limit > prev.value / prev.limit)):
+                    out[code] = r
+        return out
+
+
+def _rule_of(gate) -> GreeksRule | None:
+    """The gate's rule, built once per config object (None when its ``risk.greeks`` sets no limit)."""
+    cfg = gate.config
+    cached = gate.__dict__.get("_greeks_rule")
+    if cached is None or cached[0] is not cfg:
+        cached = gate._greeks_rule = (cfg, build(cfg))
+    return cached[1]
+
+
+def _registered(code: str):
+    def rule(gate, order, ctx, facts):
+        inst = ctx.instrument
+        if inst is None or not inst.is_derivative:  # an equity order pays for this test only
+            return None
+        r = _rule_of(gate)
+        if r is None:
+            return None
+        return r.results(order, ctx, inst, facts.signed, facts.price).get(code)
+
+    rule.__name__ = rule.__qualname__ = f"greek_limit_{code.lower()}"
+    return rule
+
+
+def _register() -> None:
+    from tradekit.risk.gate_checks import register_entry_rule
+
+    for code in GreeksRule.CODES:
+        register_entry_rule(_registered(code))
 
 
 def build(risk_config) -> GreeksRule | None:
     """The rule for a ``risk`` section, or None when it sets no Greek limit (the gate then skips it)."""
     g = getattr(risk_config, "greeks", None)
     return GreeksRule(g) if g is not None and g.active else None
+
+
+_register()  # the gate's registry (tradekit.risk.gate_checks): NET_DELTA, NET_VEGA, PREMIUM_AT_RISK

@@ -37,23 +37,28 @@ def _check(g, b, acct, master, sym, side, qty, price, strategy="s"):
 
 
 def test_net_delta_limit_per_strategy_and_account(master):
-    cfg = merge(LOOSE, {"money": {"check_funds": False},
-                        "greeks": {"account": {"max_net_delta": 30_000_000},
-                                   "strategy_default": {"max_net_delta": 20_000_000}}})
-    g = gate(cfg)
+    from tradekit.risk.greeks_limit import position_greeks
+
     b, acct = _world(master, **{CE: 120.0, PE: 95.0})
-    # 10 lots of the ATM call: delta ≈ 0.5 × 650 × 22,500 ≈ ₹7.4M
-    d = _check(g, b, acct, master, CE, "BUY", 650, 120.0)
-    assert d.allowed and 5e6 < d.check("NET_DELTA").value < 1e7
-    b.fill(CE, "BUY", 650, "120", exchange="NFO", product="NRML")
+    u = position_greeks(master.get("NFO", CE), 1, 120.0, now=NOW, instruments=master, prices=acct.prices)["delta"]
+    assert 0.4 * 22500 < u < 0.7 * 22500          # ₹ delta of one unit of the ATM call: delta × forward
+    lot = 65
+    cfg = merge(LOOSE, {"money": {"check_funds": False},
+                        "greeks": {"account": {"max_net_delta": 20 * lot * u},
+                                   "strategy_default": {"max_net_delta": 15 * lot * u}}})
+    g = gate(cfg)
+    d = _check(g, b, acct, master, CE, "BUY", 10 * lot, 120.0)
+    assert d.allowed and d.check("NET_DELTA").value == pytest.approx(10 * lot * u)
+    b.fill(CE, "BUY", 10 * lot, "120", exchange="NFO", product="NRML")
     b.mark({f"NFO:{CE}": 120})
-    # 20 more lots would take the strategy past ₹20M
-    d = _check(g, b, acct, master, CE, "BUY", 1300, 120.0)
-    assert not d.allowed and "strategy s's net delta" in d.reason and "limit 20,000,000" in d.reason
-    # a put on the same strategy brings the delta back: allowed (it does not make the figure worse)
-    assert _check(g, b, acct, master, PE, "BUY", 1300, 95.0).allowed
-    # another strategy has its own room, but the account's limit counts everybody's
-    d = _check(g, b, acct, master, CE, "BUY", 2600, 120.0, strategy="other")
+    # 10 more lots would take the strategy to 20 lots' delta, past its 15
+    d = _check(g, b, acct, master, CE, "BUY", 10 * lot, 120.0)
+    assert not d.allowed and "strategy s's net delta" in d.reason
+    # puts on the same strategy bring the delta back: allowed
+    assert _check(g, b, acct, master, PE, "BUY", 10 * lot, 95.0).allowed
+    # another strategy has its own room under the strategy limit, but the account counts everybody's
+    assert _check(g, b, acct, master, CE, "BUY", 8 * lot, 120.0, strategy="other").allowed        # 18 ≤ 20 lots
+    d = _check(g, b, acct, master, CE, "BUY", 12 * lot, 120.0, strategy="other")                # 22 > 20, 12 ≤ 15
     assert not d.allowed and "account's net delta" in d.reason
 
 
