@@ -199,8 +199,10 @@ def option_chain(underlying: str, expiry: date | str | None = None, *, master, q
     t = time_to_expiry(expiry, now, exchange)
     notes = []
     rows = {}
+    premiums: dict[str, np.ndarray] = {}  # what each side's IV is solved from
     for side in ("CE", "PE"):
         data = {f: [] for f in SIDE_FIELDS}
+        prem = []
         for k in ks:
             inst = by_strike[k].get(side)
             f = _lookup(quotes, inst.key) if inst is not None else None
@@ -209,8 +211,9 @@ def option_chain(underlying: str, expiry: date | str | None = None, *, master, q
                 data[name].append(_num(f[name]) if f else math.nan)
             prev = (previous_oi or {}).get(inst.key) if inst is not None else None
             data["oi_change"].append(_num(f["oi"]) - float(prev) if f and prev is not None else math.nan)
-            data["iv"].append(_mid(f) if price == "mid" else (_num(f["ltp"]) if f else math.nan))
+            prem.append(_mid(f) if price == "mid" else (_num(f["ltp"]) if f else math.nan))
         rows[side] = data
+        premiums[side] = np.array(prem, float)
     if previous_oi is None:
         notes.append("OI change needs the previous session's OI (previous_oi=); Kite's quote has none")
     # the forward
@@ -221,7 +224,7 @@ def option_chain(underlying: str, expiry: date | str | None = None, *, master, q
         if ff and _num(ff["ltp"]) > 0:
             fwd, src = _num(ff["ltp"]), f"future {fut.key}"
     if not fwd > 0 and len(ks):
-        c, p = np.array(rows["CE"]["iv"], float), np.array(rows["PE"]["iv"], float)
+        c, p = premiums["CE"], premiums["PE"]
         both = np.isfinite(c) & np.isfinite(p)
         if both.any():
             j = int(np.nanargmin(np.where(both, np.abs(c - p), np.inf)))
@@ -236,7 +239,7 @@ def option_chain(underlying: str, expiry: date | str | None = None, *, master, q
     out = pd.DataFrame(index=pd.Index(ks, name="strike"))
     for side, flag in (("CE", "c"), ("PE", "p")):
         d = rows[side]
-        premium = np.array(d["iv"], float)
+        premium = premiums[side]
         iv, why = implied_vol(premium, fwd, ks, t, rate, flag, with_reason=True) if len(ks) else (np.array([]), [])
         g = black76_greeks(fwd, ks, t, iv, rate, flag) if len(ks) else {}
         d["iv"], d["iv_note"] = iv, list(why)
