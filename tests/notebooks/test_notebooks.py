@@ -303,3 +303,14 @@ def test_the_strategies_notebook_draws_a_payoff_and_its_margin(tmp_path):
     text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
     assert "SELL 1 lot NFO:NIFTY2681824800PE" in text and "breakevens" in text and "margin blocked ₹" in text
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+@notebook
+def test_the_options_notebook_shows_a_chain_its_greeks_and_a_straddle(tmp_path):
+    """Issue 21: the chain from the sandbox's modelled NIFTY contracts, IV and Greeks plots, a straddle's payoff."""
+    nb = _execute("options", tmp_path, minutes=5, strikes=4)
+    assert not _errors(nb), _errors(nb)
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "NIFTY 2026-08-18: forward" in text and "put-call parity" in text and "breakevens" in text
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2  # the smile and deltas, the straddle

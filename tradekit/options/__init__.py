@@ -1,1 +1,1 @@
-"""Options: chains, Greeks, expiry (options helper) and multi-leg strategies, payoff and basket margin (multileg)."""
+"""Options and futures: chains, implied volatility and Greeks, expiry handling, multi-leg strategies."""
