@@ -69,6 +69,9 @@ class PaperSessionRunner:
             self.inbox.poll()
         s.oms.expire_stale()
         s.oms.resolve_unknown()
+        alerts = getattr(s, "alerts", None)
+        if alerts is not None:  # the time-driven alert sources, as Session.service runs them live
+            s._guard(lambda: alerts.check(s))
         if self.heartbeat is not None:
             self.heartbeat.beat()
 
