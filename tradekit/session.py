@@ -12,6 +12,7 @@ clock (:mod:`tradekit.execution.replay`).
 from __future__ import annotations
 
 import logging
+import os
 from datetime import date, datetime, time
 from decimal import ROUND_FLOOR
 from pathlib import Path
@@ -151,6 +152,8 @@ class Session:
         from tradekit.alerts.manager import attach_alerts
 
         self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
+        self._last_event = None  # this process's last append: a quiet session journals a heartbeat (uptime)
+        self.journal.subscribe(self._saw_event)
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
@@ -727,6 +730,26 @@ class Session:
                 name=self.journal.engine.url.render_as_string(hide_password=True), listeners=self.anchor_listeners,
                 today=lambda: self.clock.now().astimezone(IST).date())
         return pub
+
+    # -- uptime: a heartbeat in the journal while nothing else is journaled (issue 18) ---------------------
+    HEARTBEAT_SECONDS = 15.0  # of the session's clock; tradekit.monitoring.execution.uptime reads the gaps
+
+    def _saw_event(self, ev) -> None:
+        self._last_event = ev
+
+    def journal_heartbeat(self) -> bool:
+        """Journal a ``note`` ``{"kind": "heartbeat"}`` when this session appended nothing for
+        :attr:`HEARTBEAT_SECONDS` of its clock (the run loops call it every cycle, through the
+        heartbeat writer). The journal then holds the session's life: uptime is measured from the
+        gaps in it (:func:`tradekit.monitoring.execution.uptime`). True when one was written."""
+        if self.journal_down is not None:
+            return False
+        now = self.clock.now()
+        last = self._last_event
+        if last is not None and (now - last.time).total_seconds() < self.HEARTBEAT_SECONDS:
+            return False
+        with self.oms._lock:  # the hub's threads journal under the same lock
+            return self._guard(lambda: self._emit(E.NOTE, {"kind": "heartbeat", "pid": os.getpid()}))
 
     def close(self) -> None:
         if getattr(self, "alerts", None) is not None:

@@ -264,33 +264,69 @@ TARGETS = {  # the seed's success metrics: (comparison, threshold, unit)
 MARKET_OPEN, MARKET_CLOSE = dtime(9, 15), dtime(15, 30)  # NSE equity normal market (see india.md)
 
 
-def uptime(events: Iterable, *, gap_seconds: float = 120.0) -> pd.DataFrame:
-    """Per day: the share of market hours (09:15–15:30 IST) a session was alive.
+# events other processes append (a dashboard, the CLI): they say nothing about the session being up
+_FOREIGN = {E.APPROVAL_DECISION, E.CONTROL, E.ALERT_ACK_REQUESTED, E.GTT_REQUEST}
+HEARTBEAT_SECONDS = 15.0  # a quiet session journals a heartbeat this often (Session.HEARTBEAT_SECONDS)
+GAP_SECONDS = 90.0  # a silence longer than this is down time (a replay journals at least once a bar minute)
 
-    A session is alive from ``session.started`` (or the day's first event) to ``session.ended``
-    (or its last event); a silence longer than ``gap_seconds`` between two journal events (marks,
-    heartbeats, anything) counts as down time. Days without events are not listed.
+
+def uptime(events: Iterable, *, gap_seconds: float = GAP_SECONDS,
+           beat_seconds: float = HEARTBEAT_SECONDS) -> pd.DataFrame:
+    """Per day: the share of market hours (09:15–15:30 IST) the session was up, from its heartbeats.
+
+    A running session journals something at least every ``beat_seconds`` of its clock (a heartbeat
+    note when nothing else happens: :meth:`tradekit.session.Session.journal_heartbeat`), so the
+    journal holds its life. Between two consecutive session events ``a`` and ``b``:
+
+    - ``b − a ≤ gap_seconds``: up all along;
+    - longer: a gap. The session was up until its next heartbeat was due (``a + beat_seconds``)
+      and down from then to ``b`` (``b − a − beat_seconds`` of down time).
+
+    Market time before the day's first event and after its last (or its ``session.ended``) is down.
+    Requests other processes append (approval decisions, controls, acknowledgements) are not the
+    session's and are left out. Days without a session event are not listed. A day without a
+    single heartbeat note had no running session loop (a batch ``tradekit replay``, a journal from
+    before heartbeats were journaled): its uptime is not measured (NaN). Columns: day, up_seconds,
+    down_seconds, market_seconds, gaps (how many), longest_gap_seconds, uptime_pct.
     """
     by_day: dict = {}
+    beating: set = set()
     for ev in events:
+        if ev.type in _FOREIGN:
+            continue
         t = _ts(ev.ts)
         by_day.setdefault(t.date(), []).append((t, ev.type))
+        if ev.type == E.NOTE and ev.payload.get("kind") == "heartbeat":
+            beating.add(t.date())
     rows = []
+    gap, beat = pd.Timedelta(seconds=gap_seconds), pd.Timedelta(seconds=beat_seconds)
     for d, evs in sorted(by_day.items()):
         o = pd.Timestamp.combine(d, MARKET_OPEN).tz_localize(IST)
         c = pd.Timestamp.combine(d, MARKET_CLOSE).tz_localize(IST)
         ts = sorted(t for t, _ in evs)
         ended = [t for t, ty in evs if ty == E.SESSION_ENDED]
         end = max(ended) if ended else ts[-1]
-        up = 0.0
-        gap = pd.Timedelta(seconds=gap_seconds)
-        # each event keeps the session alive for gap_seconds after it (bounded by the session's end)
-        for a, b in zip(ts, [*ts[1:], end]):
-            lo, hi = max(a, o), min(b if b - a <= gap else a + gap, c, end)
-            up += max((hi - lo).total_seconds(), 0.0)
+        up, n_gaps, longest = 0.0, 0, 0.0
+        for a, b in zip(ts, ts[1:]):
+            if a >= end:
+                break
+            b = min(b, end)
+            if b - a > gap:
+                hi = a + beat
+                seen = (min(b, c) - max(a, o)).total_seconds()
+                if seen > 0:  # a gap within market hours
+                    n_gaps += 1
+                    longest = max(longest, seen)
+            else:
+                hi = b
+            up += max((min(hi, c) - max(a, o)).total_seconds(), 0.0)
         total = (c - o).total_seconds()
-        rows.append({"day": d, "up_seconds": up, "market_seconds": total, "uptime_pct": 100.0 * up / total})
-    return pd.DataFrame(rows, columns=["day", "up_seconds", "market_seconds", "uptime_pct"])
+        if d not in beating:
+            up = n_gaps = longest = math.nan
+        rows.append({"day": d, "up_seconds": up, "down_seconds": total - up, "market_seconds": total,
+                     "gaps": n_gaps, "longest_gap_seconds": longest, "uptime_pct": 100.0 * up / total})
+    return pd.DataFrame(rows, columns=["day", "up_seconds", "down_seconds", "market_seconds", "gaps",
+                                       "longest_gap_seconds", "uptime_pct"])
 
 
 def _day_metrics(evs: list, bars=None) -> dict:
@@ -307,8 +343,13 @@ def _day_metrics(evs: list, bars=None) -> dict:
         "slippage_bps": float((bps[ok] * q[ok]).sum() / q[ok].sum()) if ok.any() else math.nan,
         "fill_rate_pct": 100.0 * filled / ordered if ordered else math.nan,
         "order_latency_ms": float(np.percentile(ol, 95)) if len(ol) else math.nan,
-        "uptime_pct": float(up["up_seconds"].sum() / up["market_seconds"].sum() * 100) if len(up) else math.nan,
+        "uptime_pct": _uptime_pct(up),
     }
+
+
+def _uptime_pct(up: pd.DataFrame) -> float:
+    m = up[up["up_seconds"].notna()]
+    return float(m["up_seconds"].sum() / m["market_seconds"].sum() * 100) if len(m) else math.nan
 
 
 def _met(name: str, v: float):
@@ -341,6 +382,43 @@ def success_metrics(events: Iterable, *, bars=None) -> pd.DataFrame:
     m = _day_metrics(list(events), bars)
     return pd.DataFrame([{"metric": k, "value": v, "target": f"{TARGETS[k][0]} {TARGETS[k][1]:g} {TARGETS[k][2]}",
                           "met": _met(k, v)} for k, v in m.items()])
+
+
+def targets_trend(day_events: list, d, history: Iterable = (), *, days: int = 20) -> pd.DataFrame:
+    """The seed's targets on day ``d`` and the ``days`` days before it that have events (``history``:
+    the earlier days' events, of any journals of the same mode), one row per day, oldest first, with
+    each target's value and met flag, then a last row ``"days met"`` counting the days each target was
+    met (``"3/5"``): the trend across days the end-of-day report shows."""
+    import datetime as _dt
+
+    lo = d - _dt.timedelta(days=days * 2)  # calendar days: weekends and holidays have no events
+    hist = [e for e in history if lo <= _ts(e.ts).date() < d]
+    tr = success_trend(sorted([*hist, *day_events], key=lambda e: pd.Timestamp(e.ts)))
+    tr = tr[tr["day"] <= d].tail(days + 1).reset_index(drop=True)
+    if not len(tr):
+        return tr
+    count = {"day": "days met"}
+    for k in TARGETS:
+        flags = tr[f"{k}_met"].dropna()
+        count[k] = f"{int(flags.sum())}/{len(flags)}"
+        count[f"{k}_met"] = None
+    return pd.concat([tr.astype({"day": object}), pd.DataFrame([count])], ignore_index=True)
+
+
+def execution_section(day_events: list, d, history: Iterable = (), *, bars=None):
+    """The end-of-day report's execution quality: the seed's targets met or not today and their
+    trend across days, the uptime measured from the session's heartbeats (gaps), and the
+    implementation shortfall by strategy and symbol."""
+    from tradekit.monitoring.report import ReportSection
+
+    today = success_metrics(day_events, bars=bars)
+    up = uptime(day_events)
+    sf = shortfall_summary(implementation_shortfall(day_events, bars=bars), ["strategy", "key"])
+    text = ("Targets (the seed's success metrics): slippage < 5 bps, fill rate > 99 %, order latency (p95 created "
+            "→ broker ack) < 100 ms, uptime > 99.9 % of 09:15–15:30 IST, measured from the session's heartbeats "
+            f"in the journal (a silence over {GAP_SECONDS:g} s is down time).")
+    return ReportSection("Execution quality", {"Targets today": today, "Targets across days": targets_trend(
+        day_events, d, history), "Uptime (session heartbeats)": up, "Implementation shortfall": sf}, text=text)
 
 
 # -- paper against live on the same signals --------------------------------------------------------

@@ -186,3 +186,31 @@ def test_alert_settings_named_like_secrets_load_and_a_pasted_credential_is_refus
     with pytest.raises(ConfigError, match="secrets are not allowed") as e:
         alerts_config("  channels: {ops: {type: slack, url_secret: 'https://hooks.slack.com/services/T0/B0/x'}}\n")
     assert e.value.field == "alerts.channels.ops.url_secret"
+
+
+def test_a_reconciliation_mismatch_trips_its_breaker_and_both_reach_the_receiver(alerts_config, receiver, monkeypatch):
+    """The reconciler's own report (compare: the broker holds what the book does not) journaled as the
+    session journals it; the risk manager's breaker trips on it (state change). Each raises its alert."""
+    from tradekit.brokers.base import BrokerPosition
+    from tradekit.brokers.kite.reconcile import compare
+    from tradekit.model.enums import Exchange, Product
+    from tradekit.session import Session
+
+    monkeypatch.setenv("TRADEKIT_SLACK_WEBHOOK", receiver.url)
+    cfg = alerts_config("  channels: {ops: {type: slack}}\n  routes: [{kinds: ['*'], channels: [ops]}]\n"
+                        "risk: {breakers: {reconciliation_grace_seconds: 0}}\n")
+    s = Session.from_config(cfg)
+    try:
+        rep = compare(s.book, [], [], [BrokerPosition(Exchange.NSE, "INFY", Product.MIS, 10)], [],
+                      day=s.clock.now().date())
+        assert not rep.ok
+        s._emit(E.RECONCILIATION, rep.to_event())
+        texts = _delivered(receiver, s, "reconciliation_mismatch")
+        texts = _delivered(receiver, s, "breaker")
+        kinds = _kinds(s)
+        state = s.book.trading_state
+    finally:
+        s.close()
+    assert any("reconciliation: the broker and the book differ" in t and "INFY" in t for t in texts)
+    assert any("breaker reconciliation" in t for t in texts)
+    assert state != "ACTIVE" and ("halted" in kinds or "reducing" in kinds)

@@ -143,15 +143,75 @@ def test_success_metrics_met_or_not_and_uptime_from_the_journal():
     # a mark every minute to the close, then the session ends at 15:30
     evs += [ev(f"{9 + (15 + i) // 60:02d}:{(15 + i) % 60:02d}:30", "mark", prices={}) for i in range(375)]
     evs.append(ev("15:30:00", "session.ended", reason="close"))
+    evs.append(ev("09:15:00", "note", kind="heartbeat"))  # the session loop's first beat: heartbeats are journaled
     m = success_metrics(evs).set_index("metric")
     assert m.loc["slippage_bps", "value"] == pytest.approx(2.0)
     assert m.loc["fill_rate_pct", "value"] == pytest.approx(100.0)
     assert m.loc["order_latency_ms", "value"] == pytest.approx(50.0)
     assert m["met"].tolist() == [True, True, True, True]
-    # without the marks 13:00:30 .. 13:29:30 the journal is silent 12:59:30 -> 13:30:30 (31 minutes);
-    # the first 2 count as alive (gap_seconds=120): 29 of 375 minutes down -> 92.27 %: not met
+    # without the marks 13:00:30 .. 13:29:30 the journal is silent 12:59:30 -> 13:30:30 (1860 s); the
+    # session was up until its next heartbeat was due (15 s): 1845 of 22500 s down -> 91.8 %: not met
     quiet = [e for e in evs if not ("13:00:00" < e.ts[11:19] < "13:30:00")]
     u = uptime(quiet).iloc[0]
-    assert u["uptime_pct"] < 99.9 and u["uptime_pct"] == pytest.approx(100 * (1 - 29 / 375))
+    assert u["uptime_pct"] < 99.9 and u["uptime_pct"] == pytest.approx(100 * (1 - 1845 / 22500))
+    assert u["gaps"] == 1 and u["longest_gap_seconds"] == 1860
+    # a journal without any heartbeat (a batch replay, no session loop): uptime not measured, not "down"
+    nobeat = [e for e in quiet if e.type != "note"]
+    assert math.isnan(uptime(nobeat).iloc[0]["uptime_pct"])
+    assert success_trend(nobeat)["uptime_pct_met"].tolist() == [None]
     tr = success_trend(quiet)
     assert len(tr) == 1 and tr[["slippage_bps_met", "uptime_pct_met"]].iloc[0].tolist() == [True, False]
+
+
+def _beats(start: str, end: str, every: int = 15, day: str = DAY):
+    """A session's heartbeat notes every ``every`` s from ``start`` up to (not including) ``end``."""
+    import pandas as pd
+
+    t0, t1 = pd.Timestamp(f"{day}{start}+05:30"), pd.Timestamp(f"{day}{end}+05:30")
+    return [NS(type="note", ts=t.isoformat(), payload={"kind": "heartbeat"})
+            for t in pd.date_range(t0, t1, freq=f"{every}s", inclusive="left")]
+
+
+def test_uptime_from_heartbeats_with_a_known_gap_and_its_trend_across_days():
+    # day 1: heartbeats 09:15:00 .. 15:30:00, but none from 11:00:15 to 11:04:45: the last beat before
+    # the crash 11:00:00, the first after it 11:05:00 (300 s apart); up until 11:00:15 -> 285 s down
+    d1 = [e for e in _beats("09:15:00", "15:30:15") if not ("11:00:00" < e.ts[11:19] < "11:05:00")]
+    # ... and an approval decision the dashboard wrote during the outage is not the session's life
+    d1.append(ev("11:02:00", "approval.decision", client_order_id="X", decision="approve"))
+    d1.append(ev("15:30:00", "session.ended", reason="close"))
+    u = uptime(d1).iloc[0]
+    assert u["down_seconds"] == 285 and u["gaps"] == 1 and u["longest_gap_seconds"] == 300
+    assert u["uptime_pct"] == pytest.approx(100 * (1 - 285 / 22500))  # 98.73 %: not met
+    # day 2: up all day, beats every 15 s (a 60 s minute-bar replay spacing is also within gap_seconds)
+    d2 = _beats("09:14:00", "15:31:00", day="2016-08-17T")
+    # day 3: the session started late, at 09:15:20 -> 20 s down of 22500: 99.911 %, met (just)
+    d3 = _beats("09:15:20", "15:31:00", day="2016-08-18T")
+    tr = success_trend(d1 + d2 + d3)
+    assert [str(d) for d in tr["day"]] == ["2016-08-16", "2016-08-17", "2016-08-18"]
+    assert tr["uptime_pct"].tolist() == pytest.approx([100 * (1 - 285 / 22500), 100.0, 100 * (1 - 20 / 22500)])
+    assert tr["uptime_pct_met"].tolist() == [False, True, True]
+
+
+def test_a_quiet_session_journals_heartbeats_and_a_gap_in_them_is_down_time(tmp_path):
+    """The real session: nothing happens for two minutes -> it journals a heartbeat every 15 s of its clock
+    (the run loops call journal_heartbeat every cycle); a stop of 5 minutes is measured as down time."""
+    from datetime import timedelta
+
+    from tests.unit.execution.conftest import T0, make_session
+    from tradekit.store import EventType as E
+
+    s = make_session(tmp_path)
+    try:
+        s.clock.set(T0)
+        for _ in range(2 * 60 * 2):  # a cycle every 0.5 s of the session clock for 2 minutes
+            s.journal_heartbeat()
+            s.clock.set(s.clock.now() + timedelta(seconds=0.5))
+        n = sum(1 for e in s.journal.events(types=(E.NOTE,)) if e.payload.get("kind") == "heartbeat")
+        s.clock.set(s.clock.now() + timedelta(minutes=5))  # the session process stopped for 5 minutes
+        assert s.journal_heartbeat()
+        evs = list(s.journal.events())
+    finally:
+        s.close()
+    assert 7 <= n <= 9  # one at once (nothing was journaled at T0), then one per 15 s
+    u = uptime(evs).iloc[0]
+    assert u["gaps"] == 1 and 300 <= u["longest_gap_seconds"] <= 315
