@@ -45,7 +45,7 @@ SHORTFALL_COLUMNS = [
     "client_order_id", "strategy", "key", "side", "ordered_qty", "filled_qty", "unfilled_qty", "status",
     "decision_price", "decision_source", "arrival_price", "avg_fill_price", "close_price", "close_source",
     "decision_value", "delay_cost", "trading_cost", "opportunity_cost", "fees", "total",
-    "delay_bps", "trading_bps", "opportunity_bps", "fees_bps", "total_bps",
+    "delay_bps", "trading_bps", "opportunity_bps", "fees_bps", "total_bps", "children",
 ]
 _COSTS = ("delay_cost", "trading_cost", "opportunity_cost", "fees", "total")
 
@@ -58,11 +58,21 @@ def _bps(x: Decimal | None, base: Decimal | None) -> float:
     return float(x / base * BPS) if x is not None and base else math.nan
 
 
-def implementation_shortfall(events: Iterable, *, bars=None, sent_only: bool = True) -> pd.DataFrame:
+def implementation_shortfall(events: Iterable, *, bars=None, sent_only: bool = True,
+                             rollup: bool = True) -> pd.DataFrame:
     """One row per order (see the module docstring for the arithmetic).
 
-    ``sent_only`` keeps orders that reached the broker (``order.submitted``); orders the gate or a
-    person refused never traded and are not the execution's shortfall. Money is ``Decimal``.
+    ``sent_only`` keeps orders that reached the broker (``order.submitted``; a parent: one of its
+    children); orders the gate or a person refused never traded and are not the execution's
+    shortfall. Money is ``Decimal``.
+
+    ``rollup`` (default): a parent order worked as children (freeze-quantity slices, a TWAP/VWAP/POV
+    algo: ``slice.started`` / ``algo.started``, children with ``parent_id``) is ONE row, measured as
+    the trader's decision: the parent's decision price (its signal's), its arrival (the market when
+    the parent was created), every child's fills weighted by quantity against that arrival, the
+    opportunity cost of the parent's quantity no child filled, and all the children's charges. Its
+    ``children`` column counts them; the children have no rows of their own. ``rollup=False``: each
+    child is a row against its own arrival (the parent then has none: it never traded itself).
     """
     closes = closes_by_key(bars)
     signals: dict[str, dict] = {}
@@ -88,7 +98,20 @@ def implementation_shortfall(events: Iterable, *, bars=None, sent_only: bool = T
                 "decision": None if sig.get("reference_price") is None else dec(sig["reference_price"], "reference_price"),
                 "arrival": None if arrival is None else dec(arrival, "reference_price"),
                 "sent": False, "status": "CREATED", "fills": [], "fees": ZERO,
+                "parent_id": p.get("parent_id"), "children": 0,
             }
+        elif t in (E.SLICE_STARTED, E.ALGO_STARTED, E.SLICE_MODIFIED, E.ALGO_MODIFIED):
+            o = orders.get(p.get("client_order_id") or "")
+            if o:
+                o["parent"] = True
+                if t in (E.SLICE_STARTED, E.ALGO_STARTED):
+                    o["status"] = "SLICED"
+                if p.get("quantity") is not None and t in (E.SLICE_MODIFIED, E.ALGO_MODIFIED):
+                    o["ordered_qty"] = int(p["quantity"])  # the parent's new total
+        elif t in (E.SLICE_COMPLETED, E.ALGO_COMPLETED, E.SLICE_CANCELLED, E.ALGO_CANCELLED):
+            o = orders.get(p.get("client_order_id") or "")
+            if o and p.get("status"):
+                o["status"] = p["status"]
         elif t == E.ORDER_SUBMITTED:
             o = orders.get(p.get("client_order_id") or "")
             if o:
@@ -109,8 +132,22 @@ def implementation_shortfall(events: Iterable, *, bars=None, sent_only: bool = T
             for k, v in (p.get("prices") or {}).items():
                 last_mark[k] = dec(v, "mark")
     end_ns = max((c[0][-1] for c in closes.values() if len(c[0])), default=None)
+    if rollup:
+        for o in orders.values():
+            par = orders.get(o["parent_id"] or "")
+            if par is None:
+                continue
+            par["children"] += 1
+            par["fills"] += o["fills"]
+            par["fees"] += o["fees"]
+            par["sent"] = par["sent"] or o["sent"]
+            par["multiplier"] = o["multiplier"] if o["fills"] else par["multiplier"]
     rows = []
     for o in orders.values():
+        if rollup and o["parent_id"] in orders:
+            continue  # in its parent's row
+        if not rollup and o.get("parent"):
+            continue  # it never traded itself: its children are the rows
         if sent_only and not o["sent"]:
             continue
         rows.append(_shortfall_row(o, last_mark, closes, end_ns))
@@ -141,7 +178,7 @@ def _shortfall_row(o: dict, last_mark: dict, closes: dict, end_ns) -> dict:
            "ordered_qty": Q, "filled_qty": q, "unfilled_qty": unfilled, "status": o["status"],
            "decision_price": decision, "decision_source": src, "arrival_price": o["arrival"],
            "avg_fill_price": (sum(x * p for x, p in o["fills"]) / q) if q else None,
-           "close_price": close, "close_source": csrc, "fees": fees}
+           "close_price": close, "close_source": csrc, "fees": fees, "children": o["children"]}
     if decision is None:
         row.update(decision_value=None, delay_cost=None, trading_cost=None, opportunity_cost=None, total=None)
     else:
