@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from datetime import time as dtime
@@ -344,7 +345,7 @@ def uptime(events: Iterable, *, gap_seconds: float = GAP_SECONDS,
         ended = [t for t, ty in evs if ty == E.SESSION_ENDED]
         end = max(ended) if ended else ts[-1]
         up, n_gaps, longest = 0.0, 0, 0.0
-        for a, b in zip(ts, ts[1:]):
+        for a, b in itertools.pairwise(ts):
             if a >= end:
                 break
             b = min(b, end)

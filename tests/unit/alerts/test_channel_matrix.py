@@ -8,11 +8,10 @@ import json
 
 import pytest
 
+from tests.unit.alerts.servers import Receiver, SmtpServer, wait_for
 from tradekit.alerts.manager import AlertManager
 from tradekit.config.secrets import Secrets
 from tradekit.store import EventType as E
-
-from tests.unit.alerts.servers import Receiver, SmtpServer, wait_for
 
 KEY = "matrix-hmac-key"
 TOKEN = "654321:matrix-token"
@@ -81,7 +80,7 @@ def _setup(kind, servers):
 
 @pytest.mark.parametrize("kind", ["slack", "webhook", "telegram", "email"])
 def test_each_channel_retries_a_server_error_escalates_and_is_acknowledged(kind, alerts_config, journal, servers):
-    yaml, secrets, received, a_srv, nxt = _setup(kind, servers)
+    yaml, secrets, received, _, nxt = _setup(kind, servers)
     m = AlertManager.from_config(alerts_config(yaml), journal, secrets=secrets).start()
     try:
         aid = m.raise_("halted", "trading HALTED", "daily loss 2.1 %", priority="critical")
