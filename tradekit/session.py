@@ -748,8 +748,9 @@ class Session:
         last = self._last_event
         if last is not None and (now - last.time).total_seconds() < self.HEARTBEAT_SECONDS:
             return False
-        with self.oms._lock:  # the hub's threads journal under the same lock
-            return self._guard(lambda: self._emit(E.NOTE, {"kind": "heartbeat", "pid": os.getpid()}))
+        # the journal only (it locks itself): a heartbeat is no state for the book or the risk manager, and
+        # taking the session's lock here held the hub's ticks back (a paper session on a live feed failed over)
+        return self._guard(lambda: self.journal.append(E.NOTE, {"kind": "heartbeat", "pid": os.getpid()}))
 
     def close(self) -> None:
         if getattr(self, "alerts", None) is not None:
