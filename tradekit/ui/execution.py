@@ -38,6 +38,12 @@ def _f(x, places: int = 1) -> str:
 class ExecutionView(RefreshLoop):
     """Shortfall, latency and targets; display ``view.widget``, ``view.start()`` to follow the journal."""
 
+    min_gap = 1.0  # the tables are recomputed from every event: at most once a second
+    idle_interval = 2.0
+
+    def watched_journal(self):
+        return self.model.journal
+
     def __init__(self, model: ExecutionModel, *, interval: float = 2.0):
         self.model = model
         self.interval = interval

@@ -281,10 +281,16 @@ class PnlView(RefreshLoop):
     model : PnlModel
         The journal follower.
     interval : float
-        Seconds between journal polls while :meth:`start` runs.
+        Seconds between journal polls while :meth:`start` runs (a SQLite journal wakes the
+        page when written instead, :class:`~tradekit.ui._common.RefreshLoop`).
     chart_every : float
         The equity chart is redrawn at most this often (a matplotlib render costs ~50 ms).
     """
+
+    min_gap = 0.2  # woken by the journal: at most five refreshes a second (tables, KPIs)
+
+    def watched_journal(self):
+        return self.model.journal
 
     def __init__(self, model: PnlModel, *, interval: float = 1.0, chart_every: float = 3.0):
         self.model = model
