@@ -198,9 +198,10 @@ class Inbox:
         self._first_poll = True
         self._store_failed: set[str] = set()  # files waiting for the journal (logged once each)
         self.watch_changes = watch_changes
-        self._watch: FolderWatch | None = None  # opened on the first poll or wait
+        self._watch: FolderWatch | None = None
         self._renamed: set[str] = set()  # names renamed in and not written since (complete: no settle)
         self._next_due: float | None = None  # wall time a file written in place has settled
+        self._folder_watch()  # from now on: files renamed in before the first poll count too
 
     @classmethod
     def from_settings(cls, settings: SignalsConfig, data_dir: str | Path, pipeline: Any = None) -> "Inbox":
