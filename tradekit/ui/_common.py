@@ -126,6 +126,11 @@ class RefreshLoop:
         """The journal whose writes wake the loop (None: poll every ``interval``)."""
         return None
 
+    def idle_pause(self) -> float:
+        """With a watched journal: the longest pause without a change now (a view with a TTL
+        counting down asks for less)."""
+        return self.idle_interval
+
     def start(self):
         """Start refreshing in the background (needs a running asyncio loop, as in a kernel)."""
         if self._task is not None and not self._task.done():
@@ -184,7 +189,7 @@ class RefreshLoop:
                     await asyncio.sleep(max(0.01, self.interval - spent))
                 else:
                     try:
-                        await asyncio.wait_for(changed.wait(), timeout=max(0.01, self.idle_interval - spent))
+                        await asyncio.wait_for(changed.wait(), timeout=max(0.01, self.idle_pause() - spent))
                         self.wakeups += 1
                         await asyncio.sleep(max(0.0, self.min_gap - (time.monotonic() - t0)))
                     except asyncio.TimeoutError:

@@ -420,7 +420,11 @@ class ApprovalView(RefreshLoop):
         bulk.add_class("tk-bar")
         keys = w.HTML('<span class="tk-keys">keys: <b>a</b> approve · <b>r</b> reject (type the reason, Enter) · '
                       '<b>m</b> modify · <b>j</b>/<b>k</b> next/previous card</span>')
-        self.widget = w.VBox([w.HTML(STYLE + CARD_STYLE), self.live.beat, top, self.kill_result, self.info, keys, self.error, bulk, self.bulk_summary,
+        from tradekit.ui.alerts import AlertToasts  # alert toasts (critical ones sticky) with Ack
+
+        self.toasts = AlertToasts(queue.journal, by=getattr(queue, "approver", None))
+        self.toasts.on_ack = lambda _aid, line: self._log(f"{hhmmss(datetime.now(IST))} {line}")
+        self.widget = w.VBox([w.HTML(STYLE + CARD_STYLE), self.toasts.widget, self.live.beat, top, self.kill_result, self.info, keys, self.error, bulk, self.bulk_summary,
                               w.HTML("<h4>Pending</h4>"), self.pending_box, self.bad_files,
                               w.HTML("<h4>Recent decisions</h4>"), self.decided_box,
                               w.HTML("<h4>Activity on this page</h4>"), self.activity])
@@ -445,6 +449,14 @@ class ApprovalView(RefreshLoop):
     # -- refresh ---------------------------------------------------------------------------------
     def watched_journal(self):
         return self.queue.journal  # a new proposal or an outcome wakes the page (RefreshLoop)
+
+    ttl_tick = 0.2  # seconds between refreshes while a pending card's TTL bar counts down
+
+    def idle_pause(self) -> float:
+        if any(c.proposal is not None and c.proposal.is_pending and c.proposal.expires_at is not None
+               for c in self.cards.values()):
+            return min(self.ttl_tick, self.idle_interval)
+        return self.idle_interval
 
     def refresh(self, *, force: bool = False) -> bool:
         """Read new journal events and update the page; True when anything changed."""
@@ -475,6 +487,8 @@ class ApprovalView(RefreshLoop):
             self._layout(pending)
             self._header()
         self._bad_files()
+        if hasattr(self, "toasts"):
+            self.toasts.update(q.seq)
         set_if_changed(self.info, value=self._info_html())
         if self._spare is None and not events and not force:
             # a quiet pass: build the next card's widgets now, so a new proposal shows without waiting for them
