@@ -13,7 +13,10 @@ the navigation's start, on the page's own clock (``performance.now()``):
   approval page, ``.tk-pnl-net`` on the P&L page), the skeleton gone: the kernel started,
   ran the notebook and the widgets rendered.
 
-Run: ``.venv/bin/python -m benchmarks firstpaint`` (about a minute).
+One load before the measured ones is not counted: the server's first page compiles Voila's
+templates (kept compiled afterwards, :func:`tradekit.ui.voila_main.compile_templates_once`).
+
+Run: ``.venv/bin/python -m benchmarks firstpaint`` (a few minutes; each load starts a kernel).
 """
 
 from __future__ import annotations
