@@ -21,6 +21,7 @@ Run: ``.venv/bin/python -m benchmarks firstpaint`` (a few minutes; each load sta
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -93,7 +94,7 @@ def run(n_loads: int = N_LOADS, pages: tuple[str, ...] = ("approval", "pnl")) ->
             for _ in range(n_loads):
                 m = load_once(browser, srv.url(name), PAGES[name])
                 for k, v in m.items():
-                    if v == v:  # not NaN
+                    if not math.isnan(v):
                         marks[k].append(v)
                 time.sleep(0.5)
             for k, xs in marks.items():

@@ -231,11 +231,11 @@ class FolderWatch:
         self._fd = None
         self._finalizer()
 
-    def __enter__(self) -> "FolderWatch":
+    def __enter__(self) -> FolderWatch:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
-__all__ = ["Change", "FolderWatch", "IN_CLOSE_WRITE", "IN_CREATE", "IN_MODIFY", "IN_MOVED_TO", "IN_Q_OVERFLOW"]
+__all__ = ["IN_CLOSE_WRITE", "IN_CREATE", "IN_MODIFY", "IN_MOVED_TO", "IN_Q_OVERFLOW", "Change", "FolderWatch"]

@@ -204,7 +204,7 @@ class AlertToasts:
             line = (f"alert {alert_id} acknowledged by {self.by} (journal seq {ev.seq}; the session records it)"
                     if ev is not None else f"alert {alert_id} was already acknowledged")
             self.sent.add(alert_id)
-        except Exception as e:  # noqa: BLE001 - never raise in a widget callback: say it on the toast
+        except Exception as e:
             log.exception("acknowledgement of %s failed", alert_id)
             line = f"alert {alert_id}: acknowledgement FAILED: {type(e).__name__}: {e}"
             if parts is not None:
@@ -287,4 +287,4 @@ def writable_journal(journal, config=None) -> Callable[[], object]:
     return get
 
 
-__all__ = ["AlertFeed", "AlertToasts", "LINGER", "alerts_table_html", "request_ack", "writable_journal"]
+__all__ = ["LINGER", "AlertFeed", "AlertToasts", "alerts_table_html", "request_ack", "writable_journal"]

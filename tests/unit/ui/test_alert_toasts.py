@@ -8,7 +8,7 @@ import pytest
 
 from tradekit.execution.approval import ApprovalQueue
 from tradekit.store import EventType as E
-from tradekit.ui.alerts import AlertFeed, AlertToasts, alerts_table_html, request_ack
+from tradekit.ui.alerts import AlertFeed, alerts_table_html, request_ack
 from tradekit.ui.approval import ApprovalView
 
 
