@@ -113,7 +113,10 @@ class PaperSessionRunner:
                 left = due - time.monotonic()
                 if left <= 0:
                     return True
-                time.sleep(min(self.poll_interval, left))
+                if self.inbox is not None:  # a signal file landing ends the pause (tradekit.fswatch)
+                    self.inbox.wait(min(self.poll_interval, left))
+                else:
+                    time.sleep(min(self.poll_interval, left))
 
         self.result = run_replay(self.session, self.data, signals=self.signals, strategies=self.strategies,
                                  start=self.start_at, end=self.end_at, progress=self.progress,
