@@ -79,6 +79,10 @@ def _audit_target(config: Optional[Path], db: Optional[Path], account: Optional[
             raise TradekitError("--account: a journal file (--db) holds one account, the default; "
                                 "leave --db out to read an account of the config's store")
         return open_read_only(db), AnchorLog(anchor_log_path(sqlite_url(db)))
+    if overrides is not None:
+        from tradekit.account_id import check_store
+
+        check_store(_cfg(config).store.url, overrides["store"]["account"], field="--account")
     cfg = _cfg(config, overrides)
     url = cfg.store_url()
     if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
