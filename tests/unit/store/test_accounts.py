@@ -79,6 +79,7 @@ def test_the_views_and_cli_read_a_legacy_journal_as_the_default_account(legacy, 
     (["report", "--account", "x;drop"], "--account: 'x;drop' is not an account id"),
     (["audit", "verify", "--account", "fam_a"], "--account: account 'fam_a' needs a PostgreSQL store"),
     (["audit", "export", "-o", "x.csv", "--account", "ALL"], "--account: 'ALL' is not an account id"),
+    (["serve", "--account", "fam_a"], "--account: account 'fam_a' needs a PostgreSQL store"),
 ])
 def test_cli_account_mistakes_are_one_line_naming_the_field(legacy, tmp_path, capsys, argv, msg):
     from tradekit.cli import main
