@@ -14,7 +14,7 @@ ALL = "all"  # every account, in the views (status, report, the desk): never an 
 
 #: An account id: lower-case letters, digits and underscores, starting with a letter, at most 40
 #: characters (a PostgreSQL identifier of its own once prefixed, never quoted, never an injection).
-ACCOUNT_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+ACCOUNT_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")  # always fullmatch (a "$" would let a trailing newline in)
 
 
 def validate(account: str | None, *, field: str = "store.account") -> str:
@@ -22,7 +22,7 @@ def validate(account: str | None, *, field: str = "store.account") -> str:
     safe identifier (``[a-z][a-z0-9_]{0,39}``), or :class:`ValidationError` naming ``field``."""
     if account is None or account == "":
         return DEFAULT
-    if not isinstance(account, str) or not ACCOUNT_RE.match(account):
+    if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):
         raise ValidationError(
             f"{account!r} is not an account id: use lower-case letters, digits and underscores, starting with a letter, "
             "at most 40 characters (e.g. live_ab1234)", field=field)

@@ -281,6 +281,13 @@ def _account_from_env(data: dict) -> dict:
     acct = os.environ.get(ENV_ACCOUNT)
     if not acct:
         return data
+    from tradekit.account_id import validate
+    from tradekit.errors import ValidationError
+
+    try:
+        validate(acct)
+    except ValidationError as e:
+        raise ConfigError(f"{e.reason} (from ${ENV_ACCOUNT})", field="store.account") from None
     return _deep_merge(data, {"store": {"account": acct}})
 
 

@@ -173,7 +173,7 @@ def list_accounts(engine: Engine) -> list[str]:
         found = [DEFAULT] if insp.has_table("journal_tail") else []
         if is_postgres(engine):
             for s in sorted(insp.get_schema_names()):
-                if s.startswith(SCHEMA_PREFIX) and ACCOUNT_RE.match(s[len(SCHEMA_PREFIX):]) \
+                if s.startswith(SCHEMA_PREFIX) and ACCOUNT_RE.fullmatch(s[len(SCHEMA_PREFIX):]) \
                         and insp.has_table("journal_tail", schema=s):
                     found.append(s[len(SCHEMA_PREFIX):])
     except SQLAlchemyError as e:

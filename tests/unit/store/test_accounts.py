@@ -104,11 +104,17 @@ def test_every_safe_identifier_is_an_account_id(name):
     assert validate(name) == name
 
 
-@given(st.text(max_size=50).filter(lambda s: s and not ACCOUNT_RE.match(s)))
+@given(st.text(max_size=50).filter(lambda s: s and not ACCOUNT_RE.fullmatch(s)))
 def test_anything_else_is_refused_naming_the_field(name):
     with pytest.raises(ValidationError) as e:
         validate(name, field="store.account")
     assert e.value.field == "store.account" and "not an account id" in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["fam_a\n", "fam_a\n;drop", "fam_a ", "fam\u0430", 'a"b', "a" * 41, "_a", "1a"])
+def test_near_misses_are_refused(name):
+    with pytest.raises(ValidationError, match="not an account id"):
+        validate(name)
 
 
 def test_reserved_and_default_ids():
@@ -136,6 +142,10 @@ def test_config_store_account(tmp_path, monkeypatch):
     monkeypatch.setenv("TRADEKIT_ACCOUNT", "fam_b")  # how `tradekit serve --account` reaches the kernels
     assert load_config(overrides={"store": {"url": pg}}).store_url() == pg + "?account=fam_b"
     assert load_config(overrides={"store": {"url": pg, "account": "fam_c"}}).store.account == "fam_c"
+    monkeypatch.setenv("TRADEKIT_ACCOUNT", "Fam B")
+    with pytest.raises(ConfigError, match=r"store.account: 'Fam B' is not an account id.*\(from \$TRADEKIT_ACCOUNT\)"):
+        load_config(overrides={"store": {"url": pg}})
+    monkeypatch.delenv("TRADEKIT_ACCOUNT")
     with pytest.raises(ConfigError) as e:
         load_config(overrides={"account": {"kite_user_id": "ab 12"}})
     assert e.value.field == "account.kite_user_id"
