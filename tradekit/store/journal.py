@@ -6,9 +6,9 @@ Each event is ``(seq, ts, recorded_at, type, payload, prev_hash, hash)`` where
 
 and the first event's ``prev_hash`` is 64 zeros (another account's chain starts from its own
 genesis hash, :func:`tradekit.store.accounts.genesis`: one journal per account, each in its own
-PostgreSQL schema; an engine bound to an account reads and writes only that account's tables). Editing, inserting, deleting or reordering
-any event breaks the chain at that event; ``tradekit audit verify`` names it. A one-row
-``journal_tail`` table holds the last seq and hash; appends update it in the same
+PostgreSQL schema; an engine bound to an account reads and writes only that account's tables).
+Editing, inserting, deleting or reordering any event breaks the chain at that event; ``tradekit
+audit verify`` names it. A one-row ``journal_tail`` table holds the last seq and hash; appends update it in the same
 transaction, so concurrent writers (a session and a dashboard kernel) can never fork the
 chain, and deleting events from the end is detected against it (and against the day's anchor
 hash printed in the report).
