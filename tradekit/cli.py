@@ -59,11 +59,11 @@ AccountOpt = typer.Option(None, "--account", help="the store's account to read (
                           "see tradekit status --account all)")
 
 
-def _account_overrides(account: Optional[str], *, allow_all: bool = False) -> dict | None:
+def _account_overrides(account: Optional[str]) -> dict | None:
     """``--account`` as config overrides (checked here, so the error names the option)."""
-    from tradekit.account_id import ALL, validate
+    from tradekit.account_id import validate
 
-    if account is None or (allow_all and account == ALL):
+    if account is None:
         return None
     return {"store": {"account": validate(account, field="--account")}}
 
