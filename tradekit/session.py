@@ -87,6 +87,7 @@ class Session:
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
         self.broker = broker if broker is not None else self._make_broker()
+        self._check_kite_user()  # a live session on another Zerodha user than the account's is refused
         if hasattr(self.broker, "on_fee"):  # a broker's fee outside a fill (RMS square-off) reaches the journal
             self.broker.on_fee = lambda payload: self._emit(E.POSITION_ADJUSTED, payload)
         self.risk = None
@@ -354,6 +355,27 @@ class Session:
         except BaseException:
             lease.release()
             raise
+
+    def _check_kite_user(self) -> None:
+        """Live: the broker trades only as the account's ``account.kite_user_id`` (when one is set);
+        a login as another user refuses the start here, and every broker call later."""
+        want = self.config.account.kite_user_id
+        if self.mode is not TradingMode.LIVE or not want:
+            return
+        expect = getattr(self.broker, "expect_user", None)
+        if expect is None:
+            raise ConfigError(f"the live broker {type(self.broker).__name__} cannot tell which user it trades as",
+                              file=self.config.source, field="account.kite_user_id")
+        from tradekit.errors import AuthExpired, BrokerUnavailable
+
+        try:
+            expect(want)
+        except AuthExpired as e:
+            if getattr(e, "wrong_user", False):
+                raise ConfigError(str(e), file=self.config.source, field="account.kite_user_id") from None
+            log.warning("the Kite user is checked at the first login: %s", e)  # not logged in yet
+        except BrokerUnavailable as e:  # checked before the first call that reaches Kite
+            log.warning("could not read the Kite user at start (%s): it is checked before the first call", e)
 
     def _make_broker(self):
         if self.mode is TradingMode.PAPER:
@@ -729,11 +751,13 @@ class Session:
         if pub is None and self.journal.lease is not None:
             from tradekit.store.audit import AnchorLog, AnchorPublisher, anchor_log_path
 
-            url = self.journal.engine.url.render_as_string(hide_password=True)
-            path = anchor_log_path(url, self.config.data_dir, self.config.store.anchor_log)
+            from tradekit.store.accounts import describe, with_account
+
+            url = with_account(self.journal.engine.url.render_as_string(hide_password=True), self.journal.account)
+            path = anchor_log_path(url, self.config.data_dir, self.config.store.anchor_log)  # one log per account
             pub = self._anchor_pub = AnchorPublisher(
                 self.journal, AnchorLog(path), interval=self.config.store.anchor_interval_seconds,
-                name=self.journal.engine.url.render_as_string(hide_password=True), listeners=self.anchor_listeners,
+                name=describe(self.journal.engine), listeners=self.anchor_listeners,
                 today=lambda: self.clock.now().astimezone(IST).date())
         return pub
 

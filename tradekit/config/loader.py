@@ -253,6 +253,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         data = _load_layers(path)
     except (ValueError, TypeError, RecursionError, RuntimeError) as e:  # a NUL byte in a path, `~nosuchuser`, ...
         raise ConfigError(_one_line(f"cannot be loaded: {e}"), file=str(path)) from None
+    data = _account_from_env(data)
     if overrides:
         data = _deep_merge(data, overrides)
     secrets = _find_secrets(data)
@@ -276,6 +277,25 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         raise err from None
     _refuse_package_dir(cfg, path)
     return cfg.model_copy(update={"source": str(path.resolve()), "runs": _absolute_runs(cfg, path)})
+
+
+ENV_ACCOUNT = "TRADEKIT_ACCOUNT"
+
+
+def _account_from_env(data: dict) -> dict:
+    """``$TRADEKIT_ACCOUNT`` sets ``store.account`` (``tradekit serve --account`` passes it to the
+    dashboards' kernels this way); a command's ``--account`` overrides both."""
+    acct = os.environ.get(ENV_ACCOUNT)
+    if not acct:
+        return data
+    from tradekit.account_id import validate
+    from tradekit.errors import ValidationError
+
+    try:
+        validate(acct)
+    except ValidationError as e:
+        raise ConfigError(f"{e.reason} (from ${ENV_ACCOUNT})", field="store.account") from None
+    return _deep_merge(data, {"store": {"account": acct}})
 
 
 def _absolute_runs(cfg: TradekitConfig, path: Path):
