@@ -29,7 +29,7 @@ from tradekit.errors import StoreError
 from tradekit.store.journal import Event, Journal
 from tradekit.store.projection import Book
 
-__all__ = ["Desk", "connect"]
+__all__ = ["Desk", "accounts_table", "connect", "connect_all"]
 
 _MONEY = {
     "positions": ("avg", "last", "realized", "unrealized", "charges", "net", "turnover"),
@@ -71,7 +71,13 @@ class Desk:
         self.refresh()
 
     def __repr__(self) -> str:
-        return f"<tradekit.Desk {self.info}>"
+        acct = "" if self.account == "default" else f"account {self.account}: "
+        return f"<tradekit.Desk {acct}{self.info}>"
+
+    @property
+    def account(self) -> str:
+        """The account whose journal this desk reads (``default``: a one-account store)."""
+        return getattr(self.journal, "account", "default")
 
     # -- reading -------------------------------------------------------------------------------------
     def refresh(self) -> int:
@@ -199,7 +205,7 @@ class Desk:
                              rate=rate)
 
 
-def connect(config=None, *, exact: bool = False, journal: str | Path | None = None) -> Desk:
+def connect(config=None, *, exact: bool = False, journal: str | Path | None = None, account: str | None = None) -> Desk:
     """A read-only :class:`Desk` on a running or finished session.
 
     Parameters
@@ -211,10 +217,25 @@ def connect(config=None, *, exact: bool = False, journal: str | Path | None = No
     journal : str or Path, optional
         A journal file (SQLite) to read instead of the config's store, e.g. a replay's or an
         archived day's ``journal.db``.
+    account : str, optional
+        Another account of the config's store (``store.account`` by default); every account at
+        once is :func:`connect_all`.
     """
+    from tradekit.account_id import ALL, validate
     from tradekit.config import TradekitConfig, load_config
     from tradekit.store.db import make_engine, sqlite_url
 
+    if account == ALL:
+        raise StoreError("account='all' is several desks: use tradekit.desk.connect_all()")
+    if account is not None:
+        account = validate(account, field="account")
+        if journal is not None:
+            raise StoreError("give journal= (a SQLite file: one account) or account=, not both")
+        cfg = config if isinstance(config, TradekitConfig) else load_config(config)
+        config = cfg.model_copy(update={"store": cfg.store.model_copy(update={"account": account})})
+        from tradekit.account_id import check_store
+
+        check_store(cfg.store.url, account, field="account")
     if journal is not None:
         p = Path(journal).expanduser()
         if not p.is_file():
@@ -227,3 +248,57 @@ def connect(config=None, *, exact: bool = False, journal: str | Path | None = No
             raise StoreError(f"no journal yet at {url.split('///', 1)[-1]}: start a session (tradekit demo, "
                              "tradekit run day) or pass journal=PATH")
     return Desk(Journal(make_engine(url), read_only=True), exact=exact, config=cfg)
+
+
+def connect_all(config=None, *, exact: bool = False) -> dict[str, Desk]:
+    """A read-only :class:`Desk` per account of the config's store (a SQLite store: its one account),
+    by account id; :func:`accounts_table` sets them side by side with a total."""
+    from tradekit.config import TradekitConfig, load_config
+    from tradekit.store.accounts import list_accounts, split_url
+    from tradekit.store.db import make_engine
+
+    cfg = config if isinstance(config, TradekitConfig) else load_config(config)
+    url = cfg.store_url()
+    if url.startswith("sqlite"):
+        return {"default": connect(cfg, exact=exact)}
+    base = make_engine(split_url(url)[0])
+    try:
+        names = list_accounts(base)
+    finally:
+        base.dispose()
+    if not names:
+        raise StoreError(f"no account has a journal in {base.url.render_as_string(hide_password=True)} yet")
+    return {a: connect(cfg, exact=exact, account=a) for a in names}
+
+
+ACCOUNT_COLUMNS = ["account", "session", "mode", "state", "events", "last_event", "open_positions", "realized",
+                   "unrealized", "charges", "net"]
+
+
+def accounts_table(desks: dict[str, Desk]) -> pd.DataFrame:
+    """One row per account (who runs it, mode, trading state, events, open positions, P&L net of
+    charges) and a ``TOTAL`` row summing the money and counts: the "all accounts" view."""
+    from tradekit.model.money import dec
+
+    rows = []
+    for name, d in desks.items():
+        info, b = d.info, d.book
+        charges = b.charges_total.total
+        rows.append({"account": name, "session": "running" if info.running else "-", "mode": info.mode or "?",
+                     "state": info.trading_state, "events": info.last_seq,
+                     "last_event": f"{info.last_event:%Y-%m-%d %H:%M:%S}" if info.last_event else "never",
+                     "open_positions": sum(1 for p in b.positions.values() if p.quantity),
+                     "realized": b.realized_pnl, "unrealized": b.unrealized_pnl, "charges": charges, "net": b.net_pnl})
+    if rows:
+        total = {"account": "TOTAL", "session": f"{sum(r['session'] == 'running' for r in rows)} running",
+                 "mode": "", "state": "", "events": sum(r["events"] for r in rows), "last_event": "",
+                 "open_positions": sum(r["open_positions"] for r in rows)}
+        for c in ("realized", "unrealized", "charges", "net"):
+            total[c] = sum((r[c] for r in rows), dec(0))
+        rows.append(total)
+    df = pd.DataFrame(rows, columns=ACCOUNT_COLUMNS)
+    exact = all(d.exact for d in desks.values()) and bool(desks)
+    if not exact:
+        for c in ("realized", "unrealized", "charges", "net"):
+            df[c] = df[c].astype("float64")
+    return df
