@@ -157,7 +157,11 @@ def _attempt(topic: str, name: str, fn: Callable, *args):
 
 
 def _probe() -> str:
+    """On each worker: import what the sweep's tasks use (so that the first tasks do not pay for it)."""
     import tradekit
+    import tradekit.research.sweep  # noqa: F401
+    import tradekit.runs.research  # noqa: F401
+    import vectorbt  # noqa: F401
 
     return tradekit.__version__
 
@@ -366,7 +370,7 @@ class SweepCluster:
                 by_key[f.key] = t.name
             results, errors = {}, {}
             printed = 0
-            for f in as_completed(list(futs.values())):
+            for f in as_completed(list(futs.values()), loop=client.loop):
                 name = by_key[f.key]
                 if f.status == "finished":
                     results[name] = f.result()
@@ -383,6 +387,9 @@ class SweepCluster:
                     bar.update(1)
             # every failure the workers reported, also those that came after the last completion
             events = [e[1] if isinstance(e, tuple) else e for e in client.get_events(topic)]
+            for ev in events[printed:]:
+                self._say(bar, f"task {ev['task']} failed on a worker: {ev['error']} "
+                               f"(Dask runs it again up to {self.retries} time{'s' if self.retries != 1 else ''})")
             counts: dict[str, int] = {}
             for e in events:
                 counts[e["task"]] = counts.get(e["task"], 0) + 1

@@ -242,11 +242,13 @@ def parity_task(key: str, df: pd.DataFrame, fast: int, slow: int, quantity: int,
 
 
 def parity_sweep(bars: Mapping[str, pd.DataFrame], pairs: Iterable[tuple[int, int]], config=None,
-                 cluster: SweepCluster | None = None, *, quantity: int = 10, product: str = "MIS"):
+                 cluster: SweepCluster | None = None, *, quantity: int = 10, product: str = "MIS",
+                 charges_as_of=None):
     """Each symbol × pair replayed through the paper broker and compared with vectorbt, on ``cluster``.
 
     Returns ``(table, TaskOutcome)``: one row per symbol and pair that ran (trades on each side,
     ``same``, net P&L on each side, the first difference's reason); failures are in the outcome.
+    ``charges_as_of`` overrides the config's ``execution.charges_as_of`` (bars before 2020-07-01).
     """
     from tradekit.config import TradekitConfig, load_config
     from tradekit.research.config import DaskConfig
@@ -254,6 +256,11 @@ def parity_sweep(bars: Mapping[str, pd.DataFrame], pairs: Iterable[tuple[int, in
     cfg = config if isinstance(config, TradekitConfig) else load_config(config)
     # a worker may run elsewhere: give it absolute paths
     cfg = cfg.model_copy(update={"data_dir": cfg.data_dir.expanduser().resolve()})
+    if charges_as_of:
+        from tradekit.runs.day import as_date
+
+        cfg = cfg.model_copy(update={"execution": cfg.execution.model_copy(
+            update={"charges_as_of": as_date(charges_as_of)})})
     cl = cluster if cluster is not None else SweepCluster(DaskConfig(enabled=False), progress="none")
     shared = {f"parity:bars:{k}": df for k, df in bars.items()}
     tasks = [Task(f"parity: {k} SMA {f}/{s}", parity_task, (k, Shared(f"parity:bars:{k}"), int(f), int(s), int(quantity),
