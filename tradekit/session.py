@@ -122,6 +122,12 @@ class Session:
         self.brackets = BracketManager(self.oms, config=config.brackets)
         self.brackets.restore(self.journal.events(types=self.brackets.RESTORE_TYPES), sync=False)
         self.brackets.attach(self.market)
+        from tradekit.options.expiry import ExpiryManager
+
+        # issue 21: expiry square-off/rollover rules and physical-settlement notes, on the hub's prices
+        self.expiry = ExpiryManager(self)
+        if _has_derivatives(self.instruments):
+            self.expiry.attach(self.market)
         from tradekit.execution.slicing import ParentOrders
 
         self.algos = ParentOrders.install(self)  # issue 15: freeze slices and TWAP/VWAP/POV parents, rebuilt from the journal
@@ -790,3 +796,7 @@ def _default_charges(config: TradekitConfig):
     return FillCosts(as_of=config.execution.charges_as_of)
 
 
+def _has_derivatives(instruments) -> bool:
+    """Whether the master lists any F&O, currency or commodity contract (the expiry manager listens then)."""
+    keys = instruments.keys() if hasattr(instruments, "keys") else []
+    return any(k.startswith(("NFO:", "BFO:", "CDS:", "BCD:", "MCX:")) for k in keys)
