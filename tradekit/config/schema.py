@@ -20,6 +20,7 @@ from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
 from tradekit.marketdata.config import MarketDataConfig
+from tradekit.research.config import ResearchConfig
 from tradekit.risk.config import RiskConfig
 from tradekit.runs.config import RunsConfig
 from tradekit.signals.config import SignalsConfig
@@ -203,6 +204,7 @@ class TradekitConfig(Section):
     brackets: BracketsConfig = Field(default_factory=BracketsConfig)
     gtt: GttConfig = Field(default_factory=GttConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # issue 18: tradekit/alerts/config.py
+    research: ResearchConfig = Field(default_factory=ResearchConfig)  # issue 20: tradekit/research/config.py
     expiry: ExpirySettings = Field(default_factory=ExpirySettings)  # issue 21: tradekit/options/expiry.py
 
     # set by the loader, not by YAML
