@@ -231,6 +231,7 @@ def test_the_research_notebook_sweeps_and_exports_signals_the_session_accepts(se
     assert len(images) >= 2  # the heatmap and the equity curve
     out = json.loads((tmp_path / "research.json").read_text())
     assert len(out["sweep"]) == 4 and out["settings"]["charges_as_of"] == "2026-11-20"
+    assert out["settings"]["ran_on"].startswith("a local Dask cluster") and out["settings"]["failed_tasks"] == []
     assert out["settings"]["out_of_sample"] == ["2016-08-18", "2016-08-18"] and "oos_net_pnl" in out["sweep"][0]
     printed = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
     assert all(f"WARNING: {w}" in printed for w in out["warnings"])

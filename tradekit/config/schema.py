@@ -21,6 +21,7 @@ from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
 from tradekit.marketdata.config import MarketDataConfig
 from tradekit.options.basket_config import BasketsConfig
+from tradekit.research.config import ResearchConfig
 from tradekit.risk.config import RiskConfig
 from tradekit.runs.config import RunsConfig
 from tradekit.signals.config import SignalsConfig
@@ -205,6 +206,7 @@ class TradekitConfig(Section):
     gtt: GttConfig = Field(default_factory=GttConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # issue 18: tradekit/alerts/config.py
     baskets: BasketsConfig = Field(default_factory=BasketsConfig)  # issue 21: tradekit/options/basket_config.py
+    research: ResearchConfig = Field(default_factory=ResearchConfig)  # issue 20: tradekit/research/config.py
     expiry: ExpirySettings = Field(default_factory=ExpirySettings)  # issue 21: tradekit/options/expiry.py
 
     # set by the loader, not by YAML
