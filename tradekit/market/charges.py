@@ -677,8 +677,12 @@ class ContractNote:
         order_id: str | None = None,
         symbol: str = "",
         multiplier: int = 1,
-    ) -> Charges:
-        """Add one fill; return the charges it adds to the note (never negative)."""
+        compose: bool = True,
+    ) -> Charges | None:
+        """Add one fill; return the charges it adds to the note (never negative).
+
+        ``compose=False`` (re-pricing many fills at once) only accumulates the fill and returns
+        None: call :meth:`recompose` after the last one; the note ends in the same state."""
         sd = Side.parse(side, "side")
         q = _quantity(quantity)
         p = _price(price, "price")
@@ -696,7 +700,17 @@ class ContractNote:
             if self.segment is ChargeSegment.EQUITY_DELIVERY and p > 0:
                 self._dp_scrips.add(symbol.upper() or key)
         self._fills += 1
+        if not compose:
+            return None
         before = self._charges
+        self.recompose()
+        return Charges(**{c: getattr(self._charges, c) - getattr(before, c) for c in COMPONENTS})
+
+    def recompose(self) -> None:
+        """The note's charges from its accumulated values (after ``add(..., compose=False)``)."""
+        if not self._fills:
+            self._charges = Charges()
+            return
         dp = (
             self.rates.get("dp") * len(self._dp_scrips)
             if self.segment is ChargeSegment.EQUITY_DELIVERY
@@ -712,7 +726,6 @@ class ContractNote:
             dp,
             to_rupee=True,
         )
-        return Charges(**{c: getattr(self._charges, c) - getattr(before, c) for c in COMPONENTS})
 
     def add_fill(self, fill: Fill, *, multiplier: int = 1) -> Charges:
         """Add a :class:`~tradekit.model.Fill` (its broker or client order id groups brokerage)."""
