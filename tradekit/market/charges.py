@@ -196,6 +196,7 @@ class RateTable:
                  rules: Iterable[ChargeRule] = ()):
         self.rules = {r.name: r for r in rules}
         self.versions = sorted(versions, key=lambda v: v[0])
+        self._on: dict[date, Rates] = {}  # rates_on, resolved once per day
         if not self.versions:
             raise DataError("charges: the rate table is empty")
         missing = _required_keys() - set(self.versions[0][2])
@@ -248,6 +249,9 @@ class RateTable:
         """
         if isinstance(d, datetime):
             d = to_ist(d).date()
+        hit = self._on.get(d)
+        if hit is not None:
+            return hit
         if d < self.first_date:
             raise DataError(
                 f"charges: {d.isoformat()} is before {self.first_date.isoformat()}, the first day of the rate tables "
@@ -261,7 +265,8 @@ class RateTable:
             values.update(rates)
             sources.append(f"{e}: {src}")
             eff = e
-        return Rates(on=d, effective=eff, values=values, sources=tuple(sources))
+        r = self._on[d] = Rates(on=d, effective=eff, values=values, sources=tuple(sources))
+        return r
 
 
 def rates_on(d: date) -> Rates:

@@ -64,6 +64,7 @@ def clear_caches() -> None:
     _closes.cache_clear()
     _AVAILABLE.clear()
     _FRAMES.clear()
+    _RETURNS.clear()
     _MODELS.clear()
 
 
@@ -108,6 +109,7 @@ def coverage(exposures, symbols: Iterable[str]) -> dict:
 
 
 _FRAMES: dict[tuple, tuple[tuple, pd.DataFrame]] = {}  # symbols -> (their cached series, the joined frame)
+_RETURNS: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}  # id(frame) -> (frame, its daily returns)
 
 
 def _closes_frame(symbols: Iterable[str]) -> pd.DataFrame:
@@ -434,10 +436,22 @@ def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20)
     symbol with a short history (a recent listing, a recent import) does not shorten everyone's
     window; symbols with fewer than ``min_obs`` returns are left out (uncovered). Pairs without
     overlap get no covariance, and the matrix is made positive semi-definite (eigenvalues clipped)."""
-    px = closes(symbols, end=end)
+    px = _closes_frame(symbols)
     if px.empty:
         return [], np.zeros((0, 0))
-    r = px.pct_change(fill_method=None).iloc[1:].iloc[-lookback:]
+    # the returns of the whole history, computed once per frame; a prefix of them is the
+    # returns of the prefix (each is one close over the one before)
+    rets = _RETURNS.get(id(px))
+    if rets is None or rets[0] is not px:
+        if len(_RETURNS) > 16:
+            _RETURNS.clear()
+        rets = _RETURNS[id(px)] = (px, px.pct_change(fill_method=None))
+    r = rets[1]
+    if end is not None:
+        r = r[r.index <= pd.Timestamp(end)]
+        if r.empty:
+            return [], np.zeros((0, 0))
+    r = r.iloc[1:].iloc[-lookback:]
     r = r.loc[:, r.notna().sum() >= min_obs]
     if r.shape[1] == 0:
         return [], np.zeros((0, 0))
