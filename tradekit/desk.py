@@ -164,6 +164,40 @@ class Desk:
         v = self.book.net_pnl
         return v if self.exact else float(v)
 
+    # -- options (issue 21) ------------------------------------------------------------------------------
+    def _master(self, day: date):
+        from tradekit.market.instruments import InstrumentStore
+        from tradekit.market.master import load_master
+
+        store = load_master(self.config, day)[0]
+        # the bundled NFO sample (Kite's dump of 2026-08-18) answers for the contracts the master lacks
+        sample = InstrumentStore.bundled(include_nfo_sample=True)
+        store.add(i for i in sample if i.is_derivative and store.find(i.exchange, i.tradingsymbol) is None)
+        return store
+
+    def option_chain(self, underlying: str, expiry=None, *, quotes, now: datetime | None = None, **kw) -> pd.DataFrame:
+        """The option chain of ``underlying`` (:func:`tradekit.options.chain.option_chain`) on the config's
+        instrument master, priced from ``quotes``: a session's hub (``session.market``) or ``kite.quote(...)``."""
+        from tradekit.options.chain import option_chain
+
+        now = now or datetime.now(IST)
+        return option_chain(underlying, expiry, master=kw.pop("master", None) or self._master(now.date()),
+                            quotes=quotes, now=now, **kw)
+
+    def greeks(self, prices=None, *, now: datetime | None = None, rate: float | None = None):
+        """The F&O book's Greeks: (per position, per strategy, account) frames
+        (:func:`tradekit.risk.greeks_limit.greeks_report`). ``prices``: last prices by key for the
+        underlyings (default: the journal's marks, which hold only the positions' own prices)."""
+        from tradekit.risk.greeks_limit import greeks_report
+
+        now = now or datetime.now(IST)
+        marks = {p.instrument_key: p.last_price for p in self.book.positions.values() if p.last_price is not None}
+        if rate is None:
+            risk = getattr(self.config, "risk", None)
+            rate = risk.greeks.rate if risk is not None else 0.065
+        return greeks_report(self.book, now=now, instruments=self._master(now.date()), prices={**marks, **(prices or {})},
+                             rate=rate)
+
 
 def connect(config=None, *, exact: bool = False, journal: str | Path | None = None) -> Desk:
     """A read-only :class:`Desk` on a running or finished session.

@@ -12,6 +12,7 @@ clock (:mod:`tradekit.execution.replay`).
 from __future__ import annotations
 
 import logging
+import os
 from datetime import date, datetime, time
 from decimal import ROUND_FLOOR
 from pathlib import Path
@@ -122,6 +123,12 @@ class Session:
         self.brackets = BracketManager(self.oms, config=config.brackets)
         self.brackets.restore(self.journal.events(types=self.brackets.RESTORE_TYPES), sync=False)
         self.brackets.attach(self.market)
+        from tradekit.options.expiry import ExpiryManager
+
+        # issue 21: expiry square-off/rollover rules and physical-settlement notes, on the hub's prices
+        self.expiry = ExpiryManager(self)
+        if _has_derivatives(self.instruments):
+            self.expiry.attach(self.market)
         from tradekit.execution.slicing import ParentOrders
 
         self.algos = ParentOrders.install(self)  # issue 15: freeze slices and TWAP/VWAP/POV parents, rebuilt from the journal
@@ -151,6 +158,8 @@ class Session:
         from tradekit.alerts.manager import attach_alerts
 
         self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
+        self._last_event = None  # this process's last append: a quiet session journals a heartbeat (uptime)
+        self.journal.subscribe(self._saw_event)
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
@@ -730,6 +739,27 @@ class Session:
                 today=lambda: self.clock.now().astimezone(IST).date())
         return pub
 
+    # -- uptime: a heartbeat in the journal while nothing else is journaled (issue 18) ---------------------
+    HEARTBEAT_SECONDS = 15.0  # of the session's clock; tradekit.monitoring.execution.uptime reads the gaps
+
+    def _saw_event(self, ev) -> None:
+        self._last_event = ev
+
+    def journal_heartbeat(self) -> bool:
+        """Journal a ``note`` ``{"kind": "heartbeat"}`` when this session appended nothing for
+        :attr:`HEARTBEAT_SECONDS` of its clock (the run loops call it every cycle, through the
+        heartbeat writer). The journal then holds the session's life: uptime is measured from the
+        gaps in it (:func:`tradekit.monitoring.execution.uptime`). True when one was written."""
+        if self.journal_down is not None:
+            return False
+        now = self.clock.now()
+        last = self._last_event
+        if last is not None and (now - last.time).total_seconds() < self.HEARTBEAT_SECONDS:
+            return False
+        # the journal only (it locks itself): a heartbeat is no state for the book or the risk manager, and
+        # taking the session's lock here held the hub's ticks back (a paper session on a live feed failed over)
+        return self._guard(lambda: self.journal.append(E.NOTE, {"kind": "heartbeat", "pid": os.getpid()}))
+
     def close(self) -> None:
         if getattr(self, "alerts", None) is not None:
             self.alerts.stop()  # what is unsent stays in the outbox: the next session sends it
@@ -792,3 +822,7 @@ def _default_charges(config: TradekitConfig):
     return FillCosts(as_of=config.execution.charges_as_of)
 
 
+def _has_derivatives(instruments) -> bool:
+    """Whether the master lists any F&O, currency or commodity contract (the expiry manager listens then)."""
+    keys = instruments.keys() if hasattr(instruments, "keys") else []
+    return any(k.startswith(("NFO:", "BFO:", "CDS:", "BCD:", "MCX:")) for k in keys)

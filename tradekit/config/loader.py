@@ -6,6 +6,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ from tradekit.errors import ConfigError
 ENV_CONFIG = "TRADEKIT_CONFIG"
 _SECRET_WORDS = ("secret", "password", "access_token", "api_key", "request_token", "totp", "token")
 _SECRET_ALLOW = {"tag_prefix", "token_file", "api_key_env", "api_secret_env", "access_token_env", "token_env",
-                 "secrets_file"}  # names of places, not secrets
+                 "secrets_file", "token_expiry_warn_minutes"}  # names of places or settings, not secrets
+# alert channels name the secret that holds their credential (``url_secret: TRADEKIT_SLACK_WEBHOOK``):
+# a name of an environment variable there is allowed; anything else (a pasted token) is refused
+_SECRET_NAME_FIELDS = ("url_secret", "hmac_secret", "password_secret", "token_secret")
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def default_config_path() -> Path:
@@ -161,7 +166,9 @@ def _find_secrets(data: Any, prefix: str = "") -> list[str]:
         for k, v in data.items():
             dotted = f"{prefix}.{k}" if prefix else str(k)
             kl = str(k).lower()
-            if kl not in _SECRET_ALLOW and any(w in kl for w in _SECRET_WORDS) and isinstance(v, (str, int)) and v not in ("", None):
+            if kl in _SECRET_NAME_FIELDS and isinstance(v, str) and _ENV_NAME.fullmatch(v):
+                pass
+            elif kl not in _SECRET_ALLOW and any(w in kl for w in _SECRET_WORDS) and isinstance(v, (str, int)) and v not in ("", None):
                 found.append(dotted)
             found += _find_secrets(v, dotted)
     return found

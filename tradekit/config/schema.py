@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradekit.alerts.config import AlertsConfig
+from tradekit.options.expiry import ExpirySettings
 from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
@@ -180,6 +181,7 @@ class TradekitConfig(Section):
     brackets: BracketsConfig = Field(default_factory=BracketsConfig)
     gtt: GttConfig = Field(default_factory=GttConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # issue 18: tradekit/alerts/config.py
+    expiry: ExpirySettings = Field(default_factory=ExpirySettings)  # issue 21: tradekit/options/expiry.py
 
     # set by the loader, not by YAML
     source: str | None = Field(None, exclude=True)
