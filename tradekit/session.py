@@ -332,8 +332,10 @@ class Session:
             return SessionView(cfg, holder=e.holder)
 
     @classmethod
-    def for_replay(cls, config: TradekitConfig, journal_path: str | Path, start: datetime, **kw) -> "Session":
-        """A paper session on a simulated clock with its own fresh journal (batched writes)."""
+    def for_replay(cls, config: TradekitConfig, journal_path: str | Path, start: datetime, *,
+                   durability: str = "batch", **kw) -> "Session":
+        """A paper session on a simulated clock with its own fresh journal (batched writes;
+        ``durability="sync"`` commits each event as a live session does, for comparison)."""
         from tradekit.clock import SimClock
 
         clock = SimClock(start)
@@ -353,7 +355,7 @@ class Session:
         engine = make_engine(sqlite_url(path), synchronous="OFF")
         lease = JournalLease.acquire(engine, owner=f"{default_owner()} (replay)")
         try:
-            journal = Journal(engine, clock=clock, durability="batch", batch_size=config.store.batch_size, lease=lease)
+            journal = Journal(engine, clock=clock, durability=durability, batch_size=config.store.batch_size, lease=lease)
             return cls(config, clock=clock, journal=journal, mode="paper", **kw)
         except BaseException:
             lease.release()
