@@ -73,7 +73,12 @@ class Session:
             raise
 
     def _build(self, config: TradekitConfig, broker, instruments, calendar, gate) -> None:
-        self.book = Book.rebuild(self.journal.events())
+        from tradekit.store import snapshot as _snap
+
+        # the latest journal snapshot that matches the chain plus the events after it (else a full replay)
+        self.start_state = _snap.attach(self.journal, every=config.store.snapshot_every_events)
+        self._snapshots = _snap.Periodic(self.journal, config.store.snapshot_every_events, self.start_state.snapshot_seq)
+        self.book = self.start_state.book
         self.journal_down: dict | None = None  # {"since", "reason", "stale_book"} while the journal cannot be written
         self.journal_lock_wait: float | None = None  # seconds, while a lock wait past store.lock_warn_seconds goes on
         self.journal.on_failure(self._on_journal_failure)
@@ -120,14 +125,14 @@ class Session:
 
         # brackets and trailing stops: rebuilt from the journal, moved by the hub's marks, synced by service()
         self.brackets = BracketManager(self.oms, config=config.brackets)
-        self.brackets.restore(self.journal.events(types=self.brackets.RESTORE_TYPES), sync=False)
+        self.brackets.restore(_snap.history(self.journal, self.brackets.RESTORE_TYPES), sync=False)
         self.brackets.attach(self.market)
         from tradekit.execution.slicing import ParentOrders
 
         self.algos = ParentOrders.install(self)  # issue 15: freeze slices and TWAP/VWAP/POV parents, rebuilt from the journal
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
-            self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
+            self.risk.restore(_snap.history(self.journal, (E.TRADING_STATE, E.KILL_SWITCH)))
             self.risk.start_day(self.book, self.clock.now().date())
             self.oms.listeners.append(self._risk_event)
         self._foreign_after = self.book.last_seq  # everything before start is already in the book
@@ -135,7 +140,7 @@ class Session:
         self._rebuilt_upto = 0
         self._handlers: dict[str, list] = {E.APPROVAL_DECISION: [self._on_decision], E.CONTROL: [self._on_control],
                                            E.KILL_SWITCH: [self._on_kill_request]}
-        if not any(True for _ in self.journal.events(types=(E.SESSION_STARTED,))):
+        if not any(True for _ in _snap.history(self.journal, (E.SESSION_STARTED,))):
             self._emit(E.SESSION_STARTED, {"mode": self.mode.value, "capital": str(config.account.capital),
                                            "account": config.account.name})
         elif self.mode is TradingMode.PAPER and broker is None:
@@ -190,7 +195,9 @@ class Session:
     def _resync_book(self) -> None:
         """Make the book what the journal committed (after a transaction was dropped), in place."""
         try:
-            fresh = Book.rebuild(self.journal.events())
+            from tradekit.store.snapshot import build
+
+            fresh = build(self.journal).book  # the latest snapshot and the events after it
         except Exception as e:  # cannot even read: try again when the journal is back
             log.error("cannot re-read the journal to undo uncommitted events: %s", e)
             return
@@ -247,6 +254,7 @@ class Session:
         retried here every cycle) instead of ending the run."""
         if not self.check_journal():
             return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
+        self._snapshots.maybe()  # a journal snapshot on its own thread every store.snapshot_every_events events
         alerts = getattr(self, "alerts", None)
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
                      None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run,
@@ -277,8 +285,9 @@ class Session:
     def _resume_paper_account(self) -> None:
         """A paper journal opened again (a new process, maybe a new day): roll the days that passed
         (T+1 settlement), then give the paper broker the account the journal recorded."""
-        last = None
-        for ev in self.journal.events(types=(E.FILL, E.DAY_ROLLED, E.SESSION_STARTED)):
+        base = self.start_state  # the last such day up to the start state, then the journal after it
+        last = base.last_day
+        for ev in self.journal.events(after=base.seq, types=(E.FILL, E.DAY_ROLLED, E.SESSION_STARTED)):
             last = ev.day
         today = self.clock.now().date()
         if last is not None and last < today:
@@ -750,7 +759,40 @@ class Session:
         store = getattr(self, "_tick_store", None)
         if store is not None:
             store.close()  # the buffered ticks
+        self._close_snapshots()
         self.journal.close()
+
+    def _close_snapshots(self) -> None:
+        """At close: a journal snapshot when store.snapshot_every_events passed since the last one, then the
+        archival of the days older than store.archive_after_days. Neither may lose the journal's close."""
+        snaps = getattr(self, "_snapshots", None)
+        if snaps is None or self.journal.lease is None or not self.journal.lease.held:
+            return
+        snaps.join()
+        try:
+            self.journal.flush()
+            if snaps.due() and self.journal.durability == "sync":  # not a fast replay's own journal
+                from tradekit.store.snapshot import take
+
+                take(self.journal)
+            if self.config.store.archive_after_days is not None:
+                self.archive()
+        except Exception:
+            log.exception("the journal snapshot or archival at close failed (the journal is intact)")
+
+    def archive(self, older_than_days: int | None = None):
+        """Move the journal's days older than ``older_than_days`` (default ``store.archive_after_days``) to
+        an archive file (:func:`tradekit.store.archive.archive`)."""
+        from tradekit.store.archive import archive, archive_dir_for
+
+        days = self.config.store.archive_after_days if older_than_days is None else older_than_days
+        if days is None:
+            raise ConfigError("no age to archive after: set store.archive_after_days", file=self.config.source,
+                              field="store.archive_after_days")
+        url = self.journal.engine.url.render_as_string(hide_password=True)
+        folder = archive_dir_for(url, self.config.data_dir, self.config.store.archive_dir)
+        return archive(self.journal, older_than_days=days, archive_dir=folder,
+                       today=self.clock.now().astimezone(IST).date())
 
 
 def _lots(units: int, lot: int, signal: Signal) -> int:
