@@ -766,7 +766,8 @@ class Session:
         """At close: a journal snapshot when store.snapshot_every_events passed since the last one, then the
         archival of the days older than store.archive_after_days. Neither may lose the journal's close."""
         snaps = getattr(self, "_snapshots", None)
-        if snaps is None or self.journal.lease is None or not self.journal.lease.held:
+        lease = self.journal.lease
+        if snaps is None or self.journal.read_only or (lease is not None and not lease.held):
             return
         snaps.join()
         try:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, update
 
-from tests.unit.store.snapshot_helpers import DAY4, build_journal, config, copy, fingerprint, open_session
+from tests.unit.store.snapshot_helpers import DAY4, config, copy, fingerprint, open_session
 from tradekit.alerts.outbox import ALERT_TYPES, Outbox
 from tradekit.execution.conditions import TYPES as CONDITION_TYPES, ConditionLedger
 from tradekit.market.corporate_actions import applied_ids
@@ -20,11 +20,6 @@ from tradekit.risk.killswitch import last_trip
 from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url
 from tradekit.store import snapshot as snap
 from tradekit.store.snapshot import StartState, decode, encode
-
-
-@pytest.fixture(scope="module")
-def journal_db(tmp_path_factory):
-    return build_journal(tmp_path_factory.mktemp("real"))
 
 
 def _book(b: Book) -> dict:
