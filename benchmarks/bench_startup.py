@@ -38,9 +38,9 @@ def _write(path: Path, n: int, *, tail: int = TAIL) -> dict:
     """A journal of about ``n`` events; a snapshot ``tail`` events before its end when ``tail`` >= 0."""
     from tradekit.clock import IST, SimClock
     from tradekit.model import OrderRequest
-    from tradekit.store import EventType as E, Journal, make_engine, sqlite_url
+    from tradekit.store import EventType as E
+    from tradekit.store import Journal, make_engine, sqlite_url
     from tradekit.store import snapshot as snap
-
     from tradekit.store.lease import JournalLease
 
     clock = SimClock(datetime(2026, 1, 5, 9, 15, tzinfo=IST))

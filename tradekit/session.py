@@ -26,7 +26,7 @@ from tradekit.model.enums import TradingMode
 from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
 from tradekit.model.signal import Signal
-from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url
+from tradekit.store import EventType as E, Journal, make_engine, sqlite_url
 from tradekit.store.lease import default_owner
 from tradekit.store.journal import JournalUnavailable
 

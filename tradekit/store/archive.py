@@ -25,13 +25,26 @@ import hashlib
 import logging
 import os
 from collections import namedtuple
-from dataclasses import dataclass
-from datetime import date, datetime, time as dtime, timedelta, timezone
-from pathlib import Path
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
+from pathlib import Path
 
 import orjson
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, delete, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradekit.clock import IST

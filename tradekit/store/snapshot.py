@@ -249,7 +249,7 @@ class StartState:
         }
 
     @classmethod
-    def from_body(cls, d: dict) -> "StartState":
+    def from_body(cls, d: dict) -> StartState:
         if d.get("format") != FORMAT:
             raise SnapshotMismatch(f"snapshot format {d.get('format')!r}, this version reads {FORMAT}")
         names = {f.name for f in fields(Book)} - {"open"}
@@ -423,6 +423,13 @@ def history(journal: Journal, types: tuple[str, ...]) -> Iterator[Event]:
     if base is None:
         yield from journal.events(types=types)
         return
+    if not set(types) <= RETAINED_TYPES:  # a kind no snapshot keeps: every such event, archived ones first
+        from tradekit.store.archive import archived_events
+
+        log.debug("no snapshot keeps %s events: reading the whole journal for them", sorted(set(types) - RETAINED_TYPES))
+        want = set(types)
+        yield from _chain((ev for ev in archived_events(journal) if ev.type in want), journal.events(types=types))
+        return
     yield from base.events(types)
     yield from journal.events(after=base.seq, types=types)
 
@@ -469,5 +476,16 @@ class Periodic:
             self._thread.join(timeout)
 
 
-__all__ = ["StartState", "SnapshotMismatch", "attach", "build", "decode", "encode", "history", "latest_valid",
-           "list_snapshots", "save", "take"]
+__all__ = [
+    "SnapshotMismatch",
+    "StartState",
+    "attach",
+    "build",
+    "decode",
+    "encode",
+    "history",
+    "latest_valid",
+    "list_snapshots",
+    "save",
+    "take",
+]

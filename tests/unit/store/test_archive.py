@@ -18,7 +18,8 @@ from sqlalchemy import delete, func, select
 from tests.unit.store.snapshot_helpers import DAY4, config, copy, fingerprint, open_session
 from tradekit.cli import main
 from tradekit.errors import ConfigError
-from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url, verify
+from tradekit.store import EventType as E
+from tradekit.store import Journal, make_engine, sqlite_url, verify
 from tradekit.store import snapshot as snap
 from tradekit.store.archive import archive, archived_events, records
 from tradekit.store.journal import events_table
