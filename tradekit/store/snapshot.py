@@ -97,8 +97,92 @@ def encode(o: Any) -> Any:
     if isinstance(o, dict):
         return {"$M": [[encode(k), encode(v)] for k, v in o.items()]}
     if is_dataclass(o) and not isinstance(o, type):
+        compact = _compact(type(o))
+        if compact is not None:
+            return {"$P": compact.name, "v": compact.encode(o)}
         return {"$C": _qual(type(o)), "f": {f.name: encode(getattr(o, f.name)) for f in fields(o)}}
     raise TypeError(f"{type(o).__name__} cannot be written to a snapshot")
+
+
+# -- the hot classes (one per order and position): positional, by their fields' declared types -----------
+def _history_enc(h: list) -> list:  # Order.history: (time, from, to, reason)
+    return [[None if t is None else t.isoformat(), a, b, r] for t, a, b, r in h]
+
+
+def _history_dec(h: list) -> list:
+    return [(None if t is None else datetime.fromisoformat(t), a, b, r) for t, a, b, r in h]
+
+
+class _Compact:
+    """``[value, ...]`` in field order; each value by its declared type (Decimal as text, time as ISO,
+    enum as its value, a nested hot class as its list); anything else through :func:`encode`."""
+
+    def __init__(self, cls: type):
+        import types
+        import typing
+
+        self.cls, self.name = cls, _qual(cls)
+        self.names = [f.name for f in fields(cls)]
+        hints = typing.get_type_hints(cls)
+        self.enc, self.dec = [], []
+        for name in self.names:
+            t = hints[name]
+            args = [a for a in typing.get_args(t) if a is not type(None)] if isinstance(t, types.UnionType) or \
+                typing.get_origin(t) is typing.Union else [t]
+            base = args[0] if len(args) == 1 else None
+            if (cls.__name__, name) == ("Order", "history"):
+                e, d = _history_enc, _history_dec
+            elif base is Decimal:
+                e, d = str, Decimal
+            elif base is datetime:
+                e, d = datetime.isoformat, datetime.fromisoformat
+            elif isinstance(base, type) and issubclass(base, Enum):
+                e, d = (lambda v: v.value), base
+            elif base in (int, str, bool):
+                e = d = None
+            elif isinstance(base, type) and base in _COMPACT_CLASSES:
+                sub = _compact(base)
+                e, d = sub.encode, sub.decode
+            else:
+                e, d = encode, decode
+            self.enc.append(e)
+            self.dec.append(d)
+
+    def encode(self, o) -> list:
+        return [v if v is None or e is None else e(v) for e, v in zip(self.enc, (getattr(o, n) for n in self.names))]
+
+    def decode(self, vals: list):
+        obj = self.cls.__new__(self.cls)
+        if len(vals) != len(self.names):
+            raise SnapshotMismatch(f"{self.cls.__name__} has {len(self.names)} fields, the snapshot {len(vals)}")
+        for n, d, v in zip(self.names, self.dec, vals):
+            object.__setattr__(obj, n, v if v is None or d is None else d(v))
+        return obj
+
+
+_COMPACT_CLASSES: set[type] = set()
+_compacts: dict[type, _Compact] = {}
+_compacts_by_name: dict[str, _Compact] = {}
+
+
+def _compact(cls: type) -> _Compact | None:
+    c = _compacts.get(cls)
+    if c is None and cls in _COMPACT_CLASSES:
+        c = _compacts[cls] = _compacts_by_name[_qual(cls)] = _Compact(cls)
+    return c
+
+
+def _register_compact() -> None:
+    from tradekit.model.charges import Charges
+    from tradekit.model.order import Order, OrderRequest
+    from tradekit.model.position import Position
+
+    _COMPACT_CLASSES.update((Order, OrderRequest, Position, Charges))
+
+
+def compact_schemas() -> dict[str, list[str]]:
+    """The field names of the positional classes (a snapshot written with other fields is not read)."""
+    return {_qual(c): [f.name for f in fields(c)] for c in sorted(_COMPACT_CLASSES, key=_qual)}
 
 
 _classes: dict[str, type] = {}
@@ -125,10 +209,17 @@ def decode(o: Any) -> Any:
         return [decode(x) for x in o]
     if not isinstance(o, dict):
         return o
+    if "$P" in o:
+        c = _compacts_by_name.get(o["$P"])
+        if c is None:
+            c = _compact(_resolve(o["$P"]))
+            if c is None:
+                raise SnapshotMismatch(f"{o['$P']} is not written positionally by this version")
+        return c.decode(o["v"])
     if "$D" in o:
         return Decimal(o["$D"])
     if "$M" in o:
-        return {decode(k): decode(v) for k, v in o["$M"]}
+        return {k if type(k) is str else decode(k): decode(v) for k, v in o["$M"]}
     if "$C" in o:
         cls = _resolve(o["$C"])
         names = {f.name for f in fields(cls)}
@@ -146,7 +237,8 @@ def decode(o: Any) -> Any:
     if "$t" in o:
         return tuple(decode(x) for x in o["$t"])
     if "$s" in o:
-        return {decode(x) for x in o["$s"]}
+        xs = o["$s"]
+        return set(xs) if all(type(x) is str for x in xs) else {decode(x) for x in xs}
     if "$d" in o:
         return date.fromisoformat(o["$d"])
     raise SnapshotMismatch(f"an untagged object in a snapshot: {sorted(o)[:3]}")
@@ -240,7 +332,7 @@ class StartState:
         b = self.book
         book = {f.name: encode(getattr(b, f.name)) for f in fields(Book) if f.name != "open"}
         return {
-            "format": FORMAT, "seq": self.seq, "hash": self.hash,
+            "format": FORMAT, "seq": self.seq, "hash": self.hash, "schemas": compact_schemas(),
             "book": book, "open": list(b.open),
             "retained": [[e.seq, e.ts, e.recorded_at, e.type, canonical(e.payload), e.prev_hash, e.hash]
                          for e in self.retained],
@@ -252,6 +344,8 @@ class StartState:
     def from_body(cls, d: dict) -> StartState:
         if d.get("format") != FORMAT:
             raise SnapshotMismatch(f"snapshot format {d.get('format')!r}, this version reads {FORMAT}")
+        if d.get("schemas") != compact_schemas():
+            raise SnapshotMismatch("the snapshot's orders and positions have other fields than this version's")
         names = {f.name for f in fields(Book)} - {"open"}
         if set(d["book"]) != names:
             raise SnapshotMismatch(f"the book's fields differ from the snapshot's: {sorted(names ^ set(d['book']))}")
@@ -475,6 +569,8 @@ class Periodic:
         if self._thread is not None:
             self._thread.join(timeout)
 
+
+_register_compact()
 
 __all__ = [
     "SnapshotMismatch",
