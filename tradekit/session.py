@@ -740,6 +740,9 @@ class Session:
     def close(self) -> None:
         if getattr(self, "alerts", None) is not None:
             self.alerts.stop()  # what is unsent stays in the outbox: the next session sends it
+        closing = getattr(self.market, "close_backfills", None)
+        if closing is not None and not closing(5.0):
+            log.warning("a market-data back-fill is still running at close; its note will not be journaled")
         try:
             self.market.flush_marks()  # the last prices seen, for a rebuild and the dashboards
         except Exception:

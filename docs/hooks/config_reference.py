@@ -71,21 +71,33 @@ def _default(field):
 
 
 def _documented(model) -> dict[str, str]:
-    """Field descriptions from the model's numpy-style ``Attributes`` docstring (``name : type`` lines)."""
+    """Field descriptions from the model's numpy-style docstring: ``name : type`` lines anywhere, or
+    bare ``name`` lines inside a ``Parameters`` / ``Attributes`` section, each followed by its
+    indented description."""
     out: dict[str, str] = {}
     lines = (model.__doc__ or "").splitlines()
+    section_indent = None  # the indent of the entries of a Parameters/Attributes section we are in
     for i, line in enumerate(lines):
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if stripped in ("Parameters", "Attributes") and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
+            section_indent = indent
+            continue
+        if section_indent is not None and stripped and indent < section_indent:
+            section_indent = None
         m = re.match(r"^\s*([a-z_][a-z0-9_]*(?:\s*,\s*[a-z_][a-z0-9_]*)*)\s+:\s+\S", line)
+        if not m and section_indent is not None and indent == section_indent:
+            m = re.match(r"^\s*([a-z_][a-z0-9_]*(?:\s*,\s*[a-z_][a-z0-9_]*)*)\s*$", line)
         if not m:
             continue
-        indent = len(line) - len(line.lstrip())
         text = []
         for nxt in lines[i + 1:]:
             if not nxt.strip() or len(nxt) - len(nxt.lstrip()) <= indent:
                 break
             text.append(nxt.strip())
-        for name in (n.strip() for n in m.group(1).split(",")):
-            out[name] = " ".join(text)
+        if text:
+            for name in (n.strip() for n in m.group(1).split(",")):
+                out[name] = " ".join(text)
     return out
 
 

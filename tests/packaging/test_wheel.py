@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fswatch import CACHES, changed, snapshot
 ROOT = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".git", ".venv", ".lock-venv", "var", "runs", "build", "dist", ".pytest_cache", ".hypothesis",
              "__pycache__", "site"}
@@ -46,24 +47,6 @@ def _source_copy(dest: Path) -> None:
             os.symlink(os.readlink(src), out)
         elif src.is_file():
             shutil.copy2(src, out)
-
-
-def _snapshot(folder: Path, skip=frozenset()) -> dict[str, tuple[int, int]]:
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if d not in skip]
-        for n in filenames:
-            p = Path(dirpath) / n
-            try:
-                st = p.lstat()
-            except FileNotFoundError:
-                continue
-            out[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
-def _changed(before: dict, after: dict) -> list[str]:
-    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
 
 def _build_wheel(src: Path, dist: Path) -> Path:
@@ -127,8 +110,8 @@ def test_the_wheel_in_a_fresh_venv_runs_init_and_the_daily_chain_inside_the_work
     assert Path(pkg_file).is_relative_to(site) and Path(nb).is_relative_to(site) and installed == "True"
     assert not Path(pkg_file).is_relative_to(ROOT)
 
-    before = _snapshot(ROOT, {".git", "__pycache__", ".pytest_cache", ".hypothesis"}), _snapshot(home), \
-        _snapshot(elsewhere), _snapshot(site / "tradekit", {"__pycache__"})
+    before = snapshot(ROOT, CACHES), snapshot(home), \
+        snapshot(elsewhere), snapshot(site / "tradekit", {"__pycache__"})
 
     # without a workspace an installed tradekit refuses to write into its own package folder
     r = run(tk, "demo")
@@ -149,10 +132,10 @@ def test_the_wheel_in_a_fresh_venv_runs_init_and_the_daily_chain_inside_the_work
     assert all(Path(n["input"]).is_relative_to(ws / "notebooks") for n in man["notebooks"]), man["notebooks"]
     assert (ws / "var").is_dir() and (ws / "runs" / "2016-08-17" / "report.html").is_file()
 
-    after = _snapshot(ROOT, {".git", "__pycache__", ".pytest_cache", ".hypothesis"}), _snapshot(home), \
-        _snapshot(elsewhere), _snapshot(site / "tradekit", {"__pycache__"})
+    after = snapshot(ROOT, CACHES), snapshot(home), \
+        snapshot(elsewhere), snapshot(site / "tradekit", {"__pycache__"})
     for b, a, where in zip(before, after, ("the checkout", "$HOME", "the current folder", "the installed package")):
-        changed = [k for k in _changed(b, a) if k not in KNOWN_HOME_WRITES]
-        assert not changed, f"{where} changed: {changed[:10]}"
+        changed_files = [k for k in changed(b, a) if k not in KNOWN_HOME_WRITES]
+        assert not changed_files, f"{where} changed: {changed_files[:10]}"
     print(f"\nwheel figures: build {figures['build_s']:.1f} s, install {figures['install_s']:.1f} s, "
           f"init + chain {figures['chain_s']:.1f} s")

@@ -63,6 +63,16 @@ def test_the_config_reference_names_every_field_of_every_section():
     assert "| `ttl_seconds` | `int` | `300` |" in tables["approval"]
 
 
+def test_every_config_field_has_a_description_in_the_reference():
+    """A setting a user cannot read about is half a setting: every row's description cell is filled
+    (from ``Field(description=...)`` or the model's numpy-style docstring)."""
+    text = _hook().config_reference()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) > 200
+    empty = [line.split("|")[1].strip() for line in rows if not line.rstrip().rstrip("|").rsplit("|", 1)[-1].strip()]
+    assert not empty, f"{len(empty)} fields without a description: {empty}"
+
+
 def test_the_config_reference_examples_load():
     """Each section's example (the defaults) is a valid config on its own."""
     import yaml

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fswatch import CACHES, changed, snapshot
 from tradekit.cli import main
 from tradekit.config import load_config
 from tradekit.config.loader import default_config_path
@@ -112,20 +113,6 @@ def test_upgrade_workspace_outside_a_workspace_is_one_line(tmp_path, capsys, mon
 KNOWN_HOME_WRITES: set[str] = set()
 
 
-def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if d not in (".git", ".hypothesis", ".pytest_cache", "__pycache__")]
-        for n in filenames:
-            p = Path(dirpath) / n
-            try:
-                st = p.lstat()
-            except FileNotFoundError:
-                continue
-            out[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
 @pytest.mark.slow
 def test_the_demo_in_a_workspace_writes_only_inside_it(tmp_path):
     """`tradekit demo` from another folder, with -c, from the workspace folder and with
@@ -136,7 +123,7 @@ def test_the_demo_in_a_workspace_writes_only_inside_it(tmp_path):
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEKIT_", "MPLCONFIGDIR", "IPYTHONDIR"))}
     env.update(HOME=str(home), PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
-    before = _snapshot(ROOT), _snapshot(home), _snapshot(elsewhere)
+    before = snapshot(ROOT, CACHES), snapshot(home, CACHES), snapshot(elsewhere, CACHES)
     r = subprocess.run([sys.executable, "-m", "tradekit", "demo", "-c", str(ws / "tradekit.yaml")], cwd=elsewhere,
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -148,10 +135,10 @@ def test_the_demo_in_a_workspace_writes_only_inside_it(tmp_path):
                        env={**env, "TRADEKIT_CONFIG": str(ws / "tradekit.yaml")}, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and str(ws / "var") in r.stdout, r.stderr
-    after = _snapshot(ROOT), _snapshot(home), _snapshot(elsewhere)
+    after = snapshot(ROOT, CACHES), snapshot(home, CACHES), snapshot(elsewhere, CACHES)
     for b, a, where in zip(before, after, ("the checkout", "$HOME", "the current folder")):
-        changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in KNOWN_HOME_WRITES)
-        assert not changed, f"{where} changed: {changed[:10]}"
+        changed_files = [k for k in changed(a, b) if k not in KNOWN_HOME_WRITES]
+        assert not changed_files, f"{where} changed: {changed_files[:10]}"
 
 
 def test_serve_in_a_workspace_runs_its_dashboards_with_its_files_inside_it(tmp_path, monkeypatch):

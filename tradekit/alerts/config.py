@@ -84,8 +84,8 @@ Channel = Annotated[Union[TelegramChannel, EmailChannel, SlackChannel, WebhookCh
 
 class Route(_S):
     kinds: list[str] = Field(["*"], min_length=1, description="alert kinds (see tradekit/alerts/sources.py KINDS), '*' = all")
-    min_priority: Priority = "info"
-    channels: list[str] = Field(..., min_length=1)
+    min_priority: Priority = Field("info", description="info, warning or critical: alerts below it skip this route")
+    channels: list[str] = Field(..., min_length=1, description="names from alerts.channels")
 
 
 class QuietHours(_S):
@@ -108,14 +108,15 @@ class Escalation(_S):
 
 
 class Retries(_S):
-    max_attempts: int = Field(5, ge=1, le=100)
+    max_attempts: int = Field(5, ge=1, le=100, description="sends of one alert to one channel before it is given up "
+                              "(journaled as failed)")
     backoff_seconds: float = Field(2.0, gt=0, description="the first wait; doubled after each failure")
-    backoff_max_seconds: float = Field(300.0, gt=0)
+    backoff_max_seconds: float = Field(300.0, gt=0, description="the longest wait between two attempts")
 
 
 class BurstRule(_S):
-    count: int = Field(5, ge=1)
-    seconds: float = Field(60.0, gt=0)
+    count: int = Field(5, ge=1, description="this many events ...")
+    seconds: float = Field(60.0, gt=0, description="... within this many seconds raise the alert")
 
 
 class SourcesConfig(_S):
@@ -132,12 +133,17 @@ class SourcesConfig(_S):
 
 class AlertsConfig(_S):
     enabled: bool = Field(True, description="false: no alert is raised or sent")
-    channels: dict[str, Channel] = Field(default_factory=lambda: {"dashboard": DashboardChannel(type="dashboard")})
-    routes: list[Route] = Field(default_factory=lambda: [Route(kinds=["*"], channels=["dashboard"])])
+    channels: dict[str, Channel] = Field(default_factory=lambda: {"dashboard": DashboardChannel(type="dashboard")},
+                                         description="name -> a channel (type: telegram, email, slack, webhook or "
+                                         "dashboard); credentials come from the secrets file")
+    routes: list[Route] = Field(default_factory=lambda: [Route(kinds=["*"], channels=["dashboard"])],
+                                description="which alert kinds and priorities go to which channels")
     priorities: dict[str, Priority] = Field(default_factory=dict, description="kind -> priority, over the source's own")
-    quiet_hours: QuietHours | None = None
+    quiet_hours: QuietHours | None = Field(None, description="{start, end, action}: hours when non-critical alerts wait "
+                                           "or are dropped")
     dedup_seconds: float = Field(300.0, ge=0, description="the same alert (kind and key) again within this is not raised")
-    escalation: Escalation | None = None
+    escalation: Escalation | None = Field(None, description="{after_minutes, chain}: an unacknowledged critical alert "
+                                          "moves along the chain")
     retries: Retries = Field(default_factory=Retries)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
 

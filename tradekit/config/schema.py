@@ -33,9 +33,13 @@ class AccountConfig(Section):
 
 class StoreConfig(Section):
     url: str | None = Field(None, description="SQLAlchemy URL; default sqlite file under data_dir")
-    durability: Literal["sync", "batch"] = "sync"
-    batch_size: int = Field(2000, ge=1)
-    synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
+    durability: Literal["sync", "batch"] = Field(
+        "sync", description="sync: every event is committed before the call returns (an order is journaled before it is "
+        "sent); batch: events are buffered and written batch_size at a time (fast replays; a crash loses the buffer)")
+    batch_size: int = Field(2000, ge=1, description="durability batch: events per transaction")
+    synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
+        "NORMAL", description="SQLite's PRAGMA synchronous: NORMAL (WAL) survives a process crash, FULL also a power "
+        "loss, OFF neither (benchmarks only); ignored on PostgreSQL")
     anchor_interval_seconds: float = Field(
         300, ge=0, le=86400, description="live: publish the journal's anchor (seq, hash, time) to the anchor log this often; "
         "0 = only at the end of each day and session")
@@ -61,9 +65,11 @@ class StoreConfig(Section):
 
 
 class OrdersConfig(Section):
-    tag_prefix: str = Field("TK", pattern=r"^[A-Za-z]{1,4}$")
+    tag_prefix: str = Field("TK", pattern=r"^[A-Za-z]{1,4}$", description="1-4 letters that start the tag tradekit puts "
+                            "on every order, so its own orders are found at the broker after a crash")
     market_protection: Decimal = Field(Decimal("-1"), description="-1 = automatic, or 1-100 percent")
-    algo_id: str | None = None
+    algo_id: str | None = Field(None, description="the exchange algo ID sent with every order (SEBI's rules for "
+                                "registered algos; kite.algo_id and risk.compliance.algo_id take precedence)")
 
     @field_validator("market_protection")
     @classmethod
@@ -74,12 +80,16 @@ class OrdersConfig(Section):
 
 
 class ApprovalConfig(Section):
-    mode: Literal["manual", "auto"] = "auto"
-    ttl_seconds: int = Field(300, gt=0)
+    mode: Literal["manual", "auto"] = Field("auto", description="manual: every order waits for a person on the approval "
+                                           "dashboard; auto: orders the gate passes go straight out (paper; live needs "
+                                           "allow_auto_in_live)")
+    ttl_seconds: int = Field(300, gt=0, description="a pending approval expires after this many real seconds")
     price_drift_pct: Decimal = Field(Decimal("1.0"), ge=0, description="warn/re-confirm above this drift at approval")
-    strategies: dict[str, Literal["manual", "auto"]] = Field(default_factory=dict)
+    strategies: dict[str, Literal["manual", "auto"]] = Field(default_factory=dict, description="per-strategy override "
+                                                             "of mode, e.g. {momo: manual}")
     approver: str | None = Field(None, description="name recorded on approvals; default: the OS user")
-    allow_auto_in_live: bool = False
+    allow_auto_in_live: bool = Field(False, description="live: let orders go out without a person's approval where mode "
+                                     "(or the strategy's override) is auto; false = every live order is manual")
 
 
 class ExecutionConfig(Section):
@@ -124,8 +134,9 @@ class TickStoreConfig(Section):
 
 
 class LoggingConfig(Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    file: str | None = None
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="the level of tradekit's loggers")
+    file: str | None = Field(None, description="also log to this file (IST stamps, secrets redacted); relative to "
+                             "data_dir")
 
 
 class BracketsConfig(Section):
@@ -156,9 +167,12 @@ class GttConfig(Section):
 
 
 class TradekitConfig(Section):
-    mode: Literal["paper", "live"] = "paper"
-    data_dir: Path = Path("var")
-    secrets_file: Path = Path("~/.config/tradekit/secrets.env")
+    mode: Literal["paper", "live"] = Field("paper", description="paper (the default) or live; live also needs "
+                                           "live.allowed: true and a valid Kite session")
+    data_dir: Path = Field(Path("var"), description="the journal, heartbeat, signal inbox and caches; relative to the "
+                           "config file")
+    secrets_file: Path = Field(Path("~/.config/tradekit/secrets.env"), description="KEY=value file of API keys and "
+                               "tokens (never in this YAML); mode 600")
     account: AccountConfig = Field(default_factory=AccountConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     orders: OrdersConfig = Field(default_factory=OrdersConfig)

@@ -117,6 +117,13 @@ def describe(spec: dict, own: str) -> str:
 
 
 # -- the journal's view: what any process (CLI, dashboard) can rebuild ---------------------------------
+def hms(t: datetime | str | None) -> str:
+    """A condition time as HH:MM:SS ("" for none); accepts the ISO text of ``to_dict``."""
+    if not t:
+        return ""
+    return (datetime.fromisoformat(t) if isinstance(t, str) else t).strftime("%H:%M:%S")
+
+
 @dataclass
 class ConditionState:
     """One condition as the journal tells it (plus, in the owning session, the last evaluation)."""
@@ -149,6 +156,18 @@ class ConditionState:
     @property
     def armed(self) -> bool:
         return self.state == ARMED
+
+    def outcome(self, arrow: str = "→") -> str:
+        """How an ended condition ended ("TRIGGERED 10:02:11 → order X (complete when sent) (reason)");
+        "" while armed. The CLI list and the dashboard panel both show this line."""
+        if self.state == ARMED:
+            return ""
+        text = f"{self.state} {hms(self.ended_at)}"
+        if self.client_order_id:
+            text += f" {arrow} order {self.client_order_id} ({(self.order_status or '?').lower()} when sent)"
+        if self.reason:
+            text += f" ({self.reason})"
+        return text
 
     def to_dict(self) -> dict:
         return {"id": self.id, "state": self.state, "signal_id": self.signal_id, "strategy": self.strategy,

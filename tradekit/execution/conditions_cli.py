@@ -35,10 +35,6 @@ def _journal(config: Optional[Path], db: Optional[Path]):
     return Journal(make_engine(load_config(config).store_url()))
 
 
-def _hm(s: str | None) -> str:
-    return "" if not s else datetime.fromisoformat(s).strftime("%H:%M:%S")
-
-
 @app.command("list")
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="also the ended ones (triggered, cancelled, expired)"),
@@ -47,7 +43,7 @@ def list_(
     db: Optional[Path] = DbOpt,
 ) -> None:
     """The conditions: id, state, the order they hold, the condition, expiry, outcome."""
-    from tradekit.execution.conditions import ARMED, ConditionLedger
+    from tradekit.execution.conditions import ARMED, ConditionLedger, hms
 
     j = _journal(config, db)
     try:
@@ -63,14 +59,8 @@ def list_(
         return
     for c in items:
         d = c.to_dict()
-        end = ""
-        if c.state != ARMED:
-            end = f" · {c.state} {_hm(d['ended_at'])}"
-            if c.client_order_id:
-                end += f" -> order {c.client_order_id} ({(c.order_status or '?').lower()} when sent)"
-            if c.reason:
-                end += f" ({c.reason})"
-        typer.echo(f"{c.id}  {c.state:<9}  {d['order']}  when {c.description}  until {_hm(d['expires_at']) or '-'}{end}")
+        end = f" · {c.outcome('->')}" if not c.armed else ""
+        typer.echo(f"{c.id}  {c.state:<9}  {d['order']}  when {c.description}  until {hms(c.expires_at) or '-'}{end}")
 
 
 @app.command("cancel")

@@ -26,11 +26,16 @@ class MarginConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mis_pct: Decimal = Field(Decimal("20"), gt=0, le=100)
-    futures_pct: Decimal = Field(Decimal("12"), gt=0, le=100)
-    option_sell_pct: Decimal = Field(Decimal("15"), gt=0, le=100)
-    currency_pct: Decimal = Field(Decimal("3"), gt=0, le=100)
-    commodity_pct: Decimal = Field(Decimal("10"), gt=0, le=100)
+    mis_pct: Decimal = Field(Decimal("20"), gt=0, le=100, description="% of order value an MIS equity order blocks "
+                             "(20 = 5× leverage)")
+    futures_pct: Decimal = Field(Decimal("12"), gt=0, le=100, description="% of contract value a futures position "
+                                 "blocks (SPAN + exposure, approximated)")
+    option_sell_pct: Decimal = Field(Decimal("15"), gt=0, le=100, description="% of contract value a short option "
+                                     "blocks (option buys pay the premium in full)")
+    currency_pct: Decimal = Field(Decimal("3"), gt=0, le=100, description="% of contract value for CDS futures and "
+                                  "option writing")
+    commodity_pct: Decimal = Field(Decimal("10"), gt=0, le=100, description="% of contract value for MCX futures and "
+                                   "option writing")
 
 
 class MarginModel:

@@ -113,13 +113,14 @@ class SpecialSessionConfig(_Section):
 class MisCutoffConfig(_Section):
     """Zerodha's MIS square-off cut-offs (IST); ``None`` keeps the bundled table's value."""
 
-    equity: time | None = None
+    equity: time | None = Field(None, description="equity MIS cut-off, HH:MM IST")
     equity_cas: time | None = Field(
         None, description="stocks in the closing auction (from 2026-08-03); default: equity"
     )
-    fno: time | None = None
-    currency: time | None = None
-    commodity_before_close_minutes: int | None = Field(None, ge=0, le=600)
+    fno: time | None = Field(None, description="NFO/BFO MIS cut-off, HH:MM IST")
+    currency: time | None = Field(None, description="CDS MIS cut-off, HH:MM IST")
+    commodity_before_close_minutes: int | None = Field(None, ge=0, le=600, description="MCX: minutes before the "
+                                                       "session's close")
 
     @field_validator("equity", "equity_cas", "fno", "currency", mode="before")
     @classmethod

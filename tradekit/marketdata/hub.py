@@ -140,6 +140,7 @@ class MarketDataHub:
         self.poller: Callable[[list[str]], list[Tick]] | None = None
         self.backfiller: Callable[[str, datetime, datetime], object] | None = None
         self.gaps: list[dict] = []
+        self._backfills: list[threading.Thread] = []  # running back-fills, joined by close_backfills()
         self._stale_keys: set[str] = set()
 
     # -- wiring ----------------------------------------------------------------------------------
@@ -612,8 +613,19 @@ class MarketDataHub:
                 keys = [k for k in sorted(self.wanted)]
             # the candles that overlap the gap: from the minute it began in (a candle is labelled by its start)
             first = since.replace(second=0, microsecond=0)
-            threading.Thread(target=self._backfill, args=(keys, first, now), name="marketdata-backfill",
-                             daemon=True).start()
+            t = threading.Thread(target=self._backfill, args=(keys, first, now), name="marketdata-backfill",
+                                 daemon=True)
+            self._backfills = [b for b in self._backfills if b.is_alive()] + [t]
+            t.start()
+
+    def close_backfills(self, timeout: float = 5.0) -> bool:
+        """Wait (at most ``timeout`` seconds in all) for running back-fills, so their journal note
+        lands before the session closes its journal. False if one is still running (its note is then
+        dropped with a warning: the candles it fetched are in the tick store all the same)."""
+        deadline = _time.monotonic() + timeout
+        for t in list(self._backfills):
+            t.join(max(0.0, deadline - _time.monotonic()))
+        return not any(t.is_alive() for t in self._backfills)
 
     def _backfill(self, keys: list[str], start: datetime, end: datetime) -> None:
         filled, failed = {}, {}
@@ -635,9 +647,13 @@ class MarketDataHub:
                     self.tick_store.append(ticks)
                 except Exception as e:
                     failed[key] = f"tick store: {e}"
-        with self.session_lock:
-            self._note({"kind": "market_data", "event": "backfill", "start": start.isoformat(), "end": end.isoformat(),
-                        "bars": filled, "failed": failed})
+        try:
+            with self.session_lock:
+                self._note({"kind": "market_data", "event": "backfill", "start": start.isoformat(),
+                            "end": end.isoformat(), "bars": filled, "failed": failed})
+        except Exception as e:  # the session closed (its lease released) while the broker was answering
+            log.warning("market data: the back-fill of %s..%s finished after the session closed; its note is "
+                        "not journaled (%s)", start.isoformat(), end.isoformat(), e)
         self.gaps[-1]["backfilled"] = filled
 
     def status(self) -> dict:

@@ -143,11 +143,12 @@ class BreakerSettings(_Section):
     """Automatic triggers. Each moves the state to REDUCING or HALTED (``actions``), cancels
     open orders (``cancel_open_orders``) and, for a hard trigger (``flatten_on``), flattens."""
 
-    enabled: bool = True
-    actions: dict[Trigger, RestrictState] = Field(default_factory=_default_actions)
+    enabled: bool = Field(True, description="false: no automatic trip (the kill switch and manual HALTED still work)")
+    actions: dict[Trigger, RestrictState] = Field(default_factory=_default_actions, description="trigger -> the state "
+                                                  "it moves to (REDUCING or HALTED); name only those you change")
     flatten_on: list[Trigger] = Field(default_factory=lambda: ["daily_loss", "drawdown", "kill_switch"],
                                       description="hard triggers: flatten positions as well")
-    cancel_open_orders: bool = True
+    cancel_open_orders: bool = Field(True, description="a trip also cancels every open order (a change of state only)")
     cooloff_seconds: int = Field(900, ge=0, description="unlock is refused until this long after the last trip")
     reject_burst: int = Field(5, ge=1, description="this many broker/exchange rejects ...")
     reject_window_seconds: float = Field(60.0, gt=0, description="... within this window trips reject_burst")
@@ -168,7 +169,7 @@ class BreakerSettings(_Section):
     volatility_min_ticks: int = Field(30, ge=2, description="samples seen before the ratio is trusted")
     volatility_move_pct: float | None = Field(
         5.0, gt=0, description="a held symbol moving this % within the window also trips volatility_spike")
-    volatility_move_window_seconds: float = Field(300.0, gt=0)
+    volatility_move_window_seconds: float = Field(300.0, gt=0, description="the window of volatility_move_pct")
     reconciliation_grace_seconds: float = Field(60.0, ge=0, description="a mismatch unresolved this long trips")
     index_move_pct: float | None = Field(
         7.0, gt=0, description="NIFTY/SENSEX this % from the previous close trips index_move (early warning before MWCB)")
@@ -195,11 +196,12 @@ class BreakerSettings(_Section):
 
 class VarSettings(_Section):
     method: Literal["historical", "parametric", "monte_carlo"] = Field("historical", description="for reports")
-    confidence: float = Field(0.99, gt=0.5, lt=1.0)
-    horizon_days: int = Field(1, ge=1, le=20)
+    confidence: float = Field(0.99, gt=0.5, lt=1.0, description="VaR confidence level (0.99 = the loss exceeded on 1 "
+                              "day in 100)")
+    horizon_days: int = Field(1, ge=1, le=20, description="VaR horizon in trading days (√time scaling)")
     lookback_days: int = Field(250, ge=30, description="daily returns used")
-    mc_paths: int = Field(20_000, ge=1000)
-    seed: int = 7
+    mc_paths: int = Field(20_000, ge=1000, description="monte_carlo: simulated paths")
+    seed: int = Field(7, description="monte_carlo: the random seed, so a report is reproducible")
     limit: Decimal | None = Field(None, gt=0, description="rupees; an order pushing VaR past it is refused")
     limit_pct: float | None = Field(5.0, gt=0, description="the same as % of capital (pre-trade, parametric)")
     stress_gaps_pct: list[float] = Field(default_factory=lambda: [-5.0, -10.0], description="uniform gap scenarios")
@@ -215,9 +217,10 @@ class VarSettings(_Section):
 
 
 class SizingSettings(_Section):
-    method: Literal["atr", "realized_vol"] = "atr"
+    method: Literal["atr", "realized_vol"] = Field("atr", description="size from an ATR stop distance, or from "
+                                                   "realised volatility")
     risk_per_trade_pct: float = Field(0.5, gt=0, le=10, description="capital put at risk per trade")
-    atr_period: int = Field(14, ge=2)
+    atr_period: int = Field(14, ge=2, description="days in the ATR (Wilder)")
     atr_multiple: float = Field(2.0, gt=0, description="stop distance = this × ATR")
     vol_lookback: int = Field(20, ge=5, description="days of returns for realized_vol sizing")
     regime_index: str = Field("NIFTY50", description="index whose volatility sets the regime")
@@ -226,7 +229,8 @@ class SizingSettings(_Section):
     high_vol_ratio: float = Field(1.5, gt=1, description="short vol / its long median above this = HIGH regime")
     high_vol_scale: float = Field(0.5, gt=0, le=1, description="limits and risk per trade × this in HIGH regime")
     loss_streak: int = Field(3, ge=1, description="consecutive losing trades that tighten limits")
-    loss_streak_scale: float = Field(0.5, gt=0, le=1)
+    loss_streak_scale: float = Field(0.5, gt=0, le=1, description="limits and risk per trade × this after "
+                                     "loss_streak losses, until a win or the next day")
     min_scale: float = Field(0.25, gt=0, le=1, description="limits never tighten below this fraction")
 
 
@@ -234,7 +238,9 @@ class RiskConfig(_Section):
     """The ``risk:`` section: pre-trade limits, breakers, kill switch, VaR and sizing."""
 
     enabled: bool = Field(True, description="false = the pass-through gate (paper experiments only)")
-    capital_basis: Literal["starting", "equity"] = "starting"
+    capital_basis: Literal["starting", "equity"] = Field(
+        "starting", description="what %-of-capital limits are taken of: the starting capital, or the current equity "
+        "(capital + P&L)")
     instrument: InstrumentRules = Field(default_factory=InstrumentRules)
     product: ProductRules = Field(default_factory=ProductRules)
     money: MoneyLimits = Field(default_factory=MoneyLimits)

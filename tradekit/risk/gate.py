@@ -23,6 +23,12 @@ size, fat-finger, restricted, F&O-ban and VaR checks, passes in REDUCING, and in
 passes only from a risk-layer source. Exposure checks let through an order that does not
 make an over-limit figure worse.
 
+Modules: this one holds the gate's core (configuration, trading state, ``check`` with the
+state, instrument, product and compliance checks); :mod:`tradekit.risk.gate_checks` the entry
+checks (lists, money, exposure, loss, VaR) and the registry of rules other modules add
+(``register_entry_rule``); :mod:`tradekit.risk.gate_book` the views of the book the checks read.
+Everything stays importable from here.
+
 Speed: the book is summarised once (floats) and the summary is reused until a fill, a new
 position, a cash/charges change or a new mark changes it (marks are spotted by identity of
 each position's last price, so no event is missed). Decimals appear only in messages.
@@ -30,18 +36,13 @@ each position's last price, so no event is missed). Decimals appear only in mess
 
 from __future__ import annotations
 
-from tradekit.model.money import fmt_inr
 import logging
-import re
-from collections import deque
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from itertools import compress
-from operator import attrgetter, is_not
 from typing import TYPE_CHECKING
 
 from tradekit.model.enums import Exchange, OrderType, Product, Side
-from tradekit.model.order import TERMINAL, OrderStatus
+from tradekit.model.order import OrderStatus
 from tradekit.model.position import position_key
 from tradekit.risk.base import (
     HALTED_SOURCES,
@@ -51,7 +52,22 @@ from tradekit.risk.base import (
     TradingState,
 )
 from tradekit.risk.config import SEBI_RETAIL_OPS, RiskConfig, RiskLists, load_lists
-from tradekit.risk import worstcase as _worst
+
+# the pieces live in their own modules; importing them from here keeps working
+from tradekit.risk.gate_book import BookSummary, DayPnL, OpenOrders, RateGovernor, underlying_of  # noqa: F401
+from tradekit.risk.gate_checks import (  # noqa: F401
+    _CR,
+    _OK,
+    _R,
+    EntryChecks,
+    EntryFacts,
+    _lim,
+    _pct,
+    entry_rules,
+    register_entry_rule,
+    rs,
+    unregister_entry_rule,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from tradekit.model.order import Order
@@ -60,11 +76,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BookSummary", "DayPnL", "EntryFacts", "OpenOrders", "PreTradeGate", "RateGovernor", "entry_rules",
+           "register_entry_rule", "rs", "underlying_of", "unregister_entry_rule"]
+
 ACTIVE, REDUCING, HALTED = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
 _BUY = Side.BUY
 _MARKETLIKE = (OrderType.MARKET, OrderType.SLM)
 _DERIV_EXCHANGES = frozenset({Exchange.NFO, Exchange.BFO, Exchange.MCX, Exchange.CDS, Exchange.BCD, Exchange.NCO})
-_UNDERLYING_RE = re.compile(r"^([A-Z&\-]+?)(?=\d)")
 
 _rules = None
 
@@ -79,307 +97,15 @@ def _rules_module():
     return _rules
 
 
-_EPS = 1e-9  # percent comparisons: 25.000000000000004 % is 25 %
-_REL = 1 + 1e-12  # rupee comparisons, relative
-_R = tuple.__new__  # builds a CheckResult without NamedTuple's argument handling (hot path)
-_CR = CheckResult
 _new, _set = object.__new__, object.__setattr__
 _CNC, _MIS, _SELL = Product.CNC, Product.MIS, Side.SELL
-_CREATED = OrderStatus.CREATED
 _NOT_SENT = frozenset({OrderStatus.CREATED, OrderStatus.DENIED})
 _STATE_NAME = {s: s.value for s in TradingState}
 _APPROVAL = {m: CheckResult("APPROVAL_MODE", True, m) for m in ("auto", "manual")}
-_NO_ACCOUNT = CheckResult("FUNDS", True, "no account: funds not checked")
-
-_OK = {code: CheckResult(code, True) for code in (
-    "STATE", "TICK", "LOT", "BAND", "FREEZE", "MARKET_PROTECTION", "CNC_HOLDINGS", "MIS_CUTOFF", "FUNDS",
-    "FAT_FINGER", "RESTRICTED", "FNO_BAN", "RATE", "VAR",
-)}
 _OK_STATE = _OK["STATE"]
 
 
-def rs(x: float | Decimal) -> str:
-    """Rupees with Indian grouping: 1234567.8 -> '₹12,34,567.80' (no sign on a zero)."""
-    s = fmt_inr(x)
-    if s.startswith("-"):
-        return f"-₹{s[1:]}" if s.strip("-0.,") else f"₹{s[1:]}"
-    return f"₹{s}"
-
-
-def _pct(x: float) -> str:
-    return f"{x:.1f} %"
-
-
-def _lim(x: float) -> str:
-    return f"{x:g} %"
-
-
-def underlying_of(tradingsymbol: str, instrument=None) -> str:
-    """The underlying's symbol: the instrument's ``name``/``underlying`` or the symbol's letters
-    before its expiry digits (``NIFTY26AUGFUT`` → ``NIFTY``)."""
-    if instrument is not None:
-        u = instrument.underlying or (instrument.name if instrument.is_derivative else "")
-        if u:
-            return u.upper()
-    m = _UNDERLYING_RE.match(tradingsymbol)
-    return m.group(1) if m else tradingsymbol
-
-
-class DayPnL:
-    """Today's P&L (realised + unrealised − charges) against the day's baseline, and its peak.
-
-    Shared by the gate and the breakers. ``start`` fixes the baseline (the session calls it
-    when the day starts); otherwise the first observation of a new day sets it.
-    """
-
-    __slots__ = ("day", "baseline", "peak", "last")
-
-    def __init__(self) -> None:
-        self.day: date | None = None
-        self.baseline = 0.0
-        self.peak = 0.0
-        self.last = 0.0
-
-    def start(self, day: date, total_pnl: float) -> None:
-        self.day, self.baseline, self.peak, self.last = day, float(total_pnl), 0.0, 0.0
-
-    def observe(self, day: date, total_pnl: float) -> float:
-        if day != self.day:
-            self.start(day, total_pnl)
-        v = total_pnl - self.baseline
-        self.last = v
-        if v > self.peak:
-            self.peak = v
-        return v
-
-    @property
-    def drawdown(self) -> float:
-        return self.peak - self.last
-
-    def rearm_peak(self) -> None:
-        """Start drawdown afresh from the current P&L (after a deliberate unlock)."""
-        self.peak = self.last
-
-
-_last_price = attrgetter("last_price")
-_status = attrgetter("status")
-
-
-class BookSummary:
-    """The book in floats: net quantity and exposure per instrument, sectors, totals, P&L.
-
-    Rebuilt fully when fills, positions, cash or charges change; patched per position when
-    only marks moved (found by comparing every position's ``last_price`` object, which a
-    mark replaces). ``key`` is ``EXCHANGE:SYMBOL``. ``deltas`` lists (key, Δ exposure) of
-    patches since the consumer last cleared it (the VaR check uses it); ``full_version``
-    changes on every full rebuild.
-    """
-
-    __slots__ = ("book_id", "seq", "fills", "npos", "cash", "charges", "positions", "lps", "rows", "qty",
-                 "value", "price", "cnc", "sector", "gross", "net", "unreal", "fixed", "sector_of", "version",
-                 "full_version", "deltas")
-
-    def __init__(self, sector_of) -> None:
-        self.book_id = None
-        self.seq = -1
-        self.sector_of = sector_of
-        self.version = 0
-        self.full_version = 0
-        self.deltas: list[tuple[str, float]] = []
-        self._clear()
-
-    def _clear(self) -> None:
-        self.fills = -1
-        self.npos = -1
-        self.cash = None
-        self.charges = None
-        self.positions: list = []
-        self.lps: list = []
-        self.rows: list[list] = []
-        self.qty: dict[str, int] = {}
-        self.value: dict[str, float] = {}
-        self.price: dict[str, float] = {}
-        self.cnc: dict[str, int] = {}
-        self.sector: dict[str, float] = {}
-        self.gross = 0.0
-        self.net = 0.0
-        self.unreal = 0.0
-        self.fixed = 0.0
-
-    @property
-    def total_pnl(self) -> float:
-        return self.fixed + self.unreal
-
-    def refresh(self, book: "Book") -> None:
-        if book.last_seq == self.seq and id(book) == self.book_id and book.last_seq:
-            return
-        positions = book.positions
-        if (id(book) != self.book_id or book.fills != self.fills or len(positions) != self.npos
-                or book.cash is not self.cash or book.charges_total is not self.charges):
-            self._full(book)
-        else:
-            # one C-level pass; list equality compares identical objects without calling __eq__.
-            # A quantity never changes alone: fills rebuild, and a split re-marks the price too.
-            lps = list(map(_last_price, self.positions))
-            if lps != self.lps:
-                self._marks(lps)
-        self.seq = book.last_seq
-
-    def _full(self, book: "Book") -> None:
-        self._clear()
-        self.book_id = id(book)
-        self.fills = book.fills
-        self.npos = len(book.positions)
-        self.cash = book.cash
-        self.charges = book.charges_total
-        fixed = -float(book.charges_total.total)
-        qty, value, price, cnc = self.qty, self.value, self.price, self.cnc
-        unreal = 0.0
-        for pos in book.positions.values():
-            fixed += float(pos.realized_pnl) + float(pos.dividends)
-            q = pos.quantity
-            k = f"{pos.exchange}:{pos.tradingsymbol}"
-            lp = pos.last_price
-            m = pos.multiplier
-            ov = float(pos.open_value)
-            if lp is not None:
-                px = float(lp)
-            else:
-                px = ov / q if q else 0.0
-            mv = px * q * m
-            u = (px * q - ov) * m if q else 0.0
-            self.positions.append(pos)
-            self.lps.append(lp)
-            self.rows.append([k, mv, u, m, q])
-            qty[k] = qty.get(k, 0) + q
-            value[k] = value.get(k, 0.0) + mv
-            if lp is not None or k not in price:
-                price[k] = px
-            if pos.product is Product.CNC:
-                cnc[k] = cnc.get(k, 0) + q
-            unreal += u
-        self.fixed = fixed
-        self.unreal = unreal
-        gross = net = 0.0
-        sector: dict[str, float] = {}
-        sector_of = self.sector_of
-        for k, v in value.items():
-            gross += abs(v)
-            net += v
-            s = sector_of(k)
-            if s:
-                sector[s] = sector.get(s, 0.0) + abs(v)
-        self.gross, self.net, self.sector = gross, net, sector
-        self.deltas.clear()
-        self.version += 1
-        self.full_version += 1
-
-    def _marks(self, lps: list) -> None:
-        old_lps, positions, rows = self.lps, self.positions, self.rows
-        value, sector_of = self.value, self.sector_of
-        for i in compress(range(len(lps)), map(is_not, lps, old_lps)):
-            pos = positions[i]
-            lp, q = lps[i], pos.quantity
-            row = rows[i]
-            k, m = row[0], row[3]
-            ov = float(pos.open_value)
-            px = float(lp) if lp is not None else (ov / q if q else 0.0)
-            mv = px * q * m
-            u = (px * q - ov) * m if q else 0.0
-            before = value[k]
-            after = before + mv - row[1]
-            value[k] = after
-            self.qty[k] += q - row[4]
-            self.unreal += u - row[2]
-            if lp is not None:
-                self.price[k] = px
-            d_abs = abs(after) - abs(before)
-            self.gross += d_abs
-            self.net += after - before
-            s = sector_of(k)
-            if s:
-                self.sector[s] = self.sector.get(s, 0.0) + d_abs
-            self.deltas.append((k, after - before))
-            row[1], row[2], row[4] = mv, u, q
-        self.lps = lps
-        self.version += 1
-
-
-class OpenOrders:
-    """Orders of the book that passed the gate and are not final (``live``), tracked
-    incrementally: new orders are appended to ``book.orders``; finished ones are pruned on
-    each refresh. Orders still CREATED (not yet checked) are watched but not counted."""
-
-    __slots__ = ("book_id", "seen", "open", "live", "seq", "statuses")
-
-    def __init__(self) -> None:
-        self.statuses: list = []
-        self.book_id = None
-        self.seen = 0
-        self.seq = -1
-        self.open: dict[str, "Order"] = {}
-        self.live: dict[str, "Order"] = {}
-
-    def refresh(self, book: "Book") -> dict[str, "Order"]:
-        # statuses change only through events, so an unchanged last_seq means nothing moved
-        if book.last_seq == self.seq and id(book) == self.book_id and book.last_seq:
-            return self.live
-        self.seq = book.last_seq
-        orders = book.orders
-        n = len(orders)
-        if id(book) != self.book_id or n < self.seen:
-            self.book_id, self.seen, self.open = id(book), 0, {}
-        added = n > self.seen
-        if added:
-            if self.seen == 0:
-                new = list(orders.values())
-            else:
-                it = reversed(orders.values())
-                new = [next(it) for _ in range(n - self.seen)]
-            for o in new:
-                if o.status not in TERMINAL:
-                    self.open[o.client_order_id] = o
-            self.seen = n
-        if self.open:
-            statuses = list(map(_status, self.open.values()))
-            if statuses != self.statuses or added:  # C-level compare: usually nothing moved
-                self.open = {cid: o for cid, o in self.open.items() if o.status not in TERMINAL}
-                self.live = {cid: o for cid, o in self.open.items() if o.status is not _CREATED}
-                self.statuses = list(map(_status, self.open.values()))
-        else:
-            self.live = {}
-        return self.live
-
-
-class RateGovernor:
-    """Orders per second over a sliding window, kept under the SEBI retail-algo threshold."""
-
-    __slots__ = ("limit", "window", "times")
-
-    def __init__(self, per_second: float, window: float = 1.0) -> None:
-        self.limit = max(1, int(per_second * window))
-        self.window = window
-        self.times: deque[float] = deque()
-
-    def _trim(self, t: float) -> None:
-        times, cut = self.times, t - self.window
-        while times and times[0] <= cut:
-            times.popleft()
-
-    def wait_time(self, now: datetime | float) -> float:
-        """Seconds until one more order fits (0 when it fits now)."""
-        t = now if isinstance(now, float) else now.timestamp()
-        self._trim(t)
-        if len(self.times) < self.limit:
-            return 0.0
-        return self.times[len(self.times) - self.limit] + self.window - t
-
-    def record(self, now: datetime | float, n: int = 1) -> None:
-        t = now if isinstance(now, float) else now.timestamp()
-        self.times.extend([t] * n)
-
-
-class PreTradeGate:
+class PreTradeGate(EntryChecks):
     """The risk gate every order passes before it reaches a broker (implements ``RiskGate``).
 
     Parameters
@@ -841,252 +567,6 @@ class PreTradeGate:
             ap(_R(_CR, ("CNC_HOLDINGS", False,
                         f"{sym}: CNC sell of {q:,} but only {held:,} held{more}; delivery cannot be sold short",
                         float(q + reserved), float(held))))
-
-    def _entry_checks(self, order, req, ctx, inst, info, sym, q, signed, cur, price, mult, capital, day_pnl,
-                      open_orders, day, ap) -> None:
-        scale = self.scale
-        s = self.summary
-        key, sector, restricted, und, deriv = info
-        # -- compliance lists
-        if restricted:
-            ap(_R(_CR, ("RESTRICTED", False, f"{sym} is on the restricted list: no new positions", None, None)))
-        elif self.lists.restricted:
-            ap(_OK["RESTRICTED"])
-        if deriv and self.lists.fno_ban:
-            banned = self.lists.fno_ban.get(day)
-            if banned and und in banned:
-                ap(_R(_CR, ("FNO_BAN", False, f"{und} is in the F&O ban on {day}: only position-reducing trades",
-                            None, None)))
-            else:
-                ap(_OK["FNO_BAN"])
-
-        # -- money
-        if price is None:
-            why = ctx.extra.get("no_price_reason") or "no price to value the order (no limit price and no last price)"
-            ap(_R(_CR, ("NO_PRICE", False, f"{sym}: {why}", None, None)))
-            return
-        if self._funds:
-            acct = ctx.account
-            if acct is None:
-                ap(_NO_ACCOUNT)
-            else:
-                px = req.price or req.trigger_price or ctx.last_price or Decimal(repr(price))
-                need = float(acct.required_margin(req, px))
-                avail = float(acct.available())
-                ap(_R(_CR, ("FUNDS", need <= avail, "" if need <= avail else
-                            f"{sym}: needs margin {rs(need)}, available {rs(avail)}", need, avail)))
-        value = q * price * mult
-        lim = self._max_order_value
-        if self._max_order_value_pct is not None:
-            p = self._max_order_value_pct * capital / 100.0
-            lim = p if lim is None or p < lim else lim
-        if lim is not None:
-            lim *= scale
-            ap(_R(_CR, ("ORDER_VALUE", True, "", value, lim)) if value <= lim * _REL else
-               _R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {rs(value)} is above the limit {rs(lim)}", value, lim)))
-        mq = self._max_order_qty
-        if mq is not None:
-            ap(_R(_CR, ("ORDER_QTY", True, "", float(q), float(mq))) if q <= mq else
-               _R(_CR, ("ORDER_QTY", False, f"{sym}: quantity {q:,} is above the limit {mq:,}", float(q), float(mq))))
-        ff = self._ff_opt if (inst is not None and inst.is_option) else self._ff
-        ltp = ctx.last_price
-        if ff is not None and ltp is not None and req.order_type is not OrderType.MARKET:
-            ltp = float(ltp)
-            p = float(req.price if req.price is not None else req.trigger_price)
-            if ltp > 0:
-                dev = (p / ltp - 1.0) * 100.0
-                if -ff - _EPS <= dev <= ff + _EPS:
-                    ap(_OK["FAT_FINGER"])
-                else:
-                    what = "limit price" if req.price is not None else "trigger price"
-                    ap(_R(_CR, ("FAT_FINGER", False,
-                                f"{sym}: {what} {p:,.2f} is {abs(dev):.1f} % {'above' if dev > 0 else 'below'} "
-                                f"the last price {ltp:,.2f}, limit {_lim(ff)}", abs(dev), ff)))
-
-        # -- exposure (a check passes if the order does not make an over-limit figure worse)
-        cur_val = s.value.get(key, 0.0)
-        new_qty = cur + signed
-        new_val = new_qty * price * mult
-        a_new = new_val if new_val >= 0 else -new_val
-        a_cur = cur_val if cur_val >= 0 else -cur_val
-        lim = self._max_pos_value
-        if lim is not None:
-            lim *= scale
-            ok = a_new <= lim * _REL or a_new <= a_cur
-            ap(_R(_CR, ("POSITION_VALUE", ok, "" if ok else f"{sym}: position would be {rs(a_new)}, limit {rs(lim)}",
-                        a_new, lim)))
-        lim = self._max_pos_qty
-        if lim is not None:
-            lim *= scale
-            aq = float(abs(new_qty))
-            ok = aq <= lim or aq <= abs(cur)
-            ap(_R(_CR, ("POSITION_QTY", ok, "" if ok else f"{sym}: position would be {aq:,.0f} units, limit {lim:,.0f}",
-                        aq, lim)))
-        to_pct = 100.0 / capital
-        lim = self._conc
-        if lim is not None:
-            lim *= scale
-            pct = a_new * to_pct
-            ok = pct <= lim + _EPS or a_new <= a_cur
-            ap(_R(_CR, ("CONCENTRATION", ok, "" if ok else
-                        f"{sym}: position would be {_pct(pct)} of capital, limit {_lim(lim)}", pct, lim)))
-        lim = self._sector_pct
-        if lim is not None and sector is not None:
-            lim *= scale
-            old = s.sector.get(sector, 0.0)
-            new = old - a_cur + a_new
-            pct = new * to_pct
-            ok = pct <= lim + _EPS or new <= old
-            ap(_R(_CR, ("SECTOR", ok, "" if ok else
-                        f"{sym}: {sector} sector exposure would be {_pct(pct)} of capital, limit {_lim(lim)}", pct, lim)))
-        lim = self._gross
-        if lim is not None:
-            lim *= scale
-            new = s.gross - a_cur + a_new
-            pct = new * to_pct
-            ok = pct <= lim + _EPS or new <= s.gross + _EPS
-            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {_pct(pct)} of capital, limit {_lim(lim)}",
-                        pct, lim)))
-        lim = self._net
-        if lim is not None:
-            lim *= scale
-            new = abs(s.net - cur_val + new_val)
-            pct = new * to_pct
-            ok = pct <= lim + _EPS or new <= abs(s.net) + _EPS
-            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {_pct(pct)} of capital, limit {_lim(lim)}",
-                        pct, lim)))
-        mo = self._max_open
-        if mo is not None:
-            n = len(open_orders)
-            ap(_R(_CR, ("OPEN_ORDERS", True, "", float(n + 1), float(mo))) if n < mo else
-               _R(_CR, ("OPEN_ORDERS", False, f"{n} orders are open, limit {mo}", float(n + 1), float(mo))))
-        md = self._max_day
-        if md is not None:
-            n = self.orders_today
-            ap(_R(_CR, ("ORDERS_DAY", True, "", float(n + 1), float(md))) if n < md else
-               _R(_CR, ("ORDERS_DAY", False, f"{n:,} orders today, limit {md:,}", float(n + 1), float(md))))
-
-        # -- loss
-        lim = self.daily_loss_limit(capital)
-        if lim is not None:
-            loss = 0.0 - day_pnl
-            if loss >= lim:
-                ap(_R(_CR, ("DAILY_LOSS", False, f"today's loss {rs(loss)} has reached the limit {rs(lim)}: only orders "
-                                                 f"that reduce a position", loss, lim)))
-            elif self._adverse is None:
-                ap(_R(_CR, ("DAILY_LOSS", True, "", loss, lim)))
-            else:
-                ap(self._loss_worst_case(order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim))
-        lim = self.drawdown_limit(capital)
-        if lim is not None:
-            dd = self.day.peak - self.day.last
-            ap(_R(_CR, ("DRAWDOWN", True, "", dd, lim)) if dd < lim else
-               _R(_CR, ("DRAWDOWN", False, f"P&L is {rs(dd)} below today's peak, limit {rs(lim)}: only orders that "
-                                           f"reduce a position", dd, lim)))
-
-        # -- portfolio VaR
-        if self.var_model is not None:
-            lim = self.var_limit(capital)
-            if lim is not None:
-                ap(self._var_check(sym, new_val - cur_val, lim, abs(new_val) < abs(cur_val)))
-
-    def note_signal_stop(self, signal_id: str, stop) -> None:
-        """Remember a signal's protective stop (``sizing.stop``) for the daily-loss worst case."""
-        if stop is None or not signal_id:
-            return
-        if len(self.signal_stops) >= 10_000:
-            self.signal_stops.pop(next(iter(self.signal_stops)))
-        self.signal_stops[signal_id] = stop
-
-    def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim) -> CheckResult:
-        """DAILY_LOSS with the order's worst case and the open exposure (see ``tradekit.risk.worstcase``)."""
-        var_pct = None
-        vm = self.var_model
-        if vm is not None:
-            i = vm.index.get(sym)
-            if i is not None and vm.cov[i][i] > 0:
-                var_pct = vm.scale * vm.cov[i][i] ** 0.5 * 100.0
-        stop = _worst.stop_of(order, ctx, self.signal_stops)
-        # the book values the filled quantity at its mark for the symbol (else the first mark: the last price)
-        mark = self.summary.price.get(key)
-        if mark is None and ctx.last_price is not None:
-            mark = float(ctx.last_price)
-        ok, total, parts = _worst.headroom(
-            loss_so_far=loss, limit=lim, summary=self.summary, open_orders=open_orders, key=key,
-            signed_value=signed * price * mult, q=q, price=price, mult=mult, stop=stop,
-            adverse_pct=self._adverse, include_positions=self._loss_positions, var_pct=var_pct, mark=mark)
-        if ok:
-            return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
-        return _R(_CR, ("DAILY_LOSS", False,
-                        f"{sym}: today's loss {rs(loss)} + open exposure {rs(parts['open'])} at a {self._adverse:g} % "
-                        f"adverse move + this order's worst case {rs(parts['order'])} ({parts['how']}) = {rs(total)} "
-                        f"would pass the daily loss limit {rs(lim)}", total, lim))
-
-    def _var_state(self) -> tuple[float, "object"]:
-        """(wᵀΣw, Σw) for the current book, patched from the summary's deltas."""
-        vm, s = self.var_model, self.summary
-        # many deltas (a batched mark of the whole book): one matrix-vector product is cheaper
-        if self._var_full != s.full_version or self._var_cache is None or len(s.deltas) > 8:
-            self._var_cache = list(vm.prepare(s.value, as_array=True))
-            self._var_full = s.full_version
-            s.deltas.clear()
-            self._var_gap = any(v and (k.partition(":")[2] or k) not in vm.index for k, v in s.value.items())
-        elif s.deltas:
-            c = self._var_cache
-            idx, cov, cols = vm.index, vm.cov, vm.cols
-            for k, d in s.deltas:
-                i = idx.get(k.partition(":")[2])
-                if i is None:
-                    self._var_gap = True
-                    continue
-                c[0] += 2.0 * d * float(c[1][i]) + d * d * cov[i][i]
-                c[1] += d * cols[i]
-            s.deltas.clear()
-        return self._var_cache[0], self._var_cache[1]
-
-    def _var_coverage(self, sym: str, delta: float) -> tuple[float, list[str]]:
-        """(% of the gross exposure after the order with return history, the uncovered symbols)."""
-        vm, s = self.var_model, self.summary
-        gross = unc = 0.0
-        names = []
-        for k, v in s.value.items():
-            ks = k.partition(":")[2] or k
-            if ks == sym:
-                v = v + delta
-            gross += abs(v)
-            if ks not in vm.index and v:
-                unc += abs(v)
-                names.append(ks)
-        if sym not in vm.index and not any(n == sym for n in names) and delta:
-            gross += abs(delta)
-            unc += abs(delta)
-            names.append(sym)
-        return (100.0 * (gross - unc) / gross if gross else 100.0), names
-
-    def _var_check(self, sym: str, delta: float, lim: float, reduces: bool = False) -> CheckResult:
-        vm = self.var_model
-        i = vm.index.get(sym)
-        v = self.config.var
-        wsw, sw = self._var_state()  # also notes whether some exposure has no history (_var_gap)
-        note = ""
-        if i is None or self._var_gap:
-            pct, names = self._var_coverage(sym, delta)
-            if pct + 1e-9 < v.min_coverage_pct:
-                note = (f"VaR covers {pct:.0f} % of the exposure (risk.var.min_coverage_pct {v.min_coverage_pct:g}): no daily "
-                        f"return history for {', '.join(sorted(set(names))[:5])} (tradekit data import|fetch --timeframe 1d)")
-                if v.short_coverage == "refuse" and not reduces:
-                    return _R(_CR, ("VAR", False, note, None, lim))
-        if i is None:
-            return _R(_CR, ("VAR", True, note or f"{sym}: no return history, VaR not checked", None, lim if note else None))
-        var2 = wsw + 2.0 * delta * float(sw[i]) + delta * delta * vm.cov[i][i]
-        var_new = vm.scale * (var2 ** 0.5 if var2 > 0 else 0.0)
-        if var_new <= lim:
-            return _R(_CR, ("VAR", True, note, var_new, lim))
-        var_old = vm.scale * (wsw ** 0.5 if wsw > 0 else 0.0)
-        if var_new <= var_old:
-            return _R(_CR, ("VAR", True, note, var_new, lim))
-        return _R(_CR, ("VAR", False, f"portfolio VaR ({vm.confidence * 100:g} %, {vm.horizon_days} d) would be "
-                                      f"{rs(var_new)}, limit {rs(lim)}" + (f"; {note}" if note else ""), var_new, lim))
 
     # -- reporting ---------------------------------------------------------------------------
     def usage(self, book: "Book", now: datetime | None = None) -> list[dict]:

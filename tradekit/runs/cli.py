@@ -23,6 +23,13 @@ def _root(out: Optional[Path], cfg) -> Path:
     return out if out is not None else runs_settings(cfg).root
 
 
+def _exit_on_failure(res) -> None:
+    """A notebook run that failed: its message on stderr and exit status 1."""
+    if not res.ok:
+        typer.echo(f"error: {res.message}", err=True)
+        raise typer.Exit(1)
+
+
 @run_app.command("day")
 def run_day_cmd(
     day: Optional[str] = typer.Option(None, "--date", help="YYYY-MM-DD (default: today, IST)"),
@@ -83,9 +90,7 @@ def run_research_cmd(
     params = {"symbols": symbols, "start": start, "end": end, "fast": ints(fast, "--fast"),
               "slow": ints(slow, "--slow"), "quantity": quantity, "export_day": export_day or ""}
     res = run_research_notebook(cfg, _root(out, cfg), parameters=params, echo=typer.echo)
-    if not res.ok:
-        typer.echo(f"error: {res.message}", err=True)
-        raise typer.Exit(1)
+    _exit_on_failure(res)
 
 
 @run_app.command("weekly")
@@ -107,9 +112,7 @@ def run_weekly_cmd(
         raise ValidationError(f"{day!r} is not a date YYYY-MM-DD", field="--date") from None
     cfg = load_config(config)
     res = run_weekly_notebook(cfg, _root(out, cfg), d, echo=typer.echo)
-    if not res.ok:
-        typer.echo(f"error: {res.message}", err=True)
-        raise typer.Exit(1)
+    _exit_on_failure(res)
 
 
 @run_app.command("monthly")
@@ -124,9 +127,7 @@ def run_monthly_cmd(
 
     cfg = load_config(config)
     res = run_monthly_notebook(cfg, _root(out, cfg), month, echo=typer.echo)
-    if not res.ok:
-        typer.echo(f"error: {res.message}", err=True)
-        raise typer.Exit(1)
+    _exit_on_failure(res)
 
 
 def schedule(

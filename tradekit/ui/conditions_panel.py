@@ -8,18 +8,13 @@ latest ended ones. Cancelling is ``tradekit conditions cancel ID`` (or ``session
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 
 import ipywidgets as w
 
-from tradekit.execution.conditions import ARMED, TYPES, ConditionLedger
+from tradekit.execution.conditions import ARMED, TYPES, ConditionLedger, hms
 from tradekit.ui._common import set_if_changed, table
 
 COLUMNS = ("id", "state", "order", "condition", "until", "last value", "outcome")
-
-
-def _hm(s: str | None) -> str:
-    return "" if not s else datetime.fromisoformat(s).strftime("%H:%M:%S")
 
 
 def rows(ledger: ConditionLedger, keep_ended: int = 10) -> list[dict]:
@@ -29,18 +24,10 @@ def rows(ledger: ConditionLedger, keep_ended: int = 10) -> list[dict]:
     ended = sorted((c for c in items if c.state != ARMED), key=lambda c: c.ended_at or c.created_at, reverse=True)
     out = []
     for c in armed + ended[:keep_ended]:
-        d = c.to_dict()
-        outcome = ""
-        if c.state != ARMED:
-            outcome = f"{c.state} {_hm(d['ended_at'])}"
-            if c.client_order_id:
-                outcome += f" → order {c.client_order_id} ({(c.order_status or '?').lower()} when sent)"
-            if c.reason:
-                outcome += f" ({c.reason})"
         last = c.trigger_value if c.state != ARMED else c.last_value
-        out.append({"id": c.id, "state": c.state, "order": d["order"], "condition": c.description,
-                    "until": _hm(d["expires_at"]) or "—", "last value": "—" if last is None else last,
-                    "outcome": outcome or "—"})
+        out.append({"id": c.id, "state": c.state, "order": c.to_dict()["order"], "condition": c.description,
+                    "until": hms(c.expires_at) or "—", "last value": "—" if last is None else last,
+                    "outcome": c.outcome() or "—"})
     return out
 
 

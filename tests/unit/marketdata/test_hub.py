@@ -384,3 +384,63 @@ def test_the_ticker_thread_never_waits_for_a_busy_session(session):
     h.poll()  # the session side catches up in order: the packet counted for the stale-feed clock
     session.risk.poll(session.clock.now(), session.book)
     assert session.book.trading_state == "ACTIVE"
+
+
+def _gap_with_a_backfill(session, h, mono, backfiller):
+    h.attach_source(_Source(), "kite", poller=lambda keys: [], backfiller=backfiller)
+    h.want(["NSE:INFY"], "watchlist")
+    h.on_ticks([tick("NSE:INFY", 1500.0, session.clock.now())], "kite")
+    mono.t += 3.5
+    session.clock.advance(3)
+    h.poll()
+    assert h.failover
+    session.clock.advance(70)
+    h.on_ticks([tick("NSE:INFY", 1501.5, session.clock.now())], "kite")  # back: the back-fill starts
+
+
+def test_closing_the_session_waits_for_a_running_backfill_so_its_note_is_journaled(tmp_path):
+    """Defect: the back-fill thread was fire-and-forget; a session closed while the broker was still
+    answering, and the thread's journal note then died on the released lease (an unhandled thread
+    exception in the test run)."""
+    import threading
+
+    import time
+
+    from tradekit.store import Journal, make_engine
+
+    s = make_session(tmp_path)
+    url = str(s.journal.engine.url)
+    mono = FakeMono()
+    h = s.market
+    h.monotonic, h.cfg = mono, h.cfg.model_copy(update={"failover_after_seconds": 3})
+    started = threading.Event()
+
+    def slow(key, start, end):
+        started.set()
+        time.sleep(0.3)
+        return None
+
+    _gap_with_a_backfill(s, h, mono, slow)
+    assert started.wait(5)
+    s.close()  # waits for the back-fill
+    j = Journal(make_engine(url), read_only=True)
+    ev = [e.payload.get("event") for e in j.events(types=(E.NOTE,)) if e.payload.get("kind") == "market_data"]
+    assert "backfill" in ev
+
+
+def test_a_backfill_that_outlives_its_session_is_logged_not_raised(session, caplog):
+    import threading
+
+    mono = FakeMono()
+    h = hub_for(session, mono, failover_after_seconds=3)
+    go, errors = threading.Event(), []
+    threading.excepthook, old = (lambda a: errors.append(a.exc_value)), threading.excepthook
+    try:
+        _gap_with_a_backfill(session, h, mono, lambda key, start, end: go.wait(5) and None)
+        session.journal.lease and session.journal.lease.release()
+        with caplog.at_level("WARNING", logger="tradekit.marketdata.hub"):
+            go.set()
+            assert h.close_backfills(5)
+        assert not errors
+    finally:
+        threading.excepthook = old

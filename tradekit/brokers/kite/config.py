@@ -30,12 +30,12 @@ class _Section(BaseModel):
 class KiteRateLimits(_Section):
     """Client-side limits the process-wide governor keeps (Kite's as of 2026-11; india.md §7.2)."""
 
-    orders_per_second: int = Field(10, ge=1)
-    orders_per_minute: int = Field(400, ge=1)
-    orders_per_day: int = Field(5000, ge=1)
-    quote_per_second: int = Field(1, ge=1)
-    historical_per_second: int = Field(3, ge=1)
-    other_per_second: int = Field(10, ge=1)
+    orders_per_second: int = Field(10, ge=1, description="order placements, modifications and cancellations per second")
+    orders_per_minute: int = Field(400, ge=1, description="order requests per minute")
+    orders_per_day: int = Field(5000, ge=1, description="order requests per day (all segments)")
+    quote_per_second: int = Field(1, ge=1, description="quote / ohlc / ltp calls per second")
+    historical_per_second: int = Field(3, ge=1, description="historical-candle calls per second")
+    other_per_second: int = Field(10, ge=1, description="every other API call per second")
     margin_seconds: float = Field(
         0.05, ge=0, le=1,
         description="added to each rolling window so that network jitter cannot make Kite count one call too many",
@@ -59,10 +59,10 @@ class KiteRateLimits(_Section):
 class KitePostbackConfig(_Section):
     """A small receiver for Kite's order postbacks (checksum verified)."""
 
-    enabled: bool = False
-    host: str = "127.0.0.1"
+    enabled: bool = Field(False, description="run the receiver (order_updates: postback or both)")
+    host: str = Field("127.0.0.1", description="address the receiver listens on (put a TLS proxy in front of it)")
     port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
-    path: str = "/kite/postback"
+    path: str = Field("/kite/postback", description="the URL path Kite posts to (as registered with the app)")
 
 
 class KiteConfig(_Section):
@@ -73,15 +73,19 @@ class KiteConfig(_Section):
     ticker_url: str = Field("wss://ws.kite.trade", description="ticker root (the sandbox: ws://127.0.0.1:PORT/ws)")
     redirect_url: str | None = Field(None, description="the app's registered redirect URL (informational)")
     token_file: Path | None = Field(None, description="access token file (mode 0600); default <data_dir>/kite/session.json")
-    timeout_seconds: float = Field(7.0, gt=0, le=120)
+    timeout_seconds: float = Field(7.0, gt=0, le=120, description="HTTP timeout of one API call")
     algo_id: str | None = Field(None, description="exchange algo id sent with every order (registered strategies)")
     market_protection: Decimal = Field(Decimal("-1"), description="for MARKET/SL-M orders: -1 automatic, or 1-100 percent")
     rate_limits: KiteRateLimits = Field(default_factory=KiteRateLimits)
-    order_updates: Literal["ticker", "postback", "both", "none"] = "ticker"
+    order_updates: Literal["ticker", "postback", "both", "none"] = Field(
+        "ticker", description="where order updates come from between reconciliations: the ticker's order messages, "
+        "the postback receiver, both, or none (polling only)")
     reconcile_interval_seconds: float = Field(30.0, ge=0, description="0 = only on start and on demand")
     watchdog_seconds: float = Field(10.0, gt=0, description="ticker silence (no tick, no heartbeat) before reconnecting")
-    ticker_reconnect_max_delay: int = Field(5, ge=5, le=300)
-    ticker_reconnect_max_tries: int = Field(300, ge=1, le=300)
+    ticker_reconnect_max_delay: int = Field(5, ge=5, le=300, description="longest pause between ticker reconnect attempts, "
+                                            "seconds (kiteconnect's bounds: 5-300)")
+    ticker_reconnect_max_tries: int = Field(300, ge=1, le=300, description="ticker reconnect attempts before the feed "
+                                            "counts as lost (kiteconnect's bound: 300)")
     historical_cache_dir: Path | None = Field(None, description="default <data_dir>/kite/historical")
     instruments_cache_dir: Path | None = Field(None, description="default <data_dir>/kite/instruments")
     postback: KitePostbackConfig = Field(default_factory=KitePostbackConfig)

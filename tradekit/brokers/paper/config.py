@@ -30,11 +30,13 @@ class SlippageConfig(_Section):
     beyond the bar, e.g. to model an order that sweeps the book past the bar's extremes.
     """
 
-    model: Literal["none", "fixed_bps", "spread", "volume_impact"] = "fixed_bps"
-    bps: float = Field(2.0, ge=0)
-    spread_ticks: float = Field(1.0, ge=0)
-    impact_bps: float = Field(50.0, ge=0)
-    noise_bps: float = Field(0.0, ge=0)
+    model: Literal["none", "fixed_bps", "spread", "volume_impact"] = Field(
+        "fixed_bps", description="none, fixed_bps, spread (half of spread_ticks) or volume_impact (bps + impact_bps × "
+        "√(quantity / bar volume)); always against the trader")
+    bps: float = Field(2.0, ge=0, description="fixed_bps and volume_impact: the base slippage in basis points")
+    spread_ticks: float = Field(1.0, ge=0, description="spread: the assumed bid-ask spread in ticks (a fill pays half)")
+    impact_bps: float = Field(50.0, ge=0, description="volume_impact: basis points × √(quantity / bar volume)")
+    noise_bps: float = Field(0.0, ge=0, description="seeded uniform noise in [0, noise_bps] added on top (paper.seed)")
     clamp_to_bar: bool = Field(True, description="a market fill on a bar stays inside the bar's high-low range")
 
 
@@ -43,7 +45,8 @@ class PaperConfig(_Section):
     or recorded bars, the default) or ``kite`` (today's live Kite ticks: needs a Kite login for
     the ticker, never sends an order to Kite; fills on the ticks, which the tick store records)."""
 
-    feed: Literal["recorded", "kite"] = "recorded"
+    feed: Literal["recorded", "kite"] = Field("recorded", description="recorded bars/ticks, or today's live Kite ticks "
+                                              "(needs a Kite login; never sends an order to Kite)")
     latency_ms: int = Field(50, ge=0, description="order travel time to the simulated exchange")
     participation: float = Field(
         0.10, ge=0, le=1, description="max share of a bar's volume one order may take per bar (0 = no cap)"
@@ -54,9 +57,11 @@ class PaperConfig(_Section):
                     "order takes and the volume traded since the previous tick — that MARKET orders (and the "
                     "marketable part of a LIMIT) may take on one tick, across all orders (0 = no cap)")
     band_pct: Decimal = Field(Decimal("20"), gt=0, description="price band around the previous close when none is known")
-    seed: int = 42
+    seed: int = Field(42, description="seed of the slippage noise, so a paper day is reproducible")
     slippage: SlippageConfig = Field(default_factory=SlippageConfig)
     margin: MarginConfig = Field(default_factory=MarginConfig)
     rms_square_off: bool = Field(True, description="the broker squares off MIS at its cut-off (₹50 + GST per order)")
-    rms_square_off_fee: Decimal = Field(Decimal("50"), ge=0)
-    reject_on_funds: bool = True
+    rms_square_off_fee: Decimal = Field(Decimal("50"), ge=0, description="₹ per order the broker charges for its "
+                                        "square-off (plus GST); Zerodha's, india.md")
+    reject_on_funds: bool = Field(True, description="reject an order whose margin exceeds the available funds, as "
+                                 "the broker does (false: fill regardless, for what-if replays)")

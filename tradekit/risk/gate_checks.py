@@ -1,0 +1,351 @@
+"""The checks an entry order runs after the state, instrument, product and compliance checks of
+:meth:`PreTradeGate.check <tradekit.risk.gate.PreTradeGate.check>`: compliance lists, money
+(funds, order value and quantity, fat finger), exposure, loss (with the worst case of
+:mod:`tradekit.risk.worstcase`) and portfolio VaR; plus the rules other modules register.
+
+Registering a rule (e.g. a Greek limit) takes a few lines in the rule's own module::
+
+    from tradekit.risk.gate_checks import register_entry_rule
+
+    @register_entry_rule
+    def greek_limits(gate, order, ctx, facts):   # facts: EntryFacts
+        ...
+        return CheckResult("GREEKS", ok, message, value, limit)   # or None: not applicable
+
+A registered rule runs for every order the gate checks as an entry (not for orders that only
+reduce a position) that has a price; an exception in it denies the order (the OMS turns it
+into ``GATE_ERROR``). ``unregister_entry_rule`` removes one (tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import NamedTuple
+
+from tradekit.model.enums import OrderType
+from tradekit.model.money import fmt_inr
+from tradekit.risk import worstcase as _worst
+from tradekit.risk.base import CheckResult
+
+
+_EPS = 1e-9  # percent comparisons: 25.000000000000004 % is 25 %
+_REL = 1 + 1e-12  # rupee comparisons, relative
+_R = tuple.__new__  # builds a CheckResult without NamedTuple's argument handling (hot path)
+_CR = CheckResult
+_NO_ACCOUNT = CheckResult("FUNDS", True, "no account: funds not checked")
+
+_OK = {code: CheckResult(code, True) for code in (
+    "STATE", "TICK", "LOT", "BAND", "FREEZE", "MARKET_PROTECTION", "CNC_HOLDINGS", "MIS_CUTOFF", "FUNDS",
+    "FAT_FINGER", "RESTRICTED", "FNO_BAN", "RATE", "VAR",
+)}
+
+
+def rs(x: float | Decimal) -> str:
+    """Rupees with Indian grouping: 1234567.8 -> '₹12,34,567.80' (no sign on a zero)."""
+    s = fmt_inr(x)
+    if s.startswith("-"):
+        return f"-₹{s[1:]}" if s.strip("-0.,") else f"₹{s[1:]}"
+    return f"₹{s}"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1f} %"
+
+
+def _lim(x: float) -> str:
+    return f"{x:g} %"
+
+
+class EntryFacts(NamedTuple):
+    """What the gate knows about an entry order when registered rules run (floats, rupees)."""
+
+    symbol: str          # tradingsymbol
+    key: str             # EXCHANGE:SYMBOL
+    quantity: int
+    signed: int          # + buy, - sell
+    position: int        # the instrument's net quantity now (all strategies and products)
+    price: float         # the price the order is valued at
+    multiplier: int
+    capital: float       # the capital percent limits use
+    day_pnl: float       # today's P&L so far
+
+
+EntryRule = Callable[..., "CheckResult | None"]
+_ENTRY_RULES: list[EntryRule] = []
+
+
+def register_entry_rule(rule: EntryRule) -> EntryRule:
+    """Add ``rule(gate, order, ctx, facts) -> CheckResult | None`` to every gate's entry checks
+    (once; returns the rule, so it works as a decorator)."""
+    if rule not in _ENTRY_RULES:
+        _ENTRY_RULES.append(rule)
+    return rule
+
+
+def unregister_entry_rule(rule: EntryRule) -> None:
+    if rule in _ENTRY_RULES:
+        _ENTRY_RULES.remove(rule)
+
+
+def entry_rules() -> tuple[EntryRule, ...]:
+    return tuple(_ENTRY_RULES)
+
+
+class EntryChecks:
+    """Mixed into :class:`~tradekit.risk.gate.PreTradeGate`: the entry checks and the VaR state."""
+
+    def _entry_checks(self, order, req, ctx, inst, info, sym, q, signed, cur, price, mult, capital, day_pnl,
+                      open_orders, day, ap) -> None:
+        scale = self.scale
+        s = self.summary
+        key, sector, restricted, und, deriv = info
+        # -- compliance lists
+        if restricted:
+            ap(_R(_CR, ("RESTRICTED", False, f"{sym} is on the restricted list: no new positions", None, None)))
+        elif self.lists.restricted:
+            ap(_OK["RESTRICTED"])
+        if deriv and self.lists.fno_ban:
+            banned = self.lists.fno_ban.get(day)
+            if banned and und in banned:
+                ap(_R(_CR, ("FNO_BAN", False, f"{und} is in the F&O ban on {day}: only position-reducing trades",
+                            None, None)))
+            else:
+                ap(_OK["FNO_BAN"])
+
+        # -- money
+        if price is None:
+            why = ctx.extra.get("no_price_reason") or "no price to value the order (no limit price and no last price)"
+            ap(_R(_CR, ("NO_PRICE", False, f"{sym}: {why}", None, None)))
+            return
+        if self._funds:
+            acct = ctx.account
+            if acct is None:
+                ap(_NO_ACCOUNT)
+            else:
+                px = req.price or req.trigger_price or ctx.last_price or Decimal(repr(price))
+                need = float(acct.required_margin(req, px))
+                avail = float(acct.available())
+                ap(_R(_CR, ("FUNDS", need <= avail, "" if need <= avail else
+                            f"{sym}: needs margin {rs(need)}, available {rs(avail)}", need, avail)))
+        value = q * price * mult
+        lim = self._max_order_value
+        if self._max_order_value_pct is not None:
+            p = self._max_order_value_pct * capital / 100.0
+            lim = p if lim is None or p < lim else lim
+        if lim is not None:
+            lim *= scale
+            ap(_R(_CR, ("ORDER_VALUE", True, "", value, lim)) if value <= lim * _REL else
+               _R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {rs(value)} is above the limit {rs(lim)}", value, lim)))
+        mq = self._max_order_qty
+        if mq is not None:
+            ap(_R(_CR, ("ORDER_QTY", True, "", float(q), float(mq))) if q <= mq else
+               _R(_CR, ("ORDER_QTY", False, f"{sym}: quantity {q:,} is above the limit {mq:,}", float(q), float(mq))))
+        ff = self._ff_opt if (inst is not None and inst.is_option) else self._ff
+        ltp = ctx.last_price
+        if ff is not None and ltp is not None and req.order_type is not OrderType.MARKET:
+            ltp = float(ltp)
+            p = float(req.price if req.price is not None else req.trigger_price)
+            if ltp > 0:
+                dev = (p / ltp - 1.0) * 100.0
+                if -ff - _EPS <= dev <= ff + _EPS:
+                    ap(_OK["FAT_FINGER"])
+                else:
+                    what = "limit price" if req.price is not None else "trigger price"
+                    ap(_R(_CR, ("FAT_FINGER", False,
+                                f"{sym}: {what} {p:,.2f} is {abs(dev):.1f} % {'above' if dev > 0 else 'below'} "
+                                f"the last price {ltp:,.2f}, limit {_lim(ff)}", abs(dev), ff)))
+
+        # -- exposure (a check passes if the order does not make an over-limit figure worse)
+        cur_val = s.value.get(key, 0.0)
+        new_qty = cur + signed
+        new_val = new_qty * price * mult
+        a_new = new_val if new_val >= 0 else -new_val
+        a_cur = cur_val if cur_val >= 0 else -cur_val
+        lim = self._max_pos_value
+        if lim is not None:
+            lim *= scale
+            ok = a_new <= lim * _REL or a_new <= a_cur
+            ap(_R(_CR, ("POSITION_VALUE", ok, "" if ok else f"{sym}: position would be {rs(a_new)}, limit {rs(lim)}",
+                        a_new, lim)))
+        lim = self._max_pos_qty
+        if lim is not None:
+            lim *= scale
+            aq = float(abs(new_qty))
+            ok = aq <= lim or aq <= abs(cur)
+            ap(_R(_CR, ("POSITION_QTY", ok, "" if ok else f"{sym}: position would be {aq:,.0f} units, limit {lim:,.0f}",
+                        aq, lim)))
+        to_pct = 100.0 / capital
+        lim = self._conc
+        if lim is not None:
+            lim *= scale
+            pct = a_new * to_pct
+            ok = pct <= lim + _EPS or a_new <= a_cur
+            ap(_R(_CR, ("CONCENTRATION", ok, "" if ok else
+                        f"{sym}: position would be {_pct(pct)} of capital, limit {_lim(lim)}", pct, lim)))
+        lim = self._sector_pct
+        if lim is not None and sector is not None:
+            lim *= scale
+            old = s.sector.get(sector, 0.0)
+            new = old - a_cur + a_new
+            pct = new * to_pct
+            ok = pct <= lim + _EPS or new <= old
+            ap(_R(_CR, ("SECTOR", ok, "" if ok else
+                        f"{sym}: {sector} sector exposure would be {_pct(pct)} of capital, limit {_lim(lim)}", pct, lim)))
+        lim = self._gross
+        if lim is not None:
+            lim *= scale
+            new = s.gross - a_cur + a_new
+            pct = new * to_pct
+            ok = pct <= lim + _EPS or new <= s.gross + _EPS
+            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {_pct(pct)} of capital, limit {_lim(lim)}",
+                        pct, lim)))
+        lim = self._net
+        if lim is not None:
+            lim *= scale
+            new = abs(s.net - cur_val + new_val)
+            pct = new * to_pct
+            ok = pct <= lim + _EPS or new <= abs(s.net) + _EPS
+            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {_pct(pct)} of capital, limit {_lim(lim)}",
+                        pct, lim)))
+        mo = self._max_open
+        if mo is not None:
+            n = len(open_orders)
+            ap(_R(_CR, ("OPEN_ORDERS", True, "", float(n + 1), float(mo))) if n < mo else
+               _R(_CR, ("OPEN_ORDERS", False, f"{n} orders are open, limit {mo}", float(n + 1), float(mo))))
+        md = self._max_day
+        if md is not None:
+            n = self.orders_today
+            ap(_R(_CR, ("ORDERS_DAY", True, "", float(n + 1), float(md))) if n < md else
+               _R(_CR, ("ORDERS_DAY", False, f"{n:,} orders today, limit {md:,}", float(n + 1), float(md))))
+
+        # -- loss
+        lim = self.daily_loss_limit(capital)
+        if lim is not None:
+            loss = 0.0 - day_pnl
+            if loss >= lim:
+                ap(_R(_CR, ("DAILY_LOSS", False, f"today's loss {rs(loss)} has reached the limit {rs(lim)}: only orders "
+                                                 f"that reduce a position", loss, lim)))
+            elif self._adverse is None:
+                ap(_R(_CR, ("DAILY_LOSS", True, "", loss, lim)))
+            else:
+                ap(self._loss_worst_case(order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim))
+        lim = self.drawdown_limit(capital)
+        if lim is not None:
+            dd = self.day.peak - self.day.last
+            ap(_R(_CR, ("DRAWDOWN", True, "", dd, lim)) if dd < lim else
+               _R(_CR, ("DRAWDOWN", False, f"P&L is {rs(dd)} below today's peak, limit {rs(lim)}: only orders that "
+                                           f"reduce a position", dd, lim)))
+
+        # -- portfolio VaR
+        if self.var_model is not None:
+            lim = self.var_limit(capital)
+            if lim is not None:
+                ap(self._var_check(sym, new_val - cur_val, lim, abs(new_val) < abs(cur_val)))
+
+        # -- rules registered by other modules (register_entry_rule)
+        if _ENTRY_RULES:
+            facts = EntryFacts(sym, key, q, signed, cur, price, mult, capital, day_pnl)
+            for rule in tuple(_ENTRY_RULES):
+                r = rule(self, order, ctx, facts)
+                if r is not None:
+                    ap(r)
+
+    def note_signal_stop(self, signal_id: str, stop) -> None:
+        """Remember a signal's protective stop (``sizing.stop``) for the daily-loss worst case."""
+        if stop is None or not signal_id:
+            return
+        if len(self.signal_stops) >= 10_000:
+            self.signal_stops.pop(next(iter(self.signal_stops)))
+        self.signal_stops[signal_id] = stop
+
+    def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim) -> CheckResult:
+        """DAILY_LOSS with the order's worst case and the open exposure (see ``tradekit.risk.worstcase``)."""
+        var_pct = None
+        vm = self.var_model
+        if vm is not None:
+            i = vm.index.get(sym)
+            if i is not None and vm.cov[i][i] > 0:
+                var_pct = vm.scale * vm.cov[i][i] ** 0.5 * 100.0
+        stop = _worst.stop_of(order, ctx, self.signal_stops)
+        # the book values the filled quantity at its mark for the symbol (else the first mark: the last price)
+        mark = self.summary.price.get(key)
+        if mark is None and ctx.last_price is not None:
+            mark = float(ctx.last_price)
+        ok, total, parts = _worst.headroom(
+            loss_so_far=loss, limit=lim, summary=self.summary, open_orders=open_orders, key=key,
+            signed_value=signed * price * mult, q=q, price=price, mult=mult, stop=stop,
+            adverse_pct=self._adverse, include_positions=self._loss_positions, var_pct=var_pct, mark=mark)
+        if ok:
+            return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
+        return _R(_CR, ("DAILY_LOSS", False,
+                        f"{sym}: today's loss {rs(loss)} + open exposure {rs(parts['open'])} at a {self._adverse:g} % "
+                        f"adverse move + this order's worst case {rs(parts['order'])} ({parts['how']}) = {rs(total)} "
+                        f"would pass the daily loss limit {rs(lim)}", total, lim))
+
+    def _var_state(self) -> tuple[float, "object"]:
+        """(wᵀΣw, Σw) for the current book, patched from the summary's deltas."""
+        vm, s = self.var_model, self.summary
+        # many deltas (a batched mark of the whole book): one matrix-vector product is cheaper
+        if self._var_full != s.full_version or self._var_cache is None or len(s.deltas) > 8:
+            self._var_cache = list(vm.prepare(s.value, as_array=True))
+            self._var_full = s.full_version
+            s.deltas.clear()
+            self._var_gap = any(v and (k.partition(":")[2] or k) not in vm.index for k, v in s.value.items())
+        elif s.deltas:
+            c = self._var_cache
+            idx, cov, cols = vm.index, vm.cov, vm.cols
+            for k, d in s.deltas:
+                i = idx.get(k.partition(":")[2])
+                if i is None:
+                    self._var_gap = True
+                    continue
+                c[0] += 2.0 * d * float(c[1][i]) + d * d * cov[i][i]
+                c[1] += d * cols[i]
+            s.deltas.clear()
+        return self._var_cache[0], self._var_cache[1]
+
+    def _var_coverage(self, sym: str, delta: float) -> tuple[float, list[str]]:
+        """(% of the gross exposure after the order with return history, the uncovered symbols)."""
+        vm, s = self.var_model, self.summary
+        gross = unc = 0.0
+        names = []
+        for k, v in s.value.items():
+            ks = k.partition(":")[2] or k
+            if ks == sym:
+                v = v + delta
+            gross += abs(v)
+            if ks not in vm.index and v:
+                unc += abs(v)
+                names.append(ks)
+        if sym not in vm.index and not any(n == sym for n in names) and delta:
+            gross += abs(delta)
+            unc += abs(delta)
+            names.append(sym)
+        return (100.0 * (gross - unc) / gross if gross else 100.0), names
+
+    def _var_check(self, sym: str, delta: float, lim: float, reduces: bool = False) -> CheckResult:
+        vm = self.var_model
+        i = vm.index.get(sym)
+        v = self.config.var
+        wsw, sw = self._var_state()  # also notes whether some exposure has no history (_var_gap)
+        note = ""
+        if i is None or self._var_gap:
+            pct, names = self._var_coverage(sym, delta)
+            if pct + 1e-9 < v.min_coverage_pct:
+                note = (f"VaR covers {pct:.0f} % of the exposure (risk.var.min_coverage_pct {v.min_coverage_pct:g}): no daily "
+                        f"return history for {', '.join(sorted(set(names))[:5])} (tradekit data import|fetch --timeframe 1d)")
+                if v.short_coverage == "refuse" and not reduces:
+                    return _R(_CR, ("VAR", False, note, None, lim))
+        if i is None:
+            return _R(_CR, ("VAR", True, note or f"{sym}: no return history, VaR not checked", None, lim if note else None))
+        var2 = wsw + 2.0 * delta * float(sw[i]) + delta * delta * vm.cov[i][i]
+        var_new = vm.scale * (var2 ** 0.5 if var2 > 0 else 0.0)
+        if var_new <= lim:
+            return _R(_CR, ("VAR", True, note, var_new, lim))
+        var_old = vm.scale * (wsw ** 0.5 if wsw > 0 else 0.0)
+        if var_new <= var_old:
+            return _R(_CR, ("VAR", True, note, var_new, lim))
+        return _R(_CR, ("VAR", False, f"portfolio VaR ({vm.confidence * 100:g} %, {vm.horizon_days} d) would be "
+                                      f"{rs(var_new)}, limit {rs(lim)}" + (f"; {note}" if note else ""), var_new, lim))
+
