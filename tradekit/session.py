@@ -775,7 +775,7 @@ class Session:
         snaps.join()
         try:
             self.journal.flush()
-            if snaps.due() and self.journal.durability == "sync":  # not a fast replay's own journal
+            if snaps.due():  # not a fast replay's own journal (batch durability)
                 from tradekit.store.snapshot import take
 
                 take(self.journal)

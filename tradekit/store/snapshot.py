@@ -551,7 +551,8 @@ class Periodic:
         self._thread: threading.Thread | None = None
 
     def due(self) -> bool:
-        return self.every > 0 and self.journal.last_seq - self.last >= self.every
+        """``every`` events since the last one, on a journal written durably (not a fast replay's own, in batches)."""
+        return self.every > 0 and self.journal.durability == "sync" and self.journal.last_seq - self.last >= self.every
 
     def maybe(self) -> None:
         if not self.due() or (self._thread is not None and self._thread.is_alive()):

@@ -230,3 +230,17 @@ def test_random_cut_points_of_a_synthetic_history_with_every_order_fate(tmp_path
     for k in rnd.sample(range(1, j.last_seq + 1), 8):
         _snapshot_at(j, k)
         assert _book(snap.build(j).book) == full, k
+
+
+def test_a_running_session_writes_a_snapshot_every_n_events_on_its_service_cycle(journal_db, tmp_path):
+    s = open_session(copy(journal_db, tmp_path), config(tmp_path, snapshot_every_events=50), DAY4)
+    first = snap.list_snapshots(s.journal)[0]["seq"]
+    s.service()
+    s._snapshots.join()
+    assert snap.list_snapshots(s.journal)[0]["seq"] == first  # fewer than 50 events since: none
+    for i in range(50):
+        s._emit(E.NOTE, {"i": i})
+    s.service()
+    s._snapshots.join()
+    assert snap.list_snapshots(s.journal)[0]["seq"] >= first + 50
+    s.close()
