@@ -766,37 +766,16 @@ class Session:
         self.journal.close()
 
     def _close_snapshots(self) -> None:
-        """At close: a journal snapshot when store.snapshot_every_events passed since the last one, then the
-        archival of the days older than store.archive_after_days. Neither may lose the journal's close."""
-        snaps = getattr(self, "_snapshots", None)
-        lease = self.journal.lease
-        if snaps is None or self.journal.read_only or (lease is not None and not lease.held):
-            return
-        snaps.join()
-        try:
-            self.journal.flush()
-            if snaps.due():  # not a fast replay's own journal (batch durability)
-                from tradekit.store.snapshot import take
+        from tradekit.store.archive import at_close
 
-                take(self.journal)
-            if self.config.store.archive_after_days is not None:
-                self.archive()
-        except Exception:
-            log.exception("the journal snapshot or archival at close failed (the journal is intact)")
+        at_close(self)  # a journal snapshot (store.snapshot_every_events), then archival (store.archive_after_days)
 
     def archive(self, older_than_days: int | None = None):
         """Move the journal's days older than ``older_than_days`` (default ``store.archive_after_days``) to
         an archive file (:func:`tradekit.store.archive.archive`)."""
-        from tradekit.store.archive import archive, archive_dir_for
+        from tradekit.store.archive import archive_session
 
-        days = self.config.store.archive_after_days if older_than_days is None else older_than_days
-        if days is None:
-            raise ConfigError("no age to archive after: set store.archive_after_days", file=self.config.source,
-                              field="store.archive_after_days")
-        url = self.journal.engine.url.render_as_string(hide_password=True)
-        folder = archive_dir_for(url, self.config.data_dir, self.config.store.archive_dir)
-        return archive(self.journal, older_than_days=days, archive_dir=folder,
-                       today=self.clock.now().astimezone(IST).date())
+        return archive_session(self, older_than_days)
 
 
 def _lots(units: int, lot: int, signal: Signal) -> int:

@@ -283,4 +283,38 @@ def archive(journal: Journal, *, older_than_days: int, archive_dir: str | Path, 
     return ArchiveResult(path, first, cut, len(rows), days, state.seq, msg)
 
 
+def archive_session(session, older_than_days: int | None = None) -> ArchiveResult:
+    """:func:`archive` for a session: its config's age (``store.archive_after_days``) and folder, its clock's day."""
+    from tradekit.errors import ConfigError
+
+    cfg = session.config
+    days = cfg.store.archive_after_days if older_than_days is None else older_than_days
+    if days is None:
+        raise ConfigError("no age to archive after: set store.archive_after_days", file=cfg.source,
+                          field="store.archive_after_days")
+    url = session.journal.engine.url.render_as_string(hide_password=True)
+    return archive(session.journal, older_than_days=days, archive_dir=archive_dir_for(url, cfg.data_dir, cfg.store.archive_dir),
+                   today=session.clock.now().astimezone(IST).date())
+
+
+def at_close(session) -> None:
+    """A session's close: a journal snapshot when ``store.snapshot_every_events`` passed since the last one,
+    then the archival of the days older than ``store.archive_after_days``. Neither may lose the close."""
+    snaps = getattr(session, "_snapshots", None)
+    j = session.journal
+    if snaps is None or j.read_only or (j.lease is not None and not j.lease.held):
+        return
+    snaps.join()
+    try:
+        j.flush()
+        if snaps.due():  # not a fast replay's own journal (batch durability)
+            from tradekit.store.snapshot import take
+
+            take(j)
+        if session.config.store.archive_after_days is not None:
+            archive_session(session)
+    except Exception:
+        log.exception("the journal snapshot or archival at close failed (the journal is intact)")
+
+
 __all__ = ["ArchiveError", "ArchiveResult", "archive", "archive_dir_for", "archived_events", "archived_rows", "records"]
