@@ -4,7 +4,10 @@ Baseline in the same run: backtrader (Cerebro, runonce) on the same bars and str
 quantity, market orders filled at the next bar's open, commission. Each measurement runs in a
 fresh subprocess (so peak RSS is that run's own) and is repeated; medians are reported.
 The trades of our replay are compared with vectorbt's run of the same strategy
-(``tradekit.research.parity``) and must be identical.
+(``tradekit.research.parity``) and must be identical. The replay journals in batches
+(``Session.for_replay``: ``durability="batch"``) and verifies the whole chain once at the end,
+inside the timed part; ``tests/unit/execution/test_replay_batch.py`` shows the batched journal
+equals a durable run's, event for event.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def _ours(n: int) -> dict:
     return {"bars": len(bars), "seconds": elapsed, "bars_per_s": len(bars) / elapsed, "orders": r.orders, "fills": r.fills,
             "events": events, "peak_rss_mb": peak_mb,
             "trades_digest": hashlib.sha256(repr(trades).encode()).hexdigest(), "n_trades": len(trades),
-            "identical_to_vectorbt": identical, "vectorbt_net_pnl": round(v.net_pnl, 2), "net_pnl": float(s.book.net_pnl)}
+            "identical_to_vectorbt": identical, "vectorbt_net_pnl": round(v.net_pnl, 2), "net_pnl": float(s.book.net_pnl),
+            "journal_verified": bool(r.verified is not None and r.verified.ok)}
 
 
 def _backtrader(n: int) -> dict:
@@ -118,6 +122,8 @@ def run(n: int = 94_000, repeats: int = 3) -> dict:
         "deterministic": len({r["trades_digest"] for r in ours}) == 1,
         "trades_identical_to_vectorbt": all(r["identical_to_vectorbt"] for r in ours),
         "net_pnl": ours[0]["net_pnl"], "vectorbt_net_pnl": ours[0]["vectorbt_net_pnl"],
+        # the batched journal's chain, verified once at the end of each run (inside the timed part)
+        "journal_verified": all(r.get("journal_verified") for r in ours),
     }
     return result
 

@@ -55,14 +55,35 @@ def config_check(config: Optional[Path] = ConfigOpt) -> None:
     typer.echo(f"  store: {cfg.store_url()}")
 
 
-def _audit_target(config: Optional[Path], db: Optional[Path]):
-    """(read-only journal, anchor log) for the audit commands: ``--db`` or the config's store."""
+AccountOpt = typer.Option(None, "--account", help="the store's account to read (default: the config's store.account; "
+                          "see tradekit status --account all)")
+
+
+def _account_overrides(account: Optional[str]) -> dict | None:
+    """``--account`` as config overrides (checked here, so the error names the option)."""
+    from tradekit.account_id import validate
+
+    if account is None:
+        return None
+    return {"store": {"account": validate(account, field="--account")}}
+
+
+def _audit_target(config: Optional[Path], db: Optional[Path], account: Optional[str] = None):
+    """(read-only journal, anchor log) for the audit commands: ``--db`` or the config's store (``--account``: one of its accounts)."""
     from tradekit.store.audit import AnchorLog, anchor_log_path, open_read_only
     from tradekit.store.db import sqlite_url
 
+    overrides = _account_overrides(account)
     if db is not None:
+        if overrides is not None and overrides["store"]["account"] != "default":
+            raise TradekitError("--account: a journal file (--db) holds one account, the default; "
+                                "leave --db out to read an account of the config's store")
         return open_read_only(db), AnchorLog(anchor_log_path(sqlite_url(db)))
-    cfg = _cfg(config)
+    if overrides is not None:
+        from tradekit.account_id import check_store
+
+        check_store(_cfg(config).store.url, overrides["store"]["account"], field="--account")
+    cfg = _cfg(config, overrides)
     url = cfg.store_url()
     if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
         raise TradekitError(f"no journal at {url.split('///', 1)[-1]} (the config's store); give one with --db FILE")
@@ -76,12 +97,22 @@ def audit_verify(
     expect_anchor: Optional[str] = typer.Option(None, "--anchor", help="an anchor hash from an earlier report that must be in the chain"),
     anchors: Optional[Path] = typer.Option(None, "--anchors", help="the anchor log (default: the journal's, under the data dir)"),
     no_anchor_log: bool = typer.Option(False, "--no-anchor-log", help="check the chain only, not the published anchors"),
+    account: Optional[str] = typer.Option(None, "--account", help="the store's account to check (default: the config's "
+                                          "store.account); 'all': every account of the store, each against its own chain "
+                                          "and anchor log"),
 ) -> None:
     """Check the hash chain and the published anchors, read-only; name the first event altered, inserted or removed."""
     from tradekit.store import verify
     from tradekit.store.audit import AnchorLog
 
-    journal, log = _audit_target(config, db)
+    if account == "all":
+        if db is not None or anchors is not None or expect_anchor is not None:
+            raise TradekitError("--account all checks every account of the config's store against its own anchor log: "
+                                "give no --db, --anchors or --anchor with it")
+        from tradekit.accounts_cli import verify_all
+
+        raise typer.Exit(verify_all(config, no_anchor_log=no_anchor_log))
+    journal, log = _audit_target(config, db, account)
     if anchors is not None:
         if not anchors.is_file():
             raise TradekitError(f"--anchors: {anchors}: no such anchor log")
@@ -100,11 +131,12 @@ def audit_export(
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = typer.Option(None, "--db", help="a journal file (default: the config's store)"),
     fmt: Optional[str] = typer.Option(None, "--format", help="csv or jsonl (default: from the file suffix)"),
+    account: Optional[str] = AccountOpt,
 ) -> None:
     """Write the journal as CSV or JSONL for a compliance reviewer."""
     from tradekit.store import export
 
-    journal, _ = _audit_target(config, db)
+    journal, _ = _audit_target(config, db, account)
     try:
         n = export(journal, out, fmt=fmt)
     except ValueError as e:
@@ -118,9 +150,10 @@ def audit_anchor(
     config: Optional[Path] = ConfigOpt,
     db: Optional[Path] = typer.Option(None, "--db"),
     publish: bool = typer.Option(False, "--publish", help="also append it to the anchor log outside the database"),
+    account: Optional[str] = AccountOpt,
 ) -> None:
     """Print a day's anchor hash: the hash of its last event (``--publish``: add it to the anchor log)."""
-    j, log = _audit_target(config, db)
+    j, log = _audit_target(config, db, account)
     if day is None:
         a = j.tail()
     else:
@@ -247,6 +280,7 @@ def _register_capabilities() -> None:
                    "tradekit.alerts.cli",  # alerts list|ack|watch
                    "tradekit.monitoring.perf_cli",  # perf --from --to
                    "tradekit.store.journal_cli",  # journal snapshot|archive|status
+                   "tradekit.accounts_cli",  # status, report (--account A|all)
                    "tradekit.workspace"):  # init, upgrade-workspace
         importlib.import_module(module).register(app)
 

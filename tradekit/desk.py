@@ -29,7 +29,7 @@ from tradekit.errors import StoreError
 from tradekit.store.journal import Event, Journal
 from tradekit.store.projection import Book
 
-__all__ = ["Desk", "connect"]
+__all__ = ["Desk", "accounts_table", "connect", "connect_all"]
 
 _MONEY = {
     "positions": ("avg", "last", "realized", "unrealized", "charges", "net", "turnover"),
@@ -71,7 +71,13 @@ class Desk:
         self.refresh()
 
     def __repr__(self) -> str:
-        return f"<tradekit.Desk {self.info}>"
+        acct = "" if self.account == "default" else f"account {self.account}: "
+        return f"<tradekit.Desk {acct}{self.info}>"
+
+    @property
+    def account(self) -> str:
+        """The account whose journal this desk reads (``default``: a one-account store)."""
+        return getattr(self.journal, "account", "default")
 
     # -- reading -------------------------------------------------------------------------------------
     def refresh(self) -> int:
@@ -164,8 +170,42 @@ class Desk:
         v = self.book.net_pnl
         return v if self.exact else float(v)
 
+    # -- options (issue 21) ------------------------------------------------------------------------------
+    def _master(self, day: date):
+        from tradekit.market.instruments import InstrumentStore
+        from tradekit.market.master import load_master
 
-def connect(config=None, *, exact: bool = False, journal: str | Path | None = None) -> Desk:
+        store = load_master(self.config, day)[0]
+        # the bundled NFO sample (Kite's dump of 2026-08-18) answers for the contracts the master lacks
+        sample = InstrumentStore.bundled(include_nfo_sample=True)
+        store.add(i for i in sample if i.is_derivative and store.find(i.exchange, i.tradingsymbol) is None)
+        return store
+
+    def option_chain(self, underlying: str, expiry=None, *, quotes, now: datetime | None = None, **kw) -> pd.DataFrame:
+        """The option chain of ``underlying`` (:func:`tradekit.options.chain.option_chain`) on the config's
+        instrument master, priced from ``quotes``: a session's hub (``session.market``) or ``kite.quote(...)``."""
+        from tradekit.options.chain import option_chain
+
+        now = now or datetime.now(IST)
+        return option_chain(underlying, expiry, master=kw.pop("master", None) or self._master(now.date()),
+                            quotes=quotes, now=now, **kw)
+
+    def greeks(self, prices=None, *, now: datetime | None = None, rate: float | None = None):
+        """The F&O book's Greeks: (per position, per strategy, account) frames
+        (:func:`tradekit.risk.greeks_limit.greeks_report`). ``prices``: last prices by key for the
+        underlyings (default: the journal's marks, which hold only the positions' own prices)."""
+        from tradekit.risk.greeks_limit import greeks_report
+
+        now = now or datetime.now(IST)
+        marks = {p.instrument_key: p.last_price for p in self.book.positions.values() if p.last_price is not None}
+        if rate is None:
+            risk = getattr(self.config, "risk", None)
+            rate = risk.greeks.rate if risk is not None else 0.065
+        return greeks_report(self.book, now=now, instruments=self._master(now.date()), prices={**marks, **(prices or {})},
+                             rate=rate)
+
+
+def connect(config=None, *, exact: bool = False, journal: str | Path | None = None, account: str | None = None) -> Desk:
     """A read-only :class:`Desk` on a running or finished session.
 
     Parameters
@@ -177,10 +217,25 @@ def connect(config=None, *, exact: bool = False, journal: str | Path | None = No
     journal : str or Path, optional
         A journal file (SQLite) to read instead of the config's store, e.g. a replay's or an
         archived day's ``journal.db``.
+    account : str, optional
+        Another account of the config's store (``store.account`` by default); every account at
+        once is :func:`connect_all`.
     """
+    from tradekit.account_id import ALL, validate
     from tradekit.config import TradekitConfig, load_config
     from tradekit.store.db import make_engine, sqlite_url
 
+    if account == ALL:
+        raise StoreError("account='all' is several desks: use tradekit.desk.connect_all()")
+    if account is not None:
+        account = validate(account, field="account")
+        if journal is not None:
+            raise StoreError("give journal= (a SQLite file: one account) or account=, not both")
+        cfg = config if isinstance(config, TradekitConfig) else load_config(config)
+        config = cfg.model_copy(update={"store": cfg.store.model_copy(update={"account": account})})
+        from tradekit.account_id import check_store
+
+        check_store(cfg.store.url, account, field="account")
     if journal is not None:
         p = Path(journal).expanduser()
         if not p.is_file():
@@ -193,3 +248,57 @@ def connect(config=None, *, exact: bool = False, journal: str | Path | None = No
             raise StoreError(f"no journal yet at {url.split('///', 1)[-1]}: start a session (tradekit demo, "
                              "tradekit run day) or pass journal=PATH")
     return Desk(Journal(make_engine(url), read_only=True), exact=exact, config=cfg)
+
+
+def connect_all(config=None, *, exact: bool = False) -> dict[str, Desk]:
+    """A read-only :class:`Desk` per account of the config's store (a SQLite store: its one account),
+    by account id; :func:`accounts_table` sets them side by side with a total."""
+    from tradekit.config import TradekitConfig, load_config
+    from tradekit.store.accounts import list_accounts, split_url
+    from tradekit.store.db import make_engine
+
+    cfg = config if isinstance(config, TradekitConfig) else load_config(config)
+    url = cfg.store_url()
+    if url.startswith("sqlite"):
+        return {"default": connect(cfg, exact=exact)}
+    base = make_engine(split_url(url)[0])
+    try:
+        names = list_accounts(base)
+    finally:
+        base.dispose()
+    if not names:
+        raise StoreError(f"no account has a journal in {base.url.render_as_string(hide_password=True)} yet")
+    return {a: connect(cfg, exact=exact, account=a) for a in names}
+
+
+ACCOUNT_COLUMNS = ["account", "session", "mode", "state", "events", "last_event", "open_positions", "realized",
+                   "unrealized", "charges", "net"]
+
+
+def accounts_table(desks: dict[str, Desk]) -> pd.DataFrame:
+    """One row per account (who runs it, mode, trading state, events, open positions, P&L net of
+    charges) and a ``TOTAL`` row summing the money and counts: the "all accounts" view."""
+    from tradekit.model.money import dec
+
+    rows = []
+    for name, d in desks.items():
+        info, b = d.info, d.book
+        charges = b.charges_total.total
+        rows.append({"account": name, "session": "running" if info.running else "-", "mode": info.mode or "?",
+                     "state": info.trading_state, "events": info.last_seq,
+                     "last_event": f"{info.last_event:%Y-%m-%d %H:%M:%S}" if info.last_event else "never",
+                     "open_positions": sum(1 for p in b.positions.values() if p.quantity),
+                     "realized": b.realized_pnl, "unrealized": b.unrealized_pnl, "charges": charges, "net": b.net_pnl})
+    if rows:
+        total = {"account": "TOTAL", "session": f"{sum(r['session'] == 'running' for r in rows)} running",
+                 "mode": "", "state": "", "events": sum(r["events"] for r in rows), "last_event": "",
+                 "open_positions": sum(r["open_positions"] for r in rows)}
+        for c in ("realized", "unrealized", "charges", "net"):
+            total[c] = sum((r[c] for r in rows), dec(0))
+        rows.append(total)
+    df = pd.DataFrame(rows, columns=ACCOUNT_COLUMNS)
+    exact = all(d.exact for d in desks.values()) and bool(desks)
+    if not exact:
+        for c in ("realized", "unrealized", "charges", "net"):
+            df[c] = df[c].astype("float64")
+    return df

@@ -12,6 +12,7 @@ clock (:mod:`tradekit.execution.replay`).
 from __future__ import annotations
 
 import logging
+import os
 from datetime import date, datetime, time
 from decimal import ROUND_FLOOR
 from pathlib import Path
@@ -91,6 +92,7 @@ class Session:
         self.calendar = calendar if calendar is not None else _default_calendar(config)
         self.charges = _default_charges(config)
         self.broker = broker if broker is not None else self._make_broker()
+        self._check_kite_user()  # a live session on another Zerodha user than the account's is refused
         if hasattr(self.broker, "on_fee"):  # a broker's fee outside a fill (RMS square-off) reaches the journal
             self.broker.on_fee = lambda payload: self._emit(E.POSITION_ADJUSTED, payload)
         self.risk = None
@@ -127,6 +129,12 @@ class Session:
         self.brackets = BracketManager(self.oms, config=config.brackets)
         self.brackets.restore(_snap.history(self.journal, self.brackets.RESTORE_TYPES), sync=False)
         self.brackets.attach(self.market)
+        from tradekit.options.expiry import ExpiryManager
+
+        # issue 21: expiry square-off/rollover rules and physical-settlement notes, on the hub's prices
+        self.expiry = ExpiryManager(self)
+        if _has_derivatives(self.instruments):
+            self.expiry.attach(self.market)
         from tradekit.execution.slicing import ParentOrders
 
         self.algos = ParentOrders.install(self)  # issue 15: freeze slices and TWAP/VWAP/POV parents, rebuilt from the journal
@@ -156,6 +164,8 @@ class Session:
         from tradekit.alerts.manager import attach_alerts
 
         self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
+        self._last_event = None  # this process's last append: a quiet session journals a heartbeat (uptime)
+        self.journal.subscribe(self._saw_event)
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
@@ -328,8 +338,10 @@ class Session:
             return SessionView(cfg, holder=e.holder)
 
     @classmethod
-    def for_replay(cls, config: TradekitConfig, journal_path: str | Path, start: datetime, **kw) -> "Session":
-        """A paper session on a simulated clock with its own fresh journal (batched writes)."""
+    def for_replay(cls, config: TradekitConfig, journal_path: str | Path, start: datetime, *,
+                   durability: str = "batch", **kw) -> "Session":
+        """A paper session on a simulated clock with its own fresh journal (batched writes;
+        ``durability="sync"`` commits each event as a live session does, for comparison)."""
         from tradekit.clock import SimClock
 
         clock = SimClock(start)
@@ -349,11 +361,32 @@ class Session:
         engine = make_engine(sqlite_url(path), synchronous="OFF")
         lease = JournalLease.acquire(engine, owner=f"{default_owner()} (replay)")
         try:
-            journal = Journal(engine, clock=clock, durability="batch", batch_size=config.store.batch_size, lease=lease)
+            journal = Journal(engine, clock=clock, durability=durability, batch_size=config.store.batch_size, lease=lease)
             return cls(config, clock=clock, journal=journal, mode="paper", **kw)
         except BaseException:
             lease.release()
             raise
+
+    def _check_kite_user(self) -> None:
+        """Live: the broker trades only as the account's ``account.kite_user_id`` (when one is set);
+        a login as another user refuses the start here, and every broker call later."""
+        want = self.config.account.kite_user_id
+        if self.mode is not TradingMode.LIVE or not want:
+            return
+        expect = getattr(self.broker, "expect_user", None)
+        if expect is None:
+            raise ConfigError(f"the live broker {type(self.broker).__name__} cannot tell which user it trades as",
+                              file=self.config.source, field="account.kite_user_id")
+        from tradekit.errors import AuthExpired, BrokerUnavailable
+
+        try:
+            expect(want)
+        except AuthExpired as e:
+            if getattr(e, "wrong_user", False):
+                raise ConfigError(str(e), file=self.config.source, field="account.kite_user_id") from None
+            log.warning("the Kite user is checked at the first login: %s", e)  # not logged in yet
+        except BrokerUnavailable as e:  # checked before the first call that reaches Kite
+            log.warning("could not read the Kite user at start (%s): it is checked before the first call", e)
 
     def _make_broker(self):
         if self.mode is TradingMode.PAPER:
@@ -729,13 +762,36 @@ class Session:
         if pub is None and self.journal.lease is not None:
             from tradekit.store.audit import AnchorLog, AnchorPublisher, anchor_log_path
 
-            url = self.journal.engine.url.render_as_string(hide_password=True)
-            path = anchor_log_path(url, self.config.data_dir, self.config.store.anchor_log)
+            from tradekit.store.accounts import describe, with_account
+
+            url = with_account(self.journal.engine.url.render_as_string(hide_password=True), self.journal.account)
+            path = anchor_log_path(url, self.config.data_dir, self.config.store.anchor_log)  # one log per account
             pub = self._anchor_pub = AnchorPublisher(
                 self.journal, AnchorLog(path), interval=self.config.store.anchor_interval_seconds,
-                name=self.journal.engine.url.render_as_string(hide_password=True), listeners=self.anchor_listeners,
+                name=describe(self.journal.engine), listeners=self.anchor_listeners,
                 today=lambda: self.clock.now().astimezone(IST).date())
         return pub
+
+    # -- uptime: a heartbeat in the journal while nothing else is journaled (issue 18) ---------------------
+    HEARTBEAT_SECONDS = 15.0  # of the session's clock; tradekit.monitoring.execution.uptime reads the gaps
+
+    def _saw_event(self, ev) -> None:
+        self._last_event = ev
+
+    def journal_heartbeat(self) -> bool:
+        """Journal a ``note`` ``{"kind": "heartbeat"}`` when this session appended nothing for
+        :attr:`HEARTBEAT_SECONDS` of its clock (the run loops call it every cycle, through the
+        heartbeat writer). The journal then holds the session's life: uptime is measured from the
+        gaps in it (:func:`tradekit.monitoring.execution.uptime`). True when one was written."""
+        if self.journal_down is not None:
+            return False
+        now = self.clock.now()
+        last = self._last_event
+        if last is not None and (now - last.time).total_seconds() < self.HEARTBEAT_SECONDS:
+            return False
+        # the journal only (it locks itself): a heartbeat is no state for the book or the risk manager, and
+        # taking the session's lock here held the hub's ticks back (a paper session on a live feed failed over)
+        return self._guard(lambda: self.journal.append(E.NOTE, {"kind": "heartbeat", "pid": os.getpid()}))
 
     def close(self) -> None:
         if getattr(self, "alerts", None) is not None:
@@ -812,3 +868,7 @@ def _default_charges(config: TradekitConfig):
     return FillCosts(as_of=config.execution.charges_as_of)
 
 
+def _has_derivatives(instruments) -> bool:
+    """Whether the master lists any F&O, currency or commodity contract (the expiry manager listens then)."""
+    keys = instruments.keys() if hasattr(instruments, "keys") else []
+    return any(k.startswith(("NFO:", "BFO:", "CDS:", "BCD:", "MCX:")) for k in keys)

@@ -38,6 +38,7 @@ class SessionView:
         self.mode = TradingMode(config.mode)
         self.clock = default_clock()
         self.journal = Journal(make_engine(config.store_url()), clock=self.clock)  # no lease: requests only
+        self.account_id = self.journal.account  # store.account: the requests go to this account's session only
         self.holder = holder or current_holder(self.journal.engine)
         from tradekit.store.snapshot import build
 
@@ -47,7 +48,9 @@ class SessionView:
 
     def __repr__(self) -> str:
         who = self.holder.describe() if self.holder is not None else "no running session"
-        return f"SessionView({self.config.store_url()}, read-only; owner: {who})"
+        from tradekit.store.accounts import describe
+
+        return f"SessionView({describe(self.journal.engine)}, read-only; owner: {who})"
 
     # -- reading -------------------------------------------------------------------------------
     def refresh(self) -> list:

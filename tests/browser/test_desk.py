@@ -144,6 +144,80 @@ def test_keys_approve_reject_and_modify(desk, approval_page):
     assert page.locator(f".tk-card-{cid2} .tk-card-details").is_hidden()
 
 
+def test_keys_act_on_the_selected_card_not_the_top_one(desk, approval_page, artifacts):
+    page = approval_page
+    page.wait_for_function("document.querySelectorAll('.tk-pending .tk-card').length === 0", timeout=20_000)
+    desk.drop(desk.record("desk-sel-1", quantity=1), desk.record("desk-sel-2", quantity=2))
+    first, second = card_id(page, "desk-sel-1"), card_id(page, "desk-sel-2")
+    page.locator("h4").first.click()  # focus the page, not a field
+    page.keyboard.press("j")  # the selection moves to the second card, visibly
+    expect(page.locator(f".tk-card-{second}.tk-selected")).to_have_count(1)
+    expect(page.locator(f".tk-card-{first}.tk-selected")).to_have_count(0)
+    assert page.locator(f".tk-card-{second}").evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    page.screenshot(path=str(artifacts / "approval-selected.png"))
+    page.keyboard.press("a")
+    expect(page.locator(f".tk-status-{second}")).to_contain_text("APPROVED by asha", timeout=10_000)
+    assert "PENDING" in page.locator(f".tk-status-{first}").inner_text()  # the top card was not touched
+    # the decided card's place goes to the one left: r rejects it
+    expect(page.locator(f".tk-card-{first}.tk-selected")).to_have_count(1, timeout=5_000)
+    page.keyboard.press("r")
+    page.keyboard.type("second thoughts")
+    page.keyboard.press("Enter")
+    expect(page.locator(f".tk-status-{first}")).to_contain_text("REJECTED by asha", timeout=10_000)
+    kinds = {e.payload["client_order_id"]: e.payload["decision"]
+             for e in _events(desk, types=(E.APPROVAL_DECISION,)) if e.payload["client_order_id"] in (first, second)}
+    assert kinds == {second: "approve", first: "reject"}
+
+
+# -- issue 18: alerts as toasts ---------------------------------------------------------------------------
+def test_a_critical_alert_is_a_sticky_toast_until_acked_and_the_ack_is_journaled(desk, approval_page, artifacts):
+    page = approval_page
+    aid = desk.session.alerts.raise_("breaker", "daily loss breaker tripped", "lost ₹2,140 (2.1 % of capital)",
+                                     priority="critical", key="desk-toast-1")
+    toast = page.locator(f".tk-toast-{aid}")
+    expect(toast).to_be_visible(timeout=10_000)
+    expect(toast).to_contain_text("CRITICAL: daily loss breaker tripped")
+    assert toast.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(197, 34, 31)"
+    assert toast.evaluate("e => getComputedStyle(e.parentElement).position") == "fixed"
+    toast.screenshot(path=str(artifacts / "alert-toast.png"))
+    page.screenshot(path=str(artifacts / "alert-toast-page.png"))
+    page.wait_for_timeout(2500)  # sticky: still there after the page's refreshes
+    expect(toast).to_be_visible()
+    page.click(f".tk-ack-{aid}")
+    expect(toast).to_have_count(0, timeout=10_000)
+    expect(page.locator(".tk-activity")).to_contain_text(f"alert {aid} acknowledged by asha")
+    # journaled: the page's request, then the running session's acknowledgement (escalation stops)
+    assert desk.wait(lambda: any(e.payload.get("id") == aid for e in _events(desk, types=(E.ALERT_ACKED,))), 10)
+    (req,) = [e for e in _events(desk, types=(E.ALERT_ACK_REQUESTED,)) if e.payload["id"] == aid]
+    (ack,) = [e for e in _events(desk, types=(E.ALERT_ACKED,)) if e.payload["id"] == aid]
+    assert (req.payload["by"], req.payload["via"]) == ("asha", "dashboard")
+    assert (ack.payload["by"], ack.payload["via"]) == ("asha", "dashboard") and ack.seq > req.seq
+
+
+def test_the_execution_page_lists_alerts_and_shows_toasts(desk, browser, voila, artifacts):
+    aid = desk.session.alerts.raise_("reconciliation_mismatch", "broker and book disagree on INFY",
+                                     "book +10, broker +0", priority="critical", key="desk-toast-2")
+    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = ctx.new_page()
+    loopback_only(page)
+    try:
+        page.goto(voila.url("execution"), timeout=60_000)
+        toast = page.locator(f".tk-toast-{aid}")
+        expect(toast).to_be_visible(timeout=60_000)
+        page.get_by_text("Alerts (", exact=False).first.click()
+        rows = page.locator(".tk-alerts-table")
+        expect(rows.locator(f".tk-alert-{aid}")).to_contain_text("not acknowledged")
+        expect(rows.locator(f".tk-alert-{aid}")).to_contain_text("dashboard ✓")
+        expect(rows.locator(f".tk-alert-{aid} .tk-prio-critical")).to_have_text("critical")
+        page.click(f".tk-ack-{aid}")
+        expect(toast).to_have_count(0, timeout=10_000)
+        expect(rows.locator(f".tk-alert-{aid} .tk-alert-ack")).to_contain_text("via dashboard", timeout=10_000)
+        page.screenshot(path=str(artifacts / "execution-alerts.png"), full_page=True)
+        assert desk.wait(lambda: any(e.payload.get("id") == aid for e in _events(desk, types=(E.ALERT_ACKED,))), 10)
+    finally:
+        ctx.close()
+
+
 def test_a_bad_signal_file_is_a_red_card_with_its_reason(desk, approval_page, artifacts):
     page = approval_page
     (desk.inbox / "broken-desk.json").write_text('{"symbol": "RELIANCE", "side": "HOLD"')

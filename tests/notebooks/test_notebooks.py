@@ -231,6 +231,7 @@ def test_the_research_notebook_sweeps_and_exports_signals_the_session_accepts(se
     assert len(images) >= 2  # the heatmap and the equity curve
     out = json.loads((tmp_path / "research.json").read_text())
     assert len(out["sweep"]) == 4 and out["settings"]["charges_as_of"] == "2026-11-20"
+    assert out["settings"]["ran_on"].startswith("a local Dask cluster") and out["settings"]["failed_tasks"] == []
     assert out["settings"]["out_of_sample"] == ["2016-08-18", "2016-08-18"] and "oos_net_pnl" in out["sweep"][0]
     printed = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
     assert all(f"WARNING: {w}" in printed for w in out["warnings"])
@@ -293,3 +294,14 @@ def test_the_weekly_notebook_reviews_replayed_days(secret_env, demo_cfg_path, tm
     mtext = "\n".join(o.get("text", "") for c in mnb.cells for o in c.get("outputs", []) if o.output_type == "stream")
     assert "month 2016-08: 3 journal(s), 0 failing verification" in mtext
     assert len(list((folder / "compliance").glob("*.csv"))) == 3 and (folder / "monthly-2016-08.html").exists()
+
+
+@notebook
+def test_the_options_notebook_shows_a_chain_its_greeks_and_a_straddle(tmp_path):
+    """Issue 21: the chain from the sandbox's modelled NIFTY contracts, IV and Greeks plots, a straddle's payoff."""
+    nb = _execute("options", tmp_path, minutes=5, strikes=4)
+    assert not _errors(nb), _errors(nb)
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "NIFTY 2026-08-18: forward" in text and "put-call parity" in text and "breakevens" in text
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2  # the smile and deltas, the straddle

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fswatch import CACHES, changed, snapshot
+from tests.filesnap import CACHES, changed, snapshot
 ROOT = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".git", ".venv", ".lock-venv", "var", "runs", "build", "dist", ".pytest_cache", ".hypothesis",
              "__pycache__", "site"}

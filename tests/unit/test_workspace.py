@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fswatch import CACHES, changed, snapshot
+from tests.filesnap import CACHES, changed, snapshot
 from tradekit.cli import main
 from tradekit.config import load_config
 from tradekit.config.loader import default_config_path

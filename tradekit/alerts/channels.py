@@ -27,10 +27,13 @@ class ChannelError(Exception):
     """A send that failed (the outbox retries it with backoff)."""
 
 
-def render(alert: dict) -> tuple[str, str]:
-    """(subject line, body) of an alert, the same for every channel."""
+def render(alert: dict, *, replies: bool = False) -> tuple[str, str]:
+    """(subject line, body) of an alert. How to acknowledge it: a reply where replies are read
+    (Telegram), else the CLI or the dashboard (a reply to an email or a Slack webhook reaches nobody)."""
     subject = f"[{alert['priority'].upper()}] {alert['title']}"
-    body = f"{alert.get('text') or alert['title']}\n\nalert {alert['id']} ({alert['kind']}) — reply 'ack {alert['id']}' to acknowledge"
+    how = (f"reply 'ack {alert['id']}' to acknowledge" if replies else
+           f"acknowledge with: tradekit alerts ack {alert['id']} (or on the dashboard)")
+    body = f"{alert.get('text') or alert['title']}\n\nalert {alert['id']} ({alert['kind']}) — {how}"
     return subject, body
 
 
@@ -138,7 +141,7 @@ class TelegramChannel(Channel):
         return out.get("result")
 
     def send(self, alert: dict):
-        subject, body = render(alert)
+        subject, body = render(alert, replies=bool(self.cfg.poll_replies))
         res = self._call("sendMessage", {"chat_id": self.cfg.chat_id, "text": f"{subject}\n{body}"})
         return (res or {}).get("message_id")
 

@@ -100,13 +100,24 @@ def watch(every: float = typer.Option(10.0, "--every", min=0.1, help="seconds be
             row = _read(conn)
             if conn.in_transaction():
                 conn.rollback()
-        missing = row is not None and current_holder(j.engine, stale_after=limit) is None
+        holder = None if row is None else current_holder(j.engine, stale_after=limit)
+        missing = row is not None and holder is None
+        stalled = None if holder is None else _loop_stalled(cfg.data_dir, holder, limit)
         if missing and not down:
             ago = _t.time() - row.heartbeat
             title = f"the session's heartbeat is missing ({ago:.0f} s)"
             text = f"{row.owner} (pid {row.pid} on {row.host}) holds the journal but is silent or gone"
             typer.echo(f"ALERT {title}: {text}")
             notify_now(cfg, "heartbeat_missing", title, text, priority="critical", echo=typer.echo)
+        elif stalled is not None and not down:
+            missing = True  # the process lives (its lease thread beats) but its loop stopped: a hang
+            title = f"the session's heartbeat is missing ({stalled:.0f} s)"
+            text = (f"{holder.owner} (pid {holder.pid} on {holder.host}) holds the journal, but its run loop has not "
+                    f"written its heartbeat file for {stalled:.0f} s: the session is hung")
+            typer.echo(f"ALERT {title}: {text}")
+            notify_now(cfg, "heartbeat_missing", title, text, priority="critical", echo=typer.echo)
+        elif stalled is not None:
+            missing = True
         elif down and not missing:
             typer.echo("the session's heartbeat is back")
             notify_now(cfg, "heartbeat_missing", "the session's heartbeat is back", "", priority="info", echo=typer.echo)
@@ -114,6 +125,26 @@ def watch(every: float = typer.Option(10.0, "--every", min=0.1, help="seconds be
         if once:
             raise typer.Exit(1 if missing else 0)
         _t.sleep(every)
+
+
+def _loop_stalled(data_dir, holder, limit: float) -> float | None:
+    """Seconds since the lease holder's run loop last wrote ``<data_dir>/session-heartbeat.json``, when
+    that is over ``limit`` (None: beating, stopped, or the file is not the holder's: another process,
+    another machine, a notebook session without a run loop)."""
+    import json
+    import time as _t
+
+    from tradekit.runs.heartbeat import heartbeat_path
+
+    try:
+        d = json.loads(heartbeat_path(data_dir).read_text())
+        pid, host, wall = int(d["pid"]), str(d["host"]), float(d["wall_time"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if d.get("stopped") or pid != holder.pid or host != holder.host:
+        return None
+    age = _t.time() - wall
+    return age if age > limit else None
 
 
 def register(app: typer.Typer) -> None:

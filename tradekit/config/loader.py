@@ -6,6 +6,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ from tradekit.errors import ConfigError
 ENV_CONFIG = "TRADEKIT_CONFIG"
 _SECRET_WORDS = ("secret", "password", "access_token", "api_key", "request_token", "totp", "token")
 _SECRET_ALLOW = {"tag_prefix", "token_file", "api_key_env", "api_secret_env", "access_token_env", "token_env",
-                 "secrets_file"}  # names of places, not secrets
+                 "secrets_file", "token_expiry_warn_minutes"}  # names of places or settings, not secrets
+# alert channels name the secret that holds their credential (``url_secret: TRADEKIT_SLACK_WEBHOOK``):
+# a name of an environment variable there is allowed; anything else (a pasted token) is refused
+_SECRET_NAME_FIELDS = ("url_secret", "hmac_secret", "password_secret", "token_secret")
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def default_config_path() -> Path:
@@ -161,7 +166,9 @@ def _find_secrets(data: Any, prefix: str = "") -> list[str]:
         for k, v in data.items():
             dotted = f"{prefix}.{k}" if prefix else str(k)
             kl = str(k).lower()
-            if kl not in _SECRET_ALLOW and any(w in kl for w in _SECRET_WORDS) and isinstance(v, (str, int)) and v not in ("", None):
+            if kl in _SECRET_NAME_FIELDS and isinstance(v, str) and _ENV_NAME.fullmatch(v):
+                pass
+            elif kl not in _SECRET_ALLOW and any(w in kl for w in _SECRET_WORDS) and isinstance(v, (str, int)) and v not in ("", None):
                 found.append(dotted)
             found += _find_secrets(v, dotted)
     return found
@@ -246,6 +253,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         data = _load_layers(path)
     except (ValueError, TypeError, RecursionError, RuntimeError) as e:  # a NUL byte in a path, `~nosuchuser`, ...
         raise ConfigError(_one_line(f"cannot be loaded: {e}"), file=str(path)) from None
+    data = _account_from_env(data)
     if overrides:
         data = _deep_merge(data, overrides)
     secrets = _find_secrets(data)
@@ -269,6 +277,25 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         raise err from None
     _refuse_package_dir(cfg, path)
     return cfg.model_copy(update={"source": str(path.resolve()), "runs": _absolute_runs(cfg, path)})
+
+
+ENV_ACCOUNT = "TRADEKIT_ACCOUNT"
+
+
+def _account_from_env(data: dict) -> dict:
+    """``$TRADEKIT_ACCOUNT`` sets ``store.account`` (``tradekit serve --account`` passes it to the
+    dashboards' kernels this way); a command's ``--account`` overrides both."""
+    acct = os.environ.get(ENV_ACCOUNT)
+    if not acct:
+        return data
+    from tradekit.account_id import validate
+    from tradekit.errors import ValidationError
+
+    try:
+        validate(acct)
+    except ValidationError as e:
+        raise ConfigError(f"{e.reason} (from ${ENV_ACCOUNT})", field="store.account") from None
+    return _deep_merge(data, {"store": {"account": acct}})
 
 
 def _absolute_runs(cfg: TradekitConfig, path: Path):

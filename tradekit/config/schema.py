@@ -10,13 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from tradekit.errors import ValidationError
 
 from tradekit.alerts.config import AlertsConfig
+from tradekit.options.expiry import ExpirySettings
 from tradekit.brokers.kite.config import KiteConfig
 from tradekit.brokers.paper.config import PaperConfig
 from tradekit.market.config import MarketConfig
 from tradekit.marketdata.config import MarketDataConfig
+from tradekit.research.config import ResearchConfig
 from tradekit.risk.config import RiskConfig
 from tradekit.runs.config import RunsConfig
 from tradekit.signals.config import SignalsConfig
@@ -29,6 +33,10 @@ class Section(BaseModel):
 class AccountConfig(Section):
     name: str = Field("paper", min_length=1, description="a label for the account (reports, tags)")
     capital: Decimal = Field(Decimal("1000000"), gt=0, description="starting cash in rupees (paper)")
+    kite_user_id: str | None = Field(
+        None, pattern=r"^[A-Z]{2}[A-Z0-9]{2,8}$",
+        description="the Zerodha user id this account trades (e.g. AB1234): a live session logged in to Kite as another "
+        "user is refused at start, and its broker refuses every call (null: not checked)")
 
 
 class StoreConfig(Section):
@@ -62,6 +70,23 @@ class StoreConfig(Section):
         "everything in the database")
     archive_dir: Path | None = Field(None, description="where archive files go; default <data_dir>/archive/<journal>/; "
                                      "relative to data_dir")
+
+    account: str = Field(
+        "default", description="the account whose journal this is (tradekit.store.accounts): several accounts share one "
+        "PostgreSQL database (store.url), each with its own chain, lease and anchors; a SQLite store is one account, "
+        "'default'. Lower-case letters, digits, underscores; $TRADEKIT_ACCOUNT or a command's --account overrides it")
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, v: str, info: ValidationInfo) -> str:
+        from tradekit.account_id import check_store, validate
+
+        try:
+            v = validate(v)
+            check_store(info.data.get("url"), v)  # a SQLite store: the default account only
+        except ValidationError as e:
+            raise ValueError(e.reason) from None
+        return v
 
 
 class OrdersConfig(Section):
@@ -191,6 +216,8 @@ class TradekitConfig(Section):
     brackets: BracketsConfig = Field(default_factory=BracketsConfig)
     gtt: GttConfig = Field(default_factory=GttConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # issue 18: tradekit/alerts/config.py
+    research: ResearchConfig = Field(default_factory=ResearchConfig)  # issue 20: tradekit/research/config.py
+    expiry: ExpirySettings = Field(default_factory=ExpirySettings)  # issue 21: tradekit/options/expiry.py
 
     # set by the loader, not by YAML
     source: str | None = Field(None, exclude=True)
@@ -213,9 +240,11 @@ class TradekitConfig(Section):
 
     def store_url(self) -> str:
         """The journal: ``store.url`` or ``<data_dir>/<mode>.db`` — paper and live never share a journal."""
+        from tradekit.store.accounts import with_account
         from tradekit.store.db import sqlite_url
 
-        return self.store.url or sqlite_url(self.data_dir / f"{self.mode}.db")
+        # store.account rides on the URL (?account=...), so every engine made from it opens that account
+        return with_account(self.store.url or sqlite_url(self.data_dir / f"{self.mode}.db"), self.store.account)
 
     def approval_mode_for(self, strategy: str) -> str:
         return self.approval.strategies.get(strategy, self.approval.mode)

@@ -14,6 +14,7 @@ Funds model (documented, deliberately simple):
 from __future__ import annotations
 
 from decimal import Decimal
+from operator import attrgetter
 
 from tradekit.errors import MarketRuleError
 from tradekit.execution.margin import MarginModel
@@ -22,6 +23,8 @@ from tradekit.model.money import ZERO, dec
 from tradekit.model.order import OrderRequest, OrderStatus
 from tradekit.store.projection import Book
 
+_last_price = attrgetter("last_price")
+_order_fp = attrgetter("status", "filled_quantity", "broker_filled_quantity", "request")
 _AT_BROKER = {OrderStatus.SUBMITTED, OrderStatus.UNKNOWN, OrderStatus.ACCEPTED, OrderStatus.OPEN, OrderStatus.TRIGGER_PENDING,
               OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_MODIFY, OrderStatus.PENDING_CANCEL}
 
@@ -34,6 +37,9 @@ class Account:
         self.prices: dict[str, Decimal] = prices if prices is not None else {}
         self.price_of = self.prices.get  # replaced by the OMS with its freshest source
         self._cache: tuple | None = None
+        self._margins: dict[str, tuple] = {}  # client order id -> (request, pending, margin): priced orders only
+        self._m2m: tuple | None = None  # (positions version, marks, loss)
+        self._om: tuple | None = None  # (working orders, their fingerprints, margin) when all are priced
 
     def instrument(self, exchange, symbol):
         """The instrument, or None when unknown (the caller decides what that means)."""
@@ -57,12 +63,39 @@ class Account:
         return self.margin.required(self.instrument(request.exchange, request.tradingsymbol), request.product, request.side, q, px)
 
     def order_margin(self) -> Decimal:
+        # unchanged working orders (the same objects, statuses, fills and requests, compared in
+        # C-level passes) with their own prices keep their total
+        orders = list(self.book.open.values())
+        fp = list(map(_order_fp, orders))
+        c = self._om
+        if c is not None and c[1] == fp and c[0] == orders:
+            return c[2]
+        total, priced = self._order_margin(), True
+        for o in orders:
+            if o.status in _AT_BROKER and o.request.price is None and o.request.trigger_price is None:
+                priced = False
+                break
+        self._om = (orders, fp, total) if priced else None
+        return total
+
+    def _order_margin(self) -> Decimal:
         total = ZERO
+        memo = self._margins
+        if len(memo) > 4 * len(self.book.open) + 64:
+            memo.clear()
         for o in self.book.open.values():
             if o.status in _AT_BROKER:
-                pending = o.request.quantity - max(o.filled_quantity, o.broker_filled_quantity)
+                r = o.request
+                pending = r.quantity - max(o.filled_quantity, o.broker_filled_quantity)
                 if pending > 0:
-                    total += self.required_margin(o.request, quantity=pending)
+                    if r.price is None and r.trigger_price is None:  # valued at the moving last price
+                        total += self.required_margin(r, quantity=pending)
+                        continue
+                    # requests are immutable (a modify replaces it): its margin for this quantity is fixed
+                    hit = memo.get(o.client_order_id)
+                    if hit is None or hit[0] is not r or hit[1] != pending:
+                        hit = memo[o.client_order_id] = (r, pending, self.required_margin(r, quantity=pending))
+                    total += hit[2]
         return total
 
     def _position_sums(self) -> tuple[Decimal, Decimal, list]:
@@ -90,11 +123,18 @@ class Account:
 
     def available(self) -> Decimal:
         pm, carried, margined = self._position_sums()
-        m2m_loss = ZERO
-        for p in margined:  # marks move every tick: not cached
-            u = p.unrealized_pnl
-            if u < 0:
-                m2m_loss += u
+        # marks move every tick: kept while no position changed and no mark replaced a last price
+        marks = list(map(_last_price, margined))
+        c = self._m2m
+        if c is not None and c[0] == self.book.positions_version and c[1] == marks:
+            m2m_loss = c[2]
+        else:
+            m2m_loss = ZERO
+            for p in margined:
+                u = p.unrealized_pnl
+                if u < 0:
+                    m2m_loss += u
+            self._m2m = (self.book.positions_version, marks, m2m_loss)
         return self.book.cash + carried - self.order_margin() - pm + m2m_loss
 
     def summary(self) -> dict:

@@ -71,13 +71,16 @@ class _EquityDay:
                 before = self.charges
                 self.intraday, self.delivery = self._notes()
                 left = {s: [m, m] for s, m in self.matched().items()}
+                # the day's fills again, composed once per note at the end (the same final notes)
                 for prod, sd, n, px, oid, sym, mult in self.trades:
-                    self._place(prod, sd, n, px, oid, sym, mult, left)
+                    self._place(prod, sd, n, px, oid, sym, mult, left, compose=False)
+                self.intraday.recompose()
+                self.delivery.recompose()
                 return _minus(self.charges, before)
         return self._place(product, side, qty, price, order_id, symbol, multiplier, {})
 
-    def _place(self, product, side, qty, price, order_id, symbol, mult, left: dict) -> Charges:
-        kw = {"order_id": order_id, "symbol": symbol, "multiplier": mult}
+    def _place(self, product, side, qty, price, order_id, symbol, mult, left: dict, compose: bool = True) -> Charges:
+        kw = {"order_id": order_id, "symbol": symbol, "multiplier": mult, "compose": compose}
         if product is Product.MIS:
             return self.intraday.add(side, qty, price, **kw)
         rest = left.get(symbol) if product is Product.CNC else None
@@ -88,9 +91,13 @@ class _EquityDay:
             take = min(qty, rest[k])
             rest[k] -= take
             if take:
-                out = out + self.intraday.add(side, take, price, **kw)
+                c = self.intraday.add(side, take, price, **kw)
+                if compose:
+                    out = out + c
         if qty - take:
-            out = out + self.delivery.add(side, qty - take, price, **kw)
+            c = self.delivery.add(side, qty - take, price, **kw)
+            if compose:
+                out = out + c
         return out
 
 

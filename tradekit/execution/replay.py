@@ -56,6 +56,7 @@ class ReplayResult:
     unit: str = "bar"  # what ``bars`` counts: bars, or ticks for a tick replay
     malformed: int = 0  # records of a signal file that did not parse (set by the CLI)
     previous_run: object = None  # where the CLI kept the folder's earlier run, if there was one
+    verified: object = None  # the chain verified at the end of a batch-durability replay (an audit VerifyResult)
 
     @property
     def bars_per_second(self) -> float:
@@ -89,6 +90,49 @@ def _day_from_no(n: int) -> date:
     return date(1970, 1, 1) + timedelta(days=n)
 
 
+def _mark_positions(book, last: Mapping[str, float], risk, now: datetime) -> None:
+    """Mark the open positions at the last prices seen (floats) and let the risk manager look
+    (loss and drawdown breakers): what the bar and tick loops do once a minute without a hub."""
+    if risk is None or not book.positions:
+        return
+    marked = False
+    for p in book.positions.values():
+        if p.quantity:
+            px = last.get(f"{p.exchange}:{p.tradingsymbol}")
+            if px is not None:
+                p.last_price = Decimal(float.__repr__(px))
+                marked = True
+    if marked:
+        risk.on_marks(book, now)
+
+
+def _end_day(session, day: date, prices: Mapping[str, float]) -> None:
+    """The exchange closes first (DAY orders lapse, charges debited); then the closing marks are
+    journaled: a breaker tripped by them sends its flatten orders after the close, and they rest
+    for the next open like after-market orders."""
+    broker, oms = session.broker, session.oms
+    if hasattr(broker, "end_of_day"):
+        broker.end_of_day(day)
+    for k, px in prices.items():
+        oms.mark(k, px)
+    session._emit(E.MARK, {"day": day.isoformat(), "prices": {k: f"{v:.4f}" for k, v in prices.items()}})
+
+
+def _finish(session, verify: bool):
+    """Write what the journal buffered; in batch durability, verify the chain once (the
+    events just written, from genesis to the tail row) instead of trusting each commit."""
+    journal = session.journal
+    journal.flush()
+    if not verify or getattr(journal, "durability", "sync") != "batch":
+        return None
+    from tradekit.store.audit import verify as _verify
+
+    res = _verify(journal)
+    if not res.ok:
+        raise TradekitError(f"the replay's journal does not verify: {res}")
+    return res
+
+
 def run_replay(
     session,
     data: Mapping[str, pd.DataFrame],
@@ -103,6 +147,7 @@ def run_replay(
     pace=None,
     risk_marks: bool = True,
     feed: str | None = "replay",
+    verify: bool = True,
 ) -> ReplayResult:
     """Replay bars (``{"NSE:RELIANCE": DataFrame, ...}``) through ``session``.
 
@@ -121,6 +166,9 @@ def run_replay(
     session without a hub: ``risk_marks`` marks open positions from bar closes directly and
     lets the loss and drawdown breakers look at them. Returns counts and timing; the state is
     in ``session.book`` and the journal.
+
+    ``verify``: with a journal in ``batch`` durability (``Session.for_replay``), the chain is
+    verified once at the end (``ReplayResult.verified``); a failure raises TradekitError.
     """
     t0 = _time.perf_counter()
     frames = {}
@@ -217,14 +265,7 @@ def run_replay(
     opens_l, highs_l, lows_l, closes_l, vols_l = opens.tolist(), highs.tolist(), lows.tolist(), closes.tolist(), vols.tolist()
 
     def end_day(day):
-        # the exchange closes first; then the closing marks: a breaker tripped by them sends its
-        # flatten orders after the close, and they rest for the next open like after-market orders
-        if hasattr(broker, "end_of_day"):
-            broker.end_of_day(day)
-        prices = {k: last_close[k] for k in keys if k in last_close}
-        for k, px in prices.items():
-            oms.mark(k, px)
-        session._emit(E.MARK, {"day": day.isoformat(), "prices": {k: f"{v:.4f}" for k, v in prices.items()}})
+        _end_day(session, day, {k: last_close[k] for k in keys if k in last_close})
 
     rms = hasattr(broker, "square_off_mis") and getattr(getattr(broker, "config", None), "rms_square_off", False)
     book = session.book
@@ -290,15 +331,7 @@ def run_replay(
                 algos.on_bar_volume(keys_l[kidx_l[j]], vols_l[j], cur_day)
             algos.step()
         if risk is not None and book.positions and not daily:
-            marked = False
-            for p in book.positions.values():
-                if p.quantity:
-                    px = last_close.get(f"{p.exchange}:{p.tradingsymbol}")
-                    if px is not None:
-                        p.last_price = Decimal(float.__repr__(px))
-                        marked = True
-            if marked:
-                risk.on_marks(book, clock.now())
+            _mark_positions(book, last_close, risk, clock.now())
         if conds is not None and conds.armed:  # no hub feed (daily bars, feed=False): conditions see each close
             conds.on_bars([(keys_l[kidx_l[j]], closes_l[j], vols_l[j]) for j in range(first_pos[g], group_end[g])],
                           clock.now())
@@ -313,7 +346,7 @@ def run_replay(
             break
     if cur_day is not None and not daily:
         end_day(cur_day)
-    session.journal.flush()
+    verified = _finish(session, verify)
     if bar_pbar is not None:
         bar_pbar.update(n - bar_pbar.n)
         bar_pbar.close()
@@ -321,6 +354,7 @@ def run_replay(
     res = ReplayResult(session, ns_to_dt(int(uniq[0])), ns_to_dt(int(uniq[-1]) + bar_ns), n, days, submitted,
                        len(session.book.orders) - orders_before, session.book.fills - fills_before, elapsed, rejected, frames)
     res.stopped = stopped
+    res.verified = verified
     return res
 
 
@@ -367,6 +401,7 @@ def run_tick_replay(
     bars: Mapping[str, pd.DataFrame] | None = None,
     square_off: bool = True,
     progress: bool = False,
+    verify: bool = True,
 ) -> ReplayResult:
     """Replay ticks (in exchange-time order, e.g. :meth:`TickStore.iter_ticks`) through ``session``
     at tick level: the paper broker matches every tick (depth, trades through limits, volume
@@ -432,24 +467,10 @@ def run_tick_replay(
             submitted += _send_signal(session, sig, clock.now(), rejected)
 
     def end_day(day) -> None:
-        if hasattr(broker, "end_of_day"):
-            broker.end_of_day(day)
-        for k, px in last.items():
-            oms.mark(k, px)
-        session._emit(E.MARK, {"day": day.isoformat(), "prices": {k: f"{v:.4f}" for k, v in last.items()}})
+        _end_day(session, day, last)
 
     def mark_positions() -> None:
-        if risk is None or not book.positions:
-            return
-        marked = False
-        for p in book.positions.values():
-            if p.quantity:
-                px = last.get(f"{p.exchange}:{p.tradingsymbol}")
-                if px is not None:
-                    p.last_price = Decimal(float.__repr__(px))
-                    marked = True
-        if marked:
-            risk.on_marks(book, clock.now())
+        _mark_positions(book, last, risk, clock.now())
 
     for i, t in enumerate(ticks):
         ns = dt_to_ns(t.ts)
@@ -490,7 +511,7 @@ def run_tick_replay(
     end_day(cur_day)
     if hub is not None:
         hub.listeners.remove(on_tick)
-    session.journal.flush()
+    verified = _finish(session, verify)
     if pbar is not None:
         pbar.update(len(ticks) - pbar.n)
         pbar.close()
@@ -498,6 +519,7 @@ def run_tick_replay(
                        len(book.orders) - orders_before, book.fills - fills_before, _time.perf_counter() - t0,
                        rejected, dict(bars))
     res.unit = "tick"
+    res.verified = verified
     return res
 
 

@@ -196,6 +196,7 @@ class RateTable:
                  rules: Iterable[ChargeRule] = ()):
         self.rules = {r.name: r for r in rules}
         self.versions = sorted(versions, key=lambda v: v[0])
+        self._on: dict[date, Rates] = {}  # rates_on, resolved once per day
         if not self.versions:
             raise DataError("charges: the rate table is empty")
         missing = _required_keys() - set(self.versions[0][2])
@@ -248,6 +249,9 @@ class RateTable:
         """
         if isinstance(d, datetime):
             d = to_ist(d).date()
+        hit = self._on.get(d)
+        if hit is not None:
+            return hit
         if d < self.first_date:
             raise DataError(
                 f"charges: {d.isoformat()} is before {self.first_date.isoformat()}, the first day of the rate tables "
@@ -261,7 +265,8 @@ class RateTable:
             values.update(rates)
             sources.append(f"{e}: {src}")
             eff = e
-        return Rates(on=d, effective=eff, values=values, sources=tuple(sources))
+        r = self._on[d] = Rates(on=d, effective=eff, values=values, sources=tuple(sources))
+        return r
 
 
 def rates_on(d: date) -> Rates:
@@ -677,8 +682,12 @@ class ContractNote:
         order_id: str | None = None,
         symbol: str = "",
         multiplier: int = 1,
-    ) -> Charges:
-        """Add one fill; return the charges it adds to the note (never negative)."""
+        compose: bool = True,
+    ) -> Charges | None:
+        """Add one fill; return the charges it adds to the note (never negative).
+
+        ``compose=False`` (re-pricing many fills at once) only accumulates the fill and returns
+        None: call :meth:`recompose` after the last one; the note ends in the same state."""
         sd = Side.parse(side, "side")
         q = _quantity(quantity)
         p = _price(price, "price")
@@ -696,7 +705,17 @@ class ContractNote:
             if self.segment is ChargeSegment.EQUITY_DELIVERY and p > 0:
                 self._dp_scrips.add(symbol.upper() or key)
         self._fills += 1
+        if not compose:
+            return None
         before = self._charges
+        self.recompose()
+        return Charges(**{c: getattr(self._charges, c) - getattr(before, c) for c in COMPONENTS})
+
+    def recompose(self) -> None:
+        """The note's charges from its accumulated values (after ``add(..., compose=False)``)."""
+        if not self._fills:
+            self._charges = Charges()
+            return
         dp = (
             self.rates.get("dp") * len(self._dp_scrips)
             if self.segment is ChargeSegment.EQUITY_DELIVERY
@@ -712,7 +731,6 @@ class ContractNote:
             dp,
             to_rupee=True,
         )
-        return Charges(**{c: getattr(self._charges, c) - getattr(before, c) for c in COMPONENTS})
 
     def add_fill(self, fill: Fill, *, multiplier: int = 1) -> Charges:
         """Add a :class:`~tradekit.model.Fill` (its broker or client order id groups brokerage)."""

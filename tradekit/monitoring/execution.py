@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from datetime import time as dtime
@@ -45,7 +46,7 @@ SHORTFALL_COLUMNS = [
     "client_order_id", "strategy", "key", "side", "ordered_qty", "filled_qty", "unfilled_qty", "status",
     "decision_price", "decision_source", "arrival_price", "avg_fill_price", "close_price", "close_source",
     "decision_value", "delay_cost", "trading_cost", "opportunity_cost", "fees", "total",
-    "delay_bps", "trading_bps", "opportunity_bps", "fees_bps", "total_bps",
+    "delay_bps", "trading_bps", "opportunity_bps", "fees_bps", "total_bps", "children",
 ]
 _COSTS = ("delay_cost", "trading_cost", "opportunity_cost", "fees", "total")
 
@@ -58,11 +59,21 @@ def _bps(x: Decimal | None, base: Decimal | None) -> float:
     return float(x / base * BPS) if x is not None and base else math.nan
 
 
-def implementation_shortfall(events: Iterable, *, bars=None, sent_only: bool = True) -> pd.DataFrame:
+def implementation_shortfall(events: Iterable, *, bars=None, sent_only: bool = True,
+                             rollup: bool = True) -> pd.DataFrame:
     """One row per order (see the module docstring for the arithmetic).
 
-    ``sent_only`` keeps orders that reached the broker (``order.submitted``); orders the gate or a
-    person refused never traded and are not the execution's shortfall. Money is ``Decimal``.
+    ``sent_only`` keeps orders that reached the broker (``order.submitted``; a parent: one of its
+    children); orders the gate or a person refused never traded and are not the execution's
+    shortfall. Money is ``Decimal``.
+
+    ``rollup`` (default): a parent order worked as children (freeze-quantity slices, a TWAP/VWAP/POV
+    algo: ``slice.started`` / ``algo.started``, children with ``parent_id``) is ONE row, measured as
+    the trader's decision: the parent's decision price (its signal's), its arrival (the market when
+    the parent was created), every child's fills weighted by quantity against that arrival, the
+    opportunity cost of the parent's quantity no child filled, and all the children's charges. Its
+    ``children`` column counts them; the children have no rows of their own. ``rollup=False``: each
+    child is a row against its own arrival (the parent then has none: it never traded itself).
     """
     closes = closes_by_key(bars)
     signals: dict[str, dict] = {}
@@ -88,7 +99,20 @@ def implementation_shortfall(events: Iterable, *, bars=None, sent_only: bool = T
                 "decision": None if sig.get("reference_price") is None else dec(sig["reference_price"], "reference_price"),
                 "arrival": None if arrival is None else dec(arrival, "reference_price"),
                 "sent": False, "status": "CREATED", "fills": [], "fees": ZERO,
+                "parent_id": p.get("parent_id"), "children": 0,
             }
+        elif t in (E.SLICE_STARTED, E.ALGO_STARTED, E.SLICE_MODIFIED, E.ALGO_MODIFIED):
+            o = orders.get(p.get("client_order_id") or "")
+            if o:
+                o["parent"] = True
+                if t in (E.SLICE_STARTED, E.ALGO_STARTED):
+                    o["status"] = "SLICED"
+                if p.get("quantity") is not None and t in (E.SLICE_MODIFIED, E.ALGO_MODIFIED):
+                    o["ordered_qty"] = int(p["quantity"])  # the parent's new total
+        elif t in (E.SLICE_COMPLETED, E.ALGO_COMPLETED, E.SLICE_CANCELLED, E.ALGO_CANCELLED):
+            o = orders.get(p.get("client_order_id") or "")
+            if o and p.get("status"):
+                o["status"] = p["status"]
         elif t == E.ORDER_SUBMITTED:
             o = orders.get(p.get("client_order_id") or "")
             if o:
@@ -109,8 +133,22 @@ def implementation_shortfall(events: Iterable, *, bars=None, sent_only: bool = T
             for k, v in (p.get("prices") or {}).items():
                 last_mark[k] = dec(v, "mark")
     end_ns = max((c[0][-1] for c in closes.values() if len(c[0])), default=None)
+    if rollup:
+        for o in orders.values():
+            par = orders.get(o["parent_id"] or "")
+            if par is None:
+                continue
+            par["children"] += 1
+            par["fills"] += o["fills"]
+            par["fees"] += o["fees"]
+            par["sent"] = par["sent"] or o["sent"]
+            par["multiplier"] = o["multiplier"] if o["fills"] else par["multiplier"]
     rows = []
     for o in orders.values():
+        if rollup and o["parent_id"] in orders:
+            continue  # in its parent's row
+        if not rollup and o.get("parent"):
+            continue  # it never traded itself: its children are the rows
         if sent_only and not o["sent"]:
             continue
         rows.append(_shortfall_row(o, last_mark, closes, end_ns))
@@ -141,7 +179,7 @@ def _shortfall_row(o: dict, last_mark: dict, closes: dict, end_ns) -> dict:
            "ordered_qty": Q, "filled_qty": q, "unfilled_qty": unfilled, "status": o["status"],
            "decision_price": decision, "decision_source": src, "arrival_price": o["arrival"],
            "avg_fill_price": (sum(x * p for x, p in o["fills"]) / q) if q else None,
-           "close_price": close, "close_source": csrc, "fees": fees}
+           "close_price": close, "close_source": csrc, "fees": fees, "children": o["children"]}
     if decision is None:
         row.update(decision_value=None, delay_cost=None, trading_cost=None, opportunity_cost=None, total=None)
     else:
@@ -264,33 +302,69 @@ TARGETS = {  # the seed's success metrics: (comparison, threshold, unit)
 MARKET_OPEN, MARKET_CLOSE = dtime(9, 15), dtime(15, 30)  # NSE equity normal market (see india.md)
 
 
-def uptime(events: Iterable, *, gap_seconds: float = 120.0) -> pd.DataFrame:
-    """Per day: the share of market hours (09:15–15:30 IST) a session was alive.
+# events other processes append (a dashboard, the CLI): they say nothing about the session being up
+_FOREIGN = {E.APPROVAL_DECISION, E.CONTROL, E.ALERT_ACK_REQUESTED, E.GTT_REQUEST}
+HEARTBEAT_SECONDS = 15.0  # a quiet session journals a heartbeat this often (Session.HEARTBEAT_SECONDS)
+GAP_SECONDS = 90.0  # a silence longer than this is down time (a replay journals at least once a bar minute)
 
-    A session is alive from ``session.started`` (or the day's first event) to ``session.ended``
-    (or its last event); a silence longer than ``gap_seconds`` between two journal events (marks,
-    heartbeats, anything) counts as down time. Days without events are not listed.
+
+def uptime(events: Iterable, *, gap_seconds: float = GAP_SECONDS,
+           beat_seconds: float = HEARTBEAT_SECONDS) -> pd.DataFrame:
+    """Per day: the share of market hours (09:15–15:30 IST) the session was up, from its heartbeats.
+
+    A running session journals something at least every ``beat_seconds`` of its clock (a heartbeat
+    note when nothing else happens: :meth:`tradekit.session.Session.journal_heartbeat`), so the
+    journal holds its life. Between two consecutive session events ``a`` and ``b``:
+
+    - ``b − a ≤ gap_seconds``: up all along;
+    - longer: a gap. The session was up until its next heartbeat was due (``a + beat_seconds``)
+      and down from then to ``b`` (``b − a − beat_seconds`` of down time).
+
+    Market time before the day's first event and after its last (or its ``session.ended``) is down.
+    Requests other processes append (approval decisions, controls, acknowledgements) are not the
+    session's and are left out. Days without a session event are not listed. A day without a
+    single heartbeat note had no running session loop (a batch ``tradekit replay``, a journal from
+    before heartbeats were journaled): its uptime is not measured (NaN). Columns: day, up_seconds,
+    down_seconds, market_seconds, gaps (how many), longest_gap_seconds, uptime_pct.
     """
     by_day: dict = {}
+    beating: set = set()
     for ev in events:
+        if ev.type in _FOREIGN:
+            continue
         t = _ts(ev.ts)
         by_day.setdefault(t.date(), []).append((t, ev.type))
+        if ev.type == E.NOTE and ev.payload.get("kind") == "heartbeat":
+            beating.add(t.date())
     rows = []
+    gap, beat = pd.Timedelta(seconds=gap_seconds), pd.Timedelta(seconds=beat_seconds)
     for d, evs in sorted(by_day.items()):
         o = pd.Timestamp.combine(d, MARKET_OPEN).tz_localize(IST)
         c = pd.Timestamp.combine(d, MARKET_CLOSE).tz_localize(IST)
         ts = sorted(t for t, _ in evs)
         ended = [t for t, ty in evs if ty == E.SESSION_ENDED]
         end = max(ended) if ended else ts[-1]
-        up = 0.0
-        gap = pd.Timedelta(seconds=gap_seconds)
-        # each event keeps the session alive for gap_seconds after it (bounded by the session's end)
-        for a, b in zip(ts, [*ts[1:], end]):
-            lo, hi = max(a, o), min(b if b - a <= gap else a + gap, c, end)
-            up += max((hi - lo).total_seconds(), 0.0)
+        up, n_gaps, longest = 0.0, 0, 0.0
+        for a, b in itertools.pairwise(ts):
+            if a >= end:
+                break
+            b = min(b, end)
+            if b - a > gap:
+                hi = a + beat
+                seen = (min(b, c) - max(a, o)).total_seconds()
+                if seen > 0:  # a gap within market hours
+                    n_gaps += 1
+                    longest = max(longest, seen)
+            else:
+                hi = b
+            up += max((min(hi, c) - max(a, o)).total_seconds(), 0.0)
         total = (c - o).total_seconds()
-        rows.append({"day": d, "up_seconds": up, "market_seconds": total, "uptime_pct": 100.0 * up / total})
-    return pd.DataFrame(rows, columns=["day", "up_seconds", "market_seconds", "uptime_pct"])
+        if d not in beating:
+            up = n_gaps = longest = math.nan
+        rows.append({"day": d, "up_seconds": up, "down_seconds": total - up, "market_seconds": total,
+                     "gaps": n_gaps, "longest_gap_seconds": longest, "uptime_pct": 100.0 * up / total})
+    return pd.DataFrame(rows, columns=["day", "up_seconds", "down_seconds", "market_seconds", "gaps",
+                                       "longest_gap_seconds", "uptime_pct"])
 
 
 def _day_metrics(evs: list, bars=None) -> dict:
@@ -307,8 +381,13 @@ def _day_metrics(evs: list, bars=None) -> dict:
         "slippage_bps": float((bps[ok] * q[ok]).sum() / q[ok].sum()) if ok.any() else math.nan,
         "fill_rate_pct": 100.0 * filled / ordered if ordered else math.nan,
         "order_latency_ms": float(np.percentile(ol, 95)) if len(ol) else math.nan,
-        "uptime_pct": float(up["up_seconds"].sum() / up["market_seconds"].sum() * 100) if len(up) else math.nan,
+        "uptime_pct": _uptime_pct(up),
     }
+
+
+def _uptime_pct(up: pd.DataFrame) -> float:
+    m = up[up["up_seconds"].notna()]
+    return float(m["up_seconds"].sum() / m["market_seconds"].sum() * 100) if len(m) else math.nan
 
 
 def _met(name: str, v: float):
@@ -341,6 +420,43 @@ def success_metrics(events: Iterable, *, bars=None) -> pd.DataFrame:
     m = _day_metrics(list(events), bars)
     return pd.DataFrame([{"metric": k, "value": v, "target": f"{TARGETS[k][0]} {TARGETS[k][1]:g} {TARGETS[k][2]}",
                           "met": _met(k, v)} for k, v in m.items()])
+
+
+def targets_trend(day_events: list, d, history: Iterable = (), *, days: int = 20) -> pd.DataFrame:
+    """The seed's targets on day ``d`` and the ``days`` days before it that have events (``history``:
+    the earlier days' events, of any journals of the same mode), one row per day, oldest first, with
+    each target's value and met flag, then a last row ``"days met"`` counting the days each target was
+    met (``"3/5"``): the trend across days the end-of-day report shows."""
+    import datetime as _dt
+
+    lo = d - _dt.timedelta(days=days * 2)  # calendar days: weekends and holidays have no events
+    hist = [e for e in history if lo <= _ts(e.ts).date() < d]
+    tr = success_trend(sorted([*hist, *day_events], key=lambda e: pd.Timestamp(e.ts)))
+    tr = tr[tr["day"] <= d].tail(days + 1).reset_index(drop=True)
+    if not len(tr):
+        return tr
+    count = {"day": "days met"}
+    for k in TARGETS:
+        flags = tr[f"{k}_met"].dropna()
+        count[k] = f"{int(flags.sum())}/{len(flags)}"
+        count[f"{k}_met"] = None
+    return pd.concat([tr.astype({"day": object}), pd.DataFrame([count])], ignore_index=True)
+
+
+def execution_section(day_events: list, d, history: Iterable = (), *, bars=None):
+    """The end-of-day report's execution quality: the seed's targets met or not today and their
+    trend across days, the uptime measured from the session's heartbeats (gaps), and the
+    implementation shortfall by strategy and symbol."""
+    from tradekit.monitoring.report import ReportSection
+
+    today = success_metrics(day_events, bars=bars)
+    up = uptime(day_events)
+    sf = shortfall_summary(implementation_shortfall(day_events, bars=bars), ["strategy", "key"])
+    text = ("Targets (the seed's success metrics): slippage < 5 bps, fill rate > 99 %, order latency (p95 created "
+            "→ broker ack) < 100 ms, uptime > 99.9 % of 09:15–15:30 IST, measured from the session's heartbeats "
+            f"in the journal (a silence over {GAP_SECONDS:g} s is down time).")
+    return ReportSection("Execution quality", {"Targets today": today, "Targets across days": targets_trend(
+        day_events, d, history), "Uptime (session heartbeats)": up, "Implementation shortfall": sf}, text=text)
 
 
 # -- paper against live on the same signals --------------------------------------------------------

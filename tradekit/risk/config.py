@@ -32,6 +32,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradekit.errors import ConfigError
+from tradekit.risk.greeks_limit import GreeksSettings
 
 StateName = Literal["ACTIVE", "REDUCING", "HALTED"]
 RestrictState = Literal["REDUCING", "HALTED"]
@@ -251,6 +252,8 @@ class RiskConfig(_Section):
     breakers: BreakerSettings = Field(default_factory=BreakerSettings)
     var: VarSettings = Field(default_factory=VarSettings)
     sizing: SizingSettings = Field(default_factory=SizingSettings)
+    greeks: GreeksSettings = Field(default_factory=GreeksSettings,
+                                   description="net delta, vega and premium-at-risk limits (tradekit.risk.greeks_limit)")
 
 
 # -- lists from files ------------------------------------------------------------------------

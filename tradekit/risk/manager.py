@@ -124,8 +124,7 @@ class RiskManager:
         """Build the day's pre-trade VaR model again (after new daily bars reached the data directory)."""
         from tradekit.risk import var as _var
 
-        _var._closes.cache_clear()
-        _var._MODELS.clear()
+        _var.clear_caches()
         if self._auto_var:
             self.gate.var_model = _var.VarModel.from_settings(self.config.var, None, end=day - timedelta(days=1))
             self.gate._var_cache = None

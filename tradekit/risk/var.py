@@ -56,13 +56,40 @@ def bundled_symbols() -> list[str]:
     return sample_symbols("1d")
 
 
+_AVAILABLE: dict[tuple, list[str]] = {}  # (env...) -> symbols of the default data directory, until clear_caches()
+
+
+def clear_caches() -> None:
+    """Forget the daily closes, symbol lists and models read so far (after new daily bars arrived)."""
+    _closes.cache_clear()
+    _AVAILABLE.clear()
+    _FRAMES.clear()
+    _RETURNS.clear()
+    _MODELS.clear()
+
+
 def available_symbols(data_dir=None) -> list[str]:
     """Symbols with daily bars: the bundled sample's and the data directory's (``tradekit data
-    import|fetch``), as plain trading symbols."""
-    from tradekit.data.store import bars_root, default_data_dir
+    import|fetch``), as plain trading symbols. Without ``data_dir`` (the default data directory,
+    found through the config) the answer is kept until :func:`clear_caches`."""
+    if data_dir is None:
+        import os
+
+        k = (os.environ.get("TRADEKIT_DATA_DIR"), os.environ.get("TRADEKIT_CONFIG"))
+        hit = _AVAILABLE.get(k)
+        if hit is None:
+            from tradekit.data.store import default_data_dir
+
+            hit = _AVAILABLE[k] = _available(default_data_dir())
+        return list(hit)
+    return _available(data_dir)
+
+
+def _available(data_dir) -> list[str]:
+    from tradekit.data.store import bars_root
 
     out = dict.fromkeys(bundled_symbols())
-    root = bars_root(data_dir if data_dir is not None else default_data_dir()) / "1d"
+    root = bars_root(data_dir) / "1d"
     if root.is_dir():
         for f in sorted(root.glob("*/*.parquet")):
             out.setdefault(f.stem, None)
@@ -81,17 +108,35 @@ def coverage(exposures, symbols: Iterable[str]) -> dict:
             "missing": [(s, float(v)) for s, v in miss.items() if v]}
 
 
-def closes(symbols: Iterable[str], *, start=None, end=None) -> pd.DataFrame:
-    """Daily closes of ``symbols`` from the bundled data, one column each (missing ones skipped)."""
+_FRAMES: dict[tuple, tuple[tuple, pd.DataFrame]] = {}  # symbols -> (their cached series, the joined frame)
+_RETURNS: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}  # id(frame) -> (frame, its daily returns)
+
+
+def _closes_frame(symbols: Iterable[str]) -> pd.DataFrame:
+    """The joined daily closes of ``symbols`` (all dates), built once per set of cached series:
+    a new read of any symbol's closes (``_closes`` cleared) builds it again."""
     cols = []
     for s in dict.fromkeys(symbols):
         try:
             cols.append(_closes(s))
         except DataError:
             continue
-    if not cols:
+    k = tuple(c.name for c in cols)
+    hit = _FRAMES.get(k)
+    if hit is not None and len(hit[0]) == len(cols) and all(a is b for a, b in zip(hit[0], cols)):
+        return hit[1]
+    df = pd.concat(cols, axis=1, sort=True) if cols else pd.DataFrame()
+    if len(_FRAMES) > 16:
+        _FRAMES.clear()
+    _FRAMES[k] = (tuple(cols), df)
+    return df
+
+
+def closes(symbols: Iterable[str], *, start=None, end=None) -> pd.DataFrame:
+    """Daily closes of ``symbols`` from the bundled data, one column each (missing ones skipped)."""
+    df = _closes_frame(symbols)
+    if df.empty:
         return pd.DataFrame()
-    df = pd.concat(cols, axis=1, sort=True)
     if start is not None:
         df = df[df.index >= pd.Timestamp(start)]
     if end is not None:
@@ -391,10 +436,22 @@ def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20)
     symbol with a short history (a recent listing, a recent import) does not shorten everyone's
     window; symbols with fewer than ``min_obs`` returns are left out (uncovered). Pairs without
     overlap get no covariance, and the matrix is made positive semi-definite (eigenvalues clipped)."""
-    px = closes(symbols, end=end)
+    px = _closes_frame(symbols)
     if px.empty:
         return [], np.zeros((0, 0))
-    r = px.pct_change(fill_method=None).iloc[1:].iloc[-lookback:]
+    # the returns of the whole history, computed once per frame; a prefix of them is the
+    # returns of the prefix (each is one close over the one before)
+    rets = _RETURNS.get(id(px))
+    if rets is None or rets[0] is not px:
+        if len(_RETURNS) > 16:
+            _RETURNS.clear()
+        rets = _RETURNS[id(px)] = (px, px.pct_change(fill_method=None))
+    r = rets[1]
+    if end is not None:
+        r = r[r.index <= pd.Timestamp(end)]
+        if r.empty:
+            return [], np.zeros((0, 0))
+    r = r.iloc[1:].iloc[-lookback:]
     r = r.loc[:, r.notna().sum() >= min_obs]
     if r.shape[1] == 0:
         return [], np.zeros((0, 0))
@@ -430,11 +487,18 @@ class VarModel:
     @classmethod
     def from_settings(cls, settings: "VarSettings", symbols: Iterable[str] | None = None, *, end=None) -> "VarModel":
         """Build from the bundled daily data up to ``end`` (pass the day before a replayed day)."""
-        key = (None if symbols is None else tuple(symbols), None if end is None else pd.Timestamp(end),
-               settings.lookback_days, settings.confidence, settings.horizon_days)
+        syms = list(symbols) if symbols is not None else available_symbols()
+        # keyed by the last day of data the window reaches, not by ``end``: a replay's days past
+        # the end of the daily data (or across a weekend) share one model
+        last = None
+        if end is not None:
+            idx = _closes_frame(syms).index
+            i = int(idx.searchsorted(pd.Timestamp(end), side="right"))
+            last = idx[i - 1] if i else pd.Timestamp.min
+        key = (tuple(syms), last, settings.lookback_days, settings.confidence, settings.horizon_days)
         hit = _MODELS.get(key)
         if hit is None:
-            hit = _pairwise_cov(symbols if symbols is not None else available_symbols(), end, settings.lookback_days)
+            hit = _pairwise_cov(syms, end, settings.lookback_days)
             if len(_MODELS) > 256:
                 _MODELS.clear()
             _MODELS[key] = hit

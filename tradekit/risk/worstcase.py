@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 
@@ -122,19 +123,33 @@ class _Gross:
 _GROSS = _Gross()
 
 
-class _Base:
-    """(working orders per key, Σ worst exposure over the book), recomputed when the book moved."""
+_request = attrgetter("request")
+_filled = attrgetter("filled_quantity")
 
-    __slots__ = ("key", "working", "total")
+
+class _Base:
+    """(working orders per key, Σ worst exposure over the book), recomputed when the book moved:
+    a new summary version (fills, positions, marks), or a change in the working orders (which
+    ones, their requests, their filled quantities), each compared in one C-level pass."""
+
+    __slots__ = ("key", "working", "total", "orders", "requests", "filled")
 
     def __init__(self) -> None:
         self.key = None
         self.working: dict = {}
         self.total = 0.0
+        self.orders: list = []
+        self.requests: list = []
+        self.filled: list = []
 
     def of(self, summary, open_orders: dict) -> tuple[dict, float]:
-        key = (id(summary), summary.version, summary.seq, id(open_orders), len(open_orders))
-        if key != self.key:
+        key = (id(summary), summary.version, summary.book_id)
+        orders = list(open_orders.values())
+        # list equality tests identity first: equal when the same order objects are still working
+        requests = list(map(_request, orders))
+        filled = list(map(_filled, orders))
+        if key != self.key or filled != self.filled or requests != self.requests or orders != self.orders:
+            self.orders, self.requests, self.filled = orders, requests, filled
             working = working_orders(summary, open_orders)
             value = summary.value
             total = _GROSS.of(summary)

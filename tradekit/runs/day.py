@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tradekit.clock import IST, SimClock, dt_to_ns, ns_to_dt
+from tradekit.clock import IST, RealClock, SimClock, dt_to_ns, ns_to_dt
 from tradekit.errors import DataError, TradekitError, ValidationError
 from tradekit.model.money import fmt_inr, paise
 from tradekit.runs.manifest import describe_file
@@ -541,6 +541,8 @@ def _run_realtime(
     from tradekit.model.enums import Product
 
     clock = session.clock
+    if sleep is None and type(clock) is RealClock and callable(getattr(inbox, "wait", None)):
+        sleep = inbox.wait  # on the wall clock, a signal file landing ends the pause (tradekit.fswatch)
     sleep = sleep or clock.sleep
     market = getattr(session, "market", None)
     close = until

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -192,6 +192,29 @@ def _shadow_section(live_events, shadow_db: Path, d: date):
                          text="The shadow paper broker took every live signal on the live feed "
                               "(execution.shadow_paper). fill diff bps: the live average fill against the paper one, "
                               "positive when live was worse for the trader.")
+
+
+def _execution_section(day_events, events, d: date, mode: str, run_dir: Path, bars):
+    """Execution quality (issue 18); the earlier days: live, the same journal; paper, the sibling run
+    folders' journals of the same mode (``<runs>/<day>/journal.db``)."""
+    from decimal import Decimal
+
+    from tradekit.monitoring.execution import execution_section
+    from tradekit.monitoring.perf import find_journals, load_source
+
+    history = [e for e in events if e.day < d]
+    if mode == "paper" and run_dir.parent.is_dir():
+        for p in find_journals(run_dir.parent):
+            try:
+                folder_day = date.fromisoformat(p.parent.name[:10])
+            except ValueError:
+                continue
+            if p.parent.resolve() == run_dir.resolve() or not (d - timedelta(days=40) <= folder_day < d):
+                continue
+            src = load_source(p, capital=Decimal(0))
+            if src.mode == mode:
+                history += [e for e in src.events if e.day < d]
+    return execution_section(day_events, d, history, bars=bars)
 
 
 def _calendar_row(cfg, d: date) -> str:
@@ -393,6 +416,11 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
                 rep.notes.insert(0, note_check.summary())
                 notes.append(note_check.summary())
         rep.add_section(_run_section(cfg, d, mode, run_dir, digest))
+        try:  # the seed's targets met or not, and their trend across the earlier days of this mode
+            rep.add_section(_execution_section(day_events, events, d, mode, run_dir, bars))
+        except Exception as e:  # noqa: BLE001 - the rest of the report still matters
+            log.exception("the execution-quality section could not be built")
+            rep.notes.append(f"Execution quality section not available: {type(e).__name__}: {e}")
         shadow_db = run_dir / "shadow" / "journal.db"
         if mode == "live" and shadow_db.exists():  # execution.shadow_paper: paper against live on the same signals
             rep.add_section(_shadow_section(day_events, shadow_db, d))

@@ -78,6 +78,8 @@ class HeartbeatWriter:
 
     def beat(self, *, force: bool = False, stopped: bool = False) -> bool:
         """Write the heartbeat if ``every`` seconds have passed (or ``force``); True when written."""
+        if not stopped:
+            self._journal_beat()
         now = time.monotonic()
         if not force and not stopped and now - self._last < self.every:
             return False
@@ -88,6 +90,17 @@ class HeartbeatWriter:
             log.warning("heartbeat %s could not be written: %s", self.path, e)
             return False
         return True
+
+    def _journal_beat(self) -> None:
+        """The session's heartbeat in its journal while it is quiet (uptime across days is measured
+        from the journal; this file keeps only the latest beat)."""
+        fn = getattr(self.session, "journal_heartbeat", None)
+        if fn is None:
+            return
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - a heartbeat never ends the session
+            log.warning("journal heartbeat failed: %s", e)
 
     def stop(self) -> None:
         """Say the session ended (the page shows NO SESSION at once, not after :data:`STALE_AFTER`)."""

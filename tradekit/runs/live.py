@@ -69,6 +69,9 @@ class PaperSessionRunner:
             self.inbox.poll()
         s.oms.expire_stale()
         s.oms.resolve_unknown()
+        alerts = getattr(s, "alerts", None)
+        if alerts is not None:  # the time-driven alert sources, as Session.service runs them live
+            s._guard(lambda: alerts.check(s))
         if self.heartbeat is not None:
             self.heartbeat.beat()
 
@@ -110,7 +113,10 @@ class PaperSessionRunner:
                 left = due - time.monotonic()
                 if left <= 0:
                     return True
-                time.sleep(min(self.poll_interval, left))
+                if self.inbox is not None:  # a signal file landing ends the pause (tradekit.fswatch)
+                    self.inbox.wait(min(self.poll_interval, left))
+                else:
+                    time.sleep(min(self.poll_interval, left))
 
         self.result = run_replay(self.session, self.data, signals=self.signals, strategies=self.strategies,
                                  start=self.start_at, end=self.end_at, progress=self.progress,

@@ -43,6 +43,7 @@ from tradekit.runs.day import as_date, parse_symbols
 log = logging.getLogger(__name__)
 
 _SCALE = 10_000  # prices as integers of 0.0001 rupee, as the paper exchange handles them
+_OOS = ("orders", "gross_pnl", "charges", "net_pnl", "max_drawdown")
 
 
 # -- inputs ---------------------------------------------------------------------------------------------
@@ -137,20 +138,26 @@ def _tick_for(key: str, price: float, day: date) -> float:
 # -- the backtest -----------------------------------------------------------------------------------------
 @dataclass
 class Backtest:
-    """A sweep's raw results: per-symbol vectorbt portfolios (columns = (fast, slow)) and
-    every order with its charges."""
+    """A sweep's raw results: each symbol's gross P&L curve per (fast, slow) (vectorbt's value less
+    its starting cash; columns = (fast, slow)) and every order with its charges.
 
-    portfolios: dict[str, object]
+    ``pairs`` are the pairs the sweep completed; a pair whose task failed after its retries is not
+    in them (nor in the curves or orders) but in ``failed`` (:mod:`tradekit.research.sweep`)."""
+
+    values: dict[str, pd.DataFrame]
     orders: pd.DataFrame  # fast, slow, key, time, side, quantity, price, value, charges, <components>
     pairs: list[tuple[int, int]]
     capital: float
+    failed: list = field(default_factory=list)  # TaskFailure of the tasks that failed after their retries
 
     def gross_curve(self) -> pd.DataFrame:
         """Gross P&L over time per (fast, slow) (columns), summed over symbols."""
         total = None
-        for pf in self.portfolios.values():
-            v = pf.value() - pf.init_cash
+        for v in self.values.values():
             total = v if total is None else total.add(v, fill_value=0.0)
+        if total is None:
+            raise ValidationError("the sweep completed no (fast, slow) pair: " +
+                                  "; ".join(str(f) for f in self.failed[:3]), field="sweep")
         return total.ffill().fillna(0.0)
 
     def charges_curve(self) -> pd.DataFrame:
@@ -178,6 +185,7 @@ def backtest(
     charges_as_of: date | str | None = None,
     square_off: time | str | None = time(15, 15),
     clamp_to_bar: bool = True,
+    cluster=None,
 ) -> Backtest:
     """Backtest SMA crossovers for every ``(fast, slow)`` pair with vectorbt, next-bar fills and our charges.
 
@@ -199,71 +207,14 @@ def backtest(
         tradekit's MIS square-off; None for no intraday close-out.
     clamp_to_bar : bool
         Keep fills inside the bar's high-low range, as the paper broker does by default.
+    cluster : SweepCluster, optional
+        Run the sweep's tasks there (:func:`tradekit.research.cluster.research_cluster`); None: in
+        this process. The result is the same to the paisa either way.
     """
-    import vectorbt as vbt
+    from tradekit.research.sweep import sweep
 
-    from tradekit.execution.costs import FillCosts
-    from tradekit.strategies import SmaCrossover
-
-    pairs = [(int(f), int(s)) for f, s in pairs]
-    if not pairs:
-        raise ValidationError("no (fast, slow) pairs to test; fast must be below slow", field="fast/slow")
-    product = Product(product) if not isinstance(product, Product) else product
-    if isinstance(square_off, str):
-        hh, mm = square_off.split(":")
-        square_off = time(int(hh), int(mm))
-    if product is not Product.MIS:
-        square_off = None
-    asof = as_date(charges_as_of) if charges_as_of else None
-    cols = pd.MultiIndex.from_tuples(pairs, names=["fast", "slow"])
-    portfolios, rows = {}, []
-    for key, df in bars.items():
-        close = df["close"]
-        opens = df["open"].to_numpy(dtype="float64")
-        first_day = df.index[0].date()
-        tick = _tick_for(key, float(opens[0]), first_day)
-        hi = df["high"].to_numpy(dtype="float64") if clamp_to_bar else None
-        lo = df["low"].to_numpy(dtype="float64") if clamp_to_bar else None
-        buy_px, sell_px = fill_prices(opens, bps=slippage_bps, tick=tick, buy=True, high=hi), fill_prices(
-            opens, bps=slippage_bps, tick=tick, buy=False, low=lo)
-        tgt = np.column_stack([execution_targets(close, SmaCrossover(f, s, quantity, product=product), square_off)
-                               for f, s in pairs]).astype("float64")
-        delta = np.diff(np.vstack([np.zeros((1, tgt.shape[1])), tgt]), axis=0)
-        size = np.where(delta != 0, tgt, np.nan)
-        price = np.where(delta > 0, buy_px[:, None], np.where(delta < 0, sell_px[:, None], opens[:, None]))
-        pf = vbt.Portfolio.from_orders(
-            close=pd.DataFrame(np.repeat(close.to_numpy()[:, None], len(pairs), axis=1), index=df.index, columns=cols),
-            size=pd.DataFrame(size, index=df.index, columns=cols), size_type="targetamount",
-            price=pd.DataFrame(price, index=df.index, columns=cols), fees=0.0, init_cash=float(capital), freq="1min",
-        )
-        portfolios[key] = pf
-        rec = pf.orders.records
-        if len(rec):
-            times = df.index[rec["idx"]]
-            for (c, t, sz, px, sd) in zip(rec["col"], times, rec["size"], rec["price"], rec["side"]):
-                f, s = pairs[int(c)]
-                rows.append({"fast": f, "slow": s, "key": key, "time": t, "side": "BUY" if sd == 0 else "SELL",
-                             "quantity": int(round(sz)), "price": round(float(px), 4)})
-    orders = pd.DataFrame(rows, columns=["fast", "slow", "key", "time", "side", "quantity", "price"])
-    orders = orders.sort_values(["fast", "slow", "time", "key"], kind="stable").reset_index(drop=True)
-    # our charges: every order into its day's contract note, one note set per parameter pair
-    store = _master(orders["time"].iloc[0].date() if len(orders) else None)
-    comp = {c: [] for c in COMPONENTS}
-    totals = []
-    for (f, s), grp in orders.groupby(["fast", "slow"], sort=False):
-        costs = FillCosts(as_of=asof)
-        for i, r in enumerate(grp.itertuples()):
-            inst = store.get(*r.key.split(":"))
-            ch = costs(inst, product, Side(r.side), r.quantity, Decimal(f"{r.price:.4f}"), r.time.date(),
-                       order_id=f"{f}-{s}-{i}")
-            for c in COMPONENTS:
-                comp[c].append(getattr(ch, c))
-            totals.append(ch.total)
-    orders["value"] = [paise(Decimal(f"{p:.4f}") * q) for p, q in zip(orders["price"], orders["quantity"])]
-    orders["charges"] = totals
-    for c in COMPONENTS:
-        orders[c] = comp[c]
-    return Backtest(portfolios, orders, pairs, float(capital))
+    return sweep(bars, pairs, cluster, quantity=quantity, product=product, capital=capital, slippage_bps=slippage_bps,
+                 charges_as_of=charges_as_of, square_off=square_off, clamp_to_bar=clamp_to_bar)
 
 
 def sweep_table(bt: Backtest) -> pd.DataFrame:
@@ -471,6 +422,8 @@ class ResearchResult:
                 ("net P&L out of sample", f"₹{r['oos_net_pnl']:,.2f}" if "oos_net_pnl" in r else "—"),
                 ("signals exported", (f"{len(self.signals)} for {self.settings.get('export_day')} → "
                                       f"{self.signals_path.name if self.signals_path else '—'}")),
+                ("sweep ran on", f"{self.settings.get('ran_on', 'this process')}: {self.settings.get('tasks', '?')} "
+                                 f"tasks, {len(self.settings.get('failed_tasks') or [])} failed"),
                 ("warnings", len(self.warnings))]
         return pd.DataFrame(rows, columns=["", "value"]).set_index("")
 
@@ -512,6 +465,7 @@ def run_research(
     out_dir: str | Path = ".",
     train_fraction: float = 0.7,
     export_if_losing: bool = False,
+    cluster=None,
 ) -> ResearchResult:
     """Load bars, sweep SMA(fast, slow) with vectorbt, choose in sample, check out of sample, and
     export the chosen signals.
@@ -524,6 +478,12 @@ def run_research(
 
     Writes into ``out_dir``: ``sweep.csv``, ``heatmap.png``, ``research.json`` and, when
     ``export_day`` is given and the check passes, ``signals_<strategy>_<day>.jsonl`` (the hand-off).
+
+    ``cluster`` (a :class:`~tradekit.research.cluster.SweepCluster`, e.g.
+    ``research_cluster(cfg)``) runs the in-sample and out-of-sample sweeps there as one graph of
+    tasks, with a progress bar; None runs them in this process. The results are the same to the
+    paisa. A task that still fails after its retries is named in the warnings, its pairs are left
+    out of the sweep, and no signals are exported from an incomplete sweep.
     """
     from tradekit.runs.manifest import write_json
 
@@ -547,18 +507,35 @@ def run_research(
     pairs = [(f, s) for f in sorted(set(map(int, fast))) for s in sorted(set(map(int, slow))) if f < s]
     kw = {"quantity": quantity, "product": product, "capital": capital, "slippage_bps": slippage_bps,
           "charges_as_of": charges_as_of, "square_off": square_off, "clamp_to_bar": clamp_to_bar}
-    bt = backtest(bars, pairs, **kw)
+    from tradekit.research.sweep import SweepPlan, run_sweeps
+
+    plans = [SweepPlan(bars, pairs, name="in sample" if test_days else "sweep", **kw)]
+    if test_days:
+        plans.append(SweepPlan(_days(test_days), pairs, name="out of sample", **kw))
+    done, outcome = run_sweeps(plans, cluster, desc="research sweep")
+    bt = done[0]
+    warnings: list[str] = []
+    incomplete = [f for b in done for f in b.failed]
+    if incomplete:
+        lost = sorted(set(pairs) - set(bt.pairs) | (set(pairs) - set(done[-1].pairs)))
+        warnings.append(f"{len(incomplete)} sweep task(s) failed after {outcome.cluster.retries} retries, so "
+                        f"{len(lost)} of {len(pairs)} pairs are left out: " + "; ".join(str(f) for f in incomplete[:3]))
+    if not bt.pairs:
+        raise DataError("the research sweep completed no (fast, slow) pair: " +
+                        "; ".join(str(f) for f in incomplete[:3]))
     table = sweep_table(bt)
     chosen = choose(table, choose_by)
-    warnings: list[str] = []
     best_in = float(table[(table["fast"] == chosen[0]) & (table["slow"] == chosen[1])]["net_pnl"].iloc[0])
     oos_net = None
     if test_days:
-        oos = sweep_table(backtest(_days(test_days), pairs, **kw))
-        oos = oos.rename(columns={c: f"oos_{c}" for c in ("orders", "gross_pnl", "charges", "net_pnl", "max_drawdown")})
+        oos = sweep_table(done[1]) if done[1].pairs else pd.DataFrame(columns=["fast", "slow", *_OOS])
+        oos = oos.rename(columns={c: f"oos_{c}" for c in _OOS})
         table = table.merge(oos[["fast", "slow", "oos_orders", "oos_gross_pnl", "oos_charges", "oos_net_pnl",
                                  "oos_max_drawdown"]], on=["fast", "slow"], how="left")
         oos_net = float(table[(table["fast"] == chosen[0]) & (table["slow"] == chosen[1])]["oos_net_pnl"].iloc[0])
+        if math.isnan(oos_net):
+            oos_net = None
+            warnings.append(f"SMA {chosen[0]}/{chosen[1]} was not checked out of sample: its task failed")
     else:
         warnings.append(f"{len(sessions)} session(s) and train_fraction {train_fraction:g}: no out-of-sample days, "
                         "so nothing checks that the chosen parameters were not just the luckiest of the sweep")
@@ -569,7 +546,14 @@ def run_research(
         warnings.append(f"SMA {chosen[0]}/{chosen[1]} made ₹{best_in:,.2f} in sample ({train_days[0]}..{train_days[-1]}) "
                         f"but ₹{oos_net:,.2f} out of sample ({test_days[0]}..{test_days[-1]}) after charges")
     losing = best_in <= 0 or (oos_net is not None and oos_net <= 0)
-    whole = backtest(all_bars, [chosen], **kw) if test_days else bt  # the chosen pair over both periods
+    if test_days:  # the chosen pair over both periods
+        (whole,), again = run_sweeps([SweepPlan(all_bars, [chosen], name="chosen pair", **kw)], cluster,
+                                     desc="chosen pair")
+        if whole.failed:
+            raise DataError(f"the chosen pair's run over the whole period failed after {again.cluster.retries} "
+                            "retries: " + "; ".join(str(f) for f in whole.failed[:3]))
+    else:
+        whole = bt
     gross = whole.gross_curve()[chosen]
     chg = whole.charges_curve()[chosen]
     equity = pd.DataFrame({"gross": gross, "charges": chg, "net": gross - chg})
@@ -579,7 +563,9 @@ def run_research(
     out = Path(out_dir).resolve()  # the hand-off command names the file from anywhere
     out.mkdir(parents=True, exist_ok=True)
     sigs, path = [], None
-    if export_day and losing and not export_if_losing:
+    if export_day and incomplete:
+        warnings.append("no signals exported: the sweep is incomplete (see the failed tasks above); run it again")
+    elif export_day and losing and not export_if_losing:
         warnings.append("no signals exported: the strategy loses after charges (export_if_losing=True exports anyway)")
     elif export_day:
         d = as_date(export_day)
@@ -590,7 +576,10 @@ def run_research(
                 "charges_as_of": str(charges_as_of) if charges_as_of else None, "square_off": square_off,
                 "choose_by": choose_by, "export_day": str(as_date(export_day)) if export_day else None,
                 "train_fraction": train_fraction, "in_sample": [str(train_days[0]), str(train_days[-1])],
-                "out_of_sample": [str(test_days[0]), str(test_days[-1])] if test_days else None}
+                "out_of_sample": [str(test_days[0]), str(test_days[-1])] if test_days else None,
+                "ran_on": outcome.cluster.description, "tasks": len(outcome.results) + len(outcome.failed),
+                "sweep_seconds": round(outcome.seconds, 2), "failed_tasks": [str(f) for f in incomplete],
+                "retried_tasks": sorted(outcome.retried)}
     heat = heatmap_figure(table, title=f"net P&L after charges, {', '.join(settings['symbols'])} "
                                        f"{train_days[0]}..{train_days[-1]}" + (" (in sample)" if test_days else ""))
     eq_fig = equity_figure(equity["gross"], equity["net"], title=f"SMA {chosen[0]}/{chosen[1]}: P&L, gross and net" + (

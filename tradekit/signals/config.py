@@ -35,11 +35,16 @@ class SignalsConfig(BaseModel):
     inbox_enabled : bool
         Watch the inbox folder.
     poll_interval_seconds : float
-        How often the inbox is scanned.
+        The longest pause between two scans of the inbox by ``Inbox.watch`` (a file landing
+        wakes it at once: inotify on Linux, a 50 ms stat of the folder elsewhere), and the first
+        back-off of a file that failed. A running session scans it on every service cycle and
+        wakes the same way.
     settle_seconds : float
-        A file is taken only once it has not changed for this long (a guard for writers that
-        do not use the write-then-rename convention). Default 0.1 s, so a file is a card well
-        within 300 ms (``benchmarks/bench_approval.py``: ``signal_to_card_default_settle``).
+        A file written in place is taken only once it has not changed for this long (a guard
+        for writers that do not use the write-then-rename convention: a half-written file is
+        never read). A file renamed into the folder is complete and is taken at once where the
+        folder can be watched (Linux). Default 0.1 s; a file is a card within 300 ms at p95
+        (``benchmarks/bench_approval.py``: ``signal_to_card_default_settle``).
     max_file_bytes : int
         Larger inbox files are rejected unread.
     http_enabled : bool

@@ -12,8 +12,12 @@ name never overwrite each other and sort in the order they were taken.
 
 Writers should write ``name.json.tmp`` (any name not ending in ``.json``/``.jsonl``, or
 starting with ``.``) and rename it to ``name.json`` when complete; a rename is atomic, so a
-poller never sees half a file. As a second guard, a file is taken only once it has not been
-modified for ``settle_seconds``.
+poller never sees half a file. On Linux the inbox watches the folder (inotify,
+:mod:`tradekit.fswatch`): a file renamed in, and not written to since, is complete and taken
+at once, and :meth:`Inbox.wait` wakes the session's loop as it lands (no polling while idle).
+A file written in place (or any file where the folder cannot be watched) is taken only once it
+has not been modified for ``settle_seconds``: the guard for writers that do not rename, so a
+half-written file is never read; :meth:`Inbox.wait` wakes when that time is up.
 
 Exactly once: a poller opens and ``flock``\\ s the file, then renames it into
 ``processing/``; a second poller (thread or process) fails the lock or the rename and skips
@@ -40,6 +44,7 @@ from typing import IO, Any
 
 from tradekit.clock import IST, Clock, RealClock
 from tradekit.errors import StoreError
+from tradekit.fswatch import FolderWatch
 from tradekit.signals.config import SignalsConfig
 from tradekit.signals.limits import Limits
 from tradekit.signals.pipeline import IngestReport, Rejection, Routed
@@ -134,11 +139,13 @@ class Inbox:
         Anything with ``ingest(data, source=, fmt=) -> IngestReport``, or such a callable.
         Without one, files are only validated (:func:`parse_only`).
     settle_seconds : float
-        Take a file only after it has been unchanged this long.
+        Take a file written in place only after it has been unchanged this long (a file
+        renamed in, seen by the folder watch, is complete and taken at once).
     max_file_bytes : int
         Larger files are rejected unread.
     poll_interval : float
-        Default interval of :meth:`watch`.
+        The longest pause of :meth:`watch` between two scans (a file landing wakes it sooner),
+        and the first back-off of a failed file.
     max_attempts : int
         Tries of a file whose handler failed on it (anything but the journal being down); the
         wait between tries doubles from ``poll_interval`` up to a minute. Then the file goes to
@@ -148,6 +155,10 @@ class Inbox:
         ``processing/`` and is read again on every poll, logged once.
     limits : Limits, optional
         Bounds for :func:`parse_only` when there is no pipeline (a pipeline has its own).
+    watch_changes : bool
+        Watch the folder with inotify where the platform has it (renamed-in files skip the
+        settle time; :meth:`wait` wakes on arrival). False: the stat fallback, every file
+        settles (tests of the fallback).
     """
 
     def __init__(
@@ -161,6 +172,7 @@ class Inbox:
         clock: Clock | None = None,
         max_attempts: int = 5,
         limits: Limits | None = None,
+        watch_changes: bool = True,
     ):
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -185,6 +197,11 @@ class Inbox:
         self._thread: threading.Thread | None = None
         self._first_poll = True
         self._store_failed: set[str] = set()  # files waiting for the journal (logged once each)
+        self.watch_changes = watch_changes
+        self._watch: FolderWatch | None = None
+        self._renamed: set[str] = set()  # names renamed in and not written since (complete: no settle)
+        self._next_due: float | None = None  # wall time a file written in place has settled
+        self._folder_watch()  # from now on: files renamed in before the first poll count too
 
     @classmethod
     def from_settings(cls, settings: SignalsConfig, data_dir: str | Path, pipeline: Any = None) -> "Inbox":
@@ -203,6 +220,7 @@ class Inbox:
     def poll(self) -> list[IngestResult]:
         """Process what is waiting: leftovers in ``processing/`` first, then new files (oldest first)."""
         results: list[IngestResult] = []
+        self._note(self._folder_watch().read())
         now = time.time()
         for path in sorted(p for p in (self.folder / PROCESSING).iterdir() if self._is_signal_file(p)):
             if self._attempts(path).get("next", 0.0) > now:
@@ -213,6 +231,8 @@ class Inbox:
                 results.append(self._process(*claim))
         self._first_poll = False
         waiting = []
+        present: set[str] = set()
+        due: float | None = None
         for p in self.folder.iterdir():
             if not self._is_signal_file(p):
                 continue
@@ -220,13 +240,77 @@ class Inbox:
                 st = p.stat()
             except FileNotFoundError:
                 continue  # another poller took it
-            if now - st.st_mtime >= self.settle_seconds:
+            present.add(p.name)
+            # renamed in and untouched since: complete. Otherwise unchanged for settle_seconds.
+            if p.name in self._renamed or now - st.st_mtime >= self.settle_seconds:
                 waiting.append((st.st_mtime, p.name, p))
+            else:
+                at = st.st_mtime + self.settle_seconds
+                due = at if due is None else min(due, at)
+        self._renamed &= present
+        self._next_due = due
         for _, _, path in sorted(waiting):
+            self._renamed.discard(path.name)
             claim = self._claim(path)
             if claim is not None:
                 results.append(self._process(*claim))
         return results
+
+    # -- waking up -------------------------------------------------------------------------------
+    def _folder_watch(self) -> FolderWatch:
+        if self._watch is None:
+            self._watch = FolderWatch(self.folder, native=self.watch_changes)
+        return self._watch
+
+    def _note(self, changes) -> bool:
+        """Track renamed-in files; True when a file may be ready to take now."""
+        ready = False
+        for c in changes:
+            if c.unknown:  # the stat fallback, or inotify's queue overflowed: trust no rename
+                self._renamed.clear()
+                ready = True
+            elif not self._is_signal_name(c.name):
+                continue
+            elif c.written:  # created or written in place (after a rename too): it must settle
+                self._renamed.discard(c.name)
+                at = time.time() + self.settle_seconds
+                self._next_due = at if self._next_due is None else min(self._next_due, at)
+                ready = ready or self.settle_seconds <= 0
+            elif c.renamed_in:
+                self._renamed.add(c.name)
+                ready = True
+        return ready
+
+    @staticmethod
+    def _is_signal_name(name: str) -> bool:
+        return not name.startswith(".") and os.path.splitext(name)[1].lower() in SUFFIXES
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds, waking early when a file can be taken: renamed into
+        the folder, or written in place and now settled (``settle_seconds`` after its last
+        write). True when woken so (then :meth:`poll`); False on the timeout or :meth:`stop`.
+        Without inotify the folder is stat-ed every 50 ms, and any new entry wakes it."""
+        watch = self._folder_watch()
+        deadline = time.monotonic() + max(0.0, timeout)
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if self._next_due is not None:
+                until_due = self._next_due - time.time()
+                if until_due <= 0:
+                    return True
+                left = min(left, until_due)
+            if left <= 0:
+                return False
+            changes = watch.wait(left)
+            if changes and self._note(changes):
+                return True
+        return False
+
+    def close(self) -> None:
+        """Release the folder watch (a later poll or wait opens a new one)."""
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
     @staticmethod
     def _is_signal_file(p: Path) -> bool:
@@ -374,7 +458,7 @@ class Inbox:
                         callback(r)
                     except Exception:
                         log.exception("inbox: the callback failed for %s", r.name)
-            self._stop.wait(wait)
+            self.wait(wait)  # a file landing (or settling) wakes it; ``wait`` is the longest pause
 
     def start(self, callback: Callable[[IngestResult], Any] | None = None, interval: float | None = None) -> threading.Thread:
         """Run :meth:`watch` in a daemon thread."""
@@ -388,6 +472,8 @@ class Inbox:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop :meth:`watch` after the file in hand (a file is never left half-moved)."""
         self._stop.set()
+        if self._watch is not None:
+            self._watch.interrupt()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout)

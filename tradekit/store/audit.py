@@ -28,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tradekit.errors import StoreError
+from tradekit.store import accounts as _accounts
 from tradekit.store.journal import GENESIS, Journal, chain_hash, events_table
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class VerifyResult:
     events: int
     last_seq: int
     last_hash: str
-    problem: str | None = None  # "altered" | "removed" | "inserted" | "reordered" | "truncated" | "anchor" | "archive"
+    problem: str | None = None  # "altered" | "removed" | "inserted" | "reordered" | "truncated" | "anchor" | "account" | "archive"
     seq: int | None = None  # the first event that fails
     message: str = ""
     anchored_seq: int | None = None  # the latest published anchor the journal matched
@@ -83,7 +84,8 @@ def verify(journal: Journal, *, expect_anchor: str | None = None, anchors: "Anch
     if archived:
         rows = archived + list(rows)
     tail_seq, tail_hash = journal.tail()
-    prev_hash, prev_seq = GENESIS, 0
+    account = getattr(journal, "account", _accounts.DEFAULT)
+    prev_hash, prev_seq = _accounts.genesis(account), 0
     seen_hashes: dict[str, int] = {}
     all_hashes = {r.hash: r.seq for r in rows}
     anchor_found = expect_anchor is None
@@ -100,6 +102,11 @@ def verify(journal: Journal, *, expect_anchor: str | None = None, anchors: "Anch
         if own != r.hash:
             return _fail(rows, "altered", r.seq, f"event {r.seq} ({r.type}) was altered: its content does not match its hash")
         if r.prev_hash != prev_hash:
+            src = _genesis_owner(journal.engine, r.prev_hash) if prev_seq == 0 else None
+            if src is not None:
+                return _fail(rows, "account", r.seq,
+                             f"event {r.seq} starts the chain of {src}, not of account {account}: its events were "
+                             "moved here from another account")
             if r.prev_hash in all_hashes and all_hashes[r.prev_hash] > r.seq:
                 kind, what = "reordered", f"event {r.seq} links to event {all_hashes[r.prev_hash]}, which comes later: events were reordered"
             elif r.prev_hash in seen_hashes:
@@ -120,6 +127,21 @@ def verify(journal: Journal, *, expect_anchor: str | None = None, anchors: "Anch
     if anchors is not None:
         return _against_log(rows, anchors)
     return VerifyResult(True, len(rows), prev_seq, prev_hash)
+
+
+def _genesis_owner(engine, prev_hash: str) -> str | None:
+    """Which account's chain starts from ``prev_hash`` (the default's, or one this database holds)."""
+    if prev_hash == GENESIS:
+        return "the default account"
+    try:
+        base = engine.execution_options(schema_translate_map=None)
+        known = _accounts.list_accounts(base) if _accounts.is_postgres(engine) else []
+    except StoreError:
+        known = []
+    for a in known:
+        if _accounts.genesis(a) == prev_hash:
+            return f"account {a}"
+    return None
 
 
 BACKDATE_GRACE_SECONDS = 60
@@ -271,8 +293,17 @@ class AnchorLog:
 
 def anchor_log_path(store_url: str, data_dir: str | Path | None = None, configured: str | Path | None = None) -> Path:
     """Where a journal's anchors go: ``configured`` (relative to ``data_dir``), else
-    ``<data_dir>/anchors/<journal>.jsonl`` (``<folder of the SQLite file>/anchors/...`` without a data dir)."""
+    ``<data_dir>/anchors/<journal>.jsonl`` (``<folder of the SQLite file>/anchors/...`` without a data dir).
+
+    Each account has its own anchor log: for an account other than the default (named by the
+    URL's ``?account=``), ``.<account>`` goes before the file's suffix (``...-tradekit.live_ab.jsonl``),
+    the configured file's too, so two accounts never share one."""
     base = Path(data_dir).expanduser() if data_dir is not None else None
+    store_url, acct = _accounts.split_url(str(store_url))
+    acct = _accounts.validate(acct, field="store.url")
+    if acct != _accounts.DEFAULT:
+        p = anchor_log_path(store_url, data_dir, configured)
+        return p.with_name(f"{p.stem}.{acct}{p.suffix or '.jsonl'}")
     if configured is not None:
         p = Path(configured).expanduser()
         return p if p.is_absolute() or base is None else base / p
@@ -359,8 +390,10 @@ class AnchorPublisher:
             self._thread = None
 
 
-def open_read_only(target: str | Path) -> Journal:
-    """A journal opened for reading only: a SQLite file (path or URL) or a PostgreSQL URL.
+def open_read_only(target: str | Path, *, account: str | None = None) -> Journal:
+    """A journal opened for reading only: a SQLite file (path or URL) or a PostgreSQL URL (one
+    account's: ``account``, or the URL's ``?account=``, else the default; a missing account is a
+    :class:`StoreError` listing those there).
 
     Nothing is created or written: a missing file is a :class:`StoreError`, not a new journal.
     """
@@ -372,11 +405,13 @@ def open_read_only(target: str | Path) -> Journal:
 
     t = str(target)
     if "://" not in t or t.startswith("sqlite"):
+        if account is not None:
+            _accounts.with_account("sqlite://", account)  # a SQLite file is the default account only
         path = Path(t.split("///", 1)[-1] if t.startswith("sqlite") else t).expanduser()
         if not path.is_file():
             raise StoreError(f"{path}: no such journal file")
         engine = create_engine(f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true",
                                connect_args={"timeout": 30})
     else:
-        engine = make_engine(t)
+        engine = make_engine(t, account=account)
     return Journal(engine, read_only=True)

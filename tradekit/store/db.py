@@ -17,14 +17,31 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).expanduser().resolve()}"
 
 
-def make_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
-    """Create an engine. For SQLite: WAL, a busy timeout, and BEGIN IMMEDIATE transactions.
+def make_engine(url: str, *, synchronous: str = "NORMAL", account: str | None = None) -> Engine:
+    """Create an engine, bound to one account (:mod:`tradekit.store.accounts`): ``account`` or the
+    URL's ``?account=`` parameter (taken off before the driver sees it); neither: the default
+    account, i.e. the journal as it always was. For SQLite: WAL, a busy timeout, and BEGIN
+    IMMEDIATE transactions.
 
     ``BEGIN IMMEDIATE`` takes the write lock at the start of each transaction, so two
     processes appending to one journal (the session and a dashboard kernel) serialise cleanly
     instead of failing on a lock upgrade. ``synchronous=NORMAL`` in WAL mode is durable
     against process crashes (the case we test); ``FULL`` adds power-loss durability.
     """
+    from tradekit.store import accounts
+
+    url, in_url = accounts.split_url(url)
+    if in_url is not None:
+        in_url = accounts.validate(in_url, field="store.url")
+        if account is not None and accounts.validate(account) != in_url:
+            raise StoreError(f"the store URL names account {in_url!r} but account {account!r} was asked for")
+    account = accounts.validate(account if account is not None else in_url)
+    if account != accounts.DEFAULT and not url.startswith("postgresql"):
+        accounts.with_account(url, account)  # raises the error naming store.account
+    return accounts.bind(_make_engine(url, synchronous), account)
+
+
+def _make_engine(url: str, synchronous: str) -> Engine:
     if url.startswith("sqlite"):
         db_path = url.split("///", 1)[-1]
         if db_path and db_path != ":memory:":

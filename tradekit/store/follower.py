@@ -2,7 +2,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import unquote
+
 from tradekit.store.journal import Event, Journal
+
+
+def journal_file(journal) -> Path | None:
+    """The SQLite file behind ``journal`` (a plain or ``file:...?mode=ro`` URI), or None
+    (PostgreSQL, in-memory)."""
+    engine = getattr(journal, "engine", None)
+    url = getattr(engine, "url", None)
+    if url is None or not str(url.drivername).startswith("sqlite"):
+        return None
+    db = url.database or ""
+    if db.startswith("file:"):
+        db = unquote(db[len("file:"):].split("?", 1)[0])
+    if not db or db == ":memory:" or db.startswith(":"):
+        return None
+    return Path(db)
+
+
+def watch_journal(journal):
+    """A :class:`~tradekit.fswatch.FolderWatch` that wakes when ``journal``'s SQLite file (or its
+    WAL) is written, or None where that cannot be watched (PostgreSQL, no inotify): the caller
+    then polls. A follower refreshes when it wakes instead of on a fixed period."""
+    from tradekit.fswatch import FolderWatch
+
+    path = journal_file(journal)
+    if path is None or not path.parent.is_dir():
+        return None
+    watch = FolderWatch(path.parent)
+    if not watch.native:
+        watch.close()
+        return None
+    return watch
 
 
 class JournalFollower:

@@ -4,9 +4,11 @@ Each event is ``(seq, ts, recorded_at, type, payload, prev_hash, hash)`` where
 
     hash = SHA-256( prev_hash ⏎ seq ⏎ ts ⏎ recorded_at ⏎ type ⏎ canonical_json(payload) )
 
-and the first event's ``prev_hash`` is 64 zeros. Editing, inserting, deleting or reordering
-any event breaks the chain at that event; ``tradekit audit verify`` names it. A one-row
-``journal_tail`` table holds the last seq and hash; appends update it in the same
+and the first event's ``prev_hash`` is 64 zeros (another account's chain starts from its own
+genesis hash, :func:`tradekit.store.accounts.genesis`: one journal per account, each in its own
+PostgreSQL schema; an engine bound to an account reads and writes only that account's tables).
+Editing, inserting, deleting or reordering any event breaks the chain at that event; ``tradekit
+audit verify`` names it. A one-row ``journal_tail`` table holds the last seq and hash; appends update it in the same
 transaction, so concurrent writers (a session and a dashboard kernel) can never fork the
 chain, and deleting events from the end is detected against it (and against the day's anchor
 hash printed in the report).
@@ -61,7 +63,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from tradekit.clock import IST, Clock, RealClock
 from tradekit.errors import StoreError
-from tradekit.store import lease as _lease
+from tradekit.store import accounts as _accounts, lease as _lease
 
 log = logging.getLogger(__name__)
 
@@ -225,10 +227,12 @@ class Journal:
         # a simulated clock hands out its ISO string directly (it is already IST)
         self._clock_iso = getattr(self.clock, "now_iso", None)
         self.lease, self.read_only = lease, read_only
+        self.account = _accounts.account_of(engine)  # one account's chain (tradekit.store.accounts)
         if read_only:
             self._open_read_only()
             return
         try:
+            _accounts.ensure_schema(engine)
             metadata.create_all(engine)
             _lease._meta.create_all(engine)
             with engine.begin() as conn:
@@ -237,7 +241,7 @@ class Journal:
                     last = conn.execute(
                         select(events_table.c.seq, events_table.c.hash).order_by(events_table.c.seq.desc()).limit(1)
                     ).first()
-                    seq, h = (last.seq, last.hash) if last else (0, GENESIS)
+                    seq, h = (last.seq, last.hash) if last else (0, _accounts.genesis(self.account))
                     conn.execute(insert(tail_table).values(id=1, seq=seq, hash=h, writers=1))
                     self.writer_id = 1
                 else:
@@ -251,6 +255,7 @@ class Journal:
 
     def _open_read_only(self) -> None:
         try:
+            _accounts.require_existing(self.engine)
             with self.engine.connect().execution_options(readonly=True) as conn:
                 tail = conn.execute(select(tail_table).where(tail_table.c.id == 1)).first()
                 if conn.in_transaction():

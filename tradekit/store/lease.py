@@ -133,6 +133,7 @@ class _OsLock:
         self.engine = engine
         self.path = _lock_path(engine)
         self.is_pg = engine.url.get_backend_name() == "postgresql"
+        self._key: int | None = None  # the account's advisory-lock key (tradekit.store.accounts.advisory_key)
         self._fd: int | None = None
         self._conn: Connection | None = None
         self._release_lock = threading.Lock()
@@ -140,6 +141,15 @@ class _OsLock:
     @property
     def held(self) -> bool:
         return self._fd is not None or self._conn is not None
+
+    @property
+    def key(self) -> int:
+        """The advisory-lock key: one per account (the default account's is :data:`ADVISORY_KEY`)."""
+        if self._key is None:
+            from tradekit.store.accounts import advisory_key
+
+            self._key = advisory_key(self.engine)
+        return self._key
 
     def try_acquire(self) -> bool:
         if self.held:
@@ -156,7 +166,7 @@ class _OsLock:
             return True
         if self.is_pg:
             conn = self.engine.connect()
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
             conn.commit()
             if not got:
                 conn.close()
@@ -182,9 +192,9 @@ class _OsLock:
             return False
         if self.is_pg:
             with self.engine.connect() as conn:
-                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
+                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
                 if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 conn.commit()
             return not got
         return False
@@ -210,7 +220,7 @@ class _OsLock:
                 os.close(fd)
         if conn is not None:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 conn.commit()
             except Exception as e:  # the connection died: the server dropped the lock with it
                 log.debug("advisory unlock: %s", e)
@@ -299,6 +309,9 @@ class JournalLease:
 
     def take(self) -> "JournalLease":
         """Take the lease, or raise :class:`JournalLeased` naming the live owner."""
+        from tradekit.store.accounts import ensure_schema
+
+        ensure_schema(self.engine)
         _meta.create_all(self.engine)
         got_os = self._os.try_acquire()
         now = time.time()
@@ -339,16 +352,23 @@ class JournalLease:
 
     def _name(self) -> str:
         p = _lock_path(self.engine)
-        return f"journal {p.with_suffix('').name}" if p is not None else "the journal"
+        if p is not None:
+            return f"journal {p.with_suffix('').name}"
+        from tradekit.store.accounts import DEFAULT, account_of
+
+        acct = account_of(self.engine)
+        return "the journal" if acct == DEFAULT else f"the journal of account {acct}"
 
     @staticmethod
     def _lock_tail(conn: Connection) -> None:
         # A takeover waits for an append in flight (it holds the tail row), so the old owner's
         # next append reads the new epoch in its fence.
         if conn.engine.url.get_backend_name() == "postgresql":
+            from tradekit.store.journal import tail_table  # the account's tail: the engine's schema map applies
+
             try:
                 with conn.begin_nested():
-                    conn.execute(text("SELECT 1 FROM journal_tail WHERE id = 1 FOR UPDATE"))
+                    conn.execute(select(tail_table.c.id).where(tail_table.c.id == 1).with_for_update())
             except ProgrammingError:
                 pass  # no journal yet
 

@@ -99,21 +99,37 @@ STYLE = """
 
 
 class RefreshLoop:
-    """Run ``self.refresh()`` every ``interval`` seconds on the kernel's asyncio loop.
+    """Run ``self.refresh()`` on the kernel's asyncio loop while the page is open.
 
     Under Voila the notebook runs inside the kernel's event loop, so a task scheduled there
-    keeps polling the journal while the page is open. Errors are shown on the page and
-    logged; the loop keeps going.
+    keeps following the journal while the page is open. When the view's journal is a SQLite
+    file on Linux (:meth:`watched_journal`), the loop sleeps until the session writes to it
+    (inotify on the journal's folder, :func:`tradekit.store.follower.watch_journal`) and at
+    most ``idle_interval`` seconds (the page clock, TTL bars, the liveness badge); nothing is
+    polled in between. Otherwise (PostgreSQL, no inotify) it refreshes every ``interval``
+    seconds. Errors are shown on the page and logged; the loop keeps going.
     """
 
     interval: float = 1.0
+    idle_interval: float = 1.0  # with a watched journal: the longest pause without a change
+    min_gap: float = 0.02  # with a watched journal: the shortest pause (a burst of writes is one refresh)
     _task = None
+    wakeups = 0  # refreshes started by a journal change (tests, benchmarks)
 
     def refresh(self) -> bool:  # pragma: no cover - implemented by the views
         raise NotImplementedError
 
     def show_error(self, message: str) -> None:  # pragma: no cover - implemented by the views
         raise NotImplementedError
+
+    def watched_journal(self):
+        """The journal whose writes wake the loop (None: poll every ``interval``)."""
+        return None
+
+    def idle_pause(self) -> float:
+        """With a watched journal: the longest pause without a change now (a view with a TTL
+        counting down asks for less)."""
+        return self.idle_interval
 
     def start(self):
         """Start refreshing in the background (needs a running asyncio loop, as in a kernel)."""
@@ -131,21 +147,60 @@ class RefreshLoop:
             self._task.cancel()
             self._task = None
 
+    def _watch(self):
+        try:
+            from tradekit.store.follower import watch_journal
+
+            j = self.watched_journal()
+            return None if j is None else watch_journal(j)
+        except Exception:  # noqa: BLE001 - no watch: poll
+            log.exception("journal watch unavailable; polling")
+            return None
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        watch = self._watch()
+        changed = asyncio.Event()
+        if watch is not None:
+            def on_change() -> None:
+                try:
+                    if watch.read():
+                        changed.set()
+                except Exception:  # noqa: BLE001
+                    changed.set()
+
+            loop.add_reader(watch.fileno(), on_change)
         failures = 0
-        while True:
-            t0 = time.monotonic()
-            try:
-                self.refresh()
-                failures = 0
-            except Exception as e:  # noqa: BLE001 - keep refreshing; show what went wrong
-                failures += 1
-                log.exception("dashboard refresh failed")
-                self.show_error(f"refresh failed ({failures}×): {type(e).__name__}: {e}")
-            spent = time.monotonic() - t0
-            # back off while the store keeps failing (e.g. locked or gone), up to 10 s
-            pause = self.interval if failures == 0 else min(10.0, self.interval * 2 ** min(failures, 6))
-            await asyncio.sleep(max(0.01, pause - spent))
+        try:
+            while True:
+                t0 = time.monotonic()
+                changed.clear()
+                try:
+                    self.refresh()
+                    failures = 0
+                except Exception as e:  # noqa: BLE001 - keep refreshing; show what went wrong
+                    failures += 1
+                    log.exception("dashboard refresh failed")
+                    self.show_error(f"refresh failed ({failures}×): {type(e).__name__}: {e}")
+                spent = time.monotonic() - t0
+                if failures:  # back off while the store keeps failing (e.g. locked or gone), up to 10 s
+                    await asyncio.sleep(max(0.01, min(10.0, self.interval * 2 ** min(failures, 6)) - spent))
+                elif watch is None:
+                    await asyncio.sleep(max(0.01, self.interval - spent))
+                else:
+                    try:
+                        await asyncio.wait_for(changed.wait(), timeout=max(0.01, self.idle_pause() - spent))
+                        self.wakeups += 1
+                        await asyncio.sleep(max(0.0, self.min_gap - (time.monotonic() - t0)))
+                    except asyncio.TimeoutError:
+                        pass
+        finally:
+            if watch is not None:
+                try:
+                    loop.remove_reader(watch.fileno())
+                except Exception:  # noqa: BLE001 - the loop is closing
+                    pass
+                watch.close()
 
 
 def error_panel(title: str, message: str) -> w.HTML:

@@ -60,39 +60,40 @@ def _button(text: str, css: str, shared: _Shared, style: str = "", tooltip: str 
     layout = w.Layout(width="auto") if own_layout else shared.button
     b = w.Button(description=text, button_style=style, tooltip=tooltip or text, layout=layout,
                  style=shared.button_style)
-    b.add_class(css)
+    if css:
+        b.add_class(css)
     return b
 
 
 class Card:
-    """One proposal's card. Built and updated by :class:`ApprovalView`."""
+    """One proposal's card. Built and updated by :class:`ApprovalView`.
 
-    def __init__(self, view: "ApprovalView", p: Proposal):
+    A card can be built before its proposal exists (``p=None``: a spare, see
+    :meth:`ApprovalView.refresh`) and given one later with :meth:`assign`: its ~15 widgets then
+    already exist in the kernel and the browser, and a new proposal costs a few trait updates
+    instead of building them while the trader waits for the card.
+    """
+
+    def __init__(self, view: "ApprovalView", p: Proposal | None = None):
         self.view = view
         sh = view.shared
-        self.cid = cid = p.client_order_id
-        self.state = p.state
+        self.cid: str | None = None
+        self.proposal: Proposal | None = None
+        self.state = None
         self.details = w.HTML(layout=sh.plain, style=sh.html_style)  # title, signal, money, gate
         self.details.add_class("tk-card-details")
         self.ttl = w.HTML(layout=sh.plain, style=sh.html_style)
-        self.ttl.add_class(f"tk-ttl-{cid}")
         self.ttl.add_class("tk-ttl")
         self.status = w.HTML(layout=sh.plain, style=sh.html_style)
         self.status.add_class("tk-status")
-        self.status.add_class(f"tk-status-{cid}")
-        self.qty = w.Text(value=str(p.quantity), description="Qty", continuous_update=True, layout=sh.qty,
-                          style=sh.text_style)
-        self.qty.add_class(f"tk-qty-{cid}")
-        self.price = w.Text(value="" if p.price is None else str(p.price), description="Price", continuous_update=True,
-                            disabled=p.price is None, placeholder="market" if p.price is None else "",
-                            layout=sh.price, style=sh.text_style)
-        self.price.add_class(f"tk-price-{cid}")
+        self.qty = w.Text(value="", description="Qty", continuous_update=True, layout=sh.qty, style=sh.text_style)
+        self.price = w.Text(value="", description="Price", continuous_update=True, layout=sh.price,
+                            style=sh.text_style)
         self.reason = w.Text(value="", placeholder="reason (required to reject)", continuous_update=True,
                              layout=sh.reason, style=sh.text_style)
-        self.reason.add_class(f"tk-reason-{cid}")
-        self.approve = _button("Approve", f"tk-approve-{cid}", sh, "success")
-        self.reject = _button("Reject", f"tk-reject-{cid}", sh, "danger")
-        self.confirm = _button("Approve anyway", f"tk-confirm-{cid}", sh, "warning",
+        self.approve = _button("Approve", "", sh, "success")
+        self.reject = _button("Reject", "", sh, "danger")
+        self.confirm = _button("Approve anyway", "", sh, "warning",
                                "the price moved more than allowed since the proposal: approve at the current price",
                                own_layout=True)
         self.confirm.layout.display = "none"
@@ -105,14 +106,32 @@ class Card:
         self.controls.add_class("tk-bar")
         self.row = w.HBox([self.ttl, self.status], layout=sh.plain)
         self.box = w.VBox([self.details, self.row, self.controls], layout=sh.plain)
+        self.local_note: str | None = None  # what the last click did, until the session answers
+        self.local_error = False
+        if p is not None:
+            self.assign(p)
+
+    def assign(self, p: Proposal) -> "Card":
+        """Make this (spare) card ``p``'s: its stable CSS names, its fields, its first render."""
+        if self.cid is not None:
+            raise RuntimeError(f"card {self.cid} already shows a proposal")
+        self.cid = cid = p.client_order_id
+        self.state = p.state
+        for wid, css in ((self.ttl, "tk-ttl"), (self.status, "tk-status"), (self.qty, "tk-qty"),
+                         (self.price, "tk-price"), (self.reason, "tk-reason"), (self.approve, "tk-approve"),
+                         (self.reject, "tk-reject"), (self.confirm, "tk-confirm")):
+            wid.add_class(f"{css}-{cid}")
+        self.qty.value = str(p.quantity)
+        self.price.value = "" if p.price is None else str(p.price)
+        self.price.disabled = p.price is None
+        self.price.placeholder = "market" if p.price is None else ""
         self.box.add_class("tk-card")
         self.box.add_class(f"tk-card-{cid}")
         if p.signal_id:
             self.box.add_class(f"tk-sig-{css_name(p.signal_id)}")
         self.proposal = p
-        self.local_note: str | None = None  # what the last click did, until the session answers
-        self.local_error = False
         self.render(p, force=True)
+        return self
 
     def close(self) -> None:
         """Close this card's widgets (not the shared layouts and styles)."""
@@ -170,7 +189,7 @@ class Card:
         """Bring the card up to date with ``p`` (only changed traits are sent)."""
         old = self.proposal
         self.proposal = p
-        if force or p != old or self.view.risk_inputs_changed:
+        if force or old is None or p != old or self.view.risk_inputs_changed:
             set_if_changed(self.details, value=_title_html(p) + risk_html(p, self.view.risk(p), self.view.capital) + _details_html(p))
         if p.state != self.state:
             self.state = p.state
@@ -316,8 +335,9 @@ class ApprovalView(RefreshLoop):
     queue : ApprovalQueue
         The read/write service over the session's journal.
     interval : float
-        Seconds between journal polls while :meth:`start` runs (a poll costs one query when
-        nothing changed).
+        Seconds between journal polls while :meth:`start` runs when the journal cannot be
+        watched (PostgreSQL; a poll costs one query when nothing changed). A SQLite journal
+        wakes the page when it is written (:class:`~tradekit.ui._common.RefreshLoop`).
     keep_decided : int
         Decided cards kept on the page, newest first.
 
@@ -340,6 +360,7 @@ class ApprovalView(RefreshLoop):
         self.risk_inputs_changed = False
         self._risk_key = None
         self._bad_seen: tuple = ()
+        self._spare: Card | None = None  # a card's widgets built ahead (Card.assign)
 
         self.kill_result = w.HTML()
         self.kill_result.add_class("tk-kill-result")
@@ -399,7 +420,11 @@ class ApprovalView(RefreshLoop):
         bulk.add_class("tk-bar")
         keys = w.HTML('<span class="tk-keys">keys: <b>a</b> approve · <b>r</b> reject (type the reason, Enter) · '
                       '<b>m</b> modify · <b>j</b>/<b>k</b> next/previous card</span>')
-        self.widget = w.VBox([w.HTML(STYLE + CARD_STYLE), self.live.beat, top, self.kill_result, self.info, keys, self.error, bulk, self.bulk_summary,
+        from tradekit.ui.alerts import AlertToasts  # alert toasts (critical ones sticky) with Ack
+
+        self.toasts = AlertToasts(queue.journal, by=getattr(queue, "approver", None))
+        self.toasts.on_ack = lambda _aid, line: self._log(f"{hhmmss(datetime.now(IST))} {line}")
+        self.widget = w.VBox([w.HTML(STYLE + CARD_STYLE), self.toasts.widget, self.live.beat, top, self.kill_result, self.info, keys, self.error, bulk, self.bulk_summary,
                               w.HTML("<h4>Pending</h4>"), self.pending_box, self.bad_files,
                               w.HTML("<h4>Recent decisions</h4>"), self.decided_box,
                               w.HTML("<h4>Activity on this page</h4>"), self.activity])
@@ -422,6 +447,17 @@ class ApprovalView(RefreshLoop):
             return _Broken("Approval queue", f"{type(e).__name__}: {e}")
 
     # -- refresh ---------------------------------------------------------------------------------
+    def watched_journal(self):
+        return self.queue.journal  # a new proposal or an outcome wakes the page (RefreshLoop)
+
+    ttl_tick = 0.2  # seconds between refreshes while a pending card's TTL bar counts down
+
+    def idle_pause(self) -> float:
+        if any(c.proposal is not None and c.proposal.is_pending and c.proposal.expires_at is not None
+               for c in self.cards.values()):
+            return min(self.ttl_tick, self.idle_interval)
+        return self.idle_interval
+
     def refresh(self, *, force: bool = False) -> bool:
         """Read new journal events and update the page; True when anything changed."""
         q = self.queue
@@ -451,7 +487,12 @@ class ApprovalView(RefreshLoop):
             self._layout(pending)
             self._header()
         self._bad_files()
+        if hasattr(self, "toasts"):
+            self.toasts.update(q.seq)
         set_if_changed(self.info, value=self._info_html())
+        if self._spare is None and not events and not force:
+            # a quiet pass: build the next card's widgets now, so a new proposal shows without waiting for them
+            self._spare = Card(self)
         return bool(events)
 
     # -- liveness, risk inputs, bad files, history ------------------------------------------------------
@@ -521,7 +562,9 @@ class ApprovalView(RefreshLoop):
     def _update_pending(self, cid: str, changed: bool) -> None:
         card = self.cards.get(cid)
         if card is None:
-            self.cards[cid] = Card(self, self.queue.proposal(cid))
+            spare, self._spare = self._spare, None
+            p = self.queue.proposal(cid)
+            self.cards[cid] = spare.assign(p) if spare is not None else Card(self, p)
         elif changed or card.proposal.awaiting is not None or self.risk_inputs_changed:
             card.render(self.queue.proposal(cid))
         else:

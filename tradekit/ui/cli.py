@@ -262,13 +262,21 @@ def serve_command(
                                     help="seconds after its page closed before a dashboard kernel is shut down"),
     show_tracebacks: bool = typer.Option(False, "--show-tracebacks",
                                          help="show Python tracebacks in the page (debugging)"),
+    account: Optional[str] = typer.Option(None, "--account", help="the store's account the dashboards show and "
+                                          "send decisions to (default: the config's store.account)"),
 ) -> None:
     """Serve the approval and P&L dashboards (Voila) on 127.0.0.1 with a token, next to a running session."""
     from tradekit.config import load_config
 
-    cfg = load_config(config)
+    cfg, env = load_config(config), None
+    if account is not None:  # the kernels load the config themselves: $TRADEKIT_ACCOUNT takes the account to them
+        from tradekit.account_id import check_store, validate
+
+        account = validate(account, field="--account")
+        check_store(cfg.store.url, account, field="--account")
+        cfg, env = load_config(config, {"store": {"account": account}}), {"TRADEKIT_ACCOUNT": account}
     server = serve(cfg, port=port, cull_idle_timeout=cull_idle, closed_timeout=cull_closed,
-                   show_tracebacks=show_tracebacks)
+                   show_tracebacks=show_tracebacks, env=env)
 
     def _term(_sig, _frame):  # a service manager's SIGTERM stops Voila and its kernels too
         raise KeyboardInterrupt

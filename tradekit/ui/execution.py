@@ -1,6 +1,9 @@
-"""The execution-quality dashboard (``dashboards/execution.ipynb``): implementation shortfall by
-strategy and symbol, latency by stage (p50/p95/p99) and the seed's targets, met or not, from the
-session's journal (:mod:`tradekit.monitoring.execution`), refreshed as the journal grows."""
+"""The execution-quality dashboard (``dashboards/execution.ipynb``), two tabs: **Execution
+quality** (implementation shortfall by strategy and symbol, latency by stage (p50/p95/p99) and
+the seed's targets, met or not, from :mod:`tradekit.monitoring.execution`) and **Alerts** (every
+alert with its priority, each channel's delivery and its acknowledgement,
+:mod:`tradekit.ui.alerts`), with the alert toasts every page carries; refreshed as the journal
+grows."""
 
 from __future__ import annotations
 
@@ -38,6 +41,12 @@ def _f(x, places: int = 1) -> str:
 class ExecutionView(RefreshLoop):
     """Shortfall, latency and targets; display ``view.widget``, ``view.start()`` to follow the journal."""
 
+    min_gap = 1.0  # the tables are recomputed from every event: at most once a second
+    idle_interval = 2.0
+
+    def watched_journal(self):
+        return self.model.journal
+
     def __init__(self, model: ExecutionModel, *, interval: float = 2.0):
         self.model = model
         self.interval = interval
@@ -51,13 +60,32 @@ class ExecutionView(RefreshLoop):
         self.latency.add_class("tk-exec-latency")
         self.orders = w.HTML()
         self.orders.add_class("tk-exec-orders")
-        self.widget = w.VBox([
-            w.HTML(STYLE), w.HTML("<h3 style='margin:4px 0'>Execution quality</h3>"), self.error,
+        from tradekit.ui.alerts import AlertToasts, alerts_table_html, writable_journal
+        from tradekit.ui.cards import CARD_STYLE, PageLiveness
+
+        self._alerts_html = alerts_table_html
+        self.live = PageLiveness()  # RUNNING / NO SESSION and the kernel beat the page's script watches
+        self.toasts = AlertToasts(model.journal, writable_journal(model.journal, model.config))
+        self.alerts = w.HTML()
+        self.alerts.add_class("tk-alerts-list")
+        self._alerts_version = -1
+        quality = w.VBox([
             w.HTML("<h4>Targets</h4>"), self.targets,
             w.HTML("<h4>Implementation shortfall by strategy and symbol (₹; bps of the decision value)</h4>"), self.shortfall,
             w.HTML("<h4>Latency by stage (ms)</h4>"), self.latency,
             w.HTML("<h4>Orders</h4>"), self.orders,
         ])
+        quality.add_class("tk-exec-quality")
+        alerts = w.VBox([w.HTML('<h4>Alerts, newest first: priority, deliveries per channel, acknowledgement '
+                                '(acknowledge from a toast, <code>tradekit alerts ack ID</code> or a Telegram '
+                                'reply)</h4>'), self.alerts])
+        alerts.add_class("tk-exec-alerts")
+        self.tabs = w.Tab(children=[quality, alerts])
+        self.tabs.titles = ("Execution quality", "Alerts")
+        self.tabs.add_class("tk-exec-tabs")
+        head = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>Execution quality</h3>"), self.live.badge])
+        head.add_class("tk-bar")
+        self.widget = w.VBox([w.HTML(STYLE + CARD_STYLE), self.toasts.widget, self.live.beat, head, self.error, self.tabs])
         self.widget.add_class("tk-root")
         self.refresh(force=True)
 
@@ -81,6 +109,14 @@ class ExecutionView(RefreshLoop):
 
     def refresh(self, *, force: bool = False) -> bool:
         new = self.model.refresh()
+        self.live.update(self.model.config, getattr(self.model.journal, "engine", None))
+        self.toasts.update(self.model.seq)
+        feed = self.toasts.feed
+        if feed.version != self._alerts_version:
+            self._alerts_version = feed.version
+            set_if_changed(self.alerts, value=self._alerts_html(feed))
+            n = sum(1 for a in feed.outbox.alerts.values() if a.acked is None and a.ack_requested is None)
+            self.tabs.titles = ("Execution quality", f"Alerts ({n} unacknowledged)" if n else "Alerts")
         if not new and not force:
             return False
         evs = self.model.events

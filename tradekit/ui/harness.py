@@ -88,14 +88,15 @@ class PaperDesk:
         Session seconds per wall second.
     ttl_seconds : int
         Approval TTL (session seconds): the wall-time window to approve is ``ttl_seconds / speed``.
-    inbox_poll, settle : float
-        ``signals.poll_interval_seconds`` / ``settle_seconds`` (the runner polls the inbox on
-        every service pass anyway).
+    inbox_poll, settle : float, optional
+        ``signals.poll_interval_seconds`` / ``settle_seconds``; None (the default): the
+        shipped defaults, as a trader runs it (the runner scans the inbox on every service
+        pass and a file landing wakes it).
     """
 
     def __init__(self, folder: Path, *, day: date = date(2016, 8, 16), symbol: str = "RELIANCE", speed: float = 60.0,
-                 ttl_seconds: int = 480, inbox_poll: float = 0.1, settle: float = 0.0, approver: str = "asha",
-                 extra_yaml: str = ""):
+                 ttl_seconds: int = 480, inbox_poll: float | None = None, settle: float | None = None,
+                 approver: str = "asha", extra_yaml: str = ""):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.symbol = symbol
@@ -103,13 +104,14 @@ class PaperDesk:
         self.day = day
         self.speed = speed
         self.config_path = self.folder / "tradekit.yaml"
+        signals = {k: v for k, v in (("poll_interval_seconds", inbox_poll), ("settle_seconds", settle)) if v is not None}
         self.config_path.write_text(
             "extends: tradekit:default.yaml\n"
             f"data_dir: {self.folder / 'var'}\n"
             f"approval: {{mode: manual, ttl_seconds: {ttl_seconds}, approver: {approver}}}\n"
             "execution: {charges_as_of: 2024-01-02}\n"  # the bundled days predate the rate tables
-            f"signals: {{poll_interval_seconds: {inbox_poll}, settle_seconds: {settle}}}\n"
-            "paper: {latency_ms: 0}\n" + extra_yaml)
+            + (f"signals: {{{', '.join(f'{k}: {v}' for k, v in signals.items())}}}\n" if signals else "")
+            + "paper: {latency_ms: 0}\n" + extra_yaml)
         self.runner = None
         self.session = None
         self._n = 0

@@ -9,8 +9,11 @@ It runs in the browser, so it keeps working when the page's kernel does not:
   (:mod:`tradekit.ui.endpoints`), not through the kernel — and says that it did;
 * **new cards**: a short beep and (when the browser allows) a notification, the count in the
   tab's title;
-* **keyboard**: ``a`` approve, ``r`` reject (types into the reason; Enter sends), ``m`` modify
-  (the quantity field), ``j``/``k`` move between pending cards, ``Esc`` leaves a field.
+* **keyboard**: ``j``/``k`` move a visible selection (a blue outline) down and up the pending
+  cards; ``a`` approves, ``r`` rejects (types into the reason; Enter sends), ``m`` modifies (the
+  quantity field) the *selected* card. The selection follows its card when others come or go;
+  when the selected card is decided, the one that takes its place is selected. ``Esc`` leaves a
+  field.
 
 Nothing secret is in it: the token is read from the page's own URL.
 """
@@ -129,16 +132,21 @@ _JS = r"""
   document.addEventListener('click', function () {
     try { if (window.Notification && Notification.permission === 'default') Notification.requestPermission(); } catch (e) { /* none */ }
   }, {once: true});
-  // keyboard
-  T.sel = 0;
+  // keyboard: the selection follows its card (by order id), not a position in the list
+  T.sel = 0; T.selId = null;
+  function cardId(c) { return (c.className.match(/(?:^|\s)tk-card-(\S+)/) || [])[1]; }
   function select(delta) {
     const cards = pendingCards();
-    cards.forEach(c => c.classList.remove('tk-selected'));
-    if (!cards.length) return null;
-    T.sel = Math.max(0, Math.min(cards.length - 1, T.sel + delta));
-    cards[T.sel].classList.add('tk-selected');
-    return cards[T.sel];
+    if (!cards.length) { T.selId = null; T.sel = 0; return null; }
+    let i = cards.findIndex(c => cardId(c) === T.selId);
+    if (i < 0) i = Math.min(T.sel, cards.length - 1);  // the selected card was decided: the one now in its place
+    i = Math.max(0, Math.min(cards.length - 1, i + delta));
+    cards.forEach((c, k) => { if ((k === i) !== c.classList.contains('tk-selected')) c.classList.toggle('tk-selected'); });
+    T.sel = i; T.selId = cardId(cards[i]);
+    if (delta) cards[i].scrollIntoView({block: 'nearest'});
+    return cards[i];
   }
+  T.select = select;
   function part(card, prefix) { return card.querySelector('[class*="' + prefix + '"]'); }
   document.addEventListener('keydown', function (ev) {
     const t = ev.target, typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA');
@@ -164,7 +172,7 @@ _JS = r"""
 
 _STYLE = """
 <style>
-.tk-root .tk-card.tk-selected { outline: 2px solid #1a73e8; }
+.tk-root .tk-card.tk-selected { outline: 2px solid #1a73e8; box-shadow: 0 0 0 5px rgba(26,115,232,.18); }
 .tk-kernel-beat { display: none !important; }
 .tk-keys { color: #5f6368; font-size: 12px; }
 </style>

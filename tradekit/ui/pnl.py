@@ -281,10 +281,16 @@ class PnlView(RefreshLoop):
     model : PnlModel
         The journal follower.
     interval : float
-        Seconds between journal polls while :meth:`start` runs.
+        Seconds between journal polls while :meth:`start` runs (a SQLite journal wakes the
+        page when written instead, :class:`~tradekit.ui._common.RefreshLoop`).
     chart_every : float
         The equity chart is redrawn at most this often (a matplotlib render costs ~50 ms).
     """
+
+    min_gap = 0.2  # woken by the journal: at most five refreshes a second (tables, KPIs)
+
+    def watched_journal(self):
+        return self.model.journal
 
     def __init__(self, model: PnlModel, *, interval: float = 1.0, chart_every: float = 3.0):
         self.model = model
@@ -322,8 +328,11 @@ class PnlView(RefreshLoop):
         self.live = PageLiveness()  # RUNNING / NO SESSION and the kernel beat the page's script watches
         head = w.HBox([w.HTML("<h3 style='margin:4px 12px 4px 0'>P&amp;L and risk</h3>"), self.live.badge, self.state])
         head.add_class("tk-bar")
+        from tradekit.ui.alerts import AlertToasts, writable_journal  # alert toasts with Ack
+
+        self.toasts = AlertToasts(model.journal, writable_journal(model.journal, model.config))
         self.widget = w.VBox([
-            w.HTML(STYLE + CARD_STYLE), self.live.beat, head, self.info, self.error, self.kpis,
+            w.HTML(STYLE + CARD_STYLE), self.toasts.widget, self.live.beat, head, self.info, self.error, self.kpis,
             w.HTML("<h4>Equity</h4>"), self.chart,
             w.HTML("<h4>Prices and fills</h4>"), self.price_note, self.symbol, self.price_chart,
             w.HTML("<h4>Positions</h4>"), self.positions,
@@ -388,6 +397,8 @@ class PnlView(RefreshLoop):
                 html += f'<div class="tk-warn">limits unavailable: {esc(err)}</div>'
             set_if_changed(self.limits, value=html)
         self._chart(force)
+        if hasattr(self, "toasts"):
+            self.toasts.update(m.seq)
         mode = getattr(m.config, "mode", "?")
         set_if_changed(self.info, value=f'<span class="tk-meta">{esc(mode)} · last event {hhmmss(m.last_time)} · '
                                          f'journal seq {m.seq} · page updated {hhmmss(datetime.now(IST))}'

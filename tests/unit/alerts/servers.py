@@ -110,7 +110,7 @@ def self_signed(tmp) -> tuple[str, str]:
 class SmtpServer:
     """aiosmtpd on 127.0.0.1 (port 0) requiring STARTTLS (and a login, when ``password`` is given)."""
 
-    def __init__(self, tmp, password: str | None = None):
+    def __init__(self, tmp, password: str | None = None, fail_first: int = 0):
         import ssl
 
         from aiosmtpd.controller import Controller
@@ -121,10 +121,14 @@ class SmtpServer:
         ctx.load_cert_chain(cert, key)
         self.messages: list = []
         self.tls_seen: list[bool] = []
+        self.fail_first = fail_first
         outer = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
+                if outer.fail_first > 0:  # a temporary server error: the sender tries again later
+                    outer.fail_first -= 1
+                    return "451 4.3.0 temporary local problem, try again"
                 outer.tls_seen.append(session.ssl is not None)
                 outer.messages.append(envelope)
                 return "250 OK"

@@ -26,6 +26,11 @@ def test_the_eod_stage_sends_the_days_summary(tmp_path, project_root, receiver, 
     text = receiver.bodies()[0]["text"]
     assert f"{DAY} paper: end of day" in text and "audit verified" in text and "report.html" in text
     assert f"fills {len(eod.report.fills)}" in text
+    # the session runner journaled its heartbeats: the day's uptime is measured (no gap: 100 %, met)
+    [sec] = [s for s in eod.report.sections if s.title == "Execution quality"]
+    today = sec.tables["Targets today"].set_index("metric")
+    assert today.loc["uptime_pct", "value"] == 100.0 and bool(today.loc["uptime_pct", "met"])
+    assert sec.tables["Uptime (session heartbeats)"]["gaps"].tolist() == [0]
 
 
 def test_eod_summary_false_sends_nothing(tmp_path, project_root, receiver, monkeypatch):

@@ -136,3 +136,33 @@ def test_the_watchdog_is_quiet_while_no_session_holds_the_journal(alerts_config,
         s.close()
     assert main(["alerts", "watch", "--once", "-c", cfg.source]) == 0  # released: ended cleanly
     assert receiver.requests == []
+
+
+def test_the_watchdog_alerts_when_the_session_lives_but_its_loop_is_hung(alerts_config, receiver, monkeypatch):
+    """The lease's heartbeat thread still beats, but the run loop stopped writing the heartbeat file
+    (a hang): the session's heartbeat is missing all the same."""
+    import os
+    import socket
+    import time
+
+    from tradekit.cli import main
+    from tradekit.runs.heartbeat import heartbeat_path, write_atomic
+    from tradekit.session import Session
+
+    monkeypatch.setenv("TRADEKIT_SLACK_WEBHOOK", receiver.url)
+    cfg = alerts_config("""  channels: {ops: {type: slack}}
+  routes: [{kinds: [heartbeat_missing], channels: [ops]}]
+""")
+    s = Session.from_config(cfg)
+    beat = {"pid": os.getpid(), "host": socket.gethostname(), "stopped": False, "session_clock": None}
+    try:
+        write_atomic(heartbeat_path(cfg.data_dir), {**beat, "wall_time": time.time() - 1})
+        assert main(["alerts", "watch", "--once", "-c", cfg.source]) == 0  # the loop beats
+        write_atomic(heartbeat_path(cfg.data_dir), {**beat, "wall_time": time.time() - 90})  # limit 60 s
+        assert main(["alerts", "watch", "--once", "-c", cfg.source]) == 1
+        write_atomic(heartbeat_path(cfg.data_dir), {**beat, "pid": os.getpid() + 1, "wall_time": time.time() - 90})
+        assert main(["alerts", "watch", "--once", "-c", cfg.source]) == 0  # another process's old file
+    finally:
+        s.close()
+    [body] = receiver.bodies()
+    assert "run loop has not written its heartbeat file for 90 s" in body["text"]

@@ -143,15 +143,166 @@ def test_success_metrics_met_or_not_and_uptime_from_the_journal():
     # a mark every minute to the close, then the session ends at 15:30
     evs += [ev(f"{9 + (15 + i) // 60:02d}:{(15 + i) % 60:02d}:30", "mark", prices={}) for i in range(375)]
     evs.append(ev("15:30:00", "session.ended", reason="close"))
+    evs.append(ev("09:15:00", "note", kind="heartbeat"))  # the session loop's first beat: heartbeats are journaled
     m = success_metrics(evs).set_index("metric")
     assert m.loc["slippage_bps", "value"] == pytest.approx(2.0)
     assert m.loc["fill_rate_pct", "value"] == pytest.approx(100.0)
     assert m.loc["order_latency_ms", "value"] == pytest.approx(50.0)
     assert m["met"].tolist() == [True, True, True, True]
-    # without the marks 13:00:30 .. 13:29:30 the journal is silent 12:59:30 -> 13:30:30 (31 minutes);
-    # the first 2 count as alive (gap_seconds=120): 29 of 375 minutes down -> 92.27 %: not met
+    # without the marks 13:00:30 .. 13:29:30 the journal is silent 12:59:30 -> 13:30:30 (1860 s); the
+    # session was up until its next heartbeat was due (15 s): 1845 of 22500 s down -> 91.8 %: not met
     quiet = [e for e in evs if not ("13:00:00" < e.ts[11:19] < "13:30:00")]
     u = uptime(quiet).iloc[0]
-    assert u["uptime_pct"] < 99.9 and u["uptime_pct"] == pytest.approx(100 * (1 - 29 / 375))
+    assert u["uptime_pct"] < 99.9 and u["uptime_pct"] == pytest.approx(100 * (1 - 1845 / 22500))
+    assert u["gaps"] == 1 and u["longest_gap_seconds"] == 1860
+    # a journal without any heartbeat (a batch replay, no session loop): uptime not measured, not "down"
+    nobeat = [e for e in quiet if e.type != "note"]
+    assert math.isnan(uptime(nobeat).iloc[0]["uptime_pct"])
+    assert success_trend(nobeat)["uptime_pct_met"].tolist() == [None]
     tr = success_trend(quiet)
     assert len(tr) == 1 and tr[["slippage_bps_met", "uptime_pct_met"]].iloc[0].tolist() == [True, False]
+
+
+def _beats(start: str, end: str, every: int = 15, day: str = DAY):
+    """A session's heartbeat notes every ``every`` s from ``start`` up to (not including) ``end``."""
+    import pandas as pd
+
+    t0, t1 = pd.Timestamp(f"{day}{start}+05:30"), pd.Timestamp(f"{day}{end}+05:30")
+    return [NS(type="note", ts=t.isoformat(), payload={"kind": "heartbeat"})
+            for t in pd.date_range(t0, t1, freq=f"{every}s", inclusive="left")]
+
+
+def test_uptime_from_heartbeats_with_a_known_gap_and_its_trend_across_days():
+    # day 1: heartbeats 09:15:00 .. 15:30:00, but none from 11:00:15 to 11:04:45: the last beat before
+    # the crash 11:00:00, the first after it 11:05:00 (300 s apart); up until 11:00:15 -> 285 s down
+    d1 = [e for e in _beats("09:15:00", "15:30:15") if not ("11:00:00" < e.ts[11:19] < "11:05:00")]
+    # ... and an approval decision the dashboard wrote during the outage is not the session's life
+    d1.append(ev("11:02:00", "approval.decision", client_order_id="X", decision="approve"))
+    d1.append(ev("15:30:00", "session.ended", reason="close"))
+    u = uptime(d1).iloc[0]
+    assert u["down_seconds"] == 285 and u["gaps"] == 1 and u["longest_gap_seconds"] == 300
+    assert u["uptime_pct"] == pytest.approx(100 * (1 - 285 / 22500))  # 98.73 %: not met
+    # day 2: up all day, beats every 15 s (a 60 s minute-bar replay spacing is also within gap_seconds)
+    d2 = _beats("09:14:00", "15:31:00", day="2016-08-17T")
+    # day 3: the session started late, at 09:15:20 -> 20 s down of 22500: 99.911 %, met (just)
+    d3 = _beats("09:15:20", "15:31:00", day="2016-08-18T")
+    tr = success_trend(d1 + d2 + d3)
+    assert [str(d) for d in tr["day"]] == ["2016-08-16", "2016-08-17", "2016-08-18"]
+    assert tr["uptime_pct"].tolist() == pytest.approx([100 * (1 - 285 / 22500), 100.0, 100 * (1 - 20 / 22500)])
+    assert tr["uptime_pct_met"].tolist() == [False, True, True]
+
+
+def test_a_quiet_session_journals_heartbeats_and_a_gap_in_them_is_down_time(tmp_path):
+    """The real session: nothing happens for two minutes -> it journals a heartbeat every 15 s of its clock
+    (the run loops call journal_heartbeat every cycle); a stop of 5 minutes is measured as down time."""
+    from datetime import timedelta
+
+    from tests.unit.execution.conftest import T0, make_session
+    from tradekit.store import EventType as E
+
+    s = make_session(tmp_path)
+    try:
+        s.clock.set(T0)
+        for _ in range(2 * 60 * 2):  # a cycle every 0.5 s of the session clock for 2 minutes
+            s.journal_heartbeat()
+            s.clock.set(s.clock.now() + timedelta(seconds=0.5))
+        n = sum(1 for e in s.journal.events(types=(E.NOTE,)) if e.payload.get("kind") == "heartbeat")
+        s.clock.set(s.clock.now() + timedelta(minutes=5))  # the session process stopped for 5 minutes
+        assert s.journal_heartbeat()
+        evs = list(s.journal.events())
+    finally:
+        s.close()
+    assert 7 <= n <= 9  # one at once (nothing was journaled at T0), then one per 15 s
+    u = uptime(evs).iloc[0]
+    assert u["gaps"] == 1 and 300 <= u["longest_gap_seconds"] <= 315
+
+
+def child(t, cid, parent, side, qty, arrival, sym="INFY"):
+    e = order(t, cid, side, qty, sym=sym, arrival=arrival)
+    e.payload["parent_id"] = parent
+    return e
+
+
+def test_an_algo_parent_rolls_its_children_up_against_its_own_decision_and_arrival():
+    # TWAP parent: BUY 300, decision 1000 (signal), arrival 1001 (the market when the parent was created).
+    # child 1: 100 @ 1002 (fees 2); child 2: 100 @ 1004 (fees 2); child 3 sent, then the algo was
+    # cancelled: 0 filled. The last mark 1006 prices the 100 that never filled.
+    evs = [sig("09:20:00", "s1", "1000"), order("09:20:00", "P", "BUY", 300, sid="s1", arrival="1001", strategy="twap"),
+           ev("09:20:00", "algo.started", client_order_id="P", kind="twap"),
+           child("09:21:00", "K1", "P", "BUY", 100, "1001.5"), *sent("09:21:00", "K1"),
+           fill("09:21:01", "K1", "BUY", 100, "1002", charges={"brokerage": "2"}),
+           child("09:22:00", "K2", "P", "BUY", 100, "1003"), *sent("09:22:00", "K2"),
+           fill("09:22:01", "K2", "BUY", 100, "1004", charges={"brokerage": "2"}),
+           child("09:23:00", "K3", "P", "BUY", 100, "1005"), *sent("09:23:00", "K3"),
+           ev("09:23:30", "order.update", client_order_id="K3", status="CANCELLED"),
+           ev("09:23:30", "algo.cancelled", client_order_id="P", status="CANCELLED"),
+           ev("15:30:00", "mark", prices={"NSE:INFY": "1006"})]
+    [r] = implementation_shortfall(evs).to_dict("records")
+    assert (r["client_order_id"], r["children"], r["status"]) == ("P", 3, "CANCELLED")
+    assert (r["ordered_qty"], r["filled_qty"], r["unfilled_qty"]) == (300, 200, 100)
+    assert r["decision_price"] == D("1000") and r["arrival_price"] == D("1001") and r["avg_fill_price"] == D("1003")
+    # delay       = (1001 - 1000) x 200                          = 200
+    # trading     = (1002 - 1001) x 100 + (1004 - 1001) x 100    = 400  (the children's own arrivals do not count)
+    # opportunity = (1006 - 1000) x 100                          = 600
+    # fees        = 2 + 2 = 4;  total = 1204 on 300 x 1000 = 300,000 -> 40.13 bps
+    assert (r["delay_cost"], r["trading_cost"], r["opportunity_cost"], r["fees"], r["total"]) == \
+        (D(200), D(400), D(600), D(4), D(1204))
+    assert r["decision_value"] == D(300000)
+    assert [r[k] for k in ("delay_bps", "trading_bps", "opportunity_bps", "fees_bps", "total_bps")] == \
+        pytest.approx([20 / 3, 40 / 3, 20, 4 / 30, 1204 / 30])
+    # per strategy: the parent once (not the parent and its children)
+    summ = shortfall_summary(implementation_shortfall(evs)).set_index("strategy")
+    assert summ.loc["twap", "orders"] == 1 and summ.loc["twap", "ordered_qty"] == 300
+    assert summ.loc["twap", "total"] == D(1204)
+    # the same success metric: fill rate is the parent's 200 of 300
+    assert success_metrics(evs).set_index("metric").loc["fill_rate_pct", "value"] == pytest.approx(200 / 3)
+    # without the roll-up each child is measured against its own arrival, and the parent has no row
+    flat = implementation_shortfall(evs, rollup=False)
+    assert flat["client_order_id"].tolist() == ["K1", "K2", "K3"]
+    assert flat["trading_cost"].tolist() == [D("50"), D("100"), D("0")]
+
+
+def test_freeze_slices_of_a_sell_roll_up_to_their_parent():
+    # SELL 4,500 sent as slices of 1,800 / 1,800 / 900 (freeze quantity 1,800); decision 24,010 (signal),
+    # arrival 24,005; fills 24,001 / 24,000 / 23,998; fees 10 + 10 + 5
+    evs = [sig("10:00:00", "s9", "24010"),
+           order("10:00:00", "F", "SELL", 4500, sym="NIFTY16AUGFUT", sid="s9", arrival="24005", strategy="fno"),
+           ev("10:00:00", "slice.started", client_order_id="F", kind="slice")]
+    for i, (q, px, fee) in enumerate(((1800, "24001", "10"), (1800, "24000", "10"), (900, "23998", "5"))):
+        evs += [child("10:00:00", f"S{i}", "F", "SELL", q, "24005", sym="NIFTY16AUGFUT"), *sent("10:00:00", f"S{i}"),
+                fill("10:00:01", f"S{i}", "SELL", q, px, sym="NIFTY16AUGFUT", charges={"brokerage": fee})]
+    evs.append(ev("10:00:01", "slice.completed", client_order_id="F", status="COMPLETE"))
+    [r] = implementation_shortfall(evs).to_dict("records")
+    # s = -1 (a sell): delay = -(24005 - 24010) x 4500 = 22,500 (the price fell before the order came)
+    # trading = -[(-4) x 1800 + (-5) x 1800 + (-7) x 900] = 22,500; opportunity 0; fees 25
+    # total 45,025 on 24,010 x 4,500 = 108,045,000 -> 4.1672 bps; average fill 108,000,000 / 4,500 = 24,000
+    assert (r["children"], r["status"], r["filled_qty"], r["unfilled_qty"]) == (3, "COMPLETE", 4500, 0)
+    assert r["avg_fill_price"] == D(24000)
+    assert (r["delay_cost"], r["trading_cost"], r["opportunity_cost"], r["fees"], r["total"]) == \
+        (D(22500), D(22500), D(0), D(25), D(45025))
+    assert r["total_bps"] == pytest.approx(45025 / 108045000 * 1e4)
+
+
+def test_a_real_twap_parent_is_one_row_with_its_childrens_fills(tmp_path):
+    """The TWAP engine on a paper session: ten children of 100; the roll-up is the parent, its fills
+    are the children's, measured against the parent's arrival."""
+    from tests.unit.execution.algo_helpers import EKEY, bar, open_session
+    from tradekit.model import OrderRequest
+
+    s = open_session(tmp_path)
+    try:
+        bar(s, EKEY, 0, 1500)
+        p = s.submit(OrderRequest("NSE", "INFY", "BUY", 1000, "MARKET", "MIS"), strategy="algo",
+                     meta={"algo": {"kind": "twap", "start": "09:20", "end": "09:30"}})
+        for m in range(1, 20):
+            bar(s, EKEY, m, 1500 + m)  # a rising market: the later children pay more
+        evs = list(s.journal.events())
+    finally:
+        s.close()
+    [r] = implementation_shortfall(evs).to_dict("records")
+    fills = [e.payload for e in evs if e.type == "fill"]
+    assert r["client_order_id"] == p.client_order_id and r["children"] == 10 and r["filled_qty"] == 1000 == \
+        sum(f["quantity"] for f in fills)
+    arrival = r["arrival_price"]
+    assert r["trading_cost"] == sum((D(f["price"]) - arrival) * f["quantity"] for f in fills) > 0
+    assert r["total"] == r["delay_cost"] + r["trading_cost"] + r["opportunity_cost"] + r["fees"]

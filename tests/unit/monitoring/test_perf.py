@@ -100,3 +100,23 @@ def test_perf_cli_prints_the_period_and_refuses_bad_dates_in_one_line(three_days
     assert err.count("\n") == 1 and "--from" in err
     assert main(["perf", "--from", DAYS[-1], "--to", DAYS[0], "-c", str(cfg), "--runs", str(tmp / "runs")]) == 2
     assert "before" in capsys.readouterr().err
+
+
+def test_the_end_of_day_report_shows_the_targets_and_their_trend_across_days(three_days):
+    """The day's execution quality: the seed's targets today, and across the earlier run folders' days.
+    A batch `tradekit replay` runs no session loop and journals no heartbeat: its uptime is not
+    measured (the session runner's is: tests/unit/alerts/test_eod_summary.py)."""
+    import math
+
+    from tradekit.config import load_config
+    from tradekit.runs.eod import run_eod
+
+    tmp, cfg, _ = three_days
+    out = run_eod(load_config(cfg), DAYS[-1], "paper", out_dir=tmp / "runs" / DAYS[-1], figures=False)
+    [sec] = [s for s in out.report.sections if s.title == "Execution quality"]
+    today = sec.tables["Targets today"].set_index("metric")
+    assert today.loc["fill_rate_pct", "value"] == pytest.approx(100.0) and bool(today.loc["fill_rate_pct", "met"])
+    assert math.isnan(today.loc["uptime_pct", "value"]) and today.loc["uptime_pct", "met"] is None
+    trend = sec.tables["Targets across days"]
+    assert [str(x) for x in trend["day"]] == [*DAYS, "days met"]
+    assert trend["fill_rate_pct"].iloc[3] == "3/3" and trend["uptime_pct"].iloc[3] == "0/0"

@@ -14,6 +14,7 @@ import pytest
 
 from tests.unit.signals.helpers import T0, Recorder, record
 from tradekit.config import TradekitConfig
+from tradekit.fswatch import FolderWatch
 from tradekit.signals.inbox import Inbox, parse_only
 from tradekit.signals.pipeline import SignalPipeline
 from tradekit.store import EventType
@@ -342,3 +343,105 @@ def test_a_file_whose_signals_were_all_parked_is_processed_not_rejected(inbox_di
     drop(inbox_dir, "r.json", record("a"))
     (r,) = inbox.poll()
     assert r.status == "processed" and r.path.parent.name == "processed"
+
+
+# -- waking up and settling (tradekit.fswatch) ------------------------------------------------------
+native = pytest.mark.skipif(not FolderWatch(Path(__file__).parent).native, reason="no inotify on this platform")
+
+
+@native
+def test_a_file_renamed_in_is_taken_at_once_even_with_a_long_settle(inbox_dir):
+    inbox = Inbox(inbox_dir, settle_seconds=30)
+    drop(inbox_dir, "renamed.json", [record("a")])
+    (r,) = inbox.poll()
+    assert r.name == "renamed.json" and r.status == "processed"
+    inbox.close()
+
+
+@native
+def test_a_renamed_file_written_to_afterwards_must_settle(inbox_dir):
+    inbox = Inbox(inbox_dir, settle_seconds=30)
+    path = drop(inbox_dir, "late.json", [record("a")])
+    with open(path, "a", encoding="utf-8") as fh:  # a writer still at it after its rename
+        fh.write(" ")
+    assert inbox.poll() == [] and path.exists()
+    old = time.time() - 120
+    os.utime(path, (old, old))
+    (r,) = inbox.poll()
+    assert r.name == "late.json" and r.status == "processed"
+
+
+@pytest.mark.parametrize("watch_changes", [True, False], ids=["inotify", "stat-poll"])
+def test_a_half_written_file_is_never_read(inbox_dir, watch_changes):
+    """A writer writing in place, pausing less than settle_seconds between chunks, while the
+    poller waits and polls as a session does: the file is read once, complete. (settle 0.3 s,
+    not the shipped 0.1 s, so that a loaded test machine stalling the writer's thread for more
+    than 0.1 s does not count as a pause.)"""
+    read: list[bytes] = []
+
+    def handler(data, **kw):
+        read.append(data)
+        return parse_only(data, **kw)
+
+    inbox = Inbox(inbox_dir, handler, settle_seconds=0.3, watch_changes=watch_changes)
+    lines = [json.dumps(record(f"k{i}")) for i in range(12)]
+    body = ("\n".join(lines) + "\n").encode()
+    done = threading.Event()
+
+    def writer():
+        with open(inbox_dir / "slow.jsonl", "wb") as fh:
+            for i in range(0, len(body), len(body) // 12 + 1):
+                fh.write(body[i:i + len(body) // 12 + 1])
+                fh.flush()
+                time.sleep(0.03)
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    results = []
+    deadline = time.monotonic() + 10
+    while not results and time.monotonic() < deadline:
+        inbox.wait(0.05)
+        results = inbox.poll()
+    t.join()
+    assert done.is_set() and [r.status for r in results] == ["processed"]
+    assert read == [body] and len(results[0].accepted_ids) == 12
+
+
+@pytest.mark.parametrize("watch_changes", [True, False], ids=["inotify", "stat-poll"])
+def test_wait_wakes_when_a_file_lands_and_sleeps_when_idle(inbox_dir, watch_changes):
+    inbox = Inbox(inbox_dir, settle_seconds=0, watch_changes=watch_changes)
+    inbox.poll()
+    cpu0, t0 = time.process_time(), time.monotonic()
+    assert inbox.wait(0.3) is False  # nothing came: the full pause, without burning CPU
+    assert time.monotonic() - t0 >= 0.29 and time.process_time() - cpu0 < 0.1
+    timer = threading.Timer(0.05, lambda: drop(inbox_dir, "now.json", [record("n")]))
+    timer.start()
+    t0 = time.monotonic()
+    assert inbox.wait(5) is True
+    assert time.monotonic() - t0 < 1.0
+    timer.join()
+    (r,) = inbox.poll()
+    assert r.name == "now.json"
+
+
+@native
+def test_wait_wakes_when_a_file_written_in_place_has_settled(inbox_dir):
+    inbox = Inbox(inbox_dir, settle_seconds=0.2)
+    inbox.poll()
+    (inbox_dir / "inplace.json").write_text(json.dumps([record("p")]))
+    t0 = time.monotonic()
+    assert inbox.wait(5) is True
+    waited = time.monotonic() - t0
+    assert 0.15 <= waited < 1.5
+    (r,) = inbox.poll()
+    assert r.name == "inplace.json" and r.status == "processed"
+
+
+def test_stop_interrupts_a_watch_waiting_for_files(inbox_dir):
+    inbox = Inbox(inbox_dir, settle_seconds=0)
+    thread = inbox.start(interval=30)
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    inbox.stop()
+    assert time.monotonic() - t0 < 2 and not thread.is_alive()

@@ -148,3 +148,32 @@ def test_a_request_with_the_token_leaves_no_token_in_the_server_log(paper_config
     text = log_path.read_text(errors="replace")
     assert "404 GET /voila/render/no-such.ipynb?token=[redacted]" in text  # the request was logged, scrubbed
     assert token not in text
+
+
+def test_voila_keeps_its_compiled_templates_between_page_loads(monkeypatch, tmp_path):
+    """Each page load builds a new exporter and Jinja environment; the templates are compiled once."""
+    from jinja2 import Environment
+    from nbconvert.exporters.templateexporter import TemplateExporter
+
+    from tradekit.ui.voila_main import compile_templates_once
+
+    monkeypatch.setattr(TemplateExporter, "_create_environment", TemplateExporter._create_environment)  # undone after
+    compile_templates_once()
+    compile_templates_once()  # idempotent: one cache
+    (tmp_path / "page.html.j2").write_text("{% extends 'base.html.j2' %}{% block body %}skeleton{% endblock %}")
+    (tmp_path / "base.html.j2").write_text("<html>{% block body %}{% endblock %}</html>")
+    compiled = []
+    real = Environment.compile
+    monkeypatch.setattr(Environment, "compile", lambda self, source, name=None, *a, **k:
+                        compiled.append(name) or real(self, source, name, *a, **k))
+
+    def page_load() -> str:
+        return TemplateExporter(extra_template_paths=[str(tmp_path)]).environment.get_template("page.html.j2").render()
+
+    assert page_load() == "<html>skeleton</html>"
+    first = list(compiled)
+    assert "page.html.j2" in first and "base.html.j2" in first
+    assert page_load() == "<html>skeleton</html>"  # the next page load: a new environment, nothing compiled
+    assert compiled == first
+    (tmp_path / "base.html.j2").write_text("<body>{% block body %}{% endblock %}</body>")  # an edited template
+    assert page_load() == "<body>skeleton</body>"

@@ -211,6 +211,49 @@ def test_the_refresh_loop_follows_the_journal_on_the_event_loop(desk, view):
     assert cid in view.cards
 
 
+def test_the_refresh_loop_wakes_on_a_journal_write_and_does_not_poll_while_idle(desk, view, monkeypatch):
+    from tradekit.store.follower import watch_journal
+
+    w = watch_journal(view.queue.journal)
+    if w is None:
+        pytest.skip("the journal's folder cannot be watched here (no inotify)")
+    w.close()
+    view.interval = view.idle_interval = 30.0  # only a journal write can bring the card in time
+    calls = []
+    real = view.refresh
+    monkeypatch.setattr(view, "refresh", lambda **kw: calls.append(1) or real(**kw))
+
+    async def scenario():
+        view.start()
+        await asyncio.sleep(0.4)
+        idle = len(calls)  # the first refresh, and nothing since: no polling
+        cid = desk.signal()
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if cid in view.cards:
+                break
+        view.stop()
+        return idle, cid
+
+    idle, cid = _run(scenario)
+    assert idle == 1
+    assert cid in view.cards and view.wakeups >= 1
+
+
+def test_a_new_card_reuses_the_spare_built_while_idle(desk, view):
+    view.refresh()  # a quiet pass builds the spare
+    spare = view._spare
+    assert spare is not None and "tk-card" not in _classes(spare.box)
+    cid = desk.signal()
+    view.refresh()
+    card = view.cards[cid]
+    assert card is spare and view._spare is None
+    assert {"tk-card", f"tk-card-{cid}"} <= _classes(card.box) and f"tk-approve-{cid}" in _classes(card.approve)
+    assert view.pending_box.children == (card.box,)
+    view.refresh()
+    assert view._spare is not None and view._spare is not card
+
+
 def test_the_refresh_loop_shows_errors_and_keeps_going(desk, view, monkeypatch):
     view.interval = 0.01
     calls = []

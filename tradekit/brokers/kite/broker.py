@@ -67,7 +67,7 @@ class KiteBroker(KiteGttMixin):
 
     def __init__(self, config: KiteConfig | None = None, secrets=None, *, data_dir: str | Path = "var",
                  clock: Clock | None = None, instruments=None, algo_id: str | None = None,
-                 rate_governor: RateGovernor | None = None):
+                 rate_governor: RateGovernor | None = None, expected_user_id: str | None = None):
         from tradekit.config.secrets import Secrets
 
         self.config = config or KiteConfig()
@@ -98,6 +98,10 @@ class KiteBroker(KiteGttMixin):
         self.postbacks = None
         self._feed = None
         self._watcher: TokenWatcher | None = None
+        self.expected_user_id: str | None = None  # the account's Zerodha user (account.kite_user_id); see expect_user
+        self._user_ok: str | None = None  # the access token whose user was checked against it
+        if expected_user_id:
+            self.expected_user_id = expected_user_id.upper()
         self.market = None  # the session's MarketDataHub (tradekit.marketdata.kite.attach_kite)
         self._load_session()
 
@@ -218,6 +222,31 @@ class KiteBroker(KiteGttMixin):
         if self.session is not None and self.session.expired(self.clock.now()):
             self._auth_error = f"{RELOGIN} (the token of {self.session.login_time:%Y-%m-%d %H:%M} died at 06:00 IST)"
             raise AuthExpired(self._auth_error)
+        if self.expected_user_id and self._user_ok != self.kite.access_token:
+            self._check_user()
+
+    # -- the account's user (issue 20: many accounts) ----------------------------------------------------
+    def expect_user(self, user_id: str) -> None:
+        """Trade only as ``user_id`` (the account's ``account.kite_user_id``): the user of every access
+        token is read from Kite (``/user/profile``) before its first call, and a token of another
+        user makes every call fail with :class:`WrongKiteUser` (nothing reaches that account) until
+        a login as the right user. Checked at once when logged in (a session start is refused)."""
+        self.expected_user_id, self._user_ok = user_id.upper(), None
+        if self.kite.access_token and not (self.session is not None and self.session.expired(self.clock.now())):
+            self._check_user()
+
+    def _check_user(self) -> None:
+        token = self.kite.access_token
+        self.gov.acquire("other")
+        with kite_errors("read the Kite profile (whose account this is)", response=self._status):
+            profile = self.kite.profile()
+        who = str((profile or {}).get("user_id") or "").upper()
+        if who != self.expected_user_id:
+            self._auth_error = (f"Kite is logged in as {who or 'an unknown user'}, but this account trades "
+                                f"{self.expected_user_id} (account.kite_user_id): refusing to trade the wrong account; "
+                                f"log in as {self.expected_user_id} (tradekit kite login)")
+            raise WrongKiteUser(self._auth_error)
+        self._user_ok = token
 
     # -- every call -----------------------------------------------------------------------------------
     def _record_response(self, r, *args, **kwargs):
@@ -697,6 +726,12 @@ def _candles_frame(rows: list[dict], oi: bool):
     return df
 
 
+class WrongKiteUser(AuthExpired):
+    """Kite is logged in as another user than the account's ``account.kite_user_id``: no call goes out."""
+
+    wrong_user = True
+
+
 def make_live_broker(session) -> KiteBroker:
     """The broker a live :class:`tradekit.session.Session` uses (``mode: live``)."""
     from tradekit.config.secrets import Secrets, install_redaction
@@ -707,7 +742,8 @@ def make_live_broker(session) -> KiteBroker:
     install_redaction(secrets)
     orders = getattr(cfg, "orders", None)
     return KiteBroker(kcfg, secrets, data_dir=cfg.data_dir, clock=session.clock, instruments=session.instruments,
-                      algo_id=getattr(orders, "algo_id", None))
+                      algo_id=getattr(orders, "algo_id", None),
+                      expected_user_id=getattr(getattr(cfg, "account", None), "kite_user_id", None))
 
 
-__all__ = ["KiteBroker", "make_live_broker"]
+__all__ = ["KiteBroker", "WrongKiteUser", "make_live_broker"]

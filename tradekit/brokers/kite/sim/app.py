@@ -886,8 +886,8 @@ class KiteSimApp(SimGttRoutes):
         return {
             "instrument_token": s.token, "timestamp": _fmt(self.market.now), "last_trade_time": _fmt(t.last_trade_time),
             "last_price": t.last_price, "last_quantity": t.last_quantity, "buy_quantity": t.buy_quantity,
-            "sell_quantity": t.sell_quantity, "volume": t.volume, "average_price": t.average_price, "oi": 0,
-            "oi_day_high": 0, "oi_day_low": 0, "net_change": round(t.change or 0, 2), "lower_circuit_limit": lo,
+            "sell_quantity": t.sell_quantity, "volume": t.volume, "average_price": t.average_price, "oi": t.oi or 0,
+            "oi_day_high": t.oi_day_high or 0, "oi_day_low": t.oi_day_low or 0, "net_change": round(t.change or 0, 2), "lower_circuit_limit": lo,
             "upper_circuit_limit": hi, "ohlc": ohlc, "depth": depth,
         }
 

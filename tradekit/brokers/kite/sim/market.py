@@ -47,6 +47,12 @@ from tradekit.errors import DataError
 
 log = logging.getLogger(__name__)
 
+
+def derivatives_oi(s) -> tuple[int, int, int]:
+    from tradekit.brokers.kite.sim.derivatives import oi_of
+
+    return oi_of(s)
+
 OPEN_TIME, CLOSE_TIME = time(9, 15), time(15, 30)
 PRE_OPEN = time(9, 0)
 # sample file stem -> tradingsymbol in the instrument master (indices are named differently)
@@ -204,6 +210,10 @@ class SimMarket:
         self._load(symbols, source_day)
         self._load_static()
         self._derive_sensex()
+        self.derived: dict[str, list[Series]] = {}  # underlying key -> its modelled F&O contracts
+        from tradekit.brokers.kite.sim import derivatives
+
+        derivatives.attach(self)
         live = [s.tod for s in self.series.values() if not s.static]
         self.minutes = np.unique(np.concatenate(live)) if live else np.empty(0, np.int64)
         self.m = 0  # minutes released in full
@@ -489,6 +499,11 @@ class SimMarket:
         return n
 
     def _emit(self, released: list[Release]) -> None:
+        if self.derived and released:  # the F&O contracts tick with their underlying (derivatives.py)
+            from tradekit.brokers.kite.sim import derivatives
+
+            with self._lock:
+                released = released + derivatives.reprice(self, released)
         for fn in list(self.listeners):
             fn(released)
 
@@ -669,6 +684,7 @@ class SimMarket:
         if mode != "full":
             bids, asks = (), ()
         o = s.day_open or s.prev_close
+        oi, oi_high, oi_low = derivatives_oi(s)
         if s.last_trade_time is None:  # nothing traded yet today: the previous session's last trade
             s.last_trade_time = datetime.combine(weekdays_before(self.trade_date, 1), time(15, 29, 59), IST)
         return Tick(
@@ -677,7 +693,7 @@ class SimMarket:
             volume=s.volume, buy_quantity=buy_q, sell_quantity=sell_q,
             open=o, high=s.day_high or o, low=s.day_low or o, close=s.prev_close,
             change=s.last - s.prev_close, last_trade_time=s.last_trade_time or s.updated or self.now,
-            oi=0, oi_day_high=0, oi_day_low=0, bids=bids, asks=asks,
+            oi=oi, oi_day_high=oi_high, oi_day_low=oi_low, bids=bids, asks=asks,
         )
 
     def band(self, s: Series) -> tuple[float, float]:

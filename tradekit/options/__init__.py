@@ -1,0 +1,1 @@
+"""Options and futures: chains, implied volatility and Greeks, expiry handling, multi-leg strategies."""
