@@ -279,6 +279,7 @@ def _register_capabilities() -> None:
                    "tradekit.execution.conditions_cli",  # conditions list|cancel
                    "tradekit.alerts.cli",  # alerts list|ack|watch
                    "tradekit.monitoring.perf_cli",  # perf --from --to
+                   "tradekit.store.journal_cli",  # journal snapshot|archive|status
                    "tradekit.accounts_cli",  # status, report (--account A|all)
                    "tradekit.workspace"):  # init, upgrade-workspace
         importlib.import_module(module).register(app)

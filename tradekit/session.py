@@ -27,7 +27,7 @@ from tradekit.model.enums import TradingMode
 from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
 from tradekit.model.signal import Signal
-from tradekit.store import Book, EventType as E, Journal, make_engine, sqlite_url
+from tradekit.store import EventType as E, Journal, make_engine, sqlite_url
 from tradekit.store.lease import default_owner
 from tradekit.store.journal import JournalUnavailable
 
@@ -74,7 +74,12 @@ class Session:
             raise
 
     def _build(self, config: TradekitConfig, broker, instruments, calendar, gate) -> None:
-        self.book = Book.rebuild(self.journal.events())
+        from tradekit.store import snapshot as _snap
+
+        # the latest journal snapshot that matches the chain plus the events after it (else a full replay)
+        self.start_state = _snap.attach(self.journal, every=config.store.snapshot_every_events)
+        self._snapshots = _snap.Periodic(self.journal, config.store.snapshot_every_events, self.start_state.snapshot_seq)
+        self.book = self.start_state.book
         self.journal_down: dict | None = None  # {"since", "reason", "stale_book"} while the journal cannot be written
         self.journal_lock_wait: float | None = None  # seconds, while a lock wait past store.lock_warn_seconds goes on
         self.journal.on_failure(self._on_journal_failure)
@@ -122,7 +127,7 @@ class Session:
 
         # brackets and trailing stops: rebuilt from the journal, moved by the hub's marks, synced by service()
         self.brackets = BracketManager(self.oms, config=config.brackets)
-        self.brackets.restore(self.journal.events(types=self.brackets.RESTORE_TYPES), sync=False)
+        self.brackets.restore(_snap.history(self.journal, self.brackets.RESTORE_TYPES), sync=False)
         self.brackets.attach(self.market)
         from tradekit.options.expiry import ExpiryManager
 
@@ -138,7 +143,7 @@ class Session:
         self.baskets = BasketManager.install(self)  # issue 21: multi-leg baskets, rebuilt from the journal
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
-            self.risk.restore(self.journal.events(types=(E.TRADING_STATE, E.KILL_SWITCH)))
+            self.risk.restore(_snap.history(self.journal, (E.TRADING_STATE, E.KILL_SWITCH)))
             self.risk.start_day(self.book, self.clock.now().date())
             self.oms.listeners.append(self._risk_event)
         self._foreign_after = self.book.last_seq  # everything before start is already in the book
@@ -146,7 +151,7 @@ class Session:
         self._rebuilt_upto = 0
         self._handlers: dict[str, list] = {E.APPROVAL_DECISION: [self._on_decision], E.CONTROL: [self._on_control],
                                            E.KILL_SWITCH: [self._on_kill_request]}
-        if not any(True for _ in self.journal.events(types=(E.SESSION_STARTED,))):
+        if not any(True for _ in _snap.history(self.journal, (E.SESSION_STARTED,))):
             self._emit(E.SESSION_STARTED, {"mode": self.mode.value, "capital": str(config.account.capital),
                                            "account": config.account.name})
         elif self.mode is TradingMode.PAPER and broker is None:
@@ -203,7 +208,9 @@ class Session:
     def _resync_book(self) -> None:
         """Make the book what the journal committed (after a transaction was dropped), in place."""
         try:
-            fresh = Book.rebuild(self.journal.events())
+            from tradekit.store.snapshot import build
+
+            fresh = build(self.journal).book  # the latest snapshot and the events after it
         except Exception as e:  # cannot even read: try again when the journal is back
             log.error("cannot re-read the journal to undo uncommitted events: %s", e)
             return
@@ -260,6 +267,7 @@ class Session:
         retried here every cycle) instead of ending the run."""
         if not self.check_journal():
             return  # signal files wait in the inbox (HTTP clients get 503) until the journal can be written
+        self._snapshots.maybe()  # a journal snapshot on its own thread every store.snapshot_every_events events
         alerts = getattr(self, "alerts", None)
         for step in (self.poll, None if pipeline is None else pipeline.retry_parked,
                      None if inbox is None else inbox.poll, self.oms.expire_stale, self._resolve, self.brackets.run,
@@ -290,8 +298,9 @@ class Session:
     def _resume_paper_account(self) -> None:
         """A paper journal opened again (a new process, maybe a new day): roll the days that passed
         (T+1 settlement), then give the paper broker the account the journal recorded."""
-        last = None
-        for ev in self.journal.events(types=(E.FILL, E.DAY_ROLLED, E.SESSION_STARTED)):
+        base = self.start_state  # the last such day up to the start state, then the journal after it
+        last = base.last_day
+        for ev in self.journal.events(after=base.seq, types=(E.FILL, E.DAY_ROLLED, E.SESSION_STARTED)):
             last = ev.day
         today = self.clock.now().date()
         if last is not None and last < today:
@@ -823,7 +832,20 @@ class Session:
         store = getattr(self, "_tick_store", None)
         if store is not None:
             store.close()  # the buffered ticks
+        self._close_snapshots()
         self.journal.close()
+
+    def _close_snapshots(self) -> None:
+        from tradekit.store.archive import at_close
+
+        at_close(self)  # a journal snapshot (store.snapshot_every_events), then archival (store.archive_after_days)
+
+    def archive(self, older_than_days: int | None = None):
+        """Move the journal's days older than ``older_than_days`` (default ``store.archive_after_days``) to
+        an archive file (:func:`tradekit.store.archive.archive`)."""
+        from tradekit.store.archive import archive_session
+
+        return archive_session(self, older_than_days)
 
 
 def _lots(units: int, lot: int, signal: Signal) -> int:

@@ -17,7 +17,7 @@ import logging
 from tradekit.clock import default_clock
 from tradekit.config import TradekitConfig
 from tradekit.errors import ValidationError
-from tradekit.store import Book, EventType as E, Journal, make_engine
+from tradekit.store import EventType as E, Journal, make_engine
 from tradekit.store.lease import JournalLeased, LeaseInfo, current_holder
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,9 @@ class SessionView:
         self.journal = Journal(make_engine(config.store_url()), clock=self.clock)  # no lease: requests only
         self.account_id = self.journal.account  # store.account: the requests go to this account's session only
         self.holder = holder or current_holder(self.journal.engine)
-        self.book = Book.rebuild(self.journal.events())
+        from tradekit.store.snapshot import build
+
+        self.book = build(self.journal).book  # the latest journal snapshot and the events after it (archived days too)
         self.instruments = _default_instruments(config, self.clock.now().date())
         self.account = Account(self.book, MarginModel(config.paper.margin), self.instruments)
 

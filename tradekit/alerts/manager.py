@@ -78,7 +78,9 @@ class AlertManager:
         self.clock = clock or default_clock()
         self.monotonic = monotonic
         self.sources = Sources(cfg)
-        self.outbox = Outbox.rebuild(journal.events(types=ALERT_TYPES))
+        from tradekit.store.snapshot import history
+
+        self.outbox = Outbox.rebuild(history(journal, ALERT_TYPES))  # a session's start snapshot, then the journal
         self._workers = {n: _Worker(self, c) for n, c in channels.items() if not isinstance(c, DashboardChannel)}
         self._stop = threading.Event()
         self._super: threading.Thread | None = None

@@ -60,6 +60,18 @@ class StoreConfig(Section):
     lock_timeout_seconds: float = Field(
         30.0, gt=0, description="after waiting this long for the write lock the journal counts as unavailable: the "
         "session stops placing orders (HALTED, journal unavailable) until it can write again")
+    # -- journal snapshots and archival (tradekit.store.snapshot, tradekit.store.archive) --
+    snapshot_every_events: int = Field(
+        10000, ge=0, description="a session starts from the latest journal snapshot and the events after it; it writes a "
+        "new snapshot when this many events came after the last one (at start, while running, at close); 0 = never write "
+        "one (start-up then replays the whole journal)")
+    archive_after_days: int | None = Field(
+        None, ge=1, description="days older than this (IST, by session time) move from the database to compressed archive "
+        "files when a session closes and on `tradekit journal archive`; `audit verify` still checks them. null = keep "
+        "everything in the database")
+    archive_dir: Path | None = Field(None, description="where archive files go; default <data_dir>/archive/<journal>/; "
+                                     "relative to data_dir")
+
     account: str = Field(
         "default", description="the account whose journal this is (tradekit.store.accounts): several accounts share one "
         "PostgreSQL database (store.url), each with its own chain, lease and anchors; a SQLite store is one account, "

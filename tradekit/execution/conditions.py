@@ -196,7 +196,9 @@ class ConditionLedger:
 
     @classmethod
     def from_journal(cls, journal) -> "ConditionLedger":
-        return cls.rebuild(journal.events(types=TYPES))
+        from tradekit.store.snapshot import history
+
+        return cls.rebuild(history(journal, TYPES))  # a session's start snapshot, then the journal after it
 
     def apply(self, ev) -> ConditionState | None:
         p, t = ev.payload, ev.type

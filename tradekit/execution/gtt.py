@@ -710,7 +710,9 @@ def attach_gtt(session) -> GttProtector | None:
 
     prot = GttProtector(session.broker, session.oms, instruments=session.instruments, last_price=last_price,
                         buffer_pct=cfg.stop_limit_buffer_pct if cfg is not None else Decimal("1.0"))
-    prot.rebuild(session.journal.events(types=GTT_EVENTS))
+    from tradekit.store.snapshot import history
+
+    prot.rebuild(history(session.journal, GTT_EVENTS))  # the start snapshot's retained events, then the journal's
     session.oms.listeners.append(prot.on_event)
     session.on_foreign(E.GTT_REQUEST, prot.on_request)
     if hasattr(session.broker, "gtt_on_tick") and market is not None:

@@ -77,7 +77,9 @@ class ParentOrders:
     def install(cls, session) -> "ParentOrders":
         """Attach to a session: the OMS hook, its event listener, the market-data listener."""
         eng = cls(session.oms)
-        eng.rebuild(session.journal.events(types=_REBUILD_TYPES))
+        from tradekit.store.snapshot import history
+
+        eng.rebuild(history(session.journal, _REBUILD_TYPES))  # the start snapshot's retained events, then the journal's
         session.oms.parents = eng
         session.oms.listeners.append(eng.on_event)
         session.market.add_listener(eng.on_tick)

@@ -358,10 +358,12 @@ def apply_due(session, day: date, actions: Iterable[CorporateAction] | None = No
     if not actions:
         return []
     first = None
-    for ev in session.journal.events(types=(E.SESSION_STARTED,)):
+    from tradekit.store.snapshot import history  # a session's start snapshot keeps these events, then the journal
+
+    for ev in history(session.journal, (E.SESSION_STARTED,)):
         first = ev.day
         break
-    done = applied_ids(session.journal.events(types=(E.POSITION_ADJUSTED,)))
+    done = applied_ids(history(session.journal, (E.POSITION_ADJUSTED,)))
     out = []
     for a in sorted(actions, key=lambda a: (a.ex_date, a.key)):
         if a.id in done or (first is not None and a.ex_date < first):

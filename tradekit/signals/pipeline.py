@@ -316,8 +316,16 @@ class SignalPipeline:
     # -- internals -------------------------------------------------------------------------------
     def _catch_up(self) -> None:
         last = self._scanned
-        for ev in self.journal.events(after=self._scanned, types=(
-                EventType.SIGNAL_RECEIVED, EventType.SIGNAL_PARKED, EventType.SIGNAL_UNPARKED)):
+        types = (EventType.SIGNAL_RECEIVED, EventType.SIGNAL_PARKED, EventType.SIGNAL_UNPARKED)
+        events = self.journal.events(after=self._scanned, types=types)
+        base = getattr(self.journal, "base", None)  # a session's start state (tradekit.store.snapshot)
+        if last == 0 and base is not None:  # the signal ids its book has seen, its parked signals, then the journal
+            import itertools
+
+            self._seen.update(base.book.signals)
+            last = base.seq
+            events = itertools.chain(base.events(types[1:]), self.journal.events(after=base.seq, types=types))
+        for ev in events:
             sid = ev.payload.get("signal_id")
             if ev.type == EventType.SIGNAL_RECEIVED:
                 if sid:
@@ -331,7 +339,7 @@ class SignalPipeline:
                 self._parked[sid] = Parked(sig, ev.payload.get("route"), ev.payload.get("reason", ""), ev.payload.get("source", ""))
             elif ev.type == EventType.SIGNAL_UNPARKED and sid:
                 self._parked.pop(sid, None)
-            last = ev.seq
+            last = max(last, ev.seq)
         self._scanned = last
 
     def _reject(self, report: IngestReport, rej: Rejection, extra: dict | None = None) -> None:

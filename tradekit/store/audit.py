@@ -40,7 +40,7 @@ class VerifyResult:
     events: int
     last_seq: int
     last_hash: str
-    problem: str | None = None  # "altered" | "removed" | "inserted" | "reordered" | "truncated" | "anchor" | "account"
+    problem: str | None = None  # "altered" | "removed" | "inserted" | "reordered" | "truncated" | "anchor" | "account" | "archive"
     seq: int | None = None  # the first event that fails
     message: str = ""
     anchored_seq: int | None = None  # the latest published anchor the journal matched
@@ -72,9 +72,17 @@ def verify(journal: Journal, *, expect_anchor: str | None = None, anchors: "Anch
     - ``anchors`` (the anchor log): each published anchor must still be in the chain (its seq
       with its hash), and no event after the latest may claim a time before it.
     """
+    from tradekit.store.archive import ArchiveError, archived_rows
+
     journal.flush()
+    try:  # archived days first (tradekit.store.archive): their files, each checked against its recorded SHA-256
+        archived = archived_rows(journal)
+    except ArchiveError as e:
+        return VerifyResult(False, 0, 0, GENESIS, "archive", e.seq, str(e))
     with journal.engine.connect().execution_options(readonly=True) as conn:
         rows = conn.execute(select(events_table).order_by(events_table.c.seq)).all()
+    if archived:
+        rows = archived + list(rows)
     tail_seq, tail_hash = journal.tail()
     account = getattr(journal, "account", _accounts.DEFAULT)
     prev_hash, prev_seq = _accounts.genesis(account), 0

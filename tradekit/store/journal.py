@@ -223,6 +223,7 @@ class Journal:
         self.lock_waiting_since: float | None = None  # time.time() when a lock wait past the threshold began
         self.last_failure: str | None = None  # the last write failure, cleared by the next successful write
         self.own_seqs: set[int] = set()  # seqs this writer appended (sync mode), to tell others' events apart
+        self.base = None  # the start state a session rebuilt (tradekit.store.snapshot.history reads it)
         # a simulated clock hands out its ISO string directly (it is already IST)
         self._clock_iso = getattr(self.clock, "now_iso", None)
         self.lease, self.read_only = lease, read_only

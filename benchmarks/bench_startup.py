@@ -1,0 +1,174 @@
+"""Session start-up time against journal length, with and without a journal snapshot (goal: flat with one).
+
+For each length (10k, 50k, 200k events by default; ``TRADEKIT_BENCH_STARTUP=10000,50000`` to choose)
+a journal of a trading account is written (``_write``: orders through their life — created, risk
+decision, approval, submitted, open, filled or cancelled — signals received, marks, a day roll every
+~5,000 events, on 12 bundled NSE symbols), then a paper :class:`~tradekit.session.Session` is
+started on it, each start in a fresh subprocess (no warm caches), repeated; medians are reported:
+
+- ``full``: no snapshot — the whole journal is replayed (what every start did before snapshots);
+- ``snap``: the latest snapshot plus the last 1,000 events (a day's worth of a quiet account);
+- ``rebuild_*``: the journal part alone (:func:`tradekit.store.snapshot.build`), without the fixed
+  cost of building a session (instrument master, calendar, risk manager, ...).
+
+The ratio ``full / snap`` is the speed-up; flat means ``snap`` barely moves with the length.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SYMBOLS = ("RELIANCE", "INFY", "TCS", "SBIN", "HDFCBANK", "ICICIBANK", "WIPRO", "HCLTECH", "TATAMOTORS", "TATASTEEL",
+           "HDFC", "BANKNIFTY")[:10]
+TAIL = 1000
+REPEATS = 3
+
+
+def _write(path: Path, n: int, *, tail: int = TAIL) -> dict:
+    """A journal of about ``n`` events; a snapshot ``tail`` events before its end when ``tail`` >= 0."""
+    from tradekit.clock import IST, SimClock
+    from tradekit.model import OrderRequest
+    from tradekit.store import EventType as E
+    from tradekit.store import Journal, make_engine, sqlite_url
+    from tradekit.store import snapshot as snap
+    from tradekit.store.lease import JournalLease
+
+    clock = SimClock(datetime(2026, 1, 5, 9, 15, tzinfo=IST))
+    engine = make_engine(sqlite_url(path), synchronous="OFF")
+    lease = JournalLease.acquire(engine, owner="bench_startup writer")
+    j = Journal(engine, clock=clock, durability="batch", batch_size=5000, lease=lease)
+    rnd = random.Random(20)
+    j.append(E.SESSION_STARTED, {"mode": "paper", "capital": "10000000", "account": "bench"})
+    i = 0
+    snap_at = None
+    since_roll = 0
+    while j.last_seq < n:
+        if snap_at is None and tail >= 0 and j.last_seq >= n - tail:
+            snap.save(j, snap.build(j, use_snapshots=False))
+            snap_at = j.last_seq
+        sym = rnd.choice(SYMBOLS)
+        cid = f"TK{i:08d}"
+        side = rnd.choice(("BUY", "SELL"))
+        px = f"{rnd.uniform(100, 3000):.2f}"
+        qty = rnd.randint(1, 20)
+        req = OrderRequest("NSE", sym, side, qty, "LIMIT", "CNC", price=px)
+        j.append(E.SIGNAL_RECEIVED, {"signal_id": f"sig-{i}", "strategy": "s"})
+        j.append(E.ORDER_CREATED, {"client_order_id": cid, "strategy": "s", "request": req.to_dict(),
+                                   "signal_id": f"sig-{i}"})
+        j.append(E.RISK_DECISION, {"client_order_id": cid, "allowed": True, "checks": []})
+        j.append(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto"})
+        j.append(E.ORDER_SUBMITTED, {"client_order_id": cid})
+        j.append(E.ORDER_UPDATE, {"client_order_id": cid, "status": "OPEN", "broker_order_id": f"B{i}"})
+        if rnd.random() < 0.8:
+            j.append(E.FILL, {"client_order_id": cid, "trade_id": f"T{i}", "quantity": qty, "price": px, "side": side,
+                              "exchange": "NSE", "tradingsymbol": sym, "product": "CNC",
+                              "charges": {"brokerage": "0.00", "stt": "0.10", "exchange_txn": "0.03"}})
+            j.append(E.ORDER_UPDATE, {"client_order_id": cid, "status": "COMPLETE", "filled_quantity": qty})
+        else:
+            j.append(E.ORDER_UPDATE, {"client_order_id": cid, "status": "CANCELLED"})
+        j.append(E.MARK, {"prices": {f"NSE:{s}": f"{rnd.uniform(100, 3000):.2f}" for s in SYMBOLS[:3]}})
+        clock.advance(30)
+        i += 1
+        since_roll += 9
+        if since_roll >= 5000:
+            since_roll = 0
+            day = clock.now() + timedelta(days=1)
+            clock.set(day.replace(hour=9, minute=15))
+            j.append(E.DAY_ROLLED, {"day": clock.now().date().isoformat()})
+    j.close()  # flushes, gives the lease up
+    out = {"events": j.last_seq, "orders": i, "snapshot_seq": snap_at, "day": clock.now().date().isoformat()}
+    j.engine.dispose()
+    return out
+
+
+def _start(db: str, use_snapshots: bool, day: str) -> dict:
+    """One start in this process: the rebuild alone, then a whole paper session (after the rebuild's caches)."""
+    from tradekit.clock import IST, SimClock
+    from tradekit.config import load_config
+    from tradekit.session import Session
+    from tradekit.store import Journal, make_engine, sqlite_url
+    from tradekit.store import snapshot as snap
+
+    t0 = time.perf_counter()
+    j = Journal(make_engine(sqlite_url(db)))
+    st = snap.build(j, use_snapshots=use_snapshots)
+    rebuild = time.perf_counter() - t0
+    j.engine.dispose()
+    if not use_snapshots:  # the session itself must not find one either: start from a copy without
+        from sqlalchemy import delete
+
+        j = Journal(make_engine(sqlite_url(db)))
+        snap.ensure_table(j)
+        with j.engine.begin() as conn:
+            conn.execute(delete(snap.snapshots_table))
+        j.engine.dispose()
+    d = tempfile.mkdtemp()
+    over = {"data_dir": d, "execution": {"charges_as_of": "2026-11-20"},
+            "risk": {"var": {"limit_pct": None}}}  # no VaR model from bars: its cost does not depend on the journal
+    clock = SimClock(datetime.fromisoformat(day).replace(hour=9, minute=15, tzinfo=IST))
+    warm = Session(load_config(overrides={**over, "store": {"url": f"sqlite:///{d}/warm.db"}}), clock=clock, mode="paper")
+    warm.journal.lease.release()  # a first session on an empty journal: the imports and caches are warm now
+    cfg = load_config(overrides={**over, "store": {"url": f"sqlite:///{db}", "snapshot_every_events": 0}})
+    t0 = time.perf_counter()
+    s = Session(cfg, clock=clock, mode="paper")
+    session = time.perf_counter() - t0
+    src = s.start_state.source
+    s.journal.lease.release()  # no close: closing would write anchors and marks; the copy is thrown away
+    return {"rebuild_s": rebuild, "session_s": session, "source": src, "orders": len(st.book.orders)}
+
+
+def _measure(db: Path, use_snapshots: bool, day: str) -> dict:
+    runs = []
+    for _ in range(REPEATS):
+        import shutil
+
+        tmp = Path(tempfile.mkdtemp()) / "j.db"
+        shutil.copyfile(db, tmp)
+        code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.bench_startup import _start; "
+                f"print(json.dumps(_start({str(tmp)!r}, {use_snapshots!r}, {day!r})))")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr[-2000:])
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return {"rebuild_s": statistics.median(x["rebuild_s"] for x in runs),
+            "session_s": statistics.median(x["session_s"] for x in runs), "source": runs[0]["source"],
+            "orders": runs[0]["orders"]}
+
+
+def run() -> dict:
+    sizes = [int(x) for x in os.environ.get("TRADEKIT_BENCH_STARTUP", "10000,50000,200000").split(",")]
+    out: dict = {}
+    base = Path(tempfile.mkdtemp())
+    for n in sizes:
+        db = base / f"j{n}.db"
+        t0 = time.perf_counter()
+        info = _write(db, n)
+        write_s = time.perf_counter() - t0
+        full = _measure(db, False, info["day"])
+        snapd = _measure(db, True, info["day"])
+        assert snapd["source"].startswith("snapshot") and full["source"] == "replay", (snapd, full)
+        assert snapd["orders"] == full["orders"]
+        k = f"{n // 1000}k"
+        out[f"{k} events"] = f"{info['events']} events, {info['orders']} orders, {db.stat().st_size / 1e6:.0f} MB (written in {write_s:.0f} s)"
+        out[f"{k} session start full replay"] = f"{full['session_s']:.2f} s (journal rebuild {full['rebuild_s']:.2f} s)"
+        out[f"{k} session start from snapshot"] = (f"{snapd['session_s']:.2f} s (journal rebuild {snapd['rebuild_s']:.2f} s: "
+                                                   f"snapshot + {info['events'] - info['snapshot_seq']} events)")
+        out[f"{k} ratio full/snapshot"] = (f"session {full['session_s'] / snapd['session_s']:.1f}x, "
+                                           f"rebuild {full['rebuild_s'] / snapd['rebuild_s']:.1f}x")
+    return out
+
+
+if __name__ == "__main__":
+    for k, v in run().items():
+        print(f"{k:>40}: {v}")
