@@ -92,13 +92,20 @@ def results_digest(events) -> str:
     """SHA-256 over every event's session time, type and payload, in order.
 
     The journal's own hashes also cover the wall-clock ``recorded_at``, so they differ from
-    one run to the next; this digest does not, so equal digests mean equal results.
+    one run to the next; this digest does not, so equal digests mean equal results. The
+    session's liveness heartbeats (``note`` ``kind: heartbeat``, written when the session was
+    quiet for a while of wall-paced time, with its process id) are not results and are left
+    out, and the others are numbered by their place among the results, not by journal seq.
     """
     from tradekit.store.journal import canonical
 
     h = hashlib.sha256()
+    n = 0
     for ev in events:
-        h.update(f"{ev.seq}\n{ev.ts}\n{ev.type}\n{canonical(ev.payload)}\n".encode())
+        if ev.type == "note" and ev.payload.get("kind") == "heartbeat":
+            continue
+        n += 1
+        h.update(f"{n}\n{ev.ts}\n{ev.type}\n{canonical(ev.payload)}\n".encode())
     return h.hexdigest()
 
 

@@ -34,6 +34,16 @@ def test_equal_events_give_equal_digests_although_the_chain_hashes_differ(tmp_pa
     assert results_digest(list(c.events())) != results_digest(ea)
 
 
+def test_the_sessions_liveness_heartbeats_are_not_results(tmp_path):
+    """Defect: a re-run of a paper day gave another digest because the journal's heartbeat notes
+    (written after wall-paced quiet spells, with the process id) went into it."""
+    a = _journal(tmp_path / "a.db", [{"x": 1}, {"kind": "heartbeat", "pid": 11}, {"y": "2"}])
+    b = _journal(tmp_path / "b.db", [{"x": 1}, {"y": "2"}, {"kind": "heartbeat", "pid": 12}])
+    assert results_digest(list(a.events())) == results_digest(list(b.events()))
+    c = _journal(tmp_path / "c.db", [{"y": "2"}, {"x": 1}])
+    assert results_digest(list(c.events())) != results_digest(list(b.events()))  # order still counts
+
+
 def test_a_fresh_manifest_names_what_is_still_missing_and_saves_as_json(tmp_path):
     m = Manifest(date="2016-08-17", mode="paper", run_dir=str(tmp_path))
     assert {"config", "inputs", "notebooks", "ended_at", "duration_s", "seed"} <= set(m.missing())
