@@ -28,12 +28,15 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tradekit run day --date 2016-08-17 -c config/demo.yaml
 
+# The suite runs on the machine's cores (pytest-xdist), at most 4 workers; TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+
 test: $(STAMP)
 	@scripts/ensure-system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses=4
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not browser and not notebook and not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses=4 -m "not browser and not notebook and not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
