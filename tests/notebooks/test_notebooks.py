@@ -315,3 +315,20 @@ def test_the_options_notebook_shows_a_chain_its_greeks_and_a_straddle(tmp_path):
     assert "NIFTY 2026-08-18: forward" in text and "put-call parity" in text and "breakevens" in text
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2  # the smile and deltas, the straddle
+
+
+@notebook
+def test_the_reports_price_chart_marks_the_trades_and_is_left_for_review(demo_day):
+    """Issue 17's review: the report's price chart (the day's prices with the buys and sells on
+    them) is saved to test-artifacts/ so a person can look at it after the run."""
+    import base64
+
+    html = (demo_day.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Prices and trades</h2>" in html
+    m = re.search(r"<img alt='(NSE:[A-Z&]+)' src='data:image/png;base64,([^']+)'", html)
+    assert m, "no price chart in the report"
+    png = base64.b64decode(m.group(2))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    out = Path(__file__).resolve().parents[2] / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    (out / "report-price-chart.png").write_bytes(png)
