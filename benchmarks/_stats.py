@@ -18,3 +18,11 @@ def latency_stats(seconds: list[float], percentiles: tuple[int, ...] = (50, 95),
     out.update({f"p{p}_ms": round(percentile(ms, p), places) for p in percentiles})
     out.update({"mean_ms": round(statistics.fmean(ms), places), "max_ms": round(max(ms), places)})
     return out
+
+
+def print_latencies(figures: dict) -> None:
+    """One line per latency figure (a dict from :func:`latency_stats`): p50, p95, max and n."""
+    for k, v in figures.items():
+        if isinstance(v, dict) and "p95_ms" in v:
+            print(f"{k:>34}: p50 {v['p50_ms']:7.1f} ms   p95 {v['p95_ms']:7.1f} ms   max {v['max_ms']:7.1f} ms   "
+                  f"(n={v['n']})")

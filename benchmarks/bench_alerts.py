@@ -34,7 +34,9 @@ N_ORDERS = 400
 REPEATS = 3
 
 
-class _Stalled:
+class StalledServer:
+    """Accepts TCP connections and never answers (a stalled SMTP server); the alert tests use it too."""
+
     def __init__(self):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -98,7 +100,7 @@ def _run(alerts: dict, raise_on_path: bool) -> dict:
 
 
 def run() -> dict:
-    stalled = _Stalled()
+    stalled = StalledServer()
     mail = {"channels": {"mail": {"type": "email", "host": "127.0.0.1", "port": stalled.port, "from_addr": "tk@example.com",
                                   "to": ["ops@example.com"], "timeout_seconds": 30, "rate_limit_per_minute": 100000}},
             "routes": [{"kinds": ["*"], "channels": ["mail"]}], "dedup_seconds": 0}

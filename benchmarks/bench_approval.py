@@ -36,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks._stats import latency_stats
+from benchmarks._stats import latency_stats, print_latencies
 
 N_CLICKS = 50
 N_DROPS = 40
@@ -374,10 +374,7 @@ def run(n_clicks: int = N_CLICKS, n_drops: int = N_DROPS, kite: bool = True, n_i
         srv.stop()
         desk.stop()
         log.close()
-    for k, v in out.items():
-        if isinstance(v, dict):
-            print(f"{k:>34}: p50 {v['p50_ms']:7.1f} ms   p95 {v['p95_ms']:7.1f} ms   "
-                  f"max {v['max_ms']:7.1f} ms   (n={v['n']})")
+    print_latencies(out)
     met = "met" if out.get("meets_target") else "NOT met"
     print(f"{'approve → broker p95 target':>34}: ≤ {TARGET_P95_MS:.0f} ms: {met}")
     met = "met" if out.get("signal_to_card_meets_300ms_p95") else "NOT met"

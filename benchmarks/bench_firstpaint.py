@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._stats import latency_stats
+from benchmarks._stats import latency_stats, print_latencies
 
 N_LOADS = 8
 TARGET_FIRST_PAINT_MS = 2000.0
@@ -107,10 +107,7 @@ def run(n_loads: int = N_LOADS, pages: tuple[str, ...] = ("approval", "pnl")) ->
         srv.stop()
         desk.stop()
         log.close()
-    for k, v in out.items():
-        if isinstance(v, dict):
-            print(f"{k:>34}: p50 {v['p50_ms']:7.1f} ms   p95 {v['p95_ms']:7.1f} ms   max {v['max_ms']:7.1f} ms   "
-                  f"(n={v['n']})")
+    print_latencies(out)
     for name in pages:
         met = "met" if out.get(f"{name}_first_paint_meets_2s_p95") else "NOT met"
         print(f"{name + ' first paint p95 target':>34}: ≤ {TARGET_FIRST_PAINT_MS:.0f} ms: {met}")

@@ -8,6 +8,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from benchmarks.bench_alerts import StalledServer  # noqa: F401 - one stalled SMTP server for the tests and the benchmark
+
 
 class Receiver:
     """Records every POST; answers from ``statuses`` in turn (then 200)."""
@@ -150,30 +152,3 @@ class SmtpServer:
     def close(self):
         self.ctl.stop()
 
-
-class StalledServer:
-    """Accepts TCP connections and never answers (a stalled SMTP server)."""
-
-    def __init__(self):
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.conns: list = []
-        self._t = threading.Thread(target=self._accept, daemon=True)
-        self._t.start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-
-    def close(self):
-        for c in self.conns:
-            c.close()
-        self.sock.close()
