@@ -77,6 +77,10 @@ class OrderRouting:
 
     def submit_signal(self, signal: Signal, route: str | None = None) -> Order:
         """The sink for the signal pipeline: size, then submit through the one path."""
+        if signal.meta.get("basket") is not None:  # a multi-leg basket as one signal (tradekit/signals/basket_fields.py)
+            from tradekit.execution.basket import propose_signal
+
+            return propose_signal(self, signal, route)
         if signal.meta.get("condition") is not None:  # held until its trigger (tradekit.execution.conditions)
             return self.conditions_book.arm(signal, route)
         self.market.want([signal.key], "signal")  # subscribed before its risk check
