@@ -196,3 +196,66 @@ def test_a_basket_over_the_limits_is_journaled_refused_and_places_nothing(tmp_pa
     assert rep.accepted_ids == ["b1"] and b.state == "refused" and "max loss" in b.reason and sent(s, b) == []
     assert Decimal(b.payoff["max_loss"]) == Decimal(2600)
     s.close()
+
+
+# -- properties of the parser ------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings, strategies as hs  # noqa: E402
+
+_json = hs.recursive(
+    hs.none() | hs.booleans() | hs.integers(min_value=-10**40, max_value=10**40)
+    | hs.floats(allow_nan=True, allow_infinity=True) | hs.text(max_size=8)
+    | hs.sampled_from(["BUY", "sell", "ATM+1", "near", "2026-08-18", "custom", "iron_condor", "NFO", "CE"]),
+    lambda inner: hs.lists(inner, max_size=4) | hs.dictionaries(
+        hs.sampled_from(["strategy", "legs", "underlying", "side", "lots", "quantity", "price", "tradingsymbol",
+                         "strike", "kind", "expiry", "exchange", "premiums", "x"]), inner, max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(basket=_json)
+def test_any_basket_value_is_accepted_or_errors_naming_a_basket_field_and_never_loses_the_neighbour(basket):
+    res = parse_batch([rec("before"), rec("x", basket=basket), rec("after")], limits=Limits())
+    ids = [s.signal_id for s in res.accepted]
+    assert ids[0] == "before" and ids[-1] == "after"
+    if "x" in ids:
+        assert not res.errors and len(ids) == 3
+    else:
+        assert res.errors and all(e.index == 1 for e in res.errors)
+        assert all(e.field is None or e.field.startswith("basket") for e in res.errors), res.errors
+
+
+_leg = hs.fixed_dictionaries({
+    "tradingsymbol": hs.from_regex(r"NIFTY26818[0-9]{5}(CE|PE)", fullmatch=True),
+    "side": hs.sampled_from(["BUY", "SELL", "buy", "Sell"])},
+    optional={"lots": hs.integers(1, 100_000), "price": hs.decimals(min_value="0.05", max_value="99999", places=2),
+              "order_type": hs.sampled_from(["LIMIT", "MARKET", "market"])})
+
+
+@settings(max_examples=100, deadline=None)
+@given(legs=hs.lists(_leg, min_size=1, max_size=20, unique_by=lambda d: d["tradingsymbol"]))
+def test_well_formed_custom_legs_always_parse_and_their_meta_reads_back(legs):
+    from tradekit.signals.basket_fields import spec_of
+
+    raw = [{**lg, "price": str(lg["price"])} if "price" in lg else lg for lg in legs]
+    (s,) = parse_batch(json.dumps(rec(basket={"strategy": "custom", "legs": raw}))).accepted
+    spec = spec_of(s)  # what a parked signal read back from the journal gives
+    assert [(lg.tradingsymbol, lg.side.value, lg.lots) for lg in spec.legs] == [
+        (lg["tradingsymbol"], lg["side"].upper(), lg.get("lots")) for lg in legs]
+    assert [lg.price for lg in spec.legs] == [lg.get("price") for lg in legs]
+
+
+def test_the_readme_basket_example_and_the_json_schema_agree_with_the_parser():
+    import re
+    from pathlib import Path
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from tradekit.signals.schema import json_schema
+
+    readme = Path(__file__).parents[3] / "tradekit" / "signals" / "README.md"
+    example = next(json.loads(b) for b in re.findall(r"```json\n(.*?)```", readme.read_text(), re.S) if '"basket"' in b)
+    assert parse_batch(json.dumps(example)).ok
+    v = jsonschema.Draft202012Validator(json_schema())
+    assert v.is_valid(example) and v.is_valid(rec())
+    for bad in (rec(basket={**CONDOR, "colour": 1}), rec(basket={"strategy": "custom", "legs": []}),
+                {**rec(), "side": "BUY"}):
+        assert not v.is_valid(bad) and not parse_batch(bad).ok
