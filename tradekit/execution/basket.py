@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from tradekit.errors import BrokerError, TradekitError, ValidationError
+from tradekit.errors import BrokerError, TradekitError, TradingHalted, ValidationError
 from tradekit.model.enums import OrderType, Product, Side
 from tradekit.model.order import OrderRequest, OrderStatus
 from tradekit.options.strategies import Leg, Strategy
@@ -250,6 +250,8 @@ class BasketManager:
     def _create(self, payload, failed, order, strategy, reqs, legs, name, approval) -> Basket:
         bid, policy, retries = payload["basket_id"], payload["policy"], payload["retries"]
         with self.oms._lock, self.oms.journal.transaction():
+            if not failed and self.oms.blocked_reason:  # before anything is journaled: a signal's outer
+                raise TradingHalted(f"new orders are refused: {self.oms.blocked_reason}")  # transaction commits
             self._emit(E.BASKET_CREATED, payload)
             b = self.baskets[bid]
             if not failed:
@@ -259,10 +261,15 @@ class BasketManager:
                         "payoff": payload["payoff"], "margin": payload["margin"], "checks": payload["checks"],
                         "policy": policy, "retries": retries, **({"signal_id": payload["signal_id"]}
                                                                  if payload.get("signal_id") else {})}
-                self.oms.submit(reqs[head], strategy=name, source=SOURCE, approval=approval,
-                                signal_id=payload.get("signal_id"),
-                                reference_price=legs[head].premium,
-                                meta={"basket": {"id": bid, "leg": head, "attempt": 1, "role": "open", "card": card}})
+                try:
+                    self.oms.submit(reqs[head], strategy=name, source=SOURCE, approval=approval,
+                                    signal_id=payload.get("signal_id"),
+                                    reference_price=legs[head].premium,
+                                    meta={"basket": {"id": bid, "leg": head, "attempt": 1, "role": "open", "card": card}})
+                except BaseException as e:  # inside a signal's transaction the basket's record is committed:
+                    self._emit(E.BASKET_STATE, {"basket_id": bid, "state": "cancelled",  # it must not stay open
+                                                "reason": f"the head leg could not be created: {e}"})
+                    raise
         return b
 
     def _request(self, leg: Leg, product: Product, otype: OrderType, quantity: int | None = None) -> OrderRequest:

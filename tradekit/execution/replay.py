@@ -278,6 +278,7 @@ def run_replay(
     # issue 15: slices and TWAP/VWAP/POV parents step on the replay's clock; fed by the hub when it is fed
     algos = getattr(session, "algos", None) if on_ticks is None else None
     conds = getattr(session, "conditions_book", None) if hub is None else None  # the hub evaluates them otherwise
+    baskets = getattr(session, "baskets", None)  # issue 21: a basket's next leg once one fills (no service loop here)
     for g in range(len(uniq)):
         s_ns = int(uniq[g])
         if day_no[g] != cur_day_no:
@@ -330,6 +331,8 @@ def run_replay(
             for j in range(first_pos[g], group_end[g]):
                 algos.on_bar_volume(keys_l[kidx_l[j]], vols_l[j], cur_day)
             algos.step()
+        if baskets is not None and baskets.baskets:
+            baskets.step()
         if risk is not None and book.positions and not daily:
             _mark_positions(book, last_close, risk, clock.now())
         if conds is not None and conds.armed:  # no hub feed (daily bars, feed=False): conditions see each close

@@ -133,6 +133,9 @@ def test_a_basket_signal_is_one_basket_one_card_legs_buys_first(tmp_path):
     (card,) = q.pending()  # one card for four legs
     assert card.basket["id"] == b.basket_id and card.basket["signal_id"] == "b1" and len(card.basket["legs"]) == 4
     assert s.book.orders[b.head].signal_id == "b1"
+    from tradekit.ui.basket_card import basket_html
+
+    assert "signal b1" in basket_html(card.basket) and basket_html(card.basket).count('class="tk-basket-leg"') == 4
     q.approve(card.client_order_id, reason="ok")
     run(s, until=lambda: b.state == "complete")
     assert b.state == "complete" and states(s, b) == ["working", "complete"]
@@ -259,3 +262,48 @@ def test_the_readme_basket_example_and_the_json_schema_agree_with_the_parser():
     for bad in (rec(basket={**CONDOR, "colour": 1}), rec(basket={"strategy": "custom", "legs": []}),
                 {**rec(), "side": "BUY"}):
         assert not v.is_valid(bad) and not parse_batch(bad).ok
+
+
+def test_a_basket_signal_in_a_replay_places_every_leg(tmp_path):
+    """A replay runs no service loop: the replay itself moves the basket on (the next leg once one fills)."""
+    import pandas as pd
+
+    from tradekit.clock import IST
+    from tradekit.execution.replay import run_replay
+
+    s = session(tmp_path, approval={"mode": "auto"})
+    idx = pd.date_range("2026-11-20 09:16", periods=15, freq="1min", tz=IST).as_unit("ns")
+    data = {k: pd.DataFrame({"open": float(p), "high": float(p), "low": float(p), "close": float(p),
+                             "volume": 100_000}, index=idx) for k, p in CONDOR_PX.items() if k in LEGS}
+    (sig,) = parse_batch(json.dumps(rec(signal_time="2026-11-20T09:17:00+05:30"))).accepted
+    run_replay(s, data, signals=[sig], square_off=False)
+    (b,) = s.baskets.baskets.values()
+    assert b.state == "complete", b.reason
+    assert [x[1] for x in sent(s, b)] == ["BUY", "BUY", "SELL", "SELL"] and len(positions(s)) == 4
+    s.close()
+
+
+def test_a_basket_signal_received_while_orders_are_blocked_is_parked_then_placed(tmp_path):
+    from tests.unit.execution.conftest import T0
+    from tests.unit.execution.test_basket import tick
+    from tests.unit.options.helpers import master
+    from tradekit.config import load_config
+    from tradekit.risk.base import PassThroughGate
+    from tradekit.session import Session
+
+    cfg = load_config(overrides={"paper": {"latency_ms": 0, "participation": 0, "slippage": {"model": "none"}},
+                                 "approval": {"mode": "auto"}, "account": {"capital": 10_000_000}})
+    s = Session.for_replay(cfg, tmp_path / "j.db", T0, durability="sync", gate=PassThroughGate())  # commits as live
+    s.instruments.add(master().search(exchange="NFO", underlying="NIFTY"))
+    tick(s, 0)
+    p = pipeline(s)
+    s.oms.block_new_orders("reconciliation difference (test)")
+    rep = p.ingest(json.dumps(rec()), source="test")
+    assert [x.signal.signal_id for x in rep.parked] == ["b1"] and s.baskets.baskets == {}
+    assert [e.type for e in s.journal.events(types=(E.BASKET_CREATED,))] == []  # rolled back with the signal's work
+    s.oms.block_new_orders(None)
+    assert p.retry_parked().accepted_ids == ["b1"]  # read back from the journal's signal.parked
+    (b,) = s.baskets.baskets.values()
+    run(s, until=lambda: b.state == "complete")
+    assert b.state == "complete" and len(positions(s)) == 4
+    s.close()
