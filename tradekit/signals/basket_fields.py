@@ -590,9 +590,8 @@ def _errors(e: Exception, prefix: tuple = ()) -> list[tuple[str | None, str]]:
         return [(field_path(prefix), str(e))]
     out = []
     for x in e.errors():
-        loc = prefix + tuple(x["loc"])
         # a union of strike/expiry types puts the member's name in the path: drop it
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p in ("decimal", "str", "int", "function-after[_one_contract(), BasketLegIn]")))
+        loc = tuple(p for p in prefix + tuple(x["loc"]) if p not in ("decimal", "str", "int"))
         err = (x.get("ctx") or {}).get("error")
         if isinstance(err, _FieldError):
             out.append((field_path(loc + err.parts), err.message))
