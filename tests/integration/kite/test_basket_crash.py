@@ -14,8 +14,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from tests.integration.kite.conftest import kite_config, request_token, secrets, wait_for
 from tests.integration.test_basket_kite import PX, SPOT, net_positions, placed, start_sim, trade_all
 
@@ -25,8 +23,11 @@ NEAR = "2026-08-18"  # the sample's NIFTY weekly expiry
 CHILD = r"""
 import os, signal, sys, time
 sys.path.insert(0, sys.argv[1])
+# the imports first, while the parent starts the sandbox; then the sandbox's addresses from stdin
+import tradekit.brokers.kite.broker, tradekit.execution.basket, tradekit.market.corporate_actions, tradekit.session
+import tradekit.marketdata.kite, tradekit.options.margin, tradekit.signals.pipeline
 from tests.integration.kite.test_basket_crash import basket_signal, open_session, pipeline
-s = open_session(*sys.argv[2:7])
+s = open_session(*sys.stdin.readline().split())
 real, n = s.broker.place_order, [0]
 
 def place(cid, request):
@@ -92,20 +93,18 @@ def pipeline(s):
     return SignalPipeline(s.journal, s.config, sink=s.submit_signal, emit=s._emit, clock=s.clock)
 
 
-@pytest.fixture
-def ksim(tmp_path):
+def start_child() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", CHILD, ROOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def kill_mid_basket(child: subprocess.Popen, sim, data_dir: str, on_restart: str) -> tuple[str, str]:
+    """The child places the basket until SIGKILL; meanwhile the market trades at the legs' prices."""
     from tradekit.brokers.kite.broker import KiteBroker
 
-    server = start_sim()
-    b = KiteBroker(kite_config(server), secrets(), data_dir=tmp_path / "var")
-    b.complete_login(request_token(server))  # the token file both processes use
+    b = KiteBroker(kite_config(sim), secrets(), data_dir=data_dir)
+    b.complete_login(request_token(sim))  # the token file both processes use
     b.close()
-    yield server
-    server.stop()
-
-
-def kill_mid_basket(sim, data_dir: str, on_restart: str) -> tuple[str, str]:
-    """The child places the basket until SIGKILL; meanwhile the market trades at the legs' prices."""
     done = threading.Event()
 
     def market():
@@ -115,19 +114,28 @@ def kill_mid_basket(sim, data_dir: str, on_restart: str) -> tuple[str, str]:
     t = threading.Thread(target=market, daemon=True)
     t.start()
     try:
-        p = subprocess.run([sys.executable, "-c", CHILD, ROOT, sim.url, sim.login_url, sim.ws_url, data_dir,
-                            on_restart], capture_output=True, text=True, timeout=60)
+        out, err = child.communicate(f"{sim.url} {sim.login_url} {sim.ws_url} {data_dir} {on_restart}\n", timeout=60)
     finally:
         done.set()
         t.join()
-    assert p.returncode == -9, p.stdout + p.stderr[-3000:]
-    (bid, _state), (cid,) = (line.split() for line in p.stdout.split("\n")[:2])
+    assert child.returncode == -9, out + err[-3000:]
+    (bid, _state), (cid,) = (line.split() for line in out.split("\n")[:2])
     return bid, cid
 
 
-def test_a_basket_signal_killed_mid_way_is_resumed_and_nothing_is_placed_twice(ksim, tmp_path):
-    data_dir = str(tmp_path / "var")
-    bid, stranded = kill_mid_basket(ksim, data_dir, "resume")
+def test_a_basket_signal_killed_mid_way_is_resumed_and_nothing_is_placed_twice(tmp_path):
+    child = start_child()  # it imports while the sandbox starts
+    ksim = start_sim()
+    try:
+        restart_after_a_kill(child, ksim, str(tmp_path / "var"))
+    finally:
+        if child.poll() is None:
+            child.kill()
+        ksim.stop()
+
+
+def restart_after_a_kill(child, ksim, data_dir: str) -> None:
+    bid, stranded = kill_mid_basket(child, ksim, data_dir, "resume")
     assert placed(ksim) == [("NIFTY2681824700PE", "BUY"), ("NIFTY2681825000CE", "BUY"), ("NIFTY2681824800PE", "SELL")]
     trade_all(ksim)  # the stranded SELL fills at the broker while nobody is up
     s = open_session(ksim.url, ksim.login_url, ksim.ws_url, data_dir, "resume")
