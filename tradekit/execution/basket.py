@@ -521,16 +521,12 @@ def propose_signal(session, signal, route: str | None = None) -> Basket:
 
 
 def _signal_field(f: str | None) -> str:
+    """A builder's or the proposal's field named as the signal has it: ``legs.1.quantity`` → ``basket.legs[1].quantity``."""
     from tradekit.signals.basket_fields import dotted_to_path
 
     if not f:
         return "basket"
-    if f == "on_leg_failure":
-        return "basket.on_leg_failure"
-    if f in ("premium", "side", "lots", "kind", "spot", "strategy", "underlying", "expiry", "near", "far", "strike",
-             "call_strike", "put_strike", "lower", "upper", "put_buy", "put_sell", "call_sell", "call_buy", "legs"):
-        return "basket.premiums" if f == "premium" else f"basket.{f}"
-    return dotted_to_path("basket." + f) if f.startswith("legs.") else f"basket.{f}"
+    return "basket.premiums" if f == "premium" else dotted_to_path("basket." + f)
 
 
 def _resolve(session, spec) -> tuple[Strategy, list]:
