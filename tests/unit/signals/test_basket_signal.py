@@ -173,7 +173,7 @@ def test_custom_legs_with_quantity_market_legs_and_a_refusal_by_field(tmp_path):
     unknown = [leg("NIFTY26818999PE", "BUY", lots=1, price=1)]
     rep = pipeline(s).ingest(json.dumps([
         rec("c1", basket={"strategy": "custom", "legs": legs, "premiums": {"NFO:NIFTY2681824800PE": 70},
-                          "spot": 24870}),
+                          "spot": 24870, "on_leg_failure": "retry", "retries": 3, "name": "put spread"}),
         rec("c2", basket={"strategy": "custom", "legs": bad_qty}), rec("c3", basket=unlisted),
         rec("c4", basket={"strategy": "custom", "legs": unknown})]), source="test")
     assert rep.accepted_ids == ["c1"]
@@ -183,6 +183,7 @@ def test_custom_legs_with_quantity_market_legs_and_a_refusal_by_field(tmp_path):
     assert "basket.legs[0].tradingsymbol" in why["c4"]
     (b,) = s.baskets.baskets.values()
     assert [lg.get("order_type") for lg in b.legs] == ["MARKET", None]
+    assert (b.policy, b.retries, b.structure["name"], b.strategy) == ("retry", 3, "put spread", "ic")
     run(s, until=lambda: b.state == "complete")
     assert b.state == "complete"
     created = {e.payload["request"]["tradingsymbol"]: e.payload["request"]["order_type"]
