@@ -171,16 +171,22 @@ def test_custom_legs_with_quantity_market_legs_and_a_refusal_by_field(tmp_path):
     bad_qty = [leg("NIFTY2681824700PE", "BUY", quantity=100, price=40)]
     unlisted = {**CONDOR, "put_buy": 24725}
     unknown = [leg("NIFTY26818999PE", "BUY", lots=1, price=1)]
+    mixed = [leg("NIFTY2681824700PE", "BUY", lots=1, price=40), leg("BANKNIFTY26AUG46000CE", "SELL", lots=1, price=9)]
+    from tests.unit.options.helpers import master
+
+    s.instruments.add(master().search(exchange="NFO", underlying="BANKNIFTY"))
     rep = pipeline(s).ingest(json.dumps([
         rec("c1", basket={"strategy": "custom", "legs": legs, "premiums": {"NFO:NIFTY2681824800PE": 70},
                           "spot": 24870, "on_leg_failure": "retry", "retries": 3, "name": "put spread"}),
         rec("c2", basket={"strategy": "custom", "legs": bad_qty}), rec("c3", basket=unlisted),
-        rec("c4", basket={"strategy": "custom", "legs": unknown})]), source="test")
+        rec("c4", basket={"strategy": "custom", "legs": unknown}),
+        rec("c5", basket={"strategy": "custom", "legs": mixed})]), source="test")
     assert rep.accepted_ids == ["c1"]
     why = {r.signal_id: r.message for r in rep.rejected}
     assert "basket.legs[0].quantity: 100 is not a whole number of NFO:NIFTY2681824700PE's lots of 65" in why["c2"]
     assert "basket.put_buy: 24725 is not a listed PE strike" in why["c3"]
     assert "basket.legs[0].tradingsymbol" in why["c4"]
+    assert "basket.legs: every leg must be on one underlying, BANKNIFTY, NIFTY were given" in why["c5"]
     (b,) = s.baskets.baskets.values()
     assert [lg.get("order_type") for lg in b.legs] == ["MARKET", None]
     assert (b.policy, b.retries, b.structure["name"], b.strategy) == ("retry", 3, "put spread", "ic")
