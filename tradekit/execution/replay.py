@@ -279,7 +279,7 @@ def run_replay(
                                   "squared off the same day: use CNC (delivery) or NRML", field="product")
 
     keys = list(frames)
-    starts = np.concatenate([frames[k].index.asi8 for k in keys])
+    starts = np.concatenate([frames[k].index.as_unit("ns").asi8 for k in keys])  # ns, whatever unit the index has
     kidx = np.concatenate([np.full(len(frames[k]), i, dtype=np.int32) for i, k in enumerate(keys)])
     opens = np.concatenate([frames[k]["open"].to_numpy(dtype="float64") for k in keys])
     highs = np.concatenate([frames[k]["high"].to_numpy(dtype="float64") for k in keys])
