@@ -23,7 +23,6 @@ import time as _time
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import accumulate
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -109,25 +108,19 @@ def _mark_positions(book, last: Mapping[str, float], risk, now: datetime) -> Non
 
 
 class _QuietRuns:
-    """Where a quiet run starting at a minute (group) must end at the latest: before a new day,
-    a minute with several bars, or another instrument's bar."""
+    """Where a quiet run starting at a minute (group of bars) must end at the latest: before a new day."""
 
-    def __init__(self, uniq, first_pos, group_end, kidx, day_no) -> None:
+    def __init__(self, uniq, day_no) -> None:
         G = len(uniq)
-        single = (group_end - first_pos) == 1
-        gkey = kidx[first_pos]
         brk = np.ones(G, dtype=bool)
-        brk[1:] = (day_no[1:] != day_no[:-1]) | ~single[1:] | ~single[:-1] | (gkey[1:] != gkey[:-1])
+        brk[1:] = day_no[1:] != day_no[:-1]
         nb = np.append(np.flatnonzero(brk), G)
         self.next_break = nb[np.searchsorted(nb, np.arange(G), side="right")].tolist()
-        self.single = single.tolist()
         self.uniq = uniq.tolist()
 
     def end(self, g: int, time_event_ns: int, signal_start_ns: int) -> int:
         """The first minute after ``g`` a run cannot take: ``time_event_ns`` (square-off, cut-off)
         starts it; the minute ending at or after ``signal_start_ns + bar`` is the run's last."""
-        if not self.single[g]:
-            return g
         h = self.next_break[g]
         if time_event_ns < _NEVER:
             h = min(h, bisect_left(self.uniq, time_event_ns, g + 1))
@@ -136,23 +129,41 @@ class _QuietRuns:
         return h
 
 
-def _quiet_run(hub, exchange, feed, key, ki, j0, m, ends, closes_l, vols_l, dn, vol_day, day_volume, last_close) -> int:
-    """Minutes ``j0 .. j0+m-1`` (one bar each, of ``key``) through the hub's quiet path; the
-    exchange and the replay's closes follow (``sync``) before anything could act on them."""
-    closes = closes_l[j0:j0 + m]
-    vols = vols_l[j0:j0 + m]
-    if vol_day[ki] != dn:
-        vol_day[ki], day_volume[ki] = dn, 0
-    day_vols = list(accumulate(vols, initial=day_volume[ki]))[1:]
-    first_traded = next((i for i, v in enumerate(vols) if v > 0), m)
+def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes_l, vols_l, dn, vol_day, day_volume,
+               last_close) -> int:
+    """Bars ``j0 .. j1-1`` (minute ``i`` holds ``bounds[i]:bounds[i+1]`` of them, counted from
+    ``j0``) through the hub's quiet path; the exchange and the replay's closes follow (``sync``)
+    before anything could act on them. Returns the minutes taken."""
+    closes = closes_l[j0:j1]
+    vols = vols_l[j0:j1]
+    kis = kidx_l[j0:j1]
+    keys = [keys_l[k] for k in kis]
+    day_vols = []
+    for ki, v in zip(kis, vols):  # each key's volume since its day's first bar, as a Kite tick carries it
+        if vol_day[ki] != dn:
+            vol_day[ki], day_volume[ki] = dn, 0
+        day_volume[ki] += v
+        day_vols.append(day_volume[ki])
+    synced = 0
+    traded: set[str] = set()
 
-    def sync(i: int) -> None:
-        exchange.pass_bars(key, closes[i], first_traded <= i)
-        last_close[key] = closes[i]
+    def sync(i: int) -> None:  # what on_bar leaves after minutes .. i: each key's last close, and that it traded
+        nonlocal synced
+        last = {}
+        for j in range(bounds[synced], bounds[i + 1]):
+            last[keys[j]] = closes[j]
+            if vols[j] > 0:
+                traded.add(keys[j])
+        for key, c in last.items():
+            exchange.pass_bars(key, c, key in traded)
+            last_close[key] = c
+        synced = i + 1
 
-    taken = hub.on_quiet_bars(key, feed, ends, closes, vols, day_vols, sync)
-    if taken:
-        day_volume[ki] = day_vols[taken - 1]
+    taken = hub.on_quiet_bars(feed, ends, bounds, keys, closes, vols, day_vols, sync)
+    if taken < len(ends):  # the day volumes of the minutes not taken go back
+        back = bounds[taken]
+        for j in range(len(keys) - 1, back - 1, -1):
+            day_volume[kis[j]] -= vols[j]
     return taken
 
 
@@ -221,8 +232,8 @@ def run_replay(
     ``verify``: with a journal in ``batch`` durability (``Session.for_replay``), the chain is
     verified once at the end (``ReplayResult.verified``); a failure raises TradekitError.
 
-    ``fast`` (default): quiet runs of minutes (one instrument's bars in a day, none of its orders
-    resting, no signal due, no square-off or cut-off, every hub listener quiet) go through the hub
+    ``fast`` (default): quiet runs of minutes (within a day, no order resting, no signal due, no
+    square-off or cut-off, every hub listener quiet for every instrument) go through the hub
     in one call (:meth:`MarketDataHub.on_quiet_bars`): the same clock per bar, the same risk
     measures and breaker trips on the same bar, the same journal and book as ``fast=False``, the
     reference path that takes every minute on its own.
@@ -335,12 +346,12 @@ def run_replay(
     # issue 15: slices and TWAP/VWAP/POV parents step on the replay's clock; fed by the hub when it is fed
     algos = getattr(session, "algos", None) if on_ticks is None else None
     conds = getattr(session, "conditions_book", None) if hub is None else None  # the hub evaluates them otherwise
-    # the quiet-run fast path (``fast``): runs of one-bar minutes of one instrument within a day, with
-    # no order of it resting, no signal due and no time event, go through the hub in one call
+    # the quiet-run fast path (``fast``): runs of minutes within a day with no order resting, no signal
+    # due, no time event and every hub listener quiet go through the hub in one call
     G = len(uniq)
     quiet = None
     if fast and on_ticks is not None and pace is None and hasattr(getattr(broker, "exchange", None), "pass_bars"):
-        quiet = _QuietRuns(uniq, first_pos, group_end, kidx, day_no)
+        quiet = _QuietRuns(uniq, day_no)
     uniq_l, first_pos_l, group_end_l = uniq.tolist(), first_pos.tolist(), group_end.tolist()
     exchange = getattr(broker, "exchange", None)
     g = 0
@@ -370,13 +381,12 @@ def run_replay(
         taken = 0
         if quiet is not None:
             h = quiet.end(g, min(sq_ns, cut_ns), sig_ns[sig_i] - bar_ns if sig_i < n_sig else _NEVER)
-            if h - g >= 2:
-                j0 = first_pos_l[g]
-                ki = kidx_l[j0]
-                key = keys_l[ki]
-                if not exchange.has_resting(key) and hub.quiet(key, feed):
-                    taken = _quiet_run(hub, exchange, feed, key, ki, j0, h - g, [u + bar_ns for u in uniq_l[g:h]],
-                                       closes_l, vols_l, day_no_l[g], vol_day, day_volume, last_close)
+            if h - g >= 2 and all(not exchange.has_resting(k) and hub.quiet(k, feed) for k in keys_l):
+                j0, j1 = first_pos_l[g], group_end_l[h - 1]
+                bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
+                taken = _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds,
+                                   [u + bar_ns for u in uniq_l[g:h]], closes_l, vols_l, day_no_l[g], vol_day,
+                                   day_volume, last_close)
         if taken:
             g += taken - 1  # the run's last minute: its signals go out below
             e_ns = uniq_l[g] + bar_ns

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from tradekit.clock import Clock, RealClock, ns_to_dt
+from tradekit.clock import Clock, RealClock
 from tradekit.data.types import DepthLevel, Tick
 from tradekit.marketdata.config import MarketDataConfig
 from tradekit.marketdata.quality import Finding, KeyState, QualityChecker
+from tradekit.marketdata.quiet import quiet_bars
 from tradekit.store.events import EventType as E
 
 log = logging.getLogger(__name__)
@@ -494,106 +495,29 @@ class MarketDataHub:
                 return False
         return True
 
-    def on_quiet_bars(self, key: str, source: str, ends_ns: list[int], closes: list[float], volumes: list[int],
-                      day_volumes: list[int], sync: Callable[[int], None] | None = None) -> int:
-        """A run of bars of ``key``, each one packet of one tick at its end (``ends_ns[i]``: the clock
-        moves there) carrying its close, its volume as the last quantity and the day's volume so far:
-        the same state, the same breaker decisions on the same bar, and the same journal as
-        :meth:`on_ticks` bar by bar, while :meth:`quiet` holds (the caller checks it first).
+    def on_quiet_bars(self, source: str, ends_ns: list[int], bounds: list[int], keys: list[str], closes: list[float],
+                      volumes: list[int], day_volumes: list[int], sync: Callable[[int], None] | None = None) -> int:
+        """A run of minutes, each one packet: minute ``i`` holds the bars ``bounds[i]:bounds[i+1]``
+        (``keys[j]``, ``closes[j]``, ``volumes[j]``, ``day_volumes[j]``: the day's volume so far),
+        each a tick at the minute's end ``ends_ns[i]`` (the clock moves there): the same state, the
+        same breaker decisions on the same bar and the same journal as :meth:`on_ticks` packet by
+        packet, while :meth:`quiet` holds for every key (the caller checks it first).
 
-        Per bar the clock moves, the quality state takes the price, and the risk manager sees the
-        packet, the price, and (a held instrument) the marked book, in :meth:`on_ticks`' order.
-        What only the last bar decides (quotes, OMS prices, the mark to journal, listeners' last
-        price, ``sync(i)``: the caller's own per-bar state) is written once, at the end, or before
-        a breaker's action is applied, which then ends the run after that bar. A close that is not
-        a positive price ends the run before it. Returns the number of bars taken."""
+        Per minute the clock moves, the quality state takes the prices, and the risk manager sees
+        the packet, each price and (held instruments) the marked book, in :meth:`on_ticks`' order.
+        What only the last tick of a key decides (quotes, OMS prices, the mark to journal, the
+        listeners' last price, ``sync(i)``: the caller's own state after minute ``i``) is written
+        once at the end, or before a breaker's action is applied, which then ends the run after
+        that minute. A close that is not a positive price ends the run before its minute. Returns
+        the number of minutes taken."""
         n = len(ends_ns)
         if not n or not self.session_lock.acquire(blocking=False):
             return 0
         try:
-            return self._quiet_bars(key, source, ends_ns, closes, volumes, day_volumes, sync, n)
+            return quiet_bars(self, source, ends_ns, bounds, keys, closes, volumes, day_volumes, sync, n)
         finally:
             self.session_lock.release()
 
-    def _quiet_bars(self, key, source, ends_ns, closes, volumes, day_volumes, sync, n) -> int:
-        clock, risk, book = self.clock, self.risk, self.book
-        st = self.state.get(key)
-        if st is None:
-            st = self.state[key] = KeyState()
-        brk = risk.breakers if risk is not None else None
-        held = ([p for p in book.positions.values() if p.quantity and p.instrument_key == key]
-                if brk is not None and book is not None else [])
-        done = 0  # bars whose last-price state is written
-
-        def flush(i: int) -> None:
-            nonlocal done
-            if sync is not None:
-                sync(i)
-            now = clock.now()
-            c = closes[i]
-            t = Tick(key, ns_to_dt(ends_ns[i]), c, None, "quote", last_quantity=volumes[i], volume=day_volumes[i])
-            with self._lock:
-                k = i + 1 - done
-                counts = self.counts
-                counts["packets"] += k
-                counts["ticks"] += k
-                counts["accepted"] += k
-                if self.last_packet is None or now > self.last_packet:
-                    self.last_packet = now
-                st.ts = t.ts
-                if self.prices is not None:
-                    self.prices[key] = _dec(c)
-                self.quotes[key] = (t, now, source)
-                m = self._marked.get(key)
-                if m is None or m[0] != c:
-                    self._dirty[key] = c
-                else:
-                    self._dirty.pop(key, None)
-                self._cond.notify_all()
-            done = i + 1
-            for fn in self.listeners:
-                try:
-                    fn(t)
-                except Exception:
-                    log.exception("market-data listener failed")
-
-        taken = n
-        set_ns, accept = clock.set_ns, st.accept_price
-        for i in range(n):
-            c = closes[i]
-            if not c or c <= 0:
-                taken = i
-                break
-            e = ends_ns[i]
-            if e > clock.ns:
-                set_ns(e)
-            now = clock.now()
-            accept(c)
-            if brk is None:
-                continue
-            brk.on_packet(now)
-            acted = False
-            acts = brk.on_price(key, c, now)
-            if acts:
-                flush(i)
-                risk._apply(acts, now)
-                acted = True
-            if held:
-                px = _dec(c)
-                for p in held:  # in memory; the journaled mark follows (throttled)
-                    p.mark(px)
-                acts = brk.on_book(book, now, marked=True)
-                if acts:
-                    if not acted:
-                        flush(i)
-                    risk._apply(acts, now)
-                    acted = True
-            if acted:
-                taken = i + 1
-                break
-        if taken > done:
-            flush(taken - 1)
-        return taken
 
     # -- marks ------------------------------------------------------------------------------------
     def _flush_marks(self, now: datetime, *, force: bool = False) -> dict[str, float]:
