@@ -140,3 +140,16 @@ def test_a_quiet_run_takes_most_minutes(tmp_path):
         MarketDataHub.on_quiet_bars = orig
     assert sum(taken) > 100
     assert fast == _run(sc, str(tmp_path), False)
+
+
+def test_bars_on_a_microsecond_index_replay_at_their_own_times(tmp_path):
+    """pandas makes a microsecond index from Python datetimes; the replay read its integers as
+    nanoseconds (every bar in January 1970: no signal ever came due, nothing traded)."""
+    steps = [(1, 0.002 * ((i % 7) - 3), 100) for i in range(60)]
+    a = _bars(datetime(2016, 8, 16, 9, 15, tzinfo=IST), steps, 1000.0)
+    assert str(a.index.dtype) == "datetime64[us, Asia/Kolkata]"
+    sc = {"a": steps, "b": None, "b_same_minutes": False, "start_minute": 0, "product": Product.MIS, "ratio": 3.0,
+          "move_pct": None, "loss": None, "breakers": True}
+    events, _ = _run(sc, str(tmp_path), True)
+    fills = [e for e in events if e[2] == "fill"]
+    assert fills and all(e[1].startswith("2016-08-16T") for e in fills)
