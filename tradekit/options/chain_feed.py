@@ -195,13 +195,13 @@ def read_option_quotes(store, underlying: str, expiry: date, *, master, day: dat
 
 
 def option_underlyings(store, day: date | str, *, master) -> dict[tuple[str, str], list[date]]:
-    """``(exchange, underlying) -> expiries`` of the option contracts with a priced quote recorded on
-    ``day`` (contracts the master does not know are left out)."""
+    """``(exchange, underlying) -> expiries`` of the option contracts with ticks recorded on ``day``
+    (contracts the master does not know are left out). Reads the key column only."""
     from tradekit.data.tickstore import _as_day
 
     d = _as_day(day)
     rows = _run(store, d, lambda src: (
-        f"SELECT DISTINCT key FROM {src} WHERE (starts_with(key, 'NFO:') OR starts_with(key, 'BFO:')) AND {_PRICED}"),
+        "SELECT DISTINCT key FROM {src} WHERE starts_with(key, 'NFO:') OR starts_with(key, 'BFO:')".format(src=src)),
         [])
     out: dict[tuple[str, str], set[date]] = {}
     for r in rows:

@@ -187,6 +187,7 @@ class ChainPage:
         self.widget.add_class("tk-root")
         self.widget.add_class("tk-chain-page")
         self.refreshes = 0
+        self._today = None
         self.last = None  # the last chain shown (a DataFrame)
         self.refresh()
 
@@ -290,10 +291,15 @@ class ChainPage:
 
     # -- refresh -----------------------------------------------------------------------------------
     def refresh(self) -> bool:
-        """Read the recorded quotes again (pickers every 5th time, or while empty) and redraw."""
+        """Read the recorded quotes again and redraw; the underlyings and expiries of the day every 5th time
+        (or while there are none), the days when the day changes."""
         self.live.update(self.config)
-        if self.refreshes % 5 == 0 or not self.expiry.value:
+        today = self.now().date()
+        if today != self._today:  # the first refresh, or the (session's) day rolled: list the days again
+            self._today = today
             self._fill_days()
+            self._fill_underlyings()
+        elif self.refreshes % 5 == 0 or not self.expiry.value:  # contracts that started ticking meanwhile
             self._fill_underlyings()
         self.refreshes += 1
         self._show()
@@ -361,7 +367,13 @@ class ChainPage:
             interval = page.interval
 
             def refresh(self):
-                return page.refresh()
+                import time
+
+                t0 = time.monotonic()
+                try:
+                    return page.refresh()
+                finally:  # a big day's read never takes more than a third of the kernel's time
+                    self.interval = max(page.interval, 3 * (time.monotonic() - t0))
 
             def show_error(self, message):
                 page.show_error(message)
