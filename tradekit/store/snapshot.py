@@ -43,14 +43,17 @@ import orjson
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from tradekit.clock import IST
 from tradekit.errors import StoreError
+from tradekit.store import snapshot_cold as cold
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal, canonical, chain_hash, events_table, tail_table
+from tradekit.store.lazy import LazyMap, LazyOrders, LazySet
 from tradekit.store.projection import Book
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: old finished orders, signal/trade/broker ids in the side tables (snapshot_cold)
 
 snapshot_metadata = MetaData()
 snapshots_table = Table(
@@ -94,6 +97,10 @@ def encode(o: Any) -> Any:
         return {"$s": sorted((encode(x) for x in o), key=canonical)}
     if isinstance(o, list):
         return [encode(x) for x in o]
+    if isinstance(o, (LazyOrders, LazyMap)):  # the whole content (reads the side tables)
+        return {"$M": [[encode(k), encode(v)] for k, v in o.items()]}
+    if isinstance(o, LazySet):
+        return encode(set(o))
     if isinstance(o, dict):
         return {"$M": [[encode(k), encode(v)] for k, v in o.items()]}
     if is_dataclass(o) and not isinstance(o, type):
@@ -178,6 +185,13 @@ def _register_compact() -> None:
     from tradekit.model.position import Position
 
     _COMPACT_CLASSES.update((Order, OrderRequest, Position, Charges))
+
+
+def order_codec() -> _Compact:
+    """The positional codec of :class:`~tradekit.model.order.Order` (the side table's rows)."""
+    from tradekit.model.order import Order
+
+    return _compact(Order)
 
 
 def compact_schemas() -> dict[str, list[str]]:
@@ -275,6 +289,7 @@ class StartState:
     last_day: date | None = None  # of the last fill, day roll or session start
     source: str = "replay"  # "snapshot at seq N" or "replay": how it was built (for the log and status)
     snapshot_seq: int = 0  # the snapshot it started from (0: none)
+    last_ts: str | None = None  # of the event at ``seq``: its day splits the orders kept in memory from the old ones
 
     def feed(self, ev: Event) -> None:
         """One event after ``seq``: into the book (as :meth:`Book.rebuild` does) and what is retained."""
@@ -306,7 +321,7 @@ class StartState:
                 self.retained.append(ev)
         elif t == E.POSITION_ADJUSTED and p.get("action_id"):  # the corporate actions applied (once each)
             self.retained.append(ev)
-        self.seq, self.hash = ev.seq, ev.hash
+        self.seq, self.hash, self.last_ts = ev.seq, ev.hash, ev.ts
 
     def feed_all(self, events: Iterable[Event]) -> int:
         n = 0
@@ -328,20 +343,66 @@ class StartState:
         return [ev for ev in self.retained if ev.type in want]
 
     # -- the body ------------------------------------------------------------------------------------
-    def body(self) -> dict:
+    def day(self):
+        """The day of the event the state stands on (orders final before it go to the side tables)."""
+        return datetime.fromisoformat(self.last_ts).astimezone(IST).date() if self.last_ts else None
+
+    def split(self, gen: str = "") -> tuple[dict, list, list[tuple[str, str, str]]]:
+        """(the body, the orders that go to the side tables now, the ``(kind, key, value)`` rows that do):
+        the orders final and last changed before :meth:`day` (and their broker ids), every signal and
+        trade id not already there. What an earlier snapshot put there stays there (``cold``)."""
         b = self.book
-        book = {f.name: encode(getattr(b, f.name)) for f in fields(Book) if f.name != "open"}
-        return {
-            "format": FORMAT, "seq": self.seq, "hash": self.hash, "schemas": compact_schemas(),
+        orders, bids, sigs, tids = b.orders, b.by_broker_id, b.signals, b.trade_ids
+        src = next((x.cold for x in (orders, bids, sigs, tids) if isinstance(x, (LazyOrders, LazyMap, LazySet))), None)
+        hot = orders.hot if isinstance(orders, LazyOrders) else orders
+        day = self.day()
+        keep: dict = {}
+        gone: list = []
+        for cid, o in hot.items():
+            u = o.updated_at or o.created_at
+            if (day is not None and o.status.is_terminal and u is not None and u.astimezone(IST).date() < day
+                    and cid not in b.open):
+                gone.append(o)
+            else:
+                keep[cid] = o
+        count = (orders.count - len(orders.shadowed) if isinstance(orders, LazyOrders) else 0) + len(gone)
+        keys: list[tuple[str, str, str]] = []
+        bkeep = {}
+        for boid, cid in (bids.hot if isinstance(bids, LazyMap) else bids).items():
+            if cid in keep:
+                bkeep[boid] = cid
+            else:
+                keys.append(("broker", boid, cid))
+        new_sigs = sigs.hot if isinstance(sigs, LazySet) else sigs
+        new_tids = tids.hot if isinstance(tids, LazySet) else tids
+        keys += [("signal", k, "") for k in sorted(new_sigs)] + [("trade", k, "") for k in sorted(new_tids)]
+        maxes = {}
+        for kind, new in (("broker", [k for kd, k, _v in keys if kd == "broker"]), ("signal", new_sigs),
+                          ("trade", new_tids)):
+            maxes[kind] = max(src.max_int(kind) if src is not None else 0,
+                              max((int(k) for k in new if k.isdigit()), default=0))
+        skip = {"open", "orders", "by_broker_id", "signals", "trade_ids"}
+        book = {f.name: encode(getattr(b, f.name)) for f in fields(Book) if f.name not in skip}
+        book |= {"orders": encode(keep), "by_broker_id": encode(bkeep), "signals": encode(set()),
+                 "trade_ids": encode(set())}
+        body = {
+            "format": FORMAT, "seq": self.seq, "hash": self.hash, "last_ts": self.last_ts, "schemas": compact_schemas(),
             "book": book, "open": list(b.open),
+            "cold": {"ids": [*(src.ids if src is not None else ()), *([gen] if gen else [])], "orders": count, "max": maxes},
             "retained": [[e.seq, e.ts, e.recorded_at, e.type, canonical(e.payload), e.prev_hash, e.hash]
                          for e in self.retained],
             "linked": sorted(self.linked), "session_started": self.session_started,
             "last_day": self.last_day.isoformat() if self.last_day else None,
         }
+        return body, gone, keys
+
+    def body(self) -> dict:
+        return self.split()[0]
 
     @classmethod
-    def from_body(cls, d: dict) -> StartState:
+    def from_body(cls, d: dict, *, engine=None) -> StartState:
+        """The state of a body; with ``engine``, the orders and ids of the side tables of its snapshot and
+        those it inherits (``cold.ids``) are read from them on first access (:mod:`tradekit.store.lazy`)."""
         if d.get("format") != FORMAT:
             raise SnapshotMismatch(f"snapshot format {d.get('format')!r}, this version reads {FORMAT}")
         if d.get("schemas") != compact_schemas():
@@ -353,6 +414,15 @@ class StartState:
         for k, v in d["book"].items():
             setattr(book, k, decode(v))
         book.open = {cid: book.orders[cid] for cid in d["open"]}  # the same Order objects as in orders
+        c = d["cold"]
+        if engine is not None:
+            src = cold.ColdStore(engine, tuple(c["ids"]), c["max"])
+            book.orders = LazyOrders(book.orders, src, int(c["orders"]))
+            book.by_broker_id = LazyMap(book.by_broker_id, src, "broker")
+            book.signals = LazySet(book.signals, src, "signal")
+            book.trade_ids = LazySet(book.trade_ids, src, "trade")
+        elif c["orders"] or c["ids"]:
+            raise SnapshotMismatch("a snapshot with a side table cannot be read without its journal")
         retained = []
         for seq, ts, rec, type_, payload, prev, h in d["retained"]:
             if chain_hash(prev, seq, ts, rec, type_, payload) != h:
@@ -361,11 +431,11 @@ class StartState:
         return cls(seq=d["seq"], hash=d["hash"], book=book, retained=retained, linked=set(d["linked"]),
                    session_started=d["session_started"],
                    last_day=date.fromisoformat(d["last_day"]) if d["last_day"] else None,
-                   source=f"snapshot at seq {d['seq']}", snapshot_seq=d["seq"])
+                   source=f"snapshot at seq {d['seq']}", snapshot_seq=d["seq"], last_ts=d["last_ts"])
 
 
 def body_text(state: StartState) -> str:
-    return canonical(state.body())
+    return canonical(state.split()[0])
 
 
 def body_sha256(text: str) -> str:
@@ -376,20 +446,25 @@ def body_sha256(text: str) -> str:
 def ensure_table(journal: Journal) -> None:
     if not journal.read_only:
         snapshot_metadata.create_all(journal.engine)
+        cold.ensure_tables(journal.engine)
 
 
 def save(journal: Journal, state: StartState) -> dict:
     """Store ``state`` as a snapshot; returns its row (without the body)."""
     if journal.read_only:
         raise StoreError("the journal was opened read-only; no snapshot was written")
-    text = body_text(state)
+    gen = cold.new_gen()
+    body, gone, keys = state.split(gen)
+    text = canonical(body)
     row = dict(seq=state.seq, hash=state.hash, body_sha256=body_sha256(text), format=FORMAT,
                created_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"), body=text)
     ensure_table(journal)
-    with journal.engine.begin() as conn:
-        conn.execute(insert(snapshots_table), row)
-    log.info("journal snapshot at seq %s (%d bytes)", state.seq, len(text))
-    return {k: v for k, v in row.items() if k != "body"} | {"bytes": len(text)}
+    with journal.engine.begin() as conn:  # the body and its side-table rows together, or nothing
+        snap_id = conn.execute(insert(snapshots_table), row).inserted_primary_key[0]
+        cold.write(conn, gen, gone, keys)
+    log.info("journal snapshot at seq %s (%d bytes; %d orders and %d ids to its side tables)", state.seq, len(text),
+             len(gone), len(keys))
+    return {k: v for k, v in row.items() if k != "body"} | {"bytes": len(text), "id": snap_id}
 
 
 def list_snapshots(journal: Journal) -> list[dict]:
@@ -436,7 +511,7 @@ def check_row(journal: Journal, row) -> StartState:
         raise SnapshotMismatch(f"snapshot {row.id} stands on seq {row.seq} with hash {row.hash[:16]}…, which is not in "
                                "this journal's chain (stale, or from another journal)")
     try:
-        return StartState.from_body(d)
+        return StartState.from_body(d, engine=journal.engine)
     except (KeyError, TypeError, ValueError) as e:
         raise SnapshotMismatch(f"snapshot {row.id} cannot be read: {e}") from None
 
@@ -445,13 +520,16 @@ def latest_valid(journal: Journal, *, up_to: int | None = None) -> StartState | 
     """The newest snapshot that checks out (at or before ``up_to``); a warning for each one that does not."""
     try:
         with journal.engine.connect().execution_options(readonly=True) as conn:
-            q = select(snapshots_table).order_by(snapshots_table.c.seq.desc(), snapshots_table.c.id.desc())
+            t = snapshots_table.c
+            q = select(t.id).order_by(t.seq.desc(), t.id.desc())
             if up_to is not None:
-                q = q.where(snapshots_table.c.seq <= up_to)
-            rows = conn.execute(q.limit(5)).all()
+                q = q.where(t.seq <= up_to)
+            ids = conn.execute(q.limit(5)).scalars().all()
     except SQLAlchemyError:
         return None  # no snapshot table yet
-    for row in rows:
+    for sid in ids:  # one body read at a time: the first that checks out is used
+        with journal.engine.connect().execution_options(readonly=True) as conn:
+            row = conn.execute(select(snapshots_table).where(snapshots_table.c.id == sid)).first()
         try:
             return check_row(journal, row)
         except SnapshotMismatch as e:
