@@ -21,11 +21,13 @@ order changed after a snapshot is written again by the next one).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterator
 
 import orjson
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, bindparam, insert, select
+from sqlalchemy import (Column, Index, Integer, MetaData, String, Table, Text, bindparam, insert, literal_column, or_,
+                        select)
 from sqlalchemy.engine import Engine
 
 from tradekit.errors import StoreError
@@ -52,6 +54,7 @@ keys_table = Table(
     Index("ix_journal_snapshot_keys_key", "kind", "key", "gen"),
 )
 KINDS = ("signal", "trade", "broker")
+_GEN = re.compile(r"[0-9a-f]{32}")
 
 
 def new_gen() -> str:
@@ -87,55 +90,79 @@ class ColdStore:
     """The side-table rows of the snapshots tagged ``ids`` on ``engine`` (see :mod:`tradekit.store.lazy`)."""
 
     def __init__(self, engine: Engine, ids: tuple[str, ...], maxes: dict[str, int]):
+        bad = [g for g in ids if not isinstance(g, str) or not _GEN.fullmatch(g)]
+        if bad:
+            raise StoreError(f"a journal snapshot names side-table tags that are not tags: {bad[:3]}")
         self.engine, self.ids, self.maxes = engine, tuple(ids), dict(maxes)
         o, k = orders_table.c, keys_table.c
-        mine = o.gen.in_(self.ids)
+        # the tags as literals (checked above: 32 hex digits), so each lookup binds only its key
+        gens = [literal_column(f"'{g}'") for g in self.ids] or [literal_column("''")]
+        mine = or_(*(o.gen == g for g in gens))
         self._one_order = (select(o.gen, o.client_order_id, o.body, o.sha256)
                            .where(o.client_order_id == bindparam("cid"), mine).order_by(o.id.desc()).limit(1))
         self._all_orders = select(o.gen, o.client_order_id, o.body, o.sha256).where(mine).order_by(o.id)
-        kmine = k.gen.in_(self.ids)
+        kmine = or_(*(k.gen == g for g in gens))
         self._one_key = (select(k.value).where(k.kind == bindparam("kind"), k.key == bindparam("key"), kmine)
                          .order_by(k.id.desc()).limit(1))
         self._all_keys = select(k.key, k.value).where(k.kind == bindparam("kind"), kmine).order_by(k.id)
+        self._prepared: dict[int, tuple] = {}
+
+    def _fetch(self, stmt, params: dict) -> list[tuple]:
+        """Rows of ``stmt`` on a pooled DB-API connection: the statement compiled once for the dialect
+        (a lookup is one indexed read; SQLAlchemy's per-execution machinery would cost more than it)."""
+        prep = self._prepared.get(id(stmt))
+        if prep is None:
+            c = stmt.compile(dialect=self.engine.dialect)
+            prep = self._prepared[id(stmt)] = (str(c), c)
+        sql, c = prep
+        p = c.construct_params(params)
+        args = tuple(p[name] for name in c.positiontup) if c.positional else p
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            try:
+                cur.execute(sql, args)
+                return cur.fetchall()
+            finally:
+                cur.close()
+        finally:
+            raw.close()  # back to the pool (rolled back there)
 
     def _decode(self, r):
         from tradekit.store.snapshot import order_codec
 
-        if _sha(r.gen, r.client_order_id, r.body) != r.sha256:
-            raise StoreError(f"order {r.client_order_id} in a journal snapshot's side table was edited (its "
+        gen, cid, body, sha = r
+        if _sha(gen, cid, body) != sha:
+            raise StoreError(f"order {cid} in a journal snapshot's side table was edited (its "
                              "SHA-256 does not match); delete the journal_snapshot* rows and start again: the session "
                              "then replays the journal")
-        return order_codec().decode(orjson.loads(r.body))
+        return order_codec().decode(orjson.loads(body))
 
     def order(self, cid: str):
         if not self.ids:
             return None
-        with self.engine.connect() as conn:
-            r = conn.execute(self._one_order, {"cid": cid}).first()
-        return None if r is None else self._decode(r)
+        rows = self._fetch(self._one_order, {"cid": cid})
+        return self._decode(rows[0]) if rows else None
 
     def orders(self) -> Iterator:
         """Every order of the side tables, the newest row of each, in the order they went cold."""
         if not self.ids:
             return iter(())
-        with self.engine.connect() as conn:
-            rows = conn.execute(self._all_orders).all()
-        newest: dict[str, object] = {}
-        for r in rows:
-            newest[r.client_order_id] = r  # a later row of the same order replaces it, in its first place
+        newest: dict[str, tuple] = {}
+        for r in self._fetch(self._all_orders, {}):
+            newest[r[1]] = r  # a later row of the same order replaces it, in its first place
         return (self._decode(r) for r in newest.values())
 
     def value(self, kind: str, key: str) -> str | None:
         if not self.ids:
             return None
-        with self.engine.connect() as conn:
-            return conn.execute(self._one_key, {"kind": kind, "key": key}).scalar()
+        rows = self._fetch(self._one_key, {"kind": kind, "key": key})
+        return rows[0][0] if rows else None
 
     def keys(self, kind: str) -> Iterator[tuple[str, str]]:
         if not self.ids:
             return iter(())
-        with self.engine.connect() as conn:
-            return iter([(r.key, r.value) for r in conn.execute(self._all_keys, {"kind": kind})])
+        return iter([(k, v) for k, v in self._fetch(self._all_keys, {"kind": kind})])
 
     def max_int(self, kind: str) -> int:
         return int(self.maxes.get(kind, 0))

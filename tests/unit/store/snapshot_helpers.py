@@ -130,7 +130,7 @@ def fingerprint(s: Session) -> dict:
         "conditions": {cid: _fp(c) for cid, c in s.conditions_book.ledger.items.items()},
         "alerts": {aid: _fp(a) for aid, a in s.alerts.outbox.alerts.items()} if s.alerts is not None else None,
         "gtt": _fp(s.gtt) if s.gtt is not None else None,
-        "signals_seen": sorted(pipe._seen),
+        "signals_seen": sorted(set(pipe._seen) | set(pipe._earlier)),  # pipe.seen(): its own and the snapshot's
         "parked": sorted(pipe._parked),
         "open_orders": sorted(o.client_order_id for o in s.book.open_orders()),
         "pending_approval": sorted(o.client_order_id for o in s.book.orders.values() if o.status.value == "PENDING_APPROVAL"),

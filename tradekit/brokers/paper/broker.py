@@ -321,12 +321,12 @@ class PaperBroker(PaperGttMixin):
         fills, so the book is the paper account's history."""
         with self._lock:
             # order and trade ids continue after the journal's, so a resumed account never reuses one
-            for boid in book.by_broker_id:
-                if boid.isdigit():
-                    self._seq = max(self._seq, int(boid) - 260000000000000)
-            for tid in book.trade_ids:
-                if tid.isdigit():
-                    self.exchange._trade_seq = max(self.exchange._trade_seq, int(tid) - 50000000)
+            from tradekit.store.lazy import max_int  # old ids may be in a snapshot's side table
+
+            if max_int(book.by_broker_id):
+                self._seq = max(self._seq, max_int(book.by_broker_id) - 260000000000000)
+            if max_int(book.trade_ids):
+                self.exchange._trade_seq = max(self.exchange._trade_seq, max_int(book.trade_ids) - 50000000)
             self.cash = book.cash
             for h in book.holdings():
                 self._holdings[(h["exchange"], h["tradingsymbol"])] = _Holding(
