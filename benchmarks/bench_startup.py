@@ -1,17 +1,21 @@
 """Session start-up time against journal length, with and without a journal snapshot (goal: flat with one).
 
-For each length (10k, 50k, 200k events by default; ``TRADEKIT_BENCH_STARTUP=10000,50000`` to choose)
-a journal of a trading account is written (``_write``: orders through their life — created, risk
-decision, approval, submitted, open, filled or cancelled — signals received, marks, a day roll every
-~5,000 events, on 12 bundled NSE symbols), then a paper :class:`~tradekit.session.Session` is
-started on it, each start in a fresh subprocess (no warm caches), repeated; medians are reported:
+For each length (10k, 50k, 200k and 500k events by default; ``TRADEKIT_BENCH_STARTUP=10000,50000`` to
+choose) a journal of a trading account is written (``_write``: orders through their life — created,
+risk decision, approval, submitted, open, filled or cancelled — signals received, marks, a day roll
+every ~5,000 events, on 10 bundled NSE symbols; a snapshot every 10,000 events as a running session
+writes them, each from the one before), then a paper :class:`~tradekit.session.Session` is started
+on it, each start in a fresh subprocess (no warm caches), repeated; medians are reported:
 
 - ``full``: no snapshot — the whole journal is replayed (what every start did before snapshots);
 - ``snap``: the latest snapshot plus the last 1,000 events (a day's worth of a quiet account);
 - ``rebuild_*``: the journal part alone (:func:`tradekit.store.snapshot.build`), without the fixed
   cost of building a session (instrument master, calendar, risk manager, ...).
 
-The ratio ``full / snap`` is the speed-up; flat means ``snap`` barely moves with the length.
+After the timing, each start's whole book (every order, old ones read from the snapshot's side
+table, positions, cash) is digested; the snapshot start must give the full replay's digest.
+The ratio ``full / snap`` is the speed-up; ``snapshot start, largest / smallest`` is the flatness
+(goal: ~1, under 1.5), all measured in the same run.
 """
 
 from __future__ import annotations
@@ -32,10 +36,13 @@ SYMBOLS = ("RELIANCE", "INFY", "TCS", "SBIN", "HDFCBANK", "ICICIBANK", "WIPRO", 
            "HDFC", "BANKNIFTY")[:10]
 TAIL = 1000
 REPEATS = 3
+EVERY = 10_000  # a snapshot every this many events while the journal is written
+FULL_REPEATS_ABOVE = 200_000  # longer journals: the full replay (minutes) is measured once
 
 
 def _write(path: Path, n: int, *, tail: int = TAIL) -> dict:
-    """A journal of about ``n`` events; a snapshot ``tail`` events before its end when ``tail`` >= 0."""
+    """A journal of about ``n`` events; snapshots every :data:`EVERY` events and the last one ``tail``
+    events before its end when ``tail`` >= 0."""
     from tradekit.clock import IST, SimClock
     from tradekit.model import OrderRequest
     from tradekit.store import EventType as E
@@ -52,10 +59,14 @@ def _write(path: Path, n: int, *, tail: int = TAIL) -> dict:
     i = 0
     snap_at = None
     since_roll = 0
+    next_snap = EVERY
     while j.last_seq < n:
         if snap_at is None and tail >= 0 and j.last_seq >= n - tail:
-            snap.save(j, snap.build(j, use_snapshots=False))
+            snap.take(j)  # from the one before and the events after it
             snap_at = j.last_seq
+        elif tail >= 0 and j.last_seq >= next_snap and j.last_seq < n - tail:
+            snap.take(j)
+            next_snap += EVERY
         sym = rnd.choice(SYMBOLS)
         cid = f"TK{i:08d}"
         side = rnd.choice(("BUY", "SELL"))
@@ -124,12 +135,15 @@ def _start(db: str, use_snapshots: bool, day: str) -> dict:
     session = time.perf_counter() - t0
     src = s.start_state.source
     s.journal.lease.release()  # no close: closing would write anchors and marks; the copy is thrown away
-    return {"rebuild_s": rebuild, "session_s": session, "source": src, "orders": len(st.book.orders)}
+    import hashlib
+
+    digest = hashlib.sha256(repr(s.book.snapshot()).encode()).hexdigest()  # after the timing: reads every old order
+    return {"rebuild_s": rebuild, "session_s": session, "source": src, "orders": len(st.book.orders), "digest": digest}
 
 
-def _measure(db: Path, use_snapshots: bool, day: str) -> dict:
+def _measure(db: Path, use_snapshots: bool, day: str, repeats: int = REPEATS) -> dict:
     runs = []
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         import shutil
 
         tmp = Path(tempfile.mkdtemp()) / "j.db"
@@ -143,22 +157,25 @@ def _measure(db: Path, use_snapshots: bool, day: str) -> dict:
         runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
     return {"rebuild_s": statistics.median(x["rebuild_s"] for x in runs),
             "session_s": statistics.median(x["session_s"] for x in runs), "source": runs[0]["source"],
-            "orders": runs[0]["orders"]}
+            "orders": runs[0]["orders"], "digest": {x["digest"] for x in runs}}
 
 
 def run() -> dict:
-    sizes = [int(x) for x in os.environ.get("TRADEKIT_BENCH_STARTUP", "10000,50000,200000").split(",")]
+    sizes = [int(x) for x in os.environ.get("TRADEKIT_BENCH_STARTUP", "10000,50000,200000,500000").split(",")]
     out: dict = {}
+    snaps: list[tuple[int, dict]] = []
     base = Path(tempfile.mkdtemp())
     for n in sizes:
         db = base / f"j{n}.db"
         t0 = time.perf_counter()
         info = _write(db, n)
         write_s = time.perf_counter() - t0
-        full = _measure(db, False, info["day"])
+        full = _measure(db, False, info["day"], 1 if n > FULL_REPEATS_ABOVE else REPEATS)
         snapd = _measure(db, True, info["day"])
         assert snapd["source"].startswith("snapshot") and full["source"] == "replay", (snapd, full)
         assert snapd["orders"] == full["orders"]
+        assert len(full["digest"] | snapd["digest"]) == 1, "a start from the snapshot gave another book than the replay"
+        snaps.append((n, snapd))
         k = f"{n // 1000}k"
         out[f"{k} events"] = f"{info['events']} events, {info['orders']} orders, {db.stat().st_size / 1e6:.0f} MB (written in {write_s:.0f} s)"
         out[f"{k} session start full replay"] = f"{full['session_s']:.2f} s (journal rebuild {full['rebuild_s']:.2f} s)"
@@ -166,6 +183,12 @@ def run() -> dict:
                                                    f"snapshot + {info['events'] - info['snapshot_seq']} events)")
         out[f"{k} ratio full/snapshot"] = (f"session {full['session_s'] / snapd['session_s']:.1f}x, "
                                            f"rebuild {full['rebuild_s'] / snapd['rebuild_s']:.1f}x")
+        db.unlink()  # the 500k journal is ~200 MB
+    if len(snaps) > 1:
+        (n0, a), (n1, b) = snaps[0], snaps[-1]
+        out[f"snapshot start {n1 // 1000}k / {n0 // 1000}k"] = (f"session {b['session_s'] / a['session_s']:.2f}, "
+                                                              f"rebuild {b['rebuild_s'] / a['rebuild_s']:.2f} "
+                                                              "(goal: ~1, under 1.5)")
     return out
 
 
