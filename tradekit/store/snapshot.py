@@ -386,13 +386,14 @@ class StartState:
         book = {f.name: encode(getattr(b, f.name)) for f in fields(Book) if f.name not in skip}
         book |= {"orders": encode(keep), "by_broker_id": encode(bkeep), "signals": encode(set()),
                  "trade_ids": encode(set())}
+        retained, linked = _prune(self.retained, self.linked, keep, day)
         body = {
             "format": FORMAT, "seq": self.seq, "hash": self.hash, "last_ts": self.last_ts, "schemas": compact_schemas(),
             "book": book, "open": list(b.open),
             "cold": {"ids": [*(src.ids if src is not None else ()), *([gen] if gen else [])], "orders": count, "max": maxes},
             "retained": [[e.seq, e.ts, e.recorded_at, e.type, canonical(e.payload), e.prev_hash, e.hash]
-                         for e in self.retained],
-            "linked": sorted(self.linked), "session_started": self.session_started,
+                         for e in retained],
+            "linked": sorted(linked), "session_started": self.session_started,
             "last_day": self.last_day.isoformat() if self.last_day else None,
         }
         return body, gone, keys
@@ -433,6 +434,77 @@ class StartState:
                    session_started=d["session_started"],
                    last_day=date.fromisoformat(d["last_day"]) if d["last_day"] else None,
                    source=f"snapshot at seq {d['seq']}", snapshot_seq=d["seq"], last_ts=d["last_ts"])
+
+
+# -- what a snapshot's body need not keep: the threads closed before its day ---------------------
+_BRACKET = frozenset(t for t in _KEEP_ALL if t.startswith("bracket."))
+_PARENT = frozenset(t for t in _KEEP_ALL if t.startswith(("slice.", "algo.")))
+_CONDITION = frozenset(t for t in _KEEP_ALL if t.startswith("condition."))
+_ALERT = frozenset(t for t in _KEEP_ALL if t.startswith("alert."))
+_CLOSING = {E.BRACKET_CLOSED: "b", E.SLICE_COMPLETED: "p", E.SLICE_CANCELLED: "p", E.ALGO_COMPLETED: "p",
+            E.ALGO_CANCELLED: "p", E.CONDITION_TRIGGERED: "c", E.CONDITION_CANCELLED: "c", E.CONDITION_EXPIRED: "c",
+            E.ALERT_ACKED: "a"}
+
+
+def _prune(retained: list[Event], linked: set[str], hot: dict, day) -> tuple[list[Event], set[str]]:
+    """The retained events and linked order ids without the threads that ended before ``day``: a
+    bracket closed, a slicing/algorithm parent completed or cancelled, a conditional order triggered,
+    cancelled or expired, an alert acknowledged — each with its orders' events, once every order of it
+    is final and off to the side table (not in ``hot``) — and the events of plain orders that are
+    (an MIS square-off's ``order.created`` with its reason). Baskets and GTT legs are kept."""
+    if day is None:
+        return retained, linked
+    family: dict[str, tuple[str, str] | None] = {}  # order id -> its thread (None: keep its events)
+    for ev in retained:
+        if ev.type == E.BRACKET_CREATED and ev.payload.get("bracket_id"):
+            family.setdefault(ev.payload["bracket_id"], ("b", ev.payload["bracket_id"]))
+        elif ev.type in (E.SLICE_STARTED, E.ALGO_STARTED) and ev.payload.get("client_order_id"):
+            family.setdefault(ev.payload["client_order_id"], ("p", ev.payload["client_order_id"]))
+        elif ev.type == E.ORDER_CREATED:
+            p = ev.payload
+            cid, meta = p["client_order_id"], p.get("meta") or {}
+            if meta.get("bracket_id"):
+                family[cid] = ("b", meta["bracket_id"])
+            elif "bracket" in meta:
+                family[cid] = ("b", cid)  # a bracket's entry: the bracket's id
+            elif meta.get("parent_id") or p.get("parent_id"):
+                family[cid] = ("p", meta.get("parent_id") or p["parent_id"])
+            elif meta.get("basket") or meta.get("adopted") or meta.get("leg"):
+                family[cid] = None
+            else:
+                family[cid] = ("o", cid)
+
+    def key(ev: Event) -> tuple[str, str] | None:
+        t, p = ev.type, ev.payload
+        if t in _BRACKET:
+            return "b", p.get("bracket_id")
+        if t in _PARENT:
+            return "p", p.get("client_order_id")
+        if t in _CONDITION:
+            return "c", p.get("condition_id")
+        if t in _ALERT:
+            return "a", p.get("id")
+        if t == E.ORDER_CREATED or t in _LINKED_ORDER_EVENTS:
+            return family.get(p.get("client_order_id"))
+        return None
+
+    ended: set[tuple[str, str]] = set()
+    members: dict[tuple[str, str], set[str]] = {}
+    for ev in retained:
+        kind = _CLOSING.get(ev.type)
+        k = key(ev)
+        if kind is not None and k is not None and ev.day < day:
+            ended.add(k)
+        if k is not None and k[0] in "bpo":
+            members.setdefault(k, {k[1]}).add(ev.payload.get("client_order_id") or k[1])
+    for cid, k in family.items():
+        if k is not None and k[0] == "o" and cid not in hot:
+            ended.add(k)  # a plain order, final and old
+    gone = {k for k in ended if not (members.get(k, set()) & hot.keys())}
+    if not gone:
+        return retained, linked
+    drop = {c for k in gone for c in members.get(k, ())}
+    return [ev for ev in retained if key(ev) not in gone], linked - drop
 
 
 def body_text(state: StartState) -> str:

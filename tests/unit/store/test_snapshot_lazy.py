@@ -5,9 +5,12 @@ over an old day lists its orders."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime
+from pathlib import Path
 from decimal import Decimal
 
+import orjson
 import pytest
 from sqlalchemy import update
 
@@ -151,3 +154,43 @@ def test_a_day_without_a_snapshot_of_its_own_is_unaffected(two_days, tmp_path):
     assert type(full.book.orders) is dict and type(full.book.signals) is set
     assert date(2026, 12, 1) == full.book.orders["A"].created_at.date()
     full.close()
+
+
+def test_threads_closed_on_an_earlier_day_leave_the_snapshot_body(journal_db, tmp_path):
+    """The real journal's bracket closed on day 3 and its MIS square-offs of days 1-2 are not in a snapshot
+    taken on day 5, nor an alert acknowledged on day 4; the armed condition and the open alert are; a
+    session from it holds what a full replay does, less those closed threads."""
+    from tests.unit.store.snapshot_helpers import DAY4, fingerprint
+
+    cfg = config(tmp_path)
+    db = copy(journal_db, tmp_path / "j")
+    s = open_session(db, cfg, DAY4)
+    acked = next(a for a in s.alerts.outbox.alerts.values() if a.kind == "kill_switch").id
+    assert s.alerts.ack(acked, by="test", via="test")
+    s.close()
+    s.journal.engine.dispose()
+    day5 = DAY4.replace(day=22)
+    full = open_session(copy(db, tmp_path / "full"), cfg, day5)
+    want = fingerprint(full)
+    row = snap.take(full.journal)
+    with full.journal.engine.connect() as conn:
+        body = orjson.loads(conn.execute(snap.snapshots_table.select()
+                                                      .where(snap.snapshots_table.c.id == row["id"])).one().body)
+    kept = {(t, p.get("bracket_id") or p.get("condition_id") or p.get("id") or p.get("client_order_id"))
+            for _, _, _, t, p, _, _ in ((*r[:4], orjson.loads(r[4]), *r[5:]) for r in body["retained"])}
+    assert not any(t.startswith("bracket.") for t, _ in kept), kept
+    assert (E.CONDITION_CREATED, "C1") in kept and (E.ALERT_RAISED, acked) not in kept
+    assert any(t == E.ALERT_RAISED for t, _ in kept)  # the other alert, never acknowledged
+    assert not any(t == E.ORDER_CREATED for t, _ in kept)  # square-offs and the bracket's orders: all old and final
+    src = Path(full.journal.engine.url.database)
+    snap_db = copy(src, tmp_path / "snap")
+    shutil.copyfile(f"{src}-wal", f"{snap_db}-wal")  # the snapshot is in the write-ahead log yet
+    full.close()
+    full.journal.engine.dispose()
+    lazy = open_session(snap_db, cfg, day5)
+    assert lazy.start_state.snapshot_seq == row["seq"]
+    got = fingerprint(lazy)
+    assert want["brackets"] and acked in want["alerts"]
+    assert got == {**want, "brackets": {}, "bracket_children": snap.encode({}),
+                   "alerts": {k: v for k, v in want["alerts"].items() if k != acked}}
+    lazy.close()
