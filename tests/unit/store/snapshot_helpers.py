@@ -112,6 +112,21 @@ def _fp(o):
         return repr(type(o))
 
 
+def book_picture(b) -> dict:
+    """Every field of a book, comparable; the lazy parts of one started from a snapshot read whole
+    (old orders, signal, trade and broker ids: :mod:`tradekit.store.lazy`)."""
+    from dataclasses import fields
+
+    from tradekit.store import Book
+
+    out = {f.name: encode(getattr(b, f.name)) for f in fields(Book)
+           if f.name not in ("orders", "open", "by_broker_id", "signals", "trade_ids")}
+    out["orders"] = {cid: encode(o) for cid, o in sorted(b.orders.items())}
+    out["by_broker_id"] = sorted(b.by_broker_id.items())
+    out["signals"], out["trade_ids"], out["open"] = sorted(b.signals), sorted(b.trade_ids), sorted(b.open)
+    return out
+
+
 def fingerprint(s: Session) -> dict:
     """Everything a session rebuilt from its journal at start, comparable."""
     from tradekit.signals.pipeline import SignalPipeline

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, update
 
-from tests.unit.store.snapshot_helpers import DAY4, config, copy, fingerprint, open_session
+from tests.unit.store.snapshot_helpers import DAY4, book_picture, config, copy, fingerprint, open_session
 from tradekit.alerts.outbox import ALERT_TYPES, Outbox
 from tradekit.execution.conditions import TYPES as CONDITION_TYPES
 from tradekit.execution.conditions import ConditionLedger
@@ -24,16 +24,7 @@ from tradekit.store import snapshot as snap
 from tradekit.store.snapshot import StartState, decode, encode
 
 
-def _book(b: Book) -> dict:
-    """Every field of the book, the lazy parts read whole (old orders, signal, trade and broker ids)."""
-    from dataclasses import fields
-
-    out = {f.name: encode(getattr(b, f.name)) for f in fields(Book)
-           if f.name not in ("orders", "open", "by_broker_id", "signals", "trade_ids")}
-    out["orders"] = {cid: encode(o) for cid, o in sorted(b.orders.items())}
-    out["by_broker_id"] = sorted(b.by_broker_id.items())
-    out["signals"], out["trade_ids"], out["open"] = sorted(b.signals), sorted(b.trade_ids), sorted(b.open)
-    return out
+_book = book_picture
 
 
 def _components(events_of) -> dict:
