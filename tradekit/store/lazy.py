@@ -47,7 +47,7 @@ def _max_int(keys) -> int:
 class LazyOrders:
     """``client_order_id -> Order``: ``hot`` in memory, the rest in the snapshot's side table."""
 
-    __slots__ = ("hot", "cold", "count", "cache", "shadowed", "_all", "_lock")
+    __slots__ = ("_all", "_lock", "cache", "cold", "count", "hot", "shadowed")
 
     def __init__(self, hot: dict, cold: ColdSource, count: int):
         self.hot = hot
@@ -152,7 +152,7 @@ class LazyOrders:
 class LazySet:
     """A set of ids: those added since the snapshot in memory, the earlier ones in the side table."""
 
-    __slots__ = ("hot", "cold", "kind")
+    __slots__ = ("cold", "hot", "kind")
 
     def __init__(self, hot: set, cold: ColdSource, kind: str):
         self.hot, self.cold, self.kind = hot, cold, kind
@@ -202,7 +202,7 @@ class LazySet:
 class LazyMap:
     """``key -> value`` strings: those set since the snapshot in memory, the earlier ones in the side table."""
 
-    __slots__ = ("hot", "cold", "kind")
+    __slots__ = ("cold", "hot", "kind")
 
     def __init__(self, hot: dict, cold: ColdSource, kind: str):
         self.hot, self.cold, self.kind = hot, cold, kind

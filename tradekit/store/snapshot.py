@@ -11,18 +11,27 @@ What a session rebuilds from the journal, and where it is in a snapshot:
 
 - the :class:`~tradekit.store.projection.Book` (orders, the open ones, positions, cash, charges,
   trading state, broker ids, the signal ids seen — signal de-duplication —, a person's decisions,
-  trade ids, orders concluded not placed, anomalies): serialised field by field (exact Decimals);
+  trade ids, orders concluded not placed, anomalies): serialised field by field (exact Decimals),
+  except what grows with history: the orders final and last changed before the snapshot's day
+  (:meth:`StartState.day`), every signal and trade id, and those old orders' broker ids go to the
+  snapshot's side tables (:mod:`tradekit.store.snapshot_cold`), which a session started from it reads
+  one indexed row at a time on first access (:mod:`tradekit.store.lazy`) — start-up is flat in the
+  journal's length (``benchmarks/bench_startup.py``);
 - the components that rebuild from a *kind* of event — brackets, slicing and algorithm parents, the
   risk manager's trading state and kill switch, GTT protection, conditional orders, the alert
   outbox, the corporate actions applied, parked signals — read :func:`history`: the events of those
   kinds that can still matter (``retained``, kept in the snapshot with their hashes) and then the
-  journal after the snapshot. An ``order.created`` counts only when it belongs to a bracket, a parent
+  journal after the snapshot. A thread that ended before the snapshot's day (a bracket closed, a
+  slicing/algorithm parent done, a conditional order ended, an alert acknowledged, with its orders'
+  events) is left out of the body (:func:`_prune`). An ``order.created`` counts only when it belongs to a bracket, a parent
   or a GTT leg (its ``meta`` or ``parent_id``); an order event only for such an order;
 - the day of the last fill, day roll or session start (the paper account's resume), and whether a
   session ever started.
 
 The body is canonical JSON (sorted keys; ``{"$D": "1.50"}`` for a Decimal, tagged dataclasses,
-ordered maps), stored in ``journal_snapshots`` with its seq, hash and the SHA-256 of the body.
+ordered maps), stored in ``journal_snapshots`` with its seq, hash and the SHA-256 of the body. At
+start its place in the chain is checked with indexed reads of the event at its seq (or the next
+one, or the tail), never a walk of the journal.
 """
 
 from __future__ import annotations

@@ -26,8 +26,20 @@ import secrets
 from collections.abc import Iterator
 
 import orjson
-from sqlalchemy import (Column, Index, Integer, MetaData, String, Table, Text, bindparam, insert, literal_column, or_,
-                        select)
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.engine import Engine
 
 from tradekit.errors import StoreError

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import shutil
 from datetime import date, datetime
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 
 import orjson
 import pytest
@@ -21,9 +21,8 @@ from tradekit.errors import StoreError
 from tradekit.model import OrderRequest
 from tradekit.model.enums import Exchange, Product, Side
 from tradekit.store import EventType as E
-from tradekit.store import Journal, make_engine, sqlite_url
+from tradekit.store import Journal, make_engine, snapshot_cold, sqlite_url
 from tradekit.store import snapshot as snap
-from tradekit.store import snapshot_cold
 
 D1, D2, D3 = (datetime(2026, 12, d, 9, 15, tzinfo=IST) for d in (1, 2, 3))
 LATE_BOID = "260000000000101"  # order A's broker id: cancelled at the broker with 3 of 5 filled, trades not yet seen
