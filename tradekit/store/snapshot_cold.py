@@ -124,7 +124,9 @@ class ColdStore:
         (a lookup is one indexed read; SQLAlchemy's per-execution machinery would cost more than it)."""
         prep = self._prepared.get(id(stmt))
         if prep is None:
-            c = stmt.compile(dialect=self.engine.dialect)
+            schemas = self.engine.get_execution_options().get("schema_translate_map")  # an account's schema
+            kw = {"schema_translate_map": schemas, "render_schema_translate": True} if schemas else {}
+            c = stmt.compile(dialect=self.engine.dialect, **kw)
             prep = self._prepared[id(stmt)] = (str(c), c)
         sql, c = prep
         p = c.construct_params(params)
