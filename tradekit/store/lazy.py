@@ -11,7 +11,8 @@ the trade ids booked and the broker ids of those orders stay in the snapshot's s
   ``hot`` is the in-memory dict (what the risk gate and the day's counts walk — every order of the
   current day and every order not final is in it);
 - :class:`LazySet` (``book.signals``, ``book.trade_ids``): membership asks the side table;
-- :class:`LazyMap` (``book.by_broker_id``): a broker id of an old order maps to its id.
+- :class:`LazyMap` (``book.by_broker_id``, ``book.decisions``): a broker id of an old order maps to
+  its id; a person's decision on an old order is read back.
 
 An order read from the side table is cached; the first event that changes it (:meth:`Book.apply
 <tradekit.store.projection.Book.apply>`) moves it into ``hot`` (:meth:`LazyOrders.promote`), so the
@@ -200,17 +201,20 @@ class LazySet:
 
 
 class LazyMap:
-    """``key -> value`` strings: those set since the snapshot in memory, the earlier ones in the side table."""
+    """``key -> value``: those set since the snapshot in memory, the earlier ones in the side table
+    (strings there; ``decode`` turns one into the value, e.g. a person's decision from its JSON)."""
 
-    __slots__ = ("cold", "hot", "kind")
+    __slots__ = ("cold", "decode", "hot", "kind")
 
-    def __init__(self, hot: dict, cold: ColdSource, kind: str):
-        self.hot, self.cold, self.kind = hot, cold, kind
+    def __init__(self, hot: dict, cold: ColdSource, kind: str, decode=None):
+        self.hot, self.cold, self.kind, self.decode = hot, cold, kind, decode
 
     def get(self, key, default=None):
         v = self.hot.get(key)
         if v is None and isinstance(key, str):
             v = self.cold.value(self.kind, key)
+            if v is not None and self.decode is not None:
+                v = self.decode(v)
         return default if v is None else v
 
     def __getitem__(self, key):
@@ -226,7 +230,8 @@ class LazyMap:
         self.hot[key] = value
 
     def _all(self) -> dict:
-        return {**{k: v for k, v in self.cold.keys(self.kind)}, **self.hot}
+        dec = self.decode or (lambda v: v)
+        return {**{k: dec(v) for k, v in self.cold.keys(self.kind)}, **self.hot}
 
     def items(self):
         return self._all().items()

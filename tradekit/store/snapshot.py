@@ -13,7 +13,8 @@ What a session rebuilds from the journal, and where it is in a snapshot:
   trading state, broker ids, the signal ids seen — signal de-duplication —, a person's decisions,
   trade ids, orders concluded not placed, anomalies): serialised field by field (exact Decimals),
   except what grows with history: the orders final and last changed before the snapshot's day
-  (:meth:`StartState.day`), every signal and trade id, and those old orders' broker ids go to the
+  (:meth:`StartState.day`), every signal and trade id, and those old orders' broker ids and a person's
+  decisions on them go to the
   snapshot's side tables (:mod:`tradekit.store.snapshot_cold`), which a session started from it reads
   one indexed row at a time on first access (:mod:`tradekit.store.lazy`) — start-up is flat in the
   journal's length (``benchmarks/bench_startup.py``);
@@ -383,6 +384,9 @@ class StartState:
                 bkeep[boid] = cid
             else:
                 keys.append(("broker", boid, cid))
+        decisions = b.decisions.hot if isinstance(b.decisions, LazyMap) else b.decisions
+        dkeep = {cid: d for cid, d in decisions.items() if cid in keep}
+        keys += [("decision", cid, canonical(d)) for cid, d in decisions.items() if cid not in keep]
         new_sigs = sigs.hot if isinstance(sigs, LazySet) else sigs
         new_tids = tids.hot if isinstance(tids, LazySet) else tids
         keys += [("signal", k, "") for k in sorted(new_sigs)] + [("trade", k, "") for k in sorted(new_tids)]
@@ -391,10 +395,10 @@ class StartState:
                           ("trade", new_tids)):
             maxes[kind] = max(src.max_int(kind) if src is not None else 0,
                               max((int(k) for k in new if k.isdigit()), default=0))
-        skip = {"open", "orders", "by_broker_id", "signals", "trade_ids"}
+        skip = {"open", "orders", "by_broker_id", "signals", "trade_ids", "decisions"}
         book = {f.name: encode(getattr(b, f.name)) for f in fields(Book) if f.name not in skip}
         book |= {"orders": encode(keep), "by_broker_id": encode(bkeep), "signals": encode(set()),
-                 "trade_ids": encode(set())}
+                 "trade_ids": encode(set()), "decisions": encode(dkeep)}
         retained, linked = _prune(self.retained, self.linked, keep, day)
         body = {
             "format": FORMAT, "seq": self.seq, "hash": self.hash, "last_ts": self.last_ts, "schemas": compact_schemas(),
@@ -432,6 +436,7 @@ class StartState:
             book.by_broker_id = LazyMap(book.by_broker_id, src, "broker")
             book.signals = LazySet(book.signals, src, "signal")
             book.trade_ids = LazySet(book.trade_ids, src, "trade")
+            book.decisions = LazyMap(book.decisions, src, "decision", decode=orjson.loads)
         elif c["orders"] or c["ids"]:
             raise SnapshotMismatch("a snapshot with a side table cannot be read without its journal")
         retained = []

@@ -9,7 +9,8 @@ snapshot's ``gen``:
   the snapshot codec's positional form; ``sha256`` covers the snapshot's gen, the order id and the
   body, so an edited row is refused when it is read;
 - ``journal_snapshot_keys`` (``gen``, ``kind``, ``key``, ``value``): ``signal`` and ``trade``
-  ids (value ``""``) and ``broker`` ids (value: the client order id).
+  ids (value ``""``), ``broker`` ids (value: the client order id) and a person's ``decision`` on an
+  old order (key: its id, value: the decision's JSON).
 
 A snapshot's body names the earlier snapshots whose rows it inherits (``cold.ids``; its own rows
 count too; each snapshot tags its rows with a random ``gen``), so a snapshot that is not used (stale, edited, from another journal) contributes
@@ -65,7 +66,7 @@ keys_table = Table(
     Column("value", Text, nullable=False),
     Index("ix_journal_snapshot_keys_key", "kind", "key", "gen"),
 )
-KINDS = ("signal", "trade", "broker")
+KINDS = ("signal", "trade", "broker", "decision")
 _GEN = re.compile(r"[0-9a-f]{32}")
 
 

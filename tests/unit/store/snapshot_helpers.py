@@ -120,7 +120,8 @@ def book_picture(b) -> dict:
     from tradekit.store import Book
 
     out = {f.name: encode(getattr(b, f.name)) for f in fields(Book)
-           if f.name not in ("orders", "open", "by_broker_id", "signals", "trade_ids")}
+           if f.name not in ("orders", "open", "by_broker_id", "signals", "trade_ids", "decisions")}
+    out["decisions"] = encode(dict(sorted(b.decisions.items(), key=lambda kv: kv[0])))
     out["orders"] = {cid: encode(o) for cid, o in sorted(b.orders.items())}
     out["by_broker_id"] = sorted(b.by_broker_id.items())
     out["signals"], out["trade_ids"], out["open"] = sorted(b.signals), sorted(b.trade_ids), sorted(b.open)

@@ -57,6 +57,7 @@ def two_days(tmp_path_factory):
     j.append(E.ORDER_UPDATE, {"client_order_id": "A", "status": "CANCELLED", "filled_quantity": 3})
     _order(j, "B", 2, boid="260000000000102", signal="sig-old")
     _fill(j, "B", "50000102", 2)
+    j.append(E.APPROVAL_DECISION, {"client_order_id": "B", "decision": "approve", "by": "asha", "via": "dashboard"})
     clock.set(D2)
     j.append(E.DAY_ROLLED, {"day": D2.date().isoformat()})
     _order(j, "C", 4, boid="260000000000103", signal="sig-new")
@@ -89,6 +90,7 @@ def _after(s, seq: int) -> list[tuple[str, dict]]:
 def test_a_late_fill_of_an_order_of_an_earlier_day_books_as_after_a_full_replay(two_days, tmp_path):
     full, lazy = _pair(two_days, tmp_path)
     assert "A" not in lazy.book.orders.hot and "C" in lazy.book.orders.hot  # old and finished: not in memory
+    assert "B" not in lazy.book.decisions.hot and lazy.book.decisions["B"] == full.book.decisions["B"]
     assert full.book.snapshot() == lazy.book.snapshot()
     marks = full.journal.last_seq, lazy.journal.last_seq
     for s in (full, lazy):
