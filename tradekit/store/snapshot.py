@@ -13,19 +13,18 @@ What a session rebuilds from the journal, and where it is in a snapshot:
   trading state, broker ids, the signal ids seen — signal de-duplication —, a person's decisions,
   trade ids, orders concluded not placed, anomalies): serialised field by field (exact Decimals),
   except what grows with history: the orders final and last changed before the snapshot's day
-  (:meth:`StartState.day`), every signal and trade id, and those old orders' broker ids and a person's
-  decisions on them go to the
-  snapshot's side tables (:mod:`tradekit.store.snapshot_cold`), which a session started from it reads
-  one indexed row at a time on first access (:mod:`tradekit.store.lazy`) — start-up is flat in the
-  journal's length (``benchmarks/bench_startup.py``);
+  (:meth:`StartState.day`), every signal and trade id, and those old orders' broker ids and a
+  person's decisions on them go to the snapshot's side tables (:mod:`tradekit.store.snapshot_cold`),
+  which a session started from it reads one indexed row at a time on first access
+  (:mod:`tradekit.store.lazy`) — start-up is flat in the journal's length (``benchmarks/bench_startup.py``);
 - the components that rebuild from a *kind* of event — brackets, slicing and algorithm parents, the
   risk manager's trading state and kill switch, GTT protection, conditional orders, the alert
   outbox, the corporate actions applied, parked signals — read :func:`history`: the events of those
   kinds that can still matter (``retained``, kept in the snapshot with their hashes) and then the
-  journal after the snapshot. A thread that ended before the snapshot's day (a bracket closed, a
-  slicing/algorithm parent done, a conditional order ended, an alert acknowledged, with its orders'
-  events) is left out of the body (:func:`_prune`). An ``order.created`` counts only when it belongs to a bracket, a parent
-  or a GTT leg (its ``meta`` or ``parent_id``); an order event only for such an order;
+  journal after the snapshot. An ``order.created`` counts only when it belongs to a bracket, a parent
+  or a GTT leg (its ``meta`` or ``parent_id``); an order event only for such an order. A thread that
+  ended before the snapshot's day (a bracket closed, a slicing/algorithm parent done, a conditional
+  order ended, an alert acknowledged, with its orders' events) is left out of the body (:func:`_prune`);
 - the day of the last fill, day roll or session start (the paper account's resume), and whether a
   session ever started.
 
@@ -403,7 +402,8 @@ class StartState:
         body = {
             "format": FORMAT, "seq": self.seq, "hash": self.hash, "last_ts": self.last_ts, "schemas": compact_schemas(),
             "book": book, "open": list(b.open),
-            "cold": {"ids": [*(src.ids if src is not None else ()), *([gen] if gen else [])], "orders": count, "max": maxes},
+            "cold": {"ids": [*(src.ids if src is not None else ()), *([gen] if gen else [])], "orders": count,
+                     "max": maxes},
             "retained": [[e.seq, e.ts, e.recorded_at, e.type, canonical(e.payload), e.prev_hash, e.hash]
                          for e in retained],
             "linked": sorted(linked), "session_started": self.session_started,

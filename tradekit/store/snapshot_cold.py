@@ -12,9 +12,10 @@ snapshot's ``gen``:
   ids (value ``""``), ``broker`` ids (value: the client order id) and a person's ``decision`` on an
   old order (key: its id, value: the decision's JSON).
 
-A snapshot's body names the earlier snapshots whose rows it inherits (``cold.ids``; its own rows
-count too; each snapshot tags its rows with a random ``gen``), so a snapshot that is not used (stale, edited, from another journal) contributes
-nothing, and each snapshot writes only what went cold since the one it was built from. Lookups
+A snapshot's body names the tags of the rows it stands on (``cold.ids``: its own ``gen``, random,
+and those of the snapshots it was built from), so a snapshot that is not used (stale, edited, from
+another journal) contributes nothing, and each snapshot writes only what went cold since the one it
+was built from. Lookups
 are one indexed read (``client_order_id``; ``kind, key``); the newest row of an order wins (an old
 order changed after a snapshot is written again by the next one).
 """

@@ -121,8 +121,9 @@ def test_an_old_signal_id_is_refused_after_a_snapshot_start(two_days, tmp_path):
     _, s = _pair(two_days, tmp_path)
     pipe = SignalPipeline(s.journal, s.config, sink=s.submit_signal, emit=s._emit, clock=s.clock)
     assert pipe.seen("sig-old") and pipe.seen("sig-new") and not pipe.seen("sig-other")
-    rep = pipe.ingest([{"idempotency_key": k, "strategy": "momo", "signal_time": s.clock.now().isoformat(),
-                        "symbol": "INFY", "side": "BUY", "quantity": 1, "product": "CNC"} for k in ("sig-old", "sig-x")])
+    now = s.clock.now().isoformat()
+    rep = pipe.ingest([{"idempotency_key": k, "strategy": "momo", "signal_time": now, "symbol": "INFY", "side": "BUY",
+                        "quantity": 1, "product": "CNC"} for k in ("sig-old", "sig-x")])
     assert rep.ids("duplicate") == ["sig-old"] and rep.accepted_ids == ["sig-x"]
     s.close()
 
