@@ -2,8 +2,9 @@
 
 For each length (10k, 50k, 200k and 500k events by default; ``TRADEKIT_BENCH_STARTUP=10000,50000`` to
 choose) a journal of a trading account is written (``_write``: orders through their life — created,
-risk decision, approval, submitted, open, filled or cancelled — signals received, marks, a day roll
-every ~5,000 events, on 10 bundled NSE symbols; a snapshot every 10,000 events as a running session
+risk decision, approval, submitted, open, filled or cancelled; one in ten with a reason, as an MIS
+square-off — signals received, marks, a day roll every ~5,000 events with a conditional order and
+an alert of the day closed before it, on 10 bundled NSE symbols; a snapshot every 10,000 events as a running session
 writes them, each from the one before), then a paper :class:`~tradekit.session.Session` is started
 on it, each start in a fresh subprocess (no warm caches), repeated; medians are reported:
 
@@ -76,8 +77,10 @@ def _write(path: Path, n: int, *, tail: int = TAIL) -> dict:
         qty = rnd.randint(1, 20)
         req = OrderRequest("NSE", sym, side, qty, "LIMIT", "CNC", price=px)
         j.append(E.SIGNAL_RECEIVED, {"signal_id": f"sig-{i}", "strategy": "s"})
-        j.append(E.ORDER_CREATED, {"client_order_id": cid, "strategy": "s", "request": req.to_dict(),
-                                   "signal_id": f"sig-{i}"})
+        created = {"client_order_id": cid, "strategy": "s", "request": req.to_dict(), "signal_id": f"sig-{i}"}
+        if i % 10 == 0:  # an order with a reason (an MIS square-off's): its events were kept by every snapshot
+            created["meta"] = {"reason": "tradekit MIS square-off"}
+        j.append(E.ORDER_CREATED, created)
         j.append(E.RISK_DECISION, {"client_order_id": cid, "allowed": True, "checks": []})
         j.append(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto"})
         j.append(E.ORDER_SUBMITTED, {"client_order_id": cid})
@@ -95,6 +98,7 @@ def _write(path: Path, n: int, *, tail: int = TAIL) -> dict:
         since_roll += 9
         if since_roll >= 5000:
             since_roll = 0
+            _closed_threads(j, clock, i)
             day = clock.now() + timedelta(days=1)
             clock.set(day.replace(hour=9, minute=15))
             j.append(E.DAY_ROLLED, {"day": clock.now().date().isoformat()})
@@ -103,6 +107,20 @@ def _write(path: Path, n: int, *, tail: int = TAIL) -> dict:
            "snapshot_bytes": last.get("bytes", 0)}
     j.engine.dispose()
     return out
+
+
+def _closed_threads(j, clock, i: int) -> None:
+    """A day's conditional order (armed, then cancelled) and alert (raised, then acknowledged)."""
+    from tradekit.store import EventType as E
+
+    now = clock.now().isoformat()
+    j.append(E.CONDITION_CREATED, {"condition_id": f"C{i}", "signal_id": f"csig-{i}", "strategy": "s",
+                                   "instrument": "NSE:INFY", "side": "BUY", "created_at": now,
+                                   "condition": {"kind": "price", "cross": "above", "level": 5000}})
+    j.append(E.CONDITION_CANCELLED, {"condition_id": f"C{i}", "at": now, "reason": "cancelled by the bench"})
+    j.append(E.ALERT_RAISED, {"id": f"a{i:07x}", "kind": "halted", "priority": "warning", "title": "bench",
+                              "text": "", "key": f"k{i}", "channels": []})
+    j.append(E.ALERT_ACKED, {"id": f"a{i:07x}", "by": "bench", "via": "bench"})
 
 
 def _start(db: str, use_snapshots: bool, day: str) -> dict:
