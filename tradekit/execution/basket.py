@@ -121,7 +121,9 @@ class BasketManager:
     @classmethod
     def install(cls, session) -> BasketManager:
         mgr = cls(session)
-        mgr.restore(session.journal.events(types=RESTORE_TYPES))
+        from tradekit.store.snapshot import history  # a snapshot keeps these events: no walk of the whole journal
+
+        mgr.restore(history(session.journal, RESTORE_TYPES))
         session.oms.listeners.append(mgr.on_event)  # each leg's order.created links it to its basket
         return mgr
 
