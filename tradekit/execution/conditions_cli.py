@@ -35,6 +35,15 @@ def _journal(config: Optional[Path], db: Optional[Path]):
     return Journal(make_engine(load_config(config).store_url()))
 
 
+def _ledger(journal):
+    """The conditions of the whole journal, archived days included (a journal no session opened has no
+    start state to take them from)."""
+    from tradekit.execution.conditions import TYPES, ConditionLedger
+    from tradekit.store.archive import read_events
+
+    return ConditionLedger.rebuild(read_events(journal, types=TYPES))
+
+
 @app.command("list")
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="also the ended ones (triggered, cancelled, expired)"),
@@ -43,11 +52,11 @@ def list_(
     db: Optional[Path] = DbOpt,
 ) -> None:
     """The conditions: id, state, the order they hold, the condition, expiry, outcome."""
-    from tradekit.execution.conditions import ARMED, ConditionLedger, hms
+    from tradekit.execution.conditions import ARMED, hms
 
     j = _journal(config, db)
     try:
-        items = ConditionLedger.from_journal(j).list(None if all_ else [ARMED])
+        items = _ledger(j).list(None if all_ else [ARMED])
     finally:
         j.close()
     if as_json:
@@ -73,14 +82,13 @@ def cancel(
 ) -> None:
     """Cancel an armed condition: its order is never sent."""
     from tradekit.clock import IST
-    from tradekit.execution.conditions import ConditionLedger
     from tradekit.store import EventType as E
     from tradekit.store.lease import JournalLeased
 
     cid = condition_id.strip()
     j = _journal(config, db)
     try:
-        led = ConditionLedger.from_journal(j)
+        led = _ledger(j)
         c = led.items.get(cid)
         if c is None:
             known = ", ".join(led.items) or "none"

@@ -209,7 +209,9 @@ def build_session_report(
     if events is not None:
         evs = list(events)
     elif journal is not None:
-        evs = list(journal.events())
+        from tradekit.store.archive import read_events
+
+        evs = list(read_events(journal))  # archived days too: the book and the day's anchor need them
     else:
         evs = []
     if day is not None:
