@@ -171,3 +171,20 @@ def test_gtt_list_after_archival(tmp_path, capsys):
     j.engine.dispose()
     assert _out(["gtt", "list", "--db", str(db)], capsys) == before
     assert isinstance(T0, datetime)
+
+
+def test_an_archival_committing_while_a_reader_streams_neither_hides_nor_repeats_an_event(journal_db, tmp_path,
+                                                                                          monkeypatch):
+    import tradekit.store.archive as archive_mod
+
+    db = copy(journal_db, tmp_path / "db")
+    reader, writer = Journal(make_engine(sqlite_url(db))), Journal(make_engine(sqlite_url(db)))
+    want = [e.seq for e in reader.events()]
+    monkeypatch.setattr(archive_mod, "_READ_CHUNK", 7)  # several table reads after the archival below
+    it = read_events(reader)
+    got = [next(it).seq for _ in range(10)]
+    res = archive(writer, older_than_days=1, archive_dir=tmp_path / "files", today=date(2016, 8, 19))
+    assert res.events > 10  # the events the reader has yet to read left the table meanwhile
+    got += [e.seq for e in it]
+    assert got == want
+    assert [e.seq for e in read_events(reader)] == want  # and a new reader takes them from the file
