@@ -98,9 +98,10 @@ class SimQuoteRoutes:
         except KeyError:
             raise KiteError(400, "InputException", "Invalid `instrument_token`.") from None
         candles = []
-        for ts, o, h, lo, c, v in zip(df.index, df["open"], df["high"], df["low"], df["close"], df["volume"]):
+        ois = df["oi"] if "oi" in df else [0] * len(df)  # a cash instrument has no OI (0, as at Kite)
+        for ts, o, h, lo, c, v, oi in zip(df.index, df["open"], df["high"], df["low"], df["close"], df["volume"], ois):
             row = [ts.strftime("%Y-%m-%dT%H:%M:%S%z"), _num(o), _num(h), _num(lo), _num(c), int(v)]
             if with_oi:
-                row.append(0)
+                row.append(int(oi))
             candles.append(row)
         return {"candles": candles}
