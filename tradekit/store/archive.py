@@ -18,8 +18,9 @@ next run writes again) or the recorded file and no events: nothing is lost, noth
 :func:`archived_rows`), naming a missing, altered or unreadable file.
 
 :func:`read_events` is the one reader for everything that reports on the journal's history (``gtt list``,
-``conditions list``, the session report and ``tradekit report``, ``tradekit perf`` and the weekly and
-monthly reviews, the compliance export, :meth:`Journal.anchor`): the events of a seq range, of some types
+``conditions list``, ``alerts list``, the session report and ``tradekit report``, ``tradekit perf`` and the
+weekly and monthly reviews, the compliance export, the end-of-day report, :meth:`Journal.anchor`, the kill
+switch's and ``unlock``'s reading of the trading state): the events of a seq range, of some types
 or of some days, archived files first and then the live table, in seq order, streamed, each file's
 SHA-256 and hash chain checked, all in one read transaction so that an archival committing meanwhile
 neither hides nor repeats an event.

@@ -1,7 +1,7 @@
 """The read-only tools see archived days: each tool's output on an archived journal is the output it gave on
-the same journal before archival (``gtt list``, ``conditions list``, ``tradekit report`` and the session
-report, ``perf``'s daily P&L, ``audit anchor`` / ``Journal.anchor``, the compliance export, ``unlock``'s
-reading of the trading state). Each compares two copies of one real journal, one of them archived."""
+the same journal before archival (``gtt list``, ``conditions list``, ``alerts list``, ``tradekit report`` and
+the session report, ``perf``'s daily P&L, ``audit anchor`` / ``Journal.anchor``, the compliance export,
+``unlock``'s reading of the trading state). Each compares two copies of one real journal, one of them archived."""
 
 from __future__ import annotations
 
@@ -68,7 +68,8 @@ def test_gtt_conditions_unlock_and_anchor_read_the_archived_days(pair, tmp_path,
     for name, db in (("plain", plain), ("arch", arch)):
         outs[name] = [_out(["conditions", "list", "--all", "--json", "--db", str(db)], capsys),
                       _out(["conditions", "list", "--db", str(db)], capsys),
-                      _out(["gtt", "list", "--db", str(db)], capsys)]
+                      _out(["gtt", "list", "--db", str(db)], capsys),
+                      _out(["alerts", "list", "--all", "--db", str(db)], capsys)]
         outs[name] += [_out(["audit", "anchor", "--date", str(d), "--db", str(db)], capsys) for d in DAYS]
         j = Journal(make_engine(sqlite_url(db)))
         outs[name].append([j.anchor(d) for d in DAYS])
@@ -76,6 +77,7 @@ def test_gtt_conditions_unlock_and_anchor_read_the_archived_days(pair, tmp_path,
     assert outs["arch"] == outs["plain"]
     assert "cond-1" in outs["arch"][0] and '"state": "armed"' in outs["arch"][0]  # created on an archived day
     assert all(a is not None for a in outs["arch"][-1])
+    assert "no alerts" not in outs["arch"][3]  # the kill switch's alert, raised on an archived day
     # the kill switch tripped on an archived day: the unlock still finds trading HALTED and unlocks it
     for db in (copy(plain, tmp_path / "p"), copy(arch, tmp_path / "a")):
         out = _out(["unlock", "--reason", "checked", "--by", "t", "--db", str(db)], capsys)
