@@ -78,6 +78,12 @@ def test_gtt_conditions_unlock_and_anchor_read_the_archived_days(pair, tmp_path,
     assert "cond-1" in outs["arch"][0] and '"state": "armed"' in outs["arch"][0]  # created on an archived day
     assert all(a is not None for a in outs["arch"][-1])
     assert "no alerts" not in outs["arch"][3]  # the kill switch's alert, raised on an archived day
+    from tradekit.ui.alerts import AlertFeed
+
+    feeds = [AlertFeed(Journal(make_engine(sqlite_url(db)), read_only=True)) for db in (plain, arch)]
+    assert [f.update() for f in feeds] == [True, True]  # the dashboard's alert panel
+    assert {k: v.status for k, v in feeds[1].outbox.alerts.items()} == {k: v.status for k, v in feeds[0].outbox.alerts.items()}
+    assert feeds[1].seq == feeds[0].seq and feeds[1].outbox.alerts
     # the kill switch tripped on an archived day: the unlock still finds trading HALTED and unlocks it
     for db in (copy(plain, tmp_path / "p"), copy(arch, tmp_path / "a")):
         out = _out(["unlock", "--reason", "checked", "--by", "t", "--db", str(db)], capsys)
