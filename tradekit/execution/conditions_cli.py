@@ -35,15 +35,6 @@ def _journal(config: Optional[Path], db: Optional[Path]):
     return Journal(make_engine(load_config(config).store_url()))
 
 
-def _ledger(journal):
-    """The conditions of the whole journal, archived days included (a journal no session opened has no
-    start state to take them from)."""
-    from tradekit.execution.conditions import TYPES, ConditionLedger
-    from tradekit.store.archive import read_events
-
-    return ConditionLedger.rebuild(read_events(journal, types=TYPES))
-
-
 @app.command("list")
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="also the ended ones (triggered, cancelled, expired)"),
@@ -52,11 +43,11 @@ def list_(
     db: Optional[Path] = DbOpt,
 ) -> None:
     """The conditions: id, state, the order they hold, the condition, expiry, outcome."""
-    from tradekit.execution.conditions import ARMED, hms
+    from tradekit.execution.conditions import ARMED, ConditionLedger, hms
 
     j = _journal(config, db)
     try:
-        items = _ledger(j).list(None if all_ else [ARMED])
+        items = ConditionLedger.from_journal(j).list(None if all_ else [ARMED])  # archived days too
     finally:
         j.close()
     if as_json:
@@ -82,13 +73,14 @@ def cancel(
 ) -> None:
     """Cancel an armed condition: its order is never sent."""
     from tradekit.clock import IST
+    from tradekit.execution.conditions import ConditionLedger
     from tradekit.store import EventType as E
     from tradekit.store.lease import JournalLeased
 
     cid = condition_id.strip()
     j = _journal(config, db)
     try:
-        led = _ledger(j)
+        led = ConditionLedger.from_journal(j)
         c = led.items.get(cid)
         if c is None:
             known = ", ".join(led.items) or "none"

@@ -80,6 +80,10 @@ def test_gtt_conditions_unlock_and_anchor_read_the_archived_days(pair, tmp_path,
     assert "no alerts" not in outs["arch"][3]  # the kill switch's alert, raised on an archived day
     from tradekit.ui.alerts import AlertFeed
 
+    from tradekit.execution.conditions import ConditionLedger
+
+    ledgers = [ConditionLedger.from_journal(Journal(make_engine(sqlite_url(db)), read_only=True)) for db in (plain, arch)]
+    assert ledgers[1].items.keys() == ledgers[0].items.keys() == {"C1"}  # a read-only view's or a dashboard's list
     feeds = [AlertFeed(Journal(make_engine(sqlite_url(db)), read_only=True)) for db in (plain, arch)]
     assert [f.update() for f in feeds] == [True, True]  # the dashboard's alert panel
     assert {k: v.status for k, v in feeds[1].outbox.alerts.items()} == {k: v.status for k, v in feeds[0].outbox.alerts.items()}
