@@ -119,13 +119,17 @@ def test_tradekit_report_is_the_same_after_archival(pair, tmp_path, day):
 
 
 def test_perf_daily_weekly_monthly_pnl_and_the_compliance_export_are_the_same_after_archival(pair, tmp_path):
-    from tradekit.monitoring.perf import daily_pnl, load_source
+    from tradekit.monitoring.perf import build_perf_report, load_source
     from tradekit.store.audit import export
 
     plain, arch, _ = pair
-    frames = [daily_pnl([load_source(db, capital=Decimal(1_000_000))]) for db in (plain, arch)]
-    assert len(frames[0]) and set(frames[0]["day"]) >= {DAYS[0], DAYS[1]}
-    assert frames[1].drop(columns=["source"]).equals(frames[0].drop(columns=["source"]))
+    reps = [build_perf_report([load_source(db, capital=Decimal(1_000_000))], DAYS[0], DAYS[3], figures=False)
+            for db in (plain, arch)]
+    assert len(reps[0].daily) and set(reps[0].daily["day"]) >= {DAYS[0], DAYS[1]}
+    assert reps[1].daily.drop(columns=["source"]).equals(reps[0].daily.drop(columns=["source"]))
+    for name in ("weekly", "monthly", "days", "by_strategy", "by_symbol"):  # P&L, charges and turnover per period
+        assert getattr(reps[1], name).equals(getattr(reps[0], name)), name
+    assert reps[1].modes["paper"].equals(reps[0].modes["paper"]) and reps[1].total() == reps[0].total() != 0
     files = []
     for db, name in ((plain, "p.jsonl"), (arch, "a.jsonl")):
         n = export(Journal(make_engine(sqlite_url(db))), tmp_path / name)
