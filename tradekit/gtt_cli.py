@@ -61,10 +61,15 @@ def _protections(journal) -> dict:
 
     from tradekit.execution.gtt import GttProtector
 
+    from tradekit.store.archive import read_events
+
     view = _View()
-    for ev in journal.events(types=GTT_EVENTS):
-        GttProtector.apply(view, ev.type, ev.payload)
-    pending = [ev.payload for ev in journal.events(types=(E.GTT_REQUEST,))]
+    pending = []
+    for ev in read_events(journal, types=(*GTT_EVENTS, E.GTT_REQUEST)):  # archived days too
+        if ev.type == E.GTT_REQUEST:
+            pending.append(ev.payload)
+        else:
+            GttProtector.apply(view, ev.type, ev.payload)
     return {"protections": view.protections, "requests": pending}
 
 

@@ -33,8 +33,9 @@ def _journal(config: Optional[Path], db: Optional[Path], *, read_only: bool):
 
 def _outbox(j):
     from tradekit.alerts.outbox import ALERT_TYPES, Outbox
+    from tradekit.store.archive import read_events
 
-    return Outbox.rebuild(j.events(types=ALERT_TYPES))
+    return Outbox.rebuild(read_events(j, types=ALERT_TYPES))  # archived days too: an old alert may be unacknowledged
 
 
 @alerts_app.command("list")

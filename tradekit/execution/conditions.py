@@ -196,9 +196,15 @@ class ConditionLedger:
 
     @classmethod
     def from_journal(cls, journal) -> "ConditionLedger":
+        """A session's journal: its start snapshot's conditions, then the journal after it. Any other (the
+        CLI, a read-only view, a dashboard): the whole journal, archived days included."""
         from tradekit.store.snapshot import history
 
-        return cls.rebuild(history(journal, TYPES))  # a session's start snapshot, then the journal after it
+        if getattr(journal, "base", None) is None:
+            from tradekit.store.archive import read_events
+
+            return cls.rebuild(read_events(journal, types=TYPES))
+        return cls.rebuild(history(journal, TYPES))
 
     def apply(self, ev) -> ConditionState | None:
         p, t = ev.payload, ev.type

@@ -47,7 +47,7 @@ def list_(
 
     j = _journal(config, db)
     try:
-        items = ConditionLedger.from_journal(j).list(None if all_ else [ARMED])
+        items = ConditionLedger.from_journal(j).list(None if all_ else [ARMED])  # archived days too
     finally:
         j.close()
     if as_json:

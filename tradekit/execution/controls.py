@@ -19,11 +19,12 @@ _RANK = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
 def request_kill(journal, reason: str, *, by: str, origin: str, flatten: bool = True) -> int:
     """Trip the kill switch; returns the journal seq of the ``risk.kill_switch`` event."""
     from tradekit.risk.killswitch import last_trip
+    from tradekit.store.archive import read_events
 
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("say why the kill switch is tripped", field="reason")
-    state, _, _ = last_trip(journal.events(types=(E.TRADING_STATE,)))
+    state, _, _ = last_trip(read_events(journal, types=(E.TRADING_STATE,)))  # an archived trip still counts
     ev = journal.append(E.KILL_SWITCH, {"action": "trip", "reason": reason, "by": by, "flatten": flatten,
                                         "previous": state, "origin": origin})
     if state != "HALTED":
@@ -40,6 +41,7 @@ def request_unlock(journal, reason: str, *, by: str, origin: str, to: str = "ACT
     :class:`TradingHalted` while the cool-off runs.
     """
     from tradekit.risk.killswitch import last_trip
+    from tradekit.store.archive import read_events
 
     reason = (reason or "").strip()
     if not reason:
@@ -47,7 +49,7 @@ def request_unlock(journal, reason: str, *, by: str, origin: str, to: str = "ACT
     target = (to or "").strip().upper()
     if target not in ("ACTIVE", "REDUCING"):
         raise ValidationError(f"{to!r} is not ACTIVE or REDUCING", field="to")
-    state, at, cause = last_trip(journal.events(types=(E.TRADING_STATE,)))
+    state, at, cause = last_trip(read_events(journal, types=(E.TRADING_STATE,)))  # an archived trip still counts
     if _RANK[target] >= _RANK[state]:
         return f"trading is {state}: nothing to unlock"
     now = now or datetime.now(IST)

@@ -65,12 +65,13 @@ def find_journals(root: str | Path) -> list[Path]:
 def load_source(path: str | Path, *, capital: Decimal, mode: str | None = None) -> JournalSource:
     """Read one journal (read-only); mode from ``manifest.json`` beside it, else ``session.started``."""
     from tradekit.runs.manifest import load_manifest
+    from tradekit.store.archive import read_events
     from tradekit.store.audit import open_read_only
 
     path = Path(path)
     j = open_read_only(path)
     try:
-        evs = list(j.events())
+        evs = list(read_events(j))  # archived days too
     finally:
         j.engine.dispose()
     man = load_manifest(path.parent) if path.name == "journal.db" else None

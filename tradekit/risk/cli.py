@@ -54,6 +54,7 @@ def kill(
 ) -> None:
     """Kill switch: HALT trading, cancel open orders and flatten positions."""
     from tradekit.risk.killswitch import last_trip
+    from tradekit.store.archive import read_events
     from tradekit.store import EventType as E
 
     reason = reason.strip()
@@ -61,7 +62,7 @@ def kill(
         raise ValidationError("say why the kill switch is tripped", field="--reason")
     j, risk = _open(config, db)
     who = _who(by)
-    state, _, _ = last_trip(j.events(types=(E.TRADING_STATE,)))
+    state, _, _ = last_trip(read_events(j, types=(E.TRADING_STATE,)))  # an archived trip still counts
     j.append(E.KILL_SWITCH, {"action": "trip", "reason": reason, "by": who, "flatten": not no_flatten,
                              "previous": state, "origin": "cli"})
     if state != "HALTED":
@@ -84,6 +85,7 @@ def unlock(
     """Unlock trading after a kill switch or breaker trip, once the cool-off has passed."""
     from tradekit.clock import IST
     from tradekit.risk.killswitch import last_trip
+    from tradekit.store.archive import read_events
     from tradekit.store import EventType as E
 
     reason = reason.strip()
@@ -93,7 +95,7 @@ def unlock(
     if target not in ("ACTIVE", "REDUCING"):
         raise ValidationError(f"{to!r} is not ACTIVE or REDUCING", field="--to")
     j, risk = _open(config, db)
-    state, at, cause = last_trip(j.events(types=(E.TRADING_STATE,)))
+    state, at, cause = last_trip(read_events(j, types=(E.TRADING_STATE,)))  # an archived trip still counts
     rank = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
     if rank[target] >= rank[state]:
         typer.echo(f"trading is {state}: nothing to unlock")

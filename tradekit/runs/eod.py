@@ -314,11 +314,11 @@ def _contract_note(cfg, journal, events, d: date, broker=None):
 def _export_day(journal, path: Path, d: date) -> int:
     import json
 
+    from tradekit.store.archive import read_events
+
     n = 0
     with path.open("w", encoding="utf-8") as f:
-        for ev in journal.events():
-            if ev.day != d:
-                continue
+        for ev in read_events(journal, since=d, until=d):
             f.write(json.dumps({"seq": ev.seq, "ts": ev.ts, "recorded_at": ev.recorded_at, "type": ev.type,
                                 "payload": ev.payload, "prev_hash": ev.prev_hash, "hash": ev.hash},
                                sort_keys=True, ensure_ascii=False) + "\n")
@@ -354,6 +354,7 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
     from tradekit.monitoring.report import build_session_report
     from tradekit.runs.notebook import write_stage
     from tradekit.store import Journal, export, make_engine, verify
+    from tradekit.store.archive import read_events
 
     d = as_date(day)
     mode = (mode or cfg.mode).strip().lower()
@@ -363,12 +364,12 @@ def run_eod(cfg, day: date | str, mode: str | None = None, *, symbols=None, out_
                             "(run the session notebook first)")
     journal = Journal(make_engine(journal_url(cfg, mode, run_dir)))
     try:
-        events = list(journal.events())
+        events = list(read_events(journal))  # archived days too (a live journal is archived)
         note_check = note_section = None
         if mode == "live":  # before the anchor: the check is one of the day's events
             note_check, note_section = _contract_note(cfg, journal, events, d, broker)
             journal.flush()
-            events = list(journal.events())
+            events = list(read_events(journal))
         keys = sorted({f"{e.payload.get('exchange', 'NSE')}:{e.payload['tradingsymbol']}" for e in events
                        if e.type == "fill" and e.payload.get("tradingsymbol")})
         if symbols:

@@ -16,6 +16,14 @@ next run writes again) or the recorded file and no events: nothing is lost, noth
 
 :func:`archived_events` yields the archived events again (a full replay; ``audit verify`` through
 :func:`archived_rows`), naming a missing, altered or unreadable file.
+
+:func:`read_events` is the one reader for everything that reports on the journal's history (``gtt list``,
+``conditions list``, ``alerts list``, the session report and ``tradekit report``, ``tradekit perf`` and the
+weekly and monthly reviews, the compliance export, the end-of-day report, :meth:`Journal.anchor`, the kill
+switch's and ``unlock``'s reading of the trading state): the events of a seq range, of some types
+or of some days, archived files first and then the live table, in seq order, streamed, each file's
+SHA-256 and hash chain checked, all in one read transaction so that an archival committing meanwhile
+neither hides nor repeats an event.
 """
 
 from __future__ import annotations
@@ -202,6 +210,142 @@ def archived_events(journal: Journal) -> Iterator[Event]:
             yield Event(r.seq, r.ts, r.recorded_at, r.type, orjson.loads(r.payload), r.prev_hash, r.hash)
 
 
+_READ_CHUNK = 5000  # live-table rows per query of read_events
+
+
+def _records_in(conn) -> list:
+    """:func:`records` on an open read transaction (a journal never archived has no table: none)."""
+    sp = conn.begin_nested()
+    try:
+        recs = conn.execute(select(archives_table).order_by(archives_table.c.first_seq)).all()
+    except SQLAlchemyError:
+        sp.rollback()
+        return []
+    sp.commit()
+    return recs
+
+
+def _file_sha256(path: Path, rec) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except FileNotFoundError:
+        raise ArchiveError(f"archive file {path} (events {rec.first_seq}..{rec.last_seq}) is missing",
+                           rec.first_seq, str(path)) from None
+    except OSError as e:
+        raise ArchiveError(f"archive file {path}: cannot read it ({e})", rec.first_seq, str(path)) from None
+    return h.hexdigest()
+
+
+def _stream_file(rec, keep, after: int, up_to: int | None, check: bool) -> Iterator[Event]:
+    """One archive file's events after ``after`` (up to ``up_to``) that ``keep(type, event)`` wants.
+
+    The file's SHA-256 must match its record before any event is handed out (a changed file is named with
+    its first altered event, as ``audit verify`` names it); while it streams, each event must follow the
+    one before (seq and link) and, with ``check``, match its own hash; at its end, the count and the last
+    hash must match the record."""
+    path = Path(rec.path)
+    if _file_sha256(path, rec) != rec.sha256:
+        _check_file(path, rec)  # raises, naming the first altered event or the file
+        raise ArchiveError(f"archive file {path} was changed after it was written", rec.first_seq, str(path))
+    prev, expect, n = rec.prev_hash, rec.first_seq, 0
+    try:
+        with gzip.open(path, "rb") as g:
+            header = orjson.loads(g.readline())
+            if (header.get("format") != FORMAT or header.get("first_seq") != rec.first_seq
+                    or header.get("last_seq") != rec.last_seq):
+                raise ArchiveError(f"archive file {path} does not hold events {rec.first_seq}..{rec.last_seq}",
+                                   rec.first_seq, str(path))
+            for line in g:
+                if not line.strip():
+                    continue
+                seq, ts, recorded_at, type_, payload, prev_hash, h = orjson.loads(line)
+                if seq != expect or prev_hash != prev or (
+                        check and chain_hash(prev_hash, seq, ts, recorded_at, type_, payload) != h):
+                    raise ArchiveError(f"archive file {path}: event {seq} ({type_}) does not follow event {expect - 1} "
+                                       "or does not match its hash", seq, str(path))
+                prev, expect, n = h, expect + 1, n + 1
+                if seq <= after:
+                    continue
+                if up_to is not None and seq > up_to:
+                    return
+                ev = keep(type_, lambda: Event(seq, ts, recorded_at, type_, orjson.loads(payload), prev_hash, h))
+                if ev is not None:
+                    yield ev
+    except ArchiveError:
+        raise
+    except (OSError, EOFError, ValueError, TypeError, gzip.BadGzipFile) as e:
+        raise ArchiveError(f"archive file {path} (events {rec.first_seq}..{rec.last_seq}) is damaged and cannot be "
+                           f"read ({e})", rec.first_seq, str(path)) from None
+    if n != rec.events or prev != rec.last_hash:
+        raise ArchiveError(f"archive file {path} holds {n} events ending in {prev[:16]}…, the journal recorded "
+                           f"{rec.events} ending in {rec.last_hash[:16]}…", rec.first_seq, str(path))
+
+
+def read_events(journal: Journal, *, after: int = 0, up_to: int | None = None, types: tuple[str, ...] | None = None,
+                since: date | None = None, until: date | None = None, check: bool = True) -> Iterator[Event]:
+    """The journal's events, archived days included: the archive files oldest first, then the live table.
+
+    ``after``/``up_to``: the seq range (after it, up to and including ``up_to``); ``types``: only these;
+    ``since``/``until``: only events whose session day (IST) is in that range, both included (by each
+    event's own time: a journal's times need not be in seq order). Seq order; streamed (one archive line,
+    one chunk of the table at a time). Each archive file is checked against its recorded SHA-256 before
+    its first event is handed out, then its chain as it streams (``check=False``: the file hash and the
+    links only); the live table's first event must continue the last archive's hash. A missing, changed
+    or unreadable file raises :class:`ArchiveError` naming it. The records and the table are read in one
+    read transaction: an archival that commits meanwhile neither hides nor repeats an event.
+    """
+    journal.flush()
+    want = frozenset(types) if types else None
+
+    def keep(type_: str, make) -> Event | None:
+        if want is not None and type_ not in want:
+            return None
+        ev = make()
+        if since is not None or until is not None:
+            d = ev.day
+            if (since is not None and d < since) or (until is not None and d > until):
+                return None
+        return ev
+
+    opts: dict = {"readonly": True}
+    if journal.engine.dialect.name == "postgresql":
+        opts["isolation_level"] = "REPEATABLE READ"  # one snapshot for the records and every chunk of the table
+    with journal.engine.connect().execution_options(**opts) as conn:
+        recs = _records_in(conn)  # on SQLite (WAL) this first read starts the transaction's snapshot
+        last = after
+        for rec in recs:
+            if up_to is not None and rec.first_seq > up_to:
+                return
+            if rec.last_seq > after:
+                yield from _stream_file(rec, keep, after, up_to, check)
+            last = max(last, rec.last_seq)
+        if recs:
+            end = recs[-1]
+            nxt = conn.execute(select(events_table.c.prev_hash).where(events_table.c.seq == end.last_seq + 1)).first()
+            if nxt is not None and nxt.prev_hash != end.last_hash:
+                raise ArchiveError(f"event {end.last_seq + 1} of the live journal does not follow the last archived "
+                                   f"event ({end.path})", end.last_seq + 1, end.path)
+        c = events_table.c
+        while up_to is None or last < up_to:
+            q = select(events_table).where(c.seq > last).order_by(c.seq).limit(_READ_CHUNK)
+            if up_to is not None:
+                q = q.where(c.seq <= up_to)
+            if want is not None:
+                q = q.where(c.type.in_(sorted(want)))
+            rows = conn.execute(q).all()
+            for r in rows:
+                ev = keep(r.type, lambda r=r: Event(r.seq, r.ts, r.recorded_at, r.type, orjson.loads(r.payload),
+                                                    r.prev_hash, r.hash))
+                if ev is not None:
+                    yield ev
+            if len(rows) < _READ_CHUNK:
+                return
+            last = rows[-1].seq
+
+
 def _cut(journal: Journal, before: date) -> int:
     """The last seq of the prefix of events whose session day is before ``before`` (IST)."""
     cutoff = datetime.combine(before, dtime(0, 0), IST)
@@ -317,4 +461,5 @@ def at_close(session) -> None:
         log.exception("the journal snapshot or archival at close failed (the journal is intact)")
 
 
-__all__ = ["ArchiveError", "ArchiveResult", "archive", "archive_dir_for", "archived_events", "archived_rows", "records"]
+__all__ = ["ArchiveError", "ArchiveResult", "archive", "archive_dir_for", "archived_events", "archived_rows", "read_events",
+           "records"]

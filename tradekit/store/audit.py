@@ -202,7 +202,9 @@ def _summary(type_: str, p: dict) -> str:
 
 
 def export(journal: Journal, path: str | Path, *, fmt: str | None = None) -> int:
-    """Write the journal as CSV or JSONL (by ``fmt`` or the file suffix); return the row count."""
+    """Write the journal, archived days included, as CSV or JSONL (by ``fmt`` or the file suffix); return the row count."""
+    from tradekit.store.archive import read_events
+
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".") or "jsonl").lower()
     if fmt not in ("csv", "jsonl"):
@@ -213,12 +215,12 @@ def export(journal: Journal, path: str | Path, *, fmt: str | None = None) -> int
         if fmt == "csv":
             w = csv.writer(f)
             w.writerow(["seq", "ts_ist", "recorded_at_utc", "type", "summary", "payload", "prev_hash", "hash"])
-            for ev in journal.events():
+            for ev in read_events(journal):  # archived days too
                 w.writerow([ev.seq, ev.ts, ev.recorded_at, ev.type, _summary(ev.type, ev.payload),
                             json.dumps(ev.payload, sort_keys=True, ensure_ascii=False), ev.prev_hash, ev.hash])
                 n += 1
         else:
-            for ev in journal.events():
+            for ev in read_events(journal):  # archived days too
                 f.write(json.dumps({"seq": ev.seq, "ts": ev.ts, "recorded_at": ev.recorded_at, "type": ev.type,
                                     "payload": ev.payload, "prev_hash": ev.prev_hash, "hash": ev.hash},
                                    sort_keys=True, ensure_ascii=False) + "\n")

@@ -569,9 +569,12 @@ class Journal:
         return row.seq, row.hash
 
     def anchor(self, day: date) -> tuple[int, str] | None:
-        """The day's anchor: (seq, hash) of the last event whose session time falls on ``day`` (IST)."""
+        """The day's anchor: (seq, hash) of the last event whose session time falls on ``day`` (IST), archived
+        days included (:func:`tradekit.store.archive.read_events`)."""
+        from tradekit.store.archive import read_events
+
         last = None
-        for ev in self.events():
+        for ev in read_events(self):
             if ev.day == day:
                 last = (ev.seq, ev.hash)
             elif ev.day > day and last is not None:

@@ -28,6 +28,7 @@ import ipywidgets as w
 
 from tradekit.alerts.outbox import ALERT_TYPES, AlertState, Outbox
 from tradekit.clock import IST
+from tradekit.store.archive import read_events
 from tradekit.store.events import EventType as E
 from tradekit.ui._common import esc, set_if_changed
 
@@ -92,7 +93,7 @@ class AlertFeed:
         if tail_seq is not None and tail_seq <= self.seq:
             return False
         changed = False
-        for ev in self.journal.events(after=self.seq, types=ALERT_TYPES):
+        for ev in read_events(self.journal, after=self.seq, types=ALERT_TYPES):  # the first read: archived days too
             self.seq = max(self.seq, ev.seq)
             a = self.outbox.apply(ev)
             if ev.type == E.ALERT_RAISED and a is not None:

@@ -156,18 +156,23 @@ def reprice(market, released: list) -> list:
                 d["oi"] = max(d["lot"], d["oi"] + int(round((2 * u - 1) * lots)) * d["lot"])
                 d["oi_day_high"] = max(d["oi_day_high"], d["oi"])
                 d["oi_day_low"] = min(d["oi_day_low"], d["oi"])
-            if not s.day_open:
-                s.day_open = s.day_high = s.day_low = prev
-            s.day_high, s.day_low = max(s.day_high, p, prev), min(s.day_low, p, prev)
-            s.last = p
-            s.volume += dv
-            s.turnover += dv * (p + prev) / 2
-            if dv:
-                s.last_quantity = dv
-                s.last_trade_time = now
-            s.updated = now
+            s.trade(p, prev, dv, now, opens_at=prev, quantity=dv)  # a contract is never an index
+            record_minute(s, r.start, prev, p, dv, d["oi"])
             extra.append(type(r)(s, r.start, now, prev, max(p, prev), min(p, prev), p, dv))
     return extra
+
+
+def record_minute(s, start: datetime, prev: float, p: float, dv: int, oi: int) -> None:
+    """One tick of a contract into its minute bars (``s.extra["bars"]``: ``[minute, o, h, l, c, volume, oi]``,
+    the OI after the minute's last tick), from which the historical API serves its candles (``oi=1``: the
+    OI the quotes showed). ``start`` is the tick's segment start: a bar's last tick ends on the next minute."""
+    minute = start.replace(second=0, microsecond=0)
+    bars = s.extra.setdefault("bars", [])
+    if bars and bars[-1][0] == minute:
+        b = bars[-1]
+        b[2], b[3], b[4], b[5], b[6] = max(b[2], p, prev), min(b[3], p, prev), p, b[5] + dv, oi
+    else:
+        bars.append([minute, prev, max(p, prev), min(p, prev), p, dv, oi])
 
 
 def oi_of(s) -> tuple[int, int, int]:

@@ -157,6 +157,24 @@ class Series:
         """At least one tick of today's session was released (or it was moved)."""
         return self.updated is not None
 
+    def trade(self, price: float, prev: float, volume: int, at: datetime, *, opens_at: float, quantity: int) -> None:
+        """One tick onto the day's statistics: a trade of ``volume`` from ``prev`` to ``price`` at ``at``.
+
+        ``opens_at`` opens the day when nothing has yet (a replayed instrument: its first tick's price; a
+        contract repriced off its underlying: its price before the tick); ``quantity`` is the last traded
+        quantity shown when volume traded. An index has no volume: each of its ticks is a "trade" time."""
+        if not self.day_open:
+            self.day_open = self.day_high = self.day_low = opens_at
+        self.day_high, self.day_low = max(self.day_high, price, prev), min(self.day_low, price, prev)
+        self.last = price
+        self.volume += volume
+        self.turnover += volume * (price + prev) / 2
+        if volume:
+            self.last_quantity = quantity
+        if volume or self.is_index:
+            self.last_trade_time = at
+        self.updated = at
+
 
 class Release(NamedTuple):
     """One released tick of one instrument: the path segment since its previous tick."""
@@ -537,17 +555,7 @@ class SimMarket:
     def _release_tick(self, s: Series, j: int, seg_start: datetime, t: datetime) -> Release:
         p, dv = float(s.path[j]), int(s.vols[j])
         prev = p if j == 0 else float(s.path[j - 1])
-        if not s.day_open:
-            s.day_open = s.day_high = s.day_low = p
-        s.day_high, s.day_low = max(s.day_high, p, prev), min(s.day_low, p, prev)
-        s.last = p
-        s.volume += dv
-        s.turnover += dv * (p + prev) / 2
-        if dv:
-            s.last_quantity = last_quantity(dv)
-        if dv or s.is_index:
-            s.last_trade_time = t
-        s.updated = t
+        s.trade(p, prev, dv, t, opens_at=p, quantity=last_quantity(dv))
         return Release(s, seg_start, t, prev, max(p, prev), min(p, prev), p, dv)
 
     def bar(self, s: Series, k: int) -> tuple[float, float, float, float, int]:
@@ -703,20 +711,28 @@ class SimMarket:
 
     # -- history ---------------------------------------------------------------------------------
     def candles(self, token: int, interval: str, start: datetime, end: datetime) -> pd.DataFrame:
-        """Bars of ``interval`` between ``start`` and ``end`` (inclusive), released bars only."""
+        """Bars of ``interval`` between ``start`` and ``end`` (inclusive), released bars only; a modelled F&O
+        contract's carry an ``oi`` column (its open interest at each candle's close)."""
         s = self.by_token.get(int(token))
         if s is None:
             raise KeyError(token)
-        if s.static and interval != "day":  # daily bars only: no minutes to resample
+        recorded = s.extra.get("bars") if s.extra else None
+        if recorded is not None:  # a modelled F&O contract: the minutes it ticked, with the OI (derivatives.py)
+            with self._lock:
+                rows = [list(b) for b in recorded]
+            df = pd.DataFrame([b[1:] for b in rows], columns=["open", "high", "low", "close", "volume", "oi"],
+                              index=pd.DatetimeIndex([b[0] for b in rows]))
+        elif s.static and interval != "day":  # daily bars only: no minutes to resample
             return s.history.iloc[0:0]
-        with self._lock:
-            n = s.i
-            today = pd.DataFrame(
-                {"open": s.o[:n], "high": s.h[:n], "low": s.l[:n], "close": s.c[:n], "volume": s.v[:n]},
-                index=pd.DatetimeIndex([self._at(int(x)) for x in s.tod[:n]]),
-            )
-        frames = [f for f in (s.history, today) if len(f)]
-        df = pd.concat(frames) if frames else today
+        else:
+            with self._lock:
+                n = s.i
+                today = pd.DataFrame(
+                    {"open": s.o[:n], "high": s.h[:n], "low": s.l[:n], "close": s.c[:n], "volume": s.v[:n]},
+                    index=pd.DatetimeIndex([self._at(int(x)) for x in s.tod[:n]]),
+                )
+            frames = [f for f in (s.history, today) if len(f)]
+            df = pd.concat(frames) if frames else today
         df = df[(df.index >= start) & (df.index <= end)]
         if interval == "minute" or df.empty:
             return df
@@ -724,11 +740,13 @@ class SimMarket:
                 "30minute": "30min", "60minute": "60min", "day": "1D"}[interval]
         # NSE's intraday candles start at 09:15 (offset), day candles at midnight
         kw = {"offset": "15min"} if rule == "60min" else {}
+        oi = {"oi": "last"} if "oi" in df else {}  # a candle's OI: at its close
         if rule == "1D":
             g = df.groupby(df.index.normalize())
             out = pd.DataFrame({"open": g["open"].first(), "high": g["high"].max(), "low": g["low"].min(),
-                                "close": g["close"].last(), "volume": g["volume"].sum()})
+                                "close": g["close"].last(), "volume": g["volume"].sum(),
+                                **({"oi": g["oi"].last()} if oi else {})})
             return out
         out = df.resample(rule, label="left", closed="left", **kw).agg(
-            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum", **oi})
         return out.dropna()
