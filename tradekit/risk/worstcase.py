@@ -130,9 +130,11 @@ _filled = attrgetter("filled_quantity")
 class _Base:
     """(working orders per key, Σ worst exposure over the book), recomputed when the book moved:
     a new summary version (fills, positions, marks), or a change in the working orders (which
-    ones, their requests, their filled quantities), each compared in one C-level pass."""
+    ones, their requests, their filled quantities), each compared in one C-level pass. While
+    the book has taken no event at all (the summary's ``seq``, the same working-orders mapping)
+    nothing is compared: orders change only through events applied to the book."""
 
-    __slots__ = ("key", "working", "total", "orders", "requests", "filled")
+    __slots__ = ("key", "working", "total", "orders", "requests", "filled", "summary", "seq", "open_orders")
 
     def __init__(self) -> None:
         self.key = None
@@ -141,8 +143,13 @@ class _Base:
         self.orders: list = []
         self.requests: list = []
         self.filled: list = []
+        self.summary = self.open_orders = None
+        self.seq = -1
 
     def of(self, summary, open_orders: dict) -> tuple[dict, float]:
+        if (open_orders is self.open_orders and summary is self.summary and summary.seq == self.seq
+                and summary.seq > 0 and (summary.version, summary.book_id) == self.key[1:]):
+            return self.working, self.total
         key = (id(summary), summary.version, summary.book_id)
         orders = list(open_orders.values())
         # list equality tests identity first: equal when the same order objects are still working
@@ -162,6 +169,7 @@ class _Base:
                 x = x if x >= 0 else -x
                 total += (w if w > x else x) - av if (w > av or x > av) else 0.0
             self.key, self.working, self.total = key, working, total
+        self.summary, self.open_orders, self.seq = summary, open_orders, summary.seq
         return self.working, self.total
 
 
