@@ -331,15 +331,16 @@ class EntryChecks:
         mark = self.summary.price.get(key)
         if mark is None and ctx.last_price is not None:
             mark = float(ctx.last_price)
-        ok, total, parts = _worst.headroom(
-            loss_so_far=loss, limit=lim, summary=self.summary, open_orders=open_orders, key=key,
-            signed_value=signed * price * mult, q=q, price=price, mult=mult, stop=stop,
-            adverse_pct=self._adverse, include_positions=self._loss_positions, var_pct=var_pct, mark=mark)
+        adverse = self._adverse
+        signed_value = signed * price * mult
+        ok, total, open_loss, order_loss = _worst.check(loss, lim, self.summary, open_orders, key, signed_value, q,
+                                                        price, mult, stop, adverse, self._loss_positions, var_pct, mark)
         if ok:
             return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
+        how = _worst.how(q, price, mult, stop, adverse, var_pct, signed_value, mark)
         return _R(_CR, ("DAILY_LOSS", False,
-                        f"{sym}: today's loss {rs(loss)} + open exposure {rs(parts['open'])} at a {self._adverse:g} % "
-                        f"adverse move + this order's worst case {rs(parts['order'])} ({parts['how']}) = {rs(total)} "
+                        f"{sym}: today's loss {rs(loss)} + open exposure {rs(open_loss)} at a {adverse:g} % "
+                        f"adverse move + this order's worst case {rs(order_loss)} ({how}) = {rs(total)} "
                         f"would pass the daily loss limit {rs(lim)}", total, lim))
 
     def _var_state(self) -> tuple[float, "object"]:
@@ -369,21 +370,8 @@ class EntryChecks:
 
         The book's part (gross, uncovered, their symbols, and each symbol's values) is summed
         once per summary version; an order changes only its own symbol's terms."""
-        vm, s = self.var_model, self.summary
-        c = self.__dict__.get("_cov_base")
-        if c is None or c[0] is not s or c[1] != s.version or c[2] is not vm or c[3] != s.book_id:
-            index = vm.index
-            gross = unc = 0.0
-            names: dict[str, None] = {}
-            by_sym: dict[str, list[float]] = {}
-            for k, v in s.value.items():
-                ks = k.partition(":")[2] or k
-                gross += abs(v)
-                if ks not in index and v:
-                    unc += abs(v)
-                    names[ks] = None
-                by_sym.setdefault(ks, []).append(v)
-            c = self._cov_base = (s, s.version, vm, s.book_id, gross, unc, names, by_sym)
+        vm = self.var_model
+        c = self._coverage_base()
         gross, unc, base_names, by_sym = c[4], c[5], c[6], c[7]
         covered = sym in vm.index
         names = [n for n in base_names if n != sym]
@@ -399,6 +387,26 @@ class EntryChecks:
             unc += abs(delta)
             names.append(sym)
         return (100.0 * (gross - unc) / gross if gross else 100.0), names
+
+    def _coverage_base(self) -> tuple:
+        """The book's part of :meth:`_var_coverage`, once per summary version (``warm`` keeps it
+        current once an order needed it)."""
+        vm, s = self.var_model, self.summary
+        c = self.__dict__.get("_cov_base")
+        if c is None or c[0] is not s or c[1] != s.version or c[2] is not vm or c[3] != s.book_id:
+            index = vm.index
+            gross = unc = 0.0
+            names: dict[str, None] = {}
+            by_sym: dict[str, list[float]] = {}
+            for k, v in s.value.items():
+                ks = k.partition(":")[2] or k
+                gross += abs(v)
+                if ks not in index and v:
+                    unc += abs(v)
+                    names[ks] = None
+                by_sym.setdefault(ks, []).append(v)
+            c = self._cov_base = (s, s.version, vm, s.book_id, gross, unc, names, by_sym)
+        return c
 
     def _var_check(self, sym: str, delta: float, lim: float, reduces: bool = False) -> CheckResult:
         vm = self.var_model
