@@ -232,13 +232,18 @@ def check(loss_so_far: float, limit: float, summary, open_orders: dict, key: str
         order_loss = abs(price - st) * q * mult
     else:
         # no usable stop: the order counts with its key, so an order that reduces or flips is fair
-        before = worst_exposure(pos, b, s)
-        after = worst_exposure(pos, b + max(signed_value, 0.0), s + max(-signed_value, 0.0))
+        # (worst_exposure before and after the order, and through_mark, inline: the gate's path)
+        before = max(abs(pos + b), abs(pos - s), abs(pos))
+        if signed_value > 0.0:
+            after = max(abs(pos + b + signed_value), abs(pos - s), abs(pos))
+        else:
+            after = max(abs(pos + b), abs(pos - (s - signed_value)), abs(pos))
         pct = adverse_pct if var_pct is None or var_pct <= adverse_pct else var_pct
-        order_loss = max(after - before, 0.0) * pct / 100.0
-        paid = through_mark(signed_value=signed_value, q=q, price=price, mult=mult, mark=mark)
-        if paid > 0.0:
-            order_loss += paid
+        order_loss = (after - before if after > before else 0.0) * pct / 100.0
+        if mark is not None and mark > 0 and mark != math.inf:  # through_mark
+            d = price - mark if signed_value > 0 else mark - price
+            if d > 0:
+                order_loss += d * q * mult
     total = loss_so_far + exposure_loss + order_loss
     return total <= limit * (1 + 1e-12), total, exposure_loss, order_loss
 
