@@ -32,6 +32,12 @@ Everything stays importable from here.
 Speed: the book is summarised once (floats) and the summary is reused until a fill, a new
 position, a cash/charges change or a new mark changes it (marks are spotted by identity of
 each position's last price, so no event is missed). Decimals appear only in messages.
+:meth:`PreTradeGate.warm` (the session calls it through ``RiskManager.on_event`` after marks
+and fills) also brings the VaR state, the VaR coverage and the daily-loss worst case's base
+(open exposure and working orders) up to date, off the order path. Rules registered for
+derivatives only (the Greek limits) cost an equity order nothing; a check's text is built only
+when it refuses (``rs`` formats rupees without Decimal). ``benchmarks/bench_risk_gate.py``
+measures it; ``tests/unit/risk/test_gate_decisions.py`` pins its decisions.
 """
 
 from __future__ import annotations
