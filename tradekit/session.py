@@ -168,6 +168,9 @@ class Session(OrderRouting, LiveLifecycle):
         self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
         self._last_event = None  # this process's last append: a quiet session journals a heartbeat (uptime)
         self.journal.subscribe(self._saw_event)
+        from tradekit.risk.gcpolicy import freeze_after_startup
+
+        freeze_after_startup(config.execution.gc_freeze_after_start)  # issue 20: full GC passes skip the start-up heap
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or

@@ -140,6 +140,10 @@ class ExecutionConfig(Section):
     shadow_paper: bool = Field(
         False, description="live: a shadow paper broker on the live feed takes every live signal, on its own journal "
         "(<run folder>/shadow/journal.db); the EOD report sets paper against live")
+    # issue 20 (gate latency): see tradekit/risk/gcpolicy.py
+    gc_freeze_after_start: bool = Field(
+        True, description="freeze the start-up heap (gc.freeze(), once per process) when a session has started, so the "
+        "garbage collector's full passes, which can fall inside an order's pre-trade check, skip it")
 
 
 class LiveConfig(Section):

@@ -32,6 +32,12 @@ Everything stays importable from here.
 Speed: the book is summarised once (floats) and the summary is reused until a fill, a new
 position, a cash/charges change or a new mark changes it (marks are spotted by identity of
 each position's last price, so no event is missed). Decimals appear only in messages.
+:meth:`PreTradeGate.warm` (the session calls it through ``RiskManager.on_event`` after marks
+and fills) also brings the VaR state, the VaR coverage and the daily-loss worst case's base
+(open exposure and working orders) up to date, off the order path. Rules registered for
+derivatives only (the Greek limits) cost an equity order nothing; a check's text is built only
+when it refuses (``rs`` formats rupees without Decimal). ``benchmarks/bench_risk_gate.py``
+measures it; ``tests/unit/risk/test_gate_decisions.py`` pins its decisions.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from tradekit.risk.base import (
     RiskDecision,
     TradingState,
 )
+from tradekit.risk import worstcase as _worst
 from tradekit.risk.config import SEBI_RETAIL_OPS, RiskConfig, RiskLists, load_lists
 
 # the pieces live in their own modules; importing them from here keeps working
@@ -274,9 +281,13 @@ class PreTradeGate(EntryChecks):
         check that follows pays only for noticing that nothing changed.
         """
         self.summary.refresh(book)
-        self.open_orders.refresh(book)
+        live = self.open_orders.refresh(book)
         if self.var_model is not None and self.var_model.symbols:
             self._var_state()
+            if self._var_gap or "_cov_base" in self.__dict__:  # orders in symbols without return history
+                self._coverage_base()
+        if self._adverse is not None and self._loss_positions and (self._loss is not None or self._loss_pct is not None):
+            _worst._BASE.of(self.summary, live)  # the daily-loss worst case's base (open exposure, working orders)
 
     def start_day(self, book: "Book", day: date) -> None:
         """Fix today's P&L baseline to the book's P&L now (call when the session starts the day)."""

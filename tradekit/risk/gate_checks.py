@@ -14,13 +14,15 @@ Registering a rule (e.g. a Greek limit) takes a few lines in the rule's own modu
 
 A registered rule runs for every order the gate checks as an entry (not for orders that only
 reduce a position) that has a price; an exception in it denies the order (the OMS turns it
-into ``GATE_ERROR``). ``unregister_entry_rule`` removes one (tests).
+into ``GATE_ERROR``). ``register_entry_rule(rule, derivatives_only=True)`` runs it only for
+orders in a derivative: any other order does not pay for it. ``unregister_entry_rule`` removes
+one (tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from tradekit.model.enums import OrderType
@@ -41,12 +43,49 @@ _OK = {code: CheckResult(code, True) for code in (
 )}
 
 
+_PAISA = Decimal("0.01")
+
+
 def rs(x: float | Decimal) -> str:
-    """Rupees with Indian grouping: 1234567.8 -> '₹12,34,567.80' (no sign on a zero)."""
-    s = fmt_inr(x)
-    if s.startswith("-"):
-        return f"-₹{s[1:]}" if s.strip("-0.,") else f"₹{s[1:]}"
-    return f"₹{s}"
+    """Rupees with Indian grouping: 1234567.8 -> '₹12,34,567.80' (no sign on a zero).
+
+    The text of :func:`~tradekit.model.money.fmt_inr` (a float through its shortest repr,
+    rounded half-up to the paisa) with a fast path for floats: a refused order's message names
+    several amounts, and this is on the gate's path."""
+    if x.__class__ is float and -1e12 < x < 1e12 and f"{x:.3f}"[-1] != "5":
+        # below 1e12 a float is within 0.0001 of its shortest repr, so rounding the float to
+        # the paisa gives the repr's half-up rounding unless the repr is a tie (x.xx5), which
+        # ends its 3-decimal form in 5 (tested against fmt_inr in tests/unit/risk)
+        s = f"{x:.2f}"
+        neg = s[0] == "-"
+        if neg:
+            s = s[1:]
+            neg = s != "0.00"
+    else:
+        if x.__class__ is float and x - x == 0.0:  # finite
+            d = Decimal(float.__repr__(x)).quantize(_PAISA, ROUND_HALF_UP)
+        elif x.__class__ is Decimal and x.is_finite():
+            d = x.quantize(_PAISA, ROUND_HALF_UP)
+        else:
+            s = fmt_inr(x)  # ints, numpy scalars; NaN and infinities are refused there
+            if s.startswith("-"):
+                return f"-₹{s[1:]}" if s.strip("-0.,") else f"₹{s[1:]}"
+            return f"₹{s}"
+        neg = d < 0
+        s = f"{abs(d):.2f}"
+    h = len(s) - 6  # digits before the last three of the rupees
+    if h > 0:  # 12,34,567.80: the last three digits, then twos
+        head, tail = s[:h], s[h:]
+        if h <= 2:
+            s = f"{head},{tail}"
+        elif h <= 4:
+            s = f"{head[:-2]},{head[-2:]},{tail}"
+        elif h <= 6:
+            s = f"{head[:-4]},{head[-4:-2]},{head[-2:]},{tail}"
+        else:
+            f = 1 if h % 2 else 2
+            s = ",".join([head[:f], *(head[i:i + 2] for i in range(f, h, 2)), tail])
+    return f"-₹{s}" if neg else f"₹{s}"
 
 
 def _pct(x: float) -> str:
@@ -72,24 +111,42 @@ class EntryFacts(NamedTuple):
 
 
 EntryRule = Callable[..., "CheckResult | None"]
-_ENTRY_RULES: list[EntryRule] = []
+_ENTRY_RULES: list[tuple[EntryRule, bool]] = []  # (rule, derivatives only), in registration order
+# what _entry_checks runs: for an order in a derivative, and for any other order (rebuilt on
+# every (un)registration, so the hot path reads one module global and tests one flag)
+_RULES_DERIV: tuple[EntryRule, ...] = ()
+_RULES_OTHER: tuple[EntryRule, ...] = ()
 
 
-def register_entry_rule(rule: EntryRule) -> EntryRule:
+def _rebuild() -> None:
+    global _RULES_DERIV, _RULES_OTHER
+    _RULES_DERIV = tuple(r for r, _ in _ENTRY_RULES)
+    _RULES_OTHER = tuple(r for r, only in _ENTRY_RULES if not only)
+
+
+def register_entry_rule(rule: EntryRule | None = None, *, derivatives_only: bool = False):
     """Add ``rule(gate, order, ctx, facts) -> CheckResult | None`` to every gate's entry checks
-    (once; returns the rule, so it works as a decorator)."""
-    if rule not in _ENTRY_RULES:
-        _ENTRY_RULES.append(rule)
+    (once; returns the rule, so it works as a decorator, also as
+    ``@register_entry_rule(derivatives_only=True)``).
+
+    ``derivatives_only``: the rule runs only for orders in a derivative (an F&O, currency or
+    commodity exchange, or an instrument that is a future or an option); any other order does
+    not call it at all (the gate tests one flag it already knows)."""
+    if rule is None:
+        return lambda r: register_entry_rule(r, derivatives_only=derivatives_only)
+    if all(r is not rule for r, _ in _ENTRY_RULES):
+        _ENTRY_RULES.append((rule, bool(derivatives_only)))
+        _rebuild()
     return rule
 
 
 def unregister_entry_rule(rule: EntryRule) -> None:
-    if rule in _ENTRY_RULES:
-        _ENTRY_RULES.remove(rule)
+    _ENTRY_RULES[:] = [x for x in _ENTRY_RULES if x[0] is not rule]
+    _rebuild()
 
 
 def entry_rules() -> tuple[EntryRule, ...]:
-    return tuple(_ENTRY_RULES)
+    return tuple(r for r, _ in _ENTRY_RULES)
 
 
 class EntryChecks:
@@ -243,10 +300,12 @@ class EntryChecks:
             if lim is not None:
                 ap(self._var_check(sym, new_val - cur_val, lim, abs(new_val) < abs(cur_val)))
 
-        # -- rules registered by other modules (register_entry_rule)
-        if _ENTRY_RULES:
-            facts = EntryFacts(sym, key, q, signed, cur, price, mult, capital, day_pnl)
-            for rule in tuple(_ENTRY_RULES):
+        # -- rules registered by other modules (register_entry_rule); an order that is not in a
+        # derivative does not call the derivative-only ones (the Greek limits)
+        rules = _RULES_DERIV if deriv else _RULES_OTHER
+        if rules:
+            facts = _R(EntryFacts, (sym, key, q, signed, cur, price, mult, capital, day_pnl))
+            for rule in rules:
                 r = rule(self, order, ctx, facts)
                 if r is not None:
                     ap(r)
@@ -272,15 +331,16 @@ class EntryChecks:
         mark = self.summary.price.get(key)
         if mark is None and ctx.last_price is not None:
             mark = float(ctx.last_price)
-        ok, total, parts = _worst.headroom(
-            loss_so_far=loss, limit=lim, summary=self.summary, open_orders=open_orders, key=key,
-            signed_value=signed * price * mult, q=q, price=price, mult=mult, stop=stop,
-            adverse_pct=self._adverse, include_positions=self._loss_positions, var_pct=var_pct, mark=mark)
+        adverse = self._adverse
+        signed_value = signed * price * mult
+        ok, total, open_loss, order_loss = _worst.check(loss, lim, self.summary, open_orders, key, signed_value, q,
+                                                        price, mult, stop, adverse, self._loss_positions, var_pct, mark)
         if ok:
             return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
+        how = _worst.how(q, price, mult, stop, adverse, var_pct, signed_value, mark)
         return _R(_CR, ("DAILY_LOSS", False,
-                        f"{sym}: today's loss {rs(loss)} + open exposure {rs(parts['open'])} at a {self._adverse:g} % "
-                        f"adverse move + this order's worst case {rs(parts['order'])} ({parts['how']}) = {rs(total)} "
+                        f"{sym}: today's loss {rs(loss)} + open exposure {rs(open_loss)} at a {adverse:g} % "
+                        f"adverse move + this order's worst case {rs(order_loss)} ({how}) = {rs(total)} "
                         f"would pass the daily loss limit {rs(lim)}", total, lim))
 
     def _var_state(self) -> tuple[float, "object"]:
@@ -306,23 +366,47 @@ class EntryChecks:
         return self._var_cache[0], self._var_cache[1]
 
     def _var_coverage(self, sym: str, delta: float) -> tuple[float, list[str]]:
-        """(% of the gross exposure after the order with return history, the uncovered symbols)."""
-        vm, s = self.var_model, self.summary
-        gross = unc = 0.0
-        names = []
-        for k, v in s.value.items():
-            ks = k.partition(":")[2] or k
-            if ks == sym:
-                v = v + delta
-            gross += abs(v)
-            if ks not in vm.index and v:
-                unc += abs(v)
-                names.append(ks)
-        if sym not in vm.index and not any(n == sym for n in names) and delta:
+        """(% of the gross exposure after the order with return history, the uncovered symbols).
+
+        The book's part (gross, uncovered, their symbols, and each symbol's values) is summed
+        once per summary version; an order changes only its own symbol's terms."""
+        vm = self.var_model
+        c = self._coverage_base()
+        gross, unc, base_names, by_sym = c[4], c[5], c[6], c[7]
+        covered = sym in vm.index
+        names = [n for n in base_names if n != sym]
+        for v in by_sym.get(sym, ()):
+            w = v + delta
+            gross += abs(w) - abs(v)
+            if not covered:
+                unc += (abs(w) if w else 0.0) - (abs(v) if v else 0.0)
+                if w and sym not in names:
+                    names.append(sym)
+        if not covered and sym not in names and delta:
             gross += abs(delta)
             unc += abs(delta)
             names.append(sym)
         return (100.0 * (gross - unc) / gross if gross else 100.0), names
+
+    def _coverage_base(self) -> tuple:
+        """The book's part of :meth:`_var_coverage`, once per summary version (``warm`` keeps it
+        current once an order needed it)."""
+        vm, s = self.var_model, self.summary
+        c = self.__dict__.get("_cov_base")
+        if c is None or c[0] is not s or c[1] != s.version or c[2] is not vm or c[3] != s.book_id:
+            index = vm.index
+            gross = unc = 0.0
+            names: dict[str, None] = {}
+            by_sym: dict[str, list[float]] = {}
+            for k, v in s.value.items():
+                ks = k.partition(":")[2] or k
+                gross += abs(v)
+                if ks not in index and v:
+                    unc += abs(v)
+                    names[ks] = None
+                by_sym.setdefault(ks, []).append(v)
+            c = self._cov_base = (s, s.version, vm, s.book_id, gross, unc, names, by_sym)
+        return c
 
     def _var_check(self, sym: str, delta: float, lim: float, reduces: bool = False) -> CheckResult:
         vm = self.var_model

@@ -3,8 +3,8 @@
 Codes: ``NET_DELTA`` (₹ of underlying), ``NET_VEGA`` (₹ per volatility point) and
 ``PREMIUM_AT_RISK`` (₹ of long option premium), each per strategy and for the account. The
 rules are registered in the gate's registry (:func:`tradekit.risk.gate_checks.register_entry_rule`) when
-this module is imported (``tradekit.risk.config`` imports it); they act only on an order in a derivative
-(an equity order costs one attribute test each), and only on entries (a reducing order skips them, as
+this module is imported (``tradekit.risk.config`` imports it), for derivatives only: an equity order
+does not call them (the gate tests one flag), and only on entries (a reducing order skips them, as
 every exposure check).
 
 Greeks (:mod:`tradekit.options.greeks`, Black-76) per unit of each F&O position:
@@ -250,8 +250,9 @@ def _rule_of(gate) -> GreeksRule | None:
 
 def _registered(code: str):
     def rule(gate, order, ctx, facts):
+        # registered for derivatives only: an equity order never calls this
         inst = ctx.instrument
-        if inst is None or not inst.is_derivative:  # an equity order pays for this test only
+        if inst is None or not inst.is_derivative:  # an F&O exchange's order without its instrument
             return None
         r = _rule_of(gate)
         if r is None:
@@ -266,7 +267,7 @@ def _register() -> None:
     from tradekit.risk.gate_checks import register_entry_rule
 
     for code in GreeksRule.CODES:
-        register_entry_rule(_registered(code))
+        register_entry_rule(_registered(code), derivatives_only=True)
 
 
 def build(risk_config) -> GreeksRule | None:

@@ -130,9 +130,11 @@ _filled = attrgetter("filled_quantity")
 class _Base:
     """(working orders per key, Σ worst exposure over the book), recomputed when the book moved:
     a new summary version (fills, positions, marks), or a change in the working orders (which
-    ones, their requests, their filled quantities), each compared in one C-level pass."""
+    ones, their requests, their filled quantities), each compared in one C-level pass. While
+    the book has taken no event at all (the summary's ``seq``, the same working-orders mapping)
+    nothing is compared: orders change only through events applied to the book."""
 
-    __slots__ = ("key", "working", "total", "orders", "requests", "filled")
+    __slots__ = ("key", "working", "total", "orders", "requests", "filled", "summary", "seq", "open_orders")
 
     def __init__(self) -> None:
         self.key = None
@@ -141,8 +143,13 @@ class _Base:
         self.orders: list = []
         self.requests: list = []
         self.filled: list = []
+        self.summary = self.open_orders = None
+        self.seq = -1
 
     def of(self, summary, open_orders: dict) -> tuple[dict, float]:
+        if (open_orders is self.open_orders and summary is self.summary and summary.seq == self.seq
+                and summary.seq > 0 and (summary.version, summary.book_id) == self.key[1:]):
+            return self.working, self.total
         key = (id(summary), summary.version, summary.book_id)
         orders = list(open_orders.values())
         # list equality tests identity first: equal when the same order objects are still working
@@ -162,6 +169,7 @@ class _Base:
                 x = x if x >= 0 else -x
                 total += (w if w > x else x) - av if (w > av or x > av) else 0.0
             self.key, self.working, self.total = key, working, total
+        self.summary, self.open_orders, self.seq = summary, open_orders, summary.seq
         return self.working, self.total
 
 
@@ -186,28 +194,71 @@ def headroom(*, loss_so_far: float, limit: float, summary, open_orders: dict, ke
     value the filled quantity at (its mark for the symbol, else the last price). Costs
     O(working orders): the book's gross is cached per summary version.
     """
+    ok, total, open_loss, order_loss = check(loss_so_far, limit, summary, open_orders, key, signed_value, q, price,
+                                             mult, stop, adverse_pct, include_positions, var_pct, mark)
+    return ok, total, {"loss": loss_so_far, "open": open_loss, "order": order_loss,
+                       "how": how(q, price, mult, stop, adverse_pct, var_pct, signed_value, mark)}
+
+
+def _stop(stop: Any) -> float | None:
+    """A usable stop price (finite, positive) or None."""
+    if stop is None:
+        return None
+    try:
+        s = float(stop)
+    except (TypeError, ValueError):
+        return None
+    return s if math.isfinite(s) and s > 0 else None
+
+
+_NONE = (0.0, 0.0)
+
+
+def check(loss_so_far: float, limit: float, summary, open_orders: dict, key: str, signed_value: float, q: int,
+          price: float, mult: float, stop: Any, adverse_pct: float, include_positions: bool, var_pct: float | None,
+          mark: float | None) -> tuple[bool, float, float, float]:
+    """:func:`headroom`'s figures, positionally and without the text (the gate's path):
+    (allowed, total, open exposure's loss, the order's worst case); :func:`how` says how the
+    order's worst case was taken when a message needs it."""
     if include_positions:
         working, total_worst = _BASE.of(summary, open_orders)
         pos = summary.value.get(key, 0.0)
-        b, s = working.get(key, (0.0, 0.0))
+        b, s = working.get(key, _NONE)
     else:
         total_worst = pos = b = s = 0.0
-    before = worst_exposure(pos, b, s)
     exposure_loss = total_worst * adverse_pct / 100.0
-    order_loss, how = order_worst_case(q=q, price=price, mult=mult, stop=stop, adverse_pct=adverse_pct,
-                                       var_pct=var_pct)
-    if not how.startswith("stop"):
+    st = _stop(stop)
+    if st is not None:
+        order_loss = abs(price - st) * q * mult
+    else:
         # no usable stop: the order counts with its key, so an order that reduces or flips is fair
-        after = worst_exposure(pos, b + max(signed_value, 0.0), s + max(-signed_value, 0.0))
+        # (worst_exposure before and after the order, and through_mark, inline: the gate's path)
+        before = max(abs(pos + b), abs(pos - s), abs(pos))
+        if signed_value > 0.0:
+            after = max(abs(pos + b + signed_value), abs(pos - s), abs(pos))
+        else:
+            after = max(abs(pos + b), abs(pos - (s - signed_value)), abs(pos))
         pct = adverse_pct if var_pct is None or var_pct <= adverse_pct else var_pct
-        order_loss = max(after - before, 0.0) * pct / 100.0
-        paid = through_mark(signed_value=signed_value, q=q, price=price, mult=mult, mark=mark)
-        if paid > 0.0:
-            order_loss += paid
-            how = f"{how} + ₹{paid:,.2f} paid through the mark {mark:,.2f}"
+        order_loss = (after - before if after > before else 0.0) * pct / 100.0
+        if mark is not None and mark > 0 and mark != math.inf:  # through_mark
+            d = price - mark if signed_value > 0 else mark - price
+            if d > 0:
+                order_loss += d * q * mult
     total = loss_so_far + exposure_loss + order_loss
-    return total <= limit * (1 + 1e-12), total, {"loss": loss_so_far, "open": exposure_loss, "order": order_loss,
-                                                   "how": how}
+    return total <= limit * (1 + 1e-12), total, exposure_loss, order_loss
+
+
+def how(q: int, price: float, mult: float, stop: Any, adverse_pct: float, var_pct: float | None,
+        signed_value: float, mark: float | None) -> str:
+    """How :func:`check` took the order's worst case, for a message."""
+    st = _stop(stop)
+    if st is not None:
+        return f"stop {st:,.2f}"
+    _, text = order_worst_case(q=q, price=price, mult=mult, stop=None, adverse_pct=adverse_pct, var_pct=var_pct)
+    paid = through_mark(signed_value=signed_value, q=q, price=price, mult=mult, mark=mark)
+    if paid > 0.0:
+        text = f"{text} + ₹{paid:,.2f} paid through the mark {mark:,.2f}"
+    return text
 
 
 def stop_of(order, ctx, signal_stops: dict) -> Decimal | float | None:
