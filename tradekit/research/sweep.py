@@ -1,20 +1,27 @@
 """The research sweep as tasks: one process or a Dask cluster, the same trades to the paisa.
 
 A sweep of SMA ``(fast, slow)`` pairs over symbols (:func:`tradekit.runs.research.backtest`) is
-cut into two kinds of task:
+cut into two kinds of task, and both ways of running it run the same tasks:
 
-- **vectorbt** — one symbol × one chunk of pairs: the paper session's targets, fills and
-  vectorbt's orders and gross P&L curve (columns are independent in vectorbt, so a chunk's
-  columns are the same numbers as in one run over every pair);
-- **charges** — one chunk of pairs over every symbol (it needs that chunk's vectorbt tasks): each
-  pair's orders into its own day's contract notes, as the one-process sweep prices them (a
-  contract note spans the symbols of a day, so the charges stage cannot be split by symbol).
+- **vectorbt** — one symbol × its pairs (all of them, unless a cluster needs more tasks than
+  there are symbols): the paper session's targets for every pair in one vectorised pass
+  (:func:`sma_targets`), the fills, and one vectorbt portfolio with a column per pair, giving each
+  pair's orders and gross P&L curve (columns are independent in vectorbt, so any split of the
+  pairs gives the same numbers);
+- **charges** — one chunk of pairs over every symbol (it needs the vectorbt tasks of its pairs):
+  each pair's orders into its own day's contract notes, as the paper broker prices them (a
+  contract note spans the symbols of a day, so this stage cannot be split by symbol). It is most
+  of the sweep's work (exact Decimal charges per order), so on a cluster the pairs are dealt out
+  over two chunks per worker thread. Its priced orders come back as :class:`PricedOrders`.
 
 :func:`run_sweeps` runs any number of sweeps (the in-sample and out-of-sample halves of the
 research notebook) as one graph on a :class:`~tradekit.research.cluster.SweepCluster`; pairs
 whose task failed after its retries are left out and named in :attr:`Backtest.failed`, never
 half-counted. :func:`parity_sweep` runs paper replays of the same pairs on the cluster
 (vectorbt against the paper broker, trade by trade: :mod:`tradekit.research.parity`).
+
+``python -m benchmarks.bench_sweep`` measures one process against a local cluster and prints
+where each task's time went (:meth:`~tradekit.research.cluster.TaskOutcome.timing_summary`).
 """
 
 from __future__ import annotations
