@@ -70,12 +70,12 @@ def run(n_symbols: int = 10, n_pairs: int = 30, workers: int | None = None, repe
 
     def one_run(where, pids=()):
         procs = [psutil.Process(p) for p in pids]
-        cpu0 = time.process_time() + sum(_cpu(p) for p in procs)
+        here0, workers0 = time.process_time(), [_cpu(p) for p in procs]
         t0 = time.perf_counter()
         (bt,), out = run_sweeps([SweepPlan(bars, pairs, **kw)], where)
         wall = time.perf_counter() - t0
-        cores = (time.process_time() + sum(_cpu(p) for p in procs) - cpu0) / wall  # processor-seconds a second
-        return wall, bt, out, cores
+        cpu = [time.process_time() - here0] + [_cpu(p) - c for p, c in zip(procs, workers0)]  # this process, workers
+        return wall, bt, out, cpu
 
     warm_up()  # this process as ready as each worker: vectorbt imported, its compiled functions loaded
     cores, memory = machine()
@@ -95,8 +95,12 @@ def run(n_symbols: int = 10, n_pairs: int = 30, workers: int | None = None, repe
             pd.testing.assert_frame_equal(table_one, sweep_table(runs[-1][1]), check_exact=True)
             assert choose(table_one) == choose(sweep_table(runs[-1][1])) and not runs[-1][1].failed
             loads.append(_loadavg())
-    t_one, one, out_one, _ = min(ones, key=lambda r: r[0])
-    t_many, many, outcome, _ = min(runs, key=lambda r: r[0])
+    t_one, one, out_one, cpu_one = min(ones, key=lambda r: r[0])
+    t_many, many, outcome, cpu_many = min(runs, key=lambda r: r[0])
+    # what a quiet machine could do at best, from the processor time each process needed (not a timing):
+    # each worker needs its own processor time, and all of them together share the cores with this process
+    quiet_one = cpu_one[0]
+    quiet_many = max(max(cpu_many[1:]), sum(cpu_many) / cores)
     table_one = sweep_table(one)
     ratios = sorted(a[0] / b[0] for a, b in zip(ones, runs))
 
@@ -113,8 +117,15 @@ def run(n_symbols: int = 10, n_pairs: int = 30, workers: int | None = None, repe
         "cluster sweep (s)": f"{t_many:.2f} (best of {repeats}: {', '.join(f'{r[0]:.2f}' for r in runs)})",
         "speed-up": f"{t_one / t_many:.2f} (best against best; run by run {', '.join(f'{r:.2f}' for r in ratios)})",
         "speed-up with the start": round(t_one / (t_many + t_start), 2),
-        "cores the runs got (cpu s / wall s)": f"one process {', '.join(f'{r[3]:.2f}' for r in ones)}; cluster (workers "
-                                               f"and this process) {', '.join(f'{r[3]:.2f}' for r in runs)}",
+        "cores the runs got (cpu s / wall s)": f"one process {', '.join(f'{sum(r[3]) / r[0]:.2f}' for r in ones)}; "
+                                               f"cluster (workers and this process) "
+                                               f"{', '.join(f'{sum(r[3]) / r[0]:.2f}' for r in runs)}",
+        "processor time (s)": f"one process {quiet_one:.2f}; cluster: this process {cpu_many[0]:.2f}, workers "
+                              f"{', '.join(f'{c:.2f}' for c in cpu_many[1:])} (the best runs)",
+        "bound for a quiet machine": f"one process {quiet_one:.2f} s, cluster at least {quiet_many:.2f} s: speed-up "
+                                     f"at most {quiet_one / quiet_many:.2f} (from the processor times above: each "
+                                     f"worker on a core of its own, all sharing the {cores} cores with this process, "
+                                     "no worker ever idle; not a timing)",
         "the kernel's CPU sharing": _sharing(),
         "identical (orders, charges, table)": True,
         "chosen pair": "SMA {}/{}".format(*choose(table_one)),

@@ -170,3 +170,18 @@ def test_every_run_says_where_its_time_went(cluster, bars):
     table = run.timing_table()
     assert list(table.columns) == ["task", "worker", "waited", "transfer", "compute", "cpu", "fetch"]
     assert table["task"].iloc[-1] == "sum"  # in the order they ran
+
+
+def _durations(dask_scheduler) -> dict:
+    return {name: p.duration_average for name, p in dask_scheduler.task_prefixes.items()}
+
+
+def test_dask_learns_how_long_each_kind_of_task_takes(cluster, bars):
+    """One key prefix per kind of task (not per task): the scheduler's duration estimates, which place
+    the charges tasks and decide when an idle worker steals one, come from the tasks already run."""
+    (bt,), out = run_sweeps([SweepPlan(bars, [(5, 20), (10, 30), (5, 30)], charges_as_of=ASOF, name="learn")],
+                            cluster)
+    assert out.ok and len(out.results) > 4
+    known = cluster.client.run_on_scheduler(_durations)
+    assert known["learn:_vectorbt"] > 0 and known["learn:_charges_pairs"] > 0
+    assert not any(name.startswith("learn:_charges_pairs_") for name in known)
