@@ -166,6 +166,29 @@ def apply_upgrade(root: str | Path, states: list[FileState]) -> list[Path]:
     return written
 
 
+def add_new_copies(root: str | Path, kind: str, names) -> list[Path]:
+    """Copy the packaged files ``names`` of ``kind`` that the workspace lacks into it, and record
+    them in its stamp (a page added to tradekit after the workspace was made: ``tradekit serve``
+    adds it, so the workspace keeps serving its own copies of the others). Existing files are never
+    touched. Returns the files written."""
+    root = Path(root)
+    written = []
+    files = packaged_files(kind)
+    for name in names:
+        src, dest = files.get(name), root / kind / name
+        if src is None or dest.exists():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        written.append(dest)
+    if written and (root / STAMP).is_file():
+        stamp = _read_stamp(root)
+        for dest in written:
+            stamp["files"][f"{kind}/{dest.name}"] = sha256(dest)
+        (root / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return written
+
+
 def _workspace_from(config: Optional[Path]) -> Path:
     from tradekit.config.loader import default_config_path
     from tradekit.resources import workspace_of

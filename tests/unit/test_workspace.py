@@ -164,3 +164,41 @@ def test_serve_in_a_workspace_runs_its_dashboards_with_its_files_inside_it(tmp_p
     assert seen["cwd"] == ws and seen["cmd"][3] == str(ws / "dashboards")
     for k in ("MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR"):
         assert Path(seen["env"][k]).is_relative_to(ws / "var")
+
+
+def test_serve_adds_a_dashboard_new_since_an_older_workspace_was_made(tmp_path, monkeypatch):
+    """An older workspace (made before the option-chain page) keeps serving its own copies: serve adds the
+    new page beside them (recorded in the stamp) and never touches the others."""
+    import json
+
+    import tradekit.ui.cli as ui
+    from tradekit.workspace import STAMP, check_workspace
+
+    seen = {}
+
+    class FakeProc:
+        pid = 1
+
+        def __init__(self, cmd, **kw):
+            seen.update(cmd=cmd, **kw)
+
+        def poll(self):
+            return None
+
+    ws = init_workspace(tmp_path / "w")
+    (ws / "dashboards" / "chain.ipynb").unlink()  # as a workspace of an earlier version
+    stamp = json.loads((ws / STAMP).read_text())
+    del stamp["files"]["dashboards/chain.ipynb"]
+    (ws / STAMP).write_text(json.dumps(stamp))
+    mine = (ws / "dashboards" / "pnl.ipynb").read_text() + " "
+    (ws / "dashboards" / "pnl.ipynb").write_text(mine)  # the trader's edit
+    monkeypatch.setattr(ui.subprocess, "Popen", FakeProc)
+    monkeypatch.setattr(ui, "_wait_port", lambda port, proc, timeout: None)
+    monkeypatch.setattr(ui, "port_in_use", lambda port, host="127.0.0.1": False)
+    monkeypatch.setattr(ui.os, "killpg", lambda pid, sig: None)
+    ui.serve(load_config(ws / "tradekit.yaml"), port=8897)
+    assert seen["cmd"][3] == str(ws / "dashboards")
+    assert (ws / "dashboards" / "chain.ipynb").read_bytes() == (packaged_dir("dashboards") / "chain.ipynb").read_bytes()
+    assert (ws / "dashboards" / "pnl.ipynb").read_text() == mine
+    states = {s.path: s.state for s in check_workspace(ws)}
+    assert states["dashboards/chain.ipynb"] == "current" and states["dashboards/pnl.ipynb"] == "edited"

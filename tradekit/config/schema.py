@@ -157,6 +157,8 @@ class TickStoreConfig(Section):
     flush_seconds: float = Field(1.0, ge=0, description="seconds between writes; a crash loses at most this much")
     max_buffer: int = Field(200_000, ge=1, description="ticks buffered before a write, whatever the time")
     compact_parts: int = Field(64, ge=0, description="merge a day's flush files once it has this many (0: only at the day's end and on close)")
+    record_paper: bool = Field(True, description="a paper session on recorded bars (tradekit paper --date) records "
+                               "the quotes of its F&O contracts and index spots too (the option-chain page reads them)")
 
 
 class LoggingConfig(Section):

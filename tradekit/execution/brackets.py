@@ -387,6 +387,10 @@ class BracketManager:
             return
         self._kick(bid)
 
+    def quiet_for(self, key: str) -> bool:
+        """No live bracket on ``key``: its ticks do nothing here (the hub's quiet runs, ``MarketDataHub.quiet``)."""
+        return not any(b.closed is None and b.key == key and b.taken_down is None for b in list(self.brackets.values()))
+
     def on_tick(self, tick) -> None:
         """A market-data hub listener: trails and CNC targets move on marks.
 

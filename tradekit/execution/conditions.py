@@ -394,6 +394,10 @@ class ConditionBook:
             self.s.market.want(keys, f"condition:{c.id}")
 
     # -- evaluation -----------------------------------------------------------------------------
+    def quiet_for(self, key: str) -> bool:
+        """Nothing armed: ticks do nothing here (the hub's quiet runs, ``MarketDataHub.quiet``)."""
+        return not self.armed
+
     def on_tick(self, tick) -> None:
         """The hub listener: evaluate the conditions that watch this tick's instrument (and the clock).
         Never blocks the feed's thread: while another thread holds the session's lock, ticks queue."""

@@ -66,8 +66,11 @@ class _EquityDay:
         self.trades.append((product, side, qty, price, order_id, symbol, multiplier))
         if product is Product.CNC:
             q = self.cnc.setdefault(symbol, [0, 0])
+            matched = min(q)
             q[0 if side is Side.BUY else 1] += qty
-            if self.cnc_rule and min(q) > 0:  # the match changed: re-price the day
+            # the match changed: re-price the day. Unchanged, this fill's side had at least the matched
+            # quantity before it (the first units are the matched ones): it is all delivery, as below
+            if self.cnc_rule and min(q) > matched:
                 before = self.charges
                 self.intraday, self.delivery = self._notes()
                 left = {s: [m, m] for s, m in self.matched().items()}

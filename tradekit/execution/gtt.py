@@ -728,6 +728,9 @@ def attach_gtt(session) -> GttProtector | None:
                 _broker.gtt_on_tick(tick)
                 prot.on_tick(tick)
 
+        # no GTT waits on the instrument: its ticks only leave the last price (the hub's quiet runs)
+        mark.quiet_for = lambda key, _broker=session.broker: (not _broker.gtt_book.watches(key)
+                                                             and key not in prot.pending_keys)
         market.add_listener(mark)
         prot.pending_keys = {p.key for p in prot.active()}
     return prot

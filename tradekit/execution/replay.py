@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -106,6 +107,66 @@ def _mark_positions(book, last: Mapping[str, float], risk, now: datetime) -> Non
         risk.on_marks(book, now)
 
 
+class _QuietRuns:
+    """Where a quiet run starting at a minute (group of bars) must end at the latest: before a new day."""
+
+    def __init__(self, uniq, day_no) -> None:
+        G = len(uniq)
+        brk = np.ones(G, dtype=bool)
+        brk[1:] = day_no[1:] != day_no[:-1]
+        nb = np.append(np.flatnonzero(brk), G)
+        self.next_break = nb[np.searchsorted(nb, np.arange(G), side="right")].tolist()
+        self.uniq = uniq.tolist()
+
+    def end(self, g: int, time_event_ns: int, signal_start_ns: int) -> int:
+        """The first minute after ``g`` a run cannot take: ``time_event_ns`` (square-off, cut-off)
+        starts it; the minute ending at or after ``signal_start_ns + bar`` is the run's last."""
+        h = self.next_break[g]
+        if time_event_ns < _NEVER:
+            h = min(h, bisect_left(self.uniq, time_event_ns, g + 1))
+        if signal_start_ns < _NEVER:
+            h = min(h, bisect_left(self.uniq, signal_start_ns, g) + 1)
+        return h
+
+
+def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes_l, vols_l, dn, vol_day, day_volume,
+               last_close) -> int:
+    """Bars ``j0 .. j1-1`` (minute ``i`` holds ``bounds[i]:bounds[i+1]`` of them, counted from
+    ``j0``) through the hub's quiet path; the exchange and the replay's closes follow (``sync``)
+    before anything could act on them. Returns the minutes taken."""
+    closes = closes_l[j0:j1]
+    vols = vols_l[j0:j1]
+    kis = kidx_l[j0:j1]
+    keys = [keys_l[k] for k in kis]
+    day_vols = []
+    for ki, v in zip(kis, vols):  # each key's volume since its day's first bar, as a Kite tick carries it
+        if vol_day[ki] != dn:
+            vol_day[ki], day_volume[ki] = dn, 0
+        day_volume[ki] += v
+        day_vols.append(day_volume[ki])
+    synced = 0
+    traded: set[str] = set()
+
+    def sync(i: int) -> None:  # what on_bar leaves after minutes .. i: each key's last close, and that it traded
+        nonlocal synced
+        last = {}
+        for j in range(bounds[synced], bounds[i + 1]):
+            last[keys[j]] = closes[j]
+            if vols[j] > 0:
+                traded.add(keys[j])
+        for key, c in last.items():
+            exchange.pass_bars(key, c, key in traded)
+            last_close[key] = c
+        synced = i + 1
+
+    taken = hub.on_quiet_bars(feed, ends, bounds, keys, closes, vols, day_vols, sync)
+    if taken < len(ends):  # the day volumes of the minutes not taken go back
+        back = bounds[taken]
+        for j in range(len(keys) - 1, back - 1, -1):
+            day_volume[kis[j]] -= vols[j]
+    return taken
+
+
 def _end_day(session, day: date, prices: Mapping[str, float]) -> None:
     """The exchange closes first (DAY orders lapse, charges debited); then the closing marks are
     journaled: a breaker tripped by them sends its flatten orders after the close, and they rest
@@ -148,6 +209,7 @@ def run_replay(
     risk_marks: bool = True,
     feed: str | None = "replay",
     verify: bool = True,
+    fast: bool = True,
 ) -> ReplayResult:
     """Replay bars (``{"NSE:RELIANCE": DataFrame, ...}``) through ``session``.
 
@@ -169,6 +231,12 @@ def run_replay(
 
     ``verify``: with a journal in ``batch`` durability (``Session.for_replay``), the chain is
     verified once at the end (``ReplayResult.verified``); a failure raises TradekitError.
+
+    ``fast`` (default): quiet runs of minutes (within a day, no order resting, no signal due, no
+    square-off or cut-off, every hub listener quiet for every instrument) go through the hub
+    in one call (:meth:`MarketDataHub.on_quiet_bars`): the same clock per bar, the same risk
+    measures and breaker trips on the same bar, the same journal and book as ``fast=False``, the
+    reference path that takes every minute on its own.
     """
     t0 = _time.perf_counter()
     frames = {}
@@ -222,7 +290,7 @@ def run_replay(
                                   "squared off the same day: use CNC (delivery) or NRML", field="product")
 
     keys = list(frames)
-    starts = np.concatenate([frames[k].index.asi8 for k in keys])
+    starts = np.concatenate([frames[k].index.as_unit("ns").asi8 for k in keys])  # ns, whatever unit the index has
     kidx = np.concatenate([np.full(len(frames[k]), i, dtype=np.int32) for i, k in enumerate(keys)])
     opens = np.concatenate([frames[k]["open"].to_numpy(dtype="float64") for k in keys])
     highs = np.concatenate([frames[k]["high"].to_numpy(dtype="float64") for k in keys])
@@ -278,15 +346,24 @@ def run_replay(
     # issue 15: slices and TWAP/VWAP/POV parents step on the replay's clock; fed by the hub when it is fed
     algos = getattr(session, "algos", None) if on_ticks is None else None
     conds = getattr(session, "conditions_book", None) if hub is None else None  # the hub evaluates them otherwise
-    for g in range(len(uniq)):
-        s_ns = int(uniq[g])
-        if day_no[g] != cur_day_no:
-            day = _day_from_no(int(day_no[g]))
+    # the quiet-run fast path (``fast``): runs of minutes within a day with no order resting, no signal
+    # due, no time event and every hub listener quiet go through the hub in one call
+    G = len(uniq)
+    quiet = None
+    if fast and on_ticks is not None and pace is None and hasattr(getattr(broker, "exchange", None), "pass_bars"):
+        quiet = _QuietRuns(uniq, day_no)
+    uniq_l, first_pos_l, group_end_l = uniq.tolist(), first_pos.tolist(), group_end.tolist()
+    exchange = getattr(broker, "exchange", None)
+    g = 0
+    while g < G:
+        s_ns = uniq_l[g]
+        if day_no_l[g] != cur_day_no:
+            day = _day_from_no(day_no_l[g])
             if cur_day is not None and not daily:
                 end_day(cur_day)  # the clock still reads the previous day's last bar end
                 clock.set_ns(max(clock.ns, s_ns))
                 session._emit(E.DAY_ROLLED, {"day": day.isoformat()})
-            cur_day_no, cur_day = day_no[g], day
+            cur_day_no, cur_day = day_no_l[g], day
             days.append(day)
             sq = session.square_off_time(day) if square_off else None
             cut = session.mis_cutoff(None, day) if square_off else None
@@ -301,49 +378,63 @@ def run_replay(
             if rms:
                 broker.square_off_mis()
             cut_ns = _NEVER
-        clock.set_ns(max(s_ns, clock.ns))  # the rate governor may have paced orders past the bar's start
-        e_ns = s_ns + bar_ns
-        for j in range(first_pos[g], group_end[g]):
-            key = keys_l[kidx_l[j]]
-            c = closes_l[j]
-            on_bar(key, s_ns, e_ns, opens_l[j], highs_l[j], lows_l[j], c, vols_l[j])
-            last_close[key] = c
-        if daily:  # the day closes (at 15:30) before its signals go out: they rest for the next open
-            clock.set_ns(max(s_ns + _CLOSE_NS, clock.ns))
-            end_day(cur_day)
+        taken = 0
+        if quiet is not None:
+            h = quiet.end(g, min(sq_ns, cut_ns), sig_ns[sig_i] - bar_ns if sig_i < n_sig else _NEVER)
+            if h - g >= 2 and all(not exchange.has_resting(k) and hub.quiet(k, feed) for k in keys_l):
+                j0, j1 = first_pos_l[g], group_end_l[h - 1]
+                bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
+                taken = _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds,
+                                   [u + bar_ns for u in uniq_l[g:h]], closes_l, vols_l, day_no_l[g], vol_day,
+                                   day_volume, last_close)
+        if taken:
+            g += taken - 1  # the run's last minute: its signals go out below
+            e_ns = uniq_l[g] + bar_ns
+        else:
+            clock.set_ns(max(s_ns, clock.ns))  # the rate governor may have paced orders past the bar's start
+            e_ns = s_ns + bar_ns
+            for j in range(first_pos_l[g], group_end_l[g]):
+                key = keys_l[kidx_l[j]]
+                c = closes_l[j]
+                on_bar(key, s_ns, e_ns, opens_l[j], highs_l[j], lows_l[j], c, vols_l[j])
+                last_close[key] = c
+            if daily:  # the day closes (at 15:30) before its signals go out: they rest for the next open
+                clock.set_ns(max(s_ns + _CLOSE_NS, clock.ns))
+                end_day(cur_day)
+                clock.set_ns(max(e_ns, clock.ns))
+                session._emit(E.DAY_ROLLED, {"day": _day_from_no(day_no_l[g] + 1).isoformat()})
             clock.set_ns(max(e_ns, clock.ns))
-            session._emit(E.DAY_ROLLED, {"day": _day_from_no(int(day_no[g]) + 1).isoformat()})
-        clock.set_ns(max(e_ns, clock.ns))
-        if on_ticks is not None:  # the minute's bars as one packet: the path of a live tick
-            ts = ns_to_dt(e_ns)
-            dn = day_no_l[g]
-            packet = []
-            for j in range(first_pos[g], group_end[g]):
-                ki = kidx_l[j]
-                if vol_day[ki] != dn:
-                    vol_day[ki], day_volume[ki] = dn, 0
-                v = vols_l[j]
-                day_volume[ki] += v
-                packet.append(Tick(keys_l[ki], ts, closes_l[j], None, "quote", last_quantity=v, volume=day_volume[ki]))
-            on_ticks(packet, feed)
-        if algos is not None and algos.busy:  # issue 15: parents step on the replay's clock, POV on its volume
-            for j in range(first_pos[g], group_end[g]):
-                algos.on_bar_volume(keys_l[kidx_l[j]], vols_l[j], cur_day)
-            algos.step()
-        if risk is not None and book.positions and not daily:
-            _mark_positions(book, last_close, risk, clock.now())
-        if conds is not None and conds.armed:  # no hub feed (daily bars, feed=False): conditions see each close
-            conds.on_bars([(keys_l[kidx_l[j]], closes_l[j], vols_l[j]) for j in range(first_pos[g], group_end[g])],
-                          clock.now())
+            if on_ticks is not None:  # the minute's bars as one packet: the path of a live tick
+                ts = ns_to_dt(e_ns)
+                dn = day_no_l[g]
+                packet = []
+                for j in range(first_pos_l[g], group_end_l[g]):
+                    ki = kidx_l[j]
+                    if vol_day[ki] != dn:
+                        vol_day[ki], day_volume[ki] = dn, 0
+                    v = vols_l[j]
+                    day_volume[ki] += v
+                    packet.append(Tick(keys_l[ki], ts, closes_l[j], None, "quote", last_quantity=v, volume=day_volume[ki]))
+                on_ticks(packet, feed)
+            if algos is not None and algos.busy:  # issue 15: parents step on the replay's clock, POV on its volume
+                for j in range(first_pos_l[g], group_end_l[g]):
+                    algos.on_bar_volume(keys_l[kidx_l[j]], vols_l[j], cur_day)
+                algos.step()
+            if risk is not None and book.positions and not daily:
+                _mark_positions(book, last_close, risk, clock.now())
+            if conds is not None and conds.armed:  # no hub feed (daily bars, feed=False): conditions see each close
+                conds.on_bars([(keys_l[kidx_l[j]], closes_l[j], vols_l[j]) for j in range(first_pos_l[g], group_end_l[g])],
+                              clock.now())
         while sig_i < n_sig and sig_ns[sig_i] <= e_ns:
             sig = all_signals[sig_i]
             sig_i += 1
             submitted += _send_signal(session, sig, clock.now(), rejected)
-        if bar_pbar is not None and (g & 1023) == 0:
-            bar_pbar.update(int(group_end[g]) - bar_pbar.n)
+        if bar_pbar is not None and group_end_l[g] - bar_pbar.n >= 1024:
+            bar_pbar.update(group_end_l[g] - bar_pbar.n)
         if pace is not None and not pace(e_ns):
             stopped = True
             break
+        g += 1
     if cur_day is not None and not daily:
         end_day(cur_day)
     verified = _finish(session, verify)

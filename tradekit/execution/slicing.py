@@ -209,6 +209,10 @@ class ParentOrders:
         if ev.type in _REBUILD_TYPES:
             self._learn(ev)
 
+    def quiet_for(self, key: str) -> bool:
+        """No active parent: ticks do nothing here (the hub's quiet runs, ``MarketDataHub.quiet``)."""
+        return not any(p.active for p in list(self.parents.values()))
+
     def on_tick(self, tick) -> None:
         """Every accepted tick (paper bars arrive as ticks too): POV volume, then the schedules."""
         key = tick.key

@@ -31,6 +31,7 @@ from tradekit.clock import Clock, RealClock
 from tradekit.data.types import DepthLevel, Tick
 from tradekit.marketdata.config import MarketDataConfig
 from tradekit.marketdata.quality import Finding, KeyState, QualityChecker
+from tradekit.marketdata.quiet import quiet_bars
 from tradekit.store.events import EventType as E
 
 log = logging.getLogger(__name__)
@@ -472,6 +473,51 @@ class MarketDataHub:
                     moved = True
             if moved:
                 risk.on_marks(book, now)
+
+    # -- a replay's quiet run of bars --------------------------------------------------------------
+    def quiet(self, key: str, source: str) -> bool:
+        """True when one-tick packets of ``key`` from ``source`` would only move prices, marks and
+        the risk manager's measures, so :meth:`on_quiet_bars` may take a run of them: a recorded
+        source that is not the live one, nothing queued, no stale instrument, not an index, no
+        tick store, a risk manager with breakers (or none), a clock a replay moves, and every
+        listener quiet for ``key``. A listener says so by a ``quiet_for(key)`` (on the function or
+        on its object) that is True while the ticks of ``key`` do nothing but keep a last price,
+        so that the last tick of a run stands for the whole run; a listener without one is not quiet."""
+        if (source not in RECORDED or source == self.source_name or self._backlog or self._stale_keys
+                or key in self.indices or self.tick_store is not None or not hasattr(self.clock, "set_ns")):
+            return False
+        risk = self.risk
+        if risk is not None and not (hasattr(risk, "breakers") and hasattr(risk, "_apply")):
+            return False
+        for fn in self.listeners:
+            q = getattr(fn, "quiet_for", None) or getattr(getattr(fn, "__self__", None), "quiet_for", None)
+            if q is None or not q(key):
+                return False
+        return True
+
+    def on_quiet_bars(self, source: str, ends_ns: list[int], bounds: list[int], keys: list[str], closes: list[float],
+                      volumes: list[int], day_volumes: list[int], sync: Callable[[int], None] | None = None) -> int:
+        """A run of minutes, each one packet: minute ``i`` holds the bars ``bounds[i]:bounds[i+1]``
+        (``keys[j]``, ``closes[j]``, ``volumes[j]``, ``day_volumes[j]``: the day's volume so far),
+        each a tick at the minute's end ``ends_ns[i]`` (the clock moves there): the same state, the
+        same breaker decisions on the same bar and the same journal as :meth:`on_ticks` packet by
+        packet, while :meth:`quiet` holds for every key (the caller checks it first).
+
+        Per minute the clock moves, the quality state takes the prices, and the risk manager sees
+        the packet, each price and (held instruments) the marked book, in :meth:`on_ticks`' order.
+        What only the last tick of a key decides (quotes, OMS prices, the mark to journal, the
+        listeners' last price, ``sync(i)``: the caller's own state after minute ``i``) is written
+        once at the end, or before a breaker's action is applied, which then ends the run after
+        that minute. A close that is not a positive price ends the run before its minute. Returns
+        the number of minutes taken."""
+        n = len(ends_ns)
+        if not n or not self.session_lock.acquire(blocking=False):
+            return 0
+        try:
+            return quiet_bars(self, source, ends_ns, bounds, keys, closes, volumes, day_volumes, sync, n)
+        finally:
+            self.session_lock.release()
+
 
     # -- marks ------------------------------------------------------------------------------------
     def _flush_marks(self, now: datetime, *, force: bool = False) -> dict[str, float]:

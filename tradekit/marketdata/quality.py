@@ -35,17 +35,21 @@ class KeyState:
     findings: int = 0
 
     def accept(self, t: Tick) -> None:
-        p = t.last_price
-        if self.last > 0 and p > 0:
-            r = math.log(p / self.last)
-            self.var = r * r if self.n == 0 else _EWMA * self.var + (1 - _EWMA) * r * r
-            self.n += 1
-        self.last = p
+        self.accept_price(t.last_price)
         ts = t.ts or t.last_trade_time
         if ts is not None:
             self.ts = ts
         if t.close:
             self.prev_close = t.close
+
+    def accept_price(self, p: float) -> None:
+        """The price part of :meth:`accept` (a replay's quiet run of bars takes their prices one by
+        one and their last tick's time once)."""
+        if self.last > 0 and p > 0:
+            r = math.log(p / self.last)
+            self.var = r * r if self.n == 0 else _EWMA * self.var + (1 - _EWMA) * r * r
+            self.n += 1
+        self.last = p
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,9 +208,10 @@ def paper_command(
         raise ValidationError(f"{day!r} is not a date (YYYY-MM-DD)", field="--date") from None
     data = {}
     for sym in [s.strip().upper() for s in symbols.split(",") if s.strip()]:
-        bars = load_bars(find_bars(f"NSE:{sym}", "1min", data_dir=cfg.data_dir)[0], start=d, end=d)
+        key = sym if ":" in sym else f"NSE:{sym}"  # NFO:NIFTY... for an option's own bars (tradekit data import)
+        bars = load_bars(find_bars(key, "1min", data_dir=cfg.data_dir)[0], start=d, end=d)
         if len(bars):
-            data[f"NSE:{sym}"] = bars
+            data[key] = bars
     if not data:
         from tradekit.market.calendar import calendar_for
 
@@ -233,12 +234,17 @@ def paper_command(
         server = SignalServer.from_settings(cfg.signals, pipeline, secrets=Secrets.load(cfg.secrets_file)).start()
     runner = PaperSessionRunner(session, data, speed=speed, strategies=[parse_strategy(strategy)] if strategy else [],
                                 pipeline=pipeline, inbox=inbox, progress=True)
+    from tradekit.marketdata.recording import record_paper_quotes
+
+    quotes = record_paper_quotes(session)  # its F&O quotes for the option-chain page, as a live session's
     try:
         return runner.run()
     finally:
         if server is not None:
             server.stop()
         session.close()
+        if quotes is not None:
+            quotes.close()
 
 
 # -- paper trading on live Kite data ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """``tradekit serve``: the Voila dashboards on 127.0.0.1, behind a token, cells hidden.
 
-Voila serves ``dashboards/`` (the approval queue and the P&L page). Each browser tab gets its
+Voila serves ``dashboards/`` (the approval queue, the P&L, execution and option-chain pages). Each browser tab gets its
 own kernel, which reads the journal named by the config the session uses (passed to the
 kernels as ``TRADEKIT_CONFIG``), so the dashboards and a running ``tradekit paper`` session
 share one store. The token is the ``TRADEKIT_DASHBOARD_TOKEN`` secret (environment or secrets
@@ -30,20 +30,47 @@ import typer
 from tradekit.errors import TradekitError
 
 TOKEN_SECRET = "TRADEKIT_DASHBOARD_TOKEN"
-DASHBOARDS = ("approval", "pnl", "execution")
+DASHBOARDS = ("approval", "pnl", "execution", "chain")
+# pages added after workspaces were first made: serve copies them into a workspace that lacks them
+ADDED_DASHBOARDS = ("chain",)
 # Kept out of the server's (and so the kernels') environment: dashboards never hold broker keys.
 _DROP_ENV_PREFIXES = ("KITE_",)
 _DROP_ENV = {"TRADEKIT_SIGNAL_TOKEN", "TRADEKIT_ALERT_WEBHOOK", "TRADEKIT_TELEGRAM_TOKEN", TOKEN_SECRET}
 
 
 def dashboards_dir(config_source: str | Path | None = None) -> Path:
-    """The dashboards served: the workspace's ``dashboards/`` when it holds both, else the packaged ones."""
+    """The dashboards served: the workspace's ``dashboards/`` when it holds every one, else the packaged
+    ones (:func:`serve` first copies pages added since into a workspace that lacks them,
+    :data:`ADDED_DASHBOARDS`, so an older workspace keeps serving its own copies)."""
     from tradekit.resources import packaged_dir, workspace_of
 
     ws = workspace_of(config_source)
     if ws is not None and all((ws / "dashboards" / f"{d}.ipynb").is_file() for d in DASHBOARDS):
         return ws / "dashboards"
     return packaged_dir("dashboards")
+
+
+def _add_new_pages(config_source) -> list[Path]:
+    """Copy the pages added to tradekit since (:data:`ADDED_DASHBOARDS`) into an older workspace
+    that holds the others; a workspace that cannot take them falls back to the packaged pages."""
+    import logging
+
+    from tradekit.resources import workspace_of
+    from tradekit.workspace import add_new_copies
+
+    ws = workspace_of(config_source)
+    core = [d for d in DASHBOARDS if d not in ADDED_DASHBOARDS]
+    if ws is None or not all((ws / "dashboards" / f"{d}.ipynb").is_file() for d in core):
+        return []
+    try:
+        added = add_new_copies(ws, "dashboards", [f"{d}.ipynb" for d in ADDED_DASHBOARDS])
+    except OSError as e:
+        logging.getLogger(__name__).warning("could not add the new dashboards to %s (%s): serving the packaged ones",
+                                            ws, e)
+        return []
+    for p in added:
+        logging.getLogger(__name__).info("added %s to the workspace (a dashboard new in this version)", p)
+    return added
 
 
 def voila_config_dir(config_source: str | Path | None = None) -> Path:
@@ -204,6 +231,8 @@ def serve(config=None, *, port: int = 8866, dashboards: Path | None = None, toke
 
     # the server's working folder: the workspace, else the config's folder (never the package)
     root = workspace_of(cfg_path) or cfg_path.parent
+    if dashboards is None:
+        _add_new_pages(cfg_path)
     folder = Path(dashboards) if dashboards is not None else dashboards_dir(cfg_path)
     missing = [d for d in DASHBOARDS if not (folder / f"{d}.ipynb").exists()]
     if missing:
@@ -265,7 +294,7 @@ def serve_command(
     account: Optional[str] = typer.Option(None, "--account", help="the store's account the dashboards show and "
                                           "send decisions to (default: the config's store.account)"),
 ) -> None:
-    """Serve the approval and P&L dashboards (Voila) on 127.0.0.1 with a token, next to a running session."""
+    """Serve the dashboards (approval, P&L, execution, option chain: Voila) on 127.0.0.1 with a token, next to a running session."""
     from tradekit.config import load_config
 
     cfg, env = load_config(config), None
@@ -283,7 +312,8 @@ def serve_command(
 
     signal.signal(signal.SIGTERM, _term)
     typer.echo(f"dashboards for {server.config_path} ({cfg.mode}; journal {cfg.store_url()})")
-    for name, label in (("approval", "approval queue"), ("pnl", "P&L and risk"), ("execution", "execution")):
+    for name, label in (("approval", "approval queue"), ("pnl", "P&L and risk"), ("execution", "execution"),
+                        ("chain", "option chain")):
         typer.echo(f"  {label:<15} {server.url(name, token=server.token_generated)}")
     if server.token_generated:
         typer.echo(f"  (a new token for this run only; set {TOKEN_SECRET} in the environment or the secrets file "

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from tradekit.execution.costs import FillCosts
 from tradekit.market.charges import SAME_DAY_CNC_IS_INTRADAY, ContractNote, RateTable, round_trip
-from tradekit.model.charges import Charges
+from tradekit.model.charges import COMPONENTS, Charges
 from tradekit.session import _default_instruments
 
 DAY = date(2026, 11, 25)
@@ -87,3 +87,43 @@ def test_a_days_fill_charges_add_up_to_its_notes_exactly(trades):
     sold = {k: sum(q for pr, s, q, _, i, _ in trades if pr == "CNC" and s == "SELL" and i.key == k) for k in (SBIN.key, INFY.key)}
     dp_scrips = sum(1 for k in bought if sold[k] > bought[k])
     assert notes.dp == RateTable.bundled().rates_on(DAY).get("dp") * dp_scrips
+
+
+class _RepricingEveryTime(FillCosts):
+    """The reference: every CNC fill of a scrip bought and sold today re-prices the day (what
+    ``_EquityDay.add`` did before it re-priced only when the matched quantity changed)."""
+
+    def equity_day(self, exchange, day):
+        e = super().equity_day(exchange, day)
+        if not getattr(e, "_ref", False):
+            e._ref = True
+
+            def add(product, side, qty, price, order_id, symbol, multiplier, _e=e):
+                _e.trades.append((product, side, qty, price, order_id, symbol, multiplier))
+                if product.value == "CNC":
+                    q = _e.cnc.setdefault(symbol, [0, 0])
+                    q[0 if side.value == "BUY" else 1] += qty
+                    if _e.cnc_rule and min(q) > 0:
+                        before = _e.charges
+                        _e.intraday, _e.delivery = _e._notes()
+                        left = {s: [m, m] for s, m in _e.matched().items()}
+                        for t in _e.trades:
+                            _e._place(*t, left, compose=False)
+                        _e.intraday.recompose()
+                        _e.delivery.recompose()
+                        return Charges(**{c: getattr(_e.charges, c) - getattr(before, c) for c in COMPONENTS})
+                return _e._place(product, side, qty, price, order_id, symbol, multiplier, {})
+
+            e.add = add
+        return e
+
+
+@settings(max_examples=60, deadline=None)
+@given(fills)
+def test_re_pricing_only_when_the_match_changes_books_what_re_pricing_every_fill_does(trades):
+    fast, ref = FillCosts(), _RepricingEveryTime()
+    for prod, side, q, p, inst, o in trades:
+        a = fast(inst, prod, side, q, D(p) / 100, DAY, f"{prod}{o}")
+        b = ref(inst, prod, side, q, D(p) / 100, DAY, f"{prod}{o}")
+        assert a == b
+    assert fast.notes(DAY) == ref.notes(DAY)

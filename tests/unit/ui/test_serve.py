@@ -62,8 +62,9 @@ def test_without_a_token_secret_one_is_generated_and_printed_once(paper_config, 
     assert main(["serve", "-c", paper_config.source, "--port", "8898"]) == 0
     out = capsys.readouterr().out
     token = fake_voila.last.kw["env"]["JUPYTER_TOKEN"]
-    assert len(token) >= 24 and out.count(token) == 3  # the three URLs, nowhere else
+    assert len(token) >= 24 and out.count(token) == 4  # the four URLs, nowhere else
     assert "approval.ipynb?token=" in out and "pnl.ipynb?token=" in out and "execution.ipynb?token=" in out
+    assert "chain.ipynb?token=" in out
     assert "TRADEKIT_DASHBOARD_TOKEN" in out
 
 

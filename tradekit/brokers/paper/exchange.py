@@ -234,6 +234,15 @@ class SimExchange:
             self._match_bar(key, orders, start_ns, end_ns, o, h, l, v)
         self.last_price[key] = c
 
+    def pass_bars(self, key: str, close: float, traded: bool) -> None:
+        """Bars of ``key`` while no order of it rests (a replay's quiet run): what :meth:`on_bar`
+        would leave after them, the last close and whether any of them traded."""
+        if self._resting.get(key):
+            raise ValueError(f"orders of {key} rest on the book: their bars must go through on_bar")
+        if traded:
+            self._volume_keys.add(key)
+        self.last_price[key] = close
+
     def on_tick(self, tick: Tick, ts_ns: int | None = None) -> None:
         """Match resting orders of ``tick.key`` against one tick (see the module's tick rules).
 
