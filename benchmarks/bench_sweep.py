@@ -6,14 +6,19 @@ stocks with 1-minute bars in the data (``/work/shared/data`` or the bundled samp
 ``(fast, slow)`` pairs. A year of minute bars is not available here: the stocks have 18 sessions
 each (2016-08-16 .. 2016-09-09, 6,750 bars per stock), so the sweep is 10 × 30 × 18 sessions.
 
-Measured in the same run: the sweep in this process, then on a local cluster sized to the machine
-(:func:`tradekit.research.cluster.local_cluster_size`), whose start (worker processes spawned,
-vectorbt imported in each) is timed apart from the sweep. The speed-up is one process ÷ cluster,
-without and with the start. The orders (every trade and its charges, to the paisa), the sweep table
-and the chosen pair must be identical, or the benchmark fails. On a machine shared with other work
-(this one has 2 cores) the figures say what that machine did, not what the code can do.
+Measured in the same run: a local cluster sized to the machine
+(:func:`tradekit.research.cluster.local_cluster_size`) is started (worker processes spawned, each
+warmed up once: tradekit and vectorbt imported, vectorbt's compiled functions loaded), timed apart
+from the sweep; then the sweep runs in this process (warmed up the same way) and on the cluster, in
+turn, ``--repeats`` times, and the best of each are compared. Both run the same tasks
+(:mod:`tradekit.research.sweep`). The orders (every trade and its charges, to the paisa), the sweep
+table and the chosen pair must be identical, or the benchmark fails. It prints the cores each run
+got (processor seconds per second), the processor time of this process and each worker, a bound for
+a quiet machine derived from them, and where each cluster task's time went (waited, transfer,
+compute, cpu, fetch). On a machine shared with other work (this one has 2 cores, and its kernel
+shares them out by session) the timings say what that machine did, not what the code can do.
 
-``python -m benchmarks.bench_sweep [--symbols N] [--pairs N] [--workers N]``
+``python -m benchmarks.bench_sweep [--symbols N] [--pairs N] [--workers N] [--repeats N]``
 """
 
 from __future__ import annotations
