@@ -101,7 +101,7 @@ def run(n_symbols: int = 10, n_pairs: int = 30, workers: int | None = None, repe
             assert choose(table_one) == choose(sweep_table(runs[-1][1])) and not runs[-1][1].failed
             loads.append(_loadavg())
     t_one, one, out_one, cpu_one = min(ones, key=lambda r: r[0])
-    t_many, many, outcome, cpu_many = min(runs, key=lambda r: r[0])
+    t_many, _, outcome, cpu_many = min(runs, key=lambda r: r[0])
     # what a quiet machine could do at best, from the processor time each process needed (not a timing):
     # each worker needs its own processor time, and all of them together share the cores with this process
     quiet_one = cpu_one[0]

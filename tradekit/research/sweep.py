@@ -36,7 +36,14 @@ import numpy as np
 import pandas as pd
 
 from tradekit.errors import ValidationError
-from tradekit.research.cluster import Shared, SweepCluster, Task, TaskFailure, TaskOutcome, auto_chunks
+from tradekit.research.cluster import (
+    Shared,
+    SweepCluster,
+    Task,
+    TaskFailure,
+    TaskOutcome,
+    auto_chunks,
+)
 
 __all__ = ["SweepPlan", "parity_sweep", "run_sweeps", "sweep"]
 

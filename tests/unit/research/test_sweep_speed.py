@@ -27,7 +27,14 @@ from hypothesis import strategies as st
 from tradekit.research import cluster as cluster_mod
 from tradekit.research.cluster import SweepCluster, Task, local_cluster_size
 from tradekit.research.config import DaskConfig
-from tradekit.research.sweep import PricedOrders, SweepPlan, charges_task, run_sweeps, sma_targets, vectorbt_task
+from tradekit.research.sweep import (
+    PricedOrders,
+    SweepPlan,
+    charges_task,
+    run_sweeps,
+    sma_targets,
+    vectorbt_task,
+)
 from tradekit.runs.research import execution_targets, load_research_bars
 from tradekit.strategies import SmaCrossover
 
@@ -157,7 +164,7 @@ def _add(a: int, b: int) -> int:
 
 def test_every_run_says_where_its_time_went(cluster, bars):
     here = SweepCluster(DaskConfig(enabled=False), progress="none")
-    (bt,), out = run_sweeps([SweepPlan(bars, [(5, 20), (10, 30)], charges_as_of=ASOF)], here)
+    _, out = run_sweeps([SweepPlan(bars, [(5, 20), (10, 30)], charges_as_of=ASOF)], here)
     assert set(out.timings) == set(out.results)
     assert all(t.worker == "this process" and t.compute > 0 and t.cpu is not None for t in out.timings.values())
     assert "sweep: vectorbt: 2 tasks" in out.timing_summary() and "sweep: charges pairs: 1 task" in out.timing_summary()
@@ -179,7 +186,7 @@ def _durations(dask_scheduler) -> dict:
 def test_dask_learns_how_long_each_kind_of_task_takes(cluster, bars):
     """One key prefix per kind of task (not per task): the scheduler's duration estimates, which place
     the charges tasks and decide when an idle worker steals one, come from the tasks already run."""
-    (bt,), out = run_sweeps([SweepPlan(bars, [(5, 20), (10, 30), (5, 30)], charges_as_of=ASOF, name="learn")],
+    _, out = run_sweeps([SweepPlan(bars, [(5, 20), (10, 30), (5, 30)], charges_as_of=ASOF, name="learn")],
                             cluster)
     assert out.ok and len(out.results) > 4
     known = cluster.client.run_on_scheduler(_durations)
