@@ -13,28 +13,27 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import date, datetime, time
-from decimal import ROUND_FLOOR
+from datetime import date, datetime
 from pathlib import Path
 
-from tradekit.clock import IST, Clock, default_clock
+from tradekit.clock import Clock, default_clock
 from tradekit.config import TradekitConfig, load_config
 from tradekit.errors import ConfigError, ValidationError
 from tradekit.execution.account import Account
 from tradekit.execution.margin import MarginModel
 from tradekit.execution.oms import OrderManager
 from tradekit.model.enums import TradingMode
-from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
-from tradekit.model.signal import Signal
 from tradekit.store import EventType as E, Journal, make_engine, sqlite_url
 from tradekit.store.lease import default_owner
 from tradekit.store.journal import JournalUnavailable
+from tradekit.session_live import LiveLifecycle  # start, after_login, anchors (split by responsibility)
+from tradekit.session_orders import OrderRouting, _lots  # noqa: F401 - signals, sizing, baskets, cut-offs
 
 log = logging.getLogger(__name__)
 
 
-class Session:
+class Session(OrderRouting, LiveLifecycle):
     """Build with :meth:`from_config`. Attributes: ``config, clock, journal, book, instruments,
     calendar, broker, gate, account, oms``."""
 
@@ -432,116 +431,6 @@ class Session:
     def submit(self, request: OrderRequest, *, strategy: str = "manual", **kw) -> Order:
         return self.oms.submit(request, strategy=strategy, **kw)
 
-    def basket(self, strategy, *, name: str = "basket", premiums=None, spot=None, **kw):
-        """A multi-leg basket as one decision (issue 21, :mod:`tradekit.execution.basket`): a
-        :class:`~tradekit.options.strategies.Strategy` or a spec dict (``{"strategy": "iron_condor",
-        "underlying": "NIFTY", ...}``); ``kw``: product, order_type, approval, policy, retries."""
-        from tradekit.execution.basket import strategy_of
-
-        return self.baskets.propose(strategy_of(self, strategy, premiums=premiums, spot=spot), name=name, **kw)
-
-    def order_for_signal(self, signal: Signal) -> OrderRequest:
-        """Turn a signal into an order request, applying its sizing rule when it has no quantity."""
-        qty = signal.quantity
-        inst = self.instruments.get(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
-        lot = inst.lot_size if inst is not None else 1
-        if qty is None:
-            qty = self._size(signal, lot)
-        return OrderRequest(signal.exchange, signal.tradingsymbol, signal.side, qty, signal.order_type, signal.product,
-                            price=signal.price, trigger_price=signal.trigger_price,
-                            validity=signal.meta.get("validity", "DAY"))
-
-    def _lot(self, signal: Signal) -> int:
-        inst = self.instruments.find(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
-        return inst.lot_size if inst is not None else 1
-
-    def _size(self, signal: Signal, lot: int) -> int:
-        rule = (signal.sizing or {}).get("rule")
-        value = dec((signal.sizing or {}).get("value", 0), "sizing.value")
-        price = signal.price or signal.reference_price or self.oms.last_price(signal.key)
-        if not price:
-            raise ValidationError("needs a price (limit, reference_price or a last price) to size the order", field="sizing")
-        capital = self.book.starting_cash + self.book.net_pnl
-        if rule == "fixed_value":
-            budget = value
-        elif rule == "capital_pct":
-            budget = capital * value / 100
-        elif rule == "risk_pct":
-            stop = (signal.sizing or {}).get("stop") or signal.trigger_price
-            if stop is not None:
-                per_unit = abs(price - dec(stop, "sizing.stop"))
-            elif self.risk is not None:  # no stop: risk.sizing.method measures one (ATR or realised vol)
-                per_unit = dec(round(self.risk.stop_distance(signal.tradingsymbol, float(price), self.clock.now().date())[0], 4))
-            else:
-                raise ValidationError("risk_pct sizing needs a stop price", field="sizing.stop")
-            if per_unit == 0:
-                raise ValidationError("stop equals the price: risk per unit is zero", field="sizing.stop")
-            scale = dec(self.risk.gate.scale if self.risk is not None else 1.0, "scale")  # regime / loss streak
-            units = (capital * value / 100 * scale / per_unit).to_integral_value(ROUND_FLOOR)
-            return _lots(int(units), lot, signal)
-        else:
-            raise ValidationError(f"unknown sizing rule {rule!r} (fixed_value, capital_pct, risk_pct)", field="sizing.rule")
-        return _lots(int((budget / price).to_integral_value(ROUND_FLOOR)), lot, signal)
-
-    def submit_signal(self, signal: Signal, route: str | None = None) -> Order:
-        """The sink for the signal pipeline: size, then submit through the one path."""
-        if signal.meta.get("condition") is not None:  # held until its trigger (tradekit.execution.conditions)
-            return self.conditions_book.arm(signal, route)
-        self.market.want([signal.key], "signal")  # subscribed before its risk check
-        if signal.price is None and signal.reference_price is None:
-            self.market.wait_quote(signal.key)  # live: up to market_data.quote_wait_seconds for a first quote
-        if signal.reference_price is not None and self.market.last_price(signal.key) is None:
-            self.oms.mark(signal.key, signal.reference_price)
-        req = self.order_for_signal(signal)
-        if signal.meta.get("bracket"):  # stop / targets / trail: the entry of a bracket (tradekit/execution/brackets.py)
-            return self.brackets.submit_signal(signal, req, route)
-        from tradekit.signals.algo_fields import apply_slicing, order_meta  # issue 15: algo / iceberg fields
-
-        req, algo_meta = apply_slicing(req, signal, self._lot(signal)), order_meta(signal)
-        note = getattr(self.gate, "note_signal_stop", None)
-        if note is not None and (signal.sizing or {}).get("stop") is not None:
-            note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
-        return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
-                               reference_price=signal.reference_price, meta=algo_meta)
-
-    def protect(self, exchange: str, tradingsymbol: str, *, stop, target, quantity: int | None = None,
-                product: str | None = None) -> str | None:
-        """Protect an existing CNC/NRML position or holding with a GTT OCO at the broker (stop and
-        target legs, both exiting it), kept while tradekit is down. Returns the GTT id (None: not
-        placed now; journaled, and reconciliation places it once it can)."""
-        if getattr(self, "gtt", None) is None:
-            raise ValidationError("GTT protection is off (gtt.enabled: false) or the broker keeps no GTTs", field="gtt")
-        return self.gtt.protect_holding(exchange, tradingsymbol, stop=stop, target=target, quantity=quantity, product=product)
-
-    # -- market data and the day --------------------------------------------------------------------
-    def mis_cutoff(self, instrument, day: date) -> datetime | None:
-        """The broker's MIS square-off cut-off for this instrument's segment on ``day`` (cached per day)."""
-        seg = getattr(instrument, "segment", None)
-        key = (day, str(seg) if seg is not None else "EQ")
-        hit = self._cutoffs.get(key)
-        if hit is not None:
-            return hit
-        cut = datetime.combine(day, time(15, 20), IST)
-        if self.calendar is not None:
-            try:
-                cut = self.calendar.mis_cutoff(day, instrument) if instrument is not None else self.calendar.mis_cutoff(day)
-            except Exception as e:  # outside the calendar's tables: the equity cut-off
-                log.debug("no MIS cut-off from the calendar for %s: %s", key, e)
-        self._cutoffs[key] = cut
-        return cut
-
-    def mis_entry_cutoff(self, instrument, day: date) -> datetime | None:
-        """No new MIS exposure after this: tradekit's own square-off or the broker's cut-off, whichever is first."""
-        times = [t for t in (self.square_off_time(day), self.mis_cutoff(instrument, day)) if t is not None]
-        return min(times) if times else None
-
-    def square_off_time(self, day: date) -> datetime | None:
-        t = self.config.execution.square_off_time
-        if t is None:
-            return None
-        hh, mm = map(int, t.split(":"))
-        return datetime.combine(day, time(hh, mm), IST)
-
     def corporate_action(self, kind: str, exchange: str, tradingsymbol: str, **params) -> None:
         """Apply a split (``ratio``), bonus (``new``, ``held``) or cash dividend (``per_share``) on its ex-date.
 
@@ -663,129 +552,6 @@ class Session:
         else:
             raise ValueError(f"unknown control action {action!r}")
 
-    # -- live lifecycle ----------------------------------------------------------------------------
-    def start(self, *, reconcile_every: float | None = None) -> "Session":
-        """Live: refuse orders until logged in, start the order-update stream, reconcile now and every N s.
-
-        Paper needs nothing here. The session refuses new orders while a reconciliation
-        mismatch is unresolved (the reconciler names it) or the broker session is gone. The
-        token file is watched: a ``tradekit kite login`` from another process reaches this
-        session (:meth:`after_login`) and lifts the block.
-        """
-        if self.mode is not TradingMode.LIVE:
-            return self
-        self._reconcile_every = reconcile_every
-        self._started = True
-        watch = getattr(self.broker, "watch_tokens", None)
-        if watch is not None:
-            watch(self.after_login)
-        pub = self.anchors()
-        if pub is not None:  # live: anchors leave the database every few minutes
-            pub.start()
-        if not getattr(self.broker, "logged_in", True):
-            self.oms.block_new_orders(self.broker.session_status())
-            return self
-        self._go_live()
-        return self
-
-    def _go_live(self) -> None:
-        from tradekit.brokers.kite.reconcile import Reconciler
-
-        self.broker.start_updates()
-        self._attach_market()
-        every = getattr(self, "_reconcile_every", None)
-        interval = self.config.kite.reconcile_interval_seconds if every is None else every
-        self.reconciler = Reconciler(self.broker, self.book, oms=self.oms, emit=self._emit, clock=self.clock,
-                                     interval=interval)
-        if getattr(self, "gtt", None) is not None:  # GTT legs that fired while away are adopted before the book is compared
-            self.gtt.reconciler = self.reconciler
-            self.reconciler.on_report.append(self.gtt.on_reconcile_report)
-            self.gtt.reconcile()
-        self.reconciler.run_once()
-        if interval:
-            self.reconciler.start()
-        if self.risk is not None and self.config.risk.var.fetch_history and hasattr(self.broker, "historical"):
-            import threading
-
-            threading.Thread(target=self.fetch_var_history, name="var-history", daemon=True).start()
-
-    def fetch_var_history(self) -> dict[str, str]:
-        """Live: the daily bars of every held instrument from Kite's historical API into the data
-        directory (only the days it lacks; ``risk.var.history_days``), then the day's VaR model again,
-        so VaR covers the real holdings. Returns what happened per instrument (also journaled)."""
-        from datetime import timedelta
-
-        from tradekit.data.fetch import fetch_bars
-
-        day = self.clock.now().date()
-        held = sorted({f"{p.exchange}:{p.tradingsymbol}" for p in self.book.positions.values() if p.quantity})
-        out: dict[str, str] = {}
-        for key in held:
-            try:
-                r = fetch_bars(self.broker, key, day - timedelta(days=self.config.risk.var.history_days),
-                               day - timedelta(days=1), self.config.data_dir, timeframe="1d", calendar=self.calendar,
-                               today=day)
-                out[key] = r.summary()
-            except Exception as e:  # noqa: BLE001 - one instrument's failure leaves the others and says why
-                out[key] = f"not fetched: {e}"
-        if held and self.risk is not None:
-            from tradekit.risk.var import coverage, exposures_from_book
-
-            with self.oms._lock:  # the session's threads apply journal events under the OMS lock
-                self.risk.rebuild_var(day)
-                vm = self.risk.gate.var_model
-                cov = None if vm is None else round(coverage(exposures_from_book(self.book), vm.symbols)["pct"], 1)
-                self._guard(lambda: self._emit(E.NOTE, {"text": "daily history for VaR", "instruments": out,
-                                                        "var_coverage_pct": cov}))
-        return out
-
-    def _attach_market(self) -> None:
-        """Live: the broker's ticker feeds the market-data hub (once), with the watchlist, the
-        indices and the book's instruments subscribed."""
-        if hasattr(self.broker, "feed") and getattr(self.broker, "market", None) is None:
-            from tradekit.marketdata.kite import attach_kite
-
-            attach_kite(self.broker, self.market)
-        if self.market.tick_store is None:  # every live tick recorded (tick_store: in the config)
-            from tradekit.data.tickstore import open_tick_store
-
-            self.market.tick_store = self._tick_store = open_tick_store(self.config, self.clock)
-            if self._tick_store is not None:
-                self._tick_store.prune(self.clock.now().date())
-        self.market.want_defaults()
-        self.market.follow_book()
-
-    def after_login(self) -> None:
-        """A new broker login (also one from another process: the token file is watched): lift the
-        lost-session block, start the market data and what waited for the login, resume resolving
-        orders of unknown outcome, reconcile again."""
-        if self.journal_down is None:
-            self.oms.block_new_orders(None)
-        if self.mode is TradingMode.LIVE and getattr(self.broker, "logged_in", False):
-            self._attach_market()
-        self.oms.resolve_unknown()
-        rec = getattr(self, "reconciler", None)
-        if rec is not None:
-            rec.run_once()
-        elif getattr(self, "_started", False):
-            self._go_live()
-
-    def anchors(self):
-        """The :class:`~tradekit.store.audit.AnchorPublisher` of the journal this session owns (None otherwise)."""
-        pub = getattr(self, "_anchor_pub", None)
-        if pub is None and self.journal.lease is not None:
-            from tradekit.store.audit import AnchorLog, AnchorPublisher, anchor_log_path
-
-            from tradekit.store.accounts import describe, with_account
-
-            url = with_account(self.journal.engine.url.render_as_string(hide_password=True), self.journal.account)
-            path = anchor_log_path(url, self.config.data_dir, self.config.store.anchor_log)  # one log per account
-            pub = self._anchor_pub = AnchorPublisher(
-                self.journal, AnchorLog(path), interval=self.config.store.anchor_interval_seconds,
-                name=describe(self.journal.engine), listeners=self.anchor_listeners,
-                today=lambda: self.clock.now().astimezone(IST).date())
-        return pub
-
     # -- uptime: a heartbeat in the journal while nothing else is journaled (issue 18) ---------------------
     HEARTBEAT_SECONDS = 15.0  # of the session's clock; tradekit.monitoring.execution.uptime reads the gaps
 
@@ -846,13 +612,6 @@ class Session:
         from tradekit.store.archive import archive_session
 
         return archive_session(self, older_than_days)
-
-
-def _lots(units: int, lot: int, signal: Signal) -> int:
-    q = (units // lot) * lot
-    if q <= 0:
-        raise ValidationError(f"{signal.tradingsymbol}: the sizing rule gives less than one lot ({lot})", field="sizing")
-    return q
 
 
 def _default_instruments(config: TradekitConfig | None = None, day=None):

@@ -139,7 +139,8 @@ def pg_journal(pg_url):
 
     eng = make_engine(pg_url)
     with eng.begin() as c:
-        c.execute(text("DROP TABLE IF EXISTS events, journal_tail, journal_lease, journal_snapshots, journal_archives"))
+        c.execute(text("DROP TABLE IF EXISTS events, journal_tail, journal_lease, journal_snapshots, journal_archives, "
+                       "journal_snapshot_orders, journal_snapshot_keys"))
     clock = SimClock(datetime(2026, 1, 5, 9, 15, tzinfo=IST))
     j = Journal(eng, clock=clock)
     j.append(E.SESSION_STARTED, {"capital": "1000000"})
@@ -159,13 +160,15 @@ def pg_journal(pg_url):
             j.append(E.DAY_ROLLED, {"day": clock.now().date().isoformat()})
     yield j
     with eng.begin() as c:  # no snapshot or archive record may outlive this journal (the other tests' `fresh` keeps them)
-        c.execute(text("DROP TABLE IF EXISTS journal_snapshots, journal_archives"))
+        c.execute(text("DROP TABLE IF EXISTS journal_snapshots, journal_archives, journal_snapshot_orders, "
+                       "journal_snapshot_keys"))
     j.engine.dispose()
 
 
 def _snap_book(b: Book) -> dict:
-    out = snap.StartState(book=b).body()
-    return {"book": out["book"], "open": out["open"]}
+    from tests.unit.store.snapshot_helpers import book_picture
+
+    return book_picture(b)  # the whole book: a snapshot's old orders and ids are read from its side tables
 
 
 def test_snapshot_plus_tail_equals_a_full_replay_on_postgres(pg_journal):
@@ -175,6 +178,36 @@ def test_snapshot_plus_tail_equals_a_full_replay_on_postgres(pg_journal):
         snap.save(j, snap.build(j, use_snapshots=False, up_to=k))
         got = snap.build(j)
         assert got.source == f"snapshot at seq {k}" and _snap_book(got.book) == full
+
+
+def test_an_account_bound_session_reads_old_orders_from_its_own_schema(pg_url):
+    """The side tables of a snapshot are read through the account's schema (one indexed row each)."""
+    from sqlalchemy import text
+
+    eng = make_engine(pg_url)
+    with eng.begin() as c:
+        c.execute(text('DROP SCHEMA IF EXISTS "tradekit_snapacct" CASCADE'))
+    eng.dispose()
+    acct = make_engine(pg_url, account="snapacct")
+    clock = SimClock(datetime(2026, 1, 5, 9, 15, tzinfo=IST))
+    j = Journal(acct, clock=clock)
+    req = OrderRequest("NSE", "INFY", "BUY", 2, "LIMIT", "CNC", price="1500")
+    j.append(E.SIGNAL_RECEIVED, {"signal_id": "old-sig"})
+    j.append(E.ORDER_CREATED, {"client_order_id": "OLD", "strategy": "s", "request": req.to_dict()})
+    j.append(E.APPROVAL_GRANTED, {"client_order_id": "OLD"})
+    j.append(E.ORDER_SUBMITTED, {"client_order_id": "OLD"})
+    j.append(E.ORDER_UPDATE, {"client_order_id": "OLD", "status": "CANCELLED", "broker_order_id": "B-OLD"})
+    clock.set(clock.now() + timedelta(days=1))
+    j.append(E.DAY_ROLLED, {"day": clock.now().date().isoformat()})
+    snap.save(j, snap.build(j, use_snapshots=False))
+    got = snap.build(j)
+    assert got.source.startswith("snapshot") and "OLD" not in got.book.orders.hot
+    assert got.book.orders["OLD"].status.value == "CANCELLED" and got.book.by_broker_id.get("B-OLD") == "OLD"
+    assert "old-sig" in got.book.signals and "other" not in got.book.signals
+    assert _snap_book(got.book) == _snap_book(Book.rebuild(j.events()))
+    with acct.connect() as c:  # the rows are in the account's schema, not the default one
+        assert c.execute(text('SELECT count(*) FROM "tradekit_snapacct".journal_snapshot_orders')).scalar() == 1
+    acct.dispose()
 
 
 def test_archival_on_postgres_verifies_end_to_end(pg_journal, tmp_path):

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from tradekit.errors import BrokerError, TradekitError, ValidationError
+from tradekit.errors import BrokerError, TradekitError, TradingHalted, ValidationError
 from tradekit.model.enums import OrderType, Product, Side
 from tradekit.model.order import OrderRequest, OrderStatus
 from tradekit.options.strategies import Leg, Strategy
@@ -121,7 +121,9 @@ class BasketManager:
     @classmethod
     def install(cls, session) -> BasketManager:
         mgr = cls(session)
-        mgr.restore(session.journal.events(types=RESTORE_TYPES))
+        from tradekit.store.snapshot import history  # a snapshot keeps these events: no walk of the whole journal
+
+        mgr.restore(history(session.journal, RESTORE_TYPES))
         session.oms.listeners.append(mgr.on_event)  # each leg's order.created links it to its basket
         return mgr
 
@@ -176,18 +178,27 @@ class BasketManager:
     # -- proposing ---------------------------------------------------------------------------------
     def propose(self, strategy: Strategy, *, name: str = "basket", product: str | Product = Product.NRML,
                 order_type: str | OrderType = OrderType.LIMIT, approval: str | None = None, policy: str | None = None,
-                retries: int | None = None) -> Basket:
+                retries: int | None = None, signal_id: str | None = None,
+                leg_order_types: list | None = None) -> Basket:
         """Check the basket as a whole, journal it, and send its head leg for approval (see the module docstring).
 
         A refused basket is journaled too (``state == "refused"``, ``reason`` says why); nothing is placed.
+        ``signal_id``: the basket signal it comes from (its head leg's order carries it); ``leg_order_types``:
+        a LIMIT or MARKET of a leg's own (None: the basket's ``order_type``), in the strategy's leg order.
         """
         from tradekit.options.margin import underlying_key
         from tradekit.options.payoff import payoff
 
         product = Product.parse(product, "product")
         otype = OrderType.parse(order_type, "order_type")
-        if otype not in (OrderType.LIMIT, OrderType.MARKET):
-            raise ValidationError(f"basket legs are LIMIT or MARKET orders, {otype.value} was received", field="order_type")
+        own = [None if t is None else OrderType.parse(t, f"legs.{i}.order_type")
+               for i, t in enumerate(leg_order_types or [None] * len(strategy.legs))]
+        if len(own) != len(strategy.legs):
+            raise ValidationError(f"{len(own)} order types for {len(strategy.legs)} legs", field="leg_order_types")
+        for t in (otype, *own):
+            if t not in (None, OrderType.LIMIT, OrderType.MARKET):
+                raise ValidationError(f"basket legs are LIMIT or MARKET orders, {t.value} was received",
+                                      field="order_type")
         policy = policy or self.cfg.on_leg_failure
         if policy not in ("unwind", "retry", "alert"):
             raise ValidationError(f"must be unwind, retry or alert, {policy!r} was received", field="on_leg_failure")
@@ -208,7 +219,7 @@ class BasketManager:
         strategy = Strategy(strategy.name, strategy.underlying, tuple(legs), spot,
                             {**strategy.meta, "today": self.oms.clock.now().date()})
         po = payoff(strategy, today=self.oms.clock.now().date())
-        reqs = [self._request(leg, product, otype) for leg in legs]
+        reqs = [self._request(leg, product, own[i] or otype) for i, leg in enumerate(legs)]
         margin, available, notes = self._margin(strategy, reqs)
         day = self.oms.clock.now().date()
         from tradekit.risk.basket_checks import basket_checks, leg_checks
@@ -223,11 +234,13 @@ class BasketManager:
         bid = f"BK{self.oms.clock.now():%y%m%d%H%M%S}{_secrets.token_hex(2)}"
         payload = {
             "basket_id": bid, "strategy": name, "structure": strategy.to_dict(),
-            "legs": [{**leg.to_dict(), "quantity": leg.quantity} for leg in legs], "order": order, "policy": policy,
+            "legs": [{**leg.to_dict(), "quantity": leg.quantity, **({"order_type": own[i].value} if own[i] else {})}
+                     for i, leg in enumerate(legs)], "order": order, "policy": policy,
             "retries": retries, "product": product.value, "order_type": otype.value, "payoff": po.summary(),
             "margin": {**margin.summary(), "available": None if available is None else str(available), "notes": notes},
             "checks": [c.to_dict() for c in checks], "allowed": not failed,
             "reason": "; ".join(c.message for c in failed),
+            **({"signal_id": signal_id} if signal_id else {}),
         }
         try:
             b = self._create(payload, failed, order, strategy, reqs, legs, name, approval)
@@ -239,6 +252,8 @@ class BasketManager:
     def _create(self, payload, failed, order, strategy, reqs, legs, name, approval) -> Basket:
         bid, policy, retries = payload["basket_id"], payload["policy"], payload["retries"]
         with self.oms._lock, self.oms.journal.transaction():
+            if not failed and self.oms.blocked_reason:  # before anything is journaled: a signal's outer
+                raise TradingHalted(f"new orders are refused: {self.oms.blocked_reason}")  # transaction commits
             self._emit(E.BASKET_CREATED, payload)
             b = self.baskets[bid]
             if not failed:
@@ -246,10 +261,17 @@ class BasketManager:
                 card = {"id": bid, "name": strategy.name, "underlying": strategy.underlying,
                         "spot": payload["structure"]["spot"], "legs": payload["legs"], "order": order,
                         "payoff": payload["payoff"], "margin": payload["margin"], "checks": payload["checks"],
-                        "policy": policy, "retries": retries}
-                self.oms.submit(reqs[head], strategy=name, source=SOURCE, approval=approval,
-                                reference_price=legs[head].premium,
-                                meta={"basket": {"id": bid, "leg": head, "attempt": 1, "role": "open", "card": card}})
+                        "policy": policy, "retries": retries, **({"signal_id": payload["signal_id"]}
+                                                                 if payload.get("signal_id") else {})}
+                try:
+                    self.oms.submit(reqs[head], strategy=name, source=SOURCE, approval=approval,
+                                    signal_id=payload.get("signal_id"),
+                                    reference_price=legs[head].premium,
+                                    meta={"basket": {"id": bid, "leg": head, "attempt": 1, "role": "open", "card": card}})
+                except BaseException as e:  # inside a signal's transaction the basket's record is committed:
+                    self._emit(E.BASKET_STATE, {"basket_id": bid, "state": "cancelled",  # it must not stay open
+                                                "reason": f"the head leg could not be created: {e}"})
+                    raise
         return b
 
     def _request(self, leg: Leg, product: Product, otype: OrderType, quantity: int | None = None) -> OrderRequest:
@@ -417,7 +439,7 @@ class BasketManager:
     def _send(self, b: Basket, i: int, attempt: int, qty: int, *, role: str = "open", side: Side | None = None) -> None:
         lg = b.legs[i]
         side = side or Side.parse(lg["side"], "side")
-        otype = OrderType.parse(b.order_type, "order_type") if role == "open" else OrderType.MARKET
+        otype = OrderType.parse(lg.get("order_type") or b.order_type, "order_type") if role == "open" else OrderType.MARKET
         price = Decimal(lg["premium"]) if otype is OrderType.LIMIT and lg.get("premium") else None
         req = OrderRequest(lg["exchange"], lg["tradingsymbol"], side, qty, otype, Product.parse(b.product, "product"),
                            price=price)
@@ -482,6 +504,79 @@ class BasketManager:
                                           "basket_id": b.basket_id})
 
 
+def propose_signal(session, signal, route: str | None = None) -> Basket:
+    """A basket signal (:mod:`tradekit.signals.basket_fields`) made ONE basket: its legs resolved against the
+    instrument master, then :meth:`BasketManager.propose` — the gate on each leg and the whole, one approval,
+    buys first, the basket's failure policy. Problems that need the master (a strike not listed, a
+    tradingsymbol unknown, a quantity not a whole number of lots) raise a ValidationError naming the
+    signal's field (``basket.legs[1].quantity``)."""
+    from tradekit.signals.basket_fields import spec_of
+
+    spec = spec_of(signal)
+    try:
+        strategy, own = _resolve(session, spec)
+        return session.baskets.propose(strategy, name=signal.strategy, product=spec.product,
+                                       order_type=spec.order_type, approval=route, policy=spec.on_leg_failure,
+                                       retries=spec.retries, signal_id=signal.signal_id, leg_order_types=own)
+    except ValidationError as e:
+        raise ValidationError(e.reason, field=_signal_field(e.field)) from None
+
+
+def _signal_field(f: str | None) -> str:
+    """A builder's or the proposal's field named as the signal has it: ``legs.1.quantity`` → ``basket.legs[1].quantity``."""
+    from tradekit.signals.basket_fields import dotted_to_path
+
+    if not f:
+        return "basket"
+    return "basket.premiums" if f == "premium" else dotted_to_path("basket." + f)
+
+
+def _resolve(session, spec) -> tuple[Strategy, list]:
+    """(the strategy, each leg's own order type or None) of a :class:`~tradekit.signals.basket_fields.BasketSpec`."""
+    import dataclasses
+
+    from tradekit.options.strategies import build
+    from tradekit.signals.basket_fields import _plain_number
+
+    prem = spec.premiums or {}
+    today = session.clock.now().date()
+
+    def premiums(key):
+        return prem.get(key) if key in prem else session.oms.last_price(key)
+
+    if spec.strategy != "custom":
+        st = build(session.instruments, spec.builder_spec(), premiums=premiums, today=today)
+        own: list = [None] * len(st.legs)
+    else:
+        legs = []
+        for lg in spec.legs:
+            d = {"side": lg.side.value, "lots": lg.lots or 1}
+            if lg.tradingsymbol is not None:
+                d.update(tradingsymbol=lg.tradingsymbol, exchange=(lg.exchange or spec.exchange).value)
+            else:
+                d.update(kind=lg.kind, strike=_plain_number(lg.strike), expiry=lg.expiry if lg.expiry is not None else "near")
+            if lg.price is not None:
+                d["premium"] = lg.price
+            legs.append(d)
+        kw = {"underlying": spec.underlying} if spec.underlying else {}
+        st = build(session.instruments, {"strategy": "custom", "legs": legs, "exchange": spec.exchange.value,
+                                         "spot": spec.spot, **kw}, premiums=premiums, today=today)
+        out = []
+        for i, (lg, leg) in enumerate(zip(spec.legs, st.legs)):
+            if lg.quantity is not None:  # units: a whole number of this contract's lots
+                lot = leg.instrument.lot_size
+                if lg.quantity % lot:
+                    raise ValidationError(f"{lg.quantity} is not a whole number of {leg.key}'s lots of {lot}",
+                                          field=f"legs.{i}.quantity")
+                leg = dataclasses.replace(leg, lots=lg.quantity // lot)
+            out.append(leg)
+        st = dataclasses.replace(st, legs=tuple(out))
+        own = [lg.order_type for lg in spec.legs]
+    if spec.name:
+        st = dataclasses.replace(st, name=spec.name)
+    return st, own
+
+
 def strategy_of(session, spec, *, premiums=None, spot=None) -> Strategy:
     """A :class:`Strategy` from a strategy object or a spec dict (:func:`tradekit.options.strategies.build`)."""
     from tradekit.options.strategies import build
@@ -494,4 +589,4 @@ def strategy_of(session, spec, *, premiums=None, spot=None) -> Strategy:
     raise ValidationError(f"a basket is a Strategy or a dict, {type(spec).__name__} was received", field="strategy")
 
 
-__all__ = ["FINAL", "Basket", "BasketManager", "placement_order", "strategy_of"]
+__all__ = ["FINAL", "Basket", "BasketManager", "placement_order", "propose_signal", "strategy_of"]

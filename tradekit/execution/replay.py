@@ -346,6 +346,7 @@ def run_replay(
     # issue 15: slices and TWAP/VWAP/POV parents step on the replay's clock; fed by the hub when it is fed
     algos = getattr(session, "algos", None) if on_ticks is None else None
     conds = getattr(session, "conditions_book", None) if hub is None else None  # the hub evaluates them otherwise
+    baskets = getattr(session, "baskets", None)  # issue 21: a basket's next leg once one fills (no service loop here)
     # the quiet-run fast path (``fast``): runs of minutes within a day with no order resting, no signal
     # due, no time event and every hub listener quiet go through the hub in one call
     G = len(uniq)
@@ -381,7 +382,8 @@ def run_replay(
         taken = 0
         if quiet is not None:
             h = quiet.end(g, min(sq_ns, cut_ns), sig_ns[sig_i] - bar_ns if sig_i < n_sig else _NEVER)
-            if h - g >= 2 and all(not exchange.has_resting(k) and hub.quiet(k, feed) for k in keys_l):
+            if h - g >= 2 and all(not exchange.has_resting(k) and hub.quiet(k, feed) for k in keys_l) and not (
+                    baskets is not None and baskets.baskets and baskets.active()):  # a working basket steps each minute
                 j0, j1 = first_pos_l[g], group_end_l[h - 1]
                 bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
                 taken = _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds,
@@ -420,6 +422,8 @@ def run_replay(
                 for j in range(first_pos_l[g], group_end_l[g]):
                     algos.on_bar_volume(keys_l[kidx_l[j]], vols_l[j], cur_day)
                 algos.step()
+            if baskets is not None and baskets.baskets:
+                baskets.step()
             if risk is not None and book.positions and not daily:
                 _mark_positions(book, last_close, risk, clock.now())
             if conds is not None and conds.armed:  # no hub feed (daily bars, feed=False): conditions see each close

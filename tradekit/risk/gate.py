@@ -335,7 +335,7 @@ class PreTradeGate(EntryChecks):
         self._orders_day = day
         # a restart mid-day counts the orders that passed the gate today (the journal holds them)
         n = 0
-        for o in book.orders.values():
+        for o in getattr(book.orders, "hot", book.orders).values():  # today's are in memory (tradekit.store.lazy)
             if o.created_at is not None and o.created_at.date() == day and o.status not in _NOT_SENT:
                 n += 1
         self.orders_today = n

@@ -69,6 +69,9 @@ class PaperSessionRunner:
             self.inbox.poll()
         s.oms.expire_stale()
         s.oms.resolve_unknown()
+        baskets = getattr(s, "baskets", None)
+        if baskets is not None:  # multi-leg baskets: the next leg once one fills, timeouts, unwinds (as Session.service)
+            s._guard(baskets.step)
         alerts = getattr(s, "alerts", None)
         if alerts is not None:  # the time-driven alert sources, as Session.service runs them live
             s._guard(lambda: alerts.check(s))

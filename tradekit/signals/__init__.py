@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 _WHERE = {
     "SignalsConfig": "config",
+    "BasketSignalIn": "basket_fields",
     "SignalServer": "http",
     "Inbox": "inbox", "IngestResult": "inbox", "parse_only": "inbox",
     "IngestReport": "pipeline", "Rejection": "pipeline", "Routed": "pipeline", "SignalPipeline": "pipeline",
@@ -37,6 +38,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tradekit.signals.basket_fields import BasketSignalIn
     from tradekit.signals.config import SignalsConfig
     from tradekit.signals.http import SignalServer
     from tradekit.signals.inbox import Inbox, IngestResult, parse_only

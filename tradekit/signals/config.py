@@ -69,6 +69,9 @@ class SignalsConfig(BaseModel):
         Digits of any integer in a record (integers outside ±2**63 are refused regardless).
     max_string_chars : int
         Characters of any string (or key) in a record.
+    max_basket_legs : int
+        Legs of one basket signal (a ``basket`` record, :mod:`tradekit.signals.basket_fields`); a
+        basket with more is refused (an error naming ``basket.legs``), the rest of the batch goes on.
     max_rejected_events : int
         Malformed records of one batch journaled one event each; the rest are journaled as one
         summary ``signal.rejected`` event (the HTTP answer and inbox result still list each).
@@ -99,6 +102,8 @@ class SignalsConfig(BaseModel):
     max_depth: int = Field(16, ge=2, le=200, description="orjson, the journal's encoder, stops at 255")
     max_int_digits: int = Field(18, ge=1, le=18, description="18 digits always fit in 64 bits")
     max_string_chars: int = Field(4096, ge=64, le=10_000_000)
+    max_basket_legs: int = Field(20, ge=1, le=100, description="legs of one basket signal; more is refused by name "
+                                 "(basket.legs), the rest of the batch goes on")
     max_rejected_events: int = Field(20, ge=0, le=100_000)
     inbox_max_attempts: int = Field(5, ge=1, le=1000)
     when_blocked: Literal["park", "refuse"] = "park"

@@ -49,17 +49,21 @@ class Limits:
         Digits of an integer; longer ones (and any outside ±2**63) are a per-record error.
     max_string_chars : int
         Characters of any string (values and keys) in a record.
+    max_basket_legs : int
+        Legs of one basket signal (:mod:`tradekit.signals.basket_fields`); more is an error for that record.
     """
 
     max_records: int = 1000
     max_depth: int = 16
     max_int_digits: int = 18
     max_string_chars: int = 4096
+    max_basket_legs: int = 20
 
     @classmethod
     def from_settings(cls, s: Any) -> "Limits":
         return cls(max_records=s.max_records_per_batch, max_depth=s.max_depth,
-                   max_int_digits=s.max_int_digits, max_string_chars=s.max_string_chars)
+                   max_int_digits=s.max_int_digits, max_string_chars=s.max_string_chars,
+                   max_basket_legs=s.max_basket_legs)
 
 
 # For files a user hands over on purpose (research output read back, ``tradekit signals check``,

@@ -195,6 +195,7 @@ class SignalPipeline:
         self.limits = Limits.from_settings(self.settings)
         self._lock = threading.RLock()  # re-entrant: a sink may submit follow-up signals
         self._seen: set[str] = set()
+        self._earlier = frozenset()  # a snapshot's signal ids (tradekit.store.lazy.LazySet: one indexed read each)
         self._parked: dict[str, Parked] = {}
         self._scanned = 0
         self._catch_up()
@@ -203,7 +204,7 @@ class SignalPipeline:
     def seen(self, signal_id: str) -> bool:
         """True when a signal with this key was received (now or in an earlier run)."""
         with self._lock:
-            return signal_id in self._seen
+            return signal_id in self._seen or signal_id in self._earlier
 
     def route_for(self, strategy: str) -> str:
         """``"auto"`` or ``"manual"`` for a strategy, with live mode's rule applied.
@@ -322,7 +323,10 @@ class SignalPipeline:
         if last == 0 and base is not None:  # the signal ids its book has seen, its parked signals, then the journal
             import itertools
 
-            self._seen.update(base.book.signals)
+            if hasattr(base.book.signals, "hot"):  # ids from before the snapshot stay in its side table
+                self._earlier = base.book.signals
+            else:
+                self._seen.update(base.book.signals)
             last = base.seq
             events = itertools.chain(base.events(types[1:]), self.journal.events(after=base.seq, types=types))
         for ev in events:
@@ -431,7 +435,7 @@ class SignalPipeline:
             batch_keys: set[str] = set()
             for n, s in enumerate(signals):
                 ctx = {"strategy": s.strategy, "instrument": s.key}
-                if s.signal_id in self._seen or s.signal_id in batch_keys:
+                if s.signal_id in self._seen or s.signal_id in batch_keys or s.signal_id in self._earlier:
                     self._reject(report, Rejection(DUPLICATE, "this idempotency_key was already received", s.signal_id), ctx)
                     continue
                 batch_keys.add(s.signal_id)

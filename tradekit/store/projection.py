@@ -131,7 +131,10 @@ class Book:
                 self.positions_version += 1
             cid = ev.payload.get("client_order_id")
             if cid is not None:
-                o = self.orders.get(cid)
+                orders = self.orders
+                if type(orders) is not dict:  # a session from a snapshot: an old order an event changed stays in memory
+                    orders.promote(cid)
+                o = orders.get(cid)
                 if o is not None:
                     if o.status.is_terminal:
                         self.open.pop(cid, None)

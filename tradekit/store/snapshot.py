@@ -11,18 +11,27 @@ What a session rebuilds from the journal, and where it is in a snapshot:
 
 - the :class:`~tradekit.store.projection.Book` (orders, the open ones, positions, cash, charges,
   trading state, broker ids, the signal ids seen — signal de-duplication —, a person's decisions,
-  trade ids, orders concluded not placed, anomalies): serialised field by field (exact Decimals);
+  trade ids, orders concluded not placed, anomalies): serialised field by field (exact Decimals),
+  except what grows with history: the orders final and last changed before the snapshot's day
+  (:meth:`StartState.day`), every signal and trade id, and those old orders' broker ids and a
+  person's decisions on them go to the snapshot's side tables (:mod:`tradekit.store.snapshot_cold`),
+  which a session started from it reads one indexed row at a time on first access
+  (:mod:`tradekit.store.lazy`) — start-up is flat in the journal's length (``benchmarks/bench_startup.py``);
 - the components that rebuild from a *kind* of event — brackets, slicing and algorithm parents, the
   risk manager's trading state and kill switch, GTT protection, conditional orders, the alert
   outbox, the corporate actions applied, parked signals — read :func:`history`: the events of those
   kinds that can still matter (``retained``, kept in the snapshot with their hashes) and then the
   journal after the snapshot. An ``order.created`` counts only when it belongs to a bracket, a parent
-  or a GTT leg (its ``meta`` or ``parent_id``); an order event only for such an order;
+  or a GTT leg (its ``meta`` or ``parent_id``); an order event only for such an order. A thread that
+  ended before the snapshot's day (a bracket closed, a slicing/algorithm parent done, a conditional
+  order ended, an alert acknowledged, with its orders' events) is left out of the body (:func:`_prune`);
 - the day of the last fill, day roll or session start (the paper account's resume), and whether a
   session ever started.
 
 The body is canonical JSON (sorted keys; ``{"$D": "1.50"}`` for a Decimal, tagged dataclasses,
-ordered maps), stored in ``journal_snapshots`` with its seq, hash and the SHA-256 of the body.
+ordered maps), stored in ``journal_snapshots`` with its seq, hash and the SHA-256 of the body. At
+start its place in the chain is checked with indexed reads of the event at its seq (or the next
+one, or the tail), never a walk of the journal.
 """
 
 from __future__ import annotations
@@ -43,14 +52,17 @@ import orjson
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from tradekit.clock import IST
 from tradekit.errors import StoreError
+from tradekit.store import snapshot_cold as cold
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal, canonical, chain_hash, events_table, tail_table
+from tradekit.store.lazy import LazyMap, LazyOrders, LazySet
 from tradekit.store.projection import Book
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: old finished orders, signal/trade/broker ids in the side tables (snapshot_cold)
 
 snapshot_metadata = MetaData()
 snapshots_table = Table(
@@ -94,6 +106,10 @@ def encode(o: Any) -> Any:
         return {"$s": sorted((encode(x) for x in o), key=canonical)}
     if isinstance(o, list):
         return [encode(x) for x in o]
+    if isinstance(o, (LazyOrders, LazyMap)):  # the whole content (reads the side tables)
+        return {"$M": [[encode(k), encode(v)] for k, v in o.items()]}
+    if isinstance(o, LazySet):
+        return encode(set(o))
     if isinstance(o, dict):
         return {"$M": [[encode(k), encode(v)] for k, v in o.items()]}
     if is_dataclass(o) and not isinstance(o, type):
@@ -180,6 +196,13 @@ def _register_compact() -> None:
     _COMPACT_CLASSES.update((Order, OrderRequest, Position, Charges))
 
 
+def order_codec() -> _Compact:
+    """The positional codec of :class:`~tradekit.model.order.Order` (the side table's rows)."""
+    from tradekit.model.order import Order
+
+    return _compact(Order)
+
+
 def compact_schemas() -> dict[str, list[str]]:
     """The field names of the positional classes (a snapshot written with other fields is not read)."""
     return {_qual(c): [f.name for f in fields(c)] for c in sorted(_COMPACT_CLASSES, key=_qual)}
@@ -255,6 +278,7 @@ _KEEP_ALL = frozenset({
     E.ALERT_RAISED, E.ALERT_SENT, E.ALERT_FAILED, E.ALERT_ACKED, E.ALERT_ESCALATED, E.ALERT_ACK_REQUESTED,
     E.TRADING_STATE, E.KILL_SWITCH,
     E.SIGNAL_PARKED, E.SIGNAL_UNPARKED,
+    E.BASKET_CREATED, E.BASKET_STATE,
 })
 _LINKED_ORDER_EVENTS = frozenset({E.ORDER_MODIFIED, E.ORDER_CANCEL_REQUESTED, E.RISK_DECISION})
 _DAY_EVENTS = frozenset({E.FILL, E.DAY_ROLLED, E.SESSION_STARTED})
@@ -275,6 +299,7 @@ class StartState:
     last_day: date | None = None  # of the last fill, day roll or session start
     source: str = "replay"  # "snapshot at seq N" or "replay": how it was built (for the log and status)
     snapshot_seq: int = 0  # the snapshot it started from (0: none)
+    last_ts: str | None = None  # of the event at ``seq``: its day splits the orders kept in memory from the old ones
 
     def feed(self, ev: Event) -> None:
         """One event after ``seq``: into the book (as :meth:`Book.rebuild` does) and what is retained."""
@@ -306,7 +331,7 @@ class StartState:
                 self.retained.append(ev)
         elif t == E.POSITION_ADJUSTED and p.get("action_id"):  # the corporate actions applied (once each)
             self.retained.append(ev)
-        self.seq, self.hash = ev.seq, ev.hash
+        self.seq, self.hash, self.last_ts = ev.seq, ev.hash, ev.ts
 
     def feed_all(self, events: Iterable[Event]) -> int:
         n = 0
@@ -328,20 +353,71 @@ class StartState:
         return [ev for ev in self.retained if ev.type in want]
 
     # -- the body ------------------------------------------------------------------------------------
-    def body(self) -> dict:
+    def day(self):
+        """The day of the event the state stands on (orders final before it go to the side tables)."""
+        return datetime.fromisoformat(self.last_ts).astimezone(IST).date() if self.last_ts else None
+
+    def split(self, gen: str = "") -> tuple[dict, list, list[tuple[str, str, str]]]:
+        """(the body, the orders that go to the side tables now, the ``(kind, key, value)`` rows that do):
+        the orders final and last changed before :meth:`day` (and their broker ids), every signal and
+        trade id not already there. What an earlier snapshot put there stays there (``cold``)."""
         b = self.book
-        book = {f.name: encode(getattr(b, f.name)) for f in fields(Book) if f.name != "open"}
-        return {
-            "format": FORMAT, "seq": self.seq, "hash": self.hash, "schemas": compact_schemas(),
+        orders, bids, sigs, tids = b.orders, b.by_broker_id, b.signals, b.trade_ids
+        src = next((x.cold for x in (orders, bids, sigs, tids) if isinstance(x, (LazyOrders, LazyMap, LazySet))), None)
+        hot = orders.hot if isinstance(orders, LazyOrders) else orders
+        day = self.day()
+        keep: dict = {}
+        gone: list = []
+        for cid, o in hot.items():
+            u = o.updated_at or o.created_at
+            if (day is not None and o.status.is_terminal and u is not None and u.astimezone(IST).date() < day
+                    and cid not in b.open):
+                gone.append(o)
+            else:
+                keep[cid] = o
+        count = (orders.count - len(orders.shadowed) if isinstance(orders, LazyOrders) else 0) + len(gone)
+        keys: list[tuple[str, str, str]] = []
+        bkeep = {}
+        for boid, cid in (bids.hot if isinstance(bids, LazyMap) else bids).items():
+            if cid in keep:
+                bkeep[boid] = cid
+            else:
+                keys.append(("broker", boid, cid))
+        decisions = b.decisions.hot if isinstance(b.decisions, LazyMap) else b.decisions
+        dkeep = {cid: d for cid, d in decisions.items() if cid in keep}
+        keys += [("decision", cid, canonical(d)) for cid, d in decisions.items() if cid not in keep]
+        new_sigs = sigs.hot if isinstance(sigs, LazySet) else sigs
+        new_tids = tids.hot if isinstance(tids, LazySet) else tids
+        keys += [("signal", k, "") for k in sorted(new_sigs)] + [("trade", k, "") for k in sorted(new_tids)]
+        maxes = {}
+        for kind, new in (("broker", [k for kd, k, _v in keys if kd == "broker"]), ("signal", new_sigs),
+                          ("trade", new_tids)):
+            maxes[kind] = max(src.max_int(kind) if src is not None else 0,
+                              max((int(k) for k in new if k.isdigit()), default=0))
+        skip = {"open", "orders", "by_broker_id", "signals", "trade_ids", "decisions"}
+        book = {f.name: encode(getattr(b, f.name)) for f in fields(Book) if f.name not in skip}
+        book |= {"orders": encode(keep), "by_broker_id": encode(bkeep), "signals": encode(set()),
+                 "trade_ids": encode(set()), "decisions": encode(dkeep)}
+        retained, linked = _prune(self.retained, self.linked, keep, day)
+        body = {
+            "format": FORMAT, "seq": self.seq, "hash": self.hash, "last_ts": self.last_ts, "schemas": compact_schemas(),
             "book": book, "open": list(b.open),
+            "cold": {"ids": [*(src.ids if src is not None else ()), *([gen] if gen else [])], "orders": count,
+                     "max": maxes},
             "retained": [[e.seq, e.ts, e.recorded_at, e.type, canonical(e.payload), e.prev_hash, e.hash]
-                         for e in self.retained],
-            "linked": sorted(self.linked), "session_started": self.session_started,
+                         for e in retained],
+            "linked": sorted(linked), "session_started": self.session_started,
             "last_day": self.last_day.isoformat() if self.last_day else None,
         }
+        return body, gone, keys
+
+    def body(self) -> dict:
+        return self.split()[0]
 
     @classmethod
-    def from_body(cls, d: dict) -> StartState:
+    def from_body(cls, d: dict, *, engine=None) -> StartState:
+        """The state of a body; with ``engine``, the orders and ids of the side tables of its snapshot and
+        those it inherits (``cold.ids``) are read from them on first access (:mod:`tradekit.store.lazy`)."""
         if d.get("format") != FORMAT:
             raise SnapshotMismatch(f"snapshot format {d.get('format')!r}, this version reads {FORMAT}")
         if d.get("schemas") != compact_schemas():
@@ -353,6 +429,16 @@ class StartState:
         for k, v in d["book"].items():
             setattr(book, k, decode(v))
         book.open = {cid: book.orders[cid] for cid in d["open"]}  # the same Order objects as in orders
+        c = d["cold"]
+        if engine is not None:
+            src = cold.ColdStore(engine, tuple(c["ids"]), c["max"])
+            book.orders = LazyOrders(book.orders, src, int(c["orders"]))
+            book.by_broker_id = LazyMap(book.by_broker_id, src, "broker")
+            book.signals = LazySet(book.signals, src, "signal")
+            book.trade_ids = LazySet(book.trade_ids, src, "trade")
+            book.decisions = LazyMap(book.decisions, src, "decision", decode=orjson.loads)
+        elif c["orders"] or c["ids"]:
+            raise SnapshotMismatch("a snapshot with a side table cannot be read without its journal")
         retained = []
         for seq, ts, rec, type_, payload, prev, h in d["retained"]:
             if chain_hash(prev, seq, ts, rec, type_, payload) != h:
@@ -361,11 +447,82 @@ class StartState:
         return cls(seq=d["seq"], hash=d["hash"], book=book, retained=retained, linked=set(d["linked"]),
                    session_started=d["session_started"],
                    last_day=date.fromisoformat(d["last_day"]) if d["last_day"] else None,
-                   source=f"snapshot at seq {d['seq']}", snapshot_seq=d["seq"])
+                   source=f"snapshot at seq {d['seq']}", snapshot_seq=d["seq"], last_ts=d["last_ts"])
+
+
+# -- what a snapshot's body need not keep: the threads closed before its day ---------------------
+_BRACKET = frozenset(t for t in _KEEP_ALL if t.startswith("bracket."))
+_PARENT = frozenset(t for t in _KEEP_ALL if t.startswith(("slice.", "algo.")))
+_CONDITION = frozenset(t for t in _KEEP_ALL if t.startswith("condition."))
+_ALERT = frozenset(t for t in _KEEP_ALL if t.startswith("alert."))
+_CLOSING = {E.BRACKET_CLOSED: "b", E.SLICE_COMPLETED: "p", E.SLICE_CANCELLED: "p", E.ALGO_COMPLETED: "p",
+            E.ALGO_CANCELLED: "p", E.CONDITION_TRIGGERED: "c", E.CONDITION_CANCELLED: "c", E.CONDITION_EXPIRED: "c",
+            E.ALERT_ACKED: "a"}
+
+
+def _prune(retained: list[Event], linked: set[str], hot: dict, day) -> tuple[list[Event], set[str]]:
+    """The retained events and linked order ids without the threads that ended before ``day``: a
+    bracket closed, a slicing/algorithm parent completed or cancelled, a conditional order triggered,
+    cancelled or expired, an alert acknowledged — each with its orders' events, once every order of it
+    is final and off to the side table (not in ``hot``) — and the events of plain orders that are
+    (an MIS square-off's ``order.created`` with its reason). Baskets and GTT legs are kept."""
+    if day is None:
+        return retained, linked
+    family: dict[str, tuple[str, str] | None] = {}  # order id -> its thread (None: keep its events)
+    for ev in retained:
+        if ev.type == E.BRACKET_CREATED and ev.payload.get("bracket_id"):
+            family.setdefault(ev.payload["bracket_id"], ("b", ev.payload["bracket_id"]))
+        elif ev.type in (E.SLICE_STARTED, E.ALGO_STARTED) and ev.payload.get("client_order_id"):
+            family.setdefault(ev.payload["client_order_id"], ("p", ev.payload["client_order_id"]))
+        elif ev.type == E.ORDER_CREATED:
+            p = ev.payload
+            cid, meta = p["client_order_id"], p.get("meta") or {}
+            if meta.get("bracket_id"):
+                family[cid] = ("b", meta["bracket_id"])
+            elif "bracket" in meta:
+                family[cid] = ("b", cid)  # a bracket's entry: the bracket's id
+            elif meta.get("parent_id") or p.get("parent_id"):
+                family[cid] = ("p", meta.get("parent_id") or p["parent_id"])
+            elif meta.get("basket") or meta.get("adopted") or meta.get("leg"):
+                family[cid] = None
+            else:
+                family[cid] = ("o", cid)
+
+    def key(ev: Event) -> tuple[str, str] | None:
+        t, p = ev.type, ev.payload
+        if t in _BRACKET:
+            return "b", p.get("bracket_id")
+        if t in _PARENT:
+            return "p", p.get("client_order_id")
+        if t in _CONDITION:
+            return "c", p.get("condition_id")
+        if t in _ALERT:
+            return "a", p.get("id")
+        if t == E.ORDER_CREATED or t in _LINKED_ORDER_EVENTS:
+            return family.get(p.get("client_order_id"))
+        return None
+
+    ended: set[tuple[str, str]] = set()
+    members: dict[tuple[str, str], set[str]] = {}
+    for ev in retained:
+        kind = _CLOSING.get(ev.type)
+        k = key(ev)
+        if kind is not None and k is not None and ev.day < day:
+            ended.add(k)
+        if k is not None and k[0] in "bpo":
+            members.setdefault(k, {k[1]}).add(ev.payload.get("client_order_id") or k[1])
+    for cid, k in family.items():
+        if k is not None and k[0] == "o" and cid not in hot:
+            ended.add(k)  # a plain order, final and old
+    gone = {k for k in ended if not (members.get(k, set()) & hot.keys())}
+    if not gone:
+        return retained, linked
+    drop = {c for k in gone for c in members.get(k, ())}
+    return [ev for ev in retained if key(ev) not in gone], linked - drop
 
 
 def body_text(state: StartState) -> str:
-    return canonical(state.body())
+    return canonical(state.split()[0])
 
 
 def body_sha256(text: str) -> str:
@@ -376,20 +533,25 @@ def body_sha256(text: str) -> str:
 def ensure_table(journal: Journal) -> None:
     if not journal.read_only:
         snapshot_metadata.create_all(journal.engine)
+        cold.ensure_tables(journal.engine)
 
 
 def save(journal: Journal, state: StartState) -> dict:
     """Store ``state`` as a snapshot; returns its row (without the body)."""
     if journal.read_only:
         raise StoreError("the journal was opened read-only; no snapshot was written")
-    text = body_text(state)
+    gen = cold.new_gen()
+    body, gone, keys = state.split(gen)
+    text = canonical(body)
     row = dict(seq=state.seq, hash=state.hash, body_sha256=body_sha256(text), format=FORMAT,
                created_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"), body=text)
     ensure_table(journal)
-    with journal.engine.begin() as conn:
-        conn.execute(insert(snapshots_table), row)
-    log.info("journal snapshot at seq %s (%d bytes)", state.seq, len(text))
-    return {k: v for k, v in row.items() if k != "body"} | {"bytes": len(text)}
+    with journal.engine.begin() as conn:  # the body and its side-table rows together, or nothing
+        snap_id = conn.execute(insert(snapshots_table), row).inserted_primary_key[0]
+        cold.write(conn, gen, gone, keys)
+    log.info("journal snapshot at seq %s (%d bytes; %d orders and %d ids to its side tables)", state.seq, len(text),
+             len(gone), len(keys))
+    return {k: v for k, v in row.items() if k != "body"} | {"bytes": len(text), "id": snap_id}
 
 
 def list_snapshots(journal: Journal) -> list[dict]:
@@ -436,7 +598,7 @@ def check_row(journal: Journal, row) -> StartState:
         raise SnapshotMismatch(f"snapshot {row.id} stands on seq {row.seq} with hash {row.hash[:16]}…, which is not in "
                                "this journal's chain (stale, or from another journal)")
     try:
-        return StartState.from_body(d)
+        return StartState.from_body(d, engine=journal.engine)
     except (KeyError, TypeError, ValueError) as e:
         raise SnapshotMismatch(f"snapshot {row.id} cannot be read: {e}") from None
 
@@ -445,13 +607,16 @@ def latest_valid(journal: Journal, *, up_to: int | None = None) -> StartState | 
     """The newest snapshot that checks out (at or before ``up_to``); a warning for each one that does not."""
     try:
         with journal.engine.connect().execution_options(readonly=True) as conn:
-            q = select(snapshots_table).order_by(snapshots_table.c.seq.desc(), snapshots_table.c.id.desc())
+            t = snapshots_table.c
+            q = select(t.id).order_by(t.seq.desc(), t.id.desc())
             if up_to is not None:
-                q = q.where(snapshots_table.c.seq <= up_to)
-            rows = conn.execute(q.limit(5)).all()
+                q = q.where(t.seq <= up_to)
+            ids = conn.execute(q.limit(5)).scalars().all()
     except SQLAlchemyError:
         return None  # no snapshot table yet
-    for row in rows:
+    for sid in ids:  # one body read at a time: the first that checks out is used
+        with journal.engine.connect().execution_options(readonly=True) as conn:
+            row = conn.execute(select(snapshots_table).where(snapshots_table.c.id == sid)).first()
         try:
             return check_row(journal, row)
         except SnapshotMismatch as e:

@@ -51,6 +51,8 @@ def basket_html(card: dict) -> str:
     for n, i in enumerate(order):
         ld = legs[i]
         px = "" if ld.get("premium") in (None, "") else f" @ ₹{Decimal(ld['premium']):,.2f}"
+        if ld.get("order_type") == "MARKET":  # a leg's own order type (a basket signal's leg may say)
+            px = "MARKET" + (f" (≈ ₹{Decimal(ld['premium']):,.2f})" if px else "")
         rows.append(f'<tr class="tk-basket-leg"><td>{n + 1}</td><td><span class="tk-chip tk-chip-{esc(ld["side"])}">'
                     f'{esc(ld["side"])}</span></td><td>{ld["lots"]} × {ld["lot_size"]} = {ld["quantity"]}</td>'
                     f'<td>{esc(ld["exchange"])}:{esc(ld["tradingsymbol"])}</td><td>{esc(px)}</td></tr>')
@@ -69,7 +71,8 @@ def basket_html(card: dict) -> str:
     warn = "".join(f'<div class="tk-warn">{esc(c.get("message"))}</div>' for c in failed)
     return (f'<div class="tk-basket"><div class="tk-basket-title"><b>{esc(card.get("name", "basket"))}</b> on '
             f'{esc(card.get("underlying", ""))}' + (f' at {Decimal(str(card["spot"])):,.2f}' if card.get("spot") else "")
-            + f' · {len(legs)} legs, one approval · buys first · on a failed leg: {esc(card.get("policy", ""))}</div>'
+            + f' · {len(legs)} legs, one approval · buys first · on a failed leg: {esc(card.get("policy", ""))}'
+            + (f' · signal {esc(card["signal_id"])}' if card.get("signal_id") else "") + '</div>'
             f'<table class="tk-basket-legs">{"".join(rows)}</table>{svg}'
             f'<div class="tk-basket-figures">max profit {_money(p.get("max_profit"))} · max loss '
             f'{_money(p.get("max_loss"))} · breakevens {esc(bes)} · {esc(prem)}{model}</div>'

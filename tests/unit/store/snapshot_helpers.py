@@ -112,6 +112,22 @@ def _fp(o):
         return repr(type(o))
 
 
+def book_picture(b) -> dict:
+    """Every field of a book, comparable; the lazy parts of one started from a snapshot read whole
+    (old orders, signal, trade and broker ids: :mod:`tradekit.store.lazy`)."""
+    from dataclasses import fields
+
+    from tradekit.store import Book
+
+    out = {f.name: encode(getattr(b, f.name)) for f in fields(Book)
+           if f.name not in ("orders", "open", "by_broker_id", "signals", "trade_ids", "decisions")}
+    out["decisions"] = encode(dict(sorted(b.decisions.items(), key=lambda kv: kv[0])))
+    out["orders"] = {cid: encode(o) for cid, o in sorted(b.orders.items())}
+    out["by_broker_id"] = sorted(b.by_broker_id.items())
+    out["signals"], out["trade_ids"], out["open"] = sorted(b.signals), sorted(b.trade_ids), sorted(b.open)
+    return out
+
+
 def fingerprint(s: Session) -> dict:
     """Everything a session rebuilt from its journal at start, comparable."""
     from tradekit.signals.pipeline import SignalPipeline
@@ -130,7 +146,7 @@ def fingerprint(s: Session) -> dict:
         "conditions": {cid: _fp(c) for cid, c in s.conditions_book.ledger.items.items()},
         "alerts": {aid: _fp(a) for aid, a in s.alerts.outbox.alerts.items()} if s.alerts is not None else None,
         "gtt": _fp(s.gtt) if s.gtt is not None else None,
-        "signals_seen": sorted(pipe._seen),
+        "signals_seen": sorted(set(pipe._seen) | set(pipe._earlier)),  # pipe.seen(): its own and the snapshot's
         "parked": sorted(pipe._parked),
         "open_orders": sorted(o.client_order_id for o in s.book.open_orders()),
         "pending_approval": sorted(o.client_order_id for o in s.book.orders.values() if o.status.value == "PENDING_APPROVAL"),

@@ -129,7 +129,8 @@ def compare(book, orders: list[BrokerOrder], trades: list[BrokerTrade], position
         return (placed_before is not None and fetched_at is not None and o.updated_at is not None
                 and placed_before <= o.updated_at <= fetched_at)
 
-    in_flux = {(str(o.request.exchange), o.request.tradingsymbol) for o in book.orders.values() if moved(o)}
+    recent = getattr(book.orders, "hot", book.orders)  # today's and unfinished orders (old ones: tradekit.store.lazy)
+    in_flux = {(str(o.request.exchange), o.request.tradingsymbol) for o in recent.values() if moved(o)}
     traded: dict[str, int] = defaultdict(int)  # the broker's own trade book, per broker order id
     for t in trades:
         traded[t.broker_order_id] += t.quantity
@@ -163,7 +164,7 @@ def compare(book, orders: list[BrokerOrder], trades: list[BrokerTrade], position
         if o.filled_quantity != row.filled_quantity:
             diffs.append(Difference("filled", cid, o.filled_quantity, row.filled_quantity,
                                     f"order {cid}: {o.filled_quantity} filled in the book, {row.filled_quantity} at the broker"))
-    for cid, o in book.orders.items():
+    for cid, o in list(recent.items()):
         if cid in seen_cids or (o.created_at is not None and o.created_at.date() != day):
             continue
         if placed_before is not None and o.created_at is not None and o.created_at >= placed_before:

@@ -321,12 +321,11 @@ class PaperBroker(PaperGttMixin):
         fills, so the book is the paper account's history."""
         with self._lock:
             # order and trade ids continue after the journal's, so a resumed account never reuses one
-            for boid in book.by_broker_id:
-                if boid.isdigit():
-                    self._seq = max(self._seq, int(boid) - 260000000000000)
-            for tid in book.trade_ids:
-                if tid.isdigit():
-                    self.exchange._trade_seq = max(self.exchange._trade_seq, int(tid) - 50000000)
+            top_order, top_trade = _max_int(book.by_broker_id), _max_int(book.trade_ids)
+            if top_order:
+                self._seq = max(self._seq, top_order - 260000000000000)
+            if top_trade:
+                self.exchange._trade_seq = max(self.exchange._trade_seq, top_trade - 50000000)
             self.cash = book.cash
             for h in book.holdings():
                 self._holdings[(h["exchange"], h["tradingsymbol"])] = _Holding(
@@ -550,3 +549,10 @@ class PaperBroker(PaperGttMixin):
             price=req.price, trigger_price=req.trigger_price, timestamp=o.updated_at or o.placed_at,
             exchange_order_id=o.exchange_order_id, status_message=o.message,
         )
+
+
+def _max_int(ids) -> int:
+    """The largest all-digit id of a book's ids (a book from a snapshot answers for the old ones it keeps
+    out of memory: ``max_int``, :mod:`tradekit.store.lazy`)."""
+    f = getattr(ids, "max_int", None)
+    return f() if f is not None else max((int(k) for k in ids if k.isdigit()), default=0)
