@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 import traceback
@@ -34,9 +35,14 @@ from tradekit.errors import TradekitError, ValidationError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ClusterInfo", "Shared", "SweepCluster", "Task", "TaskFailure", "TaskOutcome", "local_cluster_size",
-           "research_cluster"]
+__all__ = ["ClusterInfo", "Shared", "SweepCluster", "Task", "TaskFailure", "TaskOutcome", "TaskTiming",
+           "local_cluster_size", "research_cluster"]
 
+#: The local cluster's workers run without Dask's statistical profiler: it samples the running task's
+#: stack every 10 ms for a dashboard the local cluster does not serve, and on the sweep's pure-Python
+#: pricing it cost each task processor time and a GIL hand-over a hundred times a second.
+LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+CPU_TOPIC = "tradekit-sweep-cpu"  # each task's processor time, from the workers
 MIN_WORKER_MEMORY = 2**30  # a worker imports vectorbt and holds bars: below 1 GiB it is more trouble than help
 
 
@@ -71,6 +77,27 @@ class TaskFailure:
         return f"{self.name}: {self.error} (failed {self.attempts} time{'s' if self.attempts != 1 else ''})"
 
 
+@dataclass(frozen=True)
+class TaskTiming:
+    """Where one task's time went (seconds; summed over its attempts).
+
+    ``waited``: from the moment it could run (submitted, and the tasks it needs done) to its start
+    on a worker: the queue, and the scheduler's and the worker's own overhead (across machines it
+    also holds the clocks' difference). ``transfer``: fetching its inputs from other workers.
+    ``compute``: running it (wall clock); ``cpu``: the processor time its thread got meanwhile (less
+    than ``compute`` when the worker waited for a core: other processes, or fewer cores than workers).
+    ``fetch``: bringing its result back to this process.
+    """
+
+    name: str
+    worker: str
+    waited: float = 0.0
+    transfer: float = 0.0
+    compute: float = 0.0
+    fetch: float = 0.0
+    cpu: float | None = None
+
+
 @dataclass
 class TaskOutcome:
     """What :meth:`SweepCluster.run` returns: the results, and every failure with its reason."""
@@ -80,6 +107,36 @@ class TaskOutcome:
     retried: dict[str, int]  # tasks that failed and then succeeded -> failures before the success
     seconds: float
     cluster: "ClusterInfo"
+    timings: dict[str, TaskTiming] = field(default_factory=dict)  # per task that ran
+
+    def timing_table(self):
+        """One row per task that ran: worker, waited, transfer, compute, fetch (seconds), in the order they ran."""
+        import pandas as pd
+
+        cols = ["task", "worker", "waited", "transfer", "compute", "cpu", "fetch"]
+        rows = [(t.name, t.worker, t.waited, t.transfer, t.compute, t.cpu, t.fetch) for t in self.timings.values()]
+        return pd.DataFrame(rows, columns=cols)
+
+    def timing_summary(self) -> str:
+        """Where the time went, by kind of task (the task name's words before the symbol or pair)."""
+        if not self.timings:
+            return "no task ran"
+        kinds: dict[str, list[TaskTiming]] = {}
+        for t in self.timings.values():
+            kinds.setdefault(_kind(t.name), []).append(t)
+        busy = sum(t.compute for t in self.timings.values())
+        cpu = [t.cpu for t in self.timings.values() if t.cpu is not None]
+        lines = [f"{len(self.timings)} tasks in {self.seconds:.2f} s on {self.cluster.description}: "
+                 f"{busy:.2f} s of compute ({busy / max(self.seconds, 1e-9) / max(self.cluster.threads, 1):.0%} "
+                 "of the threads' time)" + (f", {sum(cpu):.2f} s of it on a processor" if cpu else "")]
+        for kind, ts in kinds.items():
+            c = sorted(t.compute for t in ts)
+            u = [t.cpu for t in ts if t.cpu is not None]
+            lines.append(f"  {kind}: {len(ts)} task{'s' if len(ts) != 1 else ''}, compute {sum(c):.2f} s "
+                         f"(each {c[0]:.3f}..{c[-1]:.3f} s{f'; cpu {sum(u):.2f} s' if u else ''}), "
+                         f"waited {sum(t.waited for t in ts):.2f} s, transfer {sum(t.transfer for t in ts):.2f} s, "
+                         f"fetch {sum(t.fetch for t in ts):.2f} s")
+        return "\n".join(lines)
 
     @property
     def ok(self) -> bool:
@@ -119,7 +176,10 @@ def machine() -> tuple[int, int]:
     from dask.system import CPU_COUNT
     from distributed.system import MEMORY_LIMIT
 
-    return int(CPU_COUNT), int(MEMORY_LIMIT)
+    cores = int(CPU_COUNT)  # the CPU count, the affinity mask and a cgroup CPU quota, whichever is least
+    if hasattr(os, "sched_getaffinity"):
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    return max(1, cores), int(MEMORY_LIMIT)
 
 
 def local_cluster_size(settings, cores: int | None = None, memory: int | None = None) -> tuple[int, int, int]:
@@ -143,7 +203,11 @@ def local_cluster_size(settings, cores: int | None = None, memory: int | None = 
 
 # -- what runs on a worker --------------------------------------------------------------------------------
 def _attempt(topic: str, name: str, fn: Callable, *args):
-    """Run one task; on an error, tell the client (an event on ``topic``) before Dask retries it."""
+    """Run one task; on an error, tell the client (an event on ``topic``) before Dask retries it.
+
+    Either way the processor time the task's thread used goes to the client too (on one topic for all
+    runs, :data:`CPU_TOPIC`, whose length the scheduler bounds)."""
+    cpu = time.thread_time()
     try:
         return fn(*args)
     except BaseException as e:  # noqa: BLE001 - reported, then re-raised for Dask's retries
@@ -154,16 +218,39 @@ def _attempt(topic: str, name: str, fn: Callable, *args):
         except Exception:  # noqa: BLE001 - not on a worker (or the event cannot go): the error still goes up
             pass
         raise
+    finally:
+        try:
+            from distributed import get_worker
+
+            get_worker().log_event(CPU_TOPIC, {"run": topic, "task": name, "cpu": time.thread_time() - cpu})
+        except Exception:  # noqa: BLE001 - a diagnosis only
+            pass
 
 
 def _probe() -> str:
-    """On each worker: import what the sweep's tasks use (so that the first tasks do not pay for it)."""
+    """On each worker: the tradekit version it runs."""
     import tradekit
-    import tradekit.research.sweep  # noqa: F401
-    import tradekit.runs.research  # noqa: F401
-    import vectorbt  # noqa: F401
 
     return tradekit.__version__
+
+
+def _warm_up_plugin():
+    """A worker plugin that readies each worker, when it starts (and any that joins or restarts later),
+    for the sweep's tasks: tradekit and vectorbt imported, vectorbt's compiled functions loaded and
+    the charge tables read (:func:`tradekit.research.sweep.warm_up`), so that no task pays for it."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class WarmUp(WorkerPlugin):
+        name = "tradekit-warm-up"
+        idempotent = True
+
+        def setup(self, worker) -> None:
+            from tradekit.research.sweep import warm_up
+
+            seconds = warm_up()
+            worker.log_event("tradekit-warm-up", {"worker": worker.address, "seconds": round(seconds, 3)})
+
+    return WarmUp()
 
 
 def _error(e: BaseException) -> str:
@@ -238,13 +325,17 @@ class SweepCluster:
                 raise TradekitError(f"research.dask.scheduler: the Dask scheduler at {s.scheduler} has no worker "
                                     f"after {t:g} s (start one: dask worker {s.scheduler})") from None
         else:
+            import dask
+
             workers, threads, limit = local_cluster_size(s)
-            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=limit,
-                                         processes=s.processes, host="127.0.0.1", dashboard_address=None,
-                                         scheduler_port=0, silence_logs=logging.WARNING, timeout=t)
+            with dask.config.set(LOCAL_WORKER_CONFIG):  # the nannies pass it on to the worker processes
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=limit,
+                                             processes=s.processes, host="127.0.0.1", dashboard_address=None,
+                                             scheduler_port=0, silence_logs=logging.WARNING, timeout=t)
             self._client = Client(self._cluster, timeout=t, set_as_default=False)
         try:
             versions = self._client.run(_probe)
+            self._client.register_plugin(_warm_up_plugin())
         except Exception as e:  # noqa: BLE001 - a worker without tradekit cannot unpickle the probe
             self.close()
             raise TradekitError(f"the Dask workers cannot run tradekit: {_error(e)} (install tradekit where they run)") \
@@ -317,7 +408,7 @@ class SweepCluster:
 
     def _run_here(self, tasks, shared, desc, on_result) -> TaskOutcome:
         t0 = time.perf_counter()
-        results, failed, retried = {}, {}, {}
+        results, failed, retried, timings = {}, {}, {}, {}
         bar = _progress(self.progress, len(tasks), desc)
         for t in _ordered(tasks):
             blocked = next((n for n in t.needs if n in failed), None)
@@ -325,14 +416,22 @@ class SweepCluster:
                 failed[t.name] = TaskFailure(t.name, failed[blocked].error, 0, _root(failed, blocked))
             else:
                 args = [shared[a.name] if isinstance(a, Shared) else a for a in t.args] + [results[n] for n in t.needs]
+                spent = cpu = 0.0
                 for attempt in range(1, self.retries + 2):
+                    started, cpu_started = time.perf_counter(), time.thread_time()
                     try:
                         results[t.name] = t.fn(*args)
                     except Exception as e:  # noqa: BLE001 - reported, retried, then recorded
+                        spent += time.perf_counter() - started
+                        cpu += time.thread_time() - cpu_started
+                        timings[t.name] = TaskTiming(t.name, "this process", compute=spent, cpu=cpu)
                         self._say(bar, f"task {t.name} failed (attempt {attempt} of {self.retries + 1}): {_error(e)}")
                         if attempt == self.retries + 1:
                             failed[t.name] = TaskFailure(t.name, _error(e), attempt, None, traceback.format_exc())
                         continue
+                    spent += time.perf_counter() - started
+                    cpu += time.thread_time() - cpu_started
+                    timings[t.name] = TaskTiming(t.name, "this process", compute=spent, cpu=cpu)
                     if attempt > 1:
                         retried[t.name] = attempt - 1
                     if on_result is not None:
@@ -342,10 +441,10 @@ class SweepCluster:
                 bar.update(1)
         if bar is not None:
             bar.close()
-        return TaskOutcome(results, failed, retried, time.perf_counter() - t0, self.info)
+        return TaskOutcome(results, failed, retried, time.perf_counter() - t0, self.info, timings)
 
     def _run_dask(self, tasks, shared, desc, on_result) -> TaskOutcome:
-        from distributed import as_completed
+        from distributed import as_completed, get_task_stream
 
         client = self.client
         t0 = time.perf_counter()
@@ -357,14 +456,32 @@ class SweepCluster:
         def on_event(event) -> None:  # the client's thread: collect; the loop below prints
             seen_events.append(event[1] if isinstance(event, tuple) else event)
 
+        cpu: dict[str, float] = {}
+
+        def on_cpu(event) -> None:
+            ev = event[1] if isinstance(event, tuple) else event
+            if ev.get("run") == topic:
+                cpu[ev["task"]] = cpu.get(ev["task"], 0.0) + float(ev["cpu"])
+
         client.subscribe_topic(topic, on_event)
-        futures_shared = {k: client.scatter(v, hash=False) for k, v in shared.items()}
-        futs, by_key = {}, {}
+        client.subscribe_topic(CPU_TOPIC, on_cpu)
+        futures_shared = client.scatter(shared, hash=False) if shared else {}  # each sent once, in one message
+        futs, by_key, submitted, fetch = {}, {}, {}, {}
+        stream = get_task_stream(client=client)  # each task's transfer and compute, from the scheduler
         try:
-            for t in _ordered(tasks):
+            stream.__enter__()
+        except Exception:  # noqa: BLE001 - e.g. an older scheduler: the sweep runs, without the timings
+            log.debug("no task stream from the scheduler", exc_info=True)
+            stream = None
+        try:
+            for i, t in enumerate(_ordered(tasks)):
                 args = [futures_shared[a.name] if isinstance(a, Shared) else a for a in t.args]
                 args += [futs[n] for n in t.needs]
-                f = client.submit(_attempt, topic, t.name, t.fn, *args, key=f"{_safe(t.name)}-{run_id}",
+                submitted[t.name] = time.time()
+                # the key's prefix (up to the run id) is the task's kind: Dask learns each kind's duration
+                # from the tasks that finish, for placing and stealing the rest (one prefix per task
+                # left every task at Dask's 0.5 s guess, and a long charges task queued behind another)
+                f = client.submit(_attempt, topic, t.name, t.fn, *args, key=f"{_safe(_kind(t.name))}-{run_id}-{i}",
                                   retries=self.retries, pure=False)
                 futs[t.name] = f
                 by_key[f.key] = t.name
@@ -373,7 +490,9 @@ class SweepCluster:
             for f in as_completed(list(futs.values()), loop=client.loop):
                 name = by_key[f.key]
                 if f.status == "finished":
+                    got = time.perf_counter()
                     results[name] = f.result()
+                    fetch[name] = time.perf_counter() - got
                     if on_result is not None:
                         on_result(name, results[name])
                 else:
@@ -409,7 +528,14 @@ class SweepCluster:
                 failed[t.name] = TaskFailure(t.name, _error(exc), counts.get(t.name, self.retries + 1), None, tb)
             retried = {n: c for n, c in counts.items() if n in results}
         finally:
+            try:
+                if stream is not None:
+                    stream.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001 - the timings are a diagnosis; the results stand without them
+                log.debug("no task stream from the scheduler", exc_info=True)
+                stream = None
             client.unsubscribe_topic(topic)
+            client.unsubscribe_topic(CPU_TOPIC)
             for f in futs.values():
                 f.release()
             for f in futures_shared.values():
@@ -419,7 +545,46 @@ class SweepCluster:
         for f in failed.values():
             if not f.blocked_by:
                 self._say(None, f"task {f.name} failed after {self.retries} retries: {f.error}")
-        return TaskOutcome(results, failed, retried, time.perf_counter() - t0, self.info)
+        timings = _dask_timings(stream.data, by_key, tasks, submitted, fetch, cpu) if stream is not None else {}
+        return TaskOutcome(results, failed, retried, time.perf_counter() - t0, self.info, timings)
+
+
+def _kind(name: str) -> str:
+    """A task name's kind: its words up to the first that names a symbol or a number."""
+    words = []
+    for w in name.split():
+        if any(ch.isdigit() for ch in w) or ":" in w.rstrip(":"):
+            break
+        words.append(w)
+    return " ".join(words) or name
+
+
+def _dask_timings(records: list[dict], by_key: dict, tasks: Sequence[Task], submitted: dict[str, float],
+                  fetch: dict[str, float], cpu: dict[str, float]) -> dict[str, TaskTiming]:
+    """Per task, from the scheduler's task stream (each attempt's transfer and compute on its worker)."""
+    spans: dict[str, list[dict]] = {}
+    workers: dict[str, str] = {}
+    for r in records:
+        name = by_key.get(r.get("key"))
+        if name is None:
+            continue
+        spans.setdefault(name, []).extend(r.get("startstops") or [])
+        workers[name] = str(r.get("worker", ""))
+    done = {n: max(ss["stop"] for ss in v) for n, v in spans.items() if v}
+    out = {}
+    for t in tasks:
+        ss = spans.get(t.name)
+        if not ss:
+            continue
+        ready = max([submitted[t.name], *[done[n] for n in t.needs if n in done]])
+        start = min(x["start"] for x in ss)
+        out[t.name] = TaskTiming(
+            t.name, workers.get(t.name, ""), waited=max(0.0, start - ready),
+            transfer=sum(x["stop"] - x["start"] for x in ss if x.get("action") in ("transfer", "deserialize",
+                                                                                    "disk-read")),
+            compute=sum(x["stop"] - x["start"] for x in ss if x.get("action") == "compute"),
+            fetch=fetch.get(t.name, 0.0), cpu=cpu.get(t.name))
+    return dict(sorted(out.items(), key=lambda kv: min(x["start"] for x in spans[kv[0]])))
 
 
 def _safe(name: str) -> str:

@@ -43,8 +43,8 @@ class DaskConfig(BaseModel):
         Address of a running ``dask.distributed`` scheduler, ``tcp://HOST:PORT`` (``HOST:PORT`` is
         read as tcp). Null: start a local cluster on this machine for the sweep.
     workers : int or None
-        Local cluster: worker processes. Null: sized to the machine, one per core as long as each
-        gets at least 1 GiB of memory.
+        Local cluster: worker processes. Null: sized to the machine, one per core this process may
+        use (its CPU affinity and cgroup quota included) as long as each gets at least 1 GiB of memory.
     threads_per_worker : int or None
         Local cluster: threads per worker. Null: the cores shared out among the workers (at least 1).
     memory_limit : str or None
@@ -56,7 +56,9 @@ class DaskConfig(BaseModel):
     retries : int
         Times a failed task is run again (Dask's ``retries=``) before it is reported as failed.
     pairs_per_task : int or None
-        Parameter pairs in one task. Null: enough tasks to keep every worker thread busy.
+        Parameter pairs in one task (each symbol's vectorbt task and each charges task). Null: in
+        this process one task per symbol over every pair (vectorised), on a cluster the pairs dealt
+        out over two charges tasks per worker thread.
     connect_timeout_seconds : float
         How long to wait for the scheduler (and its first worker) or for the local cluster to start.
     """

@@ -1,7 +1,7 @@
 """Issue 20: research sweeps on Dask — the same trades and P&L to the paisa as one process, failed tasks
 retried and reported, a real separate scheduler, and config settings that are wired or refused.
 
-One local cluster of two worker processes serves the whole module (starting one costs seconds)."""
+One local cluster of two worker processes serves the research tests (conftest.py; starting one costs seconds)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,8 @@ PAIRS = [(5, 20), (5, 30), (10, 20), (10, 30)]
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with SweepCluster(DaskConfig(workers=2, threads_per_worker=1, processes=True, retries=2), progress="none") as cl:
-        yield cl
+def cluster(two_worker_cluster):
+    return two_worker_cluster  # tests/unit/research/conftest.py: one for the session
 
 
 @pytest.fixture(scope="module")
