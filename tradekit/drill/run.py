@@ -164,7 +164,25 @@ class Drill:
             os.kill(pid, signal.SIGKILL)
             self.fig.kills += 1
         except ProcessLookupError:  # it had already exited (e.g. refused to start)
-            pass
+            return
+        self._wait_dead(pid)
+
+    @staticmethod
+    def _wait_dead(pid: int, timeout: float = 10.0) -> None:
+        """Wait until a killed worker is really gone (or a zombie its zygote has yet to reap): SIGKILL
+        is delivered asynchronously, and a process inside an fsync dies only when the write returns,
+        holding its journal lease's OS lock until then."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rpartition(")")[2].split()[0] == "Z":
+                        return
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                return
+            except OSError:  # no /proc (not Linux): nothing to wait on
+                return
+            time.sleep(0.01)
 
     def _ready(self, pid: int, timeout: float = 15.0) -> bool:
         """Wait until the worker has started its session (or died, or ``timeout`` passed)."""
@@ -190,9 +208,13 @@ class Drill:
     def _alive(pid: int) -> bool:
         try:
             os.kill(pid, 0)
-            return True
         except ProcessLookupError:
             return False
+        try:  # a zombie (exited, its zygote has not reaped it yet) is not alive
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rpartition(")")[2].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
 
     # -- signals -----------------------------------------------------------------------------------
     def _drop(self, n_signals: int, junk: bool = False) -> None:
@@ -325,6 +347,10 @@ class Drill:
         last = None
         while time.monotonic() < end:
             time.sleep(1.0)
+            if not self._alive(pid):  # it could not start (e.g. the lease of a worker still dying): as a
+                pid = self._spawn()  # supervisor would, start the clean run again
+                stable_since = last = None
+                continue
             try:
                 book, events = self._book()
             except Exception:
