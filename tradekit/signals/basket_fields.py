@@ -43,6 +43,7 @@ from pydantic import ValidationError as PydanticValidationError
 from tradekit.errors import ValidationError
 from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.signal import Signal
+from tradekit.signals.schema import _shown, _whole  # the single-order form's field rules
 
 MAX_LOTS = 100_000  # per leg; far past any contract's freeze quantity, so only nonsense is refused here
 MAX_LEGS_HARD = 100  # the most signals.max_basket_legs may be set to
@@ -66,10 +67,6 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # -- field rules ----------------------------------------------------------------------------------
-def _shown(v: Any) -> str:
-    return str(v) if isinstance(v, Decimal) else repr(v)
-
-
 def _enum(cls, v: Any, name: str):
     try:
         return cls.parse(float(v) if isinstance(v, Decimal) else v, name)
@@ -338,11 +335,7 @@ class BasketSpec(_Strict):
     @field_validator("retries", mode="before")
     @classmethod
     def _retries(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"must be a whole number from 0 to 10, {_shown(v)} was received")
-        return v
+        return v if v is None else _whole(v, "a whole number from 0 to 10")
 
     @field_validator("premiums", mode="before")
     @classmethod
@@ -480,11 +473,7 @@ class BasketSignalIn(_Strict):
     @field_validator("ttl_seconds", "priority", mode="before")
     @classmethod
     def _ints(cls, v: Any, info: ValidationInfo) -> Any:
-        if v is None and info.field_name == "ttl_seconds":
-            return v
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"must be a whole number, {_shown(v)} was received")
-        return v
+        return v if v is None and info.field_name == "ttl_seconds" else _whole(v)
 
     @field_validator("confidence", mode="before")
     @classmethod
