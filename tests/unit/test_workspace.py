@@ -141,10 +141,11 @@ def test_the_demo_in_a_workspace_writes_only_inside_it(tmp_path):
         assert not changed_files, f"{where} changed: {changed_files[:10]}"
 
 
-def test_serve_in_a_workspace_runs_its_dashboards_with_its_files_inside_it(tmp_path, monkeypatch):
+def _no_server(monkeypatch) -> dict:
+    """``ui.serve`` without a Voila server: the command and options it would start it with land in the dict."""
     import tradekit.ui.cli as ui
 
-    seen = {}
+    seen: dict = {}
 
     class FakeProc:
         pid = 1
@@ -155,11 +156,18 @@ def test_serve_in_a_workspace_runs_its_dashboards_with_its_files_inside_it(tmp_p
         def poll(self):
             return None
 
-    ws = init_workspace(tmp_path / "w")
     monkeypatch.setattr(ui.subprocess, "Popen", FakeProc)
     monkeypatch.setattr(ui, "_wait_port", lambda port, proc, timeout: None)
     monkeypatch.setattr(ui, "port_in_use", lambda port, host="127.0.0.1": False)
     monkeypatch.setattr(ui.os, "killpg", lambda pid, sig: None)
+    return seen
+
+
+def test_serve_in_a_workspace_runs_its_dashboards_with_its_files_inside_it(tmp_path, monkeypatch):
+    import tradekit.ui.cli as ui
+
+    ws = init_workspace(tmp_path / "w")
+    seen = _no_server(monkeypatch)
     ui.serve(load_config(ws / "tradekit.yaml"), port=8897)
     assert seen["cwd"] == ws and seen["cmd"][3] == str(ws / "dashboards")
     for k in ("MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR"):
@@ -174,17 +182,6 @@ def test_serve_adds_a_dashboard_new_since_an_older_workspace_was_made(tmp_path, 
     import tradekit.ui.cli as ui
     from tradekit.workspace import STAMP, check_workspace
 
-    seen = {}
-
-    class FakeProc:
-        pid = 1
-
-        def __init__(self, cmd, **kw):
-            seen.update(cmd=cmd, **kw)
-
-        def poll(self):
-            return None
-
     ws = init_workspace(tmp_path / "w")
     (ws / "dashboards" / "chain.ipynb").unlink()  # as a workspace of an earlier version
     stamp = json.loads((ws / STAMP).read_text())
@@ -192,10 +189,7 @@ def test_serve_adds_a_dashboard_new_since_an_older_workspace_was_made(tmp_path, 
     (ws / STAMP).write_text(json.dumps(stamp))
     mine = (ws / "dashboards" / "pnl.ipynb").read_text() + " "
     (ws / "dashboards" / "pnl.ipynb").write_text(mine)  # the trader's edit
-    monkeypatch.setattr(ui.subprocess, "Popen", FakeProc)
-    monkeypatch.setattr(ui, "_wait_port", lambda port, proc, timeout: None)
-    monkeypatch.setattr(ui, "port_in_use", lambda port, host="127.0.0.1": False)
-    monkeypatch.setattr(ui.os, "killpg", lambda pid, sig: None)
+    seen = _no_server(monkeypatch)
     ui.serve(load_config(ws / "tradekit.yaml"), port=8897)
     assert seen["cmd"][3] == str(ws / "dashboards")
     assert (ws / "dashboards" / "chain.ipynb").read_bytes() == (packaged_dir("dashboards") / "chain.ipynb").read_bytes()
