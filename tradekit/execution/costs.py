@@ -17,6 +17,7 @@ intraday pays less stamp duty), while the day's sum is still the contract notes 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
@@ -25,27 +26,73 @@ from tradekit.market.charges import (
     ChargeSegment,
     ContractNote,
     RateTable,
+    _price,
+    _quantity,
     charges_segment,
 )
-from tradekit.model.charges import COMPONENTS, Charges
-from tradekit.model.enums import Exchange, Product, Side
+from tradekit.model.charges import Charges
+from tradekit.model.enums import Exchange, Product, Segment, Side
 from tradekit.model.instrument import Instrument
 
 _EQUITY = (ChargeSegment.EQUITY_INTRADAY, ChargeSegment.EQUITY_DELIVERY)
+_INTRADAY, _DELIVERY = ChargeSegment.EQUITY_INTRADAY, ChargeSegment.EQUITY_DELIVERY
+_NSE, _BSE = Exchange.NSE, Exchange.BSE
+_MIS, _CNC, _MTF = Product.MIS, Product.CNC, Product.MTF
+_BUY = Side.BUY
 
 
 def _minus(a: Charges, b: Charges) -> Charges:
-    return Charges(**{c: getattr(a, c) - getattr(b, c) for c in COMPONENTS})
+    return a.minus(b)
+
+
+def _segment(instrument: Instrument, product: Product) -> ChargeSegment:
+    """:func:`charges_segment` (equity cash answered here; the rest, and every refusal, by it)."""
+    ex = instrument.exchange
+    if (ex is _NSE or ex is _BSE) and instrument.segment is not Segment.INDICES:
+        if product is _MIS:
+            return _INTRADAY
+        if product is _CNC or product is _MTF:
+            return _DELIVERY
+    return charges_segment(instrument, product)
+
+
+class _Trade:
+    """One CNC fill of the day and how many of its units are matched (on the intraday note)."""
+
+    __slots__ = ("quantity", "price", "key", "multiplier", "dp", "intraday")
+
+    def __init__(self, quantity: int, price: Decimal, key: object, multiplier: int, dp: str | None):
+        self.quantity, self.price, self.key, self.multiplier, self.dp = quantity, price, key, multiplier, dp
+        self.intraday = 0
+
+
+class _Scrip:
+    """A scrip's CNC fills of the day on each side, in order; the first ``matched`` units of
+    each side are intraday. ``at[k]`` is the first fill of side ``k`` not wholly matched yet."""
+
+    __slots__ = ("fills", "total", "at")
+
+    def __init__(self):
+        self.fills: tuple[list[_Trade], list[_Trade]] = ([], [])  # buys, sells
+        self.total = [0, 0]
+        self.at = [0, 0]
 
 
 class _EquityDay:
-    """One day's equity cash trades on one exchange (MIS and CNC/MTF): its intraday and delivery notes."""
+    """One day's equity cash trades on one exchange (MIS and CNC/MTF): its intraday and delivery notes.
+
+    Same-day CNC: the notes always hold what re-pricing the whole day would give, "the first units
+    bought and sold are the matched ones": when a fill raises a scrip's matched quantity from m0 to m1,
+    the units m0..m1 of each side move from the delivery note to the intraday note, fill by fill (each
+    side's fills in order, from the first one not wholly matched). Nothing else changes, so a fill costs
+    the same whatever the day's length (it used to re-add every fill of the day to fresh notes).
+    """
 
     def __init__(self, exchange: Exchange, rate_day: date, table: RateTable, cnc_rule: bool):
         self.exchange, self.rate_day, self.table, self.cnc_rule = exchange, rate_day, table, cnc_rule
-        self.trades: list[tuple[Product, Side, int, Decimal, str | None, str, int]] = []
-        self.cnc: dict[str, list[int]] = {}  # scrip -> [bought, sold] in CNC today
+        self.cnc: dict[str, _Scrip] = {}  # scrip -> its CNC fills today
         self.intraday, self.delivery = self._notes()
+        self._n = 0  # fills so far (the order key of a fill without an order id)
 
     def _notes(self) -> tuple[ContractNote, ContractNote]:
         return (ContractNote(ChargeSegment.EQUITY_INTRADAY, self.exchange, self.rate_day, table=self.table),
@@ -59,49 +106,78 @@ class _EquityDay:
         """Scrip -> the CNC quantity bought and sold today (charged as intraday)."""
         if not self.cnc_rule:
             return {}
-        return {s: min(q) for s, q in self.cnc.items() if min(q) > 0}
+        return {s: min(c.total) for s, c in self.cnc.items() if min(c.total) > 0}
 
     def add(self, product: Product, side: Side, qty: int, price: Decimal, order_id: str | None, symbol: str,
-            multiplier: int) -> Charges:
-        self.trades.append((product, side, qty, price, order_id, symbol, multiplier))
-        if product is Product.CNC:
-            q = self.cnc.setdefault(symbol, [0, 0])
-            matched = min(q)
-            q[0 if side is Side.BUY else 1] += qty
-            # the match changed: re-price the day. Unchanged, this fill's side had at least the matched
-            # quantity before it (the first units are the matched ones): it is all delivery, as below
-            if self.cnc_rule and min(q) > matched:
-                before = self.charges
-                self.intraday, self.delivery = self._notes()
-                left = {s: [m, m] for s, m in self.matched().items()}
-                # the day's fills again, composed once per note at the end (the same final notes)
-                for prod, sd, n, px, oid, sym, mult in self.trades:
-                    self._place(prod, sd, n, px, oid, sym, mult, left, compose=False)
+            multiplier: int, compose: bool = True) -> Charges | None:
+        """Book one fill (``qty`` a positive int, ``price`` a finite Decimal >= 0: checked by the caller);
+        return what it adds to the day's notes, or None with ``compose=False`` (then :meth:`recompose`)."""
+        # a fill without an order id is an order of its own on each note (a key no order id can be)
+        key = order_id if order_id is not None else ("#fill", self._n)
+        self._n += 1
+        buy = side is _BUY
+        value = price * qty * multiplier
+        if product is _MIS:
+            note = self.intraday
+            note._book(key, buy, value, 1, None, 0)
+            if not compose:
+                return None
+            before = note._charges
+            note.recompose()
+            return note._charges.minus(before)
+        dp = None if buy or not price > 0 else (symbol.upper() or key)
+        delivery = self.delivery
+        delivery._book(key, buy, value, 1, dp, 1)  # all delivery, unless it raises the match
+        if product is _CNC and self.cnc_rule:
+            sc = self.cnc.get(symbol)
+            if sc is None:
+                sc = self.cnc[symbol] = _Scrip()
+            tot = sc.total
+            m0 = tot[0] if tot[0] < tot[1] else tot[1]
+            k = 0 if buy else 1
+            sc.fills[k].append(_Trade(qty, price, key, multiplier, dp))
+            tot[k] += qty
+            m1 = tot[0] if tot[0] < tot[1] else tot[1]
+            if m1 > m0:
+                before = self.intraday._charges + delivery._charges
+                self._match(sc, 0, m1 - m0)
+                self._match(sc, 1, m1 - m0)
+                if not compose:
+                    return None
                 self.intraday.recompose()
-                self.delivery.recompose()
-                return _minus(self.charges, before)
-        return self._place(product, side, qty, price, order_id, symbol, multiplier, {})
+                delivery.recompose()
+                return (self.intraday._charges + delivery._charges).minus(before)
+        if not compose:
+            return None
+        before = delivery._charges
+        delivery.recompose()
+        return Charges() + delivery._charges.minus(before)
 
-    def _place(self, product, side, qty, price, order_id, symbol, mult, left: dict, compose: bool = True) -> Charges:
-        kw = {"order_id": order_id, "symbol": symbol, "multiplier": mult, "compose": compose}
-        if product is Product.MIS:
-            return self.intraday.add(side, qty, price, **kw)
-        rest = left.get(symbol) if product is Product.CNC else None
-        take = 0
-        out = Charges()
-        if rest is not None:
-            k = 0 if side is Side.BUY else 1
-            take = min(qty, rest[k])
-            rest[k] -= take
-            if take:
-                c = self.intraday.add(side, take, price, **kw)
-                if compose:
-                    out = out + c
-        if qty - take:
-            c = self.delivery.add(side, qty - take, price, **kw)
-            if compose:
-                out = out + c
-        return out
+    def _match(self, sc: _Scrip, k: int, units: int) -> None:
+        """Move the next ``units`` unmatched units of side ``k`` (0 buys, 1 sells) to the intraday note."""
+        buy = k == 0
+        fills = sc.fills[k]
+        intraday, delivery = self.intraday, self.delivery
+        i = sc.at[k]
+        while units:
+            t = fills[i]
+            take = t.quantity - t.intraday
+            if take > units:
+                take = units
+            value = t.price * take * t.multiplier
+            intraday._book(t.key, buy, value, 0 if t.intraday else 1, None, 0)
+            t.intraday += take
+            units -= take
+            if t.intraday == t.quantity:  # wholly matched: off the delivery note
+                delivery._book(t.key, buy, -value, -1, t.dp, -1)
+                i += 1
+            else:
+                delivery._book(t.key, buy, -value, 0, None, 0)
+        sc.at[k] = i
+
+    def recompose(self) -> None:
+        self.intraday.recompose()
+        self.delivery.recompose()
 
 
 class FillCosts:
@@ -117,6 +193,7 @@ class FillCosts:
         self._notes: dict[tuple, ContractNote] = {}
         self._equity: dict[tuple, _EquityDay] = {}
         self._day: date | None = None
+        self._last: tuple | None = None  # (exchange, equity day) of the current day
 
     def check_day(self, day: date) -> None:
         """Raise DataError now if fills on ``day`` could not be priced (before a replay starts)."""
@@ -128,11 +205,14 @@ class FillCosts:
                 self._notes = {k: v for k, v in self._notes.items() if k[0] >= day}
                 self._equity = {k: v for k, v in self._equity.items() if k[0] >= day}
             self._day = day
+            self._last = None
 
     def note(self, instrument: Instrument, product: Product, day: date) -> ContractNote:
         """The day's note of a non-equity-cash segment (equity cash: :meth:`equity_day`)."""
+        return self._note(charges_segment(instrument, product), instrument, day)
+
+    def _note(self, seg: ChargeSegment, instrument: Instrument, day: date) -> ContractNote:
         self._roll(day)
-        seg = charges_segment(instrument, product)
         k = (day, seg, instrument.exchange)
         n = self._notes.get(k)
         if n is None:
@@ -140,6 +220,9 @@ class FillCosts:
         return n
 
     def equity_day(self, exchange: Exchange, day: date) -> _EquityDay:
+        last = self._last  # the day's last one, kept until the day changes
+        if last is not None and last[0] is exchange and day == self._day:
+            return last[1]
         self._roll(day)
         k = (day, exchange)
         e = self._equity.get(k)
@@ -147,17 +230,59 @@ class FillCosts:
             rate_day = self.as_of or day
             e = self._equity[k] = _EquityDay(exchange, rate_day, self.table,
                                              self.table.rule_in_force(SAME_DAY_CNC_IS_INTRADAY, rate_day))
+        self._last = (exchange, e)
         return e
 
     def __call__(self, instrument: Instrument, product: Product, side: Side, quantity: int, price: Decimal, day: date,
                  order_id: str | None = None) -> Charges:
-        product = Product.parse(product, "product")
-        seg = charges_segment(instrument, product)
-        if seg in _EQUITY:
-            return self.equity_day(instrument.exchange, day).add(
-                product, Side.parse(side, "side"), quantity, price, order_id, instrument.key, instrument.multiplier)
-        return self.note(instrument, product, day).add(side, quantity, price, order_id=order_id, symbol=instrument.key,
-                                                      multiplier=instrument.multiplier)
+        if product.__class__ is not Product:
+            product = Product.parse(product, "product")
+        seg = _segment(instrument, product)
+        if seg is _INTRADAY or seg is _DELIVERY:
+            if side.__class__ is not Side:
+                side = Side.parse(side, "side")
+            if quantity.__class__ is not int or quantity <= 0:
+                quantity = _quantity(quantity)
+            if price.__class__ is not Decimal or not price.is_finite() or price < 0:
+                price = _price(price, "price")
+            return self.equity_day(instrument.exchange, day).add(product, side, quantity, price, order_id,
+                                                                 instrument.key, instrument.multiplier)
+        return self._note(seg, instrument, day).add(side, quantity, price, order_id=order_id, symbol=instrument.key,
+                                                    multiplier=instrument.multiplier)
+
+    def many(self, trades: Iterable[tuple]) -> Charges:
+        """``Charges()`` plus what ``self(*t)`` returns for each of ``trades`` in turn (the same
+        amounts to the paisa, and the same notes after), composing each note touched once at the
+        end instead of after every fill (a day's fills priced at the close)."""
+        touched: dict[int, tuple] = {}  # id -> (equity day or note, its charges before)
+        for instrument, product, side, quantity, price, day, *rest in trades:
+            order_id = rest[0] if rest else None
+            if product.__class__ is not Product:
+                product = Product.parse(product, "product")
+            seg = _segment(instrument, product)
+            if seg is _INTRADAY or seg is _DELIVERY:
+                if side.__class__ is not Side:
+                    side = Side.parse(side, "side")
+                if quantity.__class__ is not int or quantity <= 0:
+                    quantity = _quantity(quantity)
+                if price.__class__ is not Decimal or not price.is_finite() or price < 0:
+                    price = _price(price, "price")
+                e = self.equity_day(instrument.exchange, day)
+                if id(e) not in touched:
+                    touched[id(e)] = (e, e.intraday._charges + e.delivery._charges)
+                e.add(product, side, quantity, price, order_id, instrument.key, instrument.multiplier, compose=False)
+            else:
+                n = self._note(seg, instrument, day)
+                if id(n) not in touched:
+                    touched[id(n)] = (n, n._charges)
+                n.add(side, quantity, price, order_id=order_id, symbol=instrument.key, multiplier=instrument.multiplier,
+                      compose=False)
+        total = Charges()
+        for unit, before in touched.values():
+            unit.recompose()
+            after = unit.intraday._charges + unit.delivery._charges if unit.__class__ is _EquityDay else unit._charges
+            total = total + after.minus(before)
+        return total
 
     def notes(self, day: date) -> dict[tuple, Charges]:
         """The day's contract notes so far: (segment, exchange) → charges."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from tradekit.clock import to_ist, today_ist
@@ -30,7 +30,7 @@ from tradekit.model.charges import COMPONENTS, Charges
 from tradekit.model.enums import Exchange, InstrumentType, Product, Side, StrEnum
 from tradekit.model.fill import Fill
 from tradekit.model.instrument import Instrument
-from tradekit.model.money import ZERO, dec, fmt_inr, paise, rupee
+from tradekit.model.money import PAISA, RUPEE, ZERO, dec, fmt_inr, paise, rupee
 
 
 class ChargeSegment(StrEnum):
@@ -81,6 +81,7 @@ _PCT_BROKERAGE = frozenset(
     }
 )
 _NSE_IPFT = frozenset({"cash", "futures", "options"})
+_ZERO_PAISE = paise(ZERO)
 
 
 def parse_segment(value: ChargeSegment | str) -> ChargeSegment:
@@ -635,6 +636,12 @@ class ContractNote:
     How the contract note rounds stamp duty is not confirmed from a source (india.md §9):
     the calculator's rupee rounding is used. DP is posted to the ledger, not the note; it
     is included here so that ``charges.total`` is the day's cost.
+
+    The note keeps running totals (buy and sell value, each order's value and brokerage, the
+    scrips sold from delivery) and composes its charges from them with the rates of its day,
+    resolved once. The arithmetic is exact Decimal (no rounding before the note's own
+    rounding points) while values stay below 10^18 rupees, so the totals do not depend on the
+    order in which fills arrive or are moved between notes (see :meth:`_book`).
     """
 
     def __init__(
@@ -645,17 +652,38 @@ class ContractNote:
         *,
         table: RateTable | None = None,
     ):
-        self.segment = parse_segment(segment)
-        self.exchange = charges_exchange(self.segment, exchange)
+        self.segment = seg = parse_segment(segment)
+        self.exchange = ex = charges_exchange(self.segment, exchange)
         self.trade_date = trade_date
-        self.rates = (table or RateTable.bundled()).rates_on(trade_date)
+        self.rates = r = (table or RateTable.bundled()).rates_on(trade_date)
         self.buy_value = ZERO
         self.sell_value = ZERO
-        self._orders: dict[str, tuple[Decimal, Decimal]] = {}  # order id -> (value, brokerage)
+        # order key -> [value, brokerage, fills]: brokerage = order_brokerage(value) always (a fill at
+        # price 0 adds no value and so leaves it); fills counts the fills on this note
+        self._orders: dict[object, list] = {}
         self._brokerage = ZERO
-        self._dp_scrips: set[str] = set()
+        self._dp_scrips: dict[str, int] = {}  # scrip -> fills sold from delivery at a price above 0
         self._fills = 0
         self._charges = Charges()
+        # the rates of the note's day, resolved once (what _compose and order_brokerage look up)
+        self._delivery = seg is ChargeSegment.EQUITY_DELIVERY
+        self._stt = r.stt(seg)
+        self._stt_on_buy = seg.stt_on_buy
+        self._exr = r.exchange(ex, seg)
+        self._ipft = r.ipft(ex, seg) if ex is Exchange.NSE and seg.rate_group in _NSE_IPFT else None
+        self._sebi = r.get("sebi")
+        self._gst = r.get("gst")
+        self._stamp = r.stamp(seg)
+        self._dp_fee = r.get("dp") if self._delivery else None
+        if self._delivery:
+            self._brk_fixed = paise(r.get("brokerage.delivery"))
+        elif seg.is_option:
+            self._brk_fixed = paise(r.get("brokerage.flat"))
+        else:
+            self._brk_fixed = None
+            self._brk_pct = r.get("brokerage.pct")
+            self._brk_cap = r.get("brokerage.cap")
+            self._brk_capped = paise(self._brk_cap)
 
     @property
     def charges(self) -> Charges:
@@ -686,51 +714,79 @@ class ContractNote:
     ) -> Charges | None:
         """Add one fill; return the charges it adds to the note (never negative).
 
-        ``compose=False`` (re-pricing many fills at once) only accumulates the fill and returns
+        ``compose=False`` (adding many fills at once) only accumulates the fill and returns
         None: call :meth:`recompose` after the last one; the note ends in the same state."""
-        sd = Side.parse(side, "side")
-        q = _quantity(quantity)
-        p = _price(price, "price")
-        value = p * q * multiplier
+        sd = side if side.__class__ is Side else Side.parse(side, "side")
+        q = quantity if quantity.__class__ is int and quantity > 0 else _quantity(quantity)
+        p = price if price.__class__ is Decimal and price.is_finite() and price >= 0 else _price(price, "price")
         key = order_id if order_id is not None else f"#fill{self._fills}"
-        old_value, old_brk = self._orders.get(key, (ZERO, ZERO))
-        new_value = old_value + value
-        new_brk = order_brokerage(self.rates, self.segment, new_value) if p > 0 else old_brk
-        self._orders[key] = (new_value, new_brk)
-        self._brokerage += new_brk - old_brk
-        if sd is Side.BUY:
-            self.buy_value += value
-        else:
-            self.sell_value += value
-            if self.segment is ChargeSegment.EQUITY_DELIVERY and p > 0:
-                self._dp_scrips.add(symbol.upper() or key)
-        self._fills += 1
+        buy = sd is Side.BUY
+        dp = (symbol.upper() or key) if not buy and self._delivery and p > 0 else None
+        self._book(key, buy, p * q * multiplier, 1, dp, 1)
         if not compose:
             return None
         before = self._charges
         self.recompose()
-        return Charges(**{c: getattr(self._charges, c) - getattr(before, c) for c in COMPONENTS})
+        return self._charges.minus(before)
+
+    def _book(self, key: object, buy: bool, value: Decimal, fills: int, dp: str | None, dp_fills: int) -> None:
+        """Add ``value`` (negative: take it off) to order ``key`` on the buy or sell side, with
+        ``fills`` more (or fewer) fills on the note and ``dp_fills`` more (or fewer) delivery sells
+        of scrip ``dp``. The note then holds what adding its remaining fills one by one would
+        (sums of exact Decimals; an order's brokerage is a function of its value)."""
+        o = self._orders.get(key)
+        if o is None:
+            o = self._orders[key] = [ZERO, ZERO, 0]
+        if value:
+            v = o[0] + value
+            if self._brk_fixed is not None:  # order_brokerage, with the note's rates
+                brk = self._brk_fixed if v > 0 else ZERO
+            elif v > 0:
+                raw = v * self._brk_pct
+                brk = self._brk_capped if raw > self._brk_cap else raw.quantize(PAISA, ROUND_HALF_UP)
+            else:
+                brk = ZERO
+            self._brokerage += brk - o[1]
+            o[0] = v
+            o[1] = brk
+            if buy:
+                self.buy_value += value
+            else:
+                self.sell_value += value
+        o[2] += fills
+        if not o[2]:
+            del self._orders[key]
+        self._fills += fills
+        if dp is not None:
+            n = self._dp_scrips.get(dp, 0) + dp_fills
+            if n:
+                self._dp_scrips[dp] = n
+            else:
+                del self._dp_scrips[dp]
 
     def recompose(self) -> None:
-        """The note's charges from its accumulated values (after ``add(..., compose=False)``)."""
+        """The note's charges from its accumulated values (after ``add(..., compose=False)``):
+        :func:`_compose` with ``to_rupee=True``, on the rates resolved at the note's start."""
         if not self._fills:
             self._charges = Charges()
             return
-        dp = (
-            self.rates.get("dp") * len(self._dp_scrips)
-            if self.segment is ChargeSegment.EQUITY_DELIVERY
-            else ZERO
-        )
-        self._charges = _compose(
-            self.rates,
-            self.segment,
-            self.exchange,
-            self.buy_value,
-            self.sell_value,
-            self._brokerage,
-            dp,
-            to_rupee=True,
-        )
+        q2 = PAISA
+        bv = self.buy_value
+        sv = self.sell_value
+        turnover = (bv + sv).quantize(q2, ROUND_HALF_UP)
+        stt = ((turnover if self._stt_on_buy else sv) * self._stt).quantize(q2, ROUND_HALF_UP)
+        if self._ipft is not None:
+            exchange_txn = ((turnover * self._exr).quantize(q2, ROUND_HALF_UP)
+                            + (turnover * self._ipft).quantize(q2, ROUND_HALF_UP)).quantize(q2, ROUND_HALF_UP)
+        else:
+            exchange_txn = (turnover * self._exr).quantize(q2, ROUND_HALF_UP)
+        sebi = (turnover * self._sebi).quantize(q2, ROUND_HALF_UP)
+        brokerage = self._brokerage.quantize(q2, ROUND_HALF_UP)
+        gst = (self._gst * (brokerage + exchange_txn + sebi)).quantize(q2, ROUND_HALF_UP)
+        stamp = (bv * self._stamp).quantize(q2, ROUND_HALF_UP)
+        dp = (self._dp_fee * len(self._dp_scrips)).quantize(q2, ROUND_HALF_UP) if self._delivery else _ZERO_PAISE
+        self._charges = Charges(brokerage, stt.quantize(RUPEE, ROUND_HALF_UP), exchange_txn, sebi,
+                                stamp.quantize(RUPEE, ROUND_HALF_UP), gst, dp)
 
     def add_fill(self, fill: Fill, *, multiplier: int = 1) -> Charges:
         """Add a :class:`~tradekit.model.Fill` (its broker or client order id groups brokerage)."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from tradekit.model.money import ZERO, dec, paise
+from tradekit.model.money import PAISA, ZERO, dec, paise
 
 COMPONENTS = ("brokerage", "stt", "exchange_txn", "sebi", "stamp_duty", "gst", "dp")
 
@@ -27,12 +27,22 @@ class Charges:
 
     @property
     def total(self) -> Decimal:
-        return paise(sum((getattr(self, c) for c in COMPONENTS), ZERO))
+        # sum(components, ZERO), added in the same order, then rounded
+        return (ZERO + self.brokerage + self.stt + self.exchange_txn + self.sebi + self.stamp_duty + self.gst
+                + self.dp).quantize(PAISA, ROUND_HALF_UP)
 
     def __add__(self, other: "Charges") -> "Charges":
-        if not isinstance(other, Charges):
+        if other.__class__ is not Charges and not isinstance(other, Charges):
             return NotImplemented
-        return Charges(**{c: getattr(self, c) + getattr(other, c) for c in COMPONENTS})
+        return Charges(self.brokerage + other.brokerage, self.stt + other.stt, self.exchange_txn + other.exchange_txn,
+                       self.sebi + other.sebi, self.stamp_duty + other.stamp_duty, self.gst + other.gst,
+                       self.dp + other.dp)
+
+    def minus(self, other: "Charges") -> "Charges":
+        """Component by component ``self - other`` (what a fill added to a note)."""
+        return Charges(self.brokerage - other.brokerage, self.stt - other.stt, self.exchange_txn - other.exchange_txn,
+                       self.sebi - other.sebi, self.stamp_duty - other.stamp_duty, self.gst - other.gst,
+                       self.dp - other.dp)
 
     def as_dict(self, *, with_total: bool = True) -> dict[str, str]:
         out = {c: f"{paise(getattr(self, c)):.2f}" for c in COMPONENTS}

@@ -5,11 +5,23 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal as D
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from tradekit.execution.costs import FillCosts
-from tradekit.market.charges import SAME_DAY_CNC_IS_INTRADAY, ContractNote, RateTable, round_trip
-from tradekit.model.charges import COMPONENTS, Charges
+from tradekit.market.charges import (
+    SAME_DAY_CNC_IS_INTRADAY,
+    ChargeSegment,
+    ContractNote,
+    RateTable,
+    _compose,
+    charges_exchange,
+    charges_segment,
+    order_brokerage,
+    round_trip,
+)
+from tradekit.model.charges import Charges
+from tradekit.model.enums import Exchange, InstrumentType, Segment
+from tradekit.model.instrument import Instrument
 from tradekit.session import _default_instruments
 
 DAY = date(2026, 11, 25)
@@ -89,41 +101,107 @@ def test_a_days_fill_charges_add_up_to_its_notes_exactly(trades):
     assert notes.dp == RateTable.bundled().rates_on(DAY).get("dp") * dp_scrips
 
 
-class _RepricingEveryTime(FillCosts):
-    """The reference: every CNC fill of a scrip bought and sold today re-prices the day (what
-    ``_EquityDay.add`` did before it re-priced only when the matched quantity changed)."""
+def _reference_notes(fills, table, day, counts=False):
+    """The day's notes priced from scratch as the rule reads (the Decimal reference): every fill so far
+    placed in order, the first CNC units bought and sold of each scrip on the intraday note, each note
+    composed by ``_compose`` with ``order_brokerage`` per order. (segment, exchange) -> Charges."""
+    rates = table.rates_on(day)
+    rule = table.rule_in_force(SAME_DAY_CNC_IS_INTRADAY, day)
+    left = {}
+    if rule:
+        for i in {i for i, prod, *_ in fills if prod == "CNC"}:
+            b = sum(q for j, prod, side, q, *_ in fills if j is i and prod == "CNC" and side == "BUY")
+            s = sum(q for j, prod, side, q, *_ in fills if j is i and prod == "CNC" and side == "SELL")
+            left[i.key] = [min(b, s), min(b, s)]
+    notes = {}
 
-    def equity_day(self, exchange, day):
-        e = super().equity_day(exchange, day)
-        if not getattr(e, "_ref", False):
-            e._ref = True
+    def put(seg, inst, side, q, p, oid):
+        n = notes.setdefault((seg, inst.exchange), {"b": D(0), "s": D(0), "orders": {}, "dp": set(), "n": 0})
+        key = oid if oid is not None else f"#fill{n['n']}"
+        v = p * q * inst.multiplier
+        n["orders"][key] = n["orders"].get(key, D(0)) + v
+        n["b" if side == "BUY" else "s"] += v
+        if seg is ChargeSegment.EQUITY_DELIVERY and side == "SELL" and p > 0:
+            n["dp"].add(inst.key)
+        n["n"] += 1
 
-            def add(product, side, qty, price, order_id, symbol, multiplier, _e=e):
-                _e.trades.append((product, side, qty, price, order_id, symbol, multiplier))
-                if product.value == "CNC":
-                    q = _e.cnc.setdefault(symbol, [0, 0])
-                    q[0 if side.value == "BUY" else 1] += qty
-                    if _e.cnc_rule and min(q) > 0:
-                        before = _e.charges
-                        _e.intraday, _e.delivery = _e._notes()
-                        left = {s: [m, m] for s, m in _e.matched().items()}
-                        for t in _e.trades:
-                            _e._place(*t, left, compose=False)
-                        _e.intraday.recompose()
-                        _e.delivery.recompose()
-                        return Charges(**{c: getattr(_e.charges, c) - getattr(before, c) for c in COMPONENTS})
-                return _e._place(product, side, qty, price, order_id, symbol, multiplier, {})
+    for inst, prod, side, q, p, oid in fills:
+        seg = charges_segment(inst, prod)
+        rest = left.get(inst.key) if prod == "CNC" else None
+        take = 0
+        if rest is not None:
+            k = 0 if side == "BUY" else 1
+            take = min(q, rest[k])
+            rest[k] -= take
+            if take:
+                put(ChargeSegment.EQUITY_INTRADAY, inst, side, take, p, oid)
+        if q - take:
+            put(seg, inst, side, q - take, p, oid)
+    out = {}
+    for (seg, ex), n in notes.items():
+        brk = sum((order_brokerage(rates, seg, v) for v in n["orders"].values()), D(0))
+        dp = rates.get("dp") * len(n["dp"]) if seg is ChargeSegment.EQUITY_DELIVERY else D(0)
+        out[(seg, ex)] = _compose(rates, seg, charges_exchange(seg, ex), n["b"], n["s"], brk, dp, to_rupee=True)
+        if counts:
+            out[(seg, ex)] = (n["n"], len(n["orders"]))
+    return out
 
-            e.add = add
-        return e
+
+BSE_TCS = Instrument(Exchange.BSE, "TCS", 11, segment=Segment.BSE)
+NIFTY_FUT = Instrument(Exchange.NFO, "NIFTY26DECFUT", 12, instrument_type=InstrumentType.FUT, segment=Segment.NFO_FUT)
+NIFTY_CE = Instrument(Exchange.NFO, "NIFTY26DEC24000CE", 13, instrument_type=InstrumentType.CE, segment=Segment.NFO_OPT)
+USDINR = Instrument(Exchange.CDS, "USDINR26DECFUT", 14, instrument_type=InstrumentType.FUT, segment=Segment.CDS_FUT,
+                    multiplier=1000)
+_PRODUCTS = {SBIN: ["CNC", "CNC", "MIS", "MTF"], INFY: ["CNC", "MIS"], BSE_TCS: ["CNC", "MIS"],
+             NIFTY_FUT: ["NRML", "MIS"], NIFTY_CE: ["NRML"], USDINR: ["NRML"]}
+any_fill = st.sampled_from([SBIN, SBIN, SBIN, INFY, INFY, BSE_TCS, NIFTY_FUT, NIFTY_CE, USDINR]).flatmap(
+    lambda i: st.tuples(st.just(i), st.sampled_from(_PRODUCTS[i]), st.sampled_from(["BUY", "SELL"]),
+                        st.sampled_from([1, 50, 100, 100, 250, 150_000]) | st.integers(1, 400),
+                        st.sampled_from([D(0)]) | st.integers(1, 400_000).map(lambda n: D(n) / 100)
+                        | st.integers(1, 900_000).map(lambda n: D(n) / 10_000),
+                        st.sampled_from([None, "1", "2", "3", "4"])))
+days = st.sampled_from([DAY, date(2021, 3, 31), date(2022, 12, 1), date(2026, 3, 2)])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(any_fill, min_size=1, max_size=20), days, st.booleans())
+@example([(SBIN, "CNC", "BUY", 100, D("800"), "1"), (SBIN, "CNC", "SELL", 60, D("810"), "2"),
+          (SBIN, "CNC", "SELL", 40, D("0"), None), (SBIN, "MIS", "BUY", 10, D("805.5"), "3")], DAY, True)
+def test_each_fill_books_what_re_pricing_the_day_from_scratch_adds(trades, day, rule):
+    """The incremental notes (a fill that raises the match moves only the newly matched units) against
+    the reference that re-prices every fill of the day from scratch, for every segment, with and
+    without the rule, at rates of several dates: each fill's charges and the day's notes agree."""
+    t = RateTable.bundled()
+    table = t if rule else RateTable(t.versions, [])
+    fc = FillCosts(table=table)
+    before: dict = {}
+    for n, (inst, prod, side, q, p, oid) in enumerate(trades, 1):
+        got = fc(inst, prod, side, q, p, day, oid)
+        after = _reference_notes(trades[:n], table, day)
+        want = _sum(after.get(k, Charges()).minus(before.get(k, Charges())) for k in {**before, **after})
+        assert got.as_dict() == want.as_dict()  # what the fill event journals
+        assert got == want
+        before = after
+    assert fc.notes(day) == before
+    for (seg, ex), (fills, orders) in _reference_notes(trades, table, day, counts=True).items():
+        if seg in (ChargeSegment.EQUITY_INTRADAY, ChargeSegment.EQUITY_DELIVERY):
+            e = fc.equity_day(ex, day)
+            note = e.intraday if seg is ChargeSegment.EQUITY_INTRADAY else e.delivery
+            assert (note.fills, note.orders) == (fills, orders)
 
 
 @settings(max_examples=60, deadline=None)
-@given(fills)
-def test_re_pricing_only_when_the_match_changes_books_what_re_pricing_every_fill_does(trades):
-    fast, ref = FillCosts(), _RepricingEveryTime()
-    for prod, side, q, p, inst, o in trades:
-        a = fast(inst, prod, side, q, D(p) / 100, DAY, f"{prod}{o}")
-        b = ref(inst, prod, side, q, D(p) / 100, DAY, f"{prod}{o}")
-        assert a == b
-    assert fast.notes(DAY) == ref.notes(DAY)
+@given(st.lists(st.tuples(any_fill, st.sampled_from([DAY, DAY, DAY + timedelta(days=1)])), min_size=1, max_size=25),
+       st.integers(0, 25))
+def test_pricing_a_days_fills_at_once_is_the_sum_of_pricing_them_one_by_one(trades, cut):
+    """``FillCosts.many`` (the paper broker's debit at the close) returns exactly ``Charges()`` plus each
+    fill's charges, to the Decimal exponent, and leaves the same notes (here after some fills one by one)."""
+    one, batch = FillCosts(), FillCosts()
+    rows = [(inst, prod, side, q, p, d, oid) for (inst, prod, side, q, p, oid), d in trades]
+    for r in rows[:cut]:
+        assert repr(one(*r)) == repr(batch(*r))
+    want = _sum(one(*r) for r in rows[cut:])
+    assert repr(batch.many(rows[cut:])) == repr(want)
+    for d in (DAY, DAY + timedelta(days=1)):
+        assert repr(batch.notes(d)) == repr(one.notes(d))
+

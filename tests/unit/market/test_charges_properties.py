@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradekit.market import ChargeSegment, ContractNote, fill_charges, round_trip
+from tradekit.market.charges import _compose, charges_exchange, order_brokerage, rates_on
 from tradekit.model import CHARGE_COMPONENTS, Side
 
 D = Decimal
@@ -94,3 +95,32 @@ def test_contract_note_marginals_are_non_negative_and_add_up(seg, ex, d, trades)
         assert note.charges.dp == 0
     if not any(side is Side.BUY for side, *_ in trades):
         assert note.charges.stamp_duty == 0
+
+
+@SETTINGS
+@given(segments, exchanges, days, st.lists(st.tuples(st.sampled_from(list(Side)), st.integers(1, 200_000),
+                                                     st.sampled_from([D(0)]) | prices, st.sampled_from([None, "1", "2"]),
+                                                     st.sampled_from(["A", "B"]), st.sampled_from([1, 1, 1000])),
+                                           min_size=1, max_size=10))
+def test_a_note_is_what_composing_its_fills_from_scratch_gives(seg, ex, d, trades):
+    """The note's running totals and its rates resolved once give what ``_compose`` gives on the
+    day's totals, with ``order_brokerage`` on each order's total value (the Decimal reference)."""
+    note = ContractNote(seg, ex, d)
+    for side, q, p, order, sym, mult in trades:
+        note.add(side, q, p, order_id=order, symbol=sym, multiplier=mult)
+    rates = rates_on(d)
+    orders: dict = {}
+    buy = sell = D(0)
+    for i, (side, q, p, order, sym, mult) in enumerate(trades):
+        v = p * q * mult
+        orders[order if order is not None else f"#fill{i}"] = orders.get(order if order is not None else f"#fill{i}", D(0)) + v
+        if side is Side.BUY:
+            buy += v
+        else:
+            sell += v
+    dp_scrips = {sym for side, q, p, _, sym, _ in trades if side is Side.SELL and p > 0}
+    dp = rates.get("dp") * len(dp_scrips) if seg is ChargeSegment.EQUITY_DELIVERY else D(0)
+    brk = sum((order_brokerage(rates, seg, v) for v in orders.values()), D(0))
+    want = _compose(rates, seg, charges_exchange(seg, ex), buy, sell, brk, dp, to_rupee=True)
+    assert repr(note.charges) == repr(want)
+    assert note.orders == len(orders) and note.fills == len(trades)

@@ -290,8 +290,12 @@ class PaperBroker(PaperGttMixin):
         """Debit the day's contract-note charges from the ledger (Zerodha does this after the close)."""
         total = Charges()
         if self.charges_fn is not None:
-            for trade in self._day_trades:
-                total = total + self.charges_fn(*trade)
+            many = getattr(self.charges_fn, "many", None)  # FillCosts: the same sum, each note composed once
+            if many is not None:
+                total = many(self._day_trades)
+            else:
+                for trade in self._day_trades:
+                    total = total + self.charges_fn(*trade)
         self._day_trades = []
         self.cash -= total.total
         self.charges_paid = self.charges_paid + total
