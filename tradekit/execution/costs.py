@@ -41,8 +41,12 @@ _MIS, _CNC, _MTF = Product.MIS, Product.CNC, Product.MTF
 _BUY = Side.BUY
 
 
-def _minus(a: Charges, b: Charges) -> Charges:
-    return a.minus(b)
+def _change(i1: Charges, d1: Charges, i0: Charges, d0: Charges) -> Charges:
+    """``(i1 + d1).minus(i0 + d0)``: what a fill changed on a day's two equity notes."""
+    return Charges(i1.brokerage + d1.brokerage - (i0.brokerage + d0.brokerage), i1.stt + d1.stt - (i0.stt + d0.stt),
+                   i1.exchange_txn + d1.exchange_txn - (i0.exchange_txn + d0.exchange_txn),
+                   i1.sebi + d1.sebi - (i0.sebi + d0.sebi), i1.stamp_duty + d1.stamp_duty - (i0.stamp_duty + d0.stamp_duty),
+                   i1.gst + d1.gst - (i0.gst + d0.gst), i1.dp + d1.dp - (i0.dp + d0.dp))
 
 
 def _segment(instrument: Instrument, product: Product) -> ChargeSegment:
@@ -139,19 +143,21 @@ class _EquityDay:
             tot[k] += qty
             m1 = tot[0] if tot[0] < tot[1] else tot[1]
             if m1 > m0:
-                before = self.intraday._charges + delivery._charges
+                intraday = self.intraday
+                i0, d0 = intraday._charges, delivery._charges
                 self._match(sc, 0, m1 - m0)
                 self._match(sc, 1, m1 - m0)
                 if not compose:
                     return None
-                self.intraday.recompose()
+                intraday.recompose()
                 delivery.recompose()
-                return (self.intraday._charges + delivery._charges).minus(before)
+                return _change(intraday._charges, delivery._charges, i0, d0)
         if not compose:
             return None
         before = delivery._charges
         delivery.recompose()
-        return Charges() + delivery._charges.minus(before)
+        # (Charges() + this, as it was: the same Decimals, as every component's exponent is <= 0)
+        return delivery._charges.minus(before)
 
     def _match(self, sc: _Scrip, k: int, units: int) -> None:
         """Move the next ``units`` unmatched units of side ``k`` (0 buys, 1 sells) to the intraday note."""
@@ -269,19 +275,21 @@ class FillCosts:
                     price = _price(price, "price")
                 e = self.equity_day(instrument.exchange, day)
                 if id(e) not in touched:
-                    touched[id(e)] = (e, e.intraday._charges + e.delivery._charges)
+                    touched[id(e)] = (e, e.intraday._charges, e.delivery._charges)
                 e.add(product, side, quantity, price, order_id, instrument.key, instrument.multiplier, compose=False)
             else:
                 n = self._note(seg, instrument, day)
                 if id(n) not in touched:
-                    touched[id(n)] = (n, n._charges)
+                    touched[id(n)] = (n, n._charges, None)
                 n.add(side, quantity, price, order_id=order_id, symbol=instrument.key, multiplier=instrument.multiplier,
                       compose=False)
         total = Charges()
-        for unit, before in touched.values():
+        for unit, before, d0 in touched.values():
             unit.recompose()
-            after = unit.intraday._charges + unit.delivery._charges if unit.__class__ is _EquityDay else unit._charges
-            total = total + after.minus(before)
+            if d0 is None:
+                total = total + unit._charges.minus(before)
+            else:
+                total = total + _change(unit.intraday._charges, unit.delivery._charges, before, d0)
         return total
 
     def notes(self, day: date) -> dict[tuple, Charges]:

@@ -26,7 +26,7 @@ from functools import lru_cache
 from tradekit.clock import to_ist, today_ist
 from tradekit.errors import DataError, MarketRuleError, ValidationError
 from tradekit.market._tables import load_yaml, parse_date, parse_rate
-from tradekit.model.charges import COMPONENTS, Charges
+from tradekit.model.charges import COMPONENTS, NO_CHARGES, Charges
 from tradekit.model.enums import Exchange, InstrumentType, Product, Side, StrEnum
 from tradekit.model.fill import Fill
 from tradekit.model.instrument import Instrument
@@ -95,6 +95,9 @@ def charges_exchange(segment: ChargeSegment | str, exchange: Exchange | str) -> 
     Derivative exchange codes map to their parent (NFO/CDS → NSE, BFO/BCD → BSE).
     Commodity segments accept any exchange (MCX, or NSE/BSE ignored) and use MCX.
     """
+    if (exchange is Exchange.NSE or exchange is Exchange.BSE) and segment.__class__ is ChargeSegment \
+            and not segment.is_commodity:
+        return exchange
     seg = parse_segment(segment)
     ex = Exchange.parse(exchange, "exchange")
     if seg.is_commodity:
@@ -198,6 +201,7 @@ class RateTable:
         self.rules = {r.name: r for r in rules}
         self.versions = sorted(versions, key=lambda v: v[0])
         self._on: dict[date, Rates] = {}  # rates_on, resolved once per day
+        self._notes: dict[tuple, tuple] = {}  # note_rates, resolved once per day, segment and exchange
         if not self.versions:
             raise DataError("charges: the rate table is empty")
         missing = _required_keys() - set(self.versions[0][2])
@@ -268,6 +272,30 @@ class RateTable:
             eff = e
         r = self._on[d] = Rates(on=d, effective=eff, values=values, sources=tuple(sources))
         return r
+
+
+    def note_rates(self, d: date, seg: ChargeSegment, ex: Exchange) -> tuple:
+        """What a :class:`ContractNote` of segment ``seg`` on ``ex`` (its fee exchange) looks up on ``d``,
+        resolved once: ``(rates, stt, stt_on_buy, exchange, ipft or None, sebi, gst, stamp, dp or None,
+        fixed brokerage or None, brokerage pct, brokerage cap, paise(cap))``."""
+        k = (d, seg, ex)
+        hit = self._notes.get(k)
+        if hit is not None:
+            return hit
+        r = self.rates_on(d)
+        delivery = seg is ChargeSegment.EQUITY_DELIVERY
+        if delivery:
+            fixed, pct, cap, capped = paise(r.get("brokerage.delivery")), None, None, None
+        elif seg.is_option:
+            fixed, pct, cap, capped = paise(r.get("brokerage.flat")), None, None, None
+        else:
+            fixed, pct, cap = None, r.get("brokerage.pct"), r.get("brokerage.cap")
+            capped = paise(cap)
+        hit = self._notes[k] = (
+            r, r.stt(seg), seg.stt_on_buy, r.exchange(ex, seg),
+            r.ipft(ex, seg) if ex is Exchange.NSE and seg.rate_group in _NSE_IPFT else None,
+            r.get("sebi"), r.get("gst"), r.stamp(seg), r.get("dp") if delivery else None, fixed, pct, cap, capped)
+        return hit
 
 
 def rates_on(d: date) -> Rates:
@@ -652,10 +680,15 @@ class ContractNote:
         *,
         table: RateTable | None = None,
     ):
-        self.segment = seg = parse_segment(segment)
-        self.exchange = ex = charges_exchange(self.segment, exchange)
+        self.segment = seg = segment if segment.__class__ is ChargeSegment else parse_segment(segment)
+        self.exchange = ex = charges_exchange(seg, exchange)
         self.trade_date = trade_date
-        self.rates = r = (table or RateTable.bundled()).rates_on(trade_date)
+        if isinstance(trade_date, datetime):
+            trade_date = to_ist(trade_date).date()  # as rates_on reads it
+        (self.rates, self._stt, self._stt_on_buy, self._exr, self._ipft, self._sebi, self._gst, self._stamp,
+         self._dp_fee, self._brk_fixed, self._brk_pct, self._brk_cap, self._brk_capped) = (
+            (table or RateTable.bundled()).note_rates(trade_date, seg, ex))
+        self._delivery = seg is ChargeSegment.EQUITY_DELIVERY
         self.buy_value = ZERO
         self.sell_value = ZERO
         # order key -> [value, brokerage, fills]: brokerage = order_brokerage(value) always (a fill at
@@ -664,26 +697,7 @@ class ContractNote:
         self._brokerage = ZERO
         self._dp_scrips: dict[str, int] = {}  # scrip -> fills sold from delivery at a price above 0
         self._fills = 0
-        self._charges = Charges()
-        # the rates of the note's day, resolved once (what _compose and order_brokerage look up)
-        self._delivery = seg is ChargeSegment.EQUITY_DELIVERY
-        self._stt = r.stt(seg)
-        self._stt_on_buy = seg.stt_on_buy
-        self._exr = r.exchange(ex, seg)
-        self._ipft = r.ipft(ex, seg) if ex is Exchange.NSE and seg.rate_group in _NSE_IPFT else None
-        self._sebi = r.get("sebi")
-        self._gst = r.get("gst")
-        self._stamp = r.stamp(seg)
-        self._dp_fee = r.get("dp") if self._delivery else None
-        if self._delivery:
-            self._brk_fixed = paise(r.get("brokerage.delivery"))
-        elif seg.is_option:
-            self._brk_fixed = paise(r.get("brokerage.flat"))
-        else:
-            self._brk_fixed = None
-            self._brk_pct = r.get("brokerage.pct")
-            self._brk_cap = r.get("brokerage.cap")
-            self._brk_capped = paise(self._brk_cap)
+        self._charges = NO_CHARGES
 
     @property
     def charges(self) -> Charges:
@@ -768,7 +782,7 @@ class ContractNote:
         """The note's charges from its accumulated values (after ``add(..., compose=False)``):
         :func:`_compose` with ``to_rupee=True``, on the rates resolved at the note's start."""
         if not self._fills:
-            self._charges = Charges()
+            self._charges = NO_CHARGES
             return
         q2 = PAISA
         bv = self.buy_value
