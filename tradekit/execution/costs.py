@@ -86,10 +86,11 @@ class _EquityDay:
     """One day's equity cash trades on one exchange (MIS and CNC/MTF): its intraday and delivery notes.
 
     Same-day CNC: the notes always hold what re-pricing the whole day would give, "the first units
-    bought and sold are the matched ones": when a fill raises a scrip's matched quantity from m0 to m1,
-    the units m0..m1 of each side move from the delivery note to the intraday note, fill by fill (each
-    side's fills in order, from the first one not wholly matched). Nothing else changes, so a fill costs
-    the same whatever the day's length (it used to re-add every fill of the day to fresh notes).
+    bought and sold are the matched ones": when a fill raises a scrip's matched quantity from m0 to m1
+    (its side had m0 units before it, the other side more), its first m1 - m0 units go to the intraday
+    note with the other side's units m0..m1, which move there from the delivery note fill by fill (in
+    order, from the first fill not wholly matched). Nothing else changes, so a fill costs the same
+    whatever the day's length (it used to re-add every fill of the day to fresh notes).
     """
 
     def __init__(self, exchange: Exchange, rate_day: date, table: RateTable, cnc_rule: bool):
@@ -120,10 +121,9 @@ class _EquityDay:
         key = order_id if order_id is not None else ("#fill", self._n)
         self._n += 1
         buy = side is _BUY
-        value = price * qty * multiplier
         if product is _MIS:
             note = self.intraday
-            note._book(key, buy, value, 1, None, 0)
+            note._book(key, buy, price * qty * multiplier, 1, None, 0)
             if not compose:
                 return None
             before = note._charges
@@ -131,27 +131,37 @@ class _EquityDay:
             return note._charges.minus(before)
         dp = None if buy or not price > 0 else (symbol.upper() or key)
         delivery = self.delivery
-        delivery._book(key, buy, value, 1, dp, 1)  # all delivery, unless it raises the match
         if product is _CNC and self.cnc_rule:
             sc = self.cnc.get(symbol)
             if sc is None:
                 sc = self.cnc[symbol] = _Scrip()
             tot = sc.total
-            m0 = tot[0] if tot[0] < tot[1] else tot[1]
             k = 0 if buy else 1
-            sc.fills[k].append(_Trade(qty, price, key, multiplier, dp))
-            tot[k] += qty
-            m1 = tot[0] if tot[0] < tot[1] else tot[1]
-            if m1 > m0:
+            had = tot[k]
+            tot[k] = had + qty
+            other = tot[1 - k]
+            # the units of this fill the other side matches now: the new matched quantity is had + own
+            own = (qty if other >= had + qty else other - had) if other > had else 0
+            if own:
+                fills = sc.fills[k]
+                t = _Trade(qty, price, key, multiplier, dp)
+                t.intraday = own
+                fills.append(t)
+                if own == qty:
+                    sc.at[k] = len(fills)  # every earlier fill of this side was wholly matched already
                 intraday = self.intraday
                 i0, d0 = intraday._charges, delivery._charges
-                self._match(sc, 0, m1 - m0)
-                self._match(sc, 1, m1 - m0)
+                intraday._book(key, buy, price * own * multiplier, 1, None, 0)
+                if own != qty:
+                    delivery._book(key, buy, price * (qty - own) * multiplier, 1, dp, 1)
+                self._match(sc, 1 - k, own)
                 if not compose:
                     return None
                 intraday.recompose()
                 delivery.recompose()
                 return _change(intraday._charges, delivery._charges, i0, d0)
+            sc.fills[k].append(_Trade(qty, price, key, multiplier, dp))
+        delivery._book(key, buy, price * qty * multiplier, 1, dp, 1)
         if not compose:
             return None
         before = delivery._charges

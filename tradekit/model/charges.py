@@ -45,7 +45,9 @@ class Charges:
                        self.dp - other.dp)
 
     def as_dict(self, *, with_total: bool = True) -> dict[str, str]:
-        out = {c: f"{paise(getattr(self, c)):.2f}" for c in COMPONENTS}
+        out = {"brokerage": _text(self.brokerage), "stt": _text(self.stt), "exchange_txn": _text(self.exchange_txn),
+               "sebi": _text(self.sebi), "stamp_duty": _text(self.stamp_duty), "gst": _text(self.gst),
+               "dp": _text(self.dp)}
         if with_total:
             out["total"] = f"{self.total:.2f}"
         return out
@@ -54,7 +56,18 @@ class Charges:
     def from_dict(cls, d: dict | None) -> "Charges":
         if not d:
             return cls()
-        return cls(**{f.name: dec(d.get(f.name, 0), f.name) for f in fields(cls)})
+        get = d.get
+        return cls(*[dec(get(c, 0), c) for c in _FIELDS])
+
+
+_FIELDS = tuple(f.name for f in fields(Charges))  # COMPONENTS, in the order of the constructor
+
+
+def _text(x: Decimal) -> str:
+    """``f"{paise(x):.2f}"``."""
+    if x.__class__ is Decimal:
+        return f"{x.quantize(PAISA, ROUND_HALF_UP):.2f}"
+    return f"{paise(x):.2f}"
 
 
 NO_CHARGES = Charges()

@@ -19,8 +19,15 @@ RUPEE = Decimal("1")
 
 def dec(value: object, field: str = "value") -> Decimal:
     """Convert ``value`` to an exact Decimal or raise a ValidationError naming ``field``."""
-    if value.__class__ is Decimal and value.is_finite():  # the hot path
+    cls = value.__class__
+    if cls is Decimal and value.is_finite():  # the hot paths: exactly a Decimal, a float, an int
         return value
+    if cls is float:
+        if value - value != 0.0:  # inf or nan
+            raise ValidationError(f"{value!r} is not a finite number", field=field)
+        return Decimal(float.__repr__(value))
+    if cls is int:
+        return Decimal(value)
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValidationError(f"{value} is not a finite number", field=field)

@@ -37,7 +37,7 @@ def test_floats_convert_through_their_shortest_repr(f):
     assert dec(f) == Decimal(repr(f))
 
 
-@pytest.mark.parametrize("bad", [float("inf"), "abc", None, True, [1]])
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), Decimal("NaN"), "abc", None, True, [1]])
 def test_non_numbers_are_refused_with_the_field(bad):
     with pytest.raises(ValidationError) as e:
         dec(bad, "price")
@@ -57,3 +57,56 @@ def test_charges_add_and_total():
     c = a + b
     assert c.brokerage == 40 and c.total == Decimal("109.89")
     assert Charges.from_dict(c.as_dict()) == c
+
+
+components = st.one_of(money, st.integers(-10**6, 10**6), st.decimals(allow_nan=False, allow_infinity=False, places=0,
+                                                                    min_value=-10**6, max_value=10**6))
+
+
+@given(st.lists(components, min_size=14, max_size=14))
+def test_charges_arithmetic_and_text_are_the_component_by_component_reference(xs):
+    """Positional ``+``/``minus``/``total``/``as_dict``/``from_dict`` against the generic per-field forms
+    they replace, to the Decimal exponent (ints too)."""
+    from tradekit.model.charges import COMPONENTS
+
+    a, b = Charges(*xs[:7]), Charges(*xs[7:])
+    assert repr(a + b) == repr(Charges(**{c: getattr(a, c) + getattr(b, c) for c in COMPONENTS}))
+    assert repr(a.minus(b)) == repr(Charges(**{c: getattr(a, c) - getattr(b, c) for c in COMPONENTS}))
+    assert repr(a.total) == repr(paise(sum((getattr(a, c) for c in COMPONENTS), Decimal(0))))
+    text = {c: f"{paise(getattr(a, c)):.2f}" for c in COMPONENTS}
+    assert a.as_dict(with_total=False) == text
+    assert a.as_dict() == {**text, "total": f"{a.total:.2f}"}
+    back = Charges.from_dict(text)
+    assert repr(back) == repr(Charges(**{c: dec(text[c], c) for c in COMPONENTS}))
+
+
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(), st.decimals(), st.booleans(),
+                 st.text(max_size=12)))
+def test_dec_is_the_general_conversion_on_its_fast_paths(v):
+    """``dec``'s exact-class shortcuts (Decimal, float, int) give what its general chain gives, errors too."""
+    import math
+
+    def general(value):
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValidationError("", field="f")
+            return value
+        if isinstance(value, bool):
+            raise ValidationError("", field="f")
+        if isinstance(value, int):
+            return Decimal(value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValidationError("", field="f")
+            return Decimal(float.__repr__(value))
+        return dec(value, "f")
+
+    try:
+        want = repr(general(v))
+    except ValidationError:
+        want = "refused"
+    try:
+        got = repr(dec(v, "f"))
+    except ValidationError:
+        got = "refused"
+    assert got == want
