@@ -60,8 +60,10 @@ class PaperBroker(PaperGttMixin):
     instruments: an object with ``get(exchange, tradingsymbol) -> Instrument`` raising
         ``MarketRuleError`` for an unknown symbol.
     capital: starting cash in rupees.
-    charges: ``fn(instrument, product, side, quantity, price, trade_date, brokerage_so_far) -> Charges``
-        to debit the ledger per trade (``None``: no charges).
+    charges: ``fn(instrument, product, side, quantity, price, trade_date, order_id) -> Charges`` for each
+        of the day's trades, debited at the close (``None``: no charges); when it also has
+        ``many(trades) -> Charges`` (:class:`~tradekit.execution.costs.FillCosts`), the close calls that
+        once with the day's trades instead (the same sum).
     bands: ``fn(key) -> (lower, upper) | None``; default: ``band_pct`` around the previous close.
     """
 
