@@ -28,6 +28,8 @@ def dec(value: object, field: str = "value") -> Decimal:
         return Decimal(float.__repr__(value))
     if cls is int:
         return Decimal(value)
+    if cls is str:  # a journal payload's amount
+        return _from_text(value, field)
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValidationError(f"{value} is not a finite number", field=field)
@@ -41,19 +43,23 @@ def dec(value: object, field: str = "value") -> Decimal:
             raise ValidationError(f"{value!r} is not a finite number", field=field)
         return Decimal(float.__repr__(value))  # numpy 2 scalars repr as "np.float64(...)"
     if isinstance(value, str):
-        try:
-            d = Decimal(value.strip().replace(",", ""))
-        except InvalidOperation:
-            raise ValidationError(f"{value!r} is not a number", field=field) from None
-        if not d.is_finite():
-            raise ValidationError(f"{value!r} is not a finite number", field=field)
-        return d
+        return _from_text(value, field)
     # numpy scalars and the like
     try:
         f = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValidationError(f"{value!r} ({type(value).__name__}) is not a number", field=field) from None
     return dec(f, field)
+
+
+def _from_text(value: str, field: str) -> Decimal:
+    try:
+        d = Decimal(value.strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValidationError(f"{value!r} is not a number", field=field) from None
+    if not d.is_finite():
+        raise ValidationError(f"{value!r} is not a finite number", field=field)
+    return d
 
 
 def paise(x: Decimal | int | str) -> Decimal:
