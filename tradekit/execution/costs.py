@@ -34,7 +34,6 @@ from tradekit.model.charges import Charges
 from tradekit.model.enums import Exchange, Product, Segment, Side
 from tradekit.model.instrument import Instrument
 
-_EQUITY = (ChargeSegment.EQUITY_INTRADAY, ChargeSegment.EQUITY_DELIVERY)
 _INTRADAY, _DELIVERY = ChargeSegment.EQUITY_INTRADAY, ChargeSegment.EQUITY_DELIVERY
 _NSE, _BSE = Exchange.NSE, Exchange.BSE
 _MIS, _CNC, _MTF = Product.MIS, Product.CNC, Product.MTF
@@ -63,7 +62,7 @@ def _segment(instrument: Instrument, product: Product) -> ChargeSegment:
 class _Trade:
     """One CNC fill of the day and how many of its units are matched (on the intraday note)."""
 
-    __slots__ = ("quantity", "price", "key", "multiplier", "dp", "intraday")
+    __slots__ = ("dp", "intraday", "key", "multiplier", "price", "quantity")
 
     def __init__(self, quantity: int, price: Decimal, key: object, multiplier: int, dp: str | None):
         self.quantity, self.price, self.key, self.multiplier, self.dp = quantity, price, key, multiplier, dp
@@ -74,7 +73,7 @@ class _Scrip:
     """A scrip's CNC fills of the day on each side, in order; the first ``matched`` units of
     each side are intraday. ``at[k]`` is the first fill of side ``k`` not wholly matched yet."""
 
-    __slots__ = ("fills", "total", "at")
+    __slots__ = ("at", "fills", "total")
 
     def __init__(self):
         self.fills: tuple[list[_Trade], list[_Trade]] = ([], [])  # buys, sells
