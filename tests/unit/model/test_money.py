@@ -126,3 +126,28 @@ def test_dec_is_the_general_conversion_on_its_fast_paths(v):
             return ("refused", str(e), e.field)
 
     assert run(dec) == run(_reference_dec)
+
+
+def test_charges_behave_as_the_generated_frozen_dataclass():
+    """Charges' own __init__ (slot setters) against the one dataclass generates: defaults, keywords,
+    positional order, equality, hash, repr, replace, pickling, frozenness and unknown fields."""
+    import dataclasses
+    import pickle
+
+    from tradekit.model.charges import COMPONENTS
+
+    Ref = dataclasses.make_dataclass("Charges", [(c, Decimal, dataclasses.field(default=Decimal(0))) for c in COMPONENTS],
+                                     frozen=True, slots=True)
+    xs = [Decimal(i) / 4 for i in range(1, 8)]
+    for args, kw in (((), {}), (xs, {}), (xs[:3], {"gst": Decimal("1.5")}), ((), {"dp": Decimal("15.93")})):
+        a, r = Charges(*args, **kw), Ref(*args, **kw)
+        assert repr(a) == repr(r)
+        assert hash(a) == hash(r) and a == Charges(*args, **kw)
+        assert pickle.loads(pickle.dumps(a)) == a
+        assert dataclasses.replace(a, stt=Decimal(7)).stt == 7 and dataclasses.astuple(a) == dataclasses.astuple(r)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Charges().brokerage = Decimal(1)
+    with pytest.raises(TypeError):
+        Charges(fee=Decimal(1))
+    with pytest.raises(TypeError):
+        Charges(*range(8))
