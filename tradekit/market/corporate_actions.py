@@ -424,7 +424,7 @@ def _report_section(rep):
 
 
 def _register() -> None:
-    from tradekit.monitoring.report import register_section
+    from tradekit.monitoring.sections import register_section  # the light registry (no report, no matplotlib)
 
     register_section(_report_section)
 
