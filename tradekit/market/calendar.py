@@ -45,6 +45,7 @@ from tradekit.market._tables import load_yaml, parse_date
 from tradekit.market.config import MarketConfig
 from tradekit.model.enums import Exchange, InstrumentType
 from tradekit.model.instrument import Instrument
+from tradekit.market.calendar_import import calendar_dir, load_overrides
 from tradekit.market.calendar_library import _library_sessions
 from tradekit.market.calendar_tables import (  # noqa: F401 - re-exported: the public names live here too
     CALENDAR_START,
@@ -164,8 +165,6 @@ class MarketCalendar:
     # -- construction
 
     def _build(self) -> None:
-        from tradekit.market.calendar_import import load_overrides
-
         raw = load_yaml("holidays.yaml")
         imported = load_overrides(self.overrides_dir)
         table: dict[int, dict[date, Holiday]] = {}
@@ -772,8 +771,6 @@ class MarketCalendar:
 def calendar_for(cfg, exchange: Exchange | str = Exchange.NSE) -> MarketCalendar:
     """The calendar a tradekit config trades on: its ``market`` section plus the lists
     imported into ``<data_dir>/calendar`` (or ``market.calendar_dir``)."""
-    from tradekit.market.calendar_import import calendar_dir
-
     market = getattr(cfg, "market", None) or MarketConfig()
     data_dir = getattr(cfg, "data_dir", None)
     return MarketCalendar(exchange, market, overrides_dir=calendar_dir(data_dir, market),

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlite3  # noqa: F401 - the default store's driver and dialect, loaded with this module (not at the first engine)
+
+import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 

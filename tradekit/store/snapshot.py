@@ -55,6 +55,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tradekit.clock import IST
 from tradekit.errors import StoreError
 from tradekit.store import snapshot_cold as cold
+from tradekit.store.archive import archived_events
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal, canonical, chain_hash, events_table, tail_table
 from tradekit.store.lazy import LazyMap, LazyOrders, LazySet
@@ -627,8 +628,6 @@ def latest_valid(journal: Journal, *, up_to: int | None = None) -> StartState | 
 def build(journal: Journal, *, use_snapshots: bool = True, up_to: int | None = None) -> StartState:
     """The start state of ``journal``: the latest valid snapshot plus the events after it, or (none
     valid) every event, archived ones first. A broken link after a snapshot falls back to the replay."""
-    from tradekit.store.archive import archived_events
-
     journal.flush()
     state = latest_valid(journal, up_to=up_to) if use_snapshots else None
     if state is not None:
@@ -683,8 +682,6 @@ def history(journal: Journal, types: tuple[str, ...]) -> Iterator[Event]:
         yield from journal.events(types=types)
         return
     if not set(types) <= RETAINED_TYPES:  # a kind no snapshot keeps: every such event, archived ones first
-        from tradekit.store.archive import archived_events
-
         log.debug("no snapshot keeps %s events: reading the whole journal for them", sorted(set(types) - RETAINED_TYPES))
         want = set(types)
         yield from _chain((ev for ev in archived_events(journal) if ev.type in want), journal.events(types=types))
