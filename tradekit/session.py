@@ -401,13 +401,15 @@ class Session(OrderRouting, LiveLifecycle):
     def apply_corporate_actions(self, day: date | None = None) -> list:
         """Apply the imported corporate actions (``tradekit corporate-actions import``) whose ex-date
         has come, once each; called at the start of every session day. Returns what was applied."""
-        store = CorporateActionStore(self.config.data_dir)
+        path = self.__dict__.get("_ca_path")
+        if path is None:  # the file's name, once: this runs at every day roll of a replay
+            path = self._ca_path = os.fspath(CorporateActionStore(self.config.data_dir).path)
         try:
-            mtime = store.path.stat().st_mtime_ns
+            mtime = os.stat(path).st_mtime_ns
         except OSError:
             return []
         if getattr(self, "_ca_cache", (None,))[0] != mtime:
-            self._ca_cache = (mtime, store.actions())
+            self._ca_cache = (mtime, CorporateActionStore(self.config.data_dir).actions())
         return apply_due(self, day or self.clock.now().date(), self._ca_cache[1])
 
     def _risk_event(self, ev) -> None:
