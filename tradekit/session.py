@@ -37,7 +37,7 @@ from tradekit.marketdata import MarketDataHub
 from tradekit.model.enums import TradingMode
 from tradekit.model.order import Order, OrderRequest
 from tradekit.options.expiry import ExpiryManager
-from tradekit.risk.gcpolicy import freeze_after_startup
+from tradekit.risk import gcpolicy
 from tradekit.risk.manager import RiskManager
 from tradekit.store import EventType as E, Journal, make_engine, sqlite_url
 from tradekit.store import snapshot as _snap
@@ -160,7 +160,7 @@ class Session(OrderRouting, LiveLifecycle):
         self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
         self._last_event = None  # this process's last append: a quiet session journals a heartbeat (uptime)
         self.journal.subscribe(self._saw_event)
-        freeze_after_startup(config.execution.gc_freeze_after_start)  # issue 20: full GC passes skip the start-up heap
+        gcpolicy.freeze_after_startup(config.execution.gc_freeze_after_start)  # issue 20: full GC passes skip the start-up heap
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
