@@ -55,7 +55,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tradekit.clock import IST
 from tradekit.errors import StoreError
 from tradekit.store import snapshot_cold as cold
-from tradekit.store.archive import archived_events
+from tradekit.store.archive import archived_events, read_events
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal, canonical, chain_hash, events_table, tail_table
 from tradekit.store.lazy import LazyMap, LazyOrders, LazySet
@@ -676,15 +676,12 @@ def take(journal: Journal) -> dict:
 def history(journal: Journal, types: tuple[str, ...]) -> Iterator[Event]:
     """The events of ``types`` a component rebuilds from: those the session's start state retained (a
     snapshot's, with what it replayed after it), then the journal after it. Without a start state
-    (a journal no session opened), the journal's own events."""
+    (a journal no session opened), every such event of the journal, archived days first."""
     base: StartState | None = getattr(journal, "base", None)
-    if base is None:
-        yield from journal.events(types=types)
-        return
-    if not set(types) <= RETAINED_TYPES:  # a kind no snapshot keeps: every such event, archived ones first
-        log.debug("no snapshot keeps %s events: reading the whole journal for them", sorted(set(types) - RETAINED_TYPES))
-        want = set(types)
-        yield from _chain((ev for ev in archived_events(journal) if ev.type in want), journal.events(types=types))
+    if base is None or not set(types) <= RETAINED_TYPES:  # no start state, or a kind no snapshot keeps
+        if base is not None:
+            log.debug("no snapshot keeps %s events: reading the whole journal for them", sorted(set(types) - RETAINED_TYPES))
+        yield from read_events(journal, types=types)  # the archive files, then the table, in one read transaction
         return
     yield from base.events(types)
     yield from journal.events(after=base.seq, types=types)
