@@ -40,7 +40,7 @@ def load_yaml(name: str) -> dict:
     p = data_path(name)
     try:
         with p.open(encoding="utf-8") as f:
-            out = yaml.load(f, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
+            out = yaml.load(f, Loader=_SAFE_LOADER)  # a safe loader: CSafeLoader or SafeLoader
     except yaml.YAMLError as e:
         raise DataError(f"{p}: not valid YAML: {e}") from None
     if not isinstance(out, dict):

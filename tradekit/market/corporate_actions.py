@@ -424,7 +424,8 @@ def _report_section(rep):
 
 
 def _register() -> None:
-    from tradekit.monitoring.sections import register_section  # the light registry (no report, no matplotlib)
+    # the light registry: importing this module (every session does) loads no report and no matplotlib
+    from tradekit.monitoring.sections import register_section
 
     register_section(_report_section)
 

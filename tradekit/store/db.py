@@ -5,9 +5,8 @@ All access goes through SQLAlchemy Core so the same code runs on both.
 
 from __future__ import annotations
 
+import sqlite3  # noqa: F401 - the default store's driver and dialect load with this module, not in the first engine
 from pathlib import Path
-
-import sqlite3  # noqa: F401 - the default store's driver and dialect, loaded with this module (not at the first engine)
 
 import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
 from sqlalchemy import create_engine, event

@@ -6,6 +6,7 @@ and corporate actions still reach the report through the light section registry.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_a_replay_imports_nothing_heavy_and_the_corporate_action_still_reaches_t
     monkeypatch.setattr(calendar_library, "_MEMO", {})
     calendar_library._library_sessions(data_dir / "cache" / "calendar")  # as an earlier session left it
     out = subprocess.run([sys.executable, "-c", CHILD, str(data_dir)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                         timeout=300, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     heavy = [m for m in got["loaded"] if any(m == h or m.startswith(h + ".") for h in HEAVY)]

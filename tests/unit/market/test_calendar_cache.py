@@ -55,7 +55,7 @@ def test_a_damaged_or_foreign_file_is_computed_again_and_replaced(fresh, referen
     # a whole, well-formed file made by another exchange_calendars (a different key)
     import hashlib
 
-    digest, _, body = good.partition(b"\n")
+    _, _, body = good.partition(b"\n")
     doc = json.loads(body)
     doc["key"]["files"] = "0" * 64
     doc["days"] = doc["days"][1:]  # what that other library said
