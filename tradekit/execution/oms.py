@@ -220,10 +220,11 @@ class OrderManager:
                 meta = {**meta, "algo": self.parents.check_spec(meta["algo"])}
             now = self.clock.now()
             cid = self.ids.next(now.date())
-            changes: dict = {"tag": cid}
             if request.is_market and (request.market_protection is None or request.market_protection == 0):
-                changes["market_protection"] = self.market_protection
-            request = request.with_changes(**changes)
+                mp = self.market_protection
+                request = request.stamped(cid, mp) if mp is not None else request.with_changes(tag=cid, market_protection=None)
+            else:
+                request = request.stamped(cid)
             mode = "auto" if reducing_action else (approval or self.approval_for(strategy))
             if mode not in ("auto", "manual"):
                 raise ValidationError(f"must be 'auto' or 'manual', {mode!r} was received", field="approval")

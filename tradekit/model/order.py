@@ -234,6 +234,25 @@ class OrderRequest:
     def with_changes(self, **changes) -> "OrderRequest":
         return replace(self, **changes)
 
+    def stamped(self, tag: str, market_protection: Decimal | None = None) -> "OrderRequest":
+        """``with_changes(tag=tag[, market_protection=...])`` (``None``: unchanged) for a request that is
+        already valid: only the two changed fields are checked (by the same rules as a construction);
+        every other field keeps its validated value, which a full re-validation would leave as it is."""
+        if self.__class__ is not OrderRequest:
+            return self.with_changes(tag=tag) if market_protection is None else \
+                self.with_changes(tag=tag, market_protection=market_protection)
+        mp = self.market_protection if market_protection is None else dec(market_protection, "market_protection")
+        _check_tag(tag)  # in the order a construction checks them
+        if market_protection is not None and not (mp == -1 or 0 <= mp <= 100):
+            raise ValidationError("must be -1 (automatic) or a percent from 0 to 100", field="market_protection")
+        new = _new_request(OrderRequest)
+        set_ = object.__setattr__
+        for name in _COPIED:
+            set_(new, name, getattr(self, name))
+        set_(new, "tag", tag)
+        set_(new, "market_protection", mp)
+        return new
+
     def to_dict(self) -> dict:
         d = {
             "exchange": self.exchange.value,
@@ -253,11 +272,24 @@ class OrderRequest:
             "iceberg_legs": self.iceberg_legs,
             "iceberg_quantity": self.iceberg_quantity,
         }
+        if self.__class__ is OrderRequest:
+            global _LAST_DICT
+            _LAST_DICT = (d.copy(), self)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "OrderRequest":
-        """Inverse of :meth:`to_dict` (validated like any construction)."""
+        """Inverse of :meth:`to_dict` (validated like any construction).
+
+        The dict of the latest :meth:`to_dict` (the OMS's ``order.created``, read back by the book
+        at once) gives back that request: ``from_dict(to_dict(r))`` rebuilds ``r`` field for field
+        (enum values, exact Decimal text), so it is not validated a second time. Equal means the
+        same keys, equal values and the same types for the whole-number fields (``10.0 == 10``)."""
+        last = _LAST_DICT
+        if cls is OrderRequest and last is not None and d == last[0]:
+            ld = last[0]
+            if all(d[k].__class__ is ld[k].__class__ for k in _INT_KEYS):
+                return last[1]
         kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for name, enum in _ENUM_FIELDS:  # journal values are exact enum values: direct lookup
             v = kw.get(name)
@@ -270,6 +302,12 @@ class OrderRequest:
             if isinstance(v, str):
                 kw[name] = Decimal(v)
         return cls(**kw)
+
+
+_new_request = object.__new__
+_COPIED = tuple(n for n in OrderRequest.__dataclass_fields__ if n not in ("tag", "market_protection"))
+_INT_KEYS = ("quantity", "disclosed_quantity", "validity_ttl", "iceberg_legs", "iceberg_quantity")
+_LAST_DICT: tuple[dict, OrderRequest] | None = None  # (a copy of the latest to_dict(), its request)
 
 
 @dataclass(slots=True)
@@ -517,6 +555,7 @@ class ClientOrderIdGenerator:
         self.prefix = prefix.upper()
         self.run = self._b36(run % 36**3).rjust(3, "0")
         self._day: date | None = None
+        self._head = ""  # prefix + the day + run, for self._day
         self._seq = 0
         self._lock = threading.Lock()
 
@@ -534,9 +573,11 @@ class ClientOrderIdGenerator:
         with self._lock:
             if day != self._day:
                 self._day, self._seq = day, 0
+                self._head = f"{self.prefix}{day:%y%m%d}{self.run}"
             self._seq += 1
             seq = self._b36(self._seq)
-        cid = f"{self.prefix}{day:%y%m%d}{self.run}{seq.rjust(4, '0')}"
+            head = self._head
+        cid = head + seq.rjust(4, "0")
         if len(cid) > MAX_TAG_LENGTH:
             raise ValidationError(f"id space for {day} is exhausted", field="client_order_id")
         return cid
