@@ -39,6 +39,7 @@ from tradekit.model.position import Position
 
 log = logging.getLogger(__name__)
 
+_NO_MARGIN = Decimal(0)  # MarginModel.position_margin of a flat or CNC position
 MSG_NO_PROTECTION = ("Market orders without market protection are not allowed via API. "
                      "Please set market protection or use a Limit order.")
 
@@ -99,6 +100,8 @@ class PaperBroker(PaperGttMixin):
         #: session journals it and the book pays what the ledger paid
         self.on_fee: Callable[[dict], None] | None = None
         self._rms_orders: set[str] = set()  # the broker's own square-off orders
+        self._last_margin: tuple | None = None  # (inst, product, side, qty, ref price, margin): _order_margin's last
+        self._bands: dict[tuple, tuple[Decimal, Decimal]] = {}  # (key, previous close, band %, tick) -> band
 
     # -- Broker protocol -------------------------------------------------------------------------
     def subscribe(self, listener: BrokerListener) -> None:
@@ -123,7 +126,7 @@ class PaperBroker(PaperGttMixin):
             self._seq += 1
             oid = f"{260000000000000 + self._seq}"
             tick_units = max(1, to_units(self._tick(inst, request, now.date())))
-            order = SimOrder(oid, request.tag or client_order_id, request, inst.key, now, 0, tick_units)
+            order = SimOrder(oid, request.tag or client_order_id, request, inst.key, now, 0, tick_units, inst=inst)
             self._orders[oid] = order
             if order.tag:
                 self._by_tag[order.tag] = oid
@@ -358,8 +361,13 @@ class PaperBroker(PaperGttMixin):
                     self.cash += dec(params["per_share"], "per_share") * (h.quantity + h.t1)
 
     def utilised(self) -> Decimal:
-        pm = sum((self.margin.position_margin(self._inst(p), p.product, p.quantity, p.average_price)
-                  for p in self._positions.values()), ZERO)
+        pm = ZERO  # the sum of position_margin over the positions, in their order
+        for p in self._positions.values():
+            q = p.quantity
+            if q == 0 or p.product is Product.CNC:
+                pm = pm + _NO_MARGIN  # what position_margin says for them, whatever the instrument and price
+            else:
+                pm = pm + self.margin.position_margin(self._inst(p), p.product, q, p.average_price)
         # MIS/NRML positions were bought on margin: add back what the ledger spent on them
         spent = sum((p.open_value * p.multiplier for p in self._positions.values() if p.product is not Product.CNC), ZERO)
         return sum(self._blocked.values(), ZERO) + pm - spent
@@ -387,7 +395,16 @@ class PaperBroker(PaperGttMixin):
 
     def _order_margin(self, inst: Instrument, request: OrderRequest, qty: int | None = None) -> Decimal:
         q = request.quantity if qty is None else qty
-        return self.margin.required(inst, request.product, request.side, q, self._ref_price(inst, request))
+        ref = self._ref_price(inst, request)
+        # MarginModel.required is a pure function of these (its config is frozen): placing an order
+        # asks for the same figure up to three times (funds check, blocked margin, acceptance)
+        last = self._last_margin
+        if (last is not None and last[0] is inst and last[1] is request.product and last[2] is request.side
+                and last[3] == q and last[6] is self.margin and last[4] == ref and last[4].as_tuple() == ref.as_tuple()):
+            return last[5]
+        m = self.margin.required(inst, request.product, request.side, q, ref)
+        self._last_margin = (inst, request.product, request.side, q, ref, m, self.margin)
+        return m
 
     def _band(self, inst: Instrument) -> tuple[Decimal, Decimal] | None:
         """The day's price band: from ``bands`` when given, else ``band_pct`` around the previous close,
@@ -400,11 +417,19 @@ class PaperBroker(PaperGttMixin):
         prev = self._prev_close.get(key)
         if prev is None:
             return None
-        pct = self.config.band_pct / 100
-        p = dec(prev, "previous close")
+        band_pct = self.config.band_pct
         tick = self._tick(inst, None, self.clock.now().date()) or Decimal("0.05")
+        ck = (key, prev, band_pct, tick)  # the band is a pure function of these
+        hit = self._bands.get(ck)
+        if hit is not None and hit[2].as_tuple() == tick.as_tuple():
+            return hit[0], hit[1]
+        pct = band_pct / 100
+        p = dec(prev, "previous close")
         lo = (p * (1 - pct) / tick).to_integral_value(rounding=ROUND_CEILING) * tick
         hi = (p * (1 + pct) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+        if len(self._bands) > 4096:
+            self._bands.clear()
+        self._bands[ck] = (lo, hi, tick)
         return lo, hi
 
     def _tick(self, inst: Instrument, request: OrderRequest | None, day: date) -> Decimal:
@@ -477,7 +502,7 @@ class PaperBroker(PaperGttMixin):
             if cut is not None and now >= cut:
                 return "MIS orders are blocked after the intraday square-off time. Place a CNC/NRML order."
         if request.product is Product.CNC and request.side is Side.SELL:
-            h = self._holdings.get((inst.exchange.value, inst.tradingsymbol), _Holding())
+            h = self._holdings.get((inst.exchange._value_, inst.tradingsymbol), _Holding())
             pending = sum(o.remaining for o in self.exchange.resting(inst.key)
                           if o.request.product is Product.CNC and o.request.side is Side.SELL)
             have = h.quantity + h.t1 + h.today  # settled + T1 (BTST) + bought today
@@ -496,8 +521,7 @@ class PaperBroker(PaperGttMixin):
         if order.is_final or order.remaining == 0:
             self._blocked.pop(order.order_id, None)
         elif order.order_id in self._blocked:
-            inst = self.instruments.get(order.request.exchange, order.request.tradingsymbol)
-            self._blocked[order.order_id] = self._order_margin(inst, order.request, order.remaining)
+            self._blocked[order.order_id] = self._order_margin(self._order_inst(order), order.request, order.remaining)
         self._notify_order(order)
 
     def _notify_order(self, order: SimOrder) -> None:
@@ -505,10 +529,17 @@ class PaperBroker(PaperGttMixin):
         for listener in self._listeners:
             listener.on_order_update(row)
 
+    def _order_inst(self, order: SimOrder) -> Instrument:
+        """The instrument of ``order``: the one it was placed with (the same object the master would return)."""
+        inst = order.inst
+        if inst is None:
+            inst = self.instruments.get(order.request.exchange, order.request.tradingsymbol)
+        return inst
+
     def _on_trade(self, t: SimTrade) -> None:
         req = t.order.request
-        inst = self.instruments.get(req.exchange, req.tradingsymbol)
-        key = (req.exchange.value, req.tradingsymbol, req.product.value)
+        inst = self._order_inst(t.order)
+        key = (req.exchange._value_, req.tradingsymbol, req.product._value_)
         pos = self._positions.get(key)
         if pos is None:
             pos = self._positions[key] = Position("", req.exchange, req.tradingsymbol, req.product, multiplier=inst.multiplier)
@@ -517,7 +548,7 @@ class PaperBroker(PaperGttMixin):
         self.cash += value if req.side is Side.SELL else -value
         self._day_trades.append((inst, req.product, req.side, t.quantity, t.price, t.timestamp.date(), t.order.order_id))
         if req.product is Product.CNC:
-            h = self._holdings.setdefault((req.exchange.value, req.tradingsymbol), _Holding())
+            h = self._holdings.setdefault((req.exchange._value_, req.tradingsymbol), _Holding())
             if req.side is Side.BUY:
                 h.today += t.quantity
                 h.cost += value

@@ -120,6 +120,7 @@ class SimOrder:
     history: list = field(default_factory=list)
     chances: int = 0  # eligible bars/ticks seen (IOC gets one)
     meta: dict = field(default_factory=dict)
+    inst: object = None  # the broker's Instrument for ``key`` (looked up once, at placement)
 
     @property
     def remaining(self) -> int:
@@ -412,7 +413,7 @@ class SimExchange:
         """The model's slippage in 0.0001-rupee units, exact (rounded only once, with the price)."""
         cfg = self.config.slippage
         if cfg.model == "none":
-            slip = Fraction(0)
+            slip = 0  # exact, like every other value here: _adverse works on numerator / denominator
         elif cfg.model == "fixed_bps":
             slip = ref_units * Fraction(str(cfg.bps)) / 10_000
         elif cfg.model == "spread":
@@ -425,15 +426,16 @@ class SimExchange:
     def _noise(self, ref_units: int) -> Fraction:
         nb = self.config.slippage.noise_bps
         if nb <= 0:
-            return Fraction(0)
+            return 0
         return ref_units * Fraction(self.rng.uniform(0, nb)) / 10_000
 
     def _adverse(self, order: SimOrder, ref_units: int, slip: Fraction, buy: bool) -> int:
         """``ref`` moved by ``slip`` against the trader, then onto the tick grid against the trader."""
         tick = max(1, order.tick_units)
-        if buy:
-            return math.ceil((ref_units + slip) / tick) * tick
-        return math.floor((ref_units - slip) / tick) * tick
+        n, d = slip.numerator, slip.denominator  # an int or a Fraction: exact integer arithmetic
+        if buy:  # ceil((ref + n/d) / tick) * tick
+            return -((-(ref_units * d + n)) // (tick * d)) * tick
+        return ((ref_units * d - n) // (tick * d)) * tick  # floor((ref - n/d) / tick) * tick
 
     def _collar(self, order: SimOrder, ref_units: int) -> int | None:
         """The market-protection price (on the grid, inside the collar), or None."""
@@ -470,7 +472,7 @@ class SimExchange:
         if qty <= 0:
             return budget
         buy = order.request.side is Side.BUY
-        slip = self._slip(order, ref_units, qty, v) if ref_units != lim_units else Fraction(0)
+        slip = self._slip(order, ref_units, qty, v) if ref_units != lim_units else 0
         px = self._adverse(order, ref_units, slip, buy)
         px = min(px, lim_units) if buy else max(px, lim_units)
         self._book_fill(order, qty, px, ts)
