@@ -238,7 +238,7 @@ class OrderManager:
                 mode = self.parents.child_mode(parent_id) if self.parents is not None else mode
             ref = reference_price if reference_price is not None else self.last_price(request.key)
             payload = {"client_order_id": cid, "strategy": strategy, "request": request.to_dict(), "signal_id": signal_id,
-                       "approval_mode": mode, "source": source, "mode": self.mode.value,
+                       "approval_mode": mode, "source": source, "mode": self.mode._value_,
                        "reference_price": None if ref is None else str(ref)}
             if self.algo_id:
                 payload["algo_id"] = self.algo_id
@@ -267,7 +267,7 @@ class OrderManager:
                 else:
                     self._emit(E.APPROVAL_GRANTED, {"client_order_id": cid, "by": "auto-policy", "auto": True,
                                                     "reason": (f"covered by the approval of parent {parent_id}" if parent_id
-                                                               else f"{self.mode.value} auto-approval ({source})")})
+                                                               else f"{self.mode._value_} auto-approval ({source})")})
                 if self.parents is not None and self.parents.takes(order, decision):  # issue 15: slices / algo
                     self.parents.start(order, decision)
                     self.journal.after_commit(lambda: self.parents.kick(cid))
@@ -713,8 +713,8 @@ class OrderManager:
                 charges = self.charges(inst, t.product, t.side, t.quantity, t.price, t.timestamp.date(),
                                        t.broker_order_id or cid)
             payload = {"client_order_id": cid, "trade_id": t.trade_id, "broker_order_id": t.broker_order_id,
-                       "quantity": t.quantity, "price": str(t.price), "side": t.side.value, "exchange": t.exchange.value,
-                       "tradingsymbol": t.tradingsymbol, "product": t.product.value, "strategy": strategy,
+                       "quantity": t.quantity, "price": str(t.price), "side": t.side._value_, "exchange": t.exchange._value_,
+                       "tradingsymbol": t.tradingsymbol, "product": t.product._value_, "strategy": strategy,
                        "multiplier": inst.multiplier if inst is not None else 1,
                        "charges": charges.as_dict(with_total=False), "fill_time": t.timestamp.isoformat()}
             if cid is not None:
@@ -724,7 +724,7 @@ class OrderManager:
                     self._emit(E.NOTE, {"kind": "fill_refused", "trade_id": t.trade_id, "client_order_id": cid, "why": str(e)})
                     return
             self._emit(E.FILL, payload)
-            self.prices[f"{t.exchange.value}:{t.tradingsymbol}"] = t.price
+            self.prices[f"{t.exchange._value_}:{t.tradingsymbol}"] = t.price
 
 
 def _os_user() -> str:

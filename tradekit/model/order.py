@@ -225,7 +225,7 @@ class OrderRequest:
 
     @property
     def key(self) -> str:
-        return f"{self.exchange.value}:{self.tradingsymbol}"
+        return f"{self.exchange._value_}:{self.tradingsymbol}"
 
     @property
     def is_market(self) -> bool:
@@ -255,17 +255,17 @@ class OrderRequest:
 
     def to_dict(self) -> dict:
         d = {
-            "exchange": self.exchange.value,
+            "exchange": self.exchange._value_,
             "tradingsymbol": self.tradingsymbol,
-            "side": self.side.value,
+            "side": self.side._value_,
             "quantity": self.quantity,
-            "order_type": self.order_type.value,
-            "product": self.product.value,
+            "order_type": self.order_type._value_,
+            "product": self.product._value_,
             "price": None if self.price is None else str(self.price),
             "trigger_price": None if self.trigger_price is None else str(self.trigger_price),
-            "validity": self.validity.value,
+            "validity": self.validity._value_,
             "validity_ttl": self.validity_ttl,
-            "variety": self.variety.value,
+            "variety": self.variety._value_,
             "disclosed_quantity": self.disclosed_quantity,
             "tag": self.tag,
             "market_protection": None if self.market_protection is None else str(self.market_protection),
@@ -370,7 +370,7 @@ class Order:
             return
         if to not in TRANSITIONS[self.status]:
             raise IllegalTransition(f"order {self.client_order_id}: {self.status.value} -> {to.value} is not allowed")
-        self.history.append((ts, self.status.value, to.value, reason))
+        self.history.append((ts, self.status._value_, to._value_, reason))
         self.status = to
         if ts is not None:
             self.updated_at = ts
@@ -428,7 +428,7 @@ class Order:
         self.filled_quantity = new_filled
         self.broker_filled_quantity = max(self.broker_filled_quantity, new_filled)
         if target is not None and target is not self.status:
-            self.history.append((ts, self.status.value, target.value, "fill"))
+            self.history.append((ts, self.status._value_, target._value_, "fill"))
             self.status = target
         if ts is not None:
             self.updated_at = ts
@@ -503,7 +503,7 @@ class Order:
         if exchange_order_id:
             self.exchange_order_id = exchange_order_id
         if target is not self.status:
-            self.history.append((ts, self.status.value, target.value, status))
+            self.history.append((ts, self.status._value_, target._value_, status))
             self.status = target
         if target in (S.CANCELLED, S.EXPIRED):
             self.cancelled_quantity = q - bf
