@@ -52,7 +52,7 @@ from tradekit.execution.account import Account
 from tradekit.model.charges import Charges
 from tradekit.model.enums import OrderType, Product, Side, TradingMode
 from tradekit.model.money import dec
-from tradekit.model.order import ClientOrderIdGenerator, Order, OrderRequest, OrderStatus
+from tradekit.model.order import WORKING, ClientOrderIdGenerator, Order, OrderRequest, OrderStatus
 from tradekit.risk.base import PassThroughGate, RiskContext, RiskDecision, RiskGate
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal
@@ -145,6 +145,7 @@ class OrderManager:
         self.placement_timeout = timedelta(seconds=placement_timeout_seconds)
         self.broker_processing = timedelta(seconds=broker_processing_seconds)
         self.prices = self.account.prices  # last prices, shared with the account
+        self._lp_seen: dict[str, tuple] = {}  # key -> (the broker's last quote object, its Decimal)
         self.account.price_of = self.last_price
         self._lock = threading.RLock()
         self._pending: dict[str, PendingResolution] = {}
@@ -178,7 +179,12 @@ class OrderManager:
         if lp is not None:
             v = lp(key)
             if v is not None:
-                px = dec(v, "last_price")
+                seen = self._lp_seen.get(key)
+                if seen is not None and seen[0] is v:  # the same (immutable) quote object: the same Decimal
+                    px = seen[1]
+                else:
+                    px = dec(v, "last_price")
+                    self._lp_seen[key] = (v, px)
                 self.prices[key] = px
                 return px
         return self.prices.get(key)
@@ -330,15 +336,17 @@ class OrderManager:
     def reduces_exposure(self, request: OrderRequest) -> bool:
         """True when the order only brings the account's net position in this symbol towards zero."""
         net = self.book.net_quantity(request.exchange, request.tradingsymbol, request.product)
+        if net == 0:  # nothing to reduce (the working orders below do not change that)
+            return False
         pending = 0
+        ex, sym, product, cancelling = request.exchange, request.tradingsymbol, request.product, self._cancelling
         for o in self.book.open.values():
             r = o.request
-            if o.status.is_working and r.key == request.key and r.product is request.product \
-                    and o.client_order_id not in self._cancelling:  # a kill's flatten after its cancels (live: async)
+            # the same key (exchange + symbol: both validated, so the members compare by identity)
+            if r.tradingsymbol == sym and r.exchange is ex and r.product is product and o.status in WORKING \
+                    and o.client_order_id not in cancelling:  # a kill's flatten after its cancels (live: async)
                 pending += (r.quantity - o.filled_quantity) * r.side.sign
         signed = request.quantity * request.side.sign
-        if net == 0:
-            return False
         # every working order on the same side counts as already sent
         after = net + pending * (1 if (pending > 0) == (signed > 0) else 0) + signed
         return (net > 0 and signed < 0 and after >= 0) or (net < 0 and signed > 0 and after <= 0)
@@ -708,10 +716,11 @@ class OrderManager:
             if cid is not None:
                 strategy = self.book.orders[cid].strategy
             inst = self._instrument(t.exchange, t.tradingsymbol)
-            charges = Charges()
             if self.charges is not None and inst is not None:
                 charges = self.charges(inst, t.product, t.side, t.quantity, t.price, t.timestamp.date(),
                                        t.broker_order_id or cid)
+            else:
+                charges = Charges()
             payload = {"client_order_id": cid, "trade_id": t.trade_id, "broker_order_id": t.broker_order_id,
                        "quantity": t.quantity, "price": str(t.price), "side": t.side._value_, "exchange": t.exchange._value_,
                        "tradingsymbol": t.tradingsymbol, "product": t.product._value_, "strategy": strategy,

@@ -129,7 +129,9 @@ def map_broker_status(status: str, filled_quantity: int = 0, quantity: int | Non
     Kite's docs warn that other values may appear: callers treat ``None`` as non-terminal
     and keep the raw string.
     """
-    mapped = KITE_STATUS_MAP.get(status.strip().upper())
+    mapped = KITE_STATUS_MAP.get(status)  # already Kite's spelling (the keys are upper case, unpadded)
+    if mapped is None:
+        mapped = KITE_STATUS_MAP.get(status.strip().upper())
     if mapped is S.OPEN and filled_quantity > 0:
         if quantity is not None and filled_quantity >= quantity:
             return S.FILLED

@@ -100,6 +100,7 @@ class PaperBroker(PaperGttMixin):
         #: session journals it and the book pays what the ledger paid
         self.on_fee: Callable[[dict], None] | None = None
         self._rms_orders: set[str] = set()  # the broker's own square-off orders
+        self._last_ref: tuple | None = None  # (last price float, its Decimal): _ref_price's last
         self._last_margin: tuple | None = None  # (inst, product, side, qty, ref price, margin): _order_margin's last
         self._bands: dict[tuple, tuple[Decimal, Decimal]] = {}  # (key, previous close, band %, tick) -> band
 
@@ -124,7 +125,7 @@ class PaperBroker(PaperGttMixin):
             except MarketRuleError as e:
                 raise BrokerRejected(str(e), broker_message="Invalid `tradingsymbol`.", code=400) from None
             self._seq += 1
-            oid = f"{260000000000000 + self._seq}"
+            oid = str(260000000000000 + self._seq)
             tick_units = max(1, to_units(self._tick(inst, request, now.date())))
             order = SimOrder(oid, request.tag or client_order_id, request, inst.key, now, 0, tick_units, inst=inst)
             self._orders[oid] = order
@@ -391,7 +392,14 @@ class PaperBroker(PaperGttMixin):
         if request.trigger_price is not None:
             return request.trigger_price
         lp = self.exchange.last_price.get(inst.key)
-        return dec(lp, "last_price") if lp is not None else ZERO
+        if lp is None:
+            return ZERO
+        last = self._last_ref
+        if last is not None and last[0] is lp:  # the same float object: the same Decimal
+            return last[1]
+        px = dec(lp, "last_price")
+        self._last_ref = (lp, px)
+        return px
 
     def _order_margin(self, inst: Instrument, request: OrderRequest, qty: int | None = None) -> Decimal:
         q = request.quantity if qty is None else qty
@@ -434,7 +442,7 @@ class PaperBroker(PaperGttMixin):
 
     def _tick(self, inst: Instrument, request: OrderRequest | None, day: date) -> Decimal:
         """The tick in force on ``day``: the dump's value, or NSE's dated price-band table for rule-based rows."""
-        k = (inst.key, day)
+        k = (inst.exchange, inst.tradingsymbol, day)  # inst.key's parts (an exchange value has no ":")
         t = self._ticks.get(k)
         if t is None:
             if not inst.meta.get("tick_rule"):
