@@ -58,6 +58,12 @@ from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal
 from tradekit.store.projection import Book
 
+# Enum members as module constants: an Enum class attribute costs ~0.25 us per access on Python 3.11
+_LIVE = TradingMode.LIVE
+_P_MIS = Product.MIS
+_S_SUBMITTED = OrderStatus.SUBMITTED
+_S_UNKNOWN = OrderStatus.UNKNOWN
+
 log = logging.getLogger(__name__)
 
 NEVER_QUEUED = frozenset({"square_off", "kill_switch", "breaker", "flatten", "rms"})
@@ -237,7 +243,7 @@ class OrderManager:
             cover = self._covering_approval(covered_by) if covered_by is not None else None
             if cover is not None:
                 mode = "auto"  # a child of an approved group: the group's approval covers it
-            if mode == "auto" and self.mode is TradingMode.LIVE and not self.allow_auto_in_live and not reducing_action \
+            if mode == "auto" and self.mode is _LIVE and not self.allow_auto_in_live and not reducing_action \
                     and cover is None:
                 mode = "manual"  # live orders wait for a person unless the config says otherwise
             if parent_id is not None:  # issue 15: the approval of the parent covers its children
@@ -303,7 +309,7 @@ class OrderManager:
                           reduce_only=self.reduces_exposure(req), source=source, approval_mode=mode)
         if lp is None and self.no_price_reason is not None:  # the market-data hub says why it has no quote
             ctx.extra["no_price_reason"] = self.no_price_reason(req.key)
-        if req.product is Product.MIS and self.mis_entry_cutoff is not None:
+        if req.product is _P_MIS and self.mis_entry_cutoff is not None:
             cut = self.mis_entry_cutoff(inst, now.date())
             if cut is not None:
                 ctx.extra["mis_cutoff"] = cut
@@ -361,7 +367,7 @@ class OrderManager:
                 self._place(order)
             finally:
                 self._placing.discard(order.client_order_id)
-                if order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN):
+                if order.status in (_S_SUBMITTED, _S_UNKNOWN):
                     self._track(order)  # the reply was not journaled (a journal failure): look it up
 
     def _place(self, order: Order) -> None:
@@ -373,7 +379,7 @@ class OrderManager:
             self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "REJECTED", "message": e.broker_message or str(e)})
             return
         except AmbiguousOrderState as e:
-            if order.status is not OrderStatus.SUBMITTED:
+            if order.status is not _S_SUBMITTED:
                 return  # an update for it already arrived (order stream beat the HTTP reply): the outcome is known
             self._emit(E.ORDER_UNKNOWN, {"client_order_id": cid, "reason": str(e)})
             self._track(order)
@@ -387,7 +393,7 @@ class OrderManager:
             self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "REJECTED",
                                         "message": f"not placed, broker unavailable: {e}"})
             return
-        if order.status is OrderStatus.SUBMITTED:  # the broker acknowledged; its status updates follow
+        if order.status is _S_SUBMITTED:  # the broker acknowledged; its status updates follow
             self._emit(E.ORDER_UPDATE, {"client_order_id": cid, "status": "PUT ORDER REQ RECEIVED", "broker_order_id": boid})
         elif order.broker_order_id is None and boid:
             self.book.by_broker_id[boid] = cid

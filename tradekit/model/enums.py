@@ -94,11 +94,14 @@ class Side(StrEnum):
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return 1 if self is _BUY else -1
 
     @property
     def opposite(self) -> "Side":
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _SELL if self is _BUY else _BUY
+
+
+_BUY, _SELL = Side.BUY, Side.SELL  # an Enum class attribute costs ~0.25 us per access on Python 3.11
 
 
 class OrderType(StrEnum):

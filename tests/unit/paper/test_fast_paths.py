@@ -84,7 +84,7 @@ def _fresh_band(b: PaperBroker, inst):
 
 @settings(max_examples=120, deadline=None)
 @given(closes=st.lists(st.floats(1, 50_000, allow_nan=False).map(lambda f: round(f, 2)), min_size=1, max_size=6),
-       pcts=st.lists(st.sampled_from([Decimal("20"), Decimal("20.0"), Decimal("10"), Decimal("2.5")]), min_size=1,
+       pcts=st.lists(st.sampled_from([Decimal(20), Decimal("20.0"), Decimal(10), Decimal("2.5")]), min_size=1,
                      max_size=6))
 def test_remembered_band_equals_a_fresh_one(closes, pcts):
     b = _broker()

@@ -37,6 +37,16 @@ from tradekit.model.money import ZERO, dec
 from tradekit.model.order import MAX_MODIFICATIONS, OrderRequest
 from tradekit.model.position import Position
 
+# Enum members as module constants: an Enum class attribute costs ~0.25 us per access on Python 3.11
+_BUY = Side.BUY
+_OT_SLM = OrderType.SLM
+_P_CNC = Product.CNC
+_P_MIS = Product.MIS
+_SELL = Side.SELL
+_V_AMO = Variety.AMO
+_V_ICEBERG = Variety.ICEBERG
+_V_REGULAR = Variety.REGULAR
+
 log = logging.getLogger(__name__)
 
 _NO_MARGIN = Decimal(0)  # MarginModel.position_margin of a flat or CNC position
@@ -115,7 +125,7 @@ class PaperBroker(PaperGttMixin):
         """``rms``: the broker's own square-off order, which its MIS cut-off and funds checks do not stop."""
         with self._lock:
             now = self.clock.now()
-            if request.variety not in (Variety.REGULAR, Variety.AMO, Variety.ICEBERG):
+            if request.variety not in (_V_REGULAR, _V_AMO, _V_ICEBERG):
                 raise BrokerRejected(f"variety {request.variety.value} is not supported by the paper broker",
                                      broker_message="Invalid variety", code=400)
             if request.is_market and (request.market_protection is None or request.market_protection == 0):
@@ -365,12 +375,12 @@ class PaperBroker(PaperGttMixin):
         pm = ZERO  # the sum of position_margin over the positions, in their order
         for p in self._positions.values():
             q = p.quantity
-            if q == 0 or p.product is Product.CNC:
+            if q == 0 or p.product is _P_CNC:
                 pm = pm + _NO_MARGIN  # what position_margin says for them, whatever the instrument and price
             else:
                 pm = pm + self.margin.position_margin(self._inst(p), p.product, q, p.average_price)
         # MIS/NRML positions were bought on margin: add back what the ledger spent on them
-        spent = sum((p.open_value * p.multiplier for p in self._positions.values() if p.product is not Product.CNC), ZERO)
+        spent = sum((p.open_value * p.multiplier for p in self._positions.values() if p.product is not _P_CNC), ZERO)
         return sum(self._blocked.values(), ZERO) + pm - spent
 
     # -- internals ---------------------------------------------------------------------------------
@@ -489,30 +499,30 @@ class PaperBroker(PaperGttMixin):
             return f"{inst.key} is an index and cannot be traded."
         if inst.lot_size > 1 and request.quantity % inst.lot_size:
             return f"Quantity should be a multiple of lot size ({inst.lot_size})."
-        if inst.freeze_quantity and request.quantity > inst.freeze_quantity and request.variety is not Variety.ICEBERG:
+        if inst.freeze_quantity and request.quantity > inst.freeze_quantity and request.variety is not _V_ICEBERG:
             return (f"Quantity exceeds the freeze limit of {inst.freeze_quantity} for {inst.tradingsymbol}. "
                     f"Place a smaller order, or use autoslice or an iceberg order.")
-        if request.variety is Variety.ICEBERG:  # issue 15: Kite's iceberg rules (tradekit/brokers/paper/iceberg.py)
+        if request.variety is _V_ICEBERG:  # issue 15: Kite's iceberg rules (tradekit/brokers/paper/iceberg.py)
             from tradekit.brokers.paper.iceberg import reject_reason
 
             reason = reject_reason(request, inst)
             if reason:
                 return reason
-        if request.order_type is OrderType.SLM and inst.is_option:
+        if request.order_type is _OT_SLM and inst.is_option:
             return "SL-M orders are not allowed for options. Place an SL order instead."
-        if request.product is Product.CNC and inst.is_derivative:
+        if request.product is _P_CNC and inst.is_derivative:
             return "CNC is for equity delivery; use NRML or MIS for derivatives."
         reason = self._price_reject(inst, request)
         if reason:
             return reason
-        if request.product is Product.MIS and self.mis_cutoff is not None and not rms:
+        if request.product is _P_MIS and self.mis_cutoff is not None and not rms:
             cut = self.mis_cutoff(inst, now.date())
             if cut is not None and now >= cut:
                 return "MIS orders are blocked after the intraday square-off time. Place a CNC/NRML order."
-        if request.product is Product.CNC and request.side is Side.SELL:
+        if request.product is _P_CNC and request.side is _SELL:
             h = self._holdings.get((inst.exchange._value_, inst.tradingsymbol), _Holding())
             pending = sum(o.remaining for o in self.exchange.resting(inst.key)
-                          if o.request.product is Product.CNC and o.request.side is Side.SELL)
+                          if o.request.product is _P_CNC and o.request.side is _SELL)
             have = h.quantity + h.t1 + h.today  # settled + T1 (BTST) + bought today
             if request.quantity + pending > have:
                 return (f"Insufficient holdings to sell {request.quantity} {inst.tradingsymbol}: "
@@ -553,11 +563,11 @@ class PaperBroker(PaperGttMixin):
             pos = self._positions[key] = Position("", req.exchange, req.tradingsymbol, req.product, multiplier=inst.multiplier)
         pos.apply_fill(req.side, t.quantity, t.price)
         value = t.price * t.quantity * inst.multiplier
-        self.cash += value if req.side is Side.SELL else -value
+        self.cash += value if req.side is _SELL else -value
         self._day_trades.append((inst, req.product, req.side, t.quantity, t.price, t.timestamp.date(), t.order.order_id))
-        if req.product is Product.CNC:
+        if req.product is _P_CNC:
             h = self._holdings.setdefault((req.exchange._value_, req.tradingsymbol), _Holding())
-            if req.side is Side.BUY:
+            if req.side is _BUY:
                 h.today += t.quantity
                 h.cost += value
             else:

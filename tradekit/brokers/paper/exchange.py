@@ -73,6 +73,13 @@ from tradekit.data.types import Tick
 from tradekit.model.enums import OrderType, Side, Validity
 from tradekit.model.order import OrderRequest
 
+# Enum members as module constants: an Enum class attribute costs ~0.25 us per access on Python 3.11
+_BUY = Side.BUY
+_IOC = Validity.IOC
+_OT_MARKET = OrderType.MARKET
+_OT_SL = OrderType.SL
+_OT_SLM = OrderType.SLM
+
 SCALE = 10_000  # prices are handled as integers of 0.0001 rupee (currency ticks are 0.0025)
 
 # Kite's status strings
@@ -183,7 +190,7 @@ class SimExchange:
         self._exch_seq += 1
         order.exchange_order_id = f"{1100000000000000 + self._exch_seq}"
         order.exchange_timestamp = order.arrival
-        status = TRIGGER_PENDING if order.request.order_type in (OrderType.SL, OrderType.SLM) else OPEN
+        status = TRIGGER_PENDING if order.request.order_type in (_OT_SL, _OT_SLM) else OPEN
         iceberg.start(order)  # an iceberg: only its first leg is live
         order.set_status(status, now)
         self._resting[order.key].append(order)
@@ -203,7 +210,7 @@ class SimExchange:
         order.request = request
         order.modifications += 1
         order.arrival_ns = dt_to_ns(now) + self._latency_ns  # a modified order loses its place
-        if request.order_type in (OrderType.SL, OrderType.SLM) and not order.triggered:
+        if request.order_type in (_OT_SL, _OT_SLM) and not order.triggered:
             order.set_status(TRIGGER_PENDING, now)
         else:
             order.set_status(OPEN, now)
@@ -285,17 +292,17 @@ class SimExchange:
                 continue
             order.chances += 1
             req = order.request
-            buy = req.side is Side.BUY
+            buy = req.side is _BUY
             ot = req.order_type
             ts = ns_to_dt(max(start_ns, order.arrival_ns))
-            if ot in (OrderType.SL, OrderType.SLM) and not order.triggered:
+            if ot in (_OT_SL, _OT_SLM) and not order.triggered:
                 tu = to_units(req.trigger_price)
                 if (buy and hu >= tu) or (not buy and lu <= tu):
                     order.triggered = True
                     ref = max(ou, tu) if buy else min(ou, tu)
                     order.set_status(OPEN, ts)
                     self.on_update(order)  # triggered: TRIGGER PENDING -> OPEN
-                    if ot is OrderType.SLM:
+                    if ot is _OT_SLM:
                         budget = self._fill_market(order, ref, ts, budget, v, (lu, hu))
                     else:
                         lim = to_units(req.price)
@@ -304,7 +311,7 @@ class SimExchange:
                 else:
                     self._ioc_expire(order, ts)
                     continue
-            elif ot is OrderType.MARKET or (ot is OrderType.SLM and order.triggered):
+            elif ot is _OT_MARKET or (ot is _OT_SLM and order.triggered):
                 budget = self._fill_market(order, ou, ts, budget, v, (lu, hu))
             else:  # LIMIT, or a triggered SL resting as a limit
                 lim = to_units(req.price)
@@ -342,9 +349,9 @@ class SimExchange:
             first = order.chances == 0
             order.chances += 1
             req = order.request
-            buy = req.side is Side.BUY
+            buy = req.side is _BUY
             ot = req.order_type
-            if ot in (OrderType.SL, OrderType.SLM) and not order.triggered:
+            if ot in (_OT_SL, _OT_SLM) and not order.triggered:
                 tu = to_units(req.trigger_price)
                 if is_trade and ((buy and pu >= tu) or (not buy and pu <= tu)):
                     order.triggered = True
@@ -355,7 +362,7 @@ class SimExchange:
                     self._ioc_expire(order, ts)
                     continue
             levels = book[req.side]
-            if ot in (OrderType.MARKET, OrderType.SLM):
+            if ot in (_OT_MARKET, _OT_SLM):
                 if levels:
                     take[req.side] -= self._walk_depth(order, levels, None, ts, take[req.side])
                 elif is_trade:
@@ -377,7 +384,7 @@ class SimExchange:
         price plus slippage, never beyond ``lim_units`` or the market-protection collar, and at
         most ``allowance`` in all. Returns the quantity taken."""
         taken = 0
-        buy = order.request.side is Side.BUY
+        buy = order.request.side is _BUY
         best = levels[0][0]
         bound = lim_units
         collar = self._collar(order, best)
@@ -403,7 +410,7 @@ class SimExchange:
         return taken
 
     def _ioc_expire(self, order: SimOrder, ts: datetime) -> None:
-        if order.request.validity is Validity.IOC and not order.is_final and order.chances >= 1:
+        if order.request.validity is _IOC and not order.is_final and order.chances >= 1:
             order.set_status(CANCELLED, ts, "IOC order cancelled: not fully filled at once")
             self._remove(order)
             self.on_update(order)
@@ -444,7 +451,7 @@ class SimExchange:
             return None
         tick = max(1, order.tick_units)
         cap = ref_units * Fraction(str(prot)) / 100
-        if order.request.side is Side.BUY:
+        if order.request.side is _BUY:
             return math.floor((ref_units + cap) / tick) * tick
         return math.ceil((ref_units - cap) / tick) * tick
 
@@ -456,7 +463,7 @@ class SimExchange:
         qty = self._take(order, budget)
         if qty <= 0:
             return budget
-        buy = order.request.side is Side.BUY
+        buy = order.request.side is _BUY
         px = self._adverse(order, ref_units, self._slip(order, ref_units, qty, v), buy)
         collar = self._collar(order, ref_units)
         if collar is not None:  # never beyond the market-protection collar
@@ -471,7 +478,7 @@ class SimExchange:
         qty = self._take(order, budget)
         if qty <= 0:
             return budget
-        buy = order.request.side is Side.BUY
+        buy = order.request.side is _BUY
         slip = self._slip(order, ref_units, qty, v) if ref_units != lim_units else 0
         px = self._adverse(order, ref_units, slip, buy)
         px = min(px, lim_units) if buy else max(px, lim_units)
