@@ -87,11 +87,12 @@ class OrderRouting:
             return propose_signal(self, signal, route)
         if signal.meta.get("condition") is not None:  # held until its trigger (tradekit.execution.conditions)
             return self.conditions_book.arm(signal, route)
-        self.market.want([signal.key], "signal")  # subscribed before its risk check
+        key = signal.key
+        self.market.want([key], "signal")  # subscribed before its risk check
         if signal.price is None and signal.reference_price is None:
-            self.market.wait_quote(signal.key)  # live: up to market_data.quote_wait_seconds for a first quote
-        if signal.reference_price is not None and self.market.last_price(signal.key) is None:
-            self.oms.mark(signal.key, signal.reference_price)
+            self.market.wait_quote(key)  # live: up to market_data.quote_wait_seconds for a first quote
+        if signal.reference_price is not None and self.market.last_price(key) is None:
+            self.oms.mark(key, signal.reference_price)
         req, lot = self._order_and_lot(signal)
         if signal.meta.get("bracket"):  # stop / targets / trail: the entry of a bracket (tradekit/execution/brackets.py)
             return self.brackets.submit_signal(signal, req, route)

@@ -186,10 +186,13 @@ class OrderRequest:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        for name, enum in _ENUM_FIELDS:
-            v = getattr(self, name)
-            if v.__class__ is not enum:
-                set_(self, name, enum.parse(v, name))
+        if (self.exchange.__class__ is not Exchange or self.side.__class__ is not Side  # all six members already:
+                or self.order_type.__class__ is not OrderType or self.product.__class__ is not Product  # nothing to parse
+                or self.validity.__class__ is not Validity or self.variety.__class__ is not Variety):
+            for name, enum in _ENUM_FIELDS:
+                v = getattr(self, name)
+                if v.__class__ is not enum:
+                    set_(self, name, enum.parse(v, name))
         if not isinstance(self.tradingsymbol, str) or not self.tradingsymbol.strip():
             raise ValidationError("must be a non-empty symbol", field="tradingsymbol")
         if isinstance(self.quantity, bool) or not isinstance(self.quantity, int):
@@ -199,7 +202,9 @@ class OrderRequest:
         for name in ("price", "trigger_price", "market_protection"):
             v = getattr(self, name)
             if v is not None:
-                set_(self, name, dec(v, name))
+                d = dec(v, name)
+                if d is not v:  # a finite Decimal comes back as it is
+                    set_(self, name, d)
         ot = self.order_type
         if ot is _OT_LIMIT or ot is _OT_SL:
             if self.price is None or self.price <= 0:
