@@ -269,11 +269,23 @@ class OrderRequest:
         if market_protection is not None and not (mp == -1 or 0 <= mp <= 100):
             raise ValidationError("must be -1 (automatic) or a percent from 0 to 100", field="market_protection")
         new = _new_request(OrderRequest)
-        set_ = object.__setattr__
-        for name in _COPIED:
-            set_(new, name, getattr(self, name))
+        set_ = object.__setattr__  # every field, as the dataclass's __init__ sets them (unrolled: no loop)
+        set_(new, "exchange", self.exchange)
+        set_(new, "tradingsymbol", self.tradingsymbol)
+        set_(new, "side", self.side)
+        set_(new, "quantity", self.quantity)
+        set_(new, "order_type", self.order_type)
+        set_(new, "product", self.product)
+        set_(new, "price", self.price)
+        set_(new, "trigger_price", self.trigger_price)
+        set_(new, "validity", self.validity)
+        set_(new, "validity_ttl", self.validity_ttl)
+        set_(new, "variety", self.variety)
+        set_(new, "disclosed_quantity", self.disclosed_quantity)
         set_(new, "tag", tag)
         set_(new, "market_protection", mp)
+        set_(new, "iceberg_legs", self.iceberg_legs)
+        set_(new, "iceberg_quantity", self.iceberg_quantity)
         return new
 
     def to_dict(self) -> dict:
@@ -328,7 +340,6 @@ class OrderRequest:
 
 
 _new_request = object.__new__
-_COPIED = tuple(n for n in OrderRequest.__dataclass_fields__ if n not in ("tag", "market_protection"))
 _INT_KEYS = ("quantity", "disclosed_quantity", "validity_ttl", "iceberg_legs", "iceberg_quantity")
 _LAST_DICT: tuple[dict, OrderRequest] | None = None  # (a copy of the latest to_dict(), its request)
 

@@ -169,3 +169,12 @@ def test_from_dict_only_equal_is_still_validated():
     assert OrderRequest.from_dict(d) is req
     d["quantity"] = 11  # the caller changed its dict: the remembered copy no longer matches
     assert OrderRequest.from_dict(d).quantity == 11
+
+
+def test_stamped_sets_every_field():
+    req = OrderRequest("NSE", "INFY", "SELL", 30, "LIMIT", "NRML", price=Decimal("10.5"), variety="iceberg",
+                       iceberg_legs=3, validity="TTL", validity_ttl=5, disclosed_quantity=3)
+    new = req.stamped("TK1", None)
+    for name in OrderRequest.__dataclass_fields__:  # a field the copy forgot would be unset (AttributeError)
+        want = "TK1" if name == "tag" else getattr(req, name)
+        assert getattr(new, name) == want, name

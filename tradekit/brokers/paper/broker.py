@@ -112,7 +112,7 @@ class PaperBroker(PaperGttMixin):
         self._rms_orders: set[str] = set()  # the broker's own square-off orders
         self._last_ref: tuple | None = None  # (last price float, its Decimal): _ref_price's last
         self._last_margin: tuple | None = None  # (inst, product, side, qty, ref price, margin): _order_margin's last
-        self._bands: dict[tuple, tuple[Decimal, Decimal]] = {}  # (key, previous close, band %, tick) -> band
+        self._bands: dict[str, tuple] = {}  # key -> (previous close, band %, tick, lower, upper): _band's last
 
     # -- Broker protocol -------------------------------------------------------------------------
     def subscribe(self, listener: BrokerListener) -> None:
@@ -418,7 +418,7 @@ class PaperBroker(PaperGttMixin):
         # asks for the same figure up to three times (funds check, blocked margin, acceptance)
         last = self._last_margin
         if (last is not None and last[0] is inst and last[1] is request.product and last[2] is request.side
-                and last[3] == q and last[6] is self.margin and last[4] == ref and last[4].as_tuple() == ref.as_tuple()):
+                and last[3] == q and last[4] is ref and last[6] is self.margin):  # the very same price object
             return last[5]
         m = self.margin.required(inst, request.product, request.side, q, ref)
         self._last_margin = (inst, request.product, request.side, q, ref, m, self.margin)
@@ -437,17 +437,16 @@ class PaperBroker(PaperGttMixin):
             return None
         band_pct = self.config.band_pct
         tick = self._tick(inst, None, self.clock.now().date()) or Decimal("0.05")
-        ck = (key, prev, band_pct, tick)  # the band is a pure function of these
-        hit = self._bands.get(ck)
-        if hit is not None and hit[2].as_tuple() == tick.as_tuple():
-            return hit[0], hit[1]
+        # the band is a pure function of (previous close, band %, tick): remembered per symbol for the
+        # same close and the very same band % and tick objects (so the same exponents)
+        hit = self._bands.get(key)
+        if hit is not None and hit[0] is prev and hit[1] is band_pct and hit[2] is tick:
+            return hit[3], hit[4]
         pct = band_pct / 100
         p = dec(prev, "previous close")
         lo = (p * (1 - pct) / tick).to_integral_value(rounding=ROUND_CEILING) * tick
         hi = (p * (1 + pct) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
-        if len(self._bands) > 4096:
-            self._bands.clear()
-        self._bands[ck] = (lo, hi, tick)
+        self._bands[key] = (prev, band_pct, tick, lo, hi)
         return lo, hi
 
     def _tick(self, inst: Instrument, request: OrderRequest | None, day: date) -> Decimal:

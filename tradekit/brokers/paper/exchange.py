@@ -81,6 +81,7 @@ _OT_SL = OrderType.SL
 _OT_SLM = OrderType.SLM
 
 SCALE = 10_000  # prices are handled as integers of 0.0001 rupee (currency ticks are 0.0025)
+_UNIT = Decimal("0.0001")
 
 # Kite's status strings
 PUT_REQ = "PUT ORDER REQ RECEIVED"
@@ -141,7 +142,7 @@ class SimOrder:
     def average_price(self) -> Decimal:
         if not self.filled:
             return Decimal(0)
-        return (Decimal(self.filled_value_units) / self.filled / SCALE).quantize(Decimal("0.0001"))
+        return (Decimal(self.filled_value_units) / self.filled / SCALE).quantize(_UNIT)
 
     @property
     def is_final(self) -> bool:
