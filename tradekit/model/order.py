@@ -323,7 +323,11 @@ class OrderRequest:
         last = _LAST_DICT
         if cls is OrderRequest and last is not None and d == last[0]:
             ld = last[0]
-            if all(d[k].__class__ is ld[k].__class__ for k in _INT_KEYS):
+            if (d["quantity"].__class__ is ld["quantity"].__class__  # whole numbers by type too (10.0 == 10)
+                    and d["disclosed_quantity"].__class__ is ld["disclosed_quantity"].__class__
+                    and d["validity_ttl"].__class__ is ld["validity_ttl"].__class__
+                    and d["iceberg_legs"].__class__ is ld["iceberg_legs"].__class__
+                    and d["iceberg_quantity"].__class__ is ld["iceberg_quantity"].__class__):
                 return last[1]
         kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for name, enum in _ENUM_FIELDS:  # journal values are exact enum values: direct lookup
@@ -340,7 +344,6 @@ class OrderRequest:
 
 
 _new_request = object.__new__
-_INT_KEYS = ("quantity", "disclosed_quantity", "validity_ttl", "iceberg_legs", "iceberg_quantity")
 _LAST_DICT: tuple[dict, OrderRequest] | None = None  # (a copy of the latest to_dict(), its request)
 
 
