@@ -519,7 +519,9 @@ class PaperBroker(PaperGttMixin):
             if cut is not None and now >= cut:
                 return "MIS orders are blocked after the intraday square-off time. Place a CNC/NRML order."
         if request.product is _P_CNC and request.side is _SELL:
-            h = self._holdings.get((inst.exchange._value_, inst.tradingsymbol), _Holding())
+            h = self._holdings.get((inst.exchange._value_, inst.tradingsymbol))
+            if h is None:  # (not built on every sell just to be thrown away)
+                h = _Holding()
             pending = sum(o.remaining for o in self.exchange.resting(inst.key)
                           if o.request.product is _P_CNC and o.request.side is _SELL)
             have = h.quantity + h.t1 + h.today  # settled + T1 (BTST) + bought today

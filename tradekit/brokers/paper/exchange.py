@@ -186,10 +186,9 @@ class SimExchange:
     def accept(self, order: SimOrder, now: datetime) -> None:
         """Put a validated order on the book (the broker did the RMS checks)."""
         order.arrival_ns = dt_to_ns(now) + self._latency_ns
-        for st in (PUT_REQ, VALIDATION, OPEN_PENDING):
-            order.history.append((now, st, None))
+        order.history.extend(((now, PUT_REQ, None), (now, VALIDATION, None), (now, OPEN_PENDING, None)))
         self._exch_seq += 1
-        order.exchange_order_id = f"{1100000000000000 + self._exch_seq}"
+        order.exchange_order_id = str(1100000000000000 + self._exch_seq)
         order.exchange_timestamp = order.arrival
         status = TRIGGER_PENDING if order.request.order_type in (_OT_SL, _OT_SLM) else OPEN
         iceberg.start(order)  # an iceberg: only its first leg is live
