@@ -169,6 +169,7 @@ class PreTradeGate(EntryChecks):
         c = self.config.compliance
         self.governor = RateGovernor(c.max_orders_per_second)
         self._orders_day: date | None = None
+        self._by_day: list | None = None  # [orders dict, how many indexed, {day: [orders]}] (_orders_by_day)
         self._t_tz = self._t_day = None
         self._cap_src, self._cap_val = None, self.capital
         self._t_base = 0.0
@@ -345,11 +346,42 @@ class PreTradeGate(EntryChecks):
     def _new_day(self, day: date, book: "Book") -> None:
         self._orders_day = day
         # a restart mid-day counts the orders that passed the gate today (the journal holds them)
+        orders = book.orders
+        if orders.__class__ is dict:
+            # a plain dict only grows (the projection appends an order once and never replaces
+            # it), so its orders are indexed by creation day as they appear: a new day looks at
+            # that day's orders only, not at every order ever placed
+            todays = self._orders_by_day(orders).get(day, ())
+        else:
+            todays = getattr(orders, "hot", orders).values()  # today's are in memory (tradekit.store.lazy)
         n = 0
-        for o in getattr(book.orders, "hot", book.orders).values():  # today's are in memory (tradekit.store.lazy)
+        for o in todays:
             if o.created_at is not None and o.created_at.date() == day and o.status not in _NOT_SENT:
                 n += 1
         self.orders_today = n
+
+    def _orders_by_day(self, orders: dict) -> dict:
+        """``orders``' orders by ``created_at.date()``, brought up to date with the orders appended
+        since the last call (the index starts afresh for another dict or one that shrank)."""
+        ix = self._by_day
+        if ix is None or ix[0] is not orders or len(orders) < ix[1]:
+            ix = self._by_day = [orders, 0, {}]
+        n = len(orders)
+        if n > ix[1]:
+            it = reversed(orders.values())
+            new = [next(it) for _ in range(n - ix[1])]
+            by_day = ix[2]
+            for o in reversed(new):
+                c = o.created_at
+                if c is not None:
+                    d = c.date()
+                    lst = by_day.get(d)
+                    if lst is None:
+                        by_day[d] = [o]
+                    else:
+                        lst.append(o)
+            ix[1] = n
+        return ix[2]
 
     # -- the check ---------------------------------------------------------------------------
     def _symbol(self, exchange: Exchange, sym: str, inst) -> tuple:
