@@ -96,8 +96,9 @@ _RS_MEMO: dict[float, str] = {}
 
 
 def _rs_lim(x: float) -> str:
-    """``rs`` of a limit: limits repeat from order to order, so their text is kept (floats only:
-    equal floats, 0.0 and -0.0 included, have the same text)."""
+    """``rs`` of a figure that repeats from order to order (a limit, today's loss, the open
+    exposure's): its text is kept (floats only: equal floats, 0.0 and -0.0 included, have the
+    same text)."""
     if x.__class__ is not float:
         return rs(x)
     t = _RS_MEMO.get(x)
@@ -114,6 +115,21 @@ def _pct(x: float) -> str:
 
 def _lim(x: float) -> str:
     return f"{x:g} %"
+
+
+_LIM_MEMO: dict[float, str] = {}
+
+
+def _lim_kept(x: float) -> str:
+    """``_lim`` of a limit, kept (floats other than zero only: ``-0.0`` and ``0.0`` print apart)."""
+    t = _LIM_MEMO.get(x) if x.__class__ is float and x else None
+    if t is None:
+        t = f"{x:g} %"
+        if x.__class__ is float and x:
+            if len(_LIM_MEMO) > 4096:
+                _LIM_MEMO.clear()
+            _LIM_MEMO[x] = t
+    return t
 
 
 class EntryFacts(NamedTuple):
@@ -144,6 +160,19 @@ def _rebuild() -> None:
     _RULES_OTHER = tuple(r for r, only in _ENTRY_RULES if not only)
 
 
+def _active_rules(gate, rules: tuple) -> tuple:
+    """``rules`` without those that say (``rule.applies_to(gate)`` False) that they return None for
+    every order of this gate's configuration; worked out once per (config, registry)."""
+    cache = gate.__dict__.get("_rules_active")
+    if cache is None or cache[0] is not gate.config:
+        cache = gate._rules_active = (gate.config, {})
+    active = cache[1].get(id(rules))
+    if active is None or active[0] is not rules:
+        fs = [getattr(r, "applies_to", None) for r in rules]
+        active = cache[1][id(rules)] = (rules, tuple(r for r, f in zip(rules, fs) if f is None or f(gate)))
+    return active[1]
+
+
 def register_entry_rule(rule: EntryRule | None = None, *, derivatives_only: bool = False):
     """Add ``rule(gate, order, ctx, facts) -> CheckResult | None`` to every gate's entry checks
     (once; returns the rule, so it works as a decorator, also as
@@ -151,7 +180,11 @@ def register_entry_rule(rule: EntryRule | None = None, *, derivatives_only: bool
 
     ``derivatives_only``: the rule runs only for orders in a derivative (an F&O, currency or
     commodity exchange, or an instrument that is a future or an option); any other order does
-    not call it at all (the gate tests one flag it already knows)."""
+    not call it at all (the gate tests one flag it already knows).
+
+    A rule may carry ``rule.applies_to(gate) -> bool``: False when it returns None for every order
+    of that gate's configuration (e.g. no limit of its kind is set); a gate then does not call it,
+    asking again when its ``config`` object is replaced."""
     if rule is None:
         return lambda r: register_entry_rule(r, derivatives_only=derivatives_only)
     if all(r is not rule for r, _ in _ENTRY_RULES):
@@ -278,7 +311,7 @@ class EntryChecks:
             pct = a_new * to_pct
             ok = pct <= lim + _EPS or a_new <= a_cur
             ap(_R(_CR, ("CONCENTRATION", ok, "" if ok else
-                        f"{sym}: position would be {_pct(pct)} of capital, limit {_lim(lim)}", pct, lim)))
+                        f"{sym}: position would be {pct:.1f} % of capital, limit {_lim_kept(lim)}", pct, lim)))
         lim = lm[6]
         if lim is not None and sector is not None:
             old = s.sector.get(sector, 0.0)
@@ -286,20 +319,20 @@ class EntryChecks:
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= old
             ap(_R(_CR, ("SECTOR", ok, "" if ok else
-                        f"{sym}: {sector} sector exposure would be {_pct(pct)} of capital, limit {_lim(lim)}", pct, lim)))
+                        f"{sym}: {sector} sector exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}", pct, lim)))
         lim = lm[7]
         if lim is not None:
             new = s.gross - a_cur + a_new
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= s.gross + _EPS
-            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {_pct(pct)} of capital, limit {_lim(lim)}",
+            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}",
                         pct, lim)))
         lim = lm[8]
         if lim is not None:
             new = abs(s.net - cur_val + new_val)
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= abs(s.net) + _EPS
-            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {_pct(pct)} of capital, limit {_lim(lim)}",
+            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}",
                         pct, lim)))
         mo = self._max_open
         if mo is not None:
@@ -339,6 +372,8 @@ class EntryChecks:
         # -- rules registered by other modules (register_entry_rule); an order that is not in a
         # derivative does not call the derivative-only ones (the Greek limits)
         rules = _RULES_DERIV if deriv else _RULES_OTHER
+        if rules:
+            rules = _active_rules(self, rules)
         if rules:
             facts = _R(EntryFacts, (sym, key, q, signed, cur, price, mult, capital, day_pnl))
             for rule in rules:
