@@ -263,11 +263,15 @@ class EntryChecks:
                 ap(_R(_CR, ("FUNDS", need <= avail, "" if need <= avail else
                             f"{sym}: needs margin {rs(need)}, available {rs(avail)}", need, avail)))
         value = q * price * mult
+        value_text = None  # rs(value), when a refusal wrote it (an entry from flat: the position's figure too)
         lim = lm[2]
         if lim is not None:
-            ap(_R(_CR, ("ORDER_VALUE", True, "", value, lim)) if value <= lim * _REL else
-               _R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {rs(value)} is above the limit {_rs_lim(lim)}", value,
-                        lim)))
+            if value <= lim * _REL:
+                ap(_R(_CR, ("ORDER_VALUE", True, "", value, lim)))
+            else:
+                value_text = rs(value)
+                ap(_R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {value_text} is above the limit {_rs_lim(lim)}",
+                            value, lim)))
         mq = self._max_order_qty
         if mq is not None:
             ap(_R(_CR, ("ORDER_QTY", True, "", float(q), float(mq))) if q <= mq else
@@ -297,8 +301,9 @@ class EntryChecks:
         lim = lm[3]
         if lim is not None:
             ok = a_new <= lim * _REL or a_new <= a_cur
-            ap(_R(_CR, ("POSITION_VALUE", ok, "" if ok else f"{sym}: position would be {rs(a_new)}, limit {_rs_lim(lim)}",
-                        a_new, lim)))
+            ap(_R(_CR, ("POSITION_VALUE", ok, "" if ok else
+                        f"{sym}: position would be {value_text if a_new == value and value_text else rs(a_new)}, "
+                        f"limit {_rs_lim(lim)}", a_new, lim)))
         lim = lm[4]
         if lim is not None:
             aq = float(abs(new_qty))
