@@ -35,9 +35,14 @@ each position's last price, so no event is missed). Decimals appear only in mess
 :meth:`PreTradeGate.warm` (the session calls it through ``RiskManager.on_event`` after marks
 and fills) also brings the VaR state, the VaR coverage and the daily-loss worst case's base
 (open exposure and working orders) up to date, off the order path. Rules registered for
-derivatives only (the Greek limits) cost an equity order nothing; a check's text is built only
-when it refuses (``rs`` formats rupees without Decimal). ``benchmarks/bench_risk_gate.py``
-measures it; ``tests/unit/risk/test_gate_decisions.py`` pins its decisions.
+derivatives only (the Greek limits) cost an equity order nothing, and a rule that says it does
+not apply to the gate's config (``applies_to``) is not called; a check's text is built only
+when it refuses (``rs`` formats rupees without Decimal; the texts of limits are kept). The check
+itself is straight-line code over constants worked out once: the limits per (capital, scale),
+an instrument's tick/lot/freeze facts per instrument (the freeze limit once a day), a symbol's
+key, sector and lists per symbol; a new day counts that day's orders only (orders indexed by
+creation day as they are appended). ``benchmarks/bench_risk_gate.py`` measures it;
+``tests/unit/risk/test_gate_decisions.py`` pins its decisions.
 """
 
 from __future__ import annotations
@@ -157,6 +162,7 @@ class PreTradeGate(EntryChecks):
         self.algo_id = self.config.compliance.algo_id or algo_id
         self._calendar = calendar
         self._cutoffs: dict = {}
+        self._cut_last: tuple | None = None  # (day, exchange, _cutoffs entry) of the last look-up
         self.state = TradingState(self.config.state.initial)
         self._book_state = "ACTIVE"  # the book's trading_state last seen: the gate follows changes to it
         self.state_cause = "config"
@@ -335,9 +341,14 @@ class PreTradeGate(EntryChecks):
         return None if a is None else a * self.scale
 
     def _mis_cutoff(self, exchange: Exchange, day: date):
+        last = self._cut_last  # the last answer first: no tuple key to hash (an Enum hashes in Python)
+        if last is not None and last[1] is exchange and last[0] == day:
+            return last[2]
         k = (exchange, day)
         if k in self._cutoffs:
-            return self._cutoffs[k]
+            r = self._cutoffs[k]
+            self._cut_last = (day, exchange, r)
+            return r
         cut = None
         try:
             from tradekit.market.calendar import get_calendar, market_of
@@ -349,6 +360,7 @@ class PreTradeGate(EntryChecks):
         except Exception as e:  # a holiday, or no calendar: the check says so instead of guessing
             log.debug("no MIS cut-off for %s on %s: %s", exchange, day, e)
         r = self._cutoffs[k] = (cut, None if cut is None else (cut - self._mis_margin).timestamp())
+        self._cut_last = (day, exchange, r)
         return r
 
     def _new_day(self, day: date, book: "Book") -> None:
