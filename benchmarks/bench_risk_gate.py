@@ -297,11 +297,17 @@ def _in_subprocess(scenario: str, n: int, first_path: str | None = None) -> dict
     root = str(Path(__file__).resolve().parent.parent)
     path = [p for p in (first_path, root, os.environ.get("PYTHONPATH")) if p]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    # ``python -m`` puts its working directory first on sys.path: a baseline runs from its own
+    # tree, or it would import this checkout's tradekit (it did until issue 20's gate work)
     out = subprocess.run([sys.executable, "-m", "benchmarks.bench_risk_gate", "--worker", scenario, str(n)],
-                         cwd=root, env=env, capture_output=True, text=True)
+                         cwd=first_path or root, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{scenario}: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    want = Path(first_path or root).resolve()
+    if Path(res.pop("tradekit")).resolve().parent.parent != want:
+        raise RuntimeError(f"{scenario}: the worker imported tradekit from outside {want}")
+    return res
 
 
 def _median(runs: list[dict]) -> dict:
@@ -364,6 +370,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        print(json.dumps(_run(sys.argv[2], int(sys.argv[3]))))
+        import tradekit
+
+        print(json.dumps({**_run(sys.argv[2], int(sys.argv[3])), "tradekit": tradekit.__file__}))
     else:
         main()
