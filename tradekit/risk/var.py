@@ -19,8 +19,9 @@ Conventions
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Iterable, Mapping
@@ -39,15 +40,78 @@ _N = NormalDist()
 
 # -- data --------------------------------------------------------------------------------------
 
+def _env_key() -> tuple:
+    return (os.environ.get("TRADEKIT_DATA_DIR"), os.environ.get("TRADEKIT_CONFIG"))
+
+
+_DATA_DIRS: dict[tuple, "os.PathLike"] = {}  # (env...) -> the default data directory, until clear_caches()
+
+
+def _data_dir():
+    """The default data directory (``default_data_dir``), found once per environment: finding it
+    reads the config, which every symbol's file would otherwise pay again."""
+    k = _env_key()
+    d = _DATA_DIRS.get(k)
+    if d is None:
+        from tradekit.data.store import default_data_dir
+
+        d = _DATA_DIRS[k] = default_data_dir()
+    return d
+
+
 @lru_cache(maxsize=64)
 def _closes(symbol: str) -> pd.Series:
     from tradekit.data.store import load_symbol_bars
 
-    bars = load_symbol_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d")  # the data directory, else bundled
+    # the data directory, else bundled
+    bars = load_symbol_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d", data_dir=_data_dir())
     s = bars["close"].astype(float)
     s.index = s.index.tz_localize(None).normalize()
     s.name = symbol
     return s
+
+
+_FIRST: dict[tuple, "pd.Timestamp | None"] = {}  # (env..., symbol) -> see _first_day, until clear_caches()
+
+
+def _first_day(symbol: str) -> "pd.Timestamp | None":
+    """A day on or before the first day of ``symbol``'s daily bars, read from the first row of its
+    CSV without loading the file; None when that cannot be told cheaply (a Parquet file, an
+    unusual first row, no file): then the file is read.
+
+    Sound because a file that loads is strictly increasing (``load_bars`` refuses it otherwise),
+    so none of its days comes before its first row's; a day of margin covers any difference
+    between this parse and pandas'.
+    """
+    k = (*_env_key(), symbol)
+    if k in _FIRST:
+        return _FIRST[k]
+    out = None
+    try:
+        from tradekit.data.store import find_bars
+
+        path, _ = find_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d", data_dir=_data_dir())
+        name = path.name.lower()
+        if name.endswith((".csv", ".csv.gz")):
+            import gzip
+
+            with (gzip.open if name.endswith(".gz") else open)(path, "rt", encoding="utf-8-sig", newline="") as f:
+                head = f.readline()
+                row = f.readline()
+                while row and not row.strip():
+                    row = f.readline()
+            cols = [c.strip().lower() for c in head.split(",")]
+            vals = row.split(",")
+            if "timestamp" in cols and len(vals) == len(cols):
+                t = datetime.fromisoformat(vals[cols.index("timestamp")].strip())
+                if t.tzinfo is not None:
+                    from tradekit.clock import IST
+
+                    out = pd.Timestamp(t.astimezone(IST).date()) - pd.Timedelta(days=1)
+    except (DataError, OSError, ValueError, EOFError, UnicodeError):
+        out = None
+    _FIRST[k] = out
+    return out
 
 
 def bundled_symbols() -> list[str]:
@@ -63,6 +127,9 @@ def clear_caches() -> None:
     """Forget the daily closes, symbol lists and models read so far (after new daily bars arrived)."""
     _closes.cache_clear()
     _AVAILABLE.clear()
+    _DATA_DIRS.clear()
+    _FIRST.clear()
+    _UPTO.clear()
     _FRAMES.clear()
     _RETURNS.clear()
     _MODELS.clear()
@@ -73,14 +140,10 @@ def available_symbols(data_dir=None) -> list[str]:
     import|fetch``), as plain trading symbols. Without ``data_dir`` (the default data directory,
     found through the config) the answer is kept until :func:`clear_caches`."""
     if data_dir is None:
-        import os
-
-        k = (os.environ.get("TRADEKIT_DATA_DIR"), os.environ.get("TRADEKIT_CONFIG"))
+        k = _env_key()
         hit = _AVAILABLE.get(k)
         if hit is None:
-            from tradekit.data.store import default_data_dir
-
-            hit = _AVAILABLE[k] = _available(default_data_dir())
+            hit = _AVAILABLE[k] = _available(_data_dir())
         return list(hit)
     return _available(data_dir)
 
@@ -109,7 +172,7 @@ def coverage(exposures, symbols: Iterable[str]) -> dict:
 
 
 _FRAMES: dict[tuple, tuple[tuple, pd.DataFrame]] = {}  # symbols -> (their cached series, the joined frame)
-_RETURNS: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}  # id(frame) -> (frame, its daily returns)
+_RETURNS: dict[int, "_Returns"] = {}  # id(frame) -> its daily returns (checked: the same frame)
 
 
 def _closes_frame(symbols: Iterable[str]) -> pd.DataFrame:
@@ -428,7 +491,119 @@ def crash_path(day: date, symbols: Iterable[str]) -> list[dict[str, float]]:
 
 # -- the pre-trade model -----------------------------------------------------------------------
 
-_MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, end, lookback, ...) -> covariance
+_MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, last day, lookback, ...) -> covariance
+
+
+_UPTO: dict[tuple, "_Upto"] = {}  # (env..., symbols) -> which of them a window needs, until clear_caches()
+
+
+class _Upto:
+    """For one list of symbols: which of them have a day on or before a given day, by their
+    :func:`_first_day` (kept per distinct answer)."""
+
+    __slots__ = ("syms", "bounds", "always", "need")
+
+    def __init__(self, syms: list[str]) -> None:
+        from bisect import insort
+
+        self.syms = syms
+        firsts = [_first_day(s) for s in syms]
+        self.bounds: list = []  # the distinct first days, in order
+        for d in firsts:
+            if d is not None and d not in self.bounds:
+                insort(self.bounds, d)
+        self.always = [d is None for d in firsts]
+        self.need: dict[int, list[str]] = {}
+
+    def upto(self, ts) -> list[str]:
+        from bisect import bisect_right
+
+        j = bisect_right(self.bounds, ts)  # the first j first days are on or before ts
+        hit = self.need.get(j)
+        if hit is None:
+            lim = self.bounds[j - 1] if j else None
+            hit = self.need[j] = [s for s, d, a in zip(self.syms, map(_first_day, self.syms), self.always)
+                                  if a or (lim is not None and d <= lim)]
+        return hit
+
+
+def _frame_upto(symbols: Iterable[str], end) -> pd.DataFrame:
+    """The joined daily closes of those of ``symbols`` that have a day on or before ``end`` (all of
+    them without ``end``): a file that starts after ``end`` is not read (see :func:`_first_day`).
+
+    Its rows up to ``end`` are those of the whole set's frame: a symbol left out has no day up to
+    ``end``, so it adds no row there and its column there is empty (which the window drops)."""
+    syms = list(dict.fromkeys(symbols))
+    if end is None:
+        return _closes_frame(syms)
+    ts = pd.Timestamp(end)
+    if ts.tz is not None:  # compared as before (the closes are naive IST days)
+        return _closes_frame(syms)
+    k = (*_env_key(), *syms)
+    u = _UPTO.get(k)
+    if u is None:
+        if len(_UPTO) > 16:
+            _UPTO.clear()
+        u = _UPTO[k] = _Upto(syms)
+    return _closes_frame(u.upto(ts))
+
+
+class _Returns:
+    """A frame's daily returns as one array, with its days, computed once per frame."""
+
+    __slots__ = ("frame", "days", "days_ns", "rets", "columns")
+
+    def __init__(self, px: pd.DataFrame) -> None:
+        self.frame = px
+        self.days = px.index
+        self.days_ns = px.index.as_unit("ns").asi8 if isinstance(px.index, pd.DatetimeIndex) else None
+        self.rets = px.pct_change(fill_method=None).to_numpy(dtype=float, na_value=np.nan)
+        self.columns = list(px.columns)
+
+
+def _returns_of(px: pd.DataFrame) -> _Returns:
+    hit = _RETURNS.get(id(px))
+    if hit is None or hit.frame is not px:
+        if len(_RETURNS) > 16:
+            _RETURNS.clear()
+        hit = _RETURNS[id(px)] = _Returns(px)
+    return hit
+
+
+def _cov_window(r: _Returns, upto: int, lookback: int, min_obs: int) -> tuple[list, np.ndarray]:
+    """The covariance of the returns of the last ``lookback`` days among the frame's first ``upto``
+    rows, pair by pair (see :func:`_pairwise_cov`): ``DataFrame.cov``'s own computation (``np.cov``
+    without a gap, pandas' pairwise ``nancorr`` with one) on the same numbers in the same layout."""
+    if upto <= 0:
+        return [], np.zeros((0, 0))
+    rows = range(1, upto)[-lookback:]  # the first row has no return; then the window
+    win = r.rets[rows.start:rows.stop]
+    keep = np.count_nonzero(~np.isnan(win), axis=0) >= min_obs
+    if not keep.any():
+        return [], np.zeros((0, 0))
+    cols = [c for c, k in zip(r.columns, keep.tolist()) if k]
+    mat = win[:, keep]
+    n = len(cols)
+    if not np.isnan(mat).any():
+        if min_obs is not None and min_obs > len(mat):
+            c = np.full((n, n), np.nan)
+        else:
+            c = np.cov(np.ascontiguousarray(mat.T), ddof=1).reshape((n, n))
+    else:
+        c = _nancov(mat, min_obs)
+    c = np.ascontiguousarray(np.where(np.isnan(c), 0.0, c))  # pairs without enough overlap: no covariance
+    w, v = np.linalg.eigh((c + c.T) / 2.0)
+    if (w < 0).any():
+        c = (v * np.clip(w, 0.0, None)) @ v.T
+    return cols, c
+
+
+def _nancov(mat: np.ndarray, min_obs: int) -> np.ndarray:
+    try:
+        from pandas._libs.algos import nancorr
+    except ImportError:  # pragma: no cover - the same computation through the public API
+        return pd.DataFrame(mat).cov(min_periods=min_obs).to_numpy()
+    return nancorr(mat, cov=True, minp=min_obs)
 
 
 def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20) -> tuple[list, np.ndarray]:
@@ -436,30 +611,14 @@ def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20)
     symbol with a short history (a recent listing, a recent import) does not shorten everyone's
     window; symbols with fewer than ``min_obs`` returns are left out (uncovered). Pairs without
     overlap get no covariance, and the matrix is made positive semi-definite (eigenvalues clipped)."""
-    px = _closes_frame(symbols)
+    px = _frame_upto(symbols, end)
     if px.empty:
         return [], np.zeros((0, 0))
     # the returns of the whole history, computed once per frame; a prefix of them is the
     # returns of the prefix (each is one close over the one before)
-    rets = _RETURNS.get(id(px))
-    if rets is None or rets[0] is not px:
-        if len(_RETURNS) > 16:
-            _RETURNS.clear()
-        rets = _RETURNS[id(px)] = (px, px.pct_change(fill_method=None))
-    r = rets[1]
-    if end is not None:
-        r = r[r.index <= pd.Timestamp(end)]
-        if r.empty:
-            return [], np.zeros((0, 0))
-    r = r.iloc[1:].iloc[-lookback:]
-    r = r.loc[:, r.notna().sum() >= min_obs]
-    if r.shape[1] == 0:
-        return [], np.zeros((0, 0))
-    c = r.cov(min_periods=min_obs).fillna(0.0).to_numpy()
-    w, v = np.linalg.eigh((c + c.T) / 2.0)
-    if (w < 0).any():
-        c = (v * np.clip(w, 0.0, None)) @ v.T
-    return list(r.columns), c
+    r = _returns_of(px)
+    upto = len(r.days) if end is None else int(r.days.searchsorted(pd.Timestamp(end), side="right"))
+    return _cov_window(r, upto, lookback, min_obs)
 
 
 class VarModel:
@@ -490,15 +649,26 @@ class VarModel:
         syms = list(symbols) if symbols is not None else available_symbols()
         # keyed by the last day of data the window reaches, not by ``end``: a replay's days past
         # the end of the daily data (or across a weekend) share one model
-        last = None
+        last = upto = None
+        px = _frame_upto(syms, end)
         if end is not None:
-            idx = _closes_frame(syms).index
-            i = int(idx.searchsorted(pd.Timestamp(end), side="right"))
-            last = idx[i - 1] if i else pd.Timestamp.min
+            ts = pd.Timestamp(end)
+            if px.empty:
+                upto, last = 0, "before"
+            elif ts.tz is None and (days := _returns_of(px).days_ns) is not None:  # naive days: as integers (ns)
+                upto = int(np.searchsorted(days, ts.value, side="right"))
+                last = int(days[upto - 1]) if upto else "before"
+            else:  # pandas says what it thinks of comparing an aware time with naive days
+                upto = int(px.index.searchsorted(ts, side="right"))
+                last = px.index[upto - 1].value if upto else "before"
         key = (tuple(syms), last, settings.lookback_days, settings.confidence, settings.horizon_days)
         hit = _MODELS.get(key)
         if hit is None:
-            hit = _pairwise_cov(syms, end, settings.lookback_days)
+            if px.empty:
+                hit = [], np.zeros((0, 0))
+            else:
+                r = _returns_of(px)
+                hit = _cov_window(r, len(r.days) if upto is None else upto, settings.lookback_days, 20)
             if len(_MODELS) > 256:
                 _MODELS.clear()
             _MODELS[key] = hit
