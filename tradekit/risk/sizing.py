@@ -157,8 +157,53 @@ def vol_regime(index_closes: pd.Series, settings: SizingSettings | None = None) 
         return Regime("NORMAL", 1.0, float("nan"), float("nan"))
     short = float(roll.iloc[-1])
     normal = float(roll.iloc[-s.regime_long:].median())
+    return _classify(short, normal, s)
+
+
+def _classify(short: float, normal: float, s: SizingSettings) -> Regime:
     ratio = short / normal if normal > 0 else 1.0
     return Regime("HIGH" if ratio >= s.high_vol_ratio else "NORMAL", ratio, short, normal)
+
+
+class RegimeSeries:
+    """:func:`vol_regime` of every leading part of one series of index closes, from one pass.
+
+    ``at(k)`` equals ``vol_regime(index_closes.iloc[:k], settings)`` to the bit: the log returns,
+    their rolling standard deviation (pandas computes it left to right, each value from those
+    before it) and the dropped gaps of a leading part are the leading part of the whole
+    series'; the median is taken of the same values the way ``Series.median`` takes it
+    (``np.nanmedian`` of the non-missing ones). Answers are kept per ``k`` (a replay asks once a
+    day; days without a new close ask the same ``k``).
+    """
+
+    def __init__(self, index_closes: pd.Series, settings: SizingSettings | None = None) -> None:
+        import numpy as np
+        import pandas as pd
+
+        self.settings = s = settings or SizingSettings()
+        c = pd.Series(index_closes.astype(float).to_numpy())  # positions as the index
+        r = np.log(c).diff().dropna()
+        roll = (r.rolling(s.regime_short).std(ddof=1) * math.sqrt(252)).dropna()
+        self._pos = roll.index.to_numpy()  # the position in the closes each value ends at
+        self._vol = roll.to_numpy()
+        self._at: dict[int, Regime] = {}
+
+    def at(self, k: int) -> Regime:
+        """The regime of the first ``k`` closes."""
+        hit = self._at.get(k)
+        if hit is None:
+            import numpy as np
+
+            m = int(np.searchsorted(self._pos, k, side="left"))  # values from the first k closes
+            if m == 0:
+                hit = Regime("NORMAL", 1.0, float("nan"), float("nan"))
+            else:
+                s = self.settings
+                win = self._vol[max(m - s.regime_long, 0):m]
+                win = win[~np.isnan(win)]
+                hit = _classify(float(self._vol[m - 1]), float(np.nanmedian(win)), s)
+            self._at[k] = hit
+        return hit
 
 
 class DynamicLimits:
