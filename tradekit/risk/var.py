@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -495,49 +496,47 @@ _MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, last day, lookba
 
 
 _UPTO: dict[tuple, "_Upto"] = {}  # (env..., symbols) -> which of them a window needs, until clear_caches()
+_EPOCH = date(1970, 1, 1).toordinal()
+_DAY_NS = 86_400 * 10**9
+
+
+def _naive_ns(end) -> int | None:
+    """``pd.Timestamp(end).value`` (ns) for a naive ``end``; None for a time with a zone."""
+    if type(end) is date:  # the usual case (the day before a replayed day), without pandas
+        return (end.toordinal() - _EPOCH) * _DAY_NS
+    ts = pd.Timestamp(end)
+    return None if ts.tz is not None else ts.value
 
 
 class _Upto:
     """For one list of symbols: which of them have a day on or before a given day, by their
     :func:`_first_day` (kept per distinct answer)."""
 
-    __slots__ = ("syms", "bounds", "always", "need")
+    __slots__ = ("syms", "firsts", "bounds", "need")
 
     def __init__(self, syms: list[str]) -> None:
-        from bisect import insort
-
         self.syms = syms
-        firsts = [_first_day(s) for s in syms]
-        self.bounds: list = []  # the distinct first days, in order
-        for d in firsts:
-            if d is not None and d not in self.bounds:
-                insort(self.bounds, d)
-        self.always = [d is None for d in firsts]
+        self.firsts = [None if d is None else d.value for d in map(_first_day, syms)]  # ns; None: always read
+        self.bounds = sorted({d for d in self.firsts if d is not None})  # the distinct first days
         self.need: dict[int, list[str]] = {}
 
-    def upto(self, ts) -> list[str]:
-        from bisect import bisect_right
-
-        j = bisect_right(self.bounds, ts)  # the first j first days are on or before ts
+    def upto(self, ns: int) -> list[str]:
+        j = bisect_right(self.bounds, ns)  # the first j first days are on or before the end
         hit = self.need.get(j)
         if hit is None:
             lim = self.bounds[j - 1] if j else None
-            hit = self.need[j] = [s for s, d, a in zip(self.syms, map(_first_day, self.syms), self.always)
-                                  if a or (lim is not None and d <= lim)]
+            hit = self.need[j] = [s for s, d in zip(self.syms, self.firsts) if d is None or (lim is not None and d <= lim)]
         return hit
 
 
-def _frame_upto(symbols: Iterable[str], end) -> pd.DataFrame:
-    """The joined daily closes of those of ``symbols`` that have a day on or before ``end`` (all of
-    them without ``end``): a file that starts after ``end`` is not read (see :func:`_first_day`).
+def _frame_upto(symbols: Iterable[str], ns: int | None) -> pd.DataFrame:
+    """The joined daily closes of those of ``symbols`` that have a day on or before ``ns`` (a naive
+    time in ns; None: all of them): a file that starts after it is not read (see :func:`_first_day`).
 
-    Its rows up to ``end`` are those of the whole set's frame: a symbol left out has no day up to
-    ``end``, so it adds no row there and its column there is empty (which the window drops)."""
+    Its rows up to ``ns`` are those of the whole set's frame: a symbol left out has no day up to
+    then, so it adds no row there and its column there is empty (which the window drops)."""
     syms = list(dict.fromkeys(symbols))
-    if end is None:
-        return _closes_frame(syms)
-    ts = pd.Timestamp(end)
-    if ts.tz is not None:  # compared as before (the closes are naive IST days)
+    if ns is None:
         return _closes_frame(syms)
     k = (*_env_key(), *syms)
     u = _UPTO.get(k)
@@ -545,7 +544,7 @@ def _frame_upto(symbols: Iterable[str], end) -> pd.DataFrame:
         if len(_UPTO) > 16:
             _UPTO.clear()
         u = _UPTO[k] = _Upto(syms)
-    return _closes_frame(u.upto(ts))
+    return _closes_frame(u.upto(ns))
 
 
 class _Returns:
@@ -588,14 +587,27 @@ def _cov_window(r: _Returns, upto: int, lookback: int, min_obs: int) -> tuple[li
         if min_obs is not None and min_obs > len(mat):
             c = np.full((n, n), np.nan)
         else:
-            c = np.cov(np.ascontiguousarray(mat.T), ddof=1).reshape((n, n))
+            c = _cov(np.ascontiguousarray(mat.T)).reshape((n, n))
     else:
         c = _nancov(mat, min_obs)
     c = np.ascontiguousarray(np.where(np.isnan(c), 0.0, c))  # pairs without enough overlap: no covariance
+    if n == 1 and 0.0 <= c[0, 0] < math.inf:
+        return cols, c  # a variance is its own eigenvalue, never below zero: nothing to clip
     w, v = np.linalg.eigh((c + c.T) / 2.0)
     if (w < 0).any():
         c = (v * np.clip(w, 0.0, None)) @ v.T
     return cols, c
+
+
+def _cov(x: np.ndarray) -> np.ndarray:
+    """``np.cov(x, ddof=1)`` of float rows, the same steps without its argument handling."""
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] < 2:
+        return np.cov(x, ddof=1)  # its own answer (and warning) for the odd shapes
+    x = np.array(x, dtype=np.float64)
+    x -= x.mean(axis=1)[:, None]
+    c = np.dot(x, x.T.conj())
+    c *= np.true_divide(1, x.shape[1] - 1)
+    return c.squeeze()
 
 
 def _nancov(mat: np.ndarray, min_obs: int) -> np.ndarray:
@@ -611,13 +623,19 @@ def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20)
     symbol with a short history (a recent listing, a recent import) does not shorten everyone's
     window; symbols with fewer than ``min_obs`` returns are left out (uncovered). Pairs without
     overlap get no covariance, and the matrix is made positive semi-definite (eigenvalues clipped)."""
-    px = _frame_upto(symbols, end)
+    ns = None if end is None else _naive_ns(end)
+    px = _frame_upto(symbols, ns)
     if px.empty:
         return [], np.zeros((0, 0))
     # the returns of the whole history, computed once per frame; a prefix of them is the
     # returns of the prefix (each is one close over the one before)
     r = _returns_of(px)
-    upto = len(r.days) if end is None else int(r.days.searchsorted(pd.Timestamp(end), side="right"))
+    if end is None:
+        upto = len(r.days)
+    elif ns is not None and r.days_ns is not None:
+        upto = int(np.searchsorted(r.days_ns, ns, side="right"))
+    else:  # pandas says what it thinks of comparing a time with a zone with naive days
+        upto = int(r.days.searchsorted(pd.Timestamp(end), side="right"))
     return _cov_window(r, upto, lookback, min_obs)
 
 
@@ -650,16 +668,16 @@ class VarModel:
         # keyed by the last day of data the window reaches, not by ``end``: a replay's days past
         # the end of the daily data (or across a weekend) share one model
         last = upto = None
-        px = _frame_upto(syms, end)
+        ns = None if end is None else _naive_ns(end)
+        px = _frame_upto(syms, ns)
         if end is not None:
-            ts = pd.Timestamp(end)
             if px.empty:
                 upto, last = 0, "before"
-            elif ts.tz is None and (days := _returns_of(px).days_ns) is not None:  # naive days: as integers (ns)
-                upto = int(np.searchsorted(days, ts.value, side="right"))
+            elif ns is not None and (days := _returns_of(px).days_ns) is not None:
+                upto = int(np.searchsorted(days, ns, side="right"))
                 last = int(days[upto - 1]) if upto else "before"
-            else:  # pandas says what it thinks of comparing an aware time with naive days
-                upto = int(px.index.searchsorted(ts, side="right"))
+            else:  # pandas says what it thinks of comparing a time with a zone with naive days
+                upto = int(px.index.searchsorted(pd.Timestamp(end), side="right"))
                 last = px.index[upto - 1].value if upto else "before"
         key = (tuple(syms), last, settings.lookback_days, settings.confidence, settings.horizon_days)
         hit = _MODELS.get(key)

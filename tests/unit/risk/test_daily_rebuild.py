@@ -105,7 +105,7 @@ def _same_regime(a, b) -> None:
 DAYS = st.dates(date(2014, 12, 1), date(2026, 1, 31))
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(days=st.lists(DAYS, min_size=1, max_size=3), lookback=st.sampled_from([30, 60, 250, 400]),
        conf=st.sampled_from([0.95, 0.99]), horizon=st.integers(1, 10), fresh=st.booleans())
 def test_the_days_var_model_equals_a_fresh_rebuild_from_the_whole_files(days, lookback, conf, horizon, fresh):
@@ -152,12 +152,12 @@ def test_the_days_regime_equals_the_old_measure(days, short, long, ratio):
         assert risk.regime_note == note
 
 
-closes_lists = st.lists(st.floats(0.01, 1e6, allow_nan=False, allow_infinity=False), min_size=0, max_size=120)
+closes_lists = st.lists(st.floats(0.01, 1e6, allow_nan=False, allow_infinity=False), min_size=0, max_size=90)
 
 
-@settings(max_examples=60, deadline=None)
-@given(values=closes_lists, short=st.integers(5, 25), long=st.integers(20, 80), ratio=st.floats(1.01, 3.0),
-       steps=st.lists(st.integers(0, 130), min_size=1, max_size=12), flat=st.integers(0, 40))
+@settings(max_examples=30, deadline=None)
+@given(values=closes_lists, short=st.integers(5, 25), long=st.integers(20, 50), ratio=st.floats(1.01, 3.0),
+       steps=st.lists(st.integers(0, 100), min_size=1, max_size=6), flat=st.integers(0, 30))
 def test_regime_series_equals_vol_regime_of_every_leading_part(values, short, long, ratio, steps, flat):
     if values and flat:  # a run of equal closes: a zero volatility, a zero median
         values = values[:3] + [values[0]] * flat + values[3:]
@@ -165,7 +165,7 @@ def test_regime_series_equals_vol_regime_of_every_leading_part(values, short, lo
     idx = pd.date_range("2020-01-01", periods=len(values), freq="D")
     closes = pd.Series(values, index=idx, dtype=float)
     rs = RegimeSeries(closes, s)
-    for k in [*steps, len(values), len(values) // 2, short + 1, short + 2]:
+    for k in [*steps, len(values), *range(short, min(short + long + 20, len(values) + 1))]:  # jumps, then day by day
         _same_regime(rs.at(k), vol_regime(closes.iloc[:k], s))
 
 
@@ -199,7 +199,7 @@ def universes(draw):
     return out
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(universe=universes(), ends=st.lists(st.dates(date(2020, 12, 20), date(2022, 1, 10)), min_size=1, max_size=5),
        lookback=st.sampled_from([30, 60, 250]), parquet=st.booleans())
 def test_synthetic_files_give_the_old_models(tmp_path_factory, universe, ends, lookback, parquet):
@@ -256,6 +256,14 @@ def test_rebuild_var_reads_daily_bars_that_arrived_since(tmp_path, monkeypatch):
     assert "NEWCO" in risk.gate.var_model.symbols
     _same_model(risk.gate.var_model, _old_model(risk.config.var, V.available_symbols(), date(2024, 3, 5)))
     V.clear_caches()
+
+
+def test_regime_series_day_by_day_on_the_bundled_index():
+    nifty = V._closes("NIFTY50")
+    s = SizingSettings()
+    rs = RegimeSeries(nifty, s)
+    for k in [*range(0, 40), *range(900, 1100), 30, 2000, *range(2001, 2020), len(nifty)]:
+        _same_regime(rs.at(k), vol_regime(nifty.iloc[:k], s))
 
 
 def test_a_peeked_first_day_never_comes_after_the_files_first_day():
