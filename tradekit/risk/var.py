@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -94,22 +95,21 @@ def _first_day(symbol: str) -> "pd.Timestamp | None":
         path, _ = find_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d", data_dir=_data_dir())
         name = path.name.lower()
         if name.endswith((".csv", ".csv.gz")):
-            import gzip
-
-            with (gzip.open if name.endswith(".gz") else open)(path, "rt", encoding="utf-8-sig", newline="") as f:
-                head = f.readline()
-                row = f.readline()
-                while row and not row.strip():
-                    row = f.readline()
-            cols = [c.strip().lower() for c in head.split(",")]
-            vals = row.split(",")
+            with open(path, "rb") as f:
+                raw = f.read(4096)
+            if name.endswith(".gz"):
+                raw = zlib.decompressobj(wbits=47).decompress(raw, 2048)  # the first 2 kB of text
+            lines = raw[:raw.rfind(b"\n") + 1].decode("utf-8-sig").splitlines()  # whole lines only
+            rows = [ln for ln in lines[1:] if ln.strip()]
+            cols = [c.strip().lower() for c in lines[0].split(",")] if lines else []
+            vals = rows[0].split(",") if rows else []
             if "timestamp" in cols and len(vals) == len(cols):
                 t = datetime.fromisoformat(vals[cols.index("timestamp")].strip())
                 if t.tzinfo is not None:
                     from tradekit.clock import IST
 
                     out = pd.Timestamp(t.astimezone(IST).date()) - pd.Timedelta(days=1)
-    except (DataError, OSError, ValueError, EOFError, UnicodeError):
+    except (DataError, OSError, ValueError, EOFError, UnicodeError, zlib.error):
         out = None
     _FIRST[k] = out
     return out
@@ -512,7 +512,7 @@ class _Upto:
     """For one list of symbols: which of them have a day on or before a given day, by their
     :func:`_first_day` (kept per distinct answer)."""
 
-    __slots__ = ("syms", "firsts", "bounds", "need")
+    __slots__ = ("bounds", "firsts", "need", "syms")
 
     def __init__(self, syms: list[str]) -> None:
         self.syms = syms
@@ -550,7 +550,7 @@ def _frame_upto(symbols: Iterable[str], ns: int | None) -> pd.DataFrame:
 class _Returns:
     """A frame's daily returns as one array, with its days, computed once per frame."""
 
-    __slots__ = ("frame", "days", "days_ns", "rets", "columns")
+    __slots__ = ("columns", "days", "days_ns", "frame", "rets")
 
     def __init__(self, px: pd.DataFrame) -> None:
         self.frame = px

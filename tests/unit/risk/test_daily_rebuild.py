@@ -5,7 +5,6 @@ per-day rebuild computed from the whole files (the reference below is that old c
 from __future__ import annotations
 
 import gzip
-import math
 import struct
 from datetime import date, timedelta
 
@@ -21,7 +20,6 @@ from tradekit.risk.config import SizingSettings, VarSettings
 from tradekit.risk.sizing import RegimeSeries, vol_regime
 
 from .helpers import BookBuilder
-
 
 # -- the old way -------------------------------------------------------------------------------
 
@@ -262,7 +260,7 @@ def test_regime_series_day_by_day_on_the_bundled_index():
     nifty = V._closes("NIFTY50")
     s = SizingSettings()
     rs = RegimeSeries(nifty, s)
-    for k in [*range(0, 40), *range(900, 1100), 30, 2000, *range(2001, 2020), len(nifty)]:
+    for k in [*range(40), *range(900, 1100), 30, 2000, *range(2001, 2020), len(nifty)]:
         _same_regime(rs.at(k), vol_regime(nifty.iloc[:k], s))
 
 
@@ -274,3 +272,32 @@ def test_a_peeked_first_day_never_comes_after_the_files_first_day():
         assert first is not None  # the bundled files are CSVs with an offset
         assert first <= V._closes(s).index[0]
         assert V._closes(s).index[0] - first <= pd.Timedelta(days=1)
+
+
+@pytest.mark.parametrize(("text", "first"), [
+    ("timestamp,open,high,low,close,volume\n2021-03-02T00:00:00+05:30,1,1,1,1,1\n", date(2021, 3, 1)),
+    ("\ufeffTimestamp , open,high,low,close,volume\r\n\r\n2021-03-02T09:15:00+05:30,1,1,1,1,1\r\n", date(2021, 3, 1)),
+    ("timestamp,open,high,low,close,volume\n2021-03-01T20:00:00Z,1,1,1,1,1\n", date(2021, 3, 1)),  # 2 March in IST
+    ("timestamp,open,high,low,close,volume\n2021-03-02 00:00:00,1,1,1,1,1\n", None),  # no offset: read the file
+    ("timestamp,open,high,low,close,volume\n2021-03-02T00:00:00+05:30,1,1,1\n", None),  # a short row
+    ("date,open,high,low,close,volume\n2021-03-02T00:00:00+05:30,1,1,1,1,1\n", None),  # no timestamp column
+    ("timestamp,open,high,low,close,volume\n" + "x" * 5000 + "\n", None),  # no whole row in the first 2 kB
+    ("", None),
+])
+def test_the_peek_at_a_daily_files_first_row(tmp_path, text, first):
+    from tradekit.data import bars as B
+    from tradekit.data import store
+
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    with gzip.open(sample / "NSE_PEEK_1d.csv.gz", "wt", newline="") as f:
+        f.write(text)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(B, "SAMPLE_DIR", sample)
+        mp.setattr(store, "SAMPLE_DIR", sample)
+        V.clear_caches()
+        try:
+            got = V._first_day("PEEK")
+            assert got == (None if first is None else pd.Timestamp(first))
+        finally:
+            V.clear_caches()
