@@ -560,6 +560,11 @@ class _Returns:
         self.columns = list(px.columns)
 
 
+def _empty(px: pd.DataFrame) -> bool:
+    """``px.empty``, without its generic machinery."""
+    return not len(px.columns) or not len(px.index)
+
+
 def _returns_of(px: pd.DataFrame) -> _Returns:
     hit = _RETURNS.get(id(px))
     if hit is None or hit.frame is not px:
@@ -577,13 +582,17 @@ def _cov_window(r: _Returns, upto: int, lookback: int, min_obs: int) -> tuple[li
         return [], np.zeros((0, 0))
     rows = range(1, upto)[-lookback:]  # the first row has no return; then the window
     win = r.rets[rows.start:rows.stop]
-    keep = np.count_nonzero(~np.isnan(win), axis=0) >= min_obs
-    if not keep.any():
+    nan = np.isnan(win)
+    keep = len(win) - nan.sum(axis=0) >= min_obs  # returns per symbol in the window
+    if keep.all():
+        cols, mat, gap = list(r.columns), win, nan.any()
+    elif not keep.any():
         return [], np.zeros((0, 0))
-    cols = [c for c, k in zip(r.columns, keep.tolist()) if k]
-    mat = win[:, keep]
+    else:
+        cols = [c for c, k in zip(r.columns, keep.tolist()) if k]
+        mat, gap = win[:, keep], nan[:, keep].any()
     n = len(cols)
-    if not np.isnan(mat).any():
+    if not gap:
         if min_obs is not None and min_obs > len(mat):
             c = np.full((n, n), np.nan)
         else:
@@ -625,7 +634,7 @@ def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20)
     overlap get no covariance, and the matrix is made positive semi-definite (eigenvalues clipped)."""
     ns = None if end is None else _naive_ns(end)
     px = _frame_upto(symbols, ns)
-    if px.empty:
+    if _empty(px):
         return [], np.zeros((0, 0))
     # the returns of the whole history, computed once per frame; a prefix of them is the
     # returns of the prefix (each is one close over the one before)
@@ -670,22 +679,22 @@ class VarModel:
         last = upto = None
         ns = None if end is None else _naive_ns(end)
         px = _frame_upto(syms, ns)
+        r = None if _empty(px) else _returns_of(px)
         if end is not None:
-            if px.empty:
+            if r is None:
                 upto, last = 0, "before"
-            elif ns is not None and (days := _returns_of(px).days_ns) is not None:
-                upto = int(np.searchsorted(days, ns, side="right"))
-                last = int(days[upto - 1]) if upto else "before"
+            elif ns is not None and r.days_ns is not None:
+                upto = int(np.searchsorted(r.days_ns, ns, side="right"))
+                last = int(r.days_ns[upto - 1]) if upto else "before"
             else:  # pandas says what it thinks of comparing a time with a zone with naive days
                 upto = int(px.index.searchsorted(pd.Timestamp(end), side="right"))
                 last = px.index[upto - 1].value if upto else "before"
         key = (tuple(syms), last, settings.lookback_days, settings.confidence, settings.horizon_days)
         hit = _MODELS.get(key)
         if hit is None:
-            if px.empty:
+            if r is None:
                 hit = [], np.zeros((0, 0))
             else:
-                r = _returns_of(px)
                 hit = _cov_window(r, len(r.days) if upto is None else upto, settings.lookback_days, 20)
             if len(_MODELS) > 256:
                 _MODELS.clear()
