@@ -141,12 +141,15 @@ def available_symbols(data_dir=None) -> list[str]:
     import|fetch``), as plain trading symbols. Without ``data_dir`` (the default data directory,
     found through the config) the answer is kept until :func:`clear_caches`."""
     if data_dir is None:
-        k = _env_key()
-        hit = _AVAILABLE.get(k)
-        if hit is None:
-            hit = _AVAILABLE[k] = _available(_data_dir())
-        return list(hit)
+        return list(_available_default(_env_key()))
     return _available(data_dir)
+
+
+def _available_default(env: tuple) -> list[str]:
+    hit = _AVAILABLE.get(env)
+    if hit is None:
+        hit = _AVAILABLE[env] = _available(_data_dir())
+    return hit
 
 
 def _available(data_dir) -> list[str]:
@@ -529,7 +532,7 @@ class _Upto:
         return hit
 
 
-def _frame_upto(symbols: Iterable[str], ns: int | None) -> pd.DataFrame:
+def _frame_upto(symbols: Iterable[str], ns: int | None, env: tuple | None = None) -> pd.DataFrame:
     """The joined daily closes of those of ``symbols`` that have a day on or before ``ns`` (a naive
     time in ns; None: all of them): a file that starts after it is not read (see :func:`_first_day`).
 
@@ -538,7 +541,7 @@ def _frame_upto(symbols: Iterable[str], ns: int | None) -> pd.DataFrame:
     syms = list(dict.fromkeys(symbols))
     if ns is None:
         return _closes_frame(syms)
-    k = (*_env_key(), *syms)
+    k = (*(env or _env_key()), *syms)
     u = _UPTO.get(k)
     if u is None:
         if len(_UPTO) > 16:
@@ -673,12 +676,13 @@ class VarModel:
     @classmethod
     def from_settings(cls, settings: "VarSettings", symbols: Iterable[str] | None = None, *, end=None) -> "VarModel":
         """Build from the bundled daily data up to ``end`` (pass the day before a replayed day)."""
-        syms = list(symbols) if symbols is not None else available_symbols()
+        env = _env_key()
+        syms = list(symbols) if symbols is not None else list(_available_default(env))
         # keyed by the last day of data the window reaches, not by ``end``: a replay's days past
         # the end of the daily data (or across a weekend) share one model
         last = upto = None
         ns = None if end is None else _naive_ns(end)
-        px = _frame_upto(syms, ns)
+        px = _frame_upto(syms, ns, env)
         r = None if _empty(px) else _returns_of(px)
         if end is not None:
             if r is None:
