@@ -232,7 +232,8 @@ class Journal:
         self.batch_size = batch_size
         self._lock = threading.RLock()
         self._buffer: list[tuple] = []  # batch durability: rows (in _COLUMNS order) not written yet
-        self._listeners: list = []
+        self._listeners: list = []  # (fn, the event types it wants or None for all)
+        self._routes: dict[str, tuple] = {}  # event type -> the listeners to call, in subscription order
         self._tx = threading.local()
         self._failure_listeners: list = []
         self._lock_listeners: list = []
@@ -297,9 +298,17 @@ class Journal:
                                            f"({', '.join(sorted(_lease.REQUEST_TYPES))})", holder)
 
     # -- writing -----------------------------------------------------------------------------
-    def subscribe(self, fn) -> None:
-        """Call ``fn(event)`` after each event is appended (in-process listeners)."""
-        self._listeners.append(fn)
+    def subscribe(self, fn, types=None) -> None:
+        """Call ``fn(event)`` after each event is appended (in-process listeners); with ``types``, only
+        after events of those types (a listener that ignores the others is then not called for them)."""
+        self._listeners.append((fn, None if types is None else frozenset(types)))
+        self._routes = {}
+
+    def _route(self, type_: str) -> tuple:
+        fns = self._routes.get(type_)
+        if fns is None:
+            fns = self._routes[type_] = tuple(fn for fn, types in self._listeners if types is None or type_ in types)
+        return fns
 
     def append(self, type_: str, payload: dict | None = None, *, ts: datetime | None = None) -> Event:
         """Append one event; in ``sync`` mode it is committed when this returns."""
@@ -319,7 +328,7 @@ class Journal:
             h = _sha256(f"{prev}\n{seq}\n{ts_s}\n{rec}\n{type_}\n{payload_json}".encode("utf-8")).hexdigest()  # chain_hash
             tx.rows.append((seq, ts_s, rec, type_, payload_json, prev, h))
             ev = Event(seq, ts_s, rec, type_, _loads(payload_json), prev, h)
-            for fn in self._listeners:
+            for fn in self._routes.get(type_) or self._route(type_):
                 fn(ev)
             return ev
         with self._lock:
@@ -337,7 +346,7 @@ class Journal:
                 ev = Event(seq, ts_s, rec, type_, _loads(payload_json), prev, h)
                 if len(buf) >= self.batch_size:
                     self._flush_locked()
-        for fn in self._listeners:
+        for fn in self._routes.get(type_) or self._route(type_):
             fn(ev)
         return ev
 

@@ -187,3 +187,68 @@ def test_batch_and_sync_rows_are_the_chain_of_the_canonical_payloads(tmp_path):
         assert [(e.seq, e.hash, e.payload) for e in evs] == [(r[0], r[6], json.loads(r[4])) for r in rows[1:]]
         assert j.tail() == (rows[-1][0], rows[-1][6]) and j.own_seqs >= set(range(1, 9))
         assert verify(j).ok
+
+
+# -- listeners that declare the event types they act on ---------------------------------------------------
+_TYPES = sorted(v for k, v in vars(__import__("tradekit.store.events", fromlist=["EventType"]).EventType).items()
+                if k.isupper() and isinstance(v, str))
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from(
+    ["REJECTED", "rejected", "trip", "unlock", "market_data", "instrument_stale", "failover", "HALTED", "REDUCING",
+     "ACTIVE", "x"]), st.lists(st.just("m"), max_size=2))
+_PAYLOADS = st.dictionaries(st.sampled_from(
+    ["status", "kind", "event", "action", "state", "previous", "ok", "mismatches", "problems", "message", "client_order_id",
+     "trigger", "key", "origin"]), _VALUES, max_size=6)
+
+
+# payloads that make some branch of Sources.observe raise an alert (for the type it is written for)
+_TRIGGERS = [
+    {"state": "HALTED", "trigger": "daily_loss"}, {"state": "REDUCING"}, {"state": "ACTIVE", "previous": "HALTED"},
+    {"action": "trip"}, {"action": "unlock"}, {"message": "cancel failed"}, {"status": "REJECTED", "message": "x"},
+    {"ok": False, "mismatches": ["m"]}, {"kind": "market_data", "event": "instrument_stale", "key": "NSE:X"},
+    {"kind": "market_data", "event": "failover"}, {"client_order_id": "c1", "reason": "timeout"},
+]
+
+
+def _observe_all(type_, payloads):
+    from tradekit.alerts.config import AlertsConfig
+    from tradekit.alerts.sources import Sources
+    from tradekit.store.journal import Event
+
+    src = Sources(AlertsConfig())
+    out = []
+    for p in payloads * 12:  # the burst rules raise after a few in a row
+        out += src.observe(Event(1, "2026-01-02T09:15:00+05:30", "2026-01-02T03:45:00.000+00:00", type_, p, GENESIS, GENESIS))
+    return out
+
+
+def test_alert_sources_raise_alerts_only_for_the_types_they_declare():
+    from tradekit.alerts.sources import Sources
+
+    raising = {t for t in _TYPES if _observe_all(t, _TRIGGERS)}
+    assert raising <= Sources.OBSERVED
+    assert len(raising) >= 7  # the triggers do reach the branches
+
+
+@given(type_=st.sampled_from(_TYPES), payload=_PAYLOADS)
+@settings(max_examples=200, deadline=None)
+def test_alert_sources_raise_nothing_for_other_types_whatever_the_payload(type_, payload):
+    from tradekit.alerts.sources import Sources
+
+    if type_ not in Sources.OBSERVED:
+        assert _observe_all(type_, [payload]) == []
+
+
+def test_a_listener_with_types_is_called_for_those_only_and_in_subscription_order(tmp_path):
+    j = Journal(make_engine(sqlite_url(tmp_path / "l.db")), durability="batch")
+    seen = []
+    j.subscribe(lambda ev: seen.append(("all", ev.type)))
+    j.append("note", {})
+    j.subscribe(lambda ev: seen.append(("fills", ev.type)), types=("fill",))  # a later subscription reaches later events
+    j.subscribe(lambda ev: seen.append(("all2", ev.type)))
+    for t in ("fill", "note", "fill"):
+        j.append(t, {})
+    with j.transaction():
+        j.append("fill", {})
+    assert seen == [("all", "note"), ("all", "fill"), ("fills", "fill"), ("all2", "fill"), ("all", "note"), ("all2", "note"),
+                    ("all", "fill"), ("fills", "fill"), ("all2", "fill"),
+                    ("all", "fill"), ("fills", "fill"), ("all2", "fill")]
