@@ -98,6 +98,10 @@ class _Tx:
         self.hooks: list = []
         self.depth = 0
 
+class _TxLocal(threading.local):
+    state: "_Tx | None" = None  # this thread's open transaction (read without a failed lookup when there is none)
+
+
 metadata = MetaData()
 events_table = Table(
     "events",
@@ -197,6 +201,17 @@ class Event:
     prev_hash: str
     hash: str
 
+    def __init__(self, seq: int, ts: str, recorded_at: str, type: str, payload: dict, prev_hash: str, hash: str,  # noqa: A002
+                 _set=object.__setattr__) -> None:
+        # what the generated frozen __init__ does, without looking object.__setattr__ up for each field
+        _set(self, "seq", seq)
+        _set(self, "ts", ts)
+        _set(self, "recorded_at", recorded_at)
+        _set(self, "type", type)
+        _set(self, "payload", payload)
+        _set(self, "prev_hash", prev_hash)
+        _set(self, "hash", hash)
+
     @property
     def time(self) -> datetime:
         return datetime.fromisoformat(self.ts)
@@ -234,7 +249,7 @@ class Journal:
         self._buffer: list[tuple] = []  # batch durability: rows (in _COLUMNS order) not written yet
         self._listeners: list = []  # (fn, the event types it wants or None for all)
         self._routes: dict[str, tuple] = {}  # event type -> the listeners to call, in subscription order
-        self._tx = threading.local()
+        self._tx = _TxLocal()
         self._failure_listeners: list = []
         self._lock_listeners: list = []
         self.lock_warn_seconds = float(lock_warn_seconds)
@@ -320,7 +335,7 @@ class Journal:
             ts_s = (ts or self.clock.now()).astimezone(IST).isoformat()
         rec = _recorded_at()
         payload_json = _dumps(payload or {}, default=_default, option=_ORJSON_OPTS).decode("utf-8")  # canonical()
-        tx: _Tx | None = getattr(self._tx, "state", None)
+        tx: _Tx | None = self._tx.state
         if tx is not None:
             with self._lock:
                 seq, prev = (tx.rows[-1][0], tx.rows[-1][6]) if tx.rows else (self._seq, self._hash)
@@ -476,7 +491,7 @@ class Journal:
     # -- transactions ------------------------------------------------------------------------------
     @property
     def in_transaction(self) -> bool:
-        return getattr(self._tx, "state", None) is not None
+        return self._tx.state is not None
 
     @contextmanager
     def transaction(self):
@@ -494,7 +509,7 @@ class Journal:
         if self.durability == "batch":
             yield self  # no lock held across the block: a sink may take the OMS's lock inside it
             return
-        tx: _Tx | None = getattr(self._tx, "state", None)
+        tx: _Tx | None = self._tx.state
         if tx is not None:
             tx.depth += 1
             try:
@@ -519,7 +534,7 @@ class Journal:
 
     def after_commit(self, fn) -> None:
         """Run ``fn()`` once this thread's transaction has committed (at once when there is none)."""
-        tx: _Tx | None = getattr(self._tx, "state", None)
+        tx: _Tx | None = self._tx.state
         if tx is None:
             fn()
         else:
