@@ -59,11 +59,14 @@ class Book:
         return self.positions.get(position_key(strategy, exchange, tradingsymbol, product))
 
     def net_quantity(self, exchange, tradingsymbol: str, product=None) -> int:
-        ex = str(exchange)
-        return sum(
-            p.quantity for p in self.positions.values()
-            if str(p.exchange) == ex and p.tradingsymbol == tradingsymbol and (product is None or str(p.product) == str(product))
-        )
+        ex, pr = str(exchange), None if product is None else str(product)
+        n = 0
+        # the symbol first (the test that most often fails); a position's exchange and product are str enums
+        # (or str), equal to a str exactly when their text is: no str() call (a Python __str__) per position
+        for p in self.positions.values():
+            if p.tradingsymbol == tradingsymbol and p.exchange == ex and (pr is None or p.product == pr):
+                n += p.quantity
+        return n
 
     @property
     def realized_pnl(self) -> Decimal:

@@ -252,3 +252,24 @@ def test_a_listener_with_types_is_called_for_those_only_and_in_subscription_orde
     assert seen == [("all", "note"), ("all", "fill"), ("fills", "fill"), ("all2", "fill"), ("all", "note"), ("all2", "note"),
                     ("all", "fill"), ("fills", "fill"), ("all2", "fill"),
                     ("all", "fill"), ("fills", "fill"), ("all2", "fill")]
+
+
+# -- the book's net quantity: one pass, the symbol tested first ---------------------------------------------
+@given(st.lists(st.tuples(st.sampled_from(["s1", "s2"]), st.sampled_from(["NSE", "BSE"]), st.sampled_from(["INFY", "TCS"]),
+                          st.sampled_from(["CNC", "MIS"]), st.integers(-50, 50)), max_size=8),
+       st.sampled_from(["NSE", "BSE"]), st.sampled_from(["INFY", "TCS", "SBIN"]), st.sampled_from([None, "CNC", "MIS"]),
+       st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_net_quantity_equals_the_sum_over_matching_positions(rows, ex, sym, product, as_enums):
+    from tradekit.model.enums import Exchange, Product
+    from tradekit.model.position import Position, position_key
+    from tradekit.store.projection import Book
+
+    b = Book()
+    for strat, e, s, pr, q in rows:
+        b.positions[position_key(strat, e, s, pr)] = Position(strategy=strat, exchange=Exchange(e), tradingsymbol=s,
+                                                              product=Product(pr), quantity=q)
+    want = sum(p.quantity for p in b.positions.values()
+               if str(p.exchange) == ex and p.tradingsymbol == sym and (product is None or str(p.product) == product))
+    args = (Exchange(ex), sym, None if product is None else Product(product)) if as_enums else (ex, sym, product)
+    assert b.net_quantity(*args) == want
