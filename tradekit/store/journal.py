@@ -98,6 +98,7 @@ class _Tx:
         self.hooks: list = []
         self.depth = 0
 
+
 class _TxLocal(threading.local):
     state: "_Tx | None" = None  # this thread's open transaction (read without a failed lookup when there is none)
 
