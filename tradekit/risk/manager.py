@@ -21,6 +21,7 @@ from bisect import bisect_right
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
+from tradekit.model.position import position_key
 from tradekit.risk.base import TradingState
 from tradekit.risk.breakers import BreakerAction, CircuitBreakers
 from tradekit.risk.config import RiskConfig, RiskLists, load_lists
@@ -37,6 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 _DAY = timedelta(days=1)
+
+_STATE_EVENTS = frozenset({E.KILL_SWITCH, E.TRADING_STATE})
+_WARM_EVENTS = frozenset({E.MARK, E.FILL})  # they change what the gate's next check summarises
 
 
 class RiskManager:
@@ -218,18 +222,20 @@ class RiskManager:
     def on_event(self, ev: "Event", book: "Book") -> list[BreakerAction]:
         """Feed every journal event *after* it was applied to ``book``: own events and those
         polled from other writers (a ``tradekit kill`` from the CLI arrives this way)."""
-        t, p = ev.type, ev.payload
-        if t in (E.KILL_SWITCH, E.TRADING_STATE):
-            if p.get("origin") != self.kill_switch.origin:
+        t = ev.type
+        if t in _STATE_EVENTS:
+            if ev.payload.get("origin") != self.kill_switch.origin:
                 self._external(ev, book)
             return []
         if t == E.DAY_ROLLED:
             self.start_day(book, ev.day)
             return []
         if t == E.FILL:
-            self._trade_result(p, book)
-        actions = self._apply(self.breakers.observe(ev, book), ev.time)
-        if t in (E.MARK, E.FILL):
+            self._trade_result(ev.payload, book)
+        actions = self.breakers.observe(ev, book)
+        if actions:  # the event's time is read only when there is something to apply
+            self._apply(actions, ev.time)
+        if t in _WARM_EVENTS:
             self.gate.warm(book)  # the next order's check finds the book already summarised
         return actions
 
@@ -253,8 +259,6 @@ class RiskManager:
 
     def _trade_result(self, p: dict, book: "Book") -> None:
         # A fill that realises P&L closes (part of) a trade: it feeds the loss streak.
-        from tradekit.model.position import position_key
-
         key = position_key(p.get("strategy", ""), p["exchange"], p["tradingsymbol"], p["product"])
         pos = book.positions.get(key)
         if pos is None:
