@@ -153,3 +153,20 @@ def test_bars_on_a_microsecond_index_replay_at_their_own_times(tmp_path):
     events, _ = _run(sc, str(tmp_path), True)
     fills = [e for e in events if e[2] == "fill"]
     assert fills and all(e[1].startswith("2016-08-16T") for e in fills)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-4_000_000_000 * 10**9, 8_000_000_000 * 10**9))
+def test_ns_to_dt_equals_the_zone_lookup(ns):
+    """The replay clock's datetimes (plain arithmetic from 1946 on) equal the zone's own reading,
+    before and after Asia/Kolkata's last offset change (1945), to the microsecond."""
+    from tradekit.clock import SimClock, ns_to_dt
+
+    ref = datetime.fromtimestamp(ns // 1_000_000_000, IST).replace(microsecond=(ns // 1000) % 1_000_000)
+    got = ns_to_dt(ns)
+    assert (got, got.tzinfo, got.fold, got.utcoffset(), got.isoformat()) == (ref, ref.tzinfo, ref.fold, ref.utcoffset(),
+                                                                             ref.isoformat())
+    assert got.timestamp() == ref.timestamp()
+    c = SimClock(ns_to_dt(-5 * 10**18))
+    c.set_ns(ns)
+    assert c.now() == ref and c.now_iso() == ref.isoformat()
