@@ -57,6 +57,21 @@ scenario = st.fixed_dictionaries({
 })
 
 
+def _measures(s) -> tuple:
+    """What the risk manager and the hub measure minute by minute, to the last bit: the gate's
+    book summary (patched per mark), today's P&L and peak, the volatility breaker's state, the
+    quality state, the clock, and which Decimal objects the positions and the summary share."""
+    g, brk = s.risk.gate, s.risk.breakers
+    m = g.summary
+    summary = (m.seq, m.version, m.full_version, m.fills, m.npos, m.gross, m.net, m.unreal, m.fixed, dict(m.qty),
+               dict(m.value), dict(m.price), dict(m.cnc), dict(m.sector), list(m.deltas), [list(r) for r in m.rows],
+               [str(x) for x in m.lps], [x is p.last_price for x, p in zip(m.lps, m.positions)])
+    vol = {k: (v.last, v.last_t, v.n, v.fast, v.slow, list(v.lows), list(v.highs)) for k, v in brk._vol.items()}
+    quality = {k: (q.last, q.ts, q.n, q.var) for k, q in s.market.state.items()}
+    return (summary, (g.day.day, g.day.baseline, g.day.peak, g.day.last), vol, brk.last_tick, quality, s.clock.ns,
+            s.market.last_packet, dict(s.market._dirty))
+
+
 def _run(sc: dict, tmp: str, fast: bool):
     start = datetime(2016, 8, 16, 9, 15, tzinfo=IST) + timedelta(minutes=sc["start_minute"])
     a = _bars(start, sc["a"], 1000.0)
@@ -86,7 +101,7 @@ def _run(sc: dict, tmp: str, fast: bool):
                 b.cash, b.charges_total, b.net_pnl, sorted((o.client_order_id, o.status.value, o.filled_quantity)
                                                            for o in b.orders.values()),
                 s.risk.state.value, s.market.counts, {k: q[0] for k, q in s.market.quotes.items()},
-                dict(s.market.prices or {}), sorted(s.risk.breakers.latched))
+                dict(s.market.prices or {}), sorted(s.risk.breakers.latched), _measures(s))
     finally:
         s.close()
     return events, book
