@@ -92,9 +92,7 @@ class _Run:
         self.brk = self.risk.breakers if self.risk is not None else None
         held: dict[str, list] = {}
         if self.brk is not None and self.book is not None:
-            for p in self.book.positions.values():
-                if p.quantity and p.instrument_key in states:
-                    held.setdefault(p.instrument_key, []).append(p)
+            held = {k: pos for k, pos in hub.held_positions().items() if k in states}
         self.held = held
         self.done = 0  # minutes whose last-price state is written
         self.last_j: dict[str, tuple[int, int]] = {}  # key -> (its last bar, that bar's minute) up to the minute flushed
