@@ -6,6 +6,13 @@ per minute. The per-minute work that carries state goes on minute by minute in t
 (clock, quality state, the risk manager's packet, price and book checks); what only the last tick
 of an instrument decides (quotes, OMS prices, the mark to journal, listeners' last price) is
 written once, at the end or just before a breaker's action is applied.
+
+The per-minute measures are kept in floats: the minute's time as ``now.timestamp()`` would give
+it, the positions' marks as the floats their Decimals stand for, the gate's book summary patched
+as :meth:`BookSummary._marks` patches it. What only a later reader sees (the clock, the packet
+time, the Decimal marks) is written once. A one-instrument run goes through one loop of local
+variables (:meth:`_Run._single`); a breaker that would act there sends the run back to the
+per-minute steps, which act on the same bar as the per-bar path.
 """
 
 from __future__ import annotations
