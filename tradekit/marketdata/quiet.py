@@ -122,9 +122,12 @@ class _Run:
         if self.sync is not None:
             self.sync(i)
         now = self.clock.now()
-        for x in range(self.done, i + 1):
-            for j in range(bounds[x], bounds[x + 1]):
-                last_j[keys[j]] = (j, x)
+        if len(states) == 1:  # one instrument: its last bar is the run's last
+            last_j[keys[bounds[i + 1] - 1]] = (bounds[i + 1] - 1, i)
+        else:
+            for x in range(self.done, i + 1):
+                for j in range(bounds[x], bounds[x + 1]):
+                    last_j[keys[j]] = (j, x)
         ticks = []
         with hub._lock:
             k = bounds[i + 1] - bounds[self.done]

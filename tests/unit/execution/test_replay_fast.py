@@ -185,3 +185,22 @@ def test_ns_to_dt_equals_the_zone_lookup(ns):
     c = SimClock(ns_to_dt(-5 * 10**18))
     c.set_ns(ns)
     assert c.now() == ref and c.now_iso() == ref.isoformat()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.integers(0, 10**12)), max_size=60))
+def test_day_volumes_are_each_keys_running_sum_per_day(rows):
+    """The replay's ticks carry each key's volume since its day's first bar: computed once for all
+    bars, it equals the running sum the per-minute loop kept (bars in time order, days ascending)."""
+    from tradekit.execution.replay import _day_volumes
+
+    rows = sorted(rows, key=lambda r: r[1])  # days never go back in a replay
+    ref, run, seen = [], {}, {}
+    for k, d, v in rows:
+        if seen.get(k) != d:
+            seen[k], run[k] = d, 0
+        run[k] += v
+        ref.append(run[k])
+    got = _day_volumes(np.array([r[0] for r in rows], dtype=np.int32), np.array([r[1] for r in rows], dtype=np.int64),
+                       np.array([r[2] for r in rows], dtype=np.int64))
+    assert got == ref and all(type(x) is int for x in got)
