@@ -677,17 +677,14 @@ def take(journal: Journal) -> dict:
 def history(journal: Journal, types: tuple[str, ...]) -> Iterator[Event]:
     """The events of ``types`` a component rebuilds from: those the session's start state retained (a
     snapshot's, with what it replayed after it), then the journal after it. Without a start state
-    (a journal no session opened), the journal's own events."""
+    (a journal no session opened), every such event of the journal, archived days first."""
     base: StartState | None = getattr(journal, "base", None)
-    if base is None:
-        yield from journal.events(types=types)
-        return
-    if not set(types) <= RETAINED_TYPES:  # a kind no snapshot keeps: every such event, archived ones first
-        from tradekit.store.archive import archived_events
+    if base is None or not set(types) <= RETAINED_TYPES:  # no start state, or a kind no snapshot keeps
+        from tradekit.store.archive import read_events
 
-        log.debug("no snapshot keeps %s events: reading the whole journal for them", sorted(set(types) - RETAINED_TYPES))
-        want = set(types)
-        yield from _chain((ev for ev in archived_events(journal) if ev.type in want), journal.events(types=types))
+        if base is not None:
+            log.debug("no snapshot keeps %s events: reading the whole journal for them", sorted(set(types) - RETAINED_TYPES))
+        yield from read_events(journal, types=types)  # the archive files, then the table, in one read transaction
         return
     yield from base.events(types)
     yield from journal.events(after=base.seq, types=types)

@@ -204,3 +204,16 @@ def test_an_archival_committing_while_a_reader_streams_neither_hides_nor_repeats
     got += [e.seq for e in it]
     assert got == want
     assert [e.seq for e in read_events(reader)] == want  # and a new reader takes them from the file
+
+
+def test_history_without_a_start_state_reads_the_archived_days(pair):
+    """A journal no session opened (a tool's): ``snapshot.history`` hands out archived events too (it read only
+    the live table, so a component rebuilt from it lost every thread begun on an archived day)."""
+    from tradekit.store.snapshot import history
+
+    plain, arch, res = pair
+    jp, ja = Journal(make_engine(sqlite_url(plain))), Journal(make_engine(sqlite_url(arch)))
+    for types in (("condition.created", "bracket.created", "order.created"), ("session.started",)):
+        want = list(jp.events(types=types))
+        assert want and want[0].seq <= res.last_seq  # some of them are in the archive file
+        assert list(history(ja, types)) == want
