@@ -16,16 +16,32 @@ import os
 from datetime import date, datetime
 from pathlib import Path
 
-from tradekit.clock import Clock, default_clock
+from tradekit.alerts.manager import attach_alerts
+from tradekit.clock import Clock, SimClock, default_clock
 from tradekit.config import TradekitConfig, load_config
 from tradekit.errors import ConfigError, ValidationError
 from tradekit.execution.account import Account
+from tradekit.execution.basket import BasketManager
+from tradekit.execution.brackets import BracketManager
+from tradekit.execution.conditions import ConditionBook
+from tradekit.execution.costs import FillCosts
+from tradekit.execution.gtt import attach_gtt
 from tradekit.execution.margin import MarginModel
 from tradekit.execution.oms import OrderManager
+from tradekit.execution.slicing import ParentOrders
+from tradekit.logfmt import apply_logging
+from tradekit.market.calendar import calendar_for
+from tradekit.market.corporate_actions import CorporateActionStore, apply_due
+from tradekit.market.master import load_master
+from tradekit.marketdata import MarketDataHub
 from tradekit.model.enums import TradingMode
 from tradekit.model.order import Order, OrderRequest
+from tradekit.options.expiry import ExpiryManager
+from tradekit.risk import gcpolicy
+from tradekit.risk.manager import RiskManager
 from tradekit.store import EventType as E, Journal, make_engine, sqlite_url
-from tradekit.store.lease import default_owner
+from tradekit.store import snapshot as _snap
+from tradekit.store.lease import JournalLease, JournalLeased, current_holder, default_owner
 from tradekit.store.journal import JournalUnavailable
 from tradekit.session_live import LiveLifecycle  # start, after_login, anchors (split by responsibility)
 from tradekit.session_orders import OrderRouting, _lots  # noqa: F401 - signals, sizing, baskets, cut-offs
@@ -45,8 +61,6 @@ class Session(OrderRouting, LiveLifecycle):
         if self.mode is TradingMode.LIVE and not (config.mode == "live" and config.live.allowed):
             raise ConfigError("live mode needs `mode: live` and `live: {allowed: true}` in the config",
                               file=config.source, field="mode")
-        from tradekit.logfmt import apply_logging
-
         apply_logging(getattr(config, "logging", None), config.data_dir)  # the `logging:` section: level, file
         self.clock = clock or default_clock()  # real time; the sandbox's replayed clock in a rehearsal
         self.anchor_listeners: list = []  # fn(anchor) for every anchor published (an alert channel)
@@ -63,8 +77,6 @@ class Session(OrderRouting, LiveLifecycle):
             raise
 
     def _owned_journal(self, engine, **kw) -> Journal:
-        from tradekit.store.lease import JournalLease
-
         lease = JournalLease.acquire(engine, owner=f"{default_owner()} ({self.mode.value} session)")
         try:
             return Journal(engine, clock=self.clock, lease=lease, **kw)
@@ -73,8 +85,6 @@ class Session(OrderRouting, LiveLifecycle):
             raise
 
     def _build(self, config: TradekitConfig, broker, instruments, calendar, gate) -> None:
-        from tradekit.store import snapshot as _snap
-
         # the latest journal snapshot that matches the chain plus the events after it (else a full replay)
         self.start_state = _snap.attach(self.journal, every=config.store.snapshot_every_events)
         self._snapshots = _snap.Periodic(self.journal, config.store.snapshot_every_events, self.start_state.snapshot_seq)
@@ -96,8 +106,6 @@ class Session(OrderRouting, LiveLifecycle):
             self.broker.on_fee = lambda payload: self._emit(E.POSITION_ADJUSTED, payload)
         self.risk = None
         if gate is None:  # the configured gate with its breakers, kill switch and dynamic limits
-            from tradekit.risk.manager import RiskManager
-
             self.risk = RiskManager.from_config(config, emit=self._emit, clock=self.clock, session=self)
             gate = self.risk.gate
         self.gate = gate
@@ -115,30 +123,20 @@ class Session(OrderRouting, LiveLifecycle):
             broker_processing_seconds=config.execution.broker_processing_seconds,
             mis_entry_cutoff=self.mis_entry_cutoff,
         )
-        from tradekit.marketdata import MarketDataHub
-
         # every price (ticker, quote polls, paper bars) reaches the OMS, risk and journal through the hub
         self.market = MarketDataHub(config.market_data, clock=self.clock, emit=self._emit, risk=self.risk, book=self.book,
                                     calendar=self.calendar, lock=getattr(self.oms, "_lock", None),
                                     prices=self.oms.prices)
         self.oms.no_price_reason = self.market.no_price_reason
-        from tradekit.execution.brackets import BracketManager
-
         # brackets and trailing stops: rebuilt from the journal, moved by the hub's marks, synced by service()
         self.brackets = BracketManager(self.oms, config=config.brackets)
         self.brackets.restore(_snap.history(self.journal, self.brackets.RESTORE_TYPES), sync=False)
         self.brackets.attach(self.market)
-        from tradekit.options.expiry import ExpiryManager
-
         # issue 21: expiry square-off/rollover rules and physical-settlement notes, on the hub's prices
         self.expiry = ExpiryManager(self)
         if _has_derivatives(self.instruments):
             self.expiry.attach(self.market)
-        from tradekit.execution.slicing import ParentOrders
-
         self.algos = ParentOrders.install(self)  # issue 15: freeze slices and TWAP/VWAP/POV parents, rebuilt from the journal
-        from tradekit.execution.basket import BasketManager
-
         self.baskets = BasketManager.install(self)  # issue 21: multi-leg baskets, rebuilt from the journal
         if self.risk is not None:
             self.risk.attach(executor=self.oms)
@@ -156,21 +154,13 @@ class Session(OrderRouting, LiveLifecycle):
         elif self.mode is TradingMode.PAPER and broker is None:
             self._resume_paper_account()
         self.apply_corporate_actions()  # today's ex-dates (a day roll above applied its own already)
-        from tradekit.execution.gtt import attach_gtt
-
         self.gtt = attach_gtt(self)  # GTT protection kept by the broker (None: the broker keeps no GTTs)
         self.brackets.protector = self.gtt  # CNC/NRML brackets: their stop and target also as a GTT OCO
-        from tradekit.execution.conditions import ConditionBook
-
         self.conditions_book = ConditionBook.attach(self)  # conditional orders: rebuilt, re-armed, on the hub
-        from tradekit.alerts.manager import attach_alerts
-
         self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
         self._last_event = None  # this process's last append: a quiet session journals a heartbeat (uptime)
         self.journal.subscribe(self._saw_event)
-        from tradekit.risk.gcpolicy import freeze_after_startup
-
-        freeze_after_startup(config.execution.gc_freeze_after_start)  # issue 20: full GC passes skip the start-up heap
+        gcpolicy.freeze_after_startup(config.execution.gc_freeze_after_start)  # issue 20: full GC passes skip the start-up heap
 
     def _placement_timeout(self) -> float:
         """The longest a placement request can be on its way: ``execution.placement_timeout_seconds``, or
@@ -347,11 +337,7 @@ class Session(OrderRouting, LiveLifecycle):
                    durability: str = "batch", **kw) -> "Session":
         """A paper session on a simulated clock with its own fresh journal (batched writes;
         ``durability="sync"`` commits each event as a live session does, for comparison)."""
-        from tradekit.clock import SimClock
-
         clock = SimClock(start)
-        from tradekit.store.lease import JournalLease, JournalLeased, current_holder
-
         path = Path(journal_path)
         if path.exists():  # never wipe a journal a running session owns
             probe = make_engine(sqlite_url(path))
@@ -415,15 +401,15 @@ class Session(OrderRouting, LiveLifecycle):
     def apply_corporate_actions(self, day: date | None = None) -> list:
         """Apply the imported corporate actions (``tradekit corporate-actions import``) whose ex-date
         has come, once each; called at the start of every session day. Returns what was applied."""
-        from tradekit.market.corporate_actions import CorporateActionStore, apply_due
-
-        store = CorporateActionStore(self.config.data_dir)
+        path = self.__dict__.get("_ca_path")
+        if path is None:  # the file's name, once: this runs at every day roll of a replay
+            path = self._ca_path = os.fspath(CorporateActionStore(self.config.data_dir).path)
         try:
-            mtime = store.path.stat().st_mtime_ns
+            mtime = os.stat(path).st_mtime_ns
         except OSError:
             return []
         if getattr(self, "_ca_cache", (None,))[0] != mtime:
-            self._ca_cache = (mtime, store.actions())
+            self._ca_cache = (mtime, CorporateActionStore(self.config.data_dir).actions())
         return apply_due(self, day or self.clock.now().date(), self._ca_cache[1])
 
     def _risk_event(self, ev) -> None:
@@ -621,26 +607,16 @@ def _default_instruments(config: TradekitConfig | None = None, day=None):
     """The instrument master (the day's cached Kite dump, else the last cached one, else the bundled
     sample; plus ``market.instruments``): see :func:`tradekit.market.master.load_master`. The store's
     ``info`` says which was used."""
-    try:
-        from tradekit.market.master import load_master
-    except ImportError:  # pragma: no cover - the market package is part of tradekit
-        return None
     store, info = load_master(config, day, data_dir=None if config is not None else Path("var"))
     store.info = info
     return store
 
 
 def _default_calendar(config: TradekitConfig):
-    try:
-        from tradekit.market.calendar import calendar_for
-    except ImportError:  # pragma: no cover
-        return None
     return calendar_for(config)  # with the lists imported by tradekit calendar import
 
 
 def _default_charges(config: TradekitConfig):
-    from tradekit.execution.costs import FillCosts
-
     return FillCosts(as_of=config.execution.charges_as_of)
 
 

@@ -11,12 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import smtplib
-import ssl
-import urllib.error
-import urllib.parse
-import urllib.request
-from email.message import EmailMessage
+
+# smtplib, ssl, email and urllib are imported by the channel that sends (a session whose alerts
+# go only to the dashboard, every replay by default, never loads them)
 
 from tradekit.errors import ConfigError
 
@@ -38,6 +35,9 @@ def render(alert: dict, *, replies: bool = False) -> tuple[str, str]:
 
 
 def _post_json(url: str, body: bytes, timeout: float, headers: dict | None = None) -> bytes:
+    import urllib.error
+    import urllib.request
+
     req = urllib.request.Request(url, data=body, method="POST",
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
@@ -99,6 +99,10 @@ class EmailChannel(Channel):
         self._password = password
 
     def send(self, alert: dict):
+        import smtplib
+        import ssl
+        from email.message import EmailMessage
+
         c = self.cfg
         subject, body = render(alert)
         msg = EmailMessage()

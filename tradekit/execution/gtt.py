@@ -57,6 +57,7 @@ from tradekit.errors import (
     BrokerUnavailable,
     ValidationError,
 )
+from tradekit.market.gtt_rules import gtt_rules
 from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.gtt import Gtt, GttRequest, GttStatus
 from tradekit.model.money import dec
@@ -133,8 +134,6 @@ class GttProtector:
     """
 
     def __init__(self, broker, oms, *, instruments=None, last_price=None, buffer_pct: Decimal = Decimal("1.0"), rules=None):
-        from tradekit.market.gtt_rules import gtt_rules
-
         self.broker = broker
         self.oms = oms
         self.book = oms.book

@@ -29,12 +29,18 @@ def data_path(name: str) -> Path:
     return p
 
 
+# libyaml's parser when PyYAML was built with it: the same safe constructor and resolver (so the same
+# values, tests/unit/market/test_tables_yaml.py), about 8x faster on the calendar's and charges' tables
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @cache
 def load_yaml(name: str) -> dict:
+    """A bundled YAML table (a mapping), read with PyYAML's safe loader."""
     p = data_path(name)
     try:
         with p.open(encoding="utf-8") as f:
-            out = yaml.safe_load(f)
+            out = yaml.load(f, Loader=_SAFE_LOADER)  # a safe loader: CSafeLoader or SafeLoader
     except yaml.YAMLError as e:
         raise DataError(f"{p}: not valid YAML: {e}") from None
     if not isinstance(out, dict):

@@ -9,7 +9,9 @@ first of:
 * ``data/holidays.yaml``: complete weekday holiday lists for 2025 and 2026 (NSE/BSE circulars);
 * exchange_calendars' ``XBOM`` calendar for the complete years it covers from 2010-10-18 (it
   matches NSE's own lists for the years tradekit ships data for; india.md §1.4). Under
-  pandas 3 that library ignores its weekend sessions, so those are never taken from it;
+  pandas 3 that library ignores its weekend sessions, so those are never taken from it.
+  Its sessions are kept in ``<data_dir>/cache/calendar`` between processes, keyed by the installed
+  library (:mod:`tradekit.market.calendar_library`), since importing it costs about 0.1 s;
 * the **provisional** calendar, for the :data:`PROVISIONAL_YEARS` years after the last year
   any of the above covers: weekends plus the fixed-date holidays of ``holidays.yaml``
   (``provisional_fixed``). Movable festivals cannot be known before NSE's circular, so a
@@ -43,6 +45,8 @@ from tradekit.market._tables import load_yaml, parse_date
 from tradekit.market.config import MarketConfig
 from tradekit.model.enums import Exchange, InstrumentType
 from tradekit.model.instrument import Instrument
+from tradekit.market.calendar_import import calendar_dir, load_overrides
+from tradekit.market.calendar_library import _library_sessions
 from tradekit.market.calendar_tables import (  # noqa: F401 - re-exported: the public names live here too
     CALENDAR_START,
     Market,
@@ -58,12 +62,25 @@ from tradekit.market.calendar_tables import (  # noqa: F401 - re-exported: the p
     _broker_times,
     _special_from_table,
     _special_from_config,
-    _library_sessions,
     default_cas_symbols,
     CAS_START,
     _combine,
     _us_on_daylight_time,
 )
+
+
+class _PerMarket(dict):
+    """A dict of per-market values, each computed by ``make(market)`` when first asked for."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, m):
+        if not isinstance(m, Market):
+            raise KeyError(m)
+        v = self[m] = self._make(m)
+        return v
 
 
 PROVISIONAL_YEARS = 2
@@ -109,6 +126,10 @@ class MarketCalendar:
     overrides_dir
         The folder of imported lists (``tradekit calendar import``); :func:`calendar_for`
         passes ``<data_dir>/calendar``. None: no imported lists.
+    cache_dir
+        Where the sessions derived from exchange_calendars are kept between processes
+        (:mod:`tradekit.market.calendar_library`); :func:`calendar_for` passes
+        ``<data_dir>/cache/calendar``. None: computed in each process.
 
     Examples
     --------
@@ -126,6 +147,7 @@ class MarketCalendar:
         config: MarketConfig | None = None,
         *,
         overrides_dir: str | Path | None = None,
+        cache_dir: str | Path | None = None,
     ):
         self.exchange = Exchange.parse(exchange, "exchange")
         if self.exchange not in (Exchange.NSE, Exchange.BSE):
@@ -136,14 +158,13 @@ class MarketCalendar:
         if overrides_dir is None and self.config.calendar_dir is not None:
             overrides_dir = Path(self.config.calendar_dir).expanduser()
         self.overrides_dir = Path(overrides_dir) if overrides_dir is not None else None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._st_cache: dict[tuple, SessionTimes] = {}
         self._build()
 
     # -- construction
 
     def _build(self) -> None:
-        from tradekit.market.calendar_import import load_overrides
-
         raw = load_yaml("holidays.yaml")
         imported = load_overrides(self.overrides_dir)
         table: dict[int, dict[date, Holiday]] = {}
@@ -169,7 +190,7 @@ class MarketCalendar:
                 d: Holiday(d, "holiday (config)", "config: market.holidays") for d in days
             }
             sources[int(year)] = YearSource(int(year), "config", "config: market.holidays")
-        lib_first, lib_last, lib_days = _library_sessions()
+        lib_first, lib_last, lib_days = _library_sessions(self.cache_dir)
         self.first_day = max(CALENDAR_START, lib_first)
         lib_years = {
             y
@@ -250,16 +271,21 @@ class MarketCalendar:
                 specials[c.date] = _special_from_config(c)
         self._specials = specials
 
-        self._days: dict[Market, list[date]] = {}
-        for m in Market:
-            days = []
-            d = self.first_day
-            while d <= end:
-                if self._trades(d, m):
-                    days.append(d)
-                d += one
-            self._days[m] = days
-        self._day_sets = {m: frozenset(v) for m, v in self._days.items()}
+        # each market's trading days, listed on its first use (a replay of equities never lists the other four)
+        self._days: dict[Market, list[date]] = _PerMarket(self._market_days)
+        self._day_sets: dict[Market, frozenset[date]] = _PerMarket(self._market_day_set)
+
+    def _market_days(self, m: Market) -> list[date]:
+        days = []
+        d, end, one = self.first_day, self.last_day, timedelta(days=1)
+        while d <= end:
+            if self._trades(d, m):
+                days.append(d)
+            d += one
+        return days
+
+    def _market_day_set(self, m: Market) -> frozenset[date]:
+        return frozenset(self._days[m])
 
     def _trades(self, d: date, m: Market) -> bool:
         sp = self._specials.get(d)
@@ -745,10 +771,10 @@ class MarketCalendar:
 def calendar_for(cfg, exchange: Exchange | str = Exchange.NSE) -> MarketCalendar:
     """The calendar a tradekit config trades on: its ``market`` section plus the lists
     imported into ``<data_dir>/calendar`` (or ``market.calendar_dir``)."""
-    from tradekit.market.calendar_import import calendar_dir
-
     market = getattr(cfg, "market", None) or MarketConfig()
-    return MarketCalendar(exchange, market, overrides_dir=calendar_dir(getattr(cfg, "data_dir", None), market))
+    data_dir = getattr(cfg, "data_dir", None)
+    return MarketCalendar(exchange, market, overrides_dir=calendar_dir(data_dir, market),
+                          cache_dir=None if data_dir is None else Path(data_dir).expanduser() / "cache" / "calendar")
 
 
 _DEFAULT: dict[Exchange, MarketCalendar] = {}

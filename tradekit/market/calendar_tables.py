@@ -337,24 +337,6 @@ def _special_from_config(c: SpecialSessionConfig) -> SpecialSession:
 
 
 @lru_cache(maxsize=1)
-def _library_sessions() -> tuple[date, date, frozenset[date]]:
-    """exchange_calendars XBOM sessions (imported lazily: it pulls in pandas)."""
-    import warnings
-
-    import exchange_calendars as xcals
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas deprecation noise from inside the library
-        from exchange_calendars.exchange_calendar_xbom import XBOMExchangeCalendar
-
-        # explicit bounds: the library's defaults move with today's date
-        end = XBOMExchangeCalendar.bound_max() or XBOMExchangeCalendar.default_end()
-        cal = xcals.get_calendar("XBOM", start=CALENDAR_START.isoformat(), end=end)
-        days = frozenset(ts.date() for ts in cal.sessions)
-    return cal.first_session.date(), cal.last_session.date(), days
-
-
-@lru_cache(maxsize=1)
 def default_cas_symbols() -> frozenset[str]:
     """Stocks with derivatives per the bundled F&O lot table of 2026-08-18 (indices excluded)."""
     rows = load_csv_rows("nse_fo_lot_sizes_2026-08-18.csv")

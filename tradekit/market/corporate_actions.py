@@ -357,6 +357,13 @@ def apply_due(session, day: date, actions: Iterable[CorporateAction] | None = No
     actions = [a for a in actions if a.ex_date <= day]
     if not actions:
         return []
+    # what the journal already showed this session: its first day and the ids applied. The journal only
+    # grows, so an id seen applied stays applied and the first day never moves: when every due action is
+    # one of those, nothing is left to apply and the journal is not read again (every day roll of a replay
+    # with an imported file would read it twice)
+    known = getattr(session, "_ca_known", None)
+    if known is not None and all(a.id in known[1] or (known[0] is not None and a.ex_date < known[0]) for a in actions):
+        return []
     first = None
     from tradekit.store.snapshot import history  # a session's start snapshot keeps these events, then the journal
 
@@ -379,6 +386,10 @@ def apply_due(session, day: date, actions: Iterable[CorporateAction] | None = No
         session.corporate_action(a.kind, a.exchange, a.tradingsymbol, action_id=a.id, ex_date=a.ex_date.isoformat(),
                                  **a.params())
         out.append(a)
+    try:
+        session._ca_known = (first, done | {a.id for a in out})
+    except AttributeError:  # a session object that takes no attributes: the journal is read each time
+        pass
     return out
 
 
@@ -424,7 +435,8 @@ def _report_section(rep):
 
 
 def _register() -> None:
-    from tradekit.monitoring.report import register_section
+    # the light registry: importing this module (every session does) loads no report and no matplotlib
+    from tradekit.monitoring.sections import register_section
 
     register_section(_report_section)
 

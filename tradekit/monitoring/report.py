@@ -13,7 +13,8 @@ Tables keep money as ``Decimal`` rounded to the paisa; times are IST. The equity
 computed with numpy from the step functions of cash and positions (which change only at
 fills) evaluated at every bar close, so a day of 100,000 bars costs milliseconds.
 
-Other capabilities add sections with :func:`register_section`, or name their module in
+Other capabilities add sections with :func:`register_section` (kept in the light
+:mod:`tradekit.monitoring.sections`, so registering does not import this module), or name their module in
 :data:`SECTION_MODULES` (imported before a report is built, so registering at import time is
 enough; a module that does not import is an error, not a silently missing section). The
 end-of-day stage adds the risk section itself (:mod:`tradekit.runs.eod`).
@@ -29,7 +30,7 @@ import copy
 import importlib
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -79,6 +80,12 @@ from tradekit.monitoring.report_tables import (  # noqa: F401 - importable from 
     _Walk,
     _walk,
 )
+from tradekit.monitoring.sections import (  # noqa: F401 - the registry lives apart (no heavy imports)
+    _BUILDERS,
+    SectionBuilder,
+    register_section,
+    unregister_section,
+)
 from tradekit.store.journal import Event, Journal
 from tradekit.store.projection import Book
 
@@ -86,28 +93,6 @@ log = logging.getLogger(__name__)
 
 #: Modules imported before a report is built, so they can register sections at import time.
 SECTION_MODULES: tuple[str, ...] = ("tradekit.market.corporate_actions",)
-
-
-
-SectionBuilder = Callable[["SessionReport"], "ReportSection | Sequence[ReportSection] | None"]
-_BUILDERS: list[SectionBuilder] = []
-
-
-def register_section(builder: SectionBuilder) -> SectionBuilder:
-    """Add a section builder to every report built from now on (usable as a decorator).
-
-    ``builder(report)`` receives the :class:`SessionReport` (with ``events``, ``book``,
-    ``journal``, ``day`` and the core tables) and returns a :class:`ReportSection`, a list of
-    them, or None to add nothing.
-    """
-    if builder not in _BUILDERS:
-        _BUILDERS.append(builder)
-    return builder
-
-
-def unregister_section(builder: SectionBuilder) -> None:
-    if builder in _BUILDERS:
-        _BUILDERS.remove(builder)
 
 
 @dataclass

@@ -55,6 +55,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tradekit.clock import IST
 from tradekit.errors import StoreError
 from tradekit.store import snapshot_cold as cold
+from tradekit.store.archive import archived_events, read_events
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal, canonical, chain_hash, events_table, tail_table
 from tradekit.store.lazy import LazyMap, LazyOrders, LazySet
@@ -627,8 +628,6 @@ def latest_valid(journal: Journal, *, up_to: int | None = None) -> StartState | 
 def build(journal: Journal, *, use_snapshots: bool = True, up_to: int | None = None) -> StartState:
     """The start state of ``journal``: the latest valid snapshot plus the events after it, or (none
     valid) every event, archived ones first. A broken link after a snapshot falls back to the replay."""
-    from tradekit.store.archive import archived_events
-
     journal.flush()
     state = latest_valid(journal, up_to=up_to) if use_snapshots else None
     if state is not None:
@@ -680,8 +679,6 @@ def history(journal: Journal, types: tuple[str, ...]) -> Iterator[Event]:
     (a journal no session opened), every such event of the journal, archived days first."""
     base: StartState | None = getattr(journal, "base", None)
     if base is None or not set(types) <= RETAINED_TYPES:  # no start state, or a kind no snapshot keeps
-        from tradekit.store.archive import read_events
-
         if base is not None:
             log.debug("no snapshot keeps %s events: reading the whole journal for them", sorted(set(types) - RETAINED_TYPES))
         yield from read_events(journal, types=types)  # the archive files, then the table, in one read transaction

@@ -97,7 +97,7 @@ def test_currency_has_its_own_holidays(nse):
 def test_the_own_table_wins_over_an_older_library(monkeypatch):
     first, last, days = calmod._library_sessions()
     monkeypatch.setattr(
-        calmod, "_library_sessions", lambda: (first, last, days | {date(2026, 1, 15)})
+        calmod, "_library_sessions", lambda *_a: (first, last, days | {date(2026, 1, 15)})
     )
     assert not MarketCalendar().is_trading_day(date(2026, 1, 15))
 

@@ -17,7 +17,6 @@ Rebuild the bundled curve::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from datetime import date, datetime, time
@@ -154,6 +153,8 @@ def window_share(curve, first: int, last: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # the rebuild command only: a session that loads the curve never needs it
+
     ap = argparse.ArgumentParser(prog="python -m tradekit.execution.algos.volume_curve",
                                  description="Rebuild the NSE intraday volume curve VWAP uses.")
     ap.add_argument("--data", action="append", type=Path, help="folder of NSE_<SYMBOL>_1min.csv[.gz] (repeatable)")
