@@ -6,8 +6,10 @@ ban list, a pre-trade VaR model (50 × 50 covariance) and instruments (tick, lot
 checked). The orders cycle through 1,000 varied requests (symbols, sides, LIMIT/MARKET/SL,
 MIS/CNC; 5 % NIFTY futures orders, all refused with six messages, and a few other refusals).
 Each call is timed with ``perf_counter_ns``; a run reports its p50/p90/p99/max and the GC
-pauses that fell inside timed calls; the figures are the medians over repeated runs, each in
-a fresh subprocess.
+pauses that fell inside timed calls, and, over ``BENCH_GATE_PASSES`` (3) passes of the same
+orders in the run's process, the p50/p90/p99 of each order's fastest pass (``min_p*_us``: what
+a loaded machine's preemption does not reach); the figures are the medians over repeated runs,
+each in a fresh subprocess.
 
 Scenarios:
 
@@ -40,8 +42,8 @@ these orders (allowed, codes, messages, figures) are those of the gate before th
 
 The rate governor is on; its limit is raised (``registered_algo``) so that the orders are
 not all refused by it, since they are timed back to back. Run:
-``.venv/bin/python -m benchmarks risk_gate`` (``BENCH_GATE_ORDERS``, ``BENCH_GATE_REPEATS``
-and ``BENCH_GATE_BASELINE=none|<commit>`` change the defaults).
+``.venv/bin/python -m benchmarks risk_gate`` (``BENCH_GATE_ORDERS``, ``BENCH_GATE_REPEATS``,
+``BENCH_GATE_PASSES`` and ``BENCH_GATE_BASELINE=none|<commit>`` change the defaults).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from pathlib import Path
 
 N_ORDERS = int(os.environ.get("BENCH_GATE_ORDERS", 20_000))
 REPEATS = int(os.environ.get("BENCH_GATE_REPEATS", 3))
+PASSES = int(os.environ.get("BENCH_GATE_PASSES", 3))
 BASELINE = os.environ.get("BENCH_GATE_BASELINE", "ffe2baa")
 TARGET_P99_US = 50.0
 SCENARIOS = ("pass_through", "static", "lazy", "session", "session/no-freeze", "session+account")
@@ -209,8 +212,24 @@ def _pct(s: list[int], p: float) -> float:
     return s[min(len(s) - 1, int(len(s) * p))] / 1000
 
 
-def _run(scenario: str, n: int = N_ORDERS) -> dict:
-    """One run in this process: percentiles in µs, GC pauses inside timed calls, orders allowed."""
+def _run(scenario: str, n: int = N_ORDERS, passes: int = PASSES) -> dict:
+    """One run in this process: percentiles in µs, GC pauses inside timed calls, orders allowed;
+    then ``passes - 1`` more passes over the same orders (each from a fresh set-up) for the
+    per-order minimum over the passes (``min_p50_us``, ``min_p99_us``): a check preempted by
+    another process in one pass is timed unpreempted in another, so on a loaded machine these
+    are the better guess at a quiet one's."""
+    out = _pass(scenario, n)
+    mins = out.pop("_times")
+    for _ in range(passes - 1):
+        t = _pass(scenario, n)["_times"]
+        mins = list(map(min, mins, t))
+    mins.sort()
+    out["min_p50_us"], out["min_p90_us"], out["min_p99_us"] = _pct(mins, 0.5), _pct(mins, 0.9), _pct(mins, 0.99)
+    out["passes"] = passes
+    return out
+
+
+def _pass(scenario: str, n: int) -> dict:
     it = drive(scenario, n)
     next(it)
     freeze = scenario != "session/no-freeze"
@@ -252,12 +271,14 @@ def _run(scenario: str, n: int = N_ORDERS) -> dict:
         full.append(pc() - t0)
     if freeze and hasattr(gc, "unfreeze"):
         gc.unfreeze()
+    in_order = list(times)
     times.sort()
     cpu.sort()
     return {"p50_us": _pct(times, 0.5), "p90_us": _pct(times, 0.9), "p99_us": _pct(times, 0.99),
             "cpu_p50_us": _pct(cpu, 0.5), "cpu_p99_us": _pct(cpu, 0.99),
             "max_us": times[-1] / 1000, "mean_us": sum(times) / n / 1000, "gc_runs": len(pauses),
-            "gc_max_us": max(pauses, default=0) / 1000, "full_gc_us": sorted(full)[1] / 1000, "allowed": allowed}
+            "gc_max_us": max(pauses, default=0) / 1000, "full_gc_us": sorted(full)[1] / 1000, "allowed": allowed,
+            "_times": in_order}
 
 
 def _old_tree(rev: str) -> str | None:
@@ -276,11 +297,17 @@ def _in_subprocess(scenario: str, n: int, first_path: str | None = None) -> dict
     root = str(Path(__file__).resolve().parent.parent)
     path = [p for p in (first_path, root, os.environ.get("PYTHONPATH")) if p]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    # ``python -m`` puts its working directory first on sys.path: a baseline runs from its own
+    # tree, or it would import this checkout's tradekit (it did until issue 20's gate work)
     out = subprocess.run([sys.executable, "-m", "benchmarks.bench_risk_gate", "--worker", scenario, str(n)],
-                         cwd=root, env=env, capture_output=True, text=True)
+                         cwd=first_path or root, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{scenario}: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    want = Path(first_path or root).resolve()
+    if Path(res.pop("tradekit")).resolve().parent.parent != want:
+        raise RuntimeError(f"{scenario}: the worker imported tradekit from outside {want}")
+    return res
 
 
 def _median(runs: list[dict]) -> dict:
@@ -307,6 +334,7 @@ def run() -> dict:
             new, base = out[sc], out[f"{sc} @{BASELINE}"]
             out[f"{sc}: p50 new/old"] = round(new["p50_us"] / base["p50_us"], 3)
             out[f"{sc}: p99 new/old"] = round(new["p99_us"] / base["p99_us"], 3)
+            out[f"{sc}: min-over-passes p99 new/old"] = round(new["min_p99_us"] / base["min_p99_us"], 3)
             out[f"{sc}: same decisions as {BASELINE}"] = new["allowed_pct"] == base["allowed_pct"]
     s, nf = out["session"], out["session/no-freeze"]
     out["session: gc.freeze p99 / no freeze"] = round(s["p99_us"] / nf["p99_us"], 3)
@@ -314,6 +342,9 @@ def run() -> dict:
     out["meets_target"] = {k: v["p99_us"] <= TARGET_P99_US for k, v in out.items()
                            if isinstance(v, dict) and "p99_us" in v and "@" not in k
                            and k not in ("pass_through", "session+account")}
+    out["meets_target_min_over_passes"] = {k: v["min_p99_us"] <= TARGET_P99_US for k, v in out.items()
+                                           if isinstance(v, dict) and "min_p99_us" in v and "@" not in k
+                                           and k not in ("pass_through", "session+account")}
     return out
 
 
@@ -326,17 +357,21 @@ def main() -> None:
     for k, v in res.items():
         if isinstance(v, dict) and "p50_us" in v:
             print(f"  {k:28s} p50 {v['p50_us']:7.2f}  p90 {v['p90_us']:7.2f}  p99 {v['p99_us']:8.2f}  "
-                  f"max {v['max_us']:9.1f} µs   CPU p50 {v['cpu_p50_us']:6.2f} p99 {v['cpu_p99_us']:7.2f} µs   gc in checks {v['gc_runs']:g} (max {v['gc_max_us']:.0f} µs), "
+                  f"max {v['max_us']:9.1f} µs   min over {v['passes']} passes p50 {v['min_p50_us']:7.2f} p99 {v['min_p99_us']:8.2f}   CPU p50 {v['cpu_p50_us']:6.2f} p99 {v['cpu_p99_us']:7.2f} µs   gc in checks {v['gc_runs']:g} (max {v['gc_max_us']:.0f} µs), "
                   f"a full gc {v['full_gc_us'] / 1000:.1f} ms   "
                   f"allowed {v['allowed_pct']:.2f} %")
-        elif k != "meets_target":
+        elif k not in ("meets_target", "meets_target_min_over_passes"):
             print(f"  {k}: {v}")
     met = ", ".join(f"{k} {'met' if ok else 'NOT met'}" for k, ok in res["meets_target"].items())
     print(f"  target p99 ≤ {TARGET_P99_US:g} µs: {met}")
+    met = ", ".join(f"{k} {'met' if ok else 'NOT met'}" for k, ok in res["meets_target_min_over_passes"].items())
+    print(f"  target p99 ≤ {TARGET_P99_US:g} µs, per-order minimum over {PASSES} passes: {met}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        print(json.dumps(_run(sys.argv[2], int(sys.argv[3]))))
+        import tradekit
+
+        print(json.dumps({**_run(sys.argv[2], int(sys.argv[3])), "tradekit": tradekit.__file__}))
     else:
         main()

@@ -73,8 +73,7 @@ class SimClock:
     def now(self) -> datetime:
         c = self._cached
         if c is None:
-            c = self._cached = datetime.fromtimestamp(self._ns // 1_000_000_000, IST).replace(
-                microsecond=(self._ns // 1000) % 1_000_000)
+            c = self._cached = ns_to_dt(self._ns)
         return c
 
     @property
@@ -103,10 +102,17 @@ class SimClock:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Asia/Kolkata has kept +05:30 since 1945-10-15 (the tz database; +06:30 in the war years, local
+# mean times before 1906): from 1946 on, an IST time is the epoch's IST reading plus the elapsed
+# time, plain datetime arithmetic without a zone lookup. Earlier times ask the zone.
+_IST_EPOCH = datetime(1970, 1, 1, 5, 30, tzinfo=IST)
+_IST_FIXED_FROM_NS = -757_382_400 * 1_000_000_000  # 1946-01-01T00:00Z
 
 
 def ns_to_dt(ns: int) -> datetime:
     """Nanoseconds since the epoch → an IST datetime (microsecond precision)."""
+    if ns >= _IST_FIXED_FROM_NS:
+        return _IST_EPOCH + timedelta(0, 0, ns // 1000)
     return datetime.fromtimestamp(ns // 1_000_000_000, IST).replace(microsecond=(ns // 1000) % 1_000_000)
 
 

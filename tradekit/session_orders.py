@@ -34,6 +34,10 @@ class OrderRouting:
 
     def order_for_signal(self, signal: Signal) -> OrderRequest:
         """Turn a signal into an order request, applying its sizing rule when it has no quantity."""
+        return self._order_and_lot(signal)[0]
+
+    def _order_and_lot(self, signal: Signal) -> tuple[OrderRequest, int]:
+        """:meth:`order_for_signal` and the instrument's lot (1 when unknown)."""
         qty = signal.quantity
         inst = self.instruments.get(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
         lot = inst.lot_size if inst is not None else 1
@@ -41,7 +45,7 @@ class OrderRouting:
             qty = self._size(signal, lot)
         return OrderRequest(signal.exchange, signal.tradingsymbol, signal.side, qty, signal.order_type, signal.product,
                             price=signal.price, trigger_price=signal.trigger_price,
-                            validity=signal.meta.get("validity", "DAY"))
+                            validity=signal.meta.get("validity", "DAY")), lot
 
     def _lot(self, signal: Signal) -> int:
         inst = self.instruments.find(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
@@ -83,17 +87,18 @@ class OrderRouting:
             return propose_signal(self, signal, route)
         if signal.meta.get("condition") is not None:  # held until its trigger (tradekit.execution.conditions)
             return self.conditions_book.arm(signal, route)
-        self.market.want([signal.key], "signal")  # subscribed before its risk check
+        key = signal.key
+        self.market.want([key], "signal")  # subscribed before its risk check
         if signal.price is None and signal.reference_price is None:
-            self.market.wait_quote(signal.key)  # live: up to market_data.quote_wait_seconds for a first quote
-        if signal.reference_price is not None and self.market.last_price(signal.key) is None:
-            self.oms.mark(signal.key, signal.reference_price)
-        req = self.order_for_signal(signal)
+            self.market.wait_quote(key)  # live: up to market_data.quote_wait_seconds for a first quote
+        if signal.reference_price is not None and self.market.last_price(key) is None:
+            self.oms.mark(key, signal.reference_price)
+        req, lot = self._order_and_lot(signal)
         if signal.meta.get("bracket"):  # stop / targets / trail: the entry of a bracket (tradekit/execution/brackets.py)
             return self.brackets.submit_signal(signal, req, route)
-        from tradekit.signals.algo_fields import apply_slicing, order_meta  # issue 15: algo / iceberg fields
-
-        req, algo_meta = apply_slicing(req, signal, self._lot(signal)), order_meta(signal)
+        algo = _algo_fields()  # issue 15: algo / iceberg fields
+        # the lot of the instrument order_for_signal found (what _lot would look up again)
+        req, algo_meta = algo.apply_slicing(req, signal, lot), algo.order_meta(signal)
         note = getattr(self.gate, "note_signal_stop", None)
         if note is not None and (signal.sizing or {}).get("stop") is not None:
             note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
@@ -137,6 +142,19 @@ class OrderRouting:
             return None
         hh, mm = map(int, t.split(":"))
         return datetime.combine(day, time(hh, mm), IST)
+
+
+_ALGO = None
+
+
+def _algo_fields():
+    """:mod:`tradekit.signals.algo_fields`, imported on first use (not on every signal)."""
+    global _ALGO
+    if _ALGO is None:
+        from tradekit.signals import algo_fields
+
+        _ALGO = algo_fields
+    return _ALGO
 
 
 def _lots(units: int, lot: int, signal: Signal) -> int:

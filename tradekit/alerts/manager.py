@@ -86,7 +86,7 @@ class AlertManager:
         self._super: threading.Thread | None = None
         self._polled: dict[str, float] = {}
         self.started = False
-        journal.subscribe(self.on_event)
+        journal.subscribe(self.on_event, types=Sources.OBSERVED.union(ALERT_TYPES))  # what on_event acts on
 
     @classmethod
     def from_config(cls, config, journal, *, clock=None, secrets=None) -> "AlertManager":

@@ -15,6 +15,11 @@ from tradekit.alerts.config import KINDS, AlertsConfig  # noqa: F401 - KINDS: ev
 
 
 class Sources:
+    #: The event types :meth:`observe` can raise an alert for (it returns [] for every other type; the
+    #: alert manager is called by the journal only for these and the alerts' own events).
+    OBSERVED = frozenset({E.LIMIT_BREACH, E.TRADING_STATE, E.KILL_SWITCH, E.ALERT, E.ORDER_UPDATE, E.BROKER_ERROR,
+                          E.RECONCILIATION, E.NOTE, E.ORDER_UNKNOWN})
+
     def __init__(self, cfg: AlertsConfig):
         self.cfg = cfg
         self._rejects: deque = deque()

@@ -129,21 +129,30 @@ class _QuietRuns:
         return h
 
 
-def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes_l, vols_l, dn, vol_day, day_volume,
-               last_close) -> int:
+def _day_volumes(kidx: np.ndarray, day: np.ndarray, vols: np.ndarray) -> list[int]:
+    """Each bar's instrument's volume since its IST day's first bar, this bar's included (what a
+    Kite tick's ``volume`` carries): a running sum per (instrument, day), in integers, once."""
+    n = len(vols)
+    if not n:
+        return []
+    o = np.lexsort((np.arange(n), day, kidx))  # by instrument, then day, then time
+    k, d, v = kidx[o], day[o], vols[o].astype("int64")
+    cs = np.cumsum(v)
+    first = np.ones(n, dtype=bool)
+    first[1:] = (k[1:] != k[:-1]) | (d[1:] != d[:-1])
+    group = np.cumsum(first) - 1
+    out = np.empty(n, dtype="int64")
+    out[o] = cs - (cs - v)[first][group]
+    return out.tolist()
+
+
+def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes_l, vols_l, dayvol_l, last_close) -> int:
     """Bars ``j0 .. j1-1`` (minute ``i`` holds ``bounds[i]:bounds[i+1]`` of them, counted from
     ``j0``) through the hub's quiet path; the exchange and the replay's closes follow (``sync``)
     before anything could act on them. Returns the minutes taken."""
     closes = closes_l[j0:j1]
     vols = vols_l[j0:j1]
-    kis = kidx_l[j0:j1]
-    keys = [keys_l[k] for k in kis]
-    day_vols = []
-    for ki, v in zip(kis, vols):  # each key's volume since its day's first bar, as a Kite tick carries it
-        if vol_day[ki] != dn:
-            vol_day[ki], day_volume[ki] = dn, 0
-        day_volume[ki] += v
-        day_vols.append(day_volume[ki])
+    keys = [keys_l[k] for k in kidx_l[j0:j1]]
     synced = 0
     traded: set[str] = set()
 
@@ -159,12 +168,7 @@ def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes
             last_close[key] = c
         synced = i + 1
 
-    taken = hub.on_quiet_bars(feed, ends, bounds, keys, closes, vols, day_vols, sync)
-    if taken < len(ends):  # the day volumes of the minutes not taken go back
-        back = bounds[taken]
-        for j in range(len(keys) - 1, back - 1, -1):
-            day_volume[kis[j]] -= vols[j]
-    return taken
+    return hub.on_quiet_bars(feed, ends, bounds, keys, closes, vols, dayvol_l[j0:j1], sync)
 
 
 def _end_day(session, day: date, prices: Mapping[str, float]) -> None:
@@ -339,8 +343,8 @@ def run_replay(
     book = session.book
     hub = getattr(session, "market", None) if feed and not daily else None
     risk = getattr(session, "risk", None) if risk_marks and hub is None else None
-    day_volume = [0] * len(keys)  # each key's volume since its day's first bar, as a Kite tick carries it
-    vol_day = [-1] * len(keys)
+    # each bar's volume since its key's day's first bar, as a Kite tick carries it
+    dayvol_l = _day_volumes(kidx, (starts + _IST_OFFSET_NS) // _DAY_NS, vols) if hub is not None else None
     day_no_l = day_no.tolist()
     on_ticks = hub.on_ticks if hub is not None else None
     # issue 15: slices and TWAP/VWAP/POV parents step on the replay's clock; fed by the hub when it is fed
@@ -387,8 +391,7 @@ def run_replay(
                 j0, j1 = first_pos_l[g], group_end_l[h - 1]
                 bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
                 taken = _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds,
-                                   [u + bar_ns for u in uniq_l[g:h]], closes_l, vols_l, day_no_l[g], vol_day,
-                                   day_volume, last_close)
+                                   [u + bar_ns for u in uniq_l[g:h]], closes_l, vols_l, dayvol_l, last_close)
         if taken:
             g += taken - 1  # the run's last minute: its signals go out below
             e_ns = uniq_l[g] + bar_ns
@@ -408,15 +411,8 @@ def run_replay(
             clock.set_ns(max(e_ns, clock.ns))
             if on_ticks is not None:  # the minute's bars as one packet: the path of a live tick
                 ts = ns_to_dt(e_ns)
-                dn = day_no_l[g]
-                packet = []
-                for j in range(first_pos_l[g], group_end_l[g]):
-                    ki = kidx_l[j]
-                    if vol_day[ki] != dn:
-                        vol_day[ki], day_volume[ki] = dn, 0
-                    v = vols_l[j]
-                    day_volume[ki] += v
-                    packet.append(Tick(keys_l[ki], ts, closes_l[j], None, "quote", last_quantity=v, volume=day_volume[ki]))
+                packet = [Tick(keys_l[kidx_l[j]], ts, closes_l[j], None, "quote", last_quantity=vols_l[j], volume=dayvol_l[j])
+                          for j in range(first_pos_l[g], group_end_l[g])]
                 on_ticks(packet, feed)
             if algos is not None and algos.busy:  # issue 15: parents step on the replay's clock, POV on its volume
                 for j in range(first_pos_l[g], group_end_l[g]):

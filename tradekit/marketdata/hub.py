@@ -143,6 +143,7 @@ class MarketDataHub:
         self.gaps: list[dict] = []
         self._backfills: list[threading.Thread] = []  # running back-fills, joined by close_backfills()
         self._stale_keys: set[str] = set()
+        self._pos_keys: dict[int, tuple] = {}  # id(position) -> (position, exchange, symbol, instrument key)
 
     # -- wiring ----------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[Tick], None]) -> None:
@@ -451,11 +452,7 @@ class MarketDataHub:
                         risk.breakers.on_instrument_fresh(t.key)
         if risk is not None:
             risk.on_packet(now)
-            held: dict[str, list] = {}
-            if book is not None:
-                for p in book.positions.values():
-                    if p.quantity:
-                        held.setdefault(p.instrument_key, []).append(p)
+            held = self.held_positions() if book is not None else {}
             moved = False
             for t in accepted:
                 key = t.key
@@ -473,6 +470,27 @@ class MarketDataHub:
                     moved = True
             if moved:
                 risk.on_marks(book, now)
+
+    def held_positions(self) -> dict[str, list]:
+        """The book's open positions by instrument key (``EXCHANGE:SYMBOL``). The keys are kept per
+        position object and its exchange and symbol (formatting an enum per position per packet
+        cost more than the rest of the lookup)."""
+        held: dict[str, list] = {}
+        cache = self._pos_keys
+        for p in self.book.positions.values():
+            if p.quantity:
+                e = cache.get(id(p))
+                if e is None or e[0] is not p or e[1] is not p.exchange or e[2] is not p.tradingsymbol:
+                    if len(cache) > 4096:  # positions closed and gone: start again
+                        cache.clear()
+                    e = cache[id(p)] = (p, p.exchange, p.tradingsymbol, p.instrument_key)
+                k = e[3]
+                h = held.get(k)
+                if h is None:
+                    held[k] = [p]
+                else:
+                    h.append(p)
+        return held
 
     # -- a replay's quiet run of bars --------------------------------------------------------------
     def quiet(self, key: str, source: str) -> bool:

@@ -4,25 +4,48 @@ from __future__ import annotations
 
 from enum import Enum
 
+from tradekit.errors import ValidationError
+
+_PARSED_MAX = 256  # distinct strings remembered per enum (user input is a handful of spellings)
+
 
 class StrEnum(str, Enum):
     def __str__(self) -> str:  # "NSE", not "Exchange.NSE"
-        return self.value
+        return self._value_  # the value (Enum.value is a descriptor: ten times slower)
 
     @classmethod
     def parse(cls, value: object, field: str | None = None):
         """Parse a user-supplied value (case-insensitive), raising a ValidationError naming ``field``."""
-        from tradekit.errors import ValidationError
-
-        if isinstance(value, cls):
+        if value.__class__ is cls:  # already one of ours: the common case on every order
             return value
-        if isinstance(value, str):
-            v = value.strip()
-            for member in cls:
-                if member.value.upper() == v.upper() or member.name.upper() == v.upper().replace("-", "_"):
-                    return member
+        if value.__class__ is str:  # a plain string: its earlier answer (the lookup below is a pure function of it)
+            memo = cls.__dict__.get("_parse_memo")
+            if memo is None:
+                memo = {}
+                type.__setattr__(cls, "_parse_memo", memo)
+            hit = memo.get(value)
+            if hit is not None:
+                return hit
+            member = cls._lookup(value)
+            if member is not None and len(memo) < _PARSED_MAX:
+                memo[value] = member
+        elif isinstance(value, cls):
+            return value
+        else:
+            member = cls._lookup(value) if isinstance(value, str) else None
+        if member is not None:
+            return member
         allowed = ", ".join(m.value for m in cls)
         raise ValidationError(f"{value!r} is not one of {allowed}", field=field or cls.__name__.lower())
+
+    @classmethod
+    def _lookup(cls, value: str):
+        """The member ``value`` names (value or name, any case, ``-`` for ``_``), or None."""
+        v = value.strip()
+        for member in cls:
+            if member.value.upper() == v.upper() or member.name.upper() == v.upper().replace("-", "_"):
+                return member
+        return None
 
 
 class Exchange(StrEnum):
@@ -71,11 +94,14 @@ class Side(StrEnum):
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return 1 if self is _BUY else -1
 
     @property
     def opposite(self) -> "Side":
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _SELL if self is _BUY else _BUY
+
+
+_BUY, _SELL = Side.BUY, Side.SELL  # an Enum class attribute costs ~0.25 us per access on Python 3.11
 
 
 class OrderType(StrEnum):

@@ -62,17 +62,23 @@ def band(req, inst, band) -> CheckResult | None:
     return None
 
 
-def freeze(req, inst, day: date, *, deny: bool) -> tuple[CheckResult | None, int | None]:
-    """Return (result or None, the largest allowed slice when the order must be sliced)."""
+def freeze_limit(inst, day: date) -> int | None:
+    """The contract's freeze limit on ``day`` (None: none known), looked up once per contract a day."""
     k = (inst.tradingsymbol, inst.instrument_token, day)
     try:
-        limit = _freeze_cache[k]
+        return _freeze_cache[k]
     except KeyError:
         try:
             limit = mr.freeze_for(inst, day)
         except (DataError, MarketRuleError):
             limit = None  # not published for this date: the exchange's own check stands
         _freeze_cache[k] = limit
+        return limit
+
+
+def freeze(req, inst, day: date, *, deny: bool) -> tuple[CheckResult | None, int | None]:
+    """Return (result or None, the largest allowed slice when the order must be sliced)."""
+    limit = freeze_limit(inst, day)
     if limit is None or not mr.needs_slicing(req.quantity, limit):
         return None, None
     try:

@@ -200,29 +200,37 @@ class CircuitBreakers:
         """Check daily loss and drawdown against the book's current marks. ``marked``: prices
         were set on the book's positions in memory (no journal event moved ``book.last_seq``),
         so the gate's summary, cached per journal sequence, must look at them again."""
-        from tradekit.risk.gate import rs
-
         g = self.gate
         if marked:
             g.summary.seq = None
         g.summary.refresh(book)
-        pnl = g.day.observe(now.date(), g.summary.total_pnl)
+        return self.check_pnl(book, now.date())
+
+    def check_pnl(self, book: "Book", day) -> list[BreakerAction]:
+        """:meth:`on_book` after the gate's summary was brought up to the book: today's P&L
+        (observed for the peak) against the daily loss and drawdown limits."""
+        g = self.gate
+        pnl = g.day.observe(day, g.summary.total_pnl)
         cap = g.capital_for(book)
         out: list[BreakerAction] = []
         lim = g.daily_loss_limit(cap)
         if lim is not None:
             if -pnl >= lim:
+                from tradekit.risk.gate import rs
+
                 out += self._fire("daily_loss", "daily_loss", f"today's loss {rs(-pnl)} reached the limit {rs(lim)}",
                                   -pnl, lim)
-            else:
+            elif self.latched:
                 self._clear("daily_loss")
         lim = g.drawdown_limit(cap)
         if lim is not None:
             dd = g.day.drawdown
             if dd >= lim:
+                from tradekit.risk.gate import rs
+
                 out += self._fire("drawdown", "drawdown",
                                   f"P&L fell {rs(dd)} from today's peak {rs(g.day.peak)}, limit {rs(lim)}", dd, lim)
-            else:
+            elif self.latched:
                 self._clear("drawdown")
         return out
 
@@ -249,8 +257,12 @@ class CircuitBreakers:
         price = float(price)
         if price <= 0:
             return []
+        return self.on_price_at(key, price, now.timestamp(), held)
+
+    def on_price_at(self, key: str, price: float, t: float, held: bool | None = None) -> list[BreakerAction]:
+        """:meth:`on_price` of a positive float ``price`` at ``t`` (``now.timestamp()``), the
+        packet already counted (:meth:`on_packet`): a replay's quiet run of minutes calls this."""
         c = self.cfg
-        t = now.timestamp()
         cut = t - c.volatility_move_window_seconds
         v = self._vol.get(key)
         if v is None:
@@ -275,22 +287,28 @@ class CircuitBreakers:
             held = self.gate.summary.qty.get(key, 0) != 0
         if not held:
             return []
-        sym = key.partition(":")[2] or key
-        latch = f"volatility_spike:{key}"
         ratio = math.sqrt(v.fast / v.slow) if v.slow > 0 else 0.0
         if v.n >= c.volatility_min_ticks and ratio > c.volatility_ratio:
+            latch = f"volatility_spike:{key}"
+            if not c.enabled or latch in self.latched:  # _fire's own test, before the message is built
+                return []
+            sym = key.partition(":")[2] or key
             return self._fire(latch, "volatility_spike",
                               f"{sym}: volatility jumped to {ratio:.1f}× its recent level (limit {c.volatility_ratio:g}×)",
                               ratio, c.volatility_ratio, sym)
         if c.volatility_move_pct is not None:
             move = max(price / lo - 1.0, 1.0 - price / hi) * 100.0
             if move >= c.volatility_move_pct:
+                latch = f"volatility_spike:{key}"
+                if not c.enabled or latch in self.latched:
+                    return []
+                sym = key.partition(":")[2] or key
                 mins = c.volatility_move_window_seconds / 60
                 return self._fire(latch, "volatility_spike",
                                   f"{sym}: moved {move:.1f} % within {mins:g} min (limit {c.volatility_move_pct:g} %)",
                                   move, c.volatility_move_pct, sym)
-        if ratio <= c.volatility_ratio:
-            self._clear(latch)
+        if ratio <= c.volatility_ratio and self.latched:
+            self._clear(f"volatility_spike:{key}")
         return []
 
     def on_index(self, name: str, level: float, previous_close: float, now: datetime) -> list[BreakerAction]:

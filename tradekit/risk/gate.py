@@ -35,15 +35,21 @@ each position's last price, so no event is missed). Decimals appear only in mess
 :meth:`PreTradeGate.warm` (the session calls it through ``RiskManager.on_event`` after marks
 and fills) also brings the VaR state, the VaR coverage and the daily-loss worst case's base
 (open exposure and working orders) up to date, off the order path. Rules registered for
-derivatives only (the Greek limits) cost an equity order nothing; a check's text is built only
-when it refuses (``rs`` formats rupees without Decimal). ``benchmarks/bench_risk_gate.py``
-measures it; ``tests/unit/risk/test_gate_decisions.py`` pins its decisions.
+derivatives only (the Greek limits) cost an equity order nothing, and a rule that says it does
+not apply to the gate's config (``applies_to``) is not called; a check's text is built only
+when it refuses (``rs`` formats rupees without Decimal; the texts of limits are kept). The check
+itself is straight-line code over constants worked out once: the limits per (capital, scale),
+an instrument's tick/lot/freeze facts per instrument (the freeze limit once a day), a symbol's
+key, sector and lists per symbol; a new day counts that day's orders only (orders indexed by
+creation day as they are appended). ``benchmarks/bench_risk_gate.py`` measures it;
+``tests/unit/risk/test_gate_decisions.py`` pins its decisions.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -109,7 +115,9 @@ _CNC, _MIS, _SELL = Product.CNC, Product.MIS, Side.SELL
 _NOT_SENT = frozenset({OrderStatus.CREATED, OrderStatus.DENIED})
 _STATE_NAME = {s: s.value for s in TradingState}
 _APPROVAL = {m: CheckResult("APPROVAL_MODE", True, m) for m in ("auto", "manual")}
-_OK_STATE = _OK["STATE"]
+_OK_STATE, _OK_TICK, _OK_LOT, _OK_FREEZE, _OK_MIS, _OK_RATE = (
+    _OK["STATE"], _OK["TICK"], _OK["LOT"], _OK["FREEZE"], _OK["MIS_CUTOFF"], _OK["RATE"])
+_ok_of = itemgetter(1)
 
 
 class PreTradeGate(EntryChecks):
@@ -154,6 +162,7 @@ class PreTradeGate(EntryChecks):
         self.algo_id = self.config.compliance.algo_id or algo_id
         self._calendar = calendar
         self._cutoffs: dict = {}
+        self._cut_last: tuple | None = None  # (day, exchange, _cutoffs entry) of the last look-up
         self.state = TradingState(self.config.state.initial)
         self._book_state = "ACTIVE"  # the book's trading_state last seen: the gate follows changes to it
         self.state_cause = "config"
@@ -164,11 +173,14 @@ class PreTradeGate(EntryChecks):
         self.scale_reason = ""
         self._sector_cache: dict[str, str | None] = {}
         self._info: dict[tuple, tuple] = {}
+        self._info_sym: dict[str, tuple] = {}  # symbol -> the _info entry last used for it
+        self._inst: dict[int, list] = {}  # id(instrument) -> _inst_facts
         self.summary = BookSummary(self._sector_of_key)
         self.open_orders = OpenOrders()
         c = self.config.compliance
         self.governor = RateGovernor(c.max_orders_per_second)
         self._orders_day: date | None = None
+        self._by_day: list | None = None  # [orders dict, how many indexed, {day: [orders]}] (_orders_by_day)
         self._t_tz = self._t_day = None
         self._cap_src, self._cap_val = None, self.capital
         self._t_base = 0.0
@@ -200,6 +212,7 @@ class PreTradeGate(EntryChecks):
         cfg = self.config
         i, m, e, lo, c = cfg.instrument, cfg.money, cfg.exposure, cfg.loss, cfg.compliance
         self._tick, self._lot, self._band, self._freeze, self._mp = i.tick, i.lot, i.band, i.freeze, i.market_protection
+        self._freeze_on, self._freeze_deny = i.freeze != "off", i.freeze == "deny"
         self._cnc, self._mis = cfg.product.cnc_sell_needs_holdings, cfg.product.mis_cutoff
         self._mis_margin = timedelta(minutes=cfg.product.mis_cutoff_margin_minutes)
         self._funds = m.check_funds
@@ -221,6 +234,7 @@ class PreTradeGate(EntryChecks):
         v = cfg.var
         self._var_limit, self._var_limit_pct = f(v.limit), f(v.limit_pct)
         self._algo_ok = CheckResult("ALGO_ID", True, f"tagged with algo ID {self.algo_id}")
+        self._lims = None  # the limits at a capital and scale (EntryChecks._limits)
 
     def set_scale(self, scale: float, reason: str = "") -> None:
         """Tighten (scale < 1) the order-value and exposure limits, e.g. in a high-volatility
@@ -233,6 +247,7 @@ class PreTradeGate(EntryChecks):
         """Replace the restricted list, F&O bans and sector map (e.g. the day's ban file)."""
         self.lists = lists
         self._info.clear()
+        self._info_sym.clear()
         self._sector_cache.clear()
         self.summary.book_id = None  # sectors are re-aggregated on the next check
 
@@ -326,9 +341,14 @@ class PreTradeGate(EntryChecks):
         return None if a is None else a * self.scale
 
     def _mis_cutoff(self, exchange: Exchange, day: date):
+        last = self._cut_last  # the last answer first: no tuple key to hash (an Enum hashes in Python)
+        if last is not None and last[1] is exchange and last[0] == day:
+            return last[2]
         k = (exchange, day)
         if k in self._cutoffs:
-            return self._cutoffs[k]
+            r = self._cutoffs[k]
+            self._cut_last = (day, exchange, r)
+            return r
         cut = None
         try:
             from tradekit.market.calendar import get_calendar, market_of
@@ -340,20 +360,52 @@ class PreTradeGate(EntryChecks):
         except Exception as e:  # a holiday, or no calendar: the check says so instead of guessing
             log.debug("no MIS cut-off for %s on %s: %s", exchange, day, e)
         r = self._cutoffs[k] = (cut, None if cut is None else (cut - self._mis_margin).timestamp())
+        self._cut_last = (day, exchange, r)
         return r
 
     def _new_day(self, day: date, book: "Book") -> None:
         self._orders_day = day
         # a restart mid-day counts the orders that passed the gate today (the journal holds them)
+        orders = book.orders
+        if orders.__class__ is dict:
+            # a plain dict only grows (the projection appends an order once and never replaces
+            # it), so its orders are indexed by creation day as they appear: a new day looks at
+            # that day's orders only, not at every order ever placed
+            todays = self._orders_by_day(orders).get(day, ())
+        else:
+            todays = getattr(orders, "hot", orders).values()  # today's are in memory (tradekit.store.lazy)
         n = 0
-        for o in getattr(book.orders, "hot", book.orders).values():  # today's are in memory (tradekit.store.lazy)
+        for o in todays:
             if o.created_at is not None and o.created_at.date() == day and o.status not in _NOT_SENT:
                 n += 1
         self.orders_today = n
 
+    def _orders_by_day(self, orders: dict) -> dict:
+        """``orders``' orders by ``created_at.date()``, brought up to date with the orders appended
+        since the last call (the index starts afresh for another dict or one that shrank)."""
+        ix = self._by_day
+        if ix is None or ix[0] is not orders or len(orders) < ix[1]:
+            ix = self._by_day = [orders, 0, {}]
+        n = len(orders)
+        if n > ix[1]:
+            it = reversed(orders.values())
+            new = [next(it) for _ in range(n - ix[1])]
+            by_day = ix[2]
+            for o in reversed(new):
+                c = o.created_at
+                if c is not None:
+                    d = c.date()
+                    lst = by_day.get(d)
+                    if lst is None:
+                        by_day[d] = [o]
+                    else:
+                        lst.append(o)
+            ix[1] = n
+        return ix[2]
+
     # -- the check ---------------------------------------------------------------------------
     def _symbol(self, exchange: Exchange, sym: str, inst) -> tuple:
-        """(key, sector, restricted, underlying, derivative) of a symbol, computed once."""
+        """(key, sector, restricted, underlying, derivative, exchange) of a symbol, computed once."""
         k = (exchange, sym)
         info = self._info.get(k)
         if info is None:
@@ -363,9 +415,10 @@ class PreTradeGate(EntryChecks):
             sector = sm.get(sym) or sm.get(und)
             restricted = sym in self.lists.restricted or und in self.lists.restricted
             deriv = exchange in _DERIV_EXCHANGES or (inst is not None and inst.is_derivative)
-            info = self._info[k] = (key, sector, restricted, und, deriv)
+            info = self._info[k] = (key, sector, restricted, und, deriv, exchange)
             if sector is not None:
                 self._sector_cache[key] = sector
+        self._info_sym[sym] = info  # the check's first look-up: by symbol, then the exchange by identity
         return info
 
     def check(self, order: "Order", ctx: RiskContext) -> RiskDecision:
@@ -374,7 +427,15 @@ class PreTradeGate(EntryChecks):
         book = ctx.book
         now = ctx.now
         summary = self.summary
-        summary.refresh(book)
+        seq = book.last_seq
+        bid = id(book)
+        if seq != summary.seq or bid != summary.book_id or not seq:
+            summary.refresh(book)
+        oo = self.open_orders
+        if seq == oo.seq and bid == oo.book_id and seq:
+            open_orders = oo.live
+        else:
+            open_orders = oo.refresh(book)
         bs = book.trading_state
         if bs != self._book_state:  # a TRADING_STATE event reached the book (another writer, the session)
             self._book_state = bs
@@ -391,27 +452,45 @@ class PreTradeGate(EntryChecks):
             t = now.timestamp()
             self._t_tz, self._t_day = now.tzinfo, day
             self._t_base = t - (now.hour * 3600 + now.minute * 60 + now.second + now.microsecond * 1e-6)
-        day_pnl = self.day.observe(day, summary.total_pnl)
-        capital = self.capital_for(book)
+        # today's P&L (DayPnL.observe) and the capital (capital_for), inline: the order path
+        total_pnl = summary.fixed + summary.unreal
+        dp = self.day
+        if day != dp.day:
+            dp.start(day, total_pnl)
+        day_pnl = total_pnl - dp.baseline
+        dp.last = day_pnl
+        if day_pnl > dp.peak:
+            dp.peak = day_pnl
+        sc = book.starting_cash
+        if sc is not self._cap_src:  # Decimal → float once per change
+            self._cap_src, self._cap_val = sc, (float(sc) if sc else self.capital)
+        capital = self._cap_val
+        if self._equity_basis:
+            capital += total_pnl
+        if not capital > 0:
+            capital = 1.0
         sym = req.tradingsymbol
         inst = ctx.instrument
-        info = self._symbol(req.exchange, sym, inst)
+        exchange = req.exchange
+        info = self._info_sym.get(sym)
+        if info is None or info[5] is not exchange:
+            info = self._symbol(exchange, sym, inst)
         key = info[0]
         mult = inst.multiplier if inst is not None else 1
         q = req.quantity
         buy = req.side is _BUY
         signed = q if buy else -q
         cur = summary.qty.get(key, 0)
-        open_orders = self.open_orders.refresh(book)
         extra = ctx.extra
         source = ctx.source
 
         # price to value the order at: its own limit/trigger, else the last price, else the mark
         ltp = ctx.last_price
-        if req.price is not None:
-            price = float(req.price)
-        elif req.trigger_price is not None:
-            price = float(req.trigger_price)
+        rp, rt = req.price, req.trigger_price
+        if rp is not None:
+            price = float(rp)
+        elif rt is not None:
+            price = float(rt)
         elif ltp is not None:
             price = float(ltp)
         else:
@@ -421,28 +500,53 @@ class PreTradeGate(EntryChecks):
         if cur * signed < 0 or source in HALTED_SOURCES:
             reduce = self._reduces(order, req, book, cur, signed, open_orders, source)
 
-        out: list[CheckResult] = []
-        ap = out.append
         state = self.state
         # -- state
         if state is ACTIVE or (reduce and (state is REDUCING or source in HALTED_SOURCES)):
-            ap(_OK_STATE)
+            out = [_OK_STATE]
         elif state is REDUCING:
-            ap(_R(_CR, ("STATE", False, f"trading is REDUCING ({self._why()}): only orders that reduce a position",
-                        None, None)))
+            out = [_R(_CR, ("STATE", False, f"trading is REDUCING ({self._why()}): only orders that reduce a position",
+                            None, None))]
         else:
-            ap(_R(_CR, ("STATE", False, f"trading is HALTED ({self._why()}): only cancels and flatten/square-off "
-                                        f"orders", None, None)))
+            out = [_R(_CR, ("STATE", False, f"trading is HALTED ({self._why()}): only cancels and flatten/square-off "
+                                            f"orders", None, None))]
+        ap = out.append
         if ctx.reduce_only and not reduce:
             # the caller's view (e.g. per product) differs from the net position: check it as an entry
             ap(_R(_CR, ("REDUCE_ONLY", True, f"{sym}: marked reduce-only, but against the net position of {cur:+d} "
                         f"the order ({signed:+d}) would {'open' if cur == 0 else 'increase or flip'} it: checked as an "
                         f"entry", None, None)))
 
-        # -- instrument rules
+        # -- instrument rules (the instrument's constants worked out once: _inst_facts)
         needs_slicing = None
         if inst is not None:
-            needs_slicing = self._instrument(req, inst, extra, day, ap)
+            f = self._inst.get(id(inst))
+            if f is None or f[0] is not inst:
+                f = self._inst_facts(inst)
+            if self._tick:
+                tk = f[2]  # the dump's tick size (> 0); when no dated tick rule applies, both prices on it is all
+                if (tk is not None and "tick_rule" not in inst.meta and (rp is None or (rp > 0 and rp % tk == 0))
+                        and (rt is None or (rt > 0 and rt % tk == 0))):
+                    ap(_OK_TICK)
+                else:
+                    ap(_rules_module().tick(req, inst, day) or _OK_TICK)
+            if self._lot:
+                lot = f[6]  # a positive whole multiple of the lot passes market.rules.check_lot
+                ap(_OK_LOT if f[3] or (lot is not None and q.__class__ is int and q > 0 and not q % lot) else
+                   (_rules_module().lot(req, inst) or _OK_LOT))
+            if self._band and extra and (rp is not None or rt is not None):
+                band = extra.get("band")
+                if band is not None:
+                    ap(_rules_module().band(req, inst, band) or _OK["BAND"])
+            if self._freeze_on:
+                if f[4] != day:
+                    f[4], f[5] = day, _rules_module().freeze_limit(inst, day)
+                lim = f[5]
+                if lim is None or q <= lim:
+                    ap(_OK_FREEZE)
+                else:
+                    r, needs_slicing = _rules_module().freeze(req, inst, day, deny=self._freeze_deny)
+                    ap(r or _OK_FREEZE)
         if self._mp and req.order_type in _MARKETLIKE:
             mp = req.market_protection
             if mp is None or not (mp == -1 or 0 < mp <= 100):
@@ -458,21 +562,28 @@ class PreTradeGate(EntryChecks):
         elif product is _MIS and not reduce and self._mis:
             cut = extra.get("mis_cutoff") if extra else None
             if cut is None:
-                cut, cut_t = self._mis_cutoff(req.exchange, day)
+                cut, cut_t = self._mis_cutoff(exchange, day)
             else:
                 cut_t = (cut - self._mis_margin).timestamp()
             if cut is None:
-                ap(_R(_CR, ("MIS_CUTOFF", True, f"no MIS cut-off known for {req.exchange.value} on {day}", None, None)))
+                ap(_R(_CR, ("MIS_CUTOFF", True, f"no MIS cut-off known for {exchange.value} on {day}", None, None)))
             elif t >= cut_t:
                 ap(_R(_CR, ("MIS_CUTOFF", False, f"{sym}: new MIS entries are refused from {cut:%H:%M} (broker "
                                                  f"square-off); it is {now:%H:%M}", None, None)))
             else:
-                ap(_OK["MIS_CUTOFF"])
+                ap(_OK_MIS)
 
-        # -- compliance that applies to every order
-        rate_wait = self.governor.wait_time(t)
+        # -- compliance that applies to every order: the order rate (RateGovernor.wait_time, inline)
+        gv = self.governor
+        times = gv.times
+        if times:
+            cutoff = t - gv.window
+            while times and times[0] <= cutoff:
+                times.popleft()
+        n_t = len(times)
+        rate_wait = 0.0 if n_t < gv.limit else times[n_t - gv.limit] + gv.window - t
         if rate_wait <= 0.0:
-            ap(_OK["RATE"])
+            ap(_OK_RATE)
         elif reduce:
             ap(_R(_CR, ("RATE", True, f"order rate {self._ops:g}/s reached; a reducing order still passes", None, None)))
         else:
@@ -495,14 +606,10 @@ class PreTradeGate(EntryChecks):
             self._entry_checks(order, req, ctx, inst, info, sym, q, signed, cur, price, mult, capital, day_pnl,
                                open_orders, day, ap)
 
-        allowed = True
-        for c in out:
-            if not c[1]:
-                allowed = False
-                break
+        allowed = all(map(_ok_of, out))
         retry = None
         if allowed:
-            self.governor.times.append(t)
+            times.append(t)
             self.orders_today += 1
         elif rate_wait > 0.0:
             retry = rate_wait
@@ -517,8 +624,20 @@ class PreTradeGate(EntryChecks):
         _set(d, "reduce_only", reduce)
         _set(d, "needs_slicing", needs_slicing)
         _set(d, "retry_after", retry)
-        _set(d, "state", _STATE_NAME[state])
+        _set(d, "state", "ACTIVE" if state is ACTIVE else _STATE_NAME[state])
         return d
+
+    def _inst_facts(self, inst) -> list:
+        """[instrument, multiplier, tick size (None unless > 0: ask the rules), lot check passed
+        by every quantity, day of the freeze limit, the freeze limit, the lot size when positive and
+        not an index] (instruments are frozen)."""
+        tick = inst.tick_size if inst.tick_size > 0 else None
+        lot = inst.lot_size if inst.lot_size > 0 and not inst.is_index else None
+        f = [inst, inst.multiplier, tick, inst.lot_size == 1 and not inst.is_index, None, None, lot]
+        if len(self._inst) > 10_000:
+            self._inst.clear()
+        self._inst[id(inst)] = f
+        return f
 
     # -- check groups ------------------------------------------------------------------------
     def _reduces(self, order, req, book, cur, signed, open_orders, source) -> bool:
@@ -541,22 +660,6 @@ class PreTradeGate(EntryChecks):
             if pos is not None and pos.quantity * signed < 0 and q + pending_own <= abs(pos.quantity):
                 return True
         return False
-
-    def _instrument(self, req, inst, extra, day, ap) -> int | None:
-        rules = _rules_module()
-        needs = None
-        if self._tick:
-            ap(rules.tick(req, inst, day) or _OK["TICK"])
-        if self._lot:
-            ap(rules.lot(req, inst) or _OK["LOT"])
-        if self._band and extra and (req.price is not None or req.trigger_price is not None):
-            band = extra.get("band")
-            if band is not None:
-                ap(rules.band(req, inst, band) or _OK["BAND"])
-        if self._freeze != "off":
-            r, needs = rules.freeze(req, inst, day, deny=self._freeze == "deny")
-            ap(r or _OK["FREEZE"])
-        return needs
 
     def _cnc_holdings(self, order, req, extra, key, sym, q, open_orders, ap) -> None:
         held = extra.get("holdings") if extra else None

@@ -159,7 +159,8 @@ class BookSummary:
             u = (px * q - ov) * m if q else 0.0
             self.positions.append(pos)
             self.lps.append(lp)
-            self.rows.append([k, mv, u, m, q])
+            # [key, market value, unrealised, multiplier, quantity, open value (Decimal) and as a float]
+            self.rows.append([k, mv, u, m, q, pos.open_value, ov])
             qty[k] = qty.get(k, 0) + q
             value[k] = value.get(k, 0.0) + mv
             if lp is not None or k not in price:
@@ -185,13 +186,18 @@ class BookSummary:
 
     def _marks(self, lps: list) -> None:
         old_lps, positions, rows = self.lps, self.positions, self.rows
-        value, sector_of = self.value, self.sector_of
+        value, price, deltas, sector_of = self.value, self.price, self.deltas, self.sector_of
         for i in compress(range(len(lps)), map(is_not, lps, old_lps)):
             pos = positions[i]
             lp, q = lps[i], pos.quantity
             row = rows[i]
             k, m = row[0], row[3]
-            ov = float(pos.open_value)
+            ovd = pos.open_value
+            if ovd is row[5]:  # Decimals are immutable: the same object, the same float
+                ov = row[6]
+            else:
+                ov = float(ovd)
+                row[5], row[6] = ovd, ov
             px = float(lp) if lp is not None else (ov / q if q else 0.0)
             mv = px * q * m
             u = (px * q - ov) * m if q else 0.0
@@ -201,14 +207,14 @@ class BookSummary:
             self.qty[k] += q - row[4]
             self.unreal += u - row[2]
             if lp is not None:
-                self.price[k] = px
+                price[k] = px
             d_abs = abs(after) - abs(before)
             self.gross += d_abs
             self.net += after - before
             s = sector_of(k)
             if s:
                 self.sector[s] = self.sector.get(s, 0.0) + d_abs
-            self.deltas.append((k, after - before))
+            deltas.append((k, after - before))
             row[1], row[2], row[4] = mv, u, q
         self.lps = lps
         self.version += 1
@@ -234,7 +240,9 @@ class OpenOrders:
         if book.last_seq == self.seq and id(book) == self.book_id and book.last_seq:
             return self.live
         self.seq = book.last_seq
-        orders = getattr(book.orders, "hot", book.orders)  # every order not final is in memory (tradekit.store.lazy)
+        orders = book.orders
+        if orders.__class__ is not dict:  # (getattr with a default on a dict raises and catches: ~1 µs)
+            orders = getattr(orders, "hot", orders)  # every order not final is in memory (tradekit.store.lazy)
         n = len(orders)
         if id(book) != self.book_id or n < self.seen:
             self.book_id, self.seen, self.open = id(book), 0, {}

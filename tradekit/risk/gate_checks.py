@@ -21,6 +21,7 @@ one (tests).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
@@ -36,11 +37,14 @@ _REL = 1 + 1e-12  # rupee comparisons, relative
 _R = tuple.__new__  # builds a CheckResult without NamedTuple's argument handling (hot path)
 _CR = CheckResult
 _NO_ACCOUNT = CheckResult("FUNDS", True, "no account: funds not checked")
+_MARKET = OrderType.MARKET
+_BASE, _NONE, _INF = _worst._BASE, _worst._NONE, math.inf
 
 _OK = {code: CheckResult(code, True) for code in (
     "STATE", "TICK", "LOT", "BAND", "FREEZE", "MARKET_PROTECTION", "CNC_HOLDINGS", "MIS_CUTOFF", "FUNDS",
     "FAT_FINGER", "RESTRICTED", "FNO_BAN", "RATE", "VAR",
 )}
+_OK_RESTRICTED, _OK_FAT_FINGER = _OK["RESTRICTED"], _OK["FAT_FINGER"]
 
 
 _PAISA = Decimal("0.01")
@@ -88,12 +92,44 @@ def rs(x: float | Decimal) -> str:
     return f"-₹{s}" if neg else f"₹{s}"
 
 
+_RS_MEMO: dict[float, str] = {}
+
+
+def _rs_lim(x: float) -> str:
+    """``rs`` of a figure that repeats from order to order (a limit, today's loss, the open
+    exposure's): its text is kept (floats only: equal floats, 0.0 and -0.0 included, have the
+    same text)."""
+    if x.__class__ is not float:
+        return rs(x)
+    t = _RS_MEMO.get(x)
+    if t is None:
+        if len(_RS_MEMO) > 4096:
+            _RS_MEMO.clear()
+        t = _RS_MEMO[x] = rs(x)
+    return t
+
+
 def _pct(x: float) -> str:
     return f"{x:.1f} %"
 
 
 def _lim(x: float) -> str:
     return f"{x:g} %"
+
+
+_LIM_MEMO: dict[float, str] = {}
+
+
+def _lim_kept(x: float) -> str:
+    """``_lim`` of a limit, kept (floats other than zero only: ``-0.0`` and ``0.0`` print apart)."""
+    t = _LIM_MEMO.get(x) if x.__class__ is float and x else None
+    if t is None:
+        t = f"{x:g} %"
+        if x.__class__ is float and x:
+            if len(_LIM_MEMO) > 4096:
+                _LIM_MEMO.clear()
+            _LIM_MEMO[x] = t
+    return t
 
 
 class EntryFacts(NamedTuple):
@@ -124,6 +160,19 @@ def _rebuild() -> None:
     _RULES_OTHER = tuple(r for r, only in _ENTRY_RULES if not only)
 
 
+def _active_rules(gate, rules: tuple) -> tuple:
+    """``rules`` without those that say (``rule.applies_to(gate)`` False) that they return None for
+    every order of this gate's configuration; worked out once per (config, registry)."""
+    cache = gate.__dict__.get("_rules_active")
+    if cache is None or cache[0] is not gate.config:
+        cache = gate._rules_active = (gate.config, {})
+    active = cache[1].get(id(rules))
+    if active is None or active[0] is not rules:
+        fs = [getattr(r, "applies_to", None) for r in rules]
+        active = cache[1][id(rules)] = (rules, tuple(r for r, f in zip(rules, fs) if f is None or f(gate)))
+    return active[1]
+
+
 def register_entry_rule(rule: EntryRule | None = None, *, derivatives_only: bool = False):
     """Add ``rule(gate, order, ctx, facts) -> CheckResult | None`` to every gate's entry checks
     (once; returns the rule, so it works as a decorator, also as
@@ -131,7 +180,11 @@ def register_entry_rule(rule: EntryRule | None = None, *, derivatives_only: bool
 
     ``derivatives_only``: the rule runs only for orders in a derivative (an F&O, currency or
     commodity exchange, or an instrument that is a future or an option); any other order does
-    not call it at all (the gate tests one flag it already knows)."""
+    not call it at all (the gate tests one flag it already knows).
+
+    A rule may carry ``rule.applies_to(gate) -> bool``: False when it returns None for every order
+    of that gate's configuration (e.g. no limit of its kind is set); a gate then does not call it,
+    asking again when its ``config`` object is replaced."""
     if rule is None:
         return lambda r: register_entry_rule(r, derivatives_only=derivatives_only)
     if all(r is not rule for r, _ in _ENTRY_RULES):
@@ -152,18 +205,42 @@ def entry_rules() -> tuple[EntryRule, ...]:
 class EntryChecks:
     """Mixed into :class:`~tradekit.risk.gate.PreTradeGate`: the entry checks and the VaR state."""
 
+    def _limits(self, capital: float) -> tuple:
+        """The limits at ``capital`` and the current scale, worked out once per (capital, scale)
+        with the operations the checks used to do per order (so the same floats):
+        (capital, scale, order value, position value, position quantity, concentration %,
+        sector %, gross %, net %, daily loss, drawdown, VaR, 100 / capital)."""
+        scale = self.scale
+        ov = self._max_order_value
+        if self._max_order_value_pct is not None:
+            p = self._max_order_value_pct * capital / 100.0
+            ov = p if ov is None or p < ov else ov
+        if ov is not None:
+            ov *= scale
+
+        def sc(x):
+            return None if x is None else x * scale
+
+        lm = self._lims = (capital, scale, ov, sc(self._max_pos_value), sc(self._max_pos_qty), sc(self._conc),
+                           sc(self._sector_pct), sc(self._gross), sc(self._net), self.daily_loss_limit(capital),
+                           self.drawdown_limit(capital), self.var_limit(capital), 100.0 / capital)
+        return lm
+
     def _entry_checks(self, order, req, ctx, inst, info, sym, q, signed, cur, price, mult, capital, day_pnl,
                       open_orders, day, ap) -> None:
-        scale = self.scale
         s = self.summary
-        key, sector, restricted, und, deriv = info
+        key, sector, restricted, und, deriv = info[:5]
+        lm = self._lims
+        if lm is None or lm[0] != capital or lm[1] != self.scale:
+            lm = self._limits(capital)
         # -- compliance lists
+        lists = self.lists
         if restricted:
             ap(_R(_CR, ("RESTRICTED", False, f"{sym} is on the restricted list: no new positions", None, None)))
-        elif self.lists.restricted:
-            ap(_OK["RESTRICTED"])
-        if deriv and self.lists.fno_ban:
-            banned = self.lists.fno_ban.get(day)
+        elif lists.restricted:
+            ap(_OK_RESTRICTED)
+        if deriv and lists.fno_ban:
+            banned = lists.fno_ban.get(day)
             if banned and und in banned:
                 ap(_R(_CR, ("FNO_BAN", False, f"{und} is in the F&O ban on {day}: only position-reducing trades",
                             None, None)))
@@ -186,32 +263,34 @@ class EntryChecks:
                 ap(_R(_CR, ("FUNDS", need <= avail, "" if need <= avail else
                             f"{sym}: needs margin {rs(need)}, available {rs(avail)}", need, avail)))
         value = q * price * mult
-        lim = self._max_order_value
-        if self._max_order_value_pct is not None:
-            p = self._max_order_value_pct * capital / 100.0
-            lim = p if lim is None or p < lim else lim
+        value_text = None  # rs(value), when a refusal wrote it (an entry from flat: the position's figure too)
+        lim = lm[2]
         if lim is not None:
-            lim *= scale
-            ap(_R(_CR, ("ORDER_VALUE", True, "", value, lim)) if value <= lim * _REL else
-               _R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {rs(value)} is above the limit {rs(lim)}", value, lim)))
+            if value <= lim * _REL:
+                ap(_R(_CR, ("ORDER_VALUE", True, "", value, lim)))
+            else:
+                value_text = rs(value)
+                ap(_R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {value_text} is above the limit {_rs_lim(lim)}",
+                            value, lim)))
         mq = self._max_order_qty
         if mq is not None:
             ap(_R(_CR, ("ORDER_QTY", True, "", float(q), float(mq))) if q <= mq else
                _R(_CR, ("ORDER_QTY", False, f"{sym}: quantity {q:,} is above the limit {mq:,}", float(q), float(mq))))
-        ff = self._ff_opt if (inst is not None and inst.is_option) else self._ff
         ltp = ctx.last_price
-        if ff is not None and ltp is not None and req.order_type is not OrderType.MARKET:
-            ltp = float(ltp)
-            p = float(req.price if req.price is not None else req.trigger_price)
-            if ltp > 0:
-                dev = (p / ltp - 1.0) * 100.0
-                if -ff - _EPS <= dev <= ff + _EPS:
-                    ap(_OK["FAT_FINGER"])
-                else:
-                    what = "limit price" if req.price is not None else "trigger price"
-                    ap(_R(_CR, ("FAT_FINGER", False,
-                                f"{sym}: {what} {p:,.2f} is {abs(dev):.1f} % {'above' if dev > 0 else 'below'} "
-                                f"the last price {ltp:,.2f}, limit {_lim(ff)}", abs(dev), ff)))
+        if ltp is not None and req.order_type is not _MARKET:
+            ff = self._ff_opt if (inst is not None and inst.is_option) else self._ff
+            if ff is not None:
+                ltp = float(ltp)
+                p = float(req.price if req.price is not None else req.trigger_price)
+                if ltp > 0:
+                    dev = (p / ltp - 1.0) * 100.0
+                    if -ff - _EPS <= dev <= ff + _EPS:
+                        ap(_OK_FAT_FINGER)
+                    else:
+                        what = "limit price" if req.price is not None else "trigger price"
+                        ap(_R(_CR, ("FAT_FINGER", False,
+                                    f"{sym}: {what} {p:,.2f} is {abs(dev):.1f} % {'above' if dev > 0 else 'below'} "
+                                    f"the last price {ltp:,.2f}, limit {_lim(ff)}", abs(dev), ff)))
 
         # -- exposure (a check passes if the order does not make an over-limit figure worse)
         cur_val = s.value.get(key, 0.0)
@@ -219,51 +298,46 @@ class EntryChecks:
         new_val = new_qty * price * mult
         a_new = new_val if new_val >= 0 else -new_val
         a_cur = cur_val if cur_val >= 0 else -cur_val
-        lim = self._max_pos_value
+        lim = lm[3]
         if lim is not None:
-            lim *= scale
             ok = a_new <= lim * _REL or a_new <= a_cur
-            ap(_R(_CR, ("POSITION_VALUE", ok, "" if ok else f"{sym}: position would be {rs(a_new)}, limit {rs(lim)}",
-                        a_new, lim)))
-        lim = self._max_pos_qty
+            ap(_R(_CR, ("POSITION_VALUE", ok, "" if ok else
+                        f"{sym}: position would be {value_text if a_new == value and value_text else rs(a_new)}, "
+                        f"limit {_rs_lim(lim)}", a_new, lim)))
+        lim = lm[4]
         if lim is not None:
-            lim *= scale
             aq = float(abs(new_qty))
             ok = aq <= lim or aq <= abs(cur)
             ap(_R(_CR, ("POSITION_QTY", ok, "" if ok else f"{sym}: position would be {aq:,.0f} units, limit {lim:,.0f}",
                         aq, lim)))
-        to_pct = 100.0 / capital
-        lim = self._conc
+        to_pct = lm[12]
+        lim = lm[5]
         if lim is not None:
-            lim *= scale
             pct = a_new * to_pct
             ok = pct <= lim + _EPS or a_new <= a_cur
             ap(_R(_CR, ("CONCENTRATION", ok, "" if ok else
-                        f"{sym}: position would be {_pct(pct)} of capital, limit {_lim(lim)}", pct, lim)))
-        lim = self._sector_pct
+                        f"{sym}: position would be {pct:.1f} % of capital, limit {_lim_kept(lim)}", pct, lim)))
+        lim = lm[6]
         if lim is not None and sector is not None:
-            lim *= scale
             old = s.sector.get(sector, 0.0)
             new = old - a_cur + a_new
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= old
             ap(_R(_CR, ("SECTOR", ok, "" if ok else
-                        f"{sym}: {sector} sector exposure would be {_pct(pct)} of capital, limit {_lim(lim)}", pct, lim)))
-        lim = self._gross
+                        f"{sym}: {sector} sector exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}", pct, lim)))
+        lim = lm[7]
         if lim is not None:
-            lim *= scale
             new = s.gross - a_cur + a_new
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= s.gross + _EPS
-            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {_pct(pct)} of capital, limit {_lim(lim)}",
+            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}",
                         pct, lim)))
-        lim = self._net
+        lim = lm[8]
         if lim is not None:
-            lim *= scale
             new = abs(s.net - cur_val + new_val)
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= abs(s.net) + _EPS
-            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {_pct(pct)} of capital, limit {_lim(lim)}",
+            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}",
                         pct, lim)))
         mo = self._max_open
         if mo is not None:
@@ -277,32 +351,34 @@ class EntryChecks:
                _R(_CR, ("ORDERS_DAY", False, f"{n:,} orders today, limit {md:,}", float(n + 1), float(md))))
 
         # -- loss
-        lim = self.daily_loss_limit(capital)
+        lim = lm[9]
         if lim is not None:
             loss = 0.0 - day_pnl
             if loss >= lim:
-                ap(_R(_CR, ("DAILY_LOSS", False, f"today's loss {rs(loss)} has reached the limit {rs(lim)}: only orders "
-                                                 f"that reduce a position", loss, lim)))
+                ap(_R(_CR, ("DAILY_LOSS", False, f"today's loss {rs(loss)} has reached the limit {_rs_lim(lim)}: only "
+                                                 f"orders that reduce a position", loss, lim)))
             elif self._adverse is None:
                 ap(_R(_CR, ("DAILY_LOSS", True, "", loss, lim)))
             else:
                 ap(self._loss_worst_case(order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim))
-        lim = self.drawdown_limit(capital)
+        lim = lm[10]
         if lim is not None:
             dd = self.day.peak - self.day.last
             ap(_R(_CR, ("DRAWDOWN", True, "", dd, lim)) if dd < lim else
-               _R(_CR, ("DRAWDOWN", False, f"P&L is {rs(dd)} below today's peak, limit {rs(lim)}: only orders that "
-                                           f"reduce a position", dd, lim)))
+               _R(_CR, ("DRAWDOWN", False, f"P&L is {rs(dd)} below today's peak, limit {_rs_lim(lim)}: only orders "
+                                           f"that reduce a position", dd, lim)))
 
         # -- portfolio VaR
         if self.var_model is not None:
-            lim = self.var_limit(capital)
+            lim = lm[11]
             if lim is not None:
                 ap(self._var_check(sym, new_val - cur_val, lim, abs(new_val) < abs(cur_val)))
 
         # -- rules registered by other modules (register_entry_rule); an order that is not in a
         # derivative does not call the derivative-only ones (the Greek limits)
         rules = _RULES_DERIV if deriv else _RULES_OTHER
+        if rules:
+            rules = _active_rules(self, rules)
         if rules:
             facts = _R(EntryFacts, (sym, key, q, signed, cur, price, mult, capital, day_pnl))
             for rule in rules:
@@ -319,29 +395,73 @@ class EntryChecks:
         self.signal_stops[signal_id] = stop
 
     def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim) -> CheckResult:
-        """DAILY_LOSS with the order's worst case and the open exposure (see ``tradekit.risk.worstcase``)."""
+        """DAILY_LOSS with the order's worst case and the open exposure (see ``tradekit.risk.worstcase``:
+        :func:`~tradekit.risk.worstcase.check`'s arithmetic, inline, operation for operation)."""
         var_pct = None
         vm = self.var_model
         if vm is not None:
             i = vm.index.get(sym)
-            if i is not None and vm.cov[i][i] > 0:
-                var_pct = vm.scale * vm.cov[i][i] ** 0.5 * 100.0
-        stop = _worst.stop_of(order, ctx, self.signal_stops)
+            if i is not None:
+                c = vm.cov[i][i]
+                if c > 0:
+                    var_pct = vm.scale * c ** 0.5 * 100.0
+        # the protective stop (worstcase.stop_of): the context's, else the order's signal's
+        extra = ctx.extra
+        stop = extra.get("stop") if extra else None
+        if stop is None and order.signal_id:
+            stop = self.signal_stops.get(order.signal_id)
+        s = self.summary
         # the book values the filled quantity at its mark for the symbol (else the first mark: the last price)
-        mark = self.summary.price.get(key)
+        mark = s.price.get(key)
         if mark is None and ctx.last_price is not None:
             mark = float(ctx.last_price)
         adverse = self._adverse
         signed_value = signed * price * mult
-        ok, total, open_loss, order_loss = _worst.check(loss, lim, self.summary, open_orders, key, signed_value, q,
-                                                        price, mult, stop, adverse, self._loss_positions, var_pct, mark)
-        if ok:
+        if self._loss_positions:
+            base = _BASE
+            if (open_orders is base.open_orders and s is base.summary and s.seq == base.seq and s.seq > 0
+                    and base.key is not None and s.version == base.key[1] and s.book_id == base.key[2]):
+                working, total_worst = base.working, base.total  # the book took no event since
+            else:
+                working, total_worst = base.of(s, open_orders)
+            pos = s.value.get(key, 0.0)
+            b, sl = working.get(key, _NONE)
+        else:
+            total_worst = pos = b = sl = 0.0
+        open_loss = total_worst * adverse / 100.0
+        st = None if stop is None else _worst._stop(stop)
+        if st is not None:
+            order_loss = abs(price - st) * q * mult
+        else:
+            before = max(abs(pos + b), abs(pos - sl), abs(pos))
+            if signed_value > 0.0:
+                after = max(abs(pos + b + signed_value), abs(pos - sl), abs(pos))
+            else:
+                after = max(abs(pos + b), abs(pos - (sl - signed_value)), abs(pos))
+            pct = adverse if var_pct is None or var_pct <= adverse else var_pct
+            order_loss = (after - before if after > before else 0.0) * pct / 100.0
+            paid = 0.0
+            if mark is not None and mark > 0 and mark != _INF:  # through_mark
+                d = price - mark if signed_value > 0 else mark - price
+                if d > 0:
+                    paid = d * q * mult
+                    order_loss += paid
+        total = loss + open_loss + order_loss
+        if total <= lim * (1 + 1e-12):
             return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
-        how = _worst.how(q, price, mult, stop, adverse, var_pct, signed_value, mark)
+        # worstcase.how's text, from the figures above
+        if st is not None:
+            how = f"stop {st:,.2f}"
+        else:
+            how = f"its VaR, {var_pct:.2f} % of value" if var_pct is not None and var_pct > adverse else \
+                f"{adverse:g} % adverse move"
+            if paid > 0.0:
+                how = f"{how} + ₹{paid:,.2f} paid through the mark {mark:,.2f}"
+        # today's loss and the open exposure's stay the same from order to order until the book moves
         return _R(_CR, ("DAILY_LOSS", False,
-                        f"{sym}: today's loss {rs(loss)} + open exposure {rs(open_loss)} at a {adverse:g} % "
+                        f"{sym}: today's loss {_rs_lim(loss)} + open exposure {_rs_lim(open_loss)} at a {adverse:g} % "
                         f"adverse move + this order's worst case {rs(order_loss)} ({how}) = {rs(total)} "
-                        f"would pass the daily loss limit {rs(lim)}", total, lim))
+                        f"would pass the daily loss limit {_rs_lim(lim)}", total, lim))
 
     def _var_state(self) -> tuple[float, "object"]:
         """(wᵀΣw, Σw) for the current book, patched from the summary's deltas."""
@@ -411,10 +531,15 @@ class EntryChecks:
     def _var_check(self, sym: str, delta: float, lim: float, reduces: bool = False) -> CheckResult:
         vm = self.var_model
         i = vm.index.get(sym)
-        v = self.config.var
-        wsw, sw = self._var_state()  # also notes whether some exposure has no history (_var_gap)
+        s = self.summary
+        c = self._var_cache
+        if c is None or s.deltas or self._var_full != s.full_version:
+            wsw, sw = self._var_state()  # also notes whether some exposure has no history (_var_gap)
+        else:
+            wsw, sw = c[0], c[1]  # what _var_state returns when nothing moved
         note = ""
         if i is None or self._var_gap:
+            v = self.config.var
             pct, names = self._var_coverage(sym, delta)
             if pct + 1e-9 < v.min_coverage_pct:
                 note = (f"VaR covers {pct:.0f} % of the exposure (risk.var.min_coverage_pct {v.min_coverage_pct:g}): no daily "

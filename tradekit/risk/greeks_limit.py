@@ -260,6 +260,7 @@ def _registered(code: str):
         return r.results(order, ctx, inst, facts.signed, facts.price).get(code)
 
     rule.__name__ = rule.__qualname__ = f"greek_limit_{code.lower()}"
+    rule.applies_to = lambda gate: _rule_of(gate) is not None  # no Greek limit configured: never a result
     return rule
 
 

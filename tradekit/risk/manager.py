@@ -17,15 +17,17 @@ Wiring (what the session/OMS does)::
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
+from tradekit.model.position import position_key
 from tradekit.risk.base import TradingState
 from tradekit.risk.breakers import BreakerAction, CircuitBreakers
 from tradekit.risk.config import RiskConfig, RiskLists, load_lists
 from tradekit.risk.gate import PreTradeGate
 from tradekit.risk.killswitch import Emit, KillSwitch, RiskExecutor
-from tradekit.risk.sizing import DynamicLimits, Regime
+from tradekit.risk.sizing import DynamicLimits, Regime, RegimeSeries
 from tradekit.store.events import EventType as E
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +37,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from tradekit.store.projection import Book
 
 log = logging.getLogger(__name__)
+_DAY = timedelta(days=1)
+
+_STATE_EVENTS = frozenset({E.KILL_SWITCH, E.TRADING_STATE})
+_WARM_EVENTS = frozenset({E.MARK, E.FILL})  # they change what the gate's next check summarises
 
 
 class RiskManager:
@@ -72,7 +78,8 @@ class RiskManager:
         self._auto_var = var_model is None and self.config.enabled and (v.limit is not None or v.limit_pct is not None)
         self._var_day: date | None = None
         self.regime: Regime | None = None
-        self.regime_note = ""  # how today's volatility regime was found (or why not)
+        self._note: "str | tuple" = ""  # regime_note, or what it is made of until it is read
+        self._regime_src: tuple | None = None  # see _regime_source
         self._realized: dict[str, float] = {}
         self.actions: list[BreakerAction] = []  # every action applied, for reports
 
@@ -132,22 +139,52 @@ class RiskManager:
 
     def _measure_regime(self, day: date) -> Regime | None:
         """The regime from the bundled daily closes of the regime index up to ``day - 1``; None
-        (NORMAL limits, with the reason in :attr:`regime_note`) when they do not reach that day."""
-        from tradekit.risk.sizing import vol_regime
-        from tradekit.risk.var import closes
+        (NORMAL limits, with the reason in :attr:`regime_note`) when they do not reach that day.
 
+        The index's closes are read once and the regime of each leading part of them computed
+        once (:class:`~tradekit.risk.sizing.RegimeSeries`): the same figures as
+        ``vol_regime(closes up to day - 1)``, without redoing the whole history every day."""
         s = self.config.sizing
-        px = closes([s.regime_index], end=day - timedelta(days=1))
-        series = px[s.regime_index].dropna() if s.regime_index in px else None
-        if series is None or len(series) < s.regime_short + 2 or (day - series.index[-1].date()).days > 7:
-            last = "none" if series is None or not len(series) else f"the last is {series.index[-1].date()}"
+        src = self._regime_source(s)
+        days, rs = src[2], src[3]
+        k = 0 if days is None else bisect_right(days, day - _DAY)  # the closes up to the day before
+        if days is None or k < s.regime_short + 2 or (day - days[k - 1]).days > 7:
+            last = "none" if days is None or not k else f"the last is {days[k - 1]}"
             self.regime_note = (f"volatility regime not measured for {day}: no recent daily closes of "
                                 f"{s.regime_index} (risk.sizing.regime_index; {last}); limits unscaled")
             log.info(self.regime_note)
             return None
-        reg = vol_regime(series, s)
-        self.regime_note = f"volatility regime {day}: {reg}"
+        reg = rs.at(k)
+        self._note = (day, reg)  # worded when read (most days nobody does)
         return reg
+
+    @property
+    def regime_note(self) -> str:
+        """How today's volatility regime was found (or why not)."""
+        n = self._note
+        if type(n) is tuple:
+            n = self._note = f"volatility regime {n[0]}: {n[1]}"
+        return n
+
+    @regime_note.setter
+    def regime_note(self, text: str) -> None:
+        self._note = text
+
+    def _regime_source(self, s) -> tuple:
+        """(frame, settings, the days of the index's closes or None, their RegimeSeries), built
+        again when the daily closes were read again (``var.clear_caches``) or the settings changed."""
+        from tradekit.risk import var as _var
+
+        px = _var._closes_frame([s.regime_index])
+        src = self._regime_src
+        if src is None or src[0] is not px or src[1] != (s.regime_index, s.regime_short, s.regime_long, s.high_vol_ratio):
+            series = px[s.regime_index].dropna() if s.regime_index in px else None
+            if series is None:
+                days = rs = None
+            else:  # the closes are on normalised days: "up to the day before" is a count of dates
+                days, rs = series.index.date.tolist(), RegimeSeries(series, s)
+            src = self._regime_src = (px, (s.regime_index, s.regime_short, s.regime_long, s.high_vol_ratio), days, rs)
+        return src
 
     def stop_distance(self, symbol: str, price: float, day: date) -> tuple[float, str]:
         """Per-unit stop distance by ``risk.sizing.method`` (ATR or realised volatility) from daily
@@ -185,18 +222,20 @@ class RiskManager:
     def on_event(self, ev: "Event", book: "Book") -> list[BreakerAction]:
         """Feed every journal event *after* it was applied to ``book``: own events and those
         polled from other writers (a ``tradekit kill`` from the CLI arrives this way)."""
-        t, p = ev.type, ev.payload
-        if t in (E.KILL_SWITCH, E.TRADING_STATE):
-            if p.get("origin") != self.kill_switch.origin:
+        t = ev.type
+        if t in _STATE_EVENTS:
+            if ev.payload.get("origin") != self.kill_switch.origin:
                 self._external(ev, book)
             return []
         if t == E.DAY_ROLLED:
             self.start_day(book, ev.day)
             return []
         if t == E.FILL:
-            self._trade_result(p, book)
-        actions = self._apply(self.breakers.observe(ev, book), ev.time)
-        if t in (E.MARK, E.FILL):
+            self._trade_result(ev.payload, book)
+        actions = self.breakers.observe(ev, book)
+        if actions:  # the event's time is read only when there is something to apply
+            self._apply(actions, ev.time)
+        if t in _WARM_EVENTS:
             self.gate.warm(book)  # the next order's check finds the book already summarised
         return actions
 
@@ -220,8 +259,6 @@ class RiskManager:
 
     def _trade_result(self, p: dict, book: "Book") -> None:
         # A fill that realises P&L closes (part of) a trade: it feeds the loss streak.
-        from tradekit.model.position import position_key
-
         key = position_key(p.get("strategy", ""), p["exchange"], p["tradingsymbol"], p["product"])
         pos = book.positions.get(key)
         if pos is None:

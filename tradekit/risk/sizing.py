@@ -17,6 +17,7 @@ never go below ``min_scale``.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -157,8 +158,75 @@ def vol_regime(index_closes: pd.Series, settings: SizingSettings | None = None) 
         return Regime("NORMAL", 1.0, float("nan"), float("nan"))
     short = float(roll.iloc[-1])
     normal = float(roll.iloc[-s.regime_long:].median())
+    return _classify(short, normal, s)
+
+
+def _classify(short: float, normal: float, s: SizingSettings) -> Regime:
     ratio = short / normal if normal > 0 else 1.0
     return Regime("HIGH" if ratio >= s.high_vol_ratio else "NORMAL", ratio, short, normal)
+
+
+class RegimeSeries:
+    """:func:`vol_regime` of every leading part of one series of index closes, from one pass.
+
+    ``at(k)`` equals ``vol_regime(index_closes.iloc[:k], settings)`` to the bit: the log returns,
+    their rolling standard deviation (pandas computes it left to right, each value from those
+    before it) and the dropped gaps of a leading part are the leading part of the whole
+    series'. The median of the last ``regime_long`` values is kept as a sorted window that moves
+    with ``k`` (a replay asks for the next day's ``k``): the middle value, or the two middle
+    values' sum halved, as ``np.median`` (which ``Series.median`` uses) takes it; a window that
+    holds a zero is left to numpy (0.0 and -0.0 sort as equals).
+    """
+
+    def __init__(self, index_closes: pd.Series, settings: SizingSettings | None = None) -> None:
+        import numpy as np
+        import pandas as pd
+
+        self.settings = s = settings or SizingSettings()
+        c = pd.Series(index_closes.astype(float).to_numpy())  # positions as the index
+        r = np.log(c).diff().dropna()
+        roll = (r.rolling(s.regime_short).std(ddof=1) * math.sqrt(252)).dropna()
+        self._pos = roll.index.to_numpy()  # the position in the closes each value ends at
+        self._vol = roll.to_numpy()
+        self._vals = self._vol.tolist()
+        self._at: dict[int, Regime] = {}
+        self._m = -1  # the sorted window holds the values [_lo, _m)
+        self._lo = 0
+        self._win: list[float] = []
+
+    def at(self, k: int) -> Regime:
+        """The regime of the first ``k`` closes."""
+        hit = self._at.get(k)
+        if hit is None:
+            import numpy as np
+
+            m = int(np.searchsorted(self._pos, k, side="left"))  # values from the first k closes
+            if m == 0:
+                hit = Regime("NORMAL", 1.0, float("nan"), float("nan"))
+            else:
+                hit = _classify(self._vals[m - 1], self._median(m), self.settings)
+            self._at[k] = hit
+        return hit
+
+    def _median(self, m: int) -> float:
+        lo = max(m - self.settings.regime_long, 0)
+        vals, win = self._vals, self._win
+        if self._m <= m <= self._m + 64 and self._m >= 0:  # move the window forward
+            for j in range(self._m, m):
+                insort(win, vals[j])
+            for j in range(self._lo, lo):
+                del win[bisect_left(win, vals[j])]
+        else:
+            win = self._win = sorted(vals[lo:m])
+        self._m, self._lo = m, lo
+        n = len(win)
+        if not win[0] > 0.0:  # a zero (or a NaN): numpy decides, as Series.median does
+            import numpy as np
+
+            w = self._vol[lo:m]
+            return float(np.nanmedian(w[~np.isnan(w)]))
+        h = n // 2
+        return win[h] if n % 2 else (win[h - 1] + win[h]) / 2
 
 
 class DynamicLimits:

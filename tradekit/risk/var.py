@@ -19,8 +19,11 @@ Conventions
 from __future__ import annotations
 
 import math
+import os
+import zlib
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Iterable, Mapping
@@ -39,15 +42,77 @@ _N = NormalDist()
 
 # -- data --------------------------------------------------------------------------------------
 
+def _env_key() -> tuple:
+    return (os.environ.get("TRADEKIT_DATA_DIR"), os.environ.get("TRADEKIT_CONFIG"))
+
+
+_DATA_DIRS: dict[tuple, "os.PathLike"] = {}  # (env...) -> the default data directory, until clear_caches()
+
+
+def _data_dir():
+    """The default data directory (``default_data_dir``), found once per environment: finding it
+    reads the config, which every symbol's file would otherwise pay again."""
+    k = _env_key()
+    d = _DATA_DIRS.get(k)
+    if d is None:
+        from tradekit.data.store import default_data_dir
+
+        d = _DATA_DIRS[k] = default_data_dir()
+    return d
+
+
 @lru_cache(maxsize=64)
 def _closes(symbol: str) -> pd.Series:
     from tradekit.data.store import load_symbol_bars
 
-    bars = load_symbol_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d")  # the data directory, else bundled
+    # the data directory, else bundled
+    bars = load_symbol_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d", data_dir=_data_dir())
     s = bars["close"].astype(float)
     s.index = s.index.tz_localize(None).normalize()
     s.name = symbol
     return s
+
+
+_FIRST: dict[tuple, "pd.Timestamp | None"] = {}  # (env..., symbol) -> see _first_day, until clear_caches()
+
+
+def _first_day(symbol: str) -> "pd.Timestamp | None":
+    """A day on or before the first day of ``symbol``'s daily bars, read from the first row of its
+    CSV without loading the file; None when that cannot be told cheaply (a Parquet file, an
+    unusual first row, no file): then the file is read.
+
+    Sound because a file that loads is strictly increasing (``load_bars`` refuses it otherwise),
+    so none of its days comes before its first row's; a day of margin covers any difference
+    between this parse and pandas'.
+    """
+    k = (*_env_key(), symbol)
+    if k in _FIRST:
+        return _FIRST[k]
+    out = None
+    try:
+        from tradekit.data.store import find_bars
+
+        path, _ = find_bars(symbol if ":" in symbol else f"NSE:{symbol}", "1d", data_dir=_data_dir())
+        name = path.name.lower()
+        if name.endswith((".csv", ".csv.gz")):
+            with open(path, "rb") as f:
+                raw = f.read(4096)
+            if name.endswith(".gz"):
+                raw = zlib.decompressobj(wbits=47).decompress(raw, 2048)  # the first 2 kB of text
+            lines = raw[:raw.rfind(b"\n") + 1].decode("utf-8-sig").splitlines()  # whole lines only
+            rows = [ln for ln in lines[1:] if ln.strip()]
+            cols = [c.strip().lower() for c in lines[0].split(",")] if lines else []
+            vals = rows[0].split(",") if rows else []
+            if "timestamp" in cols and len(vals) == len(cols):
+                t = datetime.fromisoformat(vals[cols.index("timestamp")].strip())
+                if t.tzinfo is not None:
+                    from tradekit.clock import IST
+
+                    out = pd.Timestamp(t.astimezone(IST).date()) - pd.Timedelta(days=1)
+    except (DataError, OSError, ValueError, EOFError, UnicodeError, zlib.error):
+        out = None
+    _FIRST[k] = out
+    return out
 
 
 def bundled_symbols() -> list[str]:
@@ -63,6 +128,9 @@ def clear_caches() -> None:
     """Forget the daily closes, symbol lists and models read so far (after new daily bars arrived)."""
     _closes.cache_clear()
     _AVAILABLE.clear()
+    _DATA_DIRS.clear()
+    _FIRST.clear()
+    _UPTO.clear()
     _FRAMES.clear()
     _RETURNS.clear()
     _MODELS.clear()
@@ -73,16 +141,15 @@ def available_symbols(data_dir=None) -> list[str]:
     import|fetch``), as plain trading symbols. Without ``data_dir`` (the default data directory,
     found through the config) the answer is kept until :func:`clear_caches`."""
     if data_dir is None:
-        import os
-
-        k = (os.environ.get("TRADEKIT_DATA_DIR"), os.environ.get("TRADEKIT_CONFIG"))
-        hit = _AVAILABLE.get(k)
-        if hit is None:
-            from tradekit.data.store import default_data_dir
-
-            hit = _AVAILABLE[k] = _available(default_data_dir())
-        return list(hit)
+        return list(_available_default(_env_key()))
     return _available(data_dir)
+
+
+def _available_default(env: tuple) -> list[str]:
+    hit = _AVAILABLE.get(env)
+    if hit is None:
+        hit = _AVAILABLE[env] = _available(_data_dir())
+    return hit
 
 
 def _available(data_dir) -> list[str]:
@@ -109,7 +176,7 @@ def coverage(exposures, symbols: Iterable[str]) -> dict:
 
 
 _FRAMES: dict[tuple, tuple[tuple, pd.DataFrame]] = {}  # symbols -> (their cached series, the joined frame)
-_RETURNS: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}  # id(frame) -> (frame, its daily returns)
+_RETURNS: dict[int, "_Returns"] = {}  # id(frame) -> its daily returns (checked: the same frame)
 
 
 def _closes_frame(symbols: Iterable[str]) -> pd.DataFrame:
@@ -428,7 +495,139 @@ def crash_path(day: date, symbols: Iterable[str]) -> list[dict[str, float]]:
 
 # -- the pre-trade model -----------------------------------------------------------------------
 
-_MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, end, lookback, ...) -> covariance
+_MODELS: dict[tuple, tuple[list, np.ndarray]] = {}  # (symbols, last day, lookback, ...) -> covariance
+
+
+_UPTO: dict[tuple, "_Upto"] = {}  # (env..., symbols) -> which of them a window needs, until clear_caches()
+_EPOCH = date(1970, 1, 1).toordinal()
+_DAY_NS = 86_400 * 10**9
+
+
+def _naive_ns(end) -> int | None:
+    """``pd.Timestamp(end).value`` (ns) for a naive ``end``; None for a time with a zone."""
+    if type(end) is date:  # the usual case (the day before a replayed day), without pandas
+        return (end.toordinal() - _EPOCH) * _DAY_NS
+    ts = pd.Timestamp(end)
+    return None if ts.tz is not None else ts.value
+
+
+class _Upto:
+    """For one list of symbols: which of them have a day on or before a given day, by their
+    :func:`_first_day` (kept per distinct answer)."""
+
+    __slots__ = ("bounds", "firsts", "need", "syms")
+
+    def __init__(self, syms: list[str]) -> None:
+        self.syms = syms
+        self.firsts = [None if d is None else d.value for d in map(_first_day, syms)]  # ns; None: always read
+        self.bounds = sorted({d for d in self.firsts if d is not None})  # the distinct first days
+        self.need: dict[int, list[str]] = {}
+
+    def upto(self, ns: int) -> list[str]:
+        j = bisect_right(self.bounds, ns)  # the first j first days are on or before the end
+        hit = self.need.get(j)
+        if hit is None:
+            lim = self.bounds[j - 1] if j else None
+            hit = self.need[j] = [s for s, d in zip(self.syms, self.firsts) if d is None or (lim is not None and d <= lim)]
+        return hit
+
+
+def _frame_upto(symbols: Iterable[str], ns: int | None, env: tuple | None = None) -> pd.DataFrame:
+    """The joined daily closes of those of ``symbols`` that have a day on or before ``ns`` (a naive
+    time in ns; None: all of them): a file that starts after it is not read (see :func:`_first_day`).
+
+    Its rows up to ``ns`` are those of the whole set's frame: a symbol left out has no day up to
+    then, so it adds no row there and its column there is empty (which the window drops)."""
+    syms = list(dict.fromkeys(symbols))
+    if ns is None:
+        return _closes_frame(syms)
+    k = (*(env or _env_key()), *syms)
+    u = _UPTO.get(k)
+    if u is None:
+        if len(_UPTO) > 16:
+            _UPTO.clear()
+        u = _UPTO[k] = _Upto(syms)
+    return _closes_frame(u.upto(ns))
+
+
+class _Returns:
+    """A frame's daily returns as one array, with its days, computed once per frame."""
+
+    __slots__ = ("columns", "days", "days_ns", "frame", "rets")
+
+    def __init__(self, px: pd.DataFrame) -> None:
+        self.frame = px
+        self.days = px.index
+        self.days_ns = px.index.as_unit("ns").asi8 if isinstance(px.index, pd.DatetimeIndex) else None
+        self.rets = px.pct_change(fill_method=None).to_numpy(dtype=float, na_value=np.nan)
+        self.columns = list(px.columns)
+
+
+def _empty(px: pd.DataFrame) -> bool:
+    """``px.empty``, without its generic machinery."""
+    return not len(px.columns) or not len(px.index)
+
+
+def _returns_of(px: pd.DataFrame) -> _Returns:
+    hit = _RETURNS.get(id(px))
+    if hit is None or hit.frame is not px:
+        if len(_RETURNS) > 16:
+            _RETURNS.clear()
+        hit = _RETURNS[id(px)] = _Returns(px)
+    return hit
+
+
+def _cov_window(r: _Returns, upto: int, lookback: int, min_obs: int) -> tuple[list, np.ndarray]:
+    """The covariance of the returns of the last ``lookback`` days among the frame's first ``upto``
+    rows, pair by pair (see :func:`_pairwise_cov`): ``DataFrame.cov``'s own computation (``np.cov``
+    without a gap, pandas' pairwise ``nancorr`` with one) on the same numbers in the same layout."""
+    if upto <= 0:
+        return [], np.zeros((0, 0))
+    rows = range(1, upto)[-lookback:]  # the first row has no return; then the window
+    win = r.rets[rows.start:rows.stop]
+    nan = np.isnan(win)
+    keep = len(win) - nan.sum(axis=0) >= min_obs  # returns per symbol in the window
+    if keep.all():
+        cols, mat, gap = list(r.columns), win, nan.any()
+    elif not keep.any():
+        return [], np.zeros((0, 0))
+    else:
+        cols = [c for c, k in zip(r.columns, keep.tolist()) if k]
+        mat, gap = win[:, keep], nan[:, keep].any()
+    n = len(cols)
+    if not gap:
+        if min_obs is not None and min_obs > len(mat):
+            c = np.full((n, n), np.nan)
+        else:
+            c = _cov(np.ascontiguousarray(mat.T)).reshape((n, n))
+    else:
+        c = _nancov(mat, min_obs)
+    c = np.ascontiguousarray(np.where(np.isnan(c), 0.0, c))  # pairs without enough overlap: no covariance
+    if n == 1 and 0.0 <= c[0, 0] < math.inf:
+        return cols, c  # a variance is its own eigenvalue, never below zero: nothing to clip
+    w, v = np.linalg.eigh((c + c.T) / 2.0)
+    if (w < 0).any():
+        c = (v * np.clip(w, 0.0, None)) @ v.T
+    return cols, c
+
+
+def _cov(x: np.ndarray) -> np.ndarray:
+    """``np.cov(x, ddof=1)`` of float rows, the same steps without its argument handling."""
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] < 2:
+        return np.cov(x, ddof=1)  # its own answer (and warning) for the odd shapes
+    x = np.array(x, dtype=np.float64)
+    x -= x.mean(axis=1)[:, None]
+    c = np.dot(x, x.T.conj())
+    c *= np.true_divide(1, x.shape[1] - 1)
+    return c.squeeze()
+
+
+def _nancov(mat: np.ndarray, min_obs: int) -> np.ndarray:
+    try:
+        from pandas._libs.algos import nancorr
+    except ImportError:  # pragma: no cover - the same computation through the public API
+        return pd.DataFrame(mat).cov(min_periods=min_obs).to_numpy()
+    return nancorr(mat, cov=True, minp=min_obs)
 
 
 def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20) -> tuple[list, np.ndarray]:
@@ -436,30 +635,20 @@ def _pairwise_cov(symbols: Iterable[str], end, lookback: int, min_obs: int = 20)
     symbol with a short history (a recent listing, a recent import) does not shorten everyone's
     window; symbols with fewer than ``min_obs`` returns are left out (uncovered). Pairs without
     overlap get no covariance, and the matrix is made positive semi-definite (eigenvalues clipped)."""
-    px = _closes_frame(symbols)
-    if px.empty:
+    ns = None if end is None else _naive_ns(end)
+    px = _frame_upto(symbols, ns)
+    if _empty(px):
         return [], np.zeros((0, 0))
     # the returns of the whole history, computed once per frame; a prefix of them is the
     # returns of the prefix (each is one close over the one before)
-    rets = _RETURNS.get(id(px))
-    if rets is None or rets[0] is not px:
-        if len(_RETURNS) > 16:
-            _RETURNS.clear()
-        rets = _RETURNS[id(px)] = (px, px.pct_change(fill_method=None))
-    r = rets[1]
-    if end is not None:
-        r = r[r.index <= pd.Timestamp(end)]
-        if r.empty:
-            return [], np.zeros((0, 0))
-    r = r.iloc[1:].iloc[-lookback:]
-    r = r.loc[:, r.notna().sum() >= min_obs]
-    if r.shape[1] == 0:
-        return [], np.zeros((0, 0))
-    c = r.cov(min_periods=min_obs).fillna(0.0).to_numpy()
-    w, v = np.linalg.eigh((c + c.T) / 2.0)
-    if (w < 0).any():
-        c = (v * np.clip(w, 0.0, None)) @ v.T
-    return list(r.columns), c
+    r = _returns_of(px)
+    if end is None:
+        upto = len(r.days)
+    elif ns is not None and r.days_ns is not None:
+        upto = int(np.searchsorted(r.days_ns, ns, side="right"))
+    else:  # pandas says what it thinks of comparing a time with a zone with naive days
+        upto = int(r.days.searchsorted(pd.Timestamp(end), side="right"))
+    return _cov_window(r, upto, lookback, min_obs)
 
 
 class VarModel:
@@ -487,18 +676,30 @@ class VarModel:
     @classmethod
     def from_settings(cls, settings: "VarSettings", symbols: Iterable[str] | None = None, *, end=None) -> "VarModel":
         """Build from the bundled daily data up to ``end`` (pass the day before a replayed day)."""
-        syms = list(symbols) if symbols is not None else available_symbols()
+        env = _env_key()
+        syms = list(symbols) if symbols is not None else list(_available_default(env))
         # keyed by the last day of data the window reaches, not by ``end``: a replay's days past
         # the end of the daily data (or across a weekend) share one model
-        last = None
+        last = upto = None
+        ns = None if end is None else _naive_ns(end)
+        px = _frame_upto(syms, ns, env)
+        r = None if _empty(px) else _returns_of(px)
         if end is not None:
-            idx = _closes_frame(syms).index
-            i = int(idx.searchsorted(pd.Timestamp(end), side="right"))
-            last = idx[i - 1] if i else pd.Timestamp.min
+            if r is None:
+                upto, last = 0, "before"
+            elif ns is not None and r.days_ns is not None:
+                upto = int(np.searchsorted(r.days_ns, ns, side="right"))
+                last = int(r.days_ns[upto - 1]) if upto else "before"
+            else:  # pandas says what it thinks of comparing a time with a zone with naive days
+                upto = int(px.index.searchsorted(pd.Timestamp(end), side="right"))
+                last = px.index[upto - 1].value if upto else "before"
         key = (tuple(syms), last, settings.lookback_days, settings.confidence, settings.horizon_days)
         hit = _MODELS.get(key)
         if hit is None:
-            hit = _pairwise_cov(syms, end, settings.lookback_days)
+            if r is None:
+                hit = [], np.zeros((0, 0))
+            else:
+                hit = _cov_window(r, len(r.days) if upto is None else upto, settings.lookback_days, 20)
             if len(_MODELS) > 256:
                 _MODELS.clear()
             _MODELS[key] = hit

@@ -57,7 +57,8 @@ def signal_to_dict(s: Signal) -> dict:
         "confidence": s.confidence,
         "sizing": None if s.sizing is None else {k: _s(v) if isinstance(v, Decimal) else v for k, v in s.sizing.items()},
         "reference_price": _s(s.reference_price),
-        "meta": json.loads(json.dumps(s.meta, default=_json_default)),
+        # an empty dict needs no JSON round trip (a replay sends thousands of signals without meta)
+        "meta": {} if s.meta.__class__ is dict and not s.meta else json.loads(json.dumps(s.meta, default=_json_default)),
     }
 
 

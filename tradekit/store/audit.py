@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from sqlalchemy import select
 
 from tradekit.errors import StoreError
 from tradekit.store import accounts as _accounts
-from tradekit.store.journal import GENESIS, Journal, chain_hash, events_table
+from tradekit.store.journal import GENESIS, Journal, events_table
 
 log = logging.getLogger(__name__)
 
@@ -79,45 +80,51 @@ def verify(journal: Journal, *, expect_anchor: str | None = None, anchors: "Anch
         archived = archived_rows(journal)
     except ArchiveError as e:
         return VerifyResult(False, 0, 0, GENESIS, "archive", e.seq, str(e))
-    with journal.engine.connect().execution_options(readonly=True) as conn:
-        rows = conn.execute(select(events_table).order_by(events_table.c.seq)).all()
+    if anchors is None:
+        intact = _intact(journal, archived, expect_anchor)
+        if intact is not None:
+            return intact
+    rows = _live_rows(journal)
     if archived:
-        rows = archived + list(rows)
+        rows = archived + rows
     tail_seq, tail_hash = journal.tail()
     account = getattr(journal, "account", _accounts.DEFAULT)
     prev_hash, prev_seq = _accounts.genesis(account), 0
-    seen_hashes: dict[str, int] = {}
-    all_hashes = {r.hash: r.seq for r in rows}
     anchor_found = expect_anchor is None
-    for r in rows:
-        try:
-            own = chain_hash(r.prev_hash, r.seq, r.ts, r.recorded_at, r.type, r.payload)
-        except (ValueError, json.JSONDecodeError):
+    sha256 = hashlib.sha256
+    # rows are (seq, ts, recorded_at, type, payload, prev_hash, hash) tuples (or named tuples in that order)
+    for i, (seq, ts, rec, type_, payload, ph, h) in enumerate(rows):
+        if seq != prev_seq + 1:
+            if seq > prev_seq + 1:
+                missing = prev_seq + 1 if seq - prev_seq == 2 else f"{prev_seq + 1}..{seq - 1}"
+                return _fail(rows, "removed", seq, f"event {missing} is missing (removed); the chain jumps from {prev_seq} to {seq}")
+            return _fail(rows, "inserted", seq, f"sequence number {seq} is out of order after {prev_seq}")
+        try:  # chain_hash(ph, seq, ts, rec, type_, payload), inline
+            own = sha256(f"{ph}\n{seq}\n{ts}\n{rec}\n{type_}\n{payload}".encode("utf-8")).hexdigest()
+        except ValueError:  # text that cannot be encoded (a lone surrogate written into the table)
             own = None
-        if r.seq != prev_seq + 1:
-            if r.seq > prev_seq + 1:
-                missing = prev_seq + 1 if r.seq - prev_seq == 2 else f"{prev_seq + 1}..{r.seq - 1}"
-                return _fail(rows, "removed", r.seq, f"event {missing} is missing (removed); the chain jumps from {prev_seq} to {r.seq}")
-            return _fail(rows, "inserted", r.seq, f"sequence number {r.seq} is out of order after {prev_seq}")
-        if own != r.hash:
-            return _fail(rows, "altered", r.seq, f"event {r.seq} ({r.type}) was altered: its content does not match its hash")
-        if r.prev_hash != prev_hash:
-            src = _genesis_owner(journal.engine, r.prev_hash) if prev_seq == 0 else None
+        if own != h:
+            return _fail(rows, "altered", seq, f"event {seq} ({type_}) was altered: its content does not match its hash")
+        if ph != prev_hash:
+            src = _genesis_owner(journal.engine, ph) if prev_seq == 0 else None
             if src is not None:
-                return _fail(rows, "account", r.seq,
-                             f"event {r.seq} starts the chain of {src}, not of account {account}: its events were "
+                return _fail(rows, "account", seq,
+                             f"event {seq} starts the chain of {src}, not of account {account}: its events were "
                              "moved here from another account")
-            if r.prev_hash in all_hashes and all_hashes[r.prev_hash] > r.seq:
-                kind, what = "reordered", f"event {r.seq} links to event {all_hashes[r.prev_hash]}, which comes later: events were reordered"
-            elif r.prev_hash in seen_hashes:
-                kind, what = "removed", f"event {r.seq} links to event {seen_hashes[r.prev_hash]}: the events between were removed and renumbered"
+            # what the link points at, among all events and among those before this one (a later row
+            # with the same hash wins, as a dict built in seq order keeps it)
+            all_hashes = {r[6]: r[0] for r in rows}
+            seen_hashes = {r[6]: r[0] for r in rows[:i]}
+            if ph in all_hashes and all_hashes[ph] > seq:
+                kind, what = "reordered", f"event {seq} links to event {all_hashes[ph]}, which comes later: events were reordered"
+            elif ph in seen_hashes:
+                kind, what = "removed", f"event {seq} links to event {seen_hashes[ph]}: the events between were removed and renumbered"
             else:
-                kind, what = "inserted", f"event {r.seq} ({r.type}) does not follow event {prev_seq}: it was inserted, or event {prev_seq} was altered and rehashed"
-            return _fail(rows, kind, r.seq, what)
-        seen_hashes[r.hash] = r.seq
-        if expect_anchor is not None and r.hash == expect_anchor:
+                kind, what = "inserted", f"event {seq} ({type_}) does not follow event {prev_seq}: it was inserted, or event {prev_seq} was altered and rehashed"
+            return _fail(rows, kind, seq, what)
+        if h == expect_anchor:
             anchor_found = True
-        prev_hash, prev_seq = r.hash, r.seq
+        prev_hash, prev_seq = h, seq
     if tail_seq != prev_seq or tail_hash != prev_hash:
         if tail_seq > prev_seq:
             return _fail(rows, "truncated", prev_seq + 1, f"the journal records {tail_seq} events but holds {prev_seq}: events {prev_seq + 1}..{tail_seq} were removed from the end")
@@ -127,6 +134,55 @@ def verify(journal: Journal, *, expect_anchor: str | None = None, anchors: "Anch
     if anchors is not None:
         return _against_log(rows, anchors)
     return VerifyResult(True, len(rows), prev_seq, prev_hash)
+
+
+def _intact(journal: Journal, archived: list, expect_anchor: str | None) -> VerifyResult | None:
+    """The result of :func:`verify` when the chain is whole (SQLite, no anchor log): the rows walked
+    one by one off the driver's cursor, none kept (no list of every row, no collector passes over
+    one). None as soon as anything does not check out: the full walk then names the problem."""
+    if journal.engine.dialect.name != "sqlite":
+        return None
+    sha256 = hashlib.sha256
+    prev_hash, prev_seq, n = _accounts.genesis(getattr(journal, "account", _accounts.DEFAULT)), 0, 0
+    found = expect_anchor is None
+    with journal.engine.connect().execution_options(readonly=True) as conn:
+        conn.exec_driver_sql("SELECT 1")  # opens the read transaction (BEGIN) on this connection
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            cur.execute(_SELECT_SQLITE)
+            for seq, ts, rec, type_, payload, ph, h in itertools.chain(archived, cur):
+                if seq != prev_seq + 1 or ph != prev_hash:
+                    return None
+                try:  # chain_hash(ph, seq, ts, rec, type_, payload), inline
+                    if sha256(f"{ph}\n{seq}\n{ts}\n{rec}\n{type_}\n{payload}".encode("utf-8")).hexdigest() != h:
+                        return None
+                except ValueError:
+                    return None
+                if h == expect_anchor:
+                    found = True
+                prev_hash, prev_seq, n = h, seq, n + 1
+        finally:
+            cur.close()
+    if not found or journal.tail() != (prev_seq, prev_hash):
+        return None
+    return VerifyResult(True, n, prev_seq, prev_hash)
+
+
+def _live_rows(journal: Journal) -> list:
+    """The events table in seq order, as row tuples (SQLite: straight from the driver's cursor)."""
+    with journal.engine.connect().execution_options(readonly=True) as conn:
+        if journal.engine.dialect.name == "sqlite":  # one account per file: the table is plain ``events``
+            conn.exec_driver_sql("SELECT 1")  # opens the read transaction (BEGIN) on this connection
+            cur = conn.connection.driver_connection.cursor()
+            try:
+                cur.execute(_SELECT_SQLITE)
+                return cur.fetchall()
+            finally:
+                cur.close()
+        return list(conn.execute(select(events_table).order_by(events_table.c.seq)))
+
+
+_SELECT_SQLITE = f"SELECT {', '.join(c.name for c in events_table.columns)} FROM events ORDER BY seq"
 
 
 def _genesis_owner(engine, prev_hash: str) -> str | None:
@@ -160,27 +216,27 @@ def _against_log(rows, anchors: "AnchorLog") -> VerifyResult:
         entries = anchors.entries()
     except StoreError as e:
         return _fail(rows, "anchor_log", None, str(e))
-    last_seq, last_hash = (rows[-1].seq, rows[-1].hash) if rows else (0, GENESIS)
+    last_seq, last_hash = (rows[-1][0], rows[-1][6]) if rows else (0, GENESIS)
     if not entries:
         return VerifyResult(True, len(rows), last_seq, last_hash)
-    by_seq = {r.seq: r for r in rows}
+    by_seq = {r[0]: r for r in rows}
     for a in entries:
         r = by_seq.get(a["seq"])
         if r is None:
             return _fail(rows, "truncated", a["seq"],
                          f"the anchor published at {a['time']} covers events up to {a['seq']}, but the journal ends at "
                          f"{last_seq}: events {last_seq + 1}..{a['seq']} were removed")
-        if r.hash != a["hash"]:
+        if r[6] != a["hash"]:
             return _fail(rows, "rewritten", a["seq"],
                          f"event {a['seq']} is not the one anchored at {a['time']} (hash {a['hash'][:16]}…): "
                          "the history up to it was rewritten")
     latest = entries[-1]
     # an honest event recorded just before the anchor may commit just after it: allow a margin
     cutoff = datetime.fromisoformat(latest["time"]) - timedelta(seconds=BACKDATE_GRACE_SECONDS)
-    for r in rows:
-        if r.seq > latest["seq"] and _utc(r.recorded_at) < cutoff:
-            return _fail(rows, "inserted", r.seq,
-                         f"event {r.seq} ({r.type}) claims to have been recorded at {r.recorded_at}, before the anchor "
+    for seq, _, rec, type_, *_ in rows:
+        if seq > latest["seq"] and _utc(rec) < cutoff:
+            return _fail(rows, "inserted", seq,
+                         f"event {seq} ({type_}) claims to have been recorded at {rec}, before the anchor "
                          f"of {latest['time']} at seq {latest['seq']} that did not include it: it was inserted later")
     return VerifyResult(True, len(rows), last_seq, last_hash, anchored_seq=latest["seq"], anchored_at=latest["time"],
                         anchors_checked=len(entries))
@@ -188,7 +244,7 @@ def _against_log(rows, anchors: "AnchorLog") -> VerifyResult:
 
 def _fail(rows, problem: str, seq: int | None, message: str) -> VerifyResult:
     last = rows[-1] if rows else None
-    return VerifyResult(False, len(rows), last.seq if last else 0, last.hash if last else GENESIS, problem, seq, message)
+    return VerifyResult(False, len(rows), last[0] if last else 0, last[6] if last else GENESIS, problem, seq, message)
 
 
 def _summary(type_: str, p: dict) -> str:

@@ -94,9 +94,14 @@ class _Tx:
     __slots__ = ("rows", "hooks", "depth")
 
     def __init__(self):
-        self.rows: list[dict] = []
+        self.rows: list[tuple] = []  # rows as in _COLUMNS order
         self.hooks: list = []
         self.depth = 0
+
+
+class _TxLocal(threading.local):
+    state: "_Tx | None" = None  # this thread's open transaction (read without a failed lookup when there is none)
+
 
 metadata = MetaData()
 events_table = Table(
@@ -120,16 +125,32 @@ tail_table = Table(
 )
 
 
-_rec_cache: list = [0, ""]
+#: A row of the events table as the journal buffers and writes it (a tuple in this order).
+_COLUMNS = ("seq", "ts", "recorded_at", "type", "payload", "prev_hash", "hash")
+_INSERT_SQLITE = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+_rec_cache: list = [0, "", -1, ""]  # [ms, its text, the second, that second's text up to the seconds]
 
 
 def _recorded_at() -> str:
-    """Wall time (UTC, ISO 8601, millisecond resolution), formatted once per millisecond."""
+    """Wall time (UTC, ISO 8601, millisecond resolution), formatted once per millisecond.
+
+    The text is ``datetime.isoformat(timespec="milliseconds")``'s: the part up to the seconds is
+    formatted once per second and the milliseconds appended (a property test compares the two)."""
     ms = time.time_ns() // 1_000_000
-    if ms != _rec_cache[0]:
-        _rec_cache[0] = ms
-        _rec_cache[1] = datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
-    return _rec_cache[1]
+    c = _rec_cache
+    if ms != c[0]:
+        c[0] = ms
+        c[1] = _format_ms(ms, c)
+    return c[1]
+
+
+def _format_ms(ms: int, c: list) -> str:
+    s, frac = divmod(ms, 1000)
+    if s != c[2]:
+        c[2] = s
+        c[3] = datetime.fromtimestamp(s, timezone.utc).isoformat(timespec="seconds")[:-6]  # without "+00:00"
+    return f"{c[3]}.{frac:03d}+00:00"
 
 
 def _default(o: Any) -> Any:
@@ -153,6 +174,7 @@ def _default(o: Any) -> Any:
 
 
 _ORJSON_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_dumps, _loads, _sha256 = orjson.dumps, orjson.loads, hashlib.sha256
 
 
 def canonical(obj: Any) -> str:
@@ -160,13 +182,14 @@ def canonical(obj: Any) -> str:
 
     The hash chain covers this stored text, so verification never re-serialises a payload.
     """
-    return orjson.dumps(obj, default=_default, option=_ORJSON_OPTS).decode("utf-8")
+    return _dumps(obj, default=_default, option=_ORJSON_OPTS).decode("utf-8")
 
 
 def chain_hash(prev_hash: str, seq: int, ts: str, recorded_at: str, type_: str, payload_json: str) -> str:
-    """SHA-256 over the previous hash and this event's fields, the payload as its stored canonical text."""
-    body = f"{prev_hash}\n{seq}\n{ts}\n{recorded_at}\n{type_}\n{payload_json}"
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    """SHA-256 over the previous hash and this event's fields, the payload as its stored canonical text.
+
+    (:meth:`Journal.append` and :func:`tradekit.store.audit.verify` compute the same expression inline.)"""
+    return _sha256(f"{prev_hash}\n{seq}\n{ts}\n{recorded_at}\n{type_}\n{payload_json}".encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +201,17 @@ class Event:
     payload: dict
     prev_hash: str
     hash: str
+
+    def __init__(self, seq: int, ts: str, recorded_at: str, type: str, payload: dict, prev_hash: str, hash: str,  # noqa: A002
+                 _set=object.__setattr__) -> None:
+        # what the generated frozen __init__ does, without looking object.__setattr__ up for each field
+        _set(self, "seq", seq)
+        _set(self, "ts", ts)
+        _set(self, "recorded_at", recorded_at)
+        _set(self, "type", type)
+        _set(self, "payload", payload)
+        _set(self, "prev_hash", prev_hash)
+        _set(self, "hash", hash)
 
     @property
     def time(self) -> datetime:
@@ -213,9 +247,10 @@ class Journal:
         self.durability = durability
         self.batch_size = batch_size
         self._lock = threading.RLock()
-        self._buffer: list[dict] = []
-        self._listeners: list = []
-        self._tx = threading.local()
+        self._buffer: list[tuple] = []  # batch durability: rows (in _COLUMNS order) not written yet
+        self._listeners: list = []  # (fn, the event types it wants or None for all)
+        self._routes: dict[str, tuple] = {}  # event type -> the listeners to call, in subscription order
+        self._tx = _TxLocal()
         self._failure_listeners: list = []
         self._lock_listeners: list = []
         self.lock_warn_seconds = float(lock_warn_seconds)
@@ -228,6 +263,7 @@ class Journal:
         self._clock_iso = getattr(self.clock, "now_iso", None)
         self.lease, self.read_only = lease, read_only
         self.account = _accounts.account_of(engine)  # one account's chain (tradekit.store.accounts)
+        self._sqlite = engine.dialect.name == "sqlite"  # rows go to the driver directly (one account, no schema)
         if read_only:
             self._open_read_only()
             return
@@ -278,30 +314,37 @@ class Journal:
                                            f"({', '.join(sorted(_lease.REQUEST_TYPES))})", holder)
 
     # -- writing -----------------------------------------------------------------------------
-    def subscribe(self, fn) -> None:
-        """Call ``fn(event)`` after each event is appended (in-process listeners)."""
-        self._listeners.append(fn)
+    def subscribe(self, fn, types=None) -> None:
+        """Call ``fn(event)`` after each event is appended (in-process listeners); with ``types``, only
+        after events of those types (a listener that ignores the others is then not called for them)."""
+        self._listeners.append((fn, None if types is None else frozenset(types)))
+        self._routes = {}
+
+    def _route(self, type_: str) -> tuple:
+        fns = self._routes.get(type_)
+        if fns is None:
+            fns = self._routes[type_] = tuple(fn for fn, types in self._listeners if types is None or type_ in types)
+        return fns
 
     def append(self, type_: str, payload: dict | None = None, *, ts: datetime | None = None) -> Event:
         """Append one event; in ``sync`` mode it is committed when this returns."""
-        payload = payload or {}
-        self._may_append(type_)
+        if self.read_only or self.lease is None:
+            self._may_append(type_)
         if ts is None and self._clock_iso is not None:
             ts_s = self._clock_iso()
         else:
             ts_s = (ts or self.clock.now()).astimezone(IST).isoformat()
         rec = _recorded_at()
-        payload_json = canonical(payload)
-        tx: _Tx | None = getattr(self._tx, "state", None)
+        payload_json = _dumps(payload or {}, default=_default, option=_ORJSON_OPTS).decode("utf-8")  # canonical()
+        tx: _Tx | None = self._tx.state
         if tx is not None:
             with self._lock:
-                seq, prev = (tx.rows[-1]["seq"], tx.rows[-1]["hash"]) if tx.rows else (self._seq, self._hash)
+                seq, prev = (tx.rows[-1][0], tx.rows[-1][6]) if tx.rows else (self._seq, self._hash)
             seq += 1
-            h = chain_hash(prev, seq, ts_s, rec, type_, payload_json)
-            row = dict(seq=seq, ts=ts_s, recorded_at=rec, type=type_, payload=payload_json, prev_hash=prev, hash=h)
-            tx.rows.append(row)
-            ev = Event(seq, ts_s, rec, type_, orjson.loads(payload_json), prev, h)
-            for fn in self._listeners:
+            h = _sha256(f"{prev}\n{seq}\n{ts_s}\n{rec}\n{type_}\n{payload_json}".encode("utf-8")).hexdigest()  # chain_hash
+            tx.rows.append((seq, ts_s, rec, type_, payload_json, prev, h))
+            ev = Event(seq, ts_s, rec, type_, _loads(payload_json), prev, h)
+            for fn in self._routes.get(type_) or self._route(type_):
                 fn(ev)
             return ev
         with self._lock:
@@ -311,33 +354,30 @@ class Journal:
                 except JournalUnavailable as e:
                     self._raise_failure(e)
             else:
-                seq = self._seq + 1
-                h = chain_hash(self._hash, seq, ts_s, rec, type_, payload_json)
-                row = dict(seq=seq, ts=ts_s, recorded_at=rec, type=type_, payload=payload_json, prev_hash=self._hash, hash=h)
-                self._buffer.append(row)
+                seq, prev = self._seq + 1, self._hash
+                h = _sha256(f"{prev}\n{seq}\n{ts_s}\n{rec}\n{type_}\n{payload_json}".encode("utf-8")).hexdigest()  # chain_hash
+                buf = self._buffer
+                buf.append((seq, ts_s, rec, type_, payload_json, prev, h))
                 self._seq, self._hash = seq, h
-                ev = Event(seq, ts_s, rec, type_, orjson.loads(payload_json), row["prev_hash"], h)
-                if len(self._buffer) >= self.batch_size:
+                ev = Event(seq, ts_s, rec, type_, _loads(payload_json), prev, h)
+                if len(buf) >= self.batch_size:
                     self._flush_locked()
-        for fn in self._listeners:
+        for fn in self._routes.get(type_) or self._route(type_):
             fn(ev)
         return ev
 
     def _commit_one(self, ts_s: str, rec: str, type_: str, payload_json: str) -> Event:
-        row = dict(seq=self._seq + 1, ts=ts_s, recorded_at=rec, type=type_, payload=payload_json, prev_hash=self._hash,
-                   hash="")
-        row["hash"] = chain_hash(row["prev_hash"], row["seq"], ts_s, rec, type_, payload_json)
-        self._write(rows := [row])
-        r = rows[0]
-        return Event(r["seq"], ts_s, rec, type_, orjson.loads(payload_json), r["prev_hash"], r["hash"])
+        seq, prev = self._seq + 1, self._hash
+        self._write(rows := [(seq, ts_s, rec, type_, payload_json, prev, chain_hash(prev, seq, ts_s, rec, type_, payload_json))])
+        seq, _, _, _, _, prev, h = rows[0]  # re-chained if another writer moved the tail
+        return Event(seq, ts_s, rec, type_, _loads(payload_json), prev, h)
 
     # -- the one writer ---------------------------------------------------------------------------
     @contextmanager
     def _begin(self, busy_ms: int | None):
         """A write transaction; on SQLite with a short busy timeout, so lock waits come back to us."""
-        sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.connect() as conn:
-            raw = conn.connection.driver_connection if sqlite and busy_ms is not None else None
+            raw = conn.connection.driver_connection if self._sqlite and busy_ms is not None else None
             if raw is not None:
                 raw.execute(f"PRAGMA busy_timeout={busy_ms}")
             try:
@@ -350,7 +390,7 @@ class Journal:
                     except Exception:  # the connection is going back to the pool either way
                         pass
 
-    def _write(self, rows: list[dict], *, note_wait: bool = True) -> None:
+    def _write(self, rows: list[tuple], *, note_wait: bool = True) -> None:
         """Commit ``rows`` after the current tail (re-chained if another writer moved it); caller holds the lock.
 
         Waits for another process's write lock up to ``lock_timeout_seconds`` (telling the
@@ -367,15 +407,20 @@ class Journal:
                     tail = conn.execute(select(tail_table).where(tail_table.c.id == 1).with_for_update()).one()
                     if self.lease is not None:
                         self.lease.fence(conn)
-                    if tail.seq != rows[0]["seq"] - 1 or tail.hash != rows[0]["prev_hash"]:
-                        # Another writer appended meanwhile: re-chain our events after it.
+                    if tail.seq != rows[0][0] - 1 or tail.hash != rows[0][5]:
+                        # Another writer appended meanwhile: re-chain our events after it (in place: the
+                        # caller's list then holds the rows as written).
                         prev, seq = tail.hash, tail.seq
-                        for r in rows:
+                        for i, (_, ts, rec, type_, payload, _, _) in enumerate(rows):
                             seq += 1
-                            r["seq"], r["prev_hash"] = seq, prev
-                            r["hash"] = prev = chain_hash(prev, seq, r["ts"], r["recorded_at"], r["type"], r["payload"])
-                    conn.execute(insert(events_table), rows)
-                    conn.execute(update(tail_table).where(tail_table.c.id == 1).values(seq=rows[-1]["seq"], hash=rows[-1]["hash"]))
+                            h = chain_hash(prev, seq, ts, rec, type_, payload)
+                            rows[i] = (seq, ts, rec, type_, payload, prev, h)
+                            prev = h
+                    if self._sqlite:  # plain tuples to the driver (no per-row parameter processing)
+                        conn.exec_driver_sql(_INSERT_SQLITE, rows)
+                    else:
+                        conn.execute(insert(events_table), [dict(zip(_COLUMNS, r)) for r in rows])
+                    conn.execute(update(tail_table).where(tail_table.c.id == 1).values(seq=rows[-1][0], hash=rows[-1][6]))
                 break
             except IntegrityError:
                 collisions += 1
@@ -399,8 +444,8 @@ class Journal:
                        else str(e.orig))
                 raise self._failed(why, locked=_is_locked(e)) from e
         waited = time.monotonic() - t0
-        self._seq, self._hash = rows[-1]["seq"], rows[-1]["hash"]
-        self.own_seqs.update(r["seq"] for r in rows)
+        self._seq, self._hash = rows[-1][0], rows[-1][6]
+        self.own_seqs.update(range(rows[0][0], rows[-1][0] + 1))  # consecutive seqs
         self.last_failure = None
         if warned:
             self.lock_waiting_since = None
@@ -409,10 +454,10 @@ class Journal:
             log.warning("the journal was locked by another process for %.1f s", waited)
             payload = canonical({"kind": "journal_lock_wait", "seconds": round(waited, 3),
                                  "threshold_seconds": self.lock_warn_seconds})
-            ts_s = rows[-1]["ts"]
+            ts_s = rows[-1][1]
             rec = _recorded_at()
-            note = dict(seq=self._seq + 1, ts=ts_s, recorded_at=rec, type="note", payload=payload, prev_hash=self._hash,
-                        hash=chain_hash(self._hash, self._seq + 1, ts_s, rec, "note", payload))
+            note = (self._seq + 1, ts_s, rec, "note", payload, self._hash,
+                    chain_hash(self._hash, self._seq + 1, ts_s, rec, "note", payload))
             try:
                 self._write([note], note_wait=False)
             except JournalUnavailable:
@@ -447,7 +492,7 @@ class Journal:
     # -- transactions ------------------------------------------------------------------------------
     @property
     def in_transaction(self) -> bool:
-        return getattr(self._tx, "state", None) is not None
+        return self._tx.state is not None
 
     @contextmanager
     def transaction(self):
@@ -465,7 +510,7 @@ class Journal:
         if self.durability == "batch":
             yield self  # no lock held across the block: a sink may take the OMS's lock inside it
             return
-        tx: _Tx | None = getattr(self._tx, "state", None)
+        tx: _Tx | None = self._tx.state
         if tx is not None:
             tx.depth += 1
             try:
@@ -490,7 +535,7 @@ class Journal:
 
     def after_commit(self, fn) -> None:
         """Run ``fn()`` once this thread's transaction has committed (at once when there is none)."""
-        tx: _Tx | None = getattr(self._tx, "state", None)
+        tx: _Tx | None = self._tx.state
         if tx is None:
             fn()
         else:

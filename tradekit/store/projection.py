@@ -18,7 +18,7 @@ from tradekit.errors import IllegalTransition, StoreError, TradekitError
 from tradekit.model.charges import Charges
 from tradekit.model.enums import Exchange, Product, Side
 from tradekit.model.money import ZERO, dec
-from tradekit.model.order import Order, OrderRequest, OrderStatus
+from tradekit.model.order import TERMINAL, Order, OrderRequest, OrderStatus
 from tradekit.model.position import Position, position_key
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event
@@ -59,11 +59,14 @@ class Book:
         return self.positions.get(position_key(strategy, exchange, tradingsymbol, product))
 
     def net_quantity(self, exchange, tradingsymbol: str, product=None) -> int:
-        ex = str(exchange)
-        return sum(
-            p.quantity for p in self.positions.values()
-            if str(p.exchange) == ex and p.tradingsymbol == tradingsymbol and (product is None or str(p.product) == str(product))
-        )
+        ex, pr = str(exchange), None if product is None else str(product)
+        n = 0
+        # the symbol first (the test that most often fails); a position's exchange and product are str enums
+        # (or str), equal to a str exactly when their text is: no str() call (a Python __str__) per position
+        for p in self.positions.values():
+            if p.tradingsymbol == tradingsymbol and p.exchange == ex and (pr is None or p.product == pr):
+                n += p.quantity
+        return n
 
     @property
     def realized_pnl(self) -> Decimal:
@@ -121,22 +124,24 @@ class Book:
 
     # -- applying events -----------------------------------------------------------------------
     def apply(self, ev: Event) -> None:
-        handler = _HANDLERS.get(ev.type)
+        t = ev.type
+        handler = _HANDLERS.get(t)
         if handler is not None:
+            p = ev.payload
             try:
-                handler(self, ev.payload, ev.time)
+                handler(self, p, ev.time)
             except (IllegalTransition, KeyError, ValueError, TypeError, ArithmeticError, TradekitError) as e:
-                raise StoreError(f"event {ev.seq} ({ev.type}) cannot be applied: {e}") from e
-            if ev.type in _POSITION_EVENTS:
+                raise StoreError(f"event {ev.seq} ({t}) cannot be applied: {e}") from e
+            if t in _POSITION_EVENTS:
                 self.positions_version += 1
-            cid = ev.payload.get("client_order_id")
+            cid = p.get("client_order_id")
             if cid is not None:
                 orders = self.orders
                 if type(orders) is not dict:  # a session from a snapshot: an old order an event changed stays in memory
                     orders.promote(cid)
                 o = orders.get(cid)
                 if o is not None:
-                    if o.status.is_terminal:
+                    if o.status in TERMINAL:  # OrderStatus.is_terminal
                         self.open.pop(cid, None)
                     else:
                         self.open[cid] = o

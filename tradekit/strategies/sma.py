@@ -119,7 +119,7 @@ class SmaCrossover:
         idx = bars.index
         if not len(close):
             return np.zeros(0, dtype="int64")
-        days = np.asarray(idx.normalize())
+        days = idx.normalize().asi8  # each bar's local midnight as integers (no Timestamp per bar)
         last = np.r_[days[1:] != days[:-1], True]  # each session's last bar
         if not self.resets_each_session:
             tgt = self._targets(bars)
@@ -148,13 +148,13 @@ class SmaCrossover:
         delta = self.trade_deltas(bars)
         idx = np.nonzero(delta)[0]
         closes = bars["close"].to_numpy()
-        starts = bars.index
+        starts = bars.index[idx].to_pydatetime()  # only the signalling bars' starts, converted at once
         out: list[Signal] = []
-        for i in idx:
+        for i, start in zip(idx, starts):
             d = int(delta[i])
-            ts = starts[i].to_pydatetime() + self.bar
+            ts = start + self.bar
             out.append(Signal(
-                signal_id=f"{self.strategy}-{symbol}-{starts[i].strftime('%Y%m%d%H%M')}",
+                signal_id=f"{self.strategy}-{symbol}-{start.strftime('%Y%m%d%H%M')}",
                 strategy=self.strategy, exchange=ex, tradingsymbol=symbol,
                 side=Side.BUY if d > 0 else Side.SELL, quantity=abs(d), order_type=OrderType.MARKET,
                 product=self.trade_product, signal_time=ts, reference_price=dec(float(closes[i]), "close"),

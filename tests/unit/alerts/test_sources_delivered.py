@@ -15,6 +15,16 @@ from tradekit.data.types import Tick
 from tradekit.model import OrderRequest
 from tradekit.store import EventType as E
 
+@pytest.fixture(autouse=True)
+def _fresh_governor():
+    """A KiteBroker configures the process-wide rate governor from its config (kite-sim's fast limits here):
+    put the defaults back, so later tests (tests/unit/kite/test_ratelimit.py) do not inherit them."""
+    from tradekit.brokers.kite.ratelimit import DEFAULT_LIMITS, governor
+
+    yield
+    governor().reset(DEFAULT_LIMITS)
+
+
 SLACK = {"channels": {"ops": {"type": "slack"}}, "routes": [{"kinds": ["*"], "channels": ["ops"]}]}
 
 

@@ -57,6 +57,21 @@ scenario = st.fixed_dictionaries({
 })
 
 
+def _measures(s) -> tuple:
+    """What the risk manager and the hub measure minute by minute, to the last bit: the gate's
+    book summary (patched per mark), today's P&L and peak, the volatility breaker's state, the
+    quality state, the clock, and which Decimal objects the positions and the summary share."""
+    g, brk = s.risk.gate, s.risk.breakers
+    m = g.summary
+    summary = (m.seq, m.version, m.full_version, m.fills, m.npos, m.gross, m.net, m.unreal, m.fixed, dict(m.qty),
+               dict(m.value), dict(m.price), dict(m.cnc), dict(m.sector), list(m.deltas), [list(r) for r in m.rows],
+               [str(x) for x in m.lps], [x is p.last_price for x, p in zip(m.lps, m.positions)])
+    vol = {k: (v.last, v.last_t, v.n, v.fast, v.slow, list(v.lows), list(v.highs)) for k, v in brk._vol.items()}
+    quality = {k: (q.last, q.ts, q.n, q.var) for k, q in s.market.state.items()}
+    return (summary, (g.day.day, g.day.baseline, g.day.peak, g.day.last), vol, brk.last_tick, quality, s.clock.ns,
+            s.market.last_packet, dict(s.market._dirty))
+
+
 def _run(sc: dict, tmp: str, fast: bool):
     start = datetime(2016, 8, 16, 9, 15, tzinfo=IST) + timedelta(minutes=sc["start_minute"])
     a = _bars(start, sc["a"], 1000.0)
@@ -86,7 +101,7 @@ def _run(sc: dict, tmp: str, fast: bool):
                 b.cash, b.charges_total, b.net_pnl, sorted((o.client_order_id, o.status.value, o.filled_quantity)
                                                            for o in b.orders.values()),
                 s.risk.state.value, s.market.counts, {k: q[0] for k, q in s.market.quotes.items()},
-                dict(s.market.prices or {}), sorted(s.risk.breakers.latched))
+                dict(s.market.prices or {}), sorted(s.risk.breakers.latched), _measures(s))
     finally:
         s.close()
     return events, book
@@ -153,3 +168,39 @@ def test_bars_on_a_microsecond_index_replay_at_their_own_times(tmp_path):
     events, _ = _run(sc, str(tmp_path), True)
     fills = [e for e in events if e[2] == "fill"]
     assert fills and all(e[1].startswith("2016-08-16T") for e in fills)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-4_000_000_000 * 10**9, 8_000_000_000 * 10**9))
+def test_ns_to_dt_equals_the_zone_lookup(ns):
+    """The replay clock's datetimes (plain arithmetic from 1946 on) equal the zone's own reading,
+    before and after Asia/Kolkata's last offset change (1945), to the microsecond."""
+    from tradekit.clock import SimClock, ns_to_dt
+
+    ref = datetime.fromtimestamp(ns // 1_000_000_000, IST).replace(microsecond=(ns // 1000) % 1_000_000)
+    got = ns_to_dt(ns)
+    assert (got, got.tzinfo, got.fold, got.utcoffset(), got.isoformat()) == (ref, ref.tzinfo, ref.fold, ref.utcoffset(),
+                                                                             ref.isoformat())
+    assert got.timestamp() == ref.timestamp()
+    c = SimClock(ns_to_dt(-5 * 10**18))
+    c.set_ns(ns)
+    assert c.now() == ref and c.now_iso() == ref.isoformat()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.integers(0, 10**12)), max_size=60))
+def test_day_volumes_are_each_keys_running_sum_per_day(rows):
+    """The replay's ticks carry each key's volume since its day's first bar: computed once for all
+    bars, it equals the running sum the per-minute loop kept (bars in time order, days ascending)."""
+    from tradekit.execution.replay import _day_volumes
+
+    rows = sorted(rows, key=lambda r: r[1])  # days never go back in a replay
+    ref, run, seen = [], {}, {}
+    for k, d, v in rows:
+        if seen.get(k) != d:
+            seen[k], run[k] = d, 0
+        run[k] += v
+        ref.append(run[k])
+    got = _day_volumes(np.array([r[0] for r in rows], dtype=np.int32), np.array([r[1] for r in rows], dtype=np.int64),
+                       np.array([r[2] for r in rows], dtype=np.int64))
+    assert got == ref and all(type(x) is int for x in got)

@@ -167,3 +167,25 @@ def test_rs_keeps_the_general_path_for_decimals_and_ints():
     assert rs(Decimal("-1234567.805")) == "-₹12,34,567.81"
     assert rs(1234567) == "₹12,34,567.00"
     assert rs(-0.001) == "₹0.00"
+
+
+def test_a_rule_that_does_not_apply_to_a_gates_config_is_not_called_until_the_config_changes():
+    calls = []
+
+    def limited(gate, order, ctx_, facts):
+        calls.append(facts.symbol)
+        return CheckResult("TEST_LIMITED", True)
+
+    limited.applies_to = lambda gate: gate.config.exposure.max_position_quantity is not None
+    c = RiskConfig()
+    g = PreTradeGate(c, lists=load_lists(c))
+    b = BookBuilder()
+    register_entry_rule(limited)
+    try:
+        d = g.check(b.order("INFY", "BUY", 10, "LIMIT", price="1500"), ctx(b, 1500, instrument=equity("INFY")))
+        assert d.allowed and calls == [] and d.check("TEST_LIMITED") is None
+        g.config = RiskConfig.model_validate({"exposure": {"max_position_quantity": 1000}})  # another config object
+        d = g.check(b.order("INFY", "BUY", 10, "LIMIT", price="1500"), ctx(b, 1500, instrument=equity("INFY")))
+        assert calls == ["INFY"] and d.check("TEST_LIMITED") is not None
+    finally:
+        unregister_entry_rule(limited)

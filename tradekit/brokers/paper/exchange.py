@@ -73,7 +73,15 @@ from tradekit.data.types import Tick
 from tradekit.model.enums import OrderType, Side, Validity
 from tradekit.model.order import OrderRequest
 
+# Enum members as module constants: an Enum class attribute costs ~0.25 us per access on Python 3.11
+_BUY = Side.BUY
+_IOC = Validity.IOC
+_OT_MARKET = OrderType.MARKET
+_OT_SL = OrderType.SL
+_OT_SLM = OrderType.SLM
+
 SCALE = 10_000  # prices are handled as integers of 0.0001 rupee (currency ticks are 0.0025)
+_UNIT = Decimal("0.0001")
 
 # Kite's status strings
 PUT_REQ = "PUT ORDER REQ RECEIVED"
@@ -120,6 +128,7 @@ class SimOrder:
     history: list = field(default_factory=list)
     chances: int = 0  # eligible bars/ticks seen (IOC gets one)
     meta: dict = field(default_factory=dict)
+    inst: object = None  # the broker's Instrument for ``key`` (looked up once, at placement)
 
     @property
     def remaining(self) -> int:
@@ -133,7 +142,7 @@ class SimOrder:
     def average_price(self) -> Decimal:
         if not self.filled:
             return Decimal(0)
-        return (Decimal(self.filled_value_units) / self.filled / SCALE).quantize(Decimal("0.0001"))
+        return (Decimal(self.filled_value_units) / self.filled / SCALE).quantize(_UNIT)
 
     @property
     def is_final(self) -> bool:
@@ -177,12 +186,11 @@ class SimExchange:
     def accept(self, order: SimOrder, now: datetime) -> None:
         """Put a validated order on the book (the broker did the RMS checks)."""
         order.arrival_ns = dt_to_ns(now) + self._latency_ns
-        for st in (PUT_REQ, VALIDATION, OPEN_PENDING):
-            order.history.append((now, st, None))
+        order.history.extend(((now, PUT_REQ, None), (now, VALIDATION, None), (now, OPEN_PENDING, None)))
         self._exch_seq += 1
-        order.exchange_order_id = f"{1100000000000000 + self._exch_seq}"
+        order.exchange_order_id = str(1100000000000000 + self._exch_seq)
         order.exchange_timestamp = order.arrival
-        status = TRIGGER_PENDING if order.request.order_type in (OrderType.SL, OrderType.SLM) else OPEN
+        status = TRIGGER_PENDING if order.request.order_type in (_OT_SL, _OT_SLM) else OPEN
         iceberg.start(order)  # an iceberg: only its first leg is live
         order.set_status(status, now)
         self._resting[order.key].append(order)
@@ -202,7 +210,7 @@ class SimExchange:
         order.request = request
         order.modifications += 1
         order.arrival_ns = dt_to_ns(now) + self._latency_ns  # a modified order loses its place
-        if request.order_type in (OrderType.SL, OrderType.SLM) and not order.triggered:
+        if request.order_type in (_OT_SL, _OT_SLM) and not order.triggered:
             order.set_status(TRIGGER_PENDING, now)
         else:
             order.set_status(OPEN, now)
@@ -284,17 +292,17 @@ class SimExchange:
                 continue
             order.chances += 1
             req = order.request
-            buy = req.side is Side.BUY
+            buy = req.side is _BUY
             ot = req.order_type
             ts = ns_to_dt(max(start_ns, order.arrival_ns))
-            if ot in (OrderType.SL, OrderType.SLM) and not order.triggered:
+            if ot in (_OT_SL, _OT_SLM) and not order.triggered:
                 tu = to_units(req.trigger_price)
                 if (buy and hu >= tu) or (not buy and lu <= tu):
                     order.triggered = True
                     ref = max(ou, tu) if buy else min(ou, tu)
                     order.set_status(OPEN, ts)
                     self.on_update(order)  # triggered: TRIGGER PENDING -> OPEN
-                    if ot is OrderType.SLM:
+                    if ot is _OT_SLM:
                         budget = self._fill_market(order, ref, ts, budget, v, (lu, hu))
                     else:
                         lim = to_units(req.price)
@@ -303,7 +311,7 @@ class SimExchange:
                 else:
                     self._ioc_expire(order, ts)
                     continue
-            elif ot is OrderType.MARKET or (ot is OrderType.SLM and order.triggered):
+            elif ot is _OT_MARKET or (ot is _OT_SLM and order.triggered):
                 budget = self._fill_market(order, ou, ts, budget, v, (lu, hu))
             else:  # LIMIT, or a triggered SL resting as a limit
                 lim = to_units(req.price)
@@ -341,9 +349,9 @@ class SimExchange:
             first = order.chances == 0
             order.chances += 1
             req = order.request
-            buy = req.side is Side.BUY
+            buy = req.side is _BUY
             ot = req.order_type
-            if ot in (OrderType.SL, OrderType.SLM) and not order.triggered:
+            if ot in (_OT_SL, _OT_SLM) and not order.triggered:
                 tu = to_units(req.trigger_price)
                 if is_trade and ((buy and pu >= tu) or (not buy and pu <= tu)):
                     order.triggered = True
@@ -354,7 +362,7 @@ class SimExchange:
                     self._ioc_expire(order, ts)
                     continue
             levels = book[req.side]
-            if ot in (OrderType.MARKET, OrderType.SLM):
+            if ot in (_OT_MARKET, _OT_SLM):
                 if levels:
                     take[req.side] -= self._walk_depth(order, levels, None, ts, take[req.side])
                 elif is_trade:
@@ -376,7 +384,7 @@ class SimExchange:
         price plus slippage, never beyond ``lim_units`` or the market-protection collar, and at
         most ``allowance`` in all. Returns the quantity taken."""
         taken = 0
-        buy = order.request.side is Side.BUY
+        buy = order.request.side is _BUY
         best = levels[0][0]
         bound = lim_units
         collar = self._collar(order, best)
@@ -402,7 +410,7 @@ class SimExchange:
         return taken
 
     def _ioc_expire(self, order: SimOrder, ts: datetime) -> None:
-        if order.request.validity is Validity.IOC and not order.is_final and order.chances >= 1:
+        if order.request.validity is _IOC and not order.is_final and order.chances >= 1:
             order.set_status(CANCELLED, ts, "IOC order cancelled: not fully filled at once")
             self._remove(order)
             self.on_update(order)
@@ -412,7 +420,7 @@ class SimExchange:
         """The model's slippage in 0.0001-rupee units, exact (rounded only once, with the price)."""
         cfg = self.config.slippage
         if cfg.model == "none":
-            slip = Fraction(0)
+            slip = 0  # exact, like every other value here: _adverse works on numerator / denominator
         elif cfg.model == "fixed_bps":
             slip = ref_units * Fraction(str(cfg.bps)) / 10_000
         elif cfg.model == "spread":
@@ -425,15 +433,16 @@ class SimExchange:
     def _noise(self, ref_units: int) -> Fraction:
         nb = self.config.slippage.noise_bps
         if nb <= 0:
-            return Fraction(0)
+            return 0
         return ref_units * Fraction(self.rng.uniform(0, nb)) / 10_000
 
     def _adverse(self, order: SimOrder, ref_units: int, slip: Fraction, buy: bool) -> int:
         """``ref`` moved by ``slip`` against the trader, then onto the tick grid against the trader."""
         tick = max(1, order.tick_units)
-        if buy:
-            return math.ceil((ref_units + slip) / tick) * tick
-        return math.floor((ref_units - slip) / tick) * tick
+        n, d = slip.numerator, slip.denominator  # an int or a Fraction: exact integer arithmetic
+        if buy:  # ceil((ref + n/d) / tick) * tick
+            return -((-(ref_units * d + n)) // (tick * d)) * tick
+        return ((ref_units * d - n) // (tick * d)) * tick  # floor((ref - n/d) / tick) * tick
 
     def _collar(self, order: SimOrder, ref_units: int) -> int | None:
         """The market-protection price (on the grid, inside the collar), or None."""
@@ -442,7 +451,7 @@ class SimExchange:
             return None
         tick = max(1, order.tick_units)
         cap = ref_units * Fraction(str(prot)) / 100
-        if order.request.side is Side.BUY:
+        if order.request.side is _BUY:
             return math.floor((ref_units + cap) / tick) * tick
         return math.ceil((ref_units - cap) / tick) * tick
 
@@ -454,7 +463,7 @@ class SimExchange:
         qty = self._take(order, budget)
         if qty <= 0:
             return budget
-        buy = order.request.side is Side.BUY
+        buy = order.request.side is _BUY
         px = self._adverse(order, ref_units, self._slip(order, ref_units, qty, v), buy)
         collar = self._collar(order, ref_units)
         if collar is not None:  # never beyond the market-protection collar
@@ -469,8 +478,8 @@ class SimExchange:
         qty = self._take(order, budget)
         if qty <= 0:
             return budget
-        buy = order.request.side is Side.BUY
-        slip = self._slip(order, ref_units, qty, v) if ref_units != lim_units else Fraction(0)
+        buy = order.request.side is _BUY
+        slip = self._slip(order, ref_units, qty, v) if ref_units != lim_units else 0
         px = self._adverse(order, ref_units, slip, buy)
         px = min(px, lim_units) if buy else max(px, lim_units)
         self._book_fill(order, qty, px, ts)

@@ -1,0 +1,150 @@
+"""The gate's incremental state (issue 20) equals what a full recomputation gives.
+
+- the day's order count (``_new_day``) indexes a plain book's orders by creation day as they
+  appear: the same count as the scan over every order, for orders created out of day order,
+  statuses that change between days, and a book replaced by another;
+- the book summary's marks keep each position's open value as a float while it is the same
+  Decimal: the same figures as converting it on every mark, through fills, marks, splits (quantity,
+  price and cost change in memory) and prices taken away.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from tradekit.model import Order, OrderRequest
+from tradekit.model.order import OrderStatus
+from tradekit.risk import PreTradeGate, RiskConfig
+from tradekit.risk.gate_book import BookSummary
+from tradekit.store import Book
+
+from .helpers import NOW, BookBuilder
+
+_STATUSES = [OrderStatus.CREATED, OrderStatus.DENIED, OrderStatus.OPEN, OrderStatus.FILLED, OrderStatus.CANCELLED]
+
+
+def _count_reference(book: Book, day) -> int:  # the scan over every order, before the index
+    return sum(1 for o in book.orders.values()
+               if o.created_at is not None and o.created_at.date() == day
+               and o.status not in (OrderStatus.CREATED, OrderStatus.DENIED))
+
+
+# each step: ("add", day offset or None, status) | ("status", which order, status) | ("day", day offset)
+# | ("newbook",)
+_step = st.one_of(
+    st.tuples(st.just("add"), st.one_of(st.none(), st.integers(0, 4)), st.sampled_from(_STATUSES)),
+    st.tuples(st.just("status"), st.integers(0, 10_000), st.sampled_from(_STATUSES)),
+    st.tuples(st.just("day"), st.integers(0, 4)),
+    st.tuples(st.just("newbook"), st.booleans()),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_step, max_size=60))
+@example([("add", 0, OrderStatus.OPEN), ("day", 0), ("newbook", False), ("day", 1)])  # another dict, as large
+@example([("add", 0, OrderStatus.OPEN), ("add", 1, OrderStatus.OPEN), ("day", 0), ("newbook", True), ("day", 1)])
+def test_the_days_order_count_equals_the_scan_over_every_order(steps):
+    gate = PreTradeGate(RiskConfig())
+    book = Book()
+    n = 0
+    req = OrderRequest("NSE", "INFY", "BUY", 1, "MARKET", "MIS")
+    for s in steps:
+        if s[0] == "add":
+            n += 1
+            at = None if s[1] is None else NOW + timedelta(days=s[1], minutes=n)
+            book.orders[f"C{n}"] = Order(f"C{n}", req, created_at=at, status=s[2])
+        elif s[0] == "status" and book.orders:
+            o = list(book.orders.values())[s[1] % len(book.orders)]
+            o.status = s[2]
+        elif s[0] == "newbook":
+            old, book = book, Book()
+            items = list(old.orders.items())
+            # another dict: smaller than the one indexed, or as large with the orders in another order
+            for cid, o in (items[::2] if s[1] else items[::-1]):
+                book.orders[cid] = Order(cid, req, created_at=o.created_at + timedelta(days=1) if o.created_at else None,
+                                         status=OrderStatus.OPEN)
+        elif s[0] == "day":
+            day = (NOW + timedelta(days=s[1])).date()
+            gate._new_day(day, book)
+            assert gate.orders_today == _count_reference(book, day)
+
+
+# -- the book summary's marks keep each position's open value as a float until it changes ---------
+
+class _ReferenceSummary(BookSummary):
+    """The summary with ``_marks`` as it was: the open value converted on every mark."""
+
+    def _marks(self, lps):
+        for i in range(len(lps)):
+            if lps[i] is self.lps[i]:
+                continue
+            pos, lp, row = self.positions[i], lps[i], self.rows[i]
+            q, k, m = pos.quantity, row[0], row[3]
+            ov = float(pos.open_value)
+            px = float(lp) if lp is not None else (ov / q if q else 0.0)
+            mv = px * q * m
+            u = (px * q - ov) * m if q else 0.0
+            before = self.value[k]
+            after = before + mv - row[1]
+            self.value[k] = after
+            self.qty[k] += q - row[4]
+            self.unreal += u - row[2]
+            if lp is not None:
+                self.price[k] = px
+            d_abs = abs(after) - abs(before)
+            self.gross += d_abs
+            self.net += after - before
+            s = self.sector_of(k)
+            if s:
+                self.sector[s] = self.sector.get(s, 0.0) + d_abs
+            self.deltas.append((k, after - before))
+            row[1], row[2], row[4] = mv, u, q
+        self.lps = lps
+        self.version += 1
+
+
+def _state(s: BookSummary):
+    return (s.qty, s.value, s.price, s.cnc, s.sector, s.gross, s.net, s.unreal, s.fixed, s.deltas, s.version,
+            [r[:5] for r in s.rows])
+
+
+_SYMS = ["AAA", "BBB", "CCC"]
+_mark_step = st.one_of(
+    st.tuples(st.just("fill"), st.sampled_from(_SYMS), st.sampled_from(["BUY", "SELL"]), st.integers(1, 50),
+              st.integers(1000, 1100)),
+    st.tuples(st.just("mark"), st.lists(st.tuples(st.sampled_from(_SYMS), st.integers(900, 1200)), min_size=1,
+                                        max_size=3)),
+    st.tuples(st.just("split"), st.sampled_from(_SYMS), st.sampled_from([2, 5])),  # quantity and price move
+    st.tuples(st.just("bonus"), st.sampled_from(_SYMS), st.sampled_from([(1, 3), (2, 7)])),  # and the cost (fractions)
+    st.tuples(st.just("unmark"), st.sampled_from(_SYMS)),  # a position without a price
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_mark_step, max_size=40))
+@example([("fill", "AAA", "BUY", 10, 1000), ("bonus", "AAA", (1, 3))])
+def test_the_summarys_marks_equal_the_conversion_on_every_mark(steps):
+    b = BookBuilder()
+    sector = {"AAA": "bank", "BBB": "it"}.get
+    fast, ref = BookSummary(lambda k: sector(k.partition(":")[2])), _ReferenceSummary(lambda k: sector(k.partition(":")[2]))
+    for s in steps:
+        if s[0] == "fill":
+            b.fill(s[1], s[2], s[3], s[4], product="CNC" if s[1] == "CCC" else "MIS")
+        elif s[0] == "mark":
+            b.mark({sym: px / 10 for sym, px in s[1]})
+        else:
+            for p in b.book.positions.values():  # in memory, as a corporate action or the replay's marks do
+                if p.tradingsymbol == s[1]:
+                    if s[0] == "split":
+                        p.apply_split(s[2])
+                    elif s[0] == "bonus":
+                        p.apply_bonus(*s[2])
+                    else:
+                        p.last_price = None
+            fast.seq = ref.seq = None  # no event moved the book's sequence (CircuitBreakers.on_book(marked=True))
+        fast.refresh(b.book)
+        ref.refresh(b.book)
+        assert _state(fast) == _state(ref)
