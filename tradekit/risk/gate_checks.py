@@ -21,7 +21,6 @@ one (tests).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
@@ -38,7 +37,6 @@ _R = tuple.__new__  # builds a CheckResult without NamedTuple's argument handlin
 _CR = CheckResult
 _NO_ACCOUNT = CheckResult("FUNDS", True, "no account: funds not checked")
 _MARKET = OrderType.MARKET
-_BASE, _NONE, _INF = _worst._BASE, _worst._NONE, math.inf
 
 _OK = {code: CheckResult(code, True) for code in (
     "STATE", "TICK", "LOT", "BAND", "FREEZE", "MARKET_PROTECTION", "CNC_HOLDINGS", "MIS_CUTOFF", "FUNDS",
@@ -395,8 +393,7 @@ class EntryChecks:
         self.signal_stops[signal_id] = stop
 
     def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim) -> CheckResult:
-        """DAILY_LOSS with the order's worst case and the open exposure (see ``tradekit.risk.worstcase``:
-        :func:`~tradekit.risk.worstcase.check`'s arithmetic, inline, operation for operation)."""
+        """DAILY_LOSS with the order's worst case and the open exposure (:func:`tradekit.risk.worstcase.check`)."""
         var_pct = None
         vm = self.var_model
         if vm is not None:
@@ -417,46 +414,11 @@ class EntryChecks:
             mark = float(ctx.last_price)
         adverse = self._adverse
         signed_value = signed * price * mult
-        if self._loss_positions:
-            base = _BASE
-            if (open_orders is base.open_orders and s is base.summary and s.seq == base.seq and s.seq > 0
-                    and base.key is not None and s.version == base.key[1] and s.book_id == base.key[2]):
-                working, total_worst = base.working, base.total  # the book took no event since
-            else:
-                working, total_worst = base.of(s, open_orders)
-            pos = s.value.get(key, 0.0)
-            b, sl = working.get(key, _NONE)
-        else:
-            total_worst = pos = b = sl = 0.0
-        open_loss = total_worst * adverse / 100.0
-        st = None if stop is None else _worst._stop(stop)
-        if st is not None:
-            order_loss = abs(price - st) * q * mult
-        else:
-            before = max(abs(pos + b), abs(pos - sl), abs(pos))
-            if signed_value > 0.0:
-                after = max(abs(pos + b + signed_value), abs(pos - sl), abs(pos))
-            else:
-                after = max(abs(pos + b), abs(pos - (sl - signed_value)), abs(pos))
-            pct = adverse if var_pct is None or var_pct <= adverse else var_pct
-            order_loss = (after - before if after > before else 0.0) * pct / 100.0
-            paid = 0.0
-            if mark is not None and mark > 0 and mark != _INF:  # through_mark
-                d = price - mark if signed_value > 0 else mark - price
-                if d > 0:
-                    paid = d * q * mult
-                    order_loss += paid
-        total = loss + open_loss + order_loss
-        if total <= lim * (1 + 1e-12):
+        ok, total, open_loss, order_loss = _worst.check(loss, lim, s, open_orders, key, signed_value, q, price, mult, stop,
+                                                        adverse, self._loss_positions, var_pct, mark)
+        if ok:
             return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
-        # worstcase.how's text, from the figures above
-        if st is not None:
-            how = f"stop {st:,.2f}"
-        else:
-            how = f"its VaR, {var_pct:.2f} % of value" if var_pct is not None and var_pct > adverse else \
-                f"{adverse:g} % adverse move"
-            if paid > 0.0:
-                how = f"{how} + ₹{paid:,.2f} paid through the mark {mark:,.2f}"
+        how = _worst.how(q, price, mult, stop, adverse, var_pct, signed_value, mark)
         # today's loss and the open exposure's stay the same from order to order until the book moves
         return _R(_CR, ("DAILY_LOSS", False,
                         f"{sym}: today's loss {_rs_lim(loss)} + open exposure {_rs_lim(open_loss)} at a {adverse:g} % "
