@@ -195,6 +195,22 @@ class _EquityDay:
         self.delivery.recompose()
 
 
+def _checked(instrument: Instrument, product, side, quantity, price) -> tuple:
+    """(segment, product, side, quantity, price) with each argument checked, or parsed once when it is not
+    already of its type: an equity fill's side, quantity and price (the other segments' notes check theirs)."""
+    if product.__class__ is not Product:
+        product = Product.parse(product, "product")
+    seg = _segment(instrument, product)
+    if seg is _INTRADAY or seg is _DELIVERY:
+        if side.__class__ is not Side:
+            side = Side.parse(side, "side")
+        if quantity.__class__ is not int or quantity <= 0:
+            quantity = _quantity(quantity)
+        if price.__class__ is not Decimal or not price.is_finite() or price < 0:
+            price = _price(price, "price")
+    return seg, product, side, quantity, price
+
+
 class FillCosts:
     """``(instrument, product, side, quantity, price, day, order_id) -> Charges`` for one fill.
 
@@ -250,16 +266,8 @@ class FillCosts:
 
     def __call__(self, instrument: Instrument, product: Product, side: Side, quantity: int, price: Decimal, day: date,
                  order_id: str | None = None) -> Charges:
-        if product.__class__ is not Product:
-            product = Product.parse(product, "product")
-        seg = _segment(instrument, product)
+        seg, product, side, quantity, price = _checked(instrument, product, side, quantity, price)
         if seg is _INTRADAY or seg is _DELIVERY:
-            if side.__class__ is not Side:
-                side = Side.parse(side, "side")
-            if quantity.__class__ is not int or quantity <= 0:
-                quantity = _quantity(quantity)
-            if price.__class__ is not Decimal or not price.is_finite() or price < 0:
-                price = _price(price, "price")
             return self.equity_day(instrument.exchange, day).add(product, side, quantity, price, order_id,
                                                                  instrument.key, instrument.multiplier)
         return self._note(seg, instrument, day).add(side, quantity, price, order_id=order_id, symbol=instrument.key,
@@ -272,16 +280,8 @@ class FillCosts:
         touched: dict[int, tuple] = {}  # id -> (equity day or note, its charges before)
         for instrument, product, side, quantity, price, day, *rest in trades:
             order_id = rest[0] if rest else None
-            if product.__class__ is not Product:
-                product = Product.parse(product, "product")
-            seg = _segment(instrument, product)
+            seg, product, side, quantity, price = _checked(instrument, product, side, quantity, price)
             if seg is _INTRADAY or seg is _DELIVERY:
-                if side.__class__ is not Side:
-                    side = Side.parse(side, "side")
-                if quantity.__class__ is not int or quantity <= 0:
-                    quantity = _quantity(quantity)
-                if price.__class__ is not Decimal or not price.is_finite() or price < 0:
-                    price = _price(price, "price")
                 e = self.equity_day(instrument.exchange, day)
                 if id(e) not in touched:
                     touched[id(e)] = (e, e.intraday._charges, e.delivery._charges)
