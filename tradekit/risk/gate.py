@@ -452,23 +452,8 @@ class PreTradeGate(EntryChecks):
             t = now.timestamp()
             self._t_tz, self._t_day = now.tzinfo, day
             self._t_base = t - (now.hour * 3600 + now.minute * 60 + now.second + now.microsecond * 1e-6)
-        # today's P&L (DayPnL.observe) and the capital (capital_for), inline: the order path
-        total_pnl = summary.fixed + summary.unreal
-        dp = self.day
-        if day != dp.day:
-            dp.start(day, total_pnl)
-        day_pnl = total_pnl - dp.baseline
-        dp.last = day_pnl
-        if day_pnl > dp.peak:
-            dp.peak = day_pnl
-        sc = book.starting_cash
-        if sc is not self._cap_src:  # Decimal → float once per change
-            self._cap_src, self._cap_val = sc, (float(sc) if sc else self.capital)
-        capital = self._cap_val
-        if self._equity_basis:
-            capital += total_pnl
-        if not capital > 0:
-            capital = 1.0
+        day_pnl = self.day.observe(day, summary.fixed + summary.unreal)
+        capital = self.capital_for(book)
         sym = req.tradingsymbol
         inst = ctx.instrument
         exchange = req.exchange
