@@ -24,6 +24,7 @@ from decimal import Decimal
 from tradekit.clock import ns_to_dt
 from tradekit.data.types import Tick
 from tradekit.marketdata.quality import _EWMA, KeyState
+from tradekit.risk.breakers import push_window
 
 log = logging.getLogger("tradekit.marketdata.hub")
 
@@ -368,22 +369,13 @@ class _Run:
                         v_fast = af * v_fast + af1 * r2
                         v_slow = as_ * v_slow + as1 * r2
                     v_n += 1
-            while lows and lows[-1][1] >= price:  # _Vol.push
-                lows.pop()
-            lows.append((t, price))
-            while highs and highs[-1][1] <= price:
-                highs.pop()
-            highs.append((t, price))
-            while lows[0][0] < cut:
-                lows.popleft()
-            while highs[0][0] < cut:
-                highs.popleft()
+            low, high = push_window(lows, highs, t, price, cut)
             if held_q:
                 ratio = sqrt(v_fast / v_slow) if v_slow > 0 else 0.0
                 if v_n >= min_ticks and ratio > vr:
                     if enabled and not vl:
                         break  # it acts
-                elif move_pct is not None and max(price / lows[0][1] - 1.0, 1.0 - price / highs[0][1]) * 100.0 >= move_pct:
+                elif move_pct is not None and max(price / low - 1.0, 1.0 - price / high) * 100.0 >= move_pct:
                     if enabled and not vl:
                         break
                 elif ratio <= vr:

@@ -107,6 +107,22 @@ def mwcb_level(move_pct: float, at: datetime) -> tuple[float, int | None] | None
     return None
 
 
+def push_window(lows: deque, highs: deque, t: float, price: float, cut: float) -> tuple[float, float]:
+    """Add ``price`` at ``t`` to the monotonic queues of a window and drop what is older than ``cut``;
+    return the window's (low, high)."""
+    while lows and lows[-1][1] >= price:
+        lows.pop()
+    lows.append((t, price))
+    while highs and highs[-1][1] <= price:
+        highs.pop()
+    highs.append((t, price))
+    while lows[0][0] < cut:
+        lows.popleft()
+    while highs[0][0] < cut:
+        highs.popleft()
+    return lows[0][1], highs[0][1]
+
+
 class _Vol:
     """Per-symbol EWMA volatility of log price changes (fast and slow) and the window's low and
     high, kept in monotonic queues so each tick costs O(1) however many ticks the window holds."""
@@ -123,18 +139,7 @@ class _Vol:
         self.highs: deque[tuple[float, float]] = deque()  # prices decreasing: the front is the high
 
     def push(self, t: float, price: float, cut: float) -> tuple[float, float]:
-        lows, highs = self.lows, self.highs
-        while lows and lows[-1][1] >= price:
-            lows.pop()
-        lows.append((t, price))
-        while highs and highs[-1][1] <= price:
-            highs.pop()
-        highs.append((t, price))
-        while lows[0][0] < cut:
-            lows.popleft()
-        while highs[0][0] < cut:
-            highs.popleft()
-        return lows[0][1], highs[0][1]
+        return push_window(self.lows, self.highs, t, price, cut)
 
     def clear_window(self) -> None:
         self.lows.clear()
