@@ -123,11 +123,7 @@ class _EquityDay:
         if product is _MIS:
             note = self.intraday
             note._book(key, buy, price * qty * multiplier, 1, None, 0)
-            if not compose:
-                return None
-            before = note._charges
-            note.recompose()
-            return note._charges.minus(before)
+            return note.recomposed() if compose else None
         dp = None if buy or not price > 0 else (symbol.upper() or key)
         delivery = self.delivery
         if product is _CNC and self.cnc_rule:
@@ -161,12 +157,8 @@ class _EquityDay:
                 return _change(intraday._charges, delivery._charges, i0, d0)
             sc.fills[k].append(_Trade(qty, price, key, multiplier, dp))
         delivery._book(key, buy, price * qty * multiplier, 1, dp, 1)
-        if not compose:
-            return None
-        before = delivery._charges
-        delivery.recompose()
         # (Charges() + this, as it was: the same Decimals, as every component's exponent is <= 0)
-        return delivery._charges.minus(before)
+        return delivery.recomposed() if compose else None
 
     def _match(self, sc: _Scrip, k: int, units: int) -> None:
         """Move the next ``units`` unmatched units of side ``k`` (0 buys, 1 sells) to the intraday note."""

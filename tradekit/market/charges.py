@@ -737,11 +737,7 @@ class ContractNote:
         buy = sd is Side.BUY
         dp = (symbol.upper() or key) if not buy and self._delivery and p > 0 else None
         self._book(key, buy, p * q * multiplier, 1, dp, 1)
-        if not compose:
-            return None
-        before = self._charges
-        self.recompose()
-        return self._charges.minus(before)
+        return self.recomposed() if compose else None
 
     def _book(self, key: object, buy: bool, value: Decimal, fills: int, dp: str | None, dp_fills: int) -> None:
         """Add ``value`` (negative: take it off) to order ``key`` on the buy or sell side, with
@@ -777,6 +773,12 @@ class ContractNote:
                 self._dp_scrips[dp] = n
             else:
                 del self._dp_scrips[dp]
+
+    def recomposed(self) -> Charges:
+        """:meth:`recompose`, returning what it added to the note's charges."""
+        before = self._charges
+        self.recompose()
+        return self._charges.minus(before)
 
     def recompose(self) -> None:
         """The note's charges from its accumulated values (after ``add(..., compose=False)``):
