@@ -43,7 +43,7 @@ from pydantic import ValidationError as PydanticValidationError
 from tradekit.errors import ValidationError
 from tradekit.model.enums import Exchange, OrderType, Product, Side
 from tradekit.model.signal import Signal
-from tradekit.signals.schema import _shown, _whole  # the single-order form's field rules
+from tradekit.signals.schema import _confidence, _shown, _whole  # the single-order form's field rules
 
 MAX_LOTS = 100_000  # per leg; far past any contract's freeze quantity, so only nonsense is refused here
 MAX_LEGS_HARD = 100  # the most signals.max_basket_legs may be set to
@@ -478,11 +478,7 @@ class BasketSignalIn(_Strict):
     @field_validator("confidence", mode="before")
     @classmethod
     def _confidence(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)) or not Decimal(str(v)).is_finite():
-            raise ValueError(f"must be a number from 0 to 1, {_shown(v)} was received")
-        return float(v)
+        return _confidence(v)
 
     @field_validator("meta", mode="before")
     @classmethod

@@ -83,6 +83,21 @@ def _whole(v: Any, what: str = "a whole number") -> int:
     return v
 
 
+def _confidence(v: Any) -> float | None:
+    """A signal's ``confidence``: None, or a finite number (not a bool) as a float (its range is the field's)."""
+    if v is None:
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
+        raise ValueError(f"must be a number from 0 to 1, {_shown(v)} was received")
+    try:
+        f = float(v)
+    except OverflowError:  # an int past a float's range
+        f = math.inf
+    if not math.isfinite(f):
+        raise ValueError(f"must be a number from 0 to 1, {_shown(v)} was received")
+    return f
+
+
 def _aware(v: Any) -> datetime:
     if isinstance(v, datetime):
         ts = v
@@ -403,14 +418,7 @@ class SignalIn(BracketFieldsMixin):
     @field_validator("confidence", mode="before")
     @classmethod
     def _confidence(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
-            raise ValueError(f"must be a number from 0 to 1, {_shown(v)} was received")
-        f = float(v)
-        if not math.isfinite(f):
-            raise ValueError(f"must be a number from 0 to 1, {_shown(v)} was received")
-        return f
+        return _confidence(v)
 
     @field_validator("meta", mode="before")
     @classmethod
