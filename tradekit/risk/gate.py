@@ -302,7 +302,7 @@ class PreTradeGate(EntryChecks):
             if self._var_gap or "_cov_base" in self.__dict__:  # orders in symbols without return history
                 self._coverage_base()
         if self._adverse is not None and self._loss_positions and (self._loss is not None or self._loss_pct is not None):
-            _worst._BASE.of(self.summary, live)  # the daily-loss worst case's base (open exposure, working orders)
+            _worst._BASE.of(self.summary, live, self.open_orders.version)  # the daily-loss worst case's base (open exposure, working orders)
 
     def start_day(self, book: "Book", day: date) -> None:
         """Fix today's P&L baseline to the book's P&L now (call when the session starts the day)."""

@@ -223,15 +223,21 @@ class BookSummary:
 class OpenOrders:
     """Orders of the book that passed the gate and are not final (``live``), tracked
     incrementally: new orders are appended to ``book.orders``; finished ones are pruned on
-    each refresh. Orders still CREATED (not yet checked) are watched but not counted."""
+    each refresh. Orders still CREATED (not yet checked) are watched but not counted.
 
-    __slots__ = ("book_id", "seen", "open", "live", "seq", "statuses")
+    ``version`` is ``book.orders_version`` at the last refresh: while it stays the same no
+    event changed an order, so only new (CREATED) orders can have been appended and ``live``,
+    the same object, holds the same orders in the same state (the statuses are not compared)."""
+
+    __slots__ = ("book_id", "seen", "open", "live", "seq", "statuses", "version", "orders")
 
     def __init__(self) -> None:
         self.statuses: list = []
         self.book_id = None
         self.seen = 0
         self.seq = -1
+        self.version = -1
+        self.orders = None
         self.open: dict[str, "Order"] = {}
         self.live: dict[str, "Order"] = {}
 
@@ -245,7 +251,21 @@ class OpenOrders:
             orders = getattr(orders, "hot", orders)  # every order not final is in memory (tradekit.store.lazy)
         n = len(orders)
         if id(book) != self.book_id or n < self.seen:
-            self.book_id, self.seen, self.open = id(book), 0, {}
+            self.book_id, self.seen, self.open, self.version = id(book), 0, {}, -1
+        version = book.orders_version
+        if version == self.version and orders is self.orders:
+            # no event changed an order: at most order.created appended some (CREATED: watched, not live)
+            if n == self.seen:
+                return self.live
+            it = reversed(orders.values())
+            new = [next(it) for _ in range(n - self.seen)]
+            if all(o.status is _CREATED for o in new):
+                for o in new:  # newest first, as below
+                    self.open[o.client_order_id] = o
+                    self.statuses.append(_CREATED)
+                self.seen = n
+                return self.live
+        self.version, self.orders = version, orders
         added = n > self.seen
         if added:
             if self.seen == 0:

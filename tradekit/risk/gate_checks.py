@@ -415,7 +415,8 @@ class EntryChecks:
         adverse = self._adverse
         signed_value = signed * price * mult
         ok, total, open_loss, order_loss = _worst.check(loss, lim, s, open_orders, key, signed_value, q, price, mult, stop,
-                                                        adverse, self._loss_positions, var_pct, mark)
+                                                        adverse, self._loss_positions, var_pct, mark,
+                                                        self.open_orders.version)
         if ok:
             return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
         how = _worst.how(q, price, mult, stop, adverse, var_pct, signed_value, mark)

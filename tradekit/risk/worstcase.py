@@ -134,7 +134,8 @@ class _Base:
     the book has taken no event at all (the summary's ``seq``, the same working-orders mapping)
     nothing is compared: orders change only through events applied to the book."""
 
-    __slots__ = ("key", "working", "total", "orders", "requests", "filled", "summary", "seq", "open_orders")
+    __slots__ = ("key", "working", "total", "orders", "requests", "filled", "summary", "seq", "open_orders",
+                 "orders_version")
 
     def __init__(self) -> None:
         self.key = None
@@ -145,10 +146,16 @@ class _Base:
         self.filled: list = []
         self.summary = self.open_orders = None
         self.seq = -1
+        self.orders_version = None
 
-    def of(self, summary, open_orders: dict) -> tuple[dict, float]:
-        if (open_orders is self.open_orders and summary is self.summary and summary.seq == self.seq
-                and summary.seq > 0 and (summary.version, summary.book_id) == self.key[1:]):
+    def of(self, summary, open_orders: dict, orders_version: int | None = None) -> tuple[dict, float]:
+        """``orders_version``: the book's ``orders_version`` that ``open_orders`` was taken at
+        (:class:`~tradekit.risk.gate_book.OpenOrders`); the same mapping at the same version
+        holds the same orders unchanged, so nothing is compared even after other events."""
+        if (open_orders is self.open_orders and summary is self.summary and summary.seq > 0
+                and (summary.seq == self.seq or (orders_version is not None and orders_version == self.orders_version))
+                and summary.version == self.key[1] and summary.book_id == self.key[2]):
+            self.seq = summary.seq
             return self.working, self.total
         key = (id(summary), summary.version, summary.book_id)
         orders = list(open_orders.values())
@@ -169,7 +176,7 @@ class _Base:
                 x = x if x >= 0 else -x
                 total += (w if w > x else x) - av if (w > av or x > av) else 0.0
             self.key, self.working, self.total = key, working, total
-        self.summary, self.open_orders, self.seq = summary, open_orders, summary.seq
+        self.summary, self.open_orders, self.seq, self.orders_version = summary, open_orders, summary.seq, orders_version
         return self.working, self.total
 
 
@@ -216,12 +223,12 @@ _NONE = (0.0, 0.0)
 
 def check(loss_so_far: float, limit: float, summary, open_orders: dict, key: str, signed_value: float, q: int,
           price: float, mult: float, stop: Any, adverse_pct: float, include_positions: bool, var_pct: float | None,
-          mark: float | None) -> tuple[bool, float, float, float]:
+          mark: float | None, orders_version: int | None = None) -> tuple[bool, float, float, float]:
     """:func:`headroom`'s figures, positionally and without the text (the gate's path):
     (allowed, total, open exposure's loss, the order's worst case); :func:`how` says how the
-    order's worst case was taken when a message needs it."""
+    order's worst case was taken when a message needs it. ``orders_version``: see :meth:`_Base.of`."""
     if include_positions:
-        working, total_worst = _BASE.of(summary, open_orders)
+        working, total_worst = _BASE.of(summary, open_orders, orders_version)
         pos = summary.value.get(key, 0.0)
         b, s = working.get(key, _NONE)
     else:

@@ -43,6 +43,10 @@ class Book:
     trade_ids: set[str] = field(default_factory=set)
     not_placed: set[str] = field(default_factory=set)  # concluded not placed by lookup (adopted if they turn up)
     positions_version: int = 0  # bumped by every event that changes a position's quantity or cost
+    # bumped by every event that can change an order already in the book (any event naming a
+    # client_order_id but order.created, which only appends a new order): an unchanged value
+    # means every order holds what it held (the risk gate's views of working orders skip rescans)
+    orders_version: int = 0
     anomalies: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, type, why) set aside by rebuild
 
     # -- queries -------------------------------------------------------------------------------
@@ -128,6 +132,8 @@ class Book:
         handler = _HANDLERS.get(t)
         if handler is not None:
             p = ev.payload
+            if t != _ORDER_CREATED and "client_order_id" in p:  # before the handler: it may fail half-way
+                self.orders_version += 1
             try:
                 handler(self, p, ev.time)
             except (IllegalTransition, KeyError, ValueError, TypeError, ArithmeticError, TradekitError) as e:
@@ -336,6 +342,7 @@ def _trading_state(b: Book, p: dict, ts: datetime) -> None:
     b.trading_state = p["state"]
 
 
+_ORDER_CREATED = E.ORDER_CREATED
 _POSITION_EVENTS = frozenset({E.FILL, E.POSITION_ADJUSTED, E.DAY_ROLLED})
 
 _HANDLERS = {

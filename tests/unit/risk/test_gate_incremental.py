@@ -148,3 +148,84 @@ def test_the_summarys_marks_equal_the_conversion_on_every_mark(steps):
         fast.refresh(b.book)
         ref.refresh(b.book)
         assert _state(fast) == _state(ref)
+
+
+# -- the working orders skip their rescans while book.orders_version stands still -----------------
+
+# each step: ("new", symbol, side, qty, working) | ("fill", which, qty) | ("status", which, status)
+# | ("modify", which, qty) | ("note",) | ("mark", symbol, price) | ("denied", which)
+_o_step = st.one_of(
+    st.tuples(st.just("new"), st.sampled_from(["AAA", "BBB"]), st.sampled_from(["BUY", "SELL"]),
+              st.integers(1, 50), st.booleans()),
+    st.tuples(st.just("fill"), st.integers(0, 1000), st.integers(1, 20)),
+    st.tuples(st.just("status"), st.integers(0, 1000), st.sampled_from(["CANCELLED", "REJECTED", "OPEN"])),
+    st.tuples(st.just("modify"), st.integers(0, 1000), st.integers(1, 60)),
+    st.tuples(st.just("denied"), st.integers(0, 1000)),
+    st.tuples(st.just("note")),
+    st.tuples(st.just("mark"), st.sampled_from(["AAA", "BBB"]), st.integers(90, 110)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_o_step, max_size=40), st.integers(1, 4))
+@example([("new", "AAA", "BUY", 5, False), ("new", "AAA", "SELL", 5, False), ("denied", 0), ("note",)], 1)
+def test_the_working_orders_equal_a_fresh_scan_after_every_event(steps, every):
+    """OpenOrders and the daily-loss worst case's base, kept across events (and skipping their
+    rescans while no event changed an order), equal the rescanning ones (and a fresh scan's orders)
+    (refreshed after every ``every``-th event, so several events land between two refreshes)."""
+    from tradekit.risk.gate_book import OpenOrders
+    from tradekit.risk.worstcase import _Base
+    from tradekit.store import EventType as E
+
+    b = BookBuilder()
+    b.fill("AAA", "BUY", 10, 100)
+    b.fill("BBB", "SELL", 7, 100)
+    class Reference(OpenOrders):  # the rescans as they were: the version never matches
+        __slots__ = ()
+
+        def refresh(self, book):
+            self.version = -1
+            return super().refresh(book)
+
+    summary = BookSummary(lambda k: None)
+    kept, base, ref, ref_base = OpenOrders(), _Base(), Reference(), _Base()
+    cids: list[str] = []
+
+    def pick(i):
+        return cids[i % len(cids)] if cids else None
+
+    for n, s in enumerate(steps):
+        if s[0] == "new":
+            o = b.order(s[1], s[2], s[3], "LIMIT", price="100", status="OPEN" if s[4] else None)
+            cids.append(o.client_order_id)
+        elif s[0] == "fill" and (cid := pick(s[1])):
+            o = b.book.orders[cid]
+            if o.status.is_working and o.pending_quantity:
+                q = min(s[2], o.pending_quantity)
+                done = q == o.pending_quantity
+                b.n += 1
+                b.apply(E.FILL, {"trade_id": f"T{b.n}", "client_order_id": cid, "quantity": q, "price": "100",
+                                 "side": o.request.side.value, "exchange": "NSE", "tradingsymbol": o.request.tradingsymbol,
+                                 "product": "MIS", "strategy": "s"})
+                b.apply(E.ORDER_UPDATE, {"client_order_id": cid, "status": "COMPLETE" if done else "OPEN",
+                                         "filled_quantity": o.filled_quantity})
+        elif (s[0] == "status" and (cid := pick(s[1])) and b.book.orders[cid].status.is_working
+              and not (s[2] == "REJECTED" and b.book.orders[cid].filled_quantity)):
+            o = b.book.orders[cid]
+            b.apply(E.ORDER_UPDATE, {"client_order_id": cid, "status": s[2], "filled_quantity": o.filled_quantity})
+        elif s[0] == "modify" and (cid := pick(s[1])) and b.book.orders[cid].status.is_working:
+            b.apply(E.ORDER_MODIFIED, {"client_order_id": cid, "quantity": max(s[2], b.book.orders[cid].filled_quantity + 1)})
+        elif s[0] == "denied" and (cid := pick(s[1])) and b.book.orders[cid].status is OrderStatus.CREATED:
+            b.apply(E.RISK_DECISION, {"client_order_id": cid, "allowed": False, "reason": "no"})
+        elif s[0] == "mark":
+            b.mark({s[1]: s[2]})
+        else:
+            b.apply(E.NOTE, {"n": n})
+        if n % every:
+            continue
+        summary.refresh(b.book)
+        live = kept.refresh(b.book)
+        want = ref.refresh(b.book)
+        assert list(live) == list(want) and all(live[c] is want[c] for c in want)  # the same order: float sums
+        assert set(want) == set(OpenOrders().refresh(b.book))
+        assert base.of(summary, live, kept.version) == ref_base.of(summary, want)
