@@ -187,6 +187,7 @@ class PreTradeGate(EntryChecks):
         self.orders_today = 0
         self._var_full = -1
         self._var_cache: list | None = None
+        self._var_pct: tuple = (None, {})  # (VaR model, {symbol: one-unit VaR % or None}) (_loss_worst_case)
         self._var_gap = False  # some exposure is in a symbol without return history (see _var_coverage)
         self.signal_stops: dict[str, object] = {}  # signal_id -> sizing.stop (note_signal_stop)
         self._configure()
@@ -504,10 +505,12 @@ class PreTradeGate(EntryChecks):
 
         # -- instrument rules (the instrument's constants worked out once: _inst_facts)
         needs_slicing = None
+        option = False
         if inst is not None:
             f = self._inst.get(id(inst))
             if f is None or f[0] is not inst:
                 f = self._inst_facts(inst)
+            option = f[7]
             if self._tick:
                 tk = f[2]  # the dump's tick size (> 0); when no dated tick rule applies, both prices on it is all
                 if (tk is not None and "tick_rule" not in inst.meta and (rp is None or (rp > 0 and rp % tk == 0))
@@ -588,7 +591,7 @@ class PreTradeGate(EntryChecks):
             ap(_R(_CR, ("REDUCE_ONLY", True, f"{sym}: reduces the net position of {cur:+d}: exposure, loss and "
                                              f"approval checks skipped", None, None)))
         else:
-            self._entry_checks(order, req, ctx, inst, info, sym, q, signed, cur, price, mult, capital, day_pnl,
+            self._entry_checks(order, req, ctx, option, info, sym, q, signed, cur, price, mult, capital, day_pnl,
                                open_orders, day, ap)
 
         allowed = all(map(_ok_of, out))
@@ -615,10 +618,10 @@ class PreTradeGate(EntryChecks):
     def _inst_facts(self, inst) -> list:
         """[instrument, multiplier, tick size (None unless > 0: ask the rules), lot check passed
         by every quantity, day of the freeze limit, the freeze limit, the lot size when positive and
-        not an index] (instruments are frozen)."""
+        not an index, an option (the fat-finger limit for options)] (instruments are frozen)."""
         tick = inst.tick_size if inst.tick_size > 0 else None
         lot = inst.lot_size if inst.lot_size > 0 and not inst.is_index else None
-        f = [inst, inst.multiplier, tick, inst.lot_size == 1 and not inst.is_index, None, None, lot]
+        f = [inst, inst.multiplier, tick, inst.lot_size == 1 and not inst.is_index, None, None, lot, inst.is_option]
         if len(self._inst) > 10_000:
             self._inst.clear()
         self._inst[id(inst)] = f
@@ -630,9 +633,9 @@ class PreTradeGate(EntryChecks):
         if open_orders:
             ex, sym, side, strat, prod = req.exchange, req.tradingsymbol, req.side, order.strategy, req.product
             cid = order.client_order_id
-            for o in open_orders.values():
+            for o in self.open_orders.of_symbol(open_orders, sym):
                 r = o.request
-                if r.tradingsymbol == sym and r.side is side and r.exchange is ex and o.client_order_id != cid:
+                if r.side is side and r.exchange is ex and o.client_order_id != cid:
                     left = o.pending_quantity
                     pending += left
                     if o.strategy == strat and r.product is prod:
@@ -654,10 +657,9 @@ class PreTradeGate(EntryChecks):
             held = max(self.summary.cnc.get(key, 0), 0)
         reserved = 0
         cid = order.client_order_id
-        for o in open_orders.values():
+        for o in self.open_orders.of_symbol(open_orders, sym):
             r = o.request
-            if (r.tradingsymbol == sym and r.product is _CNC and r.side is _SELL and r.exchange is req.exchange
-                    and o.client_order_id != cid):
+            if r.product is _CNC and r.side is _SELL and r.exchange is req.exchange and o.client_order_id != cid:
                 reserved += o.pending_quantity
         if q + reserved <= held:
             ap(_OK["CNC_HOLDINGS"])

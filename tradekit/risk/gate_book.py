@@ -229,7 +229,7 @@ class OpenOrders:
     event changed an order, so only new (CREATED) orders can have been appended and ``live``,
     the same object, holds the same orders in the same state (the statuses are not compared)."""
 
-    __slots__ = ("book_id", "seen", "open", "live", "seq", "statuses", "version", "orders")
+    __slots__ = ("book_id", "seen", "open", "live", "seq", "statuses", "version", "orders", "index")
 
     def __init__(self) -> None:
         self.statuses: list = []
@@ -238,6 +238,7 @@ class OpenOrders:
         self.seq = -1
         self.version = -1
         self.orders = None
+        self.index: tuple | None = None  # (live, {tradingsymbol: [orders]}) (of_symbol)
         self.open: dict[str, "Order"] = {}
         self.live: dict[str, "Order"] = {}
 
@@ -286,6 +287,23 @@ class OpenOrders:
         else:
             self.live = {}
         return self.live
+
+    def of_symbol(self, live: dict[str, "Order"], symbol: str):
+        """The orders of ``live`` (a mapping :meth:`refresh` returned) in ``symbol``, in its order:
+        indexed once per mapping (``live`` is replaced, never changed, when its orders change,
+        and an order's symbol never changes: a modify replaces price, quantity or type)."""
+        ix = self.index
+        if ix is None or ix[0] is not live:
+            by: dict[str, list] = {}
+            for o in live.values():
+                s = o.request.tradingsymbol
+                lst = by.get(s)
+                if lst is None:
+                    by[s] = [o]
+                else:
+                    lst.append(o)
+            ix = self.index = (live, by)
+        return ix[1].get(symbol, ())
 
 
 class RateGovernor:

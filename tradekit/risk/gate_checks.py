@@ -46,6 +46,7 @@ _OK_RESTRICTED, _OK_FAT_FINGER = _OK["RESTRICTED"], _OK["FAT_FINGER"]
 
 
 _PAISA = Decimal("0.01")
+_UNSET = object()
 
 
 def rs(x: float | Decimal) -> str:
@@ -224,7 +225,7 @@ class EntryChecks:
                            self.drawdown_limit(capital), self.var_limit(capital), 100.0 / capital)
         return lm
 
-    def _entry_checks(self, order, req, ctx, inst, info, sym, q, signed, cur, price, mult, capital, day_pnl,
+    def _entry_checks(self, order, req, ctx, option, info, sym, q, signed, cur, price, mult, capital, day_pnl,
                       open_orders, day, ap) -> None:
         s = self.summary
         key, sector, restricted, und, deriv = info[:5]
@@ -276,7 +277,7 @@ class EntryChecks:
                _R(_CR, ("ORDER_QTY", False, f"{sym}: quantity {q:,} is above the limit {mq:,}", float(q), float(mq))))
         ltp = ctx.last_price
         if ltp is not None and req.order_type is not _MARKET:
-            ff = self._ff_opt if (inst is not None and inst.is_option) else self._ff
+            ff = self._ff_opt if option else self._ff
             if ff is not None:
                 ltp = float(ltp)
                 p = float(req.price if req.price is not None else req.trigger_price)
@@ -394,14 +395,22 @@ class EntryChecks:
 
     def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim) -> CheckResult:
         """DAILY_LOSS with the order's worst case and the open exposure (:func:`tradekit.risk.worstcase.check`)."""
-        var_pct = None
         vm = self.var_model
-        if vm is not None:
-            i = vm.index.get(sym)
-            if i is not None:
-                c = vm.cov[i][i]
-                if c > 0:
-                    var_pct = vm.scale * c ** 0.5 * 100.0
+        if vm is None:
+            var_pct = None
+        else:  # a symbol's one-unit VaR in % (the model's figures never change): once per model and symbol
+            memo = self._var_pct
+            if memo[0] is not vm:
+                memo = self._var_pct = (vm, {})
+            var_pct = memo[1].get(sym, _UNSET)
+            if var_pct is _UNSET:
+                var_pct = None
+                i = vm.index.get(sym)
+                if i is not None:
+                    c = vm.cov[i][i]
+                    if c > 0:
+                        var_pct = vm.scale * c ** 0.5 * 100.0
+                memo[1][sym] = var_pct
         # the protective stop (worstcase.stop_of): the context's, else the order's signal's
         extra = ctx.extra
         stop = extra.get("stop") if extra else None

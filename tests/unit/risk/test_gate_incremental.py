@@ -229,3 +229,5 @@ def test_the_working_orders_equal_a_fresh_scan_after_every_event(steps, every):
         assert list(live) == list(want) and all(live[c] is want[c] for c in want)  # the same order: float sums
         assert set(want) == set(OpenOrders().refresh(b.book))
         assert base.of(summary, live, kept.version) == ref_base.of(summary, want)
+        for sym in ("AAA", "BBB", "CCC"):  # the per-symbol index the reducing and CNC checks walk
+            assert list(kept.of_symbol(live, sym)) == [o for o in live.values() if o.request.tradingsymbol == sym]
