@@ -664,6 +664,7 @@ class VarModel:
         self.cov_np = np.asarray(cov, dtype=float)
         self.cov = self.cov_np.tolist()  # scalar access from Python lists is cheaper than numpy
         self.cols = [np.ascontiguousarray(self.cov_np[:, i]) for i in range(len(self.symbols))]
+        self._prepared: dict[tuple, tuple[float, np.ndarray]] = {}  # exposures -> (wᵀΣw, Σw) (prepare)
         self.confidence = confidence
         self.horizon_days = horizon_days
         self.scale = _N.inv_cdf(confidence) * math.sqrt(horizon_days)
@@ -718,10 +719,21 @@ class VarModel:
         return w
 
     def prepare(self, values: Mapping[str, float], *, as_array: bool = False) -> tuple[float, "np.ndarray | list"]:
-        """(wᵀΣw, Σw) for exposures ``values`` keyed by symbol or ``EXCHANGE:SYMBOL``."""
-        w = self._w(values)
-        sw = self.cov_np @ w if len(w) else w
-        return float(w @ sw), (sw.copy() if as_array else sw.tolist())
+        """(wᵀΣw, Σw) for exposures ``values`` keyed by symbol or ``EXCHANGE:SYMBOL``.
+
+        The last few answers are kept by the exposures (their keys and floats in order, which
+        fix ``w`` bit for bit): a book that returns to exposures it had (flat again after a
+        round trip) gets the numbers numpy gave for them, without the matrix products."""
+        k = tuple(values.items())
+        hit = self._prepared.get(k)
+        if hit is None:
+            w = self._w(values)
+            sw = self.cov_np @ w if len(w) else w
+            if len(self._prepared) >= 32:
+                self._prepared.clear()
+            hit = self._prepared[k] = (float(w @ sw), sw)
+        wsw, sw = hit
+        return wsw, (sw.copy() if as_array else sw.tolist())
 
     def var_of(self, values: Mapping[str, float]) -> float:
         wsw, _ = self.prepare(values)

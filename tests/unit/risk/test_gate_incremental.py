@@ -231,3 +231,28 @@ def test_the_working_orders_equal_a_fresh_scan_after_every_event(steps, every):
         assert base.of(summary, live, kept.version) == ref_base.of(summary, want)
         for sym in ("AAA", "BBB", "CCC"):  # the per-symbol index the reducing and CNC checks walk
             assert list(kept.of_symbol(live, sym)) == [o for o in live.values() if o.request.tradingsymbol == sym]
+
+
+# -- VarModel.prepare keeps its last answers by the exposures -------------------------------------
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["NSE:AAA", "BSE:AAA", "NSE:BBB", "NSE:ZZZ", "CCC"]),
+                                   st.sampled_from([0.0, -0.0, 1.5, -250000.25, 1e-300, 123456.789])),
+                         max_size=5).map(dict), max_size=12))
+def test_prepare_answers_as_numpy_does_for_the_same_exposures(books):
+    """A model that has answered before (and whose answers the caller patched in place, as the
+    gate's VaR state does) gives the figures a fresh model computes, bit for bit."""
+    import numpy as np
+
+    from tradekit.risk.var import VarModel
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(40, 3)) * 0.01
+    cov = np.cov(a, rowvar=False)
+    kept = VarModel(["AAA", "BBB", "CCC"], cov)
+    for values in books + books:  # every exposure twice: the second time from what was kept
+        wsw, sw = kept.prepare(values, as_array=True)
+        want_wsw, want_sw = VarModel(["AAA", "BBB", "CCC"], cov).prepare(values, as_array=True)
+        assert wsw.hex() == want_wsw.hex() and sw.tobytes() == want_sw.tobytes()
+        sw += 1.0  # the caller's patches do not reach what was kept
+        assert kept.prepare(values)[1] == want_sw.tolist()
