@@ -528,12 +528,17 @@ class PreTradeGate(EntryChecks):
                     ap(_rules_module().band(req, inst, band) or _OK["BAND"])
             if self._freeze_on:
                 if f[4] != day:
-                    f[4], f[5] = day, _rules_module().freeze_limit(inst, day)
+                    f[4], f[5], f[8] = day, _rules_module().freeze_limit(inst, day), {}
                 lim = f[5]
                 if lim is None or q <= lim:
                     ap(_OK_FREEZE)
-                else:
-                    r, needs_slicing = _rules_module().freeze(req, inst, day, deny=self._freeze_deny)
+                else:  # the rule's answer depends on the quantity only (instrument and day fixed): once each
+                    got = f[8].get(q)
+                    if got is None:
+                        if len(f[8]) > 1000:
+                            f[8].clear()
+                        got = f[8][q] = _rules_module().freeze(req, inst, day, deny=self._freeze_deny)
+                    r, needs_slicing = got
                     ap(r or _OK_FREEZE)
         if self._mp and req.order_type in _MARKETLIKE:
             mp = req.market_protection
@@ -618,10 +623,11 @@ class PreTradeGate(EntryChecks):
     def _inst_facts(self, inst) -> list:
         """[instrument, multiplier, tick size (None unless > 0: ask the rules), lot check passed
         by every quantity, day of the freeze limit, the freeze limit, the lot size when positive and
-        not an index, an option (the fat-finger limit for options)] (instruments are frozen)."""
+        not an index, an option (the fat-finger limit for options), the freeze rule's answers that
+        day by quantity] (instruments are frozen)."""
         tick = inst.tick_size if inst.tick_size > 0 else None
         lot = inst.lot_size if inst.lot_size > 0 and not inst.is_index else None
-        f = [inst, inst.multiplier, tick, inst.lot_size == 1 and not inst.is_index, None, None, lot, inst.is_option]
+        f = [inst, inst.multiplier, tick, inst.lot_size == 1 and not inst.is_index, None, None, lot, inst.is_option, {}]
         if len(self._inst) > 10_000:
             self._inst.clear()
         self._inst[id(inst)] = f

@@ -55,11 +55,13 @@ def rs(x: float | Decimal) -> str:
     The text of :func:`~tradekit.model.money.fmt_inr` (a float through its shortest repr,
     rounded half-up to the paisa) with a fast path for floats: a refused order's message names
     several amounts, and this is on the gate's path."""
-    if x.__class__ is float and -1e12 < x < 1e12 and f"{x:.3f}"[-1] != "5":
+    if x.__class__ is float and -1e12 < x < 1e12 and (s := f"{x:.3f}")[-1] != "5":
         # below 1e12 a float is within 0.0001 of its shortest repr, so rounding the float to
         # the paisa gives the repr's half-up rounding unless the repr is a tie (x.xx5), which
-        # ends its 3-decimal form in 5 (tested against fmt_inr in tests/unit/risk)
-        s = f"{x:.2f}"
+        # ends its 3-decimal form in 5 (tested against fmt_inr in tests/unit/risk). A 3-decimal
+        # form ending in 0-4 is within 0.0045 above and 0.0005 below its first two decimals, so
+        # it is the 2-decimal form with one more digit: the second formatting is not needed
+        s = s[:-1] if s[-1] < "5" else f"{x:.2f}"
         neg = s[0] == "-"
         if neg:
             s = s[1:]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -256,3 +257,31 @@ def test_prepare_answers_as_numpy_does_for_the_same_exposures(books):
         assert wsw.hex() == want_wsw.hex() and sw.tobytes() == want_sw.tobytes()
         sw += 1.0  # the caller's patches do not reach what was kept
         assert kept.prepare(values)[1] == want_sw.tolist()
+
+
+# -- the freeze rule's answers are kept per instrument, day and quantity ---------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 60), st.booleans()), min_size=1, max_size=25))
+def test_the_freeze_check_equals_the_rule_for_every_order(orders):
+    """The gate's FREEZE result and slice size, kept per (instrument, day, quantity), are what
+    ``_rules.freeze`` says for that order (days and quantities repeat and alternate)."""
+    from tradekit.risk import RiskContext, _rules
+    from tradekit.risk.config import load_lists
+
+    from .helpers import future
+
+    futs = [future(), future("BANKNIFTY26DECFUT", lot=30, freeze=900, underlying="BANKNIFTY")]
+    for deny in (False, True):
+        cfg = RiskConfig.model_validate({"instrument": {"freeze": "deny" if deny else "slice"}})
+        g = PreTradeGate(cfg, lists=load_lists(cfg))
+        b = BookBuilder()
+        for n, (days, lots, which) in enumerate(orders):
+            inst = futs[which]
+            now = NOW + timedelta(days=days, seconds=n)
+            o = b.order(inst.tradingsymbol, "BUY", inst.lot_size * lots, "LIMIT", price="100", product="NRML",
+                        exchange="NFO")
+            d = g.check(o, RiskContext(now, b.book, instrument=inst, last_price=Decimal("100")))
+            want, size = _rules.freeze(o.request, inst, now.date(), deny=deny)
+            assert tuple(d.check("FREEZE")) == (tuple(want) if want else ("FREEZE", True, "", None, None))
+            assert d.needs_slicing == size
