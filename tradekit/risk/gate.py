@@ -41,7 +41,9 @@ when it refuses (``rs`` formats rupees without Decimal; the texts of limits are 
 itself is straight-line code over constants worked out once: the limits per (capital, scale),
 an instrument's tick/lot/freeze facts per instrument (the freeze limit once a day), a symbol's
 key, sector and lists per symbol; a new day counts that day's orders only (orders indexed by
-creation day as they are appended). ``benchmarks/bench_risk_gate.py`` measures it;
+creation day as they are appended). The working orders are looked at again only when an event
+changed an order (``Book.orders_version``), and indexed by symbol once per change for the
+reducing and CNC-holdings checks. ``benchmarks/bench_risk_gate.py`` measures it;
 ``tests/unit/risk/test_gate_decisions.py`` pins its decisions.
 """
 
