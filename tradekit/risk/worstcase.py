@@ -53,10 +53,26 @@ def order_worst_case(*, q: int, price: float, mult: float, stop: Any, adverse_pc
         if math.isfinite(s) and s > 0:
             return abs(price - s) * q * mult, f"stop {s:,.2f}"
     value = abs(q * price * mult)
-    pct, how = adverse_pct, f"{adverse_pct:g} % adverse move"
-    if var_pct is not None and var_pct > pct:
-        pct, how = var_pct, f"its VaR, {var_pct:.2f} % of value"
+    pct, how = _move(adverse_pct, var_pct)
     return value * pct / 100.0, how
+
+
+_MOVE_TEXT: dict[float, str] = {}
+
+
+def _move(adverse_pct: float, var_pct: float | None) -> tuple[float, str]:
+    """(percent of its value, how) an order without a stop can lose: the adverse move, or its
+    VaR when larger. The adverse move's text is kept (a setting: one or a few values)."""
+    if var_pct is not None and var_pct > adverse_pct:
+        return var_pct, f"its VaR, {var_pct:.2f} % of value"
+    text = _MOVE_TEXT.get(adverse_pct) if adverse_pct > 0 else None  # (-0.0 and 0.0 print apart)
+    if text is None:
+        text = f"{adverse_pct:g} % adverse move"
+        if adverse_pct > 0:
+            if len(_MOVE_TEXT) > 64:
+                _MOVE_TEXT.clear()
+            _MOVE_TEXT[adverse_pct] = text
+    return adverse_pct, text
 
 
 # id(request) -> (key, 0 buy / 1 sell, rupees per unit or None, the request: held so its id is not reused)
@@ -261,7 +277,7 @@ def how(q: int, price: float, mult: float, stop: Any, adverse_pct: float, var_pc
     st = _stop(stop)
     if st is not None:
         return f"stop {st:,.2f}"
-    _, text = order_worst_case(q=q, price=price, mult=mult, stop=None, adverse_pct=adverse_pct, var_pct=var_pct)
+    text = _move(adverse_pct, var_pct)[1]  # order_worst_case's text without a stop
     paid = through_mark(signed_value=signed_value, q=q, price=price, mult=mult, mark=mark)
     if paid > 0.0:
         text = f"{text} + ₹{paid:,.2f} paid through the mark {mark:,.2f}"
