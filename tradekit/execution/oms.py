@@ -56,6 +56,7 @@ from tradekit.model.order import WORKING, ClientOrderIdGenerator, Order, OrderRe
 from tradekit.risk.base import PassThroughGate, RiskContext, RiskDecision, RiskGate
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal
+from tradekit.store.listeners import Listeners
 from tradekit.store.projection import Book
 
 # Enum members as module constants: an Enum class attribute costs ~0.25 us per access on Python 3.11
@@ -158,7 +159,9 @@ class OrderManager:
         self._placing: set[str] = set()  # placements in flight in this process (their outcome is coming)
         self._halt_reason: str | None = None
         self._cancelling: set[str] = set()  # cancels requested, not yet confirmed: not counted as pending exits
-        self.listeners: list[Callable[[Event], None]] = []
+        # fn(event) after each event the OMS writes; a listener marked with store.listeners.listens(...) only
+        # for those types (most read one or two of the ~7 events an order makes)
+        self.listeners: Listeners = Listeners()
         self.no_price_reason: Callable[[str], str] | None = None  # key -> why no price (the market-data hub)
         self.parents = None  # issue 15: the slicing/algo engine (tradekit.execution.slicing.ParentOrders) when installed
         broker.subscribe(self)
@@ -168,7 +171,9 @@ class OrderManager:
     def _emit(self, type_: str, payload: dict) -> Event:
         ev = self.journal.append(type_, payload)
         self.book.apply(ev)
-        for fn in self.listeners:
+        listeners = self.listeners
+        fns = listeners._routes.get(type_)  # Listeners.route, its cached case inline (every event of every order)
+        for fn in fns if fns is not None else listeners.route(type_):
             fn(ev)
         return ev
 
