@@ -14,11 +14,14 @@ from decimal import ROUND_FLOOR
 
 from tradekit.clock import IST
 from tradekit.errors import ValidationError
+from tradekit.model.enums import Validity
 from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
 from tradekit.model.signal import Signal
 
 log = logging.getLogger("tradekit.session")
+
+_DAY = Validity.DAY  # the default as the member: a request of six members skips the enum parsing
 
 
 class OrderRouting:
@@ -45,7 +48,7 @@ class OrderRouting:
             qty = self._size(signal, lot)
         return OrderRequest(signal.exchange, signal.tradingsymbol, signal.side, qty, signal.order_type, signal.product,
                             price=signal.price, trigger_price=signal.trigger_price,
-                            validity=signal.meta.get("validity", "DAY")), lot
+                            validity=signal.meta.get("validity", _DAY)), lot
 
     def _lot(self, signal: Signal) -> int:
         inst = self.instruments.find(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
