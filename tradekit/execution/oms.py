@@ -239,9 +239,10 @@ class OrderManager:
             cid = self.ids.next(now.date())
             if request.is_market and (request.market_protection is None or request.market_protection == 0):
                 mp = self.market_protection
-                request = request.stamped(cid, mp) if mp is not None else request.with_changes(tag=cid, market_protection=None)
+                request = request.stamped(cid, mp, tag_checked=True) if mp is not None else \
+                    request.with_changes(tag=cid, market_protection=None)
             else:
-                request = request.stamped(cid)
+                request = request.stamped(cid, tag_checked=True)  # an id of self.ids: a valid tag by construction
             mode = "auto" if reducing_action else (approval or self.approval_for(strategy))
             if mode not in ("auto", "manual"):
                 raise ValidationError(f"must be 'auto' or 'manual', {mode!r} was received", field="approval")
@@ -266,6 +267,8 @@ class OrderManager:
             if parent_id is not None:
                 payload["parent_id"] = parent_id
             with self.journal.transaction():  # one commit, durable before the broker is called
+                if request.__class__ is OrderRequest and (ref is None or (ref.__class__ is Decimal and ref.is_finite())):
+                    self.book.made(cid, request, ref)  # what the payload decodes to (a float's text would not be ref)
                 self._emit(E.ORDER_CREATED, payload)
                 order = self.book.orders[cid]
                 decision = self._check_paced(order, source, mode)
@@ -310,8 +313,8 @@ class OrderManager:
         now = self.clock.now()
         inst = self._instrument(req.exchange, req.tradingsymbol)
         lp = self.last_price(req.key)
-        ctx = RiskContext(now=now, book=self.book, account=self.account, instrument=inst, last_price=lp,
-                          reduce_only=self.reduces_exposure(req), source=source, approval_mode=mode)
+        # now, book, account, instrument, last_price, reduce_only, source, approval_mode (positional: every order)
+        ctx = RiskContext(now, self.book, self.account, inst, lp, self.reduces_exposure(req), source, mode)
         if lp is None and self.no_price_reason is not None:  # the market-data hub says why it has no quote
             ctx.extra["no_price_reason"] = self.no_price_reason(req.key)
         if req.product is _P_MIS and self.mis_entry_cutoff is not None:

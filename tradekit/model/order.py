@@ -257,15 +257,18 @@ class OrderRequest:
     def with_changes(self, **changes) -> OrderRequest:
         return replace(self, **changes)
 
-    def stamped(self, tag: str, market_protection: Decimal | None = None) -> OrderRequest:
+    def stamped(self, tag: str, market_protection: Decimal | None = None, *, tag_checked: bool = False) -> OrderRequest:
         """``with_changes(tag=tag[, market_protection=...])`` (``None``: unchanged) for a request that is
         already valid: only the two changed fields are checked (by the same rules as a construction);
-        every other field keeps its validated value, which a full re-validation would leave as it is."""
+        every other field keeps its validated value, which a full re-validation would leave as it is.
+        ``tag_checked``: ``tag`` is known to pass the tag rule (a :class:`ClientOrderIdGenerator` id,
+        valid by construction), so it is not matched again."""
         if self.__class__ is not OrderRequest:
             return self.with_changes(tag=tag) if market_protection is None else \
                 self.with_changes(tag=tag, market_protection=market_protection)
         mp = self.market_protection if market_protection is None else dec(market_protection, "market_protection")
-        _check_tag(tag)  # in the order a construction checks them
+        if not tag_checked:
+            _check_tag(tag)  # in the order a construction checks them
         if market_protection is not None and not (mp == -1 or 0 <= mp <= 100):
             raise ValidationError("must be -1 (automatic) or a percent from 0 to 100", field="market_protection")
         new = _new_request(OrderRequest)
@@ -307,28 +310,13 @@ class OrderRequest:
             "iceberg_legs": self.iceberg_legs,
             "iceberg_quantity": self.iceberg_quantity,
         }
-        if self.__class__ is OrderRequest:
-            global _LAST_DICT
-            _LAST_DICT = (d.copy(), self)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> OrderRequest:
-        """Inverse of :meth:`to_dict` (validated like any construction).
-
-        The dict of the latest :meth:`to_dict` (the OMS's ``order.created``, read back by the book
-        at once) gives back that request: ``from_dict(to_dict(r))`` rebuilds ``r`` field for field
-        (enum values, exact Decimal text), so it is not validated a second time. Equal means the
-        same keys, equal values and the same types for the whole-number fields (``10.0 == 10``)."""
-        last = _LAST_DICT
-        if cls is OrderRequest and last is not None and d == last[0]:
-            ld = last[0]
-            if (d["quantity"].__class__ is ld["quantity"].__class__  # whole numbers by type too (10.0 == 10)
-                    and d["disclosed_quantity"].__class__ is ld["disclosed_quantity"].__class__
-                    and d["validity_ttl"].__class__ is ld["validity_ttl"].__class__
-                    and d["iceberg_legs"].__class__ is ld["iceberg_legs"].__class__
-                    and d["iceberg_quantity"].__class__ is ld["iceberg_quantity"].__class__):
-                return last[1]
+        """Inverse of :meth:`to_dict` (validated like any construction): ``from_dict(to_dict(r))``
+        rebuilds ``r`` field for field (enum values, exact Decimal text), also through JSON; the OMS
+        relies on it to hand the book its request instead of this decoding (``Book.made``)."""
         kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for name, enum in _ENUM_FIELDS:  # journal values are exact enum values: direct lookup
             v = kw.get(name)
@@ -344,7 +332,6 @@ class OrderRequest:
 
 
 _new_request = object.__new__
-_LAST_DICT: tuple[dict, OrderRequest] | None = None  # (a copy of the latest to_dict(), its request)
 
 
 @dataclass(slots=True)
@@ -582,6 +569,8 @@ class ClientOrderIdGenerator:
     Layout: ``<prefix ≤4><YYMMDD><run 3, base36><sequence, base36>``. The run code comes from
     the store (one per writer process start), the sequence restarts each day, so two processes
     sharing an account never collide and an id is found again at the broker by its tag.
+    Every id passes Kite's tag rule by construction (letters and digits, at most 20: checked in
+    :meth:`next`), so the OMS stamps it on a request without matching it again.
     """
 
     _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
