@@ -99,9 +99,11 @@ class OrderRouting:
         req, lot = self._order_and_lot(signal)
         if signal.meta.get("bracket"):  # stop / targets / trail: the entry of a bracket (tradekit/execution/brackets.py)
             return self.brackets.submit_signal(signal, req, route)
-        algo = _algo_fields()  # issue 15: algo / iceberg fields
-        # the lot of the instrument order_for_signal found (what _lot would look up again)
-        req, algo_meta = algo.apply_slicing(req, signal, lot), algo.order_meta(signal)
+        algo_meta = None
+        if signal.meta:  # issue 15: algo / iceberg fields (both read meta: nothing to do without one)
+            algo = _algo_fields()
+            # the lot of the instrument order_for_signal found (what _lot would look up again)
+            req, algo_meta = algo.apply_slicing(req, signal, lot), algo.order_meta(signal)
         note = getattr(self.gate, "note_signal_stop", None)
         if note is not None and (signal.sizing or {}).get("stop") is not None:
             note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order

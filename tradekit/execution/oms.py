@@ -349,7 +349,8 @@ class OrderManager:
 
     def reduces_exposure(self, request: OrderRequest) -> bool:
         """True when the order only brings the account's net position in this symbol towards zero."""
-        net = self.book.net_quantity(request.exchange, request.tradingsymbol, request.product)
+        # the members' text (what net_quantity's str() of a member gives, without a Python __str__ call each)
+        net = self.book.net_quantity(request.exchange._value_, request.tradingsymbol, request.product._value_)
         if net == 0:  # nothing to reduce (the working orders below do not change that)
             return False
         pending = 0

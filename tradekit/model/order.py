@@ -233,7 +233,8 @@ class OrderRequest:
             raise ValidationError("validity_ttl is only for validity TTL", field="validity_ttl")
         if not isinstance(self.disclosed_quantity, int) or not 0 <= self.disclosed_quantity <= self.quantity:
             raise ValidationError("must be between 0 and quantity", field="disclosed_quantity")
-        _check_tag(self.tag)
+        if self.tag is not None:
+            _check_tag(self.tag)
         if self.market_protection is not None:
             mp = self.market_protection
             if not (mp == -1 or 0 <= mp <= 100):
@@ -369,7 +370,7 @@ class Order:
 
     @property
     def pending_quantity(self) -> int:
-        if self.status.is_terminal:
+        if self.status in TERMINAL:  # OrderStatus.is_terminal, without the property call
             return 0
         return self.request.quantity - self.filled_quantity
 
@@ -386,7 +387,7 @@ class Order:
 
     def transition(self, to: OrderStatus, ts: datetime | None = None, reason: str | None = None) -> None:
         """Move to ``to`` or raise IllegalTransition, changing nothing."""
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             raise IllegalTransition(
                 f"order {self.client_order_id} is {self.status.value}, a final state; it cannot become {to.value}"
             )
@@ -422,7 +423,7 @@ class Order:
         """
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
             raise IllegalTransition(f"order {self.client_order_id}: fill quantity must be positive, {quantity!r} was received")
-        if self.status in (_S_DENIED, _S_APPROVAL_REJECTED, _S_REJECTED) or self.status.is_local:
+        if self.status in (_S_DENIED, _S_APPROVAL_REJECTED, _S_REJECTED) or self.status in LOCAL:
             raise IllegalTransition(f"order {self.client_order_id} is {self.status.value}; it cannot be filled")
         new_filled = self.filled_quantity + quantity
         if new_filled > self.request.quantity:
@@ -434,7 +435,7 @@ class Order:
                 f"order {self.client_order_id} is {self.status.value} with {self.broker_filled_quantity} filled at the broker; "
                 f"a fill taking it to {new_filled} is not possible"
             )
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             return None
         target = _S_FILLED if new_filled == self.request.quantity else _S_PARTIALLY_FILLED
         if self.status is _S_PENDING_CANCEL and target is _S_PARTIALLY_FILLED:
@@ -462,7 +463,7 @@ class Order:
         q = self.request.quantity
         bf = self.broker_filled_quantity if filled_quantity is None else int(filled_quantity)
         target = map_broker_status(status, bf, q)
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             if target is self.status and bf == max(self.broker_filled_quantity, self.filled_quantity):
                 return self.status
             raise IllegalTransition(f"order {self.client_order_id} is {self.status.value}, a final state; update {status!r} ignored")
@@ -497,7 +498,7 @@ class Order:
         q = self.request.quantity
         bf = self.broker_filled_quantity if filled_quantity is None else int(filled_quantity)
         target = map_broker_status(status, bf, q)
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             # A repeat of the final state (COMPLETE after the fills completed the order) is a
             # no-op; anything else would move a final order and is refused.
             if target is self.status and bf == max(self.broker_filled_quantity, self.filled_quantity):
@@ -539,7 +540,7 @@ class Order:
 
     def apply_modify(self, *, quantity: int | None = None, price=None, trigger_price=None, order_type=None) -> OrderRequest:
         """Record a modification accepted by the broker; returns the new request."""
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             raise IllegalTransition(f"order {self.client_order_id} is {self.status.value}; it cannot be modified")
         if self.modifications >= MAX_MODIFICATIONS:
             raise IllegalTransition(
