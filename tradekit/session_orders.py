@@ -104,9 +104,11 @@ class OrderRouting:
             algo = _algo_fields()
             # the lot of the instrument order_for_signal found (what _lot would look up again)
             req, algo_meta = algo.apply_slicing(req, signal, lot), algo.order_meta(signal)
-        note = getattr(self.gate, "note_signal_stop", None)
-        if note is not None and (signal.sizing or {}).get("stop") is not None:
-            note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
+        sizing = signal.sizing
+        if sizing and sizing.get("stop") is not None:  # a stop: the daily-loss check's worst case for this order
+            note = getattr(self.gate, "note_signal_stop", None)
+            if note is not None:
+                note(signal.signal_id, sizing["stop"])
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
                                reference_price=signal.reference_price, meta=algo_meta)
 

@@ -272,7 +272,9 @@ class OrderManager:
                 self._emit(E.ORDER_CREATED, payload)
                 order = self.book.orders[cid]
                 decision = self._check_paced(order, source, mode)
-                self._emit(E.RISK_DECISION, {"client_order_id": cid, **decision.to_dict()})
+                decided = decision.to_dict()  # a new dict: the id joins it (the journal sorts the keys)
+                decided["client_order_id"] = cid
+                self._emit(E.RISK_DECISION, decided)
                 if not decision.allowed:
                     return order
                 if mode == "manual":
