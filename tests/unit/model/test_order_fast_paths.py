@@ -208,3 +208,22 @@ def test_stamped_sets_every_field():
     for name in OrderRequest.__dataclass_fields__:  # a field the copy forgot would be unset (AttributeError)
         want = "TK1" if name == "tag" else getattr(req, name)
         assert getattr(new, name) == want, name
+
+
+def test_the_hand_written_init_takes_the_fields_in_order_with_their_defaults():
+    """OrderRequest.__init__ sets the slots itself (no generated __init__): its parameters must stay the
+    dataclass's fields, in order, with the same defaults, and every field must be set."""
+    import dataclasses
+    import inspect
+
+    params = list(inspect.signature(OrderRequest.__init__).parameters.values())[1:]
+    flds = dataclasses.fields(OrderRequest)
+    assert [p.name for p in params] == [f.name for f in flds]
+    for p, f in zip(params, flds):
+        assert p.default == (inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default), f.name
+    req = OrderRequest("NSE", "INFY", "BUY", 10)
+    for f in flds:
+        getattr(req, f.name)  # an unset slot would raise AttributeError
+    assert OrderRequest.__dataclass_params__.frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        req.quantity = 5
