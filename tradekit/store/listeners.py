@@ -44,9 +44,10 @@ class Listeners(list):
 
     def route(self, type_: str) -> tuple:
         """The listeners that read ``type_``, in list order (computed once per type until the list changes)."""
-        fns = self._routes.get(type_)
+        routes = self._routes  # this table: a change to the list meanwhile replaces it, so a route worked out
+        fns = routes.get(type_)  # from the old list never lands in the new table (another thread's append)
         if fns is None:
-            fns = self._routes[type_] = tuple(fn for fn in self if wants(fn, type_))
+            fns = routes[type_] = tuple(fn for fn in self if wants(fn, type_))
         return fns
 
 
