@@ -146,14 +146,15 @@ def _day_volumes(kidx: np.ndarray, day: np.ndarray, vols: np.ndarray) -> list[in
     return out.tolist()
 
 
-def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes_l, vols_l, dayvol_l, last_close) -> int:
+def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes_l, vols_l, dayvol_l, last_close,
+               synced: int = 0) -> int:
     """Bars ``j0 .. j1-1`` (minute ``i`` holds ``bounds[i]:bounds[i+1]`` of them, counted from
     ``j0``) through the hub's quiet path; the exchange and the replay's closes follow (``sync``)
-    before anything could act on them. Returns the minutes taken."""
+    before anything could act on them, from minute ``synced`` on (the minutes before it went
+    through ``on_bar`` already). Returns the minutes taken."""
     closes = closes_l[j0:j1]
     vols = vols_l[j0:j1]
     keys = [keys_l[k] for k in kidx_l[j0:j1]]
-    synced = 0
     traded: set[str] = set()
 
     def sync(i: int) -> None:  # what on_bar leaves after minutes .. i: each key's last close, and that it traded
@@ -359,6 +360,21 @@ def run_replay(
         quiet = _QuietRuns(uniq, day_no)
     uniq_l, first_pos_l, group_end_l = uniq.tolist(), first_pos.tolist(), group_end.tolist()
     exchange = getattr(broker, "exchange", None)
+
+    def any_resting() -> bool:
+        return any(exchange.has_resting(k) for k in keys_l)
+
+    def hub_quiet() -> bool:  # every hub listener quiet for every key, and no working basket (it steps each minute)
+        return all(hub.quiet(k, feed) for k in keys_l) and not (baskets is not None and baskets.baskets
+                                                                and baskets.active())
+
+    def quiet_run(g: int, h: int, synced: int) -> int:
+        """Minutes ``g .. h-1`` through the hub's quiet path (``synced``: how many of them went
+        through ``on_bar`` already); returns the minutes taken."""
+        j0, j1 = first_pos_l[g], group_end_l[h - 1]
+        bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
+        return _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, [u + bar_ns for u in uniq_l[g:h]],
+                          closes_l, vols_l, dayvol_l, last_close, synced)
     g = 0
     while g < G:
         s_ns = uniq_l[g]
@@ -384,18 +400,15 @@ def run_replay(
                 broker.square_off_mis()
             cut_ns = _NEVER
         taken = 0
+        h = g  # the end of a quiet run from this minute (none)
+        resting = False
         if quiet is not None:
             h = quiet.end(g, min(sq_ns, cut_ns), sig_ns[sig_i] - bar_ns if sig_i < n_sig else _NEVER)
-            if h - g >= 2 and all(not exchange.has_resting(k) and hub.quiet(k, feed) for k in keys_l) and not (
-                    baskets is not None and baskets.baskets and baskets.active()):  # a working basket steps each minute
-                j0, j1 = first_pos_l[g], group_end_l[h - 1]
-                bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
-                taken = _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds,
-                                   [u + bar_ns for u in uniq_l[g:h]], closes_l, vols_l, dayvol_l, last_close)
-        if taken:
-            g += taken - 1  # the run's last minute: its signals go out below
-            e_ns = uniq_l[g] + bar_ns
-        else:
+            if h - g >= 2:
+                resting = any_resting()
+                if not resting and hub_quiet():
+                    taken = quiet_run(g, h, 0)
+        if not taken:
             clock.set_ns(max(s_ns, clock.ns))  # the rate governor may have paced orders past the bar's start
             e_ns = s_ns + bar_ns
             for j in range(first_pos_l[g], group_end_l[g]):
@@ -408,6 +421,13 @@ def run_replay(
                 end_day(cur_day)
                 clock.set_ns(max(e_ns, clock.ns))
                 session._emit(E.DAY_ROLLED, {"day": _day_from_no(day_no_l[g] + 1).isoformat()})
+            # the orders that rested filled on this bar (or lapsed): its packet may start the quiet run
+            if resting and not any_resting() and hub_quiet():
+                taken = quiet_run(g, h, 1)
+        if taken:
+            g += taken - 1  # the run's last minute: its signals go out below
+            e_ns = uniq_l[g] + bar_ns
+        else:
             clock.set_ns(max(e_ns, clock.ns))
             if on_ticks is not None:  # the minute's bars as one packet: the path of a live tick
                 ts = ns_to_dt(e_ns)
