@@ -444,3 +444,46 @@ def test_a_backfill_that_outlives_its_session_is_logged_not_raised(session, capl
         assert not errors
     finally:
         threading.excepthook = old
+
+
+# -- a replay's quiet runs --------------------------------------------------------------------------
+def test_quiet_follows_the_listeners_as_they_come_and_go(session):
+    """``quiet`` asks each listener's ``quiet_for`` (remembered while the listeners are the same):
+    a listener added without one, or one that says no, makes the key not quiet; removing it
+    (or appending to the list directly) is seen at the next question."""
+    h = hub_for(session)
+
+    class Watcher:
+        def __init__(self, calm):
+            self.calm = calm
+
+        def quiet_for(self, key):
+            return self.calm
+
+        def on_tick(self, t):
+            pass
+
+    w = Watcher(True)
+    h.add_listener(w.on_tick)
+    assert h.quiet("NSE:INFY", "replay")
+    w.calm = False  # asked each time, not remembered
+    assert not h.quiet("NSE:INFY", "replay")
+    w.calm = True
+
+    def plain(t):
+        pass
+
+    h.add_listener(plain)  # no quiet_for: never quiet
+    assert not h.quiet("NSE:INFY", "replay")
+    h.listeners.remove(plain)
+    assert h.quiet("NSE:INFY", "replay")
+
+    def calm(t):
+        pass
+
+    calm.quiet_for = lambda key: key != "NSE:TCS"
+    h.listeners.append(calm)  # straight onto the list
+    assert h.quiet("NSE:INFY", "replay") and not h.quiet("NSE:TCS", "replay")
+    h.listeners[-1] = plain  # replaced in place
+    assert not h.quiet("NSE:INFY", "replay")
+    assert not h.quiet("NSE:INFY", "kite")  # a live source is never quiet
