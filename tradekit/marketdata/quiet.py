@@ -42,14 +42,17 @@ def quiet_bars(hub, source, ends_ns, bounds, keys, closes, volumes, day_volumes,
     run = _Run(hub, source, ends_ns, bounds, keys, closes, volumes, day_volumes, sync)
     inf = float("inf")
     m = n  # the minutes of positive finite closes
-    for i in range(n):
-        for j in range(bounds[i], bounds[i + 1]):
-            c = closes[j]
-            if not 0.0 < c < inf:
-                m = i
+    every = closes[bounds[0]:bounds[n]]
+    total = sum(every)  # NaN if one is (then min and max mean nothing)
+    if not (total == total and min(every) > 0.0 and max(every) < inf):  # else: find the first other close
+        for i in range(n):
+            for j in range(bounds[i], bounds[i + 1]):
+                c = closes[j]
+                if not 0.0 < c < inf:
+                    m = i
+                    break
+            if m < n:
                 break
-        if m < n:
-            break
     taken = run.fast(m)
     if taken is None:  # no breaker acted: the reference steps go on from the first other close
         taken = n
@@ -138,15 +141,18 @@ class _Run:
             counts["accepted"] += k
             if hub.last_packet is None or now > hub.last_packet:
                 hub.last_packet = now
+            clock_ns = self.clock.ns
             for key, (j, x) in last_j.items():
                 c = closes[j]
-                t = Tick(key, ns_to_dt(self.ends[x]), c, None, "quote", last_quantity=self.volumes[j],
-                         volume=self.day_volumes[j])
+                e = self.eff(x)
+                received = now if e == clock_ns else ns_to_dt(e)  # that minute's clock
+                t = Tick(key, received if e == self.ends[x] else ns_to_dt(self.ends[x]), c, None, "quote",
+                         last_quantity=self.volumes[j], volume=self.day_volumes[j])
                 ticks.append(t)
                 states[key].ts = t.ts
                 if hub.prices is not None:
                     hub.prices[key] = _dec(c)
-                hub.quotes[key] = (t, ns_to_dt(self.eff(x)), source)  # received at that minute's clock
+                hub.quotes[key] = (t, received, source)
                 m = hub._marked.get(key)
                 if m is None or m[0] != c:
                     hub._dirty[key] = c
@@ -204,7 +210,7 @@ class _Run:
             self.set_clock(m - 1)
             return None
         a = 0
-        if bounds[m] - bounds[0] == m and keys[bounds[0]] == keys[bounds[m] - 1] and len(set(keys[bounds[0]:bounds[m]])) == 1:
+        if len(states) == 1 and bounds[m] - bounds[0] == m:
             key = keys[bounds[0]]  # one instrument, one bar a minute
             if key in self.held and self.marks is None:  # its first minute marks the summary the reference way
                 r = self._general(0, 1)
@@ -344,11 +350,13 @@ class _Run:
             fixed, base, peak, last = s.fixed, g.day.baseline, g.day.peak, g.day.last
             cap = g.capital_for(self.book)
             lim_l, lim_d = g.daily_loss_limit(cap), g.drawdown_limit(cap)
+        ew, ew1 = _EWMA, 1 - _EWMA
         for i in range(a, b):
             price = closes[j0 + i]
-            if s_last > 0:  # KeyState.accept_price
-                r = log(price / s_last)
-                s_var = r * r if s_n == 0 else _EWMA * s_var + (1 - _EWMA) * r * r
+            prev = s_last
+            if prev > 0:  # KeyState.accept_price
+                rq = log(price / prev)
+                s_var = rq * rq if s_n == 0 else ew * s_var + ew1 * rq * rq
                 s_n += 1
             s_last = price
             e = ends[i]
@@ -359,7 +367,7 @@ class _Run:
             cut = t - window
             dt = t - v_last_t
             if dt >= sample:
-                r = log(price / v_last)
+                r = rq if v_last == prev and prev > 0 else log(price / v_last)  # the same division, the same log
                 v_last, v_last_t = price, t
                 if dt <= brk_s:
                     r2 = r * r
