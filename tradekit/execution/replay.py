@@ -146,7 +146,7 @@ def _day_volumes(kidx: np.ndarray, day: np.ndarray, vols: np.ndarray) -> list[in
     return out.tolist()
 
 
-def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes_l, vols_l, dayvol_l, last_close,
+def _quiet_run(hub, exchange, feed, bar_keys, j0, j1, bounds, ends, closes_l, vols_l, dayvol_l, last_close,
                synced: int = 0) -> int:
     """Bars ``j0 .. j1-1`` (minute ``i`` holds ``bounds[i]:bounds[i+1]`` of them, counted from
     ``j0``) through the hub's quiet path; the exchange and the replay's closes follow (``sync``)
@@ -154,7 +154,7 @@ def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes
     through ``on_bar`` already). Returns the minutes taken."""
     closes = closes_l[j0:j1]
     vols = vols_l[j0:j1]
-    keys = [keys_l[k] for k in kidx_l[j0:j1]]
+    keys = bar_keys[j0:j1]
     traded: set[str] = set()
 
     def sync(i: int) -> None:  # what on_bar leaves after minutes .. i: each key's last close, and that it traded
@@ -368,13 +368,20 @@ def run_replay(
         return all(hub.quiet(k, feed) for k in keys_l) and not (baskets is not None and baskets.baskets
                                                                 and baskets.active())
 
+    if quiet is not None:
+        bar_keys = [keys_l[k] for k in kidx_l]
+        ends_l = [u + bar_ns for u in uniq_l]
+
     def quiet_run(g: int, h: int, synced: int) -> int:
         """Minutes ``g .. h-1`` through the hub's quiet path (``synced``: how many of them went
         through ``on_bar`` already); returns the minutes taken."""
         j0, j1 = first_pos_l[g], group_end_l[h - 1]
-        bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
-        return _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, [u + bar_ns for u in uniq_l[g:h]],
-                          closes_l, vols_l, dayvol_l, last_close, synced)
+        if j1 - j0 == h - g:  # a bar a minute
+            bounds = range(h - g + 1)
+        else:
+            bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
+        return _quiet_run(hub, exchange, feed, bar_keys, j0, j1, bounds, ends_l[g:h], closes_l, vols_l, dayvol_l,
+                          last_close, synced)
     g = 0
     while g < G:
         s_ns = uniq_l[g]

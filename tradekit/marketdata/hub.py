@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time as _time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -524,7 +524,7 @@ class MarketDataHub:
             cached = self._quiet_fns = (list(listeners), fns)
         return cached[1]
 
-    def on_quiet_bars(self, source: str, ends_ns: list[int], bounds: list[int], keys: list[str], closes: list[float],
+    def on_quiet_bars(self, source: str, ends_ns: list[int], bounds: Sequence[int], keys: list[str], closes: list[float],
                       volumes: list[int], day_volumes: list[int], sync: Callable[[int], None] | None = None) -> int:
         """A run of minutes, each one packet: minute ``i`` holds the bars ``bounds[i]:bounds[i+1]``
         (``keys[j]``, ``closes[j]``, ``volumes[j]``, ``day_volumes[j]``: the day's volume so far),

@@ -219,9 +219,10 @@ class _Run:
                 a = 1
             if a < m and self._single(key, a, m):
                 a = m
-        r = self._general(a, m)
-        if r is not None:
-            return r
+        if a < m:
+            r = self._general(a, m)
+            if r is not None:
+                return r
         self._settle(m - 1, self.marks)
         return None
 
