@@ -146,7 +146,7 @@ def _day_volumes(kidx: np.ndarray, day: np.ndarray, vols: np.ndarray) -> list[in
     return out.tolist()
 
 
-def _quiet_run(hub, exchange, feed, bar_keys, j0, j1, bounds, ends, closes_l, vols_l, dayvol_l, last_close,
+def _quiet_run(hub, exchange, feed, keys_l, bar_keys, j0, j1, bounds, ends, closes_l, vols_l, dayvol_l, last_close,
                synced: int = 0) -> int:
     """Bars ``j0 .. j1-1`` (minute ``i`` holds ``bounds[i]:bounds[i+1]`` of them, counted from
     ``j0``) through the hub's quiet path; the exchange and the replay's closes follow (``sync``)
@@ -156,9 +156,19 @@ def _quiet_run(hub, exchange, feed, bar_keys, j0, j1, bounds, ends, closes_l, vo
     vols = vols_l[j0:j1]
     keys = bar_keys[j0:j1]
     traded: set[str] = set()
+    only = keys[0] if len(keys_l) == 1 else None  # the replay's one instrument
 
     def sync(i: int) -> None:  # what on_bar leaves after minutes .. i: each key's last close, and that it traded
         nonlocal synced
+        if only is not None:  # every bar is its: the last close, and whether any volume (ints) was positive
+            lo, hi = bounds[synced], bounds[i + 1]
+            if lo < hi:
+                if max(vols[lo:hi]) > 0:
+                    traded.add(only)
+                exchange.pass_bars(only, closes[hi - 1], only in traded)
+                last_close[only] = closes[hi - 1]
+            synced = i + 1
+            return
         last = {}
         for j in range(bounds[synced], bounds[i + 1]):
             last[keys[j]] = closes[j]
@@ -380,8 +390,8 @@ def run_replay(
             bounds = range(h - g + 1)
         else:
             bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
-        return _quiet_run(hub, exchange, feed, bar_keys, j0, j1, bounds, ends_l[g:h], closes_l, vols_l, dayvol_l,
-                          last_close, synced)
+        return _quiet_run(hub, exchange, feed, keys_l, bar_keys, j0, j1, bounds, ends_l[g:h], closes_l, vols_l,
+                          dayvol_l, last_close, synced)
     g = 0
     while g < G:
         s_ns = uniq_l[g]
