@@ -29,7 +29,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from tradekit.clock import IST, dt_to_ns, ns_to_dt
+from tradekit.clock import DAY_NS, IST, IST_OFFSET_NS, dt_to_ns, ns_to_dt
 from tradekit.data.types import Tick
 from tradekit.errors import TradekitError, TradingHalted
 from tradekit.model.enums import Product
@@ -81,8 +81,7 @@ class ReplayResult:
                 f"realized ₹{fmt_inr(b.realized_pnl)}, charges ₹{fmt_inr(b.charges_total.total)}, net ₹{fmt_inr(b.net_pnl)}")
 
 
-_IST_OFFSET_NS = 19_800 * 1_000_000_000
-_DAY_NS = 86_400 * 1_000_000_000
+_IST_OFFSET_NS, _DAY_NS = IST_OFFSET_NS, DAY_NS  # numpy's form of ist_day_no (bars from 1946 on)
 _CLOSE_NS = (15 * 3600 + 30 * 60) * 1_000_000_000  # 15:30 IST after a daily bar's 00:00 label
 _NEVER = 2**62
 

@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import date
 from decimal import Decimal
 
-from tradekit.clock import ns_to_dt
+from tradekit.clock import ist_day_no, ns_to_dt
 from tradekit.data.types import Tick
 from tradekit.marketdata.quality import _EWMA, KeyState
 from tradekit.risk.breakers import push_window
 
 log = logging.getLogger("tradekit.marketdata.hub")
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _dec(x: float) -> Decimal:  # the hub's price conversion (hub._dec)
@@ -276,8 +280,8 @@ class _Run:
                     qty = brk.gate.summary.qty  # a full rebuild made new dicts
                     continue
                 marks.summarise(i)
-                dn = (us + 19_800_000_000) // 86_400_000_000  # the IST day (ns_to_dt's fixed offset from 1946)
-                if dn != day_no or e < -757_382_400_000_000_000:
+                dn = ist_day_no(e)
+                if dn != day_no or dn is None:
                     day_no, day = dn, ns_to_dt(e).date()
                 acts = brk.check_pnl(self.book, day)
                 if acts:
@@ -305,8 +309,10 @@ class _Run:
         if pos:
             if marks is None or marks.sv.get(key) is None or getattr(g, "_equity_basis", True):
                 return False
-            e0, e1 = max(ends[a], ns0), max(ends[b - 1], ns0)
-            if e0 < -757_382_400_000_000_000 or ns_to_dt(e0).date() != g.day.day or ns_to_dt(e1).date() != g.day.day:
+            day = g.day.day  # the run within the gate's P&L day (a new day restarts it)
+            dn = ist_day_no(max(ends[a], ns0))
+            if (type(day) is not date or dn is None or dn != day.toordinal() - _EPOCH_ORDINAL
+                    or ist_day_no(max(ends[b - 1], ns0)) != dn):
                 return False
         cfg = brk.cfg
         enabled = cfg.enabled
@@ -489,27 +495,35 @@ class _Marks:
     the summary's for the mark it last took (the same object when that is the same minute, as the
     reference has them). ``tests/unit/execution/test_replay_fast.py`` compares the summaries."""
 
-    def __init__(self, s, held: dict[str, list]) -> None:
+    def __init__(self, s, held: dict[str, list], by_key: dict[str, list[int]]) -> None:
         self.s = s
-        index = {id(p): i for i, p in enumerate(s.positions)}
         self.held = held
-        self.by_key = {key: sorted(index[id(p)] for p in pos) for key, pos in held.items()}
+        self.by_key = by_key  # key -> its positions' rows in the summary, in order
         self.kc: dict[str, float] = {}  # key -> its positions' last mark in the run
         self.km: dict[str, int] = {}  # ... and its minute
         self.sv: dict[str, float] = {}  # key -> the mark its summary rows last took in the run
         self.sm: dict[str, int] = {}  # ... and its minute
         self.pend: set[str] = set()  # keys marked since the summary last took them
-        self.ov = {i: float(s.positions[i].open_value) for idxs in self.by_key.values() for i in idxs}
+        positions = s.positions
+        self.ov = {i: float(positions[i].open_value) for idxs in by_key.values() for i in idxs}
         self.sector_of = {}
 
     @classmethod
     def of(cls, s, held: dict[str, list]) -> "_Marks | None":
         """None unless every held position has its row in the summary (then each held minute keeps
         the reference steps)."""
-        have = {id(p) for p in s.positions}
-        if any(id(p) not in have for pos in held.values() for p in pos):
-            return None
-        return cls(s, held)
+        index = {id(p): i for i, p in enumerate(s.positions)}
+        by_key = {}
+        for key, pos in held.items():
+            idxs = []
+            for p in pos:
+                x = index.get(id(p))
+                if x is None:
+                    return None
+                idxs.append(x)
+            idxs.sort()
+            by_key[key] = idxs
+        return cls(s, held, by_key)
 
     def mark(self, key: str, c: float, i: int) -> None:
         self.kc[key] = c
