@@ -247,7 +247,8 @@ def run_replay(
     verified once at the end (``ReplayResult.verified``); a failure raises TradekitError.
 
     ``fast`` (default): quiet runs of minutes (within a day, no order resting, no signal due, no
-    square-off or cut-off, every hub listener quiet for every instrument) go through the hub
+    square-off or cut-off, every hub listener quiet for every instrument; a minute whose resting
+    orders filled on its bar starts the run with its packet) go through the hub
     in one call (:meth:`MarketDataHub.on_quiet_bars`): the same clock per bar, the same risk
     measures and breaker trips on the same bar, the same journal and book as ``fast=False``, the
     reference path that takes every minute on its own.
