@@ -69,7 +69,7 @@ class Charges:
         if not d:
             return cls()
         get = d.get
-        return cls(*[dec(get(c, 0), c) for c in _FIELDS])
+        return cls(*[_parsed(get(c, 0), c) for c in _FIELDS])
 
 
 _FIELDS = tuple(f.name for f in fields(Charges))  # COMPONENTS, in the order of the constructor
@@ -78,10 +78,28 @@ _set_brokerage, _set_stt, _set_exchange_txn, _set_sebi, _set_stamp_duty, _set_gs
 
 
 def _text(x: Decimal) -> str:
-    """``f"{paise(x):.2f}"``."""
+    """``f"{paise(x):.2f}"``: ``str`` of the quantized Decimal, the same text (its exponent is exactly -2,
+    which ``str`` writes without an exponent and with both places, as ``:.2f`` does) at a fifth of the cost."""
     if x.__class__ is Decimal:
-        return f"{x.quantize(PAISA, ROUND_HALF_UP):.2f}"
+        return str(x.quantize(PAISA, ROUND_HALF_UP))
     return f"{paise(x):.2f}"
+
+
+_PARSED: dict[str, Decimal] = {}  # component text -> its Decimal: a journal repeats few amounts ("0.00", "20.00")
+
+
+def _parsed(value: object, field: str) -> Decimal:
+    """``dec(value, field)``, remembering the Decimal of each text (Decimals are immutable, and ``dec``
+    of a text depends on the text alone); other values, and bad text, go through ``dec`` every time."""
+    if value.__class__ is str:
+        d = _PARSED.get(value)
+        if d is None:
+            d = dec(value, field)  # raises on bad text: nothing remembered
+            if len(_PARSED) >= 4096:  # bounded: a long run's many distinct amounts do not pile up
+                _PARSED.clear()
+            _PARSED[value] = d
+        return d
+    return dec(value, field)
 
 
 NO_CHARGES = Charges()
