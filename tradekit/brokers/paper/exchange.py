@@ -61,7 +61,7 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -82,6 +82,7 @@ _OT_SLM = OrderType.SLM
 
 SCALE = 10_000  # prices are handled as integers of 0.0001 rupee (currency ticks are 0.0025)
 _UNIT = Decimal("0.0001")
+_NO_PRICE = Decimal(0)  # an unfilled order's average price (one immutable Decimal, not one per row)
 
 # Kite's status strings
 PUT_REQ = "PUT ORDER REQ RECEIVED"
@@ -141,7 +142,7 @@ class SimOrder:
     @property
     def average_price(self) -> Decimal:
         if not self.filled:
-            return Decimal(0)
+            return _NO_PRICE
         return (Decimal(self.filled_value_units) / self.filled / SCALE).quantize(_UNIT)
 
     @property
@@ -156,13 +157,24 @@ class SimOrder:
         self.history.append((ts, status, message))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SimTrade:
     trade_id: str
     order: SimOrder
     quantity: int
     price: Decimal
     timestamp: datetime
+
+    def __init__(self, trade_id: str, order: SimOrder, quantity: int, price: Decimal, timestamp: datetime):
+        # the generated frozen __init__, through the slots' own setters (one trade per fill)
+        _trade_set[0](self, trade_id)
+        _trade_set[1](self, order)
+        _trade_set[2](self, quantity)
+        _trade_set[3](self, price)
+        _trade_set[4](self, timestamp)
+
+
+_trade_set = tuple(SimTrade.__dict__[f.name].__set__ for f in fields(SimTrade))
 
 
 class SimExchange:
@@ -488,10 +500,11 @@ class SimExchange:
     def _book_fill(self, order: SimOrder, qty: int, px_units: int, ts: datetime) -> None:
         order.filled += qty
         order.filled_value_units += qty * px_units
-        iceberg.after_fill(order, qty, ts, self._latency_ns)
+        if order.meta:  # (only an iceberg carries meta: iceberg.after_fill does nothing for the others)
+            iceberg.after_fill(order, qty, ts, self._latency_ns)
         self._trade_seq += 1
         trade = SimTrade(f"{50000000 + self._trade_seq}", order, qty, units_to_decimal(px_units), ts)
-        if order.remaining == 0:
+        if order.filled == order.request.quantity:  # order.remaining == 0
             order.set_status(COMPLETE, ts)
             self._remove(order)
         else:
