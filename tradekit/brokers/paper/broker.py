@@ -476,6 +476,8 @@ class PaperBroker(PaperGttMixin):
         return t
 
     def _price_reject(self, inst: Instrument, request: OrderRequest) -> str | None:
+        if request.price is None and request.trigger_price is None:
+            return None  # (a market order: no price to put on the tick grid or inside the band)
         tick = self._tick(inst, request, self.clock.now().date())
         for name in ("price", "trigger_price"):
             px = getattr(request, name)

@@ -124,7 +124,7 @@ class SimOrder:
     message: str | None = None
     modifications: int = 0
     exchange_order_id: str | None = None
-    exchange_timestamp: datetime | None = None
+    exchange_ns: int | None = None  # when the exchange took it (its first arrival), ns since the epoch
     updated_at: datetime | None = None
     history: list = field(default_factory=list)
     chances: int = 0  # eligible bars/ticks seen (IOC gets one)
@@ -138,6 +138,11 @@ class SimOrder:
     @property
     def arrival(self) -> datetime:
         return ns_to_dt(self.arrival_ns)
+
+    @property
+    def exchange_timestamp(self) -> datetime | None:
+        """When the exchange took the order (built on demand: nothing on the order path reads it)."""
+        return None if self.exchange_ns is None else ns_to_dt(self.exchange_ns)
 
     @property
     def average_price(self) -> Decimal:
@@ -201,7 +206,7 @@ class SimExchange:
         order.history.extend(((now, PUT_REQ, None), (now, VALIDATION, None), (now, OPEN_PENDING, None)))
         self._exch_seq += 1
         order.exchange_order_id = str(1100000000000000 + self._exch_seq)
-        order.exchange_timestamp = order.arrival
+        order.exchange_ns = order.arrival_ns
         status = TRIGGER_PENDING if order.request.order_type in (_OT_SL, _OT_SLM) else OPEN
         iceberg.start(order)  # an iceberg: only its first leg is live
         order.set_status(status, now)
