@@ -114,3 +114,39 @@ def test_remembered_margin_equals_the_models(steps):
             got = b._order_margin(inst, req, q)
             want = b.margin.required(inst, req.product, req.side, req.quantity if q is None else q, b._ref_price(inst, req))
             assert (got, got.as_tuple()) == (want, want.as_tuple())
+
+
+def _reference_utilised(b: PaperBroker) -> Decimal:
+    """utilised() as it was written before its one-pass form (two sums over the positions)."""
+    from tradekit.brokers.paper.broker import _NO_MARGIN
+    from tradekit.model.enums import Product
+    from tradekit.model.money import ZERO
+
+    pm = ZERO
+    for p in b._positions.values():
+        q = p.quantity
+        if q == 0 or p.product is Product.CNC:
+            pm = pm + _NO_MARGIN
+        else:
+            pm = pm + b.margin.position_margin(b._inst(p), p.product, q, p.average_price)
+    spent = sum((p.open_value * p.multiplier for p in b._positions.values() if p.product is not Product.CNC), ZERO)
+    return sum(b._blocked.values(), ZERO) + pm - spent
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["INFY", "TCS", "RELIANCE"]), st.sampled_from(["MIS", "CNC", "NRML"]),
+                          st.sampled_from(["BUY", "SELL"]), st.integers(1, 50), st.integers(10_000, 40_000),
+                          st.booleans()), max_size=12))
+def test_one_pass_utilised_equals_the_two_sums(steps):
+    """Positions of every product (flat ones too) and orders still working: the same figure, to the exponent."""
+    from tradekit.clock import dt_to_ns
+
+    b = _broker()
+    ns = dt_to_ns(T0)
+    for i, (sym, prod, side, qty, px, fill) in enumerate(steps):
+        b.set_previous_close(f"NSE:{sym}", px / 20)
+        b.place_order(f"T{i}", OrderRequest("NSE", sym, side, qty, "LIMIT", prod, price=Decimal(px) / 20))
+        if fill:
+            b.on_bar(f"NSE:{sym}", ns + i * 60_000_000_000, ns + (i + 1) * 60_000_000_000, px / 20, px / 20 + 1,
+                     px / 20 - 1 - (1 if side == "BUY" else 0), px / 20, 0)
+        assert repr(b.utilised()) == repr(_reference_utilised(b))

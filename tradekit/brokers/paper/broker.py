@@ -378,15 +378,16 @@ class PaperBroker(PaperGttMixin):
                     self.cash += dec(params["per_share"], "per_share") * (h.quantity + h.t1)
 
     def utilised(self) -> Decimal:
-        pm = ZERO  # the sum of position_margin over the positions, in their order
+        # one pass, each sum added up in the positions' order: pm, the sum of position_margin; spent, what
+        # the ledger spent on MIS/NRML positions (bought on margin: added back)
+        pm = spent = ZERO
         for p in self._positions.values():
+            if p.product is _P_CNC:
+                pm = pm + _NO_MARGIN  # what position_margin says for it, whatever the instrument and price
+                continue
             q = p.quantity
-            if q == 0 or p.product is _P_CNC:
-                pm = pm + _NO_MARGIN  # what position_margin says for them, whatever the instrument and price
-            else:
-                pm = pm + self.margin.position_margin(self._inst(p), p.product, q, p.average_price)
-        # MIS/NRML positions were bought on margin: add back what the ledger spent on them
-        spent = sum((p.open_value * p.multiplier for p in self._positions.values() if p.product is not _P_CNC), ZERO)
+            pm = pm + (_NO_MARGIN if q == 0 else self.margin.position_margin(self._inst(p), p.product, q, p.average_price))
+            spent = spent + p.open_value * p.multiplier
         return sum(self._blocked.values(), ZERO) + pm - spent
 
     # -- internals ---------------------------------------------------------------------------------
