@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -259,12 +260,11 @@ class PaperGtts:
 class PaperGttMixin:
     """The GTT methods of :class:`~tradekit.brokers.paper.PaperBroker` (see :class:`PaperGtts`)."""
 
-    @property
+    @cached_property
     def gtt_book(self) -> PaperGtts:
-        book = self.__dict__.get("_gtt_book")
-        if book is None:
-            book = self.__dict__["_gtt_book"] = PaperGtts(self)
-        return book
+        # built on first use (under cached_property's lock: one book per broker), then a plain instance
+        # attribute: the market-data hub asks for it on every tick
+        return PaperGtts(self)
 
     def place_gtt(self, request: GttRequest) -> str:
         return self.gtt_book.place(request)
