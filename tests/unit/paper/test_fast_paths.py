@@ -150,3 +150,27 @@ def test_one_pass_utilised_equals_the_two_sums(steps):
             b.on_bar(f"NSE:{sym}", ns + i * 60_000_000_000, ns + (i + 1) * 60_000_000_000, px / 20, px / 20 + 1,
                      px / 20 - 1 - (1 if side == "BUY" else 0), px / 20, 0)
         assert repr(b.utilised()) == repr(_reference_utilised(b))
+
+
+@settings(max_examples=200, deadline=None)
+@given(units=st.integers(0, 10**7), places=st.integers(0, 6))
+def test_tick_units_are_remembered_by_the_ticks_value(units, places):
+    """A placement reads a tick's grid in 0.0001 units from a table keyed by the tick (a Decimal key is its
+    value): equal ticks written with other exponents are equal keys and give the same units."""
+    from tradekit.brokers.paper.exchange import to_units
+
+    tick = Decimal(units).scaleb(-4)
+    same = tick.quantize(Decimal(1).scaleb(-4 - places))  # the same value, more places
+    assert same == tick and hash(same) == hash(tick)
+    assert to_units(same) == to_units(tick)
+    b = _broker()
+    b._tick_units[tick] = max(1, to_units(tick))
+    assert b._tick_units[same] == max(1, to_units(same))
+
+
+def test_an_orders_tick_units_are_its_instruments_tick():
+    b = _broker()
+    for sym in ("INFY", "TCS", "INFY"):
+        oid = b.place_order(f"T{sym}", OrderRequest("NSE", sym, "BUY", 1, "MARKET", "MIS", market_protection=-1))
+        inst = STORE.get("NSE", sym)
+        assert b._orders[oid].tick_units == max(1, round(inst.tick_size * 10_000))

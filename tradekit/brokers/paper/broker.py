@@ -105,6 +105,7 @@ class PaperBroker(PaperGttMixin):
         self._day_trades: list[tuple] = []  # charged per contract note at the day's end
         self._prev_close: dict[str, float] = {}
         self._ticks: dict[tuple, Decimal] = {}
+        self._tick_units: dict[Decimal, int] = {}  # tick -> max(1, to_units(tick)): a handful of ticks
         self._seq = 0
         self._lock = threading.RLock()
         self.reject_all: str | None = None  # fault injection: reject every order with this message
@@ -138,7 +139,10 @@ class PaperBroker(PaperGttMixin):
                 raise BrokerRejected(str(e), broker_message="Invalid `tradingsymbol`.", code=400) from None
             self._seq += 1
             oid = str(260000000000000 + self._seq)
-            tick_units = max(1, to_units(self._tick(inst, request, now.date())))
+            tick = self._tick(inst, request, now.date())
+            tick_units = self._tick_units.get(tick)
+            if tick_units is None:  # to_units reads a tick's value alone (a Decimal key is its value)
+                tick_units = self._tick_units[tick] = max(1, to_units(tick))
             order = SimOrder(oid, request.tag or client_order_id, request, inst.key, now, 0, tick_units, inst=inst)
             self._orders[oid] = order
             if order.tag:
