@@ -22,9 +22,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from tradekit.errors import BrokerRejected, MarketRuleError, ValidationError
 from tradekit.model.enums import OrderType
