@@ -116,6 +116,18 @@ def ns_to_dt(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1_000_000_000, IST).replace(microsecond=(ns // 1000) % 1_000_000)
 
 
+IST_OFFSET_NS = 19_800 * 1_000_000_000  # +05:30 (from 1946 on)
+DAY_NS = 86_400 * 1_000_000_000
+
+
+def ist_day_no(ns: int) -> int | None:
+    """``ns_to_dt(ns).date()`` as days since 1970-01-01, without the datetime (a replay asks per
+    minute); None before 1946, where the zone's offsets vary (ask :func:`ns_to_dt`)."""
+    if ns >= _IST_FIXED_FROM_NS:
+        return (ns + IST_OFFSET_NS) // DAY_NS
+    return None
+
+
 def dt_to_ns(ts: datetime) -> int:
     return _to_ns(to_ist(ts))
 

@@ -29,7 +29,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from tradekit.clock import IST, dt_to_ns, ns_to_dt
+from tradekit.clock import DAY_NS, IST, IST_OFFSET_NS, dt_to_ns, ns_to_dt
 from tradekit.data.types import Tick
 from tradekit.errors import TradekitError, TradingHalted
 from tradekit.model.enums import Product
@@ -81,8 +81,7 @@ class ReplayResult:
                 f"realized ₹{fmt_inr(b.realized_pnl)}, charges ₹{fmt_inr(b.charges_total.total)}, net ₹{fmt_inr(b.net_pnl)}")
 
 
-_IST_OFFSET_NS = 19_800 * 1_000_000_000
-_DAY_NS = 86_400 * 1_000_000_000
+_IST_OFFSET_NS, _DAY_NS = IST_OFFSET_NS, DAY_NS  # numpy's form of ist_day_no (bars from 1946 on)
 _CLOSE_NS = (15 * 3600 + 30 * 60) * 1_000_000_000  # 15:30 IST after a daily bar's 00:00 label
 _NEVER = 2**62
 
@@ -146,18 +145,29 @@ def _day_volumes(kidx: np.ndarray, day: np.ndarray, vols: np.ndarray) -> list[in
     return out.tolist()
 
 
-def _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds, ends, closes_l, vols_l, dayvol_l, last_close) -> int:
+def _quiet_run(hub, exchange, feed, keys_l, bar_keys, j0, j1, bounds, ends, closes_l, vols_l, dayvol_l, last_close,
+               synced: int = 0) -> int:
     """Bars ``j0 .. j1-1`` (minute ``i`` holds ``bounds[i]:bounds[i+1]`` of them, counted from
     ``j0``) through the hub's quiet path; the exchange and the replay's closes follow (``sync``)
-    before anything could act on them. Returns the minutes taken."""
+    before anything could act on them, from minute ``synced`` on (the minutes before it went
+    through ``on_bar`` already). Returns the minutes taken."""
     closes = closes_l[j0:j1]
     vols = vols_l[j0:j1]
-    keys = [keys_l[k] for k in kidx_l[j0:j1]]
-    synced = 0
+    keys = bar_keys[j0:j1]
     traded: set[str] = set()
+    only = keys[0] if len(keys_l) == 1 else None  # the replay's one instrument
 
     def sync(i: int) -> None:  # what on_bar leaves after minutes .. i: each key's last close, and that it traded
         nonlocal synced
+        if only is not None:  # every bar is its: the last close, and whether any volume (ints) was positive
+            lo, hi = bounds[synced], bounds[i + 1]
+            if lo < hi:
+                if max(vols[lo:hi]) > 0:
+                    traded.add(only)
+                exchange.pass_bars(only, closes[hi - 1], only in traded)
+                last_close[only] = closes[hi - 1]
+            synced = i + 1
+            return
         last = {}
         for j in range(bounds[synced], bounds[i + 1]):
             last[keys[j]] = closes[j]
@@ -237,7 +247,8 @@ def run_replay(
     verified once at the end (``ReplayResult.verified``); a failure raises TradekitError.
 
     ``fast`` (default): quiet runs of minutes (within a day, no order resting, no signal due, no
-    square-off or cut-off, every hub listener quiet for every instrument) go through the hub
+    square-off or cut-off, every hub listener quiet for every instrument; a minute whose resting
+    orders filled on its bar starts the run with its packet) go through the hub
     in one call (:meth:`MarketDataHub.on_quiet_bars`): the same clock per bar, the same risk
     measures and breaker trips on the same bar, the same journal and book as ``fast=False``, the
     reference path that takes every minute on its own.
@@ -359,6 +370,28 @@ def run_replay(
         quiet = _QuietRuns(uniq, day_no)
     uniq_l, first_pos_l, group_end_l = uniq.tolist(), first_pos.tolist(), group_end.tolist()
     exchange = getattr(broker, "exchange", None)
+
+    def any_resting() -> bool:
+        return any(exchange.has_resting(k) for k in keys_l)
+
+    def hub_quiet() -> bool:  # every hub listener quiet for every key, and no working basket (it steps each minute)
+        return all(hub.quiet(k, feed) for k in keys_l) and not (baskets is not None and baskets.baskets
+                                                                and baskets.active())
+
+    if quiet is not None:
+        bar_keys = [keys_l[k] for k in kidx_l]
+        ends_l = [u + bar_ns for u in uniq_l]
+
+    def quiet_run(g: int, h: int, synced: int) -> int:
+        """Minutes ``g .. h-1`` through the hub's quiet path (``synced``: how many of them went
+        through ``on_bar`` already); returns the minutes taken."""
+        j0, j1 = first_pos_l[g], group_end_l[h - 1]
+        if j1 - j0 == h - g:  # a bar a minute
+            bounds = range(h - g + 1)
+        else:
+            bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
+        return _quiet_run(hub, exchange, feed, keys_l, bar_keys, j0, j1, bounds, ends_l[g:h], closes_l, vols_l,
+                          dayvol_l, last_close, synced)
     g = 0
     while g < G:
         s_ns = uniq_l[g]
@@ -384,18 +417,15 @@ def run_replay(
                 broker.square_off_mis()
             cut_ns = _NEVER
         taken = 0
+        h = g  # the end of a quiet run from this minute (none)
+        resting = False
         if quiet is not None:
             h = quiet.end(g, min(sq_ns, cut_ns), sig_ns[sig_i] - bar_ns if sig_i < n_sig else _NEVER)
-            if h - g >= 2 and all(not exchange.has_resting(k) and hub.quiet(k, feed) for k in keys_l) and not (
-                    baskets is not None and baskets.baskets and baskets.active()):  # a working basket steps each minute
-                j0, j1 = first_pos_l[g], group_end_l[h - 1]
-                bounds = [b - j0 for b in first_pos_l[g:h]] + [j1 - j0]
-                taken = _quiet_run(hub, exchange, feed, keys_l, kidx_l, j0, j1, bounds,
-                                   [u + bar_ns for u in uniq_l[g:h]], closes_l, vols_l, dayvol_l, last_close)
-        if taken:
-            g += taken - 1  # the run's last minute: its signals go out below
-            e_ns = uniq_l[g] + bar_ns
-        else:
+            if h - g >= 2:
+                resting = any_resting()
+                if not resting and hub_quiet():
+                    taken = quiet_run(g, h, 0)
+        if not taken:
             clock.set_ns(max(s_ns, clock.ns))  # the rate governor may have paced orders past the bar's start
             e_ns = s_ns + bar_ns
             for j in range(first_pos_l[g], group_end_l[g]):
@@ -408,6 +438,13 @@ def run_replay(
                 end_day(cur_day)
                 clock.set_ns(max(e_ns, clock.ns))
                 session._emit(E.DAY_ROLLED, {"day": _day_from_no(day_no_l[g] + 1).isoformat()})
+            # the orders that rested filled on this bar (or lapsed): its packet may start the quiet run
+            if resting and not any_resting() and hub_quiet():
+                taken = quiet_run(g, h, 1)
+        if taken:
+            g += taken - 1  # the run's last minute: its signals go out below
+            e_ns = uniq_l[g] + bar_ns
+        else:
             clock.set_ns(max(e_ns, clock.ns))
             if on_ticks is not None:  # the minute's bars as one packet: the path of a live tick
                 ts = ns_to_dt(e_ns)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time as _time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -144,6 +144,7 @@ class MarketDataHub:
         self._backfills: list[threading.Thread] = []  # running back-fills, joined by close_backfills()
         self._stale_keys: set[str] = set()
         self._pos_keys: dict[int, tuple] = {}  # id(position) -> (position, exchange, symbol, instrument key)
+        self._quiet_fns: tuple[list, list] | None = None  # (the listeners, their quiet_for): see _quiet_fors
 
     # -- wiring ----------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[Tick], None]) -> None:
@@ -499,21 +500,31 @@ class MarketDataHub:
         source that is not the live one, nothing queued, no stale instrument, not an index, no
         tick store, a risk manager with breakers (or none), a clock a replay moves, and every
         listener quiet for ``key``. A listener says so by a ``quiet_for(key)`` (on the function or
-        on its object) that is True while the ticks of ``key`` do nothing but keep a last price,
-        so that the last tick of a run stands for the whole run; a listener without one is not quiet."""
+        on its object, set before the listener is added) that is True while the ticks of ``key`` do
+        nothing but keep a last price, so that the last tick of a run stands for the whole run; a
+        listener without one is not quiet."""
         if (source not in RECORDED or source == self.source_name or self._backlog or self._stale_keys
                 or key in self.indices or self.tick_store is not None or not hasattr(self.clock, "set_ns")):
             return False
         risk = self.risk
         if risk is not None and not (hasattr(risk, "breakers") and hasattr(risk, "_apply")):
             return False
-        for fn in self.listeners:
-            q = getattr(fn, "quiet_for", None) or getattr(getattr(fn, "__self__", None), "quiet_for", None)
+        for q in self._quiet_fors():
             if q is None or not q(key):
                 return False
         return True
 
-    def on_quiet_bars(self, source: str, ends_ns: list[int], bounds: list[int], keys: list[str], closes: list[float],
+    def _quiet_fors(self) -> list:
+        """Each listener's ``quiet_for`` (None: it has none), looked up again only when the
+        listeners change (a replay asks before every quiet run)."""
+        listeners, cached = self.listeners, self._quiet_fns
+        if cached is None or cached[0] != listeners:  # the same listeners in the same order: identity, then ==
+            fns = [getattr(fn, "quiet_for", None) or getattr(getattr(fn, "__self__", None), "quiet_for", None)
+                   for fn in listeners]
+            cached = self._quiet_fns = (list(listeners), fns)
+        return cached[1]
+
+    def on_quiet_bars(self, source: str, ends_ns: list[int], bounds: Sequence[int], keys: list[str], closes: list[float],
                       volumes: list[int], day_volumes: list[int], sync: Callable[[int], None] | None = None) -> int:
         """A run of minutes, each one packet: minute ``i`` holds the bars ``bounds[i]:bounds[i+1]``
         (``keys[j]``, ``closes[j]``, ``volumes[j]``, ``day_volumes[j]``: the day's volume so far),

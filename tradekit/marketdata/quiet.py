@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import date
 from decimal import Decimal
 
-from tradekit.clock import ns_to_dt
+from tradekit.clock import ist_day_no, ns_to_dt
 from tradekit.data.types import Tick
 from tradekit.marketdata.quality import _EWMA, KeyState
 from tradekit.risk.breakers import push_window
 
 log = logging.getLogger("tradekit.marketdata.hub")
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _dec(x: float) -> Decimal:  # the hub's price conversion (hub._dec)
@@ -42,14 +46,17 @@ def quiet_bars(hub, source, ends_ns, bounds, keys, closes, volumes, day_volumes,
     run = _Run(hub, source, ends_ns, bounds, keys, closes, volumes, day_volumes, sync)
     inf = float("inf")
     m = n  # the minutes of positive finite closes
-    for i in range(n):
-        for j in range(bounds[i], bounds[i + 1]):
-            c = closes[j]
-            if not 0.0 < c < inf:
-                m = i
+    every = closes[bounds[0]:bounds[n]]
+    total = sum(every)  # NaN if one is (then min and max mean nothing)
+    if not (total == total and min(every) > 0.0 and max(every) < inf):  # else: find the first other close
+        for i in range(n):
+            for j in range(bounds[i], bounds[i + 1]):
+                c = closes[j]
+                if not 0.0 < c < inf:
+                    m = i
+                    break
+            if m < n:
                 break
-        if m < n:
-            break
     taken = run.fast(m)
     if taken is None:  # no breaker acted: the reference steps go on from the first other close
         taken = n
@@ -138,15 +145,18 @@ class _Run:
             counts["accepted"] += k
             if hub.last_packet is None or now > hub.last_packet:
                 hub.last_packet = now
+            clock_ns = self.clock.ns
             for key, (j, x) in last_j.items():
                 c = closes[j]
-                t = Tick(key, ns_to_dt(self.ends[x]), c, None, "quote", last_quantity=self.volumes[j],
-                         volume=self.day_volumes[j])
+                e = self.eff(x)
+                received = now if e == clock_ns else ns_to_dt(e)  # that minute's clock
+                t = Tick(key, received if e == self.ends[x] else ns_to_dt(self.ends[x]), c, None, "quote",
+                         last_quantity=self.volumes[j], volume=self.day_volumes[j])
                 ticks.append(t)
                 states[key].ts = t.ts
                 if hub.prices is not None:
                     hub.prices[key] = _dec(c)
-                hub.quotes[key] = (t, ns_to_dt(self.eff(x)), source)  # received at that minute's clock
+                hub.quotes[key] = (t, received, source)
                 m = hub._marked.get(key)
                 if m is None or m[0] != c:
                     hub._dirty[key] = c
@@ -204,7 +214,7 @@ class _Run:
             self.set_clock(m - 1)
             return None
         a = 0
-        if bounds[m] - bounds[0] == m and keys[bounds[0]] == keys[bounds[m] - 1] and len(set(keys[bounds[0]:bounds[m]])) == 1:
+        if len(states) == 1 and bounds[m] - bounds[0] == m:
             key = keys[bounds[0]]  # one instrument, one bar a minute
             if key in self.held and self.marks is None:  # its first minute marks the summary the reference way
                 r = self._general(0, 1)
@@ -213,9 +223,10 @@ class _Run:
                 a = 1
             if a < m and self._single(key, a, m):
                 a = m
-        r = self._general(a, m)
-        if r is not None:
-            return r
+        if a < m:
+            r = self._general(a, m)
+            if r is not None:
+                return r
         self._settle(m - 1, self.marks)
         return None
 
@@ -269,8 +280,8 @@ class _Run:
                     qty = brk.gate.summary.qty  # a full rebuild made new dicts
                     continue
                 marks.summarise(i)
-                dn = (us + 19_800_000_000) // 86_400_000_000  # the IST day (ns_to_dt's fixed offset from 1946)
-                if dn != day_no or e < -757_382_400_000_000_000:
+                dn = ist_day_no(e)
+                if dn != day_no or dn is None:
                     day_no, day = dn, ns_to_dt(e).date()
                 acts = brk.check_pnl(self.book, day)
                 if acts:
@@ -298,8 +309,10 @@ class _Run:
         if pos:
             if marks is None or marks.sv.get(key) is None or getattr(g, "_equity_basis", True):
                 return False
-            e0, e1 = max(ends[a], ns0), max(ends[b - 1], ns0)
-            if e0 < -757_382_400_000_000_000 or ns_to_dt(e0).date() != g.day.day or ns_to_dt(e1).date() != g.day.day:
+            day = g.day.day  # the run within the gate's P&L day (a new day restarts it)
+            dn = ist_day_no(max(ends[a], ns0))
+            if (type(day) is not date or dn is None or dn != day.toordinal() - _EPOCH_ORDINAL
+                    or ist_day_no(max(ends[b - 1], ns0)) != dn):
                 return False
         cfg = brk.cfg
         enabled = cfg.enabled
@@ -344,11 +357,13 @@ class _Run:
             fixed, base, peak, last = s.fixed, g.day.baseline, g.day.peak, g.day.last
             cap = g.capital_for(self.book)
             lim_l, lim_d = g.daily_loss_limit(cap), g.drawdown_limit(cap)
+        ew, ew1 = _EWMA, 1 - _EWMA
         for i in range(a, b):
             price = closes[j0 + i]
-            if s_last > 0:  # KeyState.accept_price
-                r = log(price / s_last)
-                s_var = r * r if s_n == 0 else _EWMA * s_var + (1 - _EWMA) * r * r
+            prev = s_last
+            if prev > 0:  # KeyState.accept_price
+                rq = log(price / prev)
+                s_var = rq * rq if s_n == 0 else ew * s_var + ew1 * rq * rq
                 s_n += 1
             s_last = price
             e = ends[i]
@@ -359,7 +374,7 @@ class _Run:
             cut = t - window
             dt = t - v_last_t
             if dt >= sample:
-                r = log(price / v_last)
+                r = rq if v_last == prev and prev > 0 else log(price / v_last)  # the same division, the same log
                 v_last, v_last_t = price, t
                 if dt <= brk_s:
                     r2 = r * r
@@ -480,27 +495,35 @@ class _Marks:
     the summary's for the mark it last took (the same object when that is the same minute, as the
     reference has them). ``tests/unit/execution/test_replay_fast.py`` compares the summaries."""
 
-    def __init__(self, s, held: dict[str, list]) -> None:
+    def __init__(self, s, held: dict[str, list], by_key: dict[str, list[int]]) -> None:
         self.s = s
-        index = {id(p): i for i, p in enumerate(s.positions)}
         self.held = held
-        self.by_key = {key: sorted(index[id(p)] for p in pos) for key, pos in held.items()}
+        self.by_key = by_key  # key -> its positions' rows in the summary, in order
         self.kc: dict[str, float] = {}  # key -> its positions' last mark in the run
         self.km: dict[str, int] = {}  # ... and its minute
         self.sv: dict[str, float] = {}  # key -> the mark its summary rows last took in the run
         self.sm: dict[str, int] = {}  # ... and its minute
         self.pend: set[str] = set()  # keys marked since the summary last took them
-        self.ov = {i: float(s.positions[i].open_value) for idxs in self.by_key.values() for i in idxs}
+        positions = s.positions
+        self.ov = {i: float(positions[i].open_value) for idxs in by_key.values() for i in idxs}
         self.sector_of = {}
 
     @classmethod
     def of(cls, s, held: dict[str, list]) -> "_Marks | None":
         """None unless every held position has its row in the summary (then each held minute keeps
         the reference steps)."""
-        have = {id(p) for p in s.positions}
-        if any(id(p) not in have for pos in held.values() for p in pos):
-            return None
-        return cls(s, held)
+        index = {id(p): i for i, p in enumerate(s.positions)}
+        by_key = {}
+        for key, pos in held.items():
+            idxs = []
+            for p in pos:
+                x = index.get(id(p))
+                if x is None:
+                    return None
+                idxs.append(x)
+            idxs.sort()
+            by_key[key] = idxs
+        return cls(s, held, by_key)
 
     def mark(self, key: str, c: float, i: int) -> None:
         self.kc[key] = c

@@ -110,12 +110,13 @@ def mwcb_level(move_pct: float, at: datetime) -> tuple[float, int | None] | None
 def push_window(lows: deque, highs: deque, t: float, price: float, cut: float) -> tuple[float, float]:
     """Add ``price`` at ``t`` to the monotonic queues of a window and drop what is older than ``cut``;
     return the window's (low, high)."""
+    tp = (t, price)  # one tuple in both queues
     while lows and lows[-1][1] >= price:
         lows.pop()
-    lows.append((t, price))
+    lows.append(tp)
     while highs and highs[-1][1] <= price:
         highs.pop()
-    highs.append((t, price))
+    highs.append(tp)
     while lows[0][0] < cut:
         lows.popleft()
     while highs[0][0] < cut:

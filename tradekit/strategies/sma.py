@@ -147,16 +147,17 @@ class SmaCrossover:
         ex = Exchange(exchange)
         delta = self.trade_deltas(bars)
         idx = np.nonzero(delta)[0]
-        closes = bars["close"].to_numpy()
         starts = bars.index[idx].to_pydatetime()  # only the signalling bars' starts, converted at once
+        # the signalling bars' deltas and closes as Python ints and floats, and the per-strategy parts, once
+        deltas, closes = delta[idx].tolist(), bars["close"].to_numpy(dtype="float64")[idx].tolist()
+        strategy, product, bar = self.strategy, self.trade_product, self.bar
+        prefix = f"{strategy}-{symbol}-"
         out: list[Signal] = []
-        for i, start in zip(idx, starts):
-            d = int(delta[i])
-            ts = start + self.bar
+        for d, c, start in zip(deltas, closes, starts):
             out.append(Signal(
-                signal_id=f"{self.strategy}-{symbol}-{start.strftime('%Y%m%d%H%M')}",
-                strategy=self.strategy, exchange=ex, tradingsymbol=symbol,
+                signal_id=prefix + start.strftime("%Y%m%d%H%M"),
+                strategy=strategy, exchange=ex, tradingsymbol=symbol,
                 side=Side.BUY if d > 0 else Side.SELL, quantity=abs(d), order_type=OrderType.MARKET,
-                product=self.trade_product, signal_time=ts, reference_price=dec(float(closes[i]), "close"),
+                product=product, signal_time=start + bar, reference_price=dec(c, "close"),
             ))
         return out

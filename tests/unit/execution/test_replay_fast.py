@@ -5,7 +5,7 @@ thresholds, both write the same journal, event for event, and leave the same boo
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -175,10 +175,12 @@ def test_bars_on_a_microsecond_index_replay_at_their_own_times(tmp_path):
 def test_ns_to_dt_equals_the_zone_lookup(ns):
     """The replay clock's datetimes (plain arithmetic from 1946 on) equal the zone's own reading,
     before and after Asia/Kolkata's last offset change (1945), to the microsecond."""
-    from tradekit.clock import SimClock, ns_to_dt
+    from tradekit.clock import SimClock, ist_day_no, ns_to_dt
 
     ref = datetime.fromtimestamp(ns // 1_000_000_000, IST).replace(microsecond=(ns // 1000) % 1_000_000)
     got = ns_to_dt(ns)
+    dn = ist_day_no(ns)  # the day without the datetime, from 1946 on
+    assert dn is None if ns < -757_382_400 * 10**9 else date(1970, 1, 1) + timedelta(days=dn) == ref.date()
     assert (got, got.tzinfo, got.fold, got.utcoffset(), got.isoformat()) == (ref, ref.tzinfo, ref.fold, ref.utcoffset(),
                                                                              ref.isoformat())
     assert got.timestamp() == ref.timestamp()

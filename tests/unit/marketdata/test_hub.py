@@ -444,3 +444,71 @@ def test_a_backfill_that_outlives_its_session_is_logged_not_raised(session, capl
         assert not errors
     finally:
         threading.excepthook = old
+
+
+# -- a replay's quiet runs --------------------------------------------------------------------------
+def test_quiet_follows_the_listeners_as_they_come_and_go(session):
+    """``quiet`` asks each listener's ``quiet_for`` (remembered while the listeners are the same):
+    a listener added without one, or one that says no, makes the key not quiet; removing it
+    (or appending to the list directly) is seen at the next question."""
+    h = hub_for(session)
+
+    class Watcher:
+        def __init__(self, calm):
+            self.calm = calm
+
+        def quiet_for(self, key):
+            return self.calm
+
+        def on_tick(self, t):
+            pass
+
+    w = Watcher(True)
+    h.add_listener(w.on_tick)
+    assert h.quiet("NSE:INFY", "replay")
+    w.calm = False  # asked each time, not remembered
+    assert not h.quiet("NSE:INFY", "replay")
+    w.calm = True
+
+    def plain(t):
+        pass
+
+    h.add_listener(plain)  # no quiet_for: never quiet
+    assert not h.quiet("NSE:INFY", "replay")
+    h.listeners.remove(plain)
+    assert h.quiet("NSE:INFY", "replay")
+
+    def calm(t):
+        pass
+
+    calm.quiet_for = lambda key: key != "NSE:TCS"
+    h.listeners.append(calm)  # straight onto the list
+    assert h.quiet("NSE:INFY", "replay") and not h.quiet("NSE:TCS", "replay")
+    h.listeners[-1] = plain  # replaced in place
+    assert not h.quiet("NSE:INFY", "replay")
+    assert not h.quiet("NSE:INFY", "kite")  # a live source is never quiet
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 0.0, -5.0, float("-inf")])
+@pytest.mark.parametrize("at", [0, 2, 4])
+def test_a_quiet_run_ends_before_the_first_minute_without_a_positive_price(session, bad, at):
+    """``on_quiet_bars`` takes minutes up to the first close ``on_ticks`` would drop (zero or
+    negative), with the quote and clock of the last minute it took; a NaN close (which
+    ``on_ticks`` accepts) goes through the per-minute steps from its minute on."""
+    h = hub_for(session)
+    t0 = dt_to_ns(T0)
+    closes = [100.0, 100.5, 101.0, 100.75, 101.25, 101.5]
+    closes[at] = bad
+    n = len(closes)
+    ends = [t0 + (i + 1) * 60_000_000_000 for i in range(n)]
+    taken = h.on_quiet_bars("replay", ends, list(range(n + 1)), ["NSE:INFY"] * n, closes, [10] * n,
+                            [10 * (i + 1) for i in range(n)])
+    if bad != bad:
+        assert taken == n
+        return
+    assert taken == at
+    if at:
+        assert h.last_price("NSE:INFY") == Decimal(repr(closes[at - 1]))
+        assert session.clock.ns == ends[at - 1]
+    else:
+        assert h.last_price("NSE:INFY") is None
