@@ -14,11 +14,14 @@ from decimal import ROUND_FLOOR
 
 from tradekit.clock import IST
 from tradekit.errors import ValidationError
+from tradekit.model.enums import Validity
 from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest
 from tradekit.model.signal import Signal
 
 log = logging.getLogger("tradekit.session")
+
+_DAY = Validity.DAY  # the default as the member: a request of six members skips the enum parsing
 
 
 class OrderRouting:
@@ -45,7 +48,7 @@ class OrderRouting:
             qty = self._size(signal, lot)
         return OrderRequest(signal.exchange, signal.tradingsymbol, signal.side, qty, signal.order_type, signal.product,
                             price=signal.price, trigger_price=signal.trigger_price,
-                            validity=signal.meta.get("validity", "DAY")), lot
+                            validity=signal.meta.get("validity", _DAY)), lot
 
     def _lot(self, signal: Signal) -> int:
         inst = self.instruments.find(signal.exchange, signal.tradingsymbol) if self.instruments is not None else None
@@ -96,12 +99,16 @@ class OrderRouting:
         req, lot = self._order_and_lot(signal)
         if signal.meta.get("bracket"):  # stop / targets / trail: the entry of a bracket (tradekit/execution/brackets.py)
             return self.brackets.submit_signal(signal, req, route)
-        algo = _algo_fields()  # issue 15: algo / iceberg fields
-        # the lot of the instrument order_for_signal found (what _lot would look up again)
-        req, algo_meta = algo.apply_slicing(req, signal, lot), algo.order_meta(signal)
-        note = getattr(self.gate, "note_signal_stop", None)
-        if note is not None and (signal.sizing or {}).get("stop") is not None:
-            note(signal.signal_id, signal.sizing["stop"])  # the daily-loss check's worst case for this order
+        algo_meta = None
+        if signal.meta:  # issue 15: algo / iceberg fields (both read meta: nothing to do without one)
+            algo = _algo_fields()
+            # the lot of the instrument order_for_signal found (what _lot would look up again)
+            req, algo_meta = algo.apply_slicing(req, signal, lot), algo.order_meta(signal)
+        sizing = signal.sizing
+        if sizing and sizing.get("stop") is not None:  # a stop: the daily-loss check's worst case for this order
+            note = getattr(self.gate, "note_signal_stop", None)
+            if note is not None:
+                note(signal.signal_id, sizing["stop"])
         return self.oms.submit(req, strategy=signal.strategy, signal_id=signal.signal_id, approval=route, source="signal",
                                reference_price=signal.reference_price, meta=algo_meta)
 

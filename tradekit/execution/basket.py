@@ -50,6 +50,7 @@ from tradekit.model.enums import OrderType, Product, Side
 from tradekit.model.order import OrderRequest, OrderStatus
 from tradekit.options.strategies import Leg, Strategy
 from tradekit.store.events import EventType as E
+from tradekit.store.listeners import listens
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class BasketManager:
         session.oms.listeners.append(mgr.on_event)  # each leg's order.created links it to its basket
         return mgr
 
+    @listens(E.ORDER_CREATED)  # the OMS calls it for no other event
     def on_event(self, ev) -> None:
         if ev.type == E.ORDER_CREATED:
             self._learn(ev.type, ev.payload)

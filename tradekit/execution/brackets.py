@@ -370,6 +370,8 @@ class BracketManager:
         if ev.type == E.BRACKET_CREATED:
             self._apply(ev)
             return
+        if not self.brackets:  # no bracket (most sessions): _apply changes only known brackets and the links
+            return  # of their children (made with them), so any other event would be a no-op
         was = None
         bid = ev.payload.get("bracket_id") or self._child_of.get(ev.payload.get("client_order_id") or "")
         if bid in self.brackets:

@@ -63,6 +63,7 @@ from tradekit.model.gtt import Gtt, GttRequest, GttStatus
 from tradekit.model.money import dec
 from tradekit.model.order import OrderRequest
 from tradekit.store.events import EventType as E
+from tradekit.store.listeners import listens
 
 log = logging.getLogger(__name__)
 
@@ -484,6 +485,7 @@ class GttProtector:
             self._on_triggered(p, g)
 
     # -- events from the OMS ----------------------------------------------------------------------------
+    @listens(E.RECONCILIATION, E.FILL)  # what _on_event reads: the OMS calls it for no other event
     def on_event(self, ev) -> None:
         """An OMS listener: adopt a fired leg's order the moment the OMS meets it; drop the GTT of a
         position that a fill closed. It never raises into the OMS: what fails here, the next

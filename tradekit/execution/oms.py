@@ -56,6 +56,7 @@ from tradekit.model.order import WORKING, ClientOrderIdGenerator, Order, OrderRe
 from tradekit.risk.base import PassThroughGate, RiskContext, RiskDecision, RiskGate
 from tradekit.store.events import EventType as E
 from tradekit.store.journal import Event, Journal
+from tradekit.store.listeners import Listeners
 from tradekit.store.projection import Book
 
 # Enum members as module constants: an Enum class attribute costs ~0.25 us per access on Python 3.11
@@ -158,7 +159,9 @@ class OrderManager:
         self._placing: set[str] = set()  # placements in flight in this process (their outcome is coming)
         self._halt_reason: str | None = None
         self._cancelling: set[str] = set()  # cancels requested, not yet confirmed: not counted as pending exits
-        self.listeners: list[Callable[[Event], None]] = []
+        # fn(event) after each event the OMS writes; a listener marked with store.listeners.listens(...) only
+        # for those types (most read one or two of the ~7 events an order makes)
+        self.listeners: Listeners = Listeners()
         self.no_price_reason: Callable[[str], str] | None = None  # key -> why no price (the market-data hub)
         self.parents = None  # issue 15: the slicing/algo engine (tradekit.execution.slicing.ParentOrders) when installed
         broker.subscribe(self)
@@ -168,7 +171,9 @@ class OrderManager:
     def _emit(self, type_: str, payload: dict) -> Event:
         ev = self.journal.append(type_, payload)
         self.book.apply(ev)
-        for fn in self.listeners:
+        listeners = self.listeners
+        fns = listeners._routes.get(type_)  # Listeners.route, its cached case inline (every event of every order)
+        for fn in fns if fns is not None else listeners.route(type_):
             fn(ev)
         return ev
 
@@ -234,9 +239,10 @@ class OrderManager:
             cid = self.ids.next(now.date())
             if request.is_market and (request.market_protection is None or request.market_protection == 0):
                 mp = self.market_protection
-                request = request.stamped(cid, mp) if mp is not None else request.with_changes(tag=cid, market_protection=None)
+                request = request.stamped(cid, mp, tag_checked=True) if mp is not None else \
+                    request.with_changes(tag=cid, market_protection=None)
             else:
-                request = request.stamped(cid)
+                request = request.stamped(cid, tag_checked=True)  # an id of self.ids: a valid tag by construction
             mode = "auto" if reducing_action else (approval or self.approval_for(strategy))
             if mode not in ("auto", "manual"):
                 raise ValidationError(f"must be 'auto' or 'manual', {mode!r} was received", field="approval")
@@ -261,10 +267,14 @@ class OrderManager:
             if parent_id is not None:
                 payload["parent_id"] = parent_id
             with self.journal.transaction():  # one commit, durable before the broker is called
+                if request.__class__ is OrderRequest and (ref is None or (ref.__class__ is Decimal and ref.is_finite())):
+                    self.book.made(cid, request, ref)  # what the payload decodes to (a float's text would not be ref)
                 self._emit(E.ORDER_CREATED, payload)
                 order = self.book.orders[cid]
                 decision = self._check_paced(order, source, mode)
-                self._emit(E.RISK_DECISION, {"client_order_id": cid, **decision.to_dict()})
+                decided = decision.to_dict()  # a new dict: the id joins it (the journal sorts the keys)
+                decided["client_order_id"] = cid
+                self._emit(E.RISK_DECISION, decided)
                 if not decision.allowed:
                     return order
                 if mode == "manual":
@@ -305,8 +315,8 @@ class OrderManager:
         now = self.clock.now()
         inst = self._instrument(req.exchange, req.tradingsymbol)
         lp = self.last_price(req.key)
-        ctx = RiskContext(now=now, book=self.book, account=self.account, instrument=inst, last_price=lp,
-                          reduce_only=self.reduces_exposure(req), source=source, approval_mode=mode)
+        # now, book, account, instrument, last_price, reduce_only, source, approval_mode (positional: every order)
+        ctx = RiskContext(now, self.book, self.account, inst, lp, self.reduces_exposure(req), source, mode)
         if lp is None and self.no_price_reason is not None:  # the market-data hub says why it has no quote
             ctx.extra["no_price_reason"] = self.no_price_reason(req.key)
         if req.product is _P_MIS and self.mis_entry_cutoff is not None:
@@ -341,7 +351,8 @@ class OrderManager:
 
     def reduces_exposure(self, request: OrderRequest) -> bool:
         """True when the order only brings the account's net position in this symbol towards zero."""
-        net = self.book.net_quantity(request.exchange, request.tradingsymbol, request.product)
+        # the members' text (what net_quantity's str() of a member gives, without a Python __str__ call each)
+        net = self.book.net_quantity(request.exchange._value_, request.tradingsymbol, request.product._value_)
         if net == 0:  # nothing to reduce (the working orders below do not change that)
             return False
         pending = 0

@@ -39,6 +39,11 @@ from tradekit.model.enums import OrderType
 from tradekit.model.money import dec
 from tradekit.model.order import OrderStatus
 from tradekit.store.events import EventType as E
+from tradekit.store.listeners import listens
+
+# what the engine learns from the journal: its rebuild reads these, and the OMS hands it only these
+_REBUILD_TYPES = (E.ORDER_CREATED, E.RISK_DECISION, E.SLICE_STARTED, E.ALGO_STARTED, E.SLICE_MODIFIED, E.ALGO_MODIFIED, E.ALGO_VOLUME_BASE,
+                  E.SLICE_CANCELLED, E.ALGO_CANCELLED, E.SLICE_COMPLETED, E.ALGO_COMPLETED)
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +209,9 @@ class ParentOrders:
             self._step(par, self.oms.clock.now())
 
     # -- events in ------------------------------------------------------------------------------
+    @listens(*_REBUILD_TYPES)
     def on_event(self, ev) -> None:
-        """Every journal event the OMS writes (its ``listeners`` hook): keep the state current."""
+        """The journal events the OMS writes that the engine learns from (its ``listeners`` hook)."""
         if ev.type in _REBUILD_TYPES:
             self._learn(ev)
 
@@ -407,8 +413,5 @@ class ParentOrders:
         return {"parent_id": parent_id, "kind": par.kind, "status": par.status, "quantity": par.quantity,
                 "filled": filled, "working": working, "children": list(par.children), "reason": par.reason}
 
-
-_REBUILD_TYPES = (E.ORDER_CREATED, E.RISK_DECISION, E.SLICE_STARTED, E.ALGO_STARTED, E.SLICE_MODIFIED, E.ALGO_MODIFIED, E.ALGO_VOLUME_BASE,
-                  E.SLICE_CANCELLED, E.ALGO_CANCELLED, E.SLICE_COMPLETED, E.ALGO_COMPLETED)
 
 __all__ = ["Parent", "ParentOrders"]

@@ -557,7 +557,10 @@ class InstrumentStore:
         MarketRuleError
             The symbol is not in the master.
         """
-        ex, sym = self._split(exchange, tradingsymbol)
+        if exchange.__class__ is Exchange and tradingsymbol is not None:  # what _split gives for a member and a
+            ex, sym = exchange, tradingsymbol.strip()  # symbol (Exchange.parse of a member is the member): every order
+        else:
+            ex, sym = self._split(exchange, tradingsymbol)
         key = (ex, sym.upper())
         inst = self._by_key.get(key) or (self._build(key) if self._raw else None)
         if inst is None:

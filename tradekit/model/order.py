@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -163,7 +163,7 @@ _ENUM_FIELDS = (("exchange", Exchange), ("side", Side), ("order_type", OrderType
                 ("validity", Validity), ("variety", Variety))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class OrderRequest:
     """What to send. Validated on construction; errors name the field."""
 
@@ -183,6 +183,32 @@ class OrderRequest:
     market_protection: Decimal | None = None  # percent; -1 = automatic (Kite)
     iceberg_legs: int | None = None
     iceberg_quantity: int | None = None
+
+    def __init__(self, exchange: Exchange, tradingsymbol: str, side: Side, quantity: int,
+                 order_type: OrderType = OrderType.MARKET, product: Product = Product.MIS, price: Decimal | None = None,
+                 trigger_price: Decimal | None = None, validity: Validity = Validity.DAY, validity_ttl: int | None = None,
+                 variety: Variety = Variety.REGULAR, disclosed_quantity: int = 0, tag: str | None = None,
+                 market_protection: Decimal | None = None, iceberg_legs: int | None = None,
+                 iceberg_quantity: int | None = None) -> None:
+        # the generated frozen __init__ (the fields' order and defaults: test_order_fast_paths checks them),
+        # through the slots' own setters instead of object.__setattr__ per field (a third cheaper; every order)
+        _r_set[0](self, exchange)
+        _r_set[1](self, tradingsymbol)
+        _r_set[2](self, side)
+        _r_set[3](self, quantity)
+        _r_set[4](self, order_type)
+        _r_set[5](self, product)
+        _r_set[6](self, price)
+        _r_set[7](self, trigger_price)
+        _r_set[8](self, validity)
+        _r_set[9](self, validity_ttl)
+        _r_set[10](self, variety)
+        _r_set[11](self, disclosed_quantity)
+        _r_set[12](self, tag)
+        _r_set[13](self, market_protection)
+        _r_set[14](self, iceberg_legs)
+        _r_set[15](self, iceberg_quantity)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -233,7 +259,8 @@ class OrderRequest:
             raise ValidationError("validity_ttl is only for validity TTL", field="validity_ttl")
         if not isinstance(self.disclosed_quantity, int) or not 0 <= self.disclosed_quantity <= self.quantity:
             raise ValidationError("must be between 0 and quantity", field="disclosed_quantity")
-        _check_tag(self.tag)
+        if self.tag is not None:
+            _check_tag(self.tag)
         if self.market_protection is not None:
             mp = self.market_protection
             if not (mp == -1 or 0 <= mp <= 100):
@@ -257,35 +284,38 @@ class OrderRequest:
     def with_changes(self, **changes) -> OrderRequest:
         return replace(self, **changes)
 
-    def stamped(self, tag: str, market_protection: Decimal | None = None) -> OrderRequest:
+    def stamped(self, tag: str, market_protection: Decimal | None = None, *, tag_checked: bool = False) -> OrderRequest:
         """``with_changes(tag=tag[, market_protection=...])`` (``None``: unchanged) for a request that is
         already valid: only the two changed fields are checked (by the same rules as a construction);
-        every other field keeps its validated value, which a full re-validation would leave as it is."""
+        every other field keeps its validated value, which a full re-validation would leave as it is.
+        ``tag_checked``: ``tag`` is known to pass the tag rule (a :class:`ClientOrderIdGenerator` id,
+        valid by construction), so it is not matched again."""
         if self.__class__ is not OrderRequest:
             return self.with_changes(tag=tag) if market_protection is None else \
                 self.with_changes(tag=tag, market_protection=market_protection)
         mp = self.market_protection if market_protection is None else dec(market_protection, "market_protection")
-        _check_tag(tag)  # in the order a construction checks them
+        if not tag_checked:
+            _check_tag(tag)  # in the order a construction checks them
         if market_protection is not None and not (mp == -1 or 0 <= mp <= 100):
             raise ValidationError("must be -1 (automatic) or a percent from 0 to 100", field="market_protection")
         new = _new_request(OrderRequest)
-        set_ = object.__setattr__  # every field, as the dataclass's __init__ sets them (unrolled: no loop)
-        set_(new, "exchange", self.exchange)
-        set_(new, "tradingsymbol", self.tradingsymbol)
-        set_(new, "side", self.side)
-        set_(new, "quantity", self.quantity)
-        set_(new, "order_type", self.order_type)
-        set_(new, "product", self.product)
-        set_(new, "price", self.price)
-        set_(new, "trigger_price", self.trigger_price)
-        set_(new, "validity", self.validity)
-        set_(new, "validity_ttl", self.validity_ttl)
-        set_(new, "variety", self.variety)
-        set_(new, "disclosed_quantity", self.disclosed_quantity)
-        set_(new, "tag", tag)
-        set_(new, "market_protection", mp)
-        set_(new, "iceberg_legs", self.iceberg_legs)
-        set_(new, "iceberg_quantity", self.iceberg_quantity)
+        s = _r_set  # every field, as __init__ sets them (unrolled: no loop)
+        s[0](new, self.exchange)
+        s[1](new, self.tradingsymbol)
+        s[2](new, self.side)
+        s[3](new, self.quantity)
+        s[4](new, self.order_type)
+        s[5](new, self.product)
+        s[6](new, self.price)
+        s[7](new, self.trigger_price)
+        s[8](new, self.validity)
+        s[9](new, self.validity_ttl)
+        s[10](new, self.variety)
+        s[11](new, self.disclosed_quantity)
+        s[12](new, tag)
+        s[13](new, mp)
+        s[14](new, self.iceberg_legs)
+        s[15](new, self.iceberg_quantity)
         return new
 
     def to_dict(self) -> dict:
@@ -307,28 +337,13 @@ class OrderRequest:
             "iceberg_legs": self.iceberg_legs,
             "iceberg_quantity": self.iceberg_quantity,
         }
-        if self.__class__ is OrderRequest:
-            global _LAST_DICT
-            _LAST_DICT = (d.copy(), self)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> OrderRequest:
-        """Inverse of :meth:`to_dict` (validated like any construction).
-
-        The dict of the latest :meth:`to_dict` (the OMS's ``order.created``, read back by the book
-        at once) gives back that request: ``from_dict(to_dict(r))`` rebuilds ``r`` field for field
-        (enum values, exact Decimal text), so it is not validated a second time. Equal means the
-        same keys, equal values and the same types for the whole-number fields (``10.0 == 10``)."""
-        last = _LAST_DICT
-        if cls is OrderRequest and last is not None and d == last[0]:
-            ld = last[0]
-            if (d["quantity"].__class__ is ld["quantity"].__class__  # whole numbers by type too (10.0 == 10)
-                    and d["disclosed_quantity"].__class__ is ld["disclosed_quantity"].__class__
-                    and d["validity_ttl"].__class__ is ld["validity_ttl"].__class__
-                    and d["iceberg_legs"].__class__ is ld["iceberg_legs"].__class__
-                    and d["iceberg_quantity"].__class__ is ld["iceberg_quantity"].__class__):
-                return last[1]
+        """Inverse of :meth:`to_dict` (validated like any construction): ``from_dict(to_dict(r))``
+        rebuilds ``r`` field for field (enum values, exact Decimal text), also through JSON; the OMS
+        relies on it to hand the book its request instead of this decoding (``Book.made``)."""
         kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for name, enum in _ENUM_FIELDS:  # journal values are exact enum values: direct lookup
             v = kw.get(name)
@@ -344,7 +359,7 @@ class OrderRequest:
 
 
 _new_request = object.__new__
-_LAST_DICT: tuple[dict, OrderRequest] | None = None  # (a copy of the latest to_dict(), its request)
+_r_set = tuple(OrderRequest.__dict__[f.name].__set__ for f in fields(OrderRequest))  # each field's slot setter, in order
 
 
 @dataclass(slots=True)
@@ -382,7 +397,7 @@ class Order:
 
     @property
     def pending_quantity(self) -> int:
-        if self.status.is_terminal:
+        if self.status in TERMINAL:  # OrderStatus.is_terminal, without the property call
             return 0
         return self.request.quantity - self.filled_quantity
 
@@ -399,7 +414,7 @@ class Order:
 
     def transition(self, to: OrderStatus, ts: datetime | None = None, reason: str | None = None) -> None:
         """Move to ``to`` or raise IllegalTransition, changing nothing."""
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             raise IllegalTransition(
                 f"order {self.client_order_id} is {self.status.value}, a final state; it cannot become {to.value}"
             )
@@ -435,7 +450,7 @@ class Order:
         """
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
             raise IllegalTransition(f"order {self.client_order_id}: fill quantity must be positive, {quantity!r} was received")
-        if self.status in (_S_DENIED, _S_APPROVAL_REJECTED, _S_REJECTED) or self.status.is_local:
+        if self.status in (_S_DENIED, _S_APPROVAL_REJECTED, _S_REJECTED) or self.status in LOCAL:
             raise IllegalTransition(f"order {self.client_order_id} is {self.status.value}; it cannot be filled")
         new_filled = self.filled_quantity + quantity
         if new_filled > self.request.quantity:
@@ -447,7 +462,7 @@ class Order:
                 f"order {self.client_order_id} is {self.status.value} with {self.broker_filled_quantity} filled at the broker; "
                 f"a fill taking it to {new_filled} is not possible"
             )
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             return None
         target = _S_FILLED if new_filled == self.request.quantity else _S_PARTIALLY_FILLED
         if self.status is _S_PENDING_CANCEL and target is _S_PARTIALLY_FILLED:
@@ -475,7 +490,7 @@ class Order:
         q = self.request.quantity
         bf = self.broker_filled_quantity if filled_quantity is None else int(filled_quantity)
         target = map_broker_status(status, bf, q)
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             if target is self.status and bf == max(self.broker_filled_quantity, self.filled_quantity):
                 return self.status
             raise IllegalTransition(f"order {self.client_order_id} is {self.status.value}, a final state; update {status!r} ignored")
@@ -510,7 +525,7 @@ class Order:
         q = self.request.quantity
         bf = self.broker_filled_quantity if filled_quantity is None else int(filled_quantity)
         target = map_broker_status(status, bf, q)
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             # A repeat of the final state (COMPLETE after the fills completed the order) is a
             # no-op; anything else would move a final order and is refused.
             if target is self.status and bf == max(self.broker_filled_quantity, self.filled_quantity):
@@ -552,7 +567,7 @@ class Order:
 
     def apply_modify(self, *, quantity: int | None = None, price=None, trigger_price=None, order_type=None) -> OrderRequest:
         """Record a modification accepted by the broker; returns the new request."""
-        if self.status.is_terminal:
+        if self.status in TERMINAL:
             raise IllegalTransition(f"order {self.client_order_id} is {self.status.value}; it cannot be modified")
         if self.modifications >= MAX_MODIFICATIONS:
             raise IllegalTransition(
@@ -582,6 +597,8 @@ class ClientOrderIdGenerator:
     Layout: ``<prefix ≤4><YYMMDD><run 3, base36><sequence, base36>``. The run code comes from
     the store (one per writer process start), the sequence restarts each day, so two processes
     sharing an account never collide and an id is found again at the broker by its tag.
+    Every id passes Kite's tag rule by construction (letters and digits, at most 20: checked in
+    :meth:`next`), so the OMS stamps it on a request without matching it again.
     """
 
     _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -45,4 +45,4 @@ class Signal:
 
     @property
     def key(self) -> str:
-        return f"{self.exchange.value}:{self.tradingsymbol}"
+        return f"{self.exchange._value_}:{self.tradingsymbol}"  # _value_: Enum.value is a descriptor call

@@ -62,12 +62,22 @@ class CheckResult(NamedTuple):
     limit: float | None = None
 
     def to_dict(self) -> dict:
-        d = {"code": self.code, "ok": self.ok, "message": self.message}
-        if self.value is not None:
-            d["value"] = self.value
-        if self.limit is not None:
-            d["limit"] = self.limit
-        return d
+        return _as_dicts((self,))[0]
+
+
+def _as_dicts(checks) -> list[dict]:
+    """Each check as its dict (``value`` and ``limit`` only when set). One loop for a decision's
+    checks, unpacking each tuple: half the cost of a to_dict() call per check (every order's
+    ``risk.decision`` carries a dozen)."""
+    out = []
+    for code, ok, message, value, limit in checks:
+        d = {"code": code, "ok": ok, "message": message}
+        if value is not None:
+            d["value"] = value
+        if limit is not None:
+            d["limit"] = limit
+        out.append(d)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +117,7 @@ class RiskDecision:
             "allowed": self.allowed,
             "reason": self.reason,
             "reduce_only": self.reduce_only,
-            "checks": [c.to_dict() for c in self.checks],
+            "checks": _as_dicts(self.checks),
         }
         if self.needs_slicing is not None:
             d["needs_slicing"] = self.needs_slicing

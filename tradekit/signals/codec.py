@@ -40,23 +40,26 @@ def _s(x: Any) -> Any:
 
 def signal_to_dict(s: Signal) -> dict:
     """A JSON-safe dict of a Signal: Decimals as strings, times as ISO 8601, enums as values."""
+    # every signal a replay sends passes here: enum members' _value_ (the .value property costs a call),
+    # the None-or-str rule (_s) written out for the fixed fields
+    price, trigger, ref = s.price, s.trigger_price, s.reference_price
     return {
         "signal_id": s.signal_id,
         "strategy": s.strategy,
-        "exchange": s.exchange.value,
+        "exchange": s.exchange._value_,
         "tradingsymbol": s.tradingsymbol,
-        "side": s.side.value,
+        "side": s.side._value_,
         "quantity": s.quantity,
-        "order_type": s.order_type.value,
-        "product": s.product.value,
-        "price": _s(s.price),
-        "trigger_price": _s(s.trigger_price),
+        "order_type": s.order_type._value_,
+        "product": s.product._value_,
+        "price": None if price is None else str(price),
+        "trigger_price": None if trigger is None else str(trigger),
         "signal_time": None if s.signal_time is None else s.signal_time.isoformat(),
         "expires_at": None if s.expires_at is None else s.expires_at.isoformat(),
         "priority": s.priority,
         "confidence": s.confidence,
         "sizing": None if s.sizing is None else {k: _s(v) if isinstance(v, Decimal) else v for k, v in s.sizing.items()},
-        "reference_price": _s(s.reference_price),
+        "reference_price": None if ref is None else str(ref),
         # an empty dict needs no JSON round trip (a replay sends thousands of signals without meta)
         "meta": {} if s.meta.__class__ is dict and not s.meta else json.loads(json.dumps(s.meta, default=_json_default)),
     }

@@ -44,6 +44,8 @@ class Book:
     not_placed: set[str] = field(default_factory=set)  # concluded not placed by lookup (adopted if they turn up)
     positions_version: int = 0  # bumped by every event that changes a position's quantity or cost
     anomalies: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, type, why) set aside by rebuild
+    # (cid, request, reference price): what the next order.created of cid decodes to, handed over by its writer
+    _made: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- queries -------------------------------------------------------------------------------
     def order(self, client_order_id: str) -> Order:
@@ -123,6 +125,14 @@ class Book:
         }
 
     # -- applying events -----------------------------------------------------------------------
+    def made(self, client_order_id: str, request: OrderRequest, reference_price: Decimal | None) -> None:
+        """The next ``order.created`` of ``client_order_id`` is about to be appended from these: its
+        ``request`` is ``request.to_dict()`` and its ``reference_price`` ``str(reference_price)``, so
+        decoding them gives back ``request`` field for field (OrderRequest's to_dict/from_dict round trip)
+        and this very Decimal: the book takes them instead of decoding the payload again. Only the
+        next ``order.created`` is looked at, and only with the same id (a rebuild decodes every one)."""
+        self._made = (client_order_id, request, reference_price)
+
     def apply(self, ev: Event) -> None:
         t = ev.type
         handler = _HANDLERS.get(t)
@@ -183,15 +193,21 @@ def _order_created(b: Book, p: dict, ts: datetime) -> None:
     cid = p["client_order_id"]
     if cid in b.orders:
         raise IllegalTransition(f"order {cid} already exists")
+    made, b._made = b._made, None
+    if made is not None and made[0] == cid:  # what decoding gives back, from the writer (Book.made)
+        request, ref = made[1], made[2]
+    else:
+        request = OrderRequest.from_dict(p["request"])
+        ref = dec(p["reference_price"], "reference_price") if p.get("reference_price") else None
     b.orders[cid] = Order(
         client_order_id=cid,
-        request=OrderRequest.from_dict(p["request"]),
+        request=request,
         strategy=p.get("strategy", ""),
         created_at=ts,
         updated_at=ts,
         signal_id=p.get("signal_id"),
         approval_mode=p.get("approval_mode"),
-        reference_price=dec(p["reference_price"], "reference_price") if p.get("reference_price") else None,
+        reference_price=ref,
         source=p.get("source", "signal"),
     )
 

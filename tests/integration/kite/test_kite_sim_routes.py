@@ -209,7 +209,9 @@ def test_historical_candles(kite, sim):
     sim.step(30)
     tok = sim.market.get("NSE:INFY").token
     now = sim.market.now.replace(tzinfo=None)
-    minute = kite.historical_data(tok, now - timedelta(days=3), now, "minute")
+    # a week back holds earlier whole sessions whatever today is (three days back from a Monday morning
+    # reached only Friday afternoon: 345 + 30 minutes)
+    minute = kite.historical_data(tok, now - timedelta(days=7), now, "minute")
     assert minute[-1]["date"].hour == 9 and len(minute) > 375
     assert set(minute[0]) == {"date", "open", "high", "low", "close", "volume"}
     with_oi = kite.historical_data(tok, now - timedelta(hours=1), now, "5minute", oi=True)

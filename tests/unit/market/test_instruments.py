@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradekit.errors import DataError, MarketRuleError
 from tradekit.market import InstrumentStore, lot_size_for, parse_instruments
@@ -217,3 +219,22 @@ def test_cache_dir_comes_from_the_config_or_the_data_dir(tmp_path):
         instrument_cache_dir(tmp_path, MarketConfig(instrument_cache_dir=tmp_path / "x"))
         == tmp_path / "x"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(ex=st.sampled_from(list(Exchange)),
+       sym=st.one_of(st.sampled_from(["INFY", "infy", " RELIANCE ", "Tcs\t", "NIFTY", "M&M", "", " ", "NOPE"]),
+                     st.text(max_size=8)))
+def test_a_member_and_a_symbol_find_what_the_exchange_text_finds(bundled, ex, sym):
+    """InstrumentStore.get's shortcut for an Exchange member (every order's look-up) against the
+    general path a plain exchange text takes (_split: parse, strip): the same instrument or error."""
+    store = bundled
+
+    def outcome(exchange):
+        try:
+            return ("ok", store.get(exchange, sym))
+        except MarketRuleError as e:
+            return ("error", str(e), e.field)
+
+    assert outcome(ex) == outcome(ex.value)
+

@@ -4,9 +4,10 @@
   as the scan over the members, for any string, in any order of calls.
 - ``OrderRequest.stamped`` (the OMS's tag and market protection) equals ``with_changes``, which
   validates the whole request again, field for field, errors included.
-- ``OrderRequest.from_dict`` of the latest ``to_dict`` returns that request: equal, field for
-  field, to a full construction; a dict that only compares equal (``10.0`` for ``10``) is
-  validated as before.
+- ``OrderRequest.from_dict`` of ``to_dict`` (through JSON, as the journal stores it) rebuilds the
+  request field for field, so the OMS hands the book its own request and reference price
+  (``Book.made``) instead of the book decoding ``order.created``: the book holds what a rebuild
+  from the journal holds.
 """
 
 from __future__ import annotations
@@ -144,31 +145,60 @@ def test_stamped_equals_with_changes(req, tag, mp):
     assert run(fast) == run(slow)
 
 
+DECIMALS = st.one_of(st.decimals(allow_nan=False, allow_infinity=False, min_value=Decimal("0.01"), max_value=Decimal(10**6)),
+                     st.sampled_from([Decimal("100"), Decimal("100.00"), Decimal("1E+2"), Decimal("0.050"), Decimal("1024.8")]))
+
+
 @settings(max_examples=300, deadline=None)
-@given(req=requests())
-def test_from_dict_of_latest_to_dict_equals_a_construction(req):
-    d = req.to_dict()
+@given(req=requests(), price=DECIMALS)
+def test_from_dict_of_to_dict_through_json_rebuilds_the_request_field_for_field(req, price):
     import orjson
 
-    read_back = orjson.loads(orjson.dumps(d))  # what the journal hands the book
+    if req.price is not None and req.trigger_price is None:  # exponents other than two places too
+        req = req.with_changes(price=price)
+    read_back = orjson.loads(orjson.dumps(req.to_dict()))  # what the journal hands the book
     got = OrderRequest.from_dict(read_back)
-    assert got is req
+    assert fields(got) == fields(req)
     kw = {k: v for k, v in read_back.items()}
     built = OrderRequest(**{**kw, **{k: Decimal(v) for k in ("price", "trigger_price", "market_protection")
                                      if (v := kw.get(k)) is not None}})
     assert fields(got) == fields(built)
 
 
-def test_from_dict_only_equal_is_still_validated():
+@settings(max_examples=300, deadline=None)
+@given(req=requests(), ref=st.one_of(st.none(), DECIMALS), handed=st.booleans())
+def test_the_book_holds_the_same_order_whether_handed_the_request_or_decoding_it(req, ref, handed):
+    """Book.made (the OMS's own request and reference price) against decoding order.created, the way a
+    rebuild from the journal reads it."""
+    import orjson
+
+    from tradekit.store import Book
+    from tradekit.store.journal import Event
+
+    cid = "TK2611240010001"
+    req = req.stamped(cid)
+    payload = {"client_order_id": cid, "strategy": "s", "request": req.to_dict(), "signal_id": None,
+               "approval_mode": "auto", "source": "signal", "mode": "paper",
+               "reference_price": None if ref is None else str(ref)}
+    ev = Event(1, "2026-11-24T09:15:00+05:30", "x", "order.created", orjson.loads(orjson.dumps(payload)), "", "h")
+    live, rebuilt = Book(), Book()
+    live.made("TK2611240010002" if not handed else cid, req, ref)  # another id: not taken
+    live.apply(ev)
+    rebuilt.apply(ev)
+    a, b = live.orders[cid], rebuilt.orders[cid]
+    assert fields(a.request) == fields(b.request)
+    assert repr(a.reference_price) == repr(b.reference_price)
+    assert a == b
+    assert live._made is None  # looked at once
+
+
+def test_from_dict_validates():
     req = OrderRequest("NSE", "INFY", "BUY", 10, "MARKET", "CNC", market_protection=Decimal(-1))
     d = req.to_dict()
     with pytest.raises(ValidationError, match="whole number"):
         OrderRequest.from_dict({**d, "quantity": 10.0})
     other = dict(d, tradingsymbol="TCS")
     assert OrderRequest.from_dict(other).tradingsymbol == "TCS"
-    assert OrderRequest.from_dict(d) is req
-    d["quantity"] = 11  # the caller changed its dict: the remembered copy no longer matches
-    assert OrderRequest.from_dict(d).quantity == 11
 
 
 def test_stamped_sets_every_field():
@@ -178,3 +208,22 @@ def test_stamped_sets_every_field():
     for name in OrderRequest.__dataclass_fields__:  # a field the copy forgot would be unset (AttributeError)
         want = "TK1" if name == "tag" else getattr(req, name)
         assert getattr(new, name) == want, name
+
+
+def test_the_hand_written_init_takes_the_fields_in_order_with_their_defaults():
+    """OrderRequest.__init__ sets the slots itself (no generated __init__): its parameters must stay the
+    dataclass's fields, in order, with the same defaults, and every field must be set."""
+    import dataclasses
+    import inspect
+
+    params = list(inspect.signature(OrderRequest.__init__).parameters.values())[1:]
+    flds = dataclasses.fields(OrderRequest)
+    assert [p.name for p in params] == [f.name for f in flds]
+    for p, f in zip(params, flds):
+        assert p.default == (inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default), f.name
+    req = OrderRequest("NSE", "INFY", "BUY", 10)
+    for f in flds:
+        getattr(req, f.name)  # an unset slot would raise AttributeError
+    assert OrderRequest.__dataclass_params__.frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        req.quantity = 5

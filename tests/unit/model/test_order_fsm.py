@@ -253,15 +253,18 @@ def test_request_round_trips_through_dict():
     assert OrderRequest.from_dict(r.to_dict()) == r
 
 
-@given(st.integers(0, 36**3 - 1), st.integers(1, 5000))
-def test_client_order_ids_fit_kites_tag_and_are_unique(run, n):
-    g = ClientOrderIdGenerator("TK", run)
-    d = date(2026, 11, 24)
+@given(st.integers(0, 36**3 - 1), st.integers(1, 5000), st.from_regex(r"[A-Za-z]{1,4}", fullmatch=True),
+       st.integers(0, 36**4 - 300), st.dates())
+def test_client_order_ids_fit_kites_tag_and_are_unique(run, n, prefix, start, d):
+    # the OMS stamps these ids without matching the tag rule again (OrderRequest.stamped(tag_checked=True))
+    g = ClientOrderIdGenerator(prefix, run)
+    g.next(d)
+    g._seq = start  # anywhere in the day's id space, up to its last ids
     ids = [g.next(d) for _ in range(min(n, 300))]
     assert len(set(ids)) == len(ids)
     for cid in ids:
-        assert len(cid) <= 20 and cid.isalnum()
-        OrderRequest("NSE", "INFY", "BUY", 1, tag=cid)  # accepted as a Kite tag
+        assert len(cid) <= 20 and cid.isalnum() and cid.isascii()
+        assert OrderRequest("NSE", "INFY", "BUY", 1, tag=cid).tag == cid  # accepted as a Kite tag
 
 
 def test_client_order_id_sequence_restarts_each_day_but_stays_unique_across_runs():
