@@ -34,6 +34,7 @@ from tradekit.errors import DataError, TradekitError, ValidationError
 from tradekit.model.money import fmt_inr, paise
 from tradekit.runs.manifest import describe_file
 from tradekit.store import EventType as E
+from tradekit.store.lazy import hot
 
 log = logging.getLogger(__name__)
 
@@ -234,9 +235,22 @@ class SessionRun:
         return f"<SessionRun {self.day} {self.mode}: {self.stop_reason}, net ₹{fmt_inr(self.pnl['net'])}>"
 
 
-def _orders_table(book) -> pd.DataFrame:
+def _stage_orders(book, started: datetime | None) -> list:
+    """The orders of a stage: created or changed at or after ``started`` (every order when None).
+
+    A live stage runs on the account's long-lived journal, whose book holds every earlier day's
+    orders too; a paper stage starts on an empty journal (``started`` None: all of them). Only the
+    in-memory part of a snapshot-started book is walked: an order left in the snapshot's side table
+    is final and last changed before the snapshot's day, so before any stage started after it."""
+    if started is None:
+        return list(book.orders.values())
+    return [o for o in hot(book.orders).values()
+            if (o.updated_at or o.created_at) is not None and (o.updated_at or o.created_at) >= started]
+
+
+def _orders_table(book, started: datetime | None = None) -> pd.DataFrame:
     rows = []
-    for o in book.orders.values():
+    for o in _stage_orders(book, started):
         r = o.request
         rows.append({"client_order_id": o.client_order_id, "strategy": o.strategy, "symbol": r.tradingsymbol,
                      "side": str(r.side), "quantity": r.quantity, "type": str(r.order_type), "product": str(r.product),
@@ -254,10 +268,13 @@ def _positions_table(book) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def _pnl(book) -> dict:
-    return {"fills": book.fills, "realized": book.realized_pnl, "unrealized": book.unrealized_pnl,
-            "charges": book.charges_total.total, "net": book.net_pnl,
-            "gross": book.realized_pnl + book.unrealized_pnl}
+def _pnl(book, base: dict | None = None) -> dict:
+    """Fills and P&L of the book; with ``base`` (this function's result at a stage's start), what the
+    stage added: a live stage's book holds the account's whole history."""
+    now = {"fills": book.fills, "realized": book.realized_pnl, "unrealized": book.unrealized_pnl,
+           "charges": book.charges_total.total, "net": book.net_pnl,
+           "gross": book.realized_pnl + book.unrealized_pnl}
+    return now if base is None else {k: v - base[k] for k, v in now.items()}
 
 
 def _signal_counts(journal, since_seq: int = 0) -> dict[str, int]:
@@ -277,13 +294,17 @@ class _Progress:
         self.session, self.total, self.every, self.echo = session, total, max(1, every), echo
         self.lines: list[str] = []
         self.n = 0
+        b = session.book  # the stage's own counts: a live journal's book holds earlier days too
+        self.base = (len(b.orders), b.fills, b.net_pnl)
 
     def line(self, now: datetime) -> str:
         b = self.session.book
         state = getattr(self.session, "trading_state", b.trading_state)
         blocked = getattr(getattr(self.session, "oms", None), "blocked_reason", None)
-        return (f"{now:%H:%M}  {self.n:>4}/{self.total} min  orders {len(b.orders):>3}  open {len(b.open):>2}  "
-                f"fills {b.fills:>3}  net ₹{fmt_inr(b.net_pnl)}  [{state}]" + (f"  blocked: {blocked}" if blocked else ""))
+        orders0, fills0, net0 = self.base
+        return (f"{now:%H:%M}  {self.n:>4}/{self.total} min  orders {len(b.orders) - orders0:>3}  open {len(b.open):>2}  "
+                f"fills {b.fills - fills0:>3}  net ₹{fmt_inr(b.net_pnl - net0)}  [{state}]"
+                + (f"  blocked: {blocked}" if blocked else ""))
 
     def tick(self, now: datetime) -> None:
         self.n += 1
@@ -630,6 +651,7 @@ def run_live_day(
         if s.calendar is not None and not s.calendar.is_trading_day(d):
             raise TradekitError(f"not a trading day: {d}")
         since = s.book.last_seq
+        base, stage_t0 = _pnl(s.book), s.clock.now()  # the day's figures: what this stage adds to the account's history
         sink = s.submit_signal
         if s.config.execution.shadow_paper:  # paper against live on the same signals and the same feed
             from tradekit.runs.shadow import ShadowPaper
@@ -659,7 +681,8 @@ def run_live_day(
             day=d, mode=s.mode.value, run_dir=Path(out_dir).resolve(), journal=s.config.store_url(), started_at=started,
             ended_at=s.clock.now(), minutes=minutes, minutes_total=minutes, stopped=reason != "the close",
             stop_reason=reason, trading_state=b.trading_state, signals=_signal_counts(s.journal, since),
-            orders=_orders_table(b), positions=_positions_table(b), pnl=_pnl(b), elapsed_s=_time.perf_counter() - t0,
+            orders=_orders_table(b, stage_t0), positions=_positions_table(b), pnl=_pnl(b, base),
+            elapsed_s=_time.perf_counter() - t0,
         )
     finally:
         if server is not None:

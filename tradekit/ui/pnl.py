@@ -56,6 +56,7 @@ class PnlModel(JournalFollower):
         self._gate = None
         self._gate_error: str | None = None
         self._day: date | None = None
+        self._orders_by_day: dict[date, list[str]] = {}  # ids of the orders created on each day
         self.refresh()
 
 
@@ -72,6 +73,8 @@ class PnlModel(JournalFollower):
         except TradekitError as e:
             log.warning("journal event %s (%s) not applied: %s", ev.seq, ev.type, e)
         p = ev.payload
+        if ev.type == E.ORDER_CREATED:  # each day's orders, for the limits' count (not a walk over every order)
+            self._orders_by_day.setdefault(ev.day, []).append(p.get("client_order_id"))
         if ev.type == E.FILL:
             key = f"{p['exchange']}:{p['tradingsymbol']}"
             px = dec(p["price"], "price")
@@ -195,7 +198,9 @@ class PnlModel(JournalFollower):
             gate.restore_state(self.book.trading_state)
             day = self._day
             if day is not None:
-                gate.orders_today = sum(1 for o in self.book.orders.values() if o.created_at is not None
+                orders = self.book.orders
+                gate.orders_today = sum(1 for o in (orders.get(c) for c in dict.fromkeys(self._orders_by_day.get(day, ())))
+                                        if o is not None and o.created_at is not None
                                         and o.created_at.astimezone(IST).date() == day
                                         and o.status.value not in ("CREATED", "DENIED"))
             rows = gate.usage(self.book, self.last_time)

@@ -161,3 +161,33 @@ def test_the_realtime_loop_journals_marks_and_trips_stale_feed_when_packets_stop
     assert [b.payload["trigger"] for b in breach] == ["stale_feed"]
     assert breach[0].time >= ist(2016, 8, 17, 10, 10, 20)  # 30 s after the last packet and s.book.trading_state == "REDUCING"
     s.close()
+
+
+def test_a_stage_on_a_journal_with_earlier_days_reports_only_its_own_orders_fills_and_pnl(demo_cfg, tmp_path):
+    """A live stage runs on the account's long-lived journal: its summary, order table and progress
+    lines count what the stage did, not every earlier day's orders and P&L."""
+    from decimal import Decimal
+
+    from tradekit.model import OrderRequest
+    from tradekit.runs.day import _orders_table, _pnl, _Progress
+
+    first = run_paper_day(demo_cfg, DAY, symbols="RELIANCE", strategy="sma:10:30:10:MIS", out_dir=tmp_path, echo=None)
+    assert first.pnl["fills"] > 0 and first.pnl["net"] != 0
+    s = open_paper_session(demo_cfg, "2016-08-18", tmp_path, at=ist(2016, 8, 18, 9, 20))  # the same journal, a day on
+    try:
+        earlier = len(s.book.orders)
+        assert earlier > 0 and s.book.fills == first.pnl["fills"]
+        base, t0 = _pnl(s.book), s.clock.now()
+        progress = _Progress(s, 375, 1, None)
+        assert all(v == 0 for v in _pnl(s.book, base).values()) and _orders_table(s.book, t0).empty
+        s.oms.mark("NSE:RELIANCE", Decimal("1000"))
+        o = s.submit(OrderRequest(exchange="NSE", tradingsymbol="RELIANCE", side="BUY", quantity=1, order_type="LIMIT",
+                                  price=Decimal("900"), product="CNC"), strategy="desk")
+        table = _orders_table(s.book, t0)
+        assert list(table["client_order_id"]) == [o.client_order_id] and len(s.book.orders) == earlier + 1
+        assert _pnl(s.book, base)["fills"] == 0 and _pnl(s.book, base)["net"] == 0
+        line = progress.line(s.clock.now())
+        assert "orders   1" in line and "fills   0" in line and "net ₹0" in line, line
+        assert len(_orders_table(s.book)) == earlier + 1  # a paper stage's fresh journal: all of them
+    finally:
+        s.close()

@@ -303,6 +303,7 @@ def test_pnl_view_shows_the_fill_positions_net_pnl_and_limits(desk, queue):
     assert v.symbol.options == ("NSE:RELIANCE",) and v.symbol.value == "NSE:RELIANCE"
     assert v.price_chart.value[:4] == b"\x89PNG" and v.price_note.value == ""
     assert "-0 %" not in v.limits.value
+    assert model.limits()[1] is None and model.gate().orders_today == 1  # the day's placed order
     before = len(model.equity)
     queue.kill("done for the day")
     v.refresh()
