@@ -64,6 +64,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from tradekit.clock import IST, Clock, RealClock
 from tradekit.errors import StoreError
 from tradekit.store import accounts as _accounts, lease as _lease
+from tradekit.store.listeners import Listeners, typed
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +286,7 @@ class Journal:
         self.batch_size = batch_size
         self._lock = threading.RLock()
         self._buffer: list[tuple] = []  # batch durability: rows (in _COLUMNS order) not written yet
-        self._listeners: list = []  # (fn, the event types it wants or None for all)
-        self._routes: dict[str, tuple] = {}  # event type -> the listeners to call, in subscription order
+        self._listeners = Listeners()  # in subscription order, each called for the types it reads
         self._tx = _TxLocal()
         self._failure_listeners: list = []
         self._lock_listeners: list = []
@@ -354,14 +354,7 @@ class Journal:
     def subscribe(self, fn, types=None) -> None:
         """Call ``fn(event)`` after each event is appended (in-process listeners); with ``types``, only
         after events of those types (a listener that ignores the others is then not called for them)."""
-        self._listeners.append((fn, None if types is None else frozenset(types)))
-        self._routes = {}
-
-    def _route(self, type_: str) -> tuple:
-        fns = self._routes.get(type_)
-        if fns is None:
-            fns = self._routes[type_] = tuple(fn for fn, types in self._listeners if types is None or type_ in types)
-        return fns
+        self._listeners.append(fn if types is None else typed(fn, types))
 
     def append(self, type_: str, payload: dict | None = None, *, ts: datetime | None = None) -> Event:
         """Append one event; in ``sync`` mode it is committed when this returns."""
@@ -386,7 +379,7 @@ class Journal:
             h = _sha256(f"{prev}\n{seq}\n{ts_s}\n{rec}\n{type_}\n".encode("utf-8") + payload_bytes).hexdigest()  # _hash_of
             tx.rows.append((seq, ts_s, rec, type_, payload_json, prev, h))
             ev = Event(seq, ts_s, rec, type_, _loads(payload_bytes), prev, h)
-            for fn in self._routes.get(type_) or self._route(type_):
+            for fn in self._listeners.route(type_):
                 fn(ev)
             return ev
         with self._lock:
@@ -404,7 +397,7 @@ class Journal:
                 ev = Event(seq, ts_s, rec, type_, _loads(payload_bytes), prev, h)
                 if len(buf) >= self.batch_size:
                     self._flush_locked()
-        for fn in self._routes.get(type_) or self._route(type_):
+        for fn in self._listeners.route(type_):
             fn(ev)
         return ev
 
