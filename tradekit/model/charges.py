@@ -69,7 +69,7 @@ class Charges:
         if not d:
             return cls()
         get = d.get
-        return cls(*[_parsed(get(c, 0), c) for c in _FIELDS])
+        return cls(*[dec(get(c, 0), c) for c in _FIELDS])
 
 
 _FIELDS = tuple(f.name for f in fields(Charges))  # COMPONENTS, in the order of the constructor
@@ -83,23 +83,6 @@ def _text(x: Decimal) -> str:
     if x.__class__ is Decimal:
         return str(x.quantize(PAISA, ROUND_HALF_UP))
     return f"{paise(x):.2f}"
-
-
-_PARSED: dict[str, Decimal] = {}  # component text -> its Decimal: a journal repeats few amounts ("0.00", "20.00")
-
-
-def _parsed(value: object, field: str) -> Decimal:
-    """``dec(value, field)``, remembering the Decimal of each text (Decimals are immutable, and ``dec``
-    of a text depends on the text alone); other values, and bad text, go through ``dec`` every time."""
-    if value.__class__ is str:
-        d = _PARSED.get(value)
-        if d is None:
-            d = dec(value, field)  # raises on bad text: nothing remembered
-            if len(_PARSED) >= 4096:  # bounded: a long run's many distinct amounts do not pile up
-                _PARSED.clear()
-            _PARSED[value] = d
-        return d
-    return dec(value, field)
 
 
 NO_CHARGES = Charges()
