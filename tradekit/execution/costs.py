@@ -29,6 +29,7 @@ from tradekit.market.charges import (
     _price,
     _quantity,
     charges_segment,
+    fill_key,
 )
 from tradekit.model.charges import Charges
 from tradekit.model.enums import Exchange, Product, Segment, Side
@@ -116,8 +117,8 @@ class _EquityDay:
             multiplier: int, compose: bool = True) -> Charges | None:
         """Book one fill (``qty`` a positive int, ``price`` a finite Decimal >= 0: checked by the caller);
         return what it adds to the day's notes, or None with ``compose=False`` (then :meth:`recompose`)."""
-        # a fill without an order id is an order of its own on each note (a key no order id can be)
-        key = order_id if order_id is not None else ("#fill", self._n)
+        # a fill without an order id is an order of its own on each note (fill_key: no order id can be it)
+        key = order_id if order_id is not None else fill_key(self._n)
         self._n += 1
         buy = side is _BUY
         if product is _MIS:

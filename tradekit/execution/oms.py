@@ -49,7 +49,7 @@ from tradekit.errors import (
     ValidationError,
 )
 from tradekit.execution.account import Account
-from tradekit.model.charges import Charges
+from tradekit.model.charges import NO_CHARGES, Charges
 from tradekit.model.enums import OrderType, Product, Side, TradingMode
 from tradekit.model.money import dec
 from tradekit.model.order import WORKING, ClientOrderIdGenerator, Order, OrderRequest, OrderStatus
@@ -726,31 +726,31 @@ class OrderManager:
 
     def on_trade(self, t: BrokerTrade) -> None:
         with self._lock:
-            if t.trade_id in self.book.trade_ids:
+            book = self.book
+            if t.trade_id in book.trade_ids:
                 return  # already booked (a resolution lookup, a reconnect replay)
             cid = self._cid_for(t.tag, t.broker_order_id)
-            strategy = EXTERNAL_STRATEGY
-            if cid is not None:
-                strategy = self.book.orders[cid].strategy
-            inst = self._instrument(t.exchange, t.tradingsymbol)
+            order = None if cid is None else book.orders[cid]
+            exchange, symbol, qty, price, ts = t.exchange, t.tradingsymbol, t.quantity, t.price, t.timestamp
+            inst = self._instrument(exchange, symbol)
             if self.charges is not None and inst is not None:
-                charges = self.charges(inst, t.product, t.side, t.quantity, t.price, t.timestamp.date(),
-                                       t.broker_order_id or cid)
+                charges = self.charges(inst, t.product, t.side, qty, price, ts.date(), t.broker_order_id or cid)
             else:
-                charges = Charges()
+                charges = NO_CHARGES
             payload = {"client_order_id": cid, "trade_id": t.trade_id, "broker_order_id": t.broker_order_id,
-                       "quantity": t.quantity, "price": str(t.price), "side": t.side._value_, "exchange": t.exchange._value_,
-                       "tradingsymbol": t.tradingsymbol, "product": t.product._value_, "strategy": strategy,
+                       "quantity": qty, "price": str(price), "side": t.side._value_, "exchange": exchange._value_,
+                       "tradingsymbol": symbol, "product": t.product._value_,
+                       "strategy": EXTERNAL_STRATEGY if order is None else order.strategy,
                        "multiplier": inst.multiplier if inst is not None else 1,
-                       "charges": charges.as_dict(with_total=False), "fill_time": t.timestamp.isoformat()}
-            if cid is not None:
+                       "charges": charges.as_dict(with_total=False), "fill_time": ts.isoformat()}
+            if order is not None:
                 try:
-                    self.book.orders[cid].check_fill(t.quantity)
+                    order.check_fill(qty)
                 except IllegalTransition as e:  # record why instead of journaling what the book would refuse
                     self._emit(E.NOTE, {"kind": "fill_refused", "trade_id": t.trade_id, "client_order_id": cid, "why": str(e)})
                     return
             self._emit(E.FILL, payload)
-            self.prices[f"{t.exchange._value_}:{t.tradingsymbol}"] = t.price
+            self.prices[f"{exchange._value_}:{symbol}"] = price
 
 
 def _os_user() -> str:

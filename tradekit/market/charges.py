@@ -650,6 +650,12 @@ def fill_charges_for(
     )
 
 
+def fill_key(n: int) -> tuple[str, int]:
+    """The order key of a note's ``n``-th fill that carries no order id: an order of its own, under a
+    key no order id (a string) can be, so it never shares another order's brokerage."""
+    return ("#fill", n)
+
+
 class ContractNote:
     """A day's trades in one segment on one exchange, charged as the contract note does.
 
@@ -733,7 +739,7 @@ class ContractNote:
         sd = side if side.__class__ is Side else Side.parse(side, "side")
         q = quantity if quantity.__class__ is int and quantity > 0 else _quantity(quantity)
         p = price if price.__class__ is Decimal and price.is_finite() and price >= 0 else _price(price, "price")
-        key = order_id if order_id is not None else f"#fill{self._fills}"
+        key = order_id if order_id is not None else fill_key(self._fills)
         buy = sd is Side.BUY
         dp = (symbol.upper() or key) if not buy and self._delivery and p > 0 else None
         self._book(key, buy, p * q * multiplier, 1, dp, 1)

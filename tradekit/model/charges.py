@@ -78,9 +78,10 @@ _set_brokerage, _set_stt, _set_exchange_txn, _set_sebi, _set_stamp_duty, _set_gs
 
 
 def _text(x: Decimal) -> str:
-    """``f"{paise(x):.2f}"``."""
+    """``f"{paise(x):.2f}"``: ``str`` of the quantized Decimal, the same text (its exponent is exactly -2,
+    which ``str`` writes without an exponent and with both places, as ``:.2f`` does) at a fifth of the cost."""
     if x.__class__ is Decimal:
-        return f"{x.quantize(PAISA, ROUND_HALF_UP):.2f}"
+        return str(x.quantize(PAISA, ROUND_HALF_UP))
     return f"{paise(x):.2f}"
 
 

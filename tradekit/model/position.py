@@ -18,6 +18,8 @@ from tradekit.model.charges import NO_CHARGES, Charges
 from tradekit.model.enums import Exchange, Product, Side
 from tradekit.model.money import ZERO, dec
 
+_BUY = Side.BUY  # a module constant: an Enum class attribute costs ~0.25 us per access on Python 3.11
+
 
 _FINE = Decimal("1e-10")
 
@@ -102,9 +104,10 @@ class Position:
             raise ValueError(f"fill quantity must be positive, {quantity} was received")
         price = dec(price, "price")
         m = self.multiplier
+        buy = side is _BUY
         f = quantity * side.sign
         realized = ZERO
-        if side is Side.BUY:
+        if buy:
             self.buy_quantity += quantity
             self.buy_value += price * quantity * m
             self.day_buy_quantity += quantity
@@ -133,7 +136,10 @@ class Position:
             if rest:
                 self.quantity = rest * side.sign
                 self.open_value = price * self.quantity
-        self.charges = self.charges + charges
+        if charges is not NO_CHARGES or self.charges is not NO_CHARGES:
+            self.charges = self.charges + charges
+        # (else both are the zero singleton: their sum is seven Decimal("0"), NO_CHARGES itself to the
+        # exponent; a position that never pays charges, as a broker's ledger keeps them, builds no Charges per fill)
         self.fills += 1
         if self.last_price is None:
             self.last_price = price

@@ -400,8 +400,11 @@ class CircuitBreakers:
         return out
 
     # -- journal events ----------------------------------------------------------------------
+    #: the event types :meth:`observe` reads (it returns [] for every other type, doing nothing)
+    OBSERVED = frozenset({E.MARK, E.FILL, E.ORDER_UPDATE, E.BROKER_ERROR, E.RECONCILIATION})
+
     def observe(self, ev: "Event", book: "Book") -> list[BreakerAction]:
-        """Feed one journal event (after it was applied to ``book``)."""
+        """Feed one journal event (after it was applied to ``book``); only :attr:`OBSERVED` types matter."""
         t, p = ev.type, ev.payload
         if t == E.MARK:
             out: list[BreakerAction] = []

@@ -41,6 +41,9 @@ _DAY = timedelta(days=1)
 
 _STATE_EVENTS = frozenset({E.KILL_SWITCH, E.TRADING_STATE})
 _WARM_EVENTS = frozenset({E.MARK, E.FILL})  # they change what the gate's next check summarises
+# every type on_event reads: the state, the day, fills (the loss streak), what the breakers observe, and
+# what the gate is warmed after; on_event does nothing for any other (it returns [] straight away)
+_RISK_EVENTS = _STATE_EVENTS | {E.DAY_ROLLED, E.FILL} | CircuitBreakers.OBSERVED | _WARM_EVENTS
 
 
 class RiskManager:
@@ -221,8 +224,12 @@ class RiskManager:
 
     def on_event(self, ev: "Event", book: "Book") -> list[BreakerAction]:
         """Feed every journal event *after* it was applied to ``book``: own events and those
-        polled from other writers (a ``tradekit kill`` from the CLI arrives this way)."""
+        polled from other writers (a ``tradekit kill`` from the CLI arrives this way).
+        Events of a type outside :attr:`EVENT_TYPES` do nothing (most of an order's: it is
+        created, decided, approved and submitted without a risk manager's step)."""
         t = ev.type
+        if t not in _RISK_EVENTS:
+            return []
         if t in _STATE_EVENTS:
             if ev.payload.get("origin") != self.kill_switch.origin:
                 self._external(ev, book)
@@ -238,6 +245,9 @@ class RiskManager:
         if t in _WARM_EVENTS:
             self.gate.warm(book)  # the next order's check finds the book already summarised
         return actions
+
+    #: the event types :meth:`on_event` acts on (a session may leave the others out)
+    EVENT_TYPES = _RISK_EVENTS
 
     def _external(self, ev: "Event", book: "Book") -> None:
         p = ev.payload

@@ -64,6 +64,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from tradekit.clock import IST, Clock, RealClock
 from tradekit.errors import StoreError
 from tradekit.store import accounts as _accounts, lease as _lease
+from tradekit.store.listeners import Listeners, typed
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,21 @@ def _default(o: Any) -> Any:
 
 
 _ORJSON_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
-_dumps, _loads, _sha256 = orjson.dumps, orjson.loads, hashlib.sha256
+# the same without OPT_NON_STR_KEYS: a third cheaper, and the same text for a payload whose every key is a
+# str; a key of any other type (a str subclass included) makes orjson refuse it instead (see _canonical_bytes)
+_STR_KEYS_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_dumps, _loads, _sha256, _JSONError = orjson.dumps, orjson.loads, hashlib.sha256, orjson.JSONEncodeError
+
+
+def _canonical_bytes(obj: Any) -> bytes:
+    """:func:`canonical` as orjson's UTF-8 bytes: first on the cheaper str-keys-only path, and when
+    orjson refuses that (a non-str key, or a value nothing serialises), again with non-str keys, which
+    gives that payload's text or its error (a property test compares the two with the one-step dumps).
+    (:meth:`Journal.append` runs the same two steps inline.)"""
+    try:
+        return _dumps(obj, default=_default, option=_STR_KEYS_OPTS)
+    except _JSONError:
+        return _dumps(obj, default=_default, option=_ORJSON_OPTS)
 
 
 def canonical(obj: Any) -> str:
@@ -182,14 +197,23 @@ def canonical(obj: Any) -> str:
 
     The hash chain covers this stored text, so verification never re-serialises a payload.
     """
-    return _dumps(obj, default=_default, option=_ORJSON_OPTS).decode("utf-8")
+    return _canonical_bytes(obj).decode("utf-8")
 
 
 def chain_hash(prev_hash: str, seq: int, ts: str, recorded_at: str, type_: str, payload_json: str) -> str:
     """SHA-256 over the previous hash and this event's fields, the payload as its stored canonical text.
 
-    (:meth:`Journal.append` and :func:`tradekit.store.audit.verify` compute the same expression inline.)"""
+    (:func:`tradekit.store.audit.verify` computes the same expression inline; :meth:`Journal.append`
+    computes :func:`_hash_of`, the same hash from the payload's bytes.)"""
     return _sha256(f"{prev_hash}\n{seq}\n{ts}\n{recorded_at}\n{type_}\n{payload_json}".encode("utf-8")).hexdigest()
+
+
+def _hash_of(prev_hash: str, seq: int, ts: str, recorded_at: str, type_: str, payload_bytes: bytes) -> str:
+    """:func:`chain_hash` with the payload as orjson's UTF-8 bytes (``payload_json.encode("utf-8")``):
+    the fields' text encoded, then the payload's bytes appended, without copying the payload into one
+    string and encoding it again (:meth:`Journal.append` computes this expression inline; a property
+    test compares it with :func:`chain_hash`)."""
+    return _sha256(f"{prev_hash}\n{seq}\n{ts}\n{recorded_at}\n{type_}\n".encode("utf-8") + payload_bytes).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,24 +226,38 @@ class Event:
     prev_hash: str
     hash: str
 
-    def __init__(self, seq: int, ts: str, recorded_at: str, type: str, payload: dict, prev_hash: str, hash: str,  # noqa: A002
-                 _set=object.__setattr__) -> None:
-        # what the generated frozen __init__ does, without looking object.__setattr__ up for each field
-        _set(self, "seq", seq)
-        _set(self, "ts", ts)
-        _set(self, "recorded_at", recorded_at)
-        _set(self, "type", type)
-        _set(self, "payload", payload)
-        _set(self, "prev_hash", prev_hash)
-        _set(self, "hash", hash)
+    def __init__(self, seq: int, ts: str, recorded_at: str, type: str, payload: dict, prev_hash: str, hash: str) -> None:  # noqa: A002
+        # what the generated frozen __init__ does, through the slots' own setters (no object.__setattr__
+        # lookup of each field's descriptor: about a third of the construction, once per event)
+        _set_seq(self, seq)
+        _set_ts(self, ts)
+        _set_recorded_at(self, recorded_at)
+        _set_type(self, type)
+        _set_payload(self, payload)
+        _set_prev_hash(self, prev_hash)
+        _set_hash(self, hash)
 
     @property
     def time(self) -> datetime:
-        return datetime.fromisoformat(self.ts)
+        """The session time as a datetime. Consecutive events mostly share it (an order's events, a
+        replay's minute): the last text parsed is remembered (a datetime is immutable)."""
+        global _last_time
+        ts = self.ts
+        last = _last_time  # one tuple, replaced whole: another thread never sees a text with another's time
+        if last[0] == ts:
+            return last[1]
+        t = datetime.fromisoformat(ts)
+        _last_time = (ts, t)
+        return t
 
     @property
     def day(self) -> date:
         return self.time.astimezone(IST).date()
+
+
+_set_seq, _set_ts, _set_recorded_at, _set_type, _set_payload, _set_prev_hash, _set_hash = (
+    Event.__dict__[f].__set__ for f in ("seq", "ts", "recorded_at", "type", "payload", "prev_hash", "hash"))
+_last_time: tuple = (None, None)  # (ts, its datetime) of the last Event.time parsed; None equals no text
 
 
 class Journal:
@@ -248,8 +286,7 @@ class Journal:
         self.batch_size = batch_size
         self._lock = threading.RLock()
         self._buffer: list[tuple] = []  # batch durability: rows (in _COLUMNS order) not written yet
-        self._listeners: list = []  # (fn, the event types it wants or None for all)
-        self._routes: dict[str, tuple] = {}  # event type -> the listeners to call, in subscription order
+        self._listeners = Listeners()  # in subscription order, each called for the types it reads
         self._tx = _TxLocal()
         self._failure_listeners: list = []
         self._lock_listeners: list = []
@@ -317,14 +354,7 @@ class Journal:
     def subscribe(self, fn, types=None) -> None:
         """Call ``fn(event)`` after each event is appended (in-process listeners); with ``types``, only
         after events of those types (a listener that ignores the others is then not called for them)."""
-        self._listeners.append((fn, None if types is None else frozenset(types)))
-        self._routes = {}
-
-    def _route(self, type_: str) -> tuple:
-        fns = self._routes.get(type_)
-        if fns is None:
-            fns = self._routes[type_] = tuple(fn for fn, types in self._listeners if types is None or type_ in types)
-        return fns
+        self._listeners.append(fn if types is None else typed(fn, types))
 
     def append(self, type_: str, payload: dict | None = None, *, ts: datetime | None = None) -> Event:
         """Append one event; in ``sync`` mode it is committed when this returns."""
@@ -335,16 +365,21 @@ class Journal:
         else:
             ts_s = (ts or self.clock.now()).astimezone(IST).isoformat()
         rec = _recorded_at()
-        payload_json = _dumps(payload or {}, default=_default, option=_ORJSON_OPTS).decode("utf-8")  # canonical()
+        # canonical(), kept as its UTF-8 bytes too: the hash takes them as they are (see _hash_of)
+        try:  # _canonical_bytes(payload or {}), inline
+            payload_bytes = _dumps(payload or {}, default=_default, option=_STR_KEYS_OPTS)
+        except _JSONError:
+            payload_bytes = _dumps(payload or {}, default=_default, option=_ORJSON_OPTS)
+        payload_json = payload_bytes.decode("utf-8")
         tx: _Tx | None = self._tx.state
         if tx is not None:
             with self._lock:
                 seq, prev = (tx.rows[-1][0], tx.rows[-1][6]) if tx.rows else (self._seq, self._hash)
             seq += 1
-            h = _sha256(f"{prev}\n{seq}\n{ts_s}\n{rec}\n{type_}\n{payload_json}".encode("utf-8")).hexdigest()  # chain_hash
+            h = _sha256(f"{prev}\n{seq}\n{ts_s}\n{rec}\n{type_}\n".encode("utf-8") + payload_bytes).hexdigest()  # _hash_of
             tx.rows.append((seq, ts_s, rec, type_, payload_json, prev, h))
-            ev = Event(seq, ts_s, rec, type_, _loads(payload_json), prev, h)
-            for fn in self._routes.get(type_) or self._route(type_):
+            ev = Event(seq, ts_s, rec, type_, _loads(payload_bytes), prev, h)
+            for fn in self._listeners.route(type_):
                 fn(ev)
             return ev
         with self._lock:
@@ -355,14 +390,14 @@ class Journal:
                     self._raise_failure(e)
             else:
                 seq, prev = self._seq + 1, self._hash
-                h = _sha256(f"{prev}\n{seq}\n{ts_s}\n{rec}\n{type_}\n{payload_json}".encode("utf-8")).hexdigest()  # chain_hash
+                h = _sha256(f"{prev}\n{seq}\n{ts_s}\n{rec}\n{type_}\n".encode("utf-8") + payload_bytes).hexdigest()  # _hash_of
                 buf = self._buffer
                 buf.append((seq, ts_s, rec, type_, payload_json, prev, h))
                 self._seq, self._hash = seq, h
-                ev = Event(seq, ts_s, rec, type_, _loads(payload_json), prev, h)
+                ev = Event(seq, ts_s, rec, type_, _loads(payload_bytes), prev, h)
                 if len(buf) >= self.batch_size:
                     self._flush_locked()
-        for fn in self._routes.get(type_) or self._route(type_):
+        for fn in self._listeners.route(type_):
             fn(ev)
         return ev
 

@@ -33,6 +33,20 @@ def wants(fn, type_: str) -> bool:
     return types is None or type_ in types
 
 
+class typed:  # noqa: N801 - a listener, as a function is
+    """``fn`` as a listener of ``types`` only (for a function or bound method that cannot carry the
+    :func:`listens` mark itself, e.g. one handed to :meth:`Journal.subscribe
+    <tradekit.store.journal.Journal.subscribe>` with its types)."""
+
+    __slots__ = ("event_types", "fn")
+
+    def __init__(self, fn: Callable, types: Iterable[str]) -> None:
+        self.fn, self.event_types = fn, frozenset(types)
+
+    def __call__(self, ev) -> None:
+        self.fn(ev)
+
+
 class Listeners(list):
     """Listeners in call order; :meth:`route` is the tuple to call for one event type."""
 

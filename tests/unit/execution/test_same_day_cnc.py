@@ -16,6 +16,7 @@ from tradekit.market.charges import (
     _compose,
     charges_exchange,
     charges_segment,
+    fill_key,
     order_brokerage,
     round_trip,
 )
@@ -117,7 +118,7 @@ def _reference_notes(fills, table, day, counts=False):
 
     def put(seg, inst, side, q, p, oid):
         n = notes.setdefault((seg, inst.exchange), {"b": D(0), "s": D(0), "orders": {}, "dp": set(), "n": 0})
-        key = oid if oid is not None else f"#fill{n['n']}"
+        key = oid if oid is not None else fill_key(n["n"])
         v = p * q * inst.multiplier
         n["orders"][key] = n["orders"].get(key, D(0)) + v
         n["b" if side == "BUY" else "s"] += v

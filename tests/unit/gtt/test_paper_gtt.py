@@ -124,3 +124,29 @@ def test_a_fired_sell_without_the_shares_is_refused_by_the_rms_as_kite_does():
     b.gtt_on_price("NSE:INFY", "949")
     res = b.get_gtt(gid).fired[1]
     assert res.ok is False and "Insufficient holdings" in res.rejection_reason
+
+
+@settings(max_examples=100, deadline=None)
+@given(px=st.floats(min_value=0.05, max_value=1e6, allow_nan=False, allow_infinity=False))
+def test_a_noted_tick_price_is_the_decimal_of_its_shortest_repr(px):
+    """A float the hub notes is kept as it is and converted only when read: what a GTT placement
+    checks against is exactly the Decimal the old per-tick conversion made (``dec(repr(px))``)."""
+    from tradekit.model.money import dec
+
+    b = broker()
+    b.gtt_book.note_price("NSE:INFY", px)
+    assert b.gtt_book._noted("NSE:INFY") == dec(repr(px))
+    assert str(b.gtt_book._noted("NSE:INFY")) == str(dec(repr(px)))
+    b.gtt_book.note_price("NSE:INFY", Decimal("1000.5"))  # a Decimal (kite-sim) is kept as one
+    assert str(b.gtt_book._noted("NSE:INFY")) == "1000.5"
+
+
+def test_a_noted_tick_price_that_is_not_finite_is_refused_at_once():
+    from tradekit.errors import ValidationError
+
+    b = broker()
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValidationError, match="not a finite number"):
+            b.gtt_book.note_price("NSE:INFY", bad)
+    assert b.gtt_book._noted("NSE:INFY") is None
+    assert not b.gtt_book.watches("NSE:INFY")  # no GTT at all

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradekit.market import ChargeSegment, ContractNote, fill_charges, round_trip
-from tradekit.market.charges import _compose, charges_exchange, order_brokerage, rates_on
+from tradekit.market.charges import _compose, charges_exchange, fill_key, order_brokerage, rates_on
 from tradekit.model import CHARGE_COMPONENTS, Side
 
 D = Decimal
@@ -113,7 +113,8 @@ def test_a_note_is_what_composing_its_fills_from_scratch_gives(seg, ex, d, trade
     buy = sell = D(0)
     for i, (side, q, p, order, sym, mult) in enumerate(trades):
         v = p * q * mult
-        orders[order if order is not None else f"#fill{i}"] = orders.get(order if order is not None else f"#fill{i}", D(0)) + v
+        key = order if order is not None else fill_key(i)
+        orders[key] = orders.get(key, D(0)) + v
         if side is Side.BUY:
             buy += v
         else:
@@ -124,3 +125,22 @@ def test_a_note_is_what_composing_its_fills_from_scratch_gives(seg, ex, d, trade
     want = _compose(rates, seg, charges_exchange(seg, ex), buy, sell, brk, dp, to_rupee=True)
     assert repr(note.charges) == repr(want)
     assert note.orders == len(orders) and note.fills == len(trades)
+
+
+def test_a_fill_without_an_order_id_never_shares_an_order_ids_brokerage():
+    """A fill without an order id is an order of its own under a key no order id can be (the note and
+    the day's equity notes use the one ``fill_key``): an order literally named "#fill0" after it is a
+    second order with its own brokerage, not the same one."""
+    from tradekit.execution.costs import FillCosts
+    from tradekit.session import _default_instruments
+
+    d = date(2026, 11, 20)
+    note = ContractNote(ChargeSegment.EQUITY_INTRADAY, "NSE", d)
+    note.add(Side.BUY, 10, D("100"), symbol="NSE:INFY")
+    note.add(Side.BUY, 10, D("100"), order_id="#fill0", symbol="NSE:INFY")
+    assert note.orders == 2 and note.charges.brokerage == 2 * order_brokerage(rates_on(d), ChargeSegment.EQUITY_INTRADAY, D(1000))
+    costs = FillCosts()
+    inst = _default_instruments().get("NSE", "INFY")
+    costs(inst, "MIS", Side.BUY, 10, D("100"), d)
+    costs(inst, "MIS", Side.BUY, 10, D("100"), d, "#fill0")
+    assert costs.equity_day(inst.exchange, d).intraday.orders == 2

@@ -76,3 +76,22 @@ def test_roll_day_moves_net_to_overnight():
     assert p.overnight_quantity == 10 and p.day_buy_quantity == 0
     p.apply_fill(Side.SELL, 4, Decimal("101"))
     assert p.day_quantity == -4 and p.quantity == 6
+
+
+def test_a_position_that_never_pays_charges_keeps_the_zero_charges_exactly():
+    """Fills without charges (a broker's own ledger) leave NO_CHARGES as it is: the same seven Decimal("0")
+    that adding it to itself would give, to the exponent; the first real charges add up as before."""
+    from decimal import Decimal
+
+    from tradekit.model.charges import NO_CHARGES, Charges
+    from tradekit.model.enums import Exchange, Product, Side
+    from tradekit.model.position import Position
+
+    p = Position("", Exchange.NSE, "INFY", Product.MIS)
+    for side in (Side.BUY, Side.SELL, Side.SELL, Side.BUY):
+        p.apply_fill(side, 5, Decimal("100.05"))
+        assert repr(p.charges) == repr(NO_CHARGES + NO_CHARGES)
+    c = Charges(brokerage=Decimal("20.00"), stt=Decimal("-0.00"))
+    p.apply_fill(Side.BUY, 1, Decimal("100"), c)
+    p.apply_fill(Side.SELL, 1, Decimal("100"))
+    assert repr(p.charges) == repr(NO_CHARGES + c + NO_CHARGES)  # -0.00 + 0 is 0.00, as before

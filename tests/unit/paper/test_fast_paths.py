@@ -114,3 +114,63 @@ def test_remembered_margin_equals_the_models(steps):
             got = b._order_margin(inst, req, q)
             want = b.margin.required(inst, req.product, req.side, req.quantity if q is None else q, b._ref_price(inst, req))
             assert (got, got.as_tuple()) == (want, want.as_tuple())
+
+
+def _reference_utilised(b: PaperBroker) -> Decimal:
+    """utilised() as it was written before its one-pass form (two sums over the positions)."""
+    from tradekit.brokers.paper.broker import _NO_MARGIN
+    from tradekit.model.enums import Product
+    from tradekit.model.money import ZERO
+
+    pm = ZERO
+    for p in b._positions.values():
+        q = p.quantity
+        if q == 0 or p.product is Product.CNC:
+            pm = pm + _NO_MARGIN
+        else:
+            pm = pm + b.margin.position_margin(b._inst(p), p.product, q, p.average_price)
+    spent = sum((p.open_value * p.multiplier for p in b._positions.values() if p.product is not Product.CNC), ZERO)
+    return sum(b._blocked.values(), ZERO) + pm - spent
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["INFY", "TCS", "RELIANCE"]), st.sampled_from(["MIS", "CNC", "NRML"]),
+                          st.sampled_from(["BUY", "SELL"]), st.integers(1, 50), st.integers(10_000, 40_000),
+                          st.booleans()), max_size=12))
+def test_one_pass_utilised_equals_the_two_sums(steps):
+    """Positions of every product (flat ones too) and orders still working: the same figure, to the exponent."""
+    from tradekit.clock import dt_to_ns
+
+    b = _broker()
+    ns = dt_to_ns(T0)
+    for i, (sym, prod, side, qty, px, fill) in enumerate(steps):
+        b.set_previous_close(f"NSE:{sym}", px / 20)
+        b.place_order(f"T{i}", OrderRequest("NSE", sym, side, qty, "LIMIT", prod, price=Decimal(px) / 20))
+        if fill:
+            b.on_bar(f"NSE:{sym}", ns + i * 60_000_000_000, ns + (i + 1) * 60_000_000_000, px / 20, px / 20 + 1,
+                     px / 20 - 1 - (1 if side == "BUY" else 0), px / 20, 0)
+        assert repr(b.utilised()) == repr(_reference_utilised(b))
+
+
+@settings(max_examples=200, deadline=None)
+@given(units=st.integers(0, 10**7), places=st.integers(0, 6))
+def test_tick_units_are_remembered_by_the_ticks_value(units, places):
+    """A placement reads a tick's grid in 0.0001 units from a table keyed by the tick (a Decimal key is its
+    value): equal ticks written with other exponents are equal keys and give the same units."""
+    from tradekit.brokers.paper.exchange import to_units
+
+    tick = Decimal(units).scaleb(-4)
+    same = tick.quantize(Decimal(1).scaleb(-4 - places))  # the same value, more places
+    assert same == tick and hash(same) == hash(tick)
+    assert to_units(same) == to_units(tick)
+    b = _broker()
+    b._tick_units[tick] = max(1, to_units(tick))
+    assert b._tick_units[same] == max(1, to_units(same))
+
+
+def test_an_orders_tick_units_are_its_instruments_tick():
+    b = _broker()
+    for sym in ("INFY", "TCS", "INFY"):
+        oid = b.place_order(f"T{sym}", OrderRequest("NSE", sym, "BUY", 1, "MARKET", "MIS", market_protection=-1))
+        inst = STORE.get("NSE", sym)
+        assert b._orders[oid].tick_units == max(1, round(inst.tick_size * 10_000))

@@ -19,7 +19,7 @@ from tradekit.brokers.paper.config import PaperConfig
 from tradekit.brokers.paper.gtt import PaperGttMixin
 from tradekit.brokers.paper.exchange import (
     CANCELLED,
-    COMPLETE,
+    FINAL,
     REJECTED,
     SimExchange,
     SimOrder,
@@ -105,6 +105,7 @@ class PaperBroker(PaperGttMixin):
         self._day_trades: list[tuple] = []  # charged per contract note at the day's end
         self._prev_close: dict[str, float] = {}
         self._ticks: dict[tuple, Decimal] = {}
+        self._tick_units: dict[Decimal, int] = {}  # tick -> max(1, to_units(tick)): a handful of ticks
         self._seq = 0
         self._lock = threading.RLock()
         self.reject_all: str | None = None  # fault injection: reject every order with this message
@@ -138,7 +139,10 @@ class PaperBroker(PaperGttMixin):
                 raise BrokerRejected(str(e), broker_message="Invalid `tradingsymbol`.", code=400) from None
             self._seq += 1
             oid = str(260000000000000 + self._seq)
-            tick_units = max(1, to_units(self._tick(inst, request, now.date())))
+            tick = self._tick(inst, request, now.date())
+            tick_units = self._tick_units.get(tick)
+            if tick_units is None:  # to_units reads a tick's value alone (a Decimal key is its value)
+                tick_units = self._tick_units[tick] = max(1, to_units(tick))
             order = SimOrder(oid, request.tag or client_order_id, request, inst.key, now, 0, tick_units, inst=inst)
             self._orders[oid] = order
             if order.tag:
@@ -378,15 +382,16 @@ class PaperBroker(PaperGttMixin):
                     self.cash += dec(params["per_share"], "per_share") * (h.quantity + h.t1)
 
     def utilised(self) -> Decimal:
-        pm = ZERO  # the sum of position_margin over the positions, in their order
+        # one pass, each sum added up in the positions' order: pm, the sum of position_margin; spent, what
+        # the ledger spent on MIS/NRML positions (bought on margin: added back)
+        pm = spent = ZERO
         for p in self._positions.values():
+            if p.product is _P_CNC:
+                pm = pm + _NO_MARGIN  # what position_margin says for it, whatever the instrument and price
+                continue
             q = p.quantity
-            if q == 0 or p.product is _P_CNC:
-                pm = pm + _NO_MARGIN  # what position_margin says for them, whatever the instrument and price
-            else:
-                pm = pm + self.margin.position_margin(self._inst(p), p.product, q, p.average_price)
-        # MIS/NRML positions were bought on margin: add back what the ledger spent on them
-        spent = sum((p.open_value * p.multiplier for p in self._positions.values() if p.product is not _P_CNC), ZERO)
+            pm = pm + (_NO_MARGIN if q == 0 else self.margin.position_margin(self._inst(p), p.product, q, p.average_price))
+            spent = spent + p.open_value * p.multiplier
         return sum(self._blocked.values(), ZERO) + pm - spent
 
     # -- internals ---------------------------------------------------------------------------------
@@ -476,6 +481,8 @@ class PaperBroker(PaperGttMixin):
         return t
 
     def _price_reject(self, inst: Instrument, request: OrderRequest) -> str | None:
+        if request.price is None and request.trigger_price is None:
+            return None  # (a market order: no price to put on the tick grid or inside the band)
         tick = self._tick(inst, request, self.clock.now().date())
         for name in ("price", "trigger_price"):
             px = getattr(request, name)
@@ -562,49 +569,56 @@ class PaperBroker(PaperGttMixin):
         return inst
 
     def _on_trade(self, t: SimTrade) -> None:
-        req = t.order.request
-        inst = self._order_inst(t.order)
-        key = (req.exchange._value_, req.tradingsymbol, req.product._value_)
+        order = t.order
+        req = order.request
+        inst = self._order_inst(order)
+        ex, sym, product, side, qty, price = req.exchange, req.tradingsymbol, req.product, req.side, t.quantity, t.price
+        key = (ex._value_, sym, product._value_)
         pos = self._positions.get(key)
         if pos is None:
-            pos = self._positions[key] = Position("", req.exchange, req.tradingsymbol, req.product, multiplier=inst.multiplier)
-        pos.apply_fill(req.side, t.quantity, t.price)
-        value = t.price * t.quantity * inst.multiplier
-        self.cash += value if req.side is _SELL else -value
-        self._day_trades.append((inst, req.product, req.side, t.quantity, t.price, t.timestamp.date(), t.order.order_id))
-        if req.product is _P_CNC:
-            h = self._holdings.setdefault((req.exchange._value_, req.tradingsymbol), _Holding())
-            if req.side is _BUY:
-                h.today += t.quantity
+            pos = self._positions[key] = Position("", ex, sym, product, multiplier=inst.multiplier)
+        pos.apply_fill(side, qty, price)
+        value = price * qty * inst.multiplier
+        self.cash += value if side is _SELL else -value
+        self._day_trades.append((inst, product, side, qty, price, t.timestamp.date(), order.order_id))
+        if product is _P_CNC:
+            hk = (ex._value_, sym)
+            h = self._holdings.get(hk)
+            if h is None:
+                h = self._holdings[hk] = _Holding()
+            if side is _BUY:
+                h.today += qty
                 h.cost += value
             else:
                 # sell from settled holdings first, then T1 (BTST), then today's buys
-                q = t.quantity
+                q = qty
                 tot = h.quantity + h.t1 + h.today
                 if tot:
                     h.cost -= h.cost * min(q, tot) / tot
-                for attr in ("quantity", "t1", "today"):
-                    take = min(q, getattr(h, attr))
-                    setattr(h, attr, getattr(h, attr) - take)
-                    q -= take
-        trade = BrokerTrade(t.trade_id, t.order.order_id, req.exchange, req.tradingsymbol, req.side, t.quantity, t.price,
-                            t.timestamp, req.product, t.order.tag)
+                take = min(q, h.quantity)
+                h.quantity -= take
+                q -= take
+                take = min(q, h.t1)
+                h.t1 -= take
+                q -= take
+                h.today -= min(q, h.today)
+        trade = BrokerTrade(t.trade_id, order.order_id, ex, sym, side, qty, price, t.timestamp, product, order.tag)
         self._trades.append(trade)
         for listener in self._listeners:
             listener.on_trade(trade)
 
     def _row(self, o: SimOrder) -> BrokerOrder:
         req = o.request
-        final = o.status in (COMPLETE, CANCELLED, REJECTED)
+        status = o.status
+        rest = req.quantity - o.filled  # o.remaining
+        # (positional, in BrokerOrder's field order: broker_order_id, tag, status, exchange, tradingsymbol,
+        # side, quantity, filled, pending, cancelled, average_price, order_type, product, variety, price,
+        # trigger_price, timestamp, exchange_order_id, status_message)
         return BrokerOrder(
-            broker_order_id=o.order_id, tag=o.tag, status=o.status, exchange=req.exchange, tradingsymbol=req.tradingsymbol,
-            side=req.side, quantity=req.quantity, filled_quantity=o.filled,
-            pending_quantity=0 if final else o.remaining,
-            cancelled_quantity=o.remaining if o.status == CANCELLED else 0,
-            average_price=o.average_price, order_type=req.order_type, product=req.product, variety=req.variety,
-            price=req.price, trigger_price=req.trigger_price, timestamp=o.updated_at or o.placed_at,
-            exchange_order_id=o.exchange_order_id, status_message=o.message,
-        )
+            o.order_id, o.tag, status, req.exchange, req.tradingsymbol, req.side, req.quantity, o.filled,
+            0 if status in FINAL else rest, rest if status == CANCELLED else 0, o.average_price, req.order_type,
+            req.product, req.variety, req.price, req.trigger_price, o.updated_at or o.placed_at, o.exchange_order_id,
+            o.message)
 
 
 def _max_int(ids) -> int:

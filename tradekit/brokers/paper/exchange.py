@@ -61,7 +61,7 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -82,6 +82,7 @@ _OT_SLM = OrderType.SLM
 
 SCALE = 10_000  # prices are handled as integers of 0.0001 rupee (currency ticks are 0.0025)
 _UNIT = Decimal("0.0001")
+_NO_PRICE = Decimal(0)  # an unfilled order's average price (one immutable Decimal, not one per row)
 
 # Kite's status strings
 PUT_REQ = "PUT ORDER REQ RECEIVED"
@@ -123,7 +124,7 @@ class SimOrder:
     message: str | None = None
     modifications: int = 0
     exchange_order_id: str | None = None
-    exchange_timestamp: datetime | None = None
+    exchange_ns: int | None = None  # when the exchange took it (its first arrival), ns since the epoch
     updated_at: datetime | None = None
     history: list = field(default_factory=list)
     chances: int = 0  # eligible bars/ticks seen (IOC gets one)
@@ -139,9 +140,14 @@ class SimOrder:
         return ns_to_dt(self.arrival_ns)
 
     @property
+    def exchange_timestamp(self) -> datetime | None:
+        """When the exchange took the order (built on demand: nothing on the order path reads it)."""
+        return None if self.exchange_ns is None else ns_to_dt(self.exchange_ns)
+
+    @property
     def average_price(self) -> Decimal:
         if not self.filled:
-            return Decimal(0)
+            return _NO_PRICE
         return (Decimal(self.filled_value_units) / self.filled / SCALE).quantize(_UNIT)
 
     @property
@@ -156,13 +162,24 @@ class SimOrder:
         self.history.append((ts, status, message))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SimTrade:
     trade_id: str
     order: SimOrder
     quantity: int
     price: Decimal
     timestamp: datetime
+
+    def __init__(self, trade_id: str, order: SimOrder, quantity: int, price: Decimal, timestamp: datetime):
+        # the generated frozen __init__, through the slots' own setters (one trade per fill)
+        _trade_set[0](self, trade_id)
+        _trade_set[1](self, order)
+        _trade_set[2](self, quantity)
+        _trade_set[3](self, price)
+        _trade_set[4](self, timestamp)
+
+
+_trade_set = tuple(SimTrade.__dict__[f.name].__set__ for f in fields(SimTrade))
 
 
 class SimExchange:
@@ -189,7 +206,7 @@ class SimExchange:
         order.history.extend(((now, PUT_REQ, None), (now, VALIDATION, None), (now, OPEN_PENDING, None)))
         self._exch_seq += 1
         order.exchange_order_id = str(1100000000000000 + self._exch_seq)
-        order.exchange_timestamp = order.arrival
+        order.exchange_ns = order.arrival_ns
         status = TRIGGER_PENDING if order.request.order_type in (_OT_SL, _OT_SLM) else OPEN
         iceberg.start(order)  # an iceberg: only its first leg is live
         order.set_status(status, now)
@@ -488,10 +505,11 @@ class SimExchange:
     def _book_fill(self, order: SimOrder, qty: int, px_units: int, ts: datetime) -> None:
         order.filled += qty
         order.filled_value_units += qty * px_units
-        iceberg.after_fill(order, qty, ts, self._latency_ns)
+        if order.meta:  # (only an iceberg carries meta: iceberg.after_fill does nothing for the others)
+            iceberg.after_fill(order, qty, ts, self._latency_ns)
         self._trade_seq += 1
         trade = SimTrade(f"{50000000 + self._trade_seq}", order, qty, units_to_decimal(px_units), ts)
-        if order.remaining == 0:
+        if order.filled == order.request.quantity:  # order.remaining == 0
             order.set_status(COMPLETE, ts)
             self._remove(order)
         else:

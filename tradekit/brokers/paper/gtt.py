@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from tradekit.errors import BrokerRejected, MarketRuleError, ValidationError
 from tradekit.model.enums import OrderType
@@ -69,13 +70,22 @@ class PaperGtts:
         self.rules = rules or gtt_rules()
         self._gtts: dict[str, _Entry] = {}
         self._seq = FIRST_ID
-        self._last: dict[str, Decimal] = {}
+        # key -> last price: a Decimal, or the float a tick noted (converted when read: most
+        # instruments' ticks are noted and never read, so a Decimal per tick would be thrown away)
+        self._last: dict[str, Decimal | float] = {}
         #: ``fn(gtt, leg_index, order_id | None)`` after a GTT fired (kite-sim describes the order)
         self.listeners: list[Callable[[Gtt, int, str | None], None]] = []
 
     # -- placing ---------------------------------------------------------------------------------
+    def _noted(self, key: str) -> Decimal | None:
+        """The last price noted for ``key``, as a Decimal (a float noted by :meth:`note_price` is
+        converted as ``dec`` converts a float; not written back, so a tick noted meanwhile from the
+        ticker thread is never overwritten by an older price)."""
+        lp = self._last.get(key)
+        return Decimal(float.__repr__(lp)) if lp.__class__ is float else lp
+
     def _last_price(self, req: GttRequest) -> Decimal | None:
-        lp = self._last.get(req.key)
+        lp = self._noted(req.key)
         if lp is None:
             v = self.broker.last_price(req.key)
             lp = dec(v, "last_price") if v is not None else None
@@ -173,11 +183,19 @@ class PaperGtts:
     # -- prices ----------------------------------------------------------------------------------
     def note_price(self, key: str, price) -> None:
         """Know ``key``'s last price without acting on it (kite-sim before a placement; the hub's
-        ticks of instruments no GTT waits on). One dict store: no lock, the ticker never waits."""
-        self._last[key] = dec(price if not isinstance(price, float) else repr(price), "last_price")
+        ticks of instruments no GTT waits on). One dict store: no lock, the ticker never waits.
+        A float is checked now and kept as it is (:meth:`_noted` converts it if it is ever read)."""
+        if price.__class__ is float:
+            if price - price != 0.0:  # inf or nan: refused as dec refuses them
+                dec(repr(price), "last_price")  # (its error, as before)
+            self._last[key] = price
+        else:
+            self._last[key] = dec(price if not isinstance(price, float) else repr(price), "last_price")
 
     def watches(self, key: str) -> bool:
         """True when an active GTT waits on ``key`` (a lock-free glance, for the hot tick path)."""
+        if not self._gtts:  # (the hub asks per tick and per quiet run; most accounts keep no GTT)
+            return False
         return any(e.status is GttStatus.ACTIVE and e.request.key == key for e in list(self._gtts.values()))
 
     def active_keys(self) -> list[str]:
@@ -242,12 +260,11 @@ class PaperGtts:
 class PaperGttMixin:
     """The GTT methods of :class:`~tradekit.brokers.paper.PaperBroker` (see :class:`PaperGtts`)."""
 
-    @property
+    @cached_property
     def gtt_book(self) -> PaperGtts:
-        book = self.__dict__.get("_gtt_book")
-        if book is None:
-            book = self.__dict__["_gtt_book"] = PaperGtts(self)
-        return book
+        # built on first use (under cached_property's lock: one book per broker), then a plain instance
+        # attribute: the market-data hub asks for it on every tick
+        return PaperGtts(self)
 
     def place_gtt(self, request: GttRequest) -> str:
         return self.gtt_book.place(request)

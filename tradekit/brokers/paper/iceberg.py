@@ -19,11 +19,12 @@ from tradekit.clock import dt_to_ns
 from tradekit.model.enums import Variety
 
 KEY = "iceberg"
+_ICEBERG = Variety.ICEBERG  # a module constant: an Enum class attribute costs ~0.25 us per access (every placement asks)
 
 
 def reject_reason(request, inst) -> str | None:
     """Why the broker refuses this iceberg order (``None``: it does not)."""
-    if request.variety is not Variety.ICEBERG:
+    if request.variety is not _ICEBERG:
         return None
     legs, leg_qty = request.iceberg_legs, request.iceberg_quantity
     if legs is None or not 2 <= legs <= 10:
@@ -42,7 +43,7 @@ def reject_reason(request, inst) -> str | None:
 def start(order) -> None:
     """On acceptance: leg 1 is live."""
     r = order.request
-    if r.variety is not Variety.ICEBERG or not r.iceberg_quantity:
+    if r.variety is not _ICEBERG or not r.iceberg_quantity:
         return
     order.meta[KEY] = {"leg": 1, "legs": r.iceberg_legs, "leg_quantity": min(r.iceberg_quantity, r.quantity),
                        "total_quantity": r.quantity, "remaining_quantity": r.quantity, "leg_filled": 0}
