@@ -204,6 +204,12 @@ def order_codec() -> _Compact:
     return _compact(Order)
 
 
+def _book_fields() -> list[str]:
+    """The Book's fields a snapshot keeps: all but the private ones (``_made``, a writer's hand-over
+    to the next ``order.created``, is transient, not state)."""
+    return [f.name for f in fields(Book) if not f.name.startswith("_")]
+
+
 def compact_schemas() -> dict[str, list[str]]:
     """The field names of the positional classes (a snapshot written with other fields is not read)."""
     return {_qual(c): [f.name for f in fields(c)] for c in sorted(_COMPACT_CLASSES, key=_qual)}
@@ -396,7 +402,7 @@ class StartState:
             maxes[kind] = max(src.max_int(kind) if src is not None else 0,
                               max((int(k) for k in new if k.isdigit()), default=0))
         skip = {"open", "orders", "by_broker_id", "signals", "trade_ids", "decisions"}
-        book = {f.name: encode(getattr(b, f.name)) for f in fields(Book) if f.name not in skip}
+        book = {name: encode(getattr(b, name)) for name in _book_fields() if name not in skip}
         book |= {"orders": encode(keep), "by_broker_id": encode(bkeep), "signals": encode(set()),
                  "trade_ids": encode(set()), "decisions": encode(dkeep)}
         retained, linked = _prune(self.retained, self.linked, keep, day)
@@ -423,10 +429,11 @@ class StartState:
             raise SnapshotMismatch(f"snapshot format {d.get('format')!r}, this version reads {FORMAT}")
         if d.get("schemas") != compact_schemas():
             raise SnapshotMismatch("the snapshot's orders and positions have other fields than this version's")
-        names = {f.name for f in fields(Book)} - {"open"}
+        names = set(_book_fields()) - {"open"}
         if set(d["book"]) != names:
             raise SnapshotMismatch(f"the book's fields differ from the snapshot's: {sorted(names ^ set(d['book']))}")
         book = Book.__new__(Book)
+        book._made = None  # a writer's hand-over (Book.made) is never part of a state
         for k, v in d["book"].items():
             setattr(book, k, decode(v))
         book.open = {cid: book.orders[cid] for cid in d["open"]}  # the same Order objects as in orders

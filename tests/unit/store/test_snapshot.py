@@ -242,3 +242,17 @@ def test_a_running_session_writes_a_snapshot_every_n_events_on_its_service_cycle
     s._snapshots.join()
     assert snap.list_snapshots(s.journal)[0]["seq"] >= first + 50
     s.close()
+
+
+def test_a_writers_hand_over_to_the_next_order_created_is_not_part_of_a_snapshot():
+    """Book.made (the OMS's request handed to the book for its next order.created) is transient: a
+    snapshot written between the hand-over and the event neither keeps it nor needs it."""
+    from tradekit.model import OrderRequest
+
+    state = StartState()
+    req = OrderRequest(exchange="NSE", tradingsymbol="INFY", side="BUY", quantity=1, order_type="MARKET", product="CNC")
+    state.book.made("TK1", req, Decimal("1500"))
+    body = state.body()
+    assert "_made" not in body["book"] and "orders_version" in body["book"]
+    back = StartState.from_body(body)
+    assert back.book._made is None and back.book.orders_version == state.book.orders_version
