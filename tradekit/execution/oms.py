@@ -171,9 +171,7 @@ class OrderManager:
     def _emit(self, type_: str, payload: dict) -> Event:
         ev = self.journal.append(type_, payload)
         self.book.apply(ev)
-        listeners = self.listeners
-        fns = listeners._routes.get(type_)  # Listeners.route, its cached case inline (every event of every order)
-        for fn in fns if fns is not None else listeners.route(type_):
+        for fn in self.listeners.route(type_):
             fn(ev)
         return ev
 
