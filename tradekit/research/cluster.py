@@ -584,7 +584,35 @@ def _dask_timings(records: list[dict], by_key: dict, tasks: Sequence[Task], subm
                                                                                     "disk-read")),
             compute=sum(x["stop"] - x["start"] for x in ss if x.get("action") == "compute"),
             fetch=fetch.get(t.name, 0.0), cpu=cpu.get(t.name))
-    return dict(sorted(out.items(), key=lambda kv: min(x["start"] for x in spans[kv[0]])))
+    # In the order they ran. The stream's times come from each worker's clock, shifted by the scheduler's
+    # estimate of its offset; for tasks of microseconds that estimate can put a task before one it needs,
+    # so a task is never placed before the tasks it needs (it cannot have started before they finished).
+    needs = {t.name: t.needs for t in tasks}
+    began: dict[str, float] = {}
+
+    def at(name: str) -> float:
+        if name not in began:
+            began[name] = float("-inf")  # a cycle cannot happen (the run refuses one); this only guards recursion
+            own = min(x["start"] for x in spans[name])
+            began[name] = max([own, *[at(n) for n in needs.get(name, ()) if n in out]])
+        return began[name]
+
+    depth = _depth(needs, out)
+    order = {n: (at(n), depth(n)) for n in out}
+    return dict(sorted(out.items(), key=lambda kv: order[kv[0]]))
+
+
+def _depth(needs: dict[str, Sequence[str]], present: dict) -> Callable[[str], int]:
+    """How many tasks, at most, stand between a task and one that needs nothing (ties in start time)."""
+    memo: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in memo:
+            memo[name] = 0
+            memo[name] = 1 + max([depth(n) for n in needs.get(name, ()) if n in present], default=-1)
+        return memo[name]
+
+    return depth
 
 
 def _safe(name: str) -> str:

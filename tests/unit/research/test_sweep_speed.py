@@ -193,3 +193,21 @@ def test_dask_learns_how_long_each_kind_of_task_takes(cluster, bars):
     known = cluster.client.run_on_scheduler(_durations)
     assert known["learn:_vectorbt"] > 0 and known["learn:_charges_pairs"] > 0
     assert not any(name.startswith("learn:_charges_pairs_") for name in known)
+
+
+def test_a_task_is_never_listed_before_one_it_needs():
+    # The task stream's times come from each worker's clock shifted by the scheduler's estimate of its
+    # offset: for tasks of microseconds a dependant can seem to start before what it needs finished.
+    from tradekit.research.cluster import _dask_timings
+
+    tasks = [Task("a", _square, (3,)), Task("b", _square, (4,)), Task("sum", _add, (), ("a", "b"))]
+    stream = [
+        {"key": "ka", "worker": "w1", "startstops": [{"action": "compute", "start": 10.0, "stop": 10.0001}]},
+        {"key": "kb", "worker": "w2", "startstops": [{"action": "compute", "start": 10.005, "stop": 10.0051}]},
+        {"key": "ks", "worker": "w1", "startstops": [{"action": "transfer", "start": 10.003, "stop": 10.004},
+                                                     {"action": "compute", "start": 10.004, "stop": 10.0041}]},
+    ]
+    out = _dask_timings(stream, {"ka": "a", "kb": "b", "ks": "sum"}, tasks, dict.fromkeys(["a", "b", "sum"], 9.9),
+                        {}, {})
+    assert list(out) == ["a", "b", "sum"]
+    assert out["sum"].transfer == pytest.approx(0.001) and out["sum"].worker == "w1"
