@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -54,7 +54,7 @@ def live_config(url, login_url, ws_url, data_dir):
     })
 
 
-def open_session(url, login_url, ws_url, data_dir, _unused=""):
+def open_session(url, login_url, ws_url, data_dir, _unused="", clock=None):
     """A live session on the sandbox (the token file under data_dir), as a restarted process opens it."""
     from types import SimpleNamespace
 
@@ -65,7 +65,29 @@ def open_session(url, login_url, ws_url, data_dir, _unused=""):
     cfg = live_config(url, login_url, ws_url, data_dir)
     ns = SimpleNamespace(url=url, login_url=login_url, ws_url=ws_url)
     broker = KiteBroker(kite_config(ns, timeout_seconds=0.5), secrets(), data_dir=data_dir)
-    return Session(cfg, broker=broker, gate=PassThroughGate())
+    return Session(cfg, broker=broker, gate=PassThroughGate(), clock=clock)
+
+
+def restart_clock(sim, data_dir, cid):
+    """The restarted session's clock, held at the moment the killed process journaled ``cid`` as sent.
+
+    The resolution deadline is counted from that moment (+ placement timeout + broker processing,
+    1.5 s here); on the wall clock, a restart slower than that (a loaded machine: the child's own
+    start, the kill, opening the session) would already be past it and conclude the order at the
+    first lookup, which is right, but not the case these tests are about. Held, the restart
+    happens "at once" whatever the machine, and the test moves the clock past the deadline itself.
+    """
+    from tradekit.clock import SimClock
+    from tradekit.store import Journal, make_engine
+    from tradekit.store.events import EventType as E
+
+    j = Journal(make_engine(live_config(sim.url, sim.login_url, sim.ws_url, data_dir).store_url()))
+    try:
+        sent = [ev.time for ev in j.events(types=(E.ORDER_SUBMITTED,)) if ev.payload.get("client_order_id") == cid]
+    finally:
+        j.close()
+    assert len(sent) == 1, sent
+    return SimClock(sent[0])
 
 
 @pytest.fixture
@@ -94,7 +116,8 @@ def buy():
 def test_an_order_stranded_before_it_was_sent_is_concluded_after_its_deadline(sim, data_dir):
     cid = kill_during_placement(sim, data_dir, "before")
     assert sim.app.count_by_tag(cid) == 0
-    s = open_session(sim.url, sim.login_url, sim.ws_url, data_dir)
+    clock = restart_clock(sim, data_dir, cid)
+    s = open_session(sim.url, sim.login_url, sim.ws_url, data_dir, clock=clock)
     try:
         assert s.book.orders[cid].status is OrderStatus.SUBMITTED
         assert s.oms.unknown_orders == [cid]  # rebuilt from the journal, not from memory
@@ -106,8 +129,11 @@ def test_an_order_stranded_before_it_was_sent_is_concluded_after_its_deadline(si
         with pytest.raises(Exception, match=f"{cid}.*pending since"):
             s.submit(buy(), strategy="t")
         deadline = s.oms.pending_resolutions()[cid].deadline
-        while s.clock.now() < deadline:
-            time.sleep(0.1)
+        assert deadline == clock.now() + timedelta(seconds=1.5)  # sent + placement timeout + broker processing
+        clock.set(deadline - timedelta(milliseconds=1))
+        s.service()  # a lookup just before the deadline concludes nothing
+        assert s.oms.unknown_orders == [cid] and not s.reconciler.last.ok
+        clock.set(deadline)
         s.service()  # the loop looks it up once more, after the deadline: not placed; the block goes at once
         rep = s.reconciler.last
         assert rep.ok, rep.summary()
@@ -142,11 +168,13 @@ def test_resolution_goes_on_after_a_token_expiry_and_a_new_login(sim, data_dir):
     """With lookups failing (the token died), the order stays pending; after the new login it resolves."""
     cid = kill_during_placement(sim, data_dir, "after")
     sim.expire_tokens()
-    s = open_session(sim.url, sim.login_url, sim.ws_url, data_dir)
+    clock = restart_clock(sim, data_dir, cid)
+    s = open_session(sim.url, sim.login_url, sim.ws_url, data_dir, clock=clock)
     try:
         out = s.oms.resolve_unknown()
         assert out[cid].startswith("lookup failed") and s.oms.unknown_orders == [cid]
-        time.sleep(1.6)  # past the deadline: a failed lookup concludes nothing
+        clock.set(s.oms.pending_resolutions()[cid].deadline + timedelta(seconds=1))
+        # past the deadline: a failed lookup concludes nothing
         assert s.oms.resolve_unknown()[cid].startswith("lookup failed")
         s.broker.complete_login(request_token(sim))
         s.after_login()
