@@ -3,6 +3,7 @@ process); ticks, order updates, reconnect + resubscribe, the silence watchdog, 4
 
 from __future__ import annotations
 
+import threading
 
 import pytest
 
@@ -104,6 +105,38 @@ def test_a_refused_handshake_is_retried(broker, sim):
         assert wait_for(lambda: s.connected, timeout=10)
         assert sim.hub.refused == 1
     finally:
+        s.stop()
+
+
+def test_no_callback_runs_after_stop_returns(broker, sim):
+    """A frame read just before stop: stop returns only once its callback has finished, so the owner
+    can close what the callbacks write to (the session closes its tick store right after; a tick the
+    hub counted as accepted must not land in a closed store)."""
+    from tradekit.brokers.kite.stream import KiteStream
+
+    inside, release, order = threading.Event(), threading.Event(), []
+
+    def on_ticks(ticks):
+        if not inside.is_set():
+            inside.set()
+            release.wait(30)
+            order.append("callback done")
+
+    s = KiteStream(broker.api_key, broker.kite.access_token, broker.config.ticker_url, on_ticks=on_ticks,
+                   keys={408065: "NSE:INFY"}, watchdog_seconds=10).start()
+    try:
+        s.subscribe([408065], "quote")  # answered with a snapshot: a frame with a packet
+        assert wait_for(inside.is_set, 15)
+        child = s._proc
+        stopper = threading.Thread(target=lambda: (s.stop(), order.append("stop returned")), daemon=True)
+        stopper.start()
+        assert wait_for(lambda: child.poll() is not None, 15)  # the child has ended; the callback is still inside
+        stopper.join(0.5)  # (a stop that does not wait returns now)
+        release.set()
+        stopper.join(15)
+        assert order == ["callback done", "stop returned"]
+    finally:
+        release.set()
         s.stop()
 
 

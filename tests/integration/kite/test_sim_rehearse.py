@@ -68,9 +68,10 @@ def test_a_busy_port_is_one_line_suggesting_port_0():
 
 
 def test_a_rehearsed_live_day_runs_on_the_sandboxes_day_and_clock(tmp_path):
-    from datetime import date
+    from datetime import date, datetime, time
 
     from tradekit.brokers.kite.sim.server import KiteSimServer
+    from tradekit.clock import IST
 
     day = date(2026, 12, 7)  # a Monday, an NSE trading day
     sim = KiteSimServer(port=0, symbols=["INFY"], limits=FAST, speed=0.0, trade_date=day).start()  # still at 09:14
@@ -82,13 +83,30 @@ def test_a_rehearsed_live_day_runs_on_the_sandboxes_day_and_clock(tmp_path):
         assert login.returncode == 0, login.stderr
         wrong = tradekit("run", "day", "--rehearse", "--date", "2026-12-08", "-c", str(cfg), timeout=60)
         assert wrong.returncode == 2 and "2026-12-07" in wrong.stderr
-        # the sandbox waits at 09:14 through the premarket notebook, then runs at 1500x (the day in about 15 s)
+        # The sandbox waits at 09:14 until the session notebook's live loop runs (its heartbeat file: the
+        # notebooks' kernels may take many seconds to start on a loaded machine, and a market already
+        # running at 1500x would be closed before the session started), then runs at 1500x (the day in
+        # about 15 s). From 15:25 it runs at 60x and it stops at its close (both on its own market
+        # thread, at those replayed times whatever the machine's load), so that the session's clock
+        # ends the day near 15:30: the session's SandboxClock runs on at the last speed it read for at
+        # most resync_seconds (1 s) plus one read (timeout 3 s) before it sees the sandbox stopped and
+        # never goes back, so it stops by 15:30 + 60 x 4 s = 15:34 (at 1500x that would be 100 minutes).
         run_dir = tmp_path / "runs" / "2026-12-07"
+        heartbeat = tmp_path / "var" / "session-heartbeat.json"
         done = threading.Event()
+        slow_from = datetime.combine(day, time(15, 25), IST)
+
+        def pace(released):
+            if sim.market.finished:
+                sim.market.set_speed(0)
+            elif sim.market.speed > 60 and sim.market.now >= slow_from:
+                sim.market.set_speed(60)
+
+        sim.market.listeners.append(pace)
 
         def open_the_market():
-            while not done.wait(0.2):
-                if (run_dir / "premarket.json").exists():
+            while not done.wait(0.05):
+                if heartbeat.exists():
                     requests.post(f"{sim.url}/sim/speed", json={"speed": 1500}, timeout=5)
                     return
 
@@ -104,7 +122,8 @@ def test_a_rehearsed_live_day_runs_on_the_sandboxes_day_and_clock(tmp_path):
         session = json.loads((run_dir / "session.json").read_text())
         assert session["mode"] == "live" and session["stop_reason"] == "the close"
         started, ended = session["started_at"], session["ended_at"]
-        assert "2026-12-07T09:14" <= started < "2026-12-07T15:30" <= ended < "2026-12-07T15:45", (started, ended)
+        assert "2026-12-07T09:14" <= started < "2026-12-07T09:15" and "2026-12-07T15:30" <= ended < "2026-12-07T15:45", \
+            (started, ended)
         assert session["minutes"] > 0
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["inputs"]["sandbox"]["root"] == sim.url and manifest["inputs"]["sandbox"]["day"] == "2026-12-07"

@@ -74,6 +74,7 @@ class KiteStream:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self._readers: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> "KiteStream":
@@ -101,16 +102,35 @@ class KiteStream:
             self.last_message = time.monotonic()
             self.connected = False
             self._child_opened = False
-        threading.Thread(target=self._read, args=(proc,), name="kite-ticker-reader", daemon=True).start()
+        reader = threading.Thread(target=self._read, args=(proc,), name="kite-ticker-reader", daemon=True)
+        with self._lock:
+            self._readers = [t for t in self._readers if t.is_alive()] + [reader]
+        reader.start()
+
+    STOP_WAIT_SECONDS = 10.0
 
     def stop(self) -> None:
-        """Close the connection and end the child."""
+        """Close the connection and end the child; when this returns, no callback runs any more.
+
+        The reader thread may be inside ``on_ticks``/``on_order`` (a frame read just before the
+        stop) when the child ends: stop waits for it, so that the owner can close what the
+        callbacks write to (the session closes its tick store right after) without a frame the
+        hub counted as accepted landing after it (up to :attr:`STOP_WAIT_SECONDS`, then a warning;
+        never when called from a callback itself).
+        """
         self._stop.set()
         with self._lock:
             proc, self._proc = self._proc, None
+            readers, self._readers = self._readers, []
         if proc is not None:
             self._end(proc)
         self.connected = False
+        me = threading.current_thread()
+        for t in readers:
+            if t is not me:
+                t.join(self.STOP_WAIT_SECONDS)
+                if t.is_alive():
+                    log.warning("Kite ticker: a callback was still running %g s after stop", self.STOP_WAIT_SECONDS)
 
     @staticmethod
     def _end(proc: subprocess.Popen) -> None:
