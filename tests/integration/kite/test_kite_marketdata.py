@@ -49,11 +49,22 @@ def cycle(s):
 
 
 def step(sim, s, n=1):
-    """Release ``n`` market minutes and wait until the session's hub has their ticks."""
+    """Release ``n`` market minutes and wait until the session's hub has their ticks.
+
+    A minute goes out as one frame per tick step, each with a packet for every instrument the
+    session's connection subscribed: the hub has the minute when it has read that many more
+    packets (any packet after the step, a heartbeat say, does not mean the minute's last frame
+    has arrived; on a loaded machine the frames can still be on their way)."""
     for _ in range(n):
-        sim.step(1)
+        subs = sim.hub.subscriptions()
+        tokens = set(subs[0]) if len(subs) == 1 else None
+        seen = s.market.counts["ticks"]
+        released = sim.step(1)
         t = sim.market.clock.now()
-        assert wait_for(lambda: s.market.last_packet is not None and s.market.last_packet >= t, 5)
+        expected = None if tokens is None else sum(r.series.token in tokens for minute in released for r in minute)
+        assert wait_for(lambda: s.market.last_packet is not None and s.market.last_packet >= t
+                        and (expected is None or s.market.counts["ticks"] >= seen + expected), 10), \
+            (expected, s.market.counts, s.market.status())
         cycle(s)
 
 
