@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.kite.conftest import kite_config, request_token, secrets
+from tests.integration.kite.conftest import kite_config, request_token, secrets, wait_for
 from tradekit.brokers.kite.ratelimit import governor
 from tradekit.brokers.kite.reconcile import Reconciler
 from tradekit.clock import RealClock
@@ -183,7 +183,8 @@ def test_a_late_order_of_ours_concluded_not_placed_is_adopted_never_external(fas
     sim.faults.add("slow", PLACE, 1, delay=1.2, when="before")
     order = oms.submit(buy(2), strategy="t")
     assert order.status is OrderStatus.REJECTED  # concluded at once: the window is zero
-    time.sleep(1.0)  # the held request lands
+    # the held request lands (1.2 s after it was sent; waited for, not slept: a loaded server resumes late)
+    assert wait_for(lambda: sim.app.count_by_tag(order.client_order_id) == 1, 15)
     sim.step(1)
     rec = Reconciler(fast_broker, oms.book, oms=oms)
     rep = rec.run_once()

@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 
 import pytest
+import requests
 
 from tests.integration.kite.conftest import kite_config, request_token, secrets, wait_for
 from tradekit.brokers.kite.ratelimit import governor
@@ -160,10 +161,13 @@ def test_stale_feed_trips_when_the_ticker_pauses_not_on_a_flat_price(sim, tmp_pa
             cycle(s)
         assert s.market.last_price("NSE:ITC") == p0
         assert s.book.trading_state == "ACTIVE" and not breaches(s)
-        sim.faults.pause_ticker(heartbeats=False)
-        time.sleep(0.3)
+        # paused through the sandbox's HTTP switch (it acts on the server's event loop: no frame is written
+        # after its answer); then every frame written before it has been handled by the session's hub: a
+        # heartbeat still on its way when the market moves on would be stamped after the move
+        assert requests.post(f"{sim.url}/sim/ticker/pause", json={"heartbeats": False}, timeout=5).status_code == 200
+        (client,) = sim.hub.clients
+        assert wait_for(lambda: s.broker.stream.frames_handled >= client.binary_sent, 10)
         sim.step(1)  # a market minute without a packet
-        time.sleep(0.5)
         cycle(s)
         assert s.book.trading_state == "REDUCING"
         assert breaches(s)[-1]["trigger"] == "stale_feed"

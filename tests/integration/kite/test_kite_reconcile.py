@@ -93,7 +93,7 @@ def test_periodic_reconciler_runs_in_the_background(oms, broker, sim):
     rec.on_report.append(reports.append)
     rec.start()
     try:
-        deadline = time.time() + 5
+        deadline = time.time() + 15  # a bounded wait for two runs 0.2 s apart (a loaded box runs them late)
         while len(reports) < 2 and time.time() < deadline:
             time.sleep(0.05)
     finally:

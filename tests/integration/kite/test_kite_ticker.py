@@ -50,7 +50,7 @@ def test_ticks_in_every_mode_and_order_updates(stream, sim, kite):
     assert wait_for(lambda: stream.connected and len(sim.hub.clients) == 1)
     assert wait_for(lambda: sim.hub.subscriptions() == [{408065: "full", 779521: "ltp", 256265: "quote"}])
     frames = stream.frames
-    assert wait_for(lambda: stream.frames >= frames + 2, timeout=3)  # heartbeats while the market is idle
+    assert wait_for(lambda: stream.frames >= frames + 2, timeout=10)  # heartbeats while the market is idle
     stream.ticks.clear()
     sim.step(1)
     assert wait_for(lambda: {t.key for t in stream.ticks} >= {"NSE:INFY", "NSE:SBIN", "NSE:NIFTY 50"})

@@ -109,9 +109,18 @@ def test_paper_session_on_kite_ticks_fills_on_the_book_records_ticks_and_sends_n
             float(lv.price) for t in TickStore(var / "ticks").iter_ticks(TRADING_DAY, ["NSE:INFY"]) for lv in t.asks}, 5)
         # then a whole minute more, seen by the hub: how many ticks came before the fill depends on when the
         # ticker connected (on a loaded machine the snapshots alone may have priced and filled the order)
+        # (the ticker subscribed at the sandbox first: on a loaded machine the hub may have priced everything so
+        # far by quote polls while the ticker's child process started; the minute must come through the ticker)
+        assert wait_for(lambda: any(sub.get(408065) == "full" for sub in sim.hub.subscriptions()), 60), \
+            sim.hub.subscriptions()
         minute = [r for r in sim.step(1)[0] if r.series.key == "NSE:INFY"]
         last = minute[-1].end.replace(microsecond=0)
-        assert wait_for(lambda: s.market.quote("NSE:INFY").exchange_time >= last, 10), (s.market.quote("NSE:INFY"), last)
+
+        def seen():  # the minute's last tick, from the ticker: the five before it came first, on one socket
+            q = s.market.quote("NSE:INFY")
+            return q.source == "kite" and q.exchange_time is not None and q.exchange_time >= last
+
+        assert wait_for(seen, 60), (s.market.quote("NSE:INFY"), last)
     finally:
         done.set()
         th.join(15)

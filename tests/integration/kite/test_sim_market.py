@@ -106,9 +106,9 @@ def _kite(sim):
 def test_a_tick_arrives_within_a_second_of_subscribing_at_speed_1(make_sim, ticker):
     sim = make_sim(speed=1.0)  # the first bar's first tick is a minute away
     t = ticker(sim, [INFY, NIFTY, ITC], "quote")
-    assert wait_for(lambda: t.of("connect"), timeout=10)
+    assert wait_for(lambda: t.of("connect"), timeout=60)
     connected = t.of("connect")[0]["t"]
-    assert wait_for(lambda: {x["instrument_token"] for x in t.ticks()} >= {INFY, NIFTY, ITC}, timeout=10)
+    assert wait_for(lambda: {x["instrument_token"] for x in t.ticks()} >= {INFY, NIFTY, ITC}, timeout=60)
     first = min(e["t"] for e in t.of("ticks"))
     # The hub answers the subscription itself with a snapshot; the replay at speed 1 releases its first
     # tick a minute after the start, and has released nothing yet: these ticks are the snapshot, sent on
@@ -122,7 +122,7 @@ def test_a_tick_arrives_within_a_second_of_subscribing_at_speed_1(make_sim, tick
     # a mode change is answered at once too
     n = len(t.ticks(INFY))
     t.send({"mode": "full", "tokens": [INFY]})
-    assert wait_for(lambda: any(x["mode"] == "full" for x in t.ticks(INFY)[n:]), timeout=10)
+    assert wait_for(lambda: any(x["mode"] == "full" for x in t.ticks(INFY)[n:]), timeout=60)
     assert not sim.market.started  # the snapshot of the mode change, not a replayed tick
     full = [x for x in t.ticks(INFY) if x["mode"] == "full"][-1]
     assert len(full["depth"]["buy"]) == 5 and full["depth"]["buy"][0]["price"] < full["last_price"] < full["depth"]["sell"][0]["price"]
@@ -140,20 +140,20 @@ def test_an_instrument_without_minute_data_is_priced_at_its_last_close(sim, kite
     assert set(got) == set(keys) and all(v["last_price"] > 0 for v in got.values())
     assert "BSE:SENSEX" in got and got["BSE:SENSEX"]["instrument_token"] == SENSEX
     t = ticker(sim, [ITC], "full")
-    assert wait_for(lambda: t.ticks(ITC), timeout=5)
+    assert wait_for(lambda: t.ticks(ITC), timeout=60)
     assert t.ticks(ITC)[0]["last_price"] == close
 
 
 def test_each_bar_ticks_along_its_path_with_its_volume(make_sim, ticker):
     sim = make_sim(ticks_per_bar=5)
     t = ticker(sim, [INFY], "full")
-    assert wait_for(lambda: any(x["mode"] == "full" for x in t.ticks(INFY)), timeout=8)  # the snapshots
-    time.sleep(0.3)
+    # the snapshots, in order on the socket: the subscription's (quote), then the mode's (full); no more come
+    assert wait_for(lambda: any(x["mode"] == "full" for x in t.ticks(INFY)), timeout=60)
     before = len(t.ticks(INFY))
     s = sim.market.get("NSE:INFY")
     sim.step(1)
     o, h, lo, c, v = sim.market.bar(s, 0)
-    assert wait_for(lambda: len(t.ticks(INFY)) >= before + 5, timeout=5)
+    assert wait_for(lambda: len(t.ticks(INFY)) >= before + 5, timeout=60)
     ticks = t.ticks(INFY)[before:]
     prices = [x["last_price"] for x in ticks]
     assert len(ticks) >= 3 and prices[0] == o and prices[-1] == c
@@ -197,18 +197,18 @@ def test_resting_orders_fill_where_the_ticks_go(make_sim):
 def test_index_packets_parse_in_the_official_client_and_an_index_can_be_moved(make_sim, ticker):
     sim = make_sim()
     t = ticker(sim, [NIFTY, SENSEX], "full")
-    assert wait_for(lambda: all(any(x["mode"] == "full" for x in t.ticks(k)) for k in (NIFTY, SENSEX)), timeout=8)
+    assert wait_for(lambda: all(any(x["mode"] == "full" for x in t.ticks(k)) for k in (NIFTY, SENSEX)), timeout=60)
     n0 = t.ticks(NIFTY)[-1]
     nifty = sim.market.get("NSE:NIFTY 50")
     assert n0["tradable"] is False and n0["mode"] == "full" and n0["last_price"] == nifty.prev_close
     assert n0["ohlc"]["close"] == nifty.prev_close and "exchange_timestamp" in n0
     sim.step(1)
-    assert wait_for(lambda: t.ticks(NIFTY)[-1]["last_price"] == nifty.last, timeout=5)
+    assert wait_for(lambda: t.ticks(NIFTY)[-1]["last_price"] == nifty.last, timeout=60)
     moved = t.ticks(NIFTY)[-1]
     assert moved["last_price"] == nifty.last and moved["ohlc"]["high"] == nifty.day_high
     r = requests.post(f"{sim.url}/sim/move", json={"instrument": "NSE:NIFTY 50", "percent": -10}, timeout=5)
     assert r.status_code == 200, r.text
-    assert wait_for(lambda: t.ticks(NIFTY)[-1]["last_price"] < moved["last_price"] * 0.91, timeout=3)
+    assert wait_for(lambda: t.ticks(NIFTY)[-1]["last_price"] < moved["last_price"] * 0.91, timeout=60)
     after = t.ticks(NIFTY)[-1]
     assert after["change"] == pytest.approx((after["last_price"] / nifty.prev_close - 1) * 100, abs=1e-6)
     assert after["change"] < -9  # a market-wide breaker sees the index down from its previous close
@@ -224,13 +224,13 @@ def test_a_paused_ticker_keeps_the_socket_open_and_sends_no_packets(make_sim, ti
     sim = make_sim()
     t = ticker(sim, [INFY], "quote")
     # the snapshots of the subscription and of the mode: the only data frames of a market that stands still
-    assert wait_for(lambda: len(t.ticks(INFY)) >= 2, timeout=8)
-    r = requests.post(f"{sim.url}/sim/ticker/pause", json={}, timeout=5)
+    assert wait_for(lambda: len(t.ticks(INFY)) >= 2, timeout=60)
+    r = requests.post(f"{sim.url}/sim/ticker/pause", json={}, timeout=60)
     assert r.status_code == 200 and r.json()["data"] == {"paused": True, "heartbeats": True}
     paused_at = time.time()
     (client,) = sim.hub.clients
     sim.step(2)  # the market moves on
-    assert wait_for(lambda: any(e["t"] >= paused_at for e in t.of("message")), timeout=10)
+    assert wait_for(lambda: any(e["t"] >= paused_at for e in t.of("message")), timeout=60)
     assert t.ticks(INFY, since=paused_at) == []
     during = [e for e in t.of("message") if e["t"] >= paused_at]
     assert during and all(e["size"] == 1 for e in during)  # heartbeats only, as Kite sends when idle
@@ -245,7 +245,7 @@ def test_a_paused_ticker_keeps_the_socket_open_and_sends_no_packets(make_sim, ti
     resumed = time.time()
     stepped = sim.step(1)
     assert wait_for(lambda: t.ticks(INFY, since=resumed)[-1:] and
-                    t.ticks(INFY)[-1]["last_price"] == sim.market.get("NSE:INFY").last, timeout=5)
+                    t.ticks(INFY)[-1]["last_price"] == sim.market.get("NSE:INFY").last, timeout=60)
     # the socket keeps order: had the paused minutes been sent, their ticks would have come before the
     # last one of the minute released after the resume; the ticks since the pause are that minute's alone
     minute = [r.c for r in stepped[0] if r.series.key == "NSE:INFY"]
@@ -341,8 +341,11 @@ def test_a_held_placement_lands_only_after_the_hold(make_sim):
     with pytest.raises(requests.exceptions.ReadTimeout):
         impatient.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY", quantity=1,
                               product="MIS", order_type="LIMIT", price=100, tag="HELD1")
-    assert sim.app.count_by_tag("HELD1") == 0 and [o for o in kite.orders() if o["tag"] == "HELD1"] == []
-    assert wait_for(lambda: sim.app.count_by_tag("HELD1") == 1, timeout=5)
+    # not at the broker while held (read before the hold ends; a client thread that a loaded machine lets
+    # notice its timeout only after the hold may already find it there)
+    early = [sim.app.count_by_tag("HELD1"), [o for o in kite.orders() if o["tag"] == "HELD1"], time.monotonic() - t0]
+    assert early[2] >= 1.4 or early[:2] == [0, []], early
+    assert wait_for(lambda: sim.app.count_by_tag("HELD1") == 1, timeout=60)
     assert time.monotonic() - t0 >= 1.4  # it reached the broker after the hold, though the client gave up
     assert [o["tag"] for o in kite.orders() if o["tag"] == "HELD1"] == ["HELD1"]
     # the other kind: processed at once, answered late
@@ -350,7 +353,7 @@ def test_a_held_placement_lands_only_after_the_hold(make_sim):
     with pytest.raises(requests.exceptions.ReadTimeout):
         impatient.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY", quantity=1,
                               product="MIS", order_type="LIMIT", price=100, tag="LATE1")
-    assert sim.app.count_by_tag("LATE1") == 1
+    assert wait_for(lambda: sim.app.count_by_tag("LATE1") == 1, timeout=60)  # placed, though never answered in time
     bad = requests.post(f"{sim.url}/sim/faults/hold", json={"seconds": -1}, timeout=5)
     assert bad.status_code == 400 and "seconds" in bad.json()["message"]
 

@@ -69,6 +69,7 @@ class KiteStream:
         self.restarts = 0
         self.opens = 0
         self.frames = 0
+        self.frames_handled = 0  # binary frames whose callback (on_ticks / on_heartbeat) has returned
         self.orders_seen = 0
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
@@ -222,6 +223,8 @@ class KiteStream:
                 self._dispatch(kind, payload)
             except Exception:
                 log.exception("ticker message handling failed")
+            if kind == b"B":
+                self.frames_handled += 1
         with self._lock:
             if proc is self._proc:
                 self.connected = False

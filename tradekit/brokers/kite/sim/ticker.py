@@ -52,6 +52,7 @@ class TickerHub:
         try:
             fut = c.write_message(msg, binary=binary)
             c.last_sent = time.monotonic()
+            c.binary_sent += binary
         except WebSocketClosedError:
             self.clients.discard(c)
             return
@@ -135,6 +136,7 @@ class TickerHandler(WebSocketHandler):
         self.app = app
         self.subs: dict[int, str] = {}
         self.last_sent = time.monotonic()
+        self.binary_sent = 0  # binary frames (ticks, heartbeats) written to this client
 
     def check_origin(self, origin: str) -> bool:  # a local sandbox: any origin
         return True
