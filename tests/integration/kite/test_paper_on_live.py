@@ -106,7 +106,7 @@ def test_paper_session_on_kite_ticks_fills_on_the_book_records_ticks_and_sends_n
         # a buy takes an ask of a tick the hub accepted (slippage none): never better than the quote
         # (the hub records a tick right after its listeners saw it: wait for the write)
         assert wait_for(lambda: float(trade.price) in {
-            float(lv.price) for t in TickStore(var / "ticks").iter_ticks(TRADING_DAY, ["NSE:INFY"]) for lv in t.asks}, 5)
+            float(lv.price) for t in TickStore(var / "ticks").iter_ticks(TRADING_DAY, ["NSE:INFY"]) for lv in t.asks}, 60)
         # then a whole minute more, seen by the hub: how many ticks came before the fill depends on when the
         # ticker connected (on a loaded machine the snapshots alone may have priced and filled the order)
         # (the ticker subscribed at the sandbox first: on a loaded machine the hub may have priced everything so
