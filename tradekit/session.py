@@ -41,6 +41,7 @@ from tradekit.risk import gcpolicy
 from tradekit.risk.manager import RiskManager
 from tradekit.store import EventType as E, Journal, make_engine, sqlite_url
 from tradekit.store import snapshot as _snap
+from tradekit.store.listeners import listens
 from tradekit.store.lease import JournalLease, JournalLeased, current_holder, default_owner
 from tradekit.store.journal import JournalUnavailable
 from tradekit.session_live import LiveLifecycle  # start, after_login, anchors (split by responsibility)
@@ -412,6 +413,9 @@ class Session(OrderRouting, LiveLifecycle):
             self._ca_cache = (mtime, CorporateActionStore(self.config.data_dir).actions())
         return apply_due(self, day or self.clock.now().date(), self._ca_cache[1])
 
+    # an OMS listener for the risk manager's types only: the OMS's Listeners route no other event to it
+    # (five of an order's seven events); Session._emit calls it with every event, hence the test below
+    @listens(*RiskManager.EVENT_TYPES)
     def _risk_event(self, ev) -> None:
         risk = self.risk
         # RiskManager.on_event does nothing for the other types (most of an order's events): not called
