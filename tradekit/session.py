@@ -159,8 +159,8 @@ class Session(OrderRouting, LiveLifecycle):
         self.brackets.protector = self.gtt  # CNC/NRML brackets: their stop and target also as a GTT OCO
         self.conditions_book = ConditionBook.attach(self)  # conditional orders: rebuilt, re-armed, on the hub
         self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
-        self._last_event = None  # this process's last append: a quiet session journals a heartbeat (uptime)
-        self.journal.subscribe(self._saw_event)
+        # this process's appends from here on (Journal.last_appended): a quiet session journals a heartbeat (uptime)
+        self._appended_before = self.journal.last_appended
         gcpolicy.freeze_after_startup(config.execution.gc_freeze_after_start)  # issue 20: full GC passes skip the start-up heap
 
     def _placement_timeout(self) -> float:
@@ -550,8 +550,13 @@ class Session(OrderRouting, LiveLifecycle):
     # -- uptime: a heartbeat in the journal while nothing else is journaled (issue 18) ---------------------
     HEARTBEAT_SECONDS = 15.0  # of the session's clock; tradekit.monitoring.execution.uptime reads the gaps
 
-    def _saw_event(self, ev) -> None:
-        self._last_event = ev
+    @property
+    def _last_event(self):
+        """The last event this session's journal appended since the session was built (None: none yet),
+        as a journal listener subscribed last at the end of the build would have seen it (the journal
+        notes it after its listeners, instead of calling one more listener at every append)."""
+        last = self.journal.last_appended
+        return None if last is self._appended_before else last
 
     def journal_heartbeat(self) -> bool:
         """Journal a ``note`` ``{"kind": "heartbeat"}`` when this session appended nothing for

@@ -314,6 +314,8 @@ class Journal:
         self.lock_waiting_since: float | None = None  # time.time() when a lock wait past the threshold began
         self.last_failure: str | None = None  # the last write failure, cleared by the next successful write
         self.own_seqs: set[int] = set()  # seqs this writer appended (sync mode), to tell others' events apart
+        # the last event append() returned, set once its listeners have run (a session's heartbeat reads its time)
+        self.last_appended: Event | None = None
         self.base = None  # the start state a session rebuilt (tradekit.store.snapshot.history reads it)
         # a simulated clock hands out its ISO string directly (it is already IST)
         self._clock_iso = getattr(self.clock, "now_iso", None)
@@ -400,6 +402,7 @@ class Journal:
             ev = Event(seq, ts_s, rec, type_, _loads(payload_bytes), prev, h)
             for fn in self._listeners.route(type_):
                 fn(ev)
+            self.last_appended = ev
             return ev
         with self._lock:
             if self.durability == "sync":
@@ -418,6 +421,7 @@ class Journal:
                     self._flush_locked()
         for fn in self._listeners.route(type_):
             fn(ev)
+        self.last_appended = ev
         return ev
 
     def _commit_one(self, ts_s: str, rec: str, type_: str, payload_json: str) -> Event:
