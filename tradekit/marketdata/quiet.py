@@ -542,26 +542,20 @@ def _window_after(lows, highs, ends, ns0: int, closes, j0: int, a: int, b: int, 
     the run is older than that cut, every earlier minute and everything queued before is older too
     (the clock never goes back: checked on the queues' newest entries), so the pushes start empty from
     the first minute at or after the cut; otherwise every minute is pushed onto the queues as they are."""
-
-    def t_of(i: int) -> float:
-        e = ends[i]
-        if e < ns0:
-            e = ns0
-        return (e // 1000) / 1_000_000
-
-    cut = t_of(b - 1) - window
-    x = b - 1
-    while x > a and t_of(x - 1) >= cut:
+    ts = [((e if e > ns0 else ns0) // 1000) / 1_000_000 for e in ends[a:b]]  # each minute's clock, as pushed
+    cut = ts[-1] - window
+    x = b - a - 1
+    while x and ts[x - 1] >= cut:
         x -= 1
-    if x > a:
+    if x:
         if (lows and lows[-1][0] >= cut) or (highs and highs[-1][0] >= cut):
-            x = a  # (not in time order: the reference pushes)
+            x = 0  # (not in time order: every minute is pushed, as the reference does)
         else:
             lows.clear()
             highs.clear()
-    for i in range(x, b):
-        t = t_of(i)
-        push_window(lows, highs, t, closes[j0 + i], t - window)
+    for i in range(x, b - a):
+        t = ts[i]
+        push_window(lows, highs, t, closes[j0 + a + i], t - window)
 
 
 class _Marks:
