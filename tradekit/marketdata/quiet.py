@@ -542,20 +542,30 @@ def _window_after(lows, highs, ends, ns0: int, closes, j0: int, a: int, b: int, 
     the run is older than that cut, every earlier minute and everything queued before is older too
     (the clock never goes back: checked on the queues' newest entries), so the pushes start empty from
     the first minute at or after the cut; otherwise every minute is pushed onto the queues as they are."""
-    ts = [((e if e > ns0 else ns0) // 1000) / 1_000_000 for e in ends[a:b]]  # each minute's clock, as pushed
-    cut = ts[-1] - window
-    x = b - a - 1
-    while x and ts[x - 1] >= cut:
+    e = ends[b - 1]
+    t = ((e if e > ns0 else ns0) // 1000) / 1_000_000  # the minute's clock, as pushed
+    cut = t - window
+    tail = [t]  # the minutes at or after the cut, from the last back
+    x = b - 1
+    while x > a:
+        e = ends[x - 1]
+        t = ((e if e > ns0 else ns0) // 1000) / 1_000_000
+        if t < cut:
+            break
+        tail.append(t)
         x -= 1
-    if x:
-        if (lows and lows[-1][0] >= cut) or (highs and highs[-1][0] >= cut):
-            x = 0  # (not in time order: every minute is pushed, as the reference does)
+    if x > a:  # minute x - 1 is older than the cut
+        if (lows and lows[-1][0] >= cut) or (highs and highs[-1][0] >= cut):  # (not in time order)
+            for i in range(a, x):  # the reference's pushes
+                e = ends[i]
+                t = ((e if e > ns0 else ns0) // 1000) / 1_000_000
+                push_window(lows, highs, t, closes[j0 + i], t - window)
         else:
             lows.clear()
             highs.clear()
-    for i in range(x, b - a):
-        t = ts[i]
-        push_window(lows, highs, t, closes[j0 + a + i], t - window)
+    for t in reversed(tail):
+        push_window(lows, highs, t, closes[j0 + x], t - window)
+        x += 1
 
 
 class _Marks:
