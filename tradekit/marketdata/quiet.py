@@ -296,7 +296,10 @@ class _Run:
         """Minutes ``a .. b-1`` of one instrument, a bar each: :meth:`_general`'s steps in local
         floats, written back at the end. If a breaker would act on one of them (or the day's P&L
         would restart, or the capital follows the P&L), nothing is written (the window queues are
-        put back) and False is returned: :meth:`_general` takes the minutes instead."""
+        put back) and False is returned: :meth:`_general` takes the minutes instead. A test that can
+        neither act (its breaker disabled, or latched) nor clear a latch is not made (it would change
+        nothing); the window's queues follow minute by minute only for a live move test, else they
+        are brought to their end state once (:func:`_window_after`)."""
         brk = self.brk
         g = brk.gate
         s = g.summary
