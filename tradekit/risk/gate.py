@@ -191,6 +191,7 @@ class PreTradeGate(EntryChecks):
         self._var_cache: list | None = None
         self._var_pct: tuple = (None, {})  # (VaR model, {symbol: one-unit VaR % or None}) (_loss_worst_case)
         self._var_gap = False  # some exposure is in a symbol without return history (see _var_coverage)
+        self._loss_text: tuple | None = None  # the DAILY_LOSS text's book part and its figures (_loss_worst_case)
         self.signal_stops: dict[str, object] = {}  # signal_id -> sizing.stop (note_signal_stop)
         self._configure()
 
