@@ -31,6 +31,7 @@ from tradekit.risk import worstcase as _worst
 from tradekit.risk.base import CheckResult
 
 
+_INF = float("inf")
 _EPS = 1e-9  # percent comparisons: 25.000000000000004 % is 25 %
 _REL = 1 + 1e-12  # rupee comparisons, relative
 _R = tuple.__new__  # builds a CheckResult without NamedTuple's argument handling (hot path)
@@ -60,24 +61,34 @@ def rs(x: float | Decimal) -> str:
         # the paisa gives the repr's half-up rounding unless the repr is a tie (x.xx5), which
         # ends its 3-decimal form in 5 (tested against fmt_inr in tests/unit/risk). A 3-decimal
         # form ending in 0-4 is within 0.0045 above and 0.0005 below its first two decimals, so
-        # it is the 2-decimal form with one more digit: the second formatting is not needed.
-        # The common case (positive, at most 11 rupee digits) is one text per size: the last
-        # three rupee digits, then twos
+        # it is the 2-decimal form with one more digit, which the text leaves out (no second
+        # formatting). The common case (positive, at most 11 rupee digits) is one text per size:
+        # the last three rupee digits, then twos
         if s[-1] < "5":
-            s = s[:-1]
+            n = len(s)  # the rupee digits + 4
+            if n < 8:
+                return f"₹{s[:-1]}"
+            if n < 10:
+                return f"₹{s[:-7]},{s[-7:-1]}"
+            if n < 12:
+                return f"₹{s[:-9]},{s[-9:-7]},{s[-7:-1]}"
+            if n < 14:
+                return f"₹{s[:-11]},{s[-11:-9]},{s[-9:-7]},{s[-7:-1]}"
+            if n < 16:
+                return f"₹{s[:-13]},{s[-13:-11]},{s[-11:-9]},{s[-9:-7]},{s[-7:-1]}"
         else:
             s = f"{x:.2f}"
-        n = len(s)  # the rupee digits + 3
-        if n < 7:
-            return "₹" + s
-        if n < 9:
-            return f"₹{s[:-6]},{s[-6:]}"
-        if n < 11:
-            return f"₹{s[:-8]},{s[-8:-6]},{s[-6:]}"
-        if n < 13:
-            return f"₹{s[:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
-        if n < 15:
-            return f"₹{s[:-12]},{s[-12:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
+            n = len(s)  # the rupee digits + 3
+            if n < 7:
+                return "₹" + s
+            if n < 9:
+                return f"₹{s[:-6]},{s[-6:]}"
+            if n < 11:
+                return f"₹{s[:-8]},{s[-8:-6]},{s[-6:]}"
+            if n < 13:
+                return f"₹{s[:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
+            if n < 15:
+                return f"₹{s[:-12]},{s[-12:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
     return _rs_any(x)
 
 
@@ -463,7 +474,16 @@ class EntryChecks:
                                                         self.open_orders.version)
         if ok:
             return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
-        how = _worst.how(q, price, mult, stop, adverse, var_pct, signed_value, mark)
+        if stop is None:  # worstcase.how without a stop, inline: the move's text, and what the order pays
+            how = _worst._move(adverse, var_pct)[1]  # through the mark (worstcase.through_mark)
+            if mark is not None and mark > 0.0 and mark != _INF:
+                d = price - mark if signed_value > 0 else mark - price
+                if d > 0:
+                    paid = d * q * mult
+                    if paid > 0.0:
+                        how = f"{how} + ₹{paid:,.2f} paid through the mark {mark:,.2f}"
+        else:
+            how = _worst.how(q, price, mult, stop, adverse, var_pct, signed_value, mark)
         # the book's part of the text (today's loss, the open exposure's, the move, the limit) stays
         # the same from order to order until the book moves: kept with the figures it was written for
         t = self._loss_text
