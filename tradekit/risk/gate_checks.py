@@ -321,7 +321,9 @@ class EntryChecks:
             ff = self._ff_opt if option else self._ff
             if ff is not None:
                 ltp = float(ltp)
-                p = float(req.price if req.price is not None else req.trigger_price)
+                # the order's limit (else trigger) price as a float: the price it is valued at (check())
+                rp = req.price
+                p = price if rp is not None or req.trigger_price is not None else float(rp)  # (None: TypeError)
                 if ltp > 0:
                     dev = (p / ltp - 1.0) * 100.0
                     if -ff - _EPS <= dev <= ff + _EPS:
