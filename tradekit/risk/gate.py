@@ -228,6 +228,9 @@ class PreTradeGate(EntryChecks):
         self._conc, self._sector_pct = f(e.max_concentration_pct), f(e.max_sector_pct)
         self._gross, self._net = f(e.max_gross_exposure_pct), f(e.max_net_exposure_pct)
         self._max_open, self._max_day = e.max_open_orders, e.max_orders_per_day
+        # the count limits as the floats the checks report (once, not per order)
+        self._max_order_qty_f, self._max_open_f, self._max_day_f = (
+            f(self._max_order_qty), f(self._max_open), f(self._max_day))
         self._loss, self._loss_pct = f(lo.max_daily_loss), f(lo.max_daily_loss_pct)
         self._adverse, self._loss_positions = lo.adverse_move_pct, lo.include_open_positions
         self._dd, self._dd_pct = f(lo.max_drawdown), f(lo.max_drawdown_pct)

@@ -269,7 +269,7 @@ class EntryChecks:
     def _entry_checks(self, order, req, ctx, option, info, sym, q, signed, cur, price, mult, capital, day_pnl,
                       open_orders, day, ap) -> None:
         s = self.summary
-        key, sector, restricted, und, deriv = info[:5]
+        key, sector, restricted, und, deriv, _ = info
         lm = self._lims
         if lm is None or lm[0] != capital or lm[1] != self.scale:
             lm = self._limits(capital)
@@ -310,12 +310,13 @@ class EntryChecks:
                 ap(_R(_CR, ("ORDER_VALUE", True, "", value, lim)))
             else:
                 value_text = rs(value)
-                ap(_R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {value_text} is above the limit {_rs_lim(lim)}",
+                ap(_R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {value_text} is above the limit {_RS_MEMO.get(lim) or _rs_lim(lim)}",
                             value, lim)))
         mq = self._max_order_qty
         if mq is not None:
-            ap(_R(_CR, ("ORDER_QTY", True, "", float(q), float(mq))) if q <= mq else
-               _R(_CR, ("ORDER_QTY", False, f"{sym}: quantity {q:,} is above the limit {mq:,}", float(q), float(mq))))
+            ap(_R(_CR, ("ORDER_QTY", True, "", float(q), self._max_order_qty_f)) if q <= mq else
+               _R(_CR, ("ORDER_QTY", False, f"{sym}: quantity {q:,} is above the limit {mq:,}", float(q),
+                        self._max_order_qty_f)))
         ltp = ctx.last_price
         if ltp is not None and req.order_type is not _MARKET:
             ff = self._ff_opt if option else self._ff
@@ -345,7 +346,7 @@ class EntryChecks:
             ok = a_new <= lim * _REL or a_new <= a_cur
             ap(_R(_CR, ("POSITION_VALUE", ok, "" if ok else
                         f"{sym}: position would be {value_text if a_new == value and value_text else rs(a_new)}, "
-                        f"limit {_rs_lim(lim)}", a_new, lim)))
+                        f"limit {_RS_MEMO.get(lim) or _rs_lim(lim)}", a_new, lim)))
         lim = lm[4]
         if lim is not None:
             aq = float(abs(new_qty))
@@ -358,7 +359,7 @@ class EntryChecks:
             pct = a_new * to_pct
             ok = pct <= lim + _EPS or a_new <= a_cur
             ap(_R(_CR, ("CONCENTRATION", ok, "" if ok else
-                        f"{sym}: position would be {pct:.1f} % of capital, limit {_lim_kept(lim)}", pct, lim)))
+                        f"{sym}: position would be {pct:.1f} % of capital, limit {_LIM_MEMO.get(lim) or _lim_kept(lim)}", pct, lim)))
         lim = lm[6]
         if lim is not None and sector is not None:
             old = s.sector.get(sector, 0.0)
@@ -366,31 +367,31 @@ class EntryChecks:
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= old
             ap(_R(_CR, ("SECTOR", ok, "" if ok else
-                        f"{sym}: {sector} sector exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}", pct, lim)))
+                        f"{sym}: {sector} sector exposure would be {pct:.1f} % of capital, limit {_LIM_MEMO.get(lim) or _lim_kept(lim)}", pct, lim)))
         lim = lm[7]
         if lim is not None:
             new = s.gross - a_cur + a_new
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= s.gross + _EPS
-            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}",
+            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {pct:.1f} % of capital, limit {_LIM_MEMO.get(lim) or _lim_kept(lim)}",
                         pct, lim)))
         lim = lm[8]
         if lim is not None:
             new = abs(s.net - cur_val + new_val)
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= abs(s.net) + _EPS
-            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}",
+            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {pct:.1f} % of capital, limit {_LIM_MEMO.get(lim) or _lim_kept(lim)}",
                         pct, lim)))
         mo = self._max_open
         if mo is not None:
             n = len(open_orders)
-            ap(_R(_CR, ("OPEN_ORDERS", True, "", float(n + 1), float(mo))) if n < mo else
-               _R(_CR, ("OPEN_ORDERS", False, f"{n} orders are open, limit {mo}", float(n + 1), float(mo))))
+            ap(_R(_CR, ("OPEN_ORDERS", True, "", float(n + 1), self._max_open_f)) if n < mo else
+               _R(_CR, ("OPEN_ORDERS", False, f"{n} orders are open, limit {mo}", float(n + 1), self._max_open_f)))
         md = self._max_day
         if md is not None:
             n = self.orders_today
-            ap(_R(_CR, ("ORDERS_DAY", True, "", float(n + 1), float(md))) if n < md else
-               _R(_CR, ("ORDERS_DAY", False, f"{n:,} orders today, limit {md:,}", float(n + 1), float(md))))
+            ap(_R(_CR, ("ORDERS_DAY", True, "", float(n + 1), self._max_day_f)) if n < md else
+               _R(_CR, ("ORDERS_DAY", False, f"{n:,} orders today, limit {md:,}", float(n + 1), self._max_day_f)))
 
         # -- loss
         lim = lm[9]
