@@ -37,7 +37,9 @@ and fills) also brings the VaR state, the VaR coverage and the daily-loss worst 
 (open exposure and working orders) up to date, off the order path. Rules registered for
 derivatives only (the Greek limits) cost an equity order nothing, and a rule that says it does
 not apply to the gate's config (``applies_to``) is not called; a check's text is built only
-when it refuses (``rs`` formats rupees without Decimal; the texts of limits are kept). The check
+when it refuses (``rs`` formats rupees without Decimal, a common amount in one text; the texts of
+limits are kept, and so are the parts of the DAILY_LOSS text and of the VaR coverage note that
+depend only on the book, while the figures they were written for stay the same). The check
 itself is straight-line code over constants worked out once: the limits per (capital, scale),
 an instrument's tick/lot/freeze facts per instrument (the freeze limit once a day), a symbol's
 key, sector and lists per symbol; a new day counts that day's orders only (orders indexed by

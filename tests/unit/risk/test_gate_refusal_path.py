@@ -35,7 +35,7 @@ def _rs_reference(x) -> str:
     return f"₹{s}"
 
 
-_EDGES = [10.0 ** k + d for k in range(0, 13) for d in (-0.006, -0.005, -0.004, -0.001, 0.0, 0.004, 0.005)]
+_EDGES = [10.0 ** k + d for k in range(13) for d in (-0.006, -0.005, -0.004, -0.001, 0.0, 0.004, 0.005)]
 
 
 @settings(max_examples=300, deadline=None)
@@ -133,7 +133,7 @@ def test_the_var_coverage_note_is_the_note_written_out_in_full(steps):
         if i % 2:  # every other step a fill: the book's uncovered symbols change (or stay the same)
             b.fill(s, side, q, "100")
         for sym in (s, "INFY"):
-            o = b.order(sym, side, q, "LIMIT", price=Decimal("100"))
+            o = b.order(sym, side, q, "LIMIT", price=Decimal(100))
             d = g.check(o, ctx(b, 100, instrument=equity(sym)))
             if d.reduce_only:  # no VaR check for an order that reduces the position
                 continue
