@@ -318,10 +318,11 @@ class EntryChecks:
                _R(_CR, ("ORDER_QTY", False, f"{sym}: quantity {q:,} is above the limit {mq:,}", float(q),
                         self._max_order_qty_f)))
         ltp = ctx.last_price
+        ltp_f = None  # the last price as a float, once converted (the daily-loss worst case may need it)
         if ltp is not None and req.order_type is not _MARKET:
             ff = self._ff_opt if option else self._ff
             if ff is not None:
-                ltp = float(ltp)
+                ltp = ltp_f = float(ltp)
                 # the order's limit (else trigger) price as a float: the price it is valued at (check())
                 rp = req.price
                 p = price if rp is not None or req.trigger_price is not None else float(rp)  # (None: TypeError)
@@ -403,7 +404,7 @@ class EntryChecks:
             elif self._adverse is None:
                 ap(_R(_CR, ("DAILY_LOSS", True, "", loss, lim)))
             else:
-                ap(self._loss_worst_case(order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim))
+                ap(self._loss_worst_case(order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim, ltp_f))
         lim = lm[10]
         if lim is not None:
             dd = self.day.peak - self.day.last
@@ -442,7 +443,8 @@ class EntryChecks:
             self.signal_stops.pop(next(iter(self.signal_stops)))
         self.signal_stops[signal_id] = stop
 
-    def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim) -> CheckResult:
+    def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim,
+                         ltp_f: float | None = None) -> CheckResult:
         """DAILY_LOSS with the order's worst case and the open exposure (:func:`tradekit.risk.worstcase.check`)."""
         vm = self.var_model
         if vm is None:
@@ -469,7 +471,7 @@ class EntryChecks:
         # the book values the filled quantity at its mark for the symbol (else the first mark: the last price)
         mark = s.price.get(key)
         if mark is None and ctx.last_price is not None:
-            mark = float(ctx.last_price)
+            mark = float(ctx.last_price) if ltp_f is None else ltp_f  # (ltp_f: float(ctx.last_price) already)
         adverse = self._adverse
         signed_value = signed * price * mult
         ok, total, open_loss, order_loss = _worst.check(loss, lim, s, open_orders, key, signed_value, q, price, mult, stop,
