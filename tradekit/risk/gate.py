@@ -37,7 +37,9 @@ and fills) also brings the VaR state, the VaR coverage and the daily-loss worst 
 (open exposure and working orders) up to date, off the order path. Rules registered for
 derivatives only (the Greek limits) cost an equity order nothing, and a rule that says it does
 not apply to the gate's config (``applies_to``) is not called; a check's text is built only
-when it refuses (``rs`` formats rupees without Decimal; the texts of limits are kept). The check
+when it refuses (``rs`` formats rupees without Decimal, a common amount in one text; the texts of
+limits are kept, and so are the parts of the DAILY_LOSS text and of the VaR coverage note that
+depend only on the book, while the figures they were written for stay the same). The check
 itself is straight-line code over constants worked out once: the limits per (capital, scale),
 an instrument's tick/lot/freeze facts per instrument (the freeze limit once a day), a symbol's
 key, sector and lists per symbol; a new day counts that day's orders only (orders indexed by
@@ -191,6 +193,7 @@ class PreTradeGate(EntryChecks):
         self._var_cache: list | None = None
         self._var_pct: tuple = (None, {})  # (VaR model, {symbol: one-unit VaR % or None}) (_loss_worst_case)
         self._var_gap = False  # some exposure is in a symbol without return history (see _var_coverage)
+        self._loss_text: tuple | None = None  # the DAILY_LOSS text's book part and its figures (_loss_worst_case)
         self.signal_stops: dict[str, object] = {}  # signal_id -> sizing.stop (note_signal_stop)
         self._configure()
 
@@ -227,6 +230,9 @@ class PreTradeGate(EntryChecks):
         self._conc, self._sector_pct = f(e.max_concentration_pct), f(e.max_sector_pct)
         self._gross, self._net = f(e.max_gross_exposure_pct), f(e.max_net_exposure_pct)
         self._max_open, self._max_day = e.max_open_orders, e.max_orders_per_day
+        # the count limits as the floats the checks report (once, not per order)
+        self._max_order_qty_f, self._max_open_f, self._max_day_f = (
+            f(self._max_order_qty), f(self._max_open), f(self._max_day))
         self._loss, self._loss_pct = f(lo.max_daily_loss), f(lo.max_daily_loss_pct)
         self._adverse, self._loss_positions = lo.adverse_move_pct, lo.include_open_positions
         self._dd, self._dd_pct = f(lo.max_drawdown), f(lo.max_drawdown_pct)
@@ -314,6 +320,7 @@ class PreTradeGate(EntryChecks):
 
     # -- helpers -----------------------------------------------------------------------------
     def capital_for(self, book: "Book") -> float:
+        # (check() does the same inline: keep the two alike)
         sc = book.starting_cash
         if sc is not self._cap_src:  # Decimal → float once per change
             self._cap_src, self._cap_val = sc, (float(sc) if sc else self.capital)
@@ -455,8 +462,22 @@ class PreTradeGate(EntryChecks):
             t = now.timestamp()
             self._t_tz, self._t_day = now.tzinfo, day
             self._t_base = t - (now.hour * 3600 + now.minute * 60 + now.second + now.microsecond * 1e-6)
-        day_pnl = self.day.observe(day, summary.fixed + summary.unreal)
-        capital = self.capital_for(book)
+        # DayPnL.observe and capital_for, inline (the book's P&L once for both)
+        pnl = summary.fixed + summary.unreal
+        dp = self.day
+        if day != dp.day:
+            dp.start(day, pnl)
+        day_pnl = dp.last = pnl - dp.baseline
+        if day_pnl > dp.peak:
+            dp.peak = day_pnl
+        sc = book.starting_cash
+        if sc is not self._cap_src:  # Decimal → float once per change
+            self._cap_src, self._cap_val = sc, (float(sc) if sc else self.capital)
+        capital = self._cap_val
+        if self._equity_basis:
+            capital += pnl
+        if not capital > 0:
+            capital = 1.0
         sym = req.tradingsymbol
         inst = ctx.instrument
         exchange = req.exchange

@@ -31,6 +31,7 @@ from tradekit.risk import worstcase as _worst
 from tradekit.risk.base import CheckResult
 
 
+_INF = float("inf")
 _EPS = 1e-9  # percent comparisons: 25.000000000000004 % is 25 %
 _REL = 1 + 1e-12  # rupee comparisons, relative
 _R = tuple.__new__  # builds a CheckResult without NamedTuple's argument handling (hot path)
@@ -55,6 +56,44 @@ def rs(x: float | Decimal) -> str:
     The text of :func:`~tradekit.model.money.fmt_inr` (a float through its shortest repr,
     rounded half-up to the paisa) with a fast path for floats: a refused order's message names
     several amounts, and this is on the gate's path."""
+    if x.__class__ is float and 0.0 < x < 1e11 and (s := f"{x:.3f}")[-1] != "5":
+        # below 1e12 a float is within 0.0001 of its shortest repr, so rounding the float to
+        # the paisa gives the repr's half-up rounding unless the repr is a tie (x.xx5), which
+        # ends its 3-decimal form in 5 (tested against fmt_inr in tests/unit/risk). A 3-decimal
+        # form ending in 0-4 is within 0.0045 above and 0.0005 below its first two decimals, so
+        # it is the 2-decimal form with one more digit, which the text leaves out (no second
+        # formatting). The common case (positive, at most 11 rupee digits) is one text per size:
+        # the last three rupee digits, then twos
+        if s[-1] < "5":
+            n = len(s)  # the rupee digits + 4
+            if n < 8:
+                return f"₹{s[:-1]}"
+            if n < 10:
+                return f"₹{s[:-7]},{s[-7:-1]}"
+            if n < 12:
+                return f"₹{s[:-9]},{s[-9:-7]},{s[-7:-1]}"
+            if n < 14:
+                return f"₹{s[:-11]},{s[-11:-9]},{s[-9:-7]},{s[-7:-1]}"
+            if n < 16:
+                return f"₹{s[:-13]},{s[-13:-11]},{s[-11:-9]},{s[-9:-7]},{s[-7:-1]}"
+        else:
+            s = f"{x:.2f}"
+            n = len(s)  # the rupee digits + 3
+            if n < 7:
+                return "₹" + s
+            if n < 9:
+                return f"₹{s[:-6]},{s[-6:]}"
+            if n < 11:
+                return f"₹{s[:-8]},{s[-8:-6]},{s[-6:]}"
+            if n < 13:
+                return f"₹{s[:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
+            if n < 15:
+                return f"₹{s[:-12]},{s[-12:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
+    return _rs_any(x)
+
+
+def _rs_any(x) -> str:
+    """:func:`rs` of any number: negative floats, ties, large amounts, Decimals, ints."""
     if x.__class__ is float and -1e12 < x < 1e12 and (s := f"{x:.3f}")[-1] != "5":
         # below 1e12 a float is within 0.0001 of its shortest repr, so rounding the float to
         # the paisa gives the repr's half-up rounding unless the repr is a tie (x.xx5), which
@@ -230,7 +269,7 @@ class EntryChecks:
     def _entry_checks(self, order, req, ctx, option, info, sym, q, signed, cur, price, mult, capital, day_pnl,
                       open_orders, day, ap) -> None:
         s = self.summary
-        key, sector, restricted, und, deriv = info[:5]
+        key, sector, restricted, und, deriv, _ = info
         lm = self._lims
         if lm is None or lm[0] != capital or lm[1] != self.scale:
             lm = self._limits(capital)
@@ -271,18 +310,22 @@ class EntryChecks:
                 ap(_R(_CR, ("ORDER_VALUE", True, "", value, lim)))
             else:
                 value_text = rs(value)
-                ap(_R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {value_text} is above the limit {_rs_lim(lim)}",
+                ap(_R(_CR, ("ORDER_VALUE", False, f"{sym}: order value {value_text} is above the limit {_RS_MEMO.get(lim) or _rs_lim(lim)}",
                             value, lim)))
         mq = self._max_order_qty
         if mq is not None:
-            ap(_R(_CR, ("ORDER_QTY", True, "", float(q), float(mq))) if q <= mq else
-               _R(_CR, ("ORDER_QTY", False, f"{sym}: quantity {q:,} is above the limit {mq:,}", float(q), float(mq))))
+            ap(_R(_CR, ("ORDER_QTY", True, "", float(q), self._max_order_qty_f)) if q <= mq else
+               _R(_CR, ("ORDER_QTY", False, f"{sym}: quantity {q:,} is above the limit {mq:,}", float(q),
+                        self._max_order_qty_f)))
         ltp = ctx.last_price
+        ltp_f = None  # the last price as a float, once converted (the daily-loss worst case may need it)
         if ltp is not None and req.order_type is not _MARKET:
             ff = self._ff_opt if option else self._ff
             if ff is not None:
-                ltp = float(ltp)
-                p = float(req.price if req.price is not None else req.trigger_price)
+                ltp = ltp_f = float(ltp)
+                # the order's limit (else trigger) price as a float: the price it is valued at (check())
+                rp = req.price
+                p = price if rp is not None or req.trigger_price is not None else float(rp)  # (None: TypeError)
                 if ltp > 0:
                     dev = (p / ltp - 1.0) * 100.0
                     if -ff - _EPS <= dev <= ff + _EPS:
@@ -304,7 +347,7 @@ class EntryChecks:
             ok = a_new <= lim * _REL or a_new <= a_cur
             ap(_R(_CR, ("POSITION_VALUE", ok, "" if ok else
                         f"{sym}: position would be {value_text if a_new == value and value_text else rs(a_new)}, "
-                        f"limit {_rs_lim(lim)}", a_new, lim)))
+                        f"limit {_RS_MEMO.get(lim) or _rs_lim(lim)}", a_new, lim)))
         lim = lm[4]
         if lim is not None:
             aq = float(abs(new_qty))
@@ -317,7 +360,7 @@ class EntryChecks:
             pct = a_new * to_pct
             ok = pct <= lim + _EPS or a_new <= a_cur
             ap(_R(_CR, ("CONCENTRATION", ok, "" if ok else
-                        f"{sym}: position would be {pct:.1f} % of capital, limit {_lim_kept(lim)}", pct, lim)))
+                        f"{sym}: position would be {pct:.1f} % of capital, limit {_LIM_MEMO.get(lim) or _lim_kept(lim)}", pct, lim)))
         lim = lm[6]
         if lim is not None and sector is not None:
             old = s.sector.get(sector, 0.0)
@@ -325,31 +368,31 @@ class EntryChecks:
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= old
             ap(_R(_CR, ("SECTOR", ok, "" if ok else
-                        f"{sym}: {sector} sector exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}", pct, lim)))
+                        f"{sym}: {sector} sector exposure would be {pct:.1f} % of capital, limit {_LIM_MEMO.get(lim) or _lim_kept(lim)}", pct, lim)))
         lim = lm[7]
         if lim is not None:
             new = s.gross - a_cur + a_new
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= s.gross + _EPS
-            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}",
+            ap(_R(_CR, ("GROSS", ok, "" if ok else f"gross exposure would be {pct:.1f} % of capital, limit {_LIM_MEMO.get(lim) or _lim_kept(lim)}",
                         pct, lim)))
         lim = lm[8]
         if lim is not None:
             new = abs(s.net - cur_val + new_val)
             pct = new * to_pct
             ok = pct <= lim + _EPS or new <= abs(s.net) + _EPS
-            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {pct:.1f} % of capital, limit {_lim_kept(lim)}",
+            ap(_R(_CR, ("NET", ok, "" if ok else f"net exposure would be {pct:.1f} % of capital, limit {_LIM_MEMO.get(lim) or _lim_kept(lim)}",
                         pct, lim)))
         mo = self._max_open
         if mo is not None:
             n = len(open_orders)
-            ap(_R(_CR, ("OPEN_ORDERS", True, "", float(n + 1), float(mo))) if n < mo else
-               _R(_CR, ("OPEN_ORDERS", False, f"{n} orders are open, limit {mo}", float(n + 1), float(mo))))
+            ap(_R(_CR, ("OPEN_ORDERS", True, "", float(n + 1), self._max_open_f)) if n < mo else
+               _R(_CR, ("OPEN_ORDERS", False, f"{n} orders are open, limit {mo}", float(n + 1), self._max_open_f)))
         md = self._max_day
         if md is not None:
             n = self.orders_today
-            ap(_R(_CR, ("ORDERS_DAY", True, "", float(n + 1), float(md))) if n < md else
-               _R(_CR, ("ORDERS_DAY", False, f"{n:,} orders today, limit {md:,}", float(n + 1), float(md))))
+            ap(_R(_CR, ("ORDERS_DAY", True, "", float(n + 1), self._max_day_f)) if n < md else
+               _R(_CR, ("ORDERS_DAY", False, f"{n:,} orders today, limit {md:,}", float(n + 1), self._max_day_f)))
 
         # -- loss
         lim = lm[9]
@@ -361,7 +404,7 @@ class EntryChecks:
             elif self._adverse is None:
                 ap(_R(_CR, ("DAILY_LOSS", True, "", loss, lim)))
             else:
-                ap(self._loss_worst_case(order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim))
+                ap(self._loss_worst_case(order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim, ltp_f))
         lim = lm[10]
         if lim is not None:
             dd = self.day.peak - self.day.last
@@ -379,7 +422,12 @@ class EntryChecks:
         # derivative does not call the derivative-only ones (the Greek limits)
         rules = _RULES_DERIV if deriv else _RULES_OTHER
         if rules:
-            rules = _active_rules(self, rules)
+            last = self.__dict__.get("_rules_last")  # (config, registry, its active rules) of the last call
+            if last is not None and last[1] is rules and last[0] is self.config:
+                rules = last[2]
+            else:
+                self._rules_last = (self.config, rules, _active_rules(self, rules))
+                rules = self._rules_last[2]
         if rules:
             facts = _R(EntryFacts, (sym, key, q, signed, cur, price, mult, capital, day_pnl))
             for rule in rules:
@@ -395,7 +443,8 @@ class EntryChecks:
             self.signal_stops.pop(next(iter(self.signal_stops)))
         self.signal_stops[signal_id] = stop
 
-    def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim) -> CheckResult:
+    def _loss_worst_case(self, order, ctx, key, sym, q, signed, price, mult, open_orders, loss, lim,
+                         ltp_f: float | None = None) -> CheckResult:
         """DAILY_LOSS with the order's worst case and the open exposure (:func:`tradekit.risk.worstcase.check`)."""
         vm = self.var_model
         if vm is None:
@@ -422,7 +471,7 @@ class EntryChecks:
         # the book values the filled quantity at its mark for the symbol (else the first mark: the last price)
         mark = s.price.get(key)
         if mark is None and ctx.last_price is not None:
-            mark = float(ctx.last_price)
+            mark = float(ctx.last_price) if ltp_f is None else ltp_f  # (ltp_f: float(ctx.last_price) already)
         adverse = self._adverse
         signed_value = signed * price * mult
         ok, total, open_loss, order_loss = _worst.check(loss, lim, s, open_orders, key, signed_value, q, price, mult, stop,
@@ -430,12 +479,25 @@ class EntryChecks:
                                                         self.open_orders.version)
         if ok:
             return _R(_CR, ("DAILY_LOSS", True, "", total, lim))
-        how = _worst.how(q, price, mult, stop, adverse, var_pct, signed_value, mark)
-        # today's loss and the open exposure's stay the same from order to order until the book moves
-        return _R(_CR, ("DAILY_LOSS", False,
-                        f"{sym}: today's loss {_rs_lim(loss)} + open exposure {_rs_lim(open_loss)} at a {adverse:g} % "
-                        f"adverse move + this order's worst case {rs(order_loss)} ({how}) = {rs(total)} "
-                        f"would pass the daily loss limit {_rs_lim(lim)}", total, lim))
+        if stop is None:  # worstcase.how without a stop, inline: the move's text, and what the order pays
+            how = _worst._move(adverse, var_pct)[1]  # through the mark (worstcase.through_mark)
+            if mark is not None and mark > 0.0 and mark != _INF:
+                d = price - mark if signed_value > 0 else mark - price
+                if d > 0:
+                    paid = d * q * mult
+                    if paid > 0.0:
+                        how = f"{how} + ₹{paid:,.2f} paid through the mark {mark:,.2f}"
+        else:
+            how = _worst.how(q, price, mult, stop, adverse, var_pct, signed_value, mark)
+        # the book's part of the text (today's loss, the open exposure's, the move, the limit) stays
+        # the same from order to order until the book moves: kept with the figures it was written for
+        t = self._loss_text
+        if t is None or t[0] != loss or t[1] != open_loss or t[2] != lim or t[3] is not adverse:
+            t = self._loss_text = (loss, open_loss, lim, adverse,
+                                   f": today's loss {_rs_lim(loss)} + open exposure {_rs_lim(open_loss)} at a "
+                                   f"{adverse:g} % adverse move + this order's worst case ",
+                                   f" would pass the daily loss limit {_rs_lim(lim)}")
+        return _R(_CR, ("DAILY_LOSS", False, f"{sym}{t[4]}{rs(order_loss)} ({how}) = {rs(total)}{t[5]}", total, lim))
 
     def _var_state(self) -> tuple[float, "object"]:
         """(wᵀΣw, Σw) for the current book, patched from the summary's deltas."""
@@ -464,27 +526,39 @@ class EntryChecks:
 
         The book's part (gross, uncovered, their symbols, and each symbol's values) is summed
         once per summary version; an order changes only its own symbol's terms."""
-        vm = self.var_model
+        pct, has, c = self._var_cover(sym, delta)
+        names = [n for n in c[6] if n != sym]
+        if has:
+            names.append(sym)
+        return pct, names
+
+    def _var_cover(self, sym: str, delta: float) -> tuple[float, bool, tuple]:
+        """:meth:`_var_coverage` without the list: (percent, whether ``sym`` is among the uncovered
+        symbols after the order, the book's part). The uncovered symbols are the book's
+        (``_coverage_base()[6]``) other than ``sym``, and ``sym`` when the flag says so."""
         c = self._coverage_base()
-        gross, unc, base_names, by_sym = c[4], c[5], c[6], c[7]
-        covered = sym in vm.index
-        names = [n for n in base_names if n != sym]
-        for v in by_sym.get(sym, ()):
+        gross, unc = c[4], c[5]
+        covered = sym in self.var_model.index
+        has = False
+        for v in c[7].get(sym, ()):
             w = v + delta
             gross += abs(w) - abs(v)
             if not covered:
                 unc += (abs(w) if w else 0.0) - (abs(v) if v else 0.0)
-                if w and sym not in names:
-                    names.append(sym)
-        if not covered and sym not in names and delta:
+                if w:
+                    has = True
+        if not covered and not has and delta:
             gross += abs(delta)
             unc += abs(delta)
-            names.append(sym)
-        return (100.0 * (gross - unc) / gross if gross else 100.0), names
+            has = True
+        return (100.0 * (gross - unc) / gross if gross else 100.0), has, c
 
     def _coverage_base(self) -> tuple:
         """The book's part of :meth:`_var_coverage`, once per summary version (``warm`` keeps it
-        current once an order needed it)."""
+        current once an order needed it): (summary, its version, model, book, gross, uncovered,
+        the uncovered symbols, each symbol's values, the coverage notes' texts by (symbol, symbol
+        uncovered after the order, minimum coverage)). The texts depend only on the uncovered
+        symbols, so they are handed on to the next version while those stay the same."""
         vm, s = self.var_model, self.summary
         c = self.__dict__.get("_cov_base")
         if c is None or c[0] is not s or c[1] != s.version or c[2] is not vm or c[3] != s.book_id:
@@ -499,7 +573,8 @@ class EntryChecks:
                     unc += abs(v)
                     names[ks] = None
                 by_sym.setdefault(ks, []).append(v)
-            c = self._cov_base = (s, s.version, vm, s.book_id, gross, unc, names, by_sym)
+            texts = c[8] if c is not None and c[6] == names and len(c[8]) < 1000 else {}
+            c = self._cov_base = (s, s.version, vm, s.book_id, gross, unc, names, by_sym, texts)
         return c
 
     def _var_check(self, sym: str, delta: float, lim: float, reduces: bool = False) -> CheckResult:
@@ -514,10 +589,23 @@ class EntryChecks:
         note = ""
         if i is None or self._var_gap:
             v = self.config.var
-            pct, names = self._var_coverage(sym, delta)
-            if pct + 1e-9 < v.min_coverage_pct:
-                note = (f"VaR covers {pct:.0f} % of the exposure (risk.var.min_coverage_pct {v.min_coverage_pct:g}): no daily "
-                        f"return history for {', '.join(sorted(set(names))[:5])} (tradekit data import|fetch --timeframe 1d)")
+            pct, has, cb = self._var_cover(sym, delta)
+            mcp = v.min_coverage_pct
+            if pct + 1e-9 < mcp:
+                # the text after the percentage names the uncovered symbols: kept per (symbol, whether
+                # it is uncovered after the order, minimum) while the book's uncovered symbols stay the same
+                texts = cb[8]
+                k = (sym, has, mcp)
+                tail = texts.get(k) if mcp else None  # (-0.0 and 0.0 print apart)
+                if tail is None:
+                    names = [n for n in cb[6] if n != sym]
+                    if has:
+                        names.append(sym)
+                    tail = (f" % of the exposure (risk.var.min_coverage_pct {mcp:g}): no daily return history for "
+                            f"{', '.join(sorted(set(names))[:5])} (tradekit data import|fetch --timeframe 1d)")
+                    if mcp:
+                        texts[k] = tail
+                note = f"VaR covers {pct:.0f}{tail}"
                 if v.short_coverage == "refuse" and not reduces:
                     return _R(_CR, ("VAR", False, note, None, lim))
         if i is None:

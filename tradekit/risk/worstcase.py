@@ -250,19 +250,30 @@ def check(loss_so_far: float, limit: float, summary, open_orders: dict, key: str
     else:
         total_worst = pos = b = s = 0.0
     exposure_loss = total_worst * adverse_pct / 100.0
-    st = _stop(stop)
+    st = None if stop is None else _stop(stop)
     if st is not None:
         order_loss = abs(price - st) * q * mult
     else:
         # no usable stop: the order counts with its key, so an order that reduces or flips is fair
         # (worst_exposure before and after the order, and through_mark, inline: the gate's path)
-        before = max(abs(pos + b), abs(pos - s), abs(pos))
-        if signed_value > 0.0:
-            after = max(abs(pos + b + signed_value), abs(pos - s), abs(pos))
+        if b == 0.0 and s == 0.0:
+            # no working order on the key (the usual case): the three terms before are |pos|, and
+            # after it |pos + order| and |pos| (adding or subtracting a zero moves no float's
+            # magnitude, and pos - (0 - v) is pos + v), so the same figures in fewer operations
+            before = pos if pos >= 0.0 else -pos
+            after = pos + signed_value
+            if after < 0.0:
+                after = -after
+            grow = after - before if after > before else 0.0
         else:
-            after = max(abs(pos + b), abs(pos - (s - signed_value)), abs(pos))
+            before = max(abs(pos + b), abs(pos - s), abs(pos))
+            if signed_value > 0.0:
+                after = max(abs(pos + b + signed_value), abs(pos - s), abs(pos))
+            else:
+                after = max(abs(pos + b), abs(pos - (s - signed_value)), abs(pos))
+            grow = after - before if after > before else 0.0
         pct = adverse_pct if var_pct is None or var_pct <= adverse_pct else var_pct
-        order_loss = (after - before if after > before else 0.0) * pct / 100.0
+        order_loss = grow * pct / 100.0
         if mark is not None and mark > 0 and mark != math.inf:  # through_mark
             d = price - mark if signed_value > 0 else mark - price
             if d > 0:
