@@ -17,6 +17,7 @@ import os
 import pickle
 import sys
 from datetime import time
+from time import monotonic, sleep
 
 import numpy as np
 import pandas as pd
@@ -118,11 +119,24 @@ def _worker_state() -> tuple[bool, bool]:
     return "vectorbt" in sys.modules, bool(dask.config.get("distributed.worker.profile.enabled"))
 
 
+def _warm_up_events(client, workers, seconds: float = 60.0) -> list[dict]:
+    """The warm-up events, once one from each of ``workers`` has reached the scheduler.
+
+    A worker logs its event on its batched stream to the scheduler, which is not the reply that told the
+    client the plugin was set up: the client can ask for the events before the last one has arrived."""
+    deadline = monotonic() + seconds
+    while True:
+        events = [e for _, e in client.get_events("tradekit-warm-up")]
+        if {e["worker"] for e in events} >= workers or monotonic() > deadline:
+            return events
+        sleep(0.02)
+
+
 def test_the_workers_are_warmed_up_once_and_run_without_the_profiler(cluster):
     states = cluster.client.run(_worker_state)
     assert len(states) == 2 and all(s == (True, False) for s in states.values())
-    warmed = [e for _, e in cluster.client.get_events("tradekit-warm-up")]
-    assert {e["worker"] for e in warmed} == set(states)  # each worker warmed up once, when it started
+    warmed = _warm_up_events(cluster.client, set(states))
+    assert sorted(e["worker"] for e in warmed) == sorted(states)  # each worker warmed up once, when it started
 
 
 def test_the_local_cluster_is_no_larger_than_the_cpus_this_process_may_use(monkeypatch):
