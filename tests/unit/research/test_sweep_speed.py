@@ -148,6 +148,36 @@ def test_the_local_cluster_is_no_larger_than_the_cpus_this_process_may_use(monke
     assert local_cluster_size(DaskConfig(workers=3))[0] == 3  # set explicitly: the user's choice stands
 
 
+def _http_address(dask_scheduler) -> tuple[str, int]:
+    return dask_scheduler.http_server.address, dask_scheduler.http_server.port
+
+
+def test_the_local_schedulers_http_server_takes_a_loopback_port_of_its_own():
+    """Defects: without a dashboard the local scheduler still served HTTP on the fixed port 8787, so a second
+    cluster on the machine (a test run beside this one, the user's own Dask dashboard) found it taken: a
+    warning and another port, or the user's dashboard moved; with worker threads (``processes: false``) it
+    bound the machine's network address, not loopback; and before that such a cluster did not start at all
+    (Dask refused the address ``inproc://127.0.0.1:0``)."""
+    import socket
+    import warnings
+
+    held = socket.socket()
+    try:  # someone else's 8787 (if another process has it already, the point stands the same)
+        held.bind(("127.0.0.1", 8787))
+        held.listen(1)
+    except OSError:
+        pass
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            with SweepCluster(DaskConfig(workers=1, threads_per_worker=1, processes=False), progress="none") as cl:
+                host, port = cl.client.run_on_scheduler(_http_address)
+    finally:
+        held.close()
+    assert (host, port != 8787) == ("127.0.0.1", True), f"{host}:{port}"  # (it bound the machine's address, threads)
+    assert [str(w.message) for w in seen if "8787" in str(w.message)] == []
+
+
 # -- the layout: every pair vectorised per symbol in one process, the charges spread on a cluster -----------
 def test_the_sweep_layout(bars):
     pairs = [(f, s) for f in (3, 5, 8) for s in (20, 30)]
