@@ -82,6 +82,7 @@ def test_a_stalled_smtp_server_delays_neither_the_raise_nor_another_channel(aler
         for i in range(1, 5):
             m.raise_("breaker", f"breaker {i}", priority="warning", key=str(i))  # a raise waiting for SMTP would hang here
         rec.wait(5, timeout=60)  # slack got all five while the mail thread is stuck in the first
+        wait_for(lambda: len(_events(journal, E.ALERT_SENT)) >= 5, timeout=60)  # journaled after each answer
         stuck = (len(stalled.conns), _events(journal, E.ALERT_FAILED),
                  [s["channel"] for s in _events(journal, E.ALERT_SENT)])
     finally:
