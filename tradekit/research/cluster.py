@@ -335,7 +335,7 @@ class SweepCluster:
             # worker processes talk to the scheduler over loopback TCP (a port of its own); worker threads in
             # this process over Dask's in-process transport (a host and port there made "inproc://127.0.0.1:0",
             # which Dask refused: research.dask.processes false could not start)
-            where = dict(host="127.0.0.1", scheduler_port=0) if s.processes else {}
+            where = {"host": "127.0.0.1", "scheduler_port": 0} if s.processes else {}
             with dask.config.set(LOCAL_WORKER_CONFIG):  # the nannies pass it on to the worker processes
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=limit,
                                              processes=s.processes, dashboard_address=None, **where,
