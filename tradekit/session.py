@@ -41,6 +41,7 @@ from tradekit.risk import gcpolicy
 from tradekit.risk.manager import RiskManager
 from tradekit.store import EventType as E, Journal, make_engine, sqlite_url
 from tradekit.store import snapshot as _snap
+from tradekit.store.listeners import listens
 from tradekit.store.lease import JournalLease, JournalLeased, current_holder, default_owner
 from tradekit.store.journal import JournalUnavailable
 from tradekit.session_live import LiveLifecycle  # start, after_login, anchors (split by responsibility)
@@ -158,8 +159,8 @@ class Session(OrderRouting, LiveLifecycle):
         self.brackets.protector = self.gtt  # CNC/NRML brackets: their stop and target also as a GTT OCO
         self.conditions_book = ConditionBook.attach(self)  # conditional orders: rebuilt, re-armed, on the hub
         self.alerts = attach_alerts(self)  # alerts to a person: raised into the journal, sent on their own threads
-        self._last_event = None  # this process's last append: a quiet session journals a heartbeat (uptime)
-        self.journal.subscribe(self._saw_event)
+        # this process's appends from here on (Journal.last_appended): a quiet session journals a heartbeat (uptime)
+        self._appended_before = self.journal.last_appended
         gcpolicy.freeze_after_startup(config.execution.gc_freeze_after_start)  # issue 20: full GC passes skip the start-up heap
 
     def _placement_timeout(self) -> float:
@@ -412,6 +413,9 @@ class Session(OrderRouting, LiveLifecycle):
             self._ca_cache = (mtime, CorporateActionStore(self.config.data_dir).actions())
         return apply_due(self, day or self.clock.now().date(), self._ca_cache[1])
 
+    # an OMS listener for the risk manager's types only: the OMS's Listeners route no other event to it
+    # (five of an order's seven events); Session._emit calls it with every event, hence the test below
+    @listens(*RiskManager.EVENT_TYPES)
     def _risk_event(self, ev) -> None:
         risk = self.risk
         # RiskManager.on_event does nothing for the other types (most of an order's events): not called
@@ -546,8 +550,13 @@ class Session(OrderRouting, LiveLifecycle):
     # -- uptime: a heartbeat in the journal while nothing else is journaled (issue 18) ---------------------
     HEARTBEAT_SECONDS = 15.0  # of the session's clock; tradekit.monitoring.execution.uptime reads the gaps
 
-    def _saw_event(self, ev) -> None:
-        self._last_event = ev
+    @property
+    def _last_event(self):
+        """The last event this session's journal appended since the session was built (None: none yet),
+        as a journal listener subscribed last at the end of the build would have seen it (the journal
+        notes it after its listeners, instead of calling one more listener at every append)."""
+        last = self.journal.last_appended
+        return None if last is self._appended_before else last
 
     def journal_heartbeat(self) -> bool:
         """Journal a ``note`` ``{"kind": "heartbeat"}`` when this session appended nothing for

@@ -69,6 +69,7 @@ from tradekit.model.enums import OrderType, Product, Side
 from tradekit.model.money import dec
 from tradekit.model.order import Order, OrderRequest, OrderStatus
 from tradekit.store.events import EventType as E
+from tradekit.store.listeners import typed
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,10 @@ class BracketManager:
         self._dirty: set[str] = set()
         self._busy = False
         self.trail = TrailEngine(self.cfg.atr_bar_seconds)
-        oms.listeners.append(self.on_event)
+        # While it holds no bracket, on_event acts on bracket.created alone (it returns at once for any other
+        # event): the OMS routes it that type only, and every type from the first bracket on (_listen_fully)
+        self._idle = typed(self.on_event, (E.BRACKET_CREATED,))
+        oms.listeners.append(self._idle)
 
     # -- building and restoring ----------------------------------------------------------------------
     def restore(self, events, *, sync: bool = True) -> int:
@@ -314,6 +318,8 @@ class BracketManager:
             bid = p["bracket_id"]
             self.brackets[bid] = Bracket(bid, p["strategy"], p["exchange"], p["tradingsymbol"], Product(p["product"]),
                                          Side(p["side"]), int(p["quantity"]), spec, spec.stop, spec.targets)
+            if self._idle is not None:
+                self._listen_fully()
             return bid
         bid = p.get("bracket_id")
         if t == E.GTT_TRIGGERED and bid in self.brackets:  # a GTT leg fired: its order (adopted below) is an exit
@@ -365,8 +371,19 @@ class BracketManager:
                 b.taken_down = b.taken_down or src or "cancel"
         return bid
 
+    def _listen_fully(self) -> None:
+        """The first bracket: from now on the OMS hands on_event every event, in the place the idle
+        listener held in its list (the listeners keep their order). Brackets are never forgotten, so
+        this happens once."""
+        idle, self._idle = self._idle, None
+        ls = self.oms.listeners
+        for i, fn in enumerate(ls):
+            if fn is idle:  # (not found: someone took it out of the list; it stays out)
+                ls[i] = self.on_event
+                return
+
     def on_event(self, ev) -> None:
-        """An OMS listener: every journal event the OMS writes."""
+        """An OMS listener: every journal event the OMS writes (only bracket.created while there is no bracket)."""
         if ev.type == E.BRACKET_CREATED:
             self._apply(ev)
             return

@@ -511,7 +511,7 @@ class GttProtector:
                         if row is not None and self._fired_leg(p, g, boid, row) is not None:
                             self._on_triggered(p, g, row)
                             return
-        elif ev.type == E.FILL:
+        elif ev.type == E.FILL and self.protections:  # none (most sessions): no protection a fill could close
             key = (ev.payload.get("exchange"), ev.payload.get("tradingsymbol"), ev.payload.get("product"))
             with self._lock:
                 for p in self.active():

@@ -296,7 +296,10 @@ class _Run:
         """Minutes ``a .. b-1`` of one instrument, a bar each: :meth:`_general`'s steps in local
         floats, written back at the end. If a breaker would act on one of them (or the day's P&L
         would restart, or the capital follows the P&L), nothing is written (the window queues are
-        put back) and False is returned: :meth:`_general` takes the minutes instead."""
+        put back) and False is returned: :meth:`_general` takes the minutes instead. A test that can
+        neither act (its breaker disabled, or latched) nor clear a latch is not made (it would change
+        nothing); the window's queues follow minute by minute only for a live move test, else they
+        are brought to their end state once (:func:`_window_after`)."""
         brk = self.brk
         g = brk.gate
         s = g.summary
@@ -326,7 +329,6 @@ class _Run:
         af, as_ = brk._af, brk._as
         af1, as1 = 1 - af, 1 - as_
         lows, highs = v.lows, v.highs
-        lows0, highs0 = list(lows), list(highs)
         v_last, v_last_t, v_n, v_fast, v_slow = v.last, v.last_t, v.n, v.fast, v.slow
         st = self.states[key]
         s_last, s_n, s_var = st.last, st.n, st.var
@@ -358,6 +360,22 @@ class _Run:
             cap = g.capital_for(self.book)
             lim_l, lim_d = g.daily_loss_limit(cap), g.drawdown_limit(cap)
         ew, ew1 = _EWMA, 1 - _EWMA
+        # Which tests can change anything in these minutes: a breaker enabled and not latched can act (the
+        # run then stops before that minute), a latched one can clear; a test that can do neither is skipped
+        # (it would leave every value as it found it). The window's low and high are read minute by minute
+        # only by a live move test; otherwise its queues are brought to their state after the run at the end
+        # (:func:`_window_after`) from the minutes that can still be in it.
+        vol_live = held_q and (enabled or vl)
+        win = vol_live and move_pct is not None
+        if win:
+            lows0, highs0 = list(lows), list(highs)
+        if pos:
+            loss_live = lim_l is not None and (enabled or dll)
+            dd_live = lim_d is not None and (enabled or ddl)
+            one = len(idxs) == 1  # one row: its values in locals, no inner loop
+            if one:
+                q0, m0, ov0 = qs[0], ms[0], ovs[0]
+                mv0, u0, r40 = mvs[0], us_[0], r4s[0]
         for i in range(a, b):
             price = closes[j0 + i]
             prev = s_last
@@ -371,7 +389,6 @@ class _Run:
                 e = ns0
             t = (e // 1000) / 1_000_000
             # CircuitBreakers.on_price_at
-            cut = t - window
             dt = t - v_last_t
             if dt >= sample:
                 r = rq if v_last == prev and prev > 0 else log(price / v_last)  # the same division, the same log
@@ -384,8 +401,21 @@ class _Run:
                         v_fast = af * v_fast + af1 * r2
                         v_slow = as_ * v_slow + as1 * r2
                     v_n += 1
-            low, high = push_window(lows, highs, t, price, cut)
-            if held_q:
+            if win:  # push_window, inline
+                cut = t - window
+                tp = (t, price)
+                while lows and lows[-1][1] >= price:
+                    lows.pop()
+                lows.append(tp)
+                while highs and highs[-1][1] <= price:
+                    highs.pop()
+                highs.append(tp)
+                while lows[0][0] < cut:
+                    lows.popleft()
+                while highs[0][0] < cut:
+                    highs.popleft()
+                low, high = lows[0][1], highs[0][1]
+            if vol_live:
                 ratio = sqrt(v_fast / v_slow) if v_slow > 0 else 0.0
                 if v_n >= min_ticks and ratio > vr:
                     if enabled and not vl:
@@ -397,47 +427,68 @@ class _Run:
                     vl = False
             if pos:  # the positions marked, the summary refreshed (BookSummary._marks), CircuitBreakers.check_pnl
                 if price != sv:
-                    for n_ in nx:
-                        q, mlt = qs[n_], ms[n_]
-                        mv = price * q * mlt
-                        u = (price * q - ovs[n_]) * mlt if q else 0.0
+                    if one:
+                        mv = price * q0 * m0
+                        u = (price * q0 - ov0) * m0 if q0 else 0.0
                         before = value_k
-                        after = before + mv - mvs[n_]
+                        after = before + mv - mv0
                         value_k = after
-                        qty_k += q - r4s[n_]
-                        unreal += u - us_[n_]
+                        qty_k += q0 - r40
+                        unreal += u - u0
                         d_abs = abs(after) - abs(before)
                         gross += d_abs
-                        net += after - before
+                        dv = after - before
+                        net += dv
                         if sec:
                             sec_v = sec_v + d_abs
-                        deltas.append((k, after - before))
-                        mvs[n_], us_[n_], r4s[n_] = mv, u, q
+                        deltas.append((k, dv))
+                        mv0, u0, r40 = mv, u, q0
+                    else:
+                        for n_ in nx:
+                            q, mlt = qs[n_], ms[n_]
+                            mv = price * q * mlt
+                            u = (price * q - ovs[n_]) * mlt if q else 0.0
+                            before = value_k
+                            after = before + mv - mvs[n_]
+                            value_k = after
+                            qty_k += q - r4s[n_]
+                            unreal += u - us_[n_]
+                            d_abs = abs(after) - abs(before)
+                            gross += d_abs
+                            net += after - before
+                            if sec:
+                                sec_v = sec_v + d_abs
+                            deltas.append((k, after - before))
+                            mvs[n_], us_[n_], r4s[n_] = mv, u, q
                     sv, sm = price, i
                     took += 1
                 pnl = (fixed + unreal) - base
                 last = pnl
                 if pnl > peak:
                     peak = pnl
-                if lim_l is not None:
+                if loss_live:
                     if -pnl >= lim_l:
                         if enabled and not dll:
                             break
                     else:
                         dll = False
-                if lim_d is not None:
+                if dd_live:
                     if peak - last >= lim_d:
                         if enabled and not ddl:
                             break
                     else:
                         ddl = False
         else:  # no breaker acted: write it all back
+            if not win:
+                _window_after(lows, highs, ends, ns0, closes, j0, a, b, window)
             st.last, st.n, st.var = s_last, s_n, s_var
             v.last, v.last_t, v.n, v.fast, v.slow = v_last, v_last_t, v_n, v_fast, v_slow
             for name, on in ((vlatch, vl), ("daily_loss", dll), ("drawdown", ddl)):
                 if not on:
                     latched.discard(name)
             if pos:
+                if one:
+                    mvs[0], us_[0], r4s[0] = mv0, u0, r40
                 g.day.peak, g.day.last = peak, last
                 marks.kc[key], marks.km[key] = closes[j0 + b - 1], b - 1
                 if sm == b - 1:  # the last minute's mark was taken by the summary
@@ -456,10 +507,11 @@ class _Run:
                         row[1], row[2], row[4] = mvs[n_], us_[n_], r4s[n_]
                     s.version += took
             return True
-        lows.clear()  # a breaker acts in these minutes: put the window queues back
-        lows.extend(lows0)
-        highs.clear()
-        highs.extend(highs0)
+        if win:  # a breaker acts in these minutes: put the window queues back
+            lows.clear()
+            lows.extend(lows0)
+            highs.clear()
+            highs.extend(highs0)
         return False
 
     def _settle(self, i: int, marks) -> None:
@@ -484,6 +536,39 @@ class _Run:
             moved = True
         self.minute(i, j + 1, True, moved)
         return i + 1
+
+
+def _window_after(lows, highs, ends, ns0: int, closes, j0: int, a: int, b: int, window: float) -> None:
+    """The volatility window's queues after :func:`push_window` of minutes ``a .. b-1`` (one bar each,
+    ``closes[j0 + i]`` at the minute's clock), pushing only what can remain: nothing older than the
+    last push's cut stays (the queues are in time order and its own entry is newer). When a minute of
+    the run is older than that cut, every earlier minute and everything queued before is older too
+    (the clock never goes back: checked on the queues' newest entries), so the pushes start empty from
+    the first minute at or after the cut; otherwise every minute is pushed onto the queues as they are."""
+    e = ends[b - 1]
+    t = ((e if e > ns0 else ns0) // 1000) / 1_000_000  # the minute's clock, as pushed
+    cut = t - window
+    tail = [t]  # the minutes at or after the cut, from the last back
+    x = b - 1
+    while x > a:
+        e = ends[x - 1]
+        t = ((e if e > ns0 else ns0) // 1000) / 1_000_000
+        if t < cut:
+            break
+        tail.append(t)
+        x -= 1
+    if x > a:  # minute x - 1 is older than the cut
+        if (lows and lows[-1][0] >= cut) or (highs and highs[-1][0] >= cut):  # (not in time order)
+            for i in range(a, x):  # the reference's pushes
+                e = ends[i]
+                t = ((e if e > ns0 else ns0) // 1000) / 1_000_000
+                push_window(lows, highs, t, closes[j0 + i], t - window)
+        else:
+            lows.clear()
+            highs.clear()
+    for t in reversed(tail):
+        push_window(lows, highs, t, closes[j0 + x], t - window)
+        x += 1
 
 
 class _Marks:

@@ -104,6 +104,24 @@ class _TxLocal(threading.local):
     state: "_Tx | None" = None  # this thread's open transaction (read without a failed lookup when there is none)
 
 
+class _Grouping:
+    """:meth:`Journal.transaction` in ``batch`` durability: the block only groups appends into the
+    buffer, so entering and leaving it does nothing (no lock is held across it: a sink may take the
+    OMS's lock inside it). One per journal, stateless, so any thread may use it at any depth; a plain
+    object instead of a generator-based context manager (built and driven again at every order)."""
+
+    __slots__ = ("journal",)
+
+    def __init__(self, journal: "Journal") -> None:
+        self.journal = journal
+
+    def __enter__(self) -> "Journal":
+        return self.journal
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+
 metadata = MetaData()
 events_table = Table(
     "events",
@@ -283,6 +301,7 @@ class Journal:
         self.engine = engine
         self.clock = clock or RealClock()
         self.durability = durability
+        self._grouping = _Grouping(self)  # transaction() in batch durability
         self.batch_size = batch_size
         self._lock = threading.RLock()
         self._buffer: list[tuple] = []  # batch durability: rows (in _COLUMNS order) not written yet
@@ -295,6 +314,8 @@ class Journal:
         self.lock_waiting_since: float | None = None  # time.time() when a lock wait past the threshold began
         self.last_failure: str | None = None  # the last write failure, cleared by the next successful write
         self.own_seqs: set[int] = set()  # seqs this writer appended (sync mode), to tell others' events apart
+        # the last event append() returned, set once its listeners have run (a session's heartbeat reads its time)
+        self.last_appended: Event | None = None
         self.base = None  # the start state a session rebuilt (tradekit.store.snapshot.history reads it)
         # a simulated clock hands out its ISO string directly (it is already IST)
         self._clock_iso = getattr(self.clock, "now_iso", None)
@@ -381,6 +402,7 @@ class Journal:
             ev = Event(seq, ts_s, rec, type_, _loads(payload_bytes), prev, h)
             for fn in self._listeners.route(type_):
                 fn(ev)
+            self.last_appended = ev
             return ev
         with self._lock:
             if self.durability == "sync":
@@ -399,6 +421,7 @@ class Journal:
                     self._flush_locked()
         for fn in self._listeners.route(type_):
             fn(ev)
+        self.last_appended = ev
         return ev
 
     def _commit_one(self, ts_s: str, rec: str, type_: str, payload_json: str) -> Event:
@@ -529,7 +552,6 @@ class Journal:
     def in_transaction(self) -> bool:
         return self._tx.state is not None
 
-    @contextmanager
     def transaction(self):
         """Appends inside the block (by this thread) are committed together when it ends, or not at all.
 
@@ -543,8 +565,12 @@ class Journal:
         In ``batch`` durability (fast replays) the block only groups appends into the buffer.
         """
         if self.durability == "batch":
-            yield self  # no lock held across the block: a sink may take the OMS's lock inside it
-            return
+            return self._grouping  # no lock held across the block: a sink may take the OMS's lock inside it
+        return self._transaction()
+
+    @contextmanager
+    def _transaction(self):
+        """:meth:`transaction` in ``sync`` durability."""
         tx: _Tx | None = self._tx.state
         if tx is not None:
             tx.depth += 1
