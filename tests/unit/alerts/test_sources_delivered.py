@@ -90,9 +90,9 @@ def test_the_paper_session_runner_checks_the_time_driven_sources(tmp_path, recei
     from tradekit.runs.live import PaperSessionRunner
 
     monkeypatch.setenv("TRADEKIT_SLACK_WEBHOOK", receiver.url)
-    # the runner writes the session's heartbeat file into the data folder: tmp_path's, not the default
-    # ./var of the checkout (where it changed the checkout under tests/packaging/test_wheel.py running
-    # beside it on another xdist worker)
+    # the runner writes the session's heartbeat file into the data folder: tmp_path's, not the default ./var
+    # of the checkout (temp files never in the repo; tests/packaging/test_wheel.py asserts the checkout
+    # unchanged while another xdist worker may be running this test)
     s = make_session(tmp_path, approval={"mode": "manual", "ttl_seconds": 3600}, data_dir=str(tmp_path / "var"),
                      alerts={**SLACK, "sources": {"approval_wait_seconds": 120}})
     try:
