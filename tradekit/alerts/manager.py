@@ -85,6 +85,8 @@ class AlertManager:
         self._stop = threading.Event()
         self._super: threading.Thread | None = None
         self._polled: dict[str, float] = {}
+        self._ack_lock = threading.Lock()
+        self._acking: set[str] = set()  # alerts whose alert.acked is being appended
         self.started = False
         journal.subscribe(self.on_event, types=Sources.OBSERVED.union(ALERT_TYPES))  # what on_event acts on
 
@@ -195,8 +197,19 @@ class AlertManager:
         if a is None:
             log.warning("acknowledgement of an unknown alert %r (by %s via %s)", alert_id, by, via)
             return False
-        if a.acked is None:
+        # a Telegram reply (the supervisor thread) and a request from the CLI or a dashboard (the session's
+        # poll) arriving together both found it unacknowledged and both journaled alert.acked: the first
+        # claims it, the others see the claim. No lock is held across the append (its listeners take others);
+        # once the append returns its listener has marked the alert acknowledged, and the claim goes.
+        with self._ack_lock:
+            if a.acked is not None or a.id in self._acking:
+                return True
+            self._acking.add(a.id)
+        try:
             self.journal.append(E.ALERT_ACKED, {"id": a.id, "by": by, "via": via})
+        finally:
+            with self._ack_lock:
+                self._acking.discard(a.id)
         return True
 
     # -- sending (a channel's thread) --------------------------------------------------------------

@@ -42,6 +42,10 @@ __all__ = ["ClusterInfo", "Shared", "SweepCluster", "Task", "TaskFailure", "Task
 #: stack every 10 ms for a dashboard the local cluster does not serve, and on the sweep's pure-Python
 #: pricing it cost each task processor time and a GIL hand-over a hundred times a second.
 LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+#: Without a dashboard the local scheduler still serves HTTP (health, metrics), and by default on the fixed
+#: port 8787: a second cluster on the machine (another sweep, a test run beside this one, the user's own Dask
+#: dashboard) then finds it taken, with a warning, or loses it to ours. Loopback, a port of its own.
+LOCAL_SCHEDULER_HTTP = {"dashboard_address": "127.0.0.1:0"}
 CPU_TOPIC = "tradekit-sweep-cpu"  # each task's processor time, from the workers
 MIN_WORKER_MEMORY = 2**30  # a worker imports vectorbt and holds bars: below 1 GiB it is more trouble than help
 
@@ -328,10 +332,15 @@ class SweepCluster:
             import dask
 
             workers, threads, limit = local_cluster_size(s)
+            # worker processes talk to the scheduler over loopback TCP (a port of its own); worker threads in
+            # this process over Dask's in-process transport (a host and port there made "inproc://127.0.0.1:0",
+            # which Dask refused: research.dask.processes false could not start)
+            where = {"host": "127.0.0.1", "scheduler_port": 0} if s.processes else {}
             with dask.config.set(LOCAL_WORKER_CONFIG):  # the nannies pass it on to the worker processes
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, memory_limit=limit,
-                                             processes=s.processes, host="127.0.0.1", dashboard_address=None,
-                                             scheduler_port=0, silence_logs=logging.WARNING, timeout=t)
+                                             processes=s.processes, dashboard_address=None, **where,
+                                             silence_logs=logging.WARNING, timeout=t,
+                                             scheduler_kwargs=LOCAL_SCHEDULER_HTTP)
             self._client = Client(self._cluster, timeout=t, set_as_default=False)
         try:
             versions = self._client.run(_probe)

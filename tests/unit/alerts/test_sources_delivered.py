@@ -90,12 +90,16 @@ def test_the_paper_session_runner_checks_the_time_driven_sources(tmp_path, recei
     from tradekit.runs.live import PaperSessionRunner
 
     monkeypatch.setenv("TRADEKIT_SLACK_WEBHOOK", receiver.url)
-    s = make_session(tmp_path, approval={"mode": "manual", "ttl_seconds": 3600},
+    # the runner writes the session's heartbeat file into the data folder: tmp_path's, not the default ./var
+    # of the checkout (temp files never in the repo; tests/packaging/test_wheel.py asserts the checkout
+    # unchanged while another xdist worker may be running this test)
+    s = make_session(tmp_path, approval={"mode": "manual", "ttl_seconds": 3600}, data_dir=str(tmp_path / "var"),
                      alerts={**SLACK, "sources": {"approval_wait_seconds": 120}})
     try:
         step(s, "NSE:INFY", 0, 1500, 1501, 1499, 1500)
         o = s.submit(OrderRequest("NSE", "INFY", "BUY", 10, "MARKET", "MIS"), strategy="s1")
         run = PaperSessionRunner(s, {})
+        assert run.heartbeat.path == tmp_path / "var" / "session-heartbeat.json"
         run._service()
         assert "approval_waiting" not in _kinds(s)
         s.clock.set(s.clock.now() + timedelta(seconds=150))

@@ -161,3 +161,28 @@ def test_the_dashboards_toasts_are_the_unacknowledged_dashboard_alerts(alerts_co
     m.ack(a1, by="asha", via="dashboard")
     assert [t["id"] for t in dashboard_alerts(journal.events())] == [a3]
     assert [t["status"] for t in dashboard_alerts(journal.events(), include_acked=True)] == ["sent", "acked"]
+
+
+def test_an_alert_acknowledged_from_several_threads_at_once_is_journaled_once(alerts_config, journal):
+    """Defect: ``ack`` checked "not acknowledged yet" and then appended, unguarded: a Telegram reply (the
+    supervisor thread) and a CLI request (the session's poll) arriving together both journaled
+    ``alert.acked``."""
+    import threading
+
+    cfg = alerts_config("  dedup_seconds: 0\n")
+    m = AlertManager(cfg.alerts, journal, channels={})
+    aid = m.raise_("halted", "trading HALTED", priority="critical")
+    start = threading.Barrier(6)
+    results = []
+
+    def ack(i):
+        start.wait(10)
+        results.append(m.ack(aid, by=f"user{i}", via="test"))
+
+    threads = [threading.Thread(target=ack, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [True] * 6
+    assert len(_events(journal, E.ALERT_ACKED)) == 1

@@ -17,6 +17,7 @@ import os
 import pickle
 import sys
 from datetime import time
+from time import monotonic, sleep
 
 import numpy as np
 import pandas as pd
@@ -118,11 +119,24 @@ def _worker_state() -> tuple[bool, bool]:
     return "vectorbt" in sys.modules, bool(dask.config.get("distributed.worker.profile.enabled"))
 
 
+def _warm_up_events(client, workers, seconds: float = 60.0) -> list[dict]:
+    """The warm-up events, once one from each of ``workers`` has reached the scheduler.
+
+    A worker logs its event on its batched stream to the scheduler, which is not the reply that told the
+    client the plugin was set up: the client can ask for the events before the last one has arrived."""
+    deadline = monotonic() + seconds
+    while True:
+        events = [e for _, e in client.get_events("tradekit-warm-up")]
+        if {e["worker"] for e in events} >= workers or monotonic() > deadline:
+            return events
+        sleep(0.02)
+
+
 def test_the_workers_are_warmed_up_once_and_run_without_the_profiler(cluster):
     states = cluster.client.run(_worker_state)
     assert len(states) == 2 and all(s == (True, False) for s in states.values())
-    warmed = [e for _, e in cluster.client.get_events("tradekit-warm-up")]
-    assert {e["worker"] for e in warmed} == set(states)  # each worker warmed up once, when it started
+    warmed = _warm_up_events(cluster.client, set(states))
+    assert sorted(e["worker"] for e in warmed) == sorted(states)  # each worker warmed up once, when it started
 
 
 def test_the_local_cluster_is_no_larger_than_the_cpus_this_process_may_use(monkeypatch):
@@ -132,6 +146,36 @@ def test_the_local_cluster_is_no_larger_than_the_cpus_this_process_may_use(monke
     assert cluster_mod.machine()[0] == 1
     assert local_cluster_size(DaskConfig())[:2] == (1, 1)
     assert local_cluster_size(DaskConfig(workers=3))[0] == 3  # set explicitly: the user's choice stands
+
+
+def _http_address(dask_scheduler) -> tuple[str, int]:
+    return dask_scheduler.http_server.address, dask_scheduler.http_server.port
+
+
+def test_the_local_schedulers_http_server_takes_a_loopback_port_of_its_own():
+    """Defects: without a dashboard the local scheduler still served HTTP on the fixed port 8787, so a second
+    cluster on the machine (a test run beside this one, the user's own Dask dashboard) found it taken: a
+    warning and another port, or the user's dashboard moved; with worker threads (``processes: false``) it
+    bound the machine's network address, not loopback; and before that such a cluster did not start at all
+    (Dask refused the address ``inproc://127.0.0.1:0``)."""
+    import socket
+    import warnings
+
+    held = socket.socket()
+    try:  # someone else's 8787 (if another process has it already, the point stands the same)
+        held.bind(("127.0.0.1", 8787))
+        held.listen(1)
+    except OSError:
+        pass
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            with SweepCluster(DaskConfig(workers=1, threads_per_worker=1, processes=False), progress="none") as cl:
+                host, port = cl.client.run_on_scheduler(_http_address)
+    finally:
+        held.close()
+    assert (host, port != 8787) == ("127.0.0.1", True), f"{host}:{port}"  # (it bound the machine's address, threads)
+    assert [str(w.message) for w in seen if "8787" in str(w.message)] == []
 
 
 # -- the layout: every pair vectorised per symbol in one process, the charges spread on a cluster -----------
