@@ -4,10 +4,12 @@ unacknowledged critical alert, and acknowledgement from a Telegram reply, the CL
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 
 from tradekit.alerts.manager import AlertManager
+from tradekit.clock import IST, SimClock
 from tradekit.config.secrets import Secrets
 from tradekit.store import EventType as E
 
@@ -82,12 +84,18 @@ def test_a_telegram_ack_id_message_acknowledges_and_other_chats_do_not(alerts_co
 
 
 def test_an_acknowledged_alert_does_not_escalate(alerts_config, journal, bot, receiver):
-    m = AlertManager.from_config(_cfg(alerts_config, bot, receiver, after="0.01"), journal, secrets=_secrets(receiver))
+    # The manager's clock is the test's: on a loaded machine a real one could pass after_minutes between the
+    # raise and the ack, and the escalation would then be right. Here no time passes until the ack is in.
+    clock = SimClock(datetime(2026, 11, 25, 10, 0, tzinfo=IST))
+    m = AlertManager.from_config(_cfg(alerts_config, bot, receiver, after="0.01"), journal, secrets=_secrets(receiver),
+                                 clock=clock)
     m.start()
     try:
         aid = m.raise_("halted", "trading HALTED", priority="critical")
         assert m.ack(aid, by="asha", via="notebook")
-        time.sleep(1.0)  # past after_minutes (0.6 s)
+        clock.advance(60)  # far past after_minutes (0.6 s)
+        assert m.escalate_due() == []
+        time.sleep(0.5)  # the supervisor's own passes (every 0.2 s) see the same
     finally:
         m.stop()
     assert _events(journal, E.ALERT_ESCALATED) == [] and bot.requests == []
