@@ -401,20 +401,8 @@ class _Run:
                         v_fast = af * v_fast + af1 * r2
                         v_slow = as_ * v_slow + as1 * r2
                     v_n += 1
-            if win:  # push_window, inline
-                cut = t - window
-                tp = (t, price)
-                while lows and lows[-1][1] >= price:
-                    lows.pop()
-                lows.append(tp)
-                while highs and highs[-1][1] <= price:
-                    highs.pop()
-                highs.append(tp)
-                while lows[0][0] < cut:
-                    lows.popleft()
-                while highs[0][0] < cut:
-                    highs.popleft()
-                low, high = lows[0][1], highs[0][1]
+            if win:
+                low, high = push_window(lows, highs, t, price, t - window)
             if vol_live:
                 ratio = sqrt(v_fast / v_slow) if v_slow > 0 else 0.0
                 if v_n >= min_ticks and ratio > vr:
