@@ -61,34 +61,20 @@ def rs(x: float | Decimal) -> str:
         # the paisa gives the repr's half-up rounding unless the repr is a tie (x.xx5), which
         # ends its 3-decimal form in 5 (tested against fmt_inr in tests/unit/risk). A 3-decimal
         # form ending in 0-4 is within 0.0045 above and 0.0005 below its first two decimals, so
-        # it is the 2-decimal form with one more digit, which the text leaves out (no second
-        # formatting). The common case (positive, at most 11 rupee digits) is one text per size:
-        # the last three rupee digits, then twos
-        if s[-1] < "5":
-            n = len(s)  # the rupee digits + 4
-            if n < 8:
-                return f"₹{s[:-1]}"
-            if n < 10:
-                return f"₹{s[:-7]},{s[-7:-1]}"
-            if n < 12:
-                return f"₹{s[:-9]},{s[-9:-7]},{s[-7:-1]}"
-            if n < 14:
-                return f"₹{s[:-11]},{s[-11:-9]},{s[-9:-7]},{s[-7:-1]}"
-            if n < 16:
-                return f"₹{s[:-13]},{s[-13:-11]},{s[-11:-9]},{s[-9:-7]},{s[-7:-1]}"
-        else:
-            s = f"{x:.2f}"
-            n = len(s)  # the rupee digits + 3
-            if n < 7:
-                return "₹" + s
-            if n < 9:
-                return f"₹{s[:-6]},{s[-6:]}"
-            if n < 11:
-                return f"₹{s[:-8]},{s[-8:-6]},{s[-6:]}"
-            if n < 13:
-                return f"₹{s[:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
-            if n < 15:
-                return f"₹{s[:-12]},{s[-12:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
+        # it is the 2-decimal form with one more digit: the second formatting is not needed. The common
+        # case (positive, at most 11 rupee digits) is one text per size: the last three rupee digits, then twos
+        s = s[:-1] if s[-1] < "5" else f"{x:.2f}"
+        n = len(s)  # the rupee digits + 3
+        if n < 7:
+            return "₹" + s
+        if n < 9:
+            return f"₹{s[:-6]},{s[-6:]}"
+        if n < 11:
+            return f"₹{s[:-8]},{s[-8:-6]},{s[-6:]}"
+        if n < 13:
+            return f"₹{s[:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
+        if n < 15:
+            return f"₹{s[:-12]},{s[-12:-10]},{s[-10:-8]},{s[-8:-6]},{s[-6:]}"
     return _rs_any(x)
 
 
