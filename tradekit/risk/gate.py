@@ -320,7 +320,6 @@ class PreTradeGate(EntryChecks):
 
     # -- helpers -----------------------------------------------------------------------------
     def capital_for(self, book: "Book") -> float:
-        # (check() does the same inline: keep the two alike)
         sc = book.starting_cash
         if sc is not self._cap_src:  # Decimal → float once per change
             self._cap_src, self._cap_val = sc, (float(sc) if sc else self.capital)
@@ -462,22 +461,8 @@ class PreTradeGate(EntryChecks):
             t = now.timestamp()
             self._t_tz, self._t_day = now.tzinfo, day
             self._t_base = t - (now.hour * 3600 + now.minute * 60 + now.second + now.microsecond * 1e-6)
-        # DayPnL.observe and capital_for, inline (the book's P&L once for both)
-        pnl = summary.fixed + summary.unreal
-        dp = self.day
-        if day != dp.day:
-            dp.start(day, pnl)
-        day_pnl = dp.last = pnl - dp.baseline
-        if day_pnl > dp.peak:
-            dp.peak = day_pnl
-        sc = book.starting_cash
-        if sc is not self._cap_src:  # Decimal → float once per change
-            self._cap_src, self._cap_val = sc, (float(sc) if sc else self.capital)
-        capital = self._cap_val
-        if self._equity_basis:
-            capital += pnl
-        if not capital > 0:
-            capital = 1.0
+        day_pnl = self.day.observe(day, summary.fixed + summary.unreal)
+        capital = self.capital_for(book)
         sym = req.tradingsymbol
         inst = ctx.instrument
         exchange = req.exchange

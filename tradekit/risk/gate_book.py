@@ -53,7 +53,6 @@ class DayPnL:
         self.day, self.baseline, self.peak, self.last = day, float(total_pnl), 0.0, 0.0
 
     def observe(self, day: date, total_pnl: float) -> float:
-        # (PreTradeGate.check does the same inline: keep the two alike)
         if day != self.day:
             self.start(day, total_pnl)
         v = total_pnl - self.baseline
